@@ -1,1 +1,60 @@
-//! placeholder
+//! Trent's store: the last step of the request path
+//! (HTTP -> protocol -> authentication -> dispatch -> authorization ->
+//! operation -> key provider -> **store**).
+//!
+//! [`Store`] is the trait every database implements; SQLite ([`sqlite`]) is
+//! the embedded default and PostgreSQL will follow. Every call is one
+//! transaction and is durable when it returns: the server acknowledges a
+//! request only after its writes came back `Ok`. Updates of a key use
+//! optimistic concurrency (`row_version`) so several nodes can share one
+//! database without losing each other's writes. [`conformance`] is the one
+//! suite every backend must pass.
+
+mod error;
+pub mod records;
+pub mod sqlite;
+pub mod conformance;
+
+pub use error::StoreError;
+pub use records::*;
+
+/// Where a listing resumes: the last id or name the previous page returned.
+pub type After<'a> = Option<&'a str>;
+
+#[async_trait::async_trait]
+pub trait Store: Send + Sync {
+    // --- keys ---------------------------------------------------------------
+    /// Inserts a new key together with its first material, atomically.
+    async fn insert_key(&self, key: &KeyRecord, material: &MaterialRecord) -> Result<(), StoreError>;
+    async fn get_key(&self, key_id: &str) -> Result<Option<KeyRecord>, StoreError>;
+    /// Writes `key` if its `row_version` is still the stored one, else `Conflict`.
+    /// Returns the record's new `row_version`.
+    async fn update_key(&self, key: &KeyRecord) -> Result<i64, StoreError>;
+    /// Keys of one account and region ordered by key id, after `after`.
+    async fn list_keys(&self, account_id: &str, region: &str, after: After<'_>, limit: usize) -> Result<Vec<KeyRecord>, StoreError>;
+    async fn get_material(&self, key_id: &str, material_id: &str) -> Result<Option<MaterialRecord>, StoreError>;
+    /// Ids of keys pending deletion whose deletion date is at or before `now`.
+    async fn keys_due_for_deletion(&self, now: Millis) -> Result<Vec<String>, StoreError>;
+    /// Destroys a key: its row, every version of its material and the
+    /// aliases that point at it, in one transaction.
+    async fn delete_key(&self, key_id: &str) -> Result<(), StoreError>;
+
+    // --- aliases ------------------------------------------------------------
+    /// `AlreadyExists` if the name is taken in that account and region.
+    async fn insert_alias(&self, alias: &AliasRecord) -> Result<(), StoreError>;
+    async fn get_alias(&self, account_id: &str, region: &str, alias_name: &str) -> Result<Option<AliasRecord>, StoreError>;
+    /// Points an existing alias at another key; `NotFound` if it is gone.
+    async fn update_alias(&self, alias: &AliasRecord) -> Result<(), StoreError>;
+    /// `NotFound` if there was no such alias.
+    async fn delete_alias(&self, account_id: &str, region: &str, alias_name: &str) -> Result<(), StoreError>;
+    /// Aliases of one account and region ordered by name, optionally only
+    /// those pointing at `key_id`.
+    async fn list_aliases(&self, account_id: &str, region: &str, key_id: Option<&str>, after: After<'_>, limit: usize) -> Result<Vec<AliasRecord>, StoreError>;
+
+    // --- identity -----------------------------------------------------------
+    /// Inserts a principal (and its account if new) with one access key.
+    async fn insert_principal(&self, principal: &PrincipalRecord, key: &AccessKeyRecord) -> Result<(), StoreError>;
+    async fn get_principal(&self, arn: &str) -> Result<Option<PrincipalRecord>, StoreError>;
+    async fn get_access_key(&self, access_key_id: &str) -> Result<Option<AccessKeyRecord>, StoreError>;
+    async fn count_principals(&self) -> Result<u64, StoreError>;
+}

@@ -1,0 +1,132 @@
+//! The behaviour every [`Store`] backend must show. Each backend's tests
+//! call [`run_all`] on a fresh, empty store.
+
+use crate::*;
+
+/// A key record and its material, for tests.
+pub fn sample_key(account_id: &str, key_id: &str) -> (KeyRecord, MaterialRecord) {
+    let key = KeyRecord {
+        key_id: key_id.to_owned(),
+        account_id: account_id.to_owned(),
+        region: "us-east-1".to_owned(),
+        arn: format!("arn:aws:kms:us-east-1:{account_id}:key/{key_id}"),
+        created_at: 1_700_000_000_000,
+        description: "sample".to_owned(),
+        key_usage: "ENCRYPT_DECRYPT".to_owned(),
+        key_spec: "SYMMETRIC_DEFAULT".to_owned(),
+        origin: "AWS_KMS".to_owned(),
+        state: KeyState::Enabled,
+        deletion_date: None,
+        pending_window_days: None,
+        policy: "{}".to_owned(),
+        tags: vec![Tag { key: "team".to_owned(), value: "blue".to_owned() }],
+        current_material_id: "ab".repeat(32),
+        multi_region: false,
+        row_version: 0,
+    };
+    let material = MaterialRecord { key_id: key_id.to_owned(), material_id: "ab".repeat(32), stored: vec![1, 2, 3], created_at: key.created_at };
+    (key, material)
+}
+
+fn alias(account_id: &str, name: &str, key_id: &str) -> AliasRecord {
+    AliasRecord { account_id: account_id.to_owned(), region: "us-east-1".to_owned(), alias_name: name.to_owned(), target_key_id: key_id.to_owned(), created_at: 1, updated_at: 1 }
+}
+
+const K1: &str = "10000000-0000-4000-8000-000000000001";
+const K2: &str = "20000000-0000-4000-8000-000000000002";
+const K3: &str = "30000000-0000-4000-8000-000000000003";
+
+pub async fn run_all(store: &dyn Store) {
+    keys_round_trip(store).await;
+    updates_are_optimistic(store).await;
+    listing_pages_by_owner(store).await;
+    aliases_are_unique_per_account(store).await;
+    deletion_removes_material_and_aliases(store).await;
+    identities_round_trip(store).await;
+}
+
+async fn keys_round_trip(store: &dyn Store) {
+    let (key, material) = sample_key("111111111111", K1);
+    store.insert_key(&key, &material).await.unwrap();
+    let got = store.get_key(K1).await.unwrap().expect("inserted key is found");
+    assert_eq!(got.description, "sample");
+    assert_eq!(got.tags, key.tags);
+    assert!(matches!(store.insert_key(&key, &material).await, Err(StoreError::AlreadyExists)));
+    let m = store.get_material(K1, &"ab".repeat(32)).await.unwrap().expect("material is found");
+    assert_eq!(m.stored, vec![1, 2, 3]);
+    assert!(store.get_material(K1, &"cd".repeat(32)).await.unwrap().is_none());
+    assert!(store.get_key(K2).await.unwrap().is_none());
+}
+
+async fn updates_are_optimistic(store: &dyn Store) {
+    let mut first = store.get_key(K1).await.unwrap().unwrap();
+    let stale = first.clone();
+    first.state = KeyState::Disabled;
+    let v = store.update_key(&first).await.unwrap();
+    assert_eq!(v, first.row_version + 1);
+    assert_eq!(store.get_key(K1).await.unwrap().unwrap().state, KeyState::Disabled);
+    // A writer that read before the update must not overwrite it.
+    assert!(matches!(store.update_key(&stale).await, Err(StoreError::Conflict)));
+    let (ghost, _) = sample_key("111111111111", K3);
+    assert!(matches!(store.update_key(&ghost).await, Err(StoreError::NotFound)));
+}
+
+async fn listing_pages_by_owner(store: &dyn Store) {
+    let (k2, m2) = sample_key("111111111111", K2);
+    store.insert_key(&k2, &m2).await.unwrap();
+    let (k3, m3) = sample_key("999999999999", K3);
+    store.insert_key(&k3, &m3).await.unwrap();
+    let page1 = store.list_keys("111111111111", "us-east-1", None, 1).await.unwrap();
+    assert_eq!(page1.iter().map(|k| k.key_id.as_str()).collect::<Vec<_>>(), vec![K1]);
+    let page2 = store.list_keys("111111111111", "us-east-1", Some(K1), 10).await.unwrap();
+    assert_eq!(page2.iter().map(|k| k.key_id.as_str()).collect::<Vec<_>>(), vec![K2]);
+    assert!(store.list_keys("111111111111", "eu-west-1", None, 10).await.unwrap().is_empty());
+}
+
+async fn aliases_are_unique_per_account(store: &dyn Store) {
+    store.insert_alias(&alias("111111111111", "alias/a", K1)).await.unwrap();
+    store.insert_alias(&alias("111111111111", "alias/b", K2)).await.unwrap();
+    assert!(matches!(store.insert_alias(&alias("111111111111", "alias/a", K2)).await, Err(StoreError::AlreadyExists)));
+    // The same name in another account is another alias.
+    store.insert_alias(&alias("999999999999", "alias/a", K3)).await.unwrap();
+    let got = store.get_alias("111111111111", "us-east-1", "alias/a").await.unwrap().unwrap();
+    assert_eq!(got.target_key_id, K1);
+    store.update_alias(&alias("111111111111", "alias/a", K2)).await.unwrap();
+    assert_eq!(store.get_alias("111111111111", "us-east-1", "alias/a").await.unwrap().unwrap().target_key_id, K2);
+    assert!(matches!(store.update_alias(&alias("111111111111", "alias/zz", K2)).await, Err(StoreError::NotFound)));
+    let all = store.list_aliases("111111111111", "us-east-1", None, None, 10).await.unwrap();
+    assert_eq!(all.iter().map(|a| a.alias_name.as_str()).collect::<Vec<_>>(), vec!["alias/a", "alias/b"]);
+    let after_a = store.list_aliases("111111111111", "us-east-1", None, Some("alias/a"), 10).await.unwrap();
+    assert_eq!(after_a.len(), 1);
+    let for_k2 = store.list_aliases("111111111111", "us-east-1", Some(K2), None, 10).await.unwrap();
+    assert_eq!(for_k2.len(), 2);
+    store.delete_alias("111111111111", "us-east-1", "alias/b").await.unwrap();
+    assert!(matches!(store.delete_alias("111111111111", "us-east-1", "alias/b").await, Err(StoreError::NotFound)));
+}
+
+async fn deletion_removes_material_and_aliases(store: &dyn Store) {
+    let mut key = store.get_key(K2).await.unwrap().unwrap();
+    key.state = KeyState::PendingDeletion;
+    key.deletion_date = Some(5_000);
+    store.update_key(&key).await.unwrap();
+    assert!(store.keys_due_for_deletion(4_999).await.unwrap().is_empty());
+    assert_eq!(store.keys_due_for_deletion(5_000).await.unwrap(), vec![K2.to_owned()]);
+    store.delete_key(K2).await.unwrap();
+    assert!(store.get_key(K2).await.unwrap().is_none());
+    assert!(store.get_material(K2, &"ab".repeat(32)).await.unwrap().is_none());
+    assert!(store.get_alias("111111111111", "us-east-1", "alias/a").await.unwrap().is_none());
+    assert!(matches!(store.delete_key(K2).await, Err(StoreError::NotFound)));
+    assert!(store.keys_due_for_deletion(i64::MAX).await.unwrap().is_empty());
+}
+
+async fn identities_round_trip(store: &dyn Store) {
+    assert_eq!(store.count_principals().await.unwrap(), 0);
+    let p = PrincipalRecord { arn: "arn:aws:iam::111111111111:user/admin".to_owned(), account_id: "111111111111".to_owned(), created_at: 1 };
+    let k = AccessKeyRecord { access_key_id: "AKIATRENT0000000001".to_owned(), principal_arn: p.arn.clone(), sealed_secret: vec![9; 40], created_at: 1 };
+    store.insert_principal(&p, &k).await.unwrap();
+    assert_eq!(store.count_principals().await.unwrap(), 1);
+    assert_eq!(store.get_principal(&p.arn).await.unwrap(), Some(p.clone()));
+    assert_eq!(store.get_access_key("AKIATRENT0000000001").await.unwrap(), Some(k.clone()));
+    assert!(store.get_access_key("AKIAUNKNOWN").await.unwrap().is_none());
+    assert!(matches!(store.insert_principal(&p, &k).await, Err(StoreError::AlreadyExists)));
+}

@@ -1,0 +1,132 @@
+//! The records Trent keeps: the model layer between the API and the database.
+//! Each is plain data; the store persists it and the server gives it meaning.
+
+use serde::{Deserialize, Serialize};
+
+/// Milliseconds since the Unix epoch, from the server's injected clock.
+pub type Millis = i64;
+
+/// The lifecycle states of a KMS key, spelled as the API spells them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KeyState {
+    Creating,
+    Enabled,
+    Disabled,
+    PendingDeletion,
+    PendingImport,
+    PendingReplicaDeletion,
+    Unavailable,
+    Updating,
+}
+
+impl KeyState {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            KeyState::Creating => "Creating",
+            KeyState::Enabled => "Enabled",
+            KeyState::Disabled => "Disabled",
+            KeyState::PendingDeletion => "PendingDeletion",
+            KeyState::PendingImport => "PendingImport",
+            KeyState::PendingReplicaDeletion => "PendingReplicaDeletion",
+            KeyState::Unavailable => "Unavailable",
+            KeyState::Updating => "Updating",
+        }
+    }
+}
+
+/// A tag as the API carries it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tag {
+    pub key: String,
+    pub value: String,
+}
+
+/// A KMS key's metadata, policy and tags. Key material is kept apart
+/// ([`MaterialRecord`]) so that reading metadata never touches it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeyRecord {
+    pub key_id: String,
+    pub account_id: String,
+    pub region: String,
+    pub arn: String,
+    pub created_at: Millis,
+    pub description: String,
+    pub key_usage: String,
+    pub key_spec: String,
+    pub origin: String,
+    pub state: KeyState,
+    /// When a key pending deletion is destroyed.
+    #[serde(default)]
+    pub deletion_date: Option<Millis>,
+    #[serde(default)]
+    pub pending_window_days: Option<i32>,
+    pub policy: String,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+    /// Hex id of the material new ciphertexts are made with.
+    pub current_material_id: String,
+    #[serde(default)]
+    pub multi_region: bool,
+    /// Optimistic-concurrency counter: bumped by every update; an update
+    /// that starts from a stale copy fails with [`crate::StoreError::Conflict`].
+    #[serde(skip)]
+    pub row_version: i64,
+}
+
+/// One version of a key's material, in the provider's stored (sealed) form.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MaterialRecord {
+    pub key_id: String,
+    pub material_id: String,
+    pub stored: Vec<u8>,
+    pub created_at: Millis,
+}
+
+impl std::fmt::Debug for MaterialRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Sealed, but there is still no reason to print it.
+        f.debug_struct("MaterialRecord")
+            .field("key_id", &self.key_id)
+            .field("material_id", &self.material_id)
+            .field("stored", &format_args!("<{} bytes>", self.stored.len()))
+            .finish()
+    }
+}
+
+/// An alias: a friendly name for a key within one account and region.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AliasRecord {
+    pub account_id: String,
+    pub region: String,
+    /// Includes the `alias/` prefix, as the API spells it.
+    pub alias_name: String,
+    pub target_key_id: String,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+/// A user or role that can sign requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrincipalRecord {
+    pub arn: String,
+    pub account_id: String,
+    pub created_at: Millis,
+}
+
+/// An access key: its secret is sealed under the root key by the caller.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AccessKeyRecord {
+    pub access_key_id: String,
+    pub principal_arn: String,
+    pub sealed_secret: Vec<u8>,
+    pub created_at: Millis,
+}
+
+impl std::fmt::Debug for AccessKeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessKeyRecord")
+            .field("access_key_id", &self.access_key_id)
+            .field("principal_arn", &self.principal_arn)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,343 @@
+//! SQLite, the embedded default store: one file in the data directory,
+//! WAL journal with `synchronous=FULL`, so a write that returned is on disk
+//! and survives a crash or power loss.
+//!
+//! rusqlite is synchronous: every call runs on tokio's blocking pool with one
+//! connection behind a mutex (SQLite admits one writer at a time anyway).
+
+mod schema;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::{After, AccessKeyRecord, AliasRecord, KeyRecord, MaterialRecord, Millis, PrincipalRecord, Store, StoreError};
+
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let conn = Connection::open(path).map_err(backend)?;
+        Self::configure(conn)
+    }
+
+    /// A private in-memory database, for tests.
+    pub fn open_in_memory() -> Result<Self, StoreError> {
+        Self::configure(Connection::open_in_memory().map_err(backend)?)
+    }
+
+    fn configure(mut conn: Connection) -> Result<Self, StoreError> {
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(backend)?;
+        // FULL: the WAL is fsynced at every commit, so an acknowledged write survives power loss.
+        conn.pragma_update(None, "synchronous", "FULL").map_err(backend)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(backend)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(backend)?;
+        schema::migrate(&mut conn)?;
+        Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)) })
+    }
+
+    /// Runs `f` with the connection on the blocking pool.
+    async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            // A poisoned mutex means a panic mid-call; SQLite rolled that
+            // transaction back, so the connection itself is still sound.
+            let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("store task failed: {e}")))?
+    }
+}
+
+fn backend(e: rusqlite::Error) -> StoreError {
+    if let rusqlite::Error::SqliteFailure(code, _) = &e {
+        // Only a taken primary key or unique name means "already exists";
+        // other constraint failures are bugs and stay backend errors.
+        const PRIMARY_KEY: i32 = 1555; // SQLITE_CONSTRAINT_PRIMARYKEY
+        const UNIQUE: i32 = 2067; // SQLITE_CONSTRAINT_UNIQUE
+        if code.extended_code == PRIMARY_KEY || code.extended_code == UNIQUE {
+            return StoreError::AlreadyExists;
+        }
+    }
+    StoreError::Backend(e.to_string())
+}
+
+fn key_from_row(doc: String, row_version: i64) -> Result<KeyRecord, StoreError> {
+    let mut key: KeyRecord = serde_json::from_str(&doc).map_err(|e| StoreError::Backend(format!("corrupt key record: {e}")))?;
+    key.row_version = row_version;
+    Ok(key)
+}
+
+fn key_doc(key: &KeyRecord) -> Result<String, StoreError> {
+    serde_json::to_string(key).map_err(|e| StoreError::Backend(e.to_string()))
+}
+
+const ALIAS_COLUMNS: &str = "account_id, region, alias_name, target_key_id, created_at, updated_at";
+
+fn alias_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AliasRecord> {
+    Ok(AliasRecord {
+        account_id: row.get(0)?,
+        region: row.get(1)?,
+        alias_name: row.get(2)?,
+        target_key_id: row.get(3)?,
+        created_at: row.get(4)?,
+        updated_at: row.get(5)?,
+    })
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    async fn insert_key(&self, key: &KeyRecord, material: &MaterialRecord) -> Result<(), StoreError> {
+        let (key, material, doc) = (key.clone(), material.clone(), key_doc(key)?);
+        self.run(move |c| {
+            let tx = c.transaction().map_err(backend)?;
+            tx.execute(
+                "INSERT INTO keys (key_id, account_id, region, state, deletion_date, doc, row_version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1)",
+                params![key.key_id, key.account_id, key.region, key.state.as_str(), key.deletion_date, doc],
+            )
+            .map_err(backend)?;
+            tx.execute(
+                "INSERT INTO key_materials (key_id, material_id, stored, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![material.key_id, material.material_id, material.stored, material.created_at],
+            )
+            .map_err(backend)?;
+            tx.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn get_key(&self, key_id: &str) -> Result<Option<KeyRecord>, StoreError> {
+        let key_id = key_id.to_owned();
+        self.run(move |c| {
+            let row: Option<(String, i64)> = c
+                .query_row("SELECT doc, row_version FROM keys WHERE key_id = ?1", params![key_id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+                .map_err(backend)?;
+            row.map(|(doc, v)| key_from_row(doc, v)).transpose()
+        })
+        .await
+    }
+
+    async fn update_key(&self, key: &KeyRecord) -> Result<i64, StoreError> {
+        let (key, doc) = (key.clone(), key_doc(key)?);
+        self.run(move |c| {
+            let changed = c
+                .execute(
+                    "UPDATE keys SET state = ?1, deletion_date = ?2, doc = ?3, row_version = row_version + 1 WHERE key_id = ?4 AND row_version = ?5",
+                    params![key.state.as_str(), key.deletion_date, doc, key.key_id, key.row_version],
+                )
+                .map_err(backend)?;
+            if changed == 1 {
+                return Ok(key.row_version + 1);
+            }
+            let exists: Option<i64> = c.query_row("SELECT 1 FROM keys WHERE key_id = ?1", params![key.key_id], |r| r.get(0)).optional().map_err(backend)?;
+            Err(if exists.is_some() { StoreError::Conflict } else { StoreError::NotFound })
+        })
+        .await
+    }
+
+    async fn list_keys(&self, account_id: &str, region: &str, after: After<'_>, limit: usize) -> Result<Vec<KeyRecord>, StoreError> {
+        let (account_id, region, after) = (account_id.to_owned(), region.to_owned(), after.unwrap_or("").to_owned());
+        self.run(move |c| {
+            let mut stmt = c
+                .prepare_cached("SELECT doc, row_version FROM keys WHERE account_id = ?1 AND region = ?2 AND key_id > ?3 ORDER BY key_id LIMIT ?4")
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map(params![account_id, region, after, limit as i64], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+                .map_err(backend)?;
+            rows.map(|r| r.map_err(backend).and_then(|(doc, v)| key_from_row(doc, v))).collect()
+        })
+        .await
+    }
+
+    async fn get_material(&self, key_id: &str, material_id: &str) -> Result<Option<MaterialRecord>, StoreError> {
+        let (key_id, material_id) = (key_id.to_owned(), material_id.to_owned());
+        self.run(move |c| {
+            c.query_row(
+                "SELECT key_id, material_id, stored, created_at FROM key_materials WHERE key_id = ?1 AND material_id = ?2",
+                params![key_id, material_id],
+                |r| Ok(MaterialRecord { key_id: r.get(0)?, material_id: r.get(1)?, stored: r.get(2)?, created_at: r.get(3)? }),
+            )
+            .optional()
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn keys_due_for_deletion(&self, now: Millis) -> Result<Vec<String>, StoreError> {
+        self.run(move |c| {
+            let mut stmt = c
+                .prepare_cached("SELECT key_id FROM keys WHERE state = 'PendingDeletion' AND deletion_date <= ?1 ORDER BY deletion_date")
+                .map_err(backend)?;
+            let rows = stmt.query_map(params![now], |r| r.get::<_, String>(0)).map_err(backend)?;
+            rows.map(|r| r.map_err(backend)).collect()
+        })
+        .await
+    }
+
+    async fn delete_key(&self, key_id: &str) -> Result<(), StoreError> {
+        let key_id = key_id.to_owned();
+        self.run(move |c| {
+            let tx = c.transaction().map_err(backend)?;
+            tx.execute("DELETE FROM aliases WHERE target_key_id = ?1", params![key_id]).map_err(backend)?;
+            tx.execute("DELETE FROM key_materials WHERE key_id = ?1", params![key_id]).map_err(backend)?;
+            let n = tx.execute("DELETE FROM keys WHERE key_id = ?1", params![key_id]).map_err(backend)?;
+            if n == 0 {
+                return Err(StoreError::NotFound);
+            }
+            tx.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn insert_alias(&self, alias: &AliasRecord) -> Result<(), StoreError> {
+        let a = alias.clone();
+        self.run(move |c| {
+            c.execute(
+                &format!("INSERT INTO aliases ({ALIAS_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+                params![a.account_id, a.region, a.alias_name, a.target_key_id, a.created_at, a.updated_at],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_alias(&self, account_id: &str, region: &str, alias_name: &str) -> Result<Option<AliasRecord>, StoreError> {
+        let (account_id, region, alias_name) = (account_id.to_owned(), region.to_owned(), alias_name.to_owned());
+        self.run(move |c| {
+            c.query_row(
+                &format!("SELECT {ALIAS_COLUMNS} FROM aliases WHERE account_id = ?1 AND region = ?2 AND alias_name = ?3"),
+                params![account_id, region, alias_name],
+                alias_from_row,
+            )
+            .optional()
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn update_alias(&self, alias: &AliasRecord) -> Result<(), StoreError> {
+        let a = alias.clone();
+        self.run(move |c| {
+            let n = c
+                .execute(
+                    "UPDATE aliases SET target_key_id = ?1, updated_at = ?2 WHERE account_id = ?3 AND region = ?4 AND alias_name = ?5",
+                    params![a.target_key_id, a.updated_at, a.account_id, a.region, a.alias_name],
+                )
+                .map_err(backend)?;
+            if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+        })
+        .await
+    }
+
+    async fn delete_alias(&self, account_id: &str, region: &str, alias_name: &str) -> Result<(), StoreError> {
+        let (account_id, region, alias_name) = (account_id.to_owned(), region.to_owned(), alias_name.to_owned());
+        self.run(move |c| {
+            let n = c
+                .execute("DELETE FROM aliases WHERE account_id = ?1 AND region = ?2 AND alias_name = ?3", params![account_id, region, alias_name])
+                .map_err(backend)?;
+            if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+        })
+        .await
+    }
+
+    async fn list_aliases(&self, account_id: &str, region: &str, key_id: Option<&str>, after: After<'_>, limit: usize) -> Result<Vec<AliasRecord>, StoreError> {
+        let (account_id, region) = (account_id.to_owned(), region.to_owned());
+        let (key_id, after) = (key_id.map(str::to_owned), after.unwrap_or("").to_owned());
+        self.run(move |c| {
+            let mut stmt = c
+                .prepare_cached(&format!(
+                    "SELECT {ALIAS_COLUMNS} FROM aliases WHERE account_id = ?1 AND region = ?2 AND (?3 IS NULL OR target_key_id = ?3) AND alias_name > ?4 ORDER BY alias_name LIMIT ?5"
+                ))
+                .map_err(backend)?;
+            let rows = stmt.query_map(params![account_id, region, key_id, after, limit as i64], alias_from_row).map_err(backend)?;
+            rows.map(|r| r.map_err(backend)).collect()
+        })
+        .await
+    }
+
+    async fn insert_principal(&self, principal: &PrincipalRecord, key: &AccessKeyRecord) -> Result<(), StoreError> {
+        let (p, k) = (principal.clone(), key.clone());
+        self.run(move |c| {
+            let tx = c.transaction().map_err(backend)?;
+            tx.execute("INSERT OR IGNORE INTO accounts (account_id, created_at) VALUES (?1, ?2)", params![p.account_id, p.created_at])
+                .map_err(backend)?;
+            tx.execute("INSERT INTO principals (arn, account_id, created_at) VALUES (?1, ?2, ?3)", params![p.arn, p.account_id, p.created_at])
+                .map_err(backend)?;
+            tx.execute(
+                "INSERT INTO access_keys (access_key_id, principal_arn, sealed_secret, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![k.access_key_id, k.principal_arn, k.sealed_secret, k.created_at],
+            )
+            .map_err(backend)?;
+            tx.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn get_principal(&self, arn: &str) -> Result<Option<PrincipalRecord>, StoreError> {
+        let arn = arn.to_owned();
+        self.run(move |c| {
+            c.query_row("SELECT arn, account_id, created_at FROM principals WHERE arn = ?1", params![arn], |r| {
+                Ok(PrincipalRecord { arn: r.get(0)?, account_id: r.get(1)?, created_at: r.get(2)? })
+            })
+            .optional()
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn get_access_key(&self, access_key_id: &str) -> Result<Option<AccessKeyRecord>, StoreError> {
+        let id = access_key_id.to_owned();
+        self.run(move |c| {
+            c.query_row(
+                "SELECT access_key_id, principal_arn, sealed_secret, created_at FROM access_keys WHERE access_key_id = ?1",
+                params![id],
+                |r| Ok(AccessKeyRecord { access_key_id: r.get(0)?, principal_arn: r.get(1)?, sealed_secret: r.get(2)?, created_at: r.get(3)? }),
+            )
+            .optional()
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn count_principals(&self) -> Result<u64, StoreError> {
+        self.run(|c| c.query_row("SELECT COUNT(*) FROM principals", [], |r| r.get::<_, i64>(0)).map(|n| n as u64).map_err(backend)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn sqlite_passes_the_conformance_suite() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        crate::conformance::run_all(&store).await;
+    }
+
+    #[tokio::test]
+    async fn a_reopened_file_keeps_what_was_written() {
+        let dir = std::env::temp_dir().join(format!("trent-store-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("reopen.db");
+        let _ = std::fs::remove_file(&path);
+        {
+            let store = SqliteStore::open(&path).unwrap();
+            let (key, material) = crate::conformance::sample_key("acct-a", "11111111-1111-4111-8111-111111111111");
+            store.insert_key(&key, &material).await.unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        assert!(store.get_key("11111111-1111-4111-8111-111111111111").await.unwrap().is_some());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,69 @@
+//! Schema migrations for SQLite, applied in order, each in its own
+//! transaction, recorded in `schema_migrations`.
+
+use rusqlite::{params, Connection};
+
+use crate::StoreError;
+
+/// Append only: a released migration is never edited.
+const MIGRATIONS: &[&str] = &[
+    // 1: keys, their material, aliases, identities.
+    r#"
+    CREATE TABLE accounts (
+        account_id TEXT PRIMARY KEY,
+        created_at INTEGER NOT NULL
+    );
+    CREATE TABLE principals (
+        arn TEXT PRIMARY KEY,
+        account_id TEXT NOT NULL REFERENCES accounts(account_id),
+        created_at INTEGER NOT NULL
+    );
+    CREATE TABLE access_keys (
+        access_key_id TEXT PRIMARY KEY,
+        principal_arn TEXT NOT NULL REFERENCES principals(arn),
+        sealed_secret BLOB NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    CREATE TABLE keys (
+        key_id TEXT PRIMARY KEY,
+        account_id TEXT NOT NULL,
+        region TEXT NOT NULL,
+        state TEXT NOT NULL,
+        deletion_date INTEGER,
+        doc TEXT NOT NULL,
+        row_version INTEGER NOT NULL
+    );
+    CREATE INDEX keys_by_owner ON keys (account_id, region, key_id);
+    CREATE INDEX keys_by_deletion ON keys (state, deletion_date);
+    CREATE TABLE key_materials (
+        key_id TEXT NOT NULL REFERENCES keys(key_id),
+        material_id TEXT NOT NULL,
+        stored BLOB NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (key_id, material_id)
+    );
+    CREATE TABLE aliases (
+        account_id TEXT NOT NULL,
+        region TEXT NOT NULL,
+        alias_name TEXT NOT NULL,
+        target_key_id TEXT NOT NULL REFERENCES keys(key_id),
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (account_id, region, alias_name)
+    );
+    CREATE INDEX aliases_by_key ON aliases (target_key_id);
+    "#,
+];
+
+pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let err = |e: rusqlite::Error| StoreError::Backend(format!("migration: {e}"));
+    conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)", []).map_err(err)?;
+    let applied: i64 = conn.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| r.get(0)).map_err(err)?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied as usize) {
+        let tx = conn.transaction().map_err(err)?;
+        tx.execute_batch(sql).map_err(err)?;
+        tx.execute("INSERT INTO schema_migrations (version) VALUES (?1)", params![i as i64 + 1]).map_err(err)?;
+        tx.commit().map_err(err)?;
+    }
+    Ok(())
+}
