@@ -1,1 +1,33 @@
-//! placeholder
+//! `trent-crypto` is the key provider step of Trent's request path:
+//! HTTP -> SigV4 authentication -> operation -> **key provider: where key
+//! material lives and crypto runs** -> store. Everything cryptographic goes
+//! through `aws-lc-rs`; this crate adds formats and key handling, never
+//! primitives.
+//!
+//! - [`secret`]: [`SecretBytes`], zeroized on drop with a redacted `Debug`,
+//!   and the CSPRNG helpers [`random_secret`] and [`random_bytes`].
+//! - [`error`]: [`CryptoError`]; no variant carries secret bytes.
+//! - [`root_key`]: the [`RootKey`] file (32 bytes, mode 0600) every stored
+//!   secret is sealed under with AES-256-GCM.
+//! - [`ciphertext`]: the symmetric ciphertext blob Encrypt returns and
+//!   Decrypt takes; it names its key and key material, uses a per-message
+//!   HKDF-derived AES-256-GCM key and binds the encryption context
+//!   (docs/ciphertext-format.md).
+//! - [`provider`]: the [`KeyProvider`] trait the server calls, and
+//!   [`SoftwareProvider`], which keeps material sealed under the root key so
+//!   an HSM provider can slot in later.
+
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod ciphertext;
+pub mod error;
+pub mod provider;
+pub mod root_key;
+pub mod secret;
+
+pub use ciphertext::Header;
+pub use error::CryptoError;
+pub use provider::{KeyProvider, SoftwareProvider, StoredMaterial};
+pub use root_key::RootKey;
+pub use secret::{random_bytes, random_secret, SecretBytes};

@@ -1,0 +1,150 @@
+//! The key provider: where key material lives and where crypto with it runs.
+//!
+//! The server talks only to [`KeyProvider`], so a provider that keeps
+//! material in an HSM can replace [`SoftwareProvider`] later (the way rustls
+//! takes a crypto provider). The store keeps whatever [`StoredMaterial`] a
+//! provider hands out and gives it back unchanged.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use uuid::Uuid;
+
+use crate::ciphertext::{self, Header, MATERIAL_ID_LEN, MATERIAL_LEN};
+use crate::error::CryptoError;
+use crate::root_key::RootKey;
+use crate::secret::{random_bytes, random_secret, SecretBytes};
+
+/// Key material as the store keeps it: opaque bytes that only the provider
+/// that made it can use (sealed under the root key for the software
+/// provider; an HSM handle later).
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredMaterial(pub Vec<u8>);
+
+impl fmt::Debug for StoredMaterial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "StoredMaterial(<{} bytes>)", self.0.len())
+    }
+}
+
+/// Where key material lives and crypto runs.
+pub trait KeyProvider: Send + Sync {
+    /// Short name for logs, e.g. `"software"`.
+    fn name(&self) -> &'static str;
+
+    /// Makes new symmetric (AES-256) key material for `key_id`, returning it
+    /// in stored form and its material id.
+    fn generate_symmetric(
+        &self,
+        key_id: Uuid,
+    ) -> Result<(StoredMaterial, [u8; MATERIAL_ID_LEN]), CryptoError>;
+
+    /// Encrypts `plaintext` with the material `stored` (which must be the
+    /// material `header` names) into a ciphertext blob.
+    fn encrypt(
+        &self,
+        stored: &StoredMaterial,
+        header: &Header,
+        context: &BTreeMap<String, String>,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, CryptoError>;
+
+    /// Decrypts `blob`, whose parsed header is `header`, with the material
+    /// `stored` that the store found for that header.
+    fn decrypt(
+        &self,
+        stored: &StoredMaterial,
+        header: &Header,
+        blob: &[u8],
+        context: &BTreeMap<String, String>,
+    ) -> Result<SecretBytes, CryptoError>;
+}
+
+/// AAD prefix for key material sealed under the root key.
+const MATERIAL_AAD_PREFIX: &[u8] = b"trent/material/v1";
+
+/// Key material in software: generated with aws-lc's CSPRNG, stored sealed
+/// under the root key with AAD `"trent/material/v1" || key id || material id`,
+/// so a sealed blob cannot be moved to another key or material row.
+#[derive(Debug)]
+pub struct SoftwareProvider {
+    root: std::sync::Arc<RootKey>,
+}
+
+impl SoftwareProvider {
+    /// A software provider sealing material under `root` (shared: the server
+    /// seals other secrets, such as access keys, under the same root key).
+    pub fn new(root: std::sync::Arc<RootKey>) -> Self {
+        SoftwareProvider { root }
+    }
+
+    fn material_aad(key_id: &Uuid, material_id: &[u8; MATERIAL_ID_LEN]) -> Vec<u8> {
+        let mut aad = Vec::with_capacity(MATERIAL_AAD_PREFIX.len() + 16 + MATERIAL_ID_LEN);
+        aad.extend_from_slice(MATERIAL_AAD_PREFIX);
+        aad.extend_from_slice(key_id.as_bytes());
+        aad.extend_from_slice(material_id);
+        aad
+    }
+
+    /// Unseals stored material. A failure here is the server's problem (a
+    /// corrupt store row or the wrong root key), not the caller's ciphertext,
+    /// so it is `Internal`, never `Decrypt`.
+    fn unseal(&self, stored: &StoredMaterial, header: &Header) -> Result<SecretBytes, CryptoError> {
+        let aad = Self::material_aad(&header.key_id, &header.material_id);
+        let material = self
+            .root
+            .unseal(&stored.0, &aad)
+            .map_err(|_| CryptoError::Internal("stored key material cannot be unsealed"))?;
+        if material.len() != MATERIAL_LEN {
+            return Err(CryptoError::Internal(
+                "stored key material has wrong length",
+            ));
+        }
+        Ok(material)
+    }
+}
+
+impl KeyProvider for SoftwareProvider {
+    fn name(&self) -> &'static str {
+        "software"
+    }
+
+    fn generate_symmetric(
+        &self,
+        key_id: Uuid,
+    ) -> Result<(StoredMaterial, [u8; MATERIAL_ID_LEN]), CryptoError> {
+        let material = random_secret(MATERIAL_LEN)?;
+        let mut material_id = [0u8; MATERIAL_ID_LEN];
+        material_id.copy_from_slice(&random_bytes(MATERIAL_ID_LEN)?);
+        let aad = Self::material_aad(&key_id, &material_id);
+        let sealed = self.root.seal(material.as_bytes(), &aad)?;
+        Ok((StoredMaterial(sealed), material_id))
+    }
+
+    fn encrypt(
+        &self,
+        stored: &StoredMaterial,
+        header: &Header,
+        context: &BTreeMap<String, String>,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
+        let material = self.unseal(stored, header)?;
+        ciphertext::encrypt(&material, header, context, plaintext)
+    }
+
+    fn decrypt(
+        &self,
+        stored: &StoredMaterial,
+        header: &Header,
+        blob: &[u8],
+        context: &BTreeMap<String, String>,
+    ) -> Result<SecretBytes, CryptoError> {
+        // The caller should have looked `stored` up by this blob's header;
+        // if not, refuse before touching key material.
+        if ciphertext::parse_header(blob)? != *header {
+            return Err(CryptoError::Decrypt);
+        }
+        let material = self.unseal(stored, header)?;
+        ciphertext::decrypt(&material, blob, context)
+    }
+}

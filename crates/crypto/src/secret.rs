@@ -1,0 +1,99 @@
+//! Secret bytes in a zeroizing buffer, and the crate's source of randomness.
+
+use std::fmt;
+
+use zeroize::Zeroizing;
+
+use crate::error::CryptoError;
+
+/// Secret bytes (key material, decrypted plaintext).
+///
+/// Zeroed on drop; `Debug` prints only the length; there is deliberately no
+/// `Serialize`, no `Display` and no `PartialEq` (compare `as_bytes()` in
+/// tests only, as that comparison is not constant time).
+#[derive(Clone)]
+pub struct SecretBytes(Zeroizing<Vec<u8>>);
+
+impl SecretBytes {
+    /// Takes ownership of `bytes`; they are zeroed when this value drops.
+    pub fn new(bytes: Vec<u8>) -> Self {
+        SecretBytes(Zeroizing::new(bytes))
+    }
+
+    /// The secret bytes. Do not log or copy them into non-zeroizing buffers.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// Number of bytes.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when there are no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for SecretBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretBytes(<redacted {} bytes>)", self.0.len())
+    }
+}
+
+/// `n` bytes from aws-lc's CSPRNG, held as a secret.
+pub fn random_secret(n: usize) -> Result<SecretBytes, CryptoError> {
+    let mut buf = Zeroizing::new(vec![0u8; n]);
+    aws_lc_rs::rand::fill(&mut buf)
+        .map_err(|_| CryptoError::Internal("random generator failed"))?;
+    Ok(SecretBytes(buf))
+}
+
+/// `n` bytes from aws-lc's CSPRNG, for public values (nonces, salts, ids).
+pub fn random_bytes(n: usize) -> Result<Vec<u8>, CryptoError> {
+    let mut buf = vec![0u8; n];
+    aws_lc_rs::rand::fill(&mut buf)
+        .map_err(|_| CryptoError::Internal("random generator failed"))?;
+    Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_is_redacted() {
+        let s = SecretBytes::new(vec![0xAB; 8]);
+        let d = format!("{s:?}");
+        assert_eq!(d, "SecretBytes(<redacted 8 bytes>)");
+        assert!(!d.contains("171"), "decimal bytes leaked: {d}");
+        assert!(!d.to_lowercase().contains("ab"), "hex bytes leaked: {d}");
+        // Also when nested in other Debug output.
+        let d = format!("{:?}", Some(s.clone()));
+        assert!(!d.contains("171"));
+    }
+
+    #[test]
+    fn accessors_and_clone() {
+        let s = SecretBytes::new(vec![1, 2, 3]);
+        let c = s.clone();
+        assert_eq!(c.as_bytes(), &[1, 2, 3]);
+        assert_eq!(c.len(), 3);
+        assert!(!c.is_empty());
+        assert!(SecretBytes::new(Vec::new()).is_empty());
+    }
+
+    #[test]
+    fn random_values_have_length_and_differ() {
+        let a = random_secret(32).unwrap();
+        let b = random_secret(32).unwrap();
+        assert_eq!(a.len(), 32);
+        assert_ne!(a.as_bytes(), b.as_bytes());
+        let x = random_bytes(16).unwrap();
+        let y = random_bytes(16).unwrap();
+        assert_eq!(x.len(), 16);
+        assert_ne!(x, y);
+        assert!(random_bytes(0).unwrap().is_empty());
+    }
+}
