@@ -1,1 +1,150 @@
-//! placeholder
+//! Request shape validation from the AWS KMS model.
+//!
+//! Where this sits on the request path: HTTP -> **protocol: request shape validation
+//! from the AWS model** -> authentication -> dispatch to the operation -> crypto and
+//! storage. The server hands this crate the operation name (from `X-Amz-Target:
+//! TrentService.<Operation>`) and the raw body; this crate answers with the parsed JSON
+//! or with the exact error AWS KMS would give. The model is the contract: the botocore
+//! `service-2.json` for KMS in `model/` is embedded at build time, and every operation,
+//! member, type, `required` list, `min`/`max`, `pattern`, `enum` and `sensitive` flag
+//! comes from it, so every operation gets AWS's input validation without hand-written
+//! checks, and updating the model updates the validation.
+//!
+//! What is checked, in AWS's order:
+//! 1. The body must be JSON (an empty body counts as `{}`) and its top level an object.
+//!    Otherwise: SerializationException. AWS answers a body that is not JSON with
+//!    `{"__type":"com.amazon.coral.service#SerializationException"}` and no message at
+//!    all (recorded against DynamoDB, which runs on the same Coral framework as KMS;
+//!    the dynalite test suite checks it byte for byte), so [`InputError::message`] is
+//!    empty for that case.
+//! 2. Every value must have its shape's JSON type: structure = object, list = array,
+//!    map = object, string = string, integer/long = integral number, boolean = boolean,
+//!    blob = padded standard base64 string, timestamp = number (epoch seconds).
+//!    Otherwise: SerializationException with Coral's wording, e.g. `STRING_VALUE cannot
+//!    be converted to Integer`. JSON `null` counts as absent; unknown members are ignored.
+//! 3. Constraints: `required`, `min`/`max` (string length, blob bytes, list items, map
+//!    entries, integer value), `pattern` (whole value, Java regex semantics), `enum`.
+//!    All violations are reported together as one ValidationException:
+//!    `2 validation errors detected: Value 'x' at 'keyId' failed to satisfy
+//!    constraint: ...; Value ...`. Values of `sensitive` shapes and of blobs are never
+//!    printed.
+
+mod message;
+mod shapes;
+mod validate;
+
+use serde_json::Value;
+
+use shapes::MODEL;
+
+/// Why a request body was rejected. Both answer HTTP 400.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InputError {
+    /// The body is not JSON, its top level is not a JSON object, or a value has the
+    /// wrong JSON type for its shape (string where integer, invalid base64, ...).
+    /// AWS answers SerializationException (HTTP 400). The message may be empty: AWS
+    /// sends no message for a body that is not JSON.
+    #[error("SerializationException: {0}")]
+    Serialization(String),
+    /// Constraint violations: required member missing, length or range (min/max),
+    /// pattern, enum. AWS answers ValidationException (HTTP 400).
+    #[error("ValidationException: {0}")]
+    Validation(String),
+}
+
+impl InputError {
+    /// The AWS error code (`__type`): `SerializationException` or `ValidationException`.
+    pub fn aws_error_code(&self) -> &'static str {
+        match self {
+            InputError::Serialization(_) => "SerializationException",
+            InputError::Validation(_) => "ValidationException",
+        }
+    }
+
+    /// The message AWS sends with the error (empty when AWS sends none).
+    pub fn message(&self) -> &str {
+        match self {
+            InputError::Serialization(m) | InputError::Validation(m) => m,
+        }
+    }
+
+    /// The HTTP status AWS answers with: always 400 for input errors.
+    pub fn http_status(&self) -> u16 {
+        400
+    }
+}
+
+/// The names of all operations in the model, sorted.
+pub fn operation_names() -> impl Iterator<Item = &'static str> {
+    MODEL.operations.keys().map(String::as_str)
+}
+
+/// Whether the model has an operation of exactly this name (case-sensitive).
+pub fn has_operation(name: &str) -> bool {
+    MODEL.operations.contains_key(name)
+}
+
+/// Whether `name` is an error shape of the model (`"exception": true`), such as
+/// `NotFoundException`.
+pub fn is_exception(name: &str) -> bool {
+    MODEL.shape(name).is_some_and(|s| s.exception)
+}
+
+/// The member names of an operation's output shape, sorted; empty for an unknown
+/// operation or one without output members.
+pub fn output_member_names(operation: &str) -> Vec<&'static str> {
+    let shape = MODEL
+        .operations
+        .get(operation)
+        .and_then(|op| op.output.as_deref())
+        .and_then(|name| MODEL.shape(name));
+    shape
+        .map(|s| s.members.iter().map(|m| m.name.as_str()).collect())
+        .unwrap_or_default()
+}
+
+/// Parses body bytes (an empty body counts as `{}`) and validates them against the
+/// operation's input shape. Returns the parsed JSON for the caller to deserialize
+/// into typed structs; members that were JSON `null` are removed from it, so they
+/// read as absent.
+///
+/// An operation the model does not have is not this function's concern (the server
+/// answers UnknownOperationException before calling it); for one, only step 1 (JSON
+/// object) is checked.
+pub fn validate_input(operation: &str, body: &[u8]) -> Result<Value, InputError> {
+    let mut value = if body.is_empty() {
+        Value::Object(serde_json::Map::new())
+    } else {
+        // AWS sends no message at all for a body that is not JSON (see crate docs).
+        serde_json::from_slice(body).map_err(|_| InputError::Serialization(String::new()))?
+    };
+    match &value {
+        Value::Object(_) => {}
+        // Coral treats an array where a structure belongs like any other misplaced list.
+        Value::Array(_) => {
+            return Err(InputError::Serialization(message::wrong_type(
+                shapes::Kind::Structure,
+                &value,
+            )))
+        }
+        // A scalar or null body is answered like a body that is not JSON.
+        _ => return Err(InputError::Serialization(String::new())),
+    }
+    if let Some(input) = MODEL.input_of(operation) {
+        validate::check_input(&MODEL, input, &value)?;
+    }
+    drop_null_members(&mut value);
+    Ok(value)
+}
+
+/// Removes object members whose value is `null`, at every depth.
+fn drop_null_members(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.retain(|_, v| !v.is_null());
+            map.values_mut().for_each(drop_null_members);
+        }
+        Value::Array(items) => items.iter_mut().for_each(drop_null_members),
+        _ => {}
+    }
+}
