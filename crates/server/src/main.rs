@@ -1,1 +1,42 @@
-fn main() {}
+//! The `trent` command. Scripts outside the repository rely on these names
+//! and flags: keep them stable.
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "trent", version, about = "A self-hosted key management service that speaks the AWS KMS API")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(trent::serve::ServeOptions),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("TRENT_LOG").unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("trent: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = match cli.command {
+        Command::Serve(options) => runtime.block_on(trent::serve::run(options)),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("trent: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -108,14 +108,17 @@ async fn deletion_removes_material_and_aliases(store: &dyn Store) {
     let mut key = store.get_key(K2).await.unwrap().unwrap();
     key.state = KeyState::PendingDeletion;
     key.deletion_date = Some(5_000);
-    store.update_key(&key).await.unwrap();
+    let version = store.update_key(&key).await.unwrap();
     assert!(store.keys_due_for_deletion(4_999).await.unwrap().is_empty());
     assert_eq!(store.keys_due_for_deletion(5_000).await.unwrap(), vec![K2.to_owned()]);
-    store.delete_key(K2).await.unwrap();
+    // A deletion decided on a stale read (e.g. cancelled since) is refused.
+    assert!(matches!(store.delete_key(K2, version - 1).await, Err(StoreError::Conflict)));
+    assert!(store.get_key(K2).await.unwrap().is_some());
+    store.delete_key(K2, version).await.unwrap();
     assert!(store.get_key(K2).await.unwrap().is_none());
     assert!(store.get_material(K2, &"ab".repeat(32)).await.unwrap().is_none());
     assert!(store.get_alias("111111111111", "us-east-1", "alias/a").await.unwrap().is_none());
-    assert!(matches!(store.delete_key(K2).await, Err(StoreError::NotFound)));
+    assert!(matches!(store.delete_key(K2, version).await, Err(StoreError::NotFound)));
     assert!(store.keys_due_for_deletion(i64::MAX).await.unwrap().is_empty());
 }
 

@@ -36,8 +36,10 @@ pub trait Store: Send + Sync {
     /// Ids of keys pending deletion whose deletion date is at or before `now`.
     async fn keys_due_for_deletion(&self, now: Millis) -> Result<Vec<String>, StoreError>;
     /// Destroys a key: its row, every version of its material and the
-    /// aliases that point at it, in one transaction.
-    async fn delete_key(&self, key_id: &str) -> Result<(), StoreError>;
+    /// aliases that point at it, in one transaction; only if `row_version`
+    /// is still the stored one (`Conflict` otherwise), so a deletion that was
+    /// cancelled meanwhile is never carried out.
+    async fn delete_key(&self, key_id: &str, row_version: i64) -> Result<(), StoreError>;
 
     // --- aliases ------------------------------------------------------------
     /// `AlreadyExists` if the name is taken in that account and region.

@@ -184,16 +184,20 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn delete_key(&self, key_id: &str) -> Result<(), StoreError> {
+    async fn delete_key(&self, key_id: &str, row_version: i64) -> Result<(), StoreError> {
         let key_id = key_id.to_owned();
         self.run(move |c| {
             let tx = c.transaction().map_err(backend)?;
+            let current: Option<i64> =
+                tx.query_row("SELECT row_version FROM keys WHERE key_id = ?1", params![key_id], |r| r.get(0)).optional().map_err(backend)?;
+            match current {
+                None => return Err(StoreError::NotFound),
+                Some(v) if v != row_version => return Err(StoreError::Conflict),
+                Some(_) => {}
+            }
             tx.execute("DELETE FROM aliases WHERE target_key_id = ?1", params![key_id]).map_err(backend)?;
             tx.execute("DELETE FROM key_materials WHERE key_id = ?1", params![key_id]).map_err(backend)?;
-            let n = tx.execute("DELETE FROM keys WHERE key_id = ?1", params![key_id]).map_err(backend)?;
-            if n == 0 {
-                return Err(StoreError::NotFound);
-            }
+            tx.execute("DELETE FROM keys WHERE key_id = ?1", params![key_id]).map_err(backend)?;
             tx.commit().map_err(backend)
         })
         .await

@@ -1,0 +1,66 @@
+//! The HTTP step: one route, `POST /`, which carries a request through
+//! protocol -> authentication -> validation -> dispatch and writes the
+//! answer with its `x-amzn-RequestId`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+
+use crate::protocol::error::KmsError;
+use crate::protocol::{self, CONTENT_TYPE};
+use crate::state::{AppState, Ctx};
+
+/// Large enough for any KMS request (the largest, a 32 KiB policy, is far below).
+const MAX_BODY_BYTES: usize = 1 << 20;
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .fallback(handle)
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+async fn handle(State(state): State<Arc<AppState>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let started = Instant::now();
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok());
+    let result = serve(state, &method, &uri, &headers, &body, &request_id).await;
+    let (status, body) = match result {
+        Ok(value) => (StatusCode::OK, value.to_string()),
+        Err(err) => {
+            if let Some(detail) = &err.internal {
+                tracing::error!(request_id = %request_id, detail = %detail, "internal error");
+            }
+            let body = serde_json::json!({ "__type": err.code.name(), "message": err.message });
+            (err.code.status(), body.to_string())
+        }
+    };
+    tracing::info!(request_id = %request_id, target = target.unwrap_or("-"), status = status.as_u16(), micros = started.elapsed().as_micros() as u64, "request");
+    let mut response = (status, body).into_response();
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+    if let Ok(id) = HeaderValue::from_str(&request_id) {
+        h.insert("x-amzn-requestid", id);
+    }
+    response
+}
+
+async fn serve(state: Arc<AppState>, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8], request_id: &str) -> Result<serde_json::Value, KmsError> {
+    let operation = protocol::operation(headers.get("x-amz-target").and_then(|v| v.to_str().ok()))?;
+    if method != Method::POST {
+        return Err(KmsError::new(protocol::error::ErrorCode::UnknownOperation, ""));
+    }
+    // SigV4 signs header values as sent; headers that are not valid text cannot have been signed.
+    let header_list: Vec<(String, String)> =
+        headers.iter().filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))).collect();
+    let signed = trent_sigv4::Request { method: method.as_str(), path: uri.path(), query: uri.query().unwrap_or(""), headers: &header_list, body };
+    let (principal, region) = crate::auth::authenticate(&state, &signed).await?;
+    let input = trent_model::validate_input(operation, body)?;
+    let ctx = Ctx { state, principal, region, request_id: request_id.to_owned() };
+    crate::dispatch::call(&ctx, operation, input).await
+}

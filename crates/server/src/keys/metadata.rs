@@ -1,0 +1,36 @@
+//! A key record written as the API's `KeyMetadata` structure.
+
+use serde_json::{json, Map, Value};
+use trent_store::{KeyRecord, KeyState};
+
+use crate::clock::epoch_seconds;
+
+pub fn key_metadata(key: &KeyRecord) -> Value {
+    let mut m = Map::new();
+    m.insert("AWSAccountId".into(), json!(key.account_id));
+    m.insert("KeyId".into(), json!(key.key_id));
+    m.insert("Arn".into(), json!(key.arn));
+    m.insert("CreationDate".into(), epoch_seconds(key.created_at));
+    m.insert("Enabled".into(), json!(key.state == KeyState::Enabled));
+    m.insert("Description".into(), json!(key.description));
+    m.insert("KeyUsage".into(), json!(key.key_usage));
+    m.insert("KeyState".into(), json!(key.state.as_str()));
+    if let Some(date) = key.deletion_date {
+        m.insert("DeletionDate".into(), epoch_seconds(date));
+    }
+    if let Some(days) = key.pending_window_days {
+        if key.state == KeyState::PendingDeletion {
+            m.insert("PendingDeletionWindowInDays".into(), json!(days));
+        }
+    }
+    m.insert("Origin".into(), json!(key.origin));
+    m.insert("KeyManager".into(), json!("CUSTOMER"));
+    m.insert("CustomerMasterKeySpec".into(), json!(key.key_spec));
+    m.insert("KeySpec".into(), json!(key.key_spec));
+    if key.key_usage == "ENCRYPT_DECRYPT" && key.key_spec == "SYMMETRIC_DEFAULT" {
+        m.insert("EncryptionAlgorithms".into(), json!(["SYMMETRIC_DEFAULT"]));
+    }
+    m.insert("MultiRegion".into(), json!(key.multi_region));
+    m.insert("CurrentKeyMaterialId".into(), json!(key.current_material_id));
+    Value::Object(m)
+}

@@ -1,0 +1,11 @@
+//! The KMS key as the API sees it: how requests name keys, how a key's
+//! metadata is written out, which states allow what, and the documents
+//! (policy, tags) a key carries.
+
+pub mod alias;
+pub mod metadata;
+pub mod policy;
+pub mod reference;
+pub mod state;
+pub mod tags;
+pub mod symmetric;

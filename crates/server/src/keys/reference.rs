@@ -1,0 +1,109 @@
+//! The four ways a request names a KMS key (key id, key ARN, alias name,
+//! alias ARN), parsed once at the boundary.
+
+use uuid::Uuid;
+
+use crate::protocol::error::{ErrorCode, KmsError};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyRef {
+    /// A bare key id: the key in the caller's account and region.
+    Id(Uuid),
+    /// `arn:aws:kms:<region>:<account>:key/<id>`
+    KeyArn { region: String, account_id: String, key_id: Uuid },
+    /// `alias/<name>`, in the caller's account and region.
+    Alias(String),
+    /// `arn:aws:kms:<region>:<account>:alias/<name>`; holds the name with its `alias/` prefix.
+    AliasArn { region: String, account_id: String, alias_name: String },
+}
+
+impl KeyRef {
+    pub fn parse(text: &str) -> Result<KeyRef, KmsError> {
+        if let Some(rest) = text.strip_prefix("arn:") {
+            return parse_arn(text, rest);
+        }
+        if text.starts_with("alias/") {
+            return Ok(KeyRef::Alias(text.to_owned()));
+        }
+        parse_key_id(text).map(KeyRef::Id).ok_or_else(|| KmsError::not_found(format!("Invalid keyId '{text}'")))
+    }
+
+    pub fn is_alias(&self) -> bool {
+        matches!(self, KeyRef::Alias(_) | KeyRef::AliasArn { .. })
+    }
+}
+
+/// Key ids are lowercase UUIDs, as AWS prints them.
+pub fn parse_key_id(text: &str) -> Option<Uuid> {
+    let id = Uuid::try_parse(text).ok()?;
+    (id.hyphenated().to_string() == text).then_some(id)
+}
+
+fn parse_arn(full: &str, rest: &str) -> Result<KeyRef, KmsError> {
+    let invalid = || KmsError::new(ErrorCode::InvalidArn, format!("Invalid arn {full}"));
+    // partition:service:region:account:resource
+    let mut parts = rest.splitn(5, ':');
+    let (Some(partition), Some(service), Some(region), Some(account_id), Some(resource)) =
+        (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(invalid());
+    };
+    let account_ok = account_id.len() == 12 && account_id.bytes().all(|b| b.is_ascii_digit());
+    if !partition.starts_with("aws") || service != "kms" || region.is_empty() || !account_ok {
+        return Err(invalid());
+    }
+    let (region, account_id) = (region.to_owned(), account_id.to_owned());
+    if let Some(id) = resource.strip_prefix("key/") {
+        let key_id = parse_key_id(id).ok_or_else(invalid)?;
+        return Ok(KeyRef::KeyArn { region, account_id, key_id });
+    }
+    if resource.starts_with("alias/") && resource.len() > "alias/".len() {
+        return Ok(KeyRef::AliasArn { region, account_id, alias_name: resource.to_owned() });
+    }
+    Err(invalid())
+}
+
+pub fn key_arn(region: &str, account_id: &str, key_id: &str) -> String {
+    format!("arn:aws:kms:{region}:{account_id}:key/{key_id}")
+}
+
+pub fn alias_arn(region: &str, account_id: &str, alias_name: &str) -> String {
+    format!("arn:aws:kms:{region}:{account_id}:{alias_name}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "1234abcd-12ab-34cd-56ef-1234567890ab";
+
+    #[test]
+    fn parses_every_reference_form() {
+        let id = Uuid::parse_str(ID).unwrap();
+        assert_eq!(KeyRef::parse(ID).unwrap(), KeyRef::Id(id));
+        assert_eq!(
+            KeyRef::parse(&format!("arn:aws:kms:us-east-2:111122223333:key/{ID}")).unwrap(),
+            KeyRef::KeyArn { region: "us-east-2".into(), account_id: "111122223333".into(), key_id: id }
+        );
+        assert_eq!(KeyRef::parse("alias/ExampleAlias").unwrap(), KeyRef::Alias("alias/ExampleAlias".into()));
+        assert_eq!(
+            KeyRef::parse("arn:aws:kms:us-east-2:111122223333:alias/ExampleAlias").unwrap(),
+            KeyRef::AliasArn { region: "us-east-2".into(), account_id: "111122223333".into(), alias_name: "alias/ExampleAlias".into() }
+        );
+    }
+
+    #[test]
+    fn rejects_malformed_references() {
+        assert_eq!(KeyRef::parse("not-a-key").unwrap_err().code, ErrorCode::NotFound);
+        assert_eq!(KeyRef::parse(&ID.to_uppercase()).unwrap_err().code, ErrorCode::NotFound);
+        for arn in [
+            "arn:aws:kms:us-east-2:111122223333:key/nope",
+            "arn:aws:s3:us-east-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+            "arn:aws:kms:us-east-2:1111:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+            "arn:aws:kms:us-east-2:111122223333:alias/",
+            "arn:aws:kms",
+        ] {
+            assert_eq!(KeyRef::parse(arn).unwrap_err().code, ErrorCode::InvalidArn, "{arn}");
+        }
+    }
+}

@@ -1,0 +1,38 @@
+//! Which key states allow which operations, with the error AWS gives for
+//! each (AWS's "Key states and KMS API operations" table).
+
+use trent_store::{KeyRecord, KeyState};
+
+use crate::protocol::error::{ErrorCode, KmsError};
+
+/// Cryptographic operations need an enabled key.
+pub fn usable_for_crypto(key: &KeyRecord) -> Result<(), KmsError> {
+    match key.state {
+        KeyState::Enabled => Ok(()),
+        KeyState::Disabled => Err(KmsError::new(ErrorCode::Disabled, format!("{} is disabled.", key.arn))),
+        KeyState::Unavailable => Err(KmsError::new(ErrorCode::KeyUnavailable, format!("{} is unavailable.", key.arn))),
+        other => Err(invalid(key, other)),
+    }
+}
+
+/// Management operations work in any state but pending deletion.
+pub fn not_pending_deletion(key: &KeyRecord) -> Result<(), KmsError> {
+    match key.state {
+        KeyState::PendingDeletion | KeyState::PendingReplicaDeletion => Err(invalid(key, key.state)),
+        _ => Ok(()),
+    }
+}
+
+pub fn invalid(key: &KeyRecord, state: KeyState) -> KmsError {
+    let words = match state {
+        KeyState::PendingDeletion => "pending deletion",
+        KeyState::PendingImport => "pending import",
+        KeyState::PendingReplicaDeletion => "pending replica deletion",
+        KeyState::Creating => "being created",
+        KeyState::Updating => "being updated",
+        KeyState::Unavailable => "unavailable",
+        KeyState::Enabled => "enabled",
+        KeyState::Disabled => "disabled",
+    };
+    KmsError::invalid_state(format!("{} is {}.", key.arn, words))
+}

@@ -1,0 +1,83 @@
+//! Symmetric encryption with a KMS key: finds the key material version in
+//! the store and lets the key provider do the crypto. Shared by Encrypt,
+//! Decrypt, ReEncrypt and the GenerateDataKey family.
+
+use std::collections::BTreeMap;
+
+use trent_crypto::{ciphertext, Header, SecretBytes, StoredMaterial};
+use trent_store::KeyRecord;
+use uuid::Uuid;
+
+use crate::authz::{self, Authorized};
+use crate::keys::state;
+use crate::protocol::error::{ErrorCode, KmsError};
+use crate::state::Ctx;
+
+pub type EncryptionContext = BTreeMap<String, String>;
+
+pub const SYMMETRIC_DEFAULT: &str = "SYMMETRIC_DEFAULT";
+
+/// The only algorithm a symmetric key supports.
+pub fn check_algorithm(key: &KeyRecord, algorithm: Option<&str>) -> Result<(), KmsError> {
+    if key.key_usage != "ENCRYPT_DECRYPT" {
+        return Err(KmsError::new(ErrorCode::InvalidKeyUsage, format!("{} key usage is {} which is not valid for this operation.", key.arn, key.key_usage)));
+    }
+    match algorithm {
+        None | Some(SYMMETRIC_DEFAULT) => Ok(()),
+        Some(other) => Err(KmsError::new(ErrorCode::InvalidKeyUsage, format!("The encryption algorithm {other} is not supported by {}.", key.arn))),
+    }
+}
+
+/// Encrypts with the key's current material.
+pub async fn encrypt(ctx: &Ctx, key: &Authorized<KeyRecord>, context: &EncryptionContext, plaintext: &[u8]) -> Result<Vec<u8>, KmsError> {
+    state::usable_for_crypto(key)?;
+    let header = Header { key_id: parse_uuid(&key.key_id)?, material_id: material_id_bytes(&key.current_material_id)? };
+    let material = load_material(ctx, &key.key_id, &key.current_material_id).await?;
+    Ok(ctx.state.provider.encrypt(&material, &header, context, plaintext)?)
+}
+
+/// A decrypted ciphertext and the key and material version it was made with.
+pub struct Opened {
+    pub key: Authorized<KeyRecord>,
+    pub plaintext: SecretBytes,
+    pub material_id: String,
+}
+
+/// Decrypts a ciphertext blob; `expected` is the KeyId the caller named, if any.
+pub async fn decrypt(ctx: &Ctx, blob: &[u8], context: &EncryptionContext, expected: Option<&str>, action: &'static str) -> Result<Opened, KmsError> {
+    let invalid = || KmsError::new(ErrorCode::InvalidCiphertext, "The ciphertext is invalid or was not made with this encryption context.");
+    let header = ciphertext::parse_header(blob).map_err(|_| invalid())?;
+    let key = authz::ciphertext_key(ctx, header.key_id).await?;
+    if let Some(expected) = expected {
+        let named = authz::key(ctx, expected, action, authz::Aliases::Accepted).await?;
+        if named.key_id != key.key_id {
+            return Err(KmsError::new(ErrorCode::IncorrectKey, "The key ID in the request does not identify a KMS key that can perform this operation."));
+        }
+    }
+    state::usable_for_crypto(&key)?;
+    let material_id = hex::encode(header.material_id);
+    let material = match ctx.state.store.get_material(&key.key_id, &material_id).await? {
+        Some(m) => StoredMaterial(m.stored),
+        None => return Err(invalid()),
+    };
+    let plaintext = ctx.state.provider.decrypt(&material, &header, blob, context).map_err(|e| match e {
+        trent_crypto::CryptoError::Decrypt | trent_crypto::CryptoError::Malformed(_) => invalid(),
+        other => KmsError::from(other),
+    })?;
+    Ok(Opened { key, plaintext, material_id })
+}
+
+async fn load_material(ctx: &Ctx, key_id: &str, material_id: &str) -> Result<StoredMaterial, KmsError> {
+    let m = ctx.state.store.get_material(key_id, material_id).await?;
+    m.map(|m| StoredMaterial(m.stored)).ok_or_else(|| KmsError::internal(format!("key {key_id} has no material {material_id}")))
+}
+
+fn parse_uuid(text: &str) -> Result<Uuid, KmsError> {
+    Uuid::try_parse(text).map_err(|_| KmsError::internal(format!("stored key id {text} is not a UUID")))
+}
+
+fn material_id_bytes(text: &str) -> Result<[u8; 32], KmsError> {
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(text, &mut out).map_err(|_| KmsError::internal(format!("stored material id {text} is not 64 hex digits")))?;
+    Ok(out)
+}

@@ -1,0 +1,32 @@
+//! Trent: a self-hosted key management service that speaks the AWS KMS API.
+//!
+//! A request travels down the folders in this order:
+//!
+//! - [`http`]: axum, one route (`POST /`), request ids.
+//! - [`protocol`]: AWS JSON 1.1, the `X-Amz-Target` operation, AWS's errors;
+//!   bodies are validated against the KMS model by `trent-model`.
+//! - [`auth`]: SigV4 (pure checks in `trent-sigv4`) -> the calling principal.
+//! - [`dispatch`]: operation name -> the file in [`ops`] that implements it.
+//! - [`authz`]: the one place that decides whether a principal may act on a
+//!   key; operations only receive [`authz::Authorized`] keys.
+//! - [`ops`]: one file per KMS operation.
+//! - [`keys`]: what a KMS key is to the API: references, metadata, states,
+//!   policies, tags, and symmetric encryption through the key provider
+//!   (`trent-crypto`).
+//! - the store (`trent-store`): SQLite by default; every write durable
+//!   before the answer is sent.
+//!
+//! Beside the path: [`lifecycle`] (deletion after the waiting period),
+//! [`clock`] (injected time), [`serve`] (start-up and the data directory).
+
+pub mod auth;
+pub mod authz;
+pub mod clock;
+pub mod dispatch;
+pub mod http;
+pub mod keys;
+pub mod lifecycle;
+pub mod ops;
+pub mod protocol;
+pub mod serve;
+pub mod state;

@@ -1,0 +1,102 @@
+//! CreateKey: a new KMS key in the caller's account and region. This issue
+//! covers symmetric encryption keys (SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT);
+//! other specs are refused plainly until they land.
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+use trent_store::{KeyRecord, KeyState, MaterialRecord};
+use uuid::Uuid;
+
+use super::{input, validation_unsupported};
+use crate::authz;
+use crate::keys::{metadata, policy, reference::key_arn, tags};
+use crate::protocol::error::{ErrorCode, KmsError};
+use crate::state::Ctx;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Input {
+    policy: Option<String>,
+    description: Option<String>,
+    key_usage: Option<String>,
+    customer_master_key_spec: Option<String>,
+    key_spec: Option<String>,
+    origin: Option<String>,
+    custom_key_store_id: Option<String>,
+    #[allow(dead_code)] // Accepted; the lockout check comes with the policy engine.
+    bypass_policy_lockout_safety_check: Option<bool>,
+    tags: Option<Vec<tags::TagInput>>,
+    multi_region: Option<bool>,
+    xks_key_id: Option<String>,
+}
+
+pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
+    let req: Input = input(body)?;
+    let account = authz::account(ctx);
+    if req.key_spec.is_some() && req.customer_master_key_spec.is_some() {
+        return Err(KmsError::validation("You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec is deprecated."));
+    }
+    let key_spec = req.key_spec.or(req.customer_master_key_spec).unwrap_or_else(|| "SYMMETRIC_DEFAULT".into());
+    let key_usage = req.key_usage.unwrap_or_else(|| "ENCRYPT_DECRYPT".into());
+    if key_spec != "SYMMETRIC_DEFAULT" {
+        return Err(validation_unsupported(format!("KeySpec {key_spec}")));
+    }
+    if key_usage != "ENCRYPT_DECRYPT" {
+        return Err(KmsError::validation(format!("KeyUsage {key_usage} is not compatible with KeySpec {key_spec}")));
+    }
+    let origin = req.origin.unwrap_or_else(|| "AWS_KMS".into());
+    if origin != "AWS_KMS" {
+        return Err(validation_unsupported(format!("Origin {origin}")));
+    }
+    if req.custom_key_store_id.is_some() {
+        return Err(KmsError::new(ErrorCode::CustomKeyStoreNotFound, "Custom key store not found: Trent has no custom key stores yet."));
+    }
+    if req.xks_key_id.is_some() {
+        return Err(validation_unsupported("XksKeyId".into()));
+    }
+    if req.multi_region == Some(true) {
+        return Err(validation_unsupported("MultiRegion keys".into()));
+    }
+    let policy = match req.policy {
+        Some(p) => {
+            policy::validate(&p)?;
+            p
+        }
+        None => policy::default_policy(&account),
+    };
+    let tags = tags::parse(req.tags.unwrap_or_default())?;
+    if tags.len() > tags::MAX_TAGS_PER_KEY {
+        return Err(KmsError::new(ErrorCode::LimitExceeded, format!("A KMS key can have at most {} tags.", tags::MAX_TAGS_PER_KEY)));
+    }
+
+    let id = Uuid::new_v4();
+    let key_id = id.to_string();
+    // Key generation may be slow for some specs; keep it off the async threads.
+    let provider = ctx.state.provider.clone();
+    let (stored, material_id) = tokio::task::spawn_blocking(move || provider.generate_symmetric(id))
+        .await
+        .map_err(|e| KmsError::internal(format!("key generation task: {e}")))??;
+    let now = ctx.now();
+    let key = KeyRecord {
+        arn: key_arn(&ctx.region, &account, &key_id),
+        key_id: key_id.clone(),
+        account_id: account.into_inner(),
+        region: ctx.region.clone(),
+        created_at: now,
+        description: req.description.unwrap_or_default(),
+        key_usage,
+        key_spec,
+        origin,
+        state: KeyState::Enabled,
+        deletion_date: None,
+        pending_window_days: None,
+        policy,
+        tags,
+        current_material_id: hex::encode(material_id),
+        multi_region: false,
+        row_version: 0,
+    };
+    let material = MaterialRecord { key_id, material_id: key.current_material_id.clone(), stored: stored.0, created_at: now };
+    ctx.state.store.insert_key(&key, &material).await?;
+    Ok(json!({ "KeyMetadata": metadata::key_metadata(&key) }))
+}

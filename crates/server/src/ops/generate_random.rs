@@ -1,0 +1,33 @@
+//! GenerateRandom: 1 to 1024 random bytes from aws-lc-rs's generator.
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{input, to_base64, validation_unsupported};
+use crate::authz;
+use crate::protocol::error::{ErrorCode, KmsError};
+use crate::state::Ctx;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Input {
+    number_of_bytes: Option<i64>,
+    custom_key_store_id: Option<String>,
+    recipient: Option<Value>,
+}
+
+pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
+    let req: Input = input(body)?;
+    let _account = authz::account(ctx);
+    if let Some(id) = req.custom_key_store_id {
+        return Err(KmsError::new(ErrorCode::CustomKeyStoreNotFound, format!("Custom key store {id} not found.")));
+    }
+    if req.recipient.is_some() {
+        return Err(validation_unsupported("Recipient (Nitro Enclaves attestation)".into()));
+    }
+    let Some(n) = req.number_of_bytes else {
+        return Err(KmsError::validation("1 validation error detected: Value null at 'numberOfBytes' failed to satisfy constraint: Member must not be null"));
+    };
+    let bytes = trent_crypto::random_secret(n as usize)?;
+    Ok(json!({ "Plaintext": to_base64(bytes.as_bytes()) }))
+}

@@ -1,0 +1,48 @@
+//! ListAliases: the aliases of the caller's account in this region, or
+//! only those of one key, paged.
+
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::{decode_marker, input, limit, page, with_paging};
+use crate::authz::{self, Aliases};
+use crate::clock::epoch_seconds;
+use crate::keys::reference::alias_arn;
+use crate::protocol::error::KmsError;
+use crate::state::Ctx;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Input {
+    key_id: Option<String>,
+    limit: Option<i64>,
+    marker: Option<String>,
+}
+
+pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
+    let req: Input = input(body)?;
+    let account = authz::account(ctx);
+    let key_id = match &req.key_id {
+        Some(reference) => Some(authz::key(ctx, reference, "kms:ListAliases", Aliases::Rejected).await?.key_id.clone()),
+        None => None,
+    };
+    let limit = limit(req.limit, 100, 1000);
+    let after = decode_marker(req.marker.as_deref())?;
+    let aliases = ctx.state.store.list_aliases(&account, &ctx.region, key_id.as_deref(), after.as_deref(), limit + 1).await?;
+    let (aliases, marker) = page(aliases, limit, |a| a.alias_name.clone());
+    let entries: Vec<Value> = aliases
+        .iter()
+        .map(|a| {
+            json!({
+                "AliasName": a.alias_name,
+                "AliasArn": alias_arn(&a.region, &a.account_id, &a.alias_name),
+                "TargetKeyId": a.target_key_id,
+                "CreationDate": epoch_seconds(a.created_at),
+                "LastUpdatedDate": epoch_seconds(a.updated_at),
+            })
+        })
+        .collect();
+    let mut body = Map::new();
+    body.insert("Aliases".into(), Value::Array(entries));
+    Ok(with_paging(body, marker))
+}

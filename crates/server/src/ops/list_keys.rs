@@ -1,0 +1,29 @@
+//! ListKeys: the keys of the caller's account in this region, paged.
+
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::{decode_marker, input, limit, page, with_paging};
+use crate::authz;
+use crate::protocol::error::KmsError;
+use crate::state::Ctx;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Input {
+    limit: Option<i64>,
+    marker: Option<String>,
+}
+
+pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
+    let req: Input = input(body)?;
+    let account = authz::account(ctx);
+    let limit = limit(req.limit, 100, 1000);
+    let after = decode_marker(req.marker.as_deref())?;
+    let keys = ctx.state.store.list_keys(&account, &ctx.region, after.as_deref(), limit + 1).await?;
+    let (keys, marker) = page(keys, limit, |k| k.key_id.clone());
+    let entries: Vec<Value> = keys.iter().map(|k| json!({ "KeyId": k.key_id, "KeyArn": k.arn })).collect();
+    let mut body = Map::new();
+    body.insert("Keys".into(), Value::Array(entries));
+    Ok(with_paging(body, marker))
+}

@@ -1,0 +1,49 @@
+//! ScheduleKeyDeletion: the key becomes unusable now and is destroyed after
+//! a waiting period of 7 to 30 days (default 30), unless cancelled.
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+use trent_store::KeyState;
+
+use super::{editable, input, save_key};
+use crate::authz::{self, Aliases};
+use crate::clock::epoch_seconds;
+use crate::keys::state;
+use crate::protocol::error::KmsError;
+use crate::state::Ctx;
+
+const MIN_DAYS: i64 = 7;
+const MAX_DAYS: i64 = 30;
+const DAY_MILLIS: i64 = 24 * 60 * 60 * 1000;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Input {
+    key_id: String,
+    pending_window_in_days: Option<i64>,
+}
+
+pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
+    let req: Input = input(body)?;
+    let days = req.pending_window_in_days.unwrap_or(MAX_DAYS);
+    // The model allows 1-365; KMS keys (not replicas' special cases) take 7-30.
+    if !(MIN_DAYS..=MAX_DAYS).contains(&days) {
+        let bound = if days < MIN_DAYS { format!("greater than or equal to {MIN_DAYS}") } else { format!("less than or equal to {MAX_DAYS}") };
+        return Err(KmsError::validation(format!(
+            "1 validation error detected: Value '{days}' at 'pendingWindowInDays' failed to satisfy constraint: Member must have value {bound}"
+        )));
+    }
+    let mut key = editable(authz::key(ctx, &req.key_id, "kms:ScheduleKeyDeletion", Aliases::Rejected).await?);
+    state::not_pending_deletion(&key)?;
+    let deletion_date = ctx.now() + days * DAY_MILLIS;
+    key.state = KeyState::PendingDeletion;
+    key.deletion_date = Some(deletion_date);
+    key.pending_window_days = Some(days as i32);
+    save_key(ctx, &key).await?;
+    Ok(json!({
+        "KeyId": key.arn,
+        "DeletionDate": epoch_seconds(deletion_date),
+        "KeyState": key.state.as_str(),
+        "PendingWindowInDays": days,
+    }))
+}

@@ -1,0 +1,29 @@
+//! UntagResource: removes tags by key; tag keys the key does not have are ignored, as in AWS.
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{editable, input, save_key};
+use crate::authz::{self, Aliases};
+use crate::keys::state;
+use crate::protocol::error::{ErrorCode, KmsError};
+use crate::state::Ctx;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Input {
+    key_id: String,
+    tag_keys: Vec<String>,
+}
+
+pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
+    let req: Input = input(body)?;
+    if req.tag_keys.iter().any(|k| k.to_ascii_lowercase().starts_with("aws:")) {
+        return Err(KmsError::new(ErrorCode::Tag, "Tags beginning with aws: are reserved and cannot be created or modified."));
+    }
+    let mut key = editable(authz::key(ctx, &req.key_id, "kms:UntagResource", Aliases::Rejected).await?);
+    state::not_pending_deletion(&key)?;
+    key.tags.retain(|t| !req.tag_keys.contains(&t.key));
+    save_key(ctx, &key).await?;
+    Ok(json!({}))
+}

@@ -1,0 +1,44 @@
+//! UpdateAlias: points an existing alias at another key of the same type and usage.
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+use trent_store::StoreError;
+
+use super::input;
+use crate::authz::{self, Aliases};
+use crate::keys::{alias, reference::alias_arn, state};
+use crate::protocol::error::KmsError;
+use crate::state::Ctx;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Input {
+    alias_name: String,
+    target_key_id: String,
+}
+
+pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
+    let req: Input = input(body)?;
+    alias::check_name(&req.alias_name)?;
+    let name = authz::alias_name(ctx, &req.alias_name);
+    let account = &ctx.principal.account_id;
+    let not_found = || KmsError::not_found(format!("Alias {} is not found.", alias_arn(&ctx.region, account, &name)));
+    let mut record = ctx.state.store.get_alias(account, &ctx.region, &name).await?.ok_or_else(not_found)?;
+    let key = authz::key(ctx, &req.target_key_id, "kms:UpdateAlias", Aliases::Rejected).await?;
+    state::not_pending_deletion(&key)?;
+    if let Some(current) = ctx.state.store.get_key(&record.target_key_id).await? {
+        if current.key_spec != key.key_spec || current.key_usage != key.key_usage {
+            return Err(KmsError::validation(format!(
+                "{} has a different key spec or key usage than the key the alias points to; an alias can only move between keys of the same type and usage.",
+                key.arn
+            )));
+        }
+    }
+    record.target_key_id = key.key_id.clone();
+    record.updated_at = ctx.now();
+    match ctx.state.store.update_alias(&record).await {
+        Ok(()) => Ok(json!({})),
+        Err(StoreError::NotFound) => Err(not_found()),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,163 @@
+//! AWS's errors: the exception names of the KMS model and the HTTP status
+//! AWS answers them with. Handlers return a [`KmsError`]; the HTTP layer
+//! turns it into `{"__type": ..., "message": ...}`. Nothing ever branches on
+//! the message text.
+
+use axum::http::StatusCode;
+
+/// Every exception Trent answers with. Names are the model's shape names
+/// (plus the protocol-level ones AWS's front end sends).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    // Protocol and authentication.
+    UnknownOperation,
+    Serialization,
+    Validation,
+    MissingAuthenticationToken,
+    IncompleteSignature,
+    InvalidSignature,
+    UnrecognizedClient,
+    AccessDenied,
+    // The KMS model's exceptions.
+    AlreadyExists,
+    CustomKeyStoreNotFound,
+    Disabled,
+    DryRunOperation,
+    IncorrectKey,
+    InvalidAliasName,
+    InvalidArn,
+    InvalidCiphertext,
+    InvalidGrantToken,
+    InvalidKeyUsage,
+    InvalidMarker,
+    KmsInternal,
+    KmsInvalidState,
+    KeyUnavailable,
+    LimitExceeded,
+    MalformedPolicyDocument,
+    NotFound,
+    Tag,
+    UnsupportedOperation,
+}
+
+impl ErrorCode {
+    pub fn name(self) -> &'static str {
+        use ErrorCode::*;
+        match self {
+            UnknownOperation => "UnknownOperationException",
+            Serialization => "SerializationException",
+            Validation => "ValidationException",
+            MissingAuthenticationToken => "MissingAuthenticationTokenException",
+            IncompleteSignature => "IncompleteSignatureException",
+            InvalidSignature => "InvalidSignatureException",
+            UnrecognizedClient => "UnrecognizedClientException",
+            AccessDenied => "AccessDeniedException",
+            AlreadyExists => "AlreadyExistsException",
+            CustomKeyStoreNotFound => "CustomKeyStoreNotFoundException",
+            Disabled => "DisabledException",
+            DryRunOperation => "DryRunOperationException",
+            IncorrectKey => "IncorrectKeyException",
+            InvalidAliasName => "InvalidAliasNameException",
+            InvalidArn => "InvalidArnException",
+            InvalidCiphertext => "InvalidCiphertextException",
+            InvalidGrantToken => "InvalidGrantTokenException",
+            InvalidKeyUsage => "InvalidKeyUsageException",
+            InvalidMarker => "InvalidMarkerException",
+            KmsInternal => "KMSInternalException",
+            KmsInvalidState => "KMSInvalidStateException",
+            KeyUnavailable => "KeyUnavailableException",
+            LimitExceeded => "LimitExceededException",
+            MalformedPolicyDocument => "MalformedPolicyDocumentException",
+            NotFound => "NotFoundException",
+            Tag => "TagException",
+            UnsupportedOperation => "UnsupportedOperationException",
+        }
+    }
+
+    /// AWS KMS answers client errors with 400; server faults with 5xx;
+    /// a DryRun that would have succeeded with 412.
+    pub fn status(self) -> StatusCode {
+        use ErrorCode::*;
+        match self {
+            KmsInternal | KeyUnavailable => StatusCode::INTERNAL_SERVER_ERROR,
+            DryRunOperation => StatusCode::PRECONDITION_FAILED,
+            MissingAuthenticationToken => StatusCode::FORBIDDEN,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+/// An error answer. `internal` carries details for the server log only.
+#[derive(Debug)]
+pub struct KmsError {
+    pub code: ErrorCode,
+    pub message: String,
+    pub internal: Option<String>,
+}
+
+impl KmsError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        KmsError { code, message: message.into(), internal: None }
+    }
+
+    /// A failure inside Trent: the client sees a generic message, the log the detail.
+    pub fn internal(detail: impl Into<String>) -> Self {
+        KmsError { code: ErrorCode::KmsInternal, message: "An internal error occurred.".into(), internal: Some(detail.into()) }
+    }
+
+    pub fn validation(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Validation, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::NotFound, message)
+    }
+
+    pub fn invalid_state(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::KmsInvalidState, message)
+    }
+
+    pub fn dry_run() -> Self {
+        Self::new(ErrorCode::DryRunOperation, "The request would have succeeded, but the DryRun option is set.")
+    }
+}
+
+impl From<trent_store::StoreError> for KmsError {
+    fn from(e: trent_store::StoreError) -> Self {
+        KmsError::internal(format!("store: {e}"))
+    }
+}
+
+impl From<trent_crypto::CryptoError> for KmsError {
+    fn from(e: trent_crypto::CryptoError) -> Self {
+        KmsError::internal(format!("crypto: {e}"))
+    }
+}
+
+impl From<trent_model::InputError> for KmsError {
+    fn from(e: trent_model::InputError) -> Self {
+        let code = match e {
+            trent_model::InputError::Serialization(_) => ErrorCode::Serialization,
+            trent_model::InputError::Validation(_) => ErrorCode::Validation,
+        };
+        KmsError::new(code, e.message().to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kms_exception_name_is_in_the_model() {
+        use ErrorCode::*;
+        let model_exceptions = [
+            AlreadyExists, CustomKeyStoreNotFound, Disabled, DryRunOperation, IncorrectKey, InvalidAliasName, InvalidArn,
+            InvalidCiphertext, InvalidGrantToken, InvalidKeyUsage, InvalidMarker, KmsInternal, KmsInvalidState, KeyUnavailable,
+            LimitExceeded, MalformedPolicyDocument, NotFound, Tag, UnsupportedOperation,
+        ];
+        for code in model_exceptions {
+            assert!(trent_model::is_exception(code.name()), "{} is not an exception shape in the model", code.name());
+        }
+    }
+}

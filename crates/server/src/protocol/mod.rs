@@ -1,0 +1,31 @@
+//! The AWS JSON 1.1 protocol: `POST /` with `X-Amz-Target:
+//! TrentService.<Operation>`, a JSON body checked against the KMS model
+//! (`trent-model`), and JSON answers; errors as `{"__type", "message"}`.
+
+pub mod error;
+
+use error::{ErrorCode, KmsError};
+
+pub const TARGET_PREFIX: &str = "TrentService.";
+pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
+
+/// The operation a request names in its `X-Amz-Target` header, if the KMS
+/// model has it. Routing looks at nothing else.
+pub fn operation(target: Option<&str>) -> Result<&'static str, KmsError> {
+    let unknown = || KmsError::new(ErrorCode::UnknownOperation, "");
+    let name = target.and_then(|t| t.strip_prefix(TARGET_PREFIX)).ok_or_else(unknown)?;
+    trent_model::operation_names().into_iter().find(|op| *op == name).ok_or_else(unknown)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_only_on_known_targets() {
+        assert_eq!(operation(Some("TrentService.ListKeys")).unwrap(), "ListKeys");
+        for bad in [None, Some("TrentService.Nope"), Some("ListKeys"), Some("Kms.ListKeys"), Some("TrentService.")] {
+            assert_eq!(operation(bad).unwrap_err().code, ErrorCode::UnknownOperation, "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! `trent serve`: opens the data directory (root key, SQLite store, first
+//! admin's credentials), sweeps due deletions, and serves HTTP.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use trent_crypto::{RootKey, SoftwareProvider};
+use trent_store::sqlite::SqliteStore;
+
+use crate::clock::{Clock, SystemClock};
+use crate::state::{AppState, AuthMode};
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:4600";
+pub const DEFAULT_DATA_DIR: &str = "trent-data";
+pub const DEFAULT_DEV_ACCOUNT: &str = "123456789012";
+
+#[derive(clap::Args, Debug)]
+pub struct ServeOptions {
+    /// Where Trent keeps its state: the root key, the database, the admin's credentials.
+    #[arg(long, env = "TRENT_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+    pub data_dir: PathBuf,
+    /// Address and port to listen on (port 0 picks a free one).
+    #[arg(long, env = "TRENT_LISTEN", default_value = DEFAULT_LISTEN)]
+    pub listen: SocketAddr,
+    /// INSECURE emulator mode: accept any credentials without checking signatures.
+    #[arg(long)]
+    pub dev: bool,
+    /// The account every dev-mode caller acts as (the root of it).
+    #[arg(long, default_value = DEFAULT_DEV_ACCOUNT)]
+    pub dev_account_id: String,
+    /// Seconds between sweeps for keys whose deletion waiting period ended.
+    #[arg(long, default_value_t = 60)]
+    pub sweep_interval_secs: u64,
+    /// For tests only: shifts Trent's clock by this many seconds.
+    #[arg(long, hide = true, default_value_t = 0, allow_negative_numbers = true)]
+    pub clock_offset_secs: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("{0}")]
+    Setup(String),
+}
+
+fn setup<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> ServeError + '_ {
+    move |e| ServeError::Setup(format!("{what}: {e}"))
+}
+
+pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
+    let dir = &options.data_dir;
+    create_private_dir(dir).map_err(setup("creating the data directory"))?;
+    let (root_key, created) = RootKey::load_or_create(&dir.join("root.key")).map_err(setup("root key"))?;
+    if created {
+        tracing::info!(path = %dir.join("root.key").display(), "created a new root key");
+    }
+    let root_key = Arc::new(root_key);
+    let store = Arc::new(SqliteStore::open(&dir.join("trent.db")).map_err(setup("opening the database"))?);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock { offset_millis: options.clock_offset_secs * 1000 });
+    let provider = Arc::new(SoftwareProvider::new(root_key.clone()));
+
+    let credentials = dir.join("credentials");
+    let dev_account = options.dev.then_some(options.dev_account_id.as_str());
+    let admin = crate::auth::credentials::bootstrap_admin(store.as_ref(), &root_key, &credentials, dev_account, clock.now_millis())
+        .await
+        .map_err(|e| ServeError::Setup(format!("creating the admin: {}", e.internal.unwrap_or(e.message))))?;
+
+    let auth = if options.dev {
+        tracing::warn!("DEV MODE IS INSECURE: any credentials are accepted without checking signatures; every caller is the root of account {}", options.dev_account_id);
+        AuthMode::Dev { account_id: options.dev_account_id.clone() }
+    } else {
+        AuthMode::Secure
+    };
+    let state = Arc::new(AppState { store: store.clone(), provider, root_key, clock: clock.clone(), auth });
+
+    let destroyed = crate::lifecycle::deletion::sweep(store.as_ref(), clock.as_ref()).await.map_err(setup("deletion sweep"))?;
+    if destroyed > 0 {
+        tracing::info!(destroyed, "destroyed keys whose deletion waiting period ended while Trent was down");
+    }
+    crate::lifecycle::deletion::spawn_sweeper(store, clock, Duration::from_secs(options.sweep_interval_secs.max(1)));
+
+    let listener = tokio::net::TcpListener::bind(options.listen).await.map_err(setup("binding the listen address"))?;
+    let addr = listener.local_addr().map_err(setup("listen address"))?;
+    print_welcome(addr, &credentials, admin.as_deref(), options.dev);
+    axum::serve(listener, crate::http::router(state)).with_graceful_shutdown(shutdown_signal()).await.map_err(setup("serving"))
+}
+
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if !dir.exists() {
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    }
+    Ok(())
+}
+
+fn print_welcome(addr: SocketAddr, credentials: &Path, admin: Option<&str>, dev: bool) {
+    // Tests and scripts wait for this first line.
+    println!("Trent listening on http://{addr}");
+    if let Some(arn) = admin {
+        println!("Created the admin {arn}; its access key is in {}", credentials.display());
+    }
+    let creds = if dev { String::new() } else { format!("AWS_SHARED_CREDENTIALS_FILE={} ", credentials.display()) };
+    println!("Try: {creds}aws --endpoint-url http://{addr} --region us-east-1 kms list-keys");
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return ctrl_c.await.unwrap_or(()),
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
