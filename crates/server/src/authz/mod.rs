@@ -76,10 +76,29 @@ pub fn account(ctx: &Ctx) -> Authorized<String> {
     Authorized(ctx.principal.account_id.clone())
 }
 
-/// An alias name of the caller's account and region, for alias operations.
-pub fn alias_name(ctx: &Ctx, name: &str) -> Authorized<String> {
-    let _ = ctx;
-    Authorized(name.to_owned())
+/// An alias of the caller's account and region, for the alias operations:
+/// aliases are always the caller's own, so naming one is the authorization.
+pub fn alias(ctx: &Ctx, name: &str) -> Result<Authorized<AliasScope>, KmsError> {
+    crate::keys::alias::check_name(name)?;
+    Ok(Authorized(AliasScope { account_id: ctx.principal.account_id.clone(), region: ctx.region.clone(), name: name.to_owned() }))
+}
+
+/// Where an alias lives and what it is called.
+#[derive(Debug, Clone)]
+pub struct AliasScope {
+    pub account_id: String,
+    pub region: String,
+    pub name: String,
+}
+
+impl AliasScope {
+    pub fn arn(&self) -> String {
+        alias_arn(&self.region, &self.account_id, &self.name)
+    }
+
+    pub fn not_found(&self) -> KmsError {
+        KmsError::not_found(format!("Alias {} is not found.", self.arn()))
+    }
 }
 
 async fn own_key(ctx: &Ctx, key_id: Uuid) -> Result<Option<Authorized<KeyRecord>>, KmsError> {
@@ -95,9 +114,8 @@ async fn own_key(ctx: &Ctx, key_id: Uuid) -> Result<Option<Authorized<KeyRecord>
 }
 
 async fn alias_target(ctx: &Ctx, alias_name: &str) -> Result<Uuid, KmsError> {
-    let alias = ctx.state.store.get_alias(&ctx.principal.account_id, &ctx.region, alias_name).await?;
-    let missing = || KmsError::not_found(format!("Alias {} is not found.", alias_arn(&ctx.region, &ctx.principal.account_id, alias_name)));
-    let alias = alias.ok_or_else(missing)?;
+    let scope = AliasScope { account_id: ctx.principal.account_id.clone(), region: ctx.region.clone(), name: alias_name.to_owned() };
+    let alias = ctx.state.store.get_alias(&scope.account_id, &scope.region, &scope.name).await?.ok_or_else(|| scope.not_found())?;
     Uuid::try_parse(&alias.target_key_id).map_err(|_| KmsError::internal(format!("alias {alias_name} has a malformed target")))
 }
 

@@ -6,7 +6,6 @@ use trent_store::StoreError;
 
 use super::input;
 use crate::authz;
-use crate::keys::{alias, reference::alias_arn};
 use crate::protocol::error::KmsError;
 use crate::state::Ctx;
 
@@ -18,12 +17,10 @@ struct Input {
 
 pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
     let req: Input = input(body)?;
-    alias::check_name(&req.alias_name)?;
-    let name = authz::alias_name(ctx, &req.alias_name);
-    let account = &ctx.principal.account_id;
-    match ctx.state.store.delete_alias(account, &ctx.region, &name).await {
+    let alias = authz::alias(ctx, &req.alias_name)?;
+    match ctx.state.store.delete_alias(&alias.account_id, &alias.region, &alias.name).await {
         Ok(()) => Ok(json!({})),
-        Err(StoreError::NotFound) => Err(KmsError::not_found(format!("Alias {} is not found.", alias_arn(&ctx.region, account, &name)))),
+        Err(StoreError::NotFound) => Err(alias.not_found()),
         Err(e) => Err(e.into()),
     }
 }

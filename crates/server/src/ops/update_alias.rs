@@ -6,7 +6,7 @@ use trent_store::StoreError;
 
 use super::input;
 use crate::authz::{self, Aliases};
-use crate::keys::{alias, reference::alias_arn, state};
+use crate::keys::state;
 use crate::protocol::error::KmsError;
 use crate::state::Ctx;
 
@@ -19,11 +19,8 @@ struct Input {
 
 pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
     let req: Input = input(body)?;
-    alias::check_name(&req.alias_name)?;
-    let name = authz::alias_name(ctx, &req.alias_name);
-    let account = &ctx.principal.account_id;
-    let not_found = || KmsError::not_found(format!("Alias {} is not found.", alias_arn(&ctx.region, account, &name)));
-    let mut record = ctx.state.store.get_alias(account, &ctx.region, &name).await?.ok_or_else(not_found)?;
+    let alias = authz::alias(ctx, &req.alias_name)?;
+    let mut record = ctx.state.store.get_alias(&alias.account_id, &alias.region, &alias.name).await?.ok_or_else(|| alias.not_found())?;
     let key = authz::key(ctx, &req.target_key_id, "kms:UpdateAlias", Aliases::Rejected).await?;
     state::not_pending_deletion(&key)?;
     if let Some(current) = ctx.state.store.get_key(&record.target_key_id).await? {
@@ -38,7 +35,7 @@ pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
     record.updated_at = ctx.now();
     match ctx.state.store.update_alias(&record).await {
         Ok(()) => Ok(json!({})),
-        Err(StoreError::NotFound) => Err(not_found()),
+        Err(StoreError::NotFound) => Err(alias.not_found()),
         Err(e) => Err(e.into()),
     }
 }
