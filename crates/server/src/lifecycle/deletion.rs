@@ -57,3 +57,52 @@ pub fn spawn_sweeper(store: Arc<dyn Store>, clock: Arc<dyn Clock>, every: Durati
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use trent_store::sqlite::SqliteStore;
+
+    const DAY: i64 = 24 * 60 * 60 * 1000;
+
+    async fn pending_key(store: &dyn Store, key_id: &str, deletion_date: Millis) {
+        let (mut key, material) = trent_store::conformance::sample_key("111122223333", key_id);
+        store.insert_key(&key, &material).await.unwrap();
+        key = store.get_key(key_id).await.unwrap().unwrap();
+        key.state = KeyState::PendingDeletion;
+        key.deletion_date = Some(deletion_date);
+        store.update_key(&key).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_sweep_destroys_only_keys_whose_waiting_period_ended() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        let clock = ManualClock::new(0);
+        pending_key(&store, "10000000-0000-4000-8000-000000000001", 7 * DAY).await;
+        pending_key(&store, "20000000-0000-4000-8000-000000000002", 30 * DAY).await;
+
+        clock.advance_millis(7 * DAY - 1);
+        assert_eq!(sweep(&store, &clock).await.unwrap(), 0);
+        clock.advance_millis(1);
+        assert_eq!(sweep(&store, &clock).await.unwrap(), 1);
+        assert!(store.get_key("10000000-0000-4000-8000-000000000001").await.unwrap().is_none());
+        assert!(store.get_material("10000000-0000-4000-8000-000000000001", &"ab".repeat(32)).await.unwrap().is_none());
+        assert!(store.get_key("20000000-0000-4000-8000-000000000002").await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn a_key_whose_deletion_was_cancelled_is_not_destroyed() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        let key_id = "30000000-0000-4000-8000-000000000003";
+        pending_key(&store, key_id, DAY).await;
+        let stale = store.get_key(key_id).await.unwrap().unwrap();
+        let mut cancelled = stale.clone();
+        cancelled.state = KeyState::Disabled;
+        cancelled.deletion_date = None;
+        store.update_key(&cancelled).await.unwrap();
+        // A destroyer that read the key before the cancellation must not win.
+        assert!(matches!(destroy_if_due(&store, &stale, 2 * DAY).await, Err(StoreError::Conflict)));
+        assert!(store.get_key(key_id).await.unwrap().is_some());
+    }
+}
