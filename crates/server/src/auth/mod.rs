@@ -12,23 +12,41 @@ use crate::state::{AppState, AuthMode, Principal};
 /// The region used when a dev-mode request carries no credential scope.
 pub const DEFAULT_REGION: &str = "us-east-1";
 
+/// The service name requests must be signed for.
+pub const SERVICE: &str = "kms";
+
 /// The caller and the region it signed for.
 pub async fn authenticate(state: &AppState, req: &Request<'_>) -> Result<(Principal, String), KmsError> {
-    let header = req.headers.iter().find(|(name, _)| name.eq_ignore_ascii_case("authorization")).map(|(_, v)| v.as_str());
     match &state.auth {
         AuthMode::Dev { account_id } => {
             // Like the emulators: whatever the credentials, the caller is the account root.
-            let region = header.and_then(|h| trent_sigv4::parse_authorization(h).ok()).map(|a| a.region).unwrap_or_else(|| DEFAULT_REGION.to_owned());
+            let region = trent_sigv4::authorization_header(req)
+                .ok()
+                .and_then(|h| trent_sigv4::parse_authorization(h).ok())
+                .map(|a| a.region)
+                .unwrap_or_else(|| DEFAULT_REGION.to_owned());
             Ok((root_of(account_id), region))
         }
         AuthMode::Secure => {
-            let header = header.ok_or_else(|| KmsError::new(ErrorCode::MissingAuthenticationToken, "Request is missing Authentication Token"))?;
+            let header = trent_sigv4::authorization_header(req).map_err(sigv4_error)?;
             let auth = trent_sigv4::parse_authorization(header).map_err(sigv4_error)?;
+            auth.check_scope(&auth.region, SERVICE).map_err(sigv4_error)?;
+            require_signed_payload(req)?;
             let (principal, secret) = lookup(state, &auth).await?;
             trent_sigv4::verify(req, &auth, secret.as_bytes(), state.clock.now_secs()).map_err(sigv4_error)?;
             Ok((principal, auth.region))
         }
     }
+}
+
+/// Every KMS client signs its payload; an unsigned one would let anyone on
+/// the path change the body of a signed request.
+fn require_signed_payload(req: &Request<'_>) -> Result<(), KmsError> {
+    let unsigned = req.headers.iter().any(|(n, v)| n.eq_ignore_ascii_case("x-amz-content-sha256") && v.trim() == trent_sigv4::UNSIGNED_PAYLOAD);
+    if unsigned {
+        return Err(KmsError::new(ErrorCode::InvalidSignature, "UNSIGNED-PAYLOAD is not accepted: sign the request body."));
+    }
+    Ok(())
 }
 
 pub fn root_of(account_id: &str) -> Principal {

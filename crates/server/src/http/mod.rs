@@ -56,8 +56,14 @@ async fn serve(state: Arc<AppState>, method: &Method, uri: &Uri, headers: &Heade
         return Err(KmsError::new(protocol::error::ErrorCode::UnknownOperation, ""));
     }
     // SigV4 signs header values as sent; headers that are not valid text cannot have been signed.
-    let header_list: Vec<(String, String)> =
+    let mut header_list: Vec<(String, String)> =
         headers.iter().filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))).collect();
+    // HTTP/2 carries the host as the `:authority` pseudo-header, which SigV4 signs as `host`.
+    if !headers.contains_key(axum::http::header::HOST) {
+        if let Some(authority) = uri.authority() {
+            header_list.push(("host".to_owned(), authority.as_str().to_owned()));
+        }
+    }
     let signed = trent_sigv4::Request { method: method.as_str(), path: uri.path(), query: uri.query().unwrap_or(""), headers: &header_list, body };
     let (principal, region) = crate::auth::authenticate(&state, &signed).await?;
     let input = trent_model::validate_input(operation, body)?;

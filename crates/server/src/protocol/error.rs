@@ -74,14 +74,14 @@ impl ErrorCode {
         }
     }
 
-    /// AWS KMS answers client errors with 400; server faults with 5xx;
-    /// a DryRun that would have succeeded with 412.
+    /// AWS KMS answers client errors (authentication ones included, as
+    /// JSON-protocol services do) with 400; server faults with 500; a DryRun
+    /// that would have succeeded with 412.
     pub fn status(self) -> StatusCode {
         use ErrorCode::*;
         match self {
             KmsInternal | KeyUnavailable => StatusCode::INTERNAL_SERVER_ERROR,
             DryRunOperation => StatusCode::PRECONDITION_FAILED,
-            MissingAuthenticationToken => StatusCode::FORBIDDEN,
             _ => StatusCode::BAD_REQUEST,
         }
     }
