@@ -15,8 +15,8 @@
 //!    Otherwise: SerializationException. AWS answers a body that is not JSON with
 //!    `{"__type":"com.amazon.coral.service#SerializationException"}` and no message at
 //!    all (recorded against DynamoDB, which runs on the same Coral framework as KMS;
-//!    the dynalite test suite checks it byte for byte), so [`InputError::message`] is
-//!    empty for that case.
+//!    the dynalite test suite checks it byte for byte). Trent sends the same type with
+//!    a message ([`NOT_JSON`]): clients read only the type, people read the message.
 //! 2. Every value must have its shape's JSON type: structure = object, list = array,
 //!    map = object, string = string, integer/long = integral number, boolean = boolean,
 //!    blob = padded standard base64 string, timestamp = number (epoch seconds).
@@ -42,8 +42,7 @@ use shapes::MODEL;
 pub enum InputError {
     /// The body is not JSON, its top level is not a JSON object, or a value has the
     /// wrong JSON type for its shape (string where integer, invalid base64, ...).
-    /// AWS answers SerializationException (HTTP 400). The message may be empty: AWS
-    /// sends no message for a body that is not JSON.
+    /// AWS answers SerializationException (HTTP 400).
     #[error("SerializationException: {0}")]
     Serialization(String),
     /// Constraint violations: required member missing, length or range (min/max),
@@ -103,6 +102,9 @@ pub fn output_member_names(operation: &str) -> Vec<&'static str> {
         .unwrap_or_default()
 }
 
+/// The message for a body that is not a JSON object.
+pub const NOT_JSON: &str = "The request body is not a valid JSON object.";
+
 /// Parses body bytes (an empty body counts as `{}`) and validates them against the
 /// operation's input shape. Returns the parsed JSON for the caller to deserialize
 /// into typed structs; members that were JSON `null` are removed from it, so they
@@ -115,8 +117,9 @@ pub fn validate_input(operation: &str, body: &[u8]) -> Result<Value, InputError>
     let mut value = if body.is_empty() {
         Value::Object(serde_json::Map::new())
     } else {
-        // AWS sends no message at all for a body that is not JSON (see crate docs).
-        serde_json::from_slice(body).map_err(|_| InputError::Serialization(String::new()))?
+        // AWS sends no message at all for a body that is not JSON (see crate
+        // docs); we say what is wrong, since clients read only the type.
+        serde_json::from_slice(body).map_err(|_| InputError::Serialization(NOT_JSON.to_owned()))?
     };
     match &value {
         Value::Object(_) => {}
@@ -128,7 +131,7 @@ pub fn validate_input(operation: &str, body: &[u8]) -> Result<Value, InputError>
             )))
         }
         // A scalar or null body is answered like a body that is not JSON.
-        _ => return Err(InputError::Serialization(String::new())),
+        _ => return Err(InputError::Serialization(NOT_JSON.to_owned())),
     }
     if let Some(input) = MODEL.input_of(operation) {
         validate::check_input(&MODEL, input, &value)?;

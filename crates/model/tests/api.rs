@@ -2,7 +2,7 @@
 
 use serde_json::json;
 use trent_model::{
-    has_operation, is_exception, operation_names, output_member_names, validate_input, InputError,
+    has_operation, is_exception, operation_names, output_member_names, validate_input, InputError, NOT_JSON,
 };
 
 #[test]
@@ -102,9 +102,10 @@ fn empty_body_counts_as_empty_object() {
     assert_eq!(validate_input("ListKeys", b""), Ok(json!({})));
 }
 
-/// AWS answers a body that is not JSON with a bare SerializationException, no message.
+/// AWS answers a body that is not JSON with a bare SerializationException;
+/// Trent adds a message saying so.
 #[test]
-fn malformed_json_is_serialization_without_message() {
+fn malformed_json_is_serialization() {
     for body in [
         &b"{\"KeyId\":"[..],
         b"hi",
@@ -114,7 +115,7 @@ fn malformed_json_is_serialization_without_message() {
         b"  ",
     ] {
         let err = validate_input("DescribeKey", body).unwrap_err();
-        assert_eq!(err, InputError::Serialization(String::new()), "{body:?}");
+        assert_eq!(err, InputError::Serialization(NOT_JSON.to_owned()), "{body:?}");
         assert_eq!(err.aws_error_code(), "SerializationException");
     }
 }
@@ -123,7 +124,7 @@ fn malformed_json_is_serialization_without_message() {
 fn non_object_top_level_is_serialization() {
     for body in ["\"x\"", "5", "true", "null"] {
         let err = validate_input("ListKeys", body.as_bytes()).unwrap_err();
-        assert_eq!(err, InputError::Serialization(String::new()), "{body}");
+        assert_eq!(err, InputError::Serialization(NOT_JSON.to_owned()), "{body}");
     }
     let err = validate_input("ListKeys", b"[]").unwrap_err();
     assert_eq!(

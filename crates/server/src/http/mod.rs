@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -19,17 +19,19 @@ use crate::state::{AppState, Ctx};
 const MAX_BODY_BYTES: usize = 1 << 20;
 
 pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
-        .fallback(handle)
-        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(state)
+    Router::new().fallback(handle).with_state(state)
 }
 
-async fn handle(State(state): State<Arc<AppState>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn handle(State(state): State<Arc<AppState>>, method: Method, uri: Uri, headers: HeaderMap, body: Body) -> Response {
     let started = Instant::now();
     let request_id = uuid::Uuid::new_v4().to_string();
     let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok());
-    let result = serve(state, &method, &uri, &headers, &body, &request_id).await;
+    // Read here rather than with an extractor, so that even a refused body
+    // gets an AWS-shaped answer with a request id.
+    let result = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(body) => serve(state, &method, &uri, &headers, &body, &request_id).await,
+        Err(_) => Err(KmsError::validation(format!("The request body is larger than {MAX_BODY_BYTES} bytes or could not be read."))),
+    };
     let (status, body) = match result {
         Ok(value) => (StatusCode::OK, value.to_string()),
         Err(err) => {
@@ -53,7 +55,7 @@ async fn handle(State(state): State<Arc<AppState>>, method: Method, uri: Uri, he
 async fn serve(state: Arc<AppState>, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8], request_id: &str) -> Result<serde_json::Value, KmsError> {
     let operation = protocol::operation(headers.get("x-amz-target").and_then(|v| v.to_str().ok()))?;
     if method != Method::POST {
-        return Err(KmsError::new(protocol::error::ErrorCode::UnknownOperation, ""));
+        return Err(KmsError::new(protocol::error::ErrorCode::UnknownOperation, "AWS KMS operations are POST requests to /."));
     }
     // SigV4 signs header values as sent; headers that are not valid text cannot have been signed.
     let mut header_list: Vec<(String, String)> =
