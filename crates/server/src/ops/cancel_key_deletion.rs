@@ -1,24 +1,17 @@
 //! CancelKeyDeletion: stops a scheduled deletion; the key comes back
 //! disabled, as in AWS, so nothing uses it until someone enables it.
 
-use serde::Deserialize;
 use serde_json::{json, Value};
 use trent_store::KeyState;
 
-use super::{editable, input, save_key};
+use super::{editable, input, save_key, KeyIdInput};
 use crate::authz::{self, Aliases};
 use crate::keys::state;
 use crate::protocol::error::KmsError;
 use crate::state::Ctx;
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct Input {
-    key_id: String,
-}
-
 pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
-    let req: Input = input(body)?;
+    let req: KeyIdInput = input(body)?;
     let mut key = editable(authz::key(ctx, &req.key_id, "kms:CancelKeyDeletion", Aliases::Rejected).await?);
     if key.state != KeyState::PendingDeletion {
         return Err(state::invalid(&key, key.state));

@@ -17,6 +17,22 @@ pub fn input<T: DeserializeOwned>(value: Value) -> Result<T, KmsError> {
     serde_json::from_value(value).map_err(|e| KmsError::new(ErrorCode::Serialization, format!("Cannot read the request: {e}")))
 }
 
+/// The input of the operations that take nothing but a key.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyIdInput {
+    pub key_id: String,
+}
+
+/// `CiphertextBlob`, which the model no longer marks required (Recipient
+/// flows) but every symmetric Decrypt and ReEncrypt needs.
+pub fn required_ciphertext(member: Option<String>) -> Result<Vec<u8>, KmsError> {
+    let Some(text) = member else {
+        return Err(KmsError::validation("1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy constraint: Member must not be null"));
+    };
+    blob(&text)
+}
+
 /// A blob member, base64 in JSON (validated by the model already).
 pub fn blob(text: &str) -> Result<Vec<u8>, KmsError> {
     BASE64.decode(text).map_err(|_| KmsError::new(ErrorCode::Serialization, "A blob member is not valid base64."))

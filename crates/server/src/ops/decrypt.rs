@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{blob, dry_run_check, input, to_base64, validation_unsupported};
+use super::{required_ciphertext, dry_run_check, input, to_base64, validation_unsupported};
 use crate::keys::symmetric::{self, EncryptionContext, SYMMETRIC_DEFAULT};
 use crate::protocol::error::KmsError;
 use crate::state::Ctx;
@@ -25,10 +25,7 @@ pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
     if req.recipient.is_some() {
         return Err(validation_unsupported("Recipient (Nitro Enclaves attestation)".into()));
     }
-    let Some(ciphertext) = req.ciphertext_blob else {
-        return Err(KmsError::validation("1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy constraint: Member must not be null"));
-    };
-    let ciphertext = blob(&ciphertext)?;
+    let ciphertext = required_ciphertext(req.ciphertext_blob)?;
     let context = req.encryption_context.unwrap_or_default();
     let opened = symmetric::decrypt(ctx, &ciphertext, &context, req.key_id.as_deref(), "kms:Decrypt").await?;
     symmetric::check_algorithm(&opened.key, req.encryption_algorithm.as_deref())?;

@@ -1,30 +1,31 @@
 //! EnableKey: lets a disabled key be used for cryptographic operations again.
 
-use serde::Deserialize;
 use serde_json::{json, Value};
 use trent_store::KeyState;
 
-use super::{editable, input, save_key};
+use super::{editable, input, save_key, KeyIdInput};
 use crate::authz::{self, Aliases};
 use crate::keys::state;
 use crate::protocol::error::KmsError;
 use crate::state::Ctx;
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct Input {
-    key_id: String,
+pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
+    set_enabled(ctx, body, true, "kms:EnableKey").await
 }
 
-pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
-    let req: Input = input(body)?;
-    let mut key = editable(authz::key(ctx, &req.key_id, "kms:EnableKey", Aliases::Rejected).await?);
-    match key.state {
-        KeyState::Enabled => return Ok(json!({})),
-        KeyState::Disabled => {}
-        other => return Err(state::invalid(&key, other)),
+/// EnableKey and DisableKey: move between Enabled and Disabled; asking for
+/// the state the key is already in succeeds and changes nothing.
+pub(super) async fn set_enabled(ctx: &Ctx, body: Value, enable: bool, action: &'static str) -> Result<Value, KmsError> {
+    let req: KeyIdInput = input(body)?;
+    let mut key = editable(authz::key(ctx, &req.key_id, action, Aliases::Rejected).await?);
+    let (from, to) = if enable { (KeyState::Disabled, KeyState::Enabled) } else { (KeyState::Enabled, KeyState::Disabled) };
+    if key.state == to {
+        return Ok(json!({}));
     }
-    key.state = KeyState::Enabled;
+    if key.state != from {
+        return Err(state::invalid(&key, key.state));
+    }
+    key.state = to;
     save_key(ctx, &key).await?;
     Ok(json!({}))
 }

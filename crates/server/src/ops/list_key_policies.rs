@@ -1,22 +1,15 @@
 //! ListKeyPolicies: always the one name "default", as in AWS.
 
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::get_key_policy::DEFAULT_POLICY_NAME;
-use super::input;
+use super::{input, KeyIdInput};
 use crate::authz::{self, Aliases};
 use crate::protocol::error::KmsError;
 use crate::state::Ctx;
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct Input {
-    key_id: String,
-}
-
 pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
-    let req: Input = input(body)?;
+    let req: KeyIdInput = input(body)?;
     authz::key(ctx, &req.key_id, "kms:ListKeyPolicies", Aliases::Rejected).await?;
     Ok(json!({ "PolicyNames": [DEFAULT_POLICY_NAME], "Truncated": false }))
 }

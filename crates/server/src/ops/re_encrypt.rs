@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{blob, dry_run_check, input, to_base64};
+use super::{required_ciphertext, dry_run_check, input, to_base64};
 use crate::authz::{self, Aliases};
 use crate::keys::symmetric::{self, EncryptionContext, SYMMETRIC_DEFAULT};
 use crate::protocol::error::KmsError;
@@ -25,10 +25,7 @@ struct Input {
 
 pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
     let req: Input = input(body)?;
-    let Some(ciphertext) = req.ciphertext_blob else {
-        return Err(KmsError::validation("1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy constraint: Member must not be null"));
-    };
-    let ciphertext = blob(&ciphertext)?;
+    let ciphertext = required_ciphertext(req.ciphertext_blob)?;
     let source_context = req.source_encryption_context.unwrap_or_default();
     let opened = symmetric::decrypt(ctx, &ciphertext, &source_context, req.source_key_id.as_deref(), "kms:ReEncryptFrom").await?;
     symmetric::check_algorithm(&opened.key, req.source_encryption_algorithm.as_deref())?;
