@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 use trent_store::KeyState;
 
-use super::{editable, input, save_key, KeyIdInput};
+use super::{input, modify_key, KeyIdInput};
 use crate::authz::{self, Aliases};
 use crate::keys::state;
 use crate::protocol::error::KmsError;
@@ -12,13 +12,16 @@ use crate::state::Ctx;
 
 pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
     let req: KeyIdInput = input(body)?;
-    let mut key = editable(authz::key(ctx, &req.key_id, "kms:CancelKeyDeletion", Aliases::Rejected).await?);
-    if key.state != KeyState::PendingDeletion {
-        return Err(state::invalid(&key, key.state));
-    }
-    key.state = KeyState::Disabled;
-    key.deletion_date = None;
-    key.pending_window_days = None;
-    save_key(ctx, &key).await?;
+    let key = authz::key(ctx, &req.key_id, "kms:CancelKeyDeletion", Aliases::Rejected).await?;
+    let key = modify_key(ctx, key, |key| {
+        if key.state != KeyState::PendingDeletion {
+            return Err(state::invalid(key, key.state));
+        }
+        key.state = KeyState::Disabled;
+        key.deletion_date = None;
+        key.pending_window_days = None;
+        Ok(())
+    })
+    .await?;
     Ok(json!({ "KeyId": key.arn }))
 }

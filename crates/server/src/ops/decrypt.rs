@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{required_ciphertext, dry_run_check, input, to_base64, validation_unsupported};
+use super::{dry_run_ignoring_ciphertext, ignores_ciphertext, required_ciphertext, dry_run_check, input, to_base64, validation_unsupported};
 use crate::keys::symmetric::{self, EncryptionContext, SYMMETRIC_DEFAULT};
 use crate::protocol::error::KmsError;
 use crate::state::Ctx;
@@ -18,12 +18,16 @@ struct Input {
     encryption_algorithm: Option<String>,
     recipient: Option<Value>,
     dry_run: Option<bool>,
+    dry_run_modifiers: Option<Vec<String>>,
 }
 
 pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
     let req: Input = input(body)?;
     if req.recipient.is_some() {
         return Err(validation_unsupported("Recipient (Nitro Enclaves attestation)".into()));
+    }
+    if ignores_ciphertext(req.dry_run, &req.dry_run_modifiers) {
+        return dry_run_ignoring_ciphertext(ctx, req.key_id.as_deref(), req.ciphertext_blob.as_deref(), "kms:Decrypt").await;
     }
     let ciphertext = required_ciphertext(req.ciphertext_blob)?;
     let context = req.encryption_context.unwrap_or_default();

@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 use trent_store::KeyState;
 
-use super::{editable, input, save_key, KeyIdInput};
+use super::{input, modify_key, KeyIdInput};
 use crate::authz::{self, Aliases};
 use crate::keys::state;
 use crate::protocol::error::KmsError;
@@ -17,15 +17,18 @@ pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
 /// the state the key is already in succeeds and changes nothing.
 pub(super) async fn set_enabled(ctx: &Ctx, body: Value, enable: bool, action: &'static str) -> Result<Value, KmsError> {
     let req: KeyIdInput = input(body)?;
-    let mut key = editable(authz::key(ctx, &req.key_id, action, Aliases::Rejected).await?);
+    let key = authz::key(ctx, &req.key_id, action, Aliases::Rejected).await?;
     let (from, to) = if enable { (KeyState::Disabled, KeyState::Enabled) } else { (KeyState::Enabled, KeyState::Disabled) };
     if key.state == to {
         return Ok(json!({}));
     }
-    if key.state != from {
-        return Err(state::invalid(&key, key.state));
-    }
-    key.state = to;
-    save_key(ctx, &key).await?;
+    modify_key(ctx, key, |key| {
+        if key.state != from && key.state != to {
+            return Err(state::invalid(key, key.state));
+        }
+        key.state = to;
+        Ok(())
+    })
+    .await?;
     Ok(json!({}))
 }

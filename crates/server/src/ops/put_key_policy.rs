@@ -4,9 +4,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::get_key_policy::check_policy_name;
-use super::{editable, input, save_key};
+use super::{input, modify_key};
 use crate::authz::{self, Aliases};
-use crate::keys::{policy, state};
+use crate::keys::policy;
 use crate::protocol::error::KmsError;
 use crate::state::Ctx;
 
@@ -22,11 +22,14 @@ struct Input {
 
 pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
     let req: Input = input(body)?;
-    let mut key = editable(authz::key(ctx, &req.key_id, "kms:PutKeyPolicy", Aliases::Rejected).await?);
+    let key = authz::key(ctx, &req.key_id, "kms:PutKeyPolicy", Aliases::Rejected).await?;
     check_policy_name(req.policy_name.as_deref())?;
     policy::validate(&req.policy)?;
-    state::not_pending_deletion(&key)?;
-    key.policy = req.policy;
-    save_key(ctx, &key).await?;
+    // Allowed in every key state, pending deletion included, as in AWS.
+    modify_key(ctx, key, |key| {
+        key.policy = req.policy.clone();
+        Ok(())
+    })
+    .await?;
     Ok(json!({}))
 }

@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{required_ciphertext, dry_run_check, input, to_base64};
+use super::{dry_run_ignoring_ciphertext, ignores_ciphertext, required_ciphertext, dry_run_check, input, to_base64};
 use crate::authz::{self, Aliases};
 use crate::keys::symmetric::{self, EncryptionContext, SYMMETRIC_DEFAULT};
 use crate::protocol::error::KmsError;
@@ -21,10 +21,15 @@ struct Input {
     source_encryption_algorithm: Option<String>,
     destination_encryption_algorithm: Option<String>,
     dry_run: Option<bool>,
+    dry_run_modifiers: Option<Vec<String>>,
 }
 
 pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
     let req: Input = input(body)?;
+    if ignores_ciphertext(req.dry_run, &req.dry_run_modifiers) {
+        authz::key(ctx, &req.destination_key_id, "kms:ReEncryptTo", Aliases::Accepted).await?;
+        return dry_run_ignoring_ciphertext(ctx, req.source_key_id.as_deref(), req.ciphertext_blob.as_deref(), "kms:ReEncryptFrom").await;
+    }
     let ciphertext = required_ciphertext(req.ciphertext_blob)?;
     let source_context = req.source_encryption_context.unwrap_or_default();
     let opened = symmetric::decrypt(ctx, &ciphertext, &source_context, req.source_key_id.as_deref(), "kms:ReEncryptFrom").await?;

@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use trent_store::KeyState;
 
-use super::{editable, input, save_key};
+use super::{input, modify_key};
 use crate::authz::{self, Aliases};
 use crate::clock::epoch_seconds;
 use crate::keys::state;
@@ -33,13 +33,16 @@ pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
             "1 validation error detected: Value '{days}' at 'pendingWindowInDays' failed to satisfy constraint: Member must have value {bound}"
         )));
     }
-    let mut key = editable(authz::key(ctx, &req.key_id, "kms:ScheduleKeyDeletion", Aliases::Rejected).await?);
-    state::not_pending_deletion(&key)?;
+    let key = authz::key(ctx, &req.key_id, "kms:ScheduleKeyDeletion", Aliases::Rejected).await?;
     let deletion_date = ctx.now() + days * DAY_MILLIS;
-    key.state = KeyState::PendingDeletion;
-    key.deletion_date = Some(deletion_date);
-    key.pending_window_days = Some(days as i32);
-    save_key(ctx, &key).await?;
+    let key = modify_key(ctx, key, |key| {
+        state::not_pending_deletion(key)?;
+        key.state = KeyState::PendingDeletion;
+        key.deletion_date = Some(deletion_date);
+        key.pending_window_days = Some(days as i32);
+        Ok(())
+    })
+    .await?;
     Ok(json!({
         "KeyId": key.arn,
         "DeletionDate": epoch_seconds(deletion_date),

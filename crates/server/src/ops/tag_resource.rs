@@ -3,7 +3,7 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{editable, input, save_key};
+use super::{input, modify_key};
 use crate::authz::{self, Aliases};
 use crate::keys::{state, tags};
 use crate::protocol::error::KmsError;
@@ -19,9 +19,11 @@ struct Input {
 pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
     let req: Input = input(body)?;
     let new_tags = tags::parse(req.tags)?;
-    let mut key = editable(authz::key(ctx, &req.key_id, "kms:TagResource", Aliases::Rejected).await?);
-    state::not_pending_deletion(&key)?;
-    tags::merge(&mut key.tags, new_tags)?;
-    save_key(ctx, &key).await?;
+    let key = authz::key(ctx, &req.key_id, "kms:TagResource", Aliases::Rejected).await?;
+    modify_key(ctx, key, |key| {
+        state::not_pending_deletion(key)?;
+        tags::merge(&mut key.tags, new_tags.clone())
+    })
+    .await?;
     Ok(json!({}))
 }

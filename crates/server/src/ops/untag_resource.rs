@@ -3,7 +3,7 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{editable, input, save_key};
+use super::{input, modify_key};
 use crate::authz::{self, Aliases};
 use crate::keys::state;
 use crate::protocol::error::{ErrorCode, KmsError};
@@ -21,9 +21,12 @@ pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
     if req.tag_keys.iter().any(|k| k.to_ascii_lowercase().starts_with("aws:")) {
         return Err(KmsError::new(ErrorCode::Tag, "Tags beginning with aws: are reserved and cannot be created or modified."));
     }
-    let mut key = editable(authz::key(ctx, &req.key_id, "kms:UntagResource", Aliases::Rejected).await?);
-    state::not_pending_deletion(&key)?;
-    key.tags.retain(|t| !req.tag_keys.contains(&t.key));
-    save_key(ctx, &key).await?;
+    let key = authz::key(ctx, &req.key_id, "kms:UntagResource", Aliases::Rejected).await?;
+    modify_key(ctx, key, |key| {
+        state::not_pending_deletion(key)?;
+        key.tags.retain(|t| !req.tag_keys.contains(&t.key));
+        Ok(())
+    })
+    .await?;
     Ok(json!({}))
 }

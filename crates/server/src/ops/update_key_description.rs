@@ -3,7 +3,7 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{editable, input, save_key};
+use super::{input, modify_key};
 use crate::authz::{self, Aliases};
 use crate::keys::state;
 use crate::protocol::error::KmsError;
@@ -18,9 +18,12 @@ struct Input {
 
 pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
     let req: Input = input(body)?;
-    let mut key = editable(authz::key(ctx, &req.key_id, "kms:UpdateKeyDescription", Aliases::Rejected).await?);
-    state::not_pending_deletion(&key)?;
-    key.description = req.description;
-    save_key(ctx, &key).await?;
+    let key = authz::key(ctx, &req.key_id, "kms:UpdateKeyDescription", Aliases::Rejected).await?;
+    modify_key(ctx, key, |key| {
+        state::not_pending_deletion(key)?;
+        key.description = req.description.clone();
+        Ok(())
+    })
+    .await?;
     Ok(json!({}))
 }

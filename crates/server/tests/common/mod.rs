@@ -1,0 +1,241 @@
+//! End-to-end harness: runs the real `trent` binary on a temporary data
+//! directory and builds official AWS SDK clients against it.
+//!
+//! Every server process is killed when its [`Trent`] is dropped, so a
+//! panicking test leaves nothing behind.
+
+#![allow(dead_code)] // Each test binary uses a different part of the harness.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use aws_credential_types::Credentials;
+use aws_sdk_kms::config::retry::RetryConfig;
+use aws_sdk_kms::config::timeout::TimeoutConfig;
+use aws_sdk_kms::config::{BehaviorVersion, Region};
+
+pub const REGION: &str = "us-east-1";
+pub const DAY_SECS: i64 = 24 * 60 * 60;
+
+/// How long the server may take to print its listening line.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a graceful stop may take before the harness calls it a hang.
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One running `trent serve` on a data directory that lives as long as this value.
+pub struct Trent {
+    /// Holds the data directory and the server log; removed on drop.
+    root: tempfile::TempDir,
+    child: Option<Child>,
+    port: u16,
+}
+
+impl Trent {
+    /// Starts a server on a fresh, empty data directory with extra `args`
+    /// (e.g. `["--dev"]`).
+    pub fn start(args: &[&str]) -> Trent {
+        let root = tempfile::Builder::new().prefix("trent-e2e-").tempdir().expect("temporary directory");
+        let mut trent = Trent { root, child: None, port: 0 };
+        trent.spawn(args);
+        trent
+    }
+
+    /// Stops the server gracefully (SIGTERM) and starts it again on the same
+    /// data directory with `args`. The port changes: build new clients.
+    pub fn restart(&mut self, args: &[&str]) {
+        self.stop();
+        self.spawn(args);
+    }
+
+    /// Kills the server without warning (SIGKILL, a crash) and starts it
+    /// again on the same data directory with `args`.
+    pub fn crash_restart(&mut self, args: &[&str]) {
+        self.kill();
+        self.spawn(args);
+    }
+
+    /// SIGTERM, then waits for the process to exit; panics if it hangs or
+    /// exits with a failure.
+    pub fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else { return };
+        let pid = child.id().to_string();
+        let status = Command::new("kill").args(["-TERM", &pid]).status().expect("running kill");
+        assert!(status.success(), "kill -TERM {pid} failed");
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        loop {
+            if let Some(status) = child.try_wait().expect("waiting for trent") {
+                assert!(status.success(), "trent exited with {status} after SIGTERM; log:\n{}", self.log());
+                return;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("trent did not stop within {STOP_TIMEOUT:?} of SIGTERM; log:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILL and reap.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.root.path().join("data")
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.root.path().join("trent.log")
+    }
+
+    /// Everything the server processes of this data directory wrote to stderr.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn spawn(&mut self, args: &[&str]) {
+        assert!(self.child.is_none(), "a server is already running on this data directory");
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path()).expect("log file");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_trent"))
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .env_remove("TRENT_DATA_DIR")
+            .env_remove("TRENT_LISTEN")
+            .env("TRENT_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("spawning the trent binary");
+        let stdout = child.stdout.take().expect("piped stdout");
+        // Store the child first: from here on Drop kills it, whatever happens.
+        self.child = Some(child);
+
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stdout);
+            let mut first = String::new();
+            let _ = tx.send(reader.read_line(&mut first).map(|_| first));
+            // Keep draining, so the server never writes into a closed pipe.
+            let _ = std::io::copy(&mut reader, &mut std::io::sink());
+        });
+        let line = match rx.recv_timeout(START_TIMEOUT) {
+            Ok(Ok(line)) => line,
+            Ok(Err(e)) => panic!("reading trent's stdout: {e}"),
+            Err(_) => {
+                self.kill();
+                panic!("trent printed no listening line within {START_TIMEOUT:?}; log:\n{}", self.log());
+            }
+        };
+        let port = line
+            .trim_end()
+            .strip_prefix("Trent listening on http://127.0.0.1:")
+            .and_then(|p| p.parse::<u16>().ok())
+            .unwrap_or_else(|| {
+                self.kill();
+                panic!("unexpected first line {line:?} (server exited?); log:\n{}", self.log())
+            });
+        assert_ne!(port, 0);
+        self.port = port;
+    }
+
+    /// The admin's access key from `DATA_DIR/credentials`.
+    pub fn admin_keys(&self) -> (String, String) {
+        read_credentials(&self.data_dir().join("credentials"))
+    }
+
+    /// An SDK client signing as the admin, for `region`.
+    pub fn client(&self, region: &str) -> aws_sdk_kms::Client {
+        let (id, secret) = self.admin_keys();
+        self.client_with(region, &id, &secret)
+    }
+
+    /// An SDK client with any access key, for `region`. Retries are off so
+    /// every error reaches the test as the server sent it.
+    pub fn client_with(&self, region: &str, access_key_id: &str, secret: &str) -> aws_sdk_kms::Client {
+        let config = aws_sdk_kms::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .endpoint_url(self.endpoint())
+            .region(Region::new(region.to_owned()))
+            .credentials_provider(Credentials::from_keys(access_key_id, secret, None))
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(TimeoutConfig::builder().operation_timeout(Duration::from_secs(20)).build())
+            .build();
+        aws_sdk_kms::Client::from_conf(config)
+    }
+}
+
+impl Drop for Trent {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Parses the `[default]` profile of an AWS shared credentials file.
+pub fn read_credentials(path: &Path) -> (String, String) {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let mut in_default = false;
+    let (mut id, mut secret) = (None, None);
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_default = line == "[default]";
+            continue;
+        }
+        if !in_default {
+            continue;
+        }
+        if let Some((name, value)) = line.split_once('=') {
+            match name.trim() {
+                "aws_access_key_id" => id = Some(value.trim().to_owned()),
+                "aws_secret_access_key" => secret = Some(value.trim().to_owned()),
+                _ => {}
+            }
+        }
+    }
+    (
+        id.unwrap_or_else(|| panic!("no aws_access_key_id in [default] of {}", path.display())),
+        secret.unwrap_or_else(|| panic!("no aws_secret_access_key in [default] of {}", path.display())),
+    )
+}
+
+/// Seconds since the Unix epoch, now.
+pub fn now_secs() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+/// The error code the server sent (the `__type` of its JSON error), from any SDK error.
+pub fn code<E, R>(err: &aws_sdk_kms::error::SdkError<E, R>) -> String
+where
+    E: aws_sdk_kms::error::ProvideErrorMetadata + std::fmt::Debug,
+    R: std::fmt::Debug,
+{
+    match err {
+        aws_sdk_kms::error::SdkError::ServiceError(service) => service.err().code().unwrap_or("<no code>").to_owned(),
+        other => panic!("expected a service error, got {other:?}"),
+    }
+}
+
+/// Unwraps a failed request's modeled service error and checks its kind
+/// with one of the SDK's `is_*_exception` predicates; evaluates to the error.
+macro_rules! assert_err {
+    ($result:expr, $predicate:ident) => {{
+        let err = $result.expect_err(concat!("expected the request to fail with ", stringify!($predicate)));
+        let service = err.into_service_error();
+        assert!(service.$predicate(), "expected {}, got {:?}", stringify!($predicate), service);
+        service
+    }};
+}
