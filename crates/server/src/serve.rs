@@ -100,6 +100,9 @@ fn print_welcome(addr: SocketAddr, credentials: &Path, admin: Option<&str>, dev:
     if let Some(arn) = admin {
         println!("Created the admin {arn}; its access key is in {}", credentials.display());
     }
+    if dev {
+        println!("WARNING: DEV MODE IS INSECURE. Any access key and secret is accepted without checking the signature. Never expose this server.");
+    }
     let creds = if dev { String::new() } else { format!("AWS_SHARED_CREDENTIALS_FILE={} ", credentials.display()) };
     println!("Try: {creds}aws --endpoint-url http://{addr} --region us-east-1 kms list-keys");
 }
