@@ -18,8 +18,10 @@ pub fn key_metadata(key: &KeyRecord) -> Value {
     if let Some(date) = key.deletion_date {
         m.insert("DeletionDate".into(), epoch_seconds(date));
     }
+    // Only a multi-Region primary waiting for its replicas shows its window
+    // here; a key pending deletion shows its DeletionDate instead.
     if let Some(days) = key.pending_window_days {
-        if key.state == KeyState::PendingDeletion {
+        if key.state == KeyState::PendingReplicaDeletion {
             m.insert("PendingDeletionWindowInDays".into(), json!(days));
         }
     }

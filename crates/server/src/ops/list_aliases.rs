@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::{decode_marker, input, limit, page, with_paging};
+use super::{decode_marker, input, limit, page, with_paging, Listing};
 use crate::authz::{self, Aliases};
 use crate::clock::epoch_seconds;
 use crate::keys::reference::alias_arn;
@@ -29,9 +29,9 @@ pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
         None => None,
     };
     let limit = limit(req.limit, 100, 1000);
-    let after = decode_marker(req.marker.as_deref())?;
+    let after = decode_marker(Listing::Aliases, req.marker.as_deref())?;
     let aliases = ctx.state.store.list_aliases(&account, &ctx.region, key_id.as_deref(), after.as_deref(), limit + 1).await?;
-    let (aliases, marker) = page(aliases, limit, |a| a.alias_name.clone());
+    let (aliases, marker) = page(Listing::Aliases, aliases, limit, |a| &a.alias_name);
     let entries: Vec<Value> = aliases
         .iter()
         .map(|a| {

@@ -3,7 +3,7 @@
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::{decode_marker, input, limit, page, with_paging};
+use super::{decode_marker, input, limit, page, with_paging, Listing};
 use crate::authz;
 use crate::protocol::error::KmsError;
 use crate::state::Ctx;
@@ -21,9 +21,9 @@ pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
     // Keys whose waiting period ended are gone even if the sweeper has not run yet.
     crate::lifecycle::deletion::sweep(ctx.state.store.as_ref(), ctx.state.clock.as_ref()).await?;
     let limit = limit(req.limit, 100, 1000);
-    let after = decode_marker(req.marker.as_deref())?;
+    let after = decode_marker(Listing::Keys, req.marker.as_deref())?;
     let keys = ctx.state.store.list_keys(&account, &ctx.region, after.as_deref(), limit + 1).await?;
-    let (keys, marker) = page(keys, limit, |k| k.key_id.clone());
+    let (keys, marker) = page(Listing::Keys, keys, limit, |k| &k.key_id);
     let entries: Vec<Value> = keys.iter().map(|k| json!({ "KeyId": k.key_id, "KeyArn": k.arn })).collect();
     let mut body = Map::new();
     body.insert("Keys".into(), Value::Array(entries));

@@ -3,9 +3,9 @@
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::{decode_marker, input, limit, page, with_paging};
+use super::{decode_marker, input, limit, page, with_paging, Listing};
 use crate::authz::{self, Aliases};
-use crate::protocol::error::{ErrorCode, KmsError};
+use crate::protocol::error::KmsError;
 use crate::state::Ctx;
 
 #[derive(Deserialize)]
@@ -22,14 +22,10 @@ pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
     let limit = limit(req.limit, 50, 50);
     let mut tags = key.tags.clone();
     tags.sort_by(|a, b| a.key.cmp(&b.key));
-    if let Some(after) = decode_marker(req.marker.as_deref())? {
-        // Markers name a tag key; one that never came from a page of this key is refused.
-        if !after.starts_with("tag:") {
-            return Err(KmsError::new(ErrorCode::InvalidMarker, "The request contains an invalid marker."));
-        }
-        tags.retain(|t| t.key.as_str() > &after["tag:".len()..]);
+    if let Some(after) = decode_marker(Listing::Tags, req.marker.as_deref())? {
+        tags.retain(|t| t.key > after);
     }
-    let (tags, marker) = page(tags, limit, |t| format!("tag:{}", t.key));
+    let (tags, marker) = page(Listing::Tags, tags, limit, |t| &t.key);
     let entries: Vec<Value> = tags.iter().map(|t| json!({ "TagKey": t.key, "TagValue": t.value })).collect();
     let mut body = Map::new();
     body.insert("Tags".into(), Value::Array(entries));

@@ -21,6 +21,7 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if needed) the database file and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        create_private(path).map_err(|e| StoreError::Backend(format!("creating {}: {e}", path.display())))?;
         let conn = Connection::open(path).map_err(backend)?;
         Self::configure(conn)
     }
@@ -55,6 +56,17 @@ impl SqliteStore {
         })
         .await
         .map_err(|e| StoreError::Backend(format!("store task failed: {e}")))?
+    }
+}
+
+/// Creates the database file readable by its owner only; SQLite gives its
+/// `-wal` and `-shm` files the same mode.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
     }
 }
 

@@ -1,0 +1,337 @@
+"""End-to-end fixtures: the real `trent` binary ($TRENT_BIN), driven by the
+stock aws CLI (v1), boto3 and raw signed HTTP.
+
+Every server is started in its own temporary data directory on a free port
+(`--listen 127.0.0.1:0`); the port is read from the first line it prints.
+Each process is stopped by the fixture that made it, and any left running at
+the end of the session is killed.
+"""
+
+import atexit
+import collections
+import configparser
+import datetime
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from unittest import mock
+
+import boto3
+import botocore.auth
+import botocore.awsrequest
+import botocore.config
+import botocore.credentials
+import botocore.exceptions
+import pytest
+
+REGION = "us-east-1"
+DEV_ACCOUNT = "123456789012"
+START_TIMEOUT = 20.0
+STOP_TIMEOUT = 15.0
+LISTENING = re.compile(r"^Trent listening on (http://127\.0\.0\.1:\d+)$")
+
+_running = []  # every Trent started, so the session can kill what is left
+
+
+def trent_bin_problem():
+    path = os.environ.get("TRENT_BIN")
+    if not path:
+        return "TRENT_BIN is not set: run `cargo build --bin trent` and set TRENT_BIN=$PWD/target/debug/trent (./scripts/test does both)"
+    if not os.access(path, os.X_OK):
+        return f"TRENT_BIN={path} is not an executable file"
+    return None
+
+
+def pytest_sessionstart(session):
+    problem = trent_bin_problem()
+    if problem:
+        pytest.exit(problem, returncode=pytest.ExitCode.USAGE_ERROR)
+
+
+def trent_bin():
+    return os.environ["TRENT_BIN"]
+
+
+class AwsCliError(Exception):
+    """A failed `aws` command: its exit code, stderr and the AWS error code in it."""
+
+    def __init__(self, returncode, stderr):
+        self.returncode = returncode
+        self.stderr = stderr
+        m = re.search(r"An error occurred \((\w+)\)", stderr)
+        self.code = m.group(1) if m else None
+        super().__init__(f"aws exited {returncode}: {stderr.strip()}")
+
+
+class Trent:
+    """One Trent server on one data directory, restartable."""
+
+    def __init__(self, base_dir, dev=False, args=()):
+        self.base_dir = str(base_dir)
+        self.data_dir = os.path.join(self.base_dir, "data")
+        self.dev = dev
+        self.args = list(args)
+        self.proc = None
+        self.ended = False
+        self.endpoint = None
+        self.starts = 0
+
+    # --- process control -------------------------------------------------
+
+    def start(self, extra_args=()):
+        assert self.proc is None or self.proc.poll() is not None, "already running"
+        self.starts += 1
+        self.ended = False
+        out_path = os.path.join(self.base_dir, f"stdout.{self.starts}.log")
+        self.stderr_path = os.path.join(self.base_dir, f"stderr.{self.starts}.log")
+        cmd = [trent_bin(), "serve", "--data-dir", self.data_dir, "--listen", "127.0.0.1:0"]
+        if self.dev:
+            cmd.append("--dev")
+        cmd += self.args + list(extra_args)
+        with open(out_path, "wb") as out, open(self.stderr_path, "wb") as err:
+            self.proc = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+        _running.append(self.proc)
+        self.endpoint = self._wait_for_listening(out_path)
+        return self
+
+    def _wait_for_listening(self, out_path):
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            with open(out_path, encoding="utf-8", errors="replace") as f:
+                first = f.readline()
+            if first.endswith("\n"):
+                m = LISTENING.match(first.rstrip("\n"))
+                if not m:
+                    self.kill9()
+                    pytest.fail(f"unexpected first line from trent: {first!r}\n{self.stderr_tail()}")
+                return m.group(1)
+            if self.proc.poll() is not None:
+                self.ended = True  # reported here, not again at teardown
+                pytest.fail(f"trent exited with {self.proc.returncode} before listening\n{self.stderr_tail()}")
+            time.sleep(0.02)
+        self.kill9()
+        pytest.fail(f"trent did not print its listening line within {START_TIMEOUT}s\n{self.stderr_tail()}")
+
+    def stderr_tail(self, lines=30):
+        try:
+            with open(self.stderr_path, encoding="utf-8", errors="replace") as f:
+                return "".join(f.readlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self):
+        """SIGTERM and wait: a graceful shutdown must exit 0. Also fails if
+        the server had died on its own since it started."""
+        if self.proc is None or self.ended:  # never started, or we ended it
+            return
+        if self.proc.poll() is not None:
+            pytest.fail(f"trent died on its own with exit code {self.proc.returncode}\n{self.stderr_tail()}")
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.kill9()
+            pytest.fail(f"trent did not stop within {STOP_TIMEOUT}s of SIGTERM")
+        self.ended = True
+        assert code == 0, f"trent exited {code} on SIGTERM\n{self.stderr_tail()}"
+
+    def kill9(self):
+        """SIGKILL: the crash."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(STOP_TIMEOUT)
+        self.ended = True
+
+    def restart(self, extra_args=()):
+        self.stop()
+        return self.start(extra_args)
+
+    # --- clients -----------------------------------------------------------
+
+    @property
+    def credentials(self):
+        """The admin's access key from <data_dir>/credentials (profile default)."""
+        parser = configparser.ConfigParser()
+        assert parser.read(os.path.join(self.data_dir, "credentials")), "no credentials file"
+        return dict(parser["default"])
+
+    def keys(self):
+        c = self.credentials
+        return c["aws_access_key_id"], c["aws_secret_access_key"]
+
+    def boto3_client(self, region=REGION, access_key=None, secret_key=None, **kw):
+        if access_key is None:
+            access_key, secret_key = self.keys()
+        config = botocore.config.Config(retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=30)
+        kw.setdefault("config", config)
+        session = boto3.session.Session(aws_access_key_id=access_key, aws_secret_access_key=secret_key, region_name=region)
+        return session.client("kms", endpoint_url=self.endpoint, **kw)
+
+    def aws(self, *args, check=True, region=REGION):
+        """Runs `aws <args>` against this server. Returns the parsed JSON
+        answer; on failure raises AwsCliError (check=True) or returns it."""
+        aws = shutil.which("aws")
+        assert aws, "the aws CLI is not on PATH (pip install -r tests/python/requirements.txt)"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env.update(
+            AWS_SHARED_CREDENTIALS_FILE=os.path.join(self.data_dir, "credentials"),
+            AWS_CONFIG_FILE="/dev/null",
+            AWS_EC2_METADATA_DISABLED="true",
+            AWS_MAX_ATTEMPTS="1",
+        )
+        cmd = [aws, "--endpoint-url", self.endpoint, "--region", region, "--output", "json", *args]
+        r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            err = AwsCliError(r.returncode, r.stderr)
+            if check:
+                raise err
+            return err
+        return json.loads(r.stdout) if r.stdout.strip() else {}
+
+    # --- raw HTTP ------------------------------------------------------------
+
+    def raw(self, operation, body, sign=True, region=REGION, access_key=None, secret_key=None, headers=None, data=None, at=None):
+        """POSTs one AWS JSON 1.1 request, SigV4-signed unless sign=False.
+        `data` (bytes) replaces the JSON of `body`; `at` (epoch seconds)
+        signs as of that time. Returns a Response."""
+        if data is None:
+            data = json.dumps(body).encode()
+        h = {"Content-Type": "application/x-amz-json-1.1"}
+        if operation is not None:
+            h["X-Amz-Target"] = f"TrentService.{operation}"
+        h.update(headers or {})
+        req = botocore.awsrequest.AWSRequest(method="POST", url=self.endpoint + "/", data=data, headers=h)
+        if sign:
+            if access_key is None:
+                access_key, secret_key = self.keys()
+            sign_request(req, access_key, secret_key, region, at)
+        return send(req.prepare())
+
+
+def sign_request(req, access_key, secret_key, region, at=None):
+    creds = botocore.credentials.Credentials(access_key, secret_key)
+    signer = botocore.auth.SigV4Auth(creds, "kms", region)
+    if at is None:
+        signer.add_auth(req)
+        return
+    # botocore signs with the current time; pin it to `at` instead.
+    fixed = datetime.datetime.fromtimestamp(at, datetime.timezone.utc).replace(tzinfo=None)
+    with mock.patch("botocore.auth.get_current_datetime", return_value=fixed):
+        signer.add_auth(req)
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+        try:
+            self.json = json.loads(body) if body else None
+        except ValueError:
+            self.json = None
+
+    @property
+    def error_code(self):
+        """The `__type` of an error answer, without any `namespace#` prefix."""
+        t = (self.json or {}).get("__type", "")
+        return t.rsplit("#", 1)[-1] or None
+
+    @property
+    def message(self):
+        j = self.json or {}
+        return j.get("message", j.get("Message"))
+
+    def __repr__(self):
+        return f"<Response {self.status} {self.body[:300]!r}>"
+
+
+def send(prepared):
+    req = urllib.request.Request(prepared.url, data=prepared.body, method=prepared.method, headers=dict(prepared.headers.items()))
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return Response(r.status, r.headers, r.read())
+    except urllib.error.HTTPError as e:
+        return Response(e.code, e.headers, e.read())
+
+
+KmsError = collections.namedtuple("KmsError", "code status message")
+
+
+def kms_error(call, *args, **kwargs):
+    """Calls a boto3 client method that must fail; returns its KmsError
+    (code, HTTP status, message), so `kms_error(...)[:2] == (code, 400)`."""
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        call(*args, **kwargs)
+    r = e.value.response
+    return KmsError(r["Error"]["Code"], r["ResponseMetadata"]["HTTPStatusCode"], r["Error"].get("Message"))
+
+
+# --- fixtures -------------------------------------------------------------------
+
+
+def _kill_leftovers():
+    for proc in _running:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(STOP_TIMEOUT)
+
+
+atexit.register(_kill_leftovers)  # even if the session is interrupted
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_leftovers():
+    yield
+    _kill_leftovers()
+
+
+def _factory(tmp_path_factory):
+    """A function that starts Trent servers in fresh data directories, and
+    the list of what it started."""
+    made = []
+
+    def make(dev=False, args=()):
+        t = Trent(tmp_path_factory.mktemp("trent"), dev=dev, args=args)
+        made.append(t)
+        return t.start()
+
+    return make, made
+
+
+def _stop_all(made):
+    for t in made:
+        t.stop()  # graceful, and checks the exit code; kills if it hangs
+
+
+@pytest.fixture(scope="module")
+def trent_factory(tmp_path_factory):
+    """Servers shared by the tests of a module; stopped at its end."""
+    make, made = _factory(tmp_path_factory)
+    yield make
+    _stop_all(made)
+
+
+@pytest.fixture(scope="module")
+def secure_trent(trent_factory):
+    """A secure-mode server shared by a test module."""
+    return trent_factory()
+
+
+@pytest.fixture(scope="module")
+def dev_trent(trent_factory):
+    """A dev-mode server shared by a test module."""
+    return trent_factory(dev=True)
+
+
+@pytest.fixture
+def new_trent(tmp_path_factory):
+    """Servers of one test's own (for tests that restart or kill them)."""
+    make, made = _factory(tmp_path_factory)
+    yield make
+    _stop_all(made)
