@@ -97,7 +97,7 @@ async fn keys_aliases_tags_policies_and_ciphertexts_survive_restarts_and_crashes
     let mc = describe(&client, c.key_id()).await;
     assert_eq!(mc.key_state(), Some(&KeyState::PendingDeletion));
     assert_eq!(mc.deletion_date().map(|d| d.secs()), Some(c_deletion));
-    assert_eq!(mc.pending_deletion_window_in_days(), Some(10));
+    assert_eq!(mc.pending_deletion_window_in_days(), None);
 
     // Old ciphertexts still decrypt, under the same keys and contexts.
     assert_eq!(decrypt(&client, &blob_a, Some(ctx.clone())).await, b"secret A");

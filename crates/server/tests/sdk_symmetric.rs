@@ -471,7 +471,8 @@ async fn schedule_and_cancel_key_deletion() {
         assert_eq!(m.key_state(), Some(&KeyState::PendingDeletion));
         assert!(!m.enabled());
         assert_eq!(m.deletion_date().map(|d| d.secs()), Some(date));
-        assert_eq!(m.pending_deletion_window_in_days(), Some(expected_days));
+        // The model: present only for PendingReplicaDeletion (multi-Region primaries).
+        assert_eq!(m.pending_deletion_window_in_days(), None);
     }
 
     // A key pending deletion can be described, not used or changed.
