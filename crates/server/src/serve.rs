@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use trent_crypto::{RootKey, SoftwareProvider};
+use trent_store::postgres::PostgresStore;
 use trent_store::sqlite::SqliteStore;
+use trent_store::Store;
 
 use crate::clock::{Clock, SystemClock};
 use crate::state::{AppState, AuthMode};
@@ -24,6 +26,10 @@ pub struct ServeOptions {
     /// Address and port to listen on (port 0 picks a free one).
     #[arg(long, env = "TRENT_LISTEN", default_value = DEFAULT_LISTEN)]
     pub listen: SocketAddr,
+    /// Where keys live: `sqlite` (the embedded default, DIR/trent.db) or a
+    /// PostgreSQL URL (`postgres://USER@HOST:PORT/DB`) shared by several nodes.
+    #[arg(long, env = "TRENT_STORE", default_value = "sqlite")]
+    pub store: String,
     /// INSECURE emulator mode: accept any credentials without checking signatures.
     #[arg(long)]
     pub dev: bool,
@@ -56,7 +62,7 @@ pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
         tracing::info!(path = %dir.join("root.key").display(), "created a new root key");
     }
     let root_key = Arc::new(root_key);
-    let store = Arc::new(SqliteStore::open(&dir.join("trent.db")).map_err(setup("opening the database"))?);
+    let store = open_store(&options.store, dir).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock { offset_millis: options.clock_offset_secs * 1000 });
     let provider = Arc::new(SoftwareProvider::new(root_key.clone()));
 
@@ -84,6 +90,18 @@ pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
     let addr = listener.local_addr().map_err(setup("listen address"))?;
     print_welcome(addr, &credentials, admin.as_deref(), options.dev);
     axum::serve(listener, crate::http::router(state)).with_graceful_shutdown(shutdown_signal()).await.map_err(setup("serving"))
+}
+
+async fn open_store(spec: &str, dir: &Path) -> Result<Arc<dyn Store>, ServeError> {
+    if spec == "sqlite" {
+        let store = SqliteStore::open(&dir.join("trent.db")).map_err(setup("opening the database"))?;
+        return Ok(Arc::new(store));
+    }
+    if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {
+        let store = PostgresStore::connect(spec).await.map_err(setup("connecting to PostgreSQL"))?;
+        return Ok(Arc::new(store));
+    }
+    Err(ServeError::Setup(format!("--store must be `sqlite` or a postgres:// URL, not `{spec}`")))
 }
 
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {

@@ -1,6 +1,8 @@
 //! The behaviour every [`Store`] backend must show. Each backend's tests
 //! call [`run_all`] on a fresh, empty store.
 
+use futures_util::future::join_all;
+
 use crate::*;
 
 /// A key record and its material, for tests.
@@ -37,12 +39,44 @@ const K2: &str = "20000000-0000-4000-8000-000000000002";
 const K3: &str = "30000000-0000-4000-8000-000000000003";
 
 pub async fn run_all(store: &dyn Store) {
+    racing_writers_of_one_key(store).await;
+    racing_creators_of_one_alias(store).await;
     keys_round_trip(store).await;
     updates_are_optimistic(store).await;
     listing_pages_by_owner(store).await;
     aliases_are_unique_per_account(store).await;
     deletion_removes_material_and_aliases(store).await;
     identities_round_trip(store).await;
+}
+
+const RACE_KEY: &str = "40000000-0000-4000-8000-000000000004";
+
+/// Several nodes (or requests) updating one key from the same read: exactly
+/// one write wins, every other one is told it lost.
+async fn racing_writers_of_one_key(store: &dyn Store) {
+    let (key, material) = sample_key("555555555555", RACE_KEY);
+    store.insert_key(&key, &material).await.unwrap();
+    let read = store.get_key(RACE_KEY).await.unwrap().unwrap();
+    let writes = (0..8).map(|i| {
+        let mut mine = read.clone();
+        mine.description = format!("writer {i}");
+        async move { store.update_key(&mine).await }
+    });
+    let results = join_all(writes).await;
+    let wins = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(wins, 1, "exactly one racing update must win: {results:?}");
+    assert!(results.iter().all(|r| r.is_ok() || matches!(r, Err(StoreError::Conflict))), "{results:?}");
+    let winner = store.get_key(RACE_KEY).await.unwrap().unwrap();
+    assert!(winner.description.starts_with("writer "));
+    assert_eq!(winner.row_version, read.row_version + 1);
+}
+
+/// Two creators of one alias name: one gets it, the other AlreadyExists.
+async fn racing_creators_of_one_alias(store: &dyn Store) {
+    let inserts = (0..4).map(|_| async { store.insert_alias(&alias("555555555555", "alias/race", RACE_KEY)).await });
+    let results = join_all(inserts).await;
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "{results:?}");
+    assert!(results.iter().all(|r| r.is_ok() || matches!(r, Err(StoreError::AlreadyExists))), "{results:?}");
 }
 
 async fn keys_round_trip(store: &dyn Store) {

@@ -3,7 +3,8 @@
 //! operation -> key provider -> **store**).
 //!
 //! [`Store`] is the trait every database implements; SQLite ([`sqlite`]) is
-//! the embedded default and PostgreSQL will follow. Every call is one
+//! the embedded default, PostgreSQL (`postgres`, cargo feature `postgres`,
+//! on by default) lets several nodes share one database. Every call is one
 //! transaction and is durable when it returns: the server acknowledges a
 //! request only after its writes came back `Ok`. Updates of a key use
 //! optimistic concurrency (`row_version`) so several nodes can share one
@@ -13,6 +14,8 @@
 mod error;
 pub mod records;
 pub mod sqlite;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod conformance;
 
 pub use error::StoreError;

@@ -1,0 +1,91 @@
+//! Schema migrations for PostgreSQL, recorded in `schema_migrations`.
+//!
+//! The logical schema is SQLite's (see `sqlite/schema.rs`) with PostgreSQL
+//! types. Two choices differ on purpose:
+//! - Text keys are `COLLATE "C"`: listings page by `key_id > $after` and
+//!   `ORDER BY`, which must compare bytes as SQLite does; under a database's
+//!   locale collation (e.g. en_US) the order would change with the server.
+//! - `doc` is TEXT, not JSONB: the store never queries inside it (what it
+//!   filters on has its own column), and TEXT keeps the bytes serde wrote,
+//!   exactly as SQLite does, without a parse on every write.
+
+use deadpool_postgres::GenericClient;
+
+use super::backend_in;
+use crate::StoreError;
+
+/// Append only: a released migration is never edited.
+const MIGRATIONS: &[&str] = &[
+    // 1: keys, their material, aliases, identities.
+    r#"
+    CREATE TABLE accounts (
+        account_id TEXT COLLATE "C" PRIMARY KEY,
+        created_at BIGINT NOT NULL
+    );
+    CREATE TABLE principals (
+        arn TEXT COLLATE "C" PRIMARY KEY,
+        account_id TEXT COLLATE "C" NOT NULL REFERENCES accounts(account_id),
+        created_at BIGINT NOT NULL
+    );
+    CREATE TABLE access_keys (
+        access_key_id TEXT COLLATE "C" PRIMARY KEY,
+        principal_arn TEXT COLLATE "C" NOT NULL REFERENCES principals(arn),
+        sealed_secret BYTEA NOT NULL,
+        created_at BIGINT NOT NULL
+    );
+    CREATE TABLE keys (
+        key_id TEXT COLLATE "C" PRIMARY KEY,
+        account_id TEXT COLLATE "C" NOT NULL,
+        region TEXT COLLATE "C" NOT NULL,
+        state TEXT NOT NULL,
+        deletion_date BIGINT,
+        doc TEXT NOT NULL,
+        row_version BIGINT NOT NULL
+    );
+    CREATE INDEX keys_by_owner ON keys (account_id, region, key_id);
+    CREATE INDEX keys_by_deletion ON keys (state, deletion_date);
+    CREATE TABLE key_materials (
+        key_id TEXT COLLATE "C" NOT NULL REFERENCES keys(key_id),
+        material_id TEXT COLLATE "C" NOT NULL,
+        stored BYTEA NOT NULL,
+        created_at BIGINT NOT NULL,
+        PRIMARY KEY (key_id, material_id)
+    );
+    CREATE TABLE aliases (
+        account_id TEXT COLLATE "C" NOT NULL,
+        region TEXT COLLATE "C" NOT NULL,
+        alias_name TEXT COLLATE "C" NOT NULL,
+        target_key_id TEXT COLLATE "C" NOT NULL REFERENCES keys(key_id),
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        PRIMARY KEY (account_id, region, alias_name)
+    );
+    CREATE INDEX aliases_by_key ON aliases (target_key_id);
+    "#,
+];
+
+/// The advisory lock every node takes to migrate ("trent_mg" in ASCII).
+/// One constant for the whole database: nodes of different deployments in
+/// other schemas of the same database merely wait for each other briefly.
+const MIGRATION_LOCK: i64 = 0x7472_656e_745f_6d67;
+
+/// Brings the schema on `search_path` up to date. Several nodes may start
+/// at once: each takes the same transaction-level advisory lock first, so
+/// one applies the pending migrations while the others wait and then find
+/// nothing left to do. All of it is one transaction (PostgreSQL DDL is
+/// transactional): a node that dies halfway leaves no half-made schema, and
+/// the lock is released by the commit or rollback, never left behind.
+pub(super) async fn migrate(client: &mut deadpool_postgres::Client) -> Result<(), StoreError> {
+    let err = |e| backend_in("migration", e);
+    let tx = client.transaction().await.map_err(err)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await.map_err(err)?;
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY)").await.map_err(err)?;
+    let applied: i64 = tx.query_one("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", &[]).await.map_err(err)?.try_get(0).map_err(err)?;
+    // A database newer than this binary (a rolling upgrade) is left alone,
+    // as SQLite does: migrations only ever add.
+    for (version, sql) in (1_i64..).zip(MIGRATIONS).skip(usize::try_from(applied).unwrap_or(usize::MAX)) {
+        tx.batch_execute(sql).await.map_err(err)?;
+        tx.execute("INSERT INTO schema_migrations (version) VALUES ($1)", &[&version]).await.map_err(err)?;
+    }
+    tx.commit().await.map_err(err)
+}
