@@ -63,6 +63,7 @@ pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
     }
     let root_key = Arc::new(root_key);
     let store = open_store(&options.store, dir).await?;
+    crate::auth::root_check::verify_or_record(store.as_ref(), &root_key).await.map_err(setup("root key"))?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock { offset_millis: options.clock_offset_secs * 1000 });
     let provider = Arc::new(SoftwareProvider::new(root_key.clone()));
 
@@ -84,7 +85,8 @@ pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
     if destroyed > 0 {
         tracing::info!(destroyed, "destroyed keys whose deletion waiting period ended while Trent was down");
     }
-    crate::lifecycle::deletion::spawn_sweeper(store, clock, Duration::from_secs(options.sweep_interval_secs.max(1)));
+    let node_id = uuid::Uuid::new_v4().to_string();
+    crate::lifecycle::deletion::spawn_sweeper(store, clock, node_id, Duration::from_secs(options.sweep_interval_secs.max(1)));
 
     let listener = tokio::net::TcpListener::bind(options.listen).await.map_err(setup("binding the listen address"))?;
     let addr = listener.local_addr().map_err(setup("listen address"))?;

@@ -47,6 +47,9 @@ pub async fn run_all(store: &dyn Store) {
     aliases_are_unique_per_account(store).await;
     deletion_removes_material_and_aliases(store).await;
     identities_round_trip(store).await;
+    the_first_principal_is_made_once(store).await;
+    settings_are_set_once(store).await;
+    leases_have_one_holder_until_they_expire(store).await;
 }
 
 const RACE_KEY: &str = "40000000-0000-4000-8000-000000000004";
@@ -166,4 +169,35 @@ async fn identities_round_trip(store: &dyn Store) {
     assert_eq!(store.get_access_key("AKIATRENT0000000001").await.unwrap(), Some(k.clone()));
     assert!(store.get_access_key("AKIAUNKNOWN").await.unwrap().is_none());
     assert!(matches!(store.insert_principal(&p, &k).await, Err(StoreError::AlreadyExists)));
+}
+
+async fn the_first_principal_is_made_once(store: &dyn Store) {
+    // The store already has a principal (identities_round_trip): no one is first.
+    let p = PrincipalRecord { arn: "arn:aws:iam::222222222222:user/admin".to_owned(), account_id: "222222222222".to_owned(), created_at: 1 };
+    let k = AccessKeyRecord { access_key_id: "AKIATRENT0000000002".to_owned(), principal_arn: p.arn.clone(), sealed_secret: vec![7; 40], created_at: 1 };
+    assert!(!store.insert_first_principal(&p, &k).await.unwrap());
+    assert!(store.get_principal(&p.arn).await.unwrap().is_none());
+}
+
+async fn settings_are_set_once(store: &dyn Store) {
+    assert_eq!(store.get_setting("root_key_check").await.unwrap(), None);
+    store.insert_setting("root_key_check", b"sealed check").await.unwrap();
+    assert!(matches!(store.insert_setting("root_key_check", b"other").await, Err(StoreError::AlreadyExists)));
+    assert_eq!(store.get_setting("root_key_check").await.unwrap().as_deref(), Some(&b"sealed check"[..]));
+}
+
+async fn leases_have_one_holder_until_they_expire(store: &dyn Store) {
+    // Racing takers of a free lease: exactly one gets it.
+    let takers = ["node-a", "node-b", "node-c"].map(|node| async move { store.try_lease("sweeper", node, 1_000, 100).await.unwrap() });
+    let taken = join_all(takers).await;
+    assert_eq!(taken.iter().filter(|t| **t).count(), 1, "{taken:?}");
+    let holder = ["node-a", "node-b", "node-c"][taken.iter().position(|t| *t).unwrap()];
+    let other = if holder == "node-a" { "node-b" } else { "node-a" };
+    // The holder renews; others wait until it expires.
+    assert!(store.try_lease("sweeper", holder, 1_050, 100).await.unwrap());
+    assert!(!store.try_lease("sweeper", other, 1_149, 100).await.unwrap());
+    assert!(store.try_lease("sweeper", other, 1_150, 100).await.unwrap());
+    assert!(!store.try_lease("sweeper", holder, 1_160, 100).await.unwrap());
+    // Leases are independent by name.
+    assert!(store.try_lease("rotation", holder, 1_160, 100).await.unwrap());
 }

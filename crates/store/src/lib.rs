@@ -59,7 +59,22 @@ pub trait Store: Send + Sync {
     // --- identity -----------------------------------------------------------
     /// Inserts a principal (and its account if new) with one access key.
     async fn insert_principal(&self, principal: &PrincipalRecord, key: &AccessKeyRecord) -> Result<(), StoreError>;
+    /// Inserts the first principal, only if the store has none yet, as one
+    /// atomic step: of several nodes starting on an empty database exactly
+    /// one creates the admin. True if this call inserted it.
+    async fn insert_first_principal(&self, principal: &PrincipalRecord, key: &AccessKeyRecord) -> Result<bool, StoreError>;
     async fn get_principal(&self, arn: &str) -> Result<Option<PrincipalRecord>, StoreError>;
     async fn get_access_key(&self, access_key_id: &str) -> Result<Option<AccessKeyRecord>, StoreError>;
     async fn count_principals(&self) -> Result<u64, StoreError>;
+
+    // --- deployment -----------------------------------------------------------
+    /// A deployment-wide setting (e.g. the root key check value).
+    async fn get_setting(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Sets a setting that must not change once set; `AlreadyExists` if it was.
+    async fn insert_setting(&self, name: &str, value: &[u8]) -> Result<(), StoreError>;
+    /// Takes or renews the lease `name` for `holder` until `now + ttl`.
+    /// True if `holder` holds it: it was free, expired, or already `holder`'s.
+    /// Background work runs only on the node that holds its lease, and moves
+    /// to another node when a dead holder's lease expires.
+    async fn try_lease(&self, name: &str, holder: &str, now: Millis, ttl: Millis) -> Result<bool, StoreError>;
 }

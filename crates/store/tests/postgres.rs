@@ -60,8 +60,10 @@ async fn nodes_starting_at_once_migrate_once_and_share_the_data() {
     let url = scratch.url();
     let nodes = futures_util::future::join_all((0..3).map(|_| PostgresStore::connect(&url))).await;
     let nodes: Vec<PostgresStore> = nodes.into_iter().map(|n| n.expect("every node starts")).collect();
-    let versions = scratch.admin.query(&format!("SELECT version FROM {}.schema_migrations", scratch.schema), &[]).await.unwrap();
-    assert_eq!(versions.len(), 1, "each migration is recorded once");
+    let rows = scratch.admin.query(&format!("SELECT version FROM {}.schema_migrations ORDER BY version", scratch.schema), &[]).await.unwrap();
+    let versions: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
+    assert!(versions.len() >= 2, "{versions:?}");
+    assert_eq!(versions, (1..=versions.len() as i64).collect::<Vec<_>>(), "each migration applied once, in order");
 
     // What one node writes, the others read.
     let (key, material) = trent_store::conformance::sample_key("111111111111", "50000000-0000-4000-8000-000000000005");
@@ -72,5 +74,24 @@ async fn nodes_starting_at_once_migrate_once_and_share_the_data() {
     // Connecting again to a migrated schema changes nothing.
     let again = PostgresStore::connect(&url).await.unwrap();
     assert!(again.get_key(&key.key_id).await.unwrap().is_some());
+    scratch.drop().await;
+}
+
+#[tokio::test]
+async fn of_nodes_starting_on_an_empty_database_one_makes_the_admin() {
+    let Some(scratch) = Scratch::new().await else { return };
+    let store = PostgresStore::connect(&scratch.url()).await.unwrap();
+    let attempts = (0..4).map(|i| {
+        let store = &store;
+        async move {
+            let account = format!("{i}00000000000");
+            let p = trent_store::PrincipalRecord { arn: format!("arn:aws:iam::{account}:user/admin"), account_id: account, created_at: 1 };
+            let k = trent_store::AccessKeyRecord { access_key_id: format!("AKIANODE{i}"), principal_arn: p.arn.clone(), sealed_secret: vec![1], created_at: 1 };
+            store.insert_first_principal(&p, &k).await.unwrap()
+        }
+    });
+    let made = futures_util::future::join_all(attempts).await;
+    assert_eq!(made.iter().filter(|m| **m).count(), 1, "{made:?}");
+    assert_eq!(store.count_principals().await.unwrap(), 1);
     scratch.drop().await;
 }

@@ -46,7 +46,8 @@ pub fn new_account_id() -> Result<String, KmsError> {
 
 /// On an empty store: creates the admin user of a new account and writes
 /// its keys to `credentials_path` (mode 0600). Returns the admin's ARN if
-/// it made one.
+/// it made one. Of several nodes starting on one empty database, exactly
+/// one makes the admin and writes the file.
 pub async fn bootstrap_admin(store: &dyn Store, root: &RootKey, credentials_path: &Path, account_id: Option<&str>, now: i64) -> Result<Option<String>, KmsError> {
     if store.count_principals().await? > 0 {
         return Ok(None);
@@ -57,27 +58,38 @@ pub async fn bootstrap_admin(store: &dyn Store, root: &RootKey, credentials_path
     };
     let arn = format!("arn:aws:iam::{account_id}:user/admin");
     let (access_key_id, secret) = new_access_key()?;
-    // The file first: a store row whose secret nobody has would lock the user out.
-    write_credentials_file(credentials_path, &access_key_id, &secret).map_err(|e| KmsError::internal(format!("writing {}: {e}", credentials_path.display())))?;
+    let io = |e: std::io::Error| KmsError::internal(format!("writing {}: {e}", credentials_path.display()));
+    // The keys reach the disk before the store: a crash in between leaves
+    // them in `credentials.new` rather than an admin whose secret nobody has.
+    let pending = credentials_path.with_extension("new");
+    write_credentials_file(&pending, &access_key_id, &secret).map_err(io)?;
     let principal = PrincipalRecord { arn: arn.clone(), account_id, created_at: now };
     let key = AccessKeyRecord { access_key_id: access_key_id.clone(), principal_arn: arn.clone(), sealed_secret: seal_secret(root, &access_key_id, &secret)?, created_at: now };
-    store.insert_principal(&principal, &key).await?;
+    if !store.insert_first_principal(&principal, &key).await? {
+        // Another node made the admin first; these keys were never valid.
+        let _ = std::fs::remove_file(&pending);
+        return Ok(None);
+    }
+    std::fs::rename(&pending, credentials_path).map_err(io)?;
+    sync_parent(credentials_path).map_err(io)?;
     Ok(Some(arn))
 }
 
 fn write_credentials_file(path: &Path, access_key_id: &str, secret: &SecretBytes) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    let _ = std::fs::remove_file(&tmp);
-    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+    let _ = std::fs::remove_file(path);
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
     file.write_all(format!("[default]\naws_access_key_id = {access_key_id}\naws_secret_access_key = ").as_bytes())?;
     file.write_all(secret.as_bytes())?;
     file.write_all(b"\n")?;
     file.sync_all()?;
-    std::fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
+    sync_parent(path)
+}
+
+fn sync_parent(path: &Path) -> std::io::Result<()> {
+    match path.parent() {
+        Some(dir) => std::fs::File::open(dir)?.sync_all(),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! under the root key in the store) and the principal it belongs to.
 
 pub mod credentials;
+pub mod root_check;
 
 use trent_sigv4::{Authorization, Request};
 

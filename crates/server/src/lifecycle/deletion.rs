@@ -2,6 +2,11 @@
 //! metadata and aliases are destroyed. This happens in two places, so it
 //! holds even if the server was down at that moment: a sweep at start-up and
 //! then periodically, and a check whenever a request reaches the key.
+//!
+//! With several nodes on one database, the periodic sweep runs on the node
+//! holding the `deletion-sweeper` lease (taken over when a holder dies), and
+//! each destruction is a compare-and-set on the key's `row_version`: however
+//! many nodes race for a key, it is destroyed exactly once.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,11 +21,12 @@ pub async fn destroy_if_due(store: &dyn Store, key: &KeyRecord, now: Millis) -> 
         return Ok(false);
     }
     match store.delete_key(&key.key_id, key.row_version).await {
-        // Another request or node destroyed it first: it is gone all the same.
-        Ok(()) | Err(StoreError::NotFound) => {
+        Ok(()) => {
             tracing::info!(key_id = %key.key_id, "key destroyed: its deletion waiting period ended");
             Ok(true)
         }
+        // Another request or node destroyed it first: it is gone all the same.
+        Err(StoreError::NotFound) => Ok(true),
         Err(e) => Err(e),
     }
 }
@@ -44,11 +50,22 @@ pub async fn sweep(store: &dyn Store, clock: &dyn Clock) -> Result<usize, StoreE
     Ok(destroyed)
 }
 
-/// Sweeps now and then every `every`, for the life of the process.
-pub fn spawn_sweeper(store: Arc<dyn Store>, clock: Arc<dyn Clock>, every: Duration) -> tokio::task::JoinHandle<()> {
+pub const SWEEPER_LEASE: &str = "deletion-sweeper";
+
+/// Sweeps every `every` while this node (`node_id`) holds the sweeper
+/// lease, for the life of the process. The lease outlives three missed
+/// rounds, so a dead holder is replaced within about `3 * every`.
+pub fn spawn_sweeper(store: Arc<dyn Store>, clock: Arc<dyn Clock>, node_id: String, every: Duration) -> tokio::task::JoinHandle<()> {
+    let ttl = 3 * every.as_millis() as i64;
     tokio::spawn(async move {
         loop {
-            match sweep(store.as_ref(), clock.as_ref()).await {
+            let round = async {
+                if !store.try_lease(SWEEPER_LEASE, &node_id, clock.now_millis(), ttl).await? {
+                    return Ok(0);
+                }
+                sweep(store.as_ref(), clock.as_ref()).await
+            };
+            match round.await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(destroyed = n, "deletion sweep"),
                 Err(e) => tracing::error!(error = %e, "deletion sweep failed; will retry"),

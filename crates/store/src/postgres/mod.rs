@@ -289,16 +289,23 @@ impl Store for PostgresStore {
     async fn insert_principal(&self, p: &PrincipalRecord, k: &AccessKeyRecord) -> Result<(), StoreError> {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(backend)?;
-        // ON CONFLICT: an account may already exist (SQLite's INSERT OR IGNORE).
-        execute(&tx, "INSERT INTO accounts (account_id, created_at) VALUES ($1, $2) ON CONFLICT (account_id) DO NOTHING", &[&p.account_id, &p.created_at]).await?;
-        execute(&tx, "INSERT INTO principals (arn, account_id, created_at) VALUES ($1, $2, $3)", &[&p.arn, &p.account_id, &p.created_at]).await?;
-        execute(
-            &tx,
-            "INSERT INTO access_keys (access_key_id, principal_arn, sealed_secret, created_at) VALUES ($1, $2, $3, $4)",
-            &[&k.access_key_id, &k.principal_arn, &k.sealed_secret, &k.created_at],
-        )
-        .await?;
+        insert_principal_rows(&tx, p, k).await?;
         tx.commit().await.map_err(backend)
+    }
+
+    async fn insert_first_principal(&self, p: &PrincipalRecord, k: &AccessKeyRecord) -> Result<bool, StoreError> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(backend)?;
+        // Nodes starting together on an empty database queue here, so the
+        // count below cannot go stale before the insert.
+        execute(&tx, "SELECT pg_advisory_xact_lock($1)", &[&BOOTSTRAP_LOCK]).await?;
+        let existing: i64 = query(&tx, "SELECT COUNT(*) FROM principals", &[]).await?.first().map(|r| get(r, 0)).transpose()?.unwrap_or(0);
+        if existing > 0 {
+            return Ok(false);
+        }
+        insert_principal_rows(&tx, p, k).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(true)
     }
 
     async fn get_principal(&self, arn: &str) -> Result<Option<PrincipalRecord>, StoreError> {
@@ -320,4 +327,47 @@ impl Store for PostgresStore {
         let n: i64 = rows.first().map(|r| get(r, 0)).transpose()?.unwrap_or(0);
         u64::try_from(n).map_err(|e| backend_in("principal count", e))
     }
+
+    async fn get_setting(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let c = self.client().await?;
+        let row = query_opt(&c, "SELECT value FROM settings WHERE name = $1", &[&name]).await?;
+        row.as_ref().map(|r| get(r, 0)).transpose()
+    }
+
+    async fn insert_setting(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        execute(&c, "INSERT INTO settings (name, value) VALUES ($1, $2)", &[&name, &value]).await.map(|_| ())
+    }
+
+    async fn try_lease(&self, name: &str, holder: &str, now: Millis, ttl: Millis) -> Result<bool, StoreError> {
+        let c = self.client().await?;
+        // One statement: concurrent takers of a free lease serialize on the
+        // row, and the loser's WHERE sees the winner's unexpired lease.
+        let taken = execute(
+            &c,
+            "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
+             WHERE leases.holder = excluded.holder OR leases.expires_at <= $4",
+            &[&name, &holder, &(now + ttl), &now],
+        )
+        .await?;
+        Ok(taken == 1)
+    }
+}
+
+/// The advisory lock nodes take to create the first admin ("trent_bs").
+const BOOTSTRAP_LOCK: i64 = 0x7472_656e_745f_6273;
+
+/// A principal, its account if new, and its access key, inside `tx`.
+async fn insert_principal_rows(tx: &impl GenericClient, p: &PrincipalRecord, k: &AccessKeyRecord) -> Result<(), StoreError> {
+    // ON CONFLICT: an account may already exist (SQLite's INSERT OR IGNORE).
+    execute(tx, "INSERT INTO accounts (account_id, created_at) VALUES ($1, $2) ON CONFLICT (account_id) DO NOTHING", &[&p.account_id, &p.created_at]).await?;
+    execute(tx, "INSERT INTO principals (arn, account_id, created_at) VALUES ($1, $2, $3)", &[&p.arn, &p.account_id, &p.created_at]).await?;
+    execute(
+        tx,
+        "INSERT INTO access_keys (access_key_id, principal_arn, sealed_secret, created_at) VALUES ($1, $2, $3, $4)",
+        &[&k.access_key_id, &k.principal_arn, &k.sealed_secret, &k.created_at],
+    )
+    .await?;
+    Ok(())
 }

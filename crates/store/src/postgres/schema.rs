@@ -62,6 +62,18 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX aliases_by_key ON aliases (target_key_id);
     "#,
+    // 2: deployment settings and leases for background work.
+    r#"
+    CREATE TABLE settings (
+        name TEXT COLLATE "C" PRIMARY KEY,
+        value BYTEA NOT NULL
+    );
+    CREATE TABLE leases (
+        name TEXT COLLATE "C" PRIMARY KEY,
+        holder TEXT COLLATE "C" NOT NULL,
+        expires_at BIGINT NOT NULL
+    );
+    "#,
 ];
 
 /// The advisory lock every node takes to migrate ("trent_mg" in ASCII).

@@ -93,6 +93,18 @@ fn key_doc(key: &KeyRecord) -> Result<String, StoreError> {
     serde_json::to_string(key).map_err(|e| StoreError::Backend(e.to_string()))
 }
 
+/// A principal, its account if new, and its access key, inside `tx`.
+fn insert_principal_rows(tx: &rusqlite::Transaction<'_>, p: &PrincipalRecord, k: &AccessKeyRecord) -> Result<(), StoreError> {
+    tx.execute("INSERT OR IGNORE INTO accounts (account_id, created_at) VALUES (?1, ?2)", params![p.account_id, p.created_at]).map_err(backend)?;
+    tx.execute("INSERT INTO principals (arn, account_id, created_at) VALUES (?1, ?2, ?3)", params![p.arn, p.account_id, p.created_at]).map_err(backend)?;
+    tx.execute(
+        "INSERT INTO access_keys (access_key_id, principal_arn, sealed_secret, created_at) VALUES (?1, ?2, ?3, ?4)",
+        params![k.access_key_id, k.principal_arn, k.sealed_secret, k.created_at],
+    )
+    .map_err(backend)?;
+    Ok(())
+}
+
 const ALIAS_COLUMNS: &str = "account_id, region, alias_name, target_key_id, created_at, updated_at";
 
 fn alias_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AliasRecord> {
@@ -286,16 +298,25 @@ impl Store for SqliteStore {
         let (p, k) = (principal.clone(), key.clone());
         self.run(move |c| {
             let tx = c.transaction().map_err(backend)?;
-            tx.execute("INSERT OR IGNORE INTO accounts (account_id, created_at) VALUES (?1, ?2)", params![p.account_id, p.created_at])
-                .map_err(backend)?;
-            tx.execute("INSERT INTO principals (arn, account_id, created_at) VALUES (?1, ?2, ?3)", params![p.arn, p.account_id, p.created_at])
-                .map_err(backend)?;
-            tx.execute(
-                "INSERT INTO access_keys (access_key_id, principal_arn, sealed_secret, created_at) VALUES (?1, ?2, ?3, ?4)",
-                params![k.access_key_id, k.principal_arn, k.sealed_secret, k.created_at],
-            )
-            .map_err(backend)?;
+            insert_principal_rows(&tx, &p, &k)?;
             tx.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn insert_first_principal(&self, principal: &PrincipalRecord, key: &AccessKeyRecord) -> Result<bool, StoreError> {
+        let (p, k) = (principal.clone(), key.clone());
+        self.run(move |c| {
+            // IMMEDIATE: take the write lock before counting, so no other
+            // connection can insert between the count and the insert.
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(backend)?;
+            let existing: i64 = tx.query_row("SELECT COUNT(*) FROM principals", [], |r| r.get(0)).map_err(backend)?;
+            if existing > 0 {
+                return Ok(false);
+            }
+            insert_principal_rows(&tx, &p, &k)?;
+            tx.commit().map_err(backend)?;
+            Ok(true)
         })
         .await
     }
@@ -329,6 +350,32 @@ impl Store for SqliteStore {
     async fn count_principals(&self) -> Result<u64, StoreError> {
         self.run(|c| c.query_row("SELECT COUNT(*) FROM principals", [], |r| r.get::<_, i64>(0)).map(|n| n as u64).map_err(backend)).await
     }
+
+    async fn get_setting(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let name = name.to_owned();
+        self.run(move |c| c.query_row("SELECT value FROM settings WHERE name = ?1", params![name], |r| r.get(0)).optional().map_err(backend)).await
+    }
+
+    async fn insert_setting(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
+        let (name, value) = (name.to_owned(), value.to_vec());
+        self.run(move |c| c.execute("INSERT INTO settings (name, value) VALUES (?1, ?2)", params![name, value]).map(|_| ()).map_err(backend)).await
+    }
+
+    async fn try_lease(&self, name: &str, holder: &str, now: Millis, ttl: Millis) -> Result<bool, StoreError> {
+        let (name, holder) = (name.to_owned(), holder.to_owned());
+        self.run(move |c| {
+            let taken = c
+                .execute(
+                    "INSERT INTO leases (name, holder, expires_at) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
+                     WHERE leases.holder = excluded.holder OR leases.expires_at <= ?4",
+                    params![name, holder, now + ttl, now],
+                )
+                .map_err(backend)?;
+            Ok(taken == 1)
+        })
+        .await
+    }
 }
 
 #[cfg(test)]
@@ -339,6 +386,18 @@ mod tests {
     async fn sqlite_passes_the_conformance_suite() {
         let store = SqliteStore::open_in_memory().unwrap();
         crate::conformance::run_all(&store).await;
+    }
+
+    #[tokio::test]
+    async fn the_first_principal_is_made_once_on_an_empty_store() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        let p = PrincipalRecord { arn: "arn:aws:iam::111111111111:user/admin".into(), account_id: "111111111111".into(), created_at: 1 };
+        let k = AccessKeyRecord { access_key_id: "AKIA1".into(), principal_arn: p.arn.clone(), sealed_secret: vec![1], created_at: 1 };
+        assert!(store.insert_first_principal(&p, &k).await.unwrap());
+        let q = PrincipalRecord { arn: "arn:aws:iam::222222222222:user/admin".into(), account_id: "222222222222".into(), created_at: 1 };
+        let l = AccessKeyRecord { access_key_id: "AKIA2".into(), principal_arn: q.arn.clone(), sealed_secret: vec![1], created_at: 1 };
+        assert!(!store.insert_first_principal(&q, &l).await.unwrap());
+        assert_eq!(store.count_principals().await.unwrap(), 1);
     }
 
     #[tokio::test]

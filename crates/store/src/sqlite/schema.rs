@@ -53,6 +53,18 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX aliases_by_key ON aliases (target_key_id);
     "#,
+    // 2: deployment settings and leases for background work.
+    r#"
+    CREATE TABLE settings (
+        name TEXT PRIMARY KEY,
+        value BLOB NOT NULL
+    );
+    CREATE TABLE leases (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        expires_at INTEGER NOT NULL
+    );
+    "#,
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
