@@ -1,9 +1,11 @@
 //! The behaviour every [`Store`] backend must show. Each backend's tests
 //! call [`run_all`] on a fresh, empty store.
 
-use futures_util::future::join_all;
+mod multi_node;
 
 use crate::*;
+
+pub use multi_node::reopening_is_idempotent;
 
 /// A key record and its material, for tests.
 pub fn sample_key(account_id: &str, key_id: &str) -> (KeyRecord, MaterialRecord) {
@@ -38,9 +40,10 @@ const K1: &str = "10000000-0000-4000-8000-000000000001";
 const K2: &str = "20000000-0000-4000-8000-000000000002";
 const K3: &str = "30000000-0000-4000-8000-000000000003";
 
+/// Every case, on a fresh, empty store. (Reopening needs a second handle
+/// on the same database: see [`reopening_is_idempotent`].)
 pub async fn run_all(store: &dyn Store) {
-    racing_writers_of_one_key(store).await;
-    racing_creators_of_one_alias(store).await;
+    multi_node::run_all(store).await;
     keys_round_trip(store).await;
     updates_are_optimistic(store).await;
     listing_pages_by_owner(store).await;
@@ -49,37 +52,6 @@ pub async fn run_all(store: &dyn Store) {
     identities_round_trip(store).await;
     the_first_principal_is_made_once(store).await;
     settings_are_set_once(store).await;
-    leases_have_one_holder_until_they_expire(store).await;
-}
-
-const RACE_KEY: &str = "40000000-0000-4000-8000-000000000004";
-
-/// Several nodes (or requests) updating one key from the same read: exactly
-/// one write wins, every other one is told it lost.
-async fn racing_writers_of_one_key(store: &dyn Store) {
-    let (key, material) = sample_key("555555555555", RACE_KEY);
-    store.insert_key(&key, &material).await.unwrap();
-    let read = store.get_key(RACE_KEY).await.unwrap().unwrap();
-    let writes = (0..8).map(|i| {
-        let mut mine = read.clone();
-        mine.description = format!("writer {i}");
-        async move { store.update_key(&mine).await }
-    });
-    let results = join_all(writes).await;
-    let wins = results.iter().filter(|r| r.is_ok()).count();
-    assert_eq!(wins, 1, "exactly one racing update must win: {results:?}");
-    assert!(results.iter().all(|r| r.is_ok() || matches!(r, Err(StoreError::Conflict))), "{results:?}");
-    let winner = store.get_key(RACE_KEY).await.unwrap().unwrap();
-    assert!(winner.description.starts_with("writer "));
-    assert_eq!(winner.row_version, read.row_version + 1);
-}
-
-/// Two creators of one alias name: one gets it, the other AlreadyExists.
-async fn racing_creators_of_one_alias(store: &dyn Store) {
-    let inserts = (0..4).map(|_| async { store.insert_alias(&alias("555555555555", "alias/race", RACE_KEY)).await });
-    let results = join_all(inserts).await;
-    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "{results:?}");
-    assert!(results.iter().all(|r| r.is_ok() || matches!(r, Err(StoreError::AlreadyExists))), "{results:?}");
 }
 
 async fn keys_round_trip(store: &dyn Store) {
@@ -184,20 +156,4 @@ async fn settings_are_set_once(store: &dyn Store) {
     store.insert_setting("root_key_check", b"sealed check").await.unwrap();
     assert!(matches!(store.insert_setting("root_key_check", b"other").await, Err(StoreError::AlreadyExists)));
     assert_eq!(store.get_setting("root_key_check").await.unwrap().as_deref(), Some(&b"sealed check"[..]));
-}
-
-async fn leases_have_one_holder_until_they_expire(store: &dyn Store) {
-    // Racing takers of a free lease: exactly one gets it.
-    let takers = ["node-a", "node-b", "node-c"].map(|node| async move { store.try_lease("sweeper", node, 1_000, 100).await.unwrap() });
-    let taken = join_all(takers).await;
-    assert_eq!(taken.iter().filter(|t| **t).count(), 1, "{taken:?}");
-    let holder = ["node-a", "node-b", "node-c"][taken.iter().position(|t| *t).unwrap()];
-    let other = if holder == "node-a" { "node-b" } else { "node-a" };
-    // The holder renews; others wait until it expires.
-    assert!(store.try_lease("sweeper", holder, 1_050, 100).await.unwrap());
-    assert!(!store.try_lease("sweeper", other, 1_149, 100).await.unwrap());
-    assert!(store.try_lease("sweeper", other, 1_150, 100).await.unwrap());
-    assert!(!store.try_lease("sweeper", holder, 1_160, 100).await.unwrap());
-    // Leases are independent by name.
-    assert!(store.try_lease("rotation", holder, 1_160, 100).await.unwrap());
 }

@@ -1,0 +1,254 @@
+//! [`Store`] on PostgreSQL. Each operation takes a pooled connection, runs
+//! its statements (several of them in one transaction), and gives the
+//! connection back through [`release`], which retires it after a backend
+//! error.
+
+use super::sql::*;
+use super::{backend, backend_in, release, PostgresStore};
+use crate::{After, AccessKeyRecord, AliasRecord, KeyRecord, MaterialRecord, Millis, PrincipalRecord, Store, StoreError};
+
+/// The advisory lock nodes take to create the first admin ("trent_bs").
+const BOOTSTRAP_LOCK: i64 = 0x7472_656e_745f_6273;
+
+#[async_trait::async_trait]
+impl Store for PostgresStore {
+    async fn insert_key(&self, key: &KeyRecord, material: &MaterialRecord) -> Result<(), StoreError> {
+        let (doc, state) = (key_doc(key)?, key.state.as_str());
+        let mut c = self.client().await?;
+        let result = async {
+            let tx = c.transaction().await.map_err(backend)?;
+            execute(
+                &tx,
+                "INSERT INTO keys (key_id, account_id, region, state, deletion_date, doc, row_version) VALUES ($1, $2, $3, $4, $5, $6, 1)",
+                &[&key.key_id, &key.account_id, &key.region, &state, &key.deletion_date, &doc],
+            )
+            .await?;
+            execute(
+                &tx,
+                "INSERT INTO key_materials (key_id, material_id, stored, created_at) VALUES ($1, $2, $3, $4)",
+                &[&material.key_id, &material.material_id, &material.stored, &material.created_at],
+            )
+            .await?;
+            tx.commit().await.map_err(backend)
+        }
+        .await;
+        release(c, result)
+    }
+
+    async fn get_key(&self, key_id: &str) -> Result<Option<KeyRecord>, StoreError> {
+        let c = self.client().await?;
+        let result = async {
+            let row = query_opt(&c, "SELECT doc, row_version FROM keys WHERE key_id = $1", &[&key_id]).await?;
+            row.as_ref().map(key_from_row).transpose()
+        }
+        .await;
+        release(c, result)
+    }
+
+    async fn update_key(&self, key: &KeyRecord) -> Result<i64, StoreError> {
+        let (doc, state) = (key_doc(key)?, key.state.as_str());
+        let c = self.client().await?;
+        let result = async {
+            // One statement: a concurrent writer of the same row waits for our
+            // commit, then re-checks `row_version` and matches nothing.
+            let updated = query_opt(
+                &c,
+                "UPDATE keys SET state = $1, deletion_date = $2, doc = $3, row_version = row_version + 1 WHERE key_id = $4 AND row_version = $5 RETURNING row_version",
+                &[&state, &key.deletion_date, &doc, &key.key_id, &key.row_version],
+            )
+            .await?;
+            if let Some(row) = updated {
+                return get(&row, 0);
+            }
+            let exists = query_opt(&c, "SELECT 1 FROM keys WHERE key_id = $1", &[&key.key_id]).await?;
+            Err(if exists.is_some() { StoreError::Conflict } else { StoreError::NotFound })
+        }
+        .await;
+        release(c, result)
+    }
+
+    async fn list_keys(&self, account_id: &str, region: &str, after: After<'_>, limit: usize) -> Result<Vec<KeyRecord>, StoreError> {
+        let c = self.client().await?;
+        let result = async {
+            let sql = "SELECT doc, row_version FROM keys WHERE account_id = $1 AND region = $2 AND key_id > $3 ORDER BY key_id LIMIT $4";
+            let rows = query(&c, sql, &[&account_id, &region, &after.unwrap_or(""), &sql_limit(limit)]).await?;
+            rows.iter().map(key_from_row).collect()
+        }
+        .await;
+        release(c, result)
+    }
+
+    async fn get_material(&self, key_id: &str, material_id: &str) -> Result<Option<MaterialRecord>, StoreError> {
+        let c = self.client().await?;
+        let result = async {
+            let sql = "SELECT key_id, material_id, stored, created_at FROM key_materials WHERE key_id = $1 AND material_id = $2";
+            let Some(r) = query_opt(&c, sql, &[&key_id, &material_id]).await? else { return Ok(None) };
+            Ok(Some(MaterialRecord { key_id: get(&r, 0)?, material_id: get(&r, 1)?, stored: get(&r, 2)?, created_at: get(&r, 3)? }))
+        }
+        .await;
+        release(c, result)
+    }
+
+    async fn keys_due_for_deletion(&self, now: Millis) -> Result<Vec<String>, StoreError> {
+        let c = self.client().await?;
+        let result = async {
+            let sql = "SELECT key_id FROM keys WHERE state = 'PendingDeletion' AND deletion_date <= $1 ORDER BY deletion_date, key_id";
+            query(&c, sql, &[&now]).await?.iter().map(|r| get(r, 0)).collect()
+        }
+        .await;
+        release(c, result)
+    }
+
+    async fn delete_key(&self, key_id: &str, row_version: i64) -> Result<(), StoreError> {
+        let mut c = self.client().await?;
+        let result = async {
+            let tx = c.transaction().await.map_err(backend)?;
+            // FOR UPDATE: without the lock another node could cancel the deletion
+            // (bumping row_version) between this check and the deletes below.
+            let current = query_opt(&tx, "SELECT row_version FROM keys WHERE key_id = $1 FOR UPDATE", &[&key_id]).await?;
+            match current.as_ref().map(|r| get::<i64>(r, 0)).transpose()? {
+                None => return Err(StoreError::NotFound),
+                Some(v) if v != row_version => return Err(StoreError::Conflict),
+                Some(_) => {}
+            }
+            execute(&tx, "DELETE FROM aliases WHERE target_key_id = $1", &[&key_id]).await?;
+            execute(&tx, "DELETE FROM key_materials WHERE key_id = $1", &[&key_id]).await?;
+            execute(&tx, "DELETE FROM keys WHERE key_id = $1", &[&key_id]).await?;
+            tx.commit().await.map_err(backend)
+        }
+        .await;
+        release(c, result)
+    }
+
+    async fn insert_alias(&self, a: &AliasRecord) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        let result = async {
+            let sql = format!("INSERT INTO aliases ({ALIAS_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)");
+            execute(&c, &sql, &[&a.account_id, &a.region, &a.alias_name, &a.target_key_id, &a.created_at, &a.updated_at]).await.map(|_| ())
+        }
+        .await;
+        release(c, result)
+    }
+
+    async fn get_alias(&self, account_id: &str, region: &str, alias_name: &str) -> Result<Option<AliasRecord>, StoreError> {
+        let c = self.client().await?;
+        let result = async {
+            let sql = format!("SELECT {ALIAS_COLUMNS} FROM aliases WHERE account_id = $1 AND region = $2 AND alias_name = $3");
+            query_opt(&c, &sql, &[&account_id, &region, &alias_name]).await?.as_ref().map(alias_from_row).transpose()
+        }
+        .await;
+        release(c, result)
+    }
+
+    async fn update_alias(&self, a: &AliasRecord) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        let result = async {
+            let sql = "UPDATE aliases SET target_key_id = $1, updated_at = $2 WHERE account_id = $3 AND region = $4 AND alias_name = $5";
+            one_row(execute(&c, sql, &[&a.target_key_id, &a.updated_at, &a.account_id, &a.region, &a.alias_name]).await?)
+        }
+        .await;
+        release(c, result)
+    }
+
+    async fn delete_alias(&self, account_id: &str, region: &str, alias_name: &str) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        let result = async {
+            let sql = "DELETE FROM aliases WHERE account_id = $1 AND region = $2 AND alias_name = $3";
+            one_row(execute(&c, sql, &[&account_id, &region, &alias_name]).await?)
+        }
+        .await;
+        release(c, result)
+    }
+
+    async fn list_aliases(&self, account_id: &str, region: &str, key_id: Option<&str>, after: After<'_>, limit: usize) -> Result<Vec<AliasRecord>, StoreError> {
+        let c = self.client().await?;
+        let result = async {
+            let sql = format!(
+                "SELECT {ALIAS_COLUMNS} FROM aliases WHERE account_id = $1 AND region = $2 AND ($3::text IS NULL OR target_key_id = $3) AND alias_name > $4 ORDER BY alias_name LIMIT $5"
+            );
+            let rows = query(&c, &sql, &[&account_id, &region, &key_id, &after.unwrap_or(""), &sql_limit(limit)]).await?;
+            rows.iter().map(alias_from_row).collect()
+        }
+        .await;
+        release(c, result)
+    }
+
+    async fn insert_principal(&self, p: &PrincipalRecord, k: &AccessKeyRecord) -> Result<(), StoreError> {
+        let mut c = self.client().await?;
+        let result = async {
+            let tx = c.transaction().await.map_err(backend)?;
+            insert_principal_rows(&tx, p, k).await?;
+            tx.commit().await.map_err(backend)
+        }
+        .await;
+        release(c, result)
+    }
+
+    async fn insert_first_principal(&self, p: &PrincipalRecord, k: &AccessKeyRecord) -> Result<bool, StoreError> {
+        let mut c = self.client().await?;
+        let result = async {
+            let tx = c.transaction().await.map_err(backend)?;
+            // Nodes starting together on an empty database queue here, so the
+            // count below cannot go stale before the insert.
+            execute(&tx, "SELECT pg_advisory_xact_lock($1)", &[&BOOTSTRAP_LOCK]).await?;
+            if count(&tx, "SELECT COUNT(*) FROM principals").await? > 0 {
+                return Ok(false);
+            }
+            insert_principal_rows(&tx, p, k).await?;
+            tx.commit().await.map_err(backend)?;
+            Ok(true)
+        }
+        .await;
+        release(c, result)
+    }
+
+    async fn get_principal(&self, arn: &str) -> Result<Option<PrincipalRecord>, StoreError> {
+        let c = self.client().await?;
+        let result = async {
+            let Some(r) = query_opt(&c, "SELECT arn, account_id, created_at FROM principals WHERE arn = $1", &[&arn]).await? else { return Ok(None) };
+            Ok(Some(PrincipalRecord { arn: get(&r, 0)?, account_id: get(&r, 1)?, created_at: get(&r, 2)? }))
+        }
+        .await;
+        release(c, result)
+    }
+
+    async fn get_access_key(&self, access_key_id: &str) -> Result<Option<AccessKeyRecord>, StoreError> {
+        let c = self.client().await?;
+        let result = async {
+            let sql = "SELECT access_key_id, principal_arn, sealed_secret, created_at FROM access_keys WHERE access_key_id = $1";
+            let Some(r) = query_opt(&c, sql, &[&access_key_id]).await? else { return Ok(None) };
+            Ok(Some(AccessKeyRecord { access_key_id: get(&r, 0)?, principal_arn: get(&r, 1)?, sealed_secret: get(&r, 2)?, created_at: get(&r, 3)? }))
+        }
+        .await;
+        release(c, result)
+    }
+
+    async fn count_principals(&self) -> Result<u64, StoreError> {
+        let c = self.client().await?;
+        let result = async { u64::try_from(count(&c, "SELECT COUNT(*) FROM principals").await?).map_err(|e| backend_in("principal count", e)) }.await;
+        release(c, result)
+    }
+
+    async fn get_setting(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let c = self.client().await?;
+        let result = async { query_opt(&c, "SELECT value FROM settings WHERE name = $1", &[&name]).await?.as_ref().map(|r| get(r, 0)).transpose() }.await;
+        release(c, result)
+    }
+
+    async fn insert_setting(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        let result = execute(&c, "INSERT INTO settings (name, value) VALUES ($1, $2)", &[&name, &value]).await.map(|_| ());
+        release(c, result)
+    }
+
+    async fn try_lease(&self, name: &str, holder: &str, now: Millis, ttl: Millis) -> Result<bool, StoreError> {
+        let c = self.client().await?;
+        // One statement: concurrent takers of a free lease serialize on the
+        // row, and the loser's WHERE sees the winner's unexpired lease.
+        let sql = "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3) \
+                   ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
+                   WHERE leases.holder = excluded.holder OR leases.expires_at <= $4";
+        let result = execute(&c, sql, &[&name, &holder, &now.saturating_add(ttl), &now]).await.map(|taken| taken == 1);
+        release(c, result)
+    }
+}

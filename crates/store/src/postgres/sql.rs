@@ -1,0 +1,84 @@
+//! Statement helpers and row mapping shared by the store's operations.
+
+use deadpool_postgres::GenericClient;
+use tokio_postgres::types::{FromSql, ToSql};
+use tokio_postgres::Row;
+
+use super::backend;
+use crate::{AccessKeyRecord, AliasRecord, KeyRecord, PrincipalRecord, StoreError};
+
+pub(super) type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
+
+/// Runs `sql` (prepared once per connection) on a connection or in a transaction.
+pub(super) async fn query(c: &impl GenericClient, sql: &str, params: Params<'_>) -> Result<Vec<Row>, StoreError> {
+    let stmt = c.prepare_cached(sql).await.map_err(backend)?;
+    c.query(&stmt, params).await.map_err(backend)
+}
+
+pub(super) async fn query_opt(c: &impl GenericClient, sql: &str, params: Params<'_>) -> Result<Option<Row>, StoreError> {
+    let stmt = c.prepare_cached(sql).await.map_err(backend)?;
+    c.query_opt(&stmt, params).await.map_err(backend)
+}
+
+pub(super) async fn execute(c: &impl GenericClient, sql: &str, params: Params<'_>) -> Result<u64, StoreError> {
+    let stmt = c.prepare_cached(sql).await.map_err(backend)?;
+    c.execute(&stmt, params).await.map_err(backend)
+}
+
+/// Column `i`; a type mismatch is an error, not a panic as `Row::get`'s.
+pub(super) fn get<'a, T: FromSql<'a>>(row: &'a Row, i: usize) -> Result<T, StoreError> {
+    row.try_get(i).map_err(backend)
+}
+
+/// The single number a `SELECT COUNT(*)` returns.
+pub(super) async fn count(c: &impl GenericClient, sql: &str) -> Result<i64, StoreError> {
+    query(c, sql, &[]).await?.first().map(|r| get(r, 0)).transpose().map(|n| n.unwrap_or(0))
+}
+
+pub(super) fn key_from_row(row: &Row) -> Result<KeyRecord, StoreError> {
+    let doc: &str = get(row, 0)?;
+    let mut key: KeyRecord = serde_json::from_str(doc).map_err(|e| StoreError::Backend(format!("corrupt key record: {e}")))?;
+    key.row_version = get(row, 1)?;
+    Ok(key)
+}
+
+pub(super) fn key_doc(key: &KeyRecord) -> Result<String, StoreError> {
+    serde_json::to_string(key).map_err(|e| StoreError::Backend(e.to_string()))
+}
+
+/// A page size as SQL wants it; no page is ever larger than i64::MAX rows.
+pub(super) fn sql_limit(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+pub(super) const ALIAS_COLUMNS: &str = "account_id, region, alias_name, target_key_id, created_at, updated_at";
+
+pub(super) fn alias_from_row(row: &Row) -> Result<AliasRecord, StoreError> {
+    Ok(AliasRecord {
+        account_id: get(row, 0)?,
+        region: get(row, 1)?,
+        alias_name: get(row, 2)?,
+        target_key_id: get(row, 3)?,
+        created_at: get(row, 4)?,
+        updated_at: get(row, 5)?,
+    })
+}
+
+/// `NotFound` when a statement that must touch one row touched none.
+pub(super) fn one_row(n: u64) -> Result<(), StoreError> {
+    if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+}
+
+/// A principal, its account if new, and its access key, inside `tx`.
+pub(super) async fn insert_principal_rows(tx: &impl GenericClient, p: &PrincipalRecord, k: &AccessKeyRecord) -> Result<(), StoreError> {
+    // ON CONFLICT: an account may already exist (SQLite's INSERT OR IGNORE).
+    execute(tx, "INSERT INTO accounts (account_id, created_at) VALUES ($1, $2) ON CONFLICT (account_id) DO NOTHING", &[&p.account_id, &p.created_at]).await?;
+    execute(tx, "INSERT INTO principals (arn, account_id, created_at) VALUES ($1, $2, $3)", &[&p.arn, &p.account_id, &p.created_at]).await?;
+    execute(
+        tx,
+        "INSERT INTO access_keys (access_key_id, principal_arn, sealed_secret, created_at) VALUES ($1, $2, $3, $4)",
+        &[&k.access_key_id, &k.principal_arn, &k.sealed_secret, &k.created_at],
+    )
+    .await?;
+    Ok(())
+}
