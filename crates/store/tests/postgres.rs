@@ -91,7 +91,7 @@ fn refused(e: &tokio_postgres::Error) -> bool {
 #[tokio::test]
 async fn a_refused_connection_is_told_apart_from_other_failures() {
     // What the skip above rests on; port 1 has no listener.
-    let e = connect("postgres://postgres@127.0.0.1:1/test").await.err().expect("nothing listens on port 1");
+    let Err(e) = connect("postgres://postgres@127.0.0.1:1/test").await else { panic!("nothing listens on port 1") };
     assert!(refused(&e), "{e:?}");
 }
 
