@@ -45,7 +45,8 @@ pub trait Store: Send + Sync {
     async fn delete_key(&self, key_id: &str, row_version: i64) -> Result<(), StoreError>;
 
     // --- aliases ------------------------------------------------------------
-    /// `AlreadyExists` if the name is taken in that account and region.
+    /// `AlreadyExists` if the name is taken in that account and region;
+    /// `NotFound` if the target key does not exist (destroyed meanwhile).
     async fn insert_alias(&self, alias: &AliasRecord) -> Result<(), StoreError>;
     async fn get_alias(&self, account_id: &str, region: &str, alias_name: &str) -> Result<Option<AliasRecord>, StoreError>;
     /// Points an existing alias at another key; `NotFound` if it is gone.

@@ -34,6 +34,8 @@ pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
     match ctx.state.store.insert_alias(&record).await {
         Ok(()) => Ok(json!({})),
         Err(StoreError::AlreadyExists) => Err(KmsError::new(ErrorCode::AlreadyExists, format!("An alias with the name {} already exists", alias.arn()))),
+        // The key was destroyed between the check above and the insert.
+        Err(StoreError::NotFound) => Err(KmsError::not_found(format!("Key '{}' does not exist", key.arn))),
         Err(e) => Err(e.into()),
     }
 }

@@ -93,6 +93,8 @@ async fn listing_pages_by_owner(store: &dyn Store) {
 }
 
 async fn aliases_are_unique_per_account(store: &dyn Store) {
+    let dangling = alias("111111111111", "alias/dangling", "99999999-0000-4000-8000-000000000009");
+    assert!(matches!(store.insert_alias(&dangling).await, Err(StoreError::NotFound)), "an alias needs its key");
     store.insert_alias(&alias("111111111111", "alias/a", K1)).await.unwrap();
     store.insert_alias(&alias("111111111111", "alias/b", K2)).await.unwrap();
     assert!(matches!(store.insert_alias(&alias("111111111111", "alias/a", K2)).await, Err(StoreError::AlreadyExists)));

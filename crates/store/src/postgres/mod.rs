@@ -110,10 +110,14 @@ fn backend_in(context: &str, e: impl StdError) -> StoreError {
 }
 
 fn backend(e: tokio_postgres::Error) -> StoreError {
-    // Only a taken primary key or unique name means "already exists"; other
-    // constraint failures (a foreign key, say) are bugs and stay backend errors.
+    // A taken primary key or unique name means "already exists"; a missing
+    // row a write refers to (an alias whose key was just destroyed) means
+    // "not found". Other failures stay backend errors.
     if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
         return StoreError::AlreadyExists;
+    }
+    if e.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION) {
+        return StoreError::NotFound;
     }
     backend_in("postgres", e)
 }

@@ -72,12 +72,17 @@ fn create_private(path: &Path) -> std::io::Result<()> {
 
 fn backend(e: rusqlite::Error) -> StoreError {
     if let rusqlite::Error::SqliteFailure(code, _) = &e {
-        // Only a taken primary key or unique name means "already exists";
-        // other constraint failures are bugs and stay backend errors.
+        // A taken primary key or unique name means "already exists"; a
+        // missing row a write refers to (an alias whose key was just
+        // destroyed) means "not found". Others stay backend errors.
         const PRIMARY_KEY: i32 = 1555; // SQLITE_CONSTRAINT_PRIMARYKEY
         const UNIQUE: i32 = 2067; // SQLITE_CONSTRAINT_UNIQUE
+        const FOREIGN_KEY: i32 = 787; // SQLITE_CONSTRAINT_FOREIGNKEY
         if code.extended_code == PRIMARY_KEY || code.extended_code == UNIQUE {
             return StoreError::AlreadyExists;
+        }
+        if code.extended_code == FOREIGN_KEY {
+            return StoreError::NotFound;
         }
     }
     StoreError::Backend(e.to_string())
