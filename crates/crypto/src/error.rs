@@ -21,6 +21,15 @@ pub enum CryptoError {
     /// stored material that cannot be unsealed).
     #[error("internal crypto failure: {0}")]
     Internal(&'static str),
+    /// A valid request this provider cannot carry out (an algorithm or
+    /// message type it lacks). The text names what, never key bytes.
+    #[error("unsupported: {0}")]
+    Unsupported(&'static str),
+    /// The caller's input cannot be used with this key (a plaintext too
+    /// long for RSA-OAEP, a peer public key of another curve, a KEM
+    /// ciphertext of the wrong length).
+    #[error("invalid input: {0}")]
+    InvalidInput(&'static str),
     /// The root key file cannot be created, read or trusted. The text names
     /// the path and the problem, never the key.
     #[error("root key: {0}")]

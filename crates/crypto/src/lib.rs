@@ -13,6 +13,8 @@
 //!   Decrypt takes; it names its key and key material, uses a per-message
 //!   HKDF-derived AES-256-GCM key and binds the encryption context
 //!   (docs/ciphertext-format.md).
+//! - [`keytypes`]: RSA, ECC, Ed25519, ML-DSA, ML-KEM and HMAC keys: the
+//!   model's specs and algorithms, generation, parsed keys and their cache.
 //! - [`provider`]: the [`KeyProvider`] trait the server calls, and
 //!   [`SoftwareProvider`], which keeps material sealed under the root key so
 //!   an HSM provider can slot in later.
@@ -22,6 +24,7 @@
 
 pub mod ciphertext;
 pub mod error;
+pub mod keytypes;
 pub mod provider;
 pub mod root_key;
 pub mod secret;

@@ -7,11 +7,13 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use uuid::Uuid;
 
 use crate::ciphertext::{self, Header, MATERIAL_ID_LEN, MATERIAL_LEN};
 use crate::error::CryptoError;
+use crate::keytypes::{self, KeyCache, KeySpec, PrivateKey};
 use crate::root_key::RootKey;
 use crate::secret::{random_bytes, random_secret, SecretBytes};
 
@@ -58,6 +60,27 @@ pub trait KeyProvider: Send + Sync {
         blob: &[u8],
         context: &BTreeMap<String, String>,
     ) -> Result<SecretBytes, CryptoError>;
+
+    /// Makes new key material of an asymmetric or HMAC `spec` for `key_id`.
+    /// Slow for RSA-4096 (seconds): call it off the async threads.
+    fn generate_key(
+        &self,
+        key_id: Uuid,
+        spec: KeySpec,
+    ) -> Result<(StoredMaterial, [u8; MATERIAL_ID_LEN]), CryptoError>;
+
+    /// The usable key for the asymmetric or HMAC material `stored` (of
+    /// `key_id`, `material_id` and `spec`). Parsed once, then cached.
+    fn private_key(
+        &self,
+        key_id: Uuid,
+        material_id: &[u8; MATERIAL_ID_LEN],
+        spec: KeySpec,
+        stored: &StoredMaterial,
+    ) -> Result<Arc<PrivateKey>, CryptoError>;
+
+    /// Forgets cached keys of `key_id` (after it is deleted).
+    fn forget_key(&self, key_id: Uuid);
 }
 
 /// AAD prefix for key material sealed under the root key.
@@ -66,16 +89,39 @@ const MATERIAL_AAD_PREFIX: &[u8] = b"trent/material/v1";
 /// Key material in software: generated with aws-lc's CSPRNG, stored sealed
 /// under the root key with AAD `"trent/material/v1" || key id || material id`,
 /// so a sealed blob cannot be moved to another key or material row.
+///
+/// Asymmetric and HMAC material is sealed the same way with AAD
+/// `"trent/material/v1:" || KeySpec || key id || material id`, so it cannot
+/// be read as another spec either; parsed keys are kept in a [`KeyCache`].
 #[derive(Debug)]
 pub struct SoftwareProvider {
     root: std::sync::Arc<RootKey>,
+    cache: KeyCache,
 }
+
+/// Parsed keys kept in memory (each a few kilobytes at most).
+const KEY_CACHE_CAPACITY: usize = 10_000;
 
 impl SoftwareProvider {
     /// A software provider sealing material under `root` (shared: the server
     /// seals other secrets, such as access keys, under the same root key).
     pub fn new(root: std::sync::Arc<RootKey>) -> Self {
-        SoftwareProvider { root }
+        SoftwareProvider { root, cache: KeyCache::new(KEY_CACHE_CAPACITY) }
+    }
+
+    fn typed_material_aad(spec: KeySpec, key_id: &Uuid, material_id: &[u8; MATERIAL_ID_LEN]) -> Vec<u8> {
+        let mut aad = Vec::with_capacity(MATERIAL_AAD_PREFIX.len() + 24 + 16 + MATERIAL_ID_LEN);
+        aad.extend_from_slice(MATERIAL_AAD_PREFIX);
+        aad.push(b':');
+        aad.extend_from_slice(spec.as_str().as_bytes());
+        aad.extend_from_slice(key_id.as_bytes());
+        aad.extend_from_slice(material_id);
+        aad
+    }
+
+    /// Number of parsed keys in the cache (for tests and metrics).
+    pub fn cached_keys(&self) -> usize {
+        self.cache.len()
     }
 
     fn material_aad(key_id: &Uuid, material_id: &[u8; MATERIAL_ID_LEN]) -> Vec<u8> {
@@ -146,5 +192,42 @@ impl KeyProvider for SoftwareProvider {
         }
         let material = self.unseal(stored, header)?;
         ciphertext::decrypt(&material, blob, context)
+    }
+
+    fn generate_key(
+        &self,
+        key_id: Uuid,
+        spec: KeySpec,
+    ) -> Result<(StoredMaterial, [u8; MATERIAL_ID_LEN]), CryptoError> {
+        if spec == KeySpec::SymmetricDefault {
+            return self.generate_symmetric(key_id);
+        }
+        let material = keytypes::generate_material(spec)?;
+        let mut material_id = [0u8; MATERIAL_ID_LEN];
+        material_id.copy_from_slice(&random_bytes(MATERIAL_ID_LEN)?);
+        let aad = Self::typed_material_aad(spec, &key_id, &material_id);
+        let sealed = self.root.seal(material.as_bytes(), &aad)?;
+        Ok((StoredMaterial(sealed), material_id))
+    }
+
+    fn private_key(
+        &self,
+        key_id: Uuid,
+        material_id: &[u8; MATERIAL_ID_LEN],
+        spec: KeySpec,
+        stored: &StoredMaterial,
+    ) -> Result<Arc<PrivateKey>, CryptoError> {
+        self.cache.get_or_parse(key_id, material_id, spec, || {
+            let aad = Self::typed_material_aad(spec, &key_id, material_id);
+            let material = self
+                .root
+                .unseal(&stored.0, &aad)
+                .map_err(|_| CryptoError::Internal("stored key material cannot be unsealed"))?;
+            PrivateKey::parse(spec, &material)
+        })
+    }
+
+    fn forget_key(&self, key_id: Uuid) {
+        self.cache.forget_key(key_id);
     }
 }

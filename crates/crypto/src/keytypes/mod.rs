@@ -1,0 +1,22 @@
+//! Every key type besides symmetric AES: RSA, ECC, Ed25519, ML-DSA,
+//! ML-KEM and HMAC keys.
+//!
+//! - [`spec`]: the model's key specs, usages and algorithms, and which go
+//!   together (pure tables).
+//! - [`private`]: generating material, parsing it once into a
+//!   [`PrivateKey`], and every operation with one (sign, verify, RSA-OAEP,
+//!   HMAC, ECDH, ML-KEM).
+//! - [`cache`]: parsed keys kept per key id and material id so requests do
+//!   not parse key material.
+//! - `der`: the SubjectPublicKeyInfo/PKCS#8 wrappers aws-lc-rs lacks for ML-KEM.
+
+pub mod cache;
+mod der;
+pub mod private;
+pub mod spec;
+
+pub use cache::KeyCache;
+pub use private::{generate_data_key_pair, generate_material, PrivateKey};
+pub use spec::{
+    EncryptionAlgorithm, KeySpec, KeyUsage, MessageType, SigningAlgorithm, EXTERNAL_MU_LEN,
+};
