@@ -1,9 +1,26 @@
 //! A key record written as the API's `KeyMetadata` structure.
 
 use serde_json::{json, Map, Value};
+use trent_crypto::keytypes::{KeySpec, KeyUsage};
 use trent_store::{KeyRecord, KeyState};
 
 use crate::clock::epoch_seconds;
+
+/// The algorithm lists a key's metadata (and GetPublicKey) shows, each only
+/// where the key's spec and usage have algorithms of that kind, as AWS does.
+pub fn algorithm_fields(key: &KeyRecord) -> Vec<(&'static str, Vec<&'static str>)> {
+    let (Some(spec), Some(usage)) = (KeySpec::parse(&key.key_spec), KeyUsage::parse(&key.key_usage)) else {
+        return Vec::new();
+    };
+    let lists = [
+        ("EncryptionAlgorithms", spec.encryption_algorithms(usage).iter().map(|a| a.as_str()).collect::<Vec<_>>()),
+        ("SigningAlgorithms", spec.signing_algorithms(usage).iter().map(|a| a.as_str()).collect()),
+        ("MacAlgorithms", spec.mac_algorithm().filter(|_| usage == KeyUsage::GenerateVerifyMac).into_iter().collect()),
+        ("KeyAgreementAlgorithms", spec.key_agreement_algorithms(usage).to_vec()),
+        ("EncapsulationAlgorithms", spec.encapsulation_algorithms(usage).to_vec()),
+    ];
+    lists.into_iter().filter(|(_, list)| !list.is_empty()).collect()
+}
 
 pub fn key_metadata(key: &KeyRecord) -> Value {
     let mut m = Map::new();
@@ -29,8 +46,8 @@ pub fn key_metadata(key: &KeyRecord) -> Value {
     m.insert("KeyManager".into(), json!("CUSTOMER"));
     m.insert("CustomerMasterKeySpec".into(), json!(key.key_spec));
     m.insert("KeySpec".into(), json!(key.key_spec));
-    if key.key_usage == "ENCRYPT_DECRYPT" && key.key_spec == "SYMMETRIC_DEFAULT" {
-        m.insert("EncryptionAlgorithms".into(), json!(["SYMMETRIC_DEFAULT"]));
+    for (field, algorithms) in algorithm_fields(key) {
+        m.insert(field.into(), json!(algorithms));
     }
     m.insert("MultiRegion".into(), json!(key.multi_region));
     m.insert("CurrentKeyMaterialId".into(), json!(key.current_material_id));

@@ -3,6 +3,8 @@
 //! (policy, tags) a key carries.
 
 pub mod alias;
+pub mod asymmetric;
+pub mod signing;
 pub mod metadata;
 pub mod policy;
 pub mod reference;

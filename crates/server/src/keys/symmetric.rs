@@ -22,6 +22,9 @@ pub fn check_algorithm(key: &KeyRecord, algorithm: Option<&str>) -> Result<(), K
     if key.key_usage != "ENCRYPT_DECRYPT" {
         return Err(KmsError::new(ErrorCode::InvalidKeyUsage, format!("{} key usage is {} which is not valid for this operation.", key.arn, key.key_usage)));
     }
+    if key.key_spec != SYMMETRIC_DEFAULT {
+        return Err(KmsError::new(ErrorCode::InvalidKeyUsage, format!("{} is an asymmetric key (key spec {}); this operation needs a symmetric encryption KMS key.", key.arn, key.key_spec)));
+    }
     match algorithm {
         None | Some(SYMMETRIC_DEFAULT) => Ok(()),
         Some(other) => Err(KmsError::new(ErrorCode::InvalidKeyUsage, format!("The encryption algorithm {other} is not supported by {}.", key.arn))),

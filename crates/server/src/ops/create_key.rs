@@ -1,10 +1,11 @@
-//! CreateKey: a new KMS key in the caller's account and region. This issue
-//! covers symmetric encryption keys (SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT);
-//! other specs are refused plainly until they land.
+//! CreateKey: a new KMS key in the caller's account and region, of any
+//! KeySpec with a KeyUsage AWS allows for it (`KeySpec::usages`); other
+//! pairs are a ValidationException. SM2 keys are refused plainly until they land.
 
 use serde::Deserialize;
 use serde_json::{json, Value};
 use trent_store::{KeyRecord, KeyState, MaterialRecord};
+use trent_crypto::keytypes::{KeySpec, KeyUsage};
 use uuid::Uuid;
 
 use super::{input, validation_unsupported};
@@ -38,11 +39,14 @@ pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
     }
     let key_spec = req.key_spec.or(req.customer_master_key_spec).unwrap_or_else(|| "SYMMETRIC_DEFAULT".into());
     let key_usage = req.key_usage.unwrap_or_else(|| "ENCRYPT_DECRYPT".into());
-    if key_spec != "SYMMETRIC_DEFAULT" {
-        return Err(validation_unsupported(format!("KeySpec {key_spec}")));
+    let spec = KeySpec::parse(&key_spec).ok_or_else(|| KmsError::validation(format!("Unknown KeySpec {key_spec}")))?;
+    let usage = KeyUsage::parse(&key_usage).ok_or_else(|| KmsError::validation(format!("Unknown KeyUsage {key_usage}")))?;
+    if !spec.usages().contains(&usage) {
+        let allowed = spec.usages().iter().map(|u| u.as_str()).collect::<Vec<_>>().join(" or ");
+        return Err(KmsError::validation(format!("KeyUsage {key_usage} is not compatible with KeySpec {key_spec}: {key_spec} keys take KeyUsage {allowed}.")));
     }
-    if key_usage != "ENCRYPT_DECRYPT" {
-        return Err(KmsError::validation(format!("KeyUsage {key_usage} is not compatible with KeySpec {key_spec}")));
+    if spec == KeySpec::Sm2 {
+        return Err(validation_unsupported("KeySpec SM2".into()));
     }
     let origin = req.origin.unwrap_or_else(|| "AWS_KMS".into());
     if origin != "AWS_KMS" {
@@ -73,7 +77,7 @@ pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
     let key_id = id.to_string();
     // Key generation may be slow for some specs; keep it off the async threads.
     let provider = ctx.state.provider.clone();
-    let (stored, material_id) = tokio::task::spawn_blocking(move || provider.generate_symmetric(id))
+    let (stored, material_id) = tokio::task::spawn_blocking(move || provider.generate_key(id, spec))
         .await
         .map_err(|e| KmsError::internal(format!("key generation task: {e}")))??;
     let now = ctx.now();

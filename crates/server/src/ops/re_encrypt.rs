@@ -1,11 +1,14 @@
 //! ReEncrypt: decrypts under the source key and encrypts under the
-//! destination key inside Trent; the plaintext never leaves.
+//! destination key inside Trent; the plaintext never leaves. Either side may
+//! be an asymmetric ENCRYPT_DECRYPT key (RSA-OAEP, named by SourceKeyId /
+//! DestinationKeyId with its algorithm).
 
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{dry_run_ignoring_ciphertext, ignores_ciphertext, required_ciphertext, dry_run_check, input, to_base64};
 use crate::authz::{self, Aliases};
+use crate::keys::asymmetric;
 use crate::keys::symmetric::{self, EncryptionContext, SYMMETRIC_DEFAULT};
 use crate::protocol::error::KmsError;
 use crate::state::Ctx;
@@ -31,21 +34,56 @@ pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
         return dry_run_ignoring_ciphertext(ctx, req.source_key_id.as_deref(), req.ciphertext_blob.as_deref(), "kms:ReEncryptFrom").await;
     }
     let ciphertext = required_ciphertext(req.ciphertext_blob)?;
-    let source_context = req.source_encryption_context.unwrap_or_default();
-    let opened = symmetric::decrypt(ctx, &ciphertext, &source_context, req.source_key_id.as_deref(), "kms:ReEncryptFrom").await?;
-    symmetric::check_algorithm(&opened.key, req.source_encryption_algorithm.as_deref())?;
+    let source = open_source(ctx, &req.source_key_id, &req.source_encryption_algorithm, req.source_encryption_context.as_ref(), &ciphertext).await?;
     let destination = authz::key(ctx, &req.destination_key_id, "kms:ReEncryptTo", Aliases::Accepted).await?;
-    symmetric::check_algorithm(&destination, req.destination_encryption_algorithm.as_deref())?;
-    let context = req.destination_encryption_context.unwrap_or_default();
-    let new_ciphertext = symmetric::encrypt(ctx, &destination, &context, opened.plaintext.as_bytes()).await?;
+    let (new_ciphertext, destination_algorithm) = if asymmetric::is_symmetric(&destination) {
+        symmetric::check_algorithm(&destination, req.destination_encryption_algorithm.as_deref())?;
+        let context = req.destination_encryption_context.unwrap_or_default();
+        (symmetric::encrypt(ctx, &destination, &context, source.plaintext.as_bytes()).await?, SYMMETRIC_DEFAULT)
+    } else {
+        let algorithm = req.destination_encryption_algorithm.as_deref();
+        let context = req.destination_encryption_context.as_ref();
+        let (blob, algorithm) = asymmetric::encrypt(ctx, &destination, algorithm, context, source.plaintext.as_bytes(), "ReEncrypt").await?;
+        (blob, algorithm.as_str())
+    };
     dry_run_check(req.dry_run)?;
     Ok(json!({
         "CiphertextBlob": to_base64(&new_ciphertext),
-        "SourceKeyId": opened.key.arn,
+        "SourceKeyId": source.arn,
         "KeyId": destination.arn,
-        "SourceEncryptionAlgorithm": SYMMETRIC_DEFAULT,
-        "DestinationEncryptionAlgorithm": SYMMETRIC_DEFAULT,
-        "SourceKeyMaterialId": opened.material_id,
+        "SourceEncryptionAlgorithm": source.algorithm,
+        "DestinationEncryptionAlgorithm": destination_algorithm,
+        "SourceKeyMaterialId": source.material_id,
         "DestinationKeyMaterialId": destination.current_material_id,
     }))
+}
+
+/// The plaintext of the source ciphertext and where it came from.
+struct Source {
+    plaintext: trent_crypto::SecretBytes,
+    arn: String,
+    algorithm: &'static str,
+    material_id: String,
+}
+
+/// Decrypts the source: with the asymmetric key SourceKeyId names, or as a
+/// symmetric ciphertext that names its own key.
+async fn open_source(
+    ctx: &Ctx,
+    key_id: &Option<String>,
+    algorithm: &Option<String>,
+    context: Option<&EncryptionContext>,
+    ciphertext: &[u8],
+) -> Result<Source, KmsError> {
+    if let Some(reference) = key_id.as_deref() {
+        let key = authz::key(ctx, reference, "kms:ReEncryptFrom", Aliases::Accepted).await?;
+        if !asymmetric::is_symmetric(&key) {
+            let (plaintext, algorithm) = asymmetric::decrypt(ctx, &key, algorithm.as_deref(), context, ciphertext, "ReEncrypt").await?;
+            return Ok(Source { plaintext, arn: key.arn.clone(), algorithm: algorithm.as_str(), material_id: key.current_material_id.clone() });
+        }
+    }
+    let empty = EncryptionContext::new();
+    let opened = symmetric::decrypt(ctx, ciphertext, context.unwrap_or(&empty), key_id.as_deref(), "kms:ReEncryptFrom").await?;
+    symmetric::check_algorithm(&opened.key, algorithm.as_deref())?;
+    Ok(Source { plaintext: opened.plaintext, arn: opened.key.arn.clone(), algorithm: SYMMETRIC_DEFAULT, material_id: opened.material_id })
 }

@@ -31,6 +31,8 @@ pub enum ErrorCode {
     InvalidKeyUsage,
     InvalidMarker,
     KmsInternal,
+    KmsInvalidMac,
+    KmsInvalidSignature,
     KmsInvalidState,
     KeyUnavailable,
     LimitExceeded,
@@ -64,6 +66,8 @@ impl ErrorCode {
             InvalidKeyUsage => "InvalidKeyUsageException",
             InvalidMarker => "InvalidMarkerException",
             KmsInternal => "KMSInternalException",
+            KmsInvalidMac => "KMSInvalidMacException",
+            KmsInvalidSignature => "KMSInvalidSignatureException",
             KmsInvalidState => "KMSInvalidStateException",
             KeyUnavailable => "KeyUnavailableException",
             LimitExceeded => "LimitExceededException",
@@ -130,7 +134,13 @@ impl From<trent_store::StoreError> for KmsError {
 
 impl From<trent_crypto::CryptoError> for KmsError {
     fn from(e: trent_crypto::CryptoError) -> Self {
-        KmsError::internal(format!("crypto: {e}"))
+        match e {
+            // A valid request the key provider cannot carry out.
+            trent_crypto::CryptoError::Unsupported(what) => KmsError::new(ErrorCode::UnsupportedOperation, format!("Trent does not support {what} yet.")),
+            // The caller's input does not fit the key (the text names no key bytes).
+            trent_crypto::CryptoError::InvalidInput(what) => KmsError::validation(format!("Invalid input: {what}.")),
+            e => KmsError::internal(format!("crypto: {e}")),
+        }
     }
 }
 
@@ -153,7 +163,8 @@ mod tests {
         use ErrorCode::*;
         let model_exceptions = [
             AlreadyExists, CustomKeyStoreNotFound, Disabled, DryRunOperation, IncorrectKey, InvalidAliasName, InvalidArn,
-            InvalidCiphertext, InvalidGrantToken, InvalidKeyUsage, InvalidMarker, KmsInternal, KmsInvalidState, KeyUnavailable,
+            InvalidCiphertext, InvalidGrantToken, InvalidKeyUsage, InvalidMarker, KmsInternal, KmsInvalidMac, KmsInvalidSignature,
+            KmsInvalidState, KeyUnavailable,
             LimitExceeded, MalformedPolicyDocument, NotFound, Tag, UnsupportedOperation,
         ];
         for code in model_exceptions {

@@ -1,0 +1,45 @@
+//! DeriveSharedSecret: ECDH between a KEY_AGREEMENT key's private key and a
+//! peer's public key (DER SubjectPublicKeyInfo on the same curve). Returns
+//! the raw shared secret, as AWS does. The Recipient (Nitro Enclaves) form
+//! needs attestation Trent does not have: refused plainly.
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{blob, dry_run_check, input, to_base64, validation_unsupported};
+use crate::authz::{self, Aliases};
+use crate::keys::asymmetric;
+use crate::protocol::error::{ErrorCode, KmsError};
+use crate::state::Ctx;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Input {
+    key_id: String,
+    key_agreement_algorithm: String,
+    public_key: String,
+    recipient: Option<Value>,
+    dry_run: Option<bool>,
+}
+
+pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
+    let req: Input = input(body)?;
+    if req.recipient.is_some() {
+        return Err(validation_unsupported("Recipient (Nitro Enclaves attestation)".into()));
+    }
+    let peer = blob(&req.public_key)?;
+    let key = authz::key(ctx, &req.key_id, "kms:DeriveSharedSecret", Aliases::Accepted).await?;
+    let (spec, usage) = asymmetric::require_usage(&key, trent_crypto::keytypes::KeyUsage::KeyAgreement, "DeriveSharedSecret")?;
+    if !spec.key_agreement_algorithms(usage).contains(&req.key_agreement_algorithm.as_str()) {
+        return Err(KmsError::new(ErrorCode::InvalidKeyUsage, format!("The key agreement algorithm {} is not supported by {}; use ECDH.", req.key_agreement_algorithm, key.arn)));
+    }
+    let private = asymmetric::private_key(ctx, &key).await?;
+    dry_run_check(req.dry_run)?;
+    let secret = private.derive_shared_secret(&peer)?;
+    Ok(json!({
+        "KeyId": key.arn,
+        "SharedSecret": to_base64(secret.as_bytes()),
+        "KeyAgreementAlgorithm": req.key_agreement_algorithm,
+        "KeyOrigin": key.origin,
+    }))
+}

@@ -1,0 +1,64 @@
+//! GenerateDataKeyPair: a fresh asymmetric key pair for use outside Trent.
+//! The private key (PKCS#8 DER) comes back in plaintext and encrypted under
+//! a symmetric encryption KMS key with the encryption context; the public
+//! key as DER SubjectPublicKeyInfo.
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+use trent_crypto::keytypes::{self, KeySpec};
+
+use super::{dry_run_check, input, to_base64, validation_unsupported};
+use crate::authz::{self, Aliases, Authorized};
+use crate::keys::asymmetric;
+use crate::keys::symmetric::{self, EncryptionContext};
+use crate::protocol::error::KmsError;
+use crate::state::Ctx;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(super) struct Input {
+    pub encryption_context: Option<EncryptionContext>,
+    pub key_id: String,
+    pub key_pair_spec: String,
+    pub recipient: Option<Value>,
+    pub dry_run: Option<bool>,
+}
+
+pub(super) struct DataKeyPair {
+    pub key: Authorized<trent_store::KeyRecord>,
+    pub private: trent_crypto::SecretBytes,
+    pub private_ciphertext: Vec<u8>,
+    pub public: Vec<u8>,
+}
+
+/// Makes the pair and encrypts its private key under the named KMS key.
+pub(super) async fn generate(ctx: &Ctx, req: &Input, action: &'static str) -> Result<DataKeyPair, KmsError> {
+    if req.recipient.is_some() {
+        return Err(validation_unsupported("Recipient (Nitro Enclaves attestation)".into()));
+    }
+    let spec = KeySpec::parse(&req.key_pair_spec).ok_or_else(|| KmsError::validation(format!("Unknown KeyPairSpec {}", req.key_pair_spec)))?;
+    if spec == KeySpec::Sm2 {
+        return Err(validation_unsupported("KeyPairSpec SM2".into()));
+    }
+    let key = authz::key(ctx, &req.key_id, action, Aliases::Accepted).await?;
+    symmetric::check_algorithm(&key, None)?;
+    dry_run_check(req.dry_run)?;
+    // RSA-4096 generation takes seconds: on the blocking pool.
+    let (private, public) = asymmetric::blocking(move || keytypes::generate_data_key_pair(spec)).await?;
+    let context = req.encryption_context.clone().unwrap_or_default();
+    let private_ciphertext = symmetric::encrypt(ctx, &key, &context, private.as_bytes()).await?;
+    Ok(DataKeyPair { key, private, private_ciphertext, public })
+}
+
+pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
+    let req: Input = input(body)?;
+    let pair = generate(ctx, &req, "kms:GenerateDataKeyPair").await?;
+    Ok(json!({
+        "PrivateKeyCiphertextBlob": to_base64(&pair.private_ciphertext),
+        "PrivateKeyPlaintext": to_base64(pair.private.as_bytes()),
+        "PublicKey": to_base64(&pair.public),
+        "KeyId": pair.key.arn,
+        "KeyPairSpec": req.key_pair_spec,
+        "KeyMaterialId": pair.key.current_material_id,
+    }))
+}

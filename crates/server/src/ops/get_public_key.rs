@@ -1,0 +1,32 @@
+//! GetPublicKey: the public key of an asymmetric key as DER
+//! SubjectPublicKeyInfo, with the metadata a user needs to use it outside
+//! Trent (spec, usage, algorithms). Symmetric and HMAC keys have none:
+//! `UnsupportedOperationException`, as in AWS.
+
+use serde_json::{json, Map, Value};
+
+use super::{input, to_base64, KeyIdInput};
+use crate::authz::{self, Aliases};
+use crate::keys::{asymmetric, metadata};
+use crate::protocol::error::{ErrorCode, KmsError};
+use crate::state::Ctx;
+
+pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
+    let req: KeyIdInput = input(body)?;
+    let key = authz::key(ctx, &req.key_id, "kms:GetPublicKey", Aliases::Accepted).await?;
+    if !asymmetric::spec_of(&key)?.is_asymmetric() {
+        return Err(KmsError::new(ErrorCode::UnsupportedOperation, format!("{} is not an asymmetric KMS key (key spec {}): it has no public key.", key.arn, key.key_spec)));
+    }
+    let private = asymmetric::private_key(ctx, &key).await?;
+    let public = private.public_key_der().ok_or_else(|| KmsError::internal(format!("{} has no public key", key.arn)))?;
+    let mut out = Map::new();
+    out.insert("KeyId".into(), json!(key.arn));
+    out.insert("PublicKey".into(), json!(to_base64(public)));
+    out.insert("CustomerMasterKeySpec".into(), json!(key.key_spec));
+    out.insert("KeySpec".into(), json!(key.key_spec));
+    out.insert("KeyUsage".into(), json!(key.key_usage));
+    for (field, algorithms) in metadata::algorithm_fields(&key) {
+        out.insert(field.into(), json!(algorithms));
+    }
+    Ok(Value::Object(out))
+}
