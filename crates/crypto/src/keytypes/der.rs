@@ -43,11 +43,11 @@ pub fn spki(oid: &[u8], public_key: &[u8]) -> Vec<u8> {
 }
 
 /// `PrivateKeyInfo { version 0, AlgorithmIdentifier { oid }, OCTET STRING
-/// { OCTET STRING expandedKey } }`, the "expandedKey" choice of the ML-KEM
-/// private key format. Written into zeroizing buffers by the caller.
-pub fn pkcs8_expanded(oid: &[u8], private_key: &[u8]) -> zeroize::Zeroizing<Vec<u8>> {
-    let mut inner = zeroize::Zeroizing::new(Vec::with_capacity(private_key.len() + 4));
-    tlv(0x04, private_key, &mut inner);
+/// { [0] IMPLICIT OCTET STRING seed } }`, the "seed" choice of the ML-KEM
+/// private key format (the one OpenSSL and `cryptography` read and write).
+pub fn pkcs8_seed(oid: &[u8], seed: &[u8]) -> zeroize::Zeroizing<Vec<u8>> {
+    let mut inner = zeroize::Zeroizing::new(Vec::with_capacity(seed.len() + 4));
+    tlv(0x80, seed, &mut inner);
     let mut body = zeroize::Zeroizing::new(Vec::with_capacity(inner.len() + 32));
     tlv(0x02, &[0], &mut body);
     body.extend_from_slice(&algorithm_identifier(oid));

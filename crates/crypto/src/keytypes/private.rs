@@ -255,17 +255,12 @@ pub fn generate_material(spec: KeySpec) -> Result<SecretBytes, CryptoError> {
 /// A data key pair of `spec` (GenerateDataKeyPair): the private key as
 /// PKCS#8 DER and the public key as SubjectPublicKeyInfo DER.
 pub fn generate_data_key_pair(spec: KeySpec) -> Result<(SecretBytes, Vec<u8>), CryptoError> {
-    if let Some((alg, level)) = ml_kem_alg(spec) {
-        let failed = |_| CryptoError::Internal("key generation failed");
-        let dk = kem::DecapsulationKey::generate(alg).map_err(failed)?;
-        let private = dk.key_bytes().map_err(failed)?;
-        let public = dk
-            .encapsulation_key()
-            .and_then(|ek| ek.key_bytes())
-            .map_err(failed)?;
+    if let Some((_, level)) = ml_kem_alg(spec) {
+        let seed = random_secret(64)?;
+        let public = ml_kem_public_from_seed(level, &seed)?;
         let oid = der::ml_kem_oid(level);
-        let pkcs8 = der::pkcs8_expanded(&oid, private.as_ref());
-        return Ok((secret(&pkcs8), der::spki(&oid, public.as_ref())));
+        let pkcs8 = der::pkcs8_seed(&oid, seed.as_bytes());
+        return Ok((secret(&pkcs8), der::spki(&oid, &public)));
     }
     if spec.is_hmac() || spec == KeySpec::SymmetricDefault || ml_dsa_alg(spec).is_some() {
         return Err(CryptoError::InvalidInput("not a data key pair spec"));
@@ -273,6 +268,20 @@ pub fn generate_data_key_pair(spec: KeySpec) -> Result<(SecretBytes, Vec<u8>), C
     let material = generate_material(spec)?;
     let key = PrivateKey::parse(spec, &material)?;
     Ok((material, key.public_der))
+}
+
+/// The ML-KEM encapsulation key of the key pair a 64-byte seed (d || z)
+/// makes (FIPS 203 ML-KEM.KeyGen_internal). Data key pairs are handed out in
+/// the seed form that OpenSSL and `cryptography` read, and aws-lc-rs cannot
+/// derive a key pair from a seed, so RustCrypto's `ml-kem` does this one step.
+fn ml_kem_public_from_seed(level: u8, seed: &SecretBytes) -> Result<Vec<u8>, CryptoError> {
+    use ml_kem::{DecapsulationKey, KeyExport, MlKem1024, MlKem512, MlKem768, Seed};
+    let seed = Seed::try_from(seed.as_bytes()).map_err(|_| CryptoError::Internal("ML-KEM seed has the wrong length"))?;
+    Ok(match level {
+        1 => DecapsulationKey::<MlKem512>::from_seed(seed).encapsulation_key().to_bytes().to_vec(),
+        2 => DecapsulationKey::<MlKem768>::from_seed(seed).encapsulation_key().to_bytes().to_vec(),
+        _ => DecapsulationKey::<MlKem1024>::from_seed(seed).encapsulation_key().to_bytes().to_vec(),
+    })
 }
 
 impl PrivateKey {
