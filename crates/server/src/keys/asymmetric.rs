@@ -50,10 +50,8 @@ pub fn encryption_algorithm(key: &KeyRecord, requested: Option<&str>, operation:
     let allowed = spec.encryption_algorithms(usage);
     match EncryptionAlgorithm::parse(name).filter(|a| allowed.contains(a)) {
         Some(alg) => Ok(alg),
-        None => Err(KmsError::new(
-            ErrorCode::InvalidKeyUsage,
-            format!("The encryption algorithm {name} is not supported by {} (key spec {spec}); use one of {}.", key.arn, names(allowed.iter().map(|a| a.as_str()))),
-        )),
+        // AWS's own words ("Algorithm SYMMETRIC_DEFAULT is incompatible with key spec RSA_4096.").
+        None => Err(KmsError::new(ErrorCode::InvalidKeyUsage, format!("Algorithm {name} is incompatible with key spec {spec}."))),
     }
 }
 

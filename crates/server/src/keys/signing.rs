@@ -14,10 +14,8 @@ pub fn check(key: &KeyRecord, algorithm: &str, message_type: Option<&str>, messa
     let (spec, usage) = require_usage(key, KeyUsage::SignVerify, operation)?;
     let allowed = spec.signing_algorithms(usage);
     let Some(algorithm) = SigningAlgorithm::parse(algorithm).filter(|a| allowed.contains(a)) else {
-        return Err(KmsError::new(
-            ErrorCode::InvalidKeyUsage,
-            format!("Algorithm {algorithm} is incompatible with key spec {spec} of {}; use one of {}.", key.arn, names(allowed.iter().map(|a| a.as_str()))),
-        ));
+        // AWS's wording, as for encryption algorithms.
+        return Err(KmsError::new(ErrorCode::InvalidKeyUsage, format!("Algorithm {algorithm} is incompatible with key spec {spec}.")));
     };
     let name = message_type.unwrap_or("RAW");
     let message_type = MessageType::parse(name).ok_or_else(|| KmsError::validation(format!("Unknown MessageType {name}.")))?;
