@@ -269,3 +269,24 @@ fn the_provider_seals_material_per_spec_and_parses_it_once() {
     provider.forget_key(id);
     assert_eq!(provider.cached_keys(), 0);
 }
+
+#[test]
+fn ed25519ph_matches_rfc_8032_test_vector() {
+    // RFC 8032 section 7.3, "TEST abc".
+    let seed = hex("833fe62409237b9d62ec77587520911e9a759cec1d19755b7da901b96dca3d42");
+    let expected = hex("98a70222f0b8121aa9d30f813d683f809e462b469c7ff87639499bb94e6dae4131f85042463c2a355a2003d062adf5aaa10b8c61e636062aaad11c2a26083406");
+    let pair = aws_lc_rs::signature::Ed25519KeyPair::from_seed_unchecked(&seed).unwrap();
+    let pkcs8 = aws_lc_rs::encoding::AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&pair).unwrap();
+    let key = PrivateKey::parse(KeySpec::EccNistEdwards25519, &trent_crypto::SecretBytes::new(pkcs8.as_ref().to_vec())).unwrap();
+    let sig = key.sign(SigningAlgorithm::Ed25519PhSha512, MessageType::Digest, b"abc").unwrap();
+    assert_eq!(sig, expected);
+    assert!(key.verify(SigningAlgorithm::Ed25519PhSha512, MessageType::Digest, b"abc", &sig).unwrap());
+    assert!(!key.verify(SigningAlgorithm::Ed25519PhSha512, MessageType::Digest, b"abd", &sig).unwrap());
+    assert!(!key.verify(SigningAlgorithm::Ed25519PhSha512, MessageType::Digest, b"abc", &sig[1..]).unwrap());
+    // Pure Ed25519 of the same message is a different signature.
+    assert_ne!(key.sign(SigningAlgorithm::Ed25519Sha512, MessageType::Raw, b"abc").unwrap(), expected);
+}
+
+fn hex(text: &str) -> Vec<u8> {
+    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap()).collect()
+}

@@ -7,13 +7,17 @@
 //! - ML-KEM: the FIPS 203 decapsulation key bytes.
 //! - HMAC: the raw key (28, 32, 48 or 64 bytes for HMAC_224..HMAC_512).
 //!
+//! Everything runs on aws-lc-rs except Ed25519ph (ed25519-dalek) and deriving
+//! an ML-KEM data key pair from its seed (RustCrypto `ml-kem`), which
+//! aws-lc-rs does not offer.
+//!
 //! aws-lc frees its keys with `OPENSSL_cleanse`/`BN_clear_free`, so a
 //! parsed key dropped from the cache leaves no copy of its private parts;
 //! every intermediate buffer here is a zeroizing one.
 
 use std::fmt;
 
-use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::encoding::{AsBigEndian, AsDer};
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{
     self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, ParsedPublicKey, PqdsaKeyPair, RsaKeyPair,
@@ -54,6 +58,9 @@ enum Inner {
     Ed25519 {
         pair: Ed25519KeyPair,
         verifier: ParsedPublicKey,
+        /// The same key for Ed25519ph (RFC 8032 HashEdDSA), which aws-lc-rs
+        /// lacks: ed25519-dalek does that one algorithm. Zeroized on drop.
+        prehash: Box<ed25519_dalek::SigningKey>,
     },
     MlDsa {
         pair: PqdsaKeyPair,
@@ -383,10 +390,24 @@ impl PrivateKey {
                 let public_der = public(pair.public_key().as_der())?;
                 let verifier = ParsedPublicKey::new(&signature::ED25519, &public_der)
                     .map_err(|_| UNPARSABLE)?;
+                let seed = pair
+                    .seed()
+                    .and_then(|s| s.as_be_bytes())
+                    .map_err(|_| UNPARSABLE)?;
+                let mut bytes = Zeroizing::new([0u8; 32]);
+                if seed.as_ref().len() != 32 {
+                    return Err(UNPARSABLE);
+                }
+                bytes.copy_from_slice(seed.as_ref());
+                let prehash = Box::new(ed25519_dalek::SigningKey::from_bytes(&bytes));
                 Ok(PrivateKey {
                     spec,
                     public_der,
-                    inner: Inner::Ed25519 { pair, verifier },
+                    inner: Inner::Ed25519 {
+                        pair,
+                        verifier,
+                        prehash,
+                    },
                 })
             }
             KeySpec::Sm2 => Err(NO_SM2),
@@ -442,8 +463,17 @@ impl PrivateKey {
             {
                 Ok(pair.sign(message).as_ref().to_vec())
             }
-            (Inner::Ed25519 { .. }, _) if algorithm == SigningAlgorithm::Ed25519PhSha512 => {
-                Err(CryptoError::Unsupported("ED25519_PH_SHA_512"))
+            // Ed25519ph: SHA-512 of the message (for AWS, of the caller's
+            // digest: "hashed twice"), signed with the HashEdDSA domain
+            // separator and an empty context.
+            (Inner::Ed25519 { prehash, .. }, MessageType::Digest)
+                if algorithm == SigningAlgorithm::Ed25519PhSha512 =>
+            {
+                Ok(prehash
+                    .sign_prehashed(prehashed(message), None)
+                    .map_err(|_| FAILED)?
+                    .to_bytes()
+                    .to_vec())
             }
             (Inner::MlDsa { pair, .. }, MessageType::Raw) => {
                 let mut sig = vec![0u8; pair.algorithm().signature_len()];
@@ -493,8 +523,16 @@ impl PrivateKey {
             {
                 verifier.verify_sig(message, sig)
             }
-            (Inner::Ed25519 { .. }, _) if algorithm == SigningAlgorithm::Ed25519PhSha512 => {
-                return Err(CryptoError::Unsupported("ED25519_PH_SHA_512"))
+            (Inner::Ed25519 { prehash, .. }, MessageType::Digest)
+                if algorithm == SigningAlgorithm::Ed25519PhSha512 =>
+            {
+                let Ok(sig) = ed25519_dalek::Signature::from_slice(sig) else {
+                    return Ok(false);
+                };
+                return Ok(prehash
+                    .verifying_key()
+                    .verify_prehashed_strict(prehashed(message), None, &sig)
+                    .is_ok());
             }
             (Inner::MlDsa { verifier, .. }, MessageType::Raw) => verifier.verify_sig(message, sig),
             (Inner::MlDsa { .. }, MessageType::ExternalMu) => {
@@ -622,6 +660,12 @@ impl PrivateKey {
             .map_err(|_| CryptoError::Decrypt)?;
         Ok(secret(shared.as_ref()))
     }
+}
+
+/// The SHA-512 state Ed25519ph signs (PH(M) = SHA-512(M), RFC 8032 5.1).
+fn prehashed(message: &[u8]) -> ed25519_dalek::Sha512 {
+    use ed25519_dalek::Digest;
+    ed25519_dalek::Sha512::new().chain_update(message)
 }
 
 const BAD_ALG: CryptoError = CryptoError::InvalidInput("the algorithm does not belong to this key");
