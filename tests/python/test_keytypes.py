@@ -244,3 +244,24 @@ def test_wrong_usage_and_algorithm_errors(kms):
     assert kms_error(kms.create_key, KeySpec="HMAC_256", KeyUsage="ENCRYPT_DECRYPT")[:2] == ("ValidationException", 400)
     assert kms_error(kms.create_key, KeySpec="ECC_SECG_P256K1", KeyUsage="KEY_AGREEMENT")[:2] == ("ValidationException", 400)
     assert kms_error(kms.generate_data_key_pair, KeyId=signing["KeyId"], KeyPairSpec="RSA_2048")[:2] == ("InvalidKeyUsageException", 400)
+
+
+@pytest.mark.parametrize("spec", ["ML_DSA_44", "ML_DSA_65", "ML_DSA_87"])
+def test_ml_dsa_external_mu_signature_verifies_as_a_signature_of_the_message(kms, spec):
+    from cryptography.hazmat.primitives.asymmetric import mldsa
+
+    key = kms.create_key(KeySpec=spec, KeyUsage="SIGN_VERIFY")["KeyMetadata"]
+    public = serialization.load_der_public_key(kms.get_public_key(KeyId=key["KeyId"])["PublicKey"])
+    message = b"a message Trent never sees"
+    hasher = mldsa.MLDSAMuHasher(public)
+    hasher.update(message)
+    mu = hasher.finalize()
+    assert len(mu) == 64
+    out = kms.sign(KeyId=key["KeyId"], Message=mu, MessageType="EXTERNAL_MU", SigningAlgorithm="ML_DSA_SHAKE_256")
+    public.verify(out["Signature"], message)  # OpenSSL: a valid ML-DSA signature of the message
+    assert kms.verify(KeyId=key["KeyId"], Message=mu, MessageType="EXTERNAL_MU", Signature=out["Signature"], SigningAlgorithm="ML_DSA_SHAKE_256")["SignatureValid"]
+    raw = kms.sign(KeyId=key["KeyId"], Message=message, MessageType="RAW", SigningAlgorithm="ML_DSA_SHAKE_256")["Signature"]
+    # Trent's RAW signature verifies against the mu OpenSSL computed.
+    assert kms.verify(KeyId=key["KeyId"], Message=mu, MessageType="EXTERNAL_MU", Signature=raw, SigningAlgorithm="ML_DSA_SHAKE_256")["SignatureValid"]
+    assert kms_error(kms.sign, KeyId=key["KeyId"], Message=mu[:63], MessageType="EXTERNAL_MU", SigningAlgorithm="ML_DSA_SHAKE_256")[:2] == ("ValidationException", 400)
+    assert kms_error(kms.sign, KeyId=key["KeyId"], Message=mu, MessageType="DIGEST", SigningAlgorithm="ML_DSA_SHAKE_256")[:2] == ("ValidationException", 400)

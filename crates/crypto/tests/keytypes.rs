@@ -276,17 +276,121 @@ fn ed25519ph_matches_rfc_8032_test_vector() {
     let seed = hex("833fe62409237b9d62ec77587520911e9a759cec1d19755b7da901b96dca3d42");
     let expected = hex("98a70222f0b8121aa9d30f813d683f809e462b469c7ff87639499bb94e6dae4131f85042463c2a355a2003d062adf5aaa10b8c61e636062aaad11c2a26083406");
     let pair = aws_lc_rs::signature::Ed25519KeyPair::from_seed_unchecked(&seed).unwrap();
-    let pkcs8 = aws_lc_rs::encoding::AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&pair).unwrap();
-    let key = PrivateKey::parse(KeySpec::EccNistEdwards25519, &trent_crypto::SecretBytes::new(pkcs8.as_ref().to_vec())).unwrap();
-    let sig = key.sign(SigningAlgorithm::Ed25519PhSha512, MessageType::Digest, b"abc").unwrap();
+    let pkcs8 =
+        aws_lc_rs::encoding::AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&pair).unwrap();
+    let key = PrivateKey::parse(
+        KeySpec::EccNistEdwards25519,
+        &trent_crypto::SecretBytes::new(pkcs8.as_ref().to_vec()),
+    )
+    .unwrap();
+    let sig = key
+        .sign(
+            SigningAlgorithm::Ed25519PhSha512,
+            MessageType::Digest,
+            b"abc",
+        )
+        .unwrap();
     assert_eq!(sig, expected);
-    assert!(key.verify(SigningAlgorithm::Ed25519PhSha512, MessageType::Digest, b"abc", &sig).unwrap());
-    assert!(!key.verify(SigningAlgorithm::Ed25519PhSha512, MessageType::Digest, b"abd", &sig).unwrap());
-    assert!(!key.verify(SigningAlgorithm::Ed25519PhSha512, MessageType::Digest, b"abc", &sig[1..]).unwrap());
+    assert!(key
+        .verify(
+            SigningAlgorithm::Ed25519PhSha512,
+            MessageType::Digest,
+            b"abc",
+            &sig
+        )
+        .unwrap());
+    assert!(!key
+        .verify(
+            SigningAlgorithm::Ed25519PhSha512,
+            MessageType::Digest,
+            b"abd",
+            &sig
+        )
+        .unwrap());
+    assert!(!key
+        .verify(
+            SigningAlgorithm::Ed25519PhSha512,
+            MessageType::Digest,
+            b"abc",
+            &sig[1..]
+        )
+        .unwrap());
     // Pure Ed25519 of the same message is a different signature.
-    assert_ne!(key.sign(SigningAlgorithm::Ed25519Sha512, MessageType::Raw, b"abc").unwrap(), expected);
+    assert_ne!(
+        key.sign(SigningAlgorithm::Ed25519Sha512, MessageType::Raw, b"abc")
+            .unwrap(),
+        expected
+    );
 }
 
 fn hex(text: &str) -> Vec<u8> {
-    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap()).collect()
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+#[test]
+fn ml_dsa_signs_and_verifies_an_external_mu() {
+    for spec in [KeySpec::MlDsa44, KeySpec::MlDsa65, KeySpec::MlDsa87] {
+        let k = key(spec);
+        let mu = [0x42u8; 64];
+        let sig = k
+            .sign(
+                SigningAlgorithm::MlDsaShake256,
+                MessageType::ExternalMu,
+                &mu,
+            )
+            .unwrap();
+        assert!(
+            k.verify(
+                SigningAlgorithm::MlDsaShake256,
+                MessageType::ExternalMu,
+                &mu,
+                &sig
+            )
+            .unwrap(),
+            "{spec}"
+        );
+        let mut other = mu;
+        other[0] ^= 1;
+        assert!(!k
+            .verify(
+                SigningAlgorithm::MlDsaShake256,
+                MessageType::ExternalMu,
+                &other,
+                &sig
+            )
+            .unwrap());
+        assert!(!k
+            .verify(
+                SigningAlgorithm::MlDsaShake256,
+                MessageType::ExternalMu,
+                &mu,
+                &sig[1..]
+            )
+            .unwrap());
+        // A signature of a message is not one of a mu, nor the other way round.
+        let raw = k
+            .sign(SigningAlgorithm::MlDsaShake256, MessageType::Raw, &mu)
+            .unwrap();
+        assert!(!k
+            .verify(
+                SigningAlgorithm::MlDsaShake256,
+                MessageType::ExternalMu,
+                &mu,
+                &raw
+            )
+            .unwrap());
+        assert!(!k
+            .verify(SigningAlgorithm::MlDsaShake256, MessageType::Raw, &mu, &sig)
+            .unwrap());
+        assert!(k
+            .sign(
+                SigningAlgorithm::MlDsaShake256,
+                MessageType::ExternalMu,
+                &mu[1..]
+            )
+            .is_err());
+    }
 }

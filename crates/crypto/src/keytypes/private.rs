@@ -7,15 +7,16 @@
 //! - ML-KEM: the FIPS 203 decapsulation key bytes.
 //! - HMAC: the raw key (28, 32, 48 or 64 bytes for HMAC_224..HMAC_512).
 //!
-//! Everything runs on aws-lc-rs except Ed25519ph (ed25519-dalek) and deriving
-//! an ML-KEM data key pair from its seed (RustCrypto `ml-kem`), which
-//! aws-lc-rs does not offer.
+//! Everything runs on aws-lc-rs except what it does not offer: Ed25519ph
+//! (ed25519-dalek), ML-DSA with an external mu (RustCrypto `ml-dsa`) and
+//! deriving an ML-KEM data key pair from its seed (RustCrypto `ml-kem`).
 //!
 //! aws-lc frees its keys with `OPENSSL_cleanse`/`BN_clear_free`, so a
 //! parsed key dropped from the cache leaves no copy of its private parts;
 //! every intermediate buffer here is a zeroizing one.
 
 use std::fmt;
+use std::sync::OnceLock;
 
 use aws_lc_rs::encoding::{AsBigEndian, AsDer};
 use aws_lc_rs::rand::SystemRandom;
@@ -65,6 +66,9 @@ enum Inner {
     MlDsa {
         pair: PqdsaKeyPair,
         verifier: ParsedPublicKey,
+        /// The FIPS 204 seed, for the external-mu key built on first use.
+        seed: Zeroizing<[u8; 32]>,
+        mu: OnceLock<MuKey>,
     },
     MlKem {
         dk: kem::DecapsulationKey,
@@ -283,11 +287,21 @@ pub fn generate_data_key_pair(spec: KeySpec) -> Result<(SecretBytes, Vec<u8>), C
 /// derive a key pair from a seed, so RustCrypto's `ml-kem` does this one step.
 fn ml_kem_public_from_seed(level: u8, seed: &SecretBytes) -> Result<Vec<u8>, CryptoError> {
     use ml_kem::{DecapsulationKey, KeyExport, MlKem1024, MlKem512, MlKem768, Seed};
-    let seed = Seed::try_from(seed.as_bytes()).map_err(|_| CryptoError::Internal("ML-KEM seed has the wrong length"))?;
+    let seed = Seed::try_from(seed.as_bytes())
+        .map_err(|_| CryptoError::Internal("ML-KEM seed has the wrong length"))?;
     Ok(match level {
-        1 => DecapsulationKey::<MlKem512>::from_seed(seed).encapsulation_key().to_bytes().to_vec(),
-        2 => DecapsulationKey::<MlKem768>::from_seed(seed).encapsulation_key().to_bytes().to_vec(),
-        _ => DecapsulationKey::<MlKem1024>::from_seed(seed).encapsulation_key().to_bytes().to_vec(),
+        1 => DecapsulationKey::<MlKem512>::from_seed(seed)
+            .encapsulation_key()
+            .to_bytes()
+            .to_vec(),
+        2 => DecapsulationKey::<MlKem768>::from_seed(seed)
+            .encapsulation_key()
+            .to_bytes()
+            .to_vec(),
+        _ => DecapsulationKey::<MlKem1024>::from_seed(seed)
+            .encapsulation_key()
+            .to_bytes()
+            .to_vec(),
     })
 }
 
@@ -353,10 +367,23 @@ impl PrivateKey {
             let pair = PqdsaKeyPair::from_pkcs8(alg, bytes).map_err(|_| UNPARSABLE)?;
             let public_der = public(pair.public_key().as_der())?;
             let verifier = ParsedPublicKey::new(verify_alg, &public_der).map_err(|_| UNPARSABLE)?;
+            // aws-lc writes the seed form: PrivateKeyInfo { 0, { oid }, OCTET
+            // STRING { [0] 32-byte seed } }, 54 bytes with the seed last.
+            let seed_tlv = bytes.get(18..22).ok_or(UNPARSABLE)?;
+            if bytes.len() != 54 || seed_tlv != [0x04, 0x22, 0x80, 0x20] {
+                return Err(UNPARSABLE);
+            }
+            let mut seed = Zeroizing::new([0u8; 32]);
+            seed.copy_from_slice(&bytes[22..54]);
             return Ok(PrivateKey {
                 spec,
                 public_der,
-                inner: Inner::MlDsa { pair, verifier },
+                inner: Inner::MlDsa {
+                    pair,
+                    verifier,
+                    seed,
+                    mu: OnceLock::new(),
+                },
             });
         }
         if let Some((alg, level)) = ml_kem_alg(spec) {
@@ -481,8 +508,8 @@ impl PrivateKey {
                 sig.truncate(n);
                 Ok(sig)
             }
-            (Inner::MlDsa { .. }, MessageType::ExternalMu) => {
-                Err(CryptoError::Unsupported("EXTERNAL_MU"))
+            (Inner::MlDsa { pair, seed, mu, .. }, MessageType::ExternalMu) => {
+                mu_key(self.spec, pair, seed, mu)?.sign(message)
             }
             _ => Err(CryptoError::InvalidInput(
                 "this key cannot sign with that algorithm and message type",
@@ -535,8 +562,8 @@ impl PrivateKey {
                     .is_ok());
             }
             (Inner::MlDsa { verifier, .. }, MessageType::Raw) => verifier.verify_sig(message, sig),
-            (Inner::MlDsa { .. }, MessageType::ExternalMu) => {
-                return Err(CryptoError::Unsupported("EXTERNAL_MU"))
+            (Inner::MlDsa { pair, seed, mu, .. }, MessageType::ExternalMu) => {
+                return mu_key(self.spec, pair, seed, mu)?.verify(message, sig);
             }
             _ => {
                 return Err(CryptoError::InvalidInput(
@@ -666,6 +693,113 @@ impl PrivateKey {
 fn prehashed(message: &[u8]) -> ed25519_dalek::Sha512 {
     use ed25519_dalek::Digest;
     ed25519_dalek::Sha512::new().chain_update(message)
+}
+
+/// An ML-DSA key for signing and verifying an external mu (FIPS 204
+/// Algorithms 7 and 8 on a caller's 64-byte mu), which aws-lc-rs does not
+/// expose: RustCrypto's `ml-dsa` does it, from the same FIPS 204 seed. Built
+/// on first use only (an expanded key is tens of kilobytes).
+pub(crate) enum MuKey {
+    L44(
+        Box<(
+            MlDsaSigning<ml_dsa::MlDsa44>,
+            ml_dsa::VerifyingKey<ml_dsa::MlDsa44>,
+        )>,
+    ),
+    L65(
+        Box<(
+            MlDsaSigning<ml_dsa::MlDsa65>,
+            ml_dsa::VerifyingKey<ml_dsa::MlDsa65>,
+        )>,
+    ),
+    L87(
+        Box<(
+            MlDsaSigning<ml_dsa::MlDsa87>,
+            ml_dsa::VerifyingKey<ml_dsa::MlDsa87>,
+        )>,
+    ),
+}
+
+type MlDsaSigning<P> = ml_dsa::ExpandedSigningKey<P>;
+
+fn mu_key<'a>(
+    spec: KeySpec,
+    pair: &PqdsaKeyPair,
+    seed: &[u8; 32],
+    cell: &'a OnceLock<MuKey>,
+) -> Result<&'a MuKey, CryptoError> {
+    if let Some(key) = cell.get() {
+        return Ok(key);
+    }
+    let seed = ml_dsa::Seed::from(*seed);
+    let key = match spec {
+        KeySpec::MlDsa44 => MuKey::L44(Box::new(expand(&seed))),
+        KeySpec::MlDsa65 => MuKey::L65(Box::new(expand(&seed))),
+        KeySpec::MlDsa87 => MuKey::L87(Box::new(expand(&seed))),
+        _ => return Err(BAD_ALG),
+    };
+    // Both implementations must derive the same key from the seed.
+    if key.public_key() != pair.public_key().as_ref() {
+        return Err(CryptoError::Internal("ML-DSA keys from one seed differ"));
+    }
+    Ok(cell.get_or_init(|| key))
+}
+
+fn expand<P: ml_dsa::MlDsaParams>(
+    seed: &ml_dsa::Seed,
+) -> (MlDsaSigning<P>, ml_dsa::VerifyingKey<P>) {
+    let signing = MlDsaSigning::<P>::from_seed(seed);
+    let verifying = signing.verifying_key();
+    (signing, verifying)
+}
+
+fn mu_sign<P: ml_dsa::MlDsaParams>(
+    key: &(MlDsaSigning<P>, ml_dsa::VerifyingKey<P>),
+    mu: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
+    let mu = ml_dsa::common::array::Array::try_from(mu)
+        .map_err(|_| CryptoError::InvalidInput("an external mu is 64 bytes"))?;
+    // FIPS 204's deterministic variant (rnd = 0), with the caller's mu.
+    Ok(key.0.sign_mu_deterministic(&mu).encode().to_vec())
+}
+
+fn mu_verify<P: ml_dsa::MlDsaParams>(
+    key: &(MlDsaSigning<P>, ml_dsa::VerifyingKey<P>),
+    mu: &[u8],
+    sig: &[u8],
+) -> Result<bool, CryptoError> {
+    let mu = ml_dsa::common::array::Array::try_from(mu)
+        .map_err(|_| CryptoError::InvalidInput("an external mu is 64 bytes"))?;
+    let Ok(sig) = ml_dsa::Signature::<P>::try_from(sig) else {
+        return Ok(false);
+    };
+    Ok(key.1.verify_mu(&mu, &sig))
+}
+
+impl MuKey {
+    fn sign(&self, mu: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        match self {
+            MuKey::L44(k) => mu_sign(k, mu),
+            MuKey::L65(k) => mu_sign(k, mu),
+            MuKey::L87(k) => mu_sign(k, mu),
+        }
+    }
+
+    fn verify(&self, mu: &[u8], sig: &[u8]) -> Result<bool, CryptoError> {
+        match self {
+            MuKey::L44(k) => mu_verify(k, mu, sig),
+            MuKey::L65(k) => mu_verify(k, mu, sig),
+            MuKey::L87(k) => mu_verify(k, mu, sig),
+        }
+    }
+
+    fn public_key(&self) -> Vec<u8> {
+        match self {
+            MuKey::L44(k) => k.1.encode().to_vec(),
+            MuKey::L65(k) => k.1.encode().to_vec(),
+            MuKey::L87(k) => k.1.encode().to_vec(),
+        }
+    }
 }
 
 const BAD_ALG: CryptoError = CryptoError::InvalidInput("the algorithm does not belong to this key");
