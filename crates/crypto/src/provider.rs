@@ -79,6 +79,15 @@ pub trait KeyProvider: Send + Sync {
         stored: &StoredMaterial,
     ) -> Result<Arc<PrivateKey>, CryptoError>;
 
+    /// The usable key for this material if it is ready without the stored
+    /// form (cached), so a request can skip reading the store.
+    fn cached_private_key(
+        &self,
+        key_id: Uuid,
+        material_id: &[u8; MATERIAL_ID_LEN],
+        spec: KeySpec,
+    ) -> Option<Arc<PrivateKey>>;
+
     /// Forgets cached keys of `key_id` (after it is deleted).
     fn forget_key(&self, key_id: Uuid);
 }
@@ -225,6 +234,15 @@ impl KeyProvider for SoftwareProvider {
                 .map_err(|_| CryptoError::Internal("stored key material cannot be unsealed"))?;
             PrivateKey::parse(spec, &material)
         })
+    }
+
+    fn cached_private_key(
+        &self,
+        key_id: Uuid,
+        material_id: &[u8; MATERIAL_ID_LEN],
+        spec: KeySpec,
+    ) -> Option<Arc<PrivateKey>> {
+        self.cache.get(key_id, material_id, spec)
     }
 
     fn forget_key(&self, key_id: Uuid) {

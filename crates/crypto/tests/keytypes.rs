@@ -241,6 +241,7 @@ fn the_provider_seals_material_per_spec_and_parses_it_once() {
     let id = uuid::Uuid::new_v4();
     let (stored, material_id) = provider.generate_key(id, KeySpec::EccNistP256).unwrap();
     assert_eq!(provider.cached_keys(), 0);
+    assert!(provider.cached_private_key(id, &material_id, KeySpec::EccNistP256).is_none());
     let a = provider
         .private_key(id, &material_id, KeySpec::EccNistP256, &stored)
         .unwrap();
@@ -249,6 +250,9 @@ fn the_provider_seals_material_per_spec_and_parses_it_once() {
         .unwrap();
     assert!(Arc::ptr_eq(&a, &b), "the second use comes from the cache");
     assert_eq!(provider.cached_keys(), 1);
+    let c = provider.cached_private_key(id, &material_id, KeySpec::EccNistP256).unwrap();
+    assert!(Arc::ptr_eq(&a, &c));
+    assert!(provider.cached_private_key(id, &material_id, KeySpec::EccNistP384).is_none());
     // The sealed form names its spec, key and material: read as anything else it fails.
     assert!(provider
         .private_key(id, &material_id, KeySpec::EccNistP384, &stored)

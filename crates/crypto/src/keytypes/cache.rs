@@ -62,6 +62,19 @@ impl KeyCache {
         Ok(key)
     }
 
+    /// The parsed key for this material if it is cached (no parsing).
+    pub fn get(
+        &self,
+        key_id: Uuid,
+        material_id: &[u8; MATERIAL_ID_LEN],
+        spec: KeySpec,
+    ) -> Option<Arc<PrivateKey>> {
+        self.lock()
+            .get(&(key_id, *material_id))
+            .filter(|k| k.spec() == spec)
+            .cloned()
+    }
+
     /// Drops every cached material of `key_id` (its key was deleted).
     pub fn forget_key(&self, key_id: Uuid) {
         self.lock().retain(|(id, _), _| *id != key_id);

@@ -72,6 +72,10 @@ pub async fn material_key(ctx: &Ctx, key: &KeyRecord, material_id: &str) -> Resu
     let id = Uuid::try_parse(&key.key_id).map_err(|_| KmsError::internal(format!("stored key id {} is not a UUID", key.key_id)))?;
     let mut mid = [0u8; 32];
     hex::decode_to_slice(material_id, &mut mid).map_err(|_| KmsError::internal(format!("stored material id {material_id} is not 64 hex digits")))?;
+    // The hot path: a key used before is ready, with no store read and no parsing.
+    if let Some(key) = ctx.state.provider.cached_private_key(id, &mid, spec) {
+        return Ok(key);
+    }
     let record = ctx
         .state
         .store
