@@ -265,3 +265,44 @@ def test_ml_dsa_external_mu_signature_verifies_as_a_signature_of_the_message(kms
     assert kms.verify(KeyId=key["KeyId"], Message=mu, MessageType="EXTERNAL_MU", Signature=raw, SigningAlgorithm="ML_DSA_SHAKE_256")["SignatureValid"]
     assert kms_error(kms.sign, KeyId=key["KeyId"], Message=mu[:63], MessageType="EXTERNAL_MU", SigningAlgorithm="ML_DSA_SHAKE_256")[:2] == ("ValidationException", 400)
     assert kms_error(kms.sign, KeyId=key["KeyId"], Message=mu, MessageType="DIGEST", SigningAlgorithm="ML_DSA_SHAKE_256")[:2] == ("ValidationException", 400)
+
+
+def openssl(*args, data=None):
+    """Runs the openssl CLI (SM2 is not in `cryptography`); returns stdout bytes."""
+    import shutil
+    import subprocess
+
+    exe = shutil.which("openssl")
+    if exe is None:
+        pytest.skip("no openssl CLI")
+    r = subprocess.run([exe, *args], input=data, capture_output=True, timeout=60)
+    assert r.returncode == 0, f"openssl {' '.join(args)}: {r.stderr.decode(errors='replace')}"
+    return r.stdout
+
+
+def test_sm2_signatures_and_ciphertexts_interoperate_with_openssl(kms, tmp_path):
+    signing = kms.create_key(KeySpec="SM2", KeyUsage="SIGN_VERIFY")["KeyMetadata"]
+    assert signing["SigningAlgorithms"] == ["SM2DSA"]
+    public = tmp_path / "sm2-sign.der"
+    public.write_bytes(kms.get_public_key(KeyId=signing["KeyId"])["PublicKey"])
+    message = tmp_path / "message"
+    message.write_bytes(b"signed with SM2 in Trent")
+    signature = tmp_path / "sig"
+    signature.write_bytes(kms.sign(KeyId=signing["KeyId"], Message=message.read_bytes(), SigningAlgorithm="SM2DSA")["Signature"])
+    # OpenSSL: SM3 over Z (default distinguishing ID 1234567812345678) and the message.
+    out = openssl("pkeyutl", "-verify", "-pubin", "-keyform", "DER", "-inkey", str(public), "-rawin", "-in", str(message),
+                  "-sigfile", str(signature), "-digest", "sm3", "-pkeyopt", "distid:1234567812345678")
+    assert b"Signature Verified Successfully" in out
+
+    encrypting = kms.create_key(KeySpec="SM2", KeyUsage="ENCRYPT_DECRYPT")["KeyMetadata"]
+    assert encrypting["EncryptionAlgorithms"] == ["SM2PKE"]
+    enc_public = tmp_path / "sm2-enc.der"
+    enc_public.write_bytes(kms.get_public_key(KeyId=encrypting["KeyId"])["PublicKey"])
+    ciphertext = openssl("pkeyutl", "-encrypt", "-pubin", "-keyform", "DER", "-inkey", str(enc_public), data=b"encrypted by OpenSSL")
+    out = kms.decrypt(KeyId=encrypting["KeyId"], CiphertextBlob=ciphertext, EncryptionAlgorithm="SM2PKE")
+    assert out["Plaintext"] == b"encrypted by OpenSSL"
+    assert kms_error(kms.encrypt, KeyId=encrypting["KeyId"], Plaintext=b"x" * 1025, EncryptionAlgorithm="SM2PKE")[:2] == ("ValidationException", 400)
+
+    pair = kms.generate_data_key_pair(KeyId=kms.create_key()["KeyMetadata"]["KeyId"], KeyPairSpec="SM2")
+    derived = openssl("pkey", "-inform", "DER", "-pubout", "-outform", "DER", data=pair["PrivateKeyPlaintext"])
+    assert derived == pair["PublicKey"]

@@ -241,7 +241,9 @@ fn the_provider_seals_material_per_spec_and_parses_it_once() {
     let id = uuid::Uuid::new_v4();
     let (stored, material_id) = provider.generate_key(id, KeySpec::EccNistP256).unwrap();
     assert_eq!(provider.cached_keys(), 0);
-    assert!(provider.cached_private_key(id, &material_id, KeySpec::EccNistP256).is_none());
+    assert!(provider
+        .cached_private_key(id, &material_id, KeySpec::EccNistP256)
+        .is_none());
     let a = provider
         .private_key(id, &material_id, KeySpec::EccNistP256, &stored)
         .unwrap();
@@ -250,9 +252,13 @@ fn the_provider_seals_material_per_spec_and_parses_it_once() {
         .unwrap();
     assert!(Arc::ptr_eq(&a, &b), "the second use comes from the cache");
     assert_eq!(provider.cached_keys(), 1);
-    let c = provider.cached_private_key(id, &material_id, KeySpec::EccNistP256).unwrap();
+    let c = provider
+        .cached_private_key(id, &material_id, KeySpec::EccNistP256)
+        .unwrap();
     assert!(Arc::ptr_eq(&a, &c));
-    assert!(provider.cached_private_key(id, &material_id, KeySpec::EccNistP384).is_none());
+    assert!(provider
+        .cached_private_key(id, &material_id, KeySpec::EccNistP384)
+        .is_none());
     // The sealed form names its spec, key and material: read as anything else it fails.
     assert!(provider
         .private_key(id, &material_id, KeySpec::EccNistP384, &stored)
@@ -397,4 +403,62 @@ fn ml_dsa_signs_and_verifies_an_external_mu() {
             )
             .is_err());
     }
+}
+
+#[test]
+fn sm2_keys_sign_and_encrypt() {
+    let k = key(KeySpec::Sm2);
+    assert!(k.public_key_der().unwrap().starts_with(&[0x30]));
+    let sig = k
+        .sign(SigningAlgorithm::Sm2Dsa, MessageType::Raw, b"m")
+        .unwrap();
+    assert!(k
+        .verify(SigningAlgorithm::Sm2Dsa, MessageType::Raw, b"m", &sig)
+        .unwrap());
+    assert!(!k
+        .verify(SigningAlgorithm::Sm2Dsa, MessageType::Raw, b"n", &sig)
+        .unwrap());
+    let digest = [7u8; 32];
+    let dsig = k
+        .sign(SigningAlgorithm::Sm2Dsa, MessageType::Digest, &digest)
+        .unwrap();
+    assert!(k
+        .verify(
+            SigningAlgorithm::Sm2Dsa,
+            MessageType::Digest,
+            &digest,
+            &dsig
+        )
+        .unwrap());
+    assert!(k
+        .sign(SigningAlgorithm::Sm2Dsa, MessageType::Digest, &digest[1..])
+        .is_err());
+    assert_eq!(k.max_plaintext_len(EncryptionAlgorithm::Sm2Pke), Some(1024));
+    let ct = k
+        .encrypt(EncryptionAlgorithm::Sm2Pke, &[5u8; 1024])
+        .unwrap();
+    assert_eq!(
+        k.decrypt(EncryptionAlgorithm::Sm2Pke, &ct)
+            .unwrap()
+            .as_bytes(),
+        &[5u8; 1024]
+    );
+    assert!(k
+        .encrypt(EncryptionAlgorithm::Sm2Pke, &[5u8; 1025])
+        .is_err());
+    assert!(k
+        .encrypt(EncryptionAlgorithm::RsaesOaepSha256, b"x")
+        .is_err());
+    let mut bad = ct.clone();
+    let last = bad.len() - 1;
+    bad[last] ^= 1;
+    assert!(k.decrypt(EncryptionAlgorithm::Sm2Pke, &bad).is_err());
+    let (private, public) = generate_data_key_pair(KeySpec::Sm2).unwrap();
+    assert_eq!(
+        PrivateKey::parse(KeySpec::Sm2, &private)
+            .unwrap()
+            .public_key_der()
+            .unwrap(),
+        public.as_slice()
+    );
 }

@@ -13,6 +13,7 @@
 pub mod cache;
 mod der;
 pub mod private;
+mod sm2_keys;
 pub mod spec;
 
 pub use cache::KeyCache;

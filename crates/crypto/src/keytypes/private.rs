@@ -6,10 +6,12 @@
 //!   aws-lc-rs writes and reads it.
 //! - ML-KEM: the FIPS 203 decapsulation key bytes.
 //! - HMAC: the raw key (28, 32, 48 or 64 bytes for HMAC_224..HMAC_512).
+//! - SM2: PKCS#8 DER of an EC key on the SM2 curve.
 //!
-//! Everything runs on aws-lc-rs except what it does not offer: Ed25519ph
-//! (ed25519-dalek), ML-DSA with an external mu (RustCrypto `ml-dsa`) and
-//! deriving an ML-KEM data key pair from its seed (RustCrypto `ml-kem`).
+//! Everything runs on aws-lc-rs except what it does not offer: SM2
+//! (RustCrypto `sm2`, see `sm2_keys`), Ed25519ph (ed25519-dalek), ML-DSA with
+//! an external mu (RustCrypto `ml-dsa`) and deriving an ML-KEM data key pair
+//! from its seed (RustCrypto `ml-kem`).
 //!
 //! aws-lc frees its keys with `OPENSSL_cleanse`/`BN_clear_free`, so a
 //! parsed key dropped from the cache leaves no copy of its private parts;
@@ -27,6 +29,7 @@ use aws_lc_rs::{agreement, digest, hmac, kem, rsa};
 use zeroize::Zeroizing;
 
 use super::der;
+use super::sm2_keys::{self, Sm2Key};
 use super::spec::{EncryptionAlgorithm, KeySpec, MessageType, SigningAlgorithm};
 use crate::error::CryptoError;
 use crate::secret::{random_secret, SecretBytes};
@@ -75,6 +78,7 @@ enum Inner {
         ek: kem::EncapsulationKey,
     },
     Hmac(Box<hmac::Key>),
+    Sm2(Box<Sm2Key>),
 }
 
 struct RsaKey {
@@ -220,8 +224,6 @@ fn secret(bytes: &[u8]) -> SecretBytes {
     SecretBytes::new(bytes.to_vec())
 }
 
-const NO_SM2: CryptoError = CryptoError::Unsupported("SM2 keys");
-
 /// New private key material of `spec`, in its stored form. RSA-4096 takes
 /// seconds: call this off the async threads.
 pub fn generate_material(spec: KeySpec) -> Result<SecretBytes, CryptoError> {
@@ -258,7 +260,7 @@ pub fn generate_material(spec: KeySpec) -> Result<SecretBytes, CryptoError> {
                 .map_err(failed)?;
             Ok(secret(doc.as_ref()))
         }
-        KeySpec::Sm2 => Err(NO_SM2),
+        KeySpec::Sm2 => sm2_keys::generate(),
         _ => Err(CryptoError::Internal("not an asymmetric or HMAC key spec")),
     }
 }
@@ -437,7 +439,14 @@ impl PrivateKey {
                     },
                 })
             }
-            KeySpec::Sm2 => Err(NO_SM2),
+            KeySpec::Sm2 => {
+                let (key, public_der) = sm2_keys::parse(bytes)?;
+                Ok(PrivateKey {
+                    spec,
+                    public_der,
+                    inner: Inner::Sm2(Box::new(key)),
+                })
+            }
             _ => Err(CryptoError::Internal("not an asymmetric or HMAC key spec")),
         }
     }
@@ -461,6 +470,11 @@ impl PrivateKey {
         message: &[u8],
     ) -> Result<Vec<u8>, CryptoError> {
         match (&self.inner, message_type) {
+            (Inner::Sm2(key), MessageType::Raw | MessageType::Digest)
+                if algorithm == SigningAlgorithm::Sm2Dsa =>
+            {
+                key.sign(message_type == MessageType::Digest, message)
+            }
             (Inner::Rsa(key), MessageType::Raw | MessageType::Digest) => {
                 let (_, encoding, _, hash) = rsa_alg(algorithm)?;
                 let mut sig = vec![0u8; key.signer.public_modulus_len()];
@@ -526,6 +540,11 @@ impl PrivateKey {
         sig: &[u8],
     ) -> Result<bool, CryptoError> {
         let result = match (&self.inner, message_type) {
+            (Inner::Sm2(key), MessageType::Raw | MessageType::Digest)
+                if algorithm == SigningAlgorithm::Sm2Dsa =>
+            {
+                return Ok(key.verify(message_type == MessageType::Digest, message, sig));
+            }
             (Inner::Rsa(key), MessageType::Raw | MessageType::Digest) => {
                 let index = RSA_ALGS
                     .iter()
@@ -574,22 +593,32 @@ impl PrivateKey {
         Ok(result.is_ok())
     }
 
-    /// The most plaintext RSA-OAEP with `algorithm` takes with this key.
+    /// The most plaintext `algorithm` takes with this key (RSA-OAEP: by key
+    /// size and hash; SM2PKE: AWS's 1024 bytes).
     pub fn max_plaintext_len(&self, algorithm: EncryptionAlgorithm) -> Option<usize> {
         match &self.inner {
             Inner::Rsa(key) => oaep(algorithm)
                 .ok()
                 .map(|alg| key.encrypter.max_plaintext_size(alg)),
+            Inner::Sm2(_) if algorithm == EncryptionAlgorithm::Sm2Pke => {
+                Some(sm2_keys::MAX_PLAINTEXT)
+            }
             _ => None,
         }
     }
 
-    /// RSA-OAEP encryption with the public key.
+    /// RSA-OAEP (or SM2PKE) encryption with the public key.
     pub fn encrypt(
         &self,
         algorithm: EncryptionAlgorithm,
         plaintext: &[u8],
     ) -> Result<Vec<u8>, CryptoError> {
+        if let Inner::Sm2(key) = &self.inner {
+            if algorithm != EncryptionAlgorithm::Sm2Pke {
+                return Err(BAD_ALG);
+            }
+            return key.encrypt(plaintext);
+        }
         let Inner::Rsa(key) = &self.inner else {
             return Err(BAD_ALG);
         };
@@ -609,12 +638,18 @@ impl PrivateKey {
         Ok(out)
     }
 
-    /// RSA-OAEP decryption; a ciphertext that does not decrypt is `Decrypt`.
+    /// RSA-OAEP (or SM2PKE) decryption; a ciphertext that does not decrypt is `Decrypt`.
     pub fn decrypt(
         &self,
         algorithm: EncryptionAlgorithm,
         ciphertext: &[u8],
     ) -> Result<SecretBytes, CryptoError> {
+        if let Inner::Sm2(key) = &self.inner {
+            if algorithm != EncryptionAlgorithm::Sm2Pke {
+                return Err(BAD_ALG);
+            }
+            return key.decrypt(ciphertext);
+        }
         let Inner::Rsa(key) = &self.inner else {
             return Err(BAD_ALG);
         };

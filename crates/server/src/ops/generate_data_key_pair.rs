@@ -37,9 +37,6 @@ pub(super) async fn generate(ctx: &Ctx, req: &Input, action: &'static str) -> Re
         return Err(validation_unsupported("Recipient (Nitro Enclaves attestation)".into()));
     }
     let spec = KeySpec::parse(&req.key_pair_spec).ok_or_else(|| KmsError::validation(format!("Unknown KeyPairSpec {}", req.key_pair_spec)))?;
-    if spec == KeySpec::Sm2 {
-        return Err(validation_unsupported("KeyPairSpec SM2".into()));
-    }
     let key = authz::key(ctx, &req.key_id, action, Aliases::Accepted).await?;
     symmetric::check_algorithm(&key, None)?;
     dry_run_check(req.dry_run)?;
