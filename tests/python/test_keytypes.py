@@ -306,3 +306,53 @@ def test_sm2_signatures_and_ciphertexts_interoperate_with_openssl(kms, tmp_path)
     pair = kms.generate_data_key_pair(KeyId=kms.create_key()["KeyMetadata"]["KeyId"], KeyPairSpec="SM2")
     derived = openssl("pkey", "-inform", "DER", "-pubout", "-outform", "DER", data=pair["PrivateKeyPlaintext"])
     assert derived == pair["PublicKey"]
+
+
+# The SM2 curve (GB/T 32918.5), for an ECDH computed here in plain Python:
+# neither `cryptography` nor OpenSSL 3.0 derive on it.
+SM2_P = 0xFFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF00000000FFFFFFFFFFFFFFFF
+SM2_A = 0xFFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF00000000FFFFFFFFFFFFFFFC
+SM2_N = 0xFFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFF7203DF6B21C6052B53BBF40939D54123
+SM2_G = (0x32C4AE2C1F1981195F9904466A39C9948FE30BBFF2660BE1715A4589334C74C7, 0xBC3736A2F4F6779C59BDCEE36B692153D0A9877CC62A474002DF32E52139F0A0)
+# SubjectPublicKeyInfo prefix: id-ecPublicKey, curve 1.2.156.10197.1.301, uncompressed point.
+SM2_SPKI_PREFIX = bytes.fromhex("3059301306072a8648ce3d020106082a811ccf5501822d03420004")
+
+
+def sm2_add(p, q):
+    if p is None:
+        return q
+    if q is None:
+        return p
+    if p[0] == q[0] and (p[1] + q[1]) % SM2_P == 0:
+        return None
+    if p == q:
+        lam = (3 * p[0] * p[0] + SM2_A) * pow(2 * p[1], -1, SM2_P) % SM2_P
+    else:
+        lam = (q[1] - p[1]) * pow(q[0] - p[0], -1, SM2_P) % SM2_P
+    x = (lam * lam - p[0] - q[0]) % SM2_P
+    return (x, (lam * (p[0] - x) - p[1]) % SM2_P)
+
+
+def sm2_mul(k, point):
+    result = None
+    while k:
+        if k & 1:
+            result = sm2_add(result, point)
+        point = sm2_add(point, point)
+        k >>= 1
+    return result
+
+
+def test_sm2_derive_shared_secret_equals_ecdh_computed_outside(kms):
+    import secrets
+
+    key = kms.create_key(KeySpec="SM2", KeyUsage="KEY_AGREEMENT")["KeyMetadata"]
+    assert key["KeyAgreementAlgorithms"] == ["ECDH"]
+    spki = kms.get_public_key(KeyId=key["KeyId"])["PublicKey"]
+    assert spki.startswith(SM2_SPKI_PREFIX) and len(spki) == len(SM2_SPKI_PREFIX) + 64
+    trent_point = (int.from_bytes(spki[-64:-32], "big"), int.from_bytes(spki[-32:], "big"))
+    d = secrets.randbelow(SM2_N - 1) + 1
+    mine = sm2_mul(d, SM2_G)
+    peer = SM2_SPKI_PREFIX + mine[0].to_bytes(32, "big") + mine[1].to_bytes(32, "big")
+    out = kms.derive_shared_secret(KeyId=key["KeyId"], KeyAgreementAlgorithm="ECDH", PublicKey=peer)
+    assert out["SharedSecret"] == sm2_mul(d, trent_point)[0].to_bytes(32, "big")

@@ -462,3 +462,17 @@ fn sm2_keys_sign_and_encrypt() {
         public.as_slice()
     );
 }
+
+#[test]
+fn sm2_ecdh_agrees_both_ways() {
+    let a = key(KeySpec::Sm2);
+    let b = key(KeySpec::Sm2);
+    let ab = a.derive_shared_secret(b.public_key_der().unwrap()).unwrap();
+    let ba = b.derive_shared_secret(a.public_key_der().unwrap()).unwrap();
+    assert_eq!(ab.as_bytes(), ba.as_bytes());
+    assert_eq!(ab.len(), 32);
+    // A P-256 key is not on the SM2 curve.
+    assert!(a
+        .derive_shared_secret(key(KeySpec::EccNistP256).public_key_der().unwrap())
+        .is_err());
+}

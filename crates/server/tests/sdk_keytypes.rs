@@ -86,8 +86,6 @@ async fn create_key_accepts_exactly_the_spec_and_usage_pairs_aws_allows() {
             cells += 1;
             match (allowed, spec, result) {
                 (false, _, Err(code)) => assert_eq!(code, "ValidationException", "{spec} x {usage}"),
-                // SM2 key agreement is not in Trent yet.
-                (true, "SM2", Err(code)) if usage == "KEY_AGREEMENT" => assert_eq!(code, "UnsupportedOperationException", "{spec} x {usage}"),
                 (true, _, Ok(meta)) => {
                     assert_eq!(meta.key_spec().map(|s| s.as_str()), Some(spec));
                     assert_eq!(meta.key_usage().map(|s| s.as_str()), Some(usage));

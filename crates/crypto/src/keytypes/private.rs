@@ -681,6 +681,9 @@ impl PrivateKey {
     /// ECDH with a peer's SubjectPublicKeyInfo on the same curve: the raw
     /// shared secret (the x-coordinate), as AWS's DeriveSharedSecret returns.
     pub fn derive_shared_secret(&self, peer_spki: &[u8]) -> Result<SecretBytes, CryptoError> {
+        if let Inner::Sm2(key) = &self.inner {
+            return key.derive(peer_spki);
+        }
         let Inner::Ec {
             agreement: Some(private),
             ..

@@ -7,6 +7,7 @@
 //!   message is hashed as SM3(Z || M), a `DIGEST` must be that 32-byte hash.
 //!   Signatures are DER (r, s).
 //! - SM2PKE ciphertexts are the ASN.1 DER C1C3C2 form OpenSSL writes.
+//! - Key agreement is ECDH on the SM2 curve (the shared point's x-coordinate).
 //!
 //! Stored form: the private key as PKCS#8 DER (EC key on the SM2 curve).
 
@@ -82,6 +83,19 @@ impl Sm2Key {
         } else {
             verifier.verify(message, &signature).is_ok()
         }
+    }
+
+    /// ECDH on the SM2 curve with a peer's SubjectPublicKeyInfo: the
+    /// x-coordinate of d * Q, as DeriveSharedSecret returns for other curves.
+    pub(crate) fn derive(&self, peer_spki: &[u8]) -> Result<SecretBytes, CryptoError> {
+        use sm2::elliptic_curve::point::AffineCoordinates;
+        use sm2::pkcs8::DecodePublicKey;
+        let peer = sm2::PublicKey::from_public_key_der(peer_spki).map_err(|_| {
+            CryptoError::InvalidInput("the public key is not a valid key on this key's curve")
+        })?;
+        let scalar: &sm2::Scalar = self.decrypter.as_nonzero_scalar().as_ref();
+        let shared = (sm2::ProjectivePoint::from(*peer.as_affine()) * scalar).to_affine();
+        Ok(SecretBytes::new(shared.x().to_vec()))
     }
 
     pub(crate) fn encrypt(&self, plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {

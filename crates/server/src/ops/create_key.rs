@@ -1,6 +1,6 @@
 //! CreateKey: a new KMS key in the caller's account and region, of any
 //! KeySpec with a KeyUsage AWS allows for it (`KeySpec::usages`); other
-//! pairs are a ValidationException. SM2 key agreement is refused plainly until it lands.
+//! pairs are a ValidationException.
 
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -44,9 +44,6 @@ pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
     if !spec.usages().contains(&usage) {
         let allowed = spec.usages().iter().map(|u| u.as_str()).collect::<Vec<_>>().join(" or ");
         return Err(KmsError::validation(format!("KeyUsage {key_usage} is not compatible with KeySpec {key_spec}: {key_spec} keys take KeyUsage {allowed}.")));
-    }
-    if spec == KeySpec::Sm2 && usage == KeyUsage::KeyAgreement {
-        return Err(validation_unsupported("KeyUsage KEY_AGREEMENT with KeySpec SM2".into()));
     }
     let origin = req.origin.unwrap_or_else(|| "AWS_KMS".into());
     if origin != "AWS_KMS" {
