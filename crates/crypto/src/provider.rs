@@ -110,12 +110,14 @@ pub struct SoftwareProvider {
 
 /// Parsed keys kept in memory (each a few kilobytes at most).
 const KEY_CACHE_CAPACITY: usize = 10_000;
+/// A parsed key unused this long is dropped from memory.
+const KEY_CACHE_IDLE: std::time::Duration = std::time::Duration::from_secs(10 * 60);
 
 impl SoftwareProvider {
     /// A software provider sealing material under `root` (shared: the server
     /// seals other secrets, such as access keys, under the same root key).
     pub fn new(root: std::sync::Arc<RootKey>) -> Self {
-        SoftwareProvider { root, cache: KeyCache::new(KEY_CACHE_CAPACITY) }
+        SoftwareProvider { root, cache: KeyCache::new(KEY_CACHE_CAPACITY, KEY_CACHE_IDLE) }
     }
 
     fn typed_material_aad(spec: KeySpec, key_id: &Uuid, material_id: &[u8; MATERIAL_ID_LEN]) -> Vec<u8> {
