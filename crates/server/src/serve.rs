@@ -85,7 +85,10 @@ pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
     if destroyed > 0 {
         tracing::info!(destroyed, "destroyed keys whose deletion waiting period ended while Trent was down");
     }
+    // Names this process in the leases table, so an operator can tell which
+    // node runs the background work.
     let node_id = uuid::Uuid::new_v4().to_string();
+    tracing::info!(%node_id, "node started");
     crate::lifecycle::deletion::spawn_sweeper(store, clock, node_id, Duration::from_secs(options.sweep_interval_secs.max(1)));
 
     let listener = tokio::net::TcpListener::bind(options.listen).await.map_err(setup("binding the listen address"))?;
