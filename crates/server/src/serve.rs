@@ -36,7 +36,8 @@ pub struct ServeOptions {
     /// The account every dev-mode caller acts as (the root of it).
     #[arg(long, default_value = DEFAULT_DEV_ACCOUNT)]
     pub dev_account_id: String,
-    /// Seconds between sweeps for keys whose deletion waiting period ended.
+    /// Seconds between rounds of background work: destroying keys whose
+    /// deletion waiting period ended, rotating keys whose rotation is due.
     #[arg(long, default_value_t = 60)]
     pub sweep_interval_secs: u64,
     /// For tests only: shifts Trent's clock by this many seconds.
@@ -85,11 +86,17 @@ pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
     if destroyed > 0 {
         tracing::info!(destroyed, "destroyed keys whose deletion waiting period ended while Trent was down");
     }
+    let rotated = crate::lifecycle::rotation::sweep(store.as_ref(), &state.provider, clock.as_ref()).await.map_err(setup("rotation catch-up"))?;
+    if rotated > 0 {
+        tracing::info!(rotated, "rotated keys whose automatic rotation fell due while Trent was down");
+    }
     // Names this process in the leases table, so an operator can tell which
     // node runs the background work.
     let node_id = uuid::Uuid::new_v4().to_string();
     tracing::info!(%node_id, "node started");
-    crate::lifecycle::deletion::spawn_sweeper(store, clock, node_id, Duration::from_secs(options.sweep_interval_secs.max(1)));
+    let every = Duration::from_secs(options.sweep_interval_secs.max(1));
+    crate::lifecycle::deletion::spawn_sweeper(store.clone(), clock.clone(), node_id.clone(), every);
+    crate::lifecycle::rotation::spawn_rotator(store, state.provider.clone(), clock, node_id, every);
 
     let listener = tokio::net::TcpListener::bind(options.listen).await.map_err(setup("binding the listen address"))?;
     let addr = listener.local_addr().map_err(setup("listen address"))?;

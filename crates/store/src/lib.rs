@@ -43,6 +43,12 @@ pub trait Store: Send + Sync {
     /// is still the stored one (`Conflict` otherwise), so a deletion that was
     /// cancelled meanwhile is never carried out.
     async fn delete_key(&self, key_id: &str, row_version: i64) -> Result<(), StoreError>;
+    /// Ids of enabled keys whose automatic rotation is due at or before `now`.
+    async fn keys_due_for_rotation(&self, now: Millis) -> Result<Vec<String>, StoreError>;
+    /// Rotation: adds `material` and saves `key` (whose current material it
+    /// now is) in one transaction, only if `row_version` is still the stored
+    /// one (`Conflict` otherwise). Returns the key's new `row_version`.
+    async fn rotate_key(&self, key: &KeyRecord, material: &MaterialRecord) -> Result<i64, StoreError>;
 
     // --- aliases ------------------------------------------------------------
     /// `AlreadyExists` if the name is taken in that account and region;

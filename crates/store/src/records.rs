@@ -67,10 +67,56 @@ pub struct KeyRecord {
     pub current_material_id: String,
     #[serde(default)]
     pub multi_region: bool,
+    /// Rotation schedule and history.
+    #[serde(default)]
+    pub rotation: KeyRotation,
     /// Optimistic-concurrency counter: bumped by every update; an update
     /// that starts from a stale copy fails with [`crate::StoreError::Conflict`].
     #[serde(skip)]
     pub row_version: i64,
+}
+
+/// How a rotation came about, spelled as the API spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RotationType {
+    #[serde(rename = "AUTOMATIC")]
+    Automatic,
+    #[serde(rename = "ON_DEMAND")]
+    OnDemand,
+}
+
+impl RotationType {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            RotationType::Automatic => "AUTOMATIC",
+            RotationType::OnDemand => "ON_DEMAND",
+        }
+    }
+}
+
+/// A key's rotation schedule and history.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRotation {
+    /// Automatic rotation's period, while it is enabled.
+    pub period_days: Option<i32>,
+    /// When automatic rotation is next due (only while it is enabled).
+    pub next_at: Option<Millis>,
+    /// What the schedule counts from: when rotation was enabled or last
+    /// rotated automatically. A changed period is counted from here.
+    pub base: Option<Millis>,
+    /// Every rotation so far, oldest first.
+    pub history: Vec<Rotation>,
+    /// The material the key was created with, recorded at its first
+    /// rotation (until then it is `current_material_id`).
+    pub initial_material_id: Option<String>,
+}
+
+/// One rotation: the material it made current, when and how.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rotation {
+    pub material_id: String,
+    pub rotated_at: Millis,
+    pub kind: RotationType,
 }
 
 /// One version of a key's material, in the provider's stored (sealed) form.

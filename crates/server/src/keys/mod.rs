@@ -6,6 +6,7 @@ pub mod alias;
 pub mod metadata;
 pub mod policy;
 pub mod reference;
+pub mod rotation;
 pub mod state;
 pub mod tags;
 pub mod symmetric;

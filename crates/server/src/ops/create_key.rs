@@ -94,6 +94,7 @@ pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
         tags,
         current_material_id: hex::encode(material_id),
         multi_region: false,
+        rotation: Default::default(),
         row_version: 0,
     };
     let material = MaterialRecord { key_id, material_id: key.current_material_id.clone(), stored: stored.0, created_at: now };

@@ -20,6 +20,7 @@ pub enum ErrorCode {
     AccessDenied,
     // The KMS model's exceptions.
     AlreadyExists,
+    Conflict,
     CustomKeyStoreNotFound,
     Disabled,
     DryRunOperation,
@@ -53,6 +54,7 @@ impl ErrorCode {
             UnrecognizedClient => "UnrecognizedClientException",
             AccessDenied => "AccessDeniedException",
             AlreadyExists => "AlreadyExistsException",
+            Conflict => "ConflictException",
             CustomKeyStoreNotFound => "CustomKeyStoreNotFoundException",
             Disabled => "DisabledException",
             DryRunOperation => "DryRunOperationException",
@@ -152,7 +154,7 @@ mod tests {
     fn every_kms_exception_name_is_in_the_model() {
         use ErrorCode::*;
         let model_exceptions = [
-            AlreadyExists, CustomKeyStoreNotFound, Disabled, DryRunOperation, IncorrectKey, InvalidAliasName, InvalidArn,
+            AlreadyExists, Conflict, CustomKeyStoreNotFound, Disabled, DryRunOperation, IncorrectKey, InvalidAliasName, InvalidArn,
             InvalidCiphertext, InvalidGrantToken, InvalidKeyUsage, InvalidMarker, KmsInternal, KmsInvalidState, KeyUnavailable,
             LimitExceeded, MalformedPolicyDocument, NotFound, Tag, UnsupportedOperation,
         ];

@@ -2,6 +2,7 @@
 //! call [`run_all`] on a fresh, empty store.
 
 mod multi_node;
+mod rotation;
 
 use crate::*;
 
@@ -26,6 +27,7 @@ pub fn sample_key(account_id: &str, key_id: &str) -> (KeyRecord, MaterialRecord)
         tags: vec![Tag { key: "team".to_owned(), value: "blue".to_owned() }],
         current_material_id: "ab".repeat(32),
         multi_region: false,
+        rotation: Default::default(),
         row_version: 0,
     };
     let material = MaterialRecord { key_id: key_id.to_owned(), material_id: "ab".repeat(32), stored: vec![1, 2, 3], created_at: key.created_at };
@@ -52,6 +54,7 @@ pub async fn run_all(store: &dyn Store) {
     identities_round_trip(store).await;
     the_first_principal_is_made_once(store).await;
     settings_are_set_once(store).await;
+    rotation::run_all(store).await;
 }
 
 async fn keys_round_trip(store: &dyn Store) {

@@ -19,8 +19,8 @@ impl Store for PostgresStore {
             let tx = c.transaction().await.map_err(backend)?;
             execute(
                 &tx,
-                "INSERT INTO keys (key_id, account_id, region, state, deletion_date, doc, row_version) VALUES ($1, $2, $3, $4, $5, $6, 1)",
-                &[&key.key_id, &key.account_id, &key.region, &state, &key.deletion_date, &doc],
+                "INSERT INTO keys (key_id, account_id, region, state, deletion_date, next_rotation_at, doc, row_version) VALUES ($1, $2, $3, $4, $5, $6, $7, 1)",
+                &[&key.key_id, &key.account_id, &key.region, &state, &key.deletion_date, &key.rotation.next_at, &doc],
             )
             .await?;
             execute(
@@ -46,22 +46,36 @@ impl Store for PostgresStore {
     }
 
     async fn update_key(&self, key: &KeyRecord) -> Result<i64, StoreError> {
-        let (doc, state) = (key_doc(key)?, key.state.as_str());
+        let doc = key_doc(key)?;
         let c = self.client().await?;
+        let result = save_key(&c, key, &doc).await;
+        release(c, result)
+    }
+
+    async fn rotate_key(&self, key: &KeyRecord, material: &MaterialRecord) -> Result<i64, StoreError> {
+        let doc = key_doc(key)?;
+        let mut c = self.client().await?;
         let result = async {
-            // One statement: a concurrent writer of the same row waits for our
-            // commit, then re-checks `row_version` and matches nothing.
-            let updated = query_opt(
-                &c,
-                "UPDATE keys SET state = $1, deletion_date = $2, doc = $3, row_version = row_version + 1 WHERE key_id = $4 AND row_version = $5 RETURNING row_version",
-                &[&state, &key.deletion_date, &doc, &key.key_id, &key.row_version],
+            let tx = c.transaction().await.map_err(backend)?;
+            let row_version = save_key(&tx, key, &doc).await?;
+            execute(
+                &tx,
+                "INSERT INTO key_materials (key_id, material_id, stored, created_at) VALUES ($1, $2, $3, $4)",
+                &[&material.key_id, &material.material_id, &material.stored, &material.created_at],
             )
             .await?;
-            if let Some(row) = updated {
-                return get(&row, 0);
-            }
-            let exists = query_opt(&c, "SELECT 1 FROM keys WHERE key_id = $1", &[&key.key_id]).await?;
-            Err(if exists.is_some() { StoreError::Conflict } else { StoreError::NotFound })
+            tx.commit().await.map_err(backend)?;
+            Ok(row_version)
+        }
+        .await;
+        release(c, result)
+    }
+
+    async fn keys_due_for_rotation(&self, now: Millis) -> Result<Vec<String>, StoreError> {
+        let c = self.client().await?;
+        let result = async {
+            let sql = "SELECT key_id FROM keys WHERE state = 'Enabled' AND next_rotation_at <= $1 ORDER BY next_rotation_at, key_id";
+            query(&c, sql, &[&now]).await?.iter().map(|r| get(r, 0)).collect()
         }
         .await;
         release(c, result)

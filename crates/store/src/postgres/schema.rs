@@ -74,6 +74,11 @@ const MIGRATIONS: &[&str] = &[
         expires_at BIGINT NOT NULL
     );
     "#,
+    // 3: automatic key rotation, found by its due date.
+    r#"
+    ALTER TABLE keys ADD COLUMN next_rotation_at BIGINT;
+    CREATE INDEX keys_by_rotation ON keys (state, next_rotation_at);
+    "#,
 ];
 
 /// The advisory lock every node takes to migrate ("trent_mg" in ASCII).

@@ -82,3 +82,20 @@ pub(super) async fn insert_principal_rows(tx: &impl GenericClient, p: &Principal
     .await?;
     Ok(())
 }
+
+/// The compare-and-set write of a key, in one statement: a concurrent writer
+/// of the same row waits for our commit, then re-checks `row_version` and
+/// matches nothing. Returns the new `row_version`.
+pub(super) async fn save_key(c: &impl GenericClient, key: &KeyRecord, doc: &str) -> Result<i64, StoreError> {
+    let updated = query_opt(
+        c,
+        "UPDATE keys SET state = $1, deletion_date = $2, next_rotation_at = $3, doc = $4, row_version = row_version + 1 WHERE key_id = $5 AND row_version = $6 RETURNING row_version",
+        &[&key.state.as_str(), &key.deletion_date, &key.rotation.next_at, &doc, &key.key_id, &key.row_version],
+    )
+    .await?;
+    if let Some(row) = updated {
+        return get(&row, 0);
+    }
+    let exists = query_opt(c, "SELECT 1 FROM keys WHERE key_id = $1", &[&key.key_id]).await?;
+    Err(if exists.is_some() { StoreError::Conflict } else { StoreError::NotFound })
+}

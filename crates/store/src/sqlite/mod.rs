@@ -123,6 +123,22 @@ fn alias_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AliasRecord> {
     })
 }
 
+/// The compare-and-set write of a key: only over the `row_version` it was
+/// read at. Returns the new `row_version`.
+fn save_key(c: &Connection, key: &KeyRecord, doc: &str) -> Result<i64, StoreError> {
+    let changed = c
+        .execute(
+            "UPDATE keys SET state = ?1, deletion_date = ?2, next_rotation_at = ?3, doc = ?4, row_version = row_version + 1 WHERE key_id = ?5 AND row_version = ?6",
+            params![key.state.as_str(), key.deletion_date, key.rotation.next_at, doc, key.key_id, key.row_version],
+        )
+        .map_err(backend)?;
+    if changed == 1 {
+        return Ok(key.row_version + 1);
+    }
+    let exists: Option<i64> = c.query_row("SELECT 1 FROM keys WHERE key_id = ?1", params![key.key_id], |r| r.get(0)).optional().map_err(backend)?;
+    Err(if exists.is_some() { StoreError::Conflict } else { StoreError::NotFound })
+}
+
 #[async_trait::async_trait]
 impl Store for SqliteStore {
     async fn insert_key(&self, key: &KeyRecord, material: &MaterialRecord) -> Result<(), StoreError> {
@@ -130,8 +146,8 @@ impl Store for SqliteStore {
         self.run(move |c| {
             let tx = c.transaction().map_err(backend)?;
             tx.execute(
-                "INSERT INTO keys (key_id, account_id, region, state, deletion_date, doc, row_version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1)",
-                params![key.key_id, key.account_id, key.region, key.state.as_str(), key.deletion_date, doc],
+                "INSERT INTO keys (key_id, account_id, region, state, deletion_date, next_rotation_at, doc, row_version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1)",
+                params![key.key_id, key.account_id, key.region, key.state.as_str(), key.deletion_date, key.rotation.next_at, doc],
             )
             .map_err(backend)?;
             tx.execute(
@@ -158,18 +174,32 @@ impl Store for SqliteStore {
 
     async fn update_key(&self, key: &KeyRecord) -> Result<i64, StoreError> {
         let (key, doc) = (key.clone(), key_doc(key)?);
+        self.run(move |c| save_key(c, &key, &doc)).await
+    }
+
+    async fn rotate_key(&self, key: &KeyRecord, material: &MaterialRecord) -> Result<i64, StoreError> {
+        let (key, material, doc) = (key.clone(), material.clone(), key_doc(key)?);
         self.run(move |c| {
-            let changed = c
-                .execute(
-                    "UPDATE keys SET state = ?1, deletion_date = ?2, doc = ?3, row_version = row_version + 1 WHERE key_id = ?4 AND row_version = ?5",
-                    params![key.state.as_str(), key.deletion_date, doc, key.key_id, key.row_version],
-                )
+            let tx = c.transaction().map_err(backend)?;
+            let row_version = save_key(&tx, &key, &doc)?;
+            tx.execute(
+                "INSERT INTO key_materials (key_id, material_id, stored, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![material.key_id, material.material_id, material.stored, material.created_at],
+            )
+            .map_err(backend)?;
+            tx.commit().map_err(backend)?;
+            Ok(row_version)
+        })
+        .await
+    }
+
+    async fn keys_due_for_rotation(&self, now: Millis) -> Result<Vec<String>, StoreError> {
+        self.run(move |c| {
+            let mut stmt = c
+                .prepare_cached("SELECT key_id FROM keys WHERE state = 'Enabled' AND next_rotation_at <= ?1 ORDER BY next_rotation_at")
                 .map_err(backend)?;
-            if changed == 1 {
-                return Ok(key.row_version + 1);
-            }
-            let exists: Option<i64> = c.query_row("SELECT 1 FROM keys WHERE key_id = ?1", params![key.key_id], |r| r.get(0)).optional().map_err(backend)?;
-            Err(if exists.is_some() { StoreError::Conflict } else { StoreError::NotFound })
+            let rows = stmt.query_map(params![now], |r| r.get::<_, String>(0)).map_err(backend)?;
+            rows.map(|r| r.map_err(backend)).collect()
         })
         .await
     }

@@ -65,6 +65,11 @@ const MIGRATIONS: &[&str] = &[
         expires_at INTEGER NOT NULL
     );
     "#,
+    // 3: automatic key rotation, found by its due date.
+    r#"
+    ALTER TABLE keys ADD COLUMN next_rotation_at INTEGER;
+    CREATE INDEX keys_by_rotation ON keys (state, next_rotation_at);
+    "#,
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
