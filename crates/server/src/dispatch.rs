@@ -7,6 +7,27 @@ use crate::protocol::error::{ErrorCode, KmsError};
 use crate::state::Ctx;
 
 pub async fn call(ctx: &Ctx, operation: &str, input: Value) -> Result<Value, KmsError> {
+    let result = run(ctx, operation, input).await;
+    if let Ok(answer) = &result {
+        note_key_use(ctx, operation, answer);
+    }
+    result
+}
+
+/// A successful cryptographic operation is a use of the keys its answer
+/// names (ReEncrypt: both), for GetKeyLastUsage.
+fn note_key_use(ctx: &Ctx, operation: &str, answer: &Value) {
+    if !crate::keys::usage::TRACKED.contains(&operation) {
+        return;
+    }
+    for field in ["KeyId", "SourceKeyId"] {
+        if let Some(key_id) = answer.get(field).and_then(Value::as_str).and_then(|arn| arn.rsplit('/').next()) {
+            ctx.state.usage.note(key_id, operation, &ctx.request_id, ctx.now());
+        }
+    }
+}
+
+async fn run(ctx: &Ctx, operation: &str, input: Value) -> Result<Value, KmsError> {
     match operation {
         "CancelKeyDeletion" => ops::cancel_key_deletion::handle(ctx, input).await,
         "CreateAlias" => ops::create_alias::handle(ctx, input).await,
@@ -22,6 +43,7 @@ pub async fn call(ctx: &Ctx, operation: &str, input: Value) -> Result<Value, Kms
         "GenerateDataKey" => ops::generate_data_key::handle(ctx, input).await,
         "GenerateDataKeyWithoutPlaintext" => ops::generate_data_key_without_plaintext::handle(ctx, input).await,
         "GenerateRandom" => ops::generate_random::handle(ctx, input).await,
+        "GetKeyLastUsage" => ops::get_key_last_usage::handle(ctx, input).await,
         "GetKeyPolicy" => ops::get_key_policy::handle(ctx, input).await,
         "GetKeyRotationStatus" => ops::get_key_rotation_status::handle(ctx, input).await,
         "ListAliases" => ops::list_aliases::handle(ctx, input).await,

@@ -80,7 +80,9 @@ pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
     } else {
         AuthMode::Secure
     };
-    let state = Arc::new(AppState { store: store.clone(), provider, root_key, clock: clock.clone(), auth });
+    let usage = Arc::new(crate::keys::usage::UsageTracker::default());
+    let state = Arc::new(AppState { store: store.clone(), provider, root_key, clock: clock.clone(), auth, usage: usage.clone() });
+    crate::ops::get_key_last_usage::start_tracking(store.as_ref(), clock.now_millis()).await.map_err(setup("usage tracking"))?;
 
     let destroyed = crate::lifecycle::deletion::sweep(store.as_ref(), clock.as_ref()).await.map_err(setup("deletion sweep"))?;
     if destroyed > 0 {
@@ -96,12 +98,16 @@ pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
     tracing::info!(%node_id, "node started");
     let every = Duration::from_secs(options.sweep_interval_secs.max(1));
     crate::lifecycle::deletion::spawn_sweeper(store.clone(), clock.clone(), node_id.clone(), every);
-    crate::lifecycle::rotation::spawn_rotator(store, state.provider.clone(), clock, node_id, every);
+    crate::lifecycle::rotation::spawn_rotator(store.clone(), state.provider.clone(), clock, node_id, every);
+    crate::keys::usage::spawn_flusher(store.clone(), usage.clone());
 
     let listener = tokio::net::TcpListener::bind(options.listen).await.map_err(setup("binding the listen address"))?;
     let addr = listener.local_addr().map_err(setup("listen address"))?;
     print_welcome(addr, &credentials, admin.as_deref(), options.dev);
-    axum::serve(listener, crate::http::router(state)).with_graceful_shutdown(shutdown_signal()).await.map_err(setup("serving"))
+    axum::serve(listener, crate::http::router(state)).with_graceful_shutdown(shutdown_signal()).await.map_err(setup("serving"))?;
+    // A graceful stop keeps every noted key use.
+    usage.flush(store.as_ref()).await.map_err(setup("writing key last-use records"))?;
+    Ok(())
 }
 
 async fn open_store(spec: &str, dir: &Path) -> Result<Arc<dyn Store>, ServeError> {

@@ -50,6 +50,11 @@ pub trait Store: Send + Sync {
     /// one (`Conflict` otherwise). Returns the key's new `row_version`.
     async fn rotate_key(&self, key: &KeyRecord, material: &MaterialRecord) -> Result<i64, StoreError>;
 
+    /// Records uses of keys, keeping for each key only the latest; uses of
+    /// keys that no longer exist are dropped.
+    async fn record_key_usage(&self, uses: &[KeyUsageRecord]) -> Result<(), StoreError>;
+    async fn get_key_usage(&self, key_id: &str) -> Result<Option<KeyUsageRecord>, StoreError>;
+
     // --- aliases ------------------------------------------------------------
     /// `AlreadyExists` if the name is taken in that account and region;
     /// `NotFound` if the target key does not exist (destroyed meanwhile).

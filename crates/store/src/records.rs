@@ -176,3 +176,13 @@ impl std::fmt::Debug for AccessKeyRecord {
             .finish_non_exhaustive()
     }
 }
+
+/// The last successful cryptographic use of a key (GetKeyLastUsage).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyUsageRecord {
+    pub key_id: String,
+    pub used_at: Millis,
+    /// The operation's name, e.g. `Encrypt`.
+    pub operation: String,
+    pub request_id: String,
+}

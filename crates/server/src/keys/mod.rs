@@ -9,4 +9,5 @@ pub mod reference;
 pub mod rotation;
 pub mod state;
 pub mod tags;
+pub mod usage;
 pub mod symmetric;

@@ -16,6 +16,7 @@ pub mod encrypt;
 pub mod generate_data_key;
 pub mod generate_data_key_without_plaintext;
 pub mod generate_random;
+pub mod get_key_last_usage;
 pub mod get_key_policy;
 pub mod get_key_rotation_status;
 pub mod list_aliases;

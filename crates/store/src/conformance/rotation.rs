@@ -12,7 +12,23 @@ fn material(key_id: &str, id: &str) -> MaterialRecord {
 
 pub async fn run_all(store: &dyn Store) {
     due_keys_are_found_by_date(store).await;
+    usage_keeps_the_latest_use(store).await;
     rotation_is_atomic_and_compare_and_set(store).await;
+}
+
+async fn usage_keeps_the_latest_use(store: &dyn Store) {
+    let use_at = |at: Millis, op: &str| KeyUsageRecord { key_id: K.to_owned(), used_at: at, operation: op.to_owned(), request_id: format!("req-{at}") };
+    assert_eq!(store.get_key_usage(K).await.unwrap(), None);
+    store.record_key_usage(&[use_at(20, "Encrypt")]).await.unwrap();
+    // An older use flushed later (another node's) does not win.
+    store.record_key_usage(&[use_at(10, "Decrypt")]).await.unwrap();
+    assert_eq!(store.get_key_usage(K).await.unwrap(), Some(use_at(20, "Encrypt")));
+    store.record_key_usage(&[use_at(30, "GenerateDataKey")]).await.unwrap();
+    assert_eq!(store.get_key_usage(K).await.unwrap(), Some(use_at(30, "GenerateDataKey")));
+    // A key that does not exist (destroyed meanwhile) gets no record.
+    let ghost = KeyUsageRecord { key_id: "dead0000-0000-4000-8000-000000000000".into(), ..use_at(40, "Encrypt") };
+    store.record_key_usage(&[ghost]).await.unwrap();
+    assert_eq!(store.get_key_usage("dead0000-0000-4000-8000-000000000000").await.unwrap(), None);
 }
 
 async fn due_keys_are_found_by_date(store: &dyn Store) {
@@ -59,4 +75,5 @@ async fn rotation_is_atomic_and_compare_and_set(store: &dyn Store) {
     store.delete_key(K, key.row_version).await.unwrap();
     assert!(matches!(store.rotate_key(&rotate(&key, "c3"), &material(K, "c3")).await, Err(StoreError::NotFound)));
     assert!(store.get_material(K, &"c1".repeat(32)).await.unwrap().is_none());
+    assert_eq!(store.get_key_usage(K).await.unwrap(), None, "a destroyed key's usage stays behind");
 }

@@ -5,7 +5,7 @@
 
 use super::sql::*;
 use super::{backend, backend_in, release, PostgresStore};
-use crate::{After, AccessKeyRecord, AliasRecord, KeyRecord, MaterialRecord, Millis, PrincipalRecord, Store, StoreError};
+use crate::{After, AccessKeyRecord, AliasRecord, KeyRecord, KeyUsageRecord, MaterialRecord, Millis, PrincipalRecord, Store, StoreError};
 
 /// The advisory lock nodes take to create the first admin ("trent_bs").
 const BOOTSTRAP_LOCK: i64 = 0x7472_656e_745f_6273;
@@ -71,6 +71,35 @@ impl Store for PostgresStore {
         release(c, result)
     }
 
+    async fn record_key_usage(&self, uses: &[KeyUsageRecord]) -> Result<(), StoreError> {
+        let mut c = self.client().await?;
+        let result = async {
+            let tx = c.transaction().await.map_err(backend)?;
+            for u in uses {
+                // Keeps the later of the stored and the new use, only for a key that exists.
+                let sql = "INSERT INTO key_last_usage (key_id, used_at, operation, request_id) \
+                     SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM keys WHERE key_id = $1) \
+                     ON CONFLICT (key_id) DO UPDATE SET used_at = excluded.used_at, operation = excluded.operation, request_id = excluded.request_id \
+                     WHERE excluded.used_at > key_last_usage.used_at";
+                execute(&tx, sql, &[&u.key_id, &u.used_at, &u.operation, &u.request_id]).await?;
+            }
+            tx.commit().await.map_err(backend)
+        }
+        .await;
+        release(c, result)
+    }
+
+    async fn get_key_usage(&self, key_id: &str) -> Result<Option<KeyUsageRecord>, StoreError> {
+        let c = self.client().await?;
+        let result = async {
+            let sql = "SELECT key_id, used_at, operation, request_id FROM key_last_usage WHERE key_id = $1";
+            let Some(r) = query_opt(&c, sql, &[&key_id]).await? else { return Ok(None) };
+            Ok(Some(KeyUsageRecord { key_id: get(&r, 0)?, used_at: get(&r, 1)?, operation: get(&r, 2)?, request_id: get(&r, 3)? }))
+        }
+        .await;
+        release(c, result)
+    }
+
     async fn keys_due_for_rotation(&self, now: Millis) -> Result<Vec<String>, StoreError> {
         let c = self.client().await?;
         let result = async {
@@ -127,6 +156,7 @@ impl Store for PostgresStore {
             }
             execute(&tx, "DELETE FROM aliases WHERE target_key_id = $1", &[&key_id]).await?;
             execute(&tx, "DELETE FROM key_materials WHERE key_id = $1", &[&key_id]).await?;
+            execute(&tx, "DELETE FROM key_last_usage WHERE key_id = $1", &[&key_id]).await?;
             execute(&tx, "DELETE FROM keys WHERE key_id = $1", &[&key_id]).await?;
             tx.commit().await.map_err(backend)
         }

@@ -79,6 +79,15 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE keys ADD COLUMN next_rotation_at BIGINT;
     CREATE INDEX keys_by_rotation ON keys (state, next_rotation_at);
     "#,
+    // 4: each key's last cryptographic use.
+    r#"
+    CREATE TABLE key_last_usage (
+        key_id TEXT COLLATE "C" PRIMARY KEY,
+        used_at BIGINT NOT NULL,
+        operation TEXT NOT NULL,
+        request_id TEXT NOT NULL
+    );
+    "#,
 ];
 
 /// The advisory lock every node takes to migrate ("trent_mg" in ASCII).

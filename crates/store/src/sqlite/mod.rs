@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::{After, AccessKeyRecord, AliasRecord, KeyRecord, MaterialRecord, Millis, PrincipalRecord, Store, StoreError};
+use crate::{After, AccessKeyRecord, AliasRecord, KeyRecord, KeyUsageRecord, MaterialRecord, Millis, PrincipalRecord, Store, StoreError};
 
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
@@ -125,6 +125,12 @@ fn alias_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AliasRecord> {
 
 /// The compare-and-set write of a key: only over the `row_version` it was
 /// read at. Returns the new `row_version`.
+/// Keeps the later of the stored and the new use, only for a key that exists.
+const USAGE_UPSERT: &str = "INSERT INTO key_last_usage (key_id, used_at, operation, request_id) \
+     SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM keys WHERE key_id = ?1) \
+     ON CONFLICT (key_id) DO UPDATE SET used_at = excluded.used_at, operation = excluded.operation, request_id = excluded.request_id \
+     WHERE excluded.used_at > key_last_usage.used_at";
+
 fn save_key(c: &Connection, key: &KeyRecord, doc: &str) -> Result<i64, StoreError> {
     let changed = c
         .execute(
@@ -193,6 +199,30 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn record_key_usage(&self, uses: &[KeyUsageRecord]) -> Result<(), StoreError> {
+        let uses = uses.to_vec();
+        self.run(move |c| {
+            let tx = c.transaction().map_err(backend)?;
+            for u in &uses {
+                tx.execute(USAGE_UPSERT, params![u.key_id, u.used_at, u.operation, u.request_id]).map_err(backend)?;
+            }
+            tx.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn get_key_usage(&self, key_id: &str) -> Result<Option<KeyUsageRecord>, StoreError> {
+        let key_id = key_id.to_owned();
+        self.run(move |c| {
+            c.query_row("SELECT key_id, used_at, operation, request_id FROM key_last_usage WHERE key_id = ?1", params![key_id], |r| {
+                Ok(KeyUsageRecord { key_id: r.get(0)?, used_at: r.get(1)?, operation: r.get(2)?, request_id: r.get(3)? })
+            })
+            .optional()
+            .map_err(backend)
+        })
+        .await
+    }
+
     async fn keys_due_for_rotation(&self, now: Millis) -> Result<Vec<String>, StoreError> {
         self.run(move |c| {
             let mut stmt = c
@@ -256,6 +286,7 @@ impl Store for SqliteStore {
             }
             tx.execute("DELETE FROM aliases WHERE target_key_id = ?1", params![key_id]).map_err(backend)?;
             tx.execute("DELETE FROM key_materials WHERE key_id = ?1", params![key_id]).map_err(backend)?;
+            tx.execute("DELETE FROM key_last_usage WHERE key_id = ?1", params![key_id]).map_err(backend)?;
             tx.execute("DELETE FROM keys WHERE key_id = ?1", params![key_id]).map_err(backend)?;
             tx.commit().map_err(backend)
         })

@@ -70,6 +70,15 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE keys ADD COLUMN next_rotation_at INTEGER;
     CREATE INDEX keys_by_rotation ON keys (state, next_rotation_at);
     "#,
+    // 4: each key's last cryptographic use.
+    r#"
+    CREATE TABLE key_last_usage (
+        key_id TEXT PRIMARY KEY,
+        used_at INTEGER NOT NULL,
+        operation TEXT NOT NULL,
+        request_id TEXT NOT NULL
+    );
+    "#,
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
