@@ -37,7 +37,8 @@ pub struct ServeOptions {
     #[arg(long, default_value = DEFAULT_DEV_ACCOUNT)]
     pub dev_account_id: String,
     /// Seconds between rounds of background work: destroying keys whose
-    /// deletion waiting period ended, rotating keys whose rotation is due.
+    /// deletion waiting period ended, rotating keys whose rotation is due,
+    /// deleting imported key material whose ValidTo passed.
     #[arg(long, default_value_t = 60)]
     pub sweep_interval_secs: u64,
     /// For tests only: shifts Trent's clock by this many seconds.
@@ -88,6 +89,10 @@ pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
     if destroyed > 0 {
         tracing::info!(destroyed, "destroyed keys whose deletion waiting period ended while Trent was down");
     }
+    let expired = crate::lifecycle::expiry::sweep(store.as_ref(), clock.as_ref()).await.map_err(setup("imported material expiry"))?;
+    if expired > 0 {
+        tracing::info!(expired, "deleted imported key material that expired while Trent was down");
+    }
     let rotated = crate::lifecycle::rotation::sweep(store.as_ref(), &state.provider, clock.as_ref()).await.map_err(setup("rotation catch-up"))?;
     if rotated > 0 {
         tracing::info!(rotated, "rotated keys whose automatic rotation fell due while Trent was down");
@@ -98,6 +103,7 @@ pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
     tracing::info!(%node_id, "node started");
     let every = Duration::from_secs(options.sweep_interval_secs.max(1));
     crate::lifecycle::deletion::spawn_sweeper(store.clone(), clock.clone(), node_id.clone(), every);
+    crate::lifecycle::expiry::spawn_expirer(store.clone(), clock.clone(), node_id.clone(), every);
     crate::lifecycle::rotation::spawn_rotator(store.clone(), state.provider.clone(), clock, node_id, every);
     crate::keys::usage::spawn_flusher(store.clone(), usage.clone());
 

@@ -70,6 +70,9 @@ pub struct KeyRecord {
     /// Rotation schedule and history.
     #[serde(default)]
     pub rotation: KeyRotation,
+    /// Imported key material's terms (origin EXTERNAL).
+    #[serde(default)]
+    pub import: KeyImport,
     /// Optimistic-concurrency counter: bumped by every update; an update
     /// that starts from a stale copy fails with [`crate::StoreError::Conflict`].
     #[serde(skip)]
@@ -109,6 +112,16 @@ pub struct KeyRotation {
     /// The material the key was created with, recorded at its first
     /// rotation (until then it is `current_material_id`).
     pub initial_material_id: Option<String>,
+}
+
+/// The terms of a key's imported material, while it has some.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyImport {
+    /// `KEY_MATERIAL_EXPIRES` or `KEY_MATERIAL_DOES_NOT_EXPIRE`.
+    pub expiration_model: Option<String>,
+    /// When the material expires and is deleted.
+    pub valid_to: Option<Millis>,
+    pub material_description: Option<String>,
 }
 
 /// One rotation: the material it made current, when and how.

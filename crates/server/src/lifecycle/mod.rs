@@ -1,5 +1,6 @@
 //! Work that happens with time rather than on request: destroying keys
-//! whose deletion waiting period has ended, and automatic key rotation.
+//! whose deletion waiting period has ended, automatic key rotation, and
+//! deleting imported key material whose ValidTo has passed.
 //!
 //! Each job runs once at start-up (catching up on what fell due while Trent
 //! was down) and then periodically on the one node that holds its lease;
@@ -7,6 +8,7 @@
 //! however many nodes race for it.
 
 pub mod deletion;
+pub mod expiry;
 pub mod rotation;
 
 use std::future::Future;

@@ -76,7 +76,7 @@ pub fn dry_run_check(dry_run: Option<bool>) -> Result<(), KmsError> {
 /// How often a change is re-applied when other requests keep changing the
 /// same key first. Each round means another writer succeeded, so this is
 /// only reached under extreme contention on one key.
-const MAX_CHANGE_ATTEMPTS: usize = 32;
+pub const MAX_CHANGE_ATTEMPTS: usize = 32;
 
 /// Applies `change` to an authorized key and saves it. If another request
 /// changed the key since it was read, the key is read again and `change`

@@ -34,7 +34,10 @@ pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
     let mut entries: Vec<(String, Value)> = Vec::new();
     if req.include_key_material.as_deref() == Some("ALL_KEY_MATERIAL") {
         let initial = key.rotation.initial_material_id.clone().unwrap_or_else(|| key.current_material_id.clone());
-        entries.push((initial.clone(), json!({ "KeyId": key.key_id, "KeyMaterialId": initial, "KeyMaterialState": state_of(&initial) })));
+        // A key awaiting its first import has no material to list.
+        if !initial.is_empty() {
+            entries.push((initial.clone(), json!({ "KeyId": key.key_id, "KeyMaterialId": initial, "KeyMaterialState": state_of(&initial) })));
+        }
     }
     for r in &key.rotation.history {
         let entry = json!({

@@ -24,11 +24,14 @@ pub enum ErrorCode {
     CustomKeyStoreNotFound,
     Disabled,
     DryRunOperation,
+    ExpiredImportToken,
     IncorrectKey,
+    IncorrectKeyMaterial,
     InvalidAliasName,
     InvalidArn,
     InvalidCiphertext,
     InvalidGrantToken,
+    InvalidImportToken,
     InvalidKeyUsage,
     InvalidMarker,
     KmsInternal,
@@ -58,11 +61,14 @@ impl ErrorCode {
             CustomKeyStoreNotFound => "CustomKeyStoreNotFoundException",
             Disabled => "DisabledException",
             DryRunOperation => "DryRunOperationException",
+            ExpiredImportToken => "ExpiredImportTokenException",
             IncorrectKey => "IncorrectKeyException",
+            IncorrectKeyMaterial => "IncorrectKeyMaterialException",
             InvalidAliasName => "InvalidAliasNameException",
             InvalidArn => "InvalidArnException",
             InvalidCiphertext => "InvalidCiphertextException",
             InvalidGrantToken => "InvalidGrantTokenException",
+            InvalidImportToken => "InvalidImportTokenException",
             InvalidKeyUsage => "InvalidKeyUsageException",
             InvalidMarker => "InvalidMarkerException",
             KmsInternal => "KMSInternalException",
@@ -154,7 +160,7 @@ mod tests {
     fn every_kms_exception_name_is_in_the_model() {
         use ErrorCode::*;
         let model_exceptions = [
-            AlreadyExists, Conflict, CustomKeyStoreNotFound, Disabled, DryRunOperation, IncorrectKey, InvalidAliasName, InvalidArn,
+            AlreadyExists, Conflict, CustomKeyStoreNotFound, Disabled, DryRunOperation, ExpiredImportToken, IncorrectKeyMaterial, InvalidImportToken, IncorrectKey, InvalidAliasName, InvalidArn,
             InvalidCiphertext, InvalidGrantToken, InvalidKeyUsage, InvalidMarker, KmsInternal, KmsInvalidState, KeyUnavailable,
             LimitExceeded, MalformedPolicyDocument, NotFound, Tag, UnsupportedOperation,
         ];

@@ -1,6 +1,7 @@
 //! The behaviour every [`Store`] backend must show. Each backend's tests
 //! call [`run_all`] on a fresh, empty store.
 
+mod import;
 mod multi_node;
 mod rotation;
 
@@ -28,6 +29,7 @@ pub fn sample_key(account_id: &str, key_id: &str) -> (KeyRecord, MaterialRecord)
         current_material_id: "ab".repeat(32),
         multi_region: false,
         rotation: Default::default(),
+        import: Default::default(),
         row_version: 0,
     };
     let material = MaterialRecord { key_id: key_id.to_owned(), material_id: "ab".repeat(32), stored: vec![1, 2, 3], created_at: key.created_at };
@@ -55,6 +57,7 @@ pub async fn run_all(store: &dyn Store) {
     the_first_principal_is_made_once(store).await;
     settings_are_set_once(store).await;
     rotation::run_all(store).await;
+    import::run_all(store).await;
 }
 
 async fn keys_round_trip(store: &dyn Store) {

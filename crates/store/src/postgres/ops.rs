@@ -7,6 +7,9 @@ use super::sql::*;
 use super::{backend, backend_in, release, PostgresStore};
 use crate::{After, AccessKeyRecord, AliasRecord, KeyRecord, KeyUsageRecord, MaterialRecord, Millis, PrincipalRecord, Store, StoreError};
 
+const KEY_INSERT: &str = "INSERT INTO keys (key_id, account_id, region, state, deletion_date, next_rotation_at, material_valid_to, doc, row_version) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1)";
+
 /// The advisory lock nodes take to create the first admin ("trent_bs").
 const BOOTSTRAP_LOCK: i64 = 0x7472_656e_745f_6273;
 
@@ -19,8 +22,8 @@ impl Store for PostgresStore {
             let tx = c.transaction().await.map_err(backend)?;
             execute(
                 &tx,
-                "INSERT INTO keys (key_id, account_id, region, state, deletion_date, next_rotation_at, doc, row_version) VALUES ($1, $2, $3, $4, $5, $6, $7, 1)",
-                &[&key.key_id, &key.account_id, &key.region, &state, &key.deletion_date, &key.rotation.next_at, &doc],
+                KEY_INSERT,
+                &[&key.key_id, &key.account_id, &key.region, &state, &key.deletion_date, &key.rotation.next_at, &key.import.valid_to, &doc],
             )
             .await?;
             execute(
@@ -66,6 +69,43 @@ impl Store for PostgresStore {
             .await?;
             tx.commit().await.map_err(backend)?;
             Ok(row_version)
+        }
+        .await;
+        release(c, result)
+    }
+
+    async fn insert_key_without_material(&self, key: &KeyRecord) -> Result<(), StoreError> {
+        let (doc, state) = (key_doc(key)?, key.state.as_str());
+        let c = self.client().await?;
+        let result = execute(
+            &c,
+            KEY_INSERT,
+            &[&key.key_id, &key.account_id, &key.region, &state, &key.deletion_date, &key.rotation.next_at, &key.import.valid_to, &doc],
+        )
+        .await
+        .map(|_| ());
+        release(c, result)
+    }
+
+    async fn remove_key_material(&self, key: &KeyRecord) -> Result<i64, StoreError> {
+        let doc = key_doc(key)?;
+        let mut c = self.client().await?;
+        let result = async {
+            let tx = c.transaction().await.map_err(backend)?;
+            let row_version = save_key(&tx, key, &doc).await?;
+            execute(&tx, "DELETE FROM key_materials WHERE key_id = $1", &[&key.key_id]).await?;
+            tx.commit().await.map_err(backend)?;
+            Ok(row_version)
+        }
+        .await;
+        release(c, result)
+    }
+
+    async fn keys_with_expired_material(&self, now: Millis) -> Result<Vec<String>, StoreError> {
+        let c = self.client().await?;
+        let result = async {
+            let sql = "SELECT key_id FROM keys WHERE material_valid_to <= $1 ORDER BY material_valid_to, key_id";
+            query(&c, sql, &[&now]).await?.iter().map(|r| get(r, 0)).collect()
         }
         .await;
         release(c, result)

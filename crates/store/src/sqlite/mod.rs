@@ -125,6 +125,9 @@ fn alias_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AliasRecord> {
 
 /// The compare-and-set write of a key: only over the `row_version` it was
 /// read at. Returns the new `row_version`.
+const KEY_INSERT: &str = "INSERT INTO keys (key_id, account_id, region, state, deletion_date, next_rotation_at, material_valid_to, doc, row_version) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1)";
+
 /// Keeps the later of the stored and the new use, only for a key that exists.
 const USAGE_UPSERT: &str = "INSERT INTO key_last_usage (key_id, used_at, operation, request_id) \
      SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM keys WHERE key_id = ?1) \
@@ -134,8 +137,8 @@ const USAGE_UPSERT: &str = "INSERT INTO key_last_usage (key_id, used_at, operati
 fn save_key(c: &Connection, key: &KeyRecord, doc: &str) -> Result<i64, StoreError> {
     let changed = c
         .execute(
-            "UPDATE keys SET state = ?1, deletion_date = ?2, next_rotation_at = ?3, doc = ?4, row_version = row_version + 1 WHERE key_id = ?5 AND row_version = ?6",
-            params![key.state.as_str(), key.deletion_date, key.rotation.next_at, doc, key.key_id, key.row_version],
+            "UPDATE keys SET state = ?1, deletion_date = ?2, next_rotation_at = ?3, material_valid_to = ?4, doc = ?5, row_version = row_version + 1 WHERE key_id = ?6 AND row_version = ?7",
+            params![key.state.as_str(), key.deletion_date, key.rotation.next_at, key.import.valid_to, doc, key.key_id, key.row_version],
         )
         .map_err(backend)?;
     if changed == 1 {
@@ -152,8 +155,8 @@ impl Store for SqliteStore {
         self.run(move |c| {
             let tx = c.transaction().map_err(backend)?;
             tx.execute(
-                "INSERT INTO keys (key_id, account_id, region, state, deletion_date, next_rotation_at, doc, row_version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1)",
-                params![key.key_id, key.account_id, key.region, key.state.as_str(), key.deletion_date, key.rotation.next_at, doc],
+                KEY_INSERT,
+                params![key.key_id, key.account_id, key.region, key.state.as_str(), key.deletion_date, key.rotation.next_at, key.import.valid_to, doc],
             )
             .map_err(backend)?;
             tx.execute(
@@ -195,6 +198,40 @@ impl Store for SqliteStore {
             .map_err(backend)?;
             tx.commit().map_err(backend)?;
             Ok(row_version)
+        })
+        .await
+    }
+
+    async fn insert_key_without_material(&self, key: &KeyRecord) -> Result<(), StoreError> {
+        let (key, doc) = (key.clone(), key_doc(key)?);
+        self.run(move |c| {
+            c.execute(
+                KEY_INSERT,
+                params![key.key_id, key.account_id, key.region, key.state.as_str(), key.deletion_date, key.rotation.next_at, key.import.valid_to, doc],
+            )
+            .map(|_| ())
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn remove_key_material(&self, key: &KeyRecord) -> Result<i64, StoreError> {
+        let (key, doc) = (key.clone(), key_doc(key)?);
+        self.run(move |c| {
+            let tx = c.transaction().map_err(backend)?;
+            let row_version = save_key(&tx, &key, &doc)?;
+            tx.execute("DELETE FROM key_materials WHERE key_id = ?1", params![key.key_id]).map_err(backend)?;
+            tx.commit().map_err(backend)?;
+            Ok(row_version)
+        })
+        .await
+    }
+
+    async fn keys_with_expired_material(&self, now: Millis) -> Result<Vec<String>, StoreError> {
+        self.run(move |c| {
+            let mut stmt = c.prepare_cached("SELECT key_id FROM keys WHERE material_valid_to <= ?1 ORDER BY material_valid_to").map_err(backend)?;
+            let rows = stmt.query_map(params![now], |r| r.get::<_, String>(0)).map_err(backend)?;
+            rows.map(|r| r.map_err(backend)).collect()
         })
         .await
     }

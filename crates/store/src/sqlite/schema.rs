@@ -70,8 +70,10 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE keys ADD COLUMN next_rotation_at INTEGER;
     CREATE INDEX keys_by_rotation ON keys (state, next_rotation_at);
     "#,
-    // 4: each key's last cryptographic use.
+    // 4: each key's last cryptographic use; expiry of imported material.
     r#"
+    ALTER TABLE keys ADD COLUMN material_valid_to INTEGER;
+    CREATE INDEX keys_by_material_expiry ON keys (material_valid_to);
     CREATE TABLE key_last_usage (
         key_id TEXT PRIMARY KEY,
         used_at INTEGER NOT NULL,
