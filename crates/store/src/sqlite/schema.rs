@@ -65,6 +65,22 @@ const MIGRATIONS: &[&str] = &[
         expires_at INTEGER NOT NULL
     );
     "#,
+    // 3: IAM users, roles and managed policies; access keys can be inactive.
+    r#"
+    ALTER TABLE access_keys ADD COLUMN active INTEGER NOT NULL DEFAULT 1;
+    CREATE INDEX access_keys_by_principal ON access_keys (principal_arn, created_at);
+    CREATE TABLE iam_entities (
+        account_id TEXT NOT NULL REFERENCES accounts(account_id),
+        kind TEXT NOT NULL,
+        folded_name TEXT NOT NULL,
+        name TEXT NOT NULL,
+        arn TEXT NOT NULL UNIQUE,
+        created_at INTEGER NOT NULL,
+        doc TEXT NOT NULL,
+        row_version INTEGER NOT NULL,
+        PRIMARY KEY (account_id, kind, folded_name)
+    );
+    "#,
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
