@@ -70,6 +70,12 @@ pub async fn bootstrap_admin(store: &dyn Store, root: &RootKey, credentials_path
         let _ = std::fs::remove_file(&pending);
         return Ok(None);
     }
+    // The admin as an IAM user with an AdministratorAccess policy. Should
+    // this fail, the principal alone still acts as its account's root.
+    let user = super::accounts::admin_user(&principal.account_id, now)?;
+    if let Err(e) = store.insert_entity(&user, None).await {
+        tracing::warn!(error = %e, "the first admin was made, but not its IAM user; it acts as the account root");
+    }
     std::fs::rename(&pending, credentials_path).map_err(io)?;
     sync_parent(credentials_path).map_err(io)?;
     Ok(Some(arn))
