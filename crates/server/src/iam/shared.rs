@@ -235,16 +235,6 @@ pub async fn list_tags(ctx: &Ctx, kind: EntityKind, p: &Params) -> Result<Option
     Ok(Some(x.into_string()))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn policy_paths() {
-        assert_eq!(policy_path("arn:aws:iam::1:policy/p"), "/");
-        assert_eq!(policy_path("arn:aws:iam::1:policy/team/a/p"), "/team/a/");
-    }
-}
 
 /// The user an access-key operation names (`UserName`), or the calling user.
 pub async fn user_or_caller(ctx: &Ctx, p: &Params, action: &str) -> Result<Entity, QueryError> {
@@ -285,4 +275,15 @@ pub async fn attachment_counts(ctx: &Ctx) -> Result<std::collections::HashMap<St
         }
     }
     Ok(counts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_paths() {
+        assert_eq!(policy_path("arn:aws:iam::1:policy/p"), "/");
+        assert_eq!(policy_path("arn:aws:iam::1:policy/team/a/p"), "/team/a/");
+    }
 }

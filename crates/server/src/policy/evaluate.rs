@@ -126,15 +126,15 @@ mod tests {
     fn identity_policies_deny_wins_then_allow() {
         let allow_kms = p(r#"{"Statement":{"Effect":"Allow","Action":"kms:*","Resource":"*"}}"#);
         let deny_decrypt = p(r#"{"Statement":{"Effect":"Deny","Action":"kms:Decrypt","Resource":"*"}}"#);
-        assert_eq!(evaluate_identity(&[allow_kms.clone()], "kms:Encrypt", "arn:k"), Decision::Allow);
-        assert_eq!(evaluate_identity(&[allow_kms.clone()], "iam:CreateUser", "arn:u"), Decision::ImplicitDeny);
+        assert_eq!(evaluate_identity(std::slice::from_ref(&allow_kms), "kms:Encrypt", "arn:k"), Decision::Allow);
+        assert_eq!(evaluate_identity(std::slice::from_ref(&allow_kms), "iam:CreateUser", "arn:u"), Decision::ImplicitDeny);
         assert_eq!(evaluate_identity(&[allow_kms.clone(), deny_decrypt.clone()], "kms:decrypt", "arn:k"), Decision::ExplicitDeny);
         assert_eq!(evaluate_identity(&[], "kms:Encrypt", "arn:k"), Decision::ImplicitDeny);
         let only_users = p(r#"{"Statement":{"Effect":"Allow","Action":"iam:*","Resource":"arn:aws:iam::1:user/*"}}"#);
-        assert_eq!(evaluate_identity(&[only_users.clone()], "iam:GetUser", "arn:aws:iam::1:user/dave"), Decision::Allow);
+        assert_eq!(evaluate_identity(std::slice::from_ref(&only_users), "iam:GetUser", "arn:aws:iam::1:user/dave"), Decision::Allow);
         assert_eq!(evaluate_identity(&[only_users], "iam:GetRole", "arn:aws:iam::1:role/r"), Decision::ImplicitDeny);
         let not_action = p(r#"{"Statement":{"Effect":"Allow","NotAction":"iam:*","Resource":"*"}}"#);
-        assert_eq!(evaluate_identity(&[not_action.clone()], "kms:Encrypt", "x"), Decision::Allow);
+        assert_eq!(evaluate_identity(std::slice::from_ref(&not_action), "kms:Encrypt", "x"), Decision::Allow);
         assert_eq!(evaluate_identity(&[not_action], "iam:GetUser", "x"), Decision::ImplicitDeny);
     }
 

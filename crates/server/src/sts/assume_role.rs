@@ -51,9 +51,7 @@ pub async fn handle(ctx: &Ctx, p: &Params) -> Result<Option<String>, QueryError>
     }
     let max = role.doc.max_session_secs.unwrap_or(3600);
     if duration > max {
-        return Err(QueryError::validation(format!(
-            "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."
-        )));
+        return Err(QueryError::validation("The requested DurationSeconds exceeds the MaxSessionDuration set for this role."));
     }
     let now = ctx.now();
     let expires_at = now + duration * 1000;
