@@ -409,7 +409,7 @@ def test_an_expired_session_token_gets_awss_error(new_trent):
 
 
 def test_trent_account_create_makes_an_isolated_account(t, aws, tmp_path):
-    r = subprocess.run([trent_bin(), "account", "create", "--data-dir", t.data_dir, "--account-id", "210987654321", "--profile", "second"], capture_output=True, text=True, timeout=60)
+    r = subprocess.run([trent_bin(), "account", "create", "--data-dir", t.data_dir, "--account-id", "210987654321", "--profile", "second", "--with-root-key"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     parser = configparser.ConfigParser()
     parser.read_string(r.stdout)
@@ -425,6 +425,15 @@ def test_trent_account_create_makes_an_isolated_account(t, aws, tmp_path):
     # A role of one account cannot be assumed from another unless its trust policy says so.
     role_arn = client(t, "iam").create_role(RoleName=unique("x-acct"), AssumeRolePolicyDocument=trust("arn:aws:iam::210987654321:root"))["Role"]["Arn"]
     assert client(t, "sts", **second).assume_role(RoleArn=role_arn, RoleSessionName="visitor")["AssumedRoleUser"]["Arn"].startswith(f"arn:aws:sts::{role_arn.split(':')[4]}:assumed-role/")
+    # The account's root may do everything in it, with no policy of its own.
+    root = dict(access_key=parser["second-root"]["aws_access_key_id"], secret=parser["second-root"]["aws_secret_access_key"])
+    me = client(t, "sts", **root).get_caller_identity()
+    assert (me["Account"], me["Arn"], me["UserId"]) == ("210987654321", "arn:aws:iam::210987654321:root", "210987654321")
+    root_iam = client(t, "iam", **root)
+    root_iam.create_user(UserName="carol")
+    root_iam.put_user_policy(UserName="carol", PolicyName="deny-all", PolicyDocument=json.dumps({"Statement": [{"Effect": "Deny", "Action": "*", "Resource": "*"}]}))
+    assert root_iam.get_user_policy(UserName="carol", PolicyName="deny-all")["PolicyName"] == "deny-all"
+    assert client(t, "kms", **root).list_keys()["Keys"] == []
     # The same id again is refused, and says why.
     again = subprocess.run([trent_bin(), "account", "create", "--data-dir", t.data_dir, "--account-id", "210987654321"], capture_output=True, text=True, timeout=60)
     assert again.returncode != 0 and "already exists" in again.stderr

@@ -24,6 +24,10 @@ pub struct CreateOptions {
     /// The profile name to print the credentials under.
     #[arg(long, default_value = "default")]
     pub profile: String,
+    /// Also print an access key of the account's root (profile `PROFILE-root`),
+    /// which may do everything in the account.
+    #[arg(long)]
+    pub with_root_key: bool,
 }
 
 pub async fn create(options: CreateOptions) -> Result<(), ServeError> {
@@ -34,11 +38,17 @@ pub async fn create(options: CreateOptions) -> Result<(), ServeError> {
     let store = crate::serve::open_store(&options.store, dir).await?;
     crate::auth::root_check::verify_or_record(store.as_ref(), &root_key).await.map_err(|e| setup("root key")(e.to_string()))?;
     let now = SystemClock { offset_millis: 0 }.now_millis();
-    let made = crate::auth::accounts::create(store.as_ref(), &root_key, options.account_id.as_deref(), now).await.map_err(|e| setup("creating the account")(e.to_string()))?;
+    let made = crate::auth::accounts::create(store.as_ref(), &root_key, options.account_id.as_deref(), options.with_root_key, now).await.map_err(|e| setup("creating the account")(e.to_string()))?;
     println!("# Trent account {}: its admin is {}", made.account_id, made.admin_arn);
     println!("[{}]", options.profile);
     println!("aws_access_key_id = {}", made.access_key_id);
     // The secret is ASCII by construction; printing it once is the point of this command.
     println!("aws_secret_access_key = {}", String::from_utf8_lossy(made.secret.as_bytes()));
+    if let Some((id, secret)) = &made.root_key {
+        println!("# the root of account {}: arn:aws:iam::{}:root", made.account_id, made.account_id);
+        println!("[{}-root]", options.profile);
+        println!("aws_access_key_id = {id}");
+        println!("aws_secret_access_key = {}", String::from_utf8_lossy(secret.as_bytes()));
+    }
     Ok(())
 }
