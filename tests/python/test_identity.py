@@ -22,7 +22,7 @@ import botocore.config
 import botocore.exceptions
 import pytest
 
-from conftest import REGION, AwsCliError, trent_bin
+from conftest import REGION, AwsCliError, Trent, trent_bin
 
 NO_RETRY = botocore.config.Config(retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=30)
 
@@ -232,6 +232,9 @@ def test_iam_errors_reach_the_cli_with_their_codes(t, aws):
     account = aws("sts", "get-caller-identity")["Account"]
     assert aws.fails("iam", "get-policy", "--policy-arn", f"arn:aws:iam::{account}:policy/none") == "NoSuchEntity"
     assert aws.fails("iam", "bogus-command", "--user-name", name) is None  # refused by the CLI itself, never sent
+    # STS's errors, through the CLI too.
+    assert aws.fails("sts", "assume-role", "--role-arn", f"arn:aws:iam::{account}:role/{unique('none')}", "--role-session-name", "s1") == "AccessDenied"
+    assert aws.fails("sts", "assume-role", "--role-arn", f"arn:aws:iam::{account}:role/x", "--role-session-name", "s1", "--duration-seconds", "50000") == "ValidationError"
     # dave has no identity policy: IAM refuses him.
     assert aws.fails("iam", "create-user", "--user-name", unique("x"), profile="dave") == "AccessDenied"
     assert aws.fails("iam", "list-users", profile="dave") == "AccessDenied"
@@ -445,3 +448,60 @@ def test_the_dev_mode_root_can_use_iam(dev_trent):
     assert iam.create_user(UserName=name)["User"]["Arn"] == f"arn:aws:iam::123456789012:user/{name}"
     me = client(dev_trent, "sts", access_key="test", secret="test").get_caller_identity()
     assert (me["Arn"], me["UserId"]) == ("arn:aws:iam::123456789012:root", "123456789012")
+
+
+# --- several nodes on one PostgreSQL -------------------------------------------------------
+
+POSTGRES_URL = os.environ.get("TRENT_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
+
+
+def psql(sql):
+    return subprocess.run(["psql", POSTGRES_URL, "-v", "ON_ERROR_STOP=1", "-qc", sql], capture_output=True, text=True, timeout=30)
+
+
+@pytest.fixture
+def pg_schema():
+    """A fresh schema on the test PostgreSQL, dropped afterwards. Skips only
+    when no server was asked for and none answers at the default address."""
+    if shutil.which("psql") is None or psql("SELECT 1").returncode != 0:
+        if "TRENT_TEST_POSTGRES_URL" in os.environ:
+            pytest.fail(f"PostgreSQL at {POSTGRES_URL} was asked for but does not answer to psql")
+        pytest.skip(f"no PostgreSQL (or psql) at {POSTGRES_URL}")
+    schema = f"trent_py_{uuid.uuid4().hex}"
+    assert psql(f"CREATE SCHEMA {schema}").returncode == 0
+    sep = "&" if "?" in POSTGRES_URL else "?"
+    yield f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
+    psql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+def test_identities_and_sessions_work_across_nodes_on_one_postgresql(pg_schema, tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a = Trent(tmp_path / "a", args=["--store", pg_schema])
+    b = Trent(tmp_path / "b", args=["--store", pg_schema])
+    try:
+        a.start()
+        os.makedirs(b.data_dir, mode=0o700)
+        shutil.copy(os.path.join(a.data_dir, "root.key"), os.path.join(b.data_dir, "root.key"))
+        b.start()
+        admin = dict(zip(("access_key", "secret"), a.keys()))
+        iam_a, iam_b = client(a, "iam", **admin), client(b, "iam", **admin)
+        user, key = new_user_with_key(iam_a)
+        creds = dict(access_key=key["AccessKeyId"], secret=key["SecretAccessKey"])
+        assert client(b, "sts", **creds).get_caller_identity()["Arn"] == user["Arn"]
+
+        role_arn = iam_a.create_role(RoleName=unique("shared"), AssumeRolePolicyDocument=trust(user["Arn"]))["Role"]["Arn"]
+        c = client(b, "sts", **creds).assume_role(RoleArn=role_arn, RoleSessionName="roaming")["Credentials"]
+        temp = dict(access_key=c["AccessKeyId"], secret=c["SecretAccessKey"], token=c["SessionToken"])
+        key_id = client(a, "kms", **temp).create_key()["KeyMetadata"]["KeyId"]
+        assert client(b, "kms", **temp).describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Enabled"
+
+        # A change made on one node holds on the other from the next request on.
+        iam_b.update_access_key(UserName=user["UserName"], AccessKeyId=key["AccessKeyId"], Status="Inactive")
+        assert error_of(client(a, "sts", **creds).get_caller_identity) == ("InvalidClientTokenId", 403)
+        iam_b.delete_role(RoleName=role_arn.split("/")[-1])
+        assert error_of(client(a, "kms", **temp).list_keys) == ("UnrecognizedClientException", 400)
+        assert [u["UserName"] for u in iam_b.list_users()["Users"]] == sorted(["admin", user["UserName"]], key=str.lower)
+    finally:
+        a.stop()
+        b.stop()
