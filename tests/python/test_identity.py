@@ -240,6 +240,23 @@ def test_iam_errors_reach_the_cli_with_their_codes(t, aws):
     assert aws.fails("iam", "list-users", profile="dave") == "AccessDenied"
 
 
+def test_unsigned_query_requests_get_xml_errors(t):
+    import urllib.error
+    import urllib.request
+    import xml.etree.ElementTree as ET
+
+    for body, ns in ((b"Action=ListUsers&Version=2010-05-08", "https://iam.amazonaws.com/doc/2010-05-08/"), (b"Action=GetCallerIdentity&Version=2011-06-15", "https://sts.amazonaws.com/doc/2011-06-15/")):
+        req = urllib.request.Request(t.endpoint + "/", data=body, method="POST", headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"})
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(req, timeout=30)
+        assert e.value.code == 403
+        root = ET.fromstring(e.value.read())
+        assert root.tag == f"{{{ns}}}ErrorResponse"
+        assert root.find(f"{{{ns}}}Error/{{{ns}}}Code").text == "MissingAuthenticationToken"
+        assert root.find(f"{{{ns}}}Error/{{{ns}}}Type").text == "Sender"
+        assert root.find(f"{{{ns}}}RequestId").text == e.value.headers["x-amzn-RequestId"]
+
+
 def test_sts_and_signature_errors(t):
     iam = client(t, "iam")
     assert error_of(client(t, "sts", access_key="AKIAUNKNOWNUNKNOWN00", secret="x" * 40).get_caller_identity) == ("InvalidClientTokenId", 403)

@@ -145,3 +145,33 @@ async fn serve(state: Arc<AppState>, service: Service, method: &Method, uri: &Ur
     .await;
     (service, action, result)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (name, value) in pairs {
+            h.insert(*name, HeaderValue::from_str(value).unwrap());
+        }
+        h
+    }
+
+    fn signed_for(service: &str) -> String {
+        format!("AWS4-HMAC-SHA256 Credential=AKIAEXAMPLE/20240101/us-east-1/{service}/aws4_request, SignedHeaders=host;x-amz-date, Signature={}", "0".repeat(64))
+    }
+
+    #[test]
+    fn the_credential_scope_chooses_the_protocol() {
+        assert_eq!(route(&headers(&[("authorization", &signed_for("iam"))])), Some(Service::Iam));
+        assert_eq!(route(&headers(&[("authorization", &signed_for("sts"))])), Some(Service::Sts));
+        assert_eq!(route(&headers(&[("authorization", &signed_for("kms"))])), None);
+        // A JSON request stays on the KMS path whatever its scope says; KMS then refuses the scope.
+        assert_eq!(route(&headers(&[("authorization", &signed_for("iam")), ("x-amz-target", "TrentService.ListKeys")])), None);
+        // Unsigned: a form body is a Query request, anything else KMS's.
+        assert_eq!(route(&headers(&[("content-type", "application/x-www-form-urlencoded; charset=utf-8")])), Some(Service::Iam));
+        assert_eq!(route(&headers(&[("content-type", "application/x-amz-json-1.1")])), None);
+        assert_eq!(route(&HeaderMap::new()), None);
+    }
+}
