@@ -380,6 +380,15 @@ def test_assume_role_then_kms_with_temporary_credentials(t):
     tampered = base64.b64encode(bytes([b ^ 1 if i == 20 else b for i, b in enumerate(base64.b64decode(c["SessionToken"]))])).decode()
     assert error_of(client(t, "kms", access_key=c["AccessKeyId"], secret=c["SecretAccessKey"], token=tampered).list_keys) == ("UnrecognizedClientException", 400)
 
+    # Role chaining: a session may assume a role that trusts its role, for an hour at most.
+    chained = unique("chained")
+    chained_arn = iam.create_role(RoleName=chained, AssumeRolePolicyDocument=trust(role_arn), MaxSessionDuration=43200)["Role"]["Arn"]
+    sts_temp = client(t, "sts", **temp)
+    assert error_of(sts_temp.assume_role, RoleArn=chained_arn, RoleSessionName="hop", DurationSeconds=7200) == ("ValidationError", 400)
+    hop = sts_temp.assume_role(RoleArn=chained_arn, RoleSessionName="hop")
+    assert hop["AssumedRoleUser"]["Arn"] == f"arn:aws:sts::{account}:assumed-role/{chained}/hop"
+    iam.delete_role(RoleName=chained)
+
     # Deleting the role ends its sessions at once.
     iam.delete_role(RoleName=role)
     assert error_of(kms.list_keys) == ("UnrecognizedClientException", 400)

@@ -91,6 +91,55 @@ pub async fn authorize(ctx: &Ctx, action: &str, resource: &str) -> Result<(), Qu
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+
+    use trent_crypto::{RootKey, SoftwareProvider};
+    use trent_store::sqlite::SqliteStore;
+    use trent_store::{AccessKeyRecord, EntityRecord, PrincipalRecord, Store};
+
+    use crate::clock::ManualClock;
+    use crate::state::{AppState, AuthMode};
+
+    fn ctx(store: Arc<SqliteStore>, arn: &str) -> Ctx {
+        let root_key = Arc::new(RootKey::from_bytes(trent_crypto::random_secret(32).unwrap()).unwrap());
+        let state = AppState { store, provider: Arc::new(SoftwareProvider::new(root_key.clone())), root_key, clock: Arc::new(ManualClock::new(0)), auth: AuthMode::Secure };
+        Ctx { state: Arc::new(state), principal: Principal { account_id: "111122223333".into(), arn: arn.into() }, region: "us-east-1".into(), request_id: "test".into() }
+    }
+
+    #[tokio::test]
+    async fn users_need_a_policy_and_principals_without_a_user_act_as_the_root() {
+        let store = Arc::new(SqliteStore::open_in_memory().unwrap());
+        // A first admin from before IAM users existed: a principal and a key, no user.
+        let legacy = PrincipalRecord { arn: "arn:aws:iam::111122223333:user/admin".into(), account_id: "111122223333".into(), created_at: 0 };
+        let key = AccessKeyRecord { access_key_id: "AKIALEGACY0000000001".into(), principal_arn: legacy.arn.clone(), sealed_secret: vec![1], created_at: 0, active: true };
+        store.insert_principal(&legacy, &key).await.unwrap();
+        let admin = ctx(store.clone(), &legacy.arn);
+        assert!(identity_policies(&admin).await.unwrap().is_none());
+        authorize(&admin, "iam:CreateUser", "arn:aws:iam::111122223333:user/x").await.unwrap();
+
+        let dave = EntityRecord {
+            account_id: "111122223333".into(),
+            kind: EntityKind::User,
+            name: "dave".into(),
+            arn: "arn:aws:iam::111122223333:user/dave".into(),
+            created_at: 0,
+            doc: Doc { id: "AIDADAVE".into(), path: "/".into(), ..Doc::default() }.to_json().unwrap(),
+            row_version: 1,
+        };
+        store.insert_entity(&dave, None).await.unwrap();
+        let as_dave = ctx(store.clone(), &dave.arn);
+        let denied = authorize(&as_dave, "iam:CreateUser", "arn:aws:iam::111122223333:user/x").await.unwrap_err();
+        assert_eq!((denied.code, denied.status), ("AccessDenied", 403));
+        let mut record = store.get_entity("111122223333", EntityKind::User, "dave").await.unwrap().unwrap();
+        let mut doc = Doc::parse(&record.doc).unwrap();
+        doc.inline.insert("users".into(), r#"{"Statement":{"Effect":"Allow","Action":"iam:*User","Resource":"arn:aws:iam::111122223333:user/*"}}"#.into());
+        record.doc = doc.to_json().unwrap();
+        store.update_entity(&record).await.unwrap();
+        authorize(&as_dave, "iam:CreateUser", "arn:aws:iam::111122223333:user/x").await.unwrap();
+        assert!(authorize(&as_dave, "iam:CreateRole", "arn:aws:iam::111122223333:role/x").await.is_err());
+        // The root is never restricted.
+        authorize(&ctx(store, "arn:aws:iam::111122223333:root"), "iam:DeleteRole", "arn:aws:iam::111122223333:role/x").await.unwrap();
+    }
 
     #[test]
     fn principal_kinds() {

@@ -49,6 +49,10 @@ pub async fn handle(ctx: &Ctx, p: &Params) -> Result<Option<String>, QueryError>
     if !allowed {
         return Err(denied());
     }
+    // Role chaining (a session assuming a role) is capped at one hour, as in AWS.
+    if matches!(crate::iam::access::kind_of(&ctx.principal), crate::iam::access::Kind::Session { .. }) && duration > 3600 {
+        return Err(QueryError::validation("The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining."));
+    }
     let max = role.doc.max_session_secs.unwrap_or(3600);
     if duration > max {
         return Err(QueryError::validation("The requested DurationSeconds exceeds the MaxSessionDuration set for this role."));

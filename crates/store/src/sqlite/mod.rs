@@ -457,6 +457,45 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_database_from_before_identities_is_upgraded_in_place() {
+        let dir = std::env::temp_dir().join(format!("trent-store-test-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("old.db");
+        {
+            // The schema as the release before IAM left it (migrations 1 and 2), with its first admin.
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY);").unwrap();
+            for (i, sql) in schema::MIGRATIONS[..2].iter().enumerate() {
+                conn.execute_batch(sql).unwrap();
+                conn.execute("INSERT INTO schema_migrations (version) VALUES (?1)", params![i as i64 + 1]).unwrap();
+            }
+            conn.execute_batch(
+                "INSERT INTO accounts VALUES ('111111111111', 1);
+                 INSERT INTO principals VALUES ('arn:aws:iam::111111111111:user/admin', '111111111111', 1);
+                 INSERT INTO access_keys VALUES ('AKIAOLD0000000000001', 'arn:aws:iam::111111111111:user/admin', x'0102', 1);",
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        let key = store.get_access_key("AKIAOLD0000000000001").await.unwrap().unwrap();
+        assert!(key.active, "keys made before access keys had a status are active");
+        assert_eq!(store.list_access_keys("arn:aws:iam::111111111111:user/admin").await.unwrap().len(), 1);
+        // The old admin can now become an IAM user of its account.
+        let user = EntityRecord {
+            account_id: "111111111111".into(),
+            kind: EntityKind::User,
+            name: "admin".into(),
+            arn: "arn:aws:iam::111111111111:user/admin".into(),
+            created_at: 2,
+            doc: "{}".into(),
+            row_version: 0,
+        };
+        store.insert_entity(&user, None).await.unwrap();
+        assert!(store.get_principal(&user.arn).await.unwrap().is_some());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
     async fn reopening_a_file_is_idempotent() {
         let dir = std::env::temp_dir().join(format!("trent-store-test-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).unwrap();
