@@ -11,6 +11,8 @@ use zeroize::Zeroizing;
 
 use base64::Engine;
 
+use crate::protocol::error::KmsError;
+
 const AAD: &[u8] = b"trent/session-token/v1";
 
 /// What a session token carries. `secret` is the session's secret access key.
@@ -49,8 +51,8 @@ impl Session {
 }
 
 /// The session token for `session`.
-pub fn seal(root: &RootKey, session: &Session) -> Result<String, trent_crypto::CryptoError> {
-    let json = Zeroizing::new(serde_json::to_vec(session).unwrap_or_default());
+pub fn seal(root: &RootKey, session: &Session) -> Result<String, KmsError> {
+    let json = Zeroizing::new(serde_json::to_vec(session).map_err(|e| KmsError::internal(format!("session token: {e}")))?);
     let sealed = root.seal(&json, AAD)?;
     Ok(base64::engine::general_purpose::STANDARD.encode(sealed))
 }
