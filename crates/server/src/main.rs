@@ -14,6 +14,15 @@ struct Cli {
 enum Command {
     /// Run the server.
     Serve(trent::serve::ServeOptions),
+    /// Manage the accounts of a deployment.
+    #[command(subcommand)]
+    Account(AccountCommand),
+}
+
+#[derive(Subcommand)]
+enum AccountCommand {
+    /// Create an account and its admin user; prints the admin's credentials.
+    Create(trent::account::CreateOptions),
 }
 
 fn main() -> std::process::ExitCode {
@@ -33,6 +42,7 @@ fn main() -> std::process::ExitCode {
     };
     let result = match cli.command {
         Command::Serve(options) => runtime.block_on(trent::serve::run(options)),
+        Command::Account(AccountCommand::Create(options)) => runtime.block_on(trent::account::create(options)),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -116,7 +116,7 @@ pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
     Ok(())
 }
 
-async fn open_store(spec: &str, dir: &Path) -> Result<Arc<dyn Store>, ServeError> {
+pub async fn open_store(spec: &str, dir: &Path) -> Result<Arc<dyn Store>, ServeError> {
     if spec == "sqlite" {
         let store = SqliteStore::open(&dir.join("trent.db")).map_err(setup("opening the database"))?;
         return Ok(Arc::new(store));
@@ -128,7 +128,7 @@ async fn open_store(spec: &str, dir: &Path) -> Result<Arc<dyn Store>, ServeError
     Err(ServeError::Setup(format!("--store must be `sqlite` or a postgres:// URL, not `{spec}`")))
 }
 
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
     if !dir.exists() {
         std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;

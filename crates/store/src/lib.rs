@@ -87,6 +87,35 @@ pub trait Store: Send + Sync {
     async fn get_access_key(&self, access_key_id: &str) -> Result<Option<AccessKeyRecord>, StoreError>;
     async fn count_principals(&self) -> Result<u64, StoreError>;
 
+    // --- IAM: accounts, users, roles, managed policies, access keys ---------
+    /// Creates an account; `AlreadyExists` if the id is taken.
+    async fn insert_account(&self, account_id: &str, created_at: Millis) -> Result<(), StoreError>;
+    /// Inserts an entity (and its account if new; a user's principal row
+    /// too, with `key` if given), atomically. `AlreadyExists` if the account
+    /// already has an entity of that kind and name (in any case) or the ARN.
+    async fn insert_entity(&self, entity: &EntityRecord, key: Option<&AccessKeyRecord>) -> Result<(), StoreError>;
+    /// By name, in any case.
+    async fn get_entity(&self, account_id: &str, kind: EntityKind, name: &str) -> Result<Option<EntityRecord>, StoreError>;
+    /// Writes `entity.doc` if its `row_version` is still the stored one, else
+    /// `Conflict` (`NotFound` if it is gone). Returns the new `row_version`.
+    async fn update_entity(&self, entity: &EntityRecord) -> Result<i64, StoreError>;
+    /// Deletes an entity if `row_version` is still the stored one; a user's
+    /// access keys and principal row go with it, in one transaction.
+    async fn delete_entity(&self, account_id: &str, kind: EntityKind, name: &str, row_version: i64) -> Result<(), StoreError>;
+    /// Entities of one kind in one account, by case-folded name, after the
+    /// folded name `after`.
+    async fn list_entities(&self, account_id: &str, kind: EntityKind, after: After<'_>, limit: usize) -> Result<Vec<EntityRecord>, StoreError>;
+    /// Adds an access key to an existing principal (`NotFound` if there is
+    /// none) unless it already has `max_per_principal` keys: then nothing is
+    /// written and the answer is false. Count and insert are one step.
+    async fn insert_access_key(&self, key: &AccessKeyRecord, max_per_principal: usize) -> Result<bool, StoreError>;
+    /// A principal's access keys, oldest first.
+    async fn list_access_keys(&self, principal_arn: &str) -> Result<Vec<AccessKeyRecord>, StoreError>;
+    /// `NotFound` if there is no such key.
+    async fn set_access_key_active(&self, access_key_id: &str, active: bool) -> Result<(), StoreError>;
+    /// `NotFound` if there is no such key.
+    async fn delete_access_key(&self, access_key_id: &str) -> Result<(), StoreError>;
+
     // --- deployment -----------------------------------------------------------
     /// A deployment-wide setting (e.g. the root key check value).
     async fn get_setting(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;

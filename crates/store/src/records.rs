@@ -179,6 +179,8 @@ pub struct AccessKeyRecord {
     pub principal_arn: String,
     pub sealed_secret: Vec<u8>,
     pub created_at: Millis,
+    /// An inactive key (IAM UpdateAccessKey) is refused at once.
+    pub active: bool,
 }
 
 impl std::fmt::Debug for AccessKeyRecord {
@@ -186,6 +188,7 @@ impl std::fmt::Debug for AccessKeyRecord {
         f.debug_struct("AccessKeyRecord")
             .field("access_key_id", &self.access_key_id)
             .field("principal_arn", &self.principal_arn)
+            .field("active", &self.active)
             .finish_non_exhaustive()
     }
 }
@@ -198,4 +201,47 @@ pub struct KeyUsageRecord {
     /// The operation's name, e.g. `Encrypt`.
     pub operation: String,
     pub request_id: String,
+}
+
+/// The kinds of IAM entity an account holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EntityKind {
+    User,
+    Role,
+    /// A customer managed policy.
+    Policy,
+}
+
+impl EntityKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            EntityKind::User => "user",
+            EntityKind::Role => "role",
+            EntityKind::Policy => "policy",
+        }
+    }
+}
+
+/// An IAM user, role or managed policy of one account. Names are unique per
+/// account and kind regardless of case, as in IAM. The store keeps `doc`
+/// (the server's JSON: ids, path, tags, policy documents) without looking
+/// inside it. A user is also a principal: inserting one inserts its
+/// [`PrincipalRecord`], deleting it deletes that and its access keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntityRecord {
+    pub account_id: String,
+    pub kind: EntityKind,
+    pub name: String,
+    pub arn: String,
+    pub created_at: Millis,
+    pub doc: String,
+    /// Optimistic-concurrency counter, as [`KeyRecord::row_version`].
+    pub row_version: i64,
+}
+
+impl EntityRecord {
+    /// The case-folded name that uniqueness and listing order go by.
+    pub fn folded_name(name: &str) -> String {
+        name.to_lowercase()
+    }
 }

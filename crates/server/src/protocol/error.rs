@@ -17,6 +17,8 @@ pub enum ErrorCode {
     IncompleteSignature,
     InvalidSignature,
     UnrecognizedClient,
+    /// Temporary credentials past their expiry.
+    ExpiredToken,
     AccessDenied,
     // The KMS model's exceptions.
     AlreadyExists,
@@ -55,6 +57,7 @@ impl ErrorCode {
             IncompleteSignature => "IncompleteSignatureException",
             InvalidSignature => "InvalidSignatureException",
             UnrecognizedClient => "UnrecognizedClientException",
+            ExpiredToken => "ExpiredTokenException",
             AccessDenied => "AccessDeniedException",
             AlreadyExists => "AlreadyExistsException",
             Conflict => "ConflictException",

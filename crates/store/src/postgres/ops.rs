@@ -5,7 +5,7 @@
 
 use super::sql::*;
 use super::{backend, backend_in, release, PostgresStore};
-use crate::{After, AccessKeyRecord, AliasRecord, KeyRecord, KeyUsageRecord, MaterialRecord, Millis, PrincipalRecord, Store, StoreError};
+use crate::{After, AccessKeyRecord, AliasRecord, EntityKind, EntityRecord, KeyRecord, KeyUsageRecord, MaterialRecord, Millis, PrincipalRecord, Store, StoreError};
 
 const KEY_INSERT: &str = "INSERT INTO keys (key_id, account_id, region, state, deletion_date, next_rotation_at, material_valid_to, doc, row_version) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1)";
@@ -299,9 +299,8 @@ impl Store for PostgresStore {
     async fn get_access_key(&self, access_key_id: &str) -> Result<Option<AccessKeyRecord>, StoreError> {
         let c = self.client().await?;
         let result = async {
-            let sql = "SELECT access_key_id, principal_arn, sealed_secret, created_at FROM access_keys WHERE access_key_id = $1";
-            let Some(r) = query_opt(&c, sql, &[&access_key_id]).await? else { return Ok(None) };
-            Ok(Some(AccessKeyRecord { access_key_id: get(&r, 0)?, principal_arn: get(&r, 1)?, sealed_secret: get(&r, 2)?, created_at: get(&r, 3)? }))
+            let sql = format!("SELECT {ACCESS_KEY_COLUMNS} FROM access_keys WHERE access_key_id = $1");
+            query_opt(&c, &sql, &[&access_key_id]).await?.as_ref().map(access_key_from_row).transpose()
         }
         .await;
         release(c, result)
@@ -310,6 +309,141 @@ impl Store for PostgresStore {
     async fn count_principals(&self) -> Result<u64, StoreError> {
         let c = self.client().await?;
         let result = async { u64::try_from(count(&c, "SELECT COUNT(*) FROM principals").await?).map_err(|e| backend_in("principal count", e)) }.await;
+        release(c, result)
+    }
+
+    async fn insert_account(&self, account_id: &str, created_at: Millis) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        let result = execute(&c, "INSERT INTO accounts (account_id, created_at) VALUES ($1, $2)", &[&account_id, &created_at]).await.map(|_| ());
+        release(c, result)
+    }
+
+    async fn insert_entity(&self, e: &EntityRecord, key: Option<&AccessKeyRecord>) -> Result<(), StoreError> {
+        let mut c = self.client().await?;
+        let result = async {
+            let tx = c.transaction().await.map_err(backend)?;
+            let (kind, folded) = (e.kind.as_str(), EntityRecord::folded_name(&e.name));
+            execute(&tx, "INSERT INTO accounts (account_id, created_at) VALUES ($1, $2) ON CONFLICT (account_id) DO NOTHING", &[&e.account_id, &e.created_at]).await?;
+            execute(
+                &tx,
+                "INSERT INTO iam_entities (account_id, kind, folded_name, name, arn, created_at, doc, row_version) VALUES ($1, $2, $3, $4, $5, $6, $7, 1)",
+                &[&e.account_id, &kind, &folded, &e.name, &e.arn, &e.created_at, &e.doc],
+            )
+            .await?;
+            if e.kind == EntityKind::User {
+                // The bootstrap admin's principal row may already be there.
+                let sql = "INSERT INTO principals (arn, account_id, created_at) VALUES ($1, $2, $3) ON CONFLICT (arn) DO NOTHING";
+                execute(&tx, sql, &[&e.arn, &e.account_id, &e.created_at]).await?;
+            }
+            if let Some(k) = key {
+                insert_access_key_row(&tx, k).await?;
+            }
+            tx.commit().await.map_err(backend)
+        }
+        .await;
+        release(c, result)
+    }
+
+    async fn get_entity(&self, account_id: &str, kind: EntityKind, name: &str) -> Result<Option<EntityRecord>, StoreError> {
+        let c = self.client().await?;
+        let result = async {
+            let sql = format!("SELECT {ENTITY_COLUMNS} FROM iam_entities WHERE account_id = $1 AND kind = $2 AND folded_name = $3");
+            query_opt(&c, &sql, &[&account_id, &kind.as_str(), &EntityRecord::folded_name(name)]).await?.as_ref().map(entity_from_row).transpose()
+        }
+        .await;
+        release(c, result)
+    }
+
+    async fn update_entity(&self, e: &EntityRecord) -> Result<i64, StoreError> {
+        let c = self.client().await?;
+        let result = async {
+            let (kind, folded) = (e.kind.as_str(), EntityRecord::folded_name(&e.name));
+            let sql = "UPDATE iam_entities SET doc = $1, row_version = row_version + 1 \
+                       WHERE account_id = $2 AND kind = $3 AND folded_name = $4 AND row_version = $5 RETURNING row_version";
+            if let Some(row) = query_opt(&c, sql, &[&e.doc, &e.account_id, &kind, &folded, &e.row_version]).await? {
+                return get(&row, 0);
+            }
+            let exists = query_opt(&c, "SELECT 1 FROM iam_entities WHERE account_id = $1 AND kind = $2 AND folded_name = $3", &[&e.account_id, &kind, &folded]).await?;
+            Err(if exists.is_some() { StoreError::Conflict } else { StoreError::NotFound })
+        }
+        .await;
+        release(c, result)
+    }
+
+    async fn delete_entity(&self, account_id: &str, kind: EntityKind, name: &str, row_version: i64) -> Result<(), StoreError> {
+        let mut c = self.client().await?;
+        let result = async {
+            let tx = c.transaction().await.map_err(backend)?;
+            let sql = "SELECT arn, row_version FROM iam_entities WHERE account_id = $1 AND kind = $2 AND folded_name = $3 FOR UPDATE";
+            let current = query_opt(&tx, sql, &[&account_id, &kind.as_str(), &EntityRecord::folded_name(name)]).await?;
+            let arn: String = match current {
+                None => return Err(StoreError::NotFound),
+                Some(r) if get::<i64>(&r, 1)? != row_version => return Err(StoreError::Conflict),
+                Some(r) => get(&r, 0)?,
+            };
+            execute(&tx, "DELETE FROM iam_entities WHERE arn = $1", &[&arn]).await?;
+            if kind == EntityKind::User {
+                execute(&tx, "DELETE FROM access_keys WHERE principal_arn = $1", &[&arn]).await?;
+                execute(&tx, "DELETE FROM principals WHERE arn = $1", &[&arn]).await?;
+            }
+            tx.commit().await.map_err(backend)
+        }
+        .await;
+        release(c, result)
+    }
+
+    async fn list_entities(&self, account_id: &str, kind: EntityKind, after: After<'_>, limit: usize) -> Result<Vec<EntityRecord>, StoreError> {
+        let c = self.client().await?;
+        let result = async {
+            let sql = format!("SELECT {ENTITY_COLUMNS} FROM iam_entities WHERE account_id = $1 AND kind = $2 AND folded_name > $3 ORDER BY folded_name LIMIT $4");
+            let rows = query(&c, &sql, &[&account_id, &kind.as_str(), &after.unwrap_or(""), &sql_limit(limit)]).await?;
+            rows.iter().map(entity_from_row).collect()
+        }
+        .await;
+        release(c, result)
+    }
+
+    async fn insert_access_key(&self, k: &AccessKeyRecord, max_per_principal: usize) -> Result<bool, StoreError> {
+        let mut c = self.client().await?;
+        let result = async {
+            let tx = c.transaction().await.map_err(backend)?;
+            // Lock the principal's row: two CreateAccessKey calls on two nodes
+            // then count one after the other instead of both seeing room.
+            if query_opt(&tx, "SELECT 1 FROM principals WHERE arn = $1 FOR UPDATE", &[&k.principal_arn]).await?.is_none() {
+                return Err(StoreError::NotFound);
+            }
+            let existing = query(&tx, "SELECT COUNT(*) FROM access_keys WHERE principal_arn = $1", &[&k.principal_arn]).await?;
+            let existing: i64 = existing.first().map(|r| get(r, 0)).transpose()?.unwrap_or(0);
+            if usize::try_from(existing).unwrap_or(usize::MAX) >= max_per_principal {
+                return Ok(false);
+            }
+            insert_access_key_row(&tx, k).await?;
+            tx.commit().await.map_err(backend)?;
+            Ok(true)
+        }
+        .await;
+        release(c, result)
+    }
+
+    async fn list_access_keys(&self, principal_arn: &str) -> Result<Vec<AccessKeyRecord>, StoreError> {
+        let c = self.client().await?;
+        let result = async {
+            let sql = format!("SELECT {ACCESS_KEY_COLUMNS} FROM access_keys WHERE principal_arn = $1 ORDER BY created_at, access_key_id");
+            query(&c, &sql, &[&principal_arn]).await?.iter().map(access_key_from_row).collect()
+        }
+        .await;
+        release(c, result)
+    }
+
+    async fn set_access_key_active(&self, access_key_id: &str, active: bool) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        let result = async { one_row(execute(&c, "UPDATE access_keys SET active = $1 WHERE access_key_id = $2", &[&active, &access_key_id]).await?) }.await;
+        release(c, result)
+    }
+
+    async fn delete_access_key(&self, access_key_id: &str) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        let result = async { one_row(execute(&c, "DELETE FROM access_keys WHERE access_key_id = $1", &[&access_key_id]).await?) }.await;
         release(c, result)
     }
 

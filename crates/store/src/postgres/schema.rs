@@ -90,6 +90,22 @@ const MIGRATIONS: &[&str] = &[
         request_id TEXT NOT NULL
     );
     "#,
+    // 5: IAM users, roles and managed policies; access keys can be inactive.
+    r#"
+    ALTER TABLE access_keys ADD COLUMN active BOOLEAN NOT NULL DEFAULT TRUE;
+    CREATE INDEX access_keys_by_principal ON access_keys (principal_arn, created_at);
+    CREATE TABLE iam_entities (
+        account_id TEXT COLLATE "C" NOT NULL REFERENCES accounts(account_id),
+        kind TEXT COLLATE "C" NOT NULL,
+        folded_name TEXT COLLATE "C" NOT NULL,
+        name TEXT NOT NULL,
+        arn TEXT COLLATE "C" NOT NULL UNIQUE,
+        created_at BIGINT NOT NULL,
+        doc TEXT NOT NULL,
+        row_version BIGINT NOT NULL,
+        PRIMARY KEY (account_id, kind, folded_name)
+    );
+    "#,
 ];
 
 /// The advisory lock every node takes to migrate ("trent_mg" in ASCII).

@@ -6,7 +6,7 @@ use rusqlite::{params, Connection};
 use crate::StoreError;
 
 /// Append only: a released migration is never edited.
-const MIGRATIONS: &[&str] = &[
+pub(super) const MIGRATIONS: &[&str] = &[
     // 1: keys, their material, aliases, identities.
     r#"
     CREATE TABLE accounts (
@@ -79,6 +79,22 @@ const MIGRATIONS: &[&str] = &[
         used_at INTEGER NOT NULL,
         operation TEXT NOT NULL,
         request_id TEXT NOT NULL
+    );
+    "#,
+    // 5: IAM users, roles and managed policies; access keys can be inactive.
+    r#"
+    ALTER TABLE access_keys ADD COLUMN active INTEGER NOT NULL DEFAULT 1;
+    CREATE INDEX access_keys_by_principal ON access_keys (principal_arn, created_at);
+    CREATE TABLE iam_entities (
+        account_id TEXT NOT NULL REFERENCES accounts(account_id),
+        kind TEXT NOT NULL,
+        folded_name TEXT NOT NULL,
+        name TEXT NOT NULL,
+        arn TEXT NOT NULL UNIQUE,
+        created_at INTEGER NOT NULL,
+        doc TEXT NOT NULL,
+        row_version INTEGER NOT NULL,
+        PRIMARY KEY (account_id, kind, folded_name)
     );
     "#,
 ];
