@@ -1,7 +1,8 @@
 //! `trent-crypto` is the key provider step of Trent's request path:
 //! HTTP -> SigV4 authentication -> operation -> **key provider: where key
 //! material lives and crypto runs** -> store. Everything cryptographic goes
-//! through `aws-lc-rs`; this crate adds formats and key handling, never
+//! through `aws-lc-rs` (and, for the few primitives it lacks, the crates
+//! [`keytypes`] names); this crate adds formats and key handling, never
 //! primitives.
 //!
 //! - [`secret`]: [`SecretBytes`], zeroized on drop with a redacted `Debug`,
@@ -13,7 +14,7 @@
 //!   Decrypt takes; it names its key and key material, uses a per-message
 //!   HKDF-derived AES-256-GCM key and binds the encryption context
 //!   (docs/ciphertext-format.md).
-//! - [`keytypes`]: RSA, ECC, Ed25519, ML-DSA, ML-KEM and HMAC keys: the
+//! - [`keytypes`]: RSA, ECC, Ed25519, SM2, ML-DSA, ML-KEM and HMAC keys: the
 //!   model's specs and algorithms, generation, parsed keys and their cache.
 //! - [`provider`]: the [`KeyProvider`] trait the server calls, and
 //!   [`SoftwareProvider`], which keeps material sealed under the root key so
@@ -24,6 +25,7 @@
 
 pub mod ciphertext;
 pub mod error;
+pub mod import;
 pub mod keytypes;
 pub mod provider;
 pub mod root_key;

@@ -14,6 +14,15 @@ struct Cli {
 enum Command {
     /// Run the server.
     Serve(trent::serve::ServeOptions),
+    /// Manage the accounts of a deployment.
+    #[command(subcommand)]
+    Account(AccountCommand),
+}
+
+#[derive(Subcommand)]
+enum AccountCommand {
+    /// Create an account and its admin user; prints the admin's credentials.
+    Create(trent::account::CreateOptions),
 }
 
 fn main() -> std::process::ExitCode {
@@ -21,6 +30,8 @@ fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("TRENT_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
+        // Colour codes only for a person watching, not in files and pipes.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -31,6 +42,7 @@ fn main() -> std::process::ExitCode {
     };
     let result = match cli.command {
         Command::Serve(options) => runtime.block_on(trent::serve::run(options)),
+        Command::Account(AccountCommand::Create(options)) => runtime.block_on(trent::account::create(options)),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

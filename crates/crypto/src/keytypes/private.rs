@@ -523,7 +523,7 @@ impl PrivateKey {
                 Ok(sig)
             }
             (Inner::MlDsa { pair, seed, mu, .. }, MessageType::ExternalMu) => {
-                mu_key(self.spec, pair, seed, mu)?.sign(message)
+                on_big_stack(|| mu_key(self.spec, pair, seed, mu)?.sign(message))
             }
             _ => Err(CryptoError::InvalidInput(
                 "this key cannot sign with that algorithm and message type",
@@ -582,7 +582,7 @@ impl PrivateKey {
             }
             (Inner::MlDsa { verifier, .. }, MessageType::Raw) => verifier.verify_sig(message, sig),
             (Inner::MlDsa { pair, seed, mu, .. }, MessageType::ExternalMu) => {
-                return mu_key(self.spec, pair, seed, mu)?.verify(message, sig);
+                return on_big_stack(|| mu_key(self.spec, pair, seed, mu)?.verify(message, sig));
             }
             _ => {
                 return Err(CryptoError::InvalidInput(
@@ -759,6 +759,25 @@ pub(crate) enum MuKey {
 }
 
 type MlDsaSigning<P> = ml_dsa::ExpandedSigningKey<P>;
+
+/// Stack for external-mu work: RustCrypto's ML-DSA keeps its matrices and
+/// vectors on the stack (hundreds of kilobytes for ML-DSA-87), more than an
+/// async worker deep in a request has left, which overflowed it.
+const ML_DSA_STACK: usize = 16 * 1024 * 1024;
+
+/// Runs `work` on a short-lived thread with a stack of [`ML_DSA_STACK`]
+/// (borrowing the key; the caller waits about a millisecond).
+fn on_big_stack<T: Send>(work: impl FnOnce() -> Result<T, CryptoError> + Send) -> Result<T, CryptoError> {
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("trent-ml-dsa-mu".into())
+            .stack_size(ML_DSA_STACK)
+            .spawn_scoped(scope, work)
+            .map_err(|_| CryptoError::Internal("cannot start a thread for ML-DSA"))?
+            .join()
+            .map_err(|_| CryptoError::Internal("ML-DSA external mu work panicked"))?
+    })
+}
 
 fn mu_key<'a>(
     spec: KeySpec,

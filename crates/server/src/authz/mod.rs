@@ -110,6 +110,8 @@ async fn own_key(ctx: &Ctx, key_id: Uuid) -> Result<Option<Authorized<KeyRecord>
     if deletion::destroy_if_due(ctx.state.store.as_ref(), &key, ctx.now()).await? {
         return Ok(None);
     }
+    // Imported material whose ValidTo passed is gone even if nobody swept.
+    let key = crate::keys::import::expire_if_due(ctx.state.store.as_ref(), key, ctx.now()).await?;
     Ok(Some(Authorized(key)))
 }
 

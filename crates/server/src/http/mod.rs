@@ -23,6 +23,10 @@ pub fn router(state: Arc<AppState>) -> Router {
 }
 
 async fn handle(State(state): State<Arc<AppState>>, method: Method, uri: Uri, headers: HeaderMap, body: Body) -> Response {
+    // IAM and STS (the Query protocol) share the endpoint; see `crate::query`.
+    if let Some(service) = crate::query::route(&headers) {
+        return crate::query::handle(state, service, method, uri, headers, body).await;
+    }
     let started = Instant::now();
     let request_id = uuid::Uuid::new_v4().to_string();
     let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok());

@@ -49,7 +49,16 @@ pub fn key_metadata(key: &KeyRecord) -> Value {
     for (field, algorithms) in algorithm_fields(key) {
         m.insert(field.into(), json!(algorithms));
     }
+    if let Some(model) = &key.import.expiration_model {
+        m.insert("ExpirationModel".into(), json!(model));
+    }
+    if let Some(valid_to) = key.import.valid_to {
+        m.insert("ValidTo".into(), epoch_seconds(valid_to));
+    }
     m.insert("MultiRegion".into(), json!(key.multi_region));
-    m.insert("CurrentKeyMaterialId".into(), json!(key.current_material_id));
+    // A key awaiting imported material has none yet.
+    if !key.current_material_id.is_empty() {
+        m.insert("CurrentKeyMaterialId".into(), json!(key.current_material_id));
+    }
     Value::Object(m)
 }

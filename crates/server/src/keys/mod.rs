@@ -4,10 +4,13 @@
 
 pub mod alias;
 pub mod asymmetric;
-pub mod signing;
+pub mod import;
 pub mod metadata;
 pub mod policy;
 pub mod reference;
+pub mod rotation;
+pub mod signing;
 pub mod state;
-pub mod tags;
 pub mod symmetric;
+pub mod tags;
+pub mod usage;
