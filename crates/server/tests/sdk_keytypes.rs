@@ -533,3 +533,20 @@ async fn ml_kem_keys_encapsulate_and_decapsulate_with_outside_parties() {
     let err = client.encapsulate().key_id(signing.key_id()).encapsulation_algorithm("ML_KEM".into()).send().await.unwrap_err();
     assert_eq!(code(&err), "InvalidKeyUsageException");
 }
+
+#[tokio::test]
+async fn other_key_types_refuse_rotation_and_imported_material() {
+    let trent = Trent::start(&[]);
+    let client = trent.client(REGION);
+    for (spec, usage) in [("RSA_2048", "SIGN_VERIFY"), ("HMAC_256", "GENERATE_VERIFY_MAC"), ("ML_KEM_768", "ENCAPSULATE_DECAPSULATE")] {
+        let key = create(&client, spec, usage).await.unwrap();
+        let err = client.enable_key_rotation().key_id(key.key_id()).send().await.unwrap_err();
+        assert_eq!(code(&err), "UnsupportedOperationException", "{spec}");
+        let err = client.rotate_key_on_demand().key_id(key.key_id()).send().await.unwrap_err();
+        assert_eq!(code(&err), "UnsupportedOperationException", "{spec}");
+        // Still usable afterwards.
+        client.describe_key().key_id(key.key_id()).send().await.unwrap();
+        let external = client.create_key().key_spec(KeySpec::from(spec)).key_usage(KeyUsageType::from(usage)).origin(aws_sdk_kms::types::OriginType::External).send().await;
+        assert_eq!(code(&external.unwrap_err()), "UnsupportedOperationException", "{spec} EXTERNAL");
+    }
+}
