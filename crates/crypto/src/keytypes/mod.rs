@@ -1,4 +1,4 @@
-//! Every key type besides symmetric AES: RSA, ECC, Ed25519, ML-DSA,
+//! Every key type besides symmetric AES: RSA, ECC, Ed25519, SM2, ML-DSA,
 //! ML-KEM and HMAC keys.
 //!
 //! - [`spec`]: the model's key specs, usages and algorithms, and which go
@@ -9,9 +9,12 @@
 //! - [`cache`]: parsed keys kept per key id and material id so requests do
 //!   not parse key material.
 //! - `der`: the SubjectPublicKeyInfo/PKCS#8 wrappers aws-lc-rs lacks for ML-KEM.
+//! - `sm2_keys` (RustCrypto `sm2`) and `ml_dsa_mu` (RustCrypto `ml-dsa`):
+//!   SM2 and ML-DSA external mu, which aws-lc-rs lacks.
 
 pub mod cache;
 mod der;
+mod ml_dsa_mu;
 pub mod private;
 mod sm2_keys;
 pub mod spec;

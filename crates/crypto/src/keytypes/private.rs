@@ -29,6 +29,7 @@ use aws_lc_rs::{agreement, digest, hmac, kem, rsa};
 use zeroize::Zeroizing;
 
 use super::der;
+use super::ml_dsa_mu::{mu_key, on_big_stack, MuKey};
 use super::sm2_keys::{self, Sm2Key};
 use super::spec::{EncryptionAlgorithm, KeySpec, MessageType, SigningAlgorithm};
 use crate::error::CryptoError;
@@ -731,132 +732,6 @@ impl PrivateKey {
 fn prehashed(message: &[u8]) -> ed25519_dalek::Sha512 {
     use ed25519_dalek::Digest;
     ed25519_dalek::Sha512::new().chain_update(message)
-}
-
-/// An ML-DSA key for signing and verifying an external mu (FIPS 204
-/// Algorithms 7 and 8 on a caller's 64-byte mu), which aws-lc-rs does not
-/// expose: RustCrypto's `ml-dsa` does it, from the same FIPS 204 seed. Built
-/// on first use only (an expanded key is tens of kilobytes).
-pub(crate) enum MuKey {
-    L44(
-        Box<(
-            MlDsaSigning<ml_dsa::MlDsa44>,
-            ml_dsa::VerifyingKey<ml_dsa::MlDsa44>,
-        )>,
-    ),
-    L65(
-        Box<(
-            MlDsaSigning<ml_dsa::MlDsa65>,
-            ml_dsa::VerifyingKey<ml_dsa::MlDsa65>,
-        )>,
-    ),
-    L87(
-        Box<(
-            MlDsaSigning<ml_dsa::MlDsa87>,
-            ml_dsa::VerifyingKey<ml_dsa::MlDsa87>,
-        )>,
-    ),
-}
-
-type MlDsaSigning<P> = ml_dsa::ExpandedSigningKey<P>;
-
-/// Stack for external-mu work: RustCrypto's ML-DSA keeps its matrices and
-/// vectors on the stack (hundreds of kilobytes for ML-DSA-87), more than an
-/// async worker deep in a request has left, which overflowed it.
-const ML_DSA_STACK: usize = 16 * 1024 * 1024;
-
-/// Runs `work` on a short-lived thread with a stack of [`ML_DSA_STACK`]
-/// (borrowing the key; the caller waits about a millisecond).
-fn on_big_stack<T: Send>(work: impl FnOnce() -> Result<T, CryptoError> + Send) -> Result<T, CryptoError> {
-    std::thread::scope(|scope| {
-        std::thread::Builder::new()
-            .name("trent-ml-dsa-mu".into())
-            .stack_size(ML_DSA_STACK)
-            .spawn_scoped(scope, work)
-            .map_err(|_| CryptoError::Internal("cannot start a thread for ML-DSA"))?
-            .join()
-            .map_err(|_| CryptoError::Internal("ML-DSA external mu work panicked"))?
-    })
-}
-
-fn mu_key<'a>(
-    spec: KeySpec,
-    pair: &PqdsaKeyPair,
-    seed: &[u8; 32],
-    cell: &'a OnceLock<MuKey>,
-) -> Result<&'a MuKey, CryptoError> {
-    if let Some(key) = cell.get() {
-        return Ok(key);
-    }
-    let seed = ml_dsa::Seed::from(*seed);
-    let key = match spec {
-        KeySpec::MlDsa44 => MuKey::L44(Box::new(expand(&seed))),
-        KeySpec::MlDsa65 => MuKey::L65(Box::new(expand(&seed))),
-        KeySpec::MlDsa87 => MuKey::L87(Box::new(expand(&seed))),
-        _ => return Err(BAD_ALG),
-    };
-    // Both implementations must derive the same key from the seed.
-    if key.public_key() != pair.public_key().as_ref() {
-        return Err(CryptoError::Internal("ML-DSA keys from one seed differ"));
-    }
-    Ok(cell.get_or_init(|| key))
-}
-
-fn expand<P: ml_dsa::MlDsaParams>(
-    seed: &ml_dsa::Seed,
-) -> (MlDsaSigning<P>, ml_dsa::VerifyingKey<P>) {
-    let signing = MlDsaSigning::<P>::from_seed(seed);
-    let verifying = signing.verifying_key();
-    (signing, verifying)
-}
-
-fn mu_sign<P: ml_dsa::MlDsaParams>(
-    key: &(MlDsaSigning<P>, ml_dsa::VerifyingKey<P>),
-    mu: &[u8],
-) -> Result<Vec<u8>, CryptoError> {
-    let mu = ml_dsa::common::array::Array::try_from(mu)
-        .map_err(|_| CryptoError::InvalidInput("an external mu is 64 bytes"))?;
-    // FIPS 204's deterministic variant (rnd = 0), with the caller's mu.
-    Ok(key.0.sign_mu_deterministic(&mu).encode().to_vec())
-}
-
-fn mu_verify<P: ml_dsa::MlDsaParams>(
-    key: &(MlDsaSigning<P>, ml_dsa::VerifyingKey<P>),
-    mu: &[u8],
-    sig: &[u8],
-) -> Result<bool, CryptoError> {
-    let mu = ml_dsa::common::array::Array::try_from(mu)
-        .map_err(|_| CryptoError::InvalidInput("an external mu is 64 bytes"))?;
-    let Ok(sig) = ml_dsa::Signature::<P>::try_from(sig) else {
-        return Ok(false);
-    };
-    Ok(key.1.verify_mu(&mu, &sig))
-}
-
-impl MuKey {
-    fn sign(&self, mu: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        match self {
-            MuKey::L44(k) => mu_sign(k, mu),
-            MuKey::L65(k) => mu_sign(k, mu),
-            MuKey::L87(k) => mu_sign(k, mu),
-        }
-    }
-
-    fn verify(&self, mu: &[u8], sig: &[u8]) -> Result<bool, CryptoError> {
-        match self {
-            MuKey::L44(k) => mu_verify(k, mu, sig),
-            MuKey::L65(k) => mu_verify(k, mu, sig),
-            MuKey::L87(k) => mu_verify(k, mu, sig),
-        }
-    }
-
-    fn public_key(&self) -> Vec<u8> {
-        match self {
-            MuKey::L44(k) => k.1.encode().to_vec(),
-            MuKey::L65(k) => k.1.encode().to_vec(),
-            MuKey::L87(k) => k.1.encode().to_vec(),
-        }
-    }
 }
 
 const BAD_ALG: CryptoError = CryptoError::InvalidInput("the algorithm does not belong to this key");
