@@ -308,6 +308,7 @@ async fn rsa_oaep_encrypts_within_aws_limits_and_re_encrypts_across_key_types() 
             assert_eq!(out.encryption_algorithm(), Some(&alg));
             let ciphertext = out.ciphertext_blob.unwrap();
             let back = client.decrypt().key_id(key.key_id()).ciphertext_blob(ciphertext.clone()).encryption_algorithm(alg.clone()).send().await.unwrap();
+            assert_eq!(back.key_material_id(), None, "KeyMaterialId is for symmetric keys only");
             assert_eq!(back.plaintext.unwrap().into_inner(), plaintext);
             let too_long = client.encrypt().key_id(key.key_id()).plaintext(Blob::new(vec![0; max + 1])).encryption_algorithm(alg.clone()).send().await;
             assert_eq!(code(&too_long.unwrap_err()), "ValidationException", "{spec} {algorithm} {}", max + 1);
@@ -345,6 +346,7 @@ async fn rsa_oaep_encrypts_within_aws_limits_and_re_encrypts_across_key_types() 
             .unwrap();
         assert_eq!(to_rsa.destination_encryption_algorithm(), Some(&EncryptionAlgorithmSpec::RsaesOaepSha256));
         assert_eq!(to_rsa.source_encryption_algorithm(), Some(&EncryptionAlgorithmSpec::SymmetricDefault));
+        assert!(to_rsa.source_key_material_id().is_some() && to_rsa.destination_key_material_id().is_none());
         let rsa_to_rsa = client
             .re_encrypt()
             .ciphertext_blob(to_rsa.ciphertext_blob.unwrap())
@@ -365,6 +367,7 @@ async fn rsa_oaep_encrypts_within_aws_limits_and_re_encrypts_across_key_types() 
             .await
             .unwrap();
         assert_eq!(back.source_key_id(), key.arn());
+        assert!(back.source_key_material_id().is_none() && back.destination_key_material_id().is_some());
         let plain = client.decrypt().ciphertext_blob(back.ciphertext_blob.unwrap()).send().await.unwrap();
         assert_eq!(plain.plaintext.unwrap().into_inner(), b"travels");
     }

@@ -45,7 +45,7 @@ pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
                 "KeyId": key.arn,
                 "Plaintext": to_base64(plaintext.as_bytes()),
                 "EncryptionAlgorithm": algorithm.as_str(),
-                "KeyMaterialId": key.current_material_id,
+                // KeyMaterialId is for symmetric encryption keys only (model).
             }));
         }
     }

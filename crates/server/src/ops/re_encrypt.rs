@@ -47,15 +47,21 @@ pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
         (blob, algorithm.as_str())
     };
     dry_run_check(req.dry_run)?;
-    Ok(json!({
+    let mut out = json!({
         "CiphertextBlob": to_base64(&new_ciphertext),
         "SourceKeyId": source.arn,
         "KeyId": destination.arn,
         "SourceEncryptionAlgorithm": source.algorithm,
         "DestinationEncryptionAlgorithm": destination_algorithm,
-        "SourceKeyMaterialId": source.material_id,
-        "DestinationKeyMaterialId": destination.current_material_id,
-    }))
+    });
+    // The material ids are present only for symmetric encryption keys (model).
+    if let Some(material_id) = source.material_id {
+        out["SourceKeyMaterialId"] = json!(material_id);
+    }
+    if asymmetric::is_symmetric(&destination) {
+        out["DestinationKeyMaterialId"] = json!(destination.current_material_id);
+    }
+    Ok(out)
 }
 
 /// The plaintext of the source ciphertext and where it came from.
@@ -63,7 +69,8 @@ struct Source {
     plaintext: trent_crypto::SecretBytes,
     arn: String,
     algorithm: &'static str,
-    material_id: String,
+    /// Symmetric sources only.
+    material_id: Option<String>,
 }
 
 /// Decrypts the source: with the asymmetric key SourceKeyId names, or as a
@@ -79,11 +86,11 @@ async fn open_source(
         let key = authz::key(ctx, reference, "kms:ReEncryptFrom", Aliases::Accepted).await?;
         if !asymmetric::is_symmetric(&key) {
             let (plaintext, algorithm) = asymmetric::decrypt(ctx, &key, algorithm.as_deref(), context, ciphertext, "ReEncrypt").await?;
-            return Ok(Source { plaintext, arn: key.arn.clone(), algorithm: algorithm.as_str(), material_id: key.current_material_id.clone() });
+            return Ok(Source { plaintext, arn: key.arn.clone(), algorithm: algorithm.as_str(), material_id: None });
         }
     }
     let empty = EncryptionContext::new();
     let opened = symmetric::decrypt(ctx, ciphertext, context.unwrap_or(&empty), key_id.as_deref(), "kms:ReEncryptFrom").await?;
     symmetric::check_algorithm(&opened.key, algorithm.as_deref())?;
-    Ok(Source { plaintext: opened.plaintext, arn: opened.key.arn.clone(), algorithm: SYMMETRIC_DEFAULT, material_id: opened.material_id })
+    Ok(Source { plaintext: opened.plaintext, arn: opened.key.arn.clone(), algorithm: SYMMETRIC_DEFAULT, material_id: Some(opened.material_id) })
 }
