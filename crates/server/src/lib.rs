@@ -16,9 +16,13 @@
 //! - the store (`trent-store`): SQLite by default; every write durable
 //!   before the answer is sent.
 //!
+//! - [`audit`]: one CloudTrail-shaped event per request, hash-chained and
+//!   signed, written before the answer (wrapped around the path by `http`).
+//!
 //! Beside the path: [`lifecycle`] (deletion after the waiting period),
 //! [`clock`] (injected time), [`serve`] (start-up and the data directory).
 
+pub mod audit;
 pub mod auth;
 pub mod authz;
 pub mod clock;

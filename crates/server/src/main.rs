@@ -14,6 +14,9 @@ struct Cli {
 enum Command {
     /// Run the server.
     Serve(trent::serve::ServeOptions),
+    /// The audit log: verify it, query it, export its public key.
+    #[command(subcommand)]
+    Audit(trent::audit::cli::AuditCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -22,6 +25,11 @@ fn main() -> std::process::ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("TRENT_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
+    let options = match cli.command {
+        Command::Serve(options) => options,
+        // Operator commands on files: no server, no runtime.
+        Command::Audit(command) => return trent::audit::cli::run(command),
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -29,9 +37,7 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    let result = match cli.command {
-        Command::Serve(options) => runtime.block_on(trent::serve::run(options)),
-    };
+    let result = runtime.block_on(trent::serve::run(options));
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

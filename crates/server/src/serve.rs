@@ -42,6 +42,8 @@ pub struct ServeOptions {
     /// For tests only: shifts Trent's clock by this many seconds.
     #[arg(long, hide = true, default_value_t = 0, allow_negative_numbers = true)]
     pub clock_offset_secs: i64,
+    #[command(flatten)]
+    pub audit: crate::audit::AuditOptions,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -79,7 +81,8 @@ pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
     } else {
         AuthMode::Secure
     };
-    let state = Arc::new(AppState { store: store.clone(), provider, root_key, clock: clock.clone(), auth });
+    let audit = Arc::new(crate::audit::Audit::start(dir, &options.audit, &root_key, clock.clone()).map_err(|e| ServeError::Setup(format!("audit log: {e}")))?);
+    let state = Arc::new(AppState { store: store.clone(), provider, root_key, clock: clock.clone(), auth, audit: audit.clone() });
 
     let destroyed = crate::lifecycle::deletion::sweep(store.as_ref(), clock.as_ref()).await.map_err(setup("deletion sweep"))?;
     if destroyed > 0 {
@@ -91,7 +94,11 @@ pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
     let listener = tokio::net::TcpListener::bind(options.listen).await.map_err(setup("binding the listen address"))?;
     let addr = listener.local_addr().map_err(setup("listen address"))?;
     print_welcome(addr, &credentials, admin.as_deref(), options.dev);
-    axum::serve(listener, crate::http::router(state)).with_graceful_shutdown(shutdown_signal()).await.map_err(setup("serving"))
+    let app = crate::http::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.map_err(setup("serving"));
+    // Every answered request's event is written; sign and fsync the tail.
+    audit.shutdown().await;
+    served
 }
 
 async fn open_store(spec: &str, dir: &Path) -> Result<Arc<dyn Store>, ServeError> {

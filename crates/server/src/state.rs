@@ -24,6 +24,8 @@ pub struct AppState {
     pub root_key: Arc<RootKey>,
     pub clock: Arc<dyn Clock>,
     pub auth: AuthMode,
+    /// Every request's event goes here before its answer (`crate::audit`).
+    pub audit: Arc<crate::audit::Audit>,
 }
 
 /// The authenticated caller of one request.
@@ -40,6 +42,8 @@ pub struct Ctx {
     /// From the SigV4 credential scope; keys and aliases live in one region.
     pub region: String,
     pub request_id: String,
+    /// What authorization reports for the request's audit event.
+    pub audit: crate::audit::Notes,
 }
 
 impl Ctx {
