@@ -141,6 +141,10 @@ impl Audit {
             tx.as_ref().map(|tx| tx.send(writer::Msg::Event { json: event.to_string(), sync, ack }).is_ok()).unwrap_or(false)
         };
         let result = if sent { done.await.unwrap_or_else(|_| Err("the audit writer stopped".into())) } else { Err("the audit writer stopped".into()) };
+        if result.is_err() {
+            // Also when the writer itself is gone: later requests are refused before they act.
+            self.failed.store(true, Ordering::SeqCst);
+        }
         match result {
             Err(e) if self.on_failure == OnFailure::Log => {
                 tracing::error!(error = %e, "serving without an audit record (--audit-on-failure log)");

@@ -1,0 +1,88 @@
+"""The audit log seen from the outside: events from the aws CLI and boto3
+name their client and caller, `trent audit query` and `verify` work on a live
+data directory and on an offline copy, and the stdout sink carries the same
+records after the listening line."""
+
+import base64
+import json
+import os
+import shutil
+import subprocess
+
+from conftest import trent_bin
+
+
+def trent_audit(*args):
+    r = subprocess.run([trent_bin(), "audit", *args], capture_output=True, text=True, timeout=60)
+    return r.returncode, r.stdout + r.stderr
+
+
+def query(t, *args):
+    code, out = trent_audit("query", "--data-dir", t.data_dir, *args)
+    assert code == 0, out
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def test_cli_and_boto3_calls_are_recorded_with_their_caller(secure_trent, tmp_path):
+    t = secure_trent
+    key = t.aws("kms", "create-key", "--description", "audit e2e")["KeyMetadata"]
+    plaintext = tmp_path / "p.bin"
+    plaintext.write_bytes(b"audit end-to-end plaintext 42")
+    blob = t.aws("kms", "encrypt", "--key-id", key["KeyId"], "--plaintext", f"fileb://{plaintext}", "--encryption-context", "app=audit")["CiphertextBlob"]
+    kms = t.boto3_client()
+    out = kms.decrypt(CiphertextBlob=base64.b64decode(blob), EncryptionContext={"app": "audit"})
+    assert out["Plaintext"] == plaintext.read_bytes()
+
+    access_key, _ = t.keys()
+    [enc] = query(t, "--event-name", "Encrypt", "--key", key["KeyId"])
+    assert enc["userAgent"].startswith("aws-cli/"), enc["userAgent"]
+    assert enc["userIdentity"]["accessKeyId"] == access_key
+    assert enc["requestParameters"] == {"keyId": key["KeyId"], "encryptionContext": {"app": "audit"}}
+    assert enc["resources"][0]["ARN"] == key["Arn"]
+    [dec] = query(t, "--event-name", "Decrypt", "--key", key["Arn"])
+    assert "Boto3/" in dec["userAgent"] or "botocore/" in dec["userAgent"], dec["userAgent"]
+    assert "ciphertextBlob" not in dec["requestParameters"]
+    assert [e["eventName"] for e in query(t, "--key", key["KeyId"], "--principal", access_key)] == ["CreateKey", "Encrypt", "Decrypt"]
+
+    code, table = trent_audit("query", "--data-dir", t.data_dir, "--key", key["KeyId"], "--output", "table")
+    assert code == 0 and table.splitlines()[0].split()[:2] == ["TIME", "EVENT"], table
+    assert len(table.splitlines()) == 4, table
+
+
+def test_an_offline_copy_verifies_with_the_exported_key_and_an_edit_is_named(new_trent, tmp_path):
+    t = new_trent()
+    kms = t.boto3_client()
+    key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+    for i in range(3):
+        kms.encrypt(KeyId=key_id, Plaintext=f"offline copy secret {i}".encode())
+    t.stop()
+    code, out = trent_audit("verify", "--data-dir", t.data_dir, "--require-signed")
+    assert code == 0, out
+    pem = tmp_path / "audit.pem"
+    code, out = trent_audit("export-public-key", "--data-dir", t.data_dir, "--out", str(pem))
+    assert code == 0, out
+    files = sorted(os.path.join(t.data_dir, "audit", f) for f in os.listdir(os.path.join(t.data_dir, "audit")) if f.endswith(".jsonl"))
+    copy = tmp_path / "copy.jsonl"
+    shutil.copy(files[0], copy)
+    code, out = trent_audit("verify", "--log", str(copy), "--public-key", str(pem))
+    assert code == 0 and out.startswith("OK: "), out
+    lines = copy.read_text().splitlines()
+    lines[2] = lines[2].replace('"Encrypt"', '"Decrypt"')
+    copy.write_text("\n".join(lines) + "\n")
+    code, out = trent_audit("verify", "--log", str(copy), "--public-key", str(pem))
+    assert code == 1, out
+    assert out.startswith(f"FAILED: record seq 3 at {copy}:3:"), out
+
+
+def test_the_stdout_sink_prints_the_records_after_the_listening_line(new_trent):
+    t = new_trent(args=["--audit-sink", "stdout", "--audit-sink", "file"])
+    t.boto3_client().list_keys()
+    t.stop()
+    with open(os.path.join(t.base_dir, "stdout.1.log")) as f:
+        printed = f.read().splitlines()
+    assert printed[0].startswith("Trent listening on http://127.0.0.1:")
+    records = [line for line in printed if line.startswith('{"seq":')]
+    files = sorted(os.path.join(t.data_dir, "audit", f) for f in os.listdir(os.path.join(t.data_dir, "audit")) if f.endswith(".jsonl"))
+    in_file = [line for path in files for line in open(path).read().splitlines()]
+    assert records == in_file and len(records) == 2  # the ListKeys event and the shutdown digest
+    assert json.loads(records[0])["event"]["eventName"] == "ListKeys"
