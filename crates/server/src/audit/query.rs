@@ -62,9 +62,11 @@ impl Filter {
 pub fn run(files: &[PathBuf], filter: &Filter) -> Result<Vec<Value>, String> {
     let mut out = Vec::new();
     for path in files {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
-        for line in text.lines() {
-            let Ok(record) = chain::open(line) else { continue };
+        let file = std::fs::File::open(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+        // Line by line: a log file may be large.
+        for line in std::io::BufRead::lines(std::io::BufReader::new(file)) {
+            let line = line.map_err(|e| format!("reading {}: {e}", path.display()))?;
+            let Ok(record) = chain::open(&line) else { continue };
             if record.record_type == RecordType::Event && filter.matches(&record.payload) {
                 out.push(record.payload);
             }
