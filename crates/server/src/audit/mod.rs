@@ -60,12 +60,12 @@ pub enum OnFailure {
 pub struct AuditOptions {
     /// Where audit events go: `file` (DATA_DIR/audit, the default), `stdout`,
     /// `syslog` (/dev/log) or `syslog:PATH`. Repeat for several at once.
-    #[arg(long = "audit-sink", value_parser = parse_sink, default_value = "file")]
+    #[arg(long = "audit-sink", value_name = "SINK", value_parser = parse_sink, default_value = "file")]
     pub sinks: Vec<Sink>,
     /// A log file is closed and a new one begun when it reaches this size.
     #[arg(long, default_value_t = 100 << 20)]
     pub audit_max_file_bytes: u64,
-    /// ... or when it is this old.
+    /// A log file is also closed and a new one begun when it is this many seconds old.
     #[arg(long, default_value_t = 24 * 60 * 60)]
     pub audit_rotate_secs: u64,
     /// Events of reads and cryptographic operations are fsynced together at
