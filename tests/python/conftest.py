@@ -107,7 +107,8 @@ class Trent:
 
     # --- process control -------------------------------------------------
 
-    def start(self, extra_args=()):
+    def spawn(self, extra_args=()):
+        """Starts the process without waiting for it to listen."""
         assert self.proc is None or self.proc.poll() is not None, "already running"
         self.starts += 1
         self.ended = False
@@ -120,7 +121,16 @@ class Trent:
         with open(out_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
         _running.append(self.proc)
-        self.endpoint = self._wait_for_listening(out_path)
+        self.out_path = out_path
+        return self
+
+    def start(self, extra_args=()):
+        self.spawn(extra_args)
+        return self.wait_listening()
+
+    def wait_listening(self):
+        """Waits for the process `spawn` started to print where it listens."""
+        self.endpoint = self._wait_for_listening(self.out_path)
         return self
 
     def _wait_for_listening(self, out_path):

@@ -22,6 +22,7 @@
 
 pub mod ciphertext;
 pub mod error;
+pub mod import;
 pub mod provider;
 pub mod root_key;
 pub mod secret;

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use uuid::Uuid;
+use zeroize::Zeroizing;
 
 use crate::ciphertext::{self, Header, MATERIAL_ID_LEN, MATERIAL_LEN};
 use crate::error::CryptoError;
@@ -37,6 +38,16 @@ pub trait KeyProvider: Send + Sync {
     fn generate_symmetric(
         &self,
         key_id: Uuid,
+    ) -> Result<(StoredMaterial, [u8; MATERIAL_ID_LEN]), CryptoError>;
+
+    /// Takes imported symmetric (AES-256) material for `key_id`, returning
+    /// it in stored form and its material id, which is the same whenever
+    /// the same material is imported into the same key (so a re-import can
+    /// be told apart from different material) and reveals nothing of it.
+    fn import_symmetric(
+        &self,
+        key_id: Uuid,
+        material: &SecretBytes,
     ) -> Result<(StoredMaterial, [u8; MATERIAL_ID_LEN]), CryptoError>;
 
     /// Encrypts `plaintext` with the material `stored` (which must be the
@@ -116,6 +127,23 @@ impl KeyProvider for SoftwareProvider {
         let material = random_secret(MATERIAL_LEN)?;
         let mut material_id = [0u8; MATERIAL_ID_LEN];
         material_id.copy_from_slice(&random_bytes(MATERIAL_ID_LEN)?);
+        let aad = Self::material_aad(&key_id, &material_id);
+        let sealed = self.root.seal(material.as_bytes(), &aad)?;
+        Ok((StoredMaterial(sealed), material_id))
+    }
+
+    fn import_symmetric(
+        &self,
+        key_id: Uuid,
+        material: &SecretBytes,
+    ) -> Result<(StoredMaterial, [u8; MATERIAL_ID_LEN]), CryptoError> {
+        if material.len() != MATERIAL_LEN {
+            return Err(CryptoError::Malformed("symmetric key material must be 32 bytes"));
+        }
+        let mut data = Zeroizing::new(Vec::with_capacity(16 + MATERIAL_LEN));
+        data.extend_from_slice(key_id.as_bytes());
+        data.extend_from_slice(material.as_bytes());
+        let material_id = self.root.keyed_digest(b"trent/imported-material-id/v1", &data);
         let aad = Self::material_aad(&key_id, &material_id);
         let sealed = self.root.seal(material.as_bytes(), &aad)?;
         Ok((StoredMaterial(sealed), material_id))

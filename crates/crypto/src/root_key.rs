@@ -173,6 +173,20 @@ impl RootKey {
         Ok(std::mem::take(&mut *out))
     }
 
+    /// A keyed digest of `data` under a key derived from the root key for
+    /// `label` (HMAC-SHA256 twice: derive, then digest). Deterministic, so
+    /// it can name secret data (e.g. imported key material) without
+    /// revealing it, and differs between deployments.
+    pub fn keyed_digest(&self, label: &[u8], data: &[u8]) -> [u8; 32] {
+        use aws_lc_rs::hmac;
+        let root = hmac::Key::new(hmac::HMAC_SHA256, self.key.as_ref());
+        let derived = Zeroizing::new(hmac::sign(&root, label).as_ref().to_vec());
+        let key = hmac::Key::new(hmac::HMAC_SHA256, &derived);
+        let mut out = [0u8; 32];
+        out.copy_from_slice(hmac::sign(&key, data).as_ref());
+        out
+    }
+
     /// Opens a blob made by [`RootKey::seal`] with the same `aad`.
     /// [`CryptoError::Malformed`] if it cannot be parsed,
     /// [`CryptoError::Decrypt`] if authentication fails.

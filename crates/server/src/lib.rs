@@ -15,22 +15,30 @@
 //!   (`trent-crypto`).
 //! - the store (`trent-store`): SQLite by default; every write durable
 //!   before the answer is sent.
-//!
 //! - [`audit`]: one CloudTrail-shaped event per request, hash-chained and
 //!   signed, written before the answer (wrapped around the path by `http`).
+//!
+//! IAM and STS share the endpoint: [`query`] (the Query protocol, chosen
+//! by the SigV4 service `iam` or `sts`) -> [`auth`] -> [`iam`] or [`sts`],
+//! whose permissions come from [`policy`], Trent's policy evaluator.
 //!
 //! Beside the path: [`lifecycle`] (deletion after the waiting period),
 //! [`clock`] (injected time), [`serve`] (start-up and the data directory).
 
+pub mod account;
 pub mod audit;
 pub mod auth;
 pub mod authz;
 pub mod clock;
 pub mod dispatch;
 pub mod http;
+pub mod iam;
 pub mod keys;
 pub mod lifecycle;
 pub mod ops;
+pub mod policy;
 pub mod protocol;
+pub mod query;
 pub mod serve;
 pub mod state;
+pub mod sts;

@@ -17,6 +17,15 @@ enum Command {
     /// The audit log: verify it, query it, export its public key.
     #[command(subcommand)]
     Audit(trent::audit::cli::AuditCommand),
+    /// Manage the accounts of a deployment.
+    #[command(subcommand)]
+    Account(AccountCommand),
+}
+
+#[derive(Subcommand)]
+enum AccountCommand {
+    /// Create an account and its admin user; prints the admin's credentials.
+    Create(trent::account::CreateOptions),
 }
 
 fn main() -> std::process::ExitCode {
@@ -24,11 +33,13 @@ fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("TRENT_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
+        // Colour codes only for a person watching, not in files and pipes.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let options = match cli.command {
-        Command::Serve(options) => options,
+    let command = match cli.command {
         // Operator commands on files: no server, no runtime.
         Command::Audit(command) => return trent::audit::cli::run(command),
+        other => other,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -37,7 +48,12 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(trent::serve::run(options));
+    let result = match command {
+        Command::Serve(options) => runtime.block_on(trent::serve::run(options)),
+        Command::Account(AccountCommand::Create(options)) => runtime.block_on(trent::account::create(options)),
+        // Answered above, before the runtime.
+        Command::Audit(_) => Ok(()),
+    };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

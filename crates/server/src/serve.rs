@@ -36,7 +36,9 @@ pub struct ServeOptions {
     /// The account every dev-mode caller acts as (the root of it).
     #[arg(long, default_value = DEFAULT_DEV_ACCOUNT)]
     pub dev_account_id: String,
-    /// Seconds between sweeps for keys whose deletion waiting period ended.
+    /// Seconds between rounds of background work: destroying keys whose
+    /// deletion waiting period ended, rotating keys whose rotation is due,
+    /// deleting imported key material whose ValidTo passed.
     #[arg(long, default_value_t = 60)]
     pub sweep_interval_secs: u64,
     /// For tests only: shifts Trent's clock by this many seconds.
@@ -81,27 +83,47 @@ pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
     } else {
         AuthMode::Secure
     };
+    let usage = Arc::new(crate::keys::usage::UsageTracker::default());
     let audit = Arc::new(crate::audit::Audit::start(dir, &options.audit, &root_key, clock.clone()).map_err(|e| ServeError::Setup(format!("audit log: {e}")))?);
-    let state = Arc::new(AppState { store: store.clone(), provider, root_key, clock: clock.clone(), auth, audit: audit.clone() });
+    let state = Arc::new(AppState { store: store.clone(), provider, root_key, clock: clock.clone(), auth, usage: usage.clone(), audit: audit.clone() });
+    crate::ops::get_key_last_usage::start_tracking(store.as_ref(), clock.now_millis()).await.map_err(setup("usage tracking"))?;
 
     let destroyed = crate::lifecycle::deletion::sweep(store.as_ref(), clock.as_ref()).await.map_err(setup("deletion sweep"))?;
     if destroyed > 0 {
         tracing::info!(destroyed, "destroyed keys whose deletion waiting period ended while Trent was down");
     }
+    let expired = crate::lifecycle::expiry::sweep(store.as_ref(), clock.as_ref()).await.map_err(setup("imported material expiry"))?;
+    if expired > 0 {
+        tracing::info!(expired, "deleted imported key material that expired while Trent was down");
+    }
+    let rotated = crate::lifecycle::rotation::sweep(store.as_ref(), &state.provider, clock.as_ref()).await.map_err(setup("rotation catch-up"))?;
+    if rotated > 0 {
+        tracing::info!(rotated, "rotated keys whose automatic rotation fell due while Trent was down");
+    }
+    // Names this process in the leases table, so an operator can tell which
+    // node runs the background work.
     let node_id = uuid::Uuid::new_v4().to_string();
-    crate::lifecycle::deletion::spawn_sweeper(store, clock, node_id, Duration::from_secs(options.sweep_interval_secs.max(1)));
+    tracing::info!(%node_id, "node started");
+    let every = Duration::from_secs(options.sweep_interval_secs.max(1));
+    crate::lifecycle::deletion::spawn_sweeper(store.clone(), clock.clone(), node_id.clone(), every);
+    crate::lifecycle::expiry::spawn_expirer(store.clone(), clock.clone(), node_id.clone(), every);
+    crate::lifecycle::rotation::spawn_rotator(store.clone(), state.provider.clone(), clock, node_id, every);
+    crate::keys::usage::spawn_flusher(store.clone(), usage.clone());
 
     let listener = tokio::net::TcpListener::bind(options.listen).await.map_err(setup("binding the listen address"))?;
     let addr = listener.local_addr().map_err(setup("listen address"))?;
     print_welcome(addr, &credentials, admin.as_deref(), options.dev);
     let app = crate::http::router(state).into_make_service_with_connect_info::<SocketAddr>();
     let served = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.map_err(setup("serving"));
+    // A graceful stop keeps every noted key use.
+    let flushed = usage.flush(store.as_ref()).await.map_err(setup("writing key last-use records"));
     // Every answered request's event is written; sign and fsync the tail.
     audit.shutdown().await;
-    served
+    served?;
+    flushed.map(|_| ())
 }
 
-async fn open_store(spec: &str, dir: &Path) -> Result<Arc<dyn Store>, ServeError> {
+pub async fn open_store(spec: &str, dir: &Path) -> Result<Arc<dyn Store>, ServeError> {
     if spec == "sqlite" {
         let store = SqliteStore::open(&dir.join("trent.db")).map_err(setup("opening the database"))?;
         return Ok(Arc::new(store));
@@ -113,7 +135,7 @@ async fn open_store(spec: &str, dir: &Path) -> Result<Arc<dyn Store>, ServeError
     Err(ServeError::Setup(format!("--store must be `sqlite` or a postgres:// URL, not `{spec}`")))
 }
 
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
     if !dir.exists() {
         std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;

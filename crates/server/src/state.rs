@@ -24,6 +24,8 @@ pub struct AppState {
     pub root_key: Arc<RootKey>,
     pub clock: Arc<dyn Clock>,
     pub auth: AuthMode,
+    /// Keys' last uses, noted in memory and written in batches.
+    pub usage: Arc<crate::keys::usage::UsageTracker>,
     /// Every request's event goes here before its answer (`crate::audit`).
     pub audit: Arc<crate::audit::Audit>,
 }

@@ -115,7 +115,7 @@ pub(crate) fn parse_http_date(s: &str) -> Option<i64> {
 }
 
 /// Formats Unix seconds as `yyyymmddThhmmssZ`.
-pub(crate) fn format_iso_basic(t: i64) -> String {
+pub fn format_iso_basic(t: i64) -> String {
     let (days, secs) = (t.div_euclid(86_400), t.rem_euclid(86_400));
     let (y, m, d) = civil_from_days(days);
     format!(

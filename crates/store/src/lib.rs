@@ -43,6 +43,25 @@ pub trait Store: Send + Sync {
     /// is still the stored one (`Conflict` otherwise), so a deletion that was
     /// cancelled meanwhile is never carried out.
     async fn delete_key(&self, key_id: &str, row_version: i64) -> Result<(), StoreError>;
+    /// Inserts a key created without material (origin EXTERNAL).
+    async fn insert_key_without_material(&self, key: &KeyRecord) -> Result<(), StoreError>;
+    /// Deletes every version of the key's material and saves `key`, in one
+    /// transaction, if `row_version` is still the stored one (`Conflict`
+    /// otherwise). Returns the key's new `row_version`.
+    async fn remove_key_material(&self, key: &KeyRecord) -> Result<i64, StoreError>;
+    /// Ids of keys whose imported material expires at or before `now`.
+    async fn keys_with_expired_material(&self, now: Millis) -> Result<Vec<String>, StoreError>;
+    /// Ids of enabled keys whose automatic rotation is due at or before `now`.
+    async fn keys_due_for_rotation(&self, now: Millis) -> Result<Vec<String>, StoreError>;
+    /// Rotation: adds `material` and saves `key` (whose current material it
+    /// now is) in one transaction, only if `row_version` is still the stored
+    /// one (`Conflict` otherwise). Returns the key's new `row_version`.
+    async fn rotate_key(&self, key: &KeyRecord, material: &MaterialRecord) -> Result<i64, StoreError>;
+
+    /// Records uses of keys, keeping for each key only the latest; uses of
+    /// keys that no longer exist are dropped.
+    async fn record_key_usage(&self, uses: &[KeyUsageRecord]) -> Result<(), StoreError>;
+    async fn get_key_usage(&self, key_id: &str) -> Result<Option<KeyUsageRecord>, StoreError>;
 
     // --- aliases ------------------------------------------------------------
     /// `AlreadyExists` if the name is taken in that account and region;
@@ -67,6 +86,35 @@ pub trait Store: Send + Sync {
     async fn get_principal(&self, arn: &str) -> Result<Option<PrincipalRecord>, StoreError>;
     async fn get_access_key(&self, access_key_id: &str) -> Result<Option<AccessKeyRecord>, StoreError>;
     async fn count_principals(&self) -> Result<u64, StoreError>;
+
+    // --- IAM: accounts, users, roles, managed policies, access keys ---------
+    /// Creates an account; `AlreadyExists` if the id is taken.
+    async fn insert_account(&self, account_id: &str, created_at: Millis) -> Result<(), StoreError>;
+    /// Inserts an entity (and its account if new; a user's principal row
+    /// too, with `key` if given), atomically. `AlreadyExists` if the account
+    /// already has an entity of that kind and name (in any case) or the ARN.
+    async fn insert_entity(&self, entity: &EntityRecord, key: Option<&AccessKeyRecord>) -> Result<(), StoreError>;
+    /// By name, in any case.
+    async fn get_entity(&self, account_id: &str, kind: EntityKind, name: &str) -> Result<Option<EntityRecord>, StoreError>;
+    /// Writes `entity.doc` if its `row_version` is still the stored one, else
+    /// `Conflict` (`NotFound` if it is gone). Returns the new `row_version`.
+    async fn update_entity(&self, entity: &EntityRecord) -> Result<i64, StoreError>;
+    /// Deletes an entity if `row_version` is still the stored one; a user's
+    /// access keys and principal row go with it, in one transaction.
+    async fn delete_entity(&self, account_id: &str, kind: EntityKind, name: &str, row_version: i64) -> Result<(), StoreError>;
+    /// Entities of one kind in one account, by case-folded name, after the
+    /// folded name `after`.
+    async fn list_entities(&self, account_id: &str, kind: EntityKind, after: After<'_>, limit: usize) -> Result<Vec<EntityRecord>, StoreError>;
+    /// Adds an access key to an existing principal (`NotFound` if there is
+    /// none) unless it already has `max_per_principal` keys: then nothing is
+    /// written and the answer is false. Count and insert are one step.
+    async fn insert_access_key(&self, key: &AccessKeyRecord, max_per_principal: usize) -> Result<bool, StoreError>;
+    /// A principal's access keys, oldest first.
+    async fn list_access_keys(&self, principal_arn: &str) -> Result<Vec<AccessKeyRecord>, StoreError>;
+    /// `NotFound` if there is no such key.
+    async fn set_access_key_active(&self, access_key_id: &str, active: bool) -> Result<(), StoreError>;
+    /// `NotFound` if there is no such key.
+    async fn delete_access_key(&self, access_key_id: &str) -> Result<(), StoreError>;
 
     // --- deployment -----------------------------------------------------------
     /// A deployment-wide setting (e.g. the root key check value).

@@ -67,10 +67,69 @@ pub struct KeyRecord {
     pub current_material_id: String,
     #[serde(default)]
     pub multi_region: bool,
+    /// Rotation schedule and history.
+    #[serde(default)]
+    pub rotation: KeyRotation,
+    /// Imported key material's terms (origin EXTERNAL).
+    #[serde(default)]
+    pub import: KeyImport,
     /// Optimistic-concurrency counter: bumped by every update; an update
     /// that starts from a stale copy fails with [`crate::StoreError::Conflict`].
     #[serde(skip)]
     pub row_version: i64,
+}
+
+/// How a rotation came about, spelled as the API spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RotationType {
+    #[serde(rename = "AUTOMATIC")]
+    Automatic,
+    #[serde(rename = "ON_DEMAND")]
+    OnDemand,
+}
+
+impl RotationType {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            RotationType::Automatic => "AUTOMATIC",
+            RotationType::OnDemand => "ON_DEMAND",
+        }
+    }
+}
+
+/// A key's rotation schedule and history.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRotation {
+    /// Automatic rotation's period, while it is enabled.
+    pub period_days: Option<i32>,
+    /// When automatic rotation is next due (only while it is enabled).
+    pub next_at: Option<Millis>,
+    /// What the schedule counts from: when rotation was enabled or last
+    /// rotated automatically. A changed period is counted from here.
+    pub base: Option<Millis>,
+    /// Every rotation so far, oldest first.
+    pub history: Vec<Rotation>,
+    /// The material the key was created with, recorded at its first
+    /// rotation (until then it is `current_material_id`).
+    pub initial_material_id: Option<String>,
+}
+
+/// The terms of a key's imported material, while it has some.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyImport {
+    /// `KEY_MATERIAL_EXPIRES` or `KEY_MATERIAL_DOES_NOT_EXPIRE`.
+    pub expiration_model: Option<String>,
+    /// When the material expires and is deleted.
+    pub valid_to: Option<Millis>,
+    pub material_description: Option<String>,
+}
+
+/// One rotation: the material it made current, when and how.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rotation {
+    pub material_id: String,
+    pub rotated_at: Millis,
+    pub kind: RotationType,
 }
 
 /// One version of a key's material, in the provider's stored (sealed) form.
@@ -120,6 +179,8 @@ pub struct AccessKeyRecord {
     pub principal_arn: String,
     pub sealed_secret: Vec<u8>,
     pub created_at: Millis,
+    /// An inactive key (IAM UpdateAccessKey) is refused at once.
+    pub active: bool,
 }
 
 impl std::fmt::Debug for AccessKeyRecord {
@@ -127,6 +188,60 @@ impl std::fmt::Debug for AccessKeyRecord {
         f.debug_struct("AccessKeyRecord")
             .field("access_key_id", &self.access_key_id)
             .field("principal_arn", &self.principal_arn)
+            .field("active", &self.active)
             .finish_non_exhaustive()
+    }
+}
+
+/// The last successful cryptographic use of a key (GetKeyLastUsage).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyUsageRecord {
+    pub key_id: String,
+    pub used_at: Millis,
+    /// The operation's name, e.g. `Encrypt`.
+    pub operation: String,
+    pub request_id: String,
+}
+
+/// The kinds of IAM entity an account holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EntityKind {
+    User,
+    Role,
+    /// A customer managed policy.
+    Policy,
+}
+
+impl EntityKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            EntityKind::User => "user",
+            EntityKind::Role => "role",
+            EntityKind::Policy => "policy",
+        }
+    }
+}
+
+/// An IAM user, role or managed policy of one account. Names are unique per
+/// account and kind regardless of case, as in IAM. The store keeps `doc`
+/// (the server's JSON: ids, path, tags, policy documents) without looking
+/// inside it. A user is also a principal: inserting one inserts its
+/// [`PrincipalRecord`], deleting it deletes that and its access keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntityRecord {
+    pub account_id: String,
+    pub kind: EntityKind,
+    pub name: String,
+    pub arn: String,
+    pub created_at: Millis,
+    pub doc: String,
+    /// Optimistic-concurrency counter, as [`KeyRecord::row_version`].
+    pub row_version: i64,
+}
+
+impl EntityRecord {
+    /// The case-folded name that uniqueness and listing order go by.
+    pub fn folded_name(name: &str) -> String {
+        name.to_lowercase()
     }
 }

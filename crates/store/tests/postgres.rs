@@ -149,7 +149,7 @@ async fn of_nodes_starting_on_an_empty_database_one_makes_the_admin() {
         async move {
             let account = format!("{i}00000000000");
             let p = trent_store::PrincipalRecord { arn: format!("arn:aws:iam::{account}:user/admin"), account_id: account, created_at: 1 };
-            let k = trent_store::AccessKeyRecord { access_key_id: format!("AKIANODE{i}"), principal_arn: p.arn.clone(), sealed_secret: vec![1], created_at: 1 };
+            let k = trent_store::AccessKeyRecord { access_key_id: format!("AKIANODE{i}"), principal_arn: p.arn.clone(), sealed_secret: vec![1], created_at: 1, active: true };
             store.insert_first_principal(&p, &k).await.unwrap()
         }
     });

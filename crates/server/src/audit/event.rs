@@ -81,6 +81,8 @@ pub struct Trail {
     pub request_parameters: Value,
     pub response_elements: Value,
     pub notes: NotesInner,
+    /// `iam.amazonaws.com` or `sts.amazonaws.com` for the Query protocol; KMS's otherwise.
+    pub event_source: Option<&'static str>,
 }
 
 /// Operations CloudTrail marks `readOnly`: reads and cryptographic use.
@@ -106,7 +108,7 @@ pub fn build(trail: &Trail, error: Option<(&str, &str)>) -> Value {
     e.insert("eventVersion".into(), json!("1.11"));
     e.insert("userIdentity".into(), user_identity(trail));
     e.insert("eventTime".into(), json!(format_time(trail.event_time_millis)));
-    e.insert("eventSource".into(), json!("kms.amazonaws.com"));
+    e.insert("eventSource".into(), json!(trail.event_source.unwrap_or("kms.amazonaws.com")));
     e.insert("eventName".into(), json!(event_name));
     e.insert("awsRegion".into(), json!(trail.region.clone().unwrap_or_else(|| crate::auth::DEFAULT_REGION.to_owned())));
     e.insert("sourceIPAddress".into(), json!(trail.source_ip));
@@ -124,7 +126,7 @@ pub fn build(trail: &Trail, error: Option<(&str, &str)>) -> Value {
     }
     e.insert("requestID".into(), json!(trail.request_id));
     e.insert("eventID".into(), json!(uuid::Uuid::new_v4().to_string()));
-    e.insert("readOnly".into(), json!(trail.operation.map(read_only).unwrap_or(true)));
+    e.insert("readOnly".into(), json!(read_only(trail.operation.unwrap_or(&event_name))));
     let resources: Vec<Value> = trail.notes.resources.iter().map(|r| json!({ "accountId": r.account_id, "type": r.kind, "ARN": r.arn })).collect();
     if !resources.is_empty() {
         e.insert("resources".into(), Value::Array(resources));

@@ -126,6 +126,22 @@ impl Audit {
         Ok(Audit { tx: Mutex::new(Some(tx)), failed, on_failure: options.audit_on_failure })
     }
 
+    /// For unit tests that build an `AppState`: a real log in a temporary
+    /// directory that is left for the OS to clean.
+    #[cfg(test)]
+    pub fn in_temp_dir(root: &RootKey, clock: Arc<dyn Clock>) -> Audit {
+        let dir = tempfile::tempdir().expect("temporary directory").keep();
+        let options = AuditOptions {
+            sinks: vec![Sink::File],
+            audit_max_file_bytes: 100 << 20,
+            audit_rotate_secs: 86_400,
+            audit_sync_interval_ms: 100,
+            audit_digest_interval_secs: 60,
+            audit_on_failure: OnFailure::Refuse,
+        };
+        Audit::start(&dir, &options, root, clock).expect("an audit log in a temporary directory")
+    }
+
     /// Whether requests must be refused before they do anything: a sink
     /// failed and the server was started to refuse then.
     pub fn refusing(&self) -> bool {

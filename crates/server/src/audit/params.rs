@@ -91,6 +91,47 @@ pub fn request(input: &Value) -> Value {
     }
 }
 
+/// IAM and STS (Query protocol) parameters that are never secret. Access
+/// key ids are, secrets and session tokens never reach a request anyway,
+/// but passwords and SAML/web identity tokens would: they are not named.
+const QUERY_ALLOWED: &[&str] = &[
+    "AccessKeyId",
+    "AssumeRolePolicyDocument",
+    "Description",
+    "DurationSeconds",
+    "ExternalId",
+    "GroupName",
+    "Marker",
+    "MaxItems",
+    "MaxSessionDuration",
+    "NewPath",
+    "NewUserName",
+    "Path",
+    "PathPrefix",
+    "PermissionsBoundary",
+    "PolicyArn",
+    "PolicyDocument",
+    "PolicyName",
+    "RoleArn",
+    "RoleName",
+    "RoleSessionName",
+    "Scope",
+    "SetAsDefault",
+    "Status",
+    "UserName",
+    "VersionId",
+];
+
+/// `requestParameters` of an IAM or STS request, from its form parameters.
+pub fn query_request(get: impl Fn(&str) -> Option<String>) -> Value {
+    let out: Map<String, Value> = QUERY_ALLOWED.iter().filter_map(|name| get(name).map(|v| (camel(name), Value::String(v)))).collect();
+    if out.is_empty() {
+        Value::Null
+    } else {
+        Value::Object(out)
+    }
+}
+
 /// `responseElements`: what AWS records of an answer, for the operations
 /// where it records anything (CreateKey's metadata, the deletion schedule);
 /// null for the rest, and so never a plaintext, data key or ciphertext.

@@ -64,11 +64,17 @@ pub async fn bootstrap_admin(store: &dyn Store, root: &RootKey, credentials_path
     let pending = credentials_path.with_extension("new");
     write_credentials_file(&pending, &access_key_id, &secret).map_err(io)?;
     let principal = PrincipalRecord { arn: arn.clone(), account_id, created_at: now };
-    let key = AccessKeyRecord { access_key_id: access_key_id.clone(), principal_arn: arn.clone(), sealed_secret: seal_secret(root, &access_key_id, &secret)?, created_at: now };
+    let key = AccessKeyRecord { access_key_id: access_key_id.clone(), principal_arn: arn.clone(), sealed_secret: seal_secret(root, &access_key_id, &secret)?, created_at: now, active: true };
     if !store.insert_first_principal(&principal, &key).await? {
         // Another node made the admin first; these keys were never valid.
         let _ = std::fs::remove_file(&pending);
         return Ok(None);
+    }
+    // The admin as an IAM user with an AdministratorAccess policy. Should
+    // this fail, the principal alone still acts as its account's root.
+    let user = super::accounts::admin_user(&principal.account_id, now)?;
+    if let Err(e) = store.insert_entity(&user, None).await {
+        tracing::warn!(error = %e, "the first admin was made, but not its IAM user; it acts as the account root");
     }
     std::fs::rename(&pending, credentials_path).map_err(io)?;
     sync_parent(credentials_path).map_err(io)?;
@@ -118,7 +124,7 @@ mod tests {
         let root = RootKey::from_bytes(trent_crypto::random_secret(32).unwrap()).unwrap();
         let (id, secret) = new_access_key().unwrap();
         let sealed = seal_secret(&root, &id, &secret).unwrap();
-        let record = AccessKeyRecord { access_key_id: id.clone(), principal_arn: "p".into(), sealed_secret: sealed.clone(), created_at: 0 };
+        let record = AccessKeyRecord { access_key_id: id.clone(), principal_arn: "p".into(), sealed_secret: sealed.clone(), created_at: 0, active: true };
         assert_eq!(unseal_secret(&root, &record).unwrap().as_bytes(), secret.as_bytes());
         let moved = AccessKeyRecord { access_key_id: "AKIAOTHER".into(), ..record };
         assert!(unseal_secret(&root, &moved).is_err());

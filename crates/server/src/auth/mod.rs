@@ -2,8 +2,10 @@
 //! `trent-sigv4` crate; this module finds the access key's secret (sealed
 //! under the root key in the store) and the principal it belongs to.
 
+pub mod accounts;
 pub mod credentials;
 pub mod root_check;
+pub mod session;
 
 use trent_sigv4::{Authorization, Request};
 
@@ -16,8 +18,14 @@ pub const DEFAULT_REGION: &str = "us-east-1";
 /// The service name requests must be signed for.
 pub const SERVICE: &str = "kms";
 
-/// The caller and the region it signed for.
+/// The caller and the region it signed for, on the KMS path.
 pub async fn authenticate(state: &AppState, req: &Request<'_>) -> Result<(Principal, String), KmsError> {
+    authenticate_for(state, req, SERVICE).await
+}
+
+/// The caller of a request that must be signed for `service` (`kms`, `iam`
+/// or `sts`), and the region it signed for.
+pub async fn authenticate_for(state: &AppState, req: &Request<'_>, service: &str) -> Result<(Principal, String), KmsError> {
     match &state.auth {
         AuthMode::Dev { account_id } => {
             // Like the emulators: whatever the credentials, the caller is the account root.
@@ -31,9 +39,13 @@ pub async fn authenticate(state: &AppState, req: &Request<'_>) -> Result<(Princi
         AuthMode::Secure => {
             let header = trent_sigv4::authorization_header(req).map_err(sigv4_error)?;
             let auth = trent_sigv4::parse_authorization(header).map_err(sigv4_error)?;
-            auth.check_scope(&auth.region, SERVICE).map_err(sigv4_error)?;
+            auth.check_scope(&auth.region, service).map_err(sigv4_error)?;
             require_signed_payload(req)?;
-            let (principal, secret) = lookup(state, &auth).await?;
+            let (principal, secret) = if auth.access_key_id.starts_with(TEMPORARY_KEY_PREFIX) {
+                session_lookup(state, req, &auth).await?
+            } else {
+                lookup(state, &auth).await?
+            };
             trent_sigv4::verify(req, &auth, secret.as_bytes(), state.clock.now_secs()).map_err(sigv4_error)?;
             Ok((principal, auth.region))
         }
@@ -54,12 +66,38 @@ pub fn root_of(account_id: &str) -> Principal {
     Principal { account_id: account_id.to_owned(), arn: format!("arn:aws:iam::{account_id}:root") }
 }
 
+/// Access key ids of temporary (STS) credentials start with this, as AWS's.
+pub const TEMPORARY_KEY_PREFIX: &str = "ASIA";
+
+fn invalid_token() -> KmsError {
+    KmsError::new(ErrorCode::UnrecognizedClient, "The security token included in the request is invalid.")
+}
+
 async fn lookup(state: &AppState, auth: &Authorization) -> Result<(Principal, trent_crypto::SecretBytes), KmsError> {
-    let unknown = || KmsError::new(ErrorCode::UnrecognizedClient, "The security token included in the request is invalid.");
-    let key = state.store.get_access_key(&auth.access_key_id).await?.ok_or_else(unknown)?;
+    let unknown = invalid_token;
+    // An inactive key is refused exactly like an unknown one, as AWS does.
+    let key = state.store.get_access_key(&auth.access_key_id).await?.filter(|k| k.active).ok_or_else(unknown)?;
     let principal = state.store.get_principal(&key.principal_arn).await?.ok_or_else(unknown)?;
     let secret = credentials::unseal_secret(&state.root_key, &key)?;
     Ok((Principal { account_id: principal.account_id, arn: principal.arn }, secret))
+}
+
+/// Temporary credentials: the session token (`X-Amz-Security-Token`) must
+/// be one this deployment sealed for this access key id, unexpired, and its
+/// role must still exist (deleting a role ends its sessions at once).
+async fn session_lookup(state: &AppState, req: &Request<'_>, auth: &Authorization) -> Result<(Principal, trent_crypto::SecretBytes), KmsError> {
+    let token = req.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("x-amz-security-token")).map(|(_, v)| v.as_str()).ok_or_else(invalid_token)?;
+    let session = session::open(&state.root_key, token).filter(|s| s.access_key_id == auth.access_key_id).ok_or_else(invalid_token)?;
+    if state.clock.now_millis() >= session.expires_at {
+        return Err(KmsError::new(ErrorCode::ExpiredToken, "The security token included in the request is expired"));
+    }
+    let role = state.store.get_entity(&session.account_id, trent_store::EntityKind::Role, &session.role_name).await?;
+    let current = role.and_then(|r| crate::iam::entity::Doc::parse(&r.doc).ok()).is_some_and(|doc| doc.id == session.role_id);
+    if !current {
+        return Err(invalid_token());
+    }
+    let principal = Principal { account_id: session.account_id.clone(), arn: session.assumed_role_arn() };
+    Ok((principal, trent_crypto::SecretBytes::new(session.secret.as_bytes().to_vec())))
 }
 
 fn sigv4_error(e: trent_sigv4::SigV4Error) -> KmsError {

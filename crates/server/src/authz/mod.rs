@@ -117,6 +117,8 @@ async fn own_key(ctx: &Ctx, key_id: Uuid) -> Result<Option<Authorized<KeyRecord>
     if deletion::destroy_if_due(ctx.state.store.as_ref(), &key, ctx.now()).await? {
         return Ok(None);
     }
+    // Imported material whose ValidTo passed is gone even if nobody swept.
+    let key = crate::keys::import::expire_if_due(ctx.state.store.as_ref(), key, ctx.now()).await?;
     ctx.audit.key(&key.arn, &key.account_id, &key.current_material_id, OWN_ACCOUNT);
     Ok(Some(Authorized(key)))
 }

@@ -31,15 +31,18 @@ async fn handle(State(state): State<Arc<AppState>>, method: Method, uri: Uri, he
     let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok());
     let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
     let body = request.into_body();
+    // IAM and STS (the Query protocol) share the endpoint; see `crate::query`.
+    if let Some(service) = crate::query::route(&headers) {
+        let trail = begin_trail(&state, &headers, request_id, peer);
+        return crate::query::handle(state, service, method, uri, headers, body, trail).await;
+    }
     let (status, body) = if state.audit.refusing() {
         // Nothing is served unaudited: the request is refused before it can act.
         tracing::error!(request_id = %request_id, target = target.unwrap_or("-"), "refused: the audit log cannot be written");
         error_answer(&request_id, &audit_failure())
     } else {
-        let mut trail = Trail { request_id: request_id.clone(), event_time_millis: state.clock.now_millis(), source_ip: peer, ..Trail::default() };
-        trail.user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let mut trail = begin_trail(&state, &headers, request_id.clone(), peer);
         trail.target = target.map(|t| t.strip_prefix(protocol::TARGET_PREFIX).unwrap_or(t).chars().take(128).collect());
-        trail.access_key_id = claimed_access_key(&headers);
         // Read here rather than with an extractor, so that even a refused body
         // gets an AWS-shaped answer with a request id.
         let result = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
@@ -68,6 +71,18 @@ async fn handle(State(state): State<Arc<AppState>>, method: Method, uri: Uri, he
         h.insert("x-amzn-requestid", id);
     }
     response
+}
+
+/// What is known of a request's event before it is served.
+fn begin_trail(state: &AppState, headers: &HeaderMap, request_id: String, peer: Option<String>) -> Trail {
+    Trail {
+        request_id,
+        event_time_millis: state.clock.now_millis(),
+        source_ip: peer,
+        user_agent: headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned),
+        access_key_id: claimed_access_key(headers),
+        ..Trail::default()
+    }
 }
 
 fn error_answer(request_id: &str, err: &KmsError) -> (StatusCode, String) {

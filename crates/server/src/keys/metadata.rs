@@ -32,7 +32,16 @@ pub fn key_metadata(key: &KeyRecord) -> Value {
     if key.key_usage == "ENCRYPT_DECRYPT" && key.key_spec == "SYMMETRIC_DEFAULT" {
         m.insert("EncryptionAlgorithms".into(), json!(["SYMMETRIC_DEFAULT"]));
     }
+    if let Some(model) = &key.import.expiration_model {
+        m.insert("ExpirationModel".into(), json!(model));
+    }
+    if let Some(valid_to) = key.import.valid_to {
+        m.insert("ValidTo".into(), epoch_seconds(valid_to));
+    }
     m.insert("MultiRegion".into(), json!(key.multi_region));
-    m.insert("CurrentKeyMaterialId".into(), json!(key.current_material_id));
+    // A key awaiting imported material has none yet.
+    if !key.current_material_id.is_empty() {
+        m.insert("CurrentKeyMaterialId".into(), json!(key.current_material_id));
+    }
     Value::Object(m)
 }

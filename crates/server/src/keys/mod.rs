@@ -3,9 +3,12 @@
 //! (policy, tags) a key carries.
 
 pub mod alias;
+pub mod import;
 pub mod metadata;
 pub mod policy;
 pub mod reference;
+pub mod rotation;
 pub mod state;
 pub mod tags;
+pub mod usage;
 pub mod symmetric;

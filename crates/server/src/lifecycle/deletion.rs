@@ -52,26 +52,12 @@ pub async fn sweep(store: &dyn Store, clock: &dyn Clock) -> Result<usize, StoreE
 
 pub const SWEEPER_LEASE: &str = "deletion-sweeper";
 
-/// Sweeps every `every` while this node (`node_id`) holds the sweeper
-/// lease, for the life of the process. The lease outlives three missed
-/// rounds, so a dead holder is replaced within about `3 * every`.
+/// Sweeps every `every` on the node holding the sweeper lease.
 pub fn spawn_sweeper(store: Arc<dyn Store>, clock: Arc<dyn Clock>, node_id: String, every: Duration) -> tokio::task::JoinHandle<()> {
-    let ttl = 3 * every.as_millis() as i64;
-    tokio::spawn(async move {
-        loop {
-            let round = async {
-                if !store.try_lease(SWEEPER_LEASE, &node_id, clock.now_millis(), ttl).await? {
-                    return Ok(0);
-                }
-                sweep(store.as_ref(), clock.as_ref()).await
-            };
-            match round.await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(destroyed = n, "deletion sweep"),
-                Err(e) => tracing::error!(error = %e, "deletion sweep failed; will retry"),
-            }
-            tokio::time::sleep(every).await;
-        }
+    let (s, c) = (store.clone(), clock.clone());
+    super::spawn_leased(store, clock, node_id, SWEEPER_LEASE, every, move || {
+        let (store, clock) = (s.clone(), c.clone());
+        async move { sweep(store.as_ref(), clock.as_ref()).await }
     })
 }
 

@@ -76,7 +76,7 @@ pub fn dry_run_check(dry_run: Option<bool>) -> Result<(), KmsError> {
 /// How often a change is re-applied when other requests keep changing the
 /// same key first. Each round means another writer succeeded, so this is
 /// only reached under extreme contention on one key.
-const MAX_CHANGE_ATTEMPTS: usize = 32;
+pub const MAX_CHANGE_ATTEMPTS: usize = 32;
 
 /// Applies `change` to an authorized key and saves it. If another request
 /// changed the key since it was read, the key is read again and `change`
@@ -124,6 +124,7 @@ pub enum Listing {
     Keys,
     Aliases,
     Tags,
+    Rotations,
 }
 
 impl Listing {
@@ -132,6 +133,7 @@ impl Listing {
             Listing::Keys => "key:",
             Listing::Aliases => "alias:",
             Listing::Tags => "tag:",
+            Listing::Rotations => "rotation:",
         }
     }
 
@@ -140,8 +142,13 @@ impl Listing {
             Listing::Keys => crate::keys::reference::parse_key_id(item).is_some(),
             Listing::Aliases => item.starts_with("alias/"),
             Listing::Tags => !item.is_empty(),
+            Listing::Rotations => item.len() == 64 && item.bytes().all(|b| b.is_ascii_hexdigit()),
         }
     }
+}
+
+pub fn invalid_marker() -> KmsError {
+    KmsError::new(ErrorCode::InvalidMarker, "The request contains an invalid marker.")
 }
 
 pub fn encode_marker(listing: Listing, last: &str) -> String {
@@ -151,7 +158,7 @@ pub fn encode_marker(listing: Listing, last: &str) -> String {
 /// The item after which a page starts, from a request's `Marker`.
 pub fn decode_marker(listing: Listing, marker: Option<&str>) -> Result<Option<String>, KmsError> {
     let Some(marker) = marker else { return Ok(None) };
-    let invalid = || KmsError::new(ErrorCode::InvalidMarker, "The request contains an invalid marker.");
+    let invalid = invalid_marker;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(marker).map_err(|_| invalid())?;
     let text = String::from_utf8(bytes).map_err(|_| invalid())?;
     let item = text.strip_prefix(listing.prefix()).filter(|item| listing.is_item(item)).ok_or_else(invalid)?;

@@ -45,7 +45,9 @@ pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
         return Err(KmsError::validation(format!("KeyUsage {key_usage} is not compatible with KeySpec {key_spec}")));
     }
     let origin = req.origin.unwrap_or_else(|| "AWS_KMS".into());
-    if origin != "AWS_KMS" {
+    // EXTERNAL: created without material, PendingImport until ImportKeyMaterial.
+    let external = origin == "EXTERNAL";
+    if origin != "AWS_KMS" && !external {
         return Err(validation_unsupported(format!("Origin {origin}")));
     }
     if req.custom_key_store_id.is_some() {
@@ -73,9 +75,11 @@ pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
     let key_id = id.to_string();
     // Key generation may be slow for some specs; keep it off the async threads.
     let provider = ctx.state.provider.clone();
-    let (stored, material_id) = tokio::task::spawn_blocking(move || provider.generate_symmetric(id))
-        .await
-        .map_err(|e| KmsError::internal(format!("key generation task: {e}")))??;
+    let generated = if external {
+        None
+    } else {
+        Some(tokio::task::spawn_blocking(move || provider.generate_symmetric(id)).await.map_err(|e| KmsError::internal(format!("key generation task: {e}")))??)
+    };
     let now = ctx.now();
     let key = KeyRecord {
         arn: key_arn(&ctx.region, &account, &key_id),
@@ -87,16 +91,23 @@ pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
         key_usage,
         key_spec,
         origin,
-        state: KeyState::Enabled,
+        state: if external { KeyState::PendingImport } else { KeyState::Enabled },
         deletion_date: None,
         pending_window_days: None,
         policy,
         tags,
-        current_material_id: hex::encode(material_id),
+        current_material_id: generated.as_ref().map(|(_, id)| hex::encode(id)).unwrap_or_default(),
         multi_region: false,
+        rotation: Default::default(),
+        import: Default::default(),
         row_version: 0,
     };
-    let material = MaterialRecord { key_id, material_id: key.current_material_id.clone(), stored: stored.0, created_at: now };
-    ctx.state.store.insert_key(&key, &material).await?;
+    match generated {
+        Some((stored, _)) => {
+            let material = MaterialRecord { key_id, material_id: key.current_material_id.clone(), stored: stored.0, created_at: now };
+            ctx.state.store.insert_key(&key, &material).await?;
+        }
+        None => ctx.state.store.insert_key_without_material(&key).await?,
+    }
     Ok(json!({ "KeyMetadata": metadata::key_metadata(&key) }))
 }

@@ -1,7 +1,10 @@
 //! The behaviour every [`Store`] backend must show. Each backend's tests
 //! call [`run_all`] on a fresh, empty store.
 
+mod import;
+mod identity;
 mod multi_node;
+mod rotation;
 
 use crate::*;
 
@@ -26,6 +29,8 @@ pub fn sample_key(account_id: &str, key_id: &str) -> (KeyRecord, MaterialRecord)
         tags: vec![Tag { key: "team".to_owned(), value: "blue".to_owned() }],
         current_material_id: "ab".repeat(32),
         multi_region: false,
+        rotation: Default::default(),
+        import: Default::default(),
         row_version: 0,
     };
     let material = MaterialRecord { key_id: key_id.to_owned(), material_id: "ab".repeat(32), stored: vec![1, 2, 3], created_at: key.created_at };
@@ -52,6 +57,9 @@ pub async fn run_all(store: &dyn Store) {
     identities_round_trip(store).await;
     the_first_principal_is_made_once(store).await;
     settings_are_set_once(store).await;
+    rotation::run_all(store).await;
+    import::run_all(store).await;
+    identity::run_all(store).await;
 }
 
 async fn keys_round_trip(store: &dyn Store) {
@@ -136,7 +144,7 @@ async fn deletion_removes_material_and_aliases(store: &dyn Store) {
 async fn identities_round_trip(store: &dyn Store) {
     assert_eq!(store.count_principals().await.unwrap(), 0);
     let p = PrincipalRecord { arn: "arn:aws:iam::111111111111:user/admin".to_owned(), account_id: "111111111111".to_owned(), created_at: 1 };
-    let k = AccessKeyRecord { access_key_id: "AKIATRENT0000000001".to_owned(), principal_arn: p.arn.clone(), sealed_secret: vec![9; 40], created_at: 1 };
+    let k = AccessKeyRecord { access_key_id: "AKIATRENT0000000001".to_owned(), principal_arn: p.arn.clone(), sealed_secret: vec![9; 40], created_at: 1, active: true };
     store.insert_principal(&p, &k).await.unwrap();
     assert_eq!(store.count_principals().await.unwrap(), 1);
     assert_eq!(store.get_principal(&p.arn).await.unwrap(), Some(p.clone()));
@@ -148,7 +156,7 @@ async fn identities_round_trip(store: &dyn Store) {
 async fn the_first_principal_is_made_once(store: &dyn Store) {
     // The store already has a principal (identities_round_trip): no one is first.
     let p = PrincipalRecord { arn: "arn:aws:iam::222222222222:user/admin".to_owned(), account_id: "222222222222".to_owned(), created_at: 1 };
-    let k = AccessKeyRecord { access_key_id: "AKIATRENT0000000002".to_owned(), principal_arn: p.arn.clone(), sealed_secret: vec![7; 40], created_at: 1 };
+    let k = AccessKeyRecord { access_key_id: "AKIATRENT0000000002".to_owned(), principal_arn: p.arn.clone(), sealed_secret: vec![7; 40], created_at: 1, active: true };
     assert!(!store.insert_first_principal(&p, &k).await.unwrap());
     assert!(store.get_principal(&p.arn).await.unwrap().is_none());
 }

@@ -5,7 +5,10 @@
 
 use super::sql::*;
 use super::{backend, backend_in, release, PostgresStore};
-use crate::{After, AccessKeyRecord, AliasRecord, KeyRecord, MaterialRecord, Millis, PrincipalRecord, Store, StoreError};
+use crate::{After, AccessKeyRecord, AliasRecord, EntityKind, EntityRecord, KeyRecord, KeyUsageRecord, MaterialRecord, Millis, PrincipalRecord, Store, StoreError};
+
+const KEY_INSERT: &str = "INSERT INTO keys (key_id, account_id, region, state, deletion_date, next_rotation_at, material_valid_to, doc, row_version) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1)";
 
 /// The advisory lock nodes take to create the first admin ("trent_bs").
 const BOOTSTRAP_LOCK: i64 = 0x7472_656e_745f_6273;
@@ -19,8 +22,8 @@ impl Store for PostgresStore {
             let tx = c.transaction().await.map_err(backend)?;
             execute(
                 &tx,
-                "INSERT INTO keys (key_id, account_id, region, state, deletion_date, doc, row_version) VALUES ($1, $2, $3, $4, $5, $6, 1)",
-                &[&key.key_id, &key.account_id, &key.region, &state, &key.deletion_date, &doc],
+                KEY_INSERT,
+                &[&key.key_id, &key.account_id, &key.region, &state, &key.deletion_date, &key.rotation.next_at, &key.import.valid_to, &doc],
             )
             .await?;
             execute(
@@ -46,22 +49,102 @@ impl Store for PostgresStore {
     }
 
     async fn update_key(&self, key: &KeyRecord) -> Result<i64, StoreError> {
-        let (doc, state) = (key_doc(key)?, key.state.as_str());
+        let doc = key_doc(key)?;
         let c = self.client().await?;
+        let result = save_key(&c, key, &doc).await;
+        release(c, result)
+    }
+
+    async fn rotate_key(&self, key: &KeyRecord, material: &MaterialRecord) -> Result<i64, StoreError> {
+        let doc = key_doc(key)?;
+        let mut c = self.client().await?;
         let result = async {
-            // One statement: a concurrent writer of the same row waits for our
-            // commit, then re-checks `row_version` and matches nothing.
-            let updated = query_opt(
-                &c,
-                "UPDATE keys SET state = $1, deletion_date = $2, doc = $3, row_version = row_version + 1 WHERE key_id = $4 AND row_version = $5 RETURNING row_version",
-                &[&state, &key.deletion_date, &doc, &key.key_id, &key.row_version],
+            let tx = c.transaction().await.map_err(backend)?;
+            let row_version = save_key(&tx, key, &doc).await?;
+            execute(
+                &tx,
+                "INSERT INTO key_materials (key_id, material_id, stored, created_at) VALUES ($1, $2, $3, $4)",
+                &[&material.key_id, &material.material_id, &material.stored, &material.created_at],
             )
             .await?;
-            if let Some(row) = updated {
-                return get(&row, 0);
+            tx.commit().await.map_err(backend)?;
+            Ok(row_version)
+        }
+        .await;
+        release(c, result)
+    }
+
+    async fn insert_key_without_material(&self, key: &KeyRecord) -> Result<(), StoreError> {
+        let (doc, state) = (key_doc(key)?, key.state.as_str());
+        let c = self.client().await?;
+        let result = execute(
+            &c,
+            KEY_INSERT,
+            &[&key.key_id, &key.account_id, &key.region, &state, &key.deletion_date, &key.rotation.next_at, &key.import.valid_to, &doc],
+        )
+        .await
+        .map(|_| ());
+        release(c, result)
+    }
+
+    async fn remove_key_material(&self, key: &KeyRecord) -> Result<i64, StoreError> {
+        let doc = key_doc(key)?;
+        let mut c = self.client().await?;
+        let result = async {
+            let tx = c.transaction().await.map_err(backend)?;
+            let row_version = save_key(&tx, key, &doc).await?;
+            execute(&tx, "DELETE FROM key_materials WHERE key_id = $1", &[&key.key_id]).await?;
+            tx.commit().await.map_err(backend)?;
+            Ok(row_version)
+        }
+        .await;
+        release(c, result)
+    }
+
+    async fn keys_with_expired_material(&self, now: Millis) -> Result<Vec<String>, StoreError> {
+        let c = self.client().await?;
+        let result = async {
+            let sql = "SELECT key_id FROM keys WHERE material_valid_to <= $1 ORDER BY material_valid_to, key_id";
+            query(&c, sql, &[&now]).await?.iter().map(|r| get(r, 0)).collect()
+        }
+        .await;
+        release(c, result)
+    }
+
+    async fn record_key_usage(&self, uses: &[KeyUsageRecord]) -> Result<(), StoreError> {
+        let mut c = self.client().await?;
+        let result = async {
+            let tx = c.transaction().await.map_err(backend)?;
+            for u in uses {
+                // Keeps the later of the stored and the new use, only for a key that exists.
+                let sql = "INSERT INTO key_last_usage (key_id, used_at, operation, request_id) \
+                     SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM keys WHERE key_id = $1) \
+                     ON CONFLICT (key_id) DO UPDATE SET used_at = excluded.used_at, operation = excluded.operation, request_id = excluded.request_id \
+                     WHERE excluded.used_at > key_last_usage.used_at";
+                execute(&tx, sql, &[&u.key_id, &u.used_at, &u.operation, &u.request_id]).await?;
             }
-            let exists = query_opt(&c, "SELECT 1 FROM keys WHERE key_id = $1", &[&key.key_id]).await?;
-            Err(if exists.is_some() { StoreError::Conflict } else { StoreError::NotFound })
+            tx.commit().await.map_err(backend)
+        }
+        .await;
+        release(c, result)
+    }
+
+    async fn get_key_usage(&self, key_id: &str) -> Result<Option<KeyUsageRecord>, StoreError> {
+        let c = self.client().await?;
+        let result = async {
+            let sql = "SELECT key_id, used_at, operation, request_id FROM key_last_usage WHERE key_id = $1";
+            let Some(r) = query_opt(&c, sql, &[&key_id]).await? else { return Ok(None) };
+            Ok(Some(KeyUsageRecord { key_id: get(&r, 0)?, used_at: get(&r, 1)?, operation: get(&r, 2)?, request_id: get(&r, 3)? }))
+        }
+        .await;
+        release(c, result)
+    }
+
+    async fn keys_due_for_rotation(&self, now: Millis) -> Result<Vec<String>, StoreError> {
+        let c = self.client().await?;
+        let result = async {
+            let sql = "SELECT key_id FROM keys WHERE state = 'Enabled' AND next_rotation_at <= $1 ORDER BY next_rotation_at, key_id";
+            query(&c, sql, &[&now]).await?.iter().map(|r| get(r, 0)).collect()
         }
         .await;
         release(c, result)
@@ -113,6 +196,7 @@ impl Store for PostgresStore {
             }
             execute(&tx, "DELETE FROM aliases WHERE target_key_id = $1", &[&key_id]).await?;
             execute(&tx, "DELETE FROM key_materials WHERE key_id = $1", &[&key_id]).await?;
+            execute(&tx, "DELETE FROM key_last_usage WHERE key_id = $1", &[&key_id]).await?;
             execute(&tx, "DELETE FROM keys WHERE key_id = $1", &[&key_id]).await?;
             tx.commit().await.map_err(backend)
         }
@@ -215,9 +299,8 @@ impl Store for PostgresStore {
     async fn get_access_key(&self, access_key_id: &str) -> Result<Option<AccessKeyRecord>, StoreError> {
         let c = self.client().await?;
         let result = async {
-            let sql = "SELECT access_key_id, principal_arn, sealed_secret, created_at FROM access_keys WHERE access_key_id = $1";
-            let Some(r) = query_opt(&c, sql, &[&access_key_id]).await? else { return Ok(None) };
-            Ok(Some(AccessKeyRecord { access_key_id: get(&r, 0)?, principal_arn: get(&r, 1)?, sealed_secret: get(&r, 2)?, created_at: get(&r, 3)? }))
+            let sql = format!("SELECT {ACCESS_KEY_COLUMNS} FROM access_keys WHERE access_key_id = $1");
+            query_opt(&c, &sql, &[&access_key_id]).await?.as_ref().map(access_key_from_row).transpose()
         }
         .await;
         release(c, result)
@@ -226,6 +309,141 @@ impl Store for PostgresStore {
     async fn count_principals(&self) -> Result<u64, StoreError> {
         let c = self.client().await?;
         let result = async { u64::try_from(count(&c, "SELECT COUNT(*) FROM principals").await?).map_err(|e| backend_in("principal count", e)) }.await;
+        release(c, result)
+    }
+
+    async fn insert_account(&self, account_id: &str, created_at: Millis) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        let result = execute(&c, "INSERT INTO accounts (account_id, created_at) VALUES ($1, $2)", &[&account_id, &created_at]).await.map(|_| ());
+        release(c, result)
+    }
+
+    async fn insert_entity(&self, e: &EntityRecord, key: Option<&AccessKeyRecord>) -> Result<(), StoreError> {
+        let mut c = self.client().await?;
+        let result = async {
+            let tx = c.transaction().await.map_err(backend)?;
+            let (kind, folded) = (e.kind.as_str(), EntityRecord::folded_name(&e.name));
+            execute(&tx, "INSERT INTO accounts (account_id, created_at) VALUES ($1, $2) ON CONFLICT (account_id) DO NOTHING", &[&e.account_id, &e.created_at]).await?;
+            execute(
+                &tx,
+                "INSERT INTO iam_entities (account_id, kind, folded_name, name, arn, created_at, doc, row_version) VALUES ($1, $2, $3, $4, $5, $6, $7, 1)",
+                &[&e.account_id, &kind, &folded, &e.name, &e.arn, &e.created_at, &e.doc],
+            )
+            .await?;
+            if e.kind == EntityKind::User {
+                // The bootstrap admin's principal row may already be there.
+                let sql = "INSERT INTO principals (arn, account_id, created_at) VALUES ($1, $2, $3) ON CONFLICT (arn) DO NOTHING";
+                execute(&tx, sql, &[&e.arn, &e.account_id, &e.created_at]).await?;
+            }
+            if let Some(k) = key {
+                insert_access_key_row(&tx, k).await?;
+            }
+            tx.commit().await.map_err(backend)
+        }
+        .await;
+        release(c, result)
+    }
+
+    async fn get_entity(&self, account_id: &str, kind: EntityKind, name: &str) -> Result<Option<EntityRecord>, StoreError> {
+        let c = self.client().await?;
+        let result = async {
+            let sql = format!("SELECT {ENTITY_COLUMNS} FROM iam_entities WHERE account_id = $1 AND kind = $2 AND folded_name = $3");
+            query_opt(&c, &sql, &[&account_id, &kind.as_str(), &EntityRecord::folded_name(name)]).await?.as_ref().map(entity_from_row).transpose()
+        }
+        .await;
+        release(c, result)
+    }
+
+    async fn update_entity(&self, e: &EntityRecord) -> Result<i64, StoreError> {
+        let c = self.client().await?;
+        let result = async {
+            let (kind, folded) = (e.kind.as_str(), EntityRecord::folded_name(&e.name));
+            let sql = "UPDATE iam_entities SET doc = $1, row_version = row_version + 1 \
+                       WHERE account_id = $2 AND kind = $3 AND folded_name = $4 AND row_version = $5 RETURNING row_version";
+            if let Some(row) = query_opt(&c, sql, &[&e.doc, &e.account_id, &kind, &folded, &e.row_version]).await? {
+                return get(&row, 0);
+            }
+            let exists = query_opt(&c, "SELECT 1 FROM iam_entities WHERE account_id = $1 AND kind = $2 AND folded_name = $3", &[&e.account_id, &kind, &folded]).await?;
+            Err(if exists.is_some() { StoreError::Conflict } else { StoreError::NotFound })
+        }
+        .await;
+        release(c, result)
+    }
+
+    async fn delete_entity(&self, account_id: &str, kind: EntityKind, name: &str, row_version: i64) -> Result<(), StoreError> {
+        let mut c = self.client().await?;
+        let result = async {
+            let tx = c.transaction().await.map_err(backend)?;
+            let sql = "SELECT arn, row_version FROM iam_entities WHERE account_id = $1 AND kind = $2 AND folded_name = $3 FOR UPDATE";
+            let current = query_opt(&tx, sql, &[&account_id, &kind.as_str(), &EntityRecord::folded_name(name)]).await?;
+            let arn: String = match current {
+                None => return Err(StoreError::NotFound),
+                Some(r) if get::<i64>(&r, 1)? != row_version => return Err(StoreError::Conflict),
+                Some(r) => get(&r, 0)?,
+            };
+            execute(&tx, "DELETE FROM iam_entities WHERE arn = $1", &[&arn]).await?;
+            if kind == EntityKind::User {
+                execute(&tx, "DELETE FROM access_keys WHERE principal_arn = $1", &[&arn]).await?;
+                execute(&tx, "DELETE FROM principals WHERE arn = $1", &[&arn]).await?;
+            }
+            tx.commit().await.map_err(backend)
+        }
+        .await;
+        release(c, result)
+    }
+
+    async fn list_entities(&self, account_id: &str, kind: EntityKind, after: After<'_>, limit: usize) -> Result<Vec<EntityRecord>, StoreError> {
+        let c = self.client().await?;
+        let result = async {
+            let sql = format!("SELECT {ENTITY_COLUMNS} FROM iam_entities WHERE account_id = $1 AND kind = $2 AND folded_name > $3 ORDER BY folded_name LIMIT $4");
+            let rows = query(&c, &sql, &[&account_id, &kind.as_str(), &after.unwrap_or(""), &sql_limit(limit)]).await?;
+            rows.iter().map(entity_from_row).collect()
+        }
+        .await;
+        release(c, result)
+    }
+
+    async fn insert_access_key(&self, k: &AccessKeyRecord, max_per_principal: usize) -> Result<bool, StoreError> {
+        let mut c = self.client().await?;
+        let result = async {
+            let tx = c.transaction().await.map_err(backend)?;
+            // Lock the principal's row: two CreateAccessKey calls on two nodes
+            // then count one after the other instead of both seeing room.
+            if query_opt(&tx, "SELECT 1 FROM principals WHERE arn = $1 FOR UPDATE", &[&k.principal_arn]).await?.is_none() {
+                return Err(StoreError::NotFound);
+            }
+            let existing = query(&tx, "SELECT COUNT(*) FROM access_keys WHERE principal_arn = $1", &[&k.principal_arn]).await?;
+            let existing: i64 = existing.first().map(|r| get(r, 0)).transpose()?.unwrap_or(0);
+            if usize::try_from(existing).unwrap_or(usize::MAX) >= max_per_principal {
+                return Ok(false);
+            }
+            insert_access_key_row(&tx, k).await?;
+            tx.commit().await.map_err(backend)?;
+            Ok(true)
+        }
+        .await;
+        release(c, result)
+    }
+
+    async fn list_access_keys(&self, principal_arn: &str) -> Result<Vec<AccessKeyRecord>, StoreError> {
+        let c = self.client().await?;
+        let result = async {
+            let sql = format!("SELECT {ACCESS_KEY_COLUMNS} FROM access_keys WHERE principal_arn = $1 ORDER BY created_at, access_key_id");
+            query(&c, &sql, &[&principal_arn]).await?.iter().map(access_key_from_row).collect()
+        }
+        .await;
+        release(c, result)
+    }
+
+    async fn set_access_key_active(&self, access_key_id: &str, active: bool) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        let result = async { one_row(execute(&c, "UPDATE access_keys SET active = $1 WHERE access_key_id = $2", &[&active, &access_key_id]).await?) }.await;
+        release(c, result)
+    }
+
+    async fn delete_access_key(&self, access_key_id: &str) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        let result = async { one_row(execute(&c, "DELETE FROM access_keys WHERE access_key_id = $1", &[&access_key_id]).await?) }.await;
         release(c, result)
     }
 

@@ -74,6 +74,38 @@ const MIGRATIONS: &[&str] = &[
         expires_at BIGINT NOT NULL
     );
     "#,
+    // 3: automatic key rotation, found by its due date.
+    r#"
+    ALTER TABLE keys ADD COLUMN next_rotation_at BIGINT;
+    CREATE INDEX keys_by_rotation ON keys (state, next_rotation_at);
+    "#,
+    // 4: each key's last cryptographic use; expiry of imported material.
+    r#"
+    ALTER TABLE keys ADD COLUMN material_valid_to BIGINT;
+    CREATE INDEX keys_by_material_expiry ON keys (material_valid_to);
+    CREATE TABLE key_last_usage (
+        key_id TEXT COLLATE "C" PRIMARY KEY,
+        used_at BIGINT NOT NULL,
+        operation TEXT NOT NULL,
+        request_id TEXT NOT NULL
+    );
+    "#,
+    // 5: IAM users, roles and managed policies; access keys can be inactive.
+    r#"
+    ALTER TABLE access_keys ADD COLUMN active BOOLEAN NOT NULL DEFAULT TRUE;
+    CREATE INDEX access_keys_by_principal ON access_keys (principal_arn, created_at);
+    CREATE TABLE iam_entities (
+        account_id TEXT COLLATE "C" NOT NULL REFERENCES accounts(account_id),
+        kind TEXT COLLATE "C" NOT NULL,
+        folded_name TEXT COLLATE "C" NOT NULL,
+        name TEXT NOT NULL,
+        arn TEXT COLLATE "C" NOT NULL UNIQUE,
+        created_at BIGINT NOT NULL,
+        doc TEXT NOT NULL,
+        row_version BIGINT NOT NULL,
+        PRIMARY KEY (account_id, kind, folded_name)
+    );
+    "#,
 ];
 
 /// The advisory lock every node takes to migrate ("trent_mg" in ASCII).

@@ -5,7 +5,7 @@ use tokio_postgres::types::{FromSql, ToSql};
 use tokio_postgres::Row;
 
 use super::backend;
-use crate::{AccessKeyRecord, AliasRecord, KeyRecord, PrincipalRecord, StoreError};
+use crate::{AccessKeyRecord, AliasRecord, EntityKind, EntityRecord, KeyRecord, PrincipalRecord, StoreError};
 
 pub(super) type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 
@@ -74,11 +74,46 @@ pub(super) async fn insert_principal_rows(tx: &impl GenericClient, p: &Principal
     // ON CONFLICT: an account may already exist (SQLite's INSERT OR IGNORE).
     execute(tx, "INSERT INTO accounts (account_id, created_at) VALUES ($1, $2) ON CONFLICT (account_id) DO NOTHING", &[&p.account_id, &p.created_at]).await?;
     execute(tx, "INSERT INTO principals (arn, account_id, created_at) VALUES ($1, $2, $3)", &[&p.arn, &p.account_id, &p.created_at]).await?;
-    execute(
-        tx,
-        "INSERT INTO access_keys (access_key_id, principal_arn, sealed_secret, created_at) VALUES ($1, $2, $3, $4)",
-        &[&k.access_key_id, &k.principal_arn, &k.sealed_secret, &k.created_at],
+    insert_access_key_row(tx, k).await
+}
+
+pub(super) const ACCESS_KEY_COLUMNS: &str = "access_key_id, principal_arn, sealed_secret, created_at, active";
+
+pub(super) async fn insert_access_key_row(tx: &impl GenericClient, k: &AccessKeyRecord) -> Result<(), StoreError> {
+    let sql = format!("INSERT INTO access_keys ({ACCESS_KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5)");
+    execute(tx, &sql, &[&k.access_key_id, &k.principal_arn, &k.sealed_secret, &k.created_at, &k.active]).await.map(|_| ())
+}
+
+pub(super) fn access_key_from_row(r: &Row) -> Result<AccessKeyRecord, StoreError> {
+    Ok(AccessKeyRecord { access_key_id: get(r, 0)?, principal_arn: get(r, 1)?, sealed_secret: get(r, 2)?, created_at: get(r, 3)?, active: get(r, 4)? })
+}
+
+pub(super) const ENTITY_COLUMNS: &str = "account_id, kind, name, arn, created_at, doc, row_version";
+
+pub(super) fn entity_from_row(r: &Row) -> Result<EntityRecord, StoreError> {
+    let kind = match get::<&str>(r, 1)? {
+        "user" => EntityKind::User,
+        "role" => EntityKind::Role,
+        "policy" => EntityKind::Policy,
+        other => return Err(StoreError::Backend(format!("corrupt entity kind {other}"))),
+    };
+    Ok(EntityRecord { account_id: get(r, 0)?, kind, name: get(r, 2)?, arn: get(r, 3)?, created_at: get(r, 4)?, doc: get(r, 5)?, row_version: get(r, 6)? })
+}
+
+/// The compare-and-set write of a key, in one statement: a concurrent writer
+/// of the same row waits for our commit, then re-checks `row_version` and
+/// matches nothing. Returns the new `row_version`.
+pub(super) async fn save_key(c: &impl GenericClient, key: &KeyRecord, doc: &str) -> Result<i64, StoreError> {
+    let updated = query_opt(
+        c,
+        "UPDATE keys SET state = $1, deletion_date = $2, next_rotation_at = $3, material_valid_to = $4, doc = $5, row_version = row_version + 1 \
+         WHERE key_id = $6 AND row_version = $7 RETURNING row_version",
+        &[&key.state.as_str(), &key.deletion_date, &key.rotation.next_at, &key.import.valid_to, &doc, &key.key_id, &key.row_version],
     )
     .await?;
-    Ok(())
+    if let Some(row) = updated {
+        return get(&row, 0);
+    }
+    let exists = query_opt(c, "SELECT 1 FROM keys WHERE key_id = $1", &[&key.key_id]).await?;
+    Err(if exists.is_some() { StoreError::Conflict } else { StoreError::NotFound })
 }

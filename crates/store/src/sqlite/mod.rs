@@ -5,6 +5,7 @@
 //! rusqlite is synchronous: every call runs on tokio's blocking pool with one
 //! connection behind a mutex (SQLite admits one writer at a time anyway).
 
+mod identity;
 mod schema;
 
 use std::path::Path;
@@ -12,7 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::{After, AccessKeyRecord, AliasRecord, KeyRecord, MaterialRecord, Millis, PrincipalRecord, Store, StoreError};
+use crate::{After, AccessKeyRecord, AliasRecord, EntityKind, EntityRecord, KeyRecord, KeyUsageRecord, MaterialRecord, Millis, PrincipalRecord, Store, StoreError};
 
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
@@ -103,8 +104,8 @@ fn insert_principal_rows(tx: &rusqlite::Transaction<'_>, p: &PrincipalRecord, k:
     tx.execute("INSERT OR IGNORE INTO accounts (account_id, created_at) VALUES (?1, ?2)", params![p.account_id, p.created_at]).map_err(backend)?;
     tx.execute("INSERT INTO principals (arn, account_id, created_at) VALUES (?1, ?2, ?3)", params![p.arn, p.account_id, p.created_at]).map_err(backend)?;
     tx.execute(
-        "INSERT INTO access_keys (access_key_id, principal_arn, sealed_secret, created_at) VALUES (?1, ?2, ?3, ?4)",
-        params![k.access_key_id, k.principal_arn, k.sealed_secret, k.created_at],
+        &format!("INSERT INTO access_keys ({}) VALUES (?1, ?2, ?3, ?4, ?5)", identity::ACCESS_KEY_COLUMNS),
+        params![k.access_key_id, k.principal_arn, k.sealed_secret, k.created_at, k.active],
     )
     .map_err(backend)?;
     Ok(())
@@ -123,6 +124,31 @@ fn alias_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AliasRecord> {
     })
 }
 
+/// The compare-and-set write of a key: only over the `row_version` it was
+/// read at. Returns the new `row_version`.
+const KEY_INSERT: &str = "INSERT INTO keys (key_id, account_id, region, state, deletion_date, next_rotation_at, material_valid_to, doc, row_version) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1)";
+
+/// Keeps the later of the stored and the new use, only for a key that exists.
+const USAGE_UPSERT: &str = "INSERT INTO key_last_usage (key_id, used_at, operation, request_id) \
+     SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM keys WHERE key_id = ?1) \
+     ON CONFLICT (key_id) DO UPDATE SET used_at = excluded.used_at, operation = excluded.operation, request_id = excluded.request_id \
+     WHERE excluded.used_at > key_last_usage.used_at";
+
+fn save_key(c: &Connection, key: &KeyRecord, doc: &str) -> Result<i64, StoreError> {
+    let changed = c
+        .execute(
+            "UPDATE keys SET state = ?1, deletion_date = ?2, next_rotation_at = ?3, material_valid_to = ?4, doc = ?5, row_version = row_version + 1 WHERE key_id = ?6 AND row_version = ?7",
+            params![key.state.as_str(), key.deletion_date, key.rotation.next_at, key.import.valid_to, doc, key.key_id, key.row_version],
+        )
+        .map_err(backend)?;
+    if changed == 1 {
+        return Ok(key.row_version + 1);
+    }
+    let exists: Option<i64> = c.query_row("SELECT 1 FROM keys WHERE key_id = ?1", params![key.key_id], |r| r.get(0)).optional().map_err(backend)?;
+    Err(if exists.is_some() { StoreError::Conflict } else { StoreError::NotFound })
+}
+
 #[async_trait::async_trait]
 impl Store for SqliteStore {
     async fn insert_key(&self, key: &KeyRecord, material: &MaterialRecord) -> Result<(), StoreError> {
@@ -130,8 +156,8 @@ impl Store for SqliteStore {
         self.run(move |c| {
             let tx = c.transaction().map_err(backend)?;
             tx.execute(
-                "INSERT INTO keys (key_id, account_id, region, state, deletion_date, doc, row_version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1)",
-                params![key.key_id, key.account_id, key.region, key.state.as_str(), key.deletion_date, doc],
+                KEY_INSERT,
+                params![key.key_id, key.account_id, key.region, key.state.as_str(), key.deletion_date, key.rotation.next_at, key.import.valid_to, doc],
             )
             .map_err(backend)?;
             tx.execute(
@@ -158,18 +184,90 @@ impl Store for SqliteStore {
 
     async fn update_key(&self, key: &KeyRecord) -> Result<i64, StoreError> {
         let (key, doc) = (key.clone(), key_doc(key)?);
+        self.run(move |c| save_key(c, &key, &doc)).await
+    }
+
+    async fn rotate_key(&self, key: &KeyRecord, material: &MaterialRecord) -> Result<i64, StoreError> {
+        let (key, material, doc) = (key.clone(), material.clone(), key_doc(key)?);
         self.run(move |c| {
-            let changed = c
-                .execute(
-                    "UPDATE keys SET state = ?1, deletion_date = ?2, doc = ?3, row_version = row_version + 1 WHERE key_id = ?4 AND row_version = ?5",
-                    params![key.state.as_str(), key.deletion_date, doc, key.key_id, key.row_version],
-                )
-                .map_err(backend)?;
-            if changed == 1 {
-                return Ok(key.row_version + 1);
+            let tx = c.transaction().map_err(backend)?;
+            let row_version = save_key(&tx, &key, &doc)?;
+            tx.execute(
+                "INSERT INTO key_materials (key_id, material_id, stored, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![material.key_id, material.material_id, material.stored, material.created_at],
+            )
+            .map_err(backend)?;
+            tx.commit().map_err(backend)?;
+            Ok(row_version)
+        })
+        .await
+    }
+
+    async fn insert_key_without_material(&self, key: &KeyRecord) -> Result<(), StoreError> {
+        let (key, doc) = (key.clone(), key_doc(key)?);
+        self.run(move |c| {
+            c.execute(
+                KEY_INSERT,
+                params![key.key_id, key.account_id, key.region, key.state.as_str(), key.deletion_date, key.rotation.next_at, key.import.valid_to, doc],
+            )
+            .map(|_| ())
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn remove_key_material(&self, key: &KeyRecord) -> Result<i64, StoreError> {
+        let (key, doc) = (key.clone(), key_doc(key)?);
+        self.run(move |c| {
+            let tx = c.transaction().map_err(backend)?;
+            let row_version = save_key(&tx, &key, &doc)?;
+            tx.execute("DELETE FROM key_materials WHERE key_id = ?1", params![key.key_id]).map_err(backend)?;
+            tx.commit().map_err(backend)?;
+            Ok(row_version)
+        })
+        .await
+    }
+
+    async fn keys_with_expired_material(&self, now: Millis) -> Result<Vec<String>, StoreError> {
+        self.run(move |c| {
+            let mut stmt = c.prepare_cached("SELECT key_id FROM keys WHERE material_valid_to <= ?1 ORDER BY material_valid_to").map_err(backend)?;
+            let rows = stmt.query_map(params![now], |r| r.get::<_, String>(0)).map_err(backend)?;
+            rows.map(|r| r.map_err(backend)).collect()
+        })
+        .await
+    }
+
+    async fn record_key_usage(&self, uses: &[KeyUsageRecord]) -> Result<(), StoreError> {
+        let uses = uses.to_vec();
+        self.run(move |c| {
+            let tx = c.transaction().map_err(backend)?;
+            for u in &uses {
+                tx.execute(USAGE_UPSERT, params![u.key_id, u.used_at, u.operation, u.request_id]).map_err(backend)?;
             }
-            let exists: Option<i64> = c.query_row("SELECT 1 FROM keys WHERE key_id = ?1", params![key.key_id], |r| r.get(0)).optional().map_err(backend)?;
-            Err(if exists.is_some() { StoreError::Conflict } else { StoreError::NotFound })
+            tx.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn get_key_usage(&self, key_id: &str) -> Result<Option<KeyUsageRecord>, StoreError> {
+        let key_id = key_id.to_owned();
+        self.run(move |c| {
+            c.query_row("SELECT key_id, used_at, operation, request_id FROM key_last_usage WHERE key_id = ?1", params![key_id], |r| {
+                Ok(KeyUsageRecord { key_id: r.get(0)?, used_at: r.get(1)?, operation: r.get(2)?, request_id: r.get(3)? })
+            })
+            .optional()
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn keys_due_for_rotation(&self, now: Millis) -> Result<Vec<String>, StoreError> {
+        self.run(move |c| {
+            let mut stmt = c
+                .prepare_cached("SELECT key_id FROM keys WHERE state = 'Enabled' AND next_rotation_at <= ?1 ORDER BY next_rotation_at")
+                .map_err(backend)?;
+            let rows = stmt.query_map(params![now], |r| r.get::<_, String>(0)).map_err(backend)?;
+            rows.map(|r| r.map_err(backend)).collect()
         })
         .await
     }
@@ -226,6 +324,7 @@ impl Store for SqliteStore {
             }
             tx.execute("DELETE FROM aliases WHERE target_key_id = ?1", params![key_id]).map_err(backend)?;
             tx.execute("DELETE FROM key_materials WHERE key_id = ?1", params![key_id]).map_err(backend)?;
+            tx.execute("DELETE FROM key_last_usage WHERE key_id = ?1", params![key_id]).map_err(backend)?;
             tx.execute("DELETE FROM keys WHERE key_id = ?1", params![key_id]).map_err(backend)?;
             tx.commit().map_err(backend)
         })
@@ -342,9 +441,9 @@ impl Store for SqliteStore {
         let id = access_key_id.to_owned();
         self.run(move |c| {
             c.query_row(
-                "SELECT access_key_id, principal_arn, sealed_secret, created_at FROM access_keys WHERE access_key_id = ?1",
+                &format!("SELECT {} FROM access_keys WHERE access_key_id = ?1", identity::ACCESS_KEY_COLUMNS),
                 params![id],
-                |r| Ok(AccessKeyRecord { access_key_id: r.get(0)?, principal_arn: r.get(1)?, sealed_secret: r.get(2)?, created_at: r.get(3)? }),
+                identity::access_key_from_row,
             )
             .optional()
             .map_err(backend)
@@ -354,6 +453,56 @@ impl Store for SqliteStore {
 
     async fn count_principals(&self) -> Result<u64, StoreError> {
         self.run(|c| c.query_row("SELECT COUNT(*) FROM principals", [], |r| r.get::<_, i64>(0)).map(|n| n as u64).map_err(backend)).await
+    }
+
+    async fn insert_account(&self, account_id: &str, created_at: Millis) -> Result<(), StoreError> {
+        let account_id = account_id.to_owned();
+        self.run(move |c| identity::insert_account(c, &account_id, created_at)).await
+    }
+
+    async fn insert_entity(&self, entity: &EntityRecord, key: Option<&AccessKeyRecord>) -> Result<(), StoreError> {
+        let (e, k) = (entity.clone(), key.cloned());
+        self.run(move |c| identity::insert_entity(c, &e, k.as_ref())).await
+    }
+
+    async fn get_entity(&self, account_id: &str, kind: EntityKind, name: &str) -> Result<Option<EntityRecord>, StoreError> {
+        let (account_id, name) = (account_id.to_owned(), name.to_owned());
+        self.run(move |c| identity::get_entity(c, &account_id, kind, &name)).await
+    }
+
+    async fn update_entity(&self, entity: &EntityRecord) -> Result<i64, StoreError> {
+        let e = entity.clone();
+        self.run(move |c| identity::update_entity(c, &e)).await
+    }
+
+    async fn delete_entity(&self, account_id: &str, kind: EntityKind, name: &str, row_version: i64) -> Result<(), StoreError> {
+        let (account_id, name) = (account_id.to_owned(), name.to_owned());
+        self.run(move |c| identity::delete_entity(c, &account_id, kind, &name, row_version)).await
+    }
+
+    async fn list_entities(&self, account_id: &str, kind: EntityKind, after: After<'_>, limit: usize) -> Result<Vec<EntityRecord>, StoreError> {
+        let (account_id, after) = (account_id.to_owned(), after.unwrap_or("").to_owned());
+        self.run(move |c| identity::list_entities(c, &account_id, kind, &after, limit)).await
+    }
+
+    async fn insert_access_key(&self, key: &AccessKeyRecord, max_per_principal: usize) -> Result<bool, StoreError> {
+        let k = key.clone();
+        self.run(move |c| identity::insert_access_key(c, &k, max_per_principal)).await
+    }
+
+    async fn list_access_keys(&self, principal_arn: &str) -> Result<Vec<AccessKeyRecord>, StoreError> {
+        let arn = principal_arn.to_owned();
+        self.run(move |c| identity::list_access_keys(c, &arn)).await
+    }
+
+    async fn set_access_key_active(&self, access_key_id: &str, active: bool) -> Result<(), StoreError> {
+        let id = access_key_id.to_owned();
+        self.run(move |c| identity::set_access_key_active(c, &id, active)).await
+    }
+
+    async fn delete_access_key(&self, access_key_id: &str) -> Result<(), StoreError> {
+        let id = access_key_id.to_owned();
+        self.run(move |c| identity::delete_access_key(c, &id)).await
     }
 
     async fn get_setting(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -397,12 +546,51 @@ mod tests {
     async fn the_first_principal_is_made_once_on_an_empty_store() {
         let store = SqliteStore::open_in_memory().unwrap();
         let p = PrincipalRecord { arn: "arn:aws:iam::111111111111:user/admin".into(), account_id: "111111111111".into(), created_at: 1 };
-        let k = AccessKeyRecord { access_key_id: "AKIA1".into(), principal_arn: p.arn.clone(), sealed_secret: vec![1], created_at: 1 };
+        let k = AccessKeyRecord { access_key_id: "AKIA1".into(), principal_arn: p.arn.clone(), sealed_secret: vec![1], created_at: 1, active: true };
         assert!(store.insert_first_principal(&p, &k).await.unwrap());
         let q = PrincipalRecord { arn: "arn:aws:iam::222222222222:user/admin".into(), account_id: "222222222222".into(), created_at: 1 };
-        let l = AccessKeyRecord { access_key_id: "AKIA2".into(), principal_arn: q.arn.clone(), sealed_secret: vec![1], created_at: 1 };
+        let l = AccessKeyRecord { access_key_id: "AKIA2".into(), principal_arn: q.arn.clone(), sealed_secret: vec![1], created_at: 1, active: true };
         assert!(!store.insert_first_principal(&q, &l).await.unwrap());
         assert_eq!(store.count_principals().await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_database_from_before_identities_is_upgraded_in_place() {
+        let dir = std::env::temp_dir().join(format!("trent-store-test-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("old.db");
+        {
+            // The schema as the release before IAM left it (migrations 1 and 2), with its first admin.
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY);").unwrap();
+            for (i, sql) in schema::MIGRATIONS[..2].iter().enumerate() {
+                conn.execute_batch(sql).unwrap();
+                conn.execute("INSERT INTO schema_migrations (version) VALUES (?1)", params![i as i64 + 1]).unwrap();
+            }
+            conn.execute_batch(
+                "INSERT INTO accounts VALUES ('111111111111', 1);
+                 INSERT INTO principals VALUES ('arn:aws:iam::111111111111:user/admin', '111111111111', 1);
+                 INSERT INTO access_keys VALUES ('AKIAOLD0000000000001', 'arn:aws:iam::111111111111:user/admin', x'0102', 1);",
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        let key = store.get_access_key("AKIAOLD0000000000001").await.unwrap().unwrap();
+        assert!(key.active, "keys made before access keys had a status are active");
+        assert_eq!(store.list_access_keys("arn:aws:iam::111111111111:user/admin").await.unwrap().len(), 1);
+        // The old admin can now become an IAM user of its account.
+        let user = EntityRecord {
+            account_id: "111111111111".into(),
+            kind: EntityKind::User,
+            name: "admin".into(),
+            arn: "arn:aws:iam::111111111111:user/admin".into(),
+            created_at: 2,
+            doc: "{}".into(),
+            row_version: 0,
+        };
+        store.insert_entity(&user, None).await.unwrap();
+        assert!(store.get_principal(&user.arn).await.unwrap().is_some());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[tokio::test]

@@ -6,7 +6,7 @@ use rusqlite::{params, Connection};
 use crate::StoreError;
 
 /// Append only: a released migration is never edited.
-const MIGRATIONS: &[&str] = &[
+pub(super) const MIGRATIONS: &[&str] = &[
     // 1: keys, their material, aliases, identities.
     r#"
     CREATE TABLE accounts (
@@ -63,6 +63,38 @@ const MIGRATIONS: &[&str] = &[
         name TEXT PRIMARY KEY,
         holder TEXT NOT NULL,
         expires_at INTEGER NOT NULL
+    );
+    "#,
+    // 3: automatic key rotation, found by its due date.
+    r#"
+    ALTER TABLE keys ADD COLUMN next_rotation_at INTEGER;
+    CREATE INDEX keys_by_rotation ON keys (state, next_rotation_at);
+    "#,
+    // 4: each key's last cryptographic use; expiry of imported material.
+    r#"
+    ALTER TABLE keys ADD COLUMN material_valid_to INTEGER;
+    CREATE INDEX keys_by_material_expiry ON keys (material_valid_to);
+    CREATE TABLE key_last_usage (
+        key_id TEXT PRIMARY KEY,
+        used_at INTEGER NOT NULL,
+        operation TEXT NOT NULL,
+        request_id TEXT NOT NULL
+    );
+    "#,
+    // 5: IAM users, roles and managed policies; access keys can be inactive.
+    r#"
+    ALTER TABLE access_keys ADD COLUMN active INTEGER NOT NULL DEFAULT 1;
+    CREATE INDEX access_keys_by_principal ON access_keys (principal_arn, created_at);
+    CREATE TABLE iam_entities (
+        account_id TEXT NOT NULL REFERENCES accounts(account_id),
+        kind TEXT NOT NULL,
+        folded_name TEXT NOT NULL,
+        name TEXT NOT NULL,
+        arn TEXT NOT NULL UNIQUE,
+        created_at INTEGER NOT NULL,
+        doc TEXT NOT NULL,
+        row_version INTEGER NOT NULL,
+        PRIMARY KEY (account_id, kind, folded_name)
     );
     "#,
 ];

@@ -1,0 +1,158 @@
+//! Who may call IAM and STS actions: the caller's identity policies,
+//! evaluated by [`crate::policy`]. The account's root may do everything in
+//! its account, as in AWS. (KMS calls are authorized in [`crate::authz`].)
+//!
+//! A principal that has no IAM user behind it is an account root, or a first
+//! admin made before IAM users existed in Trent: both act as the root.
+
+use trent_store::EntityKind;
+
+use super::entity::{find, Doc};
+use crate::policy::{self, Decision, Policy};
+use crate::query::error::QueryError;
+use crate::state::{Ctx, Principal};
+
+/// What a principal's ARN says it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    Root,
+    User(String),
+    /// An assumed-role session: the role's name and the session's.
+    Session { role: String, session: String },
+}
+
+pub fn kind_of(principal: &Principal) -> Kind {
+    let acct = &principal.account_id;
+    if let Some(rest) = principal.arn.strip_prefix(&format!("arn:aws:iam::{acct}:user/")) {
+        return Kind::User(rest.rsplit('/').next().unwrap_or(rest).to_owned());
+    }
+    if let Some(rest) = principal.arn.strip_prefix(&format!("arn:aws:sts::{acct}:assumed-role/")) {
+        if let Some((role, session)) = rest.split_once('/') {
+            return Kind::Session { role: role.to_owned(), session: session.to_owned() };
+        }
+    }
+    Kind::Root
+}
+
+/// The caller as a trust policy sees it.
+pub fn caller(principal: &Principal) -> policy::Caller {
+    let role_arn = match kind_of(principal) {
+        Kind::Session { role, .. } => Some(format!("arn:aws:iam::{}:role/{role}", principal.account_id)),
+        _ => None,
+    };
+    policy::Caller { account_id: principal.account_id.clone(), arn: principal.arn.clone(), role_arn }
+}
+
+/// The caller's identity policies; `None` for the root (unrestricted).
+pub async fn identity_policies(ctx: &Ctx) -> Result<Option<Vec<Policy>>, QueryError> {
+    let holder = match kind_of(&ctx.principal) {
+        Kind::Root => return Ok(None),
+        Kind::User(name) => match find(ctx, EntityKind::User, &name).await? {
+            Some(user) => user,
+            // A principal with no user behind it: see the module comment.
+            None => return Ok(None),
+        },
+        Kind::Session { role, .. } => match find(ctx, EntityKind::Role, &role).await? {
+            Some(role) => role,
+            None => return Ok(Some(Vec::new())),
+        },
+    };
+    policies_of(ctx, &holder.doc).await.map(Some)
+}
+
+/// The inline and attached managed policies of a user or role.
+pub async fn policies_of(ctx: &Ctx, doc: &Doc) -> Result<Vec<Policy>, QueryError> {
+    let mut texts: Vec<String> = doc.inline.values().cloned().collect();
+    for arn in &doc.attached {
+        let name = arn.rsplit('/').next().unwrap_or(arn);
+        if let Some(managed) = find(ctx, EntityKind::Policy, name).await? {
+            texts.extend(managed.doc.default_document().map(str::to_owned));
+        }
+    }
+    texts.iter().map(|t| Policy::parse(t).map_err(|e| QueryError::internal(format!("stored policy does not parse: {e}")))).collect()
+}
+
+/// Allows `action` on `resource` for the caller, or answers AccessDenied.
+pub async fn authorize(ctx: &Ctx, action: &str, resource: &str) -> Result<(), QueryError> {
+    let Some(policies) = identity_policies(ctx).await? else { return Ok(()) };
+    match policy::evaluate_identity(&policies, action, resource) {
+        Decision::Allow => Ok(()),
+        Decision::ExplicitDeny => Err(QueryError::access_denied(format!(
+            "User: {} is not authorized to perform: {action} on resource: {resource} with an explicit deny in an identity-based policy",
+            ctx.principal.arn
+        ))),
+        Decision::ImplicitDeny => Err(QueryError::access_denied(format!(
+            "User: {} is not authorized to perform: {action} on resource: {resource} because no identity-based policy allows the {action} action",
+            ctx.principal.arn
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    use trent_crypto::{RootKey, SoftwareProvider};
+    use trent_store::sqlite::SqliteStore;
+    use trent_store::{AccessKeyRecord, EntityRecord, PrincipalRecord, Store};
+
+    use crate::clock::ManualClock;
+    use crate::state::{AppState, AuthMode};
+
+    fn ctx(store: Arc<SqliteStore>, arn: &str) -> Ctx {
+        let root_key = Arc::new(RootKey::from_bytes(trent_crypto::random_secret(32).unwrap()).unwrap());
+        let clock: Arc<ManualClock> = Arc::new(ManualClock::new(0));
+        let audit = Arc::new(crate::audit::Audit::in_temp_dir(&root_key, clock.clone()));
+        let state = AppState { store, provider: Arc::new(SoftwareProvider::new(root_key.clone())), root_key, clock, auth: AuthMode::Secure, usage: Default::default(), audit };
+        Ctx { state: Arc::new(state), principal: Principal { account_id: "111122223333".into(), arn: arn.into() }, region: "us-east-1".into(), request_id: "test".into(), audit: Default::default() }
+    }
+
+    #[tokio::test]
+    async fn users_need_a_policy_and_principals_without_a_user_act_as_the_root() {
+        let store = Arc::new(SqliteStore::open_in_memory().unwrap());
+        // A first admin from before IAM users existed: a principal and a key, no user.
+        let legacy = PrincipalRecord { arn: "arn:aws:iam::111122223333:user/admin".into(), account_id: "111122223333".into(), created_at: 0 };
+        let key = AccessKeyRecord { access_key_id: "AKIALEGACY0000000001".into(), principal_arn: legacy.arn.clone(), sealed_secret: vec![1], created_at: 0, active: true };
+        store.insert_principal(&legacy, &key).await.unwrap();
+        let admin = ctx(store.clone(), &legacy.arn);
+        assert!(identity_policies(&admin).await.unwrap().is_none());
+        authorize(&admin, "iam:CreateUser", "arn:aws:iam::111122223333:user/x").await.unwrap();
+
+        let dave = EntityRecord {
+            account_id: "111122223333".into(),
+            kind: EntityKind::User,
+            name: "dave".into(),
+            arn: "arn:aws:iam::111122223333:user/dave".into(),
+            created_at: 0,
+            doc: Doc { id: "AIDADAVE".into(), path: "/".into(), ..Doc::default() }.to_json().unwrap(),
+            row_version: 1,
+        };
+        store.insert_entity(&dave, None).await.unwrap();
+        let as_dave = ctx(store.clone(), &dave.arn);
+        let denied = authorize(&as_dave, "iam:CreateUser", "arn:aws:iam::111122223333:user/x").await.unwrap_err();
+        assert_eq!((denied.code, denied.status), ("AccessDenied", 403));
+        let mut record = store.get_entity("111122223333", EntityKind::User, "dave").await.unwrap().unwrap();
+        let mut doc = Doc::parse(&record.doc).unwrap();
+        doc.inline.insert("users".into(), r#"{"Statement":{"Effect":"Allow","Action":"iam:*User","Resource":"arn:aws:iam::111122223333:user/*"}}"#.into());
+        record.doc = doc.to_json().unwrap();
+        store.update_entity(&record).await.unwrap();
+        authorize(&as_dave, "iam:CreateUser", "arn:aws:iam::111122223333:user/x").await.unwrap();
+        assert!(authorize(&as_dave, "iam:CreateRole", "arn:aws:iam::111122223333:role/x").await.is_err());
+        // The root is never restricted.
+        authorize(&ctx(store, "arn:aws:iam::111122223333:root"), "iam:DeleteRole", "arn:aws:iam::111122223333:role/x").await.unwrap();
+    }
+
+    #[test]
+    fn principal_kinds() {
+        let p = |arn: &str| Principal { account_id: "111122223333".into(), arn: arn.into() };
+        assert_eq!(kind_of(&p("arn:aws:iam::111122223333:root")), Kind::Root);
+        assert_eq!(kind_of(&p("arn:aws:iam::111122223333:user/dave")), Kind::User("dave".into()));
+        assert_eq!(kind_of(&p("arn:aws:iam::111122223333:user/team/dave")), Kind::User("dave".into()));
+        assert_eq!(
+            kind_of(&p("arn:aws:sts::111122223333:assumed-role/ops/me")),
+            Kind::Session { role: "ops".into(), session: "me".into() }
+        );
+        assert_eq!(caller(&p("arn:aws:sts::111122223333:assumed-role/ops/me")).role_arn.as_deref(), Some("arn:aws:iam::111122223333:role/ops"));
+    }
+}

@@ -1,0 +1,12 @@
+//! IAM ListAttachedRolePolicies: lists the managed policies attached to a role.
+
+use trent_store::EntityKind;
+
+use crate::iam::shared;
+use crate::query::error::QueryError;
+use crate::query::form::Params;
+use crate::state::Ctx;
+
+pub async fn handle(ctx: &Ctx, p: &Params) -> Result<Option<String>, QueryError> {
+    shared::list_attached(ctx, EntityKind::Role, p).await
+}

@@ -1,0 +1,12 @@
+//! IAM ListUserPolicies: lists the names of a user's inline policies, paged by name.
+
+use trent_store::EntityKind;
+
+use crate::iam::shared;
+use crate::query::error::QueryError;
+use crate::query::form::Params;
+use crate::state::Ctx;
+
+pub async fn handle(ctx: &Ctx, p: &Params) -> Result<Option<String>, QueryError> {
+    shared::list_inline(ctx, EntityKind::User, p).await
+}

@@ -1,0 +1,123 @@
+//! Imported key material (BYOK): import tokens, and expiry.
+//!
+//! An import token is the one-time RSA wrapping key's private half, the
+//! KMS key it is for, the wrapping algorithm and its expiry (24 hours),
+//! sealed under the root key. It needs no database row, so any node can
+//! take it, and it cannot be altered or used for another key.
+
+use trent_crypto::import::{WrappingAlgorithm, WrappingKey};
+use trent_crypto::RootKey;
+use trent_store::{KeyImport, KeyRecord, KeyState, Millis, Store, StoreError};
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use crate::protocol::error::{ErrorCode, KmsError};
+
+pub const TOKEN_LIFETIME_MILLIS: Millis = 24 * 60 * 60 * 1000;
+/// ValidTo may be at most this far ahead (AWS: 365 days).
+pub const MAX_VALID_FOR_MILLIS: Millis = 365 * 24 * 60 * 60 * 1000;
+const TOKEN_AAD: &[u8] = b"trent/import-token/v1";
+const TOKEN_VERSION: u8 = 1;
+
+/// What an import token carries.
+pub struct ImportToken {
+    pub key_id: Uuid,
+    pub algorithm: WrappingAlgorithm,
+    pub expires_at: Millis,
+    pub wrapping_key: WrappingKey,
+}
+
+impl ImportToken {
+    pub fn seal(&self, root: &RootKey) -> Result<Vec<u8>, KmsError> {
+        let pkcs8 = self.wrapping_key.to_pkcs8()?;
+        let mut plain = Zeroizing::new(Vec::with_capacity(1 + 1 + 8 + 16 + pkcs8.len()));
+        plain.push(TOKEN_VERSION);
+        plain.push(self.algorithm.code());
+        plain.extend_from_slice(&self.expires_at.to_be_bytes());
+        plain.extend_from_slice(self.key_id.as_bytes());
+        plain.extend_from_slice(pkcs8.as_bytes());
+        Ok(root.seal(&plain, TOKEN_AAD)?)
+    }
+
+    /// Opens a token for `key_id` at `now`, with AWS's error for each way it can be wrong.
+    pub fn open(root: &RootKey, token: &[u8], key_id: &str, now: Millis) -> Result<ImportToken, KmsError> {
+        let invalid = || KmsError::new(ErrorCode::InvalidImportToken, "The import token is invalid or is associated with a different KMS key.");
+        let plain = root.unseal(token, TOKEN_AAD).map_err(|_| invalid())?;
+        let bytes = plain.as_bytes();
+        if bytes.len() < 26 || bytes[0] != TOKEN_VERSION {
+            return Err(invalid());
+        }
+        let algorithm = WrappingAlgorithm::from_code(bytes[1]).ok_or_else(invalid)?;
+        let expires_at = Millis::from_be_bytes(bytes[2..10].try_into().map_err(|_| invalid())?);
+        let token_key = Uuid::from_slice(&bytes[10..26]).map_err(|_| invalid())?;
+        if token_key.to_string() != key_id {
+            return Err(invalid());
+        }
+        if now >= expires_at {
+            return Err(KmsError::new(ErrorCode::ExpiredImportToken, "The import token has expired. Call GetParametersForImport for a new one."));
+        }
+        let wrapping_key = WrappingKey::from_pkcs8(&bytes[26..]).map_err(|_| invalid())?;
+        Ok(ImportToken { key_id: token_key, algorithm, expires_at, wrapping_key })
+    }
+}
+
+/// Only keys made for imported material take it.
+pub fn check_external(key: &KeyRecord) -> Result<(), KmsError> {
+    if key.origin != "EXTERNAL" {
+        return Err(KmsError::new(
+            ErrorCode::UnsupportedOperation,
+            format!("{} has origin {}: key material can be imported only into KMS keys with origin EXTERNAL.", key.arn, key.origin),
+        ));
+    }
+    Ok(())
+}
+
+/// The key without its imported material: material deleted, state
+/// PendingImport (a key pending deletion stays so). Compare-and-set.
+pub async fn remove_material(store: &dyn Store, key: &KeyRecord) -> Result<KeyRecord, StoreError> {
+    let mut next = key.clone();
+    if next.state != KeyState::PendingDeletion {
+        next.state = KeyState::PendingImport;
+    }
+    next.import = KeyImport::default();
+    next.row_version = store.remove_key_material(&next).await?;
+    Ok(next)
+}
+
+/// Removes the key's material if its ValidTo has passed; the key as it now is.
+pub async fn expire_if_due(store: &dyn Store, key: KeyRecord, now: Millis) -> Result<KeyRecord, StoreError> {
+    if key.import.valid_to.is_none_or(|t| t > now) {
+        return Ok(key);
+    }
+    match remove_material(store, &key).await {
+        Ok(next) => {
+            tracing::info!(key_id = %key.key_id, "imported key material deleted: it expired");
+            Ok(next)
+        }
+        // Changed meanwhile (expired by another node, or re-imported): read it again.
+        Err(StoreError::Conflict) => store.get_key(&key.key_id).await?.ok_or(StoreError::NotFound),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_opens_only_for_its_key_and_before_it_expires() {
+        let root = RootKey::from_bytes(trent_crypto::random_secret(32).unwrap()).unwrap();
+        let key_id = Uuid::new_v4();
+        let token = ImportToken { key_id, algorithm: WrappingAlgorithm::RsaesOaepSha256, expires_at: 1_000, wrapping_key: WrappingKey::generate(2048).unwrap() };
+        let sealed = token.seal(&root).unwrap();
+        let opened = ImportToken::open(&root, &sealed, &key_id.to_string(), 999).unwrap();
+        assert_eq!((opened.algorithm, opened.expires_at), (WrappingAlgorithm::RsaesOaepSha256, 1_000));
+        assert_eq!(ImportToken::open(&root, &sealed, &key_id.to_string(), 1_000).err().unwrap().code, ErrorCode::ExpiredImportToken);
+        assert_eq!(ImportToken::open(&root, &sealed, &Uuid::new_v4().to_string(), 0).err().unwrap().code, ErrorCode::InvalidImportToken);
+        let mut tampered = sealed.clone();
+        tampered[20] ^= 1;
+        assert_eq!(ImportToken::open(&root, &tampered, &key_id.to_string(), 0).err().unwrap().code, ErrorCode::InvalidImportToken);
+        let other_root = RootKey::from_bytes(trent_crypto::random_secret(32).unwrap()).unwrap();
+        assert_eq!(ImportToken::open(&other_root, &sealed, &key_id.to_string(), 0).err().unwrap().code, ErrorCode::InvalidImportToken);
+    }
+}

@@ -1,0 +1,91 @@
+//! Key rotation: which keys may rotate, and the rotation itself — new
+//! material made current, older versions kept so that every earlier
+//! ciphertext still decrypts. The key id, ARN, aliases and policy stay.
+
+use std::sync::Arc;
+
+use trent_crypto::KeyProvider;
+use trent_store::{KeyRecord, MaterialRecord, Millis, Rotation, RotationType, Store, StoreError};
+use uuid::Uuid;
+
+use crate::protocol::error::{ErrorCode, KmsError};
+
+pub const DEFAULT_PERIOD_DAYS: i32 = 365;
+/// AWS's limit of on-demand rotations per key.
+pub const MAX_ON_DEMAND_ROTATIONS: usize = 25;
+pub const DAY_MILLIS: i64 = 24 * 60 * 60 * 1000;
+
+/// Only symmetric encryption keys with material KMS made rotate (AWS:
+/// not asymmetric, HMAC, imported or custom-key-store keys).
+pub fn check_rotatable(key: &KeyRecord) -> Result<(), KmsError> {
+    if key.key_spec != "SYMMETRIC_DEFAULT" || key.key_usage != "ENCRYPT_DECRYPT" {
+        return Err(KmsError::new(
+            ErrorCode::UnsupportedOperation,
+            format!("{} has key spec {}: only symmetric encryption KMS keys support key rotation.", key.arn, key.key_spec),
+        ));
+    }
+    if key.origin != "AWS_KMS" {
+        return Err(KmsError::new(
+            ErrorCode::UnsupportedOperation,
+            format!("{} has origin {}: rotation is supported only for KMS keys whose key material KMS generated.", key.arn, key.origin),
+        ));
+    }
+    Ok(())
+}
+
+/// The next automatic rotation for a schedule counted from `base`.
+pub fn next_rotation(base: Millis, period_days: i32) -> Millis {
+    base + i64::from(period_days) * DAY_MILLIS
+}
+
+/// Rotates `key` as read (compare-and-set on its `row_version`): makes new
+/// material, records the rotation and saves both in one transaction.
+/// `Conflict` if the key changed since it was read.
+pub async fn rotate(store: &dyn Store, provider: &Arc<dyn KeyProvider>, key: &KeyRecord, kind: RotationType, now: Millis) -> Result<KeyRecord, RotateError> {
+    let id = Uuid::try_parse(&key.key_id).map_err(|_| RotateError::Internal(format!("stored key id {} is not a UUID", key.key_id)))?;
+    let generator = provider.clone();
+    let (stored, material_id) = tokio::task::spawn_blocking(move || generator.generate_symmetric(id))
+        .await
+        .map_err(|e| RotateError::Internal(format!("key generation task: {e}")))?
+        .map_err(|e| RotateError::Internal(format!("key generation: {e}")))?;
+    let material_id = hex::encode(material_id);
+
+    let mut next = key.clone();
+    let r = &mut next.rotation;
+    r.initial_material_id.get_or_insert_with(|| key.current_material_id.clone());
+    r.history.push(Rotation { material_id: material_id.clone(), rotated_at: now, kind });
+    if kind == RotationType::Automatic {
+        // The schedule continues from this rotation, even a late one (after
+        // downtime or while the key was disabled).
+        r.base = Some(now);
+        r.next_at = r.period_days.map(|days| next_rotation(now, days));
+    }
+    next.current_material_id = material_id.clone();
+    let material = MaterialRecord { key_id: key.key_id.clone(), material_id, stored: stored.0, created_at: now };
+    next.row_version = store.rotate_key(&next, &material).await.map_err(RotateError::Store)?;
+    Ok(next)
+}
+
+#[derive(Debug)]
+pub enum RotateError {
+    Store(StoreError),
+    Internal(String),
+}
+
+impl From<RotateError> for KmsError {
+    fn from(e: RotateError) -> Self {
+        match e {
+            RotateError::Store(e) => e.into(),
+            RotateError::Internal(detail) => KmsError::internal(detail),
+        }
+    }
+}
+
+impl std::fmt::Display for RotateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RotateError::Store(e) => write!(f, "{e}"),
+            RotateError::Internal(detail) => write!(f, "{detail}"),
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! Each key's last successful cryptographic use, for GetKeyLastUsage,
+//! kept without a database write per request: uses are noted in memory and
+//! written in one batch every [`FLUSH_INTERVAL`] and at a graceful stop.
+//! So GetKeyLastUsage lags by at most that interval for uses made through
+//! another node, and a crash loses at most that interval's notes (the uses
+//! themselves, and their audit events, are not lost: only this summary).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use trent_store::{KeyUsageRecord, Millis, Store, StoreError};
+
+pub const FLUSH_INTERVAL: Duration = Duration::from_secs(10);
+
+/// The operations AWS tracks (`KeyLastUsageTrackingOperation`).
+pub const TRACKED: [&str; 14] = [
+    "Decrypt",
+    "DeriveSharedSecret",
+    "Encrypt",
+    "GenerateDataKey",
+    "GenerateDataKeyPair",
+    "GenerateDataKeyPairWithoutPlaintext",
+    "GenerateDataKeyWithoutPlaintext",
+    "GenerateMac",
+    "ReEncrypt",
+    "Sign",
+    "Verify",
+    "VerifyMac",
+    "Encapsulate",
+    "Decapsulate",
+];
+
+#[derive(Default)]
+pub struct UsageTracker {
+    pending: Mutex<HashMap<String, KeyUsageRecord>>,
+}
+
+impl UsageTracker {
+    /// Notes a successful use of `key_id` (in memory only).
+    pub fn note(&self, key_id: &str, operation: &str, request_id: &str, now: Millis) {
+        let record = KeyUsageRecord { key_id: key_id.to_owned(), used_at: now, operation: operation.to_owned(), request_id: request_id.to_owned() };
+        let mut pending = self.pending.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        match pending.get_mut(key_id) {
+            Some(existing) if existing.used_at > now => {}
+            Some(existing) => *existing = record,
+            None => {
+                pending.insert(key_id.to_owned(), record);
+            }
+        }
+    }
+
+    /// A use noted here and not yet written.
+    pub fn pending(&self, key_id: &str) -> Option<KeyUsageRecord> {
+        self.pending.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).get(key_id).cloned()
+    }
+
+    /// Writes every noted use; on failure they are kept for the next flush.
+    pub async fn flush(&self, store: &dyn Store) -> Result<usize, StoreError> {
+        let batch: Vec<KeyUsageRecord> = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner())).into_values().collect();
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        if let Err(e) = store.record_key_usage(&batch).await {
+            for record in batch {
+                self.note(&record.key_id, &record.operation, &record.request_id, record.used_at);
+            }
+            return Err(e);
+        }
+        Ok(batch.len())
+    }
+}
+
+/// The latest of what the store holds and what this node noted.
+pub async fn last_use(store: &dyn Store, tracker: &UsageTracker, key_id: &str) -> Result<Option<KeyUsageRecord>, StoreError> {
+    let stored = store.get_key_usage(key_id).await?;
+    Ok(match (stored, tracker.pending(key_id)) {
+        (Some(s), Some(p)) => Some(if p.used_at >= s.used_at { p } else { s }),
+        (s, p) => s.or(p),
+    })
+}
+
+pub fn spawn_flusher(store: Arc<dyn Store>, tracker: Arc<UsageTracker>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(FLUSH_INTERVAL).await;
+            if let Err(e) = tracker.flush(store.as_ref()).await {
+                tracing::warn!(error = %e, "writing key last-use records failed; will retry");
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_latest_use_wins_in_memory_and_after_a_flush() {
+        let store = trent_store::sqlite::SqliteStore::open_in_memory().unwrap();
+        let key = "d0000000-0000-4000-8000-00000000000d";
+        let (record, material) = trent_store::conformance::sample_key("111122223333", key);
+        store.insert_key(&record, &material).await.unwrap();
+        let tracker = UsageTracker::default();
+        tracker.note(key, "Encrypt", "r1", 10);
+        tracker.note(key, "Decrypt", "r0", 5); // older, noted late
+        assert_eq!(last_use(&store, &tracker, key).await.unwrap().unwrap().operation, "Encrypt");
+        assert_eq!(store.get_key_usage(key).await.unwrap(), None, "noted, not yet written");
+        assert_eq!(tracker.flush(&store).await.unwrap(), 1);
+        assert_eq!(store.get_key_usage(key).await.unwrap().unwrap().request_id, "r1");
+        assert_eq!(tracker.flush(&store).await.unwrap(), 0);
+        tracker.note(key, "Sign", "r2", 20);
+        assert_eq!(last_use(&store, &tracker, key).await.unwrap().unwrap().operation, "Sign");
+    }
+}

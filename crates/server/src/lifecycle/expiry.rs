@@ -1,0 +1,38 @@
+//! Expiry of imported key material: when its ValidTo passes the material is
+//! deleted and the key waits in PendingImport. Done at start-up, then by
+//! the node holding the `material-expiry` lease, and on access (authz);
+//! each is a compare-and-set, so it happens once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use trent_store::{Store, StoreError};
+
+use crate::clock::Clock;
+use crate::keys::import::expire_if_due;
+
+pub const EXPIRY_LEASE: &str = "material-expiry";
+
+/// Deletes every expired imported material; returns how many.
+pub async fn sweep(store: &dyn Store, clock: &dyn Clock) -> Result<usize, StoreError> {
+    let now = clock.now_millis();
+    let mut expired = 0;
+    for key_id in store.keys_with_expired_material(now).await? {
+        let Some(key) = store.get_key(&key_id).await? else { continue };
+        let before = key.row_version;
+        match expire_if_due(store, key, now).await {
+            Ok(after) if after.row_version != before => expired += 1,
+            Ok(_) | Err(StoreError::NotFound) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(expired)
+}
+
+pub fn spawn_expirer(store: Arc<dyn Store>, clock: Arc<dyn Clock>, node_id: String, every: Duration) -> tokio::task::JoinHandle<()> {
+    let (s, c) = (store.clone(), clock.clone());
+    super::spawn_leased(store, clock, node_id, EXPIRY_LEASE, every, move || {
+        let (store, clock) = (s.clone(), c.clone());
+        async move { sweep(store.as_ref(), clock.as_ref()).await }
+    })
+}

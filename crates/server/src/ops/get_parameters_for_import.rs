@@ -1,0 +1,54 @@
+//! GetParametersForImport: a fresh RSA wrapping key's public half and an
+//! import token (valid 24 hours) for one EXTERNAL key.
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+use trent_crypto::import::{WrappingAlgorithm, WrappingKey};
+use uuid::Uuid;
+
+use super::{input, to_base64};
+use crate::authz::{self, Aliases};
+use crate::clock::epoch_seconds;
+use crate::keys::import::{check_external, ImportToken, TOKEN_LIFETIME_MILLIS};
+use crate::keys::state;
+use crate::protocol::error::{ErrorCode, KmsError};
+use crate::state::Ctx;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Input {
+    key_id: String,
+    wrapping_algorithm: String,
+    wrapping_key_spec: String,
+}
+
+pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
+    let req: Input = input(body)?;
+    let key = authz::key(ctx, &req.key_id, "kms:GetParametersForImport", Aliases::Rejected).await?;
+    check_external(&key)?;
+    state::not_pending_deletion(&key)?;
+    let algorithm = WrappingAlgorithm::from_name(&req.wrapping_algorithm).ok_or_else(|| {
+        let why = if req.wrapping_algorithm == "RSAES_PKCS1_V1_5" { "is no longer supported (as in AWS KMS since October 2023)" } else { "is not supported by Trent" };
+        KmsError::new(ErrorCode::UnsupportedOperation, format!("The wrapping algorithm {} {why}.", req.wrapping_algorithm))
+    })?;
+    let bits = match req.wrapping_key_spec.as_str() {
+        "RSA_2048" => 2048,
+        "RSA_3072" => 3072,
+        "RSA_4096" => 4096,
+        other => return Err(KmsError::new(ErrorCode::UnsupportedOperation, format!("The wrapping key spec {other} is not supported by Trent."))),
+    };
+    // RSA key generation takes up to seconds: off the async threads.
+    let wrapping_key = tokio::task::spawn_blocking(move || WrappingKey::generate(bits))
+        .await
+        .map_err(|e| KmsError::internal(format!("wrapping key generation task: {e}")))??;
+    let key_id = Uuid::try_parse(&key.key_id).map_err(|_| KmsError::internal("stored key id is not a UUID"))?;
+    let expires_at = ctx.now() + TOKEN_LIFETIME_MILLIS;
+    let public_key = wrapping_key.public_key_der()?;
+    let token = ImportToken { key_id, algorithm, expires_at, wrapping_key }.seal(&ctx.state.root_key)?;
+    Ok(json!({
+        "KeyId": key.arn,
+        "ImportToken": to_base64(&token),
+        "PublicKey": to_base64(&public_key),
+        "ParametersValidTo": epoch_seconds(expires_at),
+    }))
+}

@@ -1,0 +1,41 @@
+//! RotateKeyOnDemand: new key material now, at most 25 times per key. The
+//! automatic schedule, if any, is unchanged.
+
+use serde_json::{json, Value};
+use trent_store::{RotationType, StoreError};
+
+use super::{input, KeyIdInput};
+use crate::authz::{self, Aliases};
+use crate::keys::rotation::{check_rotatable, rotate, RotateError, MAX_ON_DEMAND_ROTATIONS};
+use crate::keys::state;
+use crate::protocol::error::{ErrorCode, KmsError};
+use crate::state::Ctx;
+
+/// Rounds to retry when other requests change the key first.
+const MAX_ATTEMPTS: usize = 8;
+
+pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
+    let req: KeyIdInput = input(body)?;
+    let authorized = authz::key(ctx, &req.key_id, "kms:RotateKeyOnDemand", Aliases::Rejected).await?;
+    check_rotatable(&authorized)?;
+    let mut key = authorized.into_inner();
+    for _ in 0..MAX_ATTEMPTS {
+        state::usable_for_crypto(&key)?;
+        let done = key.rotation.history.iter().filter(|r| r.kind == RotationType::OnDemand).count();
+        if done >= MAX_ON_DEMAND_ROTATIONS {
+            return Err(KmsError::new(
+                ErrorCode::LimitExceeded,
+                format!("{} has reached the limit of {MAX_ON_DEMAND_ROTATIONS} on-demand rotations.", key.arn),
+            ));
+        }
+        match rotate(ctx.state.store.as_ref(), &ctx.state.provider, &key, RotationType::OnDemand, ctx.now()).await {
+            Ok(rotated) => return Ok(json!({ "KeyId": rotated.arn })),
+            // Changed meanwhile: same key, authorized above; re-read and re-check.
+            Err(RotateError::Store(StoreError::Conflict)) => {
+                key = ctx.state.store.get_key(&key.key_id).await?.ok_or_else(|| KmsError::not_found(format!("Key '{}' does not exist", key.arn)))?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(KmsError::new(ErrorCode::Conflict, format!("{} is being changed by other requests; try again.", key.arn)))
+}

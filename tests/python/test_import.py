@@ -1,0 +1,225 @@
+"""Imported key material (BYOK) the way a user does it: the aws CLI for the
+KMS calls and the openssl CLI to wrap 32 random bytes with each wrapping
+algorithm. Then the proof that Trent really uses those bytes: a Trent
+ciphertext decrypted outside Trent with them (docs/ciphertext-format.md),
+with Python's `cryptography`."""
+
+import base64
+import os
+import subprocess
+import time
+import uuid
+
+import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from conftest import AwsCliError
+
+ALGORITHMS = ["RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256", "RSA_AES_KEY_WRAP_SHA_1", "RSA_AES_KEY_WRAP_SHA_256"]
+
+
+def openssl(*args):
+    subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+
+def wrap(tmp, public_key_der, algorithm, material):
+    """Wraps `material` for import with openssl, as AWS's guide shows."""
+    pub, plain, out = tmp / "public.der", tmp / "material.bin", tmp / "wrapped.bin"
+    pub.write_bytes(public_key_der)
+    md = "sha256" if algorithm.endswith("SHA_256") else "sha1"
+    rsa = ["pkeyutl", "-encrypt", "-pubin", "-inkey", str(pub), "-keyform", "DER",
+           "-pkeyopt", "rsa_padding_mode:oaep", "-pkeyopt", f"rsa_oaep_md:{md}", "-pkeyopt", f"rsa_mgf1_md:{md}"]
+    plain.write_bytes(material)
+    if algorithm.startswith("RSAES_OAEP"):
+        openssl(*rsa, "-in", str(plain), "-out", str(out))
+        return out.read_bytes()
+    aes = os.urandom(32)
+    (tmp / "aes.bin").write_bytes(aes)
+    openssl("enc", "-id-aes256-wrap-pad", "-K", aes.hex(), "-iv", "A65959A6", "-in", str(plain), "-out", str(tmp / "kwp.bin"))
+    openssl(*rsa, "-in", str(tmp / "aes.bin"), "-out", str(tmp / "aes-wrapped.bin"))
+    return (tmp / "aes-wrapped.bin").read_bytes() + (tmp / "kwp.bin").read_bytes()
+
+
+def decrypt_outside(material, blob, context):
+    """Trent's ciphertext format v1, decrypted without Trent."""
+    header, salt, iv, body = blob[:78], blob[50:66], blob[66:78], blob[78:]
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=b"trent/symmetric/v1").derive(material)
+    aad = header + len(context).to_bytes(2, "big")
+    for k in sorted(context):
+        for part in (k.encode(), context[k].encode()):
+            aad += len(part).to_bytes(2, "big") + part
+    return AESGCM(key).decrypt(iv, body, aad)
+
+
+def decrypt(t, blob, *args):
+    path = os.path.join(t.base_dir, "ciphertext.bin")
+    with open(path, "wb") as f:
+        f.write(blob)
+    return t.aws("kms", "decrypt", "--ciphertext-blob", f"fileb://{path}", *args)
+
+
+def import_params(t, key_id, algorithm, spec="RSA_2048"):
+    p = t.aws("kms", "get-parameters-for-import", "--key-id", key_id, "--wrapping-algorithm", algorithm, "--wrapping-key-spec", spec)
+    return base64.b64decode(p["PublicKey"]), base64.b64decode(p["ImportToken"]), p
+
+
+def import_material(t, tmp, key_id, token, wrapped, *extra):
+    (tmp / "token.bin").write_bytes(token)
+    (tmp / "encrypted.bin").write_bytes(wrapped)
+    return t.aws("kms", "import-key-material", "--key-id", key_id, "--import-token", f"fileb://{tmp / 'token.bin'}",
+                 "--encrypted-key-material", f"fileb://{tmp / 'encrypted.bin'}", *extra)
+
+
+def encrypt(t, key_id, text, context="purpose=byok"):
+    path = os.path.join(t.base_dir, "plaintext.bin")
+    with open(path, "wb") as f:
+        f.write(text)
+    out = t.aws("kms", "encrypt", "--key-id", key_id, "--plaintext", f"fileb://{path}", "--encryption-context", context)
+    return base64.b64decode(out["CiphertextBlob"])
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_the_import_walkthrough_with_each_wrapping_algorithm(secure_trent, tmp_path, algorithm):
+    t = secure_trent
+    meta = t.aws("kms", "create-key", "--origin", "EXTERNAL", "--description", f"byok {algorithm}")["KeyMetadata"]
+    key_id = meta["KeyId"]
+    assert (meta["KeyState"], meta["Origin"], meta["Enabled"]) == ("PendingImport", "EXTERNAL", False)
+    assert "CurrentKeyMaterialId" not in meta
+    with pytest.raises(AwsCliError) as e:
+        encrypt(t, key_id, b"too early")
+    assert e.value.code == "KMSInvalidStateException"
+
+    public_key, token, params = import_params(t, key_id, algorithm)
+    assert params["KeyId"].endswith(key_id)
+    assert params["ParametersValidTo"] > time.time() + 23 * 3600
+    material = os.urandom(32)
+    out = import_material(t, tmp_path, key_id, token, wrap(tmp_path, public_key, algorithm, material),
+                          "--expiration-model", "KEY_MATERIAL_DOES_NOT_EXPIRE")
+    meta = t.aws("kms", "describe-key", "--key-id", key_id)["KeyMetadata"]
+    assert (meta["KeyState"], meta["ExpirationModel"], meta["CurrentKeyMaterialId"]) == ("Enabled", "KEY_MATERIAL_DOES_NOT_EXPIRE", out["KeyMaterialId"])
+
+    blob = encrypt(t, key_id, b"imported secret")
+    assert decrypt_outside(material, blob, {"purpose": "byok"}) == b"imported secret"
+    back = decrypt(t, blob, "--encryption-context", "purpose=byok")
+    assert base64.b64decode(back["Plaintext"]) == b"imported secret"
+
+
+def test_reimport_only_of_the_same_material_and_deletion(secure_trent, tmp_path):
+    t = secure_trent
+    key_id = t.aws("kms", "create-key", "--origin", "EXTERNAL")["KeyMetadata"]["KeyId"]
+    material = os.urandom(32)
+    public_key, token, _ = import_params(t, key_id, "RSAES_OAEP_SHA_256")
+    first = import_material(t, tmp_path, key_id, token, wrap(tmp_path, public_key, "RSAES_OAEP_SHA_256", material),
+                            "--expiration-model", "KEY_MATERIAL_DOES_NOT_EXPIRE")
+    blob = encrypt(t, key_id, b"kept across re-import")
+
+    # Different material is refused and changes nothing.
+    with pytest.raises(AwsCliError) as e:
+        import_material(t, tmp_path, key_id, token, wrap(tmp_path, public_key, "RSAES_OAEP_SHA_256", os.urandom(32)),
+                        "--expiration-model", "KEY_MATERIAL_DOES_NOT_EXPIRE")
+    assert e.value.code == "IncorrectKeyMaterialException"
+    # Bytes not wrapped to this token's key, a token of another key, a truncated token.
+    with pytest.raises(AwsCliError) as e:
+        import_material(t, tmp_path, key_id, token, os.urandom(256), "--expiration-model", "KEY_MATERIAL_DOES_NOT_EXPIRE")
+    assert e.value.code == "InvalidCiphertextException"
+    other = t.aws("kms", "create-key", "--origin", "EXTERNAL")["KeyMetadata"]["KeyId"]
+    _, other_token, _ = import_params(t, other, "RSAES_OAEP_SHA_256")
+    with pytest.raises(AwsCliError) as e:
+        import_material(t, tmp_path, key_id, other_token, wrap(tmp_path, public_key, "RSAES_OAEP_SHA_256", material),
+                        "--expiration-model", "KEY_MATERIAL_DOES_NOT_EXPIRE")
+    assert e.value.code == "InvalidImportTokenException"
+    with pytest.raises(AwsCliError) as e:
+        import_material(t, tmp_path, key_id, token[:-1], wrap(tmp_path, public_key, "RSAES_OAEP_SHA_256", material),
+                        "--expiration-model", "KEY_MATERIAL_DOES_NOT_EXPIRE")
+    assert e.value.code == "InvalidImportTokenException"
+    # ValidTo rules.
+    with pytest.raises(AwsCliError) as e:
+        import_material(t, tmp_path, key_id, token, wrap(tmp_path, public_key, "RSAES_OAEP_SHA_256", material))
+    assert e.value.code == "ValidationException"  # KEY_MATERIAL_EXPIRES (the default) needs ValidTo
+    assert t.aws("kms", "describe-key", "--key-id", key_id)["KeyMetadata"]["KeyState"] == "Enabled"
+
+    # Deleted: unusable at once; the same material brings the key and its ciphertexts back.
+    deleted = t.aws("kms", "delete-imported-key-material", "--key-id", key_id)
+    assert deleted["KeyMaterialId"] == first["KeyMaterialId"]
+    assert t.aws("kms", "describe-key", "--key-id", key_id)["KeyMetadata"]["KeyState"] == "PendingImport"
+    with pytest.raises(AwsCliError) as e:
+        decrypt(t, blob, "--encryption-context", "purpose=byok")
+    assert e.value.code == "KMSInvalidStateException"
+    valid_to = int(time.time()) + 3600
+    again = import_material(t, tmp_path, key_id, token, wrap(tmp_path, public_key, "RSAES_OAEP_SHA_256", material),
+                            "--expiration-model", "KEY_MATERIAL_EXPIRES", "--valid-to", str(valid_to))
+    assert again["KeyMaterialId"] == first["KeyMaterialId"]
+    meta = t.aws("kms", "describe-key", "--key-id", key_id)["KeyMetadata"]
+    assert (meta["KeyState"], meta["ExpirationModel"], int(meta["ValidTo"])) == ("Enabled", "KEY_MATERIAL_EXPIRES", valid_to)
+    back = decrypt(t, blob, "--encryption-context", "purpose=byok")
+    assert base64.b64decode(back["Plaintext"]) == b"kept across re-import"
+
+
+def test_the_same_material_in_two_keys_does_not_make_ciphertexts_portable(secure_trent, tmp_path):
+    t = secure_trent
+    material = os.urandom(32)
+    keys = []
+    for _ in range(2):
+        key_id = t.aws("kms", "create-key", "--origin", "EXTERNAL")["KeyMetadata"]["KeyId"]
+        public_key, token, _ = import_params(t, key_id, "RSAES_OAEP_SHA_1")
+        import_material(t, tmp_path, key_id, token, wrap(tmp_path, public_key, "RSAES_OAEP_SHA_1", material),
+                        "--expiration-model", "KEY_MATERIAL_DOES_NOT_EXPIRE")
+        keys.append(key_id)
+    blob = encrypt(t, keys[0], b"only for key A")
+    with pytest.raises(AwsCliError) as e:
+        decrypt(t, blob, "--key-id", keys[1], "--encryption-context", "purpose=byok")
+    assert e.value.code == "IncorrectKeyException"
+    # Relabelled to key B's id and material id, it does not authenticate.
+    meta_b = t.aws("kms", "describe-key", "--key-id", keys[1])["KeyMetadata"]
+    forged = blob[:2] + uuid.UUID(keys[1]).bytes + bytes.fromhex(meta_b["CurrentKeyMaterialId"]) + blob[50:]
+    with pytest.raises(AwsCliError) as e:
+        decrypt(t, forged, "--encryption-context", "purpose=byok")
+    assert e.value.code == "InvalidCiphertextException"
+
+
+def test_material_is_deleted_when_valid_to_passes_and_import_tokens_expire(new_trent, tmp_path):
+    # Dev mode: restarts with a moved clock would fail SigV4's 5-minute skew check.
+    t = new_trent(dev=True)
+    key_id = t.aws("kms", "create-key", "--origin", "EXTERNAL")["KeyMetadata"]["KeyId"]
+    public_key, token, _ = import_params(t, key_id, "RSA_AES_KEY_WRAP_SHA_256", spec="RSA_3072")
+    material = os.urandom(32)
+    wrapped = wrap(tmp_path, public_key, "RSA_AES_KEY_WRAP_SHA_256", material)
+    import_material(t, tmp_path, key_id, token, wrapped, "--expiration-model", "KEY_MATERIAL_EXPIRES", "--valid-to", str(int(time.time()) + 2 * 3600))
+    blob = encrypt(t, key_id, b"short-lived")
+
+    t.restart(["--clock-offset-secs", str(3600)])
+    assert t.aws("kms", "describe-key", "--key-id", key_id)["KeyMetadata"]["KeyState"] == "Enabled"
+    t.restart(["--clock-offset-secs", str(3 * 3600)])
+    meta = t.aws("kms", "describe-key", "--key-id", key_id)["KeyMetadata"]
+    assert meta["KeyState"] == "PendingImport" and "ValidTo" not in meta
+    assert "imported key material" in t.stderr_tail(100)
+    # The same token, a day later, has expired.
+    t.restart(["--clock-offset-secs", str(25 * 3600)])
+    with pytest.raises(AwsCliError) as e:
+        import_material(t, tmp_path, key_id, token, wrapped, "--expiration-model", "KEY_MATERIAL_DOES_NOT_EXPIRE")
+    assert e.value.code == "ExpiredImportTokenException"
+    # New parameters, the same material: the old ciphertext decrypts again.
+    public_key, token, _ = import_params(t, key_id, "RSAES_OAEP_SHA_256")
+    import_material(t, tmp_path, key_id, token, wrap(tmp_path, public_key, "RSAES_OAEP_SHA_256", material),
+                    "--expiration-model", "KEY_MATERIAL_DOES_NOT_EXPIRE")
+    back = decrypt(t, blob, "--encryption-context", "purpose=byok")
+    assert base64.b64decode(back["Plaintext"]) == b"short-lived"
+
+
+def test_wrong_origin_and_unsupported_wrapping(secure_trent):
+    t = secure_trent
+    native = t.aws("kms", "create-key")["KeyMetadata"]["KeyId"]
+    for call in (["get-parameters-for-import", "--key-id", native, "--wrapping-algorithm", "RSAES_OAEP_SHA_256", "--wrapping-key-spec", "RSA_2048"],
+                 ["delete-imported-key-material", "--key-id", native]):
+        with pytest.raises(AwsCliError) as e:
+            t.aws("kms", *call)
+        assert e.value.code == "UnsupportedOperationException"
+    external = t.aws("kms", "create-key", "--origin", "EXTERNAL")["KeyMetadata"]["KeyId"]
+    with pytest.raises(AwsCliError) as e:
+        t.aws("kms", "get-parameters-for-import", "--key-id", external, "--wrapping-algorithm", "RSAES_PKCS1_V1_5", "--wrapping-key-spec", "RSA_2048")
+    assert e.value.code == "UnsupportedOperationException"
+    with pytest.raises(AwsCliError) as e:
+        t.aws("kms", "enable-key-rotation", "--key-id", external)
+    assert e.value.code == "UnsupportedOperationException"
