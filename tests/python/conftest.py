@@ -26,6 +26,7 @@ from unittest import mock
 
 import boto3
 import botocore.auth
+import botocore.client
 import botocore.awsrequest
 import botocore.config
 import botocore.credentials
@@ -45,7 +46,10 @@ _all_trents = []  # every Trent made, so the session can scan their audit logs
 # ciphertext blobs, random bytes, secret access keys): at the end of the
 # session no audit log of any server may hold one, in any encoding.
 SECRETS = set()
-SECRET_MEMBERS = ("Plaintext", "CiphertextBlob", "SourceCiphertextBlob", "Message", "Signature", "Mac")
+SECRET_MEMBERS = (
+    "Plaintext", "CiphertextBlob", "SourceCiphertextBlob", "Message", "Signature", "Mac",
+    "SecretAccessKey", "SessionToken", "Password", "NewPassword", "OldPassword",
+)
 
 
 def note_secret(value):
@@ -56,9 +60,32 @@ def note_secret(value):
 
 
 def note_secret_members(d):
-    for name in SECRET_MEMBERS:
-        if isinstance(d, dict) and name in d:
-            note_secret(d[name])
+    """Notes the secret members of a request or answer, at any depth
+    (AssumeRole's Credentials.SecretAccessKey, CreateAccessKey's AccessKey...)."""
+    if isinstance(d, dict):
+        for name, value in d.items():
+            if name in SECRET_MEMBERS:
+                note_secret(value)
+            else:
+                note_secret_members(value)
+    elif isinstance(d, list):
+        for item in d:
+            note_secret_members(item)
+
+
+# Every boto3 client of the run, whichever test made it (KMS, IAM, STS),
+# reports what it sent and got.
+_make_api_call = botocore.client.BaseClient._make_api_call
+
+
+def _noting_api_call(self, operation_name, api_params):
+    note_secret_members(api_params)
+    out = _make_api_call(self, operation_name, api_params)
+    note_secret_members(out)
+    return out
+
+
+botocore.client.BaseClient._make_api_call = _noting_api_call
 
 
 def trent_bin_problem():
@@ -205,10 +232,7 @@ class Trent:
         kw.setdefault("config", config)
         note_secret(secret_key)
         session = boto3.session.Session(aws_access_key_id=access_key, aws_secret_access_key=secret_key, region_name=region)
-        client = session.client("kms", endpoint_url=self.endpoint, **kw)
-        client.meta.events.register("provide-client-params.kms.*", lambda params, **_: note_secret_members(params))
-        client.meta.events.register("after-call.kms.*", lambda parsed, **_: note_secret_members(parsed))
-        return client
+        return session.client("kms", endpoint_url=self.endpoint, **kw)
 
     def aws(self, *args, check=True, region=REGION):
         """Runs `aws <args>` against this server. Returns the parsed JSON
@@ -236,6 +260,7 @@ class Trent:
                 raise err
             return err
         out = json.loads(r.stdout) if r.stdout.strip() else {}
+        note_secret_members(out)
         for name in SECRET_MEMBERS:
             if isinstance(out, dict) and isinstance(out.get(name), str):
                 note_secret(out[name])

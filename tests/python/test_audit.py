@@ -9,6 +9,10 @@ import os
 import shutil
 import subprocess
 
+import boto3
+import botocore.exceptions
+import pytest
+
 from conftest import trent_bin
 
 
@@ -86,3 +90,27 @@ def test_the_stdout_sink_prints_the_records_after_the_listening_line(new_trent):
     in_file = [line for path in files for line in open(path).read().splitlines()]
     assert records == in_file and len(records) == 2  # the ListKeys event and the shutdown digest
     assert json.loads(records[0])["event"]["eventName"] == "ListKeys"
+
+
+def test_iam_and_sts_requests_are_recorded_without_their_secrets(secure_trent):
+    t = secure_trent
+    access_key, secret = t.keys()
+    session = boto3.session.Session(aws_access_key_id=access_key, aws_secret_access_key=secret, region_name="us-east-1")
+    iam = session.client("iam", endpoint_url=t.endpoint)
+    sts = session.client("sts", endpoint_url=t.endpoint)
+    iam.create_user(UserName="audited-user")
+    key = iam.create_access_key(UserName="audited-user")["AccessKey"]
+    account = sts.get_caller_identity()["Account"]
+
+    [user] = query(t, "--event-name", "CreateUser")
+    assert (user["eventSource"], user["readOnly"], user["requestParameters"]) == ("iam.amazonaws.com", False, {"userName": "audited-user"})
+    assert user["userIdentity"]["accessKeyId"] == access_key and user["recipientAccountId"] == account
+    [created] = query(t, "--event-name", "CreateAccessKey")
+    assert created["responseElements"] is None and key["SecretAccessKey"] not in json.dumps(created)
+    [caller] = query(t, "--event-name", "GetCallerIdentity")
+    assert (caller["eventSource"], caller["readOnly"]) == ("sts.amazonaws.com", True)
+    # A refused IAM call is recorded with IAM's error code.
+    with pytest.raises(botocore.exceptions.ClientError):
+        iam.get_user(UserName="nobody-here")
+    [missing] = query(t, "--event-name", "GetUser", "--error-code", "NoSuchEntity")
+    assert missing["requestParameters"] == {"userName": "nobody-here"}
