@@ -4,6 +4,7 @@ data directory and on an offline copy, and the stdout sink carries the same
 records after the listening line."""
 
 import base64
+import glob
 import json
 import os
 import shutil
@@ -114,3 +115,33 @@ def test_iam_and_sts_requests_are_recorded_without_their_secrets(secure_trent):
         iam.get_user(UserName="nobody-here")
     [missing] = query(t, "--event-name", "GetUser", "--error-code", "NoSuchEntity")
     assert missing["requestParameters"] == {"userName": "nobody-here"}
+
+
+def test_a_role_session_is_recorded_as_an_assumed_role(secure_trent):
+    t = secure_trent
+    admin_key, admin_secret = t.keys()
+    admin = boto3.session.Session(aws_access_key_id=admin_key, aws_secret_access_key=admin_secret, region_name="us-east-1")
+    iam = admin.client("iam", endpoint_url=t.endpoint)
+    user = iam.create_user(UserName="audit-role-user")["User"]
+    key = iam.create_access_key(UserName="audit-role-user")["AccessKey"]
+    trust = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": [user["Arn"]]}, "Action": "sts:AssumeRole"}]})
+    role_arn = iam.create_role(RoleName="audit-role", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+    as_user = boto3.session.Session(aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"], region_name="us-east-1")
+    c = as_user.client("sts", endpoint_url=t.endpoint).assume_role(RoleArn=role_arn, RoleSessionName="audit-session")["Credentials"]
+    temp = boto3.session.Session(aws_access_key_id=c["AccessKeyId"], aws_secret_access_key=c["SecretAccessKey"], aws_session_token=c["SessionToken"], region_name="us-east-1")
+    kms = temp.client("kms", endpoint_url=t.endpoint)
+    key_id = kms.create_key(Description="by a role session")["KeyMetadata"]["KeyId"]
+    kms.encrypt(KeyId=key_id, Plaintext=b"role session secret 0001")
+
+    [assumed] = query(t, "--event-name", "AssumeRole")
+    assert assumed["requestParameters"] == {"roleArn": role_arn, "roleSessionName": "audit-session"}
+    assert assumed["userIdentity"]["userName"] == "audit-role-user" and assumed["responseElements"] is None
+    [enc] = query(t, "--event-name", "Encrypt", "--key", key_id)
+    who = enc["userIdentity"]
+    account = role_arn.split(":")[4]
+    assert who["type"] == "AssumedRole" and who["arn"] == f"arn:aws:sts::{account}:assumed-role/audit-role/audit-session", who
+    assert who["accessKeyId"] == c["AccessKeyId"] and who["principalId"] == "audit-role:audit-session"
+    assert who["sessionContext"]["sessionIssuer"]["arn"] == role_arn
+    log = "".join(open(p).read() for p in sorted(glob.glob(os.path.join(t.data_dir, "audit", "audit-*.jsonl"))))
+    for secret in (c["SessionToken"], c["SecretAccessKey"], key["SecretAccessKey"]):
+        assert secret not in log
