@@ -8,6 +8,8 @@ the end of the session is killed.
 """
 
 import atexit
+import base64
+import glob
 import collections
 import configparser
 import datetime
@@ -24,6 +26,7 @@ from unittest import mock
 
 import boto3
 import botocore.auth
+import botocore.client
 import botocore.awsrequest
 import botocore.config
 import botocore.credentials
@@ -37,6 +40,52 @@ STOP_TIMEOUT = 15.0
 LISTENING = re.compile(r"^Trent listening on (http://127\.0\.0\.1:\d+)$")
 
 _running = []  # every Trent started, so the session can kill what is left
+_all_trents = []  # every Trent made, so the session can scan their audit logs
+
+# Every secret value the tests sent or were sent (plaintexts, data keys,
+# ciphertext blobs, random bytes, secret access keys): at the end of the
+# session no audit log of any server may hold one, in any encoding.
+SECRETS = set()
+SECRET_MEMBERS = (
+    "Plaintext", "CiphertextBlob", "SourceCiphertextBlob", "Message", "Signature", "Mac",
+    "SecretAccessKey", "SessionToken", "Password", "NewPassword", "OldPassword",
+)
+
+
+def note_secret(value):
+    if isinstance(value, str):
+        value = value.encode()
+    if isinstance(value, (bytes, bytearray)) and value:
+        SECRETS.add(bytes(value))
+
+
+def note_secret_members(d):
+    """Notes the secret members of a request or answer, at any depth
+    (AssumeRole's Credentials.SecretAccessKey, CreateAccessKey's AccessKey...)."""
+    if isinstance(d, dict):
+        for name, value in d.items():
+            if name in SECRET_MEMBERS:
+                note_secret(value)
+            else:
+                note_secret_members(value)
+    elif isinstance(d, list):
+        for item in d:
+            note_secret_members(item)
+
+
+# Every boto3 client of the run, whichever test made it (KMS, IAM, STS),
+# reports what it sent and got.
+_make_api_call = botocore.client.BaseClient._make_api_call
+
+
+def _noting_api_call(self, operation_name, api_params):
+    note_secret_members(api_params)
+    out = _make_api_call(self, operation_name, api_params)
+    note_secret_members(out)
+    return out
+
+
+botocore.client.BaseClient._make_api_call = _noting_api_call
 
 
 def trent_bin_problem():
@@ -81,6 +130,7 @@ class Trent:
         self.ended = False
         self.endpoint = None
         self.starts = 0
+        _all_trents.append(self)
 
     # --- process control -------------------------------------------------
 
@@ -180,6 +230,7 @@ class Trent:
             access_key, secret_key = self.keys()
         config = botocore.config.Config(retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=30)
         kw.setdefault("config", config)
+        note_secret(secret_key)
         session = boto3.session.Session(aws_access_key_id=access_key, aws_secret_access_key=secret_key, region_name=region)
         return session.client("kms", endpoint_url=self.endpoint, **kw)
 
@@ -196,13 +247,28 @@ class Trent:
             AWS_MAX_ATTEMPTS="1",
         )
         cmd = [aws, "--endpoint-url", self.endpoint, "--region", region, "--output", "json", *args]
+        for flag, value in zip(args, args[1:]):
+            if flag in ("--plaintext", "--ciphertext-blob"):
+                note_secret(value)
+                if value.startswith("fileb://") and os.path.exists(value[len("fileb://"):]):
+                    with open(value[len("fileb://"):], "rb") as f:
+                        note_secret(f.read())
         r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
         if r.returncode != 0:
             err = AwsCliError(r.returncode, r.stderr)
             if check:
                 raise err
             return err
-        return json.loads(r.stdout) if r.stdout.strip() else {}
+        out = json.loads(r.stdout) if r.stdout.strip() else {}
+        note_secret_members(out)
+        for name in SECRET_MEMBERS:
+            if isinstance(out, dict) and isinstance(out.get(name), str):
+                note_secret(out[name])
+                try:
+                    note_secret(base64.b64decode(out[name], validate=True))
+                except ValueError:
+                    pass
+        return out
 
     # --- raw HTTP ------------------------------------------------------------
 
@@ -210,6 +276,14 @@ class Trent:
         """POSTs one AWS JSON 1.1 request, SigV4-signed unless sign=False.
         `data` (bytes) replaces the JSON of `body`; `at` (epoch seconds)
         signs as of that time. Returns a Response."""
+        if isinstance(body, dict):
+            for name in SECRET_MEMBERS:
+                if isinstance(body.get(name), str):
+                    try:
+                        note_secret(base64.b64decode(body[name], validate=True))
+                    except ValueError:
+                        note_secret(body[name])
+        note_secret(secret_key)
         if data is None:
             data = json.dumps(body).encode()
         h = {"Content-Type": "application/x-amz-json-1.1"}
@@ -299,6 +373,57 @@ atexit.register(_kill_leftovers)  # even if the session is interrupted
 def _no_leftovers():
     yield
     _kill_leftovers()
+
+
+def secret_forms(secret):
+    """The ways a secret could show up in a JSON log: base64 (how JSON
+    carries blobs), hex, and as text when it is text. Short or repetitive
+    text (a plaintext b"baseline" that a test also uses as an encryption
+    context value, a fake secret "x" * 40) is matched only in base64 and hex,
+    where it cannot collide with what an event may legitimately hold."""
+    forms = []
+    if len(secret) >= 6:
+        forms.append(base64.b64encode(secret))
+    if len(secret) >= 8:
+        forms.append(secret.hex().encode())
+    if len(secret) >= 12 and len(set(secret)) >= 6 and all(32 <= b < 127 for b in secret):
+        forms.append(secret)
+    return forms
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _audit_logs_hold_no_secret():
+    """After the whole run: every server's audit log verifies, and none
+    holds any secret the tests used, nor any server's secret access key."""
+    yield
+    _kill_leftovers()
+    for t in _all_trents:
+        creds = os.path.join(t.data_dir, "credentials")
+        if os.path.exists(creds):
+            parser = configparser.ConfigParser()
+            parser.read(creds)
+            for section in parser.sections():
+                note_secret(parser[section].get("aws_secret_access_key", ""))
+    forms = [(s, f) for s in SECRETS for f in secret_forms(s)]
+    assert forms, "the tests used no secret: the scan would prove nothing"
+    events = 0
+    problems = []
+    for t in _all_trents:
+        files = sorted(glob.glob(os.path.join(t.data_dir, "audit", "audit-*.jsonl")))
+        if not files:
+            continue
+        for path in files:
+            with open(path, "rb") as f:
+                text = f.read()
+            events += text.count(b'"recordType":"event"')
+            for secret, form in forms:
+                if form in text:
+                    problems.append(f"{path} holds a secret ({len(secret)} bytes) as {form[:12]!r}...")
+        r = subprocess.run([trent_bin(), "audit", "verify", "--data-dir", t.data_dir], capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            problems.append(f"trent audit verify --data-dir {t.data_dir} exited {r.returncode}: {r.stdout}{r.stderr}")
+    assert events > 0, "no audit events were written during the run"
+    assert not problems, "\n".join(problems[:20])
 
 
 def _factory(tmp_path_factory):

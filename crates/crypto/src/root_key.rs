@@ -100,7 +100,9 @@ impl RootKey {
         RootKey::from_bytes(secret)
     }
 
-    fn load(path: &Path) -> Result<RootKey, CryptoError> {
+    /// Loads an existing root key file (for operator commands, which must
+    /// never create one), with the same checks as [`RootKey::load_or_create`].
+    pub fn load(path: &Path) -> Result<RootKey, CryptoError> {
         let err = |what: String| CryptoError::RootKey(format!("{}: {what}", path.display()));
         let mut file = File::open(path).map_err(|e| err(format!("cannot open: {e}")))?;
         let meta = file

@@ -15,6 +15,8 @@
 //!   (`trent-crypto`).
 //! - the store (`trent-store`): SQLite by default; every write durable
 //!   before the answer is sent.
+//! - [`audit`]: one CloudTrail-shaped event per request, hash-chained and
+//!   signed, written before the answer (wrapped around the path by `http`).
 //!
 //! IAM and STS share the endpoint: [`query`] (the Query protocol, chosen
 //! by the SigV4 service `iam` or `sts`) -> [`auth`] -> [`iam`] or [`sts`],
@@ -24,6 +26,7 @@
 //! [`clock`] (injected time), [`serve`] (start-up and the data directory).
 
 pub mod account;
+pub mod audit;
 pub mod auth;
 pub mod authz;
 pub mod clock;

@@ -14,6 +14,9 @@ struct Cli {
 enum Command {
     /// Run the server.
     Serve(trent::serve::ServeOptions),
+    /// The audit log: verify it, query it, export its public key.
+    #[command(subcommand)]
+    Audit(trent::audit::cli::AuditCommand),
     /// Manage the accounts of a deployment.
     #[command(subcommand)]
     Account(AccountCommand),
@@ -33,6 +36,11 @@ fn main() -> std::process::ExitCode {
         // Colour codes only for a person watching, not in files and pipes.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    let command = match cli.command {
+        // Operator commands on files: no server, no runtime.
+        Command::Audit(command) => return trent::audit::cli::run(command),
+        other => other,
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -40,9 +48,11 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    let result = match cli.command {
+    let result = match command {
         Command::Serve(options) => runtime.block_on(trent::serve::run(options)),
         Command::Account(AccountCommand::Create(options)) => runtime.block_on(trent::account::create(options)),
+        // Answered above, before the runtime.
+        Command::Audit(_) => Ok(()),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -44,6 +44,8 @@ pub struct ServeOptions {
     /// For tests only: shifts Trent's clock by this many seconds.
     #[arg(long, hide = true, default_value_t = 0, allow_negative_numbers = true)]
     pub clock_offset_secs: i64,
+    #[command(flatten)]
+    pub audit: crate::audit::AuditOptions,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -82,7 +84,8 @@ pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
         AuthMode::Secure
     };
     let usage = Arc::new(crate::keys::usage::UsageTracker::default());
-    let state = Arc::new(AppState { store: store.clone(), provider, root_key, clock: clock.clone(), auth, usage: usage.clone() });
+    let audit = Arc::new(crate::audit::Audit::start(dir, &options.audit, &root_key, clock.clone()).map_err(|e| ServeError::Setup(format!("audit log: {e}")))?);
+    let state = Arc::new(AppState { store: store.clone(), provider, root_key, clock: clock.clone(), auth, usage: usage.clone(), audit: audit.clone() });
     crate::ops::get_key_last_usage::start_tracking(store.as_ref(), clock.now_millis()).await.map_err(setup("usage tracking"))?;
 
     let destroyed = crate::lifecycle::deletion::sweep(store.as_ref(), clock.as_ref()).await.map_err(setup("deletion sweep"))?;
@@ -110,10 +113,14 @@ pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
     let listener = tokio::net::TcpListener::bind(options.listen).await.map_err(setup("binding the listen address"))?;
     let addr = listener.local_addr().map_err(setup("listen address"))?;
     print_welcome(addr, &credentials, admin.as_deref(), options.dev);
-    axum::serve(listener, crate::http::router(state)).with_graceful_shutdown(shutdown_signal()).await.map_err(setup("serving"))?;
+    let app = crate::http::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.map_err(setup("serving"));
     // A graceful stop keeps every noted key use.
-    usage.flush(store.as_ref()).await.map_err(setup("writing key last-use records"))?;
-    Ok(())
+    let flushed = usage.flush(store.as_ref()).await.map_err(setup("writing key last-use records"));
+    // Every answered request's event is written; sign and fsync the tail.
+    audit.shutdown().await;
+    served?;
+    flushed.map(|_| ())
 }
 
 pub async fn open_store(spec: &str, dir: &Path) -> Result<Arc<dyn Store>, ServeError> {

@@ -26,6 +26,8 @@ pub struct AppState {
     pub auth: AuthMode,
     /// Keys' last uses, noted in memory and written in batches.
     pub usage: Arc<crate::keys::usage::UsageTracker>,
+    /// Every request's event goes here before its answer (`crate::audit`).
+    pub audit: Arc<crate::audit::Audit>,
 }
 
 /// The authenticated caller of one request.
@@ -42,6 +44,8 @@ pub struct Ctx {
     /// From the SigV4 credential scope; keys and aliases live in one region.
     pub region: String,
     pub request_id: String,
+    /// What authorization reports for the request's audit event.
+    pub audit: crate::audit::Notes,
 }
 
 impl Ctx {

@@ -16,6 +16,10 @@ use crate::lifecycle::deletion;
 use crate::protocol::error::{ErrorCode, KmsError};
 use crate::state::Ctx;
 
+/// The reason recorded in audit events (`trentAuthorizationReason`) until
+/// the policy engine says which statement allowed a request.
+const OWN_ACCOUNT: &str = "own account: the caller's account owns the resource (key policies are not evaluated yet)";
+
 /// A value the caller is allowed to use for the named action.
 #[derive(Debug)]
 pub struct Authorized<T>(T);
@@ -73,6 +77,7 @@ pub async fn ciphertext_key(ctx: &Ctx, key_id: Uuid) -> Result<Authorized<KeyRec
 /// Authorizes account-level actions that name no key (CreateKey, ListKeys,
 /// ListAliases, GenerateRandom): any authenticated principal of the account.
 pub fn account(ctx: &Ctx) -> Authorized<String> {
+    ctx.audit.reason(OWN_ACCOUNT);
     Authorized(ctx.principal.account_id.clone())
 }
 
@@ -80,7 +85,9 @@ pub fn account(ctx: &Ctx) -> Authorized<String> {
 /// aliases are always the caller's own, so naming one is the authorization.
 pub fn alias(ctx: &Ctx, name: &str) -> Result<Authorized<AliasScope>, KmsError> {
     crate::keys::alias::check_name(name)?;
-    Ok(Authorized(AliasScope { account_id: ctx.principal.account_id.clone(), region: ctx.region.clone(), name: name.to_owned() }))
+    let scope = AliasScope { account_id: ctx.principal.account_id.clone(), region: ctx.region.clone(), name: name.to_owned() };
+    ctx.audit.alias(&scope.arn(), &scope.account_id, OWN_ACCOUNT);
+    Ok(Authorized(scope))
 }
 
 /// Where an alias lives and what it is called.
@@ -112,6 +119,7 @@ async fn own_key(ctx: &Ctx, key_id: Uuid) -> Result<Option<Authorized<KeyRecord>
     }
     // Imported material whose ValidTo passed is gone even if nobody swept.
     let key = crate::keys::import::expire_if_due(ctx.state.store.as_ref(), key, ctx.now()).await?;
+    ctx.audit.key(&key.arn, &key.account_id, &key.current_material_id, OWN_ACCOUNT);
     Ok(Some(Authorized(key)))
 }
 

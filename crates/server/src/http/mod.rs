@@ -1,17 +1,20 @@
 //! The HTTP step: one route, `POST /`, which carries a request through
 //! protocol -> authentication -> validation -> dispatch and writes the
-//! answer with its `x-amzn-RequestId`.
+//! answer with its `x-amzn-RequestId`. Around all of it, once: the audit
+//! event of the request, written before the answer (or instead of it, if
+//! the audit log cannot be written).
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 
-use crate::protocol::error::KmsError;
+use crate::audit::{self, Trail};
+use crate::protocol::error::{ErrorCode, KmsError};
 use crate::protocol::{self, CONTENT_TYPE};
 use crate::state::{AppState, Ctx};
 
@@ -22,28 +25,42 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new().fallback(handle).with_state(state)
 }
 
-async fn handle(State(state): State<Arc<AppState>>, method: Method, uri: Uri, headers: HeaderMap, body: Body) -> Response {
-    // IAM and STS (the Query protocol) share the endpoint; see `crate::query`.
-    if let Some(service) = crate::query::route(&headers) {
-        return crate::query::handle(state, service, method, uri, headers, body).await;
-    }
+async fn handle(State(state): State<Arc<AppState>>, method: Method, uri: Uri, headers: HeaderMap, request: axum::extract::Request) -> Response {
     let started = Instant::now();
     let request_id = uuid::Uuid::new_v4().to_string();
     let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok());
-    // Read here rather than with an extractor, so that even a refused body
-    // gets an AWS-shaped answer with a request id.
-    let result = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
-        Ok(body) => serve(state, &method, &uri, &headers, &body, &request_id).await,
-        Err(_) => Err(KmsError::validation(format!("The request body is larger than {MAX_BODY_BYTES} bytes or could not be read."))),
-    };
-    let (status, body) = match result {
-        Ok(value) => (StatusCode::OK, value.to_string()),
-        Err(err) => {
-            if let Some(detail) = &err.internal {
-                tracing::error!(request_id = %request_id, detail = %detail, "internal error");
+    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+    let body = request.into_body();
+    // IAM and STS (the Query protocol) share the endpoint; see `crate::query`.
+    if let Some(service) = crate::query::route(&headers) {
+        let trail = begin_trail(&state, &headers, request_id, peer);
+        return crate::query::handle(state, service, method, uri, headers, body, trail).await;
+    }
+    let (status, body) = if state.audit.refusing() {
+        // Nothing is served unaudited: the request is refused before it can act.
+        tracing::error!(request_id = %request_id, target = target.unwrap_or("-"), "refused: the audit log cannot be written");
+        error_answer(&request_id, &audit_failure())
+    } else {
+        let mut trail = begin_trail(&state, &headers, request_id.clone(), peer);
+        trail.target = target.map(|t| t.strip_prefix(protocol::TARGET_PREFIX).unwrap_or(t).chars().take(128).collect());
+        // Read here rather than with an extractor, so that even a refused body
+        // gets an AWS-shaped answer with a request id.
+        let result = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+            Ok(body) => serve(state.clone(), &method, &uri, &headers, &body, &request_id, &mut trail).await,
+            Err(_) => Err(KmsError::validation(format!("The request body is larger than {MAX_BODY_BYTES} bytes or could not be read."))),
+        };
+        let event = audit::event::build(&trail, result.as_ref().err().map(|e| (e.code.name(), e.message.as_str())));
+        // Events of changes are on disk before the answer; the rest are group-committed.
+        let changed = result.is_ok() && trail.operation.is_some_and(|op| !audit::event::read_only(op));
+        match state.audit.record(&event, changed).await {
+            Ok(()) => match result {
+                Ok(value) => (StatusCode::OK, value.to_string()),
+                Err(err) => error_answer(&request_id, &err),
+            },
+            Err(e) => {
+                tracing::error!(request_id = %request_id, error = %e, "the answer is withheld: its audit event could not be written");
+                error_answer(&request_id, &audit_failure())
             }
-            let body = serde_json::json!({ "__type": err.code.name(), "message": err.message });
-            (err.code.status(), body.to_string())
         }
     };
     tracing::info!(request_id = %request_id, target = target.unwrap_or("-"), status = status.as_u16(), micros = started.elapsed().as_micros() as u64, "request");
@@ -56,8 +73,40 @@ async fn handle(State(state): State<Arc<AppState>>, method: Method, uri: Uri, he
     response
 }
 
-async fn serve(state: Arc<AppState>, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8], request_id: &str) -> Result<serde_json::Value, KmsError> {
+/// What is known of a request's event before it is served.
+fn begin_trail(state: &AppState, headers: &HeaderMap, request_id: String, peer: Option<String>) -> Trail {
+    Trail {
+        request_id,
+        event_time_millis: state.clock.now_millis(),
+        source_ip: peer,
+        user_agent: headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned),
+        access_key_id: claimed_access_key(headers),
+        ..Trail::default()
+    }
+}
+
+fn error_answer(request_id: &str, err: &KmsError) -> (StatusCode, String) {
+    if let Some(detail) = &err.internal {
+        tracing::error!(request_id = %request_id, detail = %detail, "internal error");
+    }
+    let body = serde_json::json!({ "__type": err.code.name(), "message": err.message });
+    (err.code.status(), body.to_string())
+}
+
+fn audit_failure() -> KmsError {
+    KmsError::new(ErrorCode::KmsInternal, "Trent cannot write its audit log, so it refuses requests until an operator fixes it.")
+}
+
+/// The access key id a request claims in its SigV4 `Authorization` header
+/// (checked or not), for its audit event. Never the signature.
+fn claimed_access_key(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    trent_sigv4::parse_authorization(value).ok().map(|a| a.access_key_id.chars().take(128).collect())
+}
+
+async fn serve(state: Arc<AppState>, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8], request_id: &str, trail: &mut Trail) -> Result<serde_json::Value, KmsError> {
     let operation = protocol::operation(headers.get("x-amz-target").and_then(|v| v.to_str().ok()))?;
+    trail.operation = Some(operation);
     if method != Method::POST {
         return Err(KmsError::new(protocol::error::ErrorCode::UnknownOperation, "AWS KMS operations are POST requests to /."));
     }
@@ -72,7 +121,33 @@ async fn serve(state: Arc<AppState>, method: &Method, uri: &Uri, headers: &Heade
     }
     let signed = trent_sigv4::Request { method: method.as_str(), path: uri.path(), query: uri.query().unwrap_or(""), headers: &header_list, body };
     let (principal, region) = crate::auth::authenticate(&state, &signed).await?;
-    let input = trent_model::validate_input(operation, body)?;
-    let ctx = Ctx { state, principal, region, request_id: request_id.to_owned() };
-    crate::dispatch::call(&ctx, operation, input).await
+    trail.principal = Some(principal.clone());
+    trail.region = Some(region.clone());
+    let input = match trent_model::validate_input(operation, body) {
+        Ok(input) => input,
+        Err(e) => {
+            // Allow-listed members only, so never a secret even of a refused body.
+            trail.request_parameters = serde_json::from_slice(body).map(|v| audit::params::request(&v)).unwrap_or_default();
+            return Err(e.into());
+        }
+    };
+    trail.request_parameters = audit::params::request(&input);
+    let ctx = Ctx { state, principal, region, request_id: request_id.to_owned(), audit: audit::Notes::default() };
+    let result = crate::dispatch::call(&ctx, operation, input).await;
+    trail.notes = ctx.audit.take();
+    if let Ok(output) = &result {
+        trail.response_elements = audit::params::response(operation, output);
+        add_created_key(trail, output);
+    }
+    result
+}
+
+/// CreateKey names its key only in the answer: the event's resource.
+fn add_created_key(trail: &mut Trail, output: &serde_json::Value) {
+    let meta = &output["KeyMetadata"];
+    if let (Some(arn), Some(account)) = (meta["Arn"].as_str(), meta["AWSAccountId"].as_str()) {
+        if trail.notes.resources.is_empty() {
+            trail.notes.resources.push(audit::event::Resource { arn: arn.to_owned(), account_id: account.to_owned(), kind: "AWS::KMS::Key" });
+        }
+    }
 }

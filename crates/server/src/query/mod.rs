@@ -17,6 +17,7 @@ use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
+use crate::audit::Trail;
 use crate::state::{AppState, Ctx};
 use error::QueryError;
 use form::Params;
@@ -70,13 +71,35 @@ pub fn route(headers: &HeaderMap) -> Option<Service> {
     }
 }
 
-/// Serves one Query request for `service` and writes its XML answer.
-pub async fn handle(state: Arc<AppState>, service: Service, method: Method, uri: Uri, headers: HeaderMap, body: Body) -> Response {
+/// Serves one Query request for `service` and writes its XML answer,
+/// after its audit event (`trail`, begun by the HTTP layer) is written.
+pub async fn handle(state: Arc<AppState>, service: Service, method: Method, uri: Uri, headers: HeaderMap, body: Body, mut trail: Trail) -> Response {
     let started = Instant::now();
-    let request_id = uuid::Uuid::new_v4().to_string();
-    let (service, action, result) = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
-        Ok(body) => serve(state, service, &method, &uri, &headers, &body, &request_id).await,
-        Err(_) => (service, String::new(), Err(QueryError::invalid_input(format!("The request body is larger than {MAX_BODY_BYTES} bytes or could not be read.")))),
+    let request_id = trail.request_id.clone();
+    let audit = state.audit.clone();
+    let refused = || QueryError::new("ServiceFailure", 500, "Trent cannot write its audit log, so it refuses requests until an operator fixes it.");
+    let (service, action, result) = if audit.refusing() {
+        // Nothing is served unaudited: refused before it can act.
+        (service, String::new(), Err(refused()))
+    } else {
+        let (service, action, result) = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+            Ok(body) => serve(state, service, &method, &uri, &headers, &body, &request_id, &mut trail).await,
+            Err(_) => (service, String::new(), Err(QueryError::invalid_input(format!("The request body is larger than {MAX_BODY_BYTES} bytes or could not be read.")))),
+        };
+        trail.event_source = Some(match service {
+            Service::Iam => "iam.amazonaws.com",
+            Service::Sts => "sts.amazonaws.com",
+        });
+        trail.target = Some(if action.is_empty() { "(none)".to_owned() } else { action.chars().take(128).collect() });
+        let event = crate::audit::event::build(&trail, result.as_ref().err().map(|e| (e.code, e.message.as_str())));
+        let changed = result.is_ok() && !crate::audit::event::read_only(&action);
+        match audit.record(&event, changed).await {
+            Ok(()) => (service, action, result),
+            Err(e) => {
+                tracing::error!(request_id = %request_id, error = %e, "the answer is withheld: its audit event could not be written");
+                (service, action, Err(refused()))
+            }
+        }
     };
     let ns = service.namespace();
     let (status, text) = match result {
@@ -113,7 +136,8 @@ pub async fn handle(state: Arc<AppState>, service: Service, method: Method, uri:
 
 type Outcome = (Service, String, Result<Option<String>, QueryError>);
 
-async fn serve(state: Arc<AppState>, service: Service, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8], request_id: &str) -> Outcome {
+#[allow(clippy::too_many_arguments)] // The request's parts, as the HTTP layer has them.
+async fn serve(state: Arc<AppState>, service: Service, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8], request_id: &str, trail: &mut Trail) -> Outcome {
     // The form body, or for GET the query string, carries the parameters.
     let raw = if method == Method::GET { uri.query().unwrap_or("").as_bytes() } else { body };
     let params = match Params::parse(raw) {
@@ -121,6 +145,7 @@ async fn serve(state: Arc<AppState>, service: Service, method: &Method, uri: &Ur
         Err(e) => return (service, String::new(), Err(e)),
     };
     let action = params.get("Action").unwrap_or("").to_owned();
+    let audited = crate::audit::params::query_request(|name| params.get(name).map(str::to_owned));
     // An unsigned request has no scope to say whose it is: STS's actions are its own.
     let service = if headers.contains_key(header::AUTHORIZATION) { service } else if crate::sts::ACTIONS.contains(&action.as_str()) { Service::Sts } else { Service::Iam };
     let result = async {
@@ -136,7 +161,11 @@ async fn serve(state: Arc<AppState>, service: Service, method: &Method, uri: &Ur
         }
         let signed = trent_sigv4::Request { method: method.as_str(), path: uri.path(), query: uri.query().unwrap_or(""), headers: &header_list, body };
         let (principal, region) = crate::auth::authenticate_for(&state, &signed, service.signing_name()).await?;
-        let ctx = Ctx { state, principal, region, request_id: request_id.to_owned() };
+        // Only an authenticated caller's parameters are recorded.
+        trail.principal = Some(principal.clone());
+        trail.region = Some(region.clone());
+        trail.request_parameters = audited;
+        let ctx = Ctx { state, principal, region, request_id: request_id.to_owned(), audit: crate::audit::Notes::default() };
         match service {
             Service::Iam => crate::iam::call(&ctx, &action, &params).await,
             Service::Sts => crate::sts::call(&ctx, &action, &params).await,

@@ -1,0 +1,178 @@
+//! `trent audit`: verify, query, export-public-key. Scripts outside the
+//! repository rely on these names, flags and exit codes: keep them stable.
+//!
+//! `verify` exits 0 when the log is intact, 1 naming the first bad record
+//! when it is not, and 2 when it cannot check (no log, no key, I/O).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use super::query::{self, Filter};
+use super::signing::{self, SigningKey};
+use super::verify;
+
+#[derive(clap::Subcommand, Debug)]
+pub enum AuditCommand {
+    /// Check that the audit log is intact; name the first bad record if not.
+    Verify(VerifyArgs),
+    /// Print the events that match filters.
+    Query(QueryArgs),
+    /// Print the audit public key (PEM), for `verify --public-key` elsewhere.
+    ExportPublicKey(ExportArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct Source {
+    /// The data directory whose log (DATA_DIR/audit) to read.
+    #[arg(long, conflicts_with = "log")]
+    pub data_dir: Option<PathBuf>,
+    /// A log file, e.g. a copy; repeat for several files of one chain, oldest first.
+    #[arg(long = "log")]
+    pub log: Vec<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub source: Source,
+    /// The audit public key (from `trent audit export-public-key`); needed with --log.
+    #[arg(long)]
+    pub public_key: Option<PathBuf>,
+    /// Also fail if the last records are not yet covered by a signed digest.
+    #[arg(long)]
+    pub require_signed: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct QueryArgs {
+    #[command(flatten)]
+    pub source: Source,
+    /// Events at or after this UTC time: 2026-11-30T13:00:00Z, or a prefix such as 2026-11-30.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Events before this UTC time (same forms).
+    #[arg(long)]
+    pub until: Option<String>,
+    /// A key id, key ARN, alias name or alias ARN.
+    #[arg(long)]
+    pub key: Option<String>,
+    /// A principal ARN, user name or access key id.
+    #[arg(long)]
+    pub principal: Option<String>,
+    /// An operation name, e.g. Decrypt.
+    #[arg(long)]
+    pub event_name: Option<String>,
+    /// An exception name, or `none` for the requests that succeeded.
+    #[arg(long)]
+    pub error_code: Option<String>,
+    /// `json` (one event per line) or `table`.
+    #[arg(long, default_value = "json", value_parser = ["json", "table"])]
+    pub output: String,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ExportArgs {
+    #[arg(long, env = "TRENT_DATA_DIR", default_value = crate::serve::DEFAULT_DATA_DIR)]
+    pub data_dir: PathBuf,
+    /// Write the key to this file instead of stdout.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+pub fn run(command: AuditCommand) -> ExitCode {
+    let result = match command {
+        AuditCommand::Verify(args) => return verify_command(args),
+        AuditCommand::Query(args) => query_command(args),
+        AuditCommand::ExportPublicKey(args) => export(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("trent audit: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn data_dir_key(data_dir: &Path) -> Result<Vec<u8>, String> {
+    let root = trent_crypto::RootKey::load(&data_dir.join("root.key")).map_err(|e| format!("root key of {}: {e}", data_dir.display()))?;
+    Ok(SigningKey::load(&super::signing_key_path(data_dir), &root)?.public_key().to_vec())
+}
+
+fn files_of(source: &Source) -> Result<(Vec<PathBuf>, bool), String> {
+    match &source.data_dir {
+        Some(dir) => Ok((verify::data_dir_files(dir)?, true)),
+        None if !source.log.is_empty() => Ok((source.log.clone(), false)),
+        None => Err("give --data-dir DIR, or --log FILE (with --public-key FILE to verify)".into()),
+    }
+}
+
+fn verify_command(args: VerifyArgs) -> ExitCode {
+    let checked = (|| -> Result<Result<verify::Report, verify::Bad>, String> {
+        let (files, from_genesis) = files_of(&args.source)?;
+        if files.is_empty() {
+            return Err("there is no audit log to verify".into());
+        }
+        let public_key = match (&args.public_key, &args.source.data_dir) {
+            (Some(path), _) => signing::parse_public_key_pem(&std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?)
+                .map_err(|e| format!("{}: {e}", path.display()))?,
+            (None, Some(dir)) => data_dir_key(dir)?,
+            (None, None) => return Err("--log needs --public-key FILE (from `trent audit export-public-key`)".into()),
+        };
+        verify::verify_files(&files, &public_key, from_genesis)
+    })();
+    match checked {
+        Ok(Ok(report)) => {
+            let range = match (report.first_seq, report.last_seq) {
+                (Some(a), Some(b)) => format!("seq {a}..{b}"),
+                _ => "no records".into(),
+            };
+            println!(
+                "OK: {} records ({range}; {} events, {} signed digests) in {} files: the chain is intact and every digest's signature verifies",
+                report.records, report.events, report.digests, report.files
+            );
+            if report.unsigned_tail > 0 {
+                let message = format!("{} records after the last signed digest are chained but not yet signed", report.unsigned_tail);
+                if args.require_signed {
+                    println!("FAILED: {message} (--require-signed)");
+                    return ExitCode::from(1);
+                }
+                println!("note: {message}");
+            }
+            ExitCode::SUCCESS
+        }
+        Ok(Err(bad)) => {
+            println!("FAILED: {bad}");
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("trent audit verify: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn query_command(args: QueryArgs) -> Result<(), String> {
+    let (files, _) = files_of(&args.source)?;
+    let filter = Filter { since: args.since, until: args.until, key: args.key, principal: args.principal, event_name: args.event_name, error_code: args.error_code };
+    let events = query::run(&files, &filter)?;
+    if args.output == "table" {
+        print!("{}", query::table(&events));
+    } else {
+        for e in events {
+            println!("{e}");
+        }
+    }
+    Ok(())
+}
+
+fn export(args: ExportArgs) -> Result<(), String> {
+    let pem = signing::public_key_pem(&data_dir_key(&args.data_dir)?);
+    match args.out {
+        Some(path) => std::fs::write(&path, pem).map_err(|e| format!("writing {}: {e}", path.display())),
+        None => {
+            print!("{pem}");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,365 @@
+//! The one thread that writes the audit log: it numbers and chains the
+//! records, writes each batch to every sink, fsyncs, rotates files and
+//! signs digests. Requests hand it their event and wait for its answer.
+//!
+//! Durability: an event of an operation that changed something is fsynced
+//! before its request is answered. Other events (reads, cryptographic use,
+//! failures) are written to the file (so a process crash loses none) and
+//! answered; they are fsynced together at most `sync_interval` later, which
+//! bounds what a power failure can lose. Any failure to write a sink stops
+//! the writer for good (see `Audit::refusing`).
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
+
+use super::chain::{self, RecordType, GENESIS};
+use super::event::format_time;
+use super::signing::SigningKey;
+use crate::clock::Clock;
+
+/// An event waiting to be written: its JSON, whether it must be fsynced
+/// before its answer, and where to say it was written.
+type Pending = (String, bool, oneshot::Sender<Result<(), String>>);
+
+pub(super) enum Msg {
+    Event { json: String, sync: bool, ack: oneshot::Sender<Result<(), String>> },
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// Where records go besides the chained files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sink {
+    File,
+    Stdout,
+    Syslog(PathBuf),
+}
+
+pub(super) struct Settings {
+    pub dir: PathBuf,
+    pub sinks: Vec<Sink>,
+    pub max_file_bytes: u64,
+    pub rotate_after: Duration,
+    pub sync_interval: Duration,
+    pub digest_interval: Duration,
+}
+
+/// `audit-<first seq, 20 digits>.jsonl`: names sort in chain order.
+pub fn file_name(first_seq: u64) -> String {
+    format!("audit-{first_seq:020}.jsonl")
+}
+
+/// The audit files of a directory, in chain order.
+pub fn list_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("audit-") && n.ends_with(".jsonl")))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+struct FileSink {
+    dir: PathBuf,
+    file: File,
+    size: u64,
+    opened_at: Instant,
+}
+
+impl FileSink {
+    fn open(dir: &Path, first_seq: u64) -> std::io::Result<FileSink> {
+        let path = dir.join(file_name(first_seq));
+        let file = OpenOptions::new().create(true).append(true).mode(0o600).open(&path)?;
+        let size = file.metadata()?.len();
+        File::open(dir)?.sync_all()?;
+        Ok(FileSink { dir: dir.to_owned(), file, size, opened_at: Instant::now() })
+    }
+}
+
+pub(super) struct Writer {
+    settings: Settings,
+    file: Option<FileSink>,
+    syslog: Option<(UnixDatagram, PathBuf)>,
+    key: SigningKey,
+    fingerprint: String,
+    clock: Arc<dyn Clock>,
+    seq: u64,
+    head: String,
+    last_digest_seq: u64,
+    unsigned: bool,
+    unsynced_since: Option<Instant>,
+    last_digest_at: Instant,
+    failed: Arc<AtomicBool>,
+}
+
+impl Writer {
+    /// Opens the log where the chain left off (cutting a torn last line a
+    /// crash may have left), ready to append.
+    pub(super) fn open(settings: Settings, key: SigningKey, clock: Arc<dyn Clock>, failed: Arc<AtomicBool>) -> Result<Writer, String> {
+        let io = |what: &str, e: std::io::Error| format!("{what} {}: {e}", settings.dir.display());
+        if !settings.dir.exists() {
+            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&settings.dir).map_err(|e| io("creating", e))?;
+        }
+        let (seq, head, last_digest_seq) = recover(&settings.dir)?;
+        let file = if settings.sinks.contains(&Sink::File) {
+            let files = list_files(&settings.dir).map_err(|e| io("listing", e))?;
+            let first = files.last().and_then(|p| first_seq_of(p)).unwrap_or(seq + 1);
+            Some(FileSink::open(&settings.dir, first).map_err(|e| io("opening the audit log in", e))?)
+        } else {
+            None
+        };
+        let syslog = match settings.sinks.iter().find_map(|s| if let Sink::Syslog(p) = s { Some(p.clone()) } else { None }) {
+            Some(path) => Some((UnixDatagram::unbound().map_err(|e| format!("syslog socket: {e}"))?, path)),
+            None => None,
+        };
+        let fingerprint = chain::fingerprint(key.public_key());
+        Ok(Writer {
+            settings,
+            file,
+            syslog,
+            key,
+            fingerprint,
+            clock,
+            seq,
+            head,
+            last_digest_seq,
+            unsigned: last_digest_seq < seq,
+            unsynced_since: None,
+            last_digest_at: Instant::now(),
+            failed,
+        })
+    }
+
+    pub(super) fn run(mut self, rx: Receiver<Msg>) {
+        loop {
+            let msg = rx.recv_timeout(self.next_deadline());
+            let mut batch: Vec<Pending> = Vec::new();
+            let mut shutdown = None;
+            match msg {
+                Ok(Msg::Event { json, sync, ack }) => {
+                    batch.push((json, sync, ack));
+                    // Everything already waiting joins this batch: one write, at most one fsync.
+                    while batch.len() < 4096 {
+                        match rx.try_recv() {
+                            Ok(Msg::Event { json, sync, ack }) => batch.push((json, sync, ack)),
+                            Ok(Msg::Shutdown(ack)) => {
+                                shutdown = Some(ack);
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                }
+                Ok(Msg::Shutdown(ack)) => shutdown = Some(ack),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.finish();
+                    return;
+                }
+            }
+            if !batch.is_empty() {
+                let result = if self.failed.load(Ordering::SeqCst) { Err("the audit log has already failed".to_owned()) } else { self.write_batch(&batch) };
+                if let Err(e) = &result {
+                    self.fail(e);
+                }
+                for (_, _, ack) in batch {
+                    let _ = ack.send(result.clone());
+                }
+            }
+            if let Err(e) = self.deadlines() {
+                self.fail(&e);
+            }
+            if let Some(ack) = shutdown {
+                self.finish();
+                let _ = ack.send(());
+                return;
+            }
+        }
+    }
+
+    fn fail(&self, error: &str) {
+        if !self.failed.swap(true, Ordering::SeqCst) {
+            tracing::error!(error = %error, "THE AUDIT LOG CANNOT BE WRITTEN");
+        }
+    }
+
+    /// On shutdown: sign what is unsigned and make it durable.
+    fn finish(&mut self) {
+        if self.failed.load(Ordering::SeqCst) {
+            return;
+        }
+        let result = if self.unsigned { self.digest() } else { self.sync() };
+        if let Err(e) = result {
+            self.fail(&e);
+        }
+    }
+
+    fn next_deadline(&self) -> Duration {
+        let now = Instant::now();
+        let mut next = Duration::from_secs(3600);
+        if let Some(since) = self.unsynced_since {
+            next = next.min((since + self.settings.sync_interval).saturating_duration_since(now));
+        }
+        if self.unsigned {
+            next = next.min((self.last_digest_at + self.settings.digest_interval).saturating_duration_since(now));
+        }
+        next
+    }
+
+    fn deadlines(&mut self) -> Result<(), String> {
+        if self.failed.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        if self.unsynced_since.is_some_and(|s| s.elapsed() >= self.settings.sync_interval) {
+            self.sync()?;
+        }
+        if self.unsigned && self.last_digest_at.elapsed() >= self.settings.digest_interval {
+            self.digest()?;
+        }
+        Ok(())
+    }
+
+    fn write_batch(&mut self, batch: &[Pending]) -> Result<(), String> {
+        self.rotate_if_due()?;
+        let mut buf = String::new();
+        for (json, _, _) in batch {
+            self.append(&mut buf, RecordType::Event, json);
+        }
+        self.unsigned = true;
+        self.emit(&buf)?;
+        if batch.iter().any(|(_, sync, _)| *sync) {
+            self.sync()?;
+        } else if self.unsynced_since.is_none() {
+            self.unsynced_since = Some(Instant::now());
+        }
+        Ok(())
+    }
+
+    fn append(&mut self, buf: &mut String, kind: RecordType, payload: &str) {
+        self.seq += 1;
+        let (line, hash) = chain::seal(self.seq, &self.head, kind, payload);
+        self.head = hash;
+        buf.push_str(&line);
+        buf.push('\n');
+    }
+
+    /// Writes records to every sink; any failure is the audit log's failure.
+    fn emit(&mut self, buf: &str) -> Result<(), String> {
+        if let Some(f) = &mut self.file {
+            f.file.write_all(buf.as_bytes()).map_err(|e| format!("writing the audit log: {e}"))?;
+            f.size += buf.len() as u64;
+        }
+        if self.settings.sinks.contains(&Sink::Stdout) {
+            let mut out = std::io::stdout().lock();
+            out.write_all(buf.as_bytes()).and_then(|_| out.flush()).map_err(|e| format!("writing the audit log to stdout: {e}"))?;
+        }
+        if let Some((socket, path)) = &self.syslog {
+            let pid = std::process::id();
+            for line in buf.lines() {
+                // RFC 3164: facility authpriv (10), severity info (6).
+                let message = format!("<86>trent[{pid}]: {line}");
+                socket.send_to(message.as_bytes(), path).map_err(|e| format!("sending the audit log to syslog at {}: {e}", path.display()))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn sync(&mut self) -> Result<(), String> {
+        if let Some(f) = &self.file {
+            f.file.sync_data().map_err(|e| format!("fsync of the audit log: {e}"))?;
+        }
+        self.unsynced_since = None;
+        Ok(())
+    }
+
+    /// A signed digest of the chain so far, made durable.
+    fn digest(&mut self) -> Result<(), String> {
+        let seq = self.seq + 1;
+        let first = self.last_digest_seq + 1;
+        let time = format_time(self.clock.now_millis());
+        let signature = self.key.sign(&chain::digest_message(seq, &self.head, &time, first));
+        let payload = chain::digest_payload(&time, first, seq, &self.fingerprint, &signature);
+        let mut buf = String::new();
+        self.append(&mut buf, RecordType::Digest, &payload);
+        self.emit(&buf)?;
+        self.sync()?;
+        self.last_digest_seq = seq;
+        self.unsigned = false;
+        self.last_digest_at = Instant::now();
+        Ok(())
+    }
+
+    /// A full or old file ends with a digest and the chain goes on in a new one.
+    fn rotate_if_due(&mut self) -> Result<(), String> {
+        let Some(f) = &self.file else { return Ok(()) };
+        let due = f.size > 0 && (f.size >= self.settings.max_file_bytes || f.opened_at.elapsed() >= self.settings.rotate_after);
+        if !due {
+            return Ok(());
+        }
+        let dir = f.dir.clone();
+        self.digest()?;
+        let next = FileSink::open(&dir, self.seq + 1).map_err(|e| format!("starting a new audit log file in {}: {e}", dir.display()))?;
+        self.file = Some(next);
+        Ok(())
+    }
+}
+
+fn first_seq_of(path: &Path) -> Option<u64> {
+    path.file_name()?.to_str()?.strip_prefix("audit-")?.strip_suffix(".jsonl")?.parse().ok()
+}
+
+/// Where the chain left off: (last seq, its hash, seq of the last digest).
+/// A last line without its newline (a write cut by a power failure) is cut
+/// off; any other damage refuses the start, for an operator to look at
+/// with `trent audit verify`.
+fn recover(dir: &Path) -> Result<(u64, String, u64), String> {
+    let files = list_files(dir).map_err(|e| format!("listing {}: {e}", dir.display()))?;
+    for path in files.iter().rev() {
+        let text = read_tail(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+        let Some(last) = text.trim_end_matches('\n').rsplit('\n').next().filter(|l| !l.is_empty()) else { continue };
+        let record = chain::open(last).map_err(|e| {
+            format!("the last record of {} is damaged ({e}); run `trent audit verify` and move the damaged file aside to start a new chain", path.display())
+        })?;
+        let last_digest = text
+            .lines()
+            .filter(|l| l.contains(r#""recordType":"digest""#))
+            .filter_map(|l| chain::open(l).ok())
+            .map(|r| r.seq)
+            .next_back()
+            .unwrap_or_else(|| first_seq_of(path).unwrap_or(1).saturating_sub(1));
+        return Ok((record.seq, record.hash, last_digest));
+    }
+    Ok((0, GENESIS.to_owned(), 0))
+}
+
+/// The file's complete lines (up to its last 8 MiB), after cutting a torn last line.
+fn read_tail(path: &Path) -> std::io::Result<String> {
+    const TAIL: u64 = 8 << 20;
+    let mut file = OpenOptions::new().read(true).write(true).open(path)?;
+    let len = file.metadata()?.len();
+    let start = len.saturating_sub(TAIL);
+    file.seek(SeekFrom::Start(start))?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    let complete = bytes.iter().rposition(|b| *b == b'\n').map(|i| i + 1).unwrap_or(0);
+    if complete < bytes.len() {
+        tracing::warn!(path = %path.display(), cut = bytes.len() - complete, "cutting a torn last audit record (a write interrupted by a power failure)");
+        file.set_len(start + complete as u64)?;
+        file.sync_all()?;
+        bytes.truncate(complete);
+    }
+    let mut text = String::from_utf8_lossy(&bytes).into_owned();
+    if start > 0 {
+        // The first line may be cut in the middle: drop it.
+        text = text.split_once('\n').map(|(_, rest)| rest.to_owned()).unwrap_or_default();
+    }
+    Ok(text)
+}
