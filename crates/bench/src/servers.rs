@@ -35,8 +35,12 @@ impl Drop for Server {
 fn start(mut command: Command, prefix: &str, data_dir: Option<PathBuf>) -> Result<Server, Error> {
     let mut child = command.stdout(Stdio::piped()).stdin(Stdio::null()).spawn()?;
     let stdout = child.stdout.take().ok_or("no stdout")?;
+    let mut reader = BufReader::new(stdout);
     let mut first = String::new();
-    BufReader::new(stdout).read_line(&mut first)?;
+    reader.read_line(&mut first)?;
+    // Keep reading what it prints next (Trent's welcome lines): a closed
+    // pipe would make its later writes fail.
+    std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
     // Made before parsing, so that a bad first line still stops the child.
     let mut server = Server { child, addr: "0.0.0.0:0".parse()?, data_dir };
     server.addr = first
