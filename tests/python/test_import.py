@@ -223,3 +223,84 @@ def test_wrong_origin_and_unsupported_wrapping(secure_trent):
     with pytest.raises(AwsCliError) as e:
         t.aws("kms", "enable-key-rotation", "--key-id", external)
     assert e.value.code == "UnsupportedOperationException"
+
+
+# --- asymmetric and HMAC material --------------------------------------------------
+
+
+def test_imported_hmac_material_gives_the_mac_computed_outside(secure_trent, tmp_path):
+    import hashlib
+    import hmac
+
+    t = secure_trent
+    key_id = t.aws("kms", "create-key", "--origin", "EXTERNAL", "--key-spec", "HMAC_256", "--key-usage", "GENERATE_VERIFY_MAC")["KeyMetadata"]["KeyId"]
+    material = os.urandom(48)  # HMAC material may be longer than the digest
+    public_key, token, _ = import_params(t, key_id, "RSAES_OAEP_SHA_256")
+    import_material(t, tmp_path, key_id, token, wrap(tmp_path, public_key, "RSAES_OAEP_SHA_256", material),
+                    "--expiration-model", "KEY_MATERIAL_DOES_NOT_EXPIRE")
+    (tmp_path / "message.bin").write_bytes(b"mac me")
+    out = t.aws("kms", "generate-mac", "--key-id", key_id, "--message", f"fileb://{tmp_path / 'message.bin'}", "--mac-algorithm", "HMAC_SHA_256")
+    assert base64.b64decode(out["Mac"]) == hmac.new(material, b"mac me", hashlib.sha256).digest()
+    # Asymmetric and HMAC material never changes after the first import.
+    with pytest.raises(AwsCliError) as e:
+        import_material(t, tmp_path, key_id, token, wrap(tmp_path, public_key, "RSAES_OAEP_SHA_256", os.urandom(48)),
+                        "--expiration-model", "KEY_MATERIAL_DOES_NOT_EXPIRE")
+    assert e.value.code == "IncorrectKeyMaterialException"
+    # Too short for HMAC_256.
+    other = t.aws("kms", "create-key", "--origin", "EXTERNAL", "--key-spec", "HMAC_256", "--key-usage", "GENERATE_VERIFY_MAC")["KeyMetadata"]["KeyId"]
+    public_key, token, _ = import_params(t, other, "RSAES_OAEP_SHA_256")
+    with pytest.raises(AwsCliError) as e:
+        import_material(t, tmp_path, other, token, wrap(tmp_path, public_key, "RSAES_OAEP_SHA_256", os.urandom(16)),
+                        "--expiration-model", "KEY_MATERIAL_DOES_NOT_EXPIRE")
+    assert e.value.code == "IncorrectKeyMaterialException"
+
+
+@pytest.mark.parametrize("spec,algorithm,curve", [
+    ("ECC_NIST_P256", "ECDSA_SHA_256", "P-256"),
+    ("RSA_2048", "RSASSA_PKCS1_V1_5_SHA_256", None),
+])
+def test_an_imported_private_key_signs_and_openssl_verifies(secure_trent, tmp_path, spec, algorithm, curve):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    t = secure_trent
+    private = ec.generate_private_key(ec.SECP256R1()) if curve else rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pkcs8 = private.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    pem = private.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    key_id = t.aws("kms", "create-key", "--origin", "EXTERNAL", "--key-spec", spec, "--key-usage", "SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+    public_key, token, _ = import_params(t, key_id, "RSA_AES_KEY_WRAP_SHA_256")
+    import_material(t, tmp_path, key_id, token, wrap(tmp_path, public_key, "RSA_AES_KEY_WRAP_SHA_256", pkcs8),
+                    "--expiration-model", "KEY_MATERIAL_DOES_NOT_EXPIRE")
+
+    # Trent's public key is the imported key's.
+    got = base64.b64decode(t.aws("kms", "get-public-key", "--key-id", key_id)["PublicKey"])
+    assert got == private.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    (tmp_path / "message.bin").write_bytes(b"signed by imported material")
+    out = t.aws("kms", "sign", "--key-id", key_id, "--message", f"fileb://{tmp_path / 'message.bin'}", "--message-type", "RAW", "--signing-algorithm", algorithm)
+    (tmp_path / "signature.bin").write_bytes(base64.b64decode(out["Signature"]))
+    (tmp_path / "public.pem").write_bytes(pem)
+    r = subprocess.run(["openssl", "dgst", "-sha256", "-verify", str(tmp_path / "public.pem"), "-signature", str(tmp_path / "signature.bin"),
+                        str(tmp_path / "message.bin")], capture_output=True, text=True)
+    assert r.returncode == 0 and "Verified OK" in r.stdout, r.stdout + r.stderr
+
+    # The material must be a key of the key's own spec.
+    other = t.aws("kms", "create-key", "--origin", "EXTERNAL", "--key-spec", spec, "--key-usage", "SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+    wrong = (ec.generate_private_key(ec.SECP384R1()) if curve else rsa.generate_private_key(public_exponent=65537, key_size=3072))
+    wrong_der = wrong.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    public_key, token, _ = import_params(t, other, "RSA_AES_KEY_WRAP_SHA_256")
+    with pytest.raises(AwsCliError) as e:
+        import_material(t, tmp_path, other, token, wrap(tmp_path, public_key, "RSA_AES_KEY_WRAP_SHA_256", wrong_der),
+                        "--expiration-model", "KEY_MATERIAL_DOES_NOT_EXPIRE")
+    assert e.value.code == "IncorrectKeyMaterialException"
+
+    # Deleted: unusable at once.
+    t.aws("kms", "delete-imported-key-material", "--key-id", key_id)
+    with pytest.raises(AwsCliError) as e:
+        t.aws("kms", "sign", "--key-id", key_id, "--message", f"fileb://{tmp_path / 'message.bin'}", "--message-type", "RAW", "--signing-algorithm", algorithm)
+    assert e.value.code == "KMSInvalidStateException"
+
+
+def test_key_types_without_import(secure_trent):
+    with pytest.raises(AwsCliError) as e:
+        secure_trent.aws("kms", "create-key", "--origin", "EXTERNAL", "--key-spec", "ML_DSA_65", "--key-usage", "SIGN_VERIFY")
+    assert e.value.code == "UnsupportedOperationException"

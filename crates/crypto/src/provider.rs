@@ -101,6 +101,17 @@ pub trait KeyProvider: Send + Sync {
 
     /// Forgets cached keys of `key_id` (after it is deleted).
     fn forget_key(&self, key_id: Uuid);
+
+    /// Takes imported asymmetric or HMAC material of `spec` (checked for
+    /// it: `InvalidInput` says why not), stored like generated material;
+    /// its material id is the same whenever the same material is imported
+    /// into the same key, as for [`KeyProvider::import_symmetric`].
+    fn import_key(
+        &self,
+        key_id: Uuid,
+        spec: KeySpec,
+        material: &SecretBytes,
+    ) -> Result<(StoredMaterial, [u8; MATERIAL_ID_LEN]), CryptoError>;
 }
 
 /// AAD prefix for key material sealed under the root key.
@@ -277,5 +288,26 @@ impl KeyProvider for SoftwareProvider {
 
     fn forget_key(&self, key_id: Uuid) {
         self.cache.forget_key(key_id);
+    }
+
+    fn import_key(
+        &self,
+        key_id: Uuid,
+        spec: KeySpec,
+        material: &SecretBytes,
+    ) -> Result<(StoredMaterial, [u8; MATERIAL_ID_LEN]), CryptoError> {
+        if spec == KeySpec::SymmetricDefault {
+            return self.import_symmetric(key_id, material);
+        }
+        keytypes::check_imported_material(spec, material).map_err(CryptoError::InvalidInput)?;
+        let mut data = Zeroizing::new(Vec::with_capacity(64 + material.len()));
+        data.extend_from_slice(spec.as_str().as_bytes());
+        data.push(0);
+        data.extend_from_slice(key_id.as_bytes());
+        data.extend_from_slice(material.as_bytes());
+        let material_id = self.root.keyed_digest(b"trent/imported-material-id/v1", &data);
+        let aad = Self::typed_material_aad(spec, &key_id, &material_id);
+        let sealed = self.root.seal(material.as_bytes(), &aad)?;
+        Ok((StoredMaterial(sealed), material_id))
     }
 }

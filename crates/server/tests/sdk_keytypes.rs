@@ -538,7 +538,7 @@ async fn ml_kem_keys_encapsulate_and_decapsulate_with_outside_parties() {
 }
 
 #[tokio::test]
-async fn other_key_types_refuse_rotation_and_imported_material() {
+async fn other_key_types_refuse_rotation_and_take_imported_material_where_aws_does() {
     let trent = Trent::start(&[]);
     let client = trent.client(REGION);
     for (spec, usage) in [("RSA_2048", "SIGN_VERIFY"), ("HMAC_256", "GENERATE_VERIFY_MAC"), ("ML_KEM_768", "ENCAPSULATE_DECAPSULATE")] {
@@ -549,7 +549,15 @@ async fn other_key_types_refuse_rotation_and_imported_material() {
         assert_eq!(code(&err), "UnsupportedOperationException", "{spec}");
         // Still usable afterwards.
         client.describe_key().key_id(key.key_id()).send().await.unwrap();
+        // Imported material: RSA, ECC, SM2 and HMAC keys take it, ML-KEM keys do not.
         let external = client.create_key().key_spec(KeySpec::from(spec)).key_usage(KeyUsageType::from(usage)).origin(aws_sdk_kms::types::OriginType::External).send().await;
-        assert_eq!(code(&external.unwrap_err()), "UnsupportedOperationException", "{spec} EXTERNAL");
+        if spec.starts_with("ML_KEM") {
+            assert_eq!(code(&external.unwrap_err()), "UnsupportedOperationException", "{spec} EXTERNAL");
+        } else {
+            let meta = external.unwrap().key_metadata.unwrap();
+            assert_eq!(meta.key_state(), Some(&aws_sdk_kms::types::KeyState::PendingImport), "{spec} EXTERNAL");
+            let err = client.enable_key_rotation().key_id(meta.key_id()).send().await.unwrap_err();
+            assert_eq!(code(&err), "UnsupportedOperationException", "{spec} EXTERNAL rotation");
+        }
     }
 }

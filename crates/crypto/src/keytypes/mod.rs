@@ -20,7 +20,7 @@ mod sm2_keys;
 pub mod spec;
 
 pub use cache::KeyCache;
-pub use private::{generate_data_key_pair, generate_material, PrivateKey};
+pub use private::{check_imported_material, generate_data_key_pair, generate_material, PrivateKey};
 pub use spec::{
     EncryptionAlgorithm, KeySpec, KeyUsage, MessageType, SigningAlgorithm, EXTERNAL_MU_LEN,
 };

@@ -212,6 +212,33 @@ fn hmac_alg(spec: KeySpec) -> Option<(hmac::Algorithm, usize)> {
     }
 }
 
+fn hmac_block_len(spec: KeySpec) -> usize {
+    match spec {
+        KeySpec::Hmac384 | KeySpec::Hmac512 => 128,
+        _ => 64,
+    }
+}
+
+/// Checks imported material of `spec` (AWS's import formats: raw bytes for
+/// HMAC, PKCS#8 DER for RSA, ECC and SM2 private keys), returning why not.
+pub fn check_imported_material(spec: KeySpec, material: &SecretBytes) -> Result<(), &'static str> {
+    if let Some((_, len)) = hmac_alg(spec) {
+        let (min, max) = (len, hmac_block_len(spec));
+        return if (min..=max).contains(&material.len()) { Ok(()) } else { Err("HMAC key material has the wrong length for this key spec") };
+    }
+    let importable = rsa_size(spec).is_some() || ec_algs(spec).is_some() || spec == KeySpec::Sm2;
+    if !importable {
+        return Err("key material of this key spec cannot be imported");
+    }
+    if let Some(size) = rsa_size(spec) {
+        let pair = RsaKeyPair::from_pkcs8(material.as_bytes()).map_err(|_| "the key material is not a PKCS#8 RSA private key")?;
+        if pair.public_modulus_len() != size.len() {
+            return Err("the RSA key has another size than the key spec");
+        }
+    }
+    PrivateKey::parse(spec, material).map(|_| ()).map_err(|_| "the key material is not a PKCS#8 private key of this key spec")
+}
+
 fn rsa_size(spec: KeySpec) -> Option<rsa::KeySize> {
     match spec {
         KeySpec::Rsa2048 => Some(rsa::KeySize::Rsa2048),
@@ -405,7 +432,9 @@ impl PrivateKey {
             });
         }
         if let Some((alg, len)) = hmac_alg(spec) {
-            if bytes.len() != len {
+            // Generated material is `len` bytes; imported may be up to the
+            // hash's block size, as AWS allows.
+            if bytes.len() < len || bytes.len() > hmac_block_len(spec) {
                 return Err(UNPARSABLE);
             }
             return Ok(PrivateKey {

@@ -51,8 +51,9 @@ pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
     if origin != "AWS_KMS" && !external {
         return Err(validation_unsupported(format!("Origin {origin}")));
     }
-    // Imported material is for symmetric encryption keys only, so far.
-    if external && spec != KeySpec::SymmetricDefault {
+    // The key types AWS takes imported material for (not ML-DSA, ML-KEM, Ed25519).
+    let importable = spec == KeySpec::SymmetricDefault || spec.is_hmac() || key_spec.starts_with("RSA_") || key_spec.starts_with("ECC_NIST_P") || matches!(spec, KeySpec::EccSecgP256k1 | KeySpec::Sm2);
+    if external && !importable {
         return Err(validation_unsupported(format!("Origin EXTERNAL (imported key material) with KeySpec {key_spec}")));
     }
     if req.custom_key_store_id.is_some() {

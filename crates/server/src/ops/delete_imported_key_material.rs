@@ -33,7 +33,13 @@ pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
             return Ok(json!({ "KeyId": key.arn, "KeyMaterialId": key.current_material_id }));
         }
         match remove_material(ctx.state.store.as_ref(), &key).await {
-            Ok(_) => return Ok(json!({ "KeyId": key.arn, "KeyMaterialId": key.current_material_id })),
+            Ok(_) => {
+                // Drop any parsed copy held for speed (asymmetric and HMAC keys).
+                if let Ok(id) = uuid::Uuid::try_parse(&key.key_id) {
+                    ctx.state.provider.forget_key(id);
+                }
+                return Ok(json!({ "KeyId": key.arn, "KeyMaterialId": key.current_material_id }));
+            }
             // Changed meanwhile: same key, authorized above; re-read and retry.
             Err(StoreError::Conflict) => {
                 key = ctx.state.store.get_key(&key.key_id).await?.ok_or_else(|| KmsError::not_found(format!("Key '{}' does not exist", key.arn)))?;

@@ -2,11 +2,13 @@
 //! token's wrapping key and makes it the key's material, with its
 //! expiration terms. Re-importing the same material (after expiry or
 //! deletion, or to change its terms) is allowed; different material is
-//! refused, as AWS refuses it. Symmetric keys only for now.
+//! refused, as AWS refuses it (for asymmetric and HMAC keys the material
+//! can never change after the first import).
 
 use serde::Deserialize;
 use serde_json::{json, Value};
-use trent_crypto::SecretBytes;
+use trent_crypto::keytypes::KeySpec;
+use trent_crypto::{CryptoError, SecretBytes};
 use trent_store::{KeyImport, KeyRecord, KeyState, MaterialRecord, StoreError};
 use uuid::Uuid;
 
@@ -36,8 +38,10 @@ pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
     let req: Input = input(body)?;
     let authorized = authz::key(ctx, &req.key_id, "kms:ImportKeyMaterial", Aliases::Rejected).await?;
     check_external(&authorized)?;
-    if authorized.key_spec != "SYMMETRIC_DEFAULT" {
-        return Err(KmsError::new(ErrorCode::UnsupportedOperation, format!("Importing {} key material is not supported by Trent yet.", authorized.key_spec)));
+    let spec = KeySpec::parse(&authorized.key_spec).ok_or_else(|| KmsError::internal(format!("stored key spec {} is unknown", authorized.key_spec)))?;
+    let symmetric = spec == KeySpec::SymmetricDefault;
+    if !symmetric && (req.import_type.is_some() || req.key_material_id.is_some()) {
+        return Err(KmsError::validation("ImportType and KeyMaterialId are only valid for symmetric encryption keys."));
     }
     state::not_pending_deletion(&authorized)?;
     let now = ctx.now();
@@ -52,10 +56,13 @@ pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
             .wrapping_key
             .unwrap(token.algorithm, &wrapped)
             .map_err(|_| KmsError::new(ErrorCode::InvalidCiphertext, "The encrypted key material could not be decrypted with this import token's wrapping key and algorithm."))?;
-        if material.len() != 32 {
+        if symmetric && material.len() != 32 {
             return Err(KmsError::new(ErrorCode::IncorrectKeyMaterial, "Symmetric key material must be 256 bits (32 bytes)."));
         }
-        Ok(provider.import_symmetric(key_uuid, &material)?)
+        provider.import_key(key_uuid, spec, &material).map_err(|e| match e {
+            CryptoError::InvalidInput(why) => KmsError::new(ErrorCode::IncorrectKeyMaterial, format!("The key material does not fit the KMS key's key spec: {why}.")),
+            other => other.into(),
+        })
     })
     .await
     .map_err(|e| KmsError::internal(format!("unwrapping task: {e}")))??;
