@@ -17,6 +17,9 @@ enum Command {
     /// Manage the accounts of a deployment.
     #[command(subcommand)]
     Account(AccountCommand),
+    /// Explain an authorization decision: would PRINCIPAL be allowed ACTION
+    /// on a key, and which statement or grant decides.
+    Explain(trent::authz::explain::ExplainOptions),
 }
 
 #[derive(Subcommand)]
@@ -43,6 +46,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Serve(options) => runtime.block_on(trent::serve::run(options)),
         Command::Account(AccountCommand::Create(options)) => runtime.block_on(trent::account::create(options)),
+        Command::Explain(options) => runtime.block_on(trent::authz::explain::run(options)),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -42,6 +42,8 @@ pub struct Ctx {
     /// From the SigV4 credential scope; keys and aliases live in one region.
     pub region: String,
     pub request_id: String,
+    /// The request's condition facts and every authorization decision made for it.
+    pub authz: crate::authz::Trail,
 }
 
 impl Ctx {

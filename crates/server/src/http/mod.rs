@@ -73,6 +73,6 @@ async fn serve(state: Arc<AppState>, method: &Method, uri: &Uri, headers: &Heade
     let signed = trent_sigv4::Request { method: method.as_str(), path: uri.path(), query: uri.query().unwrap_or(""), headers: &header_list, body };
     let (principal, region) = crate::auth::authenticate(&state, &signed).await?;
     let input = trent_model::validate_input(operation, body)?;
-    let ctx = Ctx { state, principal, region, request_id: request_id.to_owned() };
+    let ctx = Ctx { state, principal, region, request_id: request_id.to_owned(), authz: Default::default() };
     crate::dispatch::call(&ctx, operation, input).await
 }

@@ -3,6 +3,7 @@
 //! (policy, tags) a key carries.
 
 pub mod alias;
+pub mod grants;
 pub mod import;
 pub mod metadata;
 pub mod policy;

@@ -32,6 +32,7 @@ pub enum ErrorCode {
     InvalidAliasName,
     InvalidArn,
     InvalidCiphertext,
+    InvalidGrantId,
     InvalidGrantToken,
     InvalidImportToken,
     InvalidKeyUsage,
@@ -70,6 +71,7 @@ impl ErrorCode {
             InvalidAliasName => "InvalidAliasNameException",
             InvalidArn => "InvalidArnException",
             InvalidCiphertext => "InvalidCiphertextException",
+            InvalidGrantId => "InvalidGrantIdException",
             InvalidGrantToken => "InvalidGrantTokenException",
             InvalidImportToken => "InvalidImportTokenException",
             InvalidKeyUsage => "InvalidKeyUsageException",
@@ -164,7 +166,7 @@ mod tests {
         use ErrorCode::*;
         let model_exceptions = [
             AlreadyExists, Conflict, CustomKeyStoreNotFound, Disabled, DryRunOperation, ExpiredImportToken, IncorrectKeyMaterial, InvalidImportToken, IncorrectKey, InvalidAliasName, InvalidArn,
-            InvalidCiphertext, InvalidGrantToken, InvalidKeyUsage, InvalidMarker, KmsInternal, KmsInvalidState, KeyUnavailable,
+            InvalidCiphertext, InvalidGrantId, InvalidGrantToken, InvalidKeyUsage, InvalidMarker, KmsInternal, KmsInvalidState, KeyUnavailable,
             LimitExceeded, MalformedPolicyDocument, NotFound, Tag, UnsupportedOperation,
         ];
         for code in model_exceptions {

@@ -136,7 +136,7 @@ async fn serve(state: Arc<AppState>, service: Service, method: &Method, uri: &Ur
         }
         let signed = trent_sigv4::Request { method: method.as_str(), path: uri.path(), query: uri.query().unwrap_or(""), headers: &header_list, body };
         let (principal, region) = crate::auth::authenticate_for(&state, &signed, service.signing_name()).await?;
-        let ctx = Ctx { state, principal, region, request_id: request_id.to_owned() };
+        let ctx = Ctx { state, principal, region, request_id: request_id.to_owned(), authz: Default::default() };
         match service {
             Service::Iam => crate::iam::call(&ctx, &action, &params).await,
             Service::Sts => crate::sts::call(&ctx, &action, &params).await,
