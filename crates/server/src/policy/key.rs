@@ -186,3 +186,6 @@ fn key_policy_name(p: &Policy) -> String {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod props;
