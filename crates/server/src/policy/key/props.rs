@@ -141,7 +141,7 @@ fn world(g: &mut Gen) -> World {
             facts.set("kms:EncryptionContext:owner", name);
         }
     }
-    World { key_policy, identity, caller, action: *g.pick(REQUEST_ACTIONS), facts }
+    World { key_policy, identity, caller, action: REQUEST_ACTIONS[(g.next() % REQUEST_ACTIONS.len() as u64) as usize], facts }
 }
 
 fn decide(w: &World, key_policy: &[String], identity: Option<&[String]>) -> Decision {
