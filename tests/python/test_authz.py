@@ -250,3 +250,49 @@ def test_trent_explain_names_the_deciding_statement(t, aws, key, users):
     aws("kms", "create-grant", "--key-id", key, "--grantee-principal", users["eve"]["arn"], "--operations", "Decrypt", "--constraints", "EncryptionContextEquals={app=x}")
     assert explain("--principal", users["eve"]["arn"], "--action", "kms:Decrypt", "--key-arn", key, "--context", "app=x")["Reason"].startswith("allowed by grant ")
     assert explain("--principal", users["eve"]["arn"], "--action", "kms:Decrypt", "--key-arn", key, "--context", "app=y")["Decision"] == "ImplicitDeny"
+
+
+def test_via_service_a_trusted_service_calls_on_behalf_of_a_user(new_trent):
+    import boto3
+    import botocore.exceptions
+
+    t = new_trent()
+    admin = t.boto3_client()
+    iam = boto3.client("iam", endpoint_url=t.endpoint, region_name="us-east-1", aws_access_key_id=t.keys()[0], aws_secret_access_key=t.keys()[1])
+    account = admin.describe_key(KeyId=admin.create_key()["KeyMetadata"]["KeyId"])["KeyMetadata"]["AWSAccountId"]
+    made = {}
+    for who in ("gateway", "ann"):
+        arn = iam.create_user(UserName=who)["User"]["Arn"]
+        k = iam.create_access_key(UserName=who)["AccessKey"]
+        made[who] = (arn, k["AccessKeyId"], k["SecretAccessKey"])
+    t.restart(["--trusted-service", f"s3.us-east-1.amazonaws.com={made['gateway'][0]}"])
+    policy = {"Version": "2012-10-17", "Statement": [
+        {"Sid": "Admin", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"}, "Action": "kms:*", "Resource": "*"},
+        {"Sid": "AnnViaS3Only", "Effect": "Allow", "Principal": {"AWS": made["ann"][0]}, "Action": ["kms:Encrypt", "kms:Decrypt"], "Resource": "*",
+         "Condition": {"StringEquals": {"kms:ViaService": "s3.us-east-1.amazonaws.com"}}},
+    ]}
+    key = t.boto3_client().create_key(Policy=json.dumps(policy))["KeyMetadata"]["Arn"]
+
+    def client(who, on_behalf=None):
+        c = t.boto3_client(access_key=made[who][1], secret_key=made[who][2])
+        if on_behalf:
+            def add(request, **_):
+                request.headers["X-Trent-On-Behalf-Of"] = on_behalf
+            c.meta.events.register("before-sign.kms.*", add)
+        return c
+
+    def code(call, **kw):
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            call(**kw)
+        return e.value.response["Error"]["Code"]
+
+    # Directly, ann may not; through the trusted service, she may.
+    assert code(client("ann").encrypt, KeyId=key, Plaintext=b"x") == "AccessDeniedException"
+    via = client("gateway", on_behalf=made["ann"][0])
+    blob = via.encrypt(KeyId=key, Plaintext=b"through s3")["CiphertextBlob"]
+    assert via.decrypt(CiphertextBlob=blob)["Plaintext"] == b"through s3"
+    # Anyone else naming a caller is refused; so is a caller that does not exist.
+    assert code(client("ann", on_behalf=made["gateway"][0]).encrypt, KeyId=key, Plaintext=b"x") == "AccessDeniedException"
+    assert code(client("gateway", on_behalf=f"arn:aws:iam::{account}:user/nobody").encrypt, KeyId=key, Plaintext=b"x") == "AccessDeniedException"
+    # The gateway itself has no permission of its own on the key.
+    assert code(client("gateway").encrypt, KeyId=key, Plaintext=b"x") == "AccessDeniedException"

@@ -44,6 +44,11 @@ pub struct ServeOptions {
     /// For tests only: shifts Trent's clock by this many seconds.
     #[arg(long, hide = true, default_value_t = 0, allow_negative_numbers = true)]
     pub clock_offset_secs: i64,
+    /// A service that may call on behalf of others, `NAME=PRINCIPAL_ARN`
+    /// (repeatable): its requests with `X-Trent-On-Behalf-Of` act as that
+    /// caller with `kms:ViaService` = NAME. See docs/authorization.md.
+    #[arg(long = "trusted-service")]
+    pub trusted_services: Vec<crate::authz::via::TrustedService>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -82,7 +87,7 @@ pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
         AuthMode::Secure
     };
     let usage = Arc::new(crate::keys::usage::UsageTracker::default());
-    let state = Arc::new(AppState { store: store.clone(), provider, root_key, clock: clock.clone(), auth, usage: usage.clone() });
+    let state = Arc::new(AppState { store: store.clone(), provider, root_key, clock: clock.clone(), auth, usage: usage.clone(), trusted_services: options.trusted_services.clone() });
     crate::ops::get_key_last_usage::start_tracking(store.as_ref(), clock.now_millis()).await.map_err(setup("usage tracking"))?;
 
     let destroyed = crate::lifecycle::deletion::sweep(store.as_ref(), clock.as_ref()).await.map_err(setup("deletion sweep"))?;

@@ -26,6 +26,8 @@ pub struct AppState {
     pub auth: AuthMode,
     /// Keys' last uses, noted in memory and written in batches.
     pub usage: Arc<crate::keys::usage::UsageTracker>,
+    /// Services that may call on behalf of others (`kms:ViaService`).
+    pub trusted_services: Vec<crate::authz::via::TrustedService>,
 }
 
 /// The authenticated caller of one request.

@@ -117,6 +117,7 @@ pub async fn run(options: ExplainOptions) -> Result<(), crate::serve::ServeError
         clock: Arc::new(crate::clock::SystemClock { offset_millis: 0 }),
         auth: crate::state::AuthMode::Secure,
         usage: Default::default(),
+        trusted_services: Vec::new(),
     });
     let q = Question {
         principal: options.principal,

@@ -12,6 +12,7 @@
 pub mod explain;
 pub mod facts;
 pub mod trail;
+pub mod via;
 
 use std::ops::Deref;
 

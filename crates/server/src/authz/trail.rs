@@ -20,6 +20,8 @@ pub struct Record {
 #[derive(Debug, Default)]
 pub struct Trail {
     request: OnceLock<RequestFacts>,
+    /// The trusted service the request came through (`kms:ViaService`).
+    via_service: OnceLock<String>,
     decisions: Mutex<Vec<Record>>,
 }
 
@@ -32,7 +34,16 @@ impl Trail {
 
     /// The request's facts; empty when dispatch did not set them (tests).
     pub fn request(&self) -> Facts {
-        self.request.get().map(|r| r.facts.clone()).unwrap_or_default()
+        let mut facts = self.request.get().map(|r| r.facts.clone()).unwrap_or_default();
+        if let Some(service) = self.via_service.get() {
+            facts.set("kms:ViaService", service.clone());
+        }
+        facts
+    }
+
+    /// Notes that a trusted service forwarded the request (once, by http).
+    pub fn set_via_service(&self, service: String) {
+        let _ = self.via_service.set(service);
     }
 
     /// The request's encryption contexts and grant tokens.

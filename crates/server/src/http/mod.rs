@@ -72,7 +72,11 @@ async fn serve(state: Arc<AppState>, method: &Method, uri: &Uri, headers: &Heade
     }
     let signed = trent_sigv4::Request { method: method.as_str(), path: uri.path(), query: uri.query().unwrap_or(""), headers: &header_list, body };
     let (principal, region) = crate::auth::authenticate(&state, &signed).await?;
+    let (principal, via_service) = crate::authz::via::forwarded(&state, principal, &signed).await?;
     let input = trent_model::validate_input(operation, body)?;
     let ctx = Ctx { state, principal, region, request_id: request_id.to_owned(), authz: Default::default() };
+    if let Some(service) = via_service {
+        ctx.authz.set_via_service(service);
+    }
     crate::dispatch::call(&ctx, operation, input).await
 }

@@ -127,7 +127,7 @@ mod tests {
 
     fn ctx(store: Arc<SqliteStore>, arn: &str) -> Ctx {
         let root_key = Arc::new(RootKey::from_bytes(trent_crypto::random_secret(32).unwrap()).unwrap());
-        let state = AppState { store, provider: Arc::new(SoftwareProvider::new(root_key.clone())), root_key, clock: Arc::new(ManualClock::new(0)), auth: AuthMode::Secure, usage: Default::default() };
+        let state = AppState { store, provider: Arc::new(SoftwareProvider::new(root_key.clone())), root_key, clock: Arc::new(ManualClock::new(0)), auth: AuthMode::Secure, usage: Default::default(), trusted_services: Vec::new() };
         Ctx { state: Arc::new(state), principal: Principal { account_id: "111122223333".into(), arn: arn.into() }, region: "us-east-1".into(), request_id: "test".into(), authz: Default::default() }
     }
 
