@@ -296,3 +296,21 @@ def test_via_service_a_trusted_service_calls_on_behalf_of_a_user(new_trent):
     assert code(client("gateway", on_behalf=f"arn:aws:iam::{account}:user/nobody").encrypt, KeyId=key, Plaintext=b"x") == "AccessDeniedException"
     # The gateway itself has no permission of its own on the key.
     assert code(client("gateway").encrypt, KeyId=key, Plaintext=b"x") == "AccessDeniedException"
+
+
+def test_the_explain_admin_call(t, aws, key, users):
+    target = {"X-Amz-Target": "TrentAdmin.ExplainAuthorization"}
+    r = t.raw(None, {"Principal": users["ulla"]["arn"], "Action": "kms:Decrypt", "KeyArn": key}, headers=target)
+    assert r.status == 200, r
+    assert r.json["Decision"] == "Allow" and '"Key users"' in r.json["Reason"]
+    r = t.raw(None, {"Principal": users["dave"]["arn"], "Action": "kms:Decrypt", "KeyArn": key, "EncryptionContext": {"a": "b"}}, headers=target)
+    assert r.json["Decision"] == "ImplicitDeny" and "no identity-based policy allows the kms:Decrypt action" in r.json["Message"]
+    # Asking needs kms:GetKeyPolicy on the key: ulla has it not.
+    ulla = aws("iam", "create-access-key", "--user-name", users["ulla"]["name"])["AccessKey"]
+    r = t.raw(None, {"Principal": users["ulla"]["arn"], "Action": "kms:Decrypt", "KeyArn": key}, headers=target, access_key=ulla["AccessKeyId"], secret_key=ulla["SecretAccessKey"])
+    assert (r.status, r.error_code) == (400, "AccessDeniedException"), r
+    # And only about principals of the caller's own account.
+    r = t.raw(None, {"Principal": "arn:aws:iam::999999999999:user/x", "Action": "kms:Decrypt", "KeyArn": key}, headers=target)
+    assert r.error_code == "AccessDeniedException", r
+    # Unsigned: refused like any request.
+    assert t.raw(None, {"Principal": users["ulla"]["arn"], "Action": "kms:Decrypt", "KeyArn": key}, headers=target, sign=False).status == 400

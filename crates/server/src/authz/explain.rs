@@ -70,6 +70,27 @@ pub async fn explain(state: Arc<AppState>, q: &Question) -> Result<Answer, KmsEr
     Ok(Answer { decision: decision.to_owned(), reason: v.reason, message })
 }
 
+/// The admin call's `X-Amz-Target` (on the KMS endpoint, SigV4-signed).
+pub const ADMIN_TARGET: &str = "TrentAdmin.ExplainAuthorization";
+
+/// The admin call: a body that is a [`Question`], answered as an [`Answer`].
+/// Who may ask: a caller allowed `kms:GetKeyPolicy` on the key (the answer
+/// reveals what the policy says), about principals of its own account (it
+/// reveals their identity policies' effect too).
+pub async fn handle(ctx: &Ctx, body: &[u8]) -> Result<Value, KmsError> {
+    let q: Question = serde_json::from_slice(body).map_err(|e| KmsError::new(crate::protocol::error::ErrorCode::Serialization, format!("Cannot read the question: {e}")))?;
+    let asked_account = q.principal.split(':').nth(4).unwrap_or_default();
+    if asked_account != ctx.principal.account_id {
+        return Err(KmsError::new(
+            crate::protocol::error::ErrorCode::AccessDenied,
+            format!("User: {} may only ask about principals of account {}", ctx.principal.arn, ctx.principal.account_id),
+        ));
+    }
+    super::key(ctx, &q.key_arn, "kms:GetKeyPolicy", super::Aliases::Rejected).await?;
+    let answer = explain(ctx.state.clone(), &q).await?;
+    serde_json::to_value(answer).map_err(|e| KmsError::internal(format!("explain answer: {e}")))
+}
+
 /// `trent explain`: the same question from the command line, on the data
 /// directory and store `trent serve` uses (running or not).
 #[derive(clap::Args, Debug)]

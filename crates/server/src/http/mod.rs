@@ -57,7 +57,10 @@ async fn handle(State(state): State<Arc<AppState>>, method: Method, uri: Uri, he
 }
 
 async fn serve(state: Arc<AppState>, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8], request_id: &str) -> Result<serde_json::Value, KmsError> {
-    let operation = protocol::operation(headers.get("x-amz-target").and_then(|v| v.to_str().ok()))?;
+    let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok());
+    // Trent's own admin call (see authz::explain) shares the endpoint and its SigV4.
+    let admin = target == Some(crate::authz::explain::ADMIN_TARGET);
+    let operation = if admin { "ExplainAuthorization" } else { protocol::operation(target)? };
     if method != Method::POST {
         return Err(KmsError::new(protocol::error::ErrorCode::UnknownOperation, "AWS KMS operations are POST requests to /."));
     }
@@ -73,6 +76,10 @@ async fn serve(state: Arc<AppState>, method: &Method, uri: &Uri, headers: &Heade
     let signed = trent_sigv4::Request { method: method.as_str(), path: uri.path(), query: uri.query().unwrap_or(""), headers: &header_list, body };
     let (principal, region) = crate::auth::authenticate(&state, &signed).await?;
     let (principal, via_service) = crate::authz::via::forwarded(&state, principal, &signed).await?;
+    if admin {
+        let ctx = Ctx { state, principal, region, request_id: request_id.to_owned(), authz: Default::default() };
+        return crate::authz::explain::handle(&ctx, body).await;
+    }
     let input = trent_model::validate_input(operation, body)?;
     let ctx = Ctx { state, principal, region, request_id: request_id.to_owned(), authz: Default::default() };
     if let Some(service) = via_service {
