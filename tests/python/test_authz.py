@@ -314,3 +314,26 @@ def test_the_explain_admin_call(t, aws, key, users):
     assert r.error_code == "AccessDeniedException", r
     # Unsigned: refused like any request.
     assert t.raw(None, {"Principal": users["ulla"]["arn"], "Action": "kms:Decrypt", "KeyArn": key}, headers=target, sign=False).status == 400
+
+
+def test_resource_aliases_and_source_ip(aws, account, key, users):
+    eve = users["eve"]["name"]
+    by_alias = statement("Eve via alias", users["eve"]["arn"], "kms:Encrypt", condition={"ForAnyValue:StringLike": {"kms:ResourceAliases": "alias/eve-*"}})
+    aws("kms", "put-key-policy", "--key-id", key, "--policy-name", "default", "--policy", key_policy(account, users, extra=[by_alias]))
+    assert fails(aws, "kms", "encrypt", "--key-id", key, "--plaintext", "eA==", profile=eve)[0] == "AccessDeniedException"
+    alias = f"alias/eve-{unique('k')}"
+    aws("kms", "create-alias", "--alias-name", alias, "--target-key-id", key.rsplit("/", 1)[1])
+    assert encrypt(aws, key, profile=eve)["KeyId"] == key
+    aws("kms", "delete-alias", "--alias-name", alias)
+    assert fails(aws, "kms", "encrypt", "--key-id", key, "--plaintext", "eA==", profile=eve)[0] == "AccessDeniedException"
+    # aws:SourceIp is the caller's address (here the loopback).
+    from_here = statement("Only from elsewhere", "*", "kms:*", effect="Deny", condition={"IpAddress": {"aws:SourceIp": "127.0.0.0/8"}})
+    from_here["Principal"] = "*"
+    aws("kms", "put-key-policy", "--key-id", key, "--policy-name", "default", "--policy", key_policy(account, users, extra=[from_here]), "--bypass-policy-lockout-safety-check")
+    code, message = fails(aws, "kms", "encrypt", "--key-id", key, "--plaintext", "eA==", profile=users["ulla"]["name"])
+    assert code == "AccessDeniedException" and "explicit deny in a resource-based policy" in message
+    not_here = statement("Not from elsewhere", "*", "kms:*", effect="Deny", condition={"NotIpAddress": {"aws:SourceIp": ["127.0.0.0/8", "::1/128"]}})
+    not_here["Principal"] = "*"
+    # The first deny locks even the admin out; a fresh key shows the allowed side.
+    other = aws("kms", "create-key", "--policy", key_policy(account, users, extra=[not_here]))["KeyMetadata"]["Arn"]
+    assert encrypt(aws, other, profile=users["ulla"]["name"])["KeyId"] == other

@@ -115,7 +115,9 @@ pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
     let listener = tokio::net::TcpListener::bind(options.listen).await.map_err(setup("binding the listen address"))?;
     let addr = listener.local_addr().map_err(setup("listen address"))?;
     print_welcome(addr, &credentials, admin.as_deref(), options.dev);
-    axum::serve(listener, crate::http::router(state)).with_graceful_shutdown(shutdown_signal()).await.map_err(setup("serving"))?;
+    // With the peer's address, for the aws:SourceIp condition key.
+    let app = crate::http::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.map_err(setup("serving"))?;
     // A graceful stop keeps every noted key use.
     usage.flush(store.as_ref()).await.map_err(setup("writing key last-use records"))?;
     Ok(())

@@ -109,6 +109,12 @@ async fn verdict_and_grant(ctx: &Ctx, key: &KeyRecord, action: &str, extra: &Fac
     let mut facts = facts::principal_facts(ctx, &identity);
     facts.extend(&ctx.authz.request());
     facts.extend(&facts::key_facts(key));
+    // kms:ResourceAliases costs a store query: only when a policy reads it.
+    let reads_aliases = policy.reads("kms:ResourceAliases") || identity.policies.iter().flatten().any(|p| p.reads("kms:ResourceAliases"));
+    if reads_aliases {
+        let aliases = ctx.state.store.list_aliases(&key.account_id, &key.region, Some(&key.key_id), None, 100).await?;
+        facts.set_many("kms:ResourceAliases", aliases.into_iter().map(|a| a.alias_name).collect());
+    }
     facts.extend(extra);
     let caller = crate::iam::access::caller(&ctx.principal);
     let req = key_rules::Request { caller: &caller, action, resource: &key.arn, key_account: &key.account_id, facts: &facts };

@@ -22,6 +22,8 @@ pub struct Trail {
     request: OnceLock<RequestFacts>,
     /// The trusted service the request came through (`kms:ViaService`).
     via_service: OnceLock<String>,
+    /// The peer's address (`aws:SourceIp`).
+    source_ip: OnceLock<std::net::IpAddr>,
     decisions: Mutex<Vec<Record>>,
 }
 
@@ -38,7 +40,15 @@ impl Trail {
         if let Some(service) = self.via_service.get() {
             facts.set("kms:ViaService", service.clone());
         }
+        if let Some(ip) = self.source_ip.get() {
+            facts.set("aws:SourceIp", ip.to_string());
+        }
         facts
+    }
+
+    /// Notes the address the request came from (once, by http).
+    pub fn set_source_ip(&self, ip: std::net::IpAddr) {
+        let _ = self.source_ip.set(ip);
     }
 
     /// Notes that a trusted service forwarded the request (once, by http).

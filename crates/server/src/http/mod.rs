@@ -22,7 +22,8 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new().fallback(handle).with_state(state)
 }
 
-async fn handle(State(state): State<Arc<AppState>>, method: Method, uri: Uri, headers: HeaderMap, body: Body) -> Response {
+async fn handle(State(state): State<Arc<AppState>>, extensions: axum::http::Extensions, method: Method, uri: Uri, headers: HeaderMap, body: Body) -> Response {
+    let peer = extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
     // IAM and STS (the Query protocol) share the endpoint; see `crate::query`.
     if let Some(service) = crate::query::route(&headers) {
         return crate::query::handle(state, service, method, uri, headers, body).await;
@@ -33,7 +34,7 @@ async fn handle(State(state): State<Arc<AppState>>, method: Method, uri: Uri, he
     // Read here rather than with an extractor, so that even a refused body
     // gets an AWS-shaped answer with a request id.
     let result = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
-        Ok(body) => serve(state, &method, &uri, &headers, &body, &request_id).await,
+        Ok(body) => serve(state, &method, &uri, &headers, &body, &request_id, peer).await,
         Err(_) => Err(KmsError::validation(format!("The request body is larger than {MAX_BODY_BYTES} bytes or could not be read."))),
     };
     let (status, body) = match result {
@@ -56,7 +57,7 @@ async fn handle(State(state): State<Arc<AppState>>, method: Method, uri: Uri, he
     response
 }
 
-async fn serve(state: Arc<AppState>, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8], request_id: &str) -> Result<serde_json::Value, KmsError> {
+async fn serve(state: Arc<AppState>, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8], request_id: &str, peer: Option<std::net::IpAddr>) -> Result<serde_json::Value, KmsError> {
     let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok());
     // Trent's own admin call (see authz::explain) shares the endpoint and its SigV4.
     let admin = target == Some(crate::authz::explain::ADMIN_TARGET);
@@ -84,6 +85,9 @@ async fn serve(state: Arc<AppState>, method: &Method, uri: &Uri, headers: &Heade
     let ctx = Ctx { state, principal, region, request_id: request_id.to_owned(), authz: Default::default() };
     if let Some(service) = via_service {
         ctx.authz.set_via_service(service);
+    }
+    if let Some(ip) = peer {
+        ctx.authz.set_source_ip(ip);
     }
     crate::dispatch::call(&ctx, operation, input).await
 }

@@ -93,6 +93,14 @@ pub struct Policy {
 }
 
 impl Policy {
+    /// Whether any condition of the policy reads `key` (case-insensitive):
+    /// facts that cost a store query are only looked up when one does.
+    pub fn reads(&self, key: &str) -> bool {
+        self.statements.iter().any(|s| s.unreadable_condition || s.conditions.iter().any(|c| c.keys.iter().any(|(k, _)| k.eq_ignore_ascii_case(key))))
+    }
+}
+
+impl Policy {
     /// Parses a document that [`validate`] accepted (or any well-formed
     /// one); what it cannot read is an error, never skipped silently.
     pub fn parse(text: &str) -> Result<Policy, String> {
