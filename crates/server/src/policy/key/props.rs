@@ -215,3 +215,29 @@ fn a_matching_deny_always_denies() {
     }
     assert!(allowed_before > CASES / 20, "the generator should produce allowed requests too ({allowed_before})");
 }
+
+/// How long one decision takes on parsed policies (run with `--ignored`;
+/// prints the time, asserts nothing about it).
+#[test]
+#[ignore]
+fn measure_evaluation_speed() {
+    let mut g = Gen(7);
+    let worlds: Vec<(World, Policy, Option<Vec<Policy>>)> = (0..1000)
+        .map(|_| {
+            let w = world(&mut g);
+            let kp = doc(&w.key_policy);
+            let ids = w.identity.as_ref().map(|s| s.iter().map(|st| doc(std::slice::from_ref(st))).collect());
+            (w, kp, ids)
+        })
+        .collect();
+    let start = std::time::Instant::now();
+    let mut allowed = 0;
+    for _ in 0..100 {
+        for (w, kp, ids) in &worlds {
+            let req = Request { caller: &w.caller, action: w.action, resource: KEY, key_account: A, facts: &w.facts };
+            allowed += usize::from(evaluate(kp, ids.as_deref(), None, &req).allowed());
+        }
+    }
+    let per = start.elapsed() / 100_000;
+    println!("one decision: {per:?} (allowed {allowed} of 100000)");
+}
