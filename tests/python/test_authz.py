@@ -337,3 +337,17 @@ def test_resource_aliases_and_source_ip(aws, account, key, users):
     # The first deny locks even the admin out; a fresh key shows the allowed side.
     other = aws("kms", "create-key", "--policy", key_policy(account, users, extra=[not_here]))["KeyMetadata"]["Arn"]
     assert encrypt(aws, other, profile=users["ulla"]["name"])["KeyId"] == other
+
+
+def test_list_retirable_grants(aws, key, users):
+    eve = users["eve"]["arn"]
+    made = aws("kms", "create-grant", "--key-id", key, "--grantee-principal", users["dave"]["arn"], "--operations", "Decrypt", "--retiring-principal", eve)
+    listed = aws("kms", "list-retirable-grants", "--retiring-principal", eve)["Grants"]
+    assert made["GrantId"] in [g["GrantId"] for g in listed]
+    assert all(g["RetiringPrincipal"] == eve for g in listed)
+    # eve has no identity policy: the call is IAM's alone.
+    assert fails(aws, "kms", "list-retirable-grants", "--retiring-principal", eve, profile=users["eve"]["name"])[0] == "AccessDeniedException"
+    assert fails(aws, "kms", "list-retirable-grants", "--retiring-principal", "arn:aws:iam::999999999999:user/x")[0] == "AccessDeniedException"
+    # The retiring principal retires it by key id and grant id.
+    aws("kms", "retire-grant", "--key-id", key, "--grant-id", made["GrantId"], profile=users["eve"]["name"])
+    assert made["GrantId"] not in [g["GrantId"] for g in aws("kms", "list-retirable-grants", "--retiring-principal", eve)["Grants"]]

@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use super::list_grants::entry;
 use super::{decode_marker, input, limit, page, with_paging, Listing};
-use crate::protocol::error::KmsError;
+use crate::protocol::error::{ErrorCode, KmsError};
 use crate::state::Ctx;
 
 #[derive(Deserialize)]
@@ -19,6 +19,13 @@ struct Input {
 
 pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
     let req: Input = input(body)?;
+    // As in AWS, only about principals of the caller's own account.
+    if req.retiring_principal.split(':').nth(4).unwrap_or(&req.retiring_principal) != ctx.principal.account_id {
+        return Err(KmsError::new(
+            ErrorCode::AccessDenied,
+            format!("User: {} is not authorized to perform: kms:ListRetirableGrants for principal {}: it is not in account {}", ctx.principal.arn, req.retiring_principal, ctx.principal.account_id),
+        ));
+    }
     let limit = limit(req.limit, 50, 100);
     let after = decode_marker(Listing::Grants, req.marker.as_deref())?;
     let grants = ctx.state.store.list_retirable_grants(&req.retiring_principal, after.as_deref(), limit + 1).await?;
