@@ -126,6 +126,9 @@ def test_a_role_session_is_recorded_as_an_assumed_role(secure_trent):
     key = iam.create_access_key(UserName="audit-role-user")["AccessKey"]
     trust = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": [user["Arn"]]}, "Action": "sts:AssumeRole"}]})
     role_arn = iam.create_role(RoleName="audit-role", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+    # The role's sessions use KMS under an identity policy (the default key policy delegates to IAM).
+    kms_policy = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]})
+    iam.put_role_policy(RoleName="audit-role", PolicyName="kms", PolicyDocument=kms_policy)
     as_user = boto3.session.Session(aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"], region_name="us-east-1")
     c = as_user.client("sts", endpoint_url=t.endpoint).assume_role(RoleArn=role_arn, RoleSessionName="audit-session")["Credentials"]
     temp = boto3.session.Session(aws_access_key_id=c["AccessKeyId"], aws_secret_access_key=c["SecretAccessKey"], aws_session_token=c["SessionToken"], region_name="us-east-1")

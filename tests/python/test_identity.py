@@ -112,6 +112,7 @@ def trust(*aws_principals):
 
 
 ALLOW_ALL = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
+KMS_ALL = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]})
 
 
 # --- the walkthrough ----------------------------------------------------------------
@@ -130,14 +131,9 @@ def test_the_walkthrough_runs_verbatim(aws, tmp_path):
     assert (got["UserName"], got["Arn"], got["UserId"]) == ("dave", created["Arn"], created["UserId"])
 
     key_arn = aws("kms", "create-key", "--description", "walkthrough")["KeyMetadata"]["Arn"]
-    # Grants are the authorization issue's: until they land, CreateGrant says so,
-    # and what is checked here is that dave exists, authenticates and is identified.
-    grant = aws("kms", "create-grant", "--key-id", key_arn, "--grantee-principal", created["Arn"], "--operations", "Encrypt", check=False)
-    grant_args = []
-    if isinstance(grant, AwsCliError):
-        assert grant.code == "UnsupportedOperationException", grant.stderr
-    else:
-        grant_args = ["--grant-tokens", grant["GrantToken"]]
+    # dave has no identity policy: the grant is what lets him encrypt.
+    grant = aws("kms", "create-grant", "--key-id", key_arn, "--grantee-principal", created["Arn"], "--operations", "Encrypt")
+    grant_args = ["--grant-tokens", grant["GrantToken"]]
     me = aws("sts", "get-caller-identity", profile="dave")
     assert (me["Arn"], me["Account"], me["UserId"]) == (created["Arn"], account, created["UserId"])
     # As in AWS, even reading himself through IAM needs a policy that allows it.
@@ -180,6 +176,9 @@ def test_inactive_or_deleted_keys_are_refused_at_once(t, aws):
     creds = dict(access_key=key["AccessKeyId"], secret=key["SecretAccessKey"])
     sts, kms = client(t, "sts", **creds), client(t, "kms", **creds)
     assert sts.get_caller_identity()["Arn"] == user["Arn"]
+    # As in AWS, a user needs an identity policy for KMS calls that name no key.
+    assert error_of(kms.list_keys) == ("AccessDeniedException", 400)
+    iam.put_user_policy(UserName=user["UserName"], PolicyName="kms", PolicyDocument=KMS_ALL)
     kms.list_keys()
 
     iam.update_access_key(UserName=user["UserName"], AccessKeyId=key["AccessKeyId"], Status="Inactive")
@@ -356,6 +355,8 @@ def test_assume_role_then_kms_with_temporary_credentials(t):
     creds = dict(access_key=key["AccessKeyId"], secret=key["SecretAccessKey"])
     role = unique("kms-user")
     role_arn = iam.create_role(RoleName=role, AssumeRolePolicyDocument=trust(user["Arn"]))["Role"]["Arn"]
+    # The default key policy delegates to IAM: the role's policy is what lets its sessions use keys.
+    iam.put_role_policy(RoleName=role, PolicyName="kms", PolicyDocument=KMS_ALL)
 
     out = client(t, "sts", **creds).assume_role(RoleArn=role_arn, RoleSessionName="e2e-session", DurationSeconds=900)
     c = out["Credentials"]
@@ -390,6 +391,7 @@ def test_assume_role_then_kms_with_temporary_credentials(t):
     iam.delete_role(RoleName=chained)
 
     # Deleting the role ends its sessions at once.
+    iam.delete_role_policy(RoleName=role, PolicyName="kms")
     iam.delete_role(RoleName=role)
     assert error_of(kms.list_keys) == ("UnrecognizedClientException", 400)
 
@@ -421,6 +423,7 @@ def test_an_expired_session_token_gets_awss_error(new_trent):
     role = unique("short")
     account = iam.get_user()["User"]["Arn"].split(":")[4]
     role_arn = iam.create_role(RoleName=role, AssumeRolePolicyDocument=trust(f"arn:aws:iam::{account}:root"))["Role"]["Arn"]
+    iam.put_role_policy(RoleName=role, PolicyName="kms", PolicyDocument=KMS_ALL)
     c = client(t, "sts").assume_role(RoleArn=role_arn, RoleSessionName="brief", DurationSeconds=900)["Credentials"]
     temp = dict(access_key=c["AccessKeyId"], secret=c["SecretAccessKey"], token=c["SessionToken"])
     client(t, "kms", **temp).list_keys()
@@ -517,6 +520,7 @@ def test_identities_and_sessions_work_across_nodes_on_one_postgresql(pg_schema, 
         assert client(b, "sts", **creds).get_caller_identity()["Arn"] == user["Arn"]
 
         role_arn = iam_a.create_role(RoleName=unique("shared"), AssumeRolePolicyDocument=trust(user["Arn"]))["Role"]["Arn"]
+        iam_a.put_role_policy(RoleName=role_arn.split("/")[-1], PolicyName="kms", PolicyDocument=KMS_ALL)
         c = client(b, "sts", **creds).assume_role(RoleArn=role_arn, RoleSessionName="roaming")["Credentials"]
         temp = dict(access_key=c["AccessKeyId"], secret=c["SecretAccessKey"], token=c["SessionToken"])
         key_id = client(a, "kms", **temp).create_key()["KeyMetadata"]["KeyId"]
@@ -525,6 +529,7 @@ def test_identities_and_sessions_work_across_nodes_on_one_postgresql(pg_schema, 
         # A change made on one node holds on the other from the next request on.
         iam_b.update_access_key(UserName=user["UserName"], AccessKeyId=key["AccessKeyId"], Status="Inactive")
         assert error_of(client(a, "sts", **creds).get_caller_identity) == ("InvalidClientTokenId", 403)
+        iam_b.delete_role_policy(RoleName=role_arn.split("/")[-1], PolicyName="kms")
         iam_b.delete_role(RoleName=role_arn.split("/")[-1])
         assert error_of(client(a, "kms", **temp).list_keys) == ("UnrecognizedClientException", 400)
         assert [u["UserName"] for u in iam_b.list_users()["Users"]] == sorted(["admin", user["UserName"]], key=str.lower)

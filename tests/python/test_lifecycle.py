@@ -106,7 +106,7 @@ def test_keys_stay_in_their_account(new_trent):
     kms = clients(t)
     assert kms.list_keys()["Keys"] == []
     assert kms.list_aliases()["Aliases"] == []
-    assert kms_error(kms.decrypt, CiphertextBlob=blob)[:2] == ("InvalidCiphertextException", 400)
+    assert kms_error(kms.decrypt, CiphertextBlob=blob)[:2] == ("AccessDeniedException", 400)  # the key exists; its policy does not allow B
     assert kms_error(kms.describe_key, KeyId=meta["Arn"])[:2] == ("AccessDeniedException", 400)
     assert kms_error(kms.describe_key, KeyId=meta["KeyId"])[:2] == ("NotFoundException", 400)
     assert kms_error(kms.describe_key, KeyId="alias/a-only")[:2] == ("NotFoundException", 400)

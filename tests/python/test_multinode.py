@@ -392,3 +392,33 @@ def kms_gone(kms, key_id):
     except botocore.exceptions.ClientError as e:
         assert e.response["Error"]["Code"] == "NotFoundException", e
         return True
+
+
+def test_grants_and_policies_hold_on_every_node_at_once(cluster):
+    """Authorization reads grants and policies from the store on each request
+    (policies are cached by their text only): a grant made, a grant revoked,
+    a policy changed on one node decide the very next request on another."""
+    import boto3
+    import json as _json
+
+    c = cluster()
+    n1, n2 = c.start(2)
+    admin = n1.keys()
+    iam = boto3.client("iam", endpoint_url=n1.endpoint, region_name="us-east-1", aws_access_key_id=admin[0], aws_secret_access_key=admin[1])
+    user = iam.create_user(UserName="grantee")["User"]
+    k = iam.create_access_key(UserName="grantee")["AccessKey"]
+    on1 = n1.boto3_client(access_key=k["AccessKeyId"], secret_key=k["SecretAccessKey"])
+    on2 = n2.boto3_client(access_key=k["AccessKeyId"], secret_key=k["SecretAccessKey"])
+    key = c.client(n1).create_key()["KeyMetadata"]["Arn"]
+    assert kms_error(on2.encrypt, KeyId=key, Plaintext=b"x")[0] == "AccessDeniedException"
+    grant = c.client(n1).create_grant(KeyId=key, GranteePrincipal=user["Arn"], Operations=["Encrypt"])
+    on2.encrypt(KeyId=key, Plaintext=b"x")
+    c.client(n2).revoke_grant(KeyId=key, GrantId=grant["GrantId"])
+    assert kms_error(on1.encrypt, KeyId=key, Plaintext=b"x")[0] == "AccessDeniedException"
+    account = key.split(":")[4]
+    named = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"}, "Action": "kms:*", "Resource": "*"},
+        {"Effect": "Allow", "Principal": {"AWS": user["Arn"]}, "Action": "kms:Encrypt", "Resource": "*"},
+    ]}
+    c.client(n1).put_key_policy(KeyId=key, PolicyName="default", Policy=_json.dumps(named))
+    on2.encrypt(KeyId=key, Plaintext=b"x")

@@ -7,6 +7,9 @@ use crate::protocol::error::{ErrorCode, KmsError};
 use crate::state::Ctx;
 
 pub async fn call(ctx: &Ctx, operation: &str, input: Value) -> Result<Value, KmsError> {
+    // Condition keys come from the input here, once, for every operation.
+    ctx.authz.set_request(crate::authz::facts::request(operation, &input));
+    crate::authz::operation(ctx, operation, &input).await?;
     let result = run(ctx, operation, input).await;
     if let Ok(answer) = &result {
         note_key_use(ctx, operation, answer);
@@ -31,6 +34,7 @@ async fn run(ctx: &Ctx, operation: &str, input: Value) -> Result<Value, KmsError
     match operation {
         "CancelKeyDeletion" => ops::cancel_key_deletion::handle(ctx, input).await,
         "CreateAlias" => ops::create_alias::handle(ctx, input).await,
+        "CreateGrant" => ops::create_grant::handle(ctx, input).await,
         "CreateKey" => ops::create_key::handle(ctx, input).await,
         "Decapsulate" => ops::decapsulate::handle(ctx, input).await,
         "Decrypt" => ops::decrypt::handle(ctx, input).await,
@@ -57,12 +61,16 @@ async fn run(ctx: &Ctx, operation: &str, input: Value) -> Result<Value, KmsError
         "ImportKeyMaterial" => ops::import_key_material::handle(ctx, input).await,
         "GetKeyRotationStatus" => ops::get_key_rotation_status::handle(ctx, input).await,
         "ListAliases" => ops::list_aliases::handle(ctx, input).await,
+        "ListGrants" => ops::list_grants::handle(ctx, input).await,
         "ListKeyPolicies" => ops::list_key_policies::handle(ctx, input).await,
         "ListKeyRotations" => ops::list_key_rotations::handle(ctx, input).await,
         "ListKeys" => ops::list_keys::handle(ctx, input).await,
         "ListResourceTags" => ops::list_resource_tags::handle(ctx, input).await,
+        "ListRetirableGrants" => ops::list_retirable_grants::handle(ctx, input).await,
         "PutKeyPolicy" => ops::put_key_policy::handle(ctx, input).await,
         "ReEncrypt" => ops::re_encrypt::handle(ctx, input).await,
+        "RetireGrant" => ops::retire_grant::handle(ctx, input).await,
+        "RevokeGrant" => ops::revoke_grant::handle(ctx, input).await,
         "RotateKeyOnDemand" => ops::rotate_key_on_demand::handle(ctx, input).await,
         "ScheduleKeyDeletion" => ops::schedule_key_deletion::handle(ctx, input).await,
         "Sign" => ops::sign::handle(ctx, input).await,

@@ -20,6 +20,9 @@ enum Command {
     /// Manage the accounts of a deployment.
     #[command(subcommand)]
     Account(AccountCommand),
+    /// Explain an authorization decision: would PRINCIPAL be allowed ACTION
+    /// on a key, and which statement or grant decides.
+    Explain(trent::authz::explain::ExplainOptions),
 }
 
 #[derive(Subcommand)]
@@ -53,6 +56,7 @@ fn main() -> std::process::ExitCode {
         Command::Account(AccountCommand::Create(options)) => runtime.block_on(trent::account::create(options)),
         // Answered above, before the runtime.
         Command::Audit(_) => Ok(()),
+        Command::Explain(options) => runtime.block_on(trent::authz::explain::run(options)),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -46,6 +46,11 @@ pub struct ServeOptions {
     pub clock_offset_secs: i64,
     #[command(flatten)]
     pub audit: crate::audit::AuditOptions,
+    /// A service that may call on behalf of others, `NAME=PRINCIPAL_ARN`
+    /// (repeatable): its requests with `X-Trent-On-Behalf-Of` act as that
+    /// caller with `kms:ViaService` = NAME. See docs/authorization.md.
+    #[arg(long = "trusted-service")]
+    pub trusted_services: Vec<crate::authz::via::TrustedService>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -85,7 +90,7 @@ pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
     };
     let usage = Arc::new(crate::keys::usage::UsageTracker::default());
     let audit = Arc::new(crate::audit::Audit::start(dir, &options.audit, &root_key, clock.clone()).map_err(|e| ServeError::Setup(format!("audit log: {e}")))?);
-    let state = Arc::new(AppState { store: store.clone(), provider, root_key, clock: clock.clone(), auth, usage: usage.clone(), audit: audit.clone() });
+    let state = Arc::new(AppState { store: store.clone(), provider, root_key, clock: clock.clone(), auth, usage: usage.clone(), audit: audit.clone(), trusted_services: options.trusted_services.clone() });
     crate::ops::get_key_last_usage::start_tracking(store.as_ref(), clock.now_millis()).await.map_err(setup("usage tracking"))?;
 
     let destroyed = crate::lifecycle::deletion::sweep(store.as_ref(), clock.as_ref()).await.map_err(setup("deletion sweep"))?;
@@ -113,14 +118,26 @@ pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
     let listener = tokio::net::TcpListener::bind(options.listen).await.map_err(setup("binding the listen address"))?;
     let addr = listener.local_addr().map_err(setup("listen address"))?;
     print_welcome(addr, &credentials, admin.as_deref(), options.dev);
+    // With the peer's address, for the aws:SourceIp condition key and the audit log.
     let app = crate::http::router(state).into_make_service_with_connect_info::<SocketAddr>();
     let served = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.map_err(setup("serving"));
-    // A graceful stop keeps every noted key use.
-    let flushed = usage.flush(store.as_ref()).await.map_err(setup("writing key last-use records"));
+    // A graceful stop keeps every noted key use (a few tries: the database
+    // may be briefly busy). They are a summary, not acknowledged writes, so
+    // failing to keep them is logged rather than failing the stop.
+    let mut flushed = usage.flush(store.as_ref()).await;
+    for _ in 0..3 {
+        if flushed.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        flushed = usage.flush(store.as_ref()).await;
+    }
+    if let Err(e) = flushed {
+        tracing::error!(error = %e, "key last-use records noted since the last flush are lost");
+    }
     // Every answered request's event is written; sign and fsync the tail.
     audit.shutdown().await;
-    served?;
-    flushed.map(|_| ())
+    served.map(|_| ())
 }
 
 pub async fn open_store(spec: &str, dir: &Path) -> Result<Arc<dyn Store>, ServeError> {

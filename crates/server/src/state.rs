@@ -28,6 +28,8 @@ pub struct AppState {
     pub usage: Arc<crate::keys::usage::UsageTracker>,
     /// Every request's event goes here before its answer (`crate::audit`).
     pub audit: Arc<crate::audit::Audit>,
+    /// Services that may call on behalf of others (`kms:ViaService`).
+    pub trusted_services: Vec<crate::authz::via::TrustedService>,
 }
 
 /// The authenticated caller of one request.
@@ -46,6 +48,8 @@ pub struct Ctx {
     pub request_id: String,
     /// What authorization reports for the request's audit event.
     pub audit: crate::audit::Notes,
+    /// The request's condition facts and every authorization decision made for it.
+    pub authz: crate::authz::Trail,
 }
 
 impl Ctx {

@@ -120,7 +120,7 @@ async fn every_operation_and_every_error_class_gives_exactly_one_event() {
         ("/userIdentity/userName", eq("admin")),
         ("/userIdentity/accessKeyId", eq(admin_key.clone())),
         ("/resources/0/type", eq("AWS::KMS::Key")),
-        ("/trentAuthorizationReason", Check::Prefix("own account")),
+        ("/trentAuthorizationReason", Check::Prefix("allowed kms:CreateKey on *")),
     ]);
     let meta = created.key_metadata.unwrap();
     let (key_id, key_arn, account) = (meta.key_id().to_owned(), meta.arn().unwrap().to_owned(), meta.aws_account_id().unwrap().to_owned());
@@ -214,7 +214,13 @@ async fn every_operation_and_every_error_class_gives_exactly_one_event() {
     fails!(cases, "PutKeyPolicy", "MalformedPolicyDocumentException", kms.put_key_policy().key_id(&key_id).policy_name("default").policy("not a policy"), []);
     fails!(cases, "TagResource", "TagException", kms.tag_resource().key_id(&key_id).tags(Tag::builder().tag_key("aws:x").tag_value("v").build().unwrap()), []);
     let foreign = "arn:aws:kms:us-east-1:999999999999:key/11111111-2222-3333-4444-555555555555";
-    fails!(cases, "DescribeKey", "AccessDeniedException", kms.describe_key().key_id(foreign), [("/trentAuthorizationReason", Check::Prefix("denied: User: arn:aws:iam::"))]);
+    fails!(cases, "DescribeKey", "NotFoundException", kms.describe_key().key_id(foreign), [("/trentAuthorizationReason", Check::Prefix("not evaluated"))]);
+    // A key policy that denies: the reason names the denial.
+    let deny = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Sid":"root","Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{account}:root"}},"Action":"kms:*","Resource":"*"}},{{"Sid":"nodescribe","Effect":"Deny","Principal":"*","Action":"kms:DescribeKey","Resource":"*"}}]}}"#
+    );
+    ok!(cases, "PutKeyPolicy", kms.put_key_policy().key_id(third.key_id()).policy_name("default").policy(deny), []);
+    fails!(cases, "DescribeKey", "AccessDeniedException", kms.describe_key().key_id(third.key_id()), [("/trentAuthorizationReason", Check::Prefix("denied: User: arn:aws:iam::"))]);
     kms.disable_key().key_id(&key_id).send().await.unwrap();
     cases.push(Case { request_id: String::new(), event_name: "DisableKey", error: None, checks: vec![] });
     fails!(cases, "Encrypt", "DisabledException", kms.encrypt().key_id(&key_id).plaintext(Blob::new(plaintext.as_slice())), [("/additionalEventData", Check::Absent)]);

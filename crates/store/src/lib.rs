@@ -38,8 +38,8 @@ pub trait Store: Send + Sync {
     async fn get_material(&self, key_id: &str, material_id: &str) -> Result<Option<MaterialRecord>, StoreError>;
     /// Ids of keys pending deletion whose deletion date is at or before `now`.
     async fn keys_due_for_deletion(&self, now: Millis) -> Result<Vec<String>, StoreError>;
-    /// Destroys a key: its row, every version of its material and the
-    /// aliases that point at it, in one transaction; only if `row_version`
+    /// Destroys a key: its row, every version of its material, its grants and
+    /// the aliases that point at it, in one transaction; only if `row_version`
     /// is still the stored one (`Conflict` otherwise), so a deletion that was
     /// cancelled meanwhile is never carried out.
     async fn delete_key(&self, key_id: &str, row_version: i64) -> Result<(), StoreError>;
@@ -75,6 +75,21 @@ pub trait Store: Send + Sync {
     /// Aliases of one account and region ordered by name, optionally only
     /// those pointing at `key_id`.
     async fn list_aliases(&self, account_id: &str, region: &str, key_id: Option<&str>, after: After<'_>, limit: usize) -> Result<Vec<AliasRecord>, StoreError>;
+
+    // --- grants -------------------------------------------------------------
+    /// Inserts a grant unless its key already has `max_per_key` grants (then
+    /// nothing is written and the answer is false); count and insert are one
+    /// step. `NotFound` if the key does not exist.
+    async fn insert_grant(&self, grant: &GrantRecord, max_per_key: usize) -> Result<bool, StoreError>;
+    async fn get_grant(&self, grant_id: &str) -> Result<Option<GrantRecord>, StoreError>;
+    /// Grants of a key ordered by grant id, after `after`.
+    async fn list_grants(&self, key_id: &str, after: After<'_>, limit: usize) -> Result<Vec<GrantRecord>, StoreError>;
+    /// Grants whose retiring principal is `principal`, ordered by grant id.
+    async fn list_retirable_grants(&self, principal: &str, after: After<'_>, limit: usize) -> Result<Vec<GrantRecord>, StoreError>;
+    /// Grants of a key for any of `grantees` (authorization's lookup).
+    async fn grants_for(&self, key_id: &str, grantees: &[String]) -> Result<Vec<GrantRecord>, StoreError>;
+    /// `NotFound` if there was no such grant.
+    async fn delete_grant(&self, grant_id: &str) -> Result<(), StoreError>;
 
     // --- identity -----------------------------------------------------------
     /// Inserts a principal (and its account if new) with one access key.

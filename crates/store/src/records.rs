@@ -245,3 +245,17 @@ impl EntityRecord {
         name.to_lowercase()
     }
 }
+
+/// A grant on a KMS key. What it allows (operations, constraints) is in
+/// `doc`, which the server writes and reads; the store only keeps the
+/// columns it looks grants up by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantRecord {
+    pub grant_id: String,
+    pub key_id: String,
+    pub grantee_principal: String,
+    pub retiring_principal: Option<String>,
+    pub name: Option<String>,
+    pub created_at: Millis,
+    pub doc: String,
+}

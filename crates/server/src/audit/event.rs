@@ -141,8 +141,8 @@ pub fn build(trail: &Trail, error: Option<(&str, &str)>) -> Value {
     Value::Object(e)
 }
 
-/// Trent's own field: why the request was allowed or denied. Until the
-/// policy engine lands this is what authorization knows today.
+/// Trent's own field: why the request was allowed or denied, as
+/// authorization recorded it (see `authz::latest_reason`).
 fn authorization_reason(trail: &Trail, error: Option<(&str, &str)>) -> Value {
     match (error, &trail.notes.reason) {
         (Some(("AccessDeniedException", message)), _) => json!(format!("denied: {message}")),

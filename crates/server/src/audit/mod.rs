@@ -126,6 +126,13 @@ impl Audit {
         Ok(Audit { tx: Mutex::new(Some(tx)), failed, on_failure: options.audit_on_failure })
     }
 
+    /// No log, for operator commands that build an `AppState` but answer no
+    /// requests (e.g. `trent explain`): recording fails, so nothing could
+    /// be served through it unaudited.
+    pub fn none() -> Audit {
+        Audit { tx: Mutex::new(None), failed: Arc::new(AtomicBool::new(true)), on_failure: OnFailure::Refuse }
+    }
+
     /// For unit tests that build an `AppState`: a real log in a temporary
     /// directory that is left for the OS to clean.
     #[cfg(test)]

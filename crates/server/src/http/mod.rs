@@ -29,7 +29,8 @@ async fn handle(State(state): State<Arc<AppState>>, method: Method, uri: Uri, he
     let started = Instant::now();
     let request_id = uuid::Uuid::new_v4().to_string();
     let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok());
-    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+    let peer_ip = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let peer = peer_ip.map(|ip| ip.to_string());
     let body = request.into_body();
     // IAM and STS (the Query protocol) share the endpoint; see `crate::query`.
     if let Some(service) = crate::query::route(&headers) {
@@ -46,7 +47,7 @@ async fn handle(State(state): State<Arc<AppState>>, method: Method, uri: Uri, he
         // Read here rather than with an extractor, so that even a refused body
         // gets an AWS-shaped answer with a request id.
         let result = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
-            Ok(body) => serve(state.clone(), &method, &uri, &headers, &body, &request_id, &mut trail).await,
+            Ok(body) => serve(state.clone(), &method, &uri, &headers, &body, &request_id, peer_ip, &mut trail).await,
             Err(_) => Err(KmsError::validation(format!("The request body is larger than {MAX_BODY_BYTES} bytes or could not be read."))),
         };
         let event = audit::event::build(&trail, result.as_ref().err().map(|e| (e.code.name(), e.message.as_str())));
@@ -104,8 +105,21 @@ fn claimed_access_key(headers: &HeaderMap) -> Option<String> {
     trent_sigv4::parse_authorization(value).ok().map(|a| a.access_key_id.chars().take(128).collect())
 }
 
-async fn serve(state: Arc<AppState>, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8], request_id: &str, trail: &mut Trail) -> Result<serde_json::Value, KmsError> {
-    let operation = protocol::operation(headers.get("x-amz-target").and_then(|v| v.to_str().ok()))?;
+#[allow(clippy::too_many_arguments)] // the request's parts, each used once
+async fn serve(
+    state: Arc<AppState>,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+    request_id: &str,
+    peer: Option<std::net::IpAddr>,
+    trail: &mut Trail,
+) -> Result<serde_json::Value, KmsError> {
+    let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok());
+    // Trent's own admin call (see authz::explain) shares the endpoint and its SigV4.
+    let admin = target == Some(crate::authz::explain::ADMIN_TARGET);
+    let operation = if admin { "ExplainAuthorization" } else { protocol::operation(target)? };
     trail.operation = Some(operation);
     if method != Method::POST {
         return Err(KmsError::new(protocol::error::ErrorCode::UnknownOperation, "AWS KMS operations are POST requests to /."));
@@ -121,8 +135,13 @@ async fn serve(state: Arc<AppState>, method: &Method, uri: &Uri, headers: &Heade
     }
     let signed = trent_sigv4::Request { method: method.as_str(), path: uri.path(), query: uri.query().unwrap_or(""), headers: &header_list, body };
     let (principal, region) = crate::auth::authenticate(&state, &signed).await?;
+    let (principal, via_service) = crate::authz::via::forwarded(&state, principal, &signed).await?;
     trail.principal = Some(principal.clone());
     trail.region = Some(region.clone());
+    if admin {
+        let ctx = Ctx { state, principal, region, request_id: request_id.to_owned(), audit: audit::Notes::default(), authz: Default::default() };
+        return crate::authz::explain::handle(&ctx, body).await;
+    }
     let input = match trent_model::validate_input(operation, body) {
         Ok(input) => input,
         Err(e) => {
@@ -132,7 +151,13 @@ async fn serve(state: Arc<AppState>, method: &Method, uri: &Uri, headers: &Heade
         }
     };
     trail.request_parameters = audit::params::request(&input);
-    let ctx = Ctx { state, principal, region, request_id: request_id.to_owned(), audit: audit::Notes::default() };
+    let ctx = Ctx { state, principal, region, request_id: request_id.to_owned(), audit: audit::Notes::default(), authz: Default::default() };
+    if let Some(service) = via_service {
+        ctx.authz.set_via_service(service);
+    }
+    if let Some(ip) = peer {
+        ctx.authz.set_source_ip(ip);
+    }
     let result = crate::dispatch::call(&ctx, operation, input).await;
     trail.notes = ctx.audit.take();
     if let Ok(output) = &result {

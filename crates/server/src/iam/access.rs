@@ -5,7 +5,9 @@
 //! A principal that has no IAM user behind it is an account root, or a first
 //! admin made before IAM users existed in Trent: both act as the root.
 
-use trent_store::EntityKind;
+use std::sync::Arc;
+
+use trent_store::{EntityKind, Tag};
 
 use super::entity::{find, Doc};
 use crate::policy::{self, Decision, Policy};
@@ -43,39 +45,62 @@ pub fn caller(principal: &Principal) -> policy::Caller {
     policy::Caller { account_id: principal.account_id.clone(), arn: principal.arn.clone(), role_arn }
 }
 
+/// What IAM knows about the caller, for authorization and condition keys.
+#[derive(Debug, Clone, Default)]
+pub struct Identity {
+    /// The identity policies; `None` for the root (unrestricted).
+    pub policies: Option<Vec<Arc<Policy>>>,
+    /// The user's or role's unique id (`AIDA...`, `AROA...`), for `aws:userid`.
+    pub unique_id: Option<String>,
+    /// The user's or role's tags, for `aws:PrincipalTag/...`.
+    pub tags: Vec<Tag>,
+}
+
 /// The caller's identity policies; `None` for the root (unrestricted).
-pub async fn identity_policies(ctx: &Ctx) -> Result<Option<Vec<Policy>>, QueryError> {
+pub async fn identity_policies(ctx: &Ctx) -> Result<Option<Vec<Arc<Policy>>>, QueryError> {
+    Ok(identity(ctx).await?.policies)
+}
+
+/// The caller's identity policies, unique id and tags.
+pub async fn identity(ctx: &Ctx) -> Result<Identity, QueryError> {
     let holder = match kind_of(&ctx.principal) {
-        Kind::Root => return Ok(None),
+        Kind::Root => return Ok(Identity::default()),
         Kind::User(name) => match find(ctx, EntityKind::User, &name).await? {
             Some(user) => user,
             // A principal with no user behind it: see the module comment.
-            None => return Ok(None),
+            None => return Ok(Identity::default()),
         },
         Kind::Session { role, .. } => match find(ctx, EntityKind::Role, &role).await? {
             Some(role) => role,
-            None => return Ok(Some(Vec::new())),
+            None => return Ok(Identity { policies: Some(Vec::new()), ..Identity::default() }),
         },
     };
-    policies_of(ctx, &holder.doc).await.map(Some)
+    let policies = policies_of(ctx, &holder.doc).await?;
+    Ok(Identity { policies: Some(policies), unique_id: Some(holder.doc.id.clone()), tags: holder.doc.tags.clone() })
 }
 
-/// The inline and attached managed policies of a user or role.
-pub async fn policies_of(ctx: &Ctx, doc: &Doc) -> Result<Vec<Policy>, QueryError> {
-    let mut texts: Vec<String> = doc.inline.values().cloned().collect();
+/// The inline and attached managed policies of a user or role, parsed once
+/// (cached by text) and named for reasons.
+pub async fn policies_of(ctx: &Ctx, doc: &Doc) -> Result<Vec<Arc<Policy>>, QueryError> {
+    let mut texts: Vec<(String, String)> = doc.inline.iter().map(|(name, text)| (format!("inline policy \"{name}\""), text.clone())).collect();
     for arn in &doc.attached {
         let name = arn.rsplit('/').next().unwrap_or(arn);
         if let Some(managed) = find(ctx, EntityKind::Policy, name).await? {
-            texts.extend(managed.doc.default_document().map(str::to_owned));
+            texts.extend(managed.doc.default_document().map(|t| (format!("managed policy {arn}"), t.to_owned())));
         }
     }
-    texts.iter().map(|t| Policy::parse(t).map_err(|e| QueryError::internal(format!("stored policy does not parse: {e}")))).collect()
+    texts
+        .iter()
+        .map(|(name, text)| policy::cache::parsed_named(name, text).map_err(|e| QueryError::internal(format!("stored policy does not parse: {e}"))))
+        .collect()
 }
 
 /// Allows `action` on `resource` for the caller, or answers AccessDenied.
 pub async fn authorize(ctx: &Ctx, action: &str, resource: &str) -> Result<(), QueryError> {
-    let Some(policies) = identity_policies(ctx).await? else { return Ok(()) };
-    match policy::evaluate_identity(&policies, action, resource) {
+    let who = identity(ctx).await?;
+    let Some(policies) = &who.policies else { return Ok(()) };
+    let facts = crate::authz::facts::principal_facts(ctx, &who);
+    match policy::evaluate_identity_with(policies, action, resource, &facts).0 {
         Decision::Allow => Ok(()),
         Decision::ExplicitDeny => Err(QueryError::access_denied(format!(
             "User: {} is not authorized to perform: {action} on resource: {resource} with an explicit deny in an identity-based policy",
@@ -104,8 +129,8 @@ mod tests {
         let root_key = Arc::new(RootKey::from_bytes(trent_crypto::random_secret(32).unwrap()).unwrap());
         let clock: Arc<ManualClock> = Arc::new(ManualClock::new(0));
         let audit = Arc::new(crate::audit::Audit::in_temp_dir(&root_key, clock.clone()));
-        let state = AppState { store, provider: Arc::new(SoftwareProvider::new(root_key.clone())), root_key, clock, auth: AuthMode::Secure, usage: Default::default(), audit };
-        Ctx { state: Arc::new(state), principal: Principal { account_id: "111122223333".into(), arn: arn.into() }, region: "us-east-1".into(), request_id: "test".into(), audit: Default::default() }
+        let state = AppState { store, provider: Arc::new(SoftwareProvider::new(root_key.clone())), root_key, clock, auth: AuthMode::Secure, usage: Default::default(), audit, trusted_services: Vec::new() };
+        Ctx { state: Arc::new(state), principal: Principal { account_id: "111122223333".into(), arn: arn.into() }, region: "us-east-1".into(), request_id: "test".into(), audit: Default::default(), authz: Default::default() }
     }
 
     #[tokio::test]

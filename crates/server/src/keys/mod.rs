@@ -4,6 +4,7 @@
 
 pub mod alias;
 pub mod asymmetric;
+pub mod grants;
 pub mod import;
 pub mod metadata;
 pub mod policy;

@@ -1,6 +1,6 @@
-//! Key policy documents: the default one AWS writes, and the structural
-//! checks a policy must pass to be stored. Evaluation is the policy
-//! engine's (a later issue); until then a policy is stored and returned.
+//! Key policy documents: the default one AWS writes, and the checks a
+//! policy must pass to be stored (structure, conditions the evaluator can
+//! read, principals that exist). Evaluation is [`crate::policy::key`]'s.
 
 use serde_json::Value;
 
@@ -53,6 +53,55 @@ pub fn validate(text: &str) -> Result<(), KmsError> {
         if !s.contains_key("Resource") && !s.contains_key("NotResource") {
             return Err(bad("each Statement needs a Resource or NotResource"));
         }
+        if let Some(c) = s.get("Condition") {
+            crate::policy::condition::parse(c).map_err(|why| bad(&why))?;
+        }
+    }
+    crate::policy::Policy::parse(text).map_err(|why| bad(&why))?;
+    Ok(())
+}
+
+/// AWS's refusal of a principal it does not know.
+fn invalid_principals() -> KmsError {
+    KmsError::new(ErrorCode::MalformedPolicyDocument, "Policy contains a statement with one or more invalid principals.")
+}
+
+/// Every `AWS` principal must be `*`, an account (id or root ARN), or a
+/// user, role or assumed-role session that exists on this deployment.
+pub async fn check_principals(store: &dyn trent_store::Store, text: &str) -> Result<(), KmsError> {
+    let policy = crate::policy::cache::parsed(text).map_err(|_| invalid_principals())?;
+    let account = |a: &str| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit());
+    for s in &policy.statements {
+        for p in s.principal.iter().chain(s.not_principal.iter()) {
+            for value in &p.aws {
+                if account(value) {
+                    continue;
+                }
+                if let Some(rest) = value.strip_prefix("arn:aws:sts::") {
+                    let ok = rest.split_once(':').is_some_and(|(a, r)| account(a) && r.strip_prefix("assumed-role/").is_some_and(|x| x.contains('/')));
+                    if ok {
+                        continue;
+                    }
+                    return Err(invalid_principals());
+                }
+                let Some((acct, resource)) = value.strip_prefix("arn:aws:iam::").and_then(|r| r.split_once(':')) else { return Err(invalid_principals()) };
+                if !account(acct) {
+                    return Err(invalid_principals());
+                }
+                let (kind, name) = match resource.split_once('/') {
+                    None if resource == "root" => continue,
+                    Some(("user", path)) => (trent_store::EntityKind::User, path.rsplit('/').next().unwrap_or(path)),
+                    Some(("role", path)) => (trent_store::EntityKind::Role, path.rsplit('/').next().unwrap_or(path)),
+                    _ => return Err(invalid_principals()),
+                };
+                let exists = store.get_entity(acct, kind, name).await?.is_some_and(|e| &e.arn == value)
+                    // A first admin made before IAM users existed is a principal without an entity.
+                    || (kind == trent_store::EntityKind::User && store.get_principal(value).await?.is_some());
+                if !exists {
+                    return Err(invalid_principals());
+                }
+            }
+        }
     }
     Ok(())
 }
@@ -79,6 +128,8 @@ mod tests {
             r#"{"Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}"#,
             r#"{"Statement":[{"Effect":"Allow","Principal":"*","Resource":"*"}]}"#,
             r#"{"Version":"2020-01-01","Statement":[{"Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"*"}]}"#,
+            r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"*","Condition":{"StringSortOf":{"a":"b"}}}]}"#,
+            r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"*","Condition":{"StringEquals":{"a":{"nested":1}}}}]}"#,
         ] {
             assert_eq!(validate(bad).unwrap_err().code, ErrorCode::MalformedPolicyDocument, "{bad}");
         }

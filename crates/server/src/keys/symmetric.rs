@@ -50,7 +50,7 @@ pub struct Opened {
 pub async fn decrypt(ctx: &Ctx, blob: &[u8], context: &EncryptionContext, expected: Option<&str>, action: &'static str) -> Result<Opened, KmsError> {
     let invalid = || KmsError::new(ErrorCode::InvalidCiphertext, "The ciphertext is invalid or was not made with this encryption context.");
     let header = ciphertext::parse_header(blob).map_err(|_| invalid())?;
-    let key = authz::ciphertext_key(ctx, header.key_id).await?;
+    let key = authz::ciphertext_key(ctx, header.key_id, action).await?;
     if let Some(expected) = expected {
         let named = authz::key(ctx, expected, action, authz::Aliases::Accepted).await?;
         if named.key_id != key.key_id {

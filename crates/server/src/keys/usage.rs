@@ -57,7 +57,10 @@ impl UsageTracker {
 
     /// Writes every noted use; on failure they are kept for the next flush.
     pub async fn flush(&self, store: &dyn Store) -> Result<usize, StoreError> {
-        let batch: Vec<KeyUsageRecord> = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner())).into_values().collect();
+        let mut batch: Vec<KeyUsageRecord> = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner())).into_values().collect();
+        // One order for every node's batch, so concurrent flushes lock rows
+        // in the same order and cannot deadlock each other (PostgreSQL).
+        batch.sort_by(|a, b| a.key_id.cmp(&b.key_id));
         if batch.is_empty() {
             return Ok(0);
         }

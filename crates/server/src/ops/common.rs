@@ -44,7 +44,7 @@ pub async fn dry_run_ignoring_ciphertext(ctx: &Ctx, key_id: Option<&str>, cipher
         (None, Some(text)) => {
             let header = trent_crypto::ciphertext::parse_header(&blob(text)?)
                 .map_err(|_| KmsError::new(ErrorCode::InvalidCiphertext, "The ciphertext does not name a KMS key; give KeyId with IGNORE_CIPHERTEXT."))?;
-            crate::authz::ciphertext_key(ctx, header.key_id).await?;
+            crate::authz::ciphertext_key(ctx, header.key_id, action).await?;
         }
         (None, None) => return Err(KmsError::validation("A DryRun with IGNORE_CIPHERTEXT needs a KeyId to check.")),
     }
@@ -125,6 +125,7 @@ pub enum Listing {
     Aliases,
     Tags,
     Rotations,
+    Grants,
 }
 
 impl Listing {
@@ -134,6 +135,7 @@ impl Listing {
             Listing::Aliases => "alias:",
             Listing::Tags => "tag:",
             Listing::Rotations => "rotation:",
+            Listing::Grants => "grant:",
         }
     }
 
@@ -142,7 +144,7 @@ impl Listing {
             Listing::Keys => crate::keys::reference::parse_key_id(item).is_some(),
             Listing::Aliases => item.starts_with("alias/"),
             Listing::Tags => !item.is_empty(),
-            Listing::Rotations => item.len() == 64 && item.bytes().all(|b| b.is_ascii_hexdigit()),
+            Listing::Rotations | Listing::Grants => item.len() == 64 && item.bytes().all(|b| b.is_ascii_hexdigit()),
         }
     }
 }

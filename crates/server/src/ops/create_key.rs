@@ -24,7 +24,6 @@ struct Input {
     key_spec: Option<String>,
     origin: Option<String>,
     custom_key_store_id: Option<String>,
-    #[allow(dead_code)] // Accepted; the lockout check comes with the policy engine.
     bypass_policy_lockout_safety_check: Option<bool>,
     tags: Option<Vec<tags::TagInput>>,
     multi_region: Option<bool>,
@@ -65,9 +64,11 @@ pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
     if req.multi_region == Some(true) {
         return Err(validation_unsupported("MultiRegion keys".into()));
     }
+    let policy_given = req.policy.is_some();
     let policy = match req.policy {
         Some(p) => {
             policy::validate(&p)?;
+            policy::check_principals(ctx.state.store.as_ref(), &p).await?;
             p
         }
         None => policy::default_policy(&account),
@@ -108,6 +109,9 @@ pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
         import: Default::default(),
         row_version: 0,
     };
+    if policy_given {
+        authz::lockout_check(ctx, &key, req.bypass_policy_lockout_safety_check == Some(true)).await?;
+    }
     match generated {
         Some((stored, _)) => {
             let material = MaterialRecord { key_id, material_id: key.current_material_id.clone(), stored: stored.0, created_at: now };

@@ -16,7 +16,6 @@ struct Input {
     key_id: String,
     policy_name: Option<String>,
     policy: String,
-    #[allow(dead_code)] // Accepted; the lockout check comes with the policy engine.
     bypass_policy_lockout_safety_check: Option<bool>,
 }
 
@@ -25,6 +24,10 @@ pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
     let key = authz::key(ctx, &req.key_id, "kms:PutKeyPolicy", Aliases::Rejected).await?;
     check_policy_name(req.policy_name.as_deref())?;
     policy::validate(&req.policy)?;
+    policy::check_principals(ctx.state.store.as_ref(), &req.policy).await?;
+    let mut after = key.clone();
+    after.policy = req.policy.clone();
+    authz::lockout_check(ctx, &after, req.bypass_policy_lockout_safety_check == Some(true)).await?;
     // Allowed in every key state, pending deletion included, as in AWS.
     modify_key(ctx, key, |key| {
         key.policy = req.policy.clone();

@@ -1,6 +1,8 @@
 //! Evaluation: explicit deny wins, then any allow, else the implicit deny.
 
-use super::{glob, Match, Policy, Principals, Statement};
+use std::borrow::Borrow;
+
+use super::{condition, glob, Facts, Match, Policy, Principals, Statement};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
@@ -37,31 +39,72 @@ pub enum TrustDecision {
     AllowedByAccount,
 }
 
-fn matches(m: &Match, value: &str, ignore_case: bool) -> bool {
+pub(crate) fn matches(m: &Match, value: &str, ignore_case: bool) -> bool {
     m.patterns.iter().any(|p| glob(p, value, ignore_case)) != m.negated
 }
 
-fn applies(s: &Statement, action: &str, resource: &str) -> bool {
-    // Actions are case-insensitive in IAM; resources (ARNs) are not.
-    matches(&s.actions, action, true) && s.resources.as_ref().is_none_or(|r| matches(r, resource, false))
+/// Resource patterns may hold policy variables (`arn:...:user/${aws:username}`).
+fn resource_matches(m: &Match, resource: &str, facts: &Facts, variables: bool) -> bool {
+    let hit = m.patterns.iter().any(|p| {
+        if variables {
+            condition::substitute(p, facts).is_some_and(|p| glob(&p, resource, false))
+        } else {
+            glob(p, resource, false)
+        }
+    });
+    hit != m.negated
 }
 
-/// Identity policies of a principal, for `action` on `resource`.
-pub fn evaluate_identity(policies: &[Policy], action: &str, resource: &str) -> Decision {
-    let mut allowed = false;
-    for s in policies.iter().flat_map(|p| &p.statements) {
-        if !applies(s, action, resource) {
-            continue;
-        }
-        match (s.allow, s.has_condition) {
-            // Conditions are not evaluated yet: a conditional deny denies...
-            (false, _) => return Decision::ExplicitDeny,
-            // ...and a conditional allow never allows.
-            (true, true) => {}
-            (true, false) => allowed = true,
+/// Whether a statement applies to `action` on `resource` under `facts`
+/// (its principal aside).
+pub(crate) fn applies(s: &Statement, action: &str, resource: &str, facts: &Facts, variables: bool) -> bool {
+    // Actions are case-insensitive in IAM; resources (ARNs) are not.
+    matches(&s.actions, action, true)
+        && s.resources.as_ref().is_none_or(|r| resource_matches(r, resource, facts, variables))
+        && s.condition_holds(facts, variables)
+}
+
+/// Which statement of which policy decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hit {
+    /// The policy's name (an identity policy's name or ARN; a key policy's name).
+    pub policy: String,
+    /// The statement's Sid in quotes, or `#n` (1-based).
+    pub statement: String,
+}
+
+impl std::fmt::Display for Hit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "statement {} of {}", self.statement, self.policy)
+    }
+}
+
+/// Identity policies of a principal, for `action` on `resource`, with no
+/// request facts (every condition key absent).
+pub fn evaluate_identity<P: Borrow<Policy>>(policies: &[P], action: &str, resource: &str) -> Decision {
+    evaluate_identity_with(policies, action, resource, &Facts::default()).0
+}
+
+/// Identity policies of a principal, for `action` on `resource` under the
+/// request's `facts`: the decision and the statement that made it.
+pub fn evaluate_identity_with<P: Borrow<Policy>>(policies: &[P], action: &str, resource: &str, facts: &Facts) -> (Decision, Option<Hit>) {
+    let mut allowed = None;
+    for p in policies.iter().map(Borrow::borrow) {
+        for (i, s) in p.statements.iter().enumerate() {
+            if !applies(s, action, resource, facts, p.variables) {
+                continue;
+            }
+            let hit = Hit { policy: p.name.clone(), statement: s.label(i) };
+            if !s.allow {
+                return (Decision::ExplicitDeny, Some(hit));
+            }
+            allowed.get_or_insert(hit);
         }
     }
-    if allowed { Decision::Allow } else { Decision::ImplicitDeny }
+    match allowed {
+        Some(hit) => (Decision::Allow, Some(hit)),
+        None => (Decision::ImplicitDeny, None),
+    }
 }
 
 /// How a statement's principals match the caller, if they do.
@@ -129,7 +172,7 @@ mod tests {
         assert_eq!(evaluate_identity(std::slice::from_ref(&allow_kms), "kms:Encrypt", "arn:k"), Decision::Allow);
         assert_eq!(evaluate_identity(std::slice::from_ref(&allow_kms), "iam:CreateUser", "arn:u"), Decision::ImplicitDeny);
         assert_eq!(evaluate_identity(&[allow_kms.clone(), deny_decrypt.clone()], "kms:decrypt", "arn:k"), Decision::ExplicitDeny);
-        assert_eq!(evaluate_identity(&[], "kms:Encrypt", "arn:k"), Decision::ImplicitDeny);
+        assert_eq!(evaluate_identity::<Policy>(&[], "kms:Encrypt", "arn:k"), Decision::ImplicitDeny);
         let only_users = p(r#"{"Statement":{"Effect":"Allow","Action":"iam:*","Resource":"arn:aws:iam::1:user/*"}}"#);
         assert_eq!(evaluate_identity(std::slice::from_ref(&only_users), "iam:GetUser", "arn:aws:iam::1:user/dave"), Decision::Allow);
         assert_eq!(evaluate_identity(&[only_users], "iam:GetRole", "arn:aws:iam::1:role/r"), Decision::ImplicitDeny);
@@ -139,12 +182,32 @@ mod tests {
     }
 
     #[test]
-    fn conditions_fail_closed() {
+    fn conditions_are_evaluated_and_unreadable_ones_fail_closed() {
         let cond_allow = p(r#"{"Statement":{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"Bool":{"aws:SecureTransport":"true"}}}}"#);
         let cond_deny = p(r#"{"Statement":{"Effect":"Deny","Action":"*","Resource":"*","Condition":{"Bool":{"aws:SecureTransport":"false"}}}}"#);
         let all = p(r#"{"Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}"#);
-        assert_eq!(evaluate_identity(&[cond_allow], "kms:Encrypt", "x"), Decision::ImplicitDeny);
-        assert_eq!(evaluate_identity(&[all, cond_deny], "kms:Encrypt", "x"), Decision::ExplicitDeny);
+        let mut plain_http = Facts::default();
+        plain_http.set("aws:SecureTransport", "false");
+        assert_eq!(evaluate_identity_with(std::slice::from_ref(&cond_allow), "kms:Encrypt", "x", &plain_http).0, Decision::ImplicitDeny);
+        assert_eq!(evaluate_identity_with(&[all.clone(), cond_deny.clone()], "kms:Encrypt", "x", &plain_http).0, Decision::ExplicitDeny);
+        let mut tls = Facts::default();
+        tls.set("aws:SecureTransport", "true");
+        assert_eq!(evaluate_identity_with(&[cond_allow], "kms:Encrypt", "x", &tls).0, Decision::Allow);
+        assert_eq!(evaluate_identity_with(&[all.clone(), cond_deny], "kms:Encrypt", "x", &tls).0, Decision::Allow);
+        let weird_allow = p(r#"{"Statement":{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"StringSortOf":{"a":"b"}}}}"#);
+        let weird_deny = p(r#"{"Statement":{"Effect":"Deny","Action":"*","Resource":"*","Condition":{"StringSortOf":{"a":"b"}}}}"#);
+        assert_eq!(evaluate_identity(&[weird_allow], "kms:Encrypt", "x"), Decision::ImplicitDeny);
+        assert_eq!(evaluate_identity(&[all, weird_deny], "kms:Encrypt", "x"), Decision::ExplicitDeny);
+    }
+
+    #[test]
+    fn resources_take_policy_variables() {
+        let own = p(r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"iam:*","Resource":"arn:aws:iam::1:user/${aws:username}"}}"#);
+        let mut dave = Facts::default();
+        dave.set("aws:username", "dave");
+        assert_eq!(evaluate_identity_with(std::slice::from_ref(&own), "iam:GetUser", "arn:aws:iam::1:user/dave", &dave).0, Decision::Allow);
+        assert_eq!(evaluate_identity_with(std::slice::from_ref(&own), "iam:GetUser", "arn:aws:iam::1:user/eve", &dave).0, Decision::ImplicitDeny);
+        assert_eq!(evaluate_identity(&[own], "iam:GetUser", "arn:aws:iam::1:user/dave"), Decision::ImplicitDeny);
     }
 
     #[test]

@@ -7,21 +7,31 @@
 //! authorization issue grows it into the full evaluator (key policies,
 //! grants, conditions); nothing else in Trent evaluates a policy.
 //!
-//! What it does not do yet, and how it fails closed meanwhile: `Condition`
-//! blocks are not evaluated, so an `Allow` statement with a condition never
-//! allows and a `Deny` statement with one always denies.
+//! Conditions are evaluated against the request's facts ([`Facts`]). A
+//! condition this evaluator cannot read (an operator it does not know, in a
+//! policy stored before it existed) fails closed: such an `Allow` never
+//! allows and such a `Deny` always denies. Key policies with one are refused
+//! when stored. Trust policies still treat every condition that way.
+//!
+//! Policies are parsed once and cached by their text ([`cache`]), so the hot
+//! path never parses JSON.
 
+pub mod cache;
+pub mod condition;
 mod document;
 mod evaluate;
+pub mod key;
 
+pub use condition::Facts;
 pub use document::{validate, DocumentKind};
-pub use evaluate::{evaluate_identity, evaluate_trust, Caller, Decision, TrustDecision};
+pub use evaluate::{evaluate_identity, evaluate_identity_with, evaluate_trust, Caller, Decision, Hit, TrustDecision};
 
 use serde_json::Value;
 
 /// One statement, parsed.
 #[derive(Debug, Clone)]
 pub struct Statement {
+    pub sid: Option<String>,
     pub allow: bool,
     /// `None` when the statement has no `Principal` (identity policies).
     pub principal: Option<Principals>,
@@ -29,6 +39,28 @@ pub struct Statement {
     pub actions: Match,
     pub resources: Option<Match>,
     pub has_condition: bool,
+    pub conditions: Vec<condition::Clause>,
+    /// A `Condition` block this evaluator cannot read: fails closed.
+    pub unreadable_condition: bool,
+}
+
+impl Statement {
+    /// Whether the statement's conditions hold for `facts` (failing closed
+    /// on a condition it cannot read: false for an Allow, true for a Deny).
+    pub fn condition_holds(&self, facts: &Facts, variables: bool) -> bool {
+        if self.unreadable_condition {
+            return !self.allow;
+        }
+        condition::holds(&self.conditions, facts, variables)
+    }
+
+    /// A short name for reasons: the Sid, else the statement's position.
+    pub fn label(&self, index: usize) -> String {
+        match &self.sid {
+            Some(sid) if !sid.is_empty() => format!("\"{sid}\""),
+            _ => format!("#{}", index + 1),
+        }
+    }
 }
 
 /// `Action`/`NotAction` (or `Resource`/`NotResource`): the patterns and
@@ -46,12 +78,26 @@ pub struct Principals {
     pub everyone: bool,
     /// `AWS` values: ARNs or bare account ids.
     pub aws: Vec<String>,
+    /// `Service` values (e.g. `dynamodb.amazonaws.com`).
+    pub service: Vec<String>,
 }
 
 /// A parsed policy document.
 #[derive(Debug, Clone, Default)]
 pub struct Policy {
     pub statements: Vec<Statement>,
+    /// `${...}` policy variables are substituted (Version 2012-10-17 only).
+    pub variables: bool,
+    /// What reasons call it: an identity policy's name or ARN, a key policy's name.
+    pub name: String,
+}
+
+impl Policy {
+    /// Whether any condition of the policy reads `key` (case-insensitive):
+    /// facts that cost a store query are only looked up when one does.
+    pub fn reads(&self, key: &str) -> bool {
+        self.statements.iter().any(|s| s.unreadable_condition || s.conditions.iter().any(|c| c.keys.iter().any(|(k, _)| k.eq_ignore_ascii_case(key))))
+    }
 }
 
 impl Policy {
@@ -64,7 +110,8 @@ impl Policy {
             Some(single @ Value::Object(_)) => vec![single.clone()],
             _ => return Err("no Statement".to_owned()),
         };
-        statements.iter().map(parse_statement).collect::<Result<_, _>>().map(|statements| Policy { statements })
+        let variables = doc.get("Version").and_then(Value::as_str) == Some("2012-10-17");
+        statements.iter().map(parse_statement).collect::<Result<_, _>>().map(|statements| Policy { statements, variables, name: String::new() })
     }
 }
 
@@ -75,13 +122,23 @@ fn parse_statement(s: &Value) -> Result<Statement, String> {
         _ => return Err("Effect must be Allow or Deny".to_owned()),
     };
     let actions = either(s, "Action", "NotAction")?.ok_or("no Action or NotAction")?;
+    let (conditions, unreadable_condition) = match s.get("Condition") {
+        None => (Vec::new(), false),
+        Some(block) => match condition::parse(block) {
+            Ok(c) => (c, false),
+            Err(_) => (Vec::new(), true),
+        },
+    };
     Ok(Statement {
+        sid: s.get("Sid").and_then(Value::as_str).map(str::to_owned),
         allow,
         principal: s.get("Principal").map(principals).transpose()?,
         not_principal: s.get("NotPrincipal").map(principals).transpose()?,
         actions,
         resources: either(s, "Resource", "NotResource")?,
         has_condition: s.get("Condition").is_some(),
+        conditions,
+        unreadable_condition,
     })
 }
 
@@ -103,9 +160,9 @@ fn strings(v: &Value) -> Result<Vec<String>, String> {
     }
 }
 
-fn principals(v: &Value) -> Result<Principals, String> {
+pub(crate) fn principals(v: &Value) -> Result<Principals, String> {
     match v {
-        Value::String(s) if s == "*" => Ok(Principals { everyone: true, aws: vec![] }),
+        Value::String(s) if s == "*" => Ok(Principals { everyone: true, ..Principals::default() }),
         Value::Object(map) => {
             let mut p = Principals::default();
             for (kind, value) in map {
@@ -113,9 +170,11 @@ fn principals(v: &Value) -> Result<Principals, String> {
                 if kind == "AWS" {
                     p.everyone |= values.iter().any(|x| x == "*");
                     p.aws.extend(values.into_iter().filter(|x| x != "*"));
+                } else if kind == "Service" {
+                    p.service.extend(values);
                 }
-                // Service, Federated and CanonicalUser principals name no
-                // caller Trent can have; they are kept out of `aws`.
+                // Federated and CanonicalUser principals name no caller
+                // Trent can have; they are kept out of `aws`.
             }
             Ok(p)
         }

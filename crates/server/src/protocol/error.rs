@@ -32,6 +32,7 @@ pub enum ErrorCode {
     InvalidAliasName,
     InvalidArn,
     InvalidCiphertext,
+    InvalidGrantId,
     InvalidGrantToken,
     InvalidImportToken,
     InvalidKeyUsage,
@@ -72,6 +73,7 @@ impl ErrorCode {
             InvalidAliasName => "InvalidAliasNameException",
             InvalidArn => "InvalidArnException",
             InvalidCiphertext => "InvalidCiphertextException",
+            InvalidGrantId => "InvalidGrantIdException",
             InvalidGrantToken => "InvalidGrantTokenException",
             InvalidImportToken => "InvalidImportTokenException",
             InvalidKeyUsage => "InvalidKeyUsageException",
@@ -174,7 +176,7 @@ mod tests {
         use ErrorCode::*;
         let model_exceptions = [
             AlreadyExists, Conflict, CustomKeyStoreNotFound, Disabled, DryRunOperation, ExpiredImportToken, IncorrectKeyMaterial, InvalidImportToken, IncorrectKey, InvalidAliasName, InvalidArn,
-            InvalidCiphertext, InvalidGrantToken, InvalidKeyUsage, InvalidMarker, KmsInternal, KmsInvalidMac, KmsInvalidSignature,
+            InvalidCiphertext, InvalidGrantId, InvalidGrantToken, InvalidKeyUsage, InvalidMarker, KmsInternal, KmsInvalidMac, KmsInvalidSignature,
             KmsInvalidState, KeyUnavailable,
             LimitExceeded, MalformedPolicyDocument, NotFound, Tag, UnsupportedOperation,
         ];

@@ -1,6 +1,7 @@
 //! The behaviour every [`Store`] backend must show. Each backend's tests
 //! call [`run_all`] on a fresh, empty store.
 
+mod grants;
 mod import;
 mod identity;
 mod multi_node;
@@ -60,6 +61,7 @@ pub async fn run_all(store: &dyn Store) {
     rotation::run_all(store).await;
     import::run_all(store).await;
     identity::run_all(store).await;
+    grants::run_all(store).await;
 }
 
 async fn keys_round_trip(store: &dyn Store) {

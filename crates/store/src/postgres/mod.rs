@@ -16,6 +16,7 @@
 //! (retryable for the client), and [`release`] retires that connection, so
 //! the next call gets a fresh one.
 
+mod grants;
 mod ops;
 mod schema;
 mod sql;

@@ -5,7 +5,7 @@
 
 use super::sql::*;
 use super::{backend, backend_in, release, PostgresStore};
-use crate::{After, AccessKeyRecord, AliasRecord, EntityKind, EntityRecord, KeyRecord, KeyUsageRecord, MaterialRecord, Millis, PrincipalRecord, Store, StoreError};
+use crate::{After, AccessKeyRecord, AliasRecord, EntityKind, EntityRecord, GrantRecord, KeyRecord, KeyUsageRecord, MaterialRecord, Millis, PrincipalRecord, Store, StoreError};
 
 const KEY_INSERT: &str = "INSERT INTO keys (key_id, account_id, region, state, deletion_date, next_rotation_at, material_valid_to, doc, row_version) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1)";
@@ -195,6 +195,7 @@ impl Store for PostgresStore {
                 Some(_) => {}
             }
             execute(&tx, "DELETE FROM aliases WHERE target_key_id = $1", &[&key_id]).await?;
+            execute(&tx, "DELETE FROM grants WHERE key_id = $1", &[&key_id]).await?;
             execute(&tx, "DELETE FROM key_materials WHERE key_id = $1", &[&key_id]).await?;
             execute(&tx, "DELETE FROM key_last_usage WHERE key_id = $1", &[&key_id]).await?;
             execute(&tx, "DELETE FROM keys WHERE key_id = $1", &[&key_id]).await?;
@@ -400,6 +401,42 @@ impl Store for PostgresStore {
             rows.iter().map(entity_from_row).collect()
         }
         .await;
+        release(c, result)
+    }
+
+    async fn insert_grant(&self, g: &GrantRecord, max_per_key: usize) -> Result<bool, StoreError> {
+        let mut c = self.client().await?;
+        let result = super::grants::insert(&mut c, g, max_per_key).await;
+        release(c, result)
+    }
+
+    async fn get_grant(&self, grant_id: &str) -> Result<Option<GrantRecord>, StoreError> {
+        let c = self.client().await?;
+        let result = super::grants::get_one(&c, grant_id).await;
+        release(c, result)
+    }
+
+    async fn list_grants(&self, key_id: &str, after: After<'_>, limit: usize) -> Result<Vec<GrantRecord>, StoreError> {
+        let c = self.client().await?;
+        let result = super::grants::list(&c, "key_id", key_id, after.unwrap_or(""), limit).await;
+        release(c, result)
+    }
+
+    async fn list_retirable_grants(&self, principal: &str, after: After<'_>, limit: usize) -> Result<Vec<GrantRecord>, StoreError> {
+        let c = self.client().await?;
+        let result = super::grants::list(&c, "retiring_principal", principal, after.unwrap_or(""), limit).await;
+        release(c, result)
+    }
+
+    async fn grants_for(&self, key_id: &str, grantees: &[String]) -> Result<Vec<GrantRecord>, StoreError> {
+        let c = self.client().await?;
+        let result = super::grants::for_grantees(&c, key_id, grantees).await;
+        release(c, result)
+    }
+
+    async fn delete_grant(&self, grant_id: &str) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        let result = super::grants::delete(&c, grant_id).await;
         release(c, result)
     }
 

@@ -106,6 +106,21 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (account_id, kind, folded_name)
     );
     "#,
+    // 6: grants on keys.
+    r#"
+    CREATE TABLE grants (
+        grant_id TEXT COLLATE "C" PRIMARY KEY,
+        key_id TEXT COLLATE "C" NOT NULL REFERENCES keys(key_id),
+        grantee_principal TEXT COLLATE "C" NOT NULL,
+        retiring_principal TEXT COLLATE "C",
+        name TEXT COLLATE "C",
+        created_at BIGINT NOT NULL,
+        doc TEXT NOT NULL
+    );
+    CREATE INDEX grants_by_key ON grants (key_id, grant_id);
+    CREATE INDEX grants_by_grantee ON grants (key_id, grantee_principal);
+    CREATE INDEX grants_by_retiring ON grants (retiring_principal, grant_id);
+    "#,
 ];
 
 /// The advisory lock every node takes to migrate ("trent_mg" in ASCII).

@@ -5,6 +5,7 @@
 //! rusqlite is synchronous: every call runs on tokio's blocking pool with one
 //! connection behind a mutex (SQLite admits one writer at a time anyway).
 
+mod grants;
 mod identity;
 mod schema;
 
@@ -13,7 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::{After, AccessKeyRecord, AliasRecord, EntityKind, EntityRecord, KeyRecord, KeyUsageRecord, MaterialRecord, Millis, PrincipalRecord, Store, StoreError};
+use crate::{After, AccessKeyRecord, AliasRecord, EntityKind, EntityRecord, GrantRecord, KeyRecord, KeyUsageRecord, MaterialRecord, Millis, PrincipalRecord, Store, StoreError};
 
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
@@ -323,6 +324,7 @@ impl Store for SqliteStore {
                 Some(_) => {}
             }
             tx.execute("DELETE FROM aliases WHERE target_key_id = ?1", params![key_id]).map_err(backend)?;
+            tx.execute("DELETE FROM grants WHERE key_id = ?1", params![key_id]).map_err(backend)?;
             tx.execute("DELETE FROM key_materials WHERE key_id = ?1", params![key_id]).map_err(backend)?;
             tx.execute("DELETE FROM key_last_usage WHERE key_id = ?1", params![key_id]).map_err(backend)?;
             tx.execute("DELETE FROM keys WHERE key_id = ?1", params![key_id]).map_err(backend)?;
@@ -483,6 +485,36 @@ impl Store for SqliteStore {
     async fn list_entities(&self, account_id: &str, kind: EntityKind, after: After<'_>, limit: usize) -> Result<Vec<EntityRecord>, StoreError> {
         let (account_id, after) = (account_id.to_owned(), after.unwrap_or("").to_owned());
         self.run(move |c| identity::list_entities(c, &account_id, kind, &after, limit)).await
+    }
+
+    async fn insert_grant(&self, grant: &GrantRecord, max_per_key: usize) -> Result<bool, StoreError> {
+        let g = grant.clone();
+        self.run(move |c| grants::insert(c, &g, max_per_key)).await
+    }
+
+    async fn get_grant(&self, grant_id: &str) -> Result<Option<GrantRecord>, StoreError> {
+        let id = grant_id.to_owned();
+        self.run(move |c| grants::get(c, &id)).await
+    }
+
+    async fn list_grants(&self, key_id: &str, after: After<'_>, limit: usize) -> Result<Vec<GrantRecord>, StoreError> {
+        let (key_id, after) = (key_id.to_owned(), after.unwrap_or("").to_owned());
+        self.run(move |c| grants::list(c, "key_id", &key_id, &after, limit)).await
+    }
+
+    async fn list_retirable_grants(&self, principal: &str, after: After<'_>, limit: usize) -> Result<Vec<GrantRecord>, StoreError> {
+        let (principal, after) = (principal.to_owned(), after.unwrap_or("").to_owned());
+        self.run(move |c| grants::list(c, "retiring_principal", &principal, &after, limit)).await
+    }
+
+    async fn grants_for(&self, key_id: &str, grantees: &[String]) -> Result<Vec<GrantRecord>, StoreError> {
+        let (key_id, grantees) = (key_id.to_owned(), grantees.to_vec());
+        self.run(move |c| grants::for_grantees(c, &key_id, &grantees)).await
+    }
+
+    async fn delete_grant(&self, grant_id: &str) -> Result<(), StoreError> {
+        let id = grant_id.to_owned();
+        self.run(move |c| grants::delete(c, &id)).await
     }
 
     async fn insert_access_key(&self, key: &AccessKeyRecord, max_per_principal: usize) -> Result<bool, StoreError> {

@@ -97,6 +97,21 @@ pub(super) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (account_id, kind, folded_name)
     );
     "#,
+    // 6: grants on keys.
+    r#"
+    CREATE TABLE grants (
+        grant_id TEXT PRIMARY KEY,
+        key_id TEXT NOT NULL REFERENCES keys(key_id),
+        grantee_principal TEXT NOT NULL,
+        retiring_principal TEXT,
+        name TEXT,
+        created_at INTEGER NOT NULL,
+        doc TEXT NOT NULL
+    );
+    CREATE INDEX grants_by_key ON grants (key_id, grant_id);
+    CREATE INDEX grants_by_grantee ON grants (key_id, grantee_principal);
+    CREATE INDEX grants_by_retiring ON grants (retiring_principal, grant_id);
+    "#,
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

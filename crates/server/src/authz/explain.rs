@@ -1,0 +1,155 @@
+//! "Would principal P be allowed action A on key K with context C, and which
+//! statement or grant decides?" — the operator's question, answered by the
+//! very code that authorizes requests (no second evaluator). Used by
+//! `trent explain` and the `TrentAdmin.ExplainAuthorization` call.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::protocol::error::KmsError;
+use crate::state::{AppState, Ctx, Principal};
+
+/// The question.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Question {
+    /// A user ARN, an account root ARN, or an assumed-role session ARN.
+    pub principal: String,
+    /// E.g. `kms:Decrypt`.
+    pub action: String,
+    /// The key's ARN.
+    pub key_arn: String,
+    #[serde(default)]
+    pub encryption_context: BTreeMap<String, String>,
+    /// Further condition keys of the imagined request (e.g. `kms:ViaService`).
+    #[serde(default)]
+    pub condition_keys: BTreeMap<String, String>,
+}
+
+/// The answer.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct Answer {
+    /// `Allow`, `ImplicitDeny` or `ExplicitDeny`.
+    pub decision: String,
+    /// Which statement or grant decided, and how.
+    pub reason: String,
+    /// What the caller would be told: AWS's AccessDeniedException text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// Answers `q` against the deployment's current policies and grants.
+pub async fn explain(state: Arc<AppState>, q: &Question) -> Result<Answer, KmsError> {
+    let account_of = |arn: &str| arn.split(':').nth(4).filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit())).map(str::to_owned);
+    let account = account_of(&q.principal).ok_or_else(|| KmsError::validation(format!("Principal '{}' is not an IAM or STS ARN", q.principal)))?;
+    let region = q.key_arn.split(':').nth(3).filter(|r| !r.is_empty()).ok_or_else(|| KmsError::validation(format!("KeyArn '{}' is not a key ARN", q.key_arn)))?.to_owned();
+    let key_id = q.key_arn.rsplit('/').next().unwrap_or_default().to_owned();
+    let key = state.store.get_key(&key_id).await?.filter(|k| k.arn == q.key_arn).ok_or_else(|| KmsError::not_found(format!("Key '{}' does not exist", q.key_arn)))?;
+    let ctx = Ctx { state, principal: Principal { account_id: account, arn: q.principal.clone() }, region, request_id: "explain".into(), audit: Default::default(), authz: Default::default() };
+    let operation = q.action.strip_prefix("kms:").unwrap_or(&q.action);
+    let mut input = json!({ "KeyId": q.key_arn });
+    if !q.encryption_context.is_empty() {
+        input["EncryptionContext"] = serde_json::to_value(&q.encryption_context).unwrap_or(Value::Null);
+    }
+    ctx.authz.set_request(super::facts::request(operation, &input));
+    let mut extra = crate::policy::Facts::default();
+    for (k, v) in &q.condition_keys {
+        extra.set(k, v.clone());
+    }
+    let v = super::verdict(&ctx, &key, &q.action, &extra).await?;
+    let decision = match v.decision {
+        crate::policy::Decision::Allow => "Allow",
+        crate::policy::Decision::ImplicitDeny => "ImplicitDeny",
+        crate::policy::Decision::ExplicitDeny => "ExplicitDeny",
+    };
+    let message = (!v.allowed()).then(|| v.denial_message(&q.principal, &q.action, &key.arn));
+    Ok(Answer { decision: decision.to_owned(), reason: v.reason, message })
+}
+
+/// The admin call's `X-Amz-Target` (on the KMS endpoint, SigV4-signed).
+pub const ADMIN_TARGET: &str = "TrentAdmin.ExplainAuthorization";
+
+/// The admin call: a body that is a [`Question`], answered as an [`Answer`].
+/// Who may ask: a caller allowed `kms:GetKeyPolicy` on the key (the answer
+/// reveals what the policy says), about principals of its own account (it
+/// reveals their identity policies' effect too).
+pub async fn handle(ctx: &Ctx, body: &[u8]) -> Result<Value, KmsError> {
+    let q: Question = serde_json::from_slice(body).map_err(|e| KmsError::new(crate::protocol::error::ErrorCode::Serialization, format!("Cannot read the question: {e}")))?;
+    let asked_account = q.principal.split(':').nth(4).unwrap_or_default();
+    if asked_account != ctx.principal.account_id {
+        return Err(KmsError::new(
+            crate::protocol::error::ErrorCode::AccessDenied,
+            format!("User: {} may only ask about principals of account {}", ctx.principal.arn, ctx.principal.account_id),
+        ));
+    }
+    super::key(ctx, &q.key_arn, "kms:GetKeyPolicy", super::Aliases::Rejected).await?;
+    let answer = explain(ctx.state.clone(), &q).await?;
+    serde_json::to_value(answer).map_err(|e| KmsError::internal(format!("explain answer: {e}")))
+}
+
+/// `trent explain`: the same question from the command line, on the data
+/// directory and store `trent serve` uses (running or not).
+#[derive(clap::Args, Debug)]
+pub struct ExplainOptions {
+    #[arg(long, env = "TRENT_DATA_DIR", default_value = crate::serve::DEFAULT_DATA_DIR)]
+    pub data_dir: std::path::PathBuf,
+    #[arg(long, env = "TRENT_STORE", default_value = "sqlite")]
+    pub store: String,
+    /// Who asks: a user, root or assumed-role ARN.
+    #[arg(long)]
+    pub principal: String,
+    /// What: e.g. `kms:Decrypt`.
+    #[arg(long)]
+    pub action: String,
+    /// On which key: its ARN.
+    #[arg(long)]
+    pub key_arn: String,
+    /// Encryption context pairs, `KEY=VALUE`, repeatable.
+    #[arg(long = "context", value_parser = pair)]
+    pub context: Vec<(String, String)>,
+    /// Other condition keys of the request, `KEY=VALUE`, repeatable (e.g. `kms:ViaService=s3.us-east-1.amazonaws.com`).
+    #[arg(long = "condition", value_parser = pair)]
+    pub condition: Vec<(String, String)>,
+}
+
+fn pair(text: &str) -> Result<(String, String), String> {
+    text.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())).ok_or_else(|| format!("'{text}' is not KEY=VALUE"))
+}
+
+pub async fn run(options: ExplainOptions) -> Result<(), crate::serve::ServeError> {
+    use crate::serve::ServeError;
+    let setup = |what: &'static str| move |e: String| ServeError::Setup(format!("{what}: {e}"));
+    let dir = &options.data_dir;
+    if !dir.join("root.key").exists() {
+        return Err(ServeError::Setup(format!("{} has no root.key: is it the data directory of a Trent deployment?", dir.display())));
+    }
+    let (root_key, _) = trent_crypto::RootKey::load_or_create(&dir.join("root.key")).map_err(|e| setup("root key")(e.to_string()))?;
+    let store = crate::serve::open_store(&options.store, dir).await?;
+    crate::auth::root_check::verify_or_record(store.as_ref(), &root_key).await.map_err(|e| setup("root key")(e.to_string()))?;
+    let root_key = Arc::new(root_key);
+    let state = Arc::new(AppState {
+        store,
+        provider: Arc::new(trent_crypto::SoftwareProvider::new(root_key.clone())),
+        root_key,
+        clock: Arc::new(crate::clock::SystemClock { offset_millis: 0 }),
+        auth: crate::state::AuthMode::Secure,
+        usage: Default::default(),
+        audit: Arc::new(crate::audit::Audit::none()),
+        trusted_services: Vec::new(),
+    });
+    let q = Question {
+        principal: options.principal,
+        action: options.action,
+        key_arn: options.key_arn,
+        encryption_context: options.context.into_iter().collect(),
+        condition_keys: options.condition.into_iter().collect(),
+    };
+    let answer = explain(state, &q).await.map_err(|e| ServeError::Setup(format!("{}: {}", e.code.name(), e.message)))?;
+    let text = serde_json::to_string_pretty(&answer).map_err(|e| setup("printing the answer")(e.to_string()))?;
+    println!("{text}");
+    Ok(())
+}

@@ -1,0 +1,74 @@
+//! What authorization decided during one request, kept on [`crate::state::Ctx`]
+//! so the audit log can record every allow and deny with its reason, and the
+//! request's condition facts, derived once by dispatch from its input.
+
+use std::sync::{Mutex, OnceLock};
+
+use super::facts::RequestFacts;
+use crate::policy::Facts;
+
+/// One decision: who asked for what, the answer, and which statement or grant gave it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub principal: String,
+    pub action: String,
+    pub resource: String,
+    pub allowed: bool,
+    pub reason: String,
+}
+
+#[derive(Debug, Default)]
+pub struct Trail {
+    request: OnceLock<RequestFacts>,
+    /// The trusted service the request came through (`kms:ViaService`).
+    via_service: OnceLock<String>,
+    /// The peer's address (`aws:SourceIp`).
+    source_ip: OnceLock<std::net::IpAddr>,
+    decisions: Mutex<Vec<Record>>,
+}
+
+impl Trail {
+    /// Sets the request's facts (once, by dispatch).
+    pub fn set_request(&self, facts: RequestFacts) {
+        // A second call would be a bug in dispatch; the first facts stay.
+        let _ = self.request.set(facts);
+    }
+
+    /// The request's facts; empty when dispatch did not set them (tests).
+    pub fn request(&self) -> Facts {
+        let mut facts = self.request.get().map(|r| r.facts.clone()).unwrap_or_default();
+        if let Some(service) = self.via_service.get() {
+            facts.set("kms:ViaService", service.clone());
+        }
+        if let Some(ip) = self.source_ip.get() {
+            facts.set("aws:SourceIp", ip.to_string());
+        }
+        facts
+    }
+
+    /// Notes the address the request came from (once, by http).
+    pub fn set_source_ip(&self, ip: std::net::IpAddr) {
+        let _ = self.source_ip.set(ip);
+    }
+
+    /// Notes that a trusted service forwarded the request (once, by http).
+    pub fn set_via_service(&self, service: String) {
+        let _ = self.via_service.set(service);
+    }
+
+    /// The request's encryption contexts and grant tokens.
+    pub fn request_info(&self) -> RequestFacts {
+        self.request.get().cloned().unwrap_or_default()
+    }
+
+    pub fn record(&self, record: Record) {
+        tracing::debug!(principal = %record.principal, action = %record.action, resource = %record.resource, allowed = record.allowed, reason = %record.reason, "authorization");
+        // A poisoned lock means a panic mid-push; the list is still usable.
+        self.decisions.lock().unwrap_or_else(|e| e.into_inner()).push(record);
+    }
+
+    /// Every decision made for this request so far, in order.
+    pub fn decisions(&self) -> Vec<Record> {
+        self.decisions.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}

@@ -1,0 +1,200 @@
+//! Grants: what one allows (operations, encryption-context constraints),
+//! their tokens, and the rules AWS gives them. The store keeps the record;
+//! this is what its `doc` holds and how authorization reads it.
+
+use std::collections::BTreeMap;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use trent_store::GrantRecord;
+
+use crate::protocol::error::{ErrorCode, KmsError};
+
+/// Grants one key may have, as AWS's quota.
+pub const MAX_GRANTS_PER_KEY: usize = 50_000;
+
+/// The operations a grant may allow (AWS's GrantOperation enum; the model
+/// checks every value is one of these).
+pub const OPERATIONS: &[&str] = &[
+    "Decrypt",
+    "Encrypt",
+    "GenerateDataKey",
+    "GenerateDataKeyWithoutPlaintext",
+    "ReEncryptFrom",
+    "ReEncryptTo",
+    "Sign",
+    "Verify",
+    "GetPublicKey",
+    "CreateGrant",
+    "RetireGrant",
+    "DescribeKey",
+    "GenerateDataKeyPair",
+    "GenerateDataKeyPairWithoutPlaintext",
+    "GenerateMac",
+    "VerifyMac",
+    "DeriveSharedSecret",
+];
+
+/// Operations whose requests carry an encryption context, to which
+/// encryption-context constraints apply; the others a constrained grant
+/// may include (DescribeKey, RetireGrant, CreateGrant) ignore them.
+const CONTEXT_OPERATIONS: &[&str] = &["Decrypt", "Encrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "ReEncryptFrom", "ReEncryptTo", "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext"];
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Constraints {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encryption_context_subset: Option<BTreeMap<String, String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encryption_context_equals: Option<BTreeMap<String, String>>,
+}
+
+impl Constraints {
+    /// Whether a request's encryption context satisfies the constraints.
+    pub fn allow(&self, context: &BTreeMap<String, String>) -> bool {
+        if let Some(eq) = &self.encryption_context_equals {
+            if eq != context {
+                return false;
+            }
+        }
+        if let Some(sub) = &self.encryption_context_subset {
+            if !sub.iter().all(|(k, v)| context.get(k) == Some(v)) {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Whether `child` is at least as strict as `self` (for a grant made
+    /// through a grant's CreateGrant permission): every context `child`
+    /// allows, `self` allows too.
+    pub fn covers(&self, child: &Constraints) -> bool {
+        let child_min: Option<&BTreeMap<String, String>> = child.encryption_context_equals.as_ref().or(child.encryption_context_subset.as_ref());
+        if let Some(eq) = &self.encryption_context_equals {
+            return child.encryption_context_equals.as_ref() == Some(eq);
+        }
+        if let Some(sub) = &self.encryption_context_subset {
+            let Some(min) = child_min else { return false };
+            return sub.iter().all(|(k, v)| min.get(k) == Some(v));
+        }
+        true
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.encryption_context_equals.is_none() && self.encryption_context_subset.is_none()
+    }
+}
+
+/// What the store's `doc` column holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantDoc {
+    pub operations: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub constraints: Option<Constraints>,
+    /// `arn:aws:iam::ACCOUNT:root` of the account the grant was made in.
+    pub issuing_account: String,
+}
+
+impl GrantDoc {
+    pub fn parse(g: &GrantRecord) -> Result<GrantDoc, KmsError> {
+        serde_json::from_str(&g.doc).map_err(|e| KmsError::internal(format!("grant {} has a corrupt record: {e}", g.grant_id)))
+    }
+
+    pub fn to_json(&self) -> Result<String, KmsError> {
+        serde_json::to_string(self).map_err(|e| KmsError::internal(format!("grant record: {e}")))
+    }
+
+    /// Whether the grant allows `operation` (e.g. `Decrypt`) for a request
+    /// with this encryption context.
+    pub fn allows(&self, operation: &str, context: &BTreeMap<String, String>) -> bool {
+        if !self.operations.iter().any(|o| o == operation) {
+            return false;
+        }
+        match &self.constraints {
+            Some(c) if CONTEXT_OPERATIONS.contains(&operation) => c.allow(context),
+            _ => true,
+        }
+    }
+}
+
+/// A new grant id: 64 hex digits, as AWS's.
+pub fn new_grant_id() -> Result<String, KmsError> {
+    let bytes = trent_crypto::random_secret(32)?;
+    Ok(hex::encode(bytes.as_bytes()))
+}
+
+const TOKEN_PREFIX: &str = "trent-grant-token:";
+
+/// A new grant token for a grant: unique per CreateGrant call, naming the grant.
+pub fn new_token(grant_id: &str) -> Result<String, KmsError> {
+    let nonce = trent_crypto::random_secret(16)?;
+    Ok(URL_SAFE_NO_PAD.encode(format!("{TOKEN_PREFIX}{grant_id}:{}", hex::encode(nonce.as_bytes()))))
+}
+
+/// The grant id a token names, or AWS's InvalidGrantTokenException.
+pub fn token_grant_id(token: &str) -> Result<String, KmsError> {
+    let invalid = || KmsError::new(ErrorCode::InvalidGrantToken, "The grant token is invalid.");
+    let text = URL_SAFE_NO_PAD.decode(token.trim()).ok().and_then(|b| String::from_utf8(b).ok()).ok_or_else(invalid)?;
+    let rest = text.strip_prefix(TOKEN_PREFIX).ok_or_else(invalid)?;
+    let (id, nonce) = rest.split_once(':').ok_or_else(invalid)?;
+    let hex64 = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
+    if !hex64(id, 64) || !hex64(nonce, 32) {
+        return Err(invalid());
+    }
+    Ok(id.to_owned())
+}
+
+/// Checks every token of a request is well formed (AWS refuses malformed ones).
+pub fn check_tokens(tokens: &[String]) -> Result<(), KmsError> {
+    tokens.iter().try_for_each(|t| token_grant_id(t).map(|_| ()))
+}
+
+/// The grant operation an action names (`kms:Decrypt` -> `Decrypt`).
+pub fn operation_of(action: &str) -> Option<&str> {
+    let op = action.strip_prefix("kms:")?;
+    OPERATIONS.contains(&op).then_some(op)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn constraints_match_like_aws() {
+        let eq = Constraints { encryption_context_equals: Some(ctx(&[("a", "1")])), ..Default::default() };
+        let sub = Constraints { encryption_context_subset: Some(ctx(&[("a", "1")])), ..Default::default() };
+        assert!(eq.allow(&ctx(&[("a", "1")])));
+        assert!(!eq.allow(&ctx(&[("a", "1"), ("b", "2")])));
+        assert!(!eq.allow(&ctx(&[])));
+        assert!(sub.allow(&ctx(&[("a", "1"), ("b", "2")])));
+        assert!(!sub.allow(&ctx(&[("a", "2")])));
+        assert!(!sub.allow(&ctx(&[])));
+        let doc = GrantDoc { operations: vec!["Decrypt".into(), "DescribeKey".into()], constraints: Some(eq.clone()), issuing_account: "x".into() };
+        assert!(doc.allows("Decrypt", &ctx(&[("a", "1")])));
+        assert!(!doc.allows("Decrypt", &ctx(&[])));
+        assert!(doc.allows("DescribeKey", &ctx(&[])), "constraints do not apply to DescribeKey");
+        assert!(!doc.allows("Encrypt", &ctx(&[("a", "1")])));
+        // Narrower grants only.
+        assert!(sub.covers(&eq));
+        assert!(sub.covers(&Constraints { encryption_context_subset: Some(ctx(&[("a", "1"), ("b", "2")])), ..Default::default() }));
+        assert!(!sub.covers(&Constraints::default()));
+        assert!(!eq.covers(&sub));
+        assert!(Constraints::default().covers(&sub));
+    }
+
+    #[test]
+    fn tokens_name_their_grant() {
+        let id = new_grant_id().unwrap();
+        let (a, b) = (new_token(&id).unwrap(), new_token(&id).unwrap());
+        assert_ne!(a, b);
+        assert_eq!(token_grant_id(&a).unwrap(), id);
+        assert_eq!(token_grant_id("nonsense").unwrap_err().code, ErrorCode::InvalidGrantToken);
+        assert_eq!(operation_of("kms:ReEncryptFrom"), Some("ReEncryptFrom"));
+        assert_eq!(operation_of("kms:PutKeyPolicy"), None);
+    }
+}

@@ -1,0 +1,118 @@
+//! CreateGrant: lets a grantee principal use a key for some operations,
+//! optionally only with certain encryption contexts. A grant made through
+//! another grant's CreateGrant permission may only be narrower. A `Name`
+//! makes retries idempotent: the same name and parameters return the same
+//! grant id (with a new token).
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+use trent_store::GrantRecord;
+
+use super::{dry_run_check, input, validation_unsupported};
+use crate::authz::{self, Aliases};
+use crate::keys::grants::{self, Constraints, GrantDoc, MAX_GRANTS_PER_KEY};
+use crate::keys::state;
+use crate::protocol::error::{ErrorCode, KmsError};
+use crate::state::Ctx;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Input {
+    key_id: String,
+    grantee_principal: Option<String>,
+    retiring_principal: Option<String>,
+    operations: Vec<String>,
+    constraints: Option<Value>,
+    #[allow(dead_code)] // Checked by authorization (authz reads the input's tokens).
+    grant_tokens: Option<Vec<String>>,
+    name: Option<String>,
+    dry_run: Option<bool>,
+    grantee_service_principal: Option<String>,
+    retiring_service_principal: Option<String>,
+}
+
+pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
+    let req: Input = input(body)?;
+    if req.grantee_service_principal.is_some() || req.retiring_service_principal.is_some() {
+        return Err(validation_unsupported("Service principals in grants".into()));
+    }
+    let grantee = req.grantee_principal.clone().ok_or_else(|| KmsError::validation("You must specify either GranteePrincipal or GranteeServicePrincipal."))?;
+    check_principal(&grantee, "GranteePrincipal")?;
+    if let Some(r) = &req.retiring_principal {
+        check_principal(r, "RetiringPrincipal")?;
+    }
+    let constraints = parse_constraints(req.constraints.as_ref())?;
+    if req.operations.is_empty() {
+        return Err(KmsError::validation("1 validation error detected: Value '[]' at 'operations' failed to satisfy constraint: Member must have length greater than or equal to 1"));
+    }
+    let mut operations = req.operations.clone();
+    operations.sort();
+    operations.dedup();
+    let (key, parent) = authz::key_and_grant(ctx, &req.key_id, "kms:CreateGrant", Aliases::Rejected).await?;
+    // A grant with CreateGrant can only make narrower grants.
+    if let Some(parent) = &parent {
+        let wider = operations.iter().any(|o| !parent.operations.contains(o));
+        let looser = !parent.constraints.clone().unwrap_or_default().covers(&constraints.clone().unwrap_or_default());
+        if wider || looser {
+            return Err(KmsError::new(
+                ErrorCode::AccessDenied,
+                format!("User: {} is not authorized to perform: kms:CreateGrant on resource: {}: a grant made through a grant may not allow more than that grant", ctx.principal.arn, key.arn),
+            ));
+        }
+    }
+    state::not_pending_deletion(&key)?;
+    dry_run_check(req.dry_run)?;
+    let doc = GrantDoc { operations, constraints, issuing_account: format!("arn:aws:iam::{}:root", key.account_id) };
+    // Name: the same name and parameters on the same key give the same grant.
+    if let Some(name) = &req.name {
+        let mut after: Option<String> = None;
+        loop {
+            let page = ctx.state.store.list_grants(&key.key_id, after.as_deref(), 1000).await?;
+            for g in &page {
+                if g.name.as_deref() == Some(name) && g.grantee_principal == grantee && g.retiring_principal == req.retiring_principal && GrantDoc::parse(g)? == doc {
+                    return Ok(json!({ "GrantId": g.grant_id, "GrantToken": grants::new_token(&g.grant_id)? }));
+                }
+            }
+            match page.last() {
+                Some(last) if page.len() == 1000 => after = Some(last.grant_id.clone()),
+                _ => break,
+            }
+        }
+    }
+    let record = GrantRecord {
+        grant_id: grants::new_grant_id()?,
+        key_id: key.key_id.clone(),
+        grantee_principal: grantee,
+        retiring_principal: req.retiring_principal.clone(),
+        name: req.name.clone(),
+        created_at: ctx.now(),
+        doc: doc.to_json()?,
+    };
+    if !ctx.state.store.insert_grant(&record, MAX_GRANTS_PER_KEY).await? {
+        return Err(KmsError::new(ErrorCode::LimitExceeded, format!("The request would exceed the limit of {MAX_GRANTS_PER_KEY} grants for KMS key {}.", key.arn)));
+    }
+    Ok(json!({ "GrantId": record.grant_id, "GrantToken": grants::new_token(&record.grant_id)? }))
+}
+
+/// A principal a grant can name: an IAM user, role or account root, an
+/// assumed-role session, or an account id.
+fn check_principal(p: &str, member: &str) -> Result<(), KmsError> {
+    let account = |a: &str| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit());
+    let ok = account(p)
+        || p.strip_prefix("arn:aws:iam::").and_then(|r| r.split_once(':')).is_some_and(|(a, rest)| account(a) && (rest == "root" || rest.strip_prefix("user/").or(rest.strip_prefix("role/")).is_some_and(|n| !n.is_empty())))
+        || p.strip_prefix("arn:aws:sts::").and_then(|r| r.split_once(':')).is_some_and(|(a, rest)| account(a) && rest.starts_with("assumed-role/"));
+    if ok {
+        Ok(())
+    } else {
+        Err(KmsError::validation(format!("Invalid {member}: '{p}' is not a principal ARN or an account id")))
+    }
+}
+
+fn parse_constraints(v: Option<&Value>) -> Result<Option<Constraints>, KmsError> {
+    let Some(v) = v else { return Ok(None) };
+    if v.get("SourceArn").is_some() {
+        return Err(validation_unsupported("The SourceArn grant constraint".into()));
+    }
+    let c: Constraints = serde_json::from_value(v.clone()).map_err(|e| KmsError::new(ErrorCode::Serialization, format!("Cannot read Constraints: {e}")))?;
+    Ok((!c.is_empty()).then_some(c))
+}
