@@ -93,15 +93,15 @@ pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
     let state = Arc::new(AppState { store: store.clone(), provider, root_key, clock: clock.clone(), auth, usage: usage.clone(), audit: audit.clone(), trusted_services: options.trusted_services.clone() });
     crate::ops::get_key_last_usage::start_tracking(store.as_ref(), clock.now_millis()).await.map_err(setup("usage tracking"))?;
 
-    let destroyed = crate::lifecycle::deletion::sweep(store.as_ref(), clock.as_ref()).await.map_err(setup("deletion sweep"))?;
+    let destroyed = crate::lifecycle::deletion::sweep(store.as_ref(), clock.as_ref(), state.as_ref()).await.map_err(setup("deletion sweep"))?;
     if destroyed > 0 {
         tracing::info!(destroyed, "destroyed keys whose deletion waiting period ended while Trent was down");
     }
-    let expired = crate::lifecycle::expiry::sweep(store.as_ref(), clock.as_ref()).await.map_err(setup("imported material expiry"))?;
+    let expired = crate::lifecycle::expiry::sweep(store.as_ref(), clock.as_ref(), state.as_ref()).await.map_err(setup("imported material expiry"))?;
     if expired > 0 {
         tracing::info!(expired, "deleted imported key material that expired while Trent was down");
     }
-    let rotated = crate::lifecycle::rotation::sweep(store.as_ref(), &state.provider, clock.as_ref()).await.map_err(setup("rotation catch-up"))?;
+    let rotated = crate::lifecycle::rotation::sweep(store.as_ref(), &state.provider, clock.as_ref(), state.as_ref()).await.map_err(setup("rotation catch-up"))?;
     if rotated > 0 {
         tracing::info!(rotated, "rotated keys whose automatic rotation fell due while Trent was down");
     }
@@ -110,17 +110,18 @@ pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
     let node_id = uuid::Uuid::new_v4().to_string();
     tracing::info!(%node_id, "node started");
     let every = Duration::from_secs(options.sweep_interval_secs.max(1));
-    crate::lifecycle::deletion::spawn_sweeper(store.clone(), clock.clone(), node_id.clone(), every);
-    crate::lifecycle::expiry::spawn_expirer(store.clone(), clock.clone(), node_id.clone(), every);
-    crate::lifecycle::rotation::spawn_rotator(store.clone(), state.provider.clone(), clock, node_id, every);
+    crate::lifecycle::deletion::spawn_sweeper(state.clone(), node_id.clone(), every);
+    crate::lifecycle::expiry::spawn_expirer(state.clone(), node_id.clone(), every);
+    crate::lifecycle::rotation::spawn_rotator(state.clone(), node_id, every);
     crate::keys::usage::spawn_flusher(store.clone(), usage.clone());
 
     let listener = tokio::net::TcpListener::bind(options.listen).await.map_err(setup("binding the listen address"))?;
     let addr = listener.local_addr().map_err(setup("listen address"))?;
+    let shutdown = shutdown_signal();
     print_welcome(addr, &credentials, admin.as_deref(), options.dev);
     // With the peer's address, for the aws:SourceIp condition key and the audit log.
     let app = crate::http::router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.map_err(setup("serving"));
+    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await.map_err(setup("serving"));
     // A graceful stop keeps every noted key use (a few tries: the database
     // may be briefly busy). They are a summary, not acknowledged writes, so
     // failing to keep them is logged rather than failing the stop.
@@ -173,19 +174,22 @@ fn print_welcome(addr: SocketAddr, credentials: &Path, admin: Option<&str>, dev:
     println!("Try: {creds}aws --endpoint-url http://{addr} --region us-east-1 kms list-keys");
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Resolves on SIGTERM or Ctrl-C. The handlers are installed when this is
+/// called, not when the future is first polled: a SIGTERM that comes right
+/// after the listening line must already stop Trent gracefully.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => return ctrl_c.await.unwrap_or(()),
-        };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        if let Some(mut term) = term {
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+            return;
         }
+        let _ = ctrl_c.await;
     }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
 }

@@ -458,3 +458,33 @@ fn a_server_whose_audit_log_cannot_be_opened_does_not_start() {
     assert!(stderr.contains("audit log"), "{stderr}");
     assert!(!String::from_utf8_lossy(&out.stdout).contains("listening"));
 }
+
+#[tokio::test]
+async fn background_work_records_one_service_event_each() {
+    // Dev mode: the moved clock would fail SigV4's 5-minute skew check.
+    let mut trent = Trent::start(&["--dev"]);
+    let kms = trent.client(REGION);
+    let doomed = kms.create_key().send().await.unwrap().key_metadata.unwrap();
+    kms.schedule_key_deletion().key_id(doomed.key_id()).pending_window_in_days(7).send().await.unwrap();
+    let rotating = kms.create_key().send().await.unwrap().key_metadata.unwrap();
+    kms.enable_key_rotation().key_id(rotating.key_id()).rotation_period_in_days(90).send().await.unwrap();
+    drop(kms);
+
+    // 100 days later both are due: done at start-up, each recorded once, and
+    // a second start at the same time does and records nothing more.
+    let later = (100 * common::DAY_SECS).to_string();
+    trent.restart(&["--dev", "--clock-offset-secs", &later]);
+    trent.restart(&["--dev", "--clock-offset-secs", &later]);
+    trent.stop();
+    let service: Vec<Value> = events(&trent.data_dir()).into_iter().filter(|e| e["eventType"] == "AwsServiceEvent").collect();
+    let named = |name: &str| service.iter().filter(|e| e["eventName"] == name).cloned().collect::<Vec<_>>();
+    let [deleted] = named("DeleteKey").try_into().unwrap_or_else(|v: Vec<Value>| panic!("DeleteKey events: {v:?}"));
+    assert_eq!(deleted["resources"][0]["ARN"], doomed.arn().unwrap());
+    assert_eq!(deleted["userIdentity"]["invokedBy"], "kms.amazonaws.com");
+    let [rotated] = named("RotateKey").try_into().unwrap_or_else(|v: Vec<Value>| panic!("RotateKey events: {v:?}"));
+    assert_eq!(rotated["resources"][0]["ARN"], rotating.arn().unwrap());
+    assert_eq!(rotated["additionalEventData"]["rotationType"], "AUTOMATIC");
+    assert_eq!(service.len(), 2, "{service:?}");
+    let (code, out) = verify(&["--data-dir", trent.data_dir().to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+}

@@ -270,10 +270,10 @@ async fn live_key(ctx: &Ctx, account_id: &str, key_id: Uuid) -> Result<Option<Ke
     if key.account_id != account_id || key.region != ctx.region {
         return Ok(None);
     }
-    if deletion::destroy_if_due(ctx.state.store.as_ref(), &key, ctx.now()).await? {
+    if deletion::destroy_if_due(ctx.state.store.as_ref(), &key, ctx.now(), ctx.state.as_ref()).await? {
         return Ok(None);
     }
-    let key = crate::keys::import::expire_if_due(ctx.state.store.as_ref(), key, ctx.now()).await?;
+    let key = crate::keys::import::expire_if_due(ctx.state.store.as_ref(), key, ctx.now(), ctx.state.as_ref()).await?;
     Ok(Some(key))
 }
 

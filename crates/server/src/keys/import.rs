@@ -85,13 +85,14 @@ pub async fn remove_material(store: &dyn Store, key: &KeyRecord) -> Result<KeyRe
 }
 
 /// Removes the key's material if its ValidTo has passed; the key as it now is.
-pub async fn expire_if_due(store: &dyn Store, key: KeyRecord, now: Millis) -> Result<KeyRecord, StoreError> {
+pub async fn expire_if_due(store: &dyn Store, key: KeyRecord, now: Millis, events: &dyn crate::lifecycle::events::JobEvents) -> Result<KeyRecord, StoreError> {
     if key.import.valid_to.is_none_or(|t| t > now) {
         return Ok(key);
     }
     match remove_material(store, &key).await {
         Ok(next) => {
             tracing::info!(key_id = %key.key_id, "imported key material deleted: it expired");
+            events.material_expired(&key).await;
             Ok(next)
         }
         // Changed meanwhile (expired by another node, or re-imported): read it again.

@@ -13,16 +13,19 @@ use std::time::Duration;
 
 use trent_store::{KeyRecord, KeyState, Millis, Store, StoreError};
 
+use super::events::JobEvents;
 use crate::clock::Clock;
+use crate::state::AppState;
 
 /// Destroys `key` if its deletion date has passed; true if it is gone.
-pub async fn destroy_if_due(store: &dyn Store, key: &KeyRecord, now: Millis) -> Result<bool, StoreError> {
+pub async fn destroy_if_due(store: &dyn Store, key: &KeyRecord, now: Millis, events: &dyn JobEvents) -> Result<bool, StoreError> {
     if !is_due(key, now) {
         return Ok(false);
     }
     match store.delete_key(&key.key_id, key.row_version).await {
         Ok(()) => {
             tracing::info!(key_id = %key.key_id, "key destroyed: its deletion waiting period ended");
+            events.key_destroyed(key).await;
             Ok(true)
         }
         // Another request or node destroyed it first: it is gone all the same.
@@ -36,13 +39,13 @@ fn is_due(key: &KeyRecord, now: Millis) -> bool {
 }
 
 /// Destroys every key that is due; returns how many.
-pub async fn sweep(store: &dyn Store, clock: &dyn Clock) -> Result<usize, StoreError> {
+pub async fn sweep(store: &dyn Store, clock: &dyn Clock, events: &dyn JobEvents) -> Result<usize, StoreError> {
     let now = clock.now_millis();
     let mut destroyed = 0;
     for key_id in store.keys_due_for_deletion(now).await? {
         // Re-read: the deletion may have been cancelled since the listing.
         if let Some(key) = store.get_key(&key_id).await? {
-            if destroy_if_due(store, &key, now).await? {
+            if destroy_if_due(store, &key, now, events).await? {
                 destroyed += 1;
             }
         }
@@ -53,11 +56,11 @@ pub async fn sweep(store: &dyn Store, clock: &dyn Clock) -> Result<usize, StoreE
 pub const SWEEPER_LEASE: &str = "deletion-sweeper";
 
 /// Sweeps every `every` on the node holding the sweeper lease.
-pub fn spawn_sweeper(store: Arc<dyn Store>, clock: Arc<dyn Clock>, node_id: String, every: Duration) -> tokio::task::JoinHandle<()> {
-    let (s, c) = (store.clone(), clock.clone());
+pub fn spawn_sweeper(state: Arc<AppState>, node_id: String, every: Duration) -> tokio::task::JoinHandle<()> {
+    let (store, clock) = (state.store.clone(), state.clock.clone());
     super::spawn_leased(store, clock, node_id, SWEEPER_LEASE, every, move || {
-        let (store, clock) = (s.clone(), c.clone());
-        async move { sweep(store.as_ref(), clock.as_ref()).await }
+        let state = state.clone();
+        async move { sweep(state.store.as_ref(), state.clock.as_ref(), state.as_ref()).await }
     })
 }
 
@@ -65,6 +68,7 @@ pub fn spawn_sweeper(store: Arc<dyn Store>, clock: Arc<dyn Clock>, node_id: Stri
 mod tests {
     use super::*;
     use crate::clock::ManualClock;
+    use crate::lifecycle::events::NoEvents;
     use trent_store::sqlite::SqliteStore;
 
     const DAY: i64 = 24 * 60 * 60 * 1000;
@@ -86,9 +90,9 @@ mod tests {
         pending_key(&store, "20000000-0000-4000-8000-000000000002", 30 * DAY).await;
 
         clock.advance_millis(7 * DAY - 1);
-        assert_eq!(sweep(&store, &clock).await.unwrap(), 0);
+        assert_eq!(sweep(&store, &clock, &NoEvents).await.unwrap(), 0);
         clock.advance_millis(1);
-        assert_eq!(sweep(&store, &clock).await.unwrap(), 1);
+        assert_eq!(sweep(&store, &clock, &NoEvents).await.unwrap(), 1);
         assert!(store.get_key("10000000-0000-4000-8000-000000000001").await.unwrap().is_none());
         assert!(store.get_material("10000000-0000-4000-8000-000000000001", &"ab".repeat(32)).await.unwrap().is_none());
         assert!(store.get_key("20000000-0000-4000-8000-000000000002").await.unwrap().is_some());
@@ -105,7 +109,7 @@ mod tests {
         cancelled.deletion_date = None;
         store.update_key(&cancelled).await.unwrap();
         // A destroyer that read the key before the cancellation must not win.
-        assert!(matches!(destroy_if_due(&store, &stale, 2 * DAY).await, Err(StoreError::Conflict)));
+        assert!(matches!(destroy_if_due(&store, &stale, 2 * DAY, &NoEvents).await, Err(StoreError::Conflict)));
         assert!(store.get_key(key_id).await.unwrap().is_some());
     }
 }

@@ -8,19 +8,21 @@ use std::time::Duration;
 
 use trent_store::{Store, StoreError};
 
+use super::events::JobEvents;
 use crate::clock::Clock;
+use crate::state::AppState;
 use crate::keys::import::expire_if_due;
 
 pub const EXPIRY_LEASE: &str = "material-expiry";
 
 /// Deletes every expired imported material; returns how many.
-pub async fn sweep(store: &dyn Store, clock: &dyn Clock) -> Result<usize, StoreError> {
+pub async fn sweep(store: &dyn Store, clock: &dyn Clock, events: &dyn JobEvents) -> Result<usize, StoreError> {
     let now = clock.now_millis();
     let mut expired = 0;
     for key_id in store.keys_with_expired_material(now).await? {
         let Some(key) = store.get_key(&key_id).await? else { continue };
         let before = key.row_version;
-        match expire_if_due(store, key, now).await {
+        match expire_if_due(store, key, now, events).await {
             Ok(after) if after.row_version != before => expired += 1,
             Ok(_) | Err(StoreError::NotFound) => {}
             Err(e) => return Err(e),
@@ -29,10 +31,10 @@ pub async fn sweep(store: &dyn Store, clock: &dyn Clock) -> Result<usize, StoreE
     Ok(expired)
 }
 
-pub fn spawn_expirer(store: Arc<dyn Store>, clock: Arc<dyn Clock>, node_id: String, every: Duration) -> tokio::task::JoinHandle<()> {
-    let (s, c) = (store.clone(), clock.clone());
+pub fn spawn_expirer(state: Arc<AppState>, node_id: String, every: Duration) -> tokio::task::JoinHandle<()> {
+    let (store, clock) = (state.store.clone(), state.clock.clone());
     super::spawn_leased(store, clock, node_id, EXPIRY_LEASE, every, move || {
-        let (store, clock) = (s.clone(), c.clone());
-        async move { sweep(store.as_ref(), clock.as_ref()).await }
+        let state = state.clone();
+        async move { sweep(state.store.as_ref(), state.clock.as_ref(), state.as_ref()).await }
     })
 }

@@ -8,6 +8,7 @@
 //! however many nodes race for it.
 
 pub mod deletion;
+pub mod events;
 pub mod expiry;
 pub mod rotation;
 

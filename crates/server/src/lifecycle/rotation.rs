@@ -11,13 +11,15 @@ use std::time::Duration;
 use trent_crypto::KeyProvider;
 use trent_store::{RotationType, Store, StoreError};
 
+use super::events::JobEvents;
 use crate::clock::Clock;
+use crate::state::AppState;
 use crate::keys::rotation::{rotate, RotateError};
 
 pub const ROTATION_LEASE: &str = "key-rotation";
 
 /// Rotates every key whose automatic rotation is due; returns how many.
-pub async fn sweep(store: &dyn Store, provider: &Arc<dyn KeyProvider>, clock: &dyn Clock) -> Result<usize, StoreError> {
+pub async fn sweep(store: &dyn Store, provider: &Arc<dyn KeyProvider>, clock: &dyn Clock, events: &dyn JobEvents) -> Result<usize, StoreError> {
     let now = clock.now_millis();
     let mut rotated = 0;
     for key_id in store.keys_due_for_rotation(now).await? {
@@ -27,8 +29,9 @@ pub async fn sweep(store: &dyn Store, provider: &Arc<dyn KeyProvider>, clock: &d
             continue;
         }
         match rotate(store, provider, &key, RotationType::Automatic, now).await {
-            Ok(_) => {
+            Ok(rotated_key) => {
                 tracing::info!(key_id = %key_id, "key rotated: its automatic rotation was due");
+                events.key_rotated(&rotated_key).await;
                 rotated += 1;
             }
             // Another node or request changed the key first: the next round sees it afresh.
@@ -40,11 +43,11 @@ pub async fn sweep(store: &dyn Store, provider: &Arc<dyn KeyProvider>, clock: &d
     Ok(rotated)
 }
 
-pub fn spawn_rotator(store: Arc<dyn Store>, provider: Arc<dyn KeyProvider>, clock: Arc<dyn Clock>, node_id: String, every: Duration) -> tokio::task::JoinHandle<()> {
-    let (s, c) = (store.clone(), clock.clone());
+pub fn spawn_rotator(state: Arc<AppState>, node_id: String, every: Duration) -> tokio::task::JoinHandle<()> {
+    let (store, clock) = (state.store.clone(), state.clock.clone());
     super::spawn_leased(store, clock, node_id, ROTATION_LEASE, every, move || {
-        let (store, provider, clock) = (s.clone(), provider.clone(), c.clone());
-        async move { sweep(store.as_ref(), &provider, clock.as_ref()).await }
+        let state = state.clone();
+        async move { sweep(state.store.as_ref(), &state.provider, state.clock.as_ref(), state.as_ref()).await }
     })
 }
 
@@ -52,6 +55,7 @@ pub fn spawn_rotator(store: Arc<dyn Store>, provider: Arc<dyn KeyProvider>, cloc
 mod tests {
     use super::*;
     use crate::clock::ManualClock;
+    use crate::lifecycle::events::NoEvents;
     use crate::keys::rotation::{next_rotation, DAY_MILLIS};
     use trent_crypto::{RootKey, SoftwareProvider};
     use trent_store::sqlite::SqliteStore;
@@ -76,10 +80,10 @@ mod tests {
     async fn a_key_rotates_when_due_and_once() {
         let (store, provider, clock) = setup(90).await;
         clock.advance_millis(90 * DAY_MILLIS - 1);
-        assert_eq!(sweep(&store, &provider, &clock).await.unwrap(), 0);
+        assert_eq!(sweep(&store, &provider, &clock, &NoEvents).await.unwrap(), 0);
         clock.advance_millis(1);
-        assert_eq!(sweep(&store, &provider, &clock).await.unwrap(), 1);
-        assert_eq!(sweep(&store, &provider, &clock).await.unwrap(), 0, "rotated twice for one due date");
+        assert_eq!(sweep(&store, &provider, &clock, &NoEvents).await.unwrap(), 1);
+        assert_eq!(sweep(&store, &provider, &clock, &NoEvents).await.unwrap(), 0, "rotated twice for one due date");
         let key = store.get_key(KEY).await.unwrap().unwrap();
         assert_eq!(key.rotation.history.len(), 1);
         assert_ne!(key.current_material_id, "ab".repeat(32));
@@ -92,7 +96,7 @@ mod tests {
     async fn after_downtime_a_key_catches_up_with_one_rotation() {
         let (store, provider, clock) = setup(90).await;
         clock.advance_millis(400 * DAY_MILLIS); // four periods missed
-        assert_eq!(sweep(&store, &provider, &clock).await.unwrap(), 1);
+        assert_eq!(sweep(&store, &provider, &clock, &NoEvents).await.unwrap(), 1);
         let key = store.get_key(KEY).await.unwrap().unwrap();
         assert_eq!(key.rotation.history.len(), 1);
         assert_eq!(key.rotation.next_at, Some(490 * DAY_MILLIS), "the schedule continues from the late rotation");
@@ -105,18 +109,18 @@ mod tests {
         key.state = KeyState::Disabled;
         store.update_key(&key).await.unwrap();
         clock.advance_millis(100 * DAY_MILLIS);
-        assert_eq!(sweep(&store, &provider, &clock).await.unwrap(), 0);
+        assert_eq!(sweep(&store, &provider, &clock, &NoEvents).await.unwrap(), 0);
         let mut key = store.get_key(KEY).await.unwrap().unwrap();
         key.state = KeyState::Enabled;
         store.update_key(&key).await.unwrap();
-        assert_eq!(sweep(&store, &provider, &clock).await.unwrap(), 1);
+        assert_eq!(sweep(&store, &provider, &clock, &NoEvents).await.unwrap(), 1);
     }
 
     #[tokio::test]
     async fn racing_sweeps_rotate_a_due_key_once() {
         let (store, provider, clock) = setup(90).await;
         clock.advance_millis(90 * DAY_MILLIS);
-        let (a, b) = tokio::join!(sweep(&store, &provider, &clock), sweep(&store, &provider, &clock));
+        let (a, b) = tokio::join!(sweep(&store, &provider, &clock, &NoEvents), sweep(&store, &provider, &clock, &NoEvents));
         assert_eq!(a.unwrap() + b.unwrap(), 1);
         assert_eq!(store.get_key(KEY).await.unwrap().unwrap().rotation.history.len(), 1);
     }

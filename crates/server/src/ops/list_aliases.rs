@@ -23,7 +23,7 @@ pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
     let req: Input = input(body)?;
     let account = authz::account(ctx);
     // Aliases of keys whose waiting period ended are gone even if the sweeper has not run yet.
-    crate::lifecycle::deletion::sweep(ctx.state.store.as_ref(), ctx.state.clock.as_ref()).await?;
+    crate::lifecycle::deletion::sweep(ctx.state.store.as_ref(), ctx.state.clock.as_ref(), ctx.state.as_ref()).await?;
     let key_id = match &req.key_id {
         Some(reference) => Some(authz::key(ctx, reference, "kms:ListAliases", Aliases::Rejected).await?.key_id.clone()),
         None => None,

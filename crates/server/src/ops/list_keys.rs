@@ -19,7 +19,7 @@ pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
     let req: Input = input(body)?;
     let account = authz::account(ctx);
     // Keys whose waiting period ended are gone even if the sweeper has not run yet.
-    crate::lifecycle::deletion::sweep(ctx.state.store.as_ref(), ctx.state.clock.as_ref()).await?;
+    crate::lifecycle::deletion::sweep(ctx.state.store.as_ref(), ctx.state.clock.as_ref(), ctx.state.as_ref()).await?;
     let limit = limit(req.limit, 100, 1000);
     let after = decode_marker(Listing::Keys, req.marker.as_deref())?;
     let keys = ctx.state.store.list_keys(&account, &ctx.region, after.as_deref(), limit + 1).await?;
