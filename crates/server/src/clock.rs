@@ -45,6 +45,12 @@ impl Clock for ManualClock {
 }
 
 /// Seconds with milliseconds, as the JSON protocol writes timestamps.
+/// `2026-11-30T13:35:51Z` (UTC, whole seconds): CloudTrail's, IAM's and
+/// the policy language's way of writing a time.
+pub fn iso8601(millis: Millis) -> String {
+    trent_sigv4::format_iso_extended(millis.div_euclid(1000))
+}
+
 pub fn epoch_seconds(millis: Millis) -> serde_json::Value {
     if millis % 1000 == 0 {
         serde_json::Value::from(millis / 1000)

@@ -3,7 +3,7 @@
 //! from Unix seconds, without a date library.
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
@@ -112,6 +112,14 @@ pub(crate) fn parse_http_date(s: &str) -> Option<i64> {
         digits(mi)?,
         digits(sec)?,
     )
+}
+
+/// Formats Unix seconds as `yyyy-mm-ddThh:mm:ssZ` (ISO 8601 extended, UTC),
+/// as CloudTrail, IAM and policy date conditions write times.
+pub fn format_iso_extended(t: i64) -> String {
+    let (days, secs) = (t.div_euclid(86_400), t.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs % 3600 / 60, secs % 60)
 }
 
 /// Formats Unix seconds as `yyyymmddThhmmssZ`.

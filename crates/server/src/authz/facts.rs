@@ -200,7 +200,7 @@ pub fn principal_facts(ctx: &Ctx, identity: &Identity) -> Facts {
         f.set(&format!("aws:PrincipalTag/{}", tag.key), tag.value.clone());
     }
     let now = ctx.now();
-    f.set("aws:CurrentTime", iso8601(now));
+    f.set("aws:CurrentTime", crate::clock::iso8601(now));
     f.set("aws:EpochTime", (now / 1000).to_string());
     // Trent serves plain HTTP; TLS is terminated in front of it, if at all.
     f.set("aws:SecureTransport", "false");
@@ -218,23 +218,6 @@ pub fn key_facts(key: &KeyRecord) -> Facts {
         f.set(&format!("aws:ResourceTag/{}", tag.key), tag.value.clone());
     }
     f
-}
-
-/// Milliseconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ`.
-pub fn iso8601(millis: i64) -> String {
-    let secs = millis.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil from days (H. Hinnant).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 #[cfg(test)]
@@ -265,8 +248,8 @@ mod tests {
 
     #[test]
     fn times_print_as_iso8601() {
-        assert_eq!(iso8601(0), "1970-01-01T00:00:00Z");
-        assert_eq!(iso8601(951_868_800_000 + 3_723_000), "2000-03-01T01:02:03Z");
-        assert_eq!(crate::policy::condition::parse_date(&iso8601(1_764_504_000_000)), Some(1_764_504_000_000));
+        assert_eq!(crate::clock::iso8601(0), "1970-01-01T00:00:00Z");
+        assert_eq!(crate::clock::iso8601(951_868_800_000 + 3_723_000), "2000-03-01T01:02:03Z");
+        assert_eq!(crate::policy::condition::parse_date(&crate::clock::iso8601(1_764_504_000_000)), Some(1_764_504_000_000));
     }
 }

@@ -293,7 +293,7 @@ pub fn parse_date(text: &str) -> Option<i64> {
     if parts.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
         return None;
     }
-    let days = days_from_civil(y, m, d);
+    let days = trent_sigv4::days_from_civil(y, m, d);
     let mut millis = days * 86_400_000;
     if let Some(time) = time {
         let (clock, offset_ms) = if let Some(c) = time.strip_suffix('Z') {
@@ -313,17 +313,6 @@ pub fn parse_date(text: &str) -> Option<i64> {
         millis += h * 3_600_000 + mi * 60_000 + (s * 1000.0) as i64 - offset_ms;
     }
     Some(millis)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// Whether an address is in a CIDR block (or equals a bare address).

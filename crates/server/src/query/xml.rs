@@ -1,7 +1,5 @@
 //! Writing the Query protocol's XML answers, and IAM's timestamps.
 
-use trent_store::Millis;
-
 /// A small XML writer: elements in order, text escaped.
 #[derive(Default)]
 pub struct Xml(String);
@@ -59,21 +57,7 @@ fn escape_into(out: &mut String, text: &str) {
 }
 
 /// `2024-05-01T12:34:56Z`, as IAM and STS write dates.
-pub fn iso8601(millis: Millis) -> String {
-    let secs = millis.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
-}
+pub use crate::clock::iso8601;
 
 #[cfg(test)]
 mod tests {
