@@ -97,7 +97,7 @@ where
             }
             Err(StoreError::Conflict) => {
                 // Same key, authorized above; only its contents are re-read.
-                current = ctx.state.store.get_key(&current.key_id).await?.ok_or_else(|| gone(&current))?;
+                current = reread_key(ctx, &current).await?;
             }
             Err(StoreError::NotFound) => return Err(gone(&current)),
             Err(e) => return Err(e.into()),
@@ -106,8 +106,15 @@ where
     Err(KmsError::internal(format!("{} kept changing under {MAX_CHANGE_ATTEMPTS} attempts to update it", current.arn)))
 }
 
-fn gone(key: &KeyRecord) -> KmsError {
+/// The answer for a key that was destroyed while a request worked on it.
+pub fn gone(key: &KeyRecord) -> KmsError {
     KmsError::not_found(format!("Key '{}' does not exist", key.arn))
+}
+
+/// The key as it is now, after a compare-and-set lost to another writer
+/// (same key, already authorized: only its contents are read again).
+pub async fn reread_key(ctx: &Ctx, key: &KeyRecord) -> Result<KeyRecord, KmsError> {
+    ctx.state.store.get_key(&key.key_id).await?.ok_or_else(|| gone(key))
 }
 
 /// Default and bounds of a `Limit` member (the model checked 1..=1000).

@@ -35,7 +35,7 @@ pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
         Ok(()) => Ok(json!({})),
         Err(StoreError::AlreadyExists) => Err(KmsError::new(ErrorCode::AlreadyExists, format!("An alias with the name {} already exists", alias.arn()))),
         // The key was destroyed between the check above and the insert.
-        Err(StoreError::NotFound) => Err(KmsError::not_found(format!("Key '{}' does not exist", key.arn))),
+        Err(StoreError::NotFound) => Err(super::gone(&key)),
         Err(e) => Err(e.into()),
     }
 }

@@ -42,7 +42,7 @@ pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
             }
             // Changed meanwhile: same key, authorized above; re-read and retry.
             Err(StoreError::Conflict) => {
-                key = ctx.state.store.get_key(&key.key_id).await?.ok_or_else(|| KmsError::not_found(format!("Key '{}' does not exist", key.arn)))?;
+                key = super::reread_key(ctx, &key).await?;
             }
             Err(e) => return Err(e.into()),
         }

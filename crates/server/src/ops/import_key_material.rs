@@ -86,7 +86,7 @@ pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
             Ok(_) => return Ok(json!({ "KeyId": key.arn, "KeyMaterialId": material_id })),
             // Changed meanwhile: same key, authorized above; re-read and re-check.
             Err(StoreError::Conflict | StoreError::AlreadyExists) => {
-                key = ctx.state.store.get_key(&key.key_id).await?.ok_or_else(|| KmsError::not_found(format!("Key '{}' does not exist", key.arn)))?;
+                key = super::reread_key(ctx, &key).await?;
                 state::not_pending_deletion(&key)?;
             }
             Err(e) => return Err(e.into()),

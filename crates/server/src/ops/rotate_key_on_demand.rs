@@ -32,7 +32,7 @@ pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
             Ok(rotated) => return Ok(json!({ "KeyId": rotated.arn })),
             // Changed meanwhile: same key, authorized above; re-read and re-check.
             Err(RotateError::Store(StoreError::Conflict)) => {
-                key = ctx.state.store.get_key(&key.key_id).await?.ok_or_else(|| KmsError::not_found(format!("Key '{}' does not exist", key.arn)))?;
+                key = super::reread_key(ctx, &key).await?;
             }
             Err(e) => return Err(e.into()),
         }
