@@ -42,16 +42,6 @@ pub trait KeyProvider: Send + Sync {
         key_id: Uuid,
     ) -> Result<(StoredMaterial, [u8; MATERIAL_ID_LEN]), CryptoError>;
 
-    /// Takes imported symmetric (AES-256) material for `key_id`, returning
-    /// it in stored form and its material id, which is the same whenever
-    /// the same material is imported into the same key (so a re-import can
-    /// be told apart from different material) and reveals nothing of it.
-    fn import_symmetric(
-        &self,
-        key_id: Uuid,
-        material: &SecretBytes,
-    ) -> Result<(StoredMaterial, [u8; MATERIAL_ID_LEN]), CryptoError>;
-
     /// Encrypts `plaintext` with the material `stored` (which must be the
     /// material `header` names) into a ciphertext blob.
     fn encrypt(
@@ -102,10 +92,11 @@ pub trait KeyProvider: Send + Sync {
     /// Forgets cached keys of `key_id` (after it is deleted).
     fn forget_key(&self, key_id: Uuid);
 
-    /// Takes imported asymmetric or HMAC material of `spec` (checked for
-    /// it: `InvalidInput` says why not), stored like generated material;
-    /// its material id is the same whenever the same material is imported
-    /// into the same key, as for [`KeyProvider::import_symmetric`].
+    /// Takes imported material of `spec` (checked for it: `InvalidInput`
+    /// says why not), stored like generated material. Its material id is
+    /// the same whenever the same material is imported into the same key
+    /// (so a re-import can be told apart from different material) and
+    /// reveals nothing of it.
     fn import_key(
         &self,
         key_id: Uuid,
@@ -157,6 +148,27 @@ impl SoftwareProvider {
         self.cache.len()
     }
 
+    /// Imported symmetric (AES-256) material for `key_id`, stored, with
+    /// its material id: the same whenever the same material is imported
+    /// into the same key (so a re-import can be told apart from different
+    /// material), revealing nothing of it.
+    fn import_symmetric(
+        &self,
+        key_id: Uuid,
+        material: &SecretBytes,
+    ) -> Result<(StoredMaterial, [u8; MATERIAL_ID_LEN]), CryptoError> {
+        if material.len() != MATERIAL_LEN {
+            return Err(CryptoError::Malformed("symmetric key material must be 32 bytes"));
+        }
+        let mut data = Zeroizing::new(Vec::with_capacity(16 + MATERIAL_LEN));
+        data.extend_from_slice(key_id.as_bytes());
+        data.extend_from_slice(material.as_bytes());
+        let material_id = self.root.keyed_digest(b"trent/imported-material-id/v1", &data);
+        let aad = Self::material_aad(&key_id, &material_id);
+        let sealed = self.root.seal(material.as_bytes(), &aad)?;
+        Ok((StoredMaterial(sealed), material_id))
+    }
+
     fn material_aad(key_id: &Uuid, material_id: &[u8; MATERIAL_ID_LEN]) -> Vec<u8> {
         let mut aad = Vec::with_capacity(MATERIAL_AAD_PREFIX.len() + 16 + MATERIAL_ID_LEN);
         aad.extend_from_slice(MATERIAL_AAD_PREFIX);
@@ -195,23 +207,6 @@ impl KeyProvider for SoftwareProvider {
         let material = random_secret(MATERIAL_LEN)?;
         let mut material_id = [0u8; MATERIAL_ID_LEN];
         material_id.copy_from_slice(&random_bytes(MATERIAL_ID_LEN)?);
-        let aad = Self::material_aad(&key_id, &material_id);
-        let sealed = self.root.seal(material.as_bytes(), &aad)?;
-        Ok((StoredMaterial(sealed), material_id))
-    }
-
-    fn import_symmetric(
-        &self,
-        key_id: Uuid,
-        material: &SecretBytes,
-    ) -> Result<(StoredMaterial, [u8; MATERIAL_ID_LEN]), CryptoError> {
-        if material.len() != MATERIAL_LEN {
-            return Err(CryptoError::Malformed("symmetric key material must be 32 bytes"));
-        }
-        let mut data = Zeroizing::new(Vec::with_capacity(16 + MATERIAL_LEN));
-        data.extend_from_slice(key_id.as_bytes());
-        data.extend_from_slice(material.as_bytes());
-        let material_id = self.root.keyed_digest(b"trent/imported-material-id/v1", &data);
         let aad = Self::material_aad(&key_id, &material_id);
         let sealed = self.root.seal(material.as_bytes(), &aad)?;
         Ok((StoredMaterial(sealed), material_id))
