@@ -57,11 +57,7 @@ pub const SWEEPER_LEASE: &str = "deletion-sweeper";
 
 /// Sweeps every `every` on the node holding the sweeper lease.
 pub fn spawn_sweeper(state: Arc<AppState>, node_id: String, every: Duration) -> tokio::task::JoinHandle<()> {
-    let (store, clock) = (state.store.clone(), state.clock.clone());
-    super::spawn_leased(store, clock, node_id, SWEEPER_LEASE, every, move || {
-        let state = state.clone();
-        async move { sweep(state.store.as_ref(), state.clock.as_ref(), state.as_ref()).await }
-    })
+    super::spawn_leased(state, node_id, SWEEPER_LEASE, every, |s| async move { sweep(s.store.as_ref(), s.clock.as_ref(), s.as_ref()).await })
 }
 
 #[cfg(test)]

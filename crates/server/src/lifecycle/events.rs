@@ -29,9 +29,7 @@ impl JobEvents for NoEvents {
 #[async_trait::async_trait]
 impl JobEvents for AppState {
     async fn key_destroyed(&self, key: &KeyRecord) {
-        if let Ok(id) = uuid::Uuid::try_parse(&key.key_id) {
-            self.provider.forget_key(id);
-        }
+        self.forget_parsed(key);
         self.record(service_event("DeleteKey", key, self.clock.now_millis(), None)).await;
     }
 
@@ -41,14 +39,19 @@ impl JobEvents for AppState {
     }
 
     async fn material_expired(&self, key: &KeyRecord) {
-        if let Ok(id) = uuid::Uuid::try_parse(&key.key_id) {
-            self.provider.forget_key(id);
-        }
+        self.forget_parsed(key);
         self.record(service_event("DeleteExpiredKeyMaterial", key, self.clock.now_millis(), None)).await;
     }
 }
 
 impl AppState {
+    /// Drops the provider's parsed copies of a key whose material is gone.
+    pub fn forget_parsed(&self, key: &KeyRecord) {
+        if let Ok(id) = uuid::Uuid::try_parse(&key.key_id) {
+            self.provider.forget_key(id);
+        }
+    }
+
     /// The work is done whatever happens here: a failure is logged (and,
     /// by default, the audit log then refuses further requests).
     async fn record(&self, event: Value) {

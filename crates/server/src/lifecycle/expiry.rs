@@ -32,9 +32,5 @@ pub async fn sweep(store: &dyn Store, clock: &dyn Clock, events: &dyn JobEvents)
 }
 
 pub fn spawn_expirer(state: Arc<AppState>, node_id: String, every: Duration) -> tokio::task::JoinHandle<()> {
-    let (store, clock) = (state.store.clone(), state.clock.clone());
-    super::spawn_leased(store, clock, node_id, EXPIRY_LEASE, every, move || {
-        let state = state.clone();
-        async move { sweep(state.store.as_ref(), state.clock.as_ref(), state.as_ref()).await }
-    })
+    super::spawn_leased(state, node_id, EXPIRY_LEASE, every, |s| async move { sweep(s.store.as_ref(), s.clock.as_ref(), s.as_ref()).await })
 }

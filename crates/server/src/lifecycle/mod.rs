@@ -16,23 +16,23 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use trent_store::{Store, StoreError};
+use trent_store::StoreError;
 
-use crate::clock::Clock;
+use crate::state::AppState;
 
 /// Runs `round` every `every` while this node (`node_id`) holds the lease
 /// `lease`, for the life of the process. The lease outlives three missed
 /// rounds, so a dead holder is replaced within about `3 * every`.
-pub fn spawn_leased<F, Fut>(store: Arc<dyn Store>, clock: Arc<dyn Clock>, node_id: String, lease: &'static str, every: Duration, round: F) -> tokio::task::JoinHandle<()>
+pub fn spawn_leased<F, Fut>(state: Arc<AppState>, node_id: String, lease: &'static str, every: Duration, round: F) -> tokio::task::JoinHandle<()>
 where
-    F: Fn() -> Fut + Send + 'static,
+    F: Fn(Arc<AppState>) -> Fut + Send + 'static,
     Fut: Future<Output = Result<usize, StoreError>> + Send,
 {
     let ttl = 3 * every.as_millis() as i64;
     tokio::spawn(async move {
         loop {
-            let result = match store.try_lease(lease, &node_id, clock.now_millis(), ttl).await {
-                Ok(true) => round().await,
+            let result = match state.store.try_lease(lease, &node_id, state.clock.now_millis(), ttl).await {
+                Ok(true) => round(state.clone()).await,
                 Ok(false) => Ok(0),
                 Err(e) => Err(e),
             };

@@ -44,11 +44,7 @@ pub async fn sweep(store: &dyn Store, provider: &Arc<dyn KeyProvider>, clock: &d
 }
 
 pub fn spawn_rotator(state: Arc<AppState>, node_id: String, every: Duration) -> tokio::task::JoinHandle<()> {
-    let (store, clock) = (state.store.clone(), state.clock.clone());
-    super::spawn_leased(store, clock, node_id, ROTATION_LEASE, every, move || {
-        let state = state.clone();
-        async move { sweep(state.store.as_ref(), &state.provider, state.clock.as_ref(), state.as_ref()).await }
-    })
+    super::spawn_leased(state, node_id, ROTATION_LEASE, every, |s| async move { sweep(s.store.as_ref(), &s.provider, s.clock.as_ref(), s.as_ref()).await })
 }
 
 #[cfg(test)]

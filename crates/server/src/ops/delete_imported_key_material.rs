@@ -35,9 +35,7 @@ pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
         match remove_material(ctx.state.store.as_ref(), &key).await {
             Ok(_) => {
                 // Drop any parsed copy held for speed (asymmetric and HMAC keys).
-                if let Ok(id) = uuid::Uuid::try_parse(&key.key_id) {
-                    ctx.state.provider.forget_key(id);
-                }
+                ctx.state.forget_parsed(&key);
                 return Ok(json!({ "KeyId": key.arn, "KeyMaterialId": key.current_material_id }));
             }
             // Changed meanwhile: same key, authorized above; re-read and retry.
