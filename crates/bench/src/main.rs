@@ -129,7 +129,7 @@ async fn run(options: RunOptions) -> Result<(), Error> {
 
     let (_trent, addr, signer, server_pid) = match &options.trent_bin {
         Some(bin) => {
-            let (server, signer) = servers::trent(bin, &options.trent_args)?;
+            let (server, signer) = servers::trent(bin, &options.trent_args, None)?;
             let (addr, pid) = (server.addr, Some(server.pid()));
             (Some(server), addr, signer, pid)
         }
