@@ -2,15 +2,22 @@
 //! chosen concurrency and reports req/s, latency percentiles and the CPU the
 //! server and the load generator used; optionally beside a bare HTTP
 //! baseline in the same run (ratios hold on a noisy machine) and the raw
-//! aws-lc-rs speed of the signing primitives. See docs/BENCHMARKS.md.
+//! aws-lc-rs speed of the signing primitives. For scale: fills a data
+//! directory with keys, times start-up on it, drives Encrypt over keys
+//! picked at random, and follows the server's memory. See
+//! docs/BENCHMARKS.md.
 
 mod baseline;
 mod client;
 mod cpu;
+mod keys;
 mod load;
+mod memory;
 mod ops;
+mod populate;
 mod raw_crypto;
 mod servers;
+mod startup;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
@@ -32,6 +39,10 @@ struct Cli {
 enum Command {
     /// Run the benchmark.
     Run(RunOptions),
+    /// Fill a data directory with symmetric keys through the API.
+    Populate(populate::PopulateOptions),
+    /// Time `trent serve` start-up on a data directory and read its memory.
+    Startup(startup::StartupOptions),
     /// The bare HTTP server the baseline figures come from.
     BaselineServer {
         #[arg(long, default_value = "127.0.0.1:0")]
@@ -85,6 +96,8 @@ fn main() -> std::process::ExitCode {
     let result: Result<(), Error> = match cli.command {
         Command::BaselineServer { listen } => runtime.block_on(baseline::serve(listen)).map_err(Into::into),
         Command::Run(options) => runtime.block_on(run(options)),
+        Command::Populate(options) => runtime.block_on(populate::run(options)),
+        Command::Startup(options) => runtime.block_on(startup::run(options)),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
