@@ -12,32 +12,43 @@
 //! Any commit empties the cache; under a steady load of reads it stays full.
 //!
 //! Reading the epoch costs a few microseconds (SQLite takes and releases a
-//! file lock), so within one request ([`request_scope`]) it is read once,
-//! at its first lookup, and again only after the request itself went to
-//! the database (a write of its own, or a miss). Lookups then answer as of
-//! the start of the request, which is the guarantee above.
+//! file lock), so a request ([`request_scope`]) reads it at most once: at
+//! its first lookup, unless another reading *began* after the request did
+//! (it saw every commit acknowledged before the request), whose value it
+//! then shares. After the request itself went to the database (a write of
+//! its own, or a miss) its next lookup needs a reading begun after that.
+//! Lookups thus answer as of the start of the request, or later.
 
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Mutex;
+use std::time::Instant;
 
 use crate::{AccessKeyRecord, AliasRecord, EntityKind, EntityRecord, GrantRecord, KeyRecord, MaterialRecord, PrincipalRecord, StoreError};
 
+/// What a request knows of the epoch.
+#[derive(Clone, Copy)]
+struct RequestEpoch {
+    /// A reading begun at or after this instant is fresh enough.
+    since: Instant,
+    /// The epoch it uses, and of which store (its [`ReadCache`]'s id).
+    kept: Option<(u64, u64)>,
+}
+
 tokio::task_local! {
-    /// The epoch a request read, and of which store (its [`ReadCache::id`]).
-    static REQUEST_EPOCH: Cell<Option<(u64, u64)>>;
+    static REQUEST_EPOCH: Cell<RequestEpoch>;
 }
 
 /// Runs one request: its lookups share one reading of the epoch.
 pub async fn request_scope<F: Future>(request: F) -> F::Output {
-    REQUEST_EPOCH.scope(Cell::new(None), request).await
+    REQUEST_EPOCH.scope(Cell::new(RequestEpoch { since: Instant::now(), kept: None }), request).await
 }
 
-/// After a database call of the current request: its next lookup reads the
-/// epoch again, so it sees what that call wrote.
+/// After a database call of the current request: its next lookup uses a
+/// reading begun after it, so it sees what that call wrote.
 pub fn forget_request_epoch() {
-    let _ = REQUEST_EPOCH.try_with(|epoch| epoch.set(None));
+    let _ = REQUEST_EPOCH.try_with(|epoch| epoch.set(RequestEpoch { since: Instant::now(), kept: None }));
 }
 
 /// Entries kept before the cache is emptied: a bound on memory, since a
@@ -109,31 +120,43 @@ pub struct ReadCache {
     /// Tells apart the caches of several stores in one process (tests).
     id: u64,
     entries: Mutex<Entries>,
+    /// The latest reading of the epoch and when it began.
+    latest: Mutex<Option<(u64, Instant)>>,
 }
 
 impl Default for ReadCache {
     fn default() -> Self {
         static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        ReadCache { id, entries: Mutex::new(Entries { epoch: 0, answers: HashMap::new() }) }
+        ReadCache { id, entries: Mutex::new(Entries { epoch: 0, answers: HashMap::new() }), latest: Mutex::new(None) }
     }
 }
 
 impl ReadCache {
-    /// The database's epoch: the current request's reading if it has one
-    /// for this store, else `read()` (kept for the rest of the request).
+    /// The database's epoch for the current request: the one it kept, or
+    /// a reading begun since it started, or `read()` now. Outside a request
+    /// (background work), always `read()`.
     pub fn epoch(&self, read: impl FnOnce() -> Option<u64>) -> Option<u64> {
-        let kept = REQUEST_EPOCH.try_with(|epoch| epoch.get()).ok().flatten();
-        if let Some((id, epoch)) = kept {
-            if id == self.id {
-                return Some(epoch);
+        let Ok(request) = REQUEST_EPOCH.try_with(|epoch| epoch.get()) else { return read() };
+        match request.kept {
+            Some((id, epoch)) if id == self.id => return Some(epoch),
+            _ => {}
+        }
+        let shared = *self.latest.lock().unwrap_or_else(|p| p.into_inner());
+        let epoch = match shared {
+            Some((epoch, began)) if began >= request.since => epoch,
+            _ => {
+                let began = Instant::now();
+                let epoch = read()?;
+                let mut latest = self.latest.lock().unwrap_or_else(|p| p.into_inner());
+                if latest.is_none_or(|(_, b)| began > b) {
+                    *latest = Some((epoch, began));
+                }
+                epoch
             }
-        }
-        let epoch = read();
-        if let Some(epoch) = epoch {
-            let _ = REQUEST_EPOCH.try_with(|kept| kept.set(Some((self.id, epoch))));
-        }
-        epoch
+        };
+        let _ = REQUEST_EPOCH.try_with(|kept| kept.set(RequestEpoch { kept: Some((self.id, epoch)), ..request }));
+        Some(epoch)
     }
 
     /// The answer to `query`: from memory if it was read at `epoch` (the
