@@ -70,7 +70,15 @@ impl Drop for Server {
 /// Starts `command` and reads `<prefix>http://ADDR` from its first line.
 fn start(mut command: Command, prefix: &str, temp_dir: Option<PathBuf>) -> Result<Server, Error> {
     let spawned = Instant::now();
-    let mut child = command.stdout(Stdio::piped()).stdin(Stdio::null()).spawn()?;
+    let mut child = match command.stdout(Stdio::piped()).stdin(Stdio::null()).spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            if let Some(dir) = &temp_dir {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            return Err(format!("{}: {e}", command.get_program().to_string_lossy()).into());
+        }
+    };
     let stdout = child.stdout.take().ok_or("no stdout")?;
     let mut reader = BufReader::new(stdout);
     let mut first = String::new();
