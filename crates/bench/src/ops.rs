@@ -72,9 +72,43 @@ fn plaintext() -> String {
     B64.encode([7u8; 64])
 }
 
+/// A key for the measured operations, under a realistic key policy with
+/// conditions (the targets hold with policy evaluation on).
 async fn create_key(addr: SocketAddr, signer: &Signer, spec: &str, usage: &str) -> Result<String, Error> {
     let out = call(addr, signer, "CreateKey", json!({ "KeySpec": spec, "KeyUsage": usage, "Description": "trent-bench" })).await?;
-    text(&out["KeyMetadata"]["KeyId"])
+    let key_id = text(&out["KeyMetadata"]["KeyId"])?;
+    let account = text(&out["KeyMetadata"]["AWSAccountId"])?;
+    call(addr, signer, "PutKeyPolicy", json!({ "KeyId": key_id, "PolicyName": "default", "Policy": key_policy(&account).to_string() })).await?;
+    Ok(key_id)
+}
+
+/// AWS's default key policy, a statement for using the key from this
+/// account and the loopback network, and a deny for every other account.
+fn key_policy(account: &str) -> Value {
+    let root = format!("arn:aws:iam::{account}:root");
+    json!({
+        "Version": "2012-10-17",
+        "Id": "trent-bench",
+        "Statement": [
+            { "Sid": "Enable IAM User Permissions", "Effect": "Allow", "Principal": { "AWS": root }, "Action": "kms:*", "Resource": "*" },
+            {
+                "Sid": "Allow use of the key from the account's own network",
+                "Effect": "Allow",
+                "Principal": { "AWS": root },
+                "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Sign", "kms:Verify", "kms:GenerateMac", "kms:DescribeKey"],
+                "Resource": "*",
+                "Condition": { "StringEquals": { "kms:CallerAccount": account }, "IpAddress": { "aws:SourceIp": "127.0.0.0/8" } }
+            },
+            {
+                "Sid": "Deny every other account",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "kms:*",
+                "Resource": "*",
+                "Condition": { "StringNotEquals": { "kms:CallerAccount": account } }
+            }
+        ]
+    })
 }
 
 fn text(v: &Value) -> Result<String, Error> {
