@@ -3,6 +3,11 @@
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc rather than glibc's malloc: under load, glibc's allocator took
+/// a fifth of the server's time (docs/BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "trent", version, about = "A self-hosted key management service that speaks the AWS KMS API")]
 struct Cli {
