@@ -1,4 +1,4 @@
-//! Imported key material (BYOK): import tokens, and expiry.
+//! Imported key material (BYOK): import tokens, removal and expiry.
 //!
 //! An import token is the one-time RSA wrapping key's private half, the
 //! KMS key it is for, the wrapping algorithm and its expiry (24 hours),
@@ -7,10 +7,11 @@
 
 use trent_crypto::import::{WrappingAlgorithm, WrappingKey};
 use trent_crypto::RootKey;
-use trent_store::{KeyImport, KeyRecord, KeyState, Millis, Store, StoreError};
+use trent_store::{KeyRecord, Millis, Store, StoreError};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
+use crate::keys::materials;
 use crate::protocol::error::{ErrorCode, KmsError};
 
 pub const TOKEN_LIFETIME_MILLIS: Millis = 24 * 60 * 60 * 1000;
@@ -72,27 +73,24 @@ pub fn check_external(key: &KeyRecord) -> Result<(), KmsError> {
     Ok(())
 }
 
-/// The key without its imported material: material deleted, state
-/// PendingImport (a key pending deletion stays so). Compare-and-set.
-pub async fn remove_material(store: &dyn Store, key: &KeyRecord) -> Result<KeyRecord, StoreError> {
-    let mut next = key.clone();
-    if next.state != KeyState::PendingDeletion {
-        next.state = KeyState::PendingImport;
-    }
-    next.import = KeyImport::default();
-    next.row_version = store.remove_key_material(&next).await?;
+/// The key without the named imported materials (their sealed copies
+/// deleted; see [`materials::without`] for the key's state). Compare-and-set.
+pub async fn remove_material(store: &dyn Store, key: &KeyRecord, material_ids: &[String]) -> Result<KeyRecord, StoreError> {
+    let mut next = materials::without(key, material_ids);
+    next.row_version = store.remove_key_material(&next, material_ids).await?;
     Ok(next)
 }
 
-/// Removes the key's material if its ValidTo has passed; the key as it now is.
+/// Removes the key's materials whose ValidTo has passed; the key as it now is.
 pub async fn expire_if_due(store: &dyn Store, key: KeyRecord, now: Millis, events: &dyn crate::lifecycle::events::JobEvents) -> Result<KeyRecord, StoreError> {
-    if key.import.valid_to.is_none_or(|t| t > now) {
+    let due = materials::expired(&key, now);
+    if due.is_empty() {
         return Ok(key);
     }
-    match remove_material(store, &key).await {
+    match remove_material(store, &key, &due).await {
         Ok(next) => {
-            tracing::info!(key_id = %key.key_id, "imported key material deleted: it expired");
-            events.material_expired(&key).await;
+            tracing::info!(key_id = %key.key_id, materials = ?due, "imported key material deleted: it expired");
+            events.material_expired(&key, &due).await;
             Ok(next)
         }
         // Changed meanwhile (expired by another node, or re-imported): read it again.
