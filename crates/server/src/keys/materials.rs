@@ -41,6 +41,9 @@ pub fn with_import(key: &KeyRecord, req: &ImportRequest) -> Result<KeyRecord, Km
     let mut materials = key.imported_materials();
     let had = !materials.is_empty();
     let import_type = req.import_type.as_deref().unwrap_or(if had { EXISTING } else { NEW });
+    if import_type == NEW && req.named_id.is_some() {
+        return Err(KmsError::validation("KeyMaterialId cannot be given with ImportType NEW_KEY_MATERIAL."));
+    }
     if req.named_id.as_deref().is_some_and(|named| named != req.material_id) {
         return Err(KmsError::new(ErrorCode::IncorrectKeyMaterial, "The key material does not match KeyMaterialId."));
     }
@@ -55,7 +58,6 @@ pub fn with_import(key: &KeyRecord, req: &ImportRequest) -> Result<KeyRecord, Km
     };
     let mut next = key.clone();
     match (import_type, known) {
-        (NEW, _) if req.named_id.is_some() => return Err(KmsError::validation("KeyMaterialId cannot be given with ImportType NEW_KEY_MATERIAL.")),
         (NEW, Some(_)) => {
             return Err(KmsError::new(
                 ErrorCode::IncorrectKeyMaterial,
