@@ -1,6 +1,6 @@
 //! Imported key material (BYOK): import tokens, removal and expiry.
 //!
-//! An import token is the one-time RSA wrapping key's private half, the
+//! An import token is the one-time wrapping key's private half, the
 //! KMS key it is for, the wrapping algorithm and its expiry (24 hours),
 //! sealed under the root key. It needs no database row, so any node can
 //! take it, and it cannot be altered or used for another key.
@@ -57,7 +57,7 @@ impl ImportToken {
         if now >= expires_at {
             return Err(KmsError::new(ErrorCode::ExpiredImportToken, "The import token has expired. Call GetParametersForImport for a new one."));
         }
-        let wrapping_key = WrappingKey::from_pkcs8(&bytes[26..]).map_err(|_| invalid())?;
+        let wrapping_key = WrappingKey::from_pkcs8(algorithm, &bytes[26..]).map_err(|_| invalid())?;
         Ok(ImportToken { key_id: token_key, algorithm, expires_at, wrapping_key })
     }
 }
@@ -102,12 +102,24 @@ pub async fn expire_if_due(store: &dyn Store, key: KeyRecord, now: Millis, event
 #[cfg(test)]
 mod tests {
     use super::*;
+    use trent_crypto::import::WrappingKeySpec;
+
+    #[test]
+    fn an_sm2_token_holds_its_sm2_wrapping_key() {
+        let root = RootKey::from_bytes(trent_crypto::random_secret(32).unwrap()).unwrap();
+        let key_id = Uuid::new_v4();
+        let wrapping_key = WrappingKey::generate(WrappingKeySpec::Sm2).unwrap();
+        let public = wrapping_key.public_key_der().unwrap();
+        let sealed = ImportToken { key_id, algorithm: WrappingAlgorithm::Sm2Pke, expires_at: 1_000, wrapping_key }.seal(&root).unwrap();
+        let opened = ImportToken::open(&root, &sealed, &key_id.to_string(), 0).unwrap();
+        assert_eq!((opened.algorithm, opened.wrapping_key.public_key_der().unwrap()), (WrappingAlgorithm::Sm2Pke, public));
+    }
 
     #[test]
     fn a_token_opens_only_for_its_key_and_before_it_expires() {
         let root = RootKey::from_bytes(trent_crypto::random_secret(32).unwrap()).unwrap();
         let key_id = Uuid::new_v4();
-        let token = ImportToken { key_id, algorithm: WrappingAlgorithm::RsaesOaepSha256, expires_at: 1_000, wrapping_key: WrappingKey::generate(2048).unwrap() };
+        let token = ImportToken { key_id, algorithm: WrappingAlgorithm::RsaesOaepSha256, expires_at: 1_000, wrapping_key: WrappingKey::generate(WrappingKeySpec::Rsa2048).unwrap() };
         let sealed = token.seal(&root).unwrap();
         let opened = ImportToken::open(&root, &sealed, &key_id.to_string(), 999).unwrap();
         assert_eq!((opened.algorithm, opened.expires_at), (WrappingAlgorithm::RsaesOaepSha256, 1_000));
