@@ -90,18 +90,18 @@ fn check_skew(request_time: i64, now: i64) -> Result<(), SigV4Error> {
     Ok(())
 }
 
-/// Lowercase hex signature of `req` under `auth` (its scope, signed headers).
+/// Lowercase hex signature of `req` under `auth` (its scope, signed
+/// headers), with the scope's signing key.
 fn compute_signature(
     req: &Request<'_>,
     auth: &Authorization,
     timestamp: &str,
     hashed_payload: &str,
-    secret: &[u8],
+    key: &[u8; 32],
 ) -> String {
     let creq = canonical_request(req, auth, hashed_payload);
     let sts = string_to_sign(timestamp, &auth.scope(), &creq);
-    let key = signing_key(secret, &auth.date, &auth.region, &auth.service);
-    hex::encode(hmac_sha256(&key, sts.as_bytes()))
+    hex::encode(hmac_sha256(key, sts.as_bytes()))
 }
 
 /// Verifies a SigV4-signed request.
@@ -118,6 +118,20 @@ pub fn verify(
     req: &Request<'_>,
     auth: &Authorization,
     secret_access_key: &[u8],
+    now_unix: i64,
+) -> Result<(), SigV4Error> {
+    let mut key = signing_key(secret_access_key, &auth.date, &auth.region, &auth.service);
+    let result = verify_with_signing_key(req, auth, &key, now_unix);
+    key.fill(0);
+    result
+}
+
+/// [`verify`] with the signing key of `auth`'s scope already derived (see
+/// [`signing_key`]), for a server that caches it.
+pub fn verify_with_signing_key(
+    req: &Request<'_>,
+    auth: &Authorization,
+    signing_key: &[u8; 32],
     now_unix: i64,
 ) -> Result<(), SigV4Error> {
     let (timestamp, request_time) = request_timestamp(req, auth)?;
@@ -141,7 +155,7 @@ pub fn verify(
         return Err(SigV4Error::SignedHeaderMissing { header: h.clone() });
     }
     let payload = hashed_payload(req)?;
-    let expected = compute_signature(req, auth, &timestamp, &payload, secret_access_key);
+    let expected = compute_signature(req, auth, &timestamp, &payload, signing_key);
     constant_time::verify_slices_are_equal(expected.as_bytes(), auth.signature.as_bytes())
         .map_err(|_| SigV4Error::SignatureMismatch)
 }
@@ -177,6 +191,7 @@ pub fn sign(
     let (timestamp, _) = request_timestamp(req, &auth)?;
     auth.date = timestamp.get(..8).unwrap_or_default().to_string();
     let payload = hashed_payload(req)?;
-    auth.signature = compute_signature(req, &auth, &timestamp, &payload, secret_access_key);
+    let key = signing_key(secret_access_key, &auth.date, &auth.region, &auth.service);
+    auth.signature = compute_signature(req, &auth, &timestamp, &payload, &key);
     Ok(auth.to_header_value())
 }

@@ -13,6 +13,7 @@
 
 mod error;
 pub mod records;
+pub mod read_cache;
 pub mod sqlite;
 #[cfg(feature = "postgres")]
 pub mod postgres;

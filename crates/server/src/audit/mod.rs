@@ -7,8 +7,8 @@
 //!   `responseElements` without ever copying a secret.
 //! - [`chain`]: the record format: hash chain and signed digests (pure).
 //! - [`signing`]: the Ed25519 audit signing key, sealed under the root key.
-//! - [`writer`]: the thread that writes the sinks (files with rotation,
-//!   stdout, syslog), fsyncs and signs.
+//! - [`writer`]: writes the sinks (files with rotation, stdout, syslog)
+//!   from the request's own thread; its thread fsyncs and signs.
 //! - [`verify`] and [`query`]: what `trent audit verify` and `trent audit
 //!   query` do; [`cli`] is the `trent audit` command.
 //!
@@ -95,9 +95,14 @@ fn parse_sink(s: &str) -> Result<Sink, String> {
 
 /// The audit log of a running server.
 pub struct Audit {
+    /// None for [`Audit::none`].
+    writer: Option<Arc<Mutex<writer::Writer>>>,
+    /// To the `trent-audit` thread; taken at shutdown.
     tx: Mutex<Option<std::sync::mpsc::Sender<writer::Msg>>>,
     failed: Arc<AtomicBool>,
     on_failure: OnFailure,
+    /// `--audit-sync-interval-ms 0`: every event is fsynced before its answer.
+    sync_every_event: bool,
 }
 
 impl Audit {
@@ -120,17 +125,24 @@ impl Audit {
             digest_interval: Duration::from_secs(options.audit_digest_interval_secs.max(1)),
         };
         let failed = Arc::new(AtomicBool::new(false));
-        let writer = writer::Writer::open(settings, key, clock, failed.clone())?;
+        let writer = Arc::new(Mutex::new(writer::Writer::open(settings, key, clock, failed.clone())?));
         let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::Builder::new().name("trent-audit".into()).spawn(move || writer.run(rx)).map_err(|e| format!("starting the audit writer: {e}"))?;
-        Ok(Audit { tx: Mutex::new(Some(tx)), failed, on_failure: options.audit_on_failure })
+        let thread_writer = writer.clone();
+        std::thread::Builder::new().name("trent-audit".into()).spawn(move || writer::run(thread_writer, rx)).map_err(|e| format!("starting the audit writer: {e}"))?;
+        Ok(Audit {
+            writer: Some(writer),
+            tx: Mutex::new(Some(tx)),
+            failed,
+            on_failure: options.audit_on_failure,
+            sync_every_event: options.audit_sync_interval_ms == 0,
+        })
     }
 
     /// No log, for operator commands that build an `AppState` but answer no
     /// requests (e.g. `trent explain`): recording fails, so nothing could
     /// be served through it unaudited.
     pub fn none() -> Audit {
-        Audit { tx: Mutex::new(None), failed: Arc::new(AtomicBool::new(true)), on_failure: OnFailure::Refuse }
+        Audit { writer: None, tx: Mutex::new(None), failed: Arc::new(AtomicBool::new(true)), on_failure: OnFailure::Refuse, sync_every_event: false }
     }
 
     /// For unit tests that build an `AppState`: a real log in a temporary
@@ -158,12 +170,16 @@ impl Audit {
     /// Records one event; returns once it is written (and fsynced if
     /// `sync`). An error means the request must not be answered as served.
     pub async fn record(&self, event: &Value, sync: bool) -> Result<(), String> {
-        let (ack, done) = oneshot::channel();
-        let sent = {
-            let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner());
-            tx.as_ref().map(|tx| tx.send(writer::Msg::Event { json: event.to_string(), sync, ack }).is_ok()).unwrap_or(false)
+        let json = event.to_string();
+        let written = match &self.writer {
+            // A write to the kernel's page cache: short enough for the request's own thread.
+            Some(writer) => writer::lock(writer).write_event(&json),
+            None => Err("the audit writer stopped".to_owned()),
         };
-        let result = if sent { done.await.unwrap_or_else(|_| Err("the audit writer stopped".into())) } else { Err("the audit writer stopped".into()) };
+        let result = match written {
+            Ok(()) if sync || self.sync_every_event => self.sync().await,
+            other => other,
+        };
         if result.is_err() {
             // Also when the writer itself is gone: later requests are refused before they act.
             self.failed.store(true, Ordering::SeqCst);
@@ -175,6 +191,20 @@ impl Audit {
             }
             other => other,
         }
+    }
+
+    /// Waits until everything written so far is fsynced (group commit by
+    /// the `trent-audit` thread).
+    async fn sync(&self) -> Result<(), String> {
+        let (ack, done) = oneshot::channel();
+        let sent = {
+            let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner());
+            tx.as_ref().is_some_and(|tx| tx.send(writer::Msg::Sync(ack)).is_ok())
+        };
+        if !sent {
+            return Err("the audit writer stopped".into());
+        }
+        done.await.unwrap_or_else(|_| Err("the audit writer stopped".into()))
     }
 
     /// Signs and fsyncs what is pending and stops the writer.

@@ -1,13 +1,14 @@
-//! The one thread that writes the audit log: it numbers and chains the
-//! records, writes each batch to every sink, fsyncs, rotates files and
-//! signs digests. Requests hand it their event and wait for its answer.
+//! The audit log's writer: requests append their own record (numbered,
+//! chained, written to every sink) under one lock, so a request does not
+//! wait for another thread; the `trent-audit` thread fsyncs and signs.
 //!
 //! Durability: an event of an operation that changed something is fsynced
-//! before its request is answered. Other events (reads, cryptographic use,
-//! failures) are written to the file (so a process crash loses none) and
-//! answered; they are fsynced together at most `sync_interval` later, which
-//! bounds what a power failure can lose. Any failure to write a sink stops
-//! the writer for good (see `Audit::refusing`).
+//! before its request is answered (the thread fsyncs on request, group
+//! commit: one fsync for every request that asked meanwhile). Other events
+//! (reads, cryptographic use, failures) are written to the file before the
+//! answer (so a process crash loses none) and fsynced together at most
+//! `sync_interval` later, which bounds what a power failure can lose. Any
+//! failure to write a sink stops the writer for good (see `Audit::refusing`).
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -16,7 +17,7 @@ use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
@@ -26,12 +27,10 @@ use super::event::format_time;
 use super::signing::SigningKey;
 use crate::clock::Clock;
 
-/// An event waiting to be written: its JSON, whether it must be fsynced
-/// before its answer, and where to say it was written.
-type Pending = (String, bool, oneshot::Sender<Result<(), String>>);
-
+/// What requests ask of the `trent-audit` thread.
 pub(super) enum Msg {
-    Event { json: String, sync: bool, ack: oneshot::Sender<Result<(), String>> },
+    /// Fsync everything written so far, then answer.
+    Sync(oneshot::Sender<Result<(), String>>),
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -69,7 +68,8 @@ pub fn list_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 
 struct FileSink {
     dir: PathBuf,
-    file: File,
+    /// Shared with the thread's fsync, which runs without the writer's lock.
+    file: Arc<File>,
     size: u64,
     opened_at: Instant,
 }
@@ -80,7 +80,7 @@ impl FileSink {
         let file = OpenOptions::new().create(true).append(true).mode(0o600).open(&path)?;
         let size = file.metadata()?.len();
         File::open(dir)?.sync_all()?;
-        Ok(FileSink { dir: dir.to_owned(), file, size, opened_at: Instant::now() })
+        Ok(FileSink { dir: dir.to_owned(), file: Arc::new(file), size, opened_at: Instant::now() })
     }
 }
 
@@ -95,9 +95,12 @@ pub(super) struct Writer {
     head: String,
     last_digest_seq: u64,
     unsigned: bool,
+    /// When the oldest record not yet fsynced was written.
     unsynced_since: Option<Instant>,
     last_digest_at: Instant,
     failed: Arc<AtomicBool>,
+    /// Shut down: the log ends with its last digest, nothing more is written.
+    closed: bool,
 }
 
 impl Writer {
@@ -135,56 +138,38 @@ impl Writer {
             unsynced_since: None,
             last_digest_at: Instant::now(),
             failed,
+            closed: false,
         })
     }
 
-    pub(super) fn run(mut self, rx: Receiver<Msg>) {
-        loop {
-            let msg = rx.recv_timeout(self.next_deadline());
-            let mut batch: Vec<Pending> = Vec::new();
-            let mut shutdown = None;
-            match msg {
-                Ok(Msg::Event { json, sync, ack }) => {
-                    batch.push((json, sync, ack));
-                    // Everything already waiting joins this batch: one write, at most one fsync.
-                    while batch.len() < 4096 {
-                        match rx.try_recv() {
-                            Ok(Msg::Event { json, sync, ack }) => batch.push((json, sync, ack)),
-                            Ok(Msg::Shutdown(ack)) => {
-                                shutdown = Some(ack);
-                                break;
-                            }
-                            Err(_) => break,
-                        }
-                    }
-                }
-                Ok(Msg::Shutdown(ack)) => shutdown = Some(ack),
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => {
-                    self.finish();
-                    return;
-                }
-            }
-            if !batch.is_empty() {
-                let result = if self.failed.load(Ordering::SeqCst) { Err("the audit log has already failed".to_owned()) } else { self.write_batch(&batch) };
-                if let Err(e) = &result {
-                    self.fail(e);
-                }
-                for (_, _, ack) in batch {
-                    let _ = ack.send(result.clone());
-                }
-            }
-            if let Err(e) = self.deadlines() {
-                self.fail(&e);
-            }
-            if let Some(ack) = shutdown {
-                self.finish();
-                let _ = ack.send(());
-                return;
-            }
+    /// Appends one event and writes it to every sink (fsynced later, or
+    /// at once by `sync` for an event that must be durable before its answer).
+    pub(super) fn write_event(&mut self, json: &str) -> Result<(), String> {
+        if self.failed.load(Ordering::SeqCst) {
+            return Err("the audit log has already failed".to_owned());
         }
+        if self.closed {
+            return Err("the audit writer stopped".to_owned());
+        }
+        let result = self.write_record(json);
+        if let Err(e) = &result {
+            self.fail(e);
+        }
+        result
     }
 
+    /// What an fsync without the lock needs: the current file and the last
+    /// seq written to it.
+    fn unsynced(&self) -> Option<(Option<Arc<File>>, u64)> {
+        self.unsynced_since.map(|_| (self.file.as_ref().map(|f| f.file.clone()), self.seq))
+    }
+
+    /// After an fsync that covered records up to `seq`.
+    fn synced_through(&mut self, seq: u64) {
+        if self.seq == seq {
+            self.unsynced_since = None;
+        }
+    }
     fn fail(&self, error: &str) {
         if !self.failed.swap(true, Ordering::SeqCst) {
             tracing::error!(error = %error, "THE AUDIT LOG CANNOT BE WRITTEN");
@@ -193,6 +178,7 @@ impl Writer {
 
     /// On shutdown: sign what is unsigned and make it durable.
     fn finish(&mut self) {
+        self.closed = true;
         if self.failed.load(Ordering::SeqCst) {
             return;
         }
@@ -205,6 +191,9 @@ impl Writer {
     fn next_deadline(&self) -> Duration {
         let now = Instant::now();
         let mut next = Duration::from_secs(3600);
+        if self.failed.load(Ordering::SeqCst) {
+            return next;
+        }
         if let Some(since) = self.unsynced_since {
             next = next.min((since + self.settings.sync_interval).saturating_duration_since(now));
         }
@@ -214,30 +203,26 @@ impl Writer {
         next
     }
 
-    fn deadlines(&mut self) -> Result<(), String> {
-        if self.failed.load(Ordering::SeqCst) {
-            return Ok(());
-        }
-        if self.unsynced_since.is_some_and(|s| s.elapsed() >= self.settings.sync_interval) {
-            self.sync()?;
-        }
-        if self.unsigned && self.last_digest_at.elapsed() >= self.settings.digest_interval {
-            self.digest()?;
-        }
-        Ok(())
+    fn sync_due(&self) -> bool {
+        self.unsynced_since.is_some_and(|s| s.elapsed() >= self.settings.sync_interval)
     }
 
-    fn write_batch(&mut self, batch: &[Pending]) -> Result<(), String> {
-        self.rotate_if_due()?;
-        let mut buf = String::new();
-        for (json, _, _) in batch {
-            self.append(&mut buf, RecordType::Event, json);
+    fn digest_if_due(&mut self) {
+        if self.failed.load(Ordering::SeqCst) || !(self.unsigned && self.last_digest_at.elapsed() >= self.settings.digest_interval) {
+            return;
         }
+        if let Err(e) = self.digest() {
+            self.fail(&e);
+        }
+    }
+
+    fn write_record(&mut self, json: &str) -> Result<(), String> {
+        self.rotate_if_due()?;
+        let mut buf = String::with_capacity(json.len() + 200);
+        self.append(&mut buf, RecordType::Event, json);
         self.unsigned = true;
         self.emit(&buf)?;
-        if batch.iter().any(|(_, sync, _)| *sync) {
-            self.sync()?;
-        } else if self.unsynced_since.is_none() {
+        if self.unsynced_since.is_none() {
             self.unsynced_since = Some(Instant::now());
         }
         Ok(())
@@ -310,6 +295,74 @@ impl Writer {
         self.file = Some(next);
         Ok(())
     }
+}
+
+/// The writer, locked; its state is plain data, sound even after a panic.
+pub(super) fn lock(writer: &Mutex<Writer>) -> std::sync::MutexGuard<'_, Writer> {
+    writer.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The `trent-audit` thread: fsyncs when asked (one fsync answers every
+/// request that asked meanwhile) and when the oldest unsynced record is
+/// `sync_interval` old; adds the signed digests; signs and syncs on shutdown.
+pub(super) fn run(writer: Arc<Mutex<Writer>>, rx: Receiver<Msg>) {
+    loop {
+        let wait = lock(&writer).next_deadline();
+        let mut waiting = Vec::new();
+        let mut shutdown = None;
+        match rx.recv_timeout(wait) {
+            Ok(Msg::Sync(ack)) => waiting.push(ack),
+            Ok(Msg::Shutdown(ack)) => shutdown = Some(ack),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => {
+                lock(&writer).finish();
+                return;
+            }
+        }
+        while let Ok(msg) = rx.try_recv() {
+            match msg {
+                Msg::Sync(ack) => waiting.push(ack),
+                Msg::Shutdown(ack) => shutdown = Some(ack),
+            }
+        }
+        if !waiting.is_empty() || lock(&writer).sync_due() {
+            let result = sync_unlocked(&writer);
+            for ack in waiting {
+                let _ = ack.send(result.clone());
+            }
+        }
+        lock(&writer).digest_if_due();
+        if let Some(ack) = shutdown {
+            lock(&writer).finish();
+            let _ = ack.send(());
+            return;
+        }
+    }
+}
+
+/// Fsyncs every record written so far, without holding the lock (requests
+/// go on writing meanwhile). A rotation in between already synced the old
+/// file, so syncing the current one is enough.
+fn sync_unlocked(writer: &Mutex<Writer>) -> Result<(), String> {
+    let (file, seq) = {
+        let w = lock(writer);
+        if w.failed.load(Ordering::SeqCst) {
+            return Err("the audit log has already failed".to_owned());
+        }
+        match w.unsynced() {
+            Some(pending) => pending,
+            None => return Ok(()),
+        }
+    };
+    if let Some(file) = file {
+        if let Err(e) = file.sync_data() {
+            let e = format!("fsync of the audit log: {e}");
+            lock(writer).fail(&e);
+            return Err(e);
+        }
+    }
+    lock(writer).synced_through(seq);
+    Ok(())
 }
 
 fn first_seq_of(path: &Path) -> Option<u64> {

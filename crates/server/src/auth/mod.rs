@@ -6,8 +6,10 @@ pub mod accounts;
 pub mod credentials;
 pub mod root_check;
 pub mod session;
+pub mod signing_keys;
 
 use trent_sigv4::{Authorization, Request};
+use zeroize::Zeroizing;
 
 use crate::protocol::error::{ErrorCode, KmsError};
 use crate::state::{AppState, AuthMode, Principal};
@@ -41,12 +43,12 @@ pub async fn authenticate_for(state: &AppState, req: &Request<'_>, service: &str
             let auth = trent_sigv4::parse_authorization(header).map_err(sigv4_error)?;
             auth.check_scope(&auth.region, service).map_err(sigv4_error)?;
             require_signed_payload(req)?;
-            let (principal, secret) = if auth.access_key_id.starts_with(TEMPORARY_KEY_PREFIX) {
+            let (principal, signing_key) = if auth.access_key_id.starts_with(TEMPORARY_KEY_PREFIX) {
                 session_lookup(state, req, &auth).await?
             } else {
                 lookup(state, &auth).await?
             };
-            trent_sigv4::verify(req, &auth, secret.as_bytes(), state.clock.now_secs()).map_err(sigv4_error)?;
+            trent_sigv4::verify_with_signing_key(req, &auth, &signing_key, state.clock.now_secs()).map_err(sigv4_error)?;
             Ok((principal, auth.region))
         }
     }
@@ -73,19 +75,20 @@ fn invalid_token() -> KmsError {
     KmsError::new(ErrorCode::UnrecognizedClient, "The security token included in the request is invalid.")
 }
 
-async fn lookup(state: &AppState, auth: &Authorization) -> Result<(Principal, trent_crypto::SecretBytes), KmsError> {
+/// The caller behind a long-term access key, and the signing key of the request's scope.
+async fn lookup(state: &AppState, auth: &Authorization) -> Result<(Principal, Zeroizing<[u8; 32]>), KmsError> {
     let unknown = invalid_token;
     // An inactive key is refused exactly like an unknown one, as AWS does.
     let key = state.store.get_access_key(&auth.access_key_id).await?.filter(|k| k.active).ok_or_else(unknown)?;
     let principal = state.store.get_principal(&key.principal_arn).await?.ok_or_else(unknown)?;
-    let secret = credentials::unseal_secret(&state.root_key, &key)?;
-    Ok((Principal { account_id: principal.account_id, arn: principal.arn }, secret))
+    let signing_key = signing_keys::signing_key(&key.sealed_secret, auth, || credentials::unseal_secret(&state.root_key, &key))?;
+    Ok((Principal { account_id: principal.account_id, arn: principal.arn }, signing_key))
 }
 
 /// Temporary credentials: the session token (`X-Amz-Security-Token`) must
 /// be one this deployment sealed for this access key id, unexpired, and its
 /// role must still exist (deleting a role ends its sessions at once).
-async fn session_lookup(state: &AppState, req: &Request<'_>, auth: &Authorization) -> Result<(Principal, trent_crypto::SecretBytes), KmsError> {
+async fn session_lookup(state: &AppState, req: &Request<'_>, auth: &Authorization) -> Result<(Principal, Zeroizing<[u8; 32]>), KmsError> {
     let token = req.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("x-amz-security-token")).map(|(_, v)| v.as_str()).ok_or_else(invalid_token)?;
     let session = session::open(&state.root_key, token).filter(|s| s.access_key_id == auth.access_key_id).ok_or_else(invalid_token)?;
     if state.clock.now_millis() >= session.expires_at {
@@ -97,7 +100,8 @@ async fn session_lookup(state: &AppState, req: &Request<'_>, auth: &Authorizatio
         return Err(invalid_token());
     }
     let principal = Principal { account_id: session.account_id.clone(), arn: session.assumed_role_arn() };
-    Ok((principal, trent_crypto::SecretBytes::new(session.secret.as_bytes().to_vec())))
+    let signing_key = trent_sigv4::signing_key(session.secret.as_bytes(), &auth.date, &auth.region, &auth.service);
+    Ok((principal, Zeroizing::new(signing_key)))
 }
 
 fn sigv4_error(e: trent_sigv4::SigV4Error) -> KmsError {

@@ -26,6 +26,11 @@ pub fn router(state: Arc<AppState>) -> Router {
 }
 
 async fn handle(State(state): State<Arc<AppState>>, method: Method, uri: Uri, headers: HeaderMap, request: axum::extract::Request) -> Response {
+    // One reading of the store's change epoch serves the request's lookups (trent_store::read_cache).
+    trent_store::read_cache::request_scope(answer(state, method, uri, headers, request)).await
+}
+
+async fn answer(state: Arc<AppState>, method: Method, uri: Uri, headers: HeaderMap, request: axum::extract::Request) -> Response {
     let started = Instant::now();
     let request_id = uuid::Uuid::new_v4().to_string();
     let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok());

@@ -4,6 +4,10 @@
 //!
 //! rusqlite is synchronous: every call runs on tokio's blocking pool with one
 //! connection behind a mutex (SQLite admits one writer at a time anyway).
+//! The lookups of the request path go through a [`ReadCache`], kept
+//! coherent by `PRAGMA data_version` on a second, read-only connection: it
+//! changes at every commit by any connection, of this process or another
+//! (`trent account create` writes the file while a server runs).
 
 mod grants;
 mod identity;
@@ -14,10 +18,15 @@ use std::sync::{Arc, Mutex};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
+use crate::read_cache::{Cacheable, Query, ReadCache};
 use crate::{After, AccessKeyRecord, AliasRecord, EntityKind, EntityRecord, GrantRecord, KeyRecord, KeyUsageRecord, MaterialRecord, Millis, PrincipalRecord, Store, StoreError};
 
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
+    /// The connection that reads the epoch of the [`ReadCache`]; none for
+    /// an in-memory database, which only `conn` can see (no cache then).
+    watch: Option<Mutex<Connection>>,
+    cache: ReadCache,
 }
 
 impl SqliteStore {
@@ -25,7 +34,10 @@ impl SqliteStore {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         create_private(path).map_err(|e| StoreError::Backend(format!("creating {}: {e}", path.display())))?;
         let conn = Connection::open(path).map_err(backend)?;
-        Self::configure(conn)
+        let mut store = Self::configure(conn)?;
+        let watch = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(backend)?;
+        store.watch = Some(Mutex::new(watch));
+        Ok(store)
     }
 
     /// A private in-memory database, for tests.
@@ -40,7 +52,25 @@ impl SqliteStore {
         conn.pragma_update(None, "foreign_keys", "ON").map_err(backend)?;
         conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(backend)?;
         schema::migrate(&mut conn)?;
-        Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)) })
+        Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)), watch: None, cache: ReadCache::default() })
+    }
+
+    /// The database's epoch for the [`ReadCache`]: `PRAGMA data_version`
+    /// changes whenever another connection (any but `watch`) commits. Read
+    /// on the caller's thread: it touches only SQLite's shared WAL index.
+    fn epoch(&self) -> Option<u64> {
+        self.cache.epoch(|| self.read_epoch())
+    }
+
+    fn read_epoch(&self) -> Option<u64> {
+        let watch = self.watch.as_ref()?.lock().unwrap_or_else(|p| p.into_inner());
+        let mut statement = watch.prepare_cached("PRAGMA data_version").ok()?;
+        statement.query_row([], |r| r.get::<_, i64>(0)).ok().map(|v| v as u64)
+    }
+
+    /// `load`'s answer to `query`, from the cache while nothing was committed.
+    async fn cached<T: Cacheable>(&self, query: Query, load: impl std::future::Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
+        self.cache.get(self.epoch(), query, load).await
     }
 
     /// Runs `f` with the connection on the blocking pool.
@@ -50,14 +80,15 @@ impl SqliteStore {
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let conn = self.conn.clone();
-        tokio::task::spawn_blocking(move || {
+        let result = tokio::task::spawn_blocking(move || {
             // A poisoned mutex means a panic mid-call; SQLite rolled that
             // transaction back, so the connection itself is still sound.
             let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
             f(&mut guard)
         })
-        .await
-        .map_err(|e| StoreError::Backend(format!("store task failed: {e}")))?
+        .await;
+        crate::read_cache::forget_request_epoch();
+        result.map_err(|e| StoreError::Backend(format!("store task failed: {e}")))?
     }
 }
 
@@ -173,14 +204,15 @@ impl Store for SqliteStore {
 
     async fn get_key(&self, key_id: &str) -> Result<Option<KeyRecord>, StoreError> {
         let key_id = key_id.to_owned();
-        self.run(move |c| {
+        let query = Query::Key(key_id.clone());
+        let load = self.run(move |c| {
             let row: Option<(String, i64)> = c
                 .query_row("SELECT doc, row_version FROM keys WHERE key_id = ?1", params![key_id], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()
                 .map_err(backend)?;
             row.map(|(doc, v)| key_from_row(doc, v)).transpose()
-        })
-        .await
+        });
+        self.cached(query, load).await
     }
 
     async fn update_key(&self, key: &KeyRecord) -> Result<i64, StoreError> {
@@ -291,7 +323,8 @@ impl Store for SqliteStore {
 
     async fn get_material(&self, key_id: &str, material_id: &str) -> Result<Option<MaterialRecord>, StoreError> {
         let (key_id, material_id) = (key_id.to_owned(), material_id.to_owned());
-        self.run(move |c| {
+        let query = Query::Material(key_id.clone(), material_id.clone());
+        let load = self.run(move |c| {
             c.query_row(
                 "SELECT key_id, material_id, stored, created_at FROM key_materials WHERE key_id = ?1 AND material_id = ?2",
                 params![key_id, material_id],
@@ -299,8 +332,8 @@ impl Store for SqliteStore {
             )
             .optional()
             .map_err(backend)
-        })
-        .await
+        });
+        self.cached(query, load).await
     }
 
     async fn keys_due_for_deletion(&self, now: Millis) -> Result<Vec<String>, StoreError> {
@@ -350,7 +383,8 @@ impl Store for SqliteStore {
 
     async fn get_alias(&self, account_id: &str, region: &str, alias_name: &str) -> Result<Option<AliasRecord>, StoreError> {
         let (account_id, region, alias_name) = (account_id.to_owned(), region.to_owned(), alias_name.to_owned());
-        self.run(move |c| {
+        let query = Query::Alias(account_id.clone(), region.clone(), alias_name.clone());
+        let load = self.run(move |c| {
             c.query_row(
                 &format!("SELECT {ALIAS_COLUMNS} FROM aliases WHERE account_id = ?1 AND region = ?2 AND alias_name = ?3"),
                 params![account_id, region, alias_name],
@@ -358,8 +392,8 @@ impl Store for SqliteStore {
             )
             .optional()
             .map_err(backend)
-        })
-        .await
+        });
+        self.cached(query, load).await
     }
 
     async fn update_alias(&self, alias: &AliasRecord) -> Result<(), StoreError> {
@@ -431,19 +465,21 @@ impl Store for SqliteStore {
 
     async fn get_principal(&self, arn: &str) -> Result<Option<PrincipalRecord>, StoreError> {
         let arn = arn.to_owned();
-        self.run(move |c| {
+        let query = Query::Principal(arn.clone());
+        let load = self.run(move |c| {
             c.query_row("SELECT arn, account_id, created_at FROM principals WHERE arn = ?1", params![arn], |r| {
                 Ok(PrincipalRecord { arn: r.get(0)?, account_id: r.get(1)?, created_at: r.get(2)? })
             })
             .optional()
             .map_err(backend)
-        })
-        .await
+        });
+        self.cached(query, load).await
     }
 
     async fn get_access_key(&self, access_key_id: &str) -> Result<Option<AccessKeyRecord>, StoreError> {
         let id = access_key_id.to_owned();
-        self.run(move |c| {
+        let query = Query::AccessKey(id.clone());
+        let load = self.run(move |c| {
             c.query_row(
                 &format!("SELECT {} FROM access_keys WHERE access_key_id = ?1", identity::ACCESS_KEY_COLUMNS),
                 params![id],
@@ -451,8 +487,8 @@ impl Store for SqliteStore {
             )
             .optional()
             .map_err(backend)
-        })
-        .await
+        });
+        self.cached(query, load).await
     }
 
     async fn count_principals(&self) -> Result<u64, StoreError> {
@@ -471,7 +507,9 @@ impl Store for SqliteStore {
 
     async fn get_entity(&self, account_id: &str, kind: EntityKind, name: &str) -> Result<Option<EntityRecord>, StoreError> {
         let (account_id, name) = (account_id.to_owned(), name.to_owned());
-        self.run(move |c| identity::get_entity(c, &account_id, kind, &name)).await
+        let query = Query::Entity(account_id.clone(), kind, name.clone());
+        let load = self.run(move |c| identity::get_entity(c, &account_id, kind, &name));
+        self.cached(query, load).await
     }
 
     async fn update_entity(&self, entity: &EntityRecord) -> Result<i64, StoreError> {
@@ -511,7 +549,9 @@ impl Store for SqliteStore {
 
     async fn grants_for(&self, key_id: &str, grantees: &[String]) -> Result<Vec<GrantRecord>, StoreError> {
         let (key_id, grantees) = (key_id.to_owned(), grantees.to_vec());
-        self.run(move |c| grants::for_grantees(c, &key_id, &grantees)).await
+        let query = Query::GrantsFor(key_id.clone(), grantees.clone());
+        let load = self.run(move |c| grants::for_grantees(c, &key_id, &grantees));
+        self.cached(query, load).await
     }
 
     async fn delete_grant(&self, grant_id: &str) -> Result<(), StoreError> {
@@ -574,6 +614,68 @@ mod tests {
     async fn sqlite_passes_the_conformance_suite() {
         let store = SqliteStore::open_in_memory().unwrap();
         crate::conformance::run_all(&store).await;
+    }
+
+    fn temp_db() -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("trent-store-test-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join("trent.db")
+    }
+
+    #[tokio::test]
+    async fn a_file_store_with_its_read_cache_passes_the_conformance_suite() {
+        let store = SqliteStore::open(&temp_db()).unwrap();
+        assert!(store.epoch().is_some(), "a file store reads its epoch, so its cache is on");
+        crate::conformance::run_all(&store).await;
+    }
+
+    /// Two stores on one file stand for two processes (a server and `trent
+    /// account create`): what one commits, the other's cache must not hide.
+    #[tokio::test]
+    async fn the_read_cache_never_answers_from_before_a_commit_by_another_connection() {
+        let path = temp_db();
+        let (server, other) = (SqliteStore::open(&path).unwrap(), SqliteStore::open(&path).unwrap());
+        let (key, material) = crate::conformance::sample_key("111122223333", "k-1");
+        server.insert_key(&key, &material).await.unwrap();
+        assert_eq!(server.get_key("k-1").await.unwrap().unwrap().description, key.description);
+        assert!(server.get_access_key("AKIANEW").await.unwrap().is_none(), "an absent key is cached too");
+
+        let mut changed = other.get_key("k-1").await.unwrap().unwrap();
+        changed.description = "changed by another connection".into();
+        other.update_key(&changed).await.unwrap();
+        let p = PrincipalRecord { arn: "arn:aws:iam::111122223333:user/new".into(), account_id: "111122223333".into(), created_at: 1 };
+        let k = AccessKeyRecord { access_key_id: "AKIANEW".into(), principal_arn: p.arn.clone(), sealed_secret: vec![1], created_at: 1, active: true };
+        other.insert_principal(&p, &k).await.unwrap();
+
+        assert_eq!(server.get_key("k-1").await.unwrap().unwrap().description, "changed by another connection");
+        assert!(server.get_access_key("AKIANEW").await.unwrap().is_some());
+        other.set_access_key_active("AKIANEW", false).await.unwrap();
+        assert!(!server.get_access_key("AKIANEW").await.unwrap().unwrap().active);
+    }
+
+    /// Within one request the epoch is read once; the request's own writes
+    /// are seen by its next lookup, another request's only by a later request.
+    #[tokio::test]
+    async fn a_request_sees_its_own_writes_and_later_requests_see_everything_committed() {
+        use crate::read_cache::request_scope;
+        let path = temp_db();
+        let (server, other) = (SqliteStore::open(&path).unwrap(), SqliteStore::open(&path).unwrap());
+        let (key, material) = crate::conformance::sample_key("111122223333", "k-2");
+        server.insert_key(&key, &material).await.unwrap();
+        request_scope(async {
+            let mut k = server.get_key("k-2").await.unwrap().unwrap();
+            k.description = "own write".into();
+            server.update_key(&k).await.unwrap();
+            assert_eq!(server.get_key("k-2").await.unwrap().unwrap().description, "own write");
+        })
+        .await;
+        let mut k = other.get_key("k-2").await.unwrap().unwrap();
+        k.description = "another's write".into();
+        other.update_key(&k).await.unwrap();
+        request_scope(async {
+            assert_eq!(server.get_key("k-2").await.unwrap().unwrap().description, "another's write");
+        })
+        .await;
     }
 
     #[tokio::test]
