@@ -8,8 +8,12 @@ and proven by decrypting it outside Trent with those bytes."""
 import base64
 import os
 import time
+import uuid
 
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from conftest import AwsCliError
 from test_import import decrypt, decrypt_outside, encrypt, import_material, import_params, wrap
@@ -20,6 +24,19 @@ ALGORITHM = "RSAES_OAEP_SHA_256"
 def material_of(blob):
     """The material id a ciphertext names (after version byte, flags and key id)."""
     return blob[18:50].hex()
+
+
+def encrypt_outside(prefix, key_id, material_id, material, plaintext, context):
+    """A ciphertext of Trent's format v1 made without Trent (the inverse of
+    test_import.decrypt_outside); `prefix` is the version and flags bytes."""
+    salt, iv = os.urandom(16), os.urandom(12)
+    header = prefix + uuid.UUID(key_id).bytes + bytes.fromhex(material_id) + salt + iv
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=b"trent/symmetric/v1").derive(material)
+    aad = header + len(context).to_bytes(2, "big")
+    for k in sorted(context):
+        for part in (k.encode(), context[k].encode()):
+            aad += len(part).to_bytes(2, "big") + part
+    return header + AESGCM(key).encrypt(iv, plaintext, aad)
 
 
 def import_new(t, tmp, key_id, material, *extra):
@@ -82,6 +99,13 @@ def test_rotating_to_imported_material_and_deleting_one_material(secure_trent, t
             import_new(t, tmp_path, key_id, material, *forever, *extra)
         assert e.value.code == code, extra
 
+    # Pending material is not the key's yet: a ciphertext made with it
+    # (outside Trent, from the bytes) is refused until the rotation.
+    forged = encrypt_outside(blob_a[:2], key_id, id_b, b, b"made with B", {"purpose": "byok"})
+    with pytest.raises(AwsCliError) as e:
+        decrypt(t, forged, "--encryption-context", "purpose=byok")
+    assert e.value.code == "InvalidCiphertextException"
+
     # The rotation: B current, A still decrypts.
     before = time.time()
     t.aws("kms", "rotate-key-on-demand", "--key-id", key_id)
@@ -90,6 +114,7 @@ def test_rotating_to_imported_material_and_deleting_one_material(secure_trent, t
     assert material_of(blob_b) == id_b and decrypt_outside(b, blob_b, {"purpose": "byok"}) == b"under B"
     for blob, text in [(blob_a, b"under A"), (blob_b, b"under B")]:
         assert plain(decrypt(t, blob, "--encryption-context", "purpose=byok")) == text
+    assert plain(decrypt(t, forged, "--encryption-context", "purpose=byok")) == b"made with B"
     assert states(t, key_id) == [(id_a, "NON_CURRENT", "IMPORTED"), (id_b, "CURRENT", "IMPORTED")]
     (done,) = rotations(t, key_id, everything=False)
     assert (done["KeyMaterialId"], done["RotationType"]) == (id_b, "ON_DEMAND") and done["RotationDate"] >= before - 1
