@@ -82,17 +82,22 @@ impl Connection {
         let body = response.into_body().collect().await?.to_bytes();
         Ok(Answer { status, body })
     }
+
+    /// Sends one signed request and returns the JSON answer, or an error
+    /// naming the operation and what the server said.
+    pub async fn call(&mut self, signer: &Signer, operation: &str, input: serde_json::Value) -> Result<serde_json::Value, Error> {
+        let body = Bytes::from(input.to_string());
+        let answer = self.send(&signer.sign(operation, &body)?).await?;
+        if answer.status != 200 {
+            return Err(format!("{operation}: HTTP {}: {}", answer.status, String::from_utf8_lossy(&answer.body)).into());
+        }
+        Ok(serde_json::from_slice(&answer.body)?)
+    }
 }
 
-/// Sends one signed request on a fresh connection and returns the JSON
-/// answer, or an error naming the operation and what the server said.
+/// [`Connection::call`] on a fresh connection.
 pub async fn call(addr: SocketAddr, signer: &Signer, operation: &str, input: serde_json::Value) -> Result<serde_json::Value, Error> {
-    let body = Bytes::from(input.to_string());
-    let answer = Connection::open(addr).await?.send(&signer.sign(operation, &body)?).await?;
-    if answer.status != 200 {
-        return Err(format!("{operation}: HTTP {}: {}", answer.status, String::from_utf8_lossy(&answer.body)).into());
-    }
-    Ok(serde_json::from_slice(&answer.body)?)
+    Connection::open(addr).await?.call(signer, operation, input).await
 }
 
 #[cfg(test)]

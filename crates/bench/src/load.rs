@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::client::{Connection, Error, Signer};
+use crate::keys::Rng;
 use crate::ops::Workload;
 
 pub struct Settings {
@@ -43,17 +44,17 @@ pub async fn run(addr: SocketAddr, signer: &Signer, work: &Workload, settings: &
     let started = Instant::now();
     let deadline = started + settings.duration;
     let mut workers = Vec::with_capacity(settings.concurrency);
-    for _ in 0..settings.concurrency {
-        let signer = signer.clone();
-        let (operation, body, replay) = (work.operation, work.body.clone(), settings.replay);
+    for n in 0..settings.concurrency {
+        let (signer, work, replay) = (signer.clone(), work.clone(), settings.replay);
         let mut connection = Connection::open(addr).await?;
         workers.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let (mut errors, mut first_error) = (0u64, None);
-            let mut signed = signer.sign(operation, &body)?;
+            let mut rng = Rng::for_worker(n);
+            let mut signed = signer.sign(work.operation, &work.body(&mut rng))?;
             while Instant::now() < deadline {
                 if !replay {
-                    signed = signer.sign(operation, &body)?;
+                    signed = signer.sign(work.operation, &work.body(&mut rng))?;
                 }
                 let sent = Instant::now();
                 let answer = connection.send(&signed).await?;

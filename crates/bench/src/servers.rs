@@ -1,48 +1,94 @@
 //! The servers under test, started by the benchmark itself so that their
-//! CPU can be measured: Trent on a fresh data directory, and the bare
-//! baseline (this binary's `baseline-server`).
+//! CPU and memory can be measured: Trent on a fresh or a given data
+//! directory, and the bare baseline (this binary's `baseline-server`).
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use crate::client::{Error, Signer};
 
 pub struct Server {
     pub child: Child,
     pub addr: SocketAddr,
-    pub data_dir: Option<PathBuf>,
+    /// When the process was spawned, and how long until it printed its
+    /// listening line (the start-up measurement).
+    pub spawned: Instant,
+    pub listening_after: Duration,
+    /// Removed when the server is dropped: a fresh data directory, or just
+    /// the directory holding the server's log.
+    temp_dir: Option<PathBuf>,
 }
 
 impl Server {
     pub fn pid(&self) -> String {
         self.child.id().to_string()
     }
+
+    /// Stops the server as an operator would (SIGTERM, so Trent flushes and
+    /// closes its database and audit log) and waits for it to exit; returns
+    /// how long that took, or an error if it did not exit cleanly.
+    pub fn stop(&mut self) -> Result<Duration, Error> {
+        let asked = Instant::now();
+        if self.child.try_wait()?.is_none() {
+            // Through kill(1): the bench has no libc dependency of its own.
+            Command::new("kill").args(["-TERM", &self.pid()]).status()?;
+        }
+        let deadline = asked + Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = self.child.try_wait()? {
+                break status;
+            }
+            if Instant::now() > deadline {
+                self.child.kill()?;
+                self.child.wait()?;
+                return Err(format!("server {} did not stop within 30 s of SIGTERM; killed", self.pid()).into());
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        if !status.success() {
+            return Err(format!("server {} exited with {status} after SIGTERM", self.pid()).into());
+        }
+        Ok(asked.elapsed())
+    }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if let Some(dir) = &self.data_dir {
+        if self.stop().is_err() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        if let Some(dir) = &self.temp_dir {
             let _ = std::fs::remove_dir_all(dir);
         }
     }
 }
 
 /// Starts `command` and reads `<prefix>http://ADDR` from its first line.
-fn start(mut command: Command, prefix: &str, data_dir: Option<PathBuf>) -> Result<Server, Error> {
-    let mut child = command.stdout(Stdio::piped()).stdin(Stdio::null()).spawn()?;
+fn start(mut command: Command, prefix: &str, temp_dir: Option<PathBuf>) -> Result<Server, Error> {
+    let spawned = Instant::now();
+    let mut child = match command.stdout(Stdio::piped()).stdin(Stdio::null()).spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            if let Some(dir) = &temp_dir {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            return Err(format!("{}: {e}", command.get_program().to_string_lossy()).into());
+        }
+    };
     let stdout = child.stdout.take().ok_or("no stdout")?;
     let mut reader = BufReader::new(stdout);
     let mut first = String::new();
     reader.read_line(&mut first)?;
+    let listening_after = spawned.elapsed();
     // Keep reading what it prints next (Trent's welcome lines): a closed
     // pipe would make its later writes fail.
     std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
     // Made before parsing, so that a bad first line still stops the child.
-    let mut server = Server { child, addr: "0.0.0.0:0".parse()?, data_dir };
+    let mut server = Server { child, addr: "0.0.0.0:0".parse()?, spawned, listening_after, temp_dir };
     server.addr = first
         .trim()
         .strip_prefix(prefix)
@@ -52,19 +98,23 @@ fn start(mut command: Command, prefix: &str, data_dir: Option<PathBuf>) -> Resul
     Ok(server)
 }
 
-/// `trent serve` on a new data directory; its stderr goes to a file there.
-pub fn trent(bin: &Path, extra_args: &[String]) -> Result<(Server, Signer), Error> {
+/// `trent serve` on `data_dir` (created by Trent if absent, kept
+/// afterwards), or on a new temporary one (removed afterwards) when it is
+/// None. Its stderr goes to a file in a temporary directory.
+pub fn trent(bin: &Path, extra_args: &[String], data_dir: Option<&Path>) -> Result<(Server, Signer), Error> {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos();
-    let dir = std::env::temp_dir().join(format!("trent-bench-{}-{nanos}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
+    let temp = std::env::temp_dir().join(format!("trent-bench-{}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(&temp)?;
+    let data_dir = data_dir.map_or_else(|| temp.join("data"), Path::to_path_buf);
     let mut command = Command::new(bin);
     command
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.join("data"))
+        .arg(&data_dir)
         .args(extra_args)
-        .stderr(std::fs::File::create(dir.join("stderr.log"))?);
-    let server = start(command, "Trent listening on ", Some(dir.clone()))?;
-    let signer = signer_from(&dir.join("data/credentials"), &server.addr)?;
+        .stderr(std::fs::File::create(temp.join("stderr.log"))?);
+    let server = start(command, "Trent listening on ", Some(temp))?;
+    // Trent writes the admin's credentials before it prints its first line.
+    let signer = signer_from(&data_dir.join("credentials"), &server.addr)?;
     Ok((server, signer))
 }
 

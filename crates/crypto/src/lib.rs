@@ -35,4 +35,4 @@ pub use ciphertext::Header;
 pub use error::CryptoError;
 pub use provider::{KeyProvider, SoftwareProvider, StoredMaterial};
 pub use root_key::RootKey;
-pub use secret::{random_bytes, random_secret, SecretBytes};
+pub use secret::{new_uuid, random_bytes, random_secret, SecretBytes};

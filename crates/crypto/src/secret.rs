@@ -58,6 +58,17 @@ pub fn random_bytes(n: usize) -> Result<Vec<u8>, CryptoError> {
     Ok(buf)
 }
 
+/// A random (version 4) UUID from aws-lc's generator, which runs in user
+/// space: `Uuid::new_v4` asks the kernel each time, a system call per id.
+pub fn new_uuid() -> uuid::Uuid {
+    let mut bytes = [0u8; 16];
+    if aws_lc_rs::rand::fill(&mut bytes).is_err() {
+        // aws-lc's generator only fails if the machine has no entropy; the kernel's then.
+        return uuid::Uuid::new_v4();
+    }
+    uuid::Builder::from_random_bytes(bytes).into_uuid()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -66,6 +66,9 @@ fn setup<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> ServeError + '_ 
 pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
     let dir = &options.data_dir;
     create_private_dir(dir).map_err(setup("creating the data directory"))?;
+    // aws-lc seeds its random generator from CPU jitter on first use (~70 ms
+    // here): pay that while starting, not in the first request's answer.
+    trent_crypto::random_bytes(16).map_err(|e| ServeError::Setup(format!("random generator: {e}")))?;
     let (root_key, created) = RootKey::load_or_create(&dir.join("root.key")).map_err(setup("root key"))?;
     if created {
         tracing::info!(path = %dir.join("root.key").display(), "created a new root key");

@@ -51,9 +51,9 @@ pub fn forget_request_epoch() {
     let _ = REQUEST_EPOCH.try_with(|epoch| epoch.set(RequestEpoch { since: Instant::now(), kept: None }));
 }
 
-/// Entries kept before the cache is emptied: a bound on memory, since a
-/// lookup of something that does not exist is cached too.
-const MAX_ENTRIES: usize = 10_000;
+/// Answers kept in each of the two generations: a bound on memory, since
+/// a lookup of something that does not exist is cached too.
+const GENERATION_SIZE: usize = 10_000;
 
 /// A lookup, by the arguments of the store call that answers it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -111,9 +111,37 @@ cacheable!(
     Vec<GrantRecord> => Grants,
 );
 
+/// Two generations, a cheap stand-in for least-recently-used: when the
+/// young one is full it becomes the old one (the previous old is dropped),
+/// and an answer found in the old one moves back to the young. What every
+/// request asks (its caller's access key) stays however many keys are used.
 struct Entries {
     epoch: u64,
-    answers: HashMap<Query, Answer>,
+    young: HashMap<Query, Answer>,
+    old: HashMap<Query, Answer>,
+}
+
+impl Entries {
+    fn clear(&mut self) {
+        self.young.clear();
+        self.old.clear();
+    }
+
+    fn get(&mut self, query: &Query) -> Option<Answer> {
+        if let Some(answer) = self.young.get(query) {
+            return Some(answer.clone());
+        }
+        let answer = self.old.remove(query)?;
+        self.insert(query.clone(), answer.clone());
+        Some(answer)
+    }
+
+    fn insert(&mut self, query: Query, answer: Answer) {
+        if self.young.len() >= GENERATION_SIZE {
+            self.old = std::mem::take(&mut self.young);
+        }
+        self.young.insert(query, answer);
+    }
 }
 
 pub struct ReadCache {
@@ -128,7 +156,8 @@ impl Default for ReadCache {
     fn default() -> Self {
         static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        ReadCache { id, entries: Mutex::new(Entries { epoch: 0, answers: HashMap::new() }), latest: Mutex::new(None) }
+        let entries = Entries { epoch: 0, young: HashMap::new(), old: HashMap::new() };
+        ReadCache { id, entries: Mutex::new(entries), latest: Mutex::new(None) }
     }
 }
 
@@ -171,10 +200,10 @@ impl ReadCache {
         {
             let mut entries = self.lock();
             if epoch > entries.epoch {
-                entries.answers.clear();
+                entries.clear();
                 entries.epoch = epoch;
             } else if epoch == entries.epoch {
-                if let Some(answer) = entries.answers.get(&query).cloned().and_then(T::from_answer) {
+                if let Some(answer) = entries.get(&query).and_then(T::from_answer) {
                     return Ok(answer);
                 }
             }
@@ -184,10 +213,7 @@ impl ReadCache {
         // Only if nothing was committed since `epoch` was read (else the
         // cache has moved on, or will when the next lookup reads the epoch).
         if entries.epoch == epoch {
-            if entries.answers.len() >= MAX_ENTRIES {
-                entries.answers.clear();
-            }
-            entries.answers.insert(query, answer.clone().into_answer());
+            entries.insert(query, answer.clone().into_answer());
         }
         Ok(answer)
     }
@@ -195,5 +221,26 @@ impl ReadCache {
     fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
         // Entries are plain data: a panic mid-update cannot leave them unsound.
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answer_asked_often_outlives_many_asked_once_and_memory_stays_bounded() {
+        let mut entries = Entries { epoch: 0, young: HashMap::new(), old: HashMap::new() };
+        let hot = Query::AccessKey("AKIAHOT".into());
+        entries.insert(hot.clone(), Answer::AccessKey(None));
+        for i in 0..5 * GENERATION_SIZE {
+            entries.insert(Query::Key(i.to_string()), Answer::Key(None));
+            if i % 1000 == 0 {
+                assert!(entries.get(&hot).is_some(), "the hot answer was dropped after {i} others");
+            }
+        }
+        assert!(entries.get(&hot).is_some());
+        assert!(entries.get(&Query::Key("0".into())).is_none(), "an answer asked once is dropped in time");
+        assert!(entries.young.len() + entries.old.len() <= 2 * GENERATION_SIZE);
     }
 }

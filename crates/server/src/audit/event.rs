@@ -125,7 +125,7 @@ pub fn build(trail: &Trail, error: Option<(&str, &str)>) -> Value {
         }
     }
     e.insert("requestID".into(), json!(trail.request_id));
-    e.insert("eventID".into(), json!(uuid::Uuid::new_v4().to_string()));
+    e.insert("eventID".into(), json!(trent_crypto::new_uuid().to_string()));
     e.insert("readOnly".into(), json!(read_only(trail.operation.unwrap_or(&event_name))));
     let resources: Vec<Value> = trail.notes.resources.iter().map(|r| json!({ "accountId": r.account_id, "type": r.kind, "ARN": r.arn })).collect();
     if !resources.is_empty() {

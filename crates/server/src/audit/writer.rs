@@ -170,6 +170,7 @@ impl Writer {
             self.unsynced_since = None;
         }
     }
+
     fn fail(&self, error: &str) {
         if !self.failed.swap(true, Ordering::SeqCst) {
             tracing::error!(error = %error, "THE AUDIT LOG CANNOT BE WRITTEN");

@@ -6,7 +6,6 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use trent_store::{KeyRecord, KeyState, MaterialRecord};
 use trent_crypto::keytypes::{KeySpec, KeyUsage};
-use uuid::Uuid;
 
 use super::{input, validation_unsupported};
 use crate::authz;
@@ -78,7 +77,7 @@ pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
         return Err(KmsError::new(ErrorCode::LimitExceeded, format!("A KMS key can have at most {} tags.", tags::MAX_TAGS_PER_KEY)));
     }
 
-    let id = Uuid::new_v4();
+    let id = trent_crypto::new_uuid();
     let key_id = id.to_string();
     // Key generation may be slow for some specs; keep it off the async threads.
     let provider = ctx.state.provider.clone();

@@ -7,7 +7,10 @@
 //! The lookups of the request path go through a [`ReadCache`], kept
 //! coherent by `PRAGMA data_version` on a second, read-only connection: it
 //! changes at every commit by any connection, of this process or another
-//! (`trent account create` writes the file while a server runs).
+//! (`trent account create` writes the file while a server runs). A lookup
+//! the cache misses runs on the caller's thread on a read-only connection of
+//! its own: a point lookup takes microseconds and a WAL reader never waits
+//! for the writer, so it is not worth a hand-off to the blocking pool.
 
 mod grants;
 mod identity;
@@ -27,6 +30,29 @@ pub struct SqliteStore {
     /// an in-memory database, which only `conn` can see (no cache then).
     watch: Option<Mutex<Connection>>,
     cache: ReadCache,
+    /// Read-only connections for the lookups; none for an in-memory database.
+    readers: Option<Readers>,
+}
+
+/// Idle read-only connections: as many as ever read at once (one per thread).
+struct Readers {
+    path: std::path::PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl Readers {
+    fn take(&self) -> Result<Connection, StoreError> {
+        if let Some(conn) = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop() {
+            return Ok(conn);
+        }
+        let conn = Connection::open_with_flags(&self.path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(backend)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(backend)?;
+        Ok(conn)
+    }
+
+    fn give_back(&self, conn: Connection) {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
+    }
 }
 
 impl SqliteStore {
@@ -37,6 +63,7 @@ impl SqliteStore {
         let mut store = Self::configure(conn)?;
         let watch = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(backend)?;
         store.watch = Some(Mutex::new(watch));
+        store.readers = Some(Readers { path: path.to_owned(), idle: Mutex::new(Vec::new()) });
         Ok(store)
     }
 
@@ -52,7 +79,7 @@ impl SqliteStore {
         conn.pragma_update(None, "foreign_keys", "ON").map_err(backend)?;
         conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(backend)?;
         schema::migrate(&mut conn)?;
-        Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)), watch: None, cache: ReadCache::default() })
+        Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)), watch: None, cache: ReadCache::default(), readers: None })
     }
 
     /// The database's epoch for the [`ReadCache`]: `PRAGMA data_version`
@@ -71,6 +98,20 @@ impl SqliteStore {
     /// `load`'s answer to `query`, from the cache while nothing was committed.
     async fn cached<T: Cacheable>(&self, query: Query, load: impl std::future::Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
         self.cache.get(self.epoch(), query, load).await
+    }
+
+    /// A lookup: on a reader, on the caller's thread (`run` for an in-memory database).
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let Some(readers) = &self.readers else { return self.run(f).await };
+        let mut conn = readers.take()?;
+        let result = f(&mut conn);
+        readers.give_back(conn);
+        crate::read_cache::forget_request_epoch();
+        result
     }
 
     /// Runs `f` with the connection on the blocking pool.
@@ -205,7 +246,7 @@ impl Store for SqliteStore {
     async fn get_key(&self, key_id: &str) -> Result<Option<KeyRecord>, StoreError> {
         let key_id = key_id.to_owned();
         let query = Query::Key(key_id.clone());
-        let load = self.run(move |c| {
+        let load = self.read(move |c| {
             let row: Option<(String, i64)> = c
                 .query_row("SELECT doc, row_version FROM keys WHERE key_id = ?1", params![key_id], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()
@@ -324,7 +365,7 @@ impl Store for SqliteStore {
     async fn get_material(&self, key_id: &str, material_id: &str) -> Result<Option<MaterialRecord>, StoreError> {
         let (key_id, material_id) = (key_id.to_owned(), material_id.to_owned());
         let query = Query::Material(key_id.clone(), material_id.clone());
-        let load = self.run(move |c| {
+        let load = self.read(move |c| {
             c.query_row(
                 "SELECT key_id, material_id, stored, created_at FROM key_materials WHERE key_id = ?1 AND material_id = ?2",
                 params![key_id, material_id],
@@ -384,7 +425,7 @@ impl Store for SqliteStore {
     async fn get_alias(&self, account_id: &str, region: &str, alias_name: &str) -> Result<Option<AliasRecord>, StoreError> {
         let (account_id, region, alias_name) = (account_id.to_owned(), region.to_owned(), alias_name.to_owned());
         let query = Query::Alias(account_id.clone(), region.clone(), alias_name.clone());
-        let load = self.run(move |c| {
+        let load = self.read(move |c| {
             c.query_row(
                 &format!("SELECT {ALIAS_COLUMNS} FROM aliases WHERE account_id = ?1 AND region = ?2 AND alias_name = ?3"),
                 params![account_id, region, alias_name],
@@ -466,7 +507,7 @@ impl Store for SqliteStore {
     async fn get_principal(&self, arn: &str) -> Result<Option<PrincipalRecord>, StoreError> {
         let arn = arn.to_owned();
         let query = Query::Principal(arn.clone());
-        let load = self.run(move |c| {
+        let load = self.read(move |c| {
             c.query_row("SELECT arn, account_id, created_at FROM principals WHERE arn = ?1", params![arn], |r| {
                 Ok(PrincipalRecord { arn: r.get(0)?, account_id: r.get(1)?, created_at: r.get(2)? })
             })
@@ -479,7 +520,7 @@ impl Store for SqliteStore {
     async fn get_access_key(&self, access_key_id: &str) -> Result<Option<AccessKeyRecord>, StoreError> {
         let id = access_key_id.to_owned();
         let query = Query::AccessKey(id.clone());
-        let load = self.run(move |c| {
+        let load = self.read(move |c| {
             c.query_row(
                 &format!("SELECT {} FROM access_keys WHERE access_key_id = ?1", identity::ACCESS_KEY_COLUMNS),
                 params![id],
@@ -508,7 +549,7 @@ impl Store for SqliteStore {
     async fn get_entity(&self, account_id: &str, kind: EntityKind, name: &str) -> Result<Option<EntityRecord>, StoreError> {
         let (account_id, name) = (account_id.to_owned(), name.to_owned());
         let query = Query::Entity(account_id.clone(), kind, name.clone());
-        let load = self.run(move |c| identity::get_entity(c, &account_id, kind, &name));
+        let load = self.read(move |c| identity::get_entity(c, &account_id, kind, &name));
         self.cached(query, load).await
     }
 
@@ -550,7 +591,7 @@ impl Store for SqliteStore {
     async fn grants_for(&self, key_id: &str, grantees: &[String]) -> Result<Vec<GrantRecord>, StoreError> {
         let (key_id, grantees) = (key_id.to_owned(), grantees.to_vec());
         let query = Query::GrantsFor(key_id.clone(), grantees.clone());
-        let load = self.run(move |c| grants::for_grantees(c, &key_id, &grantees));
+        let load = self.read(move |c| grants::for_grantees(c, &key_id, &grantees));
         self.cached(query, load).await
     }
 
