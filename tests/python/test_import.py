@@ -208,6 +208,33 @@ def test_material_is_deleted_when_valid_to_passes_and_import_tokens_expire(new_t
     assert base64.b64decode(back["Plaintext"]) == b"short-lived"
 
 
+def test_sm2pke_wrapping_with_openssl(secure_trent, tmp_path):
+    """SM2 wrapping keys (AWS: China Regions) work like the RSA ones: openssl
+    encrypts the material to the SM2 public key, in its ASN.1 C1C3C2 form."""
+    t = secure_trent
+    key_id = t.aws("kms", "create-key", "--origin", "EXTERNAL")["KeyMetadata"]["KeyId"]
+    public_key, token, _ = import_params(t, key_id, "SM2PKE", spec="SM2")
+    (tmp_path / "sm2.der").write_bytes(public_key)
+    (tmp_path / "material.bin").write_bytes(material := os.urandom(32))
+    openssl("pkeyutl", "-encrypt", "-pubin", "-keyform", "DER", "-inkey", str(tmp_path / "sm2.der"),
+            "-in", str(tmp_path / "material.bin"), "-out", str(tmp_path / "wrapped.bin"))
+    wrapped = (tmp_path / "wrapped.bin").read_bytes()
+    # The same bytes under another key's SM2 token do not open.
+    other = t.aws("kms", "create-key", "--origin", "EXTERNAL")["KeyMetadata"]["KeyId"]
+    _, other_token, _ = import_params(t, other, "SM2PKE", spec="SM2")
+    with pytest.raises(AwsCliError) as e:
+        import_material(t, tmp_path, other, other_token, wrapped, "--expiration-model", "KEY_MATERIAL_DOES_NOT_EXPIRE")
+    assert e.value.code == "InvalidCiphertextException"
+    import_material(t, tmp_path, key_id, token, wrapped, "--expiration-model", "KEY_MATERIAL_DOES_NOT_EXPIRE")
+    blob = encrypt(t, key_id, b"wrapped with SM2")
+    assert decrypt_outside(material, blob, {"purpose": "byok"}) == b"wrapped with SM2"
+    # SM2PKE goes with SM2 wrapping keys only, and SM2 keys with SM2PKE only.
+    for algorithm, spec in [("SM2PKE", "RSA_2048"), ("RSAES_OAEP_SHA_256", "SM2"), ("RSA_AES_KEY_WRAP_SHA_256", "SM2")]:
+        with pytest.raises(AwsCliError) as e:
+            import_params(t, key_id, algorithm, spec=spec)
+        assert e.value.code == "UnsupportedOperationException", (algorithm, spec)
+
+
 def test_wrong_origin_and_unsupported_wrapping(secure_trent):
     t = secure_trent
     native = t.aws("kms", "create-key")["KeyMetadata"]["KeyId"]

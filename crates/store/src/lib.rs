@@ -46,10 +46,11 @@ pub trait Store: Send + Sync {
     async fn delete_key(&self, key_id: &str, row_version: i64) -> Result<(), StoreError>;
     /// Inserts a key created without material (origin EXTERNAL).
     async fn insert_key_without_material(&self, key: &KeyRecord) -> Result<(), StoreError>;
-    /// Deletes every version of the key's material and saves `key`, in one
-    /// transaction, if `row_version` is still the stored one (`Conflict`
-    /// otherwise). Returns the key's new `row_version`.
-    async fn remove_key_material(&self, key: &KeyRecord) -> Result<i64, StoreError>;
+    /// Deletes the named versions of the key's material (imported material
+    /// that was deleted or expired) and saves `key`, in one transaction, if
+    /// `row_version` is still the stored one (`Conflict` otherwise). Returns
+    /// the key's new `row_version`.
+    async fn remove_key_material(&self, key: &KeyRecord, material_ids: &[String]) -> Result<i64, StoreError>;
     /// Ids of keys whose imported material expires at or before `now`.
     async fn keys_with_expired_material(&self, now: Millis) -> Result<Vec<String>, StoreError>;
     /// Ids of enabled keys whose automatic rotation is due at or before `now`.

@@ -114,14 +114,68 @@ pub struct KeyRotation {
     pub initial_material_id: Option<String>,
 }
 
-/// The terms of a key's imported material, while it has some.
+/// A key's imported materials. Records written before Trent kept several
+/// materials per key hold only the current material's terms in the three
+/// legacy fields; [`KeyRecord::imported_materials`] reads either form.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyImport {
-    /// `KEY_MATERIAL_EXPIRES` or `KEY_MATERIAL_DOES_NOT_EXPIRE`.
+    /// Legacy: the current material's `ExpirationModel`, while imported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expiration_model: Option<String>,
-    /// When the material expires and is deleted.
+    /// Legacy: when the current material expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub valid_to: Option<Millis>,
+    /// Legacy: the current material's description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub material_description: Option<String>,
+    /// Every material imported into the key, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub materials: Vec<ImportedMaterial>,
+}
+
+/// One imported material of a key and its terms.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportedMaterial {
+    pub material_id: String,
+    /// `KEY_MATERIAL_EXPIRES` or `KEY_MATERIAL_DOES_NOT_EXPIRE`.
+    pub expiration_model: String,
+    /// When the material expires and is deleted.
+    #[serde(default)]
+    pub valid_to: Option<Millis>,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// False once deleted or expired, until the same material is imported
+    /// again (the API's ImportState PENDING_IMPORT).
+    pub imported: bool,
+    /// Imported for an on-demand rotation that has not happened yet
+    /// (KeyMaterialState PENDING_ROTATION): not yet part of the key.
+    #[serde(default)]
+    pub pending_rotation: bool,
+}
+
+impl KeyRecord {
+    /// The key's imported materials, also from a record of the legacy form
+    /// (one material, the current one; its terms cleared when it was deleted).
+    pub fn imported_materials(&self) -> Vec<ImportedMaterial> {
+        if !self.import.materials.is_empty() || self.origin != "EXTERNAL" || self.current_material_id.is_empty() {
+            return self.import.materials.clone();
+        }
+        let legacy = &self.import;
+        vec![ImportedMaterial {
+            material_id: self.current_material_id.clone(),
+            expiration_model: legacy.expiration_model.clone().unwrap_or_else(|| "KEY_MATERIAL_DOES_NOT_EXPIRE".into()),
+            valid_to: legacy.valid_to,
+            description: legacy.material_description.clone(),
+            imported: legacy.expiration_model.is_some(),
+            pending_rotation: false,
+        }]
+    }
+
+    /// The earliest ValidTo of the key's imported materials: what the store
+    /// indexes to find expired material.
+    pub fn next_material_expiry(&self) -> Option<Millis> {
+        self.imported_materials().iter().filter(|m| m.imported).filter_map(|m| m.valid_to).min()
+    }
 }
 
 /// One rotation: the material it made current, when and how.

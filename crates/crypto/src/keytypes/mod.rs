@@ -16,7 +16,7 @@ pub mod cache;
 mod der;
 mod ml_dsa_mu;
 pub mod private;
-mod sm2_keys;
+pub(crate) mod sm2_keys;
 pub mod spec;
 
 pub use cache::KeyCache;

@@ -120,7 +120,7 @@ impl Sm2Key {
 }
 
 /// aws-lc's CSPRNG as a `rand_core` generator, for the sm2 crate.
-struct AwsLcRng;
+pub(crate) struct AwsLcRng;
 
 impl rand_core::TryRng for AwsLcRng {
     type Error = RandomFailed;
@@ -145,7 +145,7 @@ impl rand_core::TryRng for AwsLcRng {
 impl rand_core::TryCryptoRng for AwsLcRng {}
 
 #[derive(Debug)]
-struct RandomFailed;
+pub(crate) struct RandomFailed;
 
 impl std::fmt::Display for RandomFailed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

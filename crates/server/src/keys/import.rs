@@ -1,16 +1,17 @@
-//! Imported key material (BYOK): import tokens, and expiry.
+//! Imported key material (BYOK): import tokens, removal and expiry.
 //!
-//! An import token is the one-time RSA wrapping key's private half, the
+//! An import token is the one-time wrapping key's private half, the
 //! KMS key it is for, the wrapping algorithm and its expiry (24 hours),
 //! sealed under the root key. It needs no database row, so any node can
 //! take it, and it cannot be altered or used for another key.
 
 use trent_crypto::import::{WrappingAlgorithm, WrappingKey};
 use trent_crypto::RootKey;
-use trent_store::{KeyImport, KeyRecord, KeyState, Millis, Store, StoreError};
+use trent_store::{KeyRecord, Millis, Store, StoreError};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
+use crate::keys::materials;
 use crate::protocol::error::{ErrorCode, KmsError};
 
 pub const TOKEN_LIFETIME_MILLIS: Millis = 24 * 60 * 60 * 1000;
@@ -56,7 +57,7 @@ impl ImportToken {
         if now >= expires_at {
             return Err(KmsError::new(ErrorCode::ExpiredImportToken, "The import token has expired. Call GetParametersForImport for a new one."));
         }
-        let wrapping_key = WrappingKey::from_pkcs8(&bytes[26..]).map_err(|_| invalid())?;
+        let wrapping_key = WrappingKey::from_pkcs8(algorithm, &bytes[26..]).map_err(|_| invalid())?;
         Ok(ImportToken { key_id: token_key, algorithm, expires_at, wrapping_key })
     }
 }
@@ -72,27 +73,24 @@ pub fn check_external(key: &KeyRecord) -> Result<(), KmsError> {
     Ok(())
 }
 
-/// The key without its imported material: material deleted, state
-/// PendingImport (a key pending deletion stays so). Compare-and-set.
-pub async fn remove_material(store: &dyn Store, key: &KeyRecord) -> Result<KeyRecord, StoreError> {
-    let mut next = key.clone();
-    if next.state != KeyState::PendingDeletion {
-        next.state = KeyState::PendingImport;
-    }
-    next.import = KeyImport::default();
-    next.row_version = store.remove_key_material(&next).await?;
+/// The key without the named imported materials (their sealed copies
+/// deleted; see [`materials::without`] for the key's state). Compare-and-set.
+pub async fn remove_material(store: &dyn Store, key: &KeyRecord, material_ids: &[String]) -> Result<KeyRecord, StoreError> {
+    let mut next = materials::without(key, material_ids);
+    next.row_version = store.remove_key_material(&next, material_ids).await?;
     Ok(next)
 }
 
-/// Removes the key's material if its ValidTo has passed; the key as it now is.
+/// Removes the key's materials whose ValidTo has passed; the key as it now is.
 pub async fn expire_if_due(store: &dyn Store, key: KeyRecord, now: Millis, events: &dyn crate::lifecycle::events::JobEvents) -> Result<KeyRecord, StoreError> {
-    if key.import.valid_to.is_none_or(|t| t > now) {
+    let due = materials::expired(&key, now);
+    if due.is_empty() {
         return Ok(key);
     }
-    match remove_material(store, &key).await {
+    match remove_material(store, &key, &due).await {
         Ok(next) => {
-            tracing::info!(key_id = %key.key_id, "imported key material deleted: it expired");
-            events.material_expired(&key).await;
+            tracing::info!(key_id = %key.key_id, materials = ?due, "imported key material deleted: it expired");
+            events.material_expired(&key, &due).await;
             Ok(next)
         }
         // Changed meanwhile (expired by another node, or re-imported): read it again.
@@ -104,12 +102,24 @@ pub async fn expire_if_due(store: &dyn Store, key: KeyRecord, now: Millis, event
 #[cfg(test)]
 mod tests {
     use super::*;
+    use trent_crypto::import::WrappingKeySpec;
+
+    #[test]
+    fn an_sm2_token_holds_its_sm2_wrapping_key() {
+        let root = RootKey::from_bytes(trent_crypto::random_secret(32).unwrap()).unwrap();
+        let key_id = Uuid::new_v4();
+        let wrapping_key = WrappingKey::generate(WrappingKeySpec::Sm2).unwrap();
+        let public = wrapping_key.public_key_der().unwrap();
+        let sealed = ImportToken { key_id, algorithm: WrappingAlgorithm::Sm2Pke, expires_at: 1_000, wrapping_key }.seal(&root).unwrap();
+        let opened = ImportToken::open(&root, &sealed, &key_id.to_string(), 0).unwrap();
+        assert_eq!((opened.algorithm, opened.wrapping_key.public_key_der().unwrap()), (WrappingAlgorithm::Sm2Pke, public));
+    }
 
     #[test]
     fn a_token_opens_only_for_its_key_and_before_it_expires() {
         let root = RootKey::from_bytes(trent_crypto::random_secret(32).unwrap()).unwrap();
         let key_id = Uuid::new_v4();
-        let token = ImportToken { key_id, algorithm: WrappingAlgorithm::RsaesOaepSha256, expires_at: 1_000, wrapping_key: WrappingKey::generate(2048).unwrap() };
+        let token = ImportToken { key_id, algorithm: WrappingAlgorithm::RsaesOaepSha256, expires_at: 1_000, wrapping_key: WrappingKey::generate(WrappingKeySpec::Rsa2048).unwrap() };
         let sealed = token.seal(&root).unwrap();
         let opened = ImportToken::open(&root, &sealed, &key_id.to_string(), 999).unwrap();
         assert_eq!((opened.algorithm, opened.expires_at), (WrappingAlgorithm::RsaesOaepSha256, 1_000));

@@ -49,11 +49,12 @@ pub fn key_metadata(key: &KeyRecord) -> Value {
     for (field, algorithms) in algorithm_fields(key) {
         m.insert(field.into(), json!(algorithms));
     }
-    if let Some(model) = &key.import.expiration_model {
-        m.insert("ExpirationModel".into(), json!(model));
-    }
-    if let Some(valid_to) = key.import.valid_to {
-        m.insert("ValidTo".into(), epoch_seconds(valid_to));
+    // The current material's terms, while it is imported.
+    if let Some(current) = key.imported_materials().into_iter().find(|m| m.material_id == key.current_material_id && m.imported) {
+        m.insert("ExpirationModel".into(), json!(current.expiration_model));
+        if let Some(valid_to) = current.valid_to {
+            m.insert("ValidTo".into(), epoch_seconds(valid_to));
+        }
     }
     m.insert("MultiRegion".into(), json!(key.multi_region));
     // A key awaiting imported material has none yet.

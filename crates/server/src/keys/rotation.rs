@@ -15,19 +15,33 @@ pub const DEFAULT_PERIOD_DAYS: i32 = 365;
 pub const MAX_ON_DEMAND_ROTATIONS: usize = 25;
 pub const DAY_MILLIS: i64 = 24 * 60 * 60 * 1000;
 
-/// Only symmetric encryption keys with material KMS made rotate (AWS:
-/// not asymmetric, HMAC, imported or custom-key-store keys).
+/// Automatic rotation: only symmetric encryption keys with material KMS
+/// made (AWS: not asymmetric, HMAC, imported or custom-key-store keys).
 pub fn check_rotatable(key: &KeyRecord) -> Result<(), KmsError> {
-    if key.key_spec != "SYMMETRIC_DEFAULT" || key.key_usage != "ENCRYPT_DECRYPT" {
-        return Err(KmsError::new(
-            ErrorCode::UnsupportedOperation,
-            format!("{} has key spec {}: only symmetric encryption KMS keys support key rotation.", key.arn, key.key_spec),
-        ));
-    }
+    check_symmetric(key)?;
     if key.origin != "AWS_KMS" {
         return Err(KmsError::new(
             ErrorCode::UnsupportedOperation,
             format!("{} has origin {}: rotation is supported only for KMS keys whose key material KMS generated.", key.arn, key.origin),
+        ));
+    }
+    Ok(())
+}
+
+/// On-demand rotation: symmetric encryption keys with material KMS made,
+/// or with imported material (rotated to material imported for it).
+pub fn check_rotatable_on_demand(key: &KeyRecord) -> Result<(), KmsError> {
+    if key.origin == "EXTERNAL" {
+        return check_symmetric(key);
+    }
+    check_rotatable(key)
+}
+
+fn check_symmetric(key: &KeyRecord) -> Result<(), KmsError> {
+    if key.key_spec != "SYMMETRIC_DEFAULT" || key.key_usage != "ENCRYPT_DECRYPT" {
+        return Err(KmsError::new(
+            ErrorCode::UnsupportedOperation,
+            format!("{} has key spec {}: only symmetric encryption KMS keys support key rotation.", key.arn, key.key_spec),
         ));
     }
     Ok(())

@@ -59,6 +59,10 @@ pub async fn decrypt(ctx: &Ctx, blob: &[u8], context: &EncryptionContext, expect
     }
     state::usable_for_crypto(&key)?;
     let material_id = hex::encode(header.material_id);
+    if crate::keys::materials::is_pending(&key, &material_id) {
+        // Imported for a rotation that has not happened: not the key's yet.
+        return Err(invalid());
+    }
     let material = match ctx.state.store.get_material(&key.key_id, &material_id).await? {
         Some(m) => StoredMaterial(m.stored),
         None => return Err(invalid()),

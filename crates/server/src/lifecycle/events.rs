@@ -13,7 +13,8 @@ use crate::state::AppState;
 pub trait JobEvents: Send + Sync {
     async fn key_destroyed(&self, key: &KeyRecord);
     async fn key_rotated(&self, key: &KeyRecord);
-    async fn material_expired(&self, key: &KeyRecord);
+    /// `material_ids`: the key's materials that expired.
+    async fn material_expired(&self, key: &KeyRecord, material_ids: &[String]);
 }
 
 /// For tests of the jobs alone.
@@ -23,7 +24,7 @@ pub struct NoEvents;
 impl JobEvents for NoEvents {
     async fn key_destroyed(&self, _: &KeyRecord) {}
     async fn key_rotated(&self, _: &KeyRecord) {}
-    async fn material_expired(&self, _: &KeyRecord) {}
+    async fn material_expired(&self, _: &KeyRecord, _: &[String]) {}
 }
 
 #[async_trait::async_trait]
@@ -38,9 +39,13 @@ impl JobEvents for AppState {
         self.record(service_event("RotateKey", key, self.clock.now_millis(), Some(extra))).await;
     }
 
-    async fn material_expired(&self, key: &KeyRecord) {
+    async fn material_expired(&self, key: &KeyRecord, material_ids: &[String]) {
         self.forget_parsed(key);
-        self.record(service_event("DeleteExpiredKeyMaterial", key, self.clock.now_millis(), None)).await;
+        // One event per material, as each expiry is its own deletion.
+        for id in material_ids {
+            let extra = json!({ "keyMaterialId": id });
+            self.record(service_event("DeleteExpiredKeyMaterial", key, self.clock.now_millis(), Some(extra))).await;
+        }
     }
 }
 

@@ -1,9 +1,12 @@
-//! DeleteImportedKeyMaterial: the key's imported material is deleted at
-//! once and the key waits in PendingImport for the same material again.
+//! DeleteImportedKeyMaterial: one imported material (the one KeyMaterialId
+//! names, else the current one) is deleted at once. Material that is part
+//! of the key leaves the key waiting in PendingImport for the same material
+//! again; material pending rotation is simply forgotten
+//! ([`crate::keys::materials::without`]).
 
 use serde::Deserialize;
 use serde_json::{json, Value};
-use trent_store::{KeyState, StoreError};
+use trent_store::StoreError;
 
 use super::input;
 use crate::authz::{self, Aliases};
@@ -22,21 +25,24 @@ pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
     let req: Input = input(body)?;
     let mut key = authz::key(ctx, &req.key_id, "kms:DeleteImportedKeyMaterial", Aliases::Rejected).await?.into_inner();
     check_external(&key)?;
-    if let Some(id) = &req.key_material_id {
-        if *id != key.current_material_id {
-            return Err(KmsError::not_found(format!("Key material {id} is not associated with {}.", key.arn)));
-        }
-    }
+    let id = req.key_material_id.clone().unwrap_or_else(|| key.current_material_id.clone());
     for _ in 0..super::MAX_CHANGE_ATTEMPTS {
-        if key.state == KeyState::PendingImport {
-            // Nothing imported, or already deleted: done.
-            return Ok(json!({ "KeyId": key.arn, "KeyMaterialId": key.current_material_id }));
+        let Some(material) = key.imported_materials().into_iter().find(|m| m.material_id == id) else {
+            if req.key_material_id.is_none() {
+                // Nothing was ever imported: nothing to delete.
+                return Ok(json!({ "KeyId": key.arn, "KeyMaterialId": id }));
+            }
+            return Err(KmsError::not_found(format!("Key material {id} is not associated with {}.", key.arn)));
+        };
+        if !material.imported {
+            // Already deleted (or expired): done.
+            return Ok(json!({ "KeyId": key.arn, "KeyMaterialId": id }));
         }
-        match remove_material(ctx.state.store.as_ref(), &key).await {
+        match remove_material(ctx.state.store.as_ref(), &key, std::slice::from_ref(&id)).await {
             Ok(_) => {
                 // Drop any parsed copy held for speed (asymmetric and HMAC keys).
                 ctx.state.forget_parsed(&key);
-                return Ok(json!({ "KeyId": key.arn, "KeyMaterialId": key.current_material_id }));
+                return Ok(json!({ "KeyId": key.arn, "KeyMaterialId": id }));
             }
             // Changed meanwhile: same key, authorized above; re-read and retry.
             Err(StoreError::Conflict) => {

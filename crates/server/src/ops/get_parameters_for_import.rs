@@ -1,9 +1,9 @@
-//! GetParametersForImport: a fresh RSA wrapping key's public half and an
-//! import token (valid 24 hours) for one EXTERNAL key.
+//! GetParametersForImport: a fresh wrapping key's public half (RSA, or SM2
+//! for SM2PKE) and an import token (valid 24 hours) for one EXTERNAL key.
 
 use serde::Deserialize;
 use serde_json::{json, Value};
-use trent_crypto::import::{WrappingAlgorithm, WrappingKey};
+use trent_crypto::import::{WrappingAlgorithm, WrappingKey, WrappingKeySpec};
 use uuid::Uuid;
 
 use super::{input, to_base64};
@@ -31,14 +31,16 @@ pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
         let why = if req.wrapping_algorithm == "RSAES_PKCS1_V1_5" { "is no longer supported (as in AWS KMS since October 2023)" } else { "is not supported by Trent" };
         KmsError::new(ErrorCode::UnsupportedOperation, format!("The wrapping algorithm {} {why}.", req.wrapping_algorithm))
     })?;
-    let bits = match req.wrapping_key_spec.as_str() {
-        "RSA_2048" => 2048,
-        "RSA_3072" => 3072,
-        "RSA_4096" => 4096,
-        other => return Err(KmsError::new(ErrorCode::UnsupportedOperation, format!("The wrapping key spec {other} is not supported by Trent."))),
-    };
+    let spec = WrappingKeySpec::from_name(&req.wrapping_key_spec)
+        .ok_or_else(|| KmsError::new(ErrorCode::UnsupportedOperation, format!("The wrapping key spec {} is not supported by Trent.", req.wrapping_key_spec)))?;
+    if !algorithm.fits(spec) {
+        return Err(KmsError::new(
+            ErrorCode::UnsupportedOperation,
+            format!("The wrapping algorithm {} cannot be used with the wrapping key spec {}: SM2PKE goes with SM2, the RSA algorithms with RSA key specs.", req.wrapping_algorithm, req.wrapping_key_spec),
+        ));
+    }
     // RSA key generation takes up to seconds: off the async threads.
-    let wrapping_key = tokio::task::spawn_blocking(move || WrappingKey::generate(bits))
+    let wrapping_key = tokio::task::spawn_blocking(move || WrappingKey::generate(spec))
         .await
         .map_err(|e| KmsError::internal(format!("wrapping key generation task: {e}")))??;
     let key_id = Uuid::try_parse(&key.key_id).map_err(|_| KmsError::internal("stored key id is not a UUID"))?;

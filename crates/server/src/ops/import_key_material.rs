@@ -1,20 +1,22 @@
 //! ImportKeyMaterial: unwraps the caller's material with the import
-//! token's wrapping key and makes it the key's material, with its
-//! expiration terms. Re-importing the same material (after expiry or
-//! deletion, or to change its terms) is allowed; different material is
-//! refused, as AWS refuses it (for asymmetric and HMAC keys the material
-//! can never change after the first import).
+//! token's wrapping key and imports it with its expiration terms: the
+//! first material, new material for an on-demand rotation of a symmetric
+//! key (`ImportType=NEW_KEY_MATERIAL`), or a re-import of material the key
+//! already has (after expiry or deletion, or to change its terms). The
+//! rules are in [`crate::keys::materials`]; asymmetric and HMAC keys keep
+//! their first material for life.
 
 use serde::Deserialize;
 use serde_json::{json, Value};
 use trent_crypto::keytypes::KeySpec;
 use trent_crypto::{CryptoError, SecretBytes};
-use trent_store::{KeyImport, KeyRecord, KeyState, MaterialRecord, StoreError};
+use trent_store::{MaterialRecord, StoreError};
 use uuid::Uuid;
 
 use super::{blob, input, MAX_CHANGE_ATTEMPTS};
 use crate::authz::{self, Aliases};
 use crate::keys::import::{check_external, ImportToken, MAX_VALID_FOR_MILLIS};
+use crate::keys::materials::{self, ImportRequest};
 use crate::keys::state;
 use crate::protocol::error::{ErrorCode, KmsError};
 use crate::state::Ctx;
@@ -68,22 +70,20 @@ pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
     .map_err(|e| KmsError::internal(format!("unwrapping task: {e}")))??;
     let material_id = hex::encode(material_id);
 
+    let request = ImportRequest { material_id, import_type: req.import_type.clone(), named_id: req.key_material_id.clone(), ..terms };
+
     let mut key = authorized.into_inner();
     for _ in 0..MAX_CHANGE_ATTEMPTS {
-        check_material(&req, &key, &material_id)?;
-        let mut next = key.clone();
-        next.current_material_id = material_id.clone();
-        next.import = terms.clone();
-        if next.state == KeyState::PendingImport {
-            next.state = KeyState::Enabled;
-        }
-        let material = MaterialRecord { key_id: key.key_id.clone(), material_id: material_id.clone(), stored: stored.0.clone(), created_at: now };
-        let written = match ctx.state.store.get_material(&key.key_id, &material_id).await? {
+        let next = materials::with_import(&key, &request)?;
+        let material = MaterialRecord { key_id: key.key_id.clone(), material_id: request.material_id.clone(), stored: stored.0.clone(), created_at: now };
+        // The material's sealed copy is written unless the key still has it
+        // (a re-import only to change the terms).
+        let written = match ctx.state.store.get_material(&key.key_id, &request.material_id).await? {
             Some(_) => ctx.state.store.update_key(&next).await,
             None => ctx.state.store.rotate_key(&next, &material).await,
         };
         match written {
-            Ok(_) => return Ok(json!({ "KeyId": key.arn, "KeyMaterialId": material_id })),
+            Ok(_) => return Ok(json!({ "KeyId": key.arn, "KeyMaterialId": request.material_id })),
             // Changed meanwhile: same key, authorized above; re-read and re-check.
             Err(StoreError::Conflict | StoreError::AlreadyExists) => {
                 key = super::reread_key(ctx, &key).await?;
@@ -95,8 +95,8 @@ pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
     Err(KmsError::internal(format!("{} kept changing while material was being imported", key.arn)))
 }
 
-/// ExpirationModel and ValidTo as AWS requires them.
-fn terms(req: &Input, now: i64) -> Result<KeyImport, KmsError> {
+/// ExpirationModel and ValidTo as AWS requires them (the material id is filled in once known).
+fn terms(req: &Input, now: i64) -> Result<ImportRequest, KmsError> {
     let model = req.expiration_model.clone().unwrap_or_else(|| EXPIRES.into());
     let valid_to = match (model.as_str(), req.valid_to) {
         (EXPIRES, None) => return Err(KmsError::validation("ValidTo is required when ExpirationModel is KEY_MATERIAL_EXPIRES.")),
@@ -110,33 +110,5 @@ fn terms(req: &Input, now: i64) -> Result<KeyImport, KmsError> {
         (_, Some(_)) => return Err(KmsError::validation("ValidTo is not valid when ExpirationModel is KEY_MATERIAL_DOES_NOT_EXPIRE.")),
         (_, None) => None,
     };
-    Ok(KeyImport { expiration_model: Some(model), valid_to, material_description: req.key_material_description.clone() })
-}
-
-/// The same material as before, if the key ever had some.
-fn check_material(req: &Input, key: &KeyRecord, material_id: &str) -> Result<(), KmsError> {
-    let had = !key.current_material_id.is_empty();
-    let import_type = req.import_type.as_deref().unwrap_or(if had { "EXISTING_KEY_MATERIAL" } else { "NEW_KEY_MATERIAL" });
-    match import_type {
-        "NEW_KEY_MATERIAL" if had => {
-            return Err(KmsError::new(
-                ErrorCode::UnsupportedOperation,
-                "Importing new key material for on-demand rotation is not supported by Trent yet; re-import the same material.",
-            ))
-        }
-        "NEW_KEY_MATERIAL" if req.key_material_id.is_some() => {
-            return Err(KmsError::validation("KeyMaterialId cannot be given with ImportType NEW_KEY_MATERIAL."));
-        }
-        "EXISTING_KEY_MATERIAL" if !had => {
-            return Err(KmsError::new(ErrorCode::IncorrectKeyMaterial, format!("{} has no key material to re-import; use ImportType NEW_KEY_MATERIAL.", key.arn)));
-        }
-        _ => {}
-    }
-    if had && key.current_material_id != material_id {
-        return Err(KmsError::new(ErrorCode::IncorrectKeyMaterial, format!("The key material is not the material previously imported into {}.", key.arn)));
-    }
-    if req.key_material_id.as_deref().is_some_and(|id| id != material_id) {
-        return Err(KmsError::new(ErrorCode::IncorrectKeyMaterial, "The key material does not match KeyMaterialId."));
-    }
-    Ok(())
+    Ok(ImportRequest { material_id: String::new(), expiration_model: model, valid_to, description: req.key_material_description.clone(), import_type: None, named_id: None })
 }

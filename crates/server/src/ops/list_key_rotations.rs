@@ -1,5 +1,8 @@
 //! ListKeyRotations: a key's rotations, oldest first, paged; with
-//! IncludeKeyMaterial=ALL_KEY_MATERIAL also the material it was created with.
+//! IncludeKeyMaterial=ALL_KEY_MATERIAL also the material it was created with
+//! (or first imported) and imported material pending rotation. Entries of a
+//! symmetric key with imported material carry each material's ImportState,
+//! ExpirationModel, ValidTo and KeyMaterialDescription.
 
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -29,25 +32,46 @@ pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
     }
     state::not_pending_deletion(&key)?;
 
-    let state_of = |material_id: &str| if material_id == key.current_material_id { "CURRENT" } else { "NON_CURRENT" };
+    // Symmetric keys with imported material also show each material's import terms.
+    let imported = if key.key_spec == "SYMMETRIC_DEFAULT" { key.imported_materials() } else { Vec::new() };
+    let pending = imported.iter().find(|m| m.pending_rotation).map(|m| m.material_id.clone());
+    let entry = |material_id: &str| {
+        let state = match material_id {
+            id if id == key.current_material_id => "CURRENT",
+            id if Some(id) == pending.as_deref() => "PENDING_ROTATION",
+            _ => "NON_CURRENT",
+        };
+        let mut e = json!({ "KeyId": key.key_id, "KeyMaterialId": material_id, "KeyMaterialState": state });
+        if let Some(m) = imported.iter().find(|m| m.material_id == material_id) {
+            e["ImportState"] = json!(if m.imported { "IMPORTED" } else { "PENDING_IMPORT" });
+            e["ExpirationModel"] = json!(m.expiration_model);
+            if let Some(valid_to) = m.valid_to {
+                e["ValidTo"] = epoch_seconds(valid_to);
+            }
+            if let Some(description) = &m.description {
+                e["KeyMaterialDescription"] = json!(description);
+            }
+        }
+        e
+    };
     // (material id, entry): the id is what a page marker continues after.
     let mut entries: Vec<(String, Value)> = Vec::new();
-    if req.include_key_material.as_deref() == Some("ALL_KEY_MATERIAL") {
+    let all = req.include_key_material.as_deref() == Some("ALL_KEY_MATERIAL");
+    if all {
         let initial = key.rotation.initial_material_id.clone().unwrap_or_else(|| key.current_material_id.clone());
         // A key awaiting its first import has no material to list.
         if !initial.is_empty() {
-            entries.push((initial.clone(), json!({ "KeyId": key.key_id, "KeyMaterialId": initial, "KeyMaterialState": state_of(&initial) })));
+            entries.push((initial.clone(), entry(&initial)));
         }
     }
     for r in &key.rotation.history {
-        let entry = json!({
-            "KeyId": key.key_id,
-            "KeyMaterialId": r.material_id,
-            "KeyMaterialState": state_of(&r.material_id),
-            "RotationDate": epoch_seconds(r.rotated_at),
-            "RotationType": r.kind.as_str(),
-        });
-        entries.push((r.material_id.clone(), entry));
+        let mut e = entry(&r.material_id);
+        e["RotationDate"] = epoch_seconds(r.rotated_at);
+        e["RotationType"] = json!(r.kind.as_str());
+        entries.push((r.material_id.clone(), e));
+    }
+    if let (true, Some(id)) = (all, &pending) {
+        entries.push((id.clone(), entry(id)));
     }
 
     if let Some(after) = decode_marker(Listing::Rotations, req.marker.as_deref())? {

@@ -1,12 +1,15 @@
 //! RotateKeyOnDemand: new key material now, at most 25 times per key. The
-//! automatic schedule, if any, is unchanged.
+//! automatic schedule, if any, is unchanged. A key with imported material
+//! rotates to the material imported for it (PENDING_ROTATION), which must
+//! be there first.
 
 use serde_json::{json, Value};
 use trent_store::{RotationType, StoreError};
 
 use super::{input, KeyIdInput};
 use crate::authz::{self, Aliases};
-use crate::keys::rotation::{check_rotatable, rotate, RotateError, MAX_ON_DEMAND_ROTATIONS};
+use crate::keys::materials;
+use crate::keys::rotation::{check_rotatable_on_demand, rotate, RotateError, MAX_ON_DEMAND_ROTATIONS};
 use crate::keys::state;
 use crate::protocol::error::{ErrorCode, KmsError};
 use crate::state::Ctx;
@@ -17,7 +20,7 @@ const MAX_ATTEMPTS: usize = 8;
 pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
     let req: KeyIdInput = input(body)?;
     let authorized = authz::key(ctx, &req.key_id, "kms:RotateKeyOnDemand", Aliases::Rejected).await?;
-    check_rotatable(&authorized)?;
+    check_rotatable_on_demand(&authorized)?;
     let mut key = authorized.into_inner();
     for _ in 0..MAX_ATTEMPTS {
         state::usable_for_crypto(&key)?;
@@ -28,7 +31,13 @@ pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
                 format!("{} has reached the limit of {MAX_ON_DEMAND_ROTATIONS} on-demand rotations.", key.arn),
             ));
         }
-        match rotate(ctx.state.store.as_ref(), &ctx.state.provider, &key, RotationType::OnDemand, ctx.now()).await {
+        let rotated = if key.origin == "EXTERNAL" {
+            let next = materials::rotated_to_pending(&key, ctx.now())?;
+            ctx.state.store.update_key(&next).await.map(|_| next).map_err(RotateError::Store)
+        } else {
+            rotate(ctx.state.store.as_ref(), &ctx.state.provider, &key, RotationType::OnDemand, ctx.now()).await
+        };
+        match rotated {
             Ok(rotated) => return Ok(json!({ "KeyId": rotated.arn })),
             // Changed meanwhile: same key, authorized above; re-read and re-check.
             Err(RotateError::Store(StoreError::Conflict)) => {

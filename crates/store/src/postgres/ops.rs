@@ -23,7 +23,7 @@ impl Store for PostgresStore {
             execute(
                 &tx,
                 KEY_INSERT,
-                &[&key.key_id, &key.account_id, &key.region, &state, &key.deletion_date, &key.rotation.next_at, &key.import.valid_to, &doc],
+                &[&key.key_id, &key.account_id, &key.region, &state, &key.deletion_date, &key.rotation.next_at, &key.next_material_expiry(), &doc],
             )
             .await?;
             execute(
@@ -80,20 +80,20 @@ impl Store for PostgresStore {
         let result = execute(
             &c,
             KEY_INSERT,
-            &[&key.key_id, &key.account_id, &key.region, &state, &key.deletion_date, &key.rotation.next_at, &key.import.valid_to, &doc],
+            &[&key.key_id, &key.account_id, &key.region, &state, &key.deletion_date, &key.rotation.next_at, &key.next_material_expiry(), &doc],
         )
         .await
         .map(|_| ());
         release(c, result)
     }
 
-    async fn remove_key_material(&self, key: &KeyRecord) -> Result<i64, StoreError> {
+    async fn remove_key_material(&self, key: &KeyRecord, material_ids: &[String]) -> Result<i64, StoreError> {
         let doc = key_doc(key)?;
         let mut c = self.client().await?;
         let result = async {
             let tx = c.transaction().await.map_err(backend)?;
             let row_version = save_key(&tx, key, &doc).await?;
-            execute(&tx, "DELETE FROM key_materials WHERE key_id = $1", &[&key.key_id]).await?;
+            execute(&tx, "DELETE FROM key_materials WHERE key_id = $1 AND material_id = ANY($2)", &[&key.key_id, &material_ids]).await?;
             tx.commit().await.map_err(backend)?;
             Ok(row_version)
         }

@@ -108,7 +108,7 @@ pub(super) async fn save_key(c: &impl GenericClient, key: &KeyRecord, doc: &str)
         c,
         "UPDATE keys SET state = $1, deletion_date = $2, next_rotation_at = $3, material_valid_to = $4, doc = $5, row_version = row_version + 1 \
          WHERE key_id = $6 AND row_version = $7 RETURNING row_version",
-        &[&key.state.as_str(), &key.deletion_date, &key.rotation.next_at, &key.import.valid_to, &doc, &key.key_id, &key.row_version],
+        &[&key.state.as_str(), &key.deletion_date, &key.rotation.next_at, &key.next_material_expiry(), &doc, &key.key_id, &key.row_version],
     )
     .await?;
     if let Some(row) = updated {

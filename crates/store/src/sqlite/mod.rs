@@ -212,7 +212,7 @@ fn save_key(c: &Connection, key: &KeyRecord, doc: &str) -> Result<i64, StoreErro
     let changed = c
         .execute(
             "UPDATE keys SET state = ?1, deletion_date = ?2, next_rotation_at = ?3, material_valid_to = ?4, doc = ?5, row_version = row_version + 1 WHERE key_id = ?6 AND row_version = ?7",
-            params![key.state.as_str(), key.deletion_date, key.rotation.next_at, key.import.valid_to, doc, key.key_id, key.row_version],
+            params![key.state.as_str(), key.deletion_date, key.rotation.next_at, key.next_material_expiry(), doc, key.key_id, key.row_version],
         )
         .map_err(backend)?;
     if changed == 1 {
@@ -230,7 +230,7 @@ impl Store for SqliteStore {
             let tx = c.transaction().map_err(backend)?;
             tx.execute(
                 KEY_INSERT,
-                params![key.key_id, key.account_id, key.region, key.state.as_str(), key.deletion_date, key.rotation.next_at, key.import.valid_to, doc],
+                params![key.key_id, key.account_id, key.region, key.state.as_str(), key.deletion_date, key.rotation.next_at, key.next_material_expiry(), doc],
             )
             .map_err(backend)?;
             tx.execute(
@@ -282,7 +282,7 @@ impl Store for SqliteStore {
         self.run(move |c| {
             c.execute(
                 KEY_INSERT,
-                params![key.key_id, key.account_id, key.region, key.state.as_str(), key.deletion_date, key.rotation.next_at, key.import.valid_to, doc],
+                params![key.key_id, key.account_id, key.region, key.state.as_str(), key.deletion_date, key.rotation.next_at, key.next_material_expiry(), doc],
             )
             .map(|_| ())
             .map_err(backend)
@@ -290,12 +290,14 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn remove_key_material(&self, key: &KeyRecord) -> Result<i64, StoreError> {
-        let (key, doc) = (key.clone(), key_doc(key)?);
+    async fn remove_key_material(&self, key: &KeyRecord, material_ids: &[String]) -> Result<i64, StoreError> {
+        let (key, doc, ids) = (key.clone(), key_doc(key)?, material_ids.to_vec());
         self.run(move |c| {
             let tx = c.transaction().map_err(backend)?;
             let row_version = save_key(&tx, &key, &doc)?;
-            tx.execute("DELETE FROM key_materials WHERE key_id = ?1", params![key.key_id]).map_err(backend)?;
+            for id in &ids {
+                tx.execute("DELETE FROM key_materials WHERE key_id = ?1 AND material_id = ?2", params![key.key_id, id]).map_err(backend)?;
+            }
             tx.commit().map_err(backend)?;
             Ok(row_version)
         })
