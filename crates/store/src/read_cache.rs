@@ -68,6 +68,8 @@ pub enum Query {
 }
 
 /// The store's answer to a [`Query`].
+// Unboxed: a hit clones the answer out whole, and a box would add an allocation to every hit.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Answer {
     Key(Option<KeyRecord>),
