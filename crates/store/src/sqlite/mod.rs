@@ -84,7 +84,8 @@ impl SqliteStore {
 
     /// The database's epoch for the [`ReadCache`]: `PRAGMA data_version`
     /// changes whenever another connection (any but `watch`) commits. Read
-    /// on the caller's thread: it touches only SQLite's shared WAL index.
+    /// on the caller's thread: a file lock and SQLite's shared WAL index,
+    /// a few microseconds.
     fn epoch(&self) -> Option<u64> {
         self.cache.epoch(|| self.read_epoch())
     }
