@@ -6,7 +6,7 @@
 //! here: the access key's record, read first, decides whether it is valid.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{LazyLock, Mutex};
 
 use zeroize::Zeroizing;
 
@@ -18,7 +18,7 @@ const MAX_KEYS: usize = 10_000;
 /// The sealed secret and the scope's date, region and service.
 type Scope = (Vec<u8>, String, String, String);
 
-static KEYS: Mutex<Option<HashMap<Scope, Zeroizing<[u8; 32]>>>> = Mutex::new(None);
+static KEYS: LazyLock<Mutex<HashMap<Scope, Zeroizing<[u8; 32]>>>> = LazyLock::new(Default::default);
 
 /// The signing key of `auth`'s scope for the secret sealed as `sealed`;
 /// `unseal` is called only if it is not kept yet.
@@ -28,13 +28,12 @@ pub fn signing_key(
     unseal: impl FnOnce() -> Result<trent_crypto::SecretBytes, KmsError>,
 ) -> Result<Zeroizing<[u8; 32]>, KmsError> {
     let scope: Scope = (sealed.to_vec(), auth.date.clone(), auth.region.clone(), auth.service.clone());
-    if let Some(key) = lock().as_ref().and_then(|keys| keys.get(&scope)) {
+    if let Some(key) = lock().get(&scope) {
         return Ok(key.clone());
     }
     let secret = unseal()?;
     let key = Zeroizing::new(trent_sigv4::signing_key(secret.as_bytes(), &auth.date, &auth.region, &auth.service));
     let mut keys = lock();
-    let keys = keys.get_or_insert_with(HashMap::new);
     if keys.len() >= MAX_KEYS {
         keys.clear();
     }
@@ -42,6 +41,6 @@ pub fn signing_key(
     Ok(key)
 }
 
-fn lock() -> std::sync::MutexGuard<'static, Option<HashMap<Scope, Zeroizing<[u8; 32]>>>> {
+fn lock() -> std::sync::MutexGuard<'static, HashMap<Scope, Zeroizing<[u8; 32]>>> {
     KEYS.lock().unwrap_or_else(|p| p.into_inner())
 }

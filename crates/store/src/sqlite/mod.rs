@@ -45,7 +45,7 @@ impl Readers {
         if let Some(conn) = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop() {
             return Ok(conn);
         }
-        let conn = Connection::open_with_flags(&self.path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(backend)?;
+        let conn = open_read_only(&self.path)?;
         conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(backend)?;
         Ok(conn)
     }
@@ -61,7 +61,7 @@ impl SqliteStore {
         create_private(path).map_err(|e| StoreError::Backend(format!("creating {}: {e}", path.display())))?;
         let conn = Connection::open(path).map_err(backend)?;
         let mut store = Self::configure(conn)?;
-        let watch = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(backend)?;
+        let watch = open_read_only(path)?;
         store.watch = Some(Mutex::new(watch));
         store.readers = Some(Readers { path: path.to_owned(), idle: Mutex::new(Vec::new()) });
         Ok(store)
@@ -132,6 +132,11 @@ impl SqliteStore {
         crate::read_cache::forget_request_epoch();
         result.map_err(|e| StoreError::Backend(format!("store task failed: {e}")))?
     }
+}
+
+/// A connection that can only read (the epoch's and the lookups').
+fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
+    Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(backend)
 }
 
 /// Creates the database file readable by its owner only; SQLite gives its
