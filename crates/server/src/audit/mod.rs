@@ -29,7 +29,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde_json::Value;
 use tokio::sync::oneshot;
 use trent_crypto::RootKey;
 
@@ -169,8 +168,8 @@ impl Audit {
 
     /// Records one event; returns once it is written (and fsynced if
     /// `sync`). An error means the request must not be answered as served.
-    pub async fn record(&self, event: &Value, sync: bool) -> Result<(), String> {
-        let json = event.to_string();
+    pub async fn record(&self, event: &impl serde::Serialize, sync: bool) -> Result<(), String> {
+        let json = serde_json::to_string(event).map_err(|e| format!("an audit event could not be serialized: {e}"))?;
         let written = match &self.writer {
             // A write to the kernel's page cache: short enough for the request's own thread.
             Some(writer) => writer::lock(writer).write_event(&json),

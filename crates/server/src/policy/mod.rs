@@ -183,19 +183,32 @@ pub(crate) fn principals(v: &Value) -> Result<Principals, String> {
 }
 
 /// IAM's wildcard match: `*` any run of characters, `?` one character.
+/// Runs on every statement of every request: ASCII (nearly every ARN,
+/// action and condition value) is matched in place, without allocating.
 pub fn glob(pattern: &str, text: &str, ignore_case: bool) -> bool {
+    if pattern == "*" {
+        return true;
+    }
+    if pattern.is_ascii() && text.is_ascii() {
+        return if ignore_case { wildcard(pattern.as_bytes(), text.as_bytes(), |a, b| a.eq_ignore_ascii_case(&b)) } else { wildcard(pattern.as_bytes(), text.as_bytes(), |a, b| a == b) };
+    }
     let (p, t): (Vec<char>, Vec<char>) = if ignore_case {
         (pattern.to_lowercase().chars().collect(), text.to_lowercase().chars().collect())
     } else {
         (pattern.chars().collect(), text.chars().collect())
     };
-    // Iterative matcher with backtracking to the last `*`.
+    wildcard(&p, &t, |a, b| a == b)
+}
+
+/// Iterative matcher with backtracking to the last `*`, over bytes or chars.
+fn wildcard<C: Copy + From<u8> + PartialEq>(p: &[C], t: &[C], same: impl Fn(C, C) -> bool) -> bool {
+    let (star_c, any_c) = (C::from(b'*'), C::from(b'?'));
     let (mut i, mut j, mut star, mut mark) = (0usize, 0usize, None::<usize>, 0usize);
     while j < t.len() {
-        if i < p.len() && (p[i] == '?' || p[i] == t[j]) {
+        if i < p.len() && (p[i] == any_c || same(p[i], t[j])) {
             i += 1;
             j += 1;
-        } else if i < p.len() && p[i] == '*' {
+        } else if i < p.len() && p[i] == star_c {
             star = Some(i);
             mark = j;
             i += 1;
@@ -207,7 +220,7 @@ pub fn glob(pattern: &str, text: &str, ignore_case: bool) -> bool {
             return false;
         }
     }
-    p[i..].iter().all(|c| *c == '*')
+    p[i..].iter().all(|c| *c == star_c)
 }
 
 #[cfg(test)]
@@ -226,5 +239,9 @@ mod tests {
         assert!(glob("*", "", false));
         assert!(!glob("a*b", "acbd", false));
         assert!(glob("a*b*", "acbd", false));
+        // Outside ASCII, case folding is Unicode's.
+        assert!(glob("arn:aws:iam::1:user/\u{c9}*", "arn:aws:iam::1:user/\u{e9}mile", true));
+        assert!(!glob("arn:aws:iam::1:user/\u{c9}*", "arn:aws:iam::1:user/\u{e9}mile", false));
+        assert!(glob("?mile", "\u{e9}mile", false));
     }
 }
