@@ -2,35 +2,43 @@
 //! IAM entities, key, material, alias, grants), so that a request served
 //! from memory does not wait for the database.
 //!
-//! Coherence rests on an *epoch*: a number the database changes whenever
-//! anything is committed to it, by this process or any other (for SQLite,
-//! `PRAGMA data_version` on a connection of its own). Each answer is tagged
-//! with the epoch read *before* the database read that produced it, and is
-//! served only to a lookup that reads the same epoch. So no answer is older
-//! than the last commit before the lookup began: a change acknowledged to
-//! one client holds on the very next request, exactly as without the cache.
-//! Any commit empties the cache; under a steady load of reads it stays full.
+//! Coherence rests on an *epoch*: a number that changes whenever anything
+//! is committed to the database. Each answer is tagged with the epoch read
+//! *before* the database read that produced it, and is served only to a
+//! lookup that reads the same epoch. Any change of the epoch empties the
+//! cache; under a steady load of reads it stays full.
 //!
-//! Reading the epoch costs a few microseconds (SQLite takes and releases a
-//! file lock), so a request ([`request_scope`]) reads it at most once: at
-//! its first lookup, unless another reading *began* after the request did
-//! (it saw every commit acknowledged before the request), whose value it
-//! then shares. After the request itself went to the database (a write of
-//! its own, or a miss) its next lookup needs a reading begun after that.
-//! Lookups thus answer as of the start of the request, or later.
+//! The epoch is a counter in memory ([`ReadCache::note_commit`]), moved on
+//! by the store after every commit of its own, before that commit is
+//! acknowledged: a change made through this process holds on the very next
+//! request, exactly as without the cache. Commits by other processes on the
+//! same file (`trent account create` beside a running server) are found by
+//! asking the database (for SQLite, `PRAGMA data_version`), which costs a
+//! few microseconds (a read transaction on SQLite's shared WAL index), so
+//! it is asked at most once per [`EXTERNAL_WINDOW`] by requests: a request
+//! sees every other process's commit made more than that before it began.
+//! Background work (outside any request) asks every time.
+//!
+//! A request ([`request_scope`]) reads the epoch once, at its first lookup,
+//! and keeps it; after the request itself went to the database (a write of
+//! its own, or a miss) its next lookup reads it again.
 
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::{AccessKeyRecord, AliasRecord, EntityKind, EntityRecord, GrantRecord, KeyRecord, MaterialRecord, PrincipalRecord, StoreError};
+
+/// How stale, at most, a request's view of other processes' commits is.
+pub const EXTERNAL_WINDOW: Duration = Duration::from_millis(1);
 
 /// What a request knows of the epoch.
 #[derive(Clone, Copy)]
 struct RequestEpoch {
-    /// A reading begun at or after this instant is fresh enough.
+    /// When it began (or last went to the database itself).
     since: Instant,
     /// The epoch it uses, and of which store (its [`ReadCache`]'s id).
     kept: Option<(u64, u64)>,
@@ -119,8 +127,9 @@ cacheable!(
 /// request asks (its caller's access key) stays however many keys are used.
 struct Entries {
     epoch: u64,
-    young: HashMap<Query, Answer>,
-    old: HashMap<Query, Answer>,
+    // foldhash: every request hashes a few queries; SipHash showed in the profile.
+    young: HashMap<Query, Answer, foldhash::fast::RandomState>,
+    old: HashMap<Query, Answer, foldhash::fast::RandomState>,
 }
 
 impl Entries {
@@ -150,43 +159,60 @@ pub struct ReadCache {
     /// Tells apart the caches of several stores in one process (tests).
     id: u64,
     entries: Mutex<Entries>,
-    /// The latest reading of the epoch and when it began.
-    latest: Mutex<Option<(u64, Instant)>>,
+    /// The epoch: moved on by every commit of this process and by every
+    /// change found in the database's own version (other processes').
+    epoch: AtomicU64,
+    /// The database's version at its latest asking, and when that began.
+    external: Mutex<Option<(u64, Instant)>>,
 }
 
 impl Default for ReadCache {
     fn default() -> Self {
         static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let entries = Entries { epoch: 0, young: HashMap::new(), old: HashMap::new() };
-        ReadCache { id, entries: Mutex::new(entries), latest: Mutex::new(None) }
+        let entries = Entries { epoch: 0, young: HashMap::default(), old: HashMap::default() };
+        ReadCache { id, entries: Mutex::new(entries), epoch: AtomicU64::new(1), external: Mutex::new(None) }
     }
 }
 
 impl ReadCache {
-    /// The database's epoch for the current request: the one it kept, or
-    /// a reading begun since it started, or `read()` now. Outside a request
-    /// (background work), always `read()`.
-    pub fn epoch(&self, read: impl FnOnce() -> Option<u64>) -> Option<u64> {
-        let Ok(request) = REQUEST_EPOCH.try_with(|epoch| epoch.get()) else { return read() };
-        match request.kept {
-            Some((id, epoch)) if id == self.id => return Some(epoch),
-            _ => {}
-        }
-        let shared = *self.latest.lock().unwrap_or_else(|p| p.into_inner());
-        let epoch = match shared {
-            Some((epoch, began)) if began >= request.since => epoch,
-            _ => {
-                let began = Instant::now();
-                let epoch = read()?;
-                let mut latest = self.latest.lock().unwrap_or_else(|p| p.into_inner());
-                if latest.is_none_or(|(_, b)| began > b) {
-                    *latest = Some((epoch, began));
-                }
-                epoch
+    /// Called by the store after each commit of its own, before it is acknowledged.
+    pub fn note_commit(&self) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The epoch for the current lookup: the one its request kept, else
+    /// the counter, after asking the database for other processes' commits
+    /// (`version()`) unless an asking began less than [`EXTERNAL_WINDOW`]
+    /// before the request. `None` (the version could not be read): no cache.
+    pub fn epoch(&self, version: impl FnOnce() -> Option<u64>) -> Option<u64> {
+        let request = REQUEST_EPOCH.try_with(|epoch| epoch.get()).ok();
+        if let Some(RequestEpoch { kept: Some((id, epoch)), .. }) = request {
+            if id == self.id {
+                return Some(epoch);
             }
-        };
-        let _ = REQUEST_EPOCH.try_with(|kept| kept.set(RequestEpoch { kept: Some((self.id, epoch)), ..request }));
+        }
+        let fresh_from = request.and_then(|r| r.since.checked_sub(EXTERNAL_WINDOW));
+        let last = *self.external.lock().unwrap_or_else(|p| p.into_inner());
+        let fresh = matches!((last, fresh_from), (Some((_, began)), Some(from)) if began >= from);
+        if !fresh {
+            let began = Instant::now();
+            let version = version()?;
+            let mut external = self.external.lock().unwrap_or_else(|p| p.into_inner());
+            match *external {
+                // A later asking was recorded meanwhile.
+                Some((_, b)) if b >= began => {}
+                Some((seen, _)) if seen == version => *external = Some((version, began)),
+                _ => {
+                    self.note_commit();
+                    *external = Some((version, began));
+                }
+            }
+        }
+        let epoch = self.epoch.load(Ordering::SeqCst);
+        if let Some(request) = request {
+            let _ = REQUEST_EPOCH.try_with(|kept| kept.set(RequestEpoch { kept: Some((self.id, epoch)), ..request }));
+        }
         Some(epoch)
     }
 
@@ -232,7 +258,7 @@ mod tests {
 
     #[test]
     fn an_answer_asked_often_outlives_many_asked_once_and_memory_stays_bounded() {
-        let mut entries = Entries { epoch: 0, young: HashMap::new(), old: HashMap::new() };
+        let mut entries = Entries { epoch: 0, young: HashMap::default(), old: HashMap::default() };
         let hot = Query::AccessKey("AKIAHOT".into());
         entries.insert(hot.clone(), Answer::AccessKey(None));
         for i in 0..5 * GENERATION_SIZE {

@@ -1,7 +1,7 @@
 //! The condition keys of a request, derived in one place: from the
 //! operation's already-validated input ([`request_facts`], called by
 //! dispatch), from the caller ([`principal_facts`]) and from the key
-//! ([`key_facts`]). Operations never compute condition keys themselves.
+//! ([`add_key_facts`]). Operations never compute condition keys themselves.
 
 use std::collections::BTreeMap;
 
@@ -208,8 +208,7 @@ pub fn principal_facts(ctx: &Ctx, identity: &Identity) -> Facts {
 }
 
 /// The key's own keys: spec, usage, origin, multi-Region, `aws:ResourceTag/...`.
-pub fn key_facts(key: &KeyRecord) -> Facts {
-    let mut f = Facts::default();
+pub fn add_key_facts(f: &mut Facts, key: &KeyRecord) {
     f.set("kms:KeySpec", key.key_spec.clone());
     f.set("kms:KeyUsage", key.key_usage.clone());
     f.set("kms:KeyOrigin", key.origin.clone());
@@ -217,7 +216,6 @@ pub fn key_facts(key: &KeyRecord) -> Facts {
     for tag in &key.tags {
         f.set(&format!("aws:ResourceTag/{}", tag.key), tag.value.clone());
     }
-    f
 }
 
 #[cfg(test)]

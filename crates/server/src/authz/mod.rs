@@ -107,8 +107,8 @@ async fn verdict_and_grant(ctx: &Ctx, key: &KeyRecord, action: &str, extra: &Fac
     let identity = crate::iam::access::identity(ctx).await.map_err(|e| KmsError::internal(format!("identity policies: {}", e.internal.unwrap_or(e.message))))?;
     let policy = crate::policy::cache::parsed_named("the key policy", &key.policy).map_err(|e| KmsError::internal(format!("key {} has a policy that does not parse: {e}", key.arn)))?;
     let mut facts = facts::principal_facts(ctx, &identity);
-    facts.extend(&ctx.authz.request());
-    facts.extend(&facts::key_facts(key));
+    ctx.authz.add_request_facts(&mut facts);
+    facts::add_key_facts(&mut facts, key);
     // kms:ResourceAliases costs a store query: only when a policy reads it.
     let reads_aliases = policy.reads("kms:ResourceAliases") || identity.policies.iter().flatten().any(|p| p.reads("kms:ResourceAliases"));
     if reads_aliases {
@@ -200,7 +200,7 @@ pub async fn identity_only(ctx: &Ctx, action: &str, resource: &str) -> Result<()
         None => (true, "the caller is an account root, which IAM policies do not restrict".to_owned(), String::new()),
         Some(policies) => {
             let mut facts = facts::principal_facts(ctx, &identity);
-            facts.extend(&ctx.authz.request());
+            ctx.authz.add_request_facts(&mut facts);
             let base = format!("User: {} is not authorized to perform: {action} on resource: {resource}", ctx.principal.arn);
             match crate::policy::evaluate_identity_with(policies, action, resource, &facts) {
                 (crate::policy::Decision::Allow, Some(hit)) => (true, format!("allowed by {hit}"), String::new()),
@@ -238,10 +238,10 @@ pub fn alias(ctx: &Ctx, name: &str) -> Result<Authorized<AliasScope>, KmsError> 
 /// The request's latest authorization decision, for its audit event
 /// (`trentAuthorizationReason`).
 fn latest_reason(ctx: &Ctx) -> String {
-    match ctx.authz.decisions().last() {
+    ctx.authz.with_latest(|latest| match latest {
         Some(r) => format!("{} {} on {}: {}", if r.allowed { "allowed" } else { "denied" }, r.action, r.resource, r.reason),
         None => "no policy decides this action".to_owned(),
-    }
+    })
 }
 
 /// Where an alias lives and what it is called.

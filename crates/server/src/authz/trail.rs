@@ -34,16 +34,17 @@ impl Trail {
         let _ = self.request.set(facts);
     }
 
-    /// The request's facts; empty when dispatch did not set them (tests).
-    pub fn request(&self) -> Facts {
-        let mut facts = self.request.get().map(|r| r.facts.clone()).unwrap_or_default();
+    /// Adds the request's facts to `facts` (none when dispatch did not set them: tests).
+    pub fn add_request_facts(&self, facts: &mut Facts) {
+        if let Some(request) = self.request.get() {
+            facts.extend(&request.facts);
+        }
         if let Some(service) = self.via_service.get() {
             facts.set("kms:ViaService", service.clone());
         }
         if let Some(ip) = self.source_ip.get() {
             facts.set("aws:SourceIp", ip.to_string());
         }
-        facts
     }
 
     /// Notes the address the request came from (once, by http).
@@ -57,8 +58,9 @@ impl Trail {
     }
 
     /// The request's encryption contexts and grant tokens.
-    pub fn request_info(&self) -> RequestFacts {
-        self.request.get().cloned().unwrap_or_default()
+    pub fn request_info(&self) -> &RequestFacts {
+        static NONE: std::sync::LazyLock<RequestFacts> = std::sync::LazyLock::new(RequestFacts::default);
+        self.request.get().unwrap_or(&NONE)
     }
 
     pub fn record(&self, record: Record) {
@@ -70,5 +72,10 @@ impl Trail {
     /// Every decision made for this request so far, in order.
     pub fn decisions(&self) -> Vec<Record> {
         self.decisions.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// `f` of the latest decision, if any, without copying the list.
+    pub fn with_latest<R>(&self, f: impl FnOnce(Option<&Record>) -> R) -> R {
+        f(self.decisions.lock().unwrap_or_else(|e| e.into_inner()).last())
     }
 }

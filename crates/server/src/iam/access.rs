@@ -24,11 +24,12 @@ pub enum Kind {
 }
 
 pub fn kind_of(principal: &Principal) -> Kind {
-    let acct = &principal.account_id;
-    if let Some(rest) = principal.arn.strip_prefix(&format!("arn:aws:iam::{acct}:user/")) {
+    // `arn:aws:<service>::<account>:<resource>`, read in place (every request asks).
+    let resource_of = |service: &str| principal.arn.strip_prefix("arn:aws:")?.strip_prefix(service)?.strip_prefix("::")?.strip_prefix(principal.account_id.as_str())?.strip_prefix(':');
+    if let Some(rest) = resource_of("iam").and_then(|r| r.strip_prefix("user/")) {
         return Kind::User(rest.rsplit('/').next().unwrap_or(rest).to_owned());
     }
-    if let Some(rest) = principal.arn.strip_prefix(&format!("arn:aws:sts::{acct}:assumed-role/")) {
+    if let Some(rest) = resource_of("sts").and_then(|r| r.strip_prefix("assumed-role/")) {
         if let Some((role, session)) = rest.split_once('/') {
             return Kind::Session { role: role.to_owned(), session: session.to_owned() };
         }

@@ -5,16 +5,19 @@
 //! starts over, which costs one parse per policy afterwards.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, LazyLock, Mutex};
+
+use foldhash::fast::RandomState;
 
 use super::Policy;
 
 const MAX_ENTRIES: usize = 4096;
 
-fn cache() -> &'static Mutex<HashMap<String, Arc<Policy>>> {
-    static CACHE: OnceLock<Mutex<HashMap<String, Arc<Policy>>>> = OnceLock::new();
-    CACHE.get_or_init(Default::default)
-}
+/// Name -> text -> parsed: looked up by borrowed strings, so a hit copies
+/// nothing; foldhash because every request hashes a policy's whole text.
+type Cache = HashMap<String, HashMap<String, Arc<Policy>, RandomState>, RandomState>;
+
+static CACHE: LazyLock<Mutex<(Cache, usize)>> = LazyLock::new(Default::default);
 
 /// The parsed form of `text`, parsed at most once while it stays cached.
 pub fn parsed(text: &str) -> Result<Arc<Policy>, String> {
@@ -23,19 +26,23 @@ pub fn parsed(text: &str) -> Result<Arc<Policy>, String> {
 
 /// The same, with the name reasons call the policy by.
 pub fn parsed_named(name: &str, text: &str) -> Result<Arc<Policy>, String> {
-    let key = format!("{name}\u{0}{text}");
     // A poisoned lock only means another thread panicked mid-insert; the map is still a valid cache.
-    if let Some(hit) = cache().lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+    let lock = || CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(hit) = lock().0.get(name).and_then(|texts| texts.get(text)) {
         return Ok(hit.clone());
     }
     let mut policy = Policy::parse(text)?;
     policy.name = name.to_owned();
     let policy = Arc::new(policy);
-    let mut map = cache().lock().unwrap_or_else(|e| e.into_inner());
-    if map.len() >= MAX_ENTRIES {
+    let mut guard = lock();
+    let (map, len) = &mut *guard;
+    if *len >= MAX_ENTRIES {
         map.clear();
+        *len = 0;
     }
-    map.insert(key, policy.clone());
+    if map.entry(name.to_owned()).or_default().insert(text.to_owned(), policy.clone()).is_none() {
+        *len += 1;
+    }
     Ok(policy)
 }
 

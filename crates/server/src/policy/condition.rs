@@ -32,7 +32,9 @@ impl Facts {
     }
 
     pub fn get(&self, key: &str) -> Option<&[String]> {
-        self.0.get(&key.to_lowercase()).map(Vec::as_slice)
+        // Most keys a policy names are looked up once per statement per request: no copy when already lower-case.
+        let key = if key.chars().any(char::is_uppercase) { std::borrow::Cow::Owned(key.to_lowercase()) } else { std::borrow::Cow::Borrowed(key) };
+        self.0.get(key.as_ref()).map(Vec::as_slice)
     }
 
     /// Adds every fact of `other`, replacing those of the same name.
@@ -180,7 +182,11 @@ fn clause_holds(c: &Clause, key: &str, policy_values: &[String], facts: &Facts, 
         return request.is_none() == want_absent;
     }
     // Substitute variables; a value whose variable has no fact matches nothing.
-    let values: Vec<String> = if variables { policy_values.iter().filter_map(|v| substitute(v, facts)).collect() } else { policy_values.to_vec() };
+    let values: Vec<std::borrow::Cow<str>> = if variables {
+        policy_values.iter().filter_map(|v| substitute(v, facts)).collect()
+    } else {
+        policy_values.iter().map(|v| std::borrow::Cow::Borrowed(v.as_str())).collect()
+    };
     let Some(request) = request else {
         return match c.qualifier {
             Qualifier::ForAllValues => true,
@@ -243,9 +249,9 @@ fn compare(op: Op, ord: Option<std::cmp::Ordering>) -> bool {
 /// Replaces `${key}` with the request's (single) value of that key, and
 /// `${*}`, `${?}`, `${$}` with the character. `None` when a variable has no
 /// value (the policy value then matches nothing, as in AWS).
-pub fn substitute(text: &str, facts: &Facts) -> Option<String> {
+pub fn substitute<'a>(text: &'a str, facts: &Facts) -> Option<std::borrow::Cow<'a, str>> {
     if !text.contains("${") {
-        return Some(text.to_owned());
+        return Some(std::borrow::Cow::Borrowed(text));
     }
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
@@ -254,7 +260,7 @@ pub fn substitute(text: &str, facts: &Facts) -> Option<String> {
         let after = &rest[start + 2..];
         let Some(end) = after.find('}') else {
             out.push_str(&rest[start..]);
-            return Some(out);
+            return Some(out.into());
         };
         let inner = after[..end].trim();
         match inner {
@@ -272,7 +278,7 @@ pub fn substitute(text: &str, facts: &Facts) -> Option<String> {
         rest = &after[end + 1..];
     }
     out.push_str(rest);
-    Some(out)
+    Some(out.into())
 }
 
 /// A date as milliseconds since the epoch: ISO 8601 (`2026-01-02`,

@@ -23,7 +23,7 @@ pub struct Caller {
 
 impl Caller {
     fn is_root(&self) -> bool {
-        self.arn == format!("arn:aws:iam::{}:root", self.account_id)
+        is_root_of(&self.arn, &self.account_id)
     }
 }
 
@@ -88,34 +88,38 @@ pub fn evaluate_identity<P: Borrow<Policy>>(policies: &[P], action: &str, resour
 /// Identity policies of a principal, for `action` on `resource` under the
 /// request's `facts`: the decision and the statement that made it.
 pub fn evaluate_identity_with<P: Borrow<Policy>>(policies: &[P], action: &str, resource: &str, facts: &Facts) -> (Decision, Option<Hit>) {
-    let mut allowed = None;
+    // The first allowing statement, named only once decided (naming allocates).
+    let mut allowed: Option<(&Policy, usize)> = None;
     for p in policies.iter().map(Borrow::borrow) {
         for (i, s) in p.statements.iter().enumerate() {
             if !applies(s, action, resource, facts, p.variables) {
                 continue;
             }
-            let hit = Hit { policy: p.name.clone(), statement: s.label(i) };
             if !s.allow {
-                return (Decision::ExplicitDeny, Some(hit));
+                return (Decision::ExplicitDeny, Some(Hit { policy: p.name.clone(), statement: s.label(i) }));
             }
-            allowed.get_or_insert(hit);
+            allowed.get_or_insert((p, i));
         }
     }
     match allowed {
-        Some(hit) => (Decision::Allow, Some(hit)),
+        Some((p, i)) => (Decision::Allow, Some(Hit { policy: p.name.clone(), statement: p.statements[i].label(i) })),
         None => (Decision::ImplicitDeny, None),
     }
 }
 
 /// How a statement's principals match the caller, if they do.
+/// Whether `arn` is `arn:aws:iam::<account_id>:root` (without building it: per statement, per request).
+pub(crate) fn is_root_of(arn: &str, account_id: &str) -> bool {
+    arn.strip_prefix("arn:aws:iam::").and_then(|rest| rest.strip_suffix(":root")) == Some(account_id)
+}
+
 fn principal_match(p: &Principals, caller: &Caller) -> Option<TrustDecision> {
-    let root = format!("arn:aws:iam::{}:root", caller.account_id);
     let mut by_account = p.everyone;
     for value in &p.aws {
         if value == &caller.arn || Some(value) == caller.role_arn.as_ref() {
             return Some(TrustDecision::AllowedByName);
         }
-        if value == &root || value == &caller.account_id {
+        if is_root_of(value, &caller.account_id) || value == &caller.account_id {
             // The root itself is named by its ARN; everyone else of the account through it.
             if caller.is_root() {
                 return Some(TrustDecision::AllowedByName);

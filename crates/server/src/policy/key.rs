@@ -85,13 +85,12 @@ fn named(p: &Principals, caller: &Caller) -> Option<Named> {
     if p.everyone {
         return Some(Named::Caller);
     }
-    let root = format!("arn:aws:iam::{}:root", caller.account_id);
     let mut best = None;
     for value in &p.aws {
         if value == &caller.arn || Some(value) == caller.role_arn.as_ref() {
             return Some(Named::Caller);
         }
-        if value == &root || value == &caller.account_id {
+        if super::evaluate::is_root_of(value, &caller.account_id) || value == &caller.account_id {
             best = Some(Named::Account);
         }
     }

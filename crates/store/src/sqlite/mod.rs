@@ -29,7 +29,7 @@ pub struct SqliteStore {
     /// The connection that reads the epoch of the [`ReadCache`]; none for
     /// an in-memory database, which only `conn` can see (no cache then).
     watch: Option<Mutex<Connection>>,
-    cache: ReadCache,
+    cache: Arc<ReadCache>,
     /// Read-only connections for the lookups; none for an in-memory database.
     readers: Option<Readers>,
 }
@@ -79,18 +79,20 @@ impl SqliteStore {
         conn.pragma_update(None, "foreign_keys", "ON").map_err(backend)?;
         conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(backend)?;
         schema::migrate(&mut conn)?;
-        Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)), watch: None, cache: ReadCache::default(), readers: None })
+        Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)), watch: None, cache: Arc::default(), readers: None })
     }
 
-    /// The database's epoch for the [`ReadCache`]: `PRAGMA data_version`
-    /// changes whenever another connection (any but `watch`) commits. Read
-    /// on the caller's thread: a file lock and SQLite's shared WAL index,
-    /// a few microseconds.
+    /// The epoch for the [`ReadCache`]: none for an in-memory database.
     fn epoch(&self) -> Option<u64> {
-        self.cache.epoch(|| self.read_epoch())
+        self.watch.as_ref()?;
+        self.cache.epoch(|| self.data_version())
     }
 
-    fn read_epoch(&self) -> Option<u64> {
+    /// `PRAGMA data_version` changes whenever another connection (any but
+    /// `watch`, so also `conn`) commits, in any process. Read on the
+    /// caller's thread: a read transaction on SQLite's shared WAL index,
+    /// a few microseconds.
+    fn data_version(&self) -> Option<u64> {
         let watch = self.watch.as_ref()?.lock().unwrap_or_else(|p| p.into_inner());
         let mut statement = watch.prepare_cached("PRAGMA data_version").ok()?;
         statement.query_row([], |r| r.get::<_, i64>(0)).ok().map(|v| v as u64)
@@ -121,12 +123,18 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let conn = self.conn.clone();
+        let (conn, cache) = (self.conn.clone(), self.cache.clone());
         let result = tokio::task::spawn_blocking(move || {
             // A poisoned mutex means a panic mid-call; SQLite rolled that
             // transaction back, so the connection itself is still sound.
             let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
-            f(&mut guard)
+            let before = guard.total_changes();
+            let result = f(&mut guard);
+            // Here, not after the await: the commit counts even if the request is dropped meanwhile.
+            if guard.total_changes() != before {
+                cache.note_commit();
+            }
+            result
         })
         .await;
         crate::read_cache::forget_request_epoch();
@@ -701,10 +709,12 @@ mod tests {
     }
 
     /// Within one request the epoch is read once; the request's own writes
-    /// are seen by its next lookup, another request's only by a later request.
+    /// are seen by its next lookup, and this process's by the next request
+    /// at once; another process's by requests that begin more than
+    /// `EXTERNAL_WINDOW` after its commit.
     #[tokio::test]
-    async fn a_request_sees_its_own_writes_and_later_requests_see_everything_committed() {
-        use crate::read_cache::request_scope;
+    async fn requests_see_this_process_commits_at_once_and_others_within_the_window() {
+        use crate::read_cache::{request_scope, EXTERNAL_WINDOW};
         let path = temp_db();
         let (server, other) = (SqliteStore::open(&path).unwrap(), SqliteStore::open(&path).unwrap());
         let (key, material) = crate::conformance::sample_key("111122223333", "k-2");
@@ -716,9 +726,21 @@ mod tests {
             assert_eq!(server.get_key("k-2").await.unwrap().unwrap().description, "own write");
         })
         .await;
+        // Many requests in a row, each after a write of this process: none may miss it.
+        for i in 0..50 {
+            request_scope(async {
+                let mut k = server.get_key("k-2").await.unwrap().unwrap();
+                assert_eq!(k.description, format!("write {}", i - 1).replace("write -1", "own write"));
+                k.description = format!("write {i}");
+                server.update_key(&k).await.unwrap();
+            })
+            .await;
+            request_scope(async { assert_eq!(server.get_key("k-2").await.unwrap().unwrap().description, format!("write {i}")) }).await;
+        }
         let mut k = other.get_key("k-2").await.unwrap().unwrap();
         k.description = "another's write".into();
         other.update_key(&k).await.unwrap();
+        tokio::time::sleep(EXTERNAL_WINDOW * 2).await;
         request_scope(async {
             assert_eq!(server.get_key("k-2").await.unwrap().unwrap().description, "another's write");
         })
