@@ -133,9 +133,10 @@ pub fn encrypt(
     context: &BTreeMap<String, String>,
     plaintext: &[u8],
 ) -> Result<Vec<u8>, CryptoError> {
-    let salt = random_bytes(SALT_LEN)?;
-    let iv = random_bytes(NONCE_LEN)?;
-    encrypt_with(material, header, context, plaintext, &salt, &iv)
+    // One draw for both: each call into the generator has a fixed cost.
+    let fresh = random_bytes(SALT_LEN + NONCE_LEN)?;
+    let (salt, iv) = fresh.split_at(SALT_LEN);
+    encrypt_with(material, header, context, plaintext, salt, iv)
 }
 
 /// [`encrypt`] with a given salt and iv. Private to the crate: reusing an iv

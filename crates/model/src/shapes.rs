@@ -100,7 +100,8 @@ pub(crate) struct Operation {
 
 pub(crate) struct Model {
     pub operations: BTreeMap<String, Operation>,
-    pub shapes: HashMap<String, Shape>,
+    /// foldhash: every request looks up each shape it walks.
+    pub shapes: HashMap<String, Shape, foldhash::fast::RandomState>,
     /// One line per `pattern` that did not compile; empty for a good model (the
     /// tests assert it is).
     #[cfg_attr(not(test), allow(dead_code))]
@@ -120,7 +121,7 @@ impl Model {
 
     fn from_json(raw: &Value) -> Model {
         let mut pattern_errors = Vec::new();
-        let mut shapes = HashMap::new();
+        let mut shapes = HashMap::default();
         if let Some(all) = raw.get("shapes").and_then(Value::as_object) {
             for (name, def) in all {
                 shapes.insert(name.clone(), parse_shape(name, def, &mut pattern_errors));

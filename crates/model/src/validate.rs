@@ -90,7 +90,7 @@ impl<'m> Walk<'m> {
             let Some(member_shape) = self.model.shape(&member.shape) else {
                 continue;
             };
-            let member_path = join(path, &member.name);
+            // The path is built only for members present or missing (not for every optional one).
             match obj.get(&member.name) {
                 None | Some(Value::Null) => {
                     if shape.required.contains(&member.name) {
@@ -98,13 +98,13 @@ impl<'m> Walk<'m> {
                             self.model,
                             member_shape,
                             None,
-                            &member_path,
+                            &join(path, &member.name),
                             &Constraint::NotNull,
                         );
                         self.errors.push(text);
                     }
                 }
-                Some(v) => self.value(member_shape, v, &member_path)?,
+                Some(v) => self.value(member_shape, v, &join(path, &member.name))?,
             }
         }
         Ok(())

@@ -117,11 +117,15 @@ pub fn canonical_query(raw_query: &str) -> String {
 }
 
 /// Trims and collapses runs of spaces/tabs (and stray CR/LF) to one space.
-fn normalize_header_value(v: &str) -> String {
-    v.split([' ', '\t', '\r', '\n'])
-        .filter(|s| !s.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
+fn push_normalized_header_value(out: &mut String, v: &str) {
+    let mut first = true;
+    for word in v.split([' ', '\t', '\r', '\n']).filter(|s| !s.is_empty()) {
+        if !first {
+            out.push(' ');
+        }
+        out.push_str(word);
+        first = false;
+    }
 }
 
 /// All values of header `name` (ASCII case-insensitive), in the order received.
@@ -144,31 +148,49 @@ pub(crate) fn header_value<'a>(req: &'a Request<'_>, name: &'a str) -> Option<&'
 /// A signed header absent from the request contributes `name:` (callers that
 /// care reject that earlier).
 pub fn canonical_headers(req: &Request<'_>, signed_headers: &[String]) -> String {
-    let mut out = String::new();
+    let mut out = String::with_capacity(256);
+    push_canonical_headers(&mut out, req, signed_headers);
+    out
+}
+
+fn push_canonical_headers(out: &mut String, req: &Request<'_>, signed_headers: &[String]) {
     for name in signed_headers {
-        let values: Vec<String> = header_values(req, name)
-            .map(normalize_header_value)
-            .collect();
         out.push_str(name);
         out.push(':');
-        out.push_str(&values.join(","));
+        for (i, value) in header_values(req, name).enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            push_normalized_header_value(out, value);
+        }
         out.push('\n');
     }
-    out
 }
 
 /// The canonical request for `req` under `auth`, with `hashed_payload` (hex
 /// SHA-256 of the body, or `UNSIGNED-PAYLOAD`) as its last line.
 pub fn canonical_request(req: &Request<'_>, auth: &Authorization, hashed_payload: &str) -> String {
-    format!(
-        "{}\n{}\n{}\n{}\n{}\n{}",
-        req.method,
-        canonical_uri(req.path),
-        canonical_query(req.query),
-        canonical_headers(req, &auth.signed_headers),
-        auth.signed_headers.join(";"),
-        hashed_payload
-    )
+    // Built in one buffer: it is made for every request.
+    let mut out = String::with_capacity(512);
+    out.push_str(req.method);
+    out.push('\n');
+    out.push_str(&canonical_uri(req.path));
+    out.push('\n');
+    if !req.query.is_empty() {
+        out.push_str(&canonical_query(req.query));
+    }
+    out.push('\n');
+    push_canonical_headers(&mut out, req, &auth.signed_headers);
+    out.push('\n');
+    for (i, name) in auth.signed_headers.iter().enumerate() {
+        if i > 0 {
+            out.push(';');
+        }
+        out.push_str(name);
+    }
+    out.push('\n');
+    out.push_str(hashed_payload);
+    out
 }
 
 /// The string to sign: algorithm, `yyyymmddThhmmssZ` timestamp, credential

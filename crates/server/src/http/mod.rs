@@ -107,9 +107,12 @@ fn audit_failure() -> KmsError {
 
 /// The access key id a request claims in its SigV4 `Authorization` header
 /// (checked or not), for its audit event. Never the signature.
+/// Read in place (authentication parses the whole header later).
 fn claimed_access_key(headers: &HeaderMap) -> Option<String> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    trent_sigv4::parse_authorization(value).ok().map(|a| a.access_key_id.chars().take(128).collect())
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("AWS4-HMAC-SHA256 ")?;
+    let credential = &value[value.find("Credential=")? + "Credential=".len()..];
+    let id = credential.split(['/', ',', ' ']).next().filter(|id| !id.is_empty())?;
+    Some(id.chars().take(128).collect())
 }
 
 #[allow(clippy::too_many_arguments)] // the request's parts, each used once
@@ -181,5 +184,26 @@ fn add_created_key(trail: &mut Trail, output: &serde_json::Value) {
         if trail.notes.resources.is_empty() {
             trail.notes.resources.push(audit::event::Resource { arn: arn.to_owned(), account_id: account.to_owned(), kind: "AWS::KMS::Key" });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_claimed_access_key_is_the_credential_up_to_its_scope() {
+        let with = |value: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::AUTHORIZATION, HeaderValue::from_str(value).unwrap());
+            claimed_access_key(&h)
+        };
+        let signed = "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20150830/us-east-1/kms/aws4_request, SignedHeaders=host;x-amz-date, Signature=5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7";
+        assert_eq!(with(signed).as_deref(), Some("AKIAIOSFODNN7EXAMPLE"));
+        assert_eq!(with("AWS4-HMAC-SHA256 Credential=AKIAX, Signature=abc").as_deref(), Some("AKIAX"));
+        assert_eq!(with("AWS4-HMAC-SHA256 SignedHeaders=host, Signature=abc"), None);
+        assert_eq!(with("Basic dXNlcjpwYXNz"), None);
+        assert_eq!(with("AWS4-HMAC-SHA256 Credential=/20150830/us-east-1/kms/aws4_request"), None);
+        assert_eq!(claimed_access_key(&HeaderMap::new()), None);
     }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use trent_store::{EntityKind, Tag};
 
-use super::entity::{find, Doc};
+use super::entity::{find_doc, Doc};
 use crate::policy::{self, Decision, Policy};
 use crate::query::error::QueryError;
 use crate::state::{Ctx, Principal};
@@ -66,34 +66,37 @@ pub async fn identity_policies(ctx: &Ctx) -> Result<Option<Vec<Arc<Policy>>>, Qu
 pub async fn identity(ctx: &Ctx) -> Result<Identity, QueryError> {
     let holder = match kind_of(&ctx.principal) {
         Kind::Root => return Ok(Identity::default()),
-        Kind::User(name) => match find(ctx, EntityKind::User, &name).await? {
+        Kind::User(name) => match find_doc(ctx, EntityKind::User, &name).await? {
             Some(user) => user,
             // A principal with no user behind it: see the module comment.
             None => return Ok(Identity::default()),
         },
-        Kind::Session { role, .. } => match find(ctx, EntityKind::Role, &role).await? {
+        Kind::Session { role, .. } => match find_doc(ctx, EntityKind::Role, &role).await? {
             Some(role) => role,
             None => return Ok(Identity { policies: Some(Vec::new()), ..Identity::default() }),
         },
     };
-    let policies = policies_of(ctx, &holder.doc).await?;
-    Ok(Identity { policies: Some(policies), unique_id: Some(holder.doc.id.clone()), tags: holder.doc.tags.clone() })
+    let policies = policies_of(ctx, &holder).await?;
+    Ok(Identity { policies: Some(policies), unique_id: Some(holder.id.clone()), tags: holder.tags.clone() })
 }
 
 /// The inline and attached managed policies of a user or role, parsed once
 /// (cached by text) and named for reasons.
 pub async fn policies_of(ctx: &Ctx, doc: &Doc) -> Result<Vec<Arc<Policy>>, QueryError> {
-    let mut texts: Vec<(String, String)> = doc.inline.iter().map(|(name, text)| (format!("inline policy \"{name}\""), text.clone())).collect();
+    let parse = |name: &str, text: &str| policy::cache::parsed_named(name, text).map_err(|e| QueryError::internal(format!("stored policy does not parse: {e}")));
+    let mut policies = Vec::with_capacity(doc.inline.len() + doc.attached.len());
+    for (name, text) in &doc.inline {
+        policies.push(parse(&format!("inline policy \"{name}\""), text)?);
+    }
     for arn in &doc.attached {
         let name = arn.rsplit('/').next().unwrap_or(arn);
-        if let Some(managed) = find(ctx, EntityKind::Policy, name).await? {
-            texts.extend(managed.doc.default_document().map(|t| (format!("managed policy {arn}"), t.to_owned())));
+        if let Some(managed) = find_doc(ctx, EntityKind::Policy, name).await? {
+            if let Some(text) = managed.default_document() {
+                policies.push(parse(&format!("managed policy {arn}"), text)?);
+            }
         }
     }
-    texts
-        .iter()
-        .map(|(name, text)| policy::cache::parsed_named(name, text).map_err(|e| QueryError::internal(format!("stored policy does not parse: {e}"))))
-        .collect()
+    Ok(policies)
 }
 
 /// Allows `action` on `resource` for the caller, or answers AccessDenied.

@@ -2,7 +2,8 @@
 //! document kept in each [`EntityRecord`], loading and changing it with
 //! optimistic concurrency, names and ARNs, and their XML.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use serde::{Deserialize, Serialize};
 use trent_store::{AccessKeyRecord, EntityKind, EntityRecord, Millis, StoreError, Tag};
@@ -113,6 +114,37 @@ pub async fn find(ctx: &Ctx, kind: EntityKind, name: &str) -> Result<Option<Enti
     let Some(record) = ctx.state.store.get_entity(&ctx.principal.account_id, kind, name).await? else { return Ok(None) };
     let doc = Doc::parse(&record.doc)?;
     Ok(Some(Entity { record, doc }))
+}
+
+/// The document of an entity, parsed once while its text stays the same:
+/// every request of an IAM user or role reads its caller's.
+pub async fn find_doc(ctx: &Ctx, kind: EntityKind, name: &str) -> Result<Option<Arc<Doc>>, QueryError> {
+    let Some(record) = ctx.state.store.get_entity(&ctx.principal.account_id, kind, name).await? else { return Ok(None) };
+    parsed_doc(&record.doc).map(Some)
+}
+
+/// Parsed documents by their text (so a changed entity is simply another
+/// entry), bounded by the bytes of text kept: when full it starts over.
+fn parsed_doc(text: &str) -> Result<Arc<Doc>, QueryError> {
+    const MAX_BYTES: usize = 8 << 20;
+    type Docs = (HashMap<String, Arc<Doc>, foldhash::fast::RandomState>, usize);
+    static DOCS: LazyLock<Mutex<Docs>> = LazyLock::new(Default::default);
+    // A poisoned lock only means a panic mid-insert; the map is still a valid cache.
+    let lock = || DOCS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(doc) = lock().0.get(text) {
+        return Ok(doc.clone());
+    }
+    let doc = Arc::new(Doc::parse(text)?);
+    let mut guard = lock();
+    let (docs, bytes) = &mut *guard;
+    if *bytes + text.len() > MAX_BYTES {
+        docs.clear();
+        *bytes = 0;
+    }
+    if docs.insert(text.to_owned(), doc.clone()).is_none() {
+        *bytes += text.len();
+    }
+    Ok(doc)
 }
 
 pub async fn load(ctx: &Ctx, kind: EntityKind, name: &str) -> Result<Entity, QueryError> {
