@@ -172,6 +172,12 @@ fn alias_name(reference: &str) -> Option<String> {
 /// name and id, tags, `kms:CallerAccount`, the time and the transport.
 pub fn principal_facts(ctx: &Ctx, identity: &Identity) -> Facts {
     let mut f = Facts::default();
+    add_principal_facts(&mut f, ctx, identity);
+    f
+}
+
+/// [`principal_facts`], added to `f` (only those it keeps).
+pub fn add_principal_facts(f: &mut Facts, ctx: &Ctx, identity: &Identity) {
     let p = &ctx.principal;
     let kind = kind_of(p);
     let principal_arn = match &kind {
@@ -200,11 +206,14 @@ pub fn principal_facts(ctx: &Ctx, identity: &Identity) -> Facts {
         f.set(&format!("aws:PrincipalTag/{}", tag.key), tag.value.clone());
     }
     let now = ctx.now();
-    f.set("aws:CurrentTime", crate::clock::iso8601(now));
-    f.set("aws:EpochTime", (now / 1000).to_string());
+    if f.wants("aws:CurrentTime") {
+        f.set("aws:CurrentTime", crate::clock::iso8601(now));
+    }
+    if f.wants("aws:EpochTime") {
+        f.set("aws:EpochTime", (now / 1000).to_string());
+    }
     // Trent serves plain HTTP; TLS is terminated in front of it, if at all.
     f.set("aws:SecureTransport", "false");
-    f
 }
 
 /// The key's own keys: spec, usage, origin, multi-Region, `aws:ResourceTag/...`.

@@ -106,7 +106,9 @@ pub async fn verdict(ctx: &Ctx, key: &KeyRecord, action: &str, extra: &Facts) ->
 async fn verdict_and_grant(ctx: &Ctx, key: &KeyRecord, action: &str, extra: &Facts) -> Result<(Verdict, Option<GrantDoc>), KmsError> {
     let identity = crate::iam::access::identity(ctx).await.map_err(|e| KmsError::internal(format!("identity policies: {}", e.internal.unwrap_or(e.message))))?;
     let policy = crate::policy::cache::parsed_named("the key policy", &key.policy).map_err(|e| KmsError::internal(format!("key {} has a policy that does not parse: {e}", key.arn)))?;
-    let mut facts = facts::principal_facts(ctx, &identity);
+    // Only the facts these policies can read are derived.
+    let mut facts = Facts::only(std::iter::once(policy.clone()).chain(identity.policies.iter().flatten().cloned()).collect());
+    facts::add_principal_facts(&mut facts, ctx, &identity);
     ctx.authz.add_request_facts(&mut facts);
     facts::add_key_facts(&mut facts, key);
     // kms:ResourceAliases costs a store query: only when a policy reads it.

@@ -42,7 +42,7 @@ impl Trail {
         if let Some(service) = self.via_service.get() {
             facts.set("kms:ViaService", service.clone());
         }
-        if let Some(ip) = self.source_ip.get() {
+        if let Some(ip) = self.source_ip.get().filter(|_| facts.wants("aws:SourceIp")) {
             facts.set("aws:SourceIp", ip.to_string());
         }
     }

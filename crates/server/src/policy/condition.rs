@@ -12,40 +12,66 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::glob;
+use super::{glob, Policy};
 
 /// The condition keys of one request and their values; names are
-/// case-insensitive (kept lower-case), values as sent.
+/// case-insensitive (kept lower-case), values as sent. Made for one
+/// decision, it can keep only the keys its policies read ([`Facts::only`]).
 #[derive(Debug, Clone, Default)]
-pub struct Facts(BTreeMap<String, Vec<String>>);
+pub struct Facts {
+    map: BTreeMap<String, Vec<String>>,
+    /// The policies whose condition keys are kept; `None`: every key.
+    wanted: Option<Vec<Arc<Policy>>>,
+}
 
 impl Facts {
+    /// Facts that keep only the keys `policies` can read (every key when
+    /// one of them cannot say: see [`Policy::keys_read`]). Deriving a fact
+    /// nobody reads costs allocations on every request.
+    pub fn only(policies: Vec<Arc<Policy>>) -> Facts {
+        let wanted = policies.iter().all(|p| p.keys_read.is_some()).then_some(policies);
+        Facts { map: BTreeMap::new(), wanted }
+    }
+
+    /// Whether `key` is kept (its value worth deriving).
+    pub fn wants(&self, key: &str) -> bool {
+        let Some(policies) = &self.wanted else { return true };
+        policies.iter().any(|p| p.keys_read.as_ref().is_some_and(|keys| keys.iter().any(|k| key.chars().flat_map(char::to_lowercase).eq(k.chars()))))
+    }
+
     pub fn set(&mut self, key: &str, value: impl Into<String>) {
-        self.0.insert(key.to_lowercase(), vec![value.into()]);
+        if self.wants(key) {
+            self.map.insert(key.to_lowercase(), vec![value.into()]);
+        }
     }
 
     pub fn set_many(&mut self, key: &str, values: Vec<String>) {
-        self.0.insert(key.to_lowercase(), values);
+        if self.wants(key) {
+            self.map.insert(key.to_lowercase(), values);
+        }
     }
 
     pub fn get(&self, key: &str) -> Option<&[String]> {
         // Most keys a policy names are looked up once per statement per request: no copy when already lower-case.
         let key = if key.chars().any(char::is_uppercase) { std::borrow::Cow::Owned(key.to_lowercase()) } else { std::borrow::Cow::Borrowed(key) };
-        self.0.get(key.as_ref()).map(Vec::as_slice)
+        self.map.get(key.as_ref()).map(Vec::as_slice)
     }
 
-    /// Adds every fact of `other`, replacing those of the same name.
+    /// Adds every fact of `other` (that this keeps), replacing those of the same name.
     pub fn extend(&mut self, other: &Facts) {
-        for (k, v) in &other.0 {
-            self.0.insert(k.clone(), v.clone());
+        for (k, v) in &other.map {
+            if self.wants(k) {
+                self.map.insert(k.clone(), v.clone());
+            }
         }
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&String, &Vec<String>)> {
-        self.0.iter()
+        self.map.iter()
     }
 }
 

@@ -90,6 +90,10 @@ pub struct Policy {
     pub variables: bool,
     /// What reasons call it: an identity policy's name or ARN, a key policy's name.
     pub name: String,
+    /// The condition keys its evaluation can read, lower-cased; `None`
+    /// when that is not known before evaluating (policy variables, which
+    /// may name any key), so every fact must be derived.
+    pub keys_read: Option<Vec<String>>,
 }
 
 impl Policy {
@@ -111,8 +115,26 @@ impl Policy {
             _ => return Err("no Statement".to_owned()),
         };
         let variables = doc.get("Version").and_then(Value::as_str) == Some("2012-10-17");
-        statements.iter().map(parse_statement).collect::<Result<_, _>>().map(|statements| Policy { statements, variables, name: String::new() })
+        let statements: Vec<Statement> = statements.iter().map(parse_statement).collect::<Result<_, _>>()?;
+        let keys_read = keys_read(&statements, variables);
+        Ok(Policy { statements, variables, name: String::new(), keys_read })
     }
+}
+
+/// Every key `condition::holds` and variable substitution can look up in
+/// these statements (see [`Policy::keys_read`]).
+fn keys_read(statements: &[Statement], variables: bool) -> Option<Vec<String>> {
+    let has_variable = |v: &String| v.contains("${");
+    let mut keys = Vec::new();
+    for s in statements {
+        if variables && (s.resources.as_ref().is_some_and(|r| r.patterns.iter().any(has_variable)) || s.conditions.iter().any(|c| c.keys.iter().any(|(_, values)| values.iter().any(has_variable)))) {
+            return None;
+        }
+        keys.extend(s.conditions.iter().flat_map(|c| c.keys.iter().map(|(k, _)| k.to_lowercase())));
+    }
+    keys.sort();
+    keys.dedup();
+    Some(keys)
 }
 
 fn parse_statement(s: &Value) -> Result<Statement, String> {

@@ -172,6 +172,28 @@ fn adding_an_allow_never_denies_what_was_allowed() {
     }
 }
 
+/// Deriving only the facts the policies read ([`Facts::only`]) never
+/// changes a decision or its reason.
+#[test]
+fn keeping_only_the_facts_policies_read_decides_the_same() {
+    let mut filtered_some = false;
+    for seed in 1..=CASES {
+        let mut g = Gen(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+        let w = world(&mut g);
+        let key_policy = std::sync::Arc::new(doc(&w.key_policy));
+        let ids: Option<Vec<std::sync::Arc<Policy>>> = w.identity.as_ref().map(|s| s.iter().map(|st| std::sync::Arc::new(doc(std::slice::from_ref(st)))).collect());
+        let mut kept = Facts::only(std::iter::once(key_policy.clone()).chain(ids.iter().flatten().cloned()).collect());
+        kept.extend(&w.facts);
+        filtered_some |= kept.iter().count() < w.facts.iter().count();
+        let verdict = |facts: &Facts| {
+            let req = Request { caller: &w.caller, action: w.action, resource: KEY, key_account: A, facts };
+            evaluate(&key_policy, ids.as_deref(), None, &req)
+        };
+        assert_eq!(verdict(&kept), verdict(&w.facts), "seed {seed}: the kept facts decided otherwise");
+    }
+    assert!(filtered_some, "no case left a fact out: the test would not see a wrong filter");
+}
+
 #[test]
 fn adding_a_deny_never_allows_what_was_denied() {
     let mut denied = 0;
