@@ -40,7 +40,8 @@ async fn answer(state: Arc<AppState>, method: Method, uri: Uri, headers: HeaderM
     // IAM and STS (the Query protocol) share the endpoint; see `crate::query`.
     if let Some(service) = crate::query::route(&headers) {
         let trail = begin_trail(&state, &headers, request_id, peer);
-        return crate::query::handle(state, service, method, uri, headers, body, trail).await;
+        // Boxed, like each KMS operation (dispatch::run): a request's future stays small.
+        return Box::pin(crate::query::handle(state, service, method, uri, headers, body, trail)).await;
     }
     let (status, body) = if state.audit.refusing() {
         // Nothing is served unaudited: the request is refused before it can act.
@@ -52,7 +53,7 @@ async fn answer(state: Arc<AppState>, method: Method, uri: Uri, headers: HeaderM
         // Read here rather than with an extractor, so that even a refused body
         // gets an AWS-shaped answer with a request id.
         let result = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
-            Ok(body) => serve(state.clone(), &method, &uri, &headers, &body, &request_id, peer_ip, &mut trail).await,
+            Ok(body) => Box::pin(serve(state.clone(), &method, &uri, &headers, &body, &request_id, peer_ip, &mut trail)).await,
             Err(_) => Err(KmsError::validation(format!("The request body is larger than {MAX_BODY_BYTES} bytes or could not be read."))),
         };
         let event = audit::event::build(&trail, result.as_ref().err().map(|e| (e.code.name(), e.message.as_str())));
@@ -150,7 +151,7 @@ async fn serve(
     trail.region = Some(region.clone());
     if admin {
         let ctx = Ctx { state, principal, region, request_id: request_id.to_owned(), audit: audit::Notes::default(), authz: Default::default() };
-        return crate::authz::explain::handle(&ctx, body).await;
+        return Box::pin(crate::authz::explain::handle(&ctx, body)).await;
     }
     let input = match trent_model::validate_input(operation, body) {
         Ok(input) => input,
