@@ -30,6 +30,17 @@ impl Outcome {
         self.latencies_us.len() as f64 / self.elapsed.as_secs_f64()
     }
 
+    /// Adds another run's requests and time (one measurement in slices).
+    pub fn merge(&mut self, other: Outcome) {
+        self.elapsed += other.elapsed;
+        self.latencies_us.extend(other.latencies_us);
+        self.latencies_us.sort_unstable();
+        self.errors += other.errors;
+        if self.first_error.is_none() {
+            self.first_error = other.first_error;
+        }
+    }
+
     /// The `q` quantile (0..=1) of latency, in milliseconds.
     pub fn quantile_ms(&self, q: f64) -> f64 {
         if self.latencies_us.is_empty() {
@@ -93,5 +104,12 @@ mod tests {
         assert_eq!(outcome.quantile_ms(0.5), 0.501);
         assert_eq!(outcome.quantile_ms(0.99), 0.990);
         assert_eq!(outcome.quantile_ms(1.0), 1.0);
+    }
+
+    #[test]
+    fn slices_merge_into_one_measurement() {
+        let mut a = Outcome { elapsed: Duration::from_secs(1), latencies_us: vec![5, 1], errors: 1, first_error: None };
+        a.merge(Outcome { elapsed: Duration::from_secs(1), latencies_us: vec![3, 2], errors: 2, first_error: Some("x".into()) });
+        assert_eq!((a.per_second(), a.latencies_us, a.errors, a.first_error.as_deref()), (2.0, vec![1, 2, 3, 5], 3, Some("x")));
     }
 }

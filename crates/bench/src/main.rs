@@ -117,6 +117,11 @@ struct RunOptions {
     /// Also measure a bare HTTP server and report ratios to it.
     #[arg(long)]
     baseline: bool,
+    /// With --baseline: each operation and the baseline are measured
+    /// alternately in this many slices of the duration, so that a machine
+    /// whose speed drifts during the run slows both alike.
+    #[arg(long, default_value_t = 5)]
+    rounds: u32,
 }
 
 fn main() -> std::process::ExitCode {
@@ -147,8 +152,44 @@ fn main() -> std::process::ExitCode {
 struct Row {
     name: String,
     outcome: Outcome,
-    server_cores: Option<f64>,
-    client_cores: Option<f64>,
+    /// CPU seconds used while measuring.
+    server_cpu: Option<f64>,
+    client_cpu: Option<f64>,
+    /// The baseline's rate measured in the slices alternating with this row's.
+    baseline_rate: Option<f64>,
+}
+
+impl Row {
+    fn cores(&self, cpu: Option<f64>) -> Option<f64> {
+        Some(cpu? / self.outcome.elapsed.as_secs_f64())
+    }
+
+    /// Adds a later slice of the same measurement.
+    fn merge(&mut self, slice: Row) {
+        self.outcome.merge(slice.outcome);
+        let add = |a: Option<f64>, b: Option<f64>| Some(a? + b?);
+        self.server_cpu = add(self.server_cpu, slice.server_cpu);
+        self.client_cpu = add(self.client_cpu, slice.client_cpu);
+    }
+}
+
+fn merged(total: Option<Row>, slice: Row) -> Option<Row> {
+    Some(match total {
+        Some(mut total) => {
+            total.merge(slice);
+            total
+        }
+        None => slice,
+    })
+}
+
+/// The bare server and what drives it.
+struct Baseline {
+    _server: servers::Server,
+    addr: SocketAddr,
+    pid: String,
+    signer: Signer,
+    work: ops::Workload,
 }
 
 async fn run(options: RunOptions) -> Result<(), Error> {
@@ -164,16 +205,19 @@ async fn run(options: RunOptions) -> Result<(), Error> {
         options.ops.split(',').map(|s| s.trim().to_string()).collect()
     };
 
-    let mut rows = Vec::new();
-    let mut baseline_rate = None;
-    if options.baseline {
-        let server = servers::baseline()?;
-        let signer = Signer { access_key_id: "AKIDBASELINE".into(), secret_access_key: "x".into(), region: "us-east-1".into(), host: server.addr.to_string() };
-        let work = ops::Workload { operation: "Encrypt", body: r#"{"KeyId":"alias/x","Plaintext":"AAAA"}"#.into(), keys: None };
-        let row = measure("baseline (bare axum)", server.addr, &signer, &work, &warmup, &settings, Some(server.pid())).await?;
-        baseline_rate = Some(row.outcome.per_second());
-        rows.push(row);
-    }
+    let baseline = match options.baseline {
+        true => {
+            let server = servers::baseline()?;
+            let signer = Signer { access_key_id: "AKIDBASELINE".into(), secret_access_key: "x".into(), region: "us-east-1".into(), host: server.addr.to_string() };
+            let work = ops::Workload { operation: "Encrypt", body: r#"{"KeyId":"alias/x","Plaintext":"AAAA"}"#.into(), keys: None };
+            let (addr, pid) = (server.addr, server.pid());
+            load::run(addr, &signer, &work, &warmup).await?;
+            Some(Baseline { _server: server, addr, pid, signer, work })
+        }
+        false => None,
+    };
+    let rounds = if baseline.is_some() { options.rounds.max(1) } else { 1 };
+    let slice = Settings { duration: settings.duration / rounds, ..settings };
 
     let (_trent, addr, signer, server_pid) = match &options.trent_bin {
         Some(bin) => {
@@ -204,7 +248,7 @@ async fn run(options: RunOptions) -> Result<(), Error> {
         None => None,
     };
 
-    let mut raw = Vec::new();
+    let (mut raw, mut rows, mut baseline_row) = (Vec::new(), Vec::new(), None);
     for name in &names {
         if let Some((sampler, _)) = &sampler {
             sampler.set_operation(name);
@@ -220,13 +264,30 @@ async fn run(options: RunOptions) -> Result<(), Error> {
             Some(pool) => format!("{name} (random of {} keys)", pool.ids.len()),
             None => name.clone(),
         };
-        let row = measure(&label, addr, &signer, &work, &warmup, &settings, server_pid.clone()).await?;
+        load::run(addr, &signer, &work, &warmup).await?;
+        let (mut row, mut paired) = (None, None);
+        for _ in 0..rounds {
+            if let Some(b) = &baseline {
+                paired = merged(paired, measure("baseline (bare axum)", b.addr, &b.signer, &b.work, &slice, Some(b.pid.clone())).await?);
+            }
+            row = merged(row, measure(&label, addr, &signer, &work, &slice, server_pid.clone()).await?);
+        }
+        let mut row = row.ok_or("no measurement")?;
+        if let Some(paired) = paired {
+            row.baseline_rate = Some(paired.outcome.per_second());
+            baseline_row = merged(baseline_row, paired);
+        }
         if let Some(rate) = raw_crypto::signs_per_second(name, cores(), settings.duration.min(Duration::from_secs(5)))? {
             raw.push((name.clone(), rate, row.outcome.per_second()));
         }
         rows.push(row);
     }
-    print_report(&options, &settings, &rows, baseline_rate, &raw);
+    if let Some(mut all) = baseline_row {
+        all.name = "baseline (bare axum), all slices".into();
+        all.baseline_rate = Some(all.outcome.per_second());
+        rows.insert(0, all);
+    }
+    print_report(&options, &settings, rounds, &rows, &raw);
     if let Some((sampler, every)) = sampler {
         memory::print_series(&sampler.finish(), every);
     }
@@ -262,19 +323,19 @@ fn cores() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
 
-async fn measure(name: &str, addr: SocketAddr, signer: &Signer, work: &ops::Workload, warmup: &Settings, settings: &Settings, server_pid: Option<String>) -> Result<Row, Error> {
-    load::run(addr, signer, work, warmup).await?;
+/// One measurement (no warm-up): the load for `settings.duration` and the CPU it took.
+async fn measure(name: &str, addr: SocketAddr, signer: &Signer, work: &ops::Workload, settings: &Settings, server_pid: Option<String>) -> Result<Row, Error> {
     let before = (server_pid.as_deref().and_then(cpu::seconds), cpu::seconds("self"));
     let outcome = load::run(addr, signer, work, settings).await?;
     let after = (server_pid.as_deref().and_then(cpu::seconds), cpu::seconds("self"));
-    let secs = outcome.elapsed.as_secs_f64();
-    let cores = |b: Option<f64>, a: Option<f64>| Some((a? - b?) / secs);
-    Ok(Row { name: name.to_string(), server_cores: cores(before.0, after.0), client_cores: cores(before.1, after.1), outcome })
+    let used = |b: Option<f64>, a: Option<f64>| Some(a? - b?);
+    Ok(Row { name: name.to_string(), server_cpu: used(before.0, after.0), client_cpu: used(before.1, after.1), outcome, baseline_rate: None })
 }
 
-fn print_report(options: &RunOptions, settings: &Settings, rows: &[Row], baseline: Option<f64>, raw: &[(String, f64, f64)]) {
+fn print_report(options: &RunOptions, settings: &Settings, rounds: u32, rows: &[Row], raw: &[(String, f64, f64)]) {
+    let slices = if options.baseline { format!(", in {rounds} slices alternating with the baseline") } else { String::new() };
     println!(
-        "\nconcurrency {}, {} s per operation, {} cores, {}",
+        "\nconcurrency {}, {} s per operation{slices}, {} cores, {}",
         settings.concurrency,
         settings.duration.as_secs(),
         cores(),
@@ -294,9 +355,9 @@ fn print_report(options: &RunOptions, settings: &Settings, rows: &[Row], baselin
             o.quantile_ms(0.99),
             o.quantile_ms(0.999),
             o.errors,
-            opt(row.server_cores),
-            opt(row.client_cores),
-            opt(baseline.map(|b| o.per_second() / b)),
+            opt(row.cores(row.server_cpu)),
+            opt(row.cores(row.client_cpu)),
+            opt(row.baseline_rate.map(|b| o.per_second() / b)),
         );
         if let Some(e) = &o.first_error {
             println!("|   first error: {} |", e.chars().take(200).collect::<String>());

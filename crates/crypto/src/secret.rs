@@ -59,19 +59,45 @@ pub fn random_bytes(n: usize) -> Result<Vec<u8>, CryptoError> {
 }
 
 /// A random (version 4) UUID from aws-lc's generator, which runs in user
-/// space: `Uuid::new_v4` asks the kernel each time, a system call per id.
+/// space (`Uuid::new_v4` asks the kernel each time, a system call per id).
+/// Ids are public: they are cut from a per-thread block of 512 random
+/// bytes, since each call into the generator has a fixed cost and every
+/// request takes two ids.
 pub fn new_uuid() -> uuid::Uuid {
-    let mut bytes = [0u8; 16];
-    if aws_lc_rs::rand::fill(&mut bytes).is_err() {
-        // aws-lc's generator only fails if the machine has no entropy; the kernel's then.
-        return uuid::Uuid::new_v4();
+    const BLOCK: usize = 512;
+    thread_local! {
+        static ID_BYTES: std::cell::RefCell<([u8; BLOCK], usize)> = const { std::cell::RefCell::new(([0; BLOCK], BLOCK)) };
     }
-    uuid::Builder::from_random_bytes(bytes).into_uuid()
+    let bytes = ID_BYTES.with(|cell| {
+        let (block, used) = &mut *cell.borrow_mut();
+        if *used + 16 > BLOCK {
+            aws_lc_rs::rand::fill(block).ok()?;
+            *used = 0;
+        }
+        let id: [u8; 16] = block[*used..*used + 16].try_into().ok()?;
+        *used += 16;
+        Some(id)
+    });
+    match bytes {
+        Some(bytes) => uuid::Builder::from_random_bytes(bytes).into_uuid(),
+        // aws-lc's generator only fails if the machine has no entropy; the kernel's then.
+        None => uuid::Uuid::new_v4(),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_are_random_version_4_and_never_repeat_across_blocks() {
+        let ids: std::collections::HashSet<uuid::Uuid> = (0..1000).map(|_| new_uuid()).collect();
+        assert_eq!(ids.len(), 1000);
+        assert!(ids.iter().all(|id| id.get_version_num() == 4));
+        // Another thread draws its own block.
+        let other = std::thread::spawn(|| (0..100).map(|_| new_uuid()).collect::<Vec<_>>()).join().unwrap();
+        assert!(other.iter().all(|id| !ids.contains(id)));
+    }
 
     #[test]
     fn debug_is_redacted() {

@@ -34,14 +34,25 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 /// Builds one record line (without its newline) and returns it with its hash.
 /// `payload` is the JSON text of the `event` or `digest` member.
 pub fn seal(seq: u64, prev_hash: &str, record_type: RecordType, payload: &str) -> (String, String) {
-    let body = format!(r#"{{"seq":{seq},"prevHash":"{prev_hash}","recordType":"{}","{}":{payload}}}"#, record_type.name(), record_type.name());
-    let hash = sha256_hex(body.as_bytes());
-    let mut line = body;
-    line.pop(); // the closing brace
-    line.push_str(r#","hash":""#);
-    line.push_str(&hash);
-    line.push_str(r#""}"#);
+    let mut line = String::with_capacity(payload.len() + 200);
+    let hash = seal_into(&mut line, seq, prev_hash, record_type, payload);
     (line, hash)
+}
+
+/// [`seal`], appending the line to `out` (the writer's buffer: every
+/// request's record, so built in place). Returns the hash.
+pub fn seal_into(out: &mut String, seq: u64, prev_hash: &str, record_type: RecordType, payload: &str) -> String {
+    use std::fmt::Write;
+    let start = out.len();
+    let name = record_type.name();
+    // Writing to a String cannot fail.
+    let _ = write!(out, r#"{{"seq":{seq},"prevHash":"{prev_hash}","recordType":"{name}","{name}":{payload}}}"#);
+    let hash = sha256_hex(out[start..].as_bytes());
+    out.pop(); // the closing brace
+    out.push_str(r#","hash":""#);
+    out.push_str(&hash);
+    out.push_str(r#""}"#);
+    hash
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -231,9 +231,7 @@ impl Writer {
 
     fn append(&mut self, buf: &mut String, kind: RecordType, payload: &str) {
         self.seq += 1;
-        let (line, hash) = chain::seal(self.seq, &self.head, kind, payload);
-        self.head = hash;
-        buf.push_str(&line);
+        self.head = chain::seal_into(buf, self.seq, &self.head, kind, payload);
         buf.push('\n');
     }
 

@@ -40,7 +40,9 @@ impl Facts {
     /// Whether `key` is kept (its value worth deriving).
     pub fn wants(&self, key: &str) -> bool {
         let Some(policies) = &self.wanted else { return true };
-        policies.iter().any(|p| p.keys_read.as_ref().is_some_and(|keys| keys.iter().any(|k| key.chars().flat_map(char::to_lowercase).eq(k.chars()))))
+        // `k` is lower-case; ASCII keys (nearly all) compare without folding each char.
+        let same = |k: &String| if key.is_ascii() { key.eq_ignore_ascii_case(k) } else { key.chars().flat_map(char::to_lowercase).eq(k.chars()) };
+        policies.iter().any(|p| p.keys_read.as_ref().is_some_and(|keys| keys.iter().any(same)))
     }
 
     pub fn set(&mut self, key: &str, value: impl Into<String>) {
