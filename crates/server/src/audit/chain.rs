@@ -47,7 +47,7 @@ pub fn seal_into(out: &mut String, seq: u64, prev_hash: &str, record_type: Recor
     let name = record_type.name();
     // Writing to a String cannot fail.
     let _ = write!(out, r#"{{"seq":{seq},"prevHash":"{prev_hash}","recordType":"{name}","{name}":{payload}}}"#);
-    let hash = sha256_hex(out[start..].as_bytes());
+    let hash = sha256_hex(&out.as_bytes()[start..]);
     out.pop(); // the closing brace
     out.push_str(r#","hash":""#);
     out.push_str(&hash);
