@@ -36,6 +36,9 @@ const SEAL_HEADER_LEN: usize = 1 + NONCE_LEN;
 /// `Serialize`.
 pub struct RootKey {
     key: Zeroizing<[u8; ROOT_KEY_LEN]>,
+    /// The AES-256-GCM key built once: every request unseals key material
+    /// with it, and expanding the key each time showed in the profile.
+    aead: LessSafeKey,
 }
 
 impl fmt::Debug for RootKey {
@@ -55,7 +58,7 @@ impl RootKey {
         }
         let mut key = Zeroizing::new([0u8; ROOT_KEY_LEN]);
         key.copy_from_slice(bytes.as_bytes());
-        Ok(RootKey { key })
+        RootKey::new(key)
     }
 
     /// Loads the root key from `path`, or creates it there with 32 random
@@ -143,13 +146,17 @@ impl RootKey {
         }
         let mut key = Zeroizing::new([0u8; ROOT_KEY_LEN]);
         key.copy_from_slice(&buf[..ROOT_KEY_LEN]);
-        Ok(RootKey { key })
+        RootKey::new(key)
     }
 
-    fn aead_key(&self) -> Result<LessSafeKey, CryptoError> {
-        let unbound = UnboundKey::new(&AES_256_GCM, &self.key[..])
+    fn new(key: Zeroizing<[u8; ROOT_KEY_LEN]>) -> Result<RootKey, CryptoError> {
+        let unbound = UnboundKey::new(&AES_256_GCM, &key[..])
             .map_err(|_| CryptoError::Internal("cannot build root AES key"))?;
-        Ok(LessSafeKey::new(unbound))
+        Ok(RootKey { key, aead: LessSafeKey::new(unbound) })
+    }
+
+    fn aead_key(&self) -> Result<&LessSafeKey, CryptoError> {
+        Ok(&self.aead)
     }
 
     /// Seals `plaintext` under the root key, bound to `aad` (pass the ids of
