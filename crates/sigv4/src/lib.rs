@@ -37,7 +37,7 @@ pub use canonical::{
 pub use error::{SigV4Error, SIGNATURE_MISMATCH_MESSAGE};
 pub use parse::{parse_authorization, Authorization, ALGORITHM, SCOPE_TERMINATOR};
 pub use time::{days_from_civil, format_iso_basic, format_iso_extended};
-pub use verify::{sign, signing_key, verify, verify_with_signing_key, MAX_CLOCK_SKEW_SECS, UNSIGNED_PAYLOAD};
+pub use verify::{sign, signing_key, verify, verify_with_hmac_key, verify_with_signing_key, MAX_CLOCK_SKEW_SECS, UNSIGNED_PAYLOAD};
 
 /// An HTTP request as the HTTP layer received it.
 #[derive(Debug, Clone, Copy)]

@@ -97,11 +97,11 @@ fn compute_signature(
     auth: &Authorization,
     timestamp: &str,
     hashed_payload: &str,
-    key: &[u8; 32],
+    key: &hmac::Key,
 ) -> String {
     let creq = canonical_request(req, auth, hashed_payload);
     let sts = string_to_sign(timestamp, &auth.scope(), &creq);
-    hex::encode(hmac_sha256(key, sts.as_bytes()))
+    hex::encode(hmac::sign(key, sts.as_bytes()))
 }
 
 /// Verifies a SigV4-signed request.
@@ -132,6 +132,17 @@ pub fn verify_with_signing_key(
     req: &Request<'_>,
     auth: &Authorization,
     signing_key: &[u8; 32],
+    now_unix: i64,
+) -> Result<(), SigV4Error> {
+    verify_with_hmac_key(req, auth, &hmac::Key::new(hmac::HMAC_SHA256, signing_key), now_unix)
+}
+
+/// [`verify_with_signing_key`] with the signing key already prepared as an
+/// HMAC key (a server keeping keys saves preparing one per request).
+pub fn verify_with_hmac_key(
+    req: &Request<'_>,
+    auth: &Authorization,
+    signing_key: &hmac::Key,
     now_unix: i64,
 ) -> Result<(), SigV4Error> {
     let (timestamp, request_time) = request_timestamp(req, auth)?;
@@ -192,6 +203,6 @@ pub fn sign(
     auth.date = timestamp.get(..8).unwrap_or_default().to_string();
     let payload = hashed_payload(req)?;
     let key = signing_key(secret_access_key, &auth.date, &auth.region, &auth.service);
-    auth.signature = compute_signature(req, &auth, &timestamp, &payload, &key);
+    auth.signature = compute_signature(req, &auth, &timestamp, &payload, &hmac::Key::new(hmac::HMAC_SHA256, &key));
     Ok(auth.to_header_value())
 }

@@ -8,6 +8,9 @@ pub mod root_check;
 pub mod session;
 pub mod signing_keys;
 
+use std::sync::Arc;
+
+use aws_lc_rs::hmac;
 use trent_sigv4::{Authorization, Request};
 use zeroize::Zeroizing;
 
@@ -48,7 +51,7 @@ pub async fn authenticate_for(state: &AppState, req: &Request<'_>, service: &str
             } else {
                 lookup(state, &auth).await?
             };
-            trent_sigv4::verify_with_signing_key(req, &auth, &signing_key, state.clock.now_secs()).map_err(sigv4_error)?;
+            trent_sigv4::verify_with_hmac_key(req, &auth, &signing_key, state.clock.now_secs()).map_err(sigv4_error)?;
             Ok((principal, auth.region))
         }
     }
@@ -76,7 +79,7 @@ fn invalid_token() -> KmsError {
 }
 
 /// The caller behind a long-term access key, and the signing key of the request's scope.
-async fn lookup(state: &AppState, auth: &Authorization) -> Result<(Principal, Zeroizing<[u8; 32]>), KmsError> {
+async fn lookup(state: &AppState, auth: &Authorization) -> Result<(Principal, Arc<hmac::Key>), KmsError> {
     let unknown = invalid_token;
     // An inactive key is refused exactly like an unknown one, as AWS does.
     let key = state.store.get_access_key(&auth.access_key_id).await?.filter(|k| k.active).ok_or_else(unknown)?;
@@ -88,7 +91,7 @@ async fn lookup(state: &AppState, auth: &Authorization) -> Result<(Principal, Ze
 /// Temporary credentials: the session token (`X-Amz-Security-Token`) must
 /// be one this deployment sealed for this access key id, unexpired, and its
 /// role must still exist (deleting a role ends its sessions at once).
-async fn session_lookup(state: &AppState, req: &Request<'_>, auth: &Authorization) -> Result<(Principal, Zeroizing<[u8; 32]>), KmsError> {
+async fn session_lookup(state: &AppState, req: &Request<'_>, auth: &Authorization) -> Result<(Principal, Arc<hmac::Key>), KmsError> {
     let token = req.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("x-amz-security-token")).map(|(_, v)| v.as_str()).ok_or_else(invalid_token)?;
     let session = session::open(&state.root_key, token).filter(|s| s.access_key_id == auth.access_key_id).ok_or_else(invalid_token)?;
     if state.clock.now_millis() >= session.expires_at {
@@ -100,8 +103,8 @@ async fn session_lookup(state: &AppState, req: &Request<'_>, auth: &Authorizatio
         return Err(invalid_token());
     }
     let principal = Principal { account_id: session.account_id.clone(), arn: session.assumed_role_arn() };
-    let signing_key = trent_sigv4::signing_key(session.secret.as_bytes(), &auth.date, &auth.region, &auth.service);
-    Ok((principal, Zeroizing::new(signing_key)))
+    let signing_key = Zeroizing::new(trent_sigv4::signing_key(session.secret.as_bytes(), &auth.date, &auth.region, &auth.service));
+    Ok((principal, Arc::new(hmac::Key::new(hmac::HMAC_SHA256, signing_key.as_ref()))))
 }
 
 fn sigv4_error(e: trent_sigv4::SigV4Error) -> KmsError {
