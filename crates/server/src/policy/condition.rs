@@ -59,7 +59,8 @@ impl Facts {
 
     pub fn get(&self, key: &str) -> Option<&[String]> {
         // Most keys a policy names are looked up once per statement per request: no copy when already lower-case.
-        let key = if key.chars().any(char::is_uppercase) { std::borrow::Cow::Owned(key.to_lowercase()) } else { std::borrow::Cow::Borrowed(key) };
+        let lower = key.is_ascii() && !key.bytes().any(|b| b.is_ascii_uppercase());
+        let key = if lower { std::borrow::Cow::Borrowed(key) } else { std::borrow::Cow::Owned(key.to_lowercase()) };
         self.map.get(key.as_ref()).map(Vec::as_slice)
     }
 
