@@ -64,8 +64,7 @@ pub(super) fn insert_entity(c: &mut Connection, e: &EntityRecord, key: Option<&A
 }
 
 pub(super) fn get_entity(c: &mut Connection, account_id: &str, kind: EntityKind, name: &str) -> Result<Option<EntityRecord>, StoreError> {
-    c.query_row(
-        &format!("SELECT {ENTITY_COLUMNS} FROM iam_entities WHERE account_id = ?1 AND kind = ?2 AND folded_name = ?3"),
+    c.prepare_cached(&format!("SELECT {ENTITY_COLUMNS} FROM iam_entities WHERE account_id = ?1 AND kind = ?2 AND folded_name = ?3")).map_err(backend)?.query_row(
         params![account_id, kind.as_str(), EntityRecord::folded_name(name)],
         entity_from_row,
     )

@@ -144,8 +144,16 @@ impl SqliteStore {
 
 /// A connection that can only read (the epoch's and the lookups').
 fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
-    Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(backend)
+    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(backend)?;
+    // Lookups that miss the read cache read the file through a memory map
+    // rather than a `pread` per page (address space only; the kernel's page
+    // cache holds the pages either way). Writes still go through the WAL.
+    conn.pragma_update(None, "mmap_size", READ_MMAP_BYTES).map_err(backend)?;
+    Ok(conn)
 }
+
+/// How much of the database file a read-only connection maps.
+const READ_MMAP_BYTES: i64 = 1 << 30;
 
 /// Creates the database file readable by its owner only; SQLite gives its
 /// `-wal` and `-shm` files the same mode.
@@ -262,7 +270,9 @@ impl Store for SqliteStore {
         let query = Query::Key(key_id.clone());
         let load = self.read(move |c| {
             let row: Option<(String, i64)> = c
-                .query_row("SELECT doc, row_version FROM keys WHERE key_id = ?1", params![key_id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .prepare_cached("SELECT doc, row_version FROM keys WHERE key_id = ?1")
+                .map_err(backend)?
+                .query_row(params![key_id], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()
                 .map_err(backend)?;
             row.map(|(doc, v)| key_from_row(doc, v)).transpose()
@@ -331,8 +341,12 @@ impl Store for SqliteStore {
         let uses = uses.to_vec();
         self.run(move |c| {
             let tx = c.transaction().map_err(backend)?;
-            for u in &uses {
-                tx.execute(USAGE_UPSERT, params![u.key_id, u.used_at, u.operation, u.request_id]).map_err(backend)?;
+            {
+                // Prepared once for the batch (a spread of keys makes batches of thousands).
+                let mut upsert = tx.prepare_cached(USAGE_UPSERT).map_err(backend)?;
+                for u in &uses {
+                    upsert.execute(params![u.key_id, u.used_at, u.operation, u.request_id]).map_err(backend)?;
+                }
             }
             tx.commit().map_err(backend)
         })
@@ -380,8 +394,7 @@ impl Store for SqliteStore {
         let (key_id, material_id) = (key_id.to_owned(), material_id.to_owned());
         let query = Query::Material(key_id.clone(), material_id.clone());
         let load = self.read(move |c| {
-            c.query_row(
-                "SELECT key_id, material_id, stored, created_at FROM key_materials WHERE key_id = ?1 AND material_id = ?2",
+            c.prepare_cached("SELECT key_id, material_id, stored, created_at FROM key_materials WHERE key_id = ?1 AND material_id = ?2").map_err(backend)?.query_row(
                 params![key_id, material_id],
                 |r| Ok(MaterialRecord { key_id: r.get(0)?, material_id: r.get(1)?, stored: r.get(2)?, created_at: r.get(3)? }),
             )
@@ -440,8 +453,7 @@ impl Store for SqliteStore {
         let (account_id, region, alias_name) = (account_id.to_owned(), region.to_owned(), alias_name.to_owned());
         let query = Query::Alias(account_id.clone(), region.clone(), alias_name.clone());
         let load = self.read(move |c| {
-            c.query_row(
-                &format!("SELECT {ALIAS_COLUMNS} FROM aliases WHERE account_id = ?1 AND region = ?2 AND alias_name = ?3"),
+            c.prepare_cached(&format!("SELECT {ALIAS_COLUMNS} FROM aliases WHERE account_id = ?1 AND region = ?2 AND alias_name = ?3")).map_err(backend)?.query_row(
                 params![account_id, region, alias_name],
                 alias_from_row,
             )
@@ -522,7 +534,7 @@ impl Store for SqliteStore {
         let arn = arn.to_owned();
         let query = Query::Principal(arn.clone());
         let load = self.read(move |c| {
-            c.query_row("SELECT arn, account_id, created_at FROM principals WHERE arn = ?1", params![arn], |r| {
+            c.prepare_cached("SELECT arn, account_id, created_at FROM principals WHERE arn = ?1").map_err(backend)?.query_row(params![arn], |r| {
                 Ok(PrincipalRecord { arn: r.get(0)?, account_id: r.get(1)?, created_at: r.get(2)? })
             })
             .optional()
@@ -535,8 +547,7 @@ impl Store for SqliteStore {
         let id = access_key_id.to_owned();
         let query = Query::AccessKey(id.clone());
         let load = self.read(move |c| {
-            c.query_row(
-                &format!("SELECT {} FROM access_keys WHERE access_key_id = ?1", identity::ACCESS_KEY_COLUMNS),
+            c.prepare_cached(&format!("SELECT {} FROM access_keys WHERE access_key_id = ?1", identity::ACCESS_KEY_COLUMNS)).map_err(backend)?.query_row(
                 params![id],
                 identity::access_key_from_row,
             )
