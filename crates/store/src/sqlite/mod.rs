@@ -144,16 +144,8 @@ impl SqliteStore {
 
 /// A connection that can only read (the epoch's and the lookups').
 fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
-    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(backend)?;
-    // Lookups that miss the read cache read the file through a memory map
-    // rather than a `pread` per page (address space only; the kernel's page
-    // cache holds the pages either way). Writes still go through the WAL.
-    conn.pragma_update(None, "mmap_size", READ_MMAP_BYTES).map_err(backend)?;
-    Ok(conn)
+    Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(backend)
 }
-
-/// How much of the database file a read-only connection maps.
-const READ_MMAP_BYTES: i64 = 1 << 30;
 
 /// Creates the database file readable by its owner only; SQLite gives its
 /// `-wal` and `-shm` files the same mode.
