@@ -1,8 +1,9 @@
 //! Parsed policies, cached by their text: a request evaluates the `Policy`
 //! parsed the first time its text was seen, never JSON. The text is the
 //! key, so a changed policy (PutKeyPolicy, PutUserPolicy, on any node) is
-//! simply another entry; nothing needs invalidating. Bounded: when full it
-//! starts over, which costs one parse per policy afterwards.
+//! simply another entry; nothing needs invalidating. Bounded by the bytes
+//! of text kept (a key policy may be 32 KiB): when full it starts over,
+//! which costs one parse per policy afterwards.
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
@@ -11,7 +12,8 @@ use foldhash::fast::RandomState;
 
 use super::Policy;
 
-const MAX_ENTRIES: usize = 4096;
+/// Texts kept before starting over (a parsed policy takes a few times its text).
+const MAX_TEXT_BYTES: usize = 8 << 20;
 
 /// Name -> text -> parsed: looked up by borrowed strings, so a hit copies
 /// nothing; foldhash because every request hashes a policy's whole text.
@@ -35,13 +37,13 @@ pub fn parsed_named(name: &str, text: &str) -> Result<Arc<Policy>, String> {
     policy.name = name.to_owned();
     let policy = Arc::new(policy);
     let mut guard = lock();
-    let (map, len) = &mut *guard;
-    if *len >= MAX_ENTRIES {
+    let (map, bytes) = &mut *guard;
+    if *bytes + text.len() > MAX_TEXT_BYTES {
         map.clear();
-        *len = 0;
+        *bytes = 0;
     }
     if map.entry(name.to_owned()).or_default().insert(text.to_owned(), policy.clone()).is_none() {
-        *len += 1;
+        *bytes += text.len();
     }
     Ok(policy)
 }
