@@ -42,3 +42,4 @@ pub mod query;
 pub mod serve;
 pub mod state;
 pub mod sts;
+pub mod text_cache;

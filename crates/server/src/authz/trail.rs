@@ -69,11 +69,6 @@ impl Trail {
         self.decisions.lock().unwrap_or_else(|e| e.into_inner()).push(record);
     }
 
-    /// Every decision made for this request so far, in order.
-    pub fn decisions(&self) -> Vec<Record> {
-        self.decisions.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
     /// `f` of the latest decision, if any, without copying the list.
     pub fn with_latest<R>(&self, f: impl FnOnce(Option<&Record>) -> R) -> R {
         f(self.decisions.lock().unwrap_or_else(|e| e.into_inner()).last())

@@ -2,8 +2,8 @@
 //! document kept in each [`EntityRecord`], loading and changing it with
 //! optimistic concurrency, names and ARNs, and their XML.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::collections::BTreeMap;
+use std::sync::{Arc, LazyLock};
 
 use serde::{Deserialize, Serialize};
 use trent_store::{AccessKeyRecord, EntityKind, EntityRecord, Millis, StoreError, Tag};
@@ -12,6 +12,7 @@ use crate::query::error::QueryError;
 use crate::query::form::Params;
 use crate::query::xml::{iso8601, Xml};
 use crate::state::Ctx;
+use crate::text_cache::TextCache;
 
 /// The most tags an IAM user or role can carry.
 pub const MAX_TAGS: usize = 50;
@@ -124,27 +125,10 @@ pub async fn find_doc(ctx: &Ctx, kind: EntityKind, name: &str) -> Result<Option<
 }
 
 /// Parsed documents by their text (so a changed entity is simply another
-/// entry), bounded by the bytes of text kept: when full it starts over.
+/// entry), bounded by the bytes of text kept.
 fn parsed_doc(text: &str) -> Result<Arc<Doc>, QueryError> {
-    const MAX_BYTES: usize = 8 << 20;
-    type Docs = (HashMap<String, Arc<Doc>, foldhash::fast::RandomState>, usize);
-    static DOCS: LazyLock<Mutex<Docs>> = LazyLock::new(Default::default);
-    // A poisoned lock only means a panic mid-insert; the map is still a valid cache.
-    let lock = || DOCS.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(doc) = lock().0.get(text) {
-        return Ok(doc.clone());
-    }
-    let doc = Arc::new(Doc::parse(text)?);
-    let mut guard = lock();
-    let (docs, bytes) = &mut *guard;
-    if *bytes + text.len() > MAX_BYTES {
-        docs.clear();
-        *bytes = 0;
-    }
-    if docs.insert(text.to_owned(), doc.clone()).is_none() {
-        *bytes += text.len();
-    }
-    Ok(doc)
+    static DOCS: LazyLock<TextCache<Doc>> = LazyLock::new(|| TextCache::new(8 << 20));
+    DOCS.get_or_parse("", text, Doc::parse)
 }
 
 pub async fn load(ctx: &Ctx, kind: EntityKind, name: &str) -> Result<Entity, QueryError> {
