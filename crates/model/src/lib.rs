@@ -28,6 +28,11 @@
 //!    `2 validation errors detected: Value 'x' at 'keyId' failed to satisfy
 //!    constraint: ...; Value ...`. Values of `sensitive` shapes and of blobs are never
 //!    printed.
+//!
+//! The body `validate_input` returns holds only the members of the operation's input
+//! shape, at every depth: anything else a client sends (a member of another operation,
+//! `keyId` for `KeyId`, an extra member inside `Constraints`) is dropped, so no later
+//! step can read it.
 
 mod message;
 mod shapes;
@@ -107,8 +112,9 @@ pub const NOT_JSON: &str = "The request body is not a valid JSON object.";
 
 /// Parses body bytes (an empty body counts as `{}`) and validates them against the
 /// operation's input shape. Returns the parsed JSON for the caller to deserialize
-/// into typed structs; members that were JSON `null` are removed from it, so they
-/// read as absent.
+/// into typed structs. It holds only members of the input shape, at every depth of
+/// structures (members of no shape are removed; map entries are data and stay), and
+/// members that were JSON `null` are removed, so they read as absent.
 ///
 /// An operation the model does not have is not this function's concern (the server
 /// answers UnknownOperationException before calling it); for one, only step 1 (JSON
@@ -133,10 +139,11 @@ pub fn validate_input(operation: &str, body: &[u8]) -> Result<Value, InputError>
         // A scalar or null body is answered like a body that is not JSON.
         _ => return Err(InputError::Serialization(NOT_JSON.to_owned())),
     }
-    if let Some(input) = MODEL.input_of(operation) {
-        validate::check_input(&MODEL, input, &value)?;
+    match MODEL.input_of(operation) {
+        // Also removes foreign and null members (no null survives validation elsewhere).
+        Some(input) => validate::check_input(&MODEL, input, &mut value)?,
+        None => drop_null_members(&mut value),
     }
-    drop_null_members(&mut value);
     Ok(value)
 }
 

@@ -93,6 +93,15 @@ pub(crate) struct Shape {
     pub value: Option<String>,
 }
 
+impl Shape {
+    /// Whether a structure has a member of exactly this name (case-sensitive).
+    pub(crate) fn has_member(&self, name: &str) -> bool {
+        self.members
+            .binary_search_by(|m| m.name.as_str().cmp(name))
+            .is_ok()
+    }
+}
+
 pub(crate) struct Operation {
     pub input: Option<String>,
     pub output: Option<String>,

@@ -3,6 +3,9 @@
 //! AWS deserializes the body before it validates it, so a wrong JSON type anywhere is
 //! a SerializationException that wins over every constraint violation; the walk stops
 //! at the first one. Constraint violations are collected and reported together.
+//!
+//! The walk also leaves only the shape's members in every structure it passes (and
+//! drops null ones), so what it accepts holds nothing the model does not define.
 
 use base64::Engine as _;
 use serde_json::{Map, Value};
@@ -11,8 +14,14 @@ use crate::message::{self, Constraint};
 use crate::shapes::{Kind, Model, Shape};
 use crate::InputError;
 
-/// Validates `value` (a whole request body) against `input`.
-pub(crate) fn check_input(model: &Model, input: &Shape, value: &Value) -> Result<(), InputError> {
+/// Validates `value` (a whole request body) against `input`, and removes from its
+/// structures, at every depth, the members their shapes do not have and null members.
+/// On error `value` may be partly stripped.
+pub(crate) fn check_input(
+    model: &Model,
+    input: &Shape,
+    value: &mut Value,
+) -> Result<(), InputError> {
     let mut walk = Walk {
         model,
         errors: Vec::new(),
@@ -54,18 +63,18 @@ impl<'m> Walk<'m> {
         name.as_deref().and_then(|n| self.model.shape(n))
     }
 
-    fn value(&mut self, shape: &Shape, value: &Value, path: &str) -> Result<(), InputError> {
+    fn value(&mut self, shape: &Shape, value: &mut Value, path: &str) -> Result<(), InputError> {
         match shape.kind {
             Kind::Structure => match value {
                 Value::Object(obj) => self.structure(shape, obj, path),
                 other => Err(serialization(Kind::Structure, other)),
             },
             Kind::List => match value {
-                Value::Array(items) => self.list(shape, value, items, path),
+                Value::Array(_) => self.list(shape, value, path),
                 other => Err(serialization(Kind::List, other)),
             },
             Kind::Map => match value {
-                Value::Object(entries) => self.map(shape, value, entries, path),
+                Value::Object(_) => self.map(shape, value, path),
                 other => Err(serialization(Kind::Map, other)),
             },
             _ => {
@@ -83,15 +92,17 @@ impl<'m> Walk<'m> {
     fn structure(
         &mut self,
         shape: &Shape,
-        obj: &Map<String, Value>,
+        obj: &mut Map<String, Value>,
         path: &str,
     ) -> Result<(), InputError> {
+        // Members of the shape with a value: if that is all `obj` holds, nothing is removed.
+        let mut kept = 0;
         for member in &shape.members {
             let Some(member_shape) = self.model.shape(&member.shape) else {
                 continue;
             };
             // The path is built only for members present or missing (not for every optional one).
-            match obj.get(&member.name) {
+            match obj.get_mut(&member.name) {
                 None | Some(Value::Null) => {
                     if shape.required.contains(&member.name) {
                         let text = message::violation(
@@ -104,22 +115,25 @@ impl<'m> Walk<'m> {
                         self.errors.push(text);
                     }
                 }
-                Some(v) => self.value(member_shape, v, &join(path, &member.name))?,
+                Some(v) => {
+                    kept += 1;
+                    self.value(member_shape, v, &join(path, &member.name))?;
+                }
             }
+        }
+        if kept != obj.len() {
+            // Members of no shape (including case variants: names are exact) and nulls.
+            obj.retain(|name, v| !v.is_null() && shape.has_member(name));
         }
         Ok(())
     }
 
-    fn list(
-        &mut self,
-        shape: &Shape,
-        whole: &Value,
-        items: &[Value],
-        path: &str,
-    ) -> Result<(), InputError> {
+    /// `whole` is an array.
+    fn list(&mut self, shape: &Shape, whole: &mut Value, path: &str) -> Result<(), InputError> {
         let Some(member) = self.shape(&shape.member) else {
             return Ok(());
         };
+        let items: &[Value] = whole.as_array().map(Vec::as_slice).unwrap_or_default();
         let mut length_errors = Vec::new();
         if let Some(c) = length_violation(shape, items.len()) {
             length_errors.push(message::violation(self.model, shape, Some(whole), path, &c));
@@ -141,7 +155,10 @@ impl<'m> Walk<'m> {
             return Ok(());
         }
         self.errors.extend(length_errors);
-        for (i, item) in items.iter().enumerate() {
+        let Value::Array(items) = whole else {
+            return Ok(());
+        };
+        for (i, item) in items.iter_mut().enumerate() {
             let item_path = format!("{path}.{}.member", i + 1);
             if item.is_null() {
                 let text =
@@ -154,13 +171,11 @@ impl<'m> Walk<'m> {
         Ok(())
     }
 
-    fn map(
-        &mut self,
-        shape: &Shape,
-        whole: &Value,
-        entries: &Map<String, Value>,
-        path: &str,
-    ) -> Result<(), InputError> {
+    /// `whole` is an object. Its entries are data: all of them stay.
+    fn map(&mut self, shape: &Shape, whole: &mut Value, path: &str) -> Result<(), InputError> {
+        let Some(entries) = whole.as_object() else {
+            return Ok(());
+        };
         let key_shape = self.shape(&shape.key);
         let value_shape = self.shape(&shape.value);
         let keys: Vec<Value> = entries.keys().map(|k| Value::String(k.clone())).collect();
@@ -189,7 +204,10 @@ impl<'m> Walk<'m> {
             }
         }
         if let Some(v) = value_shape.filter(|v| !v.kind.is_scalar()) {
-            for (key, item) in entries {
+            let Value::Object(entries) = whole else {
+                return Ok(());
+            };
+            for (key, item) in entries.iter_mut() {
                 let item_path = format!("{path}.{key}");
                 if item.is_null() {
                     let text =
