@@ -32,15 +32,25 @@
 //! The body `validate_input` returns holds only the members of the operation's input
 //! shape, at every depth: anything else a client sends (a member of another operation,
 //! `keyId` for `KeyId`, an extra member inside `Constraints`) is dropped, so no later
-//! step can read it.
+//! step can read it. [`Request::parse`] then reads the body into the typed input of
+//! its [`Operation`] (module [`input`], generated from the model by [`codegen`]).
 
+mod blob;
+#[doc(hidden)]
+pub mod codegen;
+#[rustfmt::skip]
+mod generated;
 mod message;
 mod shapes;
 mod validate;
 
+use serde::Deserialize;
 use serde_json::Value;
 
 use shapes::MODEL;
+
+pub use blob::{Blob, SecretBlob, SecretString};
+pub use generated::{input, Operation, Request};
 
 /// Why a request body was rejected. Both answer HTTP 400.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -107,14 +117,32 @@ pub fn output_member_names(operation: &str) -> Vec<&'static str> {
         .unwrap_or_default()
 }
 
+impl Request {
+    /// Reads the typed input of `operation` from a body [`validate_input`] accepted.
+    /// A body it accepted always reads; anything else is a SerializationException.
+    pub fn parse(operation: Operation, input: Value) -> Result<Request, InputError> {
+        Request::parse_ref(operation, &input)
+    }
+}
+
+/// One operation's input, read from JSON (see [`Request::parse_ref`]).
+fn read_input<'v, T: Deserialize<'v>>(
+    operation: Operation,
+    input: &'v Value,
+) -> Result<T, InputError> {
+    T::deserialize(input).map_err(|e| {
+        InputError::Serialization(format!("Cannot read the {} request: {e}", operation.name()))
+    })
+}
+
 /// The message for a body that is not a JSON object.
 pub const NOT_JSON: &str = "The request body is not a valid JSON object.";
 
 /// Parses body bytes (an empty body counts as `{}`) and validates them against the
 /// operation's input shape. Returns the parsed JSON for the caller to deserialize
-/// into typed structs. It holds only members of the input shape, at every depth of
-/// structures (members of no shape are removed; map entries are data and stay), and
-/// members that were JSON `null` are removed, so they read as absent.
+/// into typed structs ([`Request::parse`]). It holds only members of the input shape,
+/// at every depth of structures (members of no shape are removed; map entries are data
+/// and stay), and members that were JSON `null` are removed, so they read as absent.
 ///
 /// An operation the model does not have is not this function's concern (the server
 /// answers UnknownOperationException before calling it); for one, only step 1 (JSON
