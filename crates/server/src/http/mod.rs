@@ -162,6 +162,9 @@ async fn serve(
         }
     };
     trail.request_parameters = audit::params::request(&input);
+    // Every operation name `protocol::operation` accepts is the model's, and so has a variant.
+    let typed = trent_model::Operation::from_name(operation).ok_or_else(|| KmsError::internal(format!("{operation} is in the model but not in its operation table")))?;
+    let request = trent_model::Request::parse_ref(typed, &input)?;
     let ctx = Ctx { state, principal, region, request_id: request_id.to_owned(), audit: audit::Notes::default(), authz: Default::default() };
     if let Some(service) = via_service {
         ctx.authz.set_via_service(service);
@@ -169,7 +172,7 @@ async fn serve(
     if let Some(ip) = peer {
         ctx.authz.set_source_ip(ip);
     }
-    let result = crate::dispatch::call(&ctx, operation, input).await;
+    let result = crate::dispatch::call(&ctx, request, &input).await;
     trail.notes = ctx.audit.take();
     if let Ok(output) = &result {
         trail.response_elements = audit::params::response(operation, output);

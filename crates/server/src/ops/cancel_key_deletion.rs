@@ -2,16 +2,16 @@
 //! disabled, as in AWS, so nothing uses it until someone enables it.
 
 use serde_json::{json, Value};
+use trent_model::input::CancelKeyDeletionRequest;
 use trent_store::KeyState;
 
-use super::{input, modify_key, KeyIdInput};
+use super::modify_key;
 use crate::authz::{self, Aliases};
 use crate::keys::state;
 use crate::protocol::error::KmsError;
 use crate::state::Ctx;
 
-pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
-    let req: KeyIdInput = input(body)?;
+pub async fn handle(ctx: &Ctx, req: CancelKeyDeletionRequest) -> Result<Value, KmsError> {
     let key = authz::key(ctx, &req.key_id, "kms:CancelKeyDeletion", Aliases::Rejected).await?;
     let key = modify_key(ctx, key, |key| {
         if key.state != KeyState::PendingDeletion {

@@ -1,48 +1,34 @@
-//! Helpers every operation uses: typed input, blobs, paging, saving a key.
+//! Helpers every operation uses: required members, blobs, paging, saving a key.
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
-use serde::de::DeserializeOwned;
 use serde_json::Value;
+use trent_model::Blob;
 use trent_store::{KeyRecord, StoreError};
 
 use crate::authz::Authorized;
 use crate::protocol::error::{ErrorCode, KmsError};
 use crate::state::Ctx;
 
-/// The typed input of an operation. The model already checked types and
-/// constraints, so a failure here is a shape the model allows but the
-/// handler does not read the same way.
-pub fn input<T: DeserializeOwned>(value: Value) -> Result<T, KmsError> {
-    serde_json::from_value(value).map_err(|e| KmsError::new(ErrorCode::Serialization, format!("Cannot read the request: {e}")))
-}
-
-/// The input of the operations that take nothing but a key.
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct KeyIdInput {
-    pub key_id: String,
-}
-
 /// `CiphertextBlob`, which the model no longer marks required (Recipient
 /// flows) but every symmetric Decrypt and ReEncrypt needs.
-pub fn required_ciphertext(member: Option<String>) -> Result<Vec<u8>, KmsError> {
-    let Some(text) = member else {
+pub fn required_ciphertext(member: Option<Blob>) -> Result<Vec<u8>, KmsError> {
+    let Some(blob) = member else {
         return Err(KmsError::validation("1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy constraint: Member must not be null"));
     };
-    blob(&text)
+    Ok(blob.into_vec())
 }
 
 /// A DryRun with the `IGNORE_CIPHERTEXT` modifier checks only that the
 /// caller may use the key: the one `key_id` names, else the one the
 /// ciphertext's header names. Answers DryRunOperationException when allowed.
-pub async fn dry_run_ignoring_ciphertext(ctx: &Ctx, key_id: Option<&str>, ciphertext: Option<&str>, action: &'static str) -> Result<Value, KmsError> {
+pub async fn dry_run_ignoring_ciphertext(ctx: &Ctx, key_id: Option<&str>, ciphertext: Option<&Blob>, action: &'static str) -> Result<Value, KmsError> {
     match (key_id, ciphertext) {
         (Some(reference), _) => {
             crate::authz::key(ctx, reference, action, crate::authz::Aliases::Accepted).await?;
         }
-        (None, Some(text)) => {
-            let header = trent_crypto::ciphertext::parse_header(&blob(text)?)
+        (None, Some(ciphertext)) => {
+            let header = trent_crypto::ciphertext::parse_header(ciphertext.as_bytes())
                 .map_err(|_| KmsError::new(ErrorCode::InvalidCiphertext, "The ciphertext does not name a KMS key; give KeyId with IGNORE_CIPHERTEXT."))?;
             crate::authz::ciphertext_key(ctx, header.key_id, action).await?;
         }
@@ -56,9 +42,9 @@ pub fn ignores_ciphertext(dry_run: Option<bool>, modifiers: &Option<Vec<String>>
     dry_run == Some(true) && modifiers.as_ref().is_some_and(|m| m.iter().any(|x| x == "IGNORE_CIPHERTEXT"))
 }
 
-/// A blob member, base64 in JSON (validated by the model already).
-pub fn blob(text: &str) -> Result<Vec<u8>, KmsError> {
-    BASE64.decode(text).map_err(|_| KmsError::new(ErrorCode::Serialization, "A blob member is not valid base64."))
+/// A request's `Tags`, as `keys::tags` reads them.
+pub fn tag_inputs(tags: Vec<trent_model::input::Tag>) -> Vec<crate::keys::tags::TagInput> {
+    tags.into_iter().map(|t| crate::keys::tags::TagInput { tag_key: t.tag_key, tag_value: t.tag_value }).collect()
 }
 
 pub fn to_base64(bytes: &[u8]) -> String {

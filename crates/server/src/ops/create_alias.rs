@@ -1,24 +1,15 @@
 //! CreateAlias: a new name for a key in the caller's account and region.
 
-use serde::Deserialize;
 use serde_json::{json, Value};
+use trent_model::input::CreateAliasRequest;
 use trent_store::{AliasRecord, StoreError};
 
-use super::input;
 use crate::authz::{self, Aliases};
 use crate::keys::state;
 use crate::protocol::error::{ErrorCode, KmsError};
 use crate::state::Ctx;
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct Input {
-    alias_name: String,
-    target_key_id: String,
-}
-
-pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
-    let req: Input = input(body)?;
+pub async fn handle(ctx: &Ctx, req: CreateAliasRequest) -> Result<Value, KmsError> {
     let alias = authz::alias(ctx, &req.alias_name)?;
     let key = authz::key(ctx, &req.target_key_id, "kms:CreateAlias", Aliases::Rejected).await?;
     state::not_pending_deletion(&key)?;

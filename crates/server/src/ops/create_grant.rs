@@ -4,35 +4,18 @@
 //! makes retries idempotent: the same name and parameters return the same
 //! grant id (with a new token).
 
-use serde::Deserialize;
 use serde_json::{json, Value};
+use trent_model::input::{CreateGrantRequest, GrantConstraints};
 use trent_store::GrantRecord;
 
-use super::{dry_run_check, input, validation_unsupported};
+use super::{dry_run_check, validation_unsupported};
 use crate::authz::{self, Aliases};
 use crate::keys::grants::{self, Constraints, GrantDoc, MAX_GRANTS_PER_KEY};
 use crate::keys::state;
 use crate::protocol::error::{ErrorCode, KmsError};
 use crate::state::Ctx;
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct Input {
-    key_id: String,
-    grantee_principal: Option<String>,
-    retiring_principal: Option<String>,
-    operations: Vec<String>,
-    constraints: Option<Value>,
-    #[allow(dead_code)] // Checked by authorization (authz reads the input's tokens).
-    grant_tokens: Option<Vec<String>>,
-    name: Option<String>,
-    dry_run: Option<bool>,
-    grantee_service_principal: Option<String>,
-    retiring_service_principal: Option<String>,
-}
-
-pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
-    let req: Input = input(body)?;
+pub async fn handle(ctx: &Ctx, req: CreateGrantRequest) -> Result<Value, KmsError> {
     if req.grantee_service_principal.is_some() || req.retiring_service_principal.is_some() {
         return Err(validation_unsupported("Service principals in grants".into()));
     }
@@ -108,11 +91,11 @@ fn check_principal(p: &str, member: &str) -> Result<(), KmsError> {
     }
 }
 
-fn parse_constraints(v: Option<&Value>) -> Result<Option<Constraints>, KmsError> {
-    let Some(v) = v else { return Ok(None) };
-    if v.get("SourceArn").is_some() {
+fn parse_constraints(c: Option<&GrantConstraints>) -> Result<Option<Constraints>, KmsError> {
+    let Some(c) = c else { return Ok(None) };
+    if c.source_arn.is_some() {
         return Err(validation_unsupported("The SourceArn grant constraint".into()));
     }
-    let c: Constraints = serde_json::from_value(v.clone()).map_err(|e| KmsError::new(ErrorCode::Serialization, format!("Cannot read Constraints: {e}")))?;
+    let c = Constraints { encryption_context_subset: c.encryption_context_subset.clone(), encryption_context_equals: c.encryption_context_equals.clone() };
     Ok((!c.is_empty()).then_some(c))
 }

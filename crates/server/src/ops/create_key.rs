@@ -2,35 +2,18 @@
 //! KeySpec with a KeyUsage AWS allows for it (`KeySpec::usages`); other
 //! pairs are a ValidationException.
 
-use serde::Deserialize;
 use serde_json::{json, Value};
+use trent_model::input::CreateKeyRequest;
 use trent_store::{KeyRecord, KeyState, MaterialRecord};
 use trent_crypto::keytypes::{KeySpec, KeyUsage};
 
-use super::{input, validation_unsupported};
+use super::validation_unsupported;
 use crate::authz;
 use crate::keys::{metadata, policy, reference::key_arn, tags};
 use crate::protocol::error::{ErrorCode, KmsError};
 use crate::state::Ctx;
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct Input {
-    policy: Option<String>,
-    description: Option<String>,
-    key_usage: Option<String>,
-    customer_master_key_spec: Option<String>,
-    key_spec: Option<String>,
-    origin: Option<String>,
-    custom_key_store_id: Option<String>,
-    bypass_policy_lockout_safety_check: Option<bool>,
-    tags: Option<Vec<tags::TagInput>>,
-    multi_region: Option<bool>,
-    xks_key_id: Option<String>,
-}
-
-pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
-    let req: Input = input(body)?;
+pub async fn handle(ctx: &Ctx, req: CreateKeyRequest) -> Result<Value, KmsError> {
     let account = authz::account(ctx);
     if req.key_spec.is_some() && req.customer_master_key_spec.is_some() {
         return Err(KmsError::validation("You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec is deprecated."));
@@ -72,7 +55,7 @@ pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
         }
         None => policy::default_policy(&account),
     };
-    let tags = tags::parse(req.tags.unwrap_or_default())?;
+    let tags = tags::parse(super::tag_inputs(req.tags.unwrap_or_default()))?;
     if tags.len() > tags::MAX_TAGS_PER_KEY {
         return Err(KmsError::new(ErrorCode::LimitExceeded, format!("A KMS key can have at most {} tags.", tags::MAX_TAGS_PER_KEY)));
     }

@@ -4,23 +4,20 @@
 //! implicit rejection), as everywhere.
 
 use serde_json::{json, Value};
+use trent_model::input::DecapsulateRequest;
 
-use super::encapsulate::{kem_key, Input};
-use super::{blob, dry_run_check, input, to_base64};
+use super::encapsulate::kem_key;
+use super::{dry_run_check, to_base64};
 use crate::keys::asymmetric;
 use crate::protocol::error::{ErrorCode, KmsError};
 use crate::state::Ctx;
 
-pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
-    let req: Input = input(body)?;
-    let Some(text) = req.shared_secret_ciphertext_blob.as_deref() else {
-        return Err(KmsError::validation("1 validation error detected: Value null at 'sharedSecretCiphertextBlob' failed to satisfy constraint: Member must not be null"));
-    };
-    let ciphertext = blob(text)?;
-    let key = kem_key(ctx, &req, "kms:Decapsulate", "Decapsulate").await?;
+pub async fn handle(ctx: &Ctx, req: DecapsulateRequest) -> Result<Value, KmsError> {
+    // SharedSecretCiphertextBlob is required by the model, which checked it is there.
+    let key = kem_key(ctx, &req.key_id, &req.encapsulation_algorithm, "kms:Decapsulate", "Decapsulate").await?;
     let private = asymmetric::private_key(ctx, &key).await?;
     dry_run_check(req.dry_run)?;
-    let secret = private.decapsulate(&ciphertext).map_err(|e| match e {
+    let secret = private.decapsulate(req.shared_secret_ciphertext_blob.as_bytes()).map_err(|e| match e {
         trent_crypto::CryptoError::Decrypt => KmsError::new(ErrorCode::InvalidCiphertext, "The ciphertext is not an ML-KEM ciphertext for this key."),
         other => KmsError::from(other),
     })?;

@@ -3,35 +3,22 @@
 //! An RSA-OAEP ciphertext names nothing: KeyId and EncryptionAlgorithm say
 //! which asymmetric key and algorithm decrypt it.
 
-use serde::Deserialize;
 use serde_json::{json, Value};
+use trent_model::input::DecryptRequest;
 
-use super::{dry_run_ignoring_ciphertext, ignores_ciphertext, required_ciphertext, dry_run_check, input, to_base64, validation_unsupported};
+use super::{dry_run_ignoring_ciphertext, ignores_ciphertext, required_ciphertext, dry_run_check, to_base64, validation_unsupported};
 use crate::authz::{self, Aliases};
 use crate::keys::asymmetric;
-use crate::keys::symmetric::{self, EncryptionContext, SYMMETRIC_DEFAULT};
+use crate::keys::symmetric::{self, SYMMETRIC_DEFAULT};
 use crate::protocol::error::KmsError;
 use crate::state::Ctx;
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct Input {
-    ciphertext_blob: Option<String>,
-    encryption_context: Option<EncryptionContext>,
-    key_id: Option<String>,
-    encryption_algorithm: Option<String>,
-    recipient: Option<Value>,
-    dry_run: Option<bool>,
-    dry_run_modifiers: Option<Vec<String>>,
-}
-
-pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
-    let req: Input = input(body)?;
+pub async fn handle(ctx: &Ctx, req: DecryptRequest) -> Result<Value, KmsError> {
     if req.recipient.is_some() {
         return Err(validation_unsupported("Recipient (Nitro Enclaves attestation)".into()));
     }
     if ignores_ciphertext(req.dry_run, &req.dry_run_modifiers) {
-        return dry_run_ignoring_ciphertext(ctx, req.key_id.as_deref(), req.ciphertext_blob.as_deref(), "kms:Decrypt").await;
+        return dry_run_ignoring_ciphertext(ctx, req.key_id.as_deref(), req.ciphertext_blob.as_ref(), "kms:Decrypt").await;
     }
     let ciphertext = required_ciphertext(req.ciphertext_blob)?;
     // An asymmetric ciphertext names no key: the request's KeyId does.

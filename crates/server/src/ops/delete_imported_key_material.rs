@@ -4,25 +4,16 @@
 //! again; material pending rotation is simply forgotten
 //! ([`crate::keys::materials::without`]).
 
-use serde::Deserialize;
 use serde_json::{json, Value};
+use trent_model::input::DeleteImportedKeyMaterialRequest;
 use trent_store::StoreError;
 
-use super::input;
 use crate::authz::{self, Aliases};
 use crate::keys::import::{check_external, remove_material};
 use crate::protocol::error::KmsError;
 use crate::state::Ctx;
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct Input {
-    key_id: String,
-    key_material_id: Option<String>,
-}
-
-pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
-    let req: Input = input(body)?;
+pub async fn handle(ctx: &Ctx, req: DeleteImportedKeyMaterialRequest) -> Result<Value, KmsError> {
     let mut key = authz::key(ctx, &req.key_id, "kms:DeleteImportedKeyMaterial", Aliases::Rejected).await?.into_inner();
     check_external(&key)?;
     let id = req.key_material_id.clone().unwrap_or_else(|| key.current_material_id.clone());

@@ -3,31 +3,19 @@
 //! the raw shared secret, as AWS does. The Recipient (Nitro Enclaves) form
 //! needs attestation Trent does not have: refused plainly.
 
-use serde::Deserialize;
 use serde_json::{json, Value};
+use trent_model::input::DeriveSharedSecretRequest;
 
-use super::{blob, dry_run_check, input, to_base64, validation_unsupported};
+use super::{dry_run_check, to_base64, validation_unsupported};
 use crate::authz::{self, Aliases};
 use crate::keys::asymmetric;
 use crate::protocol::error::{ErrorCode, KmsError};
 use crate::state::Ctx;
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct Input {
-    key_id: String,
-    key_agreement_algorithm: String,
-    public_key: String,
-    recipient: Option<Value>,
-    dry_run: Option<bool>,
-}
-
-pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
-    let req: Input = input(body)?;
+pub async fn handle(ctx: &Ctx, req: DeriveSharedSecretRequest) -> Result<Value, KmsError> {
     if req.recipient.is_some() {
         return Err(validation_unsupported("Recipient (Nitro Enclaves attestation)".into()));
     }
-    let peer = blob(&req.public_key)?;
     let key = authz::key(ctx, &req.key_id, "kms:DeriveSharedSecret", Aliases::Accepted).await?;
     let (spec, usage) = asymmetric::require_usage(&key, trent_crypto::keytypes::KeyUsage::KeyAgreement, "DeriveSharedSecret")?;
     if !spec.key_agreement_algorithms(usage).contains(&req.key_agreement_algorithm.as_str()) {
@@ -35,7 +23,7 @@ pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
     }
     let private = asymmetric::private_key(ctx, &key).await?;
     dry_run_check(req.dry_run)?;
-    let secret = private.derive_shared_secret(&peer)?;
+    let secret = private.derive_shared_secret(req.public_key.as_bytes())?;
     Ok(json!({
         "KeyId": key.arn,
         "SharedSecret": to_base64(secret.as_bytes()),

@@ -1,23 +1,23 @@
 //! EnableKey: lets a disabled key be used for cryptographic operations again.
 
 use serde_json::{json, Value};
+use trent_model::input::EnableKeyRequest;
 use trent_store::KeyState;
 
-use super::{input, modify_key, KeyIdInput};
+use super::modify_key;
 use crate::authz::{self, Aliases};
 use crate::keys::state;
 use crate::protocol::error::KmsError;
 use crate::state::Ctx;
 
-pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
-    set_enabled(ctx, body, true, "kms:EnableKey").await
+pub async fn handle(ctx: &Ctx, req: EnableKeyRequest) -> Result<Value, KmsError> {
+    set_enabled(ctx, &req.key_id, true, "kms:EnableKey").await
 }
 
 /// EnableKey and DisableKey: move between Enabled and Disabled; asking for
 /// the state the key is already in succeeds and changes nothing.
-pub(super) async fn set_enabled(ctx: &Ctx, body: Value, enable: bool, action: &'static str) -> Result<Value, KmsError> {
-    let req: KeyIdInput = input(body)?;
-    let key = authz::key(ctx, &req.key_id, action, Aliases::Rejected).await?;
+pub(super) async fn set_enabled(ctx: &Ctx, key_id: &str, enable: bool, action: &'static str) -> Result<Value, KmsError> {
+    let key = authz::key(ctx, key_id, action, Aliases::Rejected).await?;
     let (from, to) = if enable { (KeyState::Disabled, KeyState::Enabled) } else { (KeyState::Enabled, KeyState::Disabled) };
     if key.state == to {
         return Ok(json!({}));

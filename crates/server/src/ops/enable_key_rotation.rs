@@ -3,32 +3,25 @@
 //! key whose rotation is already enabled, a new period is counted from the
 //! last automatic rotation (or from when rotation was enabled).
 
-use serde::Deserialize;
 use serde_json::{json, Value};
+use trent_model::input::EnableKeyRotationRequest;
 
-use super::{input, modify_key};
+use super::modify_key;
 use crate::authz::{self, Aliases};
 use crate::keys::rotation::{check_rotatable, next_rotation, DEFAULT_PERIOD_DAYS};
 use crate::keys::state;
 use crate::protocol::error::KmsError;
 use crate::state::Ctx;
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct Input {
-    key_id: String,
-    rotation_period_in_days: Option<i32>,
-}
-
-pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
-    let req: Input = input(body)?;
+pub async fn handle(ctx: &Ctx, req: EnableKeyRotationRequest) -> Result<Value, KmsError> {
     let key = authz::key(ctx, &req.key_id, "kms:EnableKeyRotation", Aliases::Rejected).await?;
     check_rotatable(&key)?;
     let now = ctx.now();
     modify_key(ctx, key, |key| {
         state::usable_for_crypto(key)?;
         let r = &mut key.rotation;
-        let period = req.rotation_period_in_days.or(r.period_days).unwrap_or(DEFAULT_PERIOD_DAYS);
+        // The model bounds RotationPeriodInDays to 90..=2560.
+        let period = req.rotation_period_in_days.map(|days| days as i32).or(r.period_days).unwrap_or(DEFAULT_PERIOD_DAYS);
         let base = *r.base.get_or_insert(now);
         r.period_days = Some(period);
         r.next_at = Some(next_rotation(base, period));

@@ -1,25 +1,14 @@
 //! GenerateDataKey: a fresh data key, returned in plaintext and encrypted
 //! under the KMS key (envelope encryption).
 
-use serde::Deserialize;
 use serde_json::{json, Value};
+use trent_model::input::GenerateDataKeyRequest;
 
-use super::{dry_run_check, input, to_base64, validation_unsupported};
+use super::{dry_run_check, to_base64, validation_unsupported};
 use crate::authz::{self, Aliases};
-use crate::keys::symmetric::{self, EncryptionContext};
+use crate::keys::symmetric;
 use crate::protocol::error::KmsError;
 use crate::state::Ctx;
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub(super) struct Input {
-    pub key_id: String,
-    pub encryption_context: Option<EncryptionContext>,
-    pub number_of_bytes: Option<i64>,
-    pub key_spec: Option<String>,
-    pub recipient: Option<Value>,
-    pub dry_run: Option<bool>,
-}
 
 /// How long the data key is: from KeySpec or NumberOfBytes, exactly one of them.
 pub(super) fn data_key_length(key_spec: Option<&str>, number_of_bytes: Option<i64>) -> Result<usize, KmsError> {
@@ -35,7 +24,7 @@ pub(super) fn data_key_length(key_spec: Option<&str>, number_of_bytes: Option<i6
 }
 
 /// Makes a data key and its ciphertext under the named KMS key.
-pub(super) async fn generate(ctx: &Ctx, req: &Input, action: &'static str) -> Result<(authz::Authorized<trent_store::KeyRecord>, trent_crypto::SecretBytes, Vec<u8>), KmsError> {
+pub(super) async fn generate(ctx: &Ctx, req: &GenerateDataKeyRequest, action: &'static str) -> Result<(authz::Authorized<trent_store::KeyRecord>, trent_crypto::SecretBytes, Vec<u8>), KmsError> {
     if req.recipient.is_some() {
         return Err(validation_unsupported("Recipient (Nitro Enclaves attestation)".into()));
     }
@@ -49,8 +38,7 @@ pub(super) async fn generate(ctx: &Ctx, req: &Input, action: &'static str) -> Re
     Ok((key, data_key, ciphertext))
 }
 
-pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
-    let req: Input = input(body)?;
+pub async fn handle(ctx: &Ctx, req: GenerateDataKeyRequest) -> Result<Value, KmsError> {
     let (key, data_key, ciphertext) = generate(ctx, &req, "kms:GenerateDataKey").await?;
     Ok(json!({
         "CiphertextBlob": to_base64(&ciphertext),

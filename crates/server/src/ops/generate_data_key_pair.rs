@@ -3,26 +3,16 @@
 //! a symmetric encryption KMS key with the encryption context; the public
 //! key as DER SubjectPublicKeyInfo.
 
-use serde::Deserialize;
 use serde_json::{json, Value};
+use trent_model::input::GenerateDataKeyPairRequest;
 use trent_crypto::keytypes::{self, KeySpec};
 
-use super::{dry_run_check, input, to_base64, validation_unsupported};
+use super::{dry_run_check, to_base64, validation_unsupported};
 use crate::authz::{self, Aliases, Authorized};
 use crate::keys::asymmetric;
-use crate::keys::symmetric::{self, EncryptionContext};
+use crate::keys::symmetric;
 use crate::protocol::error::KmsError;
 use crate::state::Ctx;
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub(super) struct Input {
-    pub encryption_context: Option<EncryptionContext>,
-    pub key_id: String,
-    pub key_pair_spec: String,
-    pub recipient: Option<Value>,
-    pub dry_run: Option<bool>,
-}
 
 pub(super) struct DataKeyPair {
     pub key: Authorized<trent_store::KeyRecord>,
@@ -32,7 +22,7 @@ pub(super) struct DataKeyPair {
 }
 
 /// Makes the pair and encrypts its private key under the named KMS key.
-pub(super) async fn generate(ctx: &Ctx, req: &Input, action: &'static str) -> Result<DataKeyPair, KmsError> {
+pub(super) async fn generate(ctx: &Ctx, req: &GenerateDataKeyPairRequest, action: &'static str) -> Result<DataKeyPair, KmsError> {
     if req.recipient.is_some() {
         return Err(validation_unsupported("Recipient (Nitro Enclaves attestation)".into()));
     }
@@ -47,8 +37,7 @@ pub(super) async fn generate(ctx: &Ctx, req: &Input, action: &'static str) -> Re
     Ok(DataKeyPair { key, private, private_ciphertext, public })
 }
 
-pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
-    let req: Input = input(body)?;
+pub async fn handle(ctx: &Ctx, req: GenerateDataKeyPairRequest) -> Result<Value, KmsError> {
     let pair = generate(ctx, &req, "kms:GenerateDataKeyPair").await?;
     Ok(json!({
         "PrivateKeyCiphertextBlob": to_base64(&pair.private_ciphertext),

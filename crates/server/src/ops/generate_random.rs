@@ -1,23 +1,14 @@
 //! GenerateRandom: 1 to 1024 random bytes from aws-lc-rs's generator.
 
-use serde::Deserialize;
 use serde_json::{json, Value};
+use trent_model::input::GenerateRandomRequest;
 
-use super::{input, to_base64, validation_unsupported};
+use super::{to_base64, validation_unsupported};
 use crate::authz;
 use crate::protocol::error::{ErrorCode, KmsError};
 use crate::state::Ctx;
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct Input {
-    number_of_bytes: Option<i64>,
-    custom_key_store_id: Option<String>,
-    recipient: Option<Value>,
-}
-
-pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
-    let req: Input = input(body)?;
+pub async fn handle(ctx: &Ctx, req: GenerateRandomRequest) -> Result<Value, KmsError> {
     let _account = authz::account(ctx);
     if let Some(id) = req.custom_key_store_id {
         return Err(KmsError::new(ErrorCode::CustomKeyStoreNotFound, format!("Custom key store {id} not found.")));

@@ -4,9 +4,9 @@
 //! fresh the answer is.
 
 use serde_json::{json, Map, Value};
+use trent_model::input::GetKeyLastUsageRequest;
 use trent_store::{Millis, Store, StoreError};
 
-use super::{input, KeyIdInput};
 use crate::authz::{self, Aliases};
 use crate::clock::epoch_seconds;
 use crate::keys::usage::last_use;
@@ -23,8 +23,7 @@ pub async fn start_tracking(store: &dyn Store, now: Millis) -> Result<(), StoreE
     }
 }
 
-pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
-    let req: KeyIdInput = input(body)?;
+pub async fn handle(ctx: &Ctx, req: GetKeyLastUsageRequest) -> Result<Value, KmsError> {
     let key = authz::key(ctx, &req.key_id, "kms:GetKeyLastUsage", Aliases::Rejected).await?;
     let started = match ctx.state.store.get_setting(TRACKING_START).await? {
         Some(bytes) => bytes.try_into().map(Millis::from_be_bytes).map_err(|_| KmsError::internal("malformed usage-tracking-start setting"))?,

@@ -3,16 +3,15 @@
 //! so OnDemandRotationStartDate never shows one in progress.)
 
 use serde_json::{Map, Value};
+use trent_model::input::GetKeyRotationStatusRequest;
 
-use super::{input, KeyIdInput};
 use crate::authz::{self, Aliases};
 use crate::clock::epoch_seconds;
 use crate::keys::rotation::check_rotatable;
 use crate::protocol::error::KmsError;
 use crate::state::Ctx;
 
-pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
-    let req: KeyIdInput = input(body)?;
+pub async fn handle(ctx: &Ctx, req: GetKeyRotationStatusRequest) -> Result<Value, KmsError> {
     let key = authz::key(ctx, &req.key_id, "kms:GetKeyRotationStatus", Aliases::Rejected).await?;
     // Imported-material keys answer "not enabled"; other key types cannot rotate at all.
     if key.origin == "AWS_KMS" {

@@ -1,12 +1,12 @@
 //! GetParametersForImport: a fresh wrapping key's public half (RSA, or SM2
 //! for SM2PKE) and an import token (valid 24 hours) for one EXTERNAL key.
 
-use serde::Deserialize;
 use serde_json::{json, Value};
+use trent_model::input::GetParametersForImportRequest;
 use trent_crypto::import::{WrappingAlgorithm, WrappingKey, WrappingKeySpec};
 use uuid::Uuid;
 
-use super::{input, to_base64};
+use super::to_base64;
 use crate::authz::{self, Aliases};
 use crate::clock::epoch_seconds;
 use crate::keys::import::{check_external, ImportToken, TOKEN_LIFETIME_MILLIS};
@@ -14,16 +14,7 @@ use crate::keys::state;
 use crate::protocol::error::{ErrorCode, KmsError};
 use crate::state::Ctx;
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct Input {
-    key_id: String,
-    wrapping_algorithm: String,
-    wrapping_key_spec: String,
-}
-
-pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
-    let req: Input = input(body)?;
+pub async fn handle(ctx: &Ctx, req: GetParametersForImportRequest) -> Result<Value, KmsError> {
     let key = authz::key(ctx, &req.key_id, "kms:GetParametersForImport", Aliases::Rejected).await?;
     check_external(&key)?;
     state::not_pending_deletion(&key)?;

@@ -4,15 +4,15 @@
 //! `UnsupportedOperationException`, as in AWS.
 
 use serde_json::{json, Map, Value};
+use trent_model::input::GetPublicKeyRequest;
 
-use super::{input, to_base64, KeyIdInput};
+use super::to_base64;
 use crate::authz::{self, Aliases};
 use crate::keys::{asymmetric, metadata};
 use crate::protocol::error::{ErrorCode, KmsError};
 use crate::state::Ctx;
 
-pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
-    let req: KeyIdInput = input(body)?;
+pub async fn handle(ctx: &Ctx, req: GetPublicKeyRequest) -> Result<Value, KmsError> {
     let key = authz::key(ctx, &req.key_id, "kms:GetPublicKey", Aliases::Accepted).await?;
     if !asymmetric::spec_of(&key)?.is_asymmetric() {
         return Err(KmsError::new(ErrorCode::UnsupportedOperation, format!("{} is not an asymmetric KMS key (key spec {}): it has no public key.", key.arn, key.key_spec)));

@@ -6,14 +6,14 @@
 //! rules are in [`crate::keys::materials`]; asymmetric and HMAC keys keep
 //! their first material for life.
 
-use serde::Deserialize;
 use serde_json::{json, Value};
+use trent_model::input::ImportKeyMaterialRequest;
 use trent_crypto::keytypes::KeySpec;
 use trent_crypto::{CryptoError, SecretBytes};
 use trent_store::{MaterialRecord, StoreError};
 use uuid::Uuid;
 
-use super::{blob, input, MAX_CHANGE_ATTEMPTS};
+use super::MAX_CHANGE_ATTEMPTS;
 use crate::authz::{self, Aliases};
 use crate::keys::import::{check_external, ImportToken, MAX_VALID_FOR_MILLIS};
 use crate::keys::materials::{self, ImportRequest};
@@ -21,23 +21,9 @@ use crate::keys::state;
 use crate::protocol::error::{ErrorCode, KmsError};
 use crate::state::Ctx;
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct Input {
-    key_id: String,
-    import_token: String,
-    encrypted_key_material: String,
-    valid_to: Option<f64>,
-    expiration_model: Option<String>,
-    import_type: Option<String>,
-    key_material_description: Option<String>,
-    key_material_id: Option<String>,
-}
-
 const EXPIRES: &str = "KEY_MATERIAL_EXPIRES";
 
-pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
-    let req: Input = input(body)?;
+pub async fn handle(ctx: &Ctx, req: ImportKeyMaterialRequest) -> Result<Value, KmsError> {
     let authorized = authz::key(ctx, &req.key_id, "kms:ImportKeyMaterial", Aliases::Rejected).await?;
     check_external(&authorized)?;
     let spec = KeySpec::parse(&authorized.key_spec).ok_or_else(|| KmsError::internal(format!("stored key spec {} is unknown", authorized.key_spec)))?;
@@ -49,8 +35,8 @@ pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
     let now = ctx.now();
     let terms = terms(&req, now)?;
 
-    let token = ImportToken::open(&ctx.state.root_key, &blob(&req.import_token)?, &authorized.key_id, now)?;
-    let wrapped = blob(&req.encrypted_key_material)?;
+    let token = ImportToken::open(&ctx.state.root_key, req.import_token.as_bytes(), &authorized.key_id, now)?;
+    let wrapped = req.encrypted_key_material.into_vec();
     let provider = ctx.state.provider.clone();
     let key_uuid = Uuid::try_parse(&authorized.key_id).map_err(|_| KmsError::internal("stored key id is not a UUID"))?;
     let (stored, material_id) = tokio::task::spawn_blocking(move || {
@@ -96,7 +82,7 @@ pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
 }
 
 /// ExpirationModel and ValidTo as AWS requires them (the material id is filled in once known).
-fn terms(req: &Input, now: i64) -> Result<ImportRequest, KmsError> {
+fn terms(req: &ImportKeyMaterialRequest, now: i64) -> Result<ImportRequest, KmsError> {
     let model = req.expiration_model.clone().unwrap_or_else(|| EXPIRES.into());
     let valid_to = match (model.as_str(), req.valid_to) {
         (EXPIRES, None) => return Err(KmsError::validation("ValidTo is required when ExpirationModel is KEY_MATERIAL_EXPIRES.")),

@@ -1,26 +1,17 @@
 //! ListAliases: the aliases of the caller's account in this region, or
 //! only those of one key, paged.
 
-use serde::Deserialize;
 use serde_json::{json, Map, Value};
+use trent_model::input::ListAliasesRequest;
 
-use super::{decode_marker, input, limit, page, with_paging, Listing};
+use super::{decode_marker, limit, page, with_paging, Listing};
 use crate::authz::{self, Aliases};
 use crate::clock::epoch_seconds;
 use crate::keys::reference::alias_arn;
 use crate::protocol::error::KmsError;
 use crate::state::Ctx;
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct Input {
-    key_id: Option<String>,
-    limit: Option<i64>,
-    marker: Option<String>,
-}
-
-pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
-    let req: Input = input(body)?;
+pub async fn handle(ctx: &Ctx, req: ListAliasesRequest) -> Result<Value, KmsError> {
     let account = authz::account(ctx);
     // Aliases of keys whose waiting period ended are gone even if the sweeper has not run yet.
     crate::lifecycle::deletion::sweep(ctx.state.store.as_ref(), ctx.state.clock.as_ref(), ctx.state.as_ref()).await?;

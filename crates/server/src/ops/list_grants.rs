@@ -1,28 +1,17 @@
 //! ListGrants: the grants of a key, paged, optionally one grant or one grantee's.
 
-use serde::Deserialize;
 use serde_json::{json, Map, Value};
+use trent_model::input::ListGrantsRequest;
 use trent_store::GrantRecord;
 
-use super::{decode_marker, input, limit, page, with_paging, Listing};
+use super::{decode_marker, limit, page, with_paging, Listing};
 use crate::authz::{self, Aliases};
 use crate::clock::epoch_seconds;
 use crate::keys::grants::GrantDoc;
 use crate::protocol::error::KmsError;
 use crate::state::Ctx;
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct Input {
-    key_id: String,
-    limit: Option<i64>,
-    marker: Option<String>,
-    grant_id: Option<String>,
-    grantee_principal: Option<String>,
-}
-
-pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
-    let req: Input = input(body)?;
+pub async fn handle(ctx: &Ctx, req: ListGrantsRequest) -> Result<Value, KmsError> {
     let key = authz::key(ctx, &req.key_id, "kms:ListGrants", Aliases::Rejected).await?;
     let limit = limit(req.limit, 50, 100);
     let mut after = decode_marker(Listing::Grants, req.marker.as_deref())?;

@@ -4,10 +4,10 @@
 //! symmetric key with imported material carry each material's ImportState,
 //! ExpirationModel, ValidTo and KeyMaterialDescription.
 
-use serde::Deserialize;
 use serde_json::{json, Map, Value};
+use trent_model::input::ListKeyRotationsRequest;
 
-use super::{decode_marker, input, limit, page, with_paging, Listing};
+use super::{decode_marker, limit, page, with_paging, Listing};
 use crate::authz::{self, Aliases};
 use crate::clock::epoch_seconds;
 use crate::keys::rotation::check_rotatable;
@@ -15,17 +15,7 @@ use crate::keys::state;
 use crate::protocol::error::KmsError;
 use crate::state::Ctx;
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct Input {
-    key_id: String,
-    include_key_material: Option<String>,
-    limit: Option<i64>,
-    marker: Option<String>,
-}
-
-pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
-    let req: Input = input(body)?;
+pub async fn handle(ctx: &Ctx, req: ListKeyRotationsRequest) -> Result<Value, KmsError> {
     let key = authz::key(ctx, &req.key_id, "kms:ListKeyRotations", Aliases::Rejected).await?;
     if key.origin == "AWS_KMS" {
         check_rotatable(&key)?;

@@ -1,22 +1,14 @@
 //! ListKeys: the keys of the caller's account in this region, paged.
 
-use serde::Deserialize;
 use serde_json::{json, Map, Value};
+use trent_model::input::ListKeysRequest;
 
-use super::{decode_marker, input, limit, page, with_paging, Listing};
+use super::{decode_marker, limit, page, with_paging, Listing};
 use crate::authz;
 use crate::protocol::error::KmsError;
 use crate::state::Ctx;
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct Input {
-    limit: Option<i64>,
-    marker: Option<String>,
-}
-
-pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
-    let req: Input = input(body)?;
+pub async fn handle(ctx: &Ctx, req: ListKeysRequest) -> Result<Value, KmsError> {
     let account = authz::account(ctx);
     // Keys whose waiting period ended are gone even if the sweeper has not run yet.
     crate::lifecycle::deletion::sweep(ctx.state.store.as_ref(), ctx.state.clock.as_ref(), ctx.state.as_ref()).await?;

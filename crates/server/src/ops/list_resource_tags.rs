@@ -1,23 +1,14 @@
 //! ListResourceTags: a key's tags, paged (at most 50 a page).
 
-use serde::Deserialize;
 use serde_json::{json, Map, Value};
+use trent_model::input::ListResourceTagsRequest;
 
-use super::{decode_marker, input, limit, page, with_paging, Listing};
+use super::{decode_marker, limit, page, with_paging, Listing};
 use crate::authz::{self, Aliases};
 use crate::protocol::error::KmsError;
 use crate::state::Ctx;
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct Input {
-    key_id: String,
-    limit: Option<i64>,
-    marker: Option<String>,
-}
-
-pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
-    let req: Input = input(body)?;
+pub async fn handle(ctx: &Ctx, req: ListResourceTagsRequest) -> Result<Value, KmsError> {
     let key = authz::key(ctx, &req.key_id, "kms:ListResourceTags", Aliases::Rejected).await?;
     let limit = limit(req.limit, 50, 50);
     let mut tags = key.tags.clone();

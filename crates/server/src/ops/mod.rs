@@ -1,6 +1,7 @@
-//! One file per KMS operation, named after it. Each parses its typed input
-//! from the model-validated JSON, gets what it acts on from `authz`, does
-//! its work and returns the JSON answer.
+//! One file per KMS operation, named after it. Each takes its typed input
+//! (`trent_model::input`, generated from the model and read from the
+//! validated body by the HTTP layer), gets what it acts on from `authz`,
+//! does its work and returns the JSON answer.
 
 pub mod cancel_key_deletion;
 pub mod create_alias;

@@ -1,26 +1,16 @@
 //! PutKeyPolicy: replaces a key's policy with a validated document.
 
-use serde::Deserialize;
 use serde_json::{json, Value};
+use trent_model::input::PutKeyPolicyRequest;
 
 use super::get_key_policy::check_policy_name;
-use super::{input, modify_key};
+use super::modify_key;
 use crate::authz::{self, Aliases};
 use crate::keys::policy;
 use crate::protocol::error::KmsError;
 use crate::state::Ctx;
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct Input {
-    key_id: String,
-    policy_name: Option<String>,
-    policy: String,
-    bypass_policy_lockout_safety_check: Option<bool>,
-}
-
-pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
-    let req: Input = input(body)?;
+pub async fn handle(ctx: &Ctx, req: PutKeyPolicyRequest) -> Result<Value, KmsError> {
     let key = authz::key(ctx, &req.key_id, "kms:PutKeyPolicy", Aliases::Rejected).await?;
     check_policy_name(req.policy_name.as_deref())?;
     policy::validate(&req.policy)?;

@@ -3,35 +3,20 @@
 //! be an asymmetric ENCRYPT_DECRYPT key (RSA-OAEP, named by SourceKeyId /
 //! DestinationKeyId with its algorithm).
 
-use serde::Deserialize;
 use serde_json::{json, Value};
+use trent_model::input::ReEncryptRequest;
 
-use super::{dry_run_ignoring_ciphertext, ignores_ciphertext, required_ciphertext, dry_run_check, input, to_base64};
+use super::{dry_run_ignoring_ciphertext, ignores_ciphertext, required_ciphertext, dry_run_check, to_base64};
 use crate::authz::{self, Aliases};
 use crate::keys::asymmetric;
 use crate::keys::symmetric::{self, EncryptionContext, SYMMETRIC_DEFAULT};
 use crate::protocol::error::KmsError;
 use crate::state::Ctx;
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct Input {
-    ciphertext_blob: Option<String>,
-    source_encryption_context: Option<EncryptionContext>,
-    source_key_id: Option<String>,
-    destination_key_id: String,
-    destination_encryption_context: Option<EncryptionContext>,
-    source_encryption_algorithm: Option<String>,
-    destination_encryption_algorithm: Option<String>,
-    dry_run: Option<bool>,
-    dry_run_modifiers: Option<Vec<String>>,
-}
-
-pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
-    let req: Input = input(body)?;
+pub async fn handle(ctx: &Ctx, req: ReEncryptRequest) -> Result<Value, KmsError> {
     if ignores_ciphertext(req.dry_run, &req.dry_run_modifiers) {
         authz::key(ctx, &req.destination_key_id, "kms:ReEncryptTo", Aliases::Accepted).await?;
-        return dry_run_ignoring_ciphertext(ctx, req.source_key_id.as_deref(), req.ciphertext_blob.as_deref(), "kms:ReEncryptFrom").await;
+        return dry_run_ignoring_ciphertext(ctx, req.source_key_id.as_deref(), req.ciphertext_blob.as_ref(), "kms:ReEncryptFrom").await;
     }
     let ciphertext = required_ciphertext(req.ciphertext_blob)?;
     let source = open_source(ctx, &req.source_key_id, &req.source_encryption_algorithm, req.source_encryption_context.as_ref(), &ciphertext).await?;

@@ -2,10 +2,10 @@
 //! grant allows RetireGrant, or the issuing account) ends a grant, named by
 //! its token or by key id and grant id.
 
-use serde::Deserialize;
 use serde_json::{json, Value};
+use trent_model::input::RetireGrantRequest;
 
-use super::{dry_run_check, input};
+use super::dry_run_check;
 use crate::authz;
 use crate::keys::grants::{self, GrantDoc};
 use crate::keys::reference::KeyRef;
@@ -13,17 +13,7 @@ use crate::policy::Facts;
 use crate::protocol::error::{ErrorCode, KmsError};
 use crate::state::Ctx;
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct Input {
-    grant_token: Option<String>,
-    key_id: Option<String>,
-    grant_id: Option<String>,
-    dry_run: Option<bool>,
-}
-
-pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
-    let req: Input = input(body)?;
+pub async fn handle(ctx: &Ctx, req: RetireGrantRequest) -> Result<Value, KmsError> {
     let (grant_id, key_ref) = match (&req.grant_token, &req.grant_id, &req.key_id) {
         (Some(token), _, _) => (grants::token_grant_id(token)?, req.key_id.clone()),
         (None, Some(id), Some(key)) => (id.clone(), Some(key.clone())),

@@ -1,23 +1,14 @@
 //! RevokeGrant: a key administrator deletes a grant of the key.
 
-use serde::Deserialize;
 use serde_json::{json, Value};
+use trent_model::input::RevokeGrantRequest;
 
-use super::{dry_run_check, input};
+use super::dry_run_check;
 use crate::authz::{self, Aliases};
 use crate::protocol::error::{ErrorCode, KmsError};
 use crate::state::Ctx;
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct Input {
-    key_id: String,
-    grant_id: String,
-    dry_run: Option<bool>,
-}
-
-pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
-    let req: Input = input(body)?;
+pub async fn handle(ctx: &Ctx, req: RevokeGrantRequest) -> Result<Value, KmsError> {
     let key = authz::key(ctx, &req.key_id, "kms:RevokeGrant", Aliases::Rejected).await?;
     check_grant_id(&req.grant_id)?;
     let grant = ctx.state.store.get_grant(&req.grant_id).await?.filter(|g| g.key_id == key.key_id);

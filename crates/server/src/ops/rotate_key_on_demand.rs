@@ -4,9 +4,9 @@
 //! be there first.
 
 use serde_json::{json, Value};
+use trent_model::input::RotateKeyOnDemandRequest;
 use trent_store::{RotationType, StoreError};
 
-use super::{input, KeyIdInput};
 use crate::authz::{self, Aliases};
 use crate::keys::materials;
 use crate::keys::rotation::{check_rotatable_on_demand, rotate, RotateError, MAX_ON_DEMAND_ROTATIONS};
@@ -17,8 +17,7 @@ use crate::state::Ctx;
 /// Rounds to retry when other requests change the key first.
 const MAX_ATTEMPTS: usize = 8;
 
-pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
-    let req: KeyIdInput = input(body)?;
+pub async fn handle(ctx: &Ctx, req: RotateKeyOnDemandRequest) -> Result<Value, KmsError> {
     let authorized = authz::key(ctx, &req.key_id, "kms:RotateKeyOnDemand", Aliases::Rejected).await?;
     check_rotatable_on_demand(&authorized)?;
     let mut key = authorized.into_inner();

@@ -1,11 +1,11 @@
 //! ScheduleKeyDeletion: the key becomes unusable now and is destroyed after
 //! a waiting period of 7 to 30 days (default 30), unless cancelled.
 
-use serde::Deserialize;
 use serde_json::{json, Value};
+use trent_model::input::ScheduleKeyDeletionRequest;
 use trent_store::KeyState;
 
-use super::{input, modify_key};
+use super::modify_key;
 use crate::authz::{self, Aliases};
 use crate::clock::epoch_seconds;
 use crate::keys::state;
@@ -16,15 +16,7 @@ const MIN_DAYS: i64 = 7;
 const MAX_DAYS: i64 = 30;
 const DAY_MILLIS: i64 = 24 * 60 * 60 * 1000;
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct Input {
-    key_id: String,
-    pending_window_in_days: Option<i64>,
-}
-
-pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
-    let req: Input = input(body)?;
+pub async fn handle(ctx: &Ctx, req: ScheduleKeyDeletionRequest) -> Result<Value, KmsError> {
     let days = req.pending_window_in_days.unwrap_or(MAX_DAYS);
     // The model allows 1-365; KMS keys (not replicas' special cases) take 7-30.
     if !(MIN_DAYS..=MAX_DAYS).contains(&days) {

@@ -1,23 +1,15 @@
 //! UntagResource: removes tags by key; tag keys the key does not have are ignored, as in AWS.
 
-use serde::Deserialize;
 use serde_json::{json, Value};
+use trent_model::input::UntagResourceRequest;
 
-use super::{input, modify_key};
+use super::modify_key;
 use crate::authz::{self, Aliases};
 use crate::keys::state;
 use crate::protocol::error::{ErrorCode, KmsError};
 use crate::state::Ctx;
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct Input {
-    key_id: String,
-    tag_keys: Vec<String>,
-}
-
-pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
-    let req: Input = input(body)?;
+pub async fn handle(ctx: &Ctx, req: UntagResourceRequest) -> Result<Value, KmsError> {
     if req.tag_keys.iter().any(|k| k.to_ascii_lowercase().starts_with("aws:")) {
         return Err(KmsError::new(ErrorCode::Tag, "Tags beginning with aws: are reserved and cannot be created or modified."));
     }

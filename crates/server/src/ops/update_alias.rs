@@ -1,24 +1,15 @@
 //! UpdateAlias: points an existing alias at another key of the same type and usage.
 
-use serde::Deserialize;
 use serde_json::{json, Value};
+use trent_model::input::UpdateAliasRequest;
 use trent_store::StoreError;
 
-use super::input;
 use crate::authz::{self, Aliases};
 use crate::keys::state;
 use crate::protocol::error::KmsError;
 use crate::state::Ctx;
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct Input {
-    alias_name: String,
-    target_key_id: String,
-}
-
-pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
-    let req: Input = input(body)?;
+pub async fn handle(ctx: &Ctx, req: UpdateAliasRequest) -> Result<Value, KmsError> {
     let alias = authz::alias(ctx, &req.alias_name)?;
     let mut record = ctx.state.store.get_alias(&alias.account_id, &alias.region, &alias.name).await?.ok_or_else(|| alias.not_found())?;
     let key = authz::key(ctx, &req.target_key_id, "kms:UpdateAlias", Aliases::Rejected).await?;

@@ -1,23 +1,15 @@
 //! UpdateKeyDescription: replaces a key's description.
 
-use serde::Deserialize;
 use serde_json::{json, Value};
+use trent_model::input::UpdateKeyDescriptionRequest;
 
-use super::{input, modify_key};
+use super::modify_key;
 use crate::authz::{self, Aliases};
 use crate::keys::state;
 use crate::protocol::error::KmsError;
 use crate::state::Ctx;
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct Input {
-    key_id: String,
-    description: String,
-}
-
-pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
-    let req: Input = input(body)?;
+pub async fn handle(ctx: &Ctx, req: UpdateKeyDescriptionRequest) -> Result<Value, KmsError> {
     let key = authz::key(ctx, &req.key_id, "kms:UpdateKeyDescription", Aliases::Rejected).await?;
     modify_key(ctx, key, |key| {
         state::not_pending_deletion(key)?;

@@ -2,21 +2,16 @@
 //! that does not match is `KMSInvalidMacException`, as in AWS.
 
 use serde_json::{json, Value};
+use trent_model::input::VerifyMacRequest;
 
-use super::generate_mac::{mac_key, Input};
-use super::{blob, input};
+use super::generate_mac::mac_key;
 use crate::protocol::error::{ErrorCode, KmsError};
 use crate::state::Ctx;
 
-pub async fn handle(ctx: &Ctx, body: Value) -> Result<Value, KmsError> {
-    let req: Input = input(body)?;
-    let message = trent_crypto::SecretBytes::new(blob(&req.message)?);
-    let Some(mac) = req.mac.as_deref() else {
-        return Err(KmsError::validation("1 validation error detected: Value null at 'mac' failed to satisfy constraint: Member must not be null"));
-    };
-    let mac = blob(mac)?;
-    let (key, private) = mac_key(ctx, &req, "kms:VerifyMac", "VerifyMac").await?;
-    if !private.verify_mac(message.as_bytes(), &mac)? {
+pub async fn handle(ctx: &Ctx, req: VerifyMacRequest) -> Result<Value, KmsError> {
+    // Mac is required by the model, which checked it is there.
+    let (key, private) = mac_key(ctx, &req.key_id, &req.mac_algorithm, req.dry_run, "kms:VerifyMac", "VerifyMac").await?;
+    if !private.verify_mac(req.message.expose(), req.mac.as_bytes())? {
         return Err(KmsError::new(ErrorCode::KmsInvalidMac, "The MAC is not valid for this message, key and MAC algorithm."));
     }
     Ok(json!({ "KeyId": key.arn, "MacValid": true, "MacAlgorithm": req.mac_algorithm }))
