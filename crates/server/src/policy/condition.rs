@@ -24,6 +24,10 @@ use super::{glob, Policy};
 #[derive(Debug, Clone, Default)]
 pub struct Facts {
     map: BTreeMap<String, Vec<String>>,
+    /// Keys (lower-case) a request supplied twice under names that differ
+    /// only by case, e.g. encryption-context keys `Tenant` and `tenant`:
+    /// a condition that reads one fails closed ([`Facts::is_ambiguous`]).
+    ambiguous: Vec<String>,
     /// The policies whose condition keys are kept; `None`: every key.
     wanted: Option<Vec<Arc<Policy>>>,
 }
@@ -34,7 +38,29 @@ impl Facts {
     /// nobody reads costs allocations on every request.
     pub fn only(policies: Vec<Arc<Policy>>) -> Facts {
         let wanted = policies.iter().all(|p| p.keys_read.is_some()).then_some(policies);
-        Facts { map: BTreeMap::new(), wanted }
+        Facts { map: BTreeMap::new(), ambiguous: Vec::new(), wanted }
+    }
+
+    /// Marks `key` as supplied under several names that differ only by
+    /// case: no single value stands for it, so a statement whose condition
+    /// reads it fails closed (an Allow does not allow, a Deny denies).
+    pub fn set_ambiguous(&mut self, key: &str) {
+        if self.wants(key) {
+            let key = key.to_lowercase();
+            if !self.ambiguous.contains(&key) {
+                self.ambiguous.push(key);
+            }
+        }
+    }
+
+    /// Whether `key` was marked by [`Facts::set_ambiguous`].
+    pub fn is_ambiguous(&self, key: &str) -> bool {
+        !self.ambiguous.is_empty() && self.ambiguous.contains(&key.to_lowercase())
+    }
+
+    /// Whether any key is ambiguous (the common case, none, costs nothing more).
+    pub fn has_ambiguous(&self) -> bool {
+        !self.ambiguous.is_empty()
     }
 
     /// Whether `key` is kept (its value worth deriving).
@@ -70,6 +96,9 @@ impl Facts {
             if self.wants(k) {
                 self.map.insert(k.clone(), v.clone());
             }
+        }
+        for k in &other.ambiguous {
+            self.set_ambiguous(k);
         }
     }
 

@@ -107,7 +107,19 @@ pub fn evaluate_identity_with<P: Borrow<Policy>>(policies: &[P], action: &str, r
     }
 }
 
-/// How a statement's principals match the caller, if they do.
+/// Whether a `NotPrincipal` leaves the caller out: only the principals it
+/// names exactly (the caller's ARN, an assumed-role session's role, the root
+/// by its ARN or account id). Unlike `Principal`, an account named in
+/// `NotPrincipal` does not stand for its users and roles: AWS documents
+/// `"NotPrincipal": [user, account root]` with a Deny as "deny everyone
+/// except this user" (and the root).
+pub(crate) fn exempted(np: &Principals, caller: &Caller) -> bool {
+    np.everyone
+        || np.aws.iter().any(|value| {
+            value == &caller.arn || Some(value) == caller.role_arn.as_ref() || (caller.is_root() && (is_root_of(value, &caller.account_id) || value == &caller.account_id))
+        })
+}
+
 /// Whether `arn` is `arn:aws:iam::<account_id>:root` (without building it: per statement, per request).
 pub(crate) fn is_root_of(arn: &str, account_id: &str) -> bool {
     arn.strip_prefix("arn:aws:iam::").and_then(|rest| rest.strip_suffix(":root")) == Some(account_id)
@@ -139,8 +151,8 @@ pub fn evaluate_trust(trust: &Policy, caller: &Caller, action: &str) -> TrustDec
         }
         let matched = match (&s.principal, &s.not_principal) {
             (Some(p), _) => principal_match(p, caller),
-            // NotPrincipal: everyone but those named.
-            (None, Some(np)) => principal_match(np, caller).is_none().then_some(TrustDecision::AllowedByAccount),
+            // NotPrincipal: everyone but those named exactly.
+            (None, Some(np)) => (!exempted(np, caller)).then_some(TrustDecision::AllowedByAccount),
             (None, None) => None,
         };
         let Some(how) = matched else { continue };

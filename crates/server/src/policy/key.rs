@@ -100,8 +100,8 @@ fn named(p: &Principals, caller: &Caller) -> Option<Named> {
 fn covers(s: &super::Statement, caller: &Caller) -> Option<Named> {
     match (&s.principal, &s.not_principal) {
         (Some(p), _) => named(p, caller),
-        // NotPrincipal: everyone except those named (an account names all of its principals).
-        (None, Some(np)) => named(np, caller).is_none().then_some(Named::Caller),
+        // NotPrincipal: everyone except the principals it names exactly.
+        (None, Some(np)) => (!super::evaluate::exempted(np, caller)).then_some(Named::Caller),
         (None, None) => None,
     }
 }

@@ -51,6 +51,10 @@ impl Statement {
         if self.unreadable_condition {
             return !self.allow;
         }
+        // A key the request gave under several case variants has no one value: fail closed.
+        if facts.has_ambiguous() && self.conditions.iter().any(|c| c.keys.iter().any(|(k, _)| facts.is_ambiguous(k))) {
+            return !self.allow;
+        }
         condition::holds(&self.conditions, facts, variables)
     }
 

@@ -202,6 +202,25 @@ fn cases() -> Vec<Case> {
     let not_principal = policy(&format!(r#"{},{{"Sid":"OnlyKate","Effect":"Deny","NotPrincipal":{{"AWS":"{}"}},"Action":"kms:PutKeyPolicy","Resource":"*"}}"#, delegate(A), arn(A, "user/kate")));
     out.push(case("NotPrincipal deny hits others", not_principal.clone(), Some(all_kms()), user(A, "dave"), "kms:PutKeyPolicy", Want::ExplicitDeny, "\"OnlyKate\""));
     out.push(case("NotPrincipal deny spares the named", not_principal, Some(all_kms()), user(A, "kate"), "kms:PutKeyPolicy", Want::Allow, "Enable IAM"));
+    // AWS's "deny everyone except this user": naming the account root beside
+    // the user exempts the root itself, not every principal of the account.
+    let except_kate = policy(&format!(
+        r#"{},{{"Sid":"OnlyKate","Effect":"Deny","NotPrincipal":{{"AWS":["{}","{}"]}},"Action":"kms:*","Resource":"*"}}"#,
+        delegate(A),
+        arn(A, "user/kate"),
+        arn(A, "root")
+    ));
+    out.push(case("NotPrincipal user+root denies the account's others", except_kate.clone(), Some(all_kms()), user(A, "dave"), "kms:Decrypt", Want::ExplicitDeny, "\"OnlyKate\""));
+    out.push(case("NotPrincipal user+root denies the account's roles", except_kate.clone(), Some(all_kms()), session(A, "app"), "kms:Decrypt", Want::ExplicitDeny, "\"OnlyKate\""));
+    out.push(case("NotPrincipal user+root spares the user", except_kate.clone(), Some(all_kms()), user(A, "kate"), "kms:Decrypt", Want::Allow, "Enable IAM"));
+    out.push(case("NotPrincipal user+root spares the root", except_kate.clone(), None, root(A), "kms:Decrypt", Want::Allow, "Enable IAM"));
+    out.push(case("NotPrincipal user+root denies other accounts", except_kate, None, root(B), "kms:Decrypt", Want::ExplicitDeny, "\"OnlyKate\""));
+    let except_account_id = policy(&format!(r#"{},{{"Sid":"OnlyRoot","Effect":"Deny","NotPrincipal":{{"AWS":"{A}"}},"Action":"kms:*","Resource":"*"}}"#, delegate(A)));
+    out.push(case("NotPrincipal account id spares only the root", except_account_id.clone(), None, root(A), "kms:Decrypt", Want::Allow, "Enable IAM"));
+    out.push(case("NotPrincipal account id denies its users", except_account_id, Some(all_kms()), user(A, "dave"), "kms:Decrypt", Want::ExplicitDeny, "\"OnlyRoot\""));
+    let except_role = policy(&format!(r#"{},{{"Sid":"OnlyApp","Effect":"Deny","NotPrincipal":{{"AWS":"{}"}},"Action":"kms:Decrypt","Resource":"*"}}"#, delegate(A), arn(A, "role/app")));
+    out.push(case("NotPrincipal role spares its sessions", except_role.clone(), Some(all_kms()), session(A, "app"), "kms:Decrypt", Want::Allow, "Enable IAM"));
+    out.push(case("NotPrincipal role denies other roles", except_role, Some(all_kms()), session(A, "other"), "kms:Decrypt", Want::ExplicitDeny, "\"OnlyApp\""));
     // Wildcard actions, NotAction, NotResource.
     for (pattern, action, want) in [
         ("kms:Generate*", "kms:GenerateDataKey", Want::Allow),
@@ -435,4 +454,35 @@ fn access_denied_messages_are_awss() {
     assert!(msg(&deny, Some(all_kms())).ends_with("with an explicit deny in a resource-based policy"));
     let iam_deny = vec![identity("no", r#"{"Effect":"Deny","Action":"kms:Decrypt","Resource":"*"}"#)];
     assert!(msg(&console_policy(true), Some(iam_deny)).ends_with("with an explicit deny in an identity-based policy"));
+}
+
+/// Encryption-context keys that differ only by case (`Tenant`, `tenant`)
+/// leave `kms:EncryptionContext:tenant` without one value: a Deny reading
+/// it denies and an Allow reading it does not allow, whichever value the
+/// request put first.
+#[test]
+fn a_case_ambiguous_condition_key_fails_closed() {
+    let deny = policy(&format!(
+        r#"{},{{"Sid":"NoOthers","Effect":"Deny","Principal":"*","Action":"kms:Decrypt","Resource":"*","Condition":{{"StringNotEquals":{{"kms:EncryptionContext:tenant":"a"}}}}}}"#,
+        delegate(A)
+    ));
+    let allow = policy(&format!(
+        r#"{{"Sid":"OnlyA","Effect":"Allow","Principal":{{"AWS":"{}"}},"Action":"kms:Decrypt","Resource":"*","Condition":{{"StringEquals":{{"kms:EncryptionContext:tenant":"a"}}}}}}"#,
+        arn(A, "user/dave")
+    ));
+    let caller = user(A, "dave");
+    let resource = key_arn(A);
+    let decide = |p: &Policy, ambiguous: bool| {
+        let mut facts = Facts::default();
+        facts.set("kms:EncryptionContext:tenant", "a");
+        if ambiguous {
+            facts.set_ambiguous("kms:EncryptionContext:Tenant");
+        }
+        let req = Request { caller: &caller, action: "kms:Decrypt", resource: &resource, key_account: A, facts: &facts };
+        evaluate(p, Some(&all_kms()), None, &req).decision
+    };
+    assert_eq!(decide(&deny, false), Decision::Allow);
+    assert_eq!(decide(&deny, true), Decision::ExplicitDeny);
+    assert_eq!(decide(&allow, false), Decision::Allow);
+    assert_eq!(decide(&allow, true), Decision::ImplicitDeny);
 }
