@@ -70,10 +70,13 @@ pub trait Store: Send + Sync {
     /// `NotFound` if the target key does not exist (destroyed meanwhile).
     async fn insert_alias(&self, alias: &AliasRecord) -> Result<(), StoreError>;
     async fn get_alias(&self, account_id: &str, region: &str, alias_name: &str) -> Result<Option<AliasRecord>, StoreError>;
-    /// Points an existing alias at another key; `NotFound` if it is gone.
-    async fn update_alias(&self, alias: &AliasRecord) -> Result<(), StoreError>;
-    /// `NotFound` if there was no such alias.
-    async fn delete_alias(&self, account_id: &str, region: &str, alias_name: &str) -> Result<(), StoreError>;
+    /// Points an existing alias at another key, only if it still points at
+    /// `expected_target` (the key whose permission was checked):
+    /// `NotFound` if it is gone, `Conflict` if it points elsewhere now.
+    async fn update_alias(&self, alias: &AliasRecord, expected_target: &str) -> Result<(), StoreError>;
+    /// Deletes an alias, only if it still points at `expected_target`:
+    /// `NotFound` if there was no such alias, `Conflict` if it points elsewhere now.
+    async fn delete_alias(&self, account_id: &str, region: &str, alias_name: &str, expected_target: &str) -> Result<(), StoreError>;
     /// Aliases of one account and region ordered by name, optionally only
     /// those pointing at `key_id`.
     async fn list_aliases(&self, account_id: &str, region: &str, key_id: Option<&str>, after: After<'_>, limit: usize) -> Result<Vec<AliasRecord>, StoreError>;

@@ -88,8 +88,13 @@ pub struct Trail {
     pub event_source: Option<&'static str>,
 }
 
-/// Operations CloudTrail marks `readOnly`: reads and cryptographic use.
+/// Operations CloudTrail marks `readOnly`: reads and cryptographic use. A
+/// KMS operation's row in the operation table says; IAM and STS actions
+/// (the Query protocol) go by their names.
 pub fn read_only(operation: &str) -> bool {
+    if let Some(op) = trent_model::Operation::from_name(operation) {
+        return !crate::dispatch::table::describe(op).changes;
+    }
     operation.starts_with("Describe")
         || operation.starts_with("Get")
         || operation.starts_with("List")
@@ -99,7 +104,7 @@ pub fn read_only(operation: &str) -> bool {
 
 /// Operations whose events carry `additionalEventData.keyMaterialId`, as AWS's do.
 fn uses_key_material(operation: &str) -> bool {
-    matches!(operation, "Encrypt" | "Decrypt" | "ReEncrypt" | "GenerateDataKey" | "GenerateDataKeyWithoutPlaintext" | "GenerateDataKeyPair" | "GenerateDataKeyPairWithoutPlaintext")
+    trent_model::Operation::from_name(operation).is_some_and(|op| crate::dispatch::table::describe(op).key_material_in_event)
 }
 
 /// The event for a finished request. `error` is the answer's exception

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::protocol::error::KmsError;
 use crate::state::{AppState, Ctx, Principal};
@@ -50,17 +50,12 @@ pub async fn explain(state: Arc<AppState>, q: &Question) -> Result<Answer, KmsEr
     let key_id = q.key_arn.rsplit('/').next().unwrap_or_default().to_owned();
     let key = state.store.get_key(&key_id).await?.filter(|k| k.arn == q.key_arn).ok_or_else(|| KmsError::not_found(format!("Key '{}' does not exist", q.key_arn)))?;
     let ctx = Ctx { state, principal: Principal { account_id: account, arn: q.principal.clone() }, region, request_id: "explain".into(), audit: Default::default(), authz: Default::default() };
-    let operation = q.action.strip_prefix("kms:").unwrap_or(&q.action);
-    let mut input = json!({ "KeyId": q.key_arn });
-    if !q.encryption_context.is_empty() {
-        input["EncryptionContext"] = serde_json::to_value(&q.encryption_context).unwrap_or(Value::Null);
-    }
-    ctx.authz.set_request(super::facts::request(operation, &input));
     let mut extra = crate::policy::Facts::default();
+    super::supplied::add_context_facts(&mut extra, &q.encryption_context);
     for (k, v) in &q.condition_keys {
         extra.set(k, v.clone());
     }
-    let v = super::verdict(&ctx, &key, &q.action, &extra).await?;
+    let (v, _) = super::verdict(&ctx, &key, &q.action, super::Supply::Given(&extra, &q.encryption_context)).await?;
     let decision = match v.decision {
         crate::policy::Decision::Allow => "Allow",
         crate::policy::Decision::ImplicitDeny => "ImplicitDeny",
@@ -86,7 +81,7 @@ pub async fn handle(ctx: &Ctx, body: &[u8]) -> Result<Value, KmsError> {
             format!("User: {} may only ask about principals of account {}", ctx.principal.arn, ctx.principal.account_id),
         ));
     }
-    super::key(ctx, &q.key_arn, "kms:GetKeyPolicy", super::Aliases::Rejected).await?;
+    super::admin_key(ctx, &q.key_arn, trent_model::Operation::GetKeyPolicy).await?;
     let answer = explain(ctx.state.clone(), &q).await?;
     serde_json::to_value(answer).map_err(|e| KmsError::internal(format!("explain answer: {e}")))
 }

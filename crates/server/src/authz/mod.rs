@@ -1,35 +1,48 @@
-//! Authorization, in one place: the only code that can make an
-//! [`Authorized`] value, which every operation on a key needs. So no handler
-//! can forget the check.
+//! Authorization, in one step: [`authorize`] runs between validation and
+//! the handler, for every operation. It resolves what the operation's row
+//! says it acts on (`dispatch::table`) — the account, a key, the key a
+//! ciphertext names, both keys of ReEncrypt, an alias and the keys it
+//! points to, a grant — decides each once with AWS's rules, and hands the
+//! handler [`Authorized`] values, which only this module can make. So no
+//! handler can forget the check or check the wrong thing.
 //!
 //! The rules are AWS's, evaluated by [`crate::policy::key`]: the key policy
 //! is the root of trust, delegation to the account lets identity policies
-//! count, explicit deny wins, another account's caller needs both sides.
-//! Conditions read the request's facts ([`facts`]), derived once by
-//! dispatch. Every decision, with the statement that made it, is kept on
-//! the request's [`Ctx`] ([`trail`]) for the audit log.
+//! count, explicit deny wins, another account's caller needs both sides,
+//! and only operations AWS marks cross-account may name another account's
+//! key. Conditions read the facts of the caller ([`facts`]), of the key,
+//! and what the request supplies from its own typed members
+//! ([`supplied`]). Every decision, with the statement or grant that made
+//! it, is kept on the request's [`Ctx`] ([`trail`]) for the audit log.
 
 pub mod explain;
 pub mod facts;
+pub mod supplied;
 pub mod trail;
 pub mod via;
 
+mod ciphertext;
+mod decide;
+mod grant;
+mod resolve;
+
 use std::ops::Deref;
 
-use trent_store::KeyRecord;
-use uuid::Uuid;
+use trent_model::Request;
+use trent_store::{AliasRecord, GrantRecord, KeyRecord};
 
-use crate::keys::grants::{self, GrantDoc};
-use crate::keys::reference::{alias_arn, key_arn, KeyRef};
-use crate::lifecycle::deletion;
-use crate::policy::key::{self as key_rules, Verdict};
-use crate::policy::Facts;
+use crate::dispatch::table::{self, Resource};
+use crate::keys::grants::GrantDoc;
+use crate::keys::reference::alias_arn;
 use crate::protocol::error::{ErrorCode, KmsError};
 use crate::state::Ctx;
+use supplied::Side;
 
+pub use ciphertext::{ignores_ciphertext, missing_ciphertext};
+pub use decide::{lockout_check, verdict, Supply};
 pub use trail::{Record, Trail};
 
-/// A value the caller is allowed to use for the named action.
+/// A value the caller is allowed to use for the operation at hand.
 #[derive(Debug)]
 pub struct Authorized<T>(T);
 
@@ -46,195 +59,167 @@ impl<T> Deref for Authorized<T> {
     }
 }
 
-/// Whether an operation accepts an alias where it takes a key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Aliases {
-    Accepted,
-    Rejected,
+/// What a request was allowed to act on, by the shape of its row.
+#[derive(Debug)]
+pub enum Access {
+    /// Account-level actions: the caller's account; ListAliases' KeyId key.
+    Account { account: Authorized<String>, key: Option<Authorized<KeyRecord>> },
+    /// The operation's key and, when a grant allowed it, that grant
+    /// (CreateGrant through a grant may only make narrower grants).
+    Key { key: Authorized<KeyRecord>, grant: Option<GrantDoc> },
+    ReEncrypt { source: Authorized<KeyRecord>, destination: Authorized<KeyRecord> },
+    /// The alias, the alias as it is now (UpdateAlias, DeleteAlias) and
+    /// the key it is to point to (CreateAlias, UpdateAlias).
+    Alias { alias: Authorized<AliasScope>, current: Option<AliasRecord>, target: Option<Authorized<KeyRecord>> },
+    Grant(Authorized<GrantRecord>),
 }
 
-/// Resolves a key reference from a request and authorizes `action` on it.
-pub async fn key(ctx: &Ctx, reference: &str, action: &'static str, aliases: Aliases) -> Result<Authorized<KeyRecord>, KmsError> {
-    key_and_grant(ctx, reference, action, aliases).await.map(|(key, _)| key)
-}
-
-/// As [`key`], and the grant that allowed it, if a grant did (CreateGrant
-/// through a grant may only make narrower grants).
-pub async fn key_and_grant(ctx: &Ctx, reference: &str, action: &'static str, aliases: Aliases) -> Result<(Authorized<KeyRecord>, Option<GrantDoc>), KmsError> {
-    let parsed = KeyRef::parse(reference)?;
-    if parsed.is_alias() && aliases == Aliases::Rejected {
-        return Err(KmsError::not_found(format!("Invalid keyId '{reference}': this operation takes a key ID or key ARN, not an alias")));
+impl Access {
+    fn wrong(what: &str) -> KmsError {
+        KmsError::internal(format!("the operation table and dispatch disagree: no {what} was authorized"))
     }
-    let own = ctx.principal.account_id.clone();
-    let (account_id, key_id) = match parsed {
-        KeyRef::Id(id) => (own, id),
-        KeyRef::KeyArn { region, account_id, key_id } => {
-            check_region(ctx, &region)?;
-            (account_id, key_id)
-        }
-        KeyRef::Alias(name) => (own.clone(), alias_target(ctx, &own, &name).await?),
-        KeyRef::AliasArn { region, account_id, alias_name } => {
-            check_region(ctx, &region)?;
-            let target = alias_target(ctx, &account_id, &alias_name).await?;
-            (account_id, target)
-        }
-    };
-    let key = live_key(ctx, &account_id, key_id).await?.ok_or_else(|| not_found(ctx, &account_id, key_id))?;
-    decide_with_grant(ctx, key, action).await
-}
 
-/// The key a ciphertext names, for `action` (Decrypt, ReEncryptFrom): a key
-/// of the caller's region in any account, if its policies allow the caller.
-/// A key that does not exist answers `InvalidCiphertextException`, so a
-/// ciphertext never tells a caller about keys it cannot see.
-pub async fn ciphertext_key(ctx: &Ctx, key_id: Uuid, action: &'static str) -> Result<Authorized<KeyRecord>, KmsError> {
-    let key = match ctx.state.store.get_key(&key_id.to_string()).await? {
-        Some(k) if k.region == ctx.region => live_key(ctx, &k.account_id, key_id).await?,
-        _ => None,
-    };
-    let key = key.ok_or_else(|| KmsError::new(ErrorCode::InvalidCiphertext, "The ciphertext refers to a KMS key that does not exist or that you cannot use."))?;
-    decide_with_grant(ctx, key, action).await.map(|(key, _)| key)
-}
-
-/// The verdict for `action` on `key` by the caller, without answering:
-/// for the explain endpoint and checks that are not the request's own.
-pub async fn verdict(ctx: &Ctx, key: &KeyRecord, action: &str, extra: &Facts) -> Result<Verdict, KmsError> {
-    verdict_and_grant(ctx, key, action, extra).await.map(|(v, _)| v)
-}
-
-/// The verdict and, when a grant decided it, that grant.
-async fn verdict_and_grant(ctx: &Ctx, key: &KeyRecord, action: &str, extra: &Facts) -> Result<(Verdict, Option<GrantDoc>), KmsError> {
-    let identity = crate::iam::access::identity(ctx).await.map_err(|e| KmsError::internal(format!("identity policies: {}", e.internal.unwrap_or(e.message))))?;
-    let policy = crate::policy::cache::parsed_named("the key policy", &key.policy).map_err(|e| KmsError::internal(format!("key {} has a policy that does not parse: {e}", key.arn)))?;
-    // Only the facts these policies can read are derived.
-    let mut facts = Facts::only(std::iter::once(policy.clone()).chain(identity.policies.iter().flatten().cloned()).collect());
-    facts::add_principal_facts(&mut facts, ctx, &identity);
-    ctx.authz.add_request_facts(&mut facts);
-    facts::add_key_facts(&mut facts, key);
-    // kms:ResourceAliases costs a store query: only when a policy reads it.
-    let reads_aliases = policy.reads("kms:ResourceAliases") || identity.policies.iter().flatten().any(|p| p.reads("kms:ResourceAliases"));
-    if reads_aliases {
-        let aliases = ctx.state.store.list_aliases(&key.account_id, &key.region, Some(&key.key_id), None, 100).await?;
-        facts.set_many("kms:ResourceAliases", aliases.into_iter().map(|a| a.alias_name).collect());
+    pub fn key(self) -> Result<Authorized<KeyRecord>, KmsError> {
+        self.key_and_grant().map(|(key, _)| key)
     }
-    facts.extend(extra);
-    let caller = crate::iam::access::caller(&ctx.principal);
-    let req = key_rules::Request { caller: &caller, action, resource: &key.arn, key_account: &key.account_id, facts: &facts };
-    let v = key_rules::evaluate(&policy, identity.policies.as_deref(), None, &req);
-    if v.decision != crate::policy::Decision::ImplicitDeny {
-        return Ok((v, None));
-    }
-    // Only when the policies do not allow: the caller's grants on this key.
-    let Some((grant_id, doc)) = matching_grant(ctx, key, &caller, action).await? else { return Ok((v, None)) };
-    let v = key_rules::evaluate(&policy, identity.policies.as_deref(), Some(key_rules::GrantHit { grant_id }), &req);
-    let grant = v.allowed().then_some(doc);
-    Ok((v, grant))
-}
 
-/// A grant on `key` for the caller (its ARN, or its role's) that allows
-/// `action` with the request's encryption context.
-async fn matching_grant(ctx: &Ctx, key: &KeyRecord, caller: &crate::policy::Caller, action: &str) -> Result<Option<(String, GrantDoc)>, KmsError> {
-    let Some(operation) = grants::operation_of(action) else { return Ok(None) };
-    let mut grantees = vec![caller.arn.clone()];
-    grantees.extend(caller.role_arn.clone());
-    let info = ctx.authz.request_info();
-    for g in ctx.state.store.grants_for(&key.key_id, &grantees).await? {
-        let doc = GrantDoc::parse(&g)?;
-        if doc.allows(operation, info.context_for(operation)) {
-            return Ok(Some((g.grant_id, doc)));
+    pub fn key_and_grant(self) -> Result<(Authorized<KeyRecord>, Option<GrantDoc>), KmsError> {
+        match self {
+            Access::Key { key, grant } => Ok((key, grant)),
+            _ => Err(Self::wrong("key")),
         }
     }
-    Ok(None)
-}
 
-/// The policy lockout safety check of PutKeyPolicy and CreateKey: unless
-/// the caller bypasses it, the caller must still be allowed PutKeyPolicy on
-/// `key` under its new policy (`key.policy`).
-pub async fn lockout_check(ctx: &Ctx, key: &KeyRecord, bypass: bool) -> Result<(), KmsError> {
-    if bypass {
-        return Ok(());
-    }
-    let mut later = Facts::default();
-    later.set("kms:BypassPolicyLockoutSafetyCheck", "false");
-    let v = verdict(ctx, key, "kms:PutKeyPolicy", &later).await?;
-    if v.allowed() {
-        return Ok(());
-    }
-    Err(KmsError::new(ErrorCode::MalformedPolicyDocument, "The new key policy will not allow you to update the key policy in the future."))
-}
-
-/// Decides, records the decision on the request, and answers AWS's
-/// AccessDeniedException when denied.
-async fn decide_with_grant(ctx: &Ctx, key: KeyRecord, action: &'static str) -> Result<(Authorized<KeyRecord>, Option<GrantDoc>), KmsError> {
-    // Grant tokens name grants Trent can already see (its store is
-    // consistent); a malformed one is refused, as AWS does.
-    grants::check_tokens(&ctx.authz.request_info().grant_tokens)?;
-    let (v, grant) = verdict_and_grant(ctx, &key, action, &Facts::default()).await?;
-    ctx.authz.record(Record { principal: ctx.principal.arn.clone(), action: action.to_owned(), resource: key.arn.clone(), allowed: v.allowed(), reason: v.reason.clone() });
-    ctx.audit.key(&key.arn, &key.account_id, &key.current_material_id, &latest_reason(ctx));
-    if v.allowed() {
-        return Ok((Authorized(key), grant));
-    }
-    Err(KmsError::new(ErrorCode::AccessDenied, v.denial_message(&ctx.principal.arn, action, &key.arn)))
-}
-
-/// The checks an operation needs before its handler runs, by its name:
-/// actions on no key (CreateKey, ListKeys, ListAliases, GenerateRandom) and
-/// the alias half of the alias operations are decided by the caller's
-/// identity policies alone, as in AWS (no key policy covers them).
-pub async fn operation(ctx: &Ctx, operation: &str, input: &serde_json::Value) -> Result<(), KmsError> {
-    let resource = match operation {
-        "CreateKey" | "ListKeys" | "ListAliases" | "GenerateRandom" | "ListRetirableGrants" => "*".to_owned(),
-        "CreateAlias" | "DeleteAlias" | "UpdateAlias" => match input.get("AliasName").and_then(serde_json::Value::as_str) {
-            Some(name) => alias_arn(&ctx.region, &ctx.principal.account_id, name),
-            None => return Ok(()),
-        },
-        _ => return Ok(()),
-    };
-    let action = format!("kms:{operation}");
-    identity_only(ctx, &action, &resource).await
-}
-
-/// An action whose only policy is the caller's identity policies.
-pub async fn identity_only(ctx: &Ctx, action: &str, resource: &str) -> Result<(), KmsError> {
-    let identity = crate::iam::access::identity(ctx).await.map_err(|e| KmsError::internal(format!("identity policies: {}", e.internal.unwrap_or(e.message))))?;
-    let (allowed, reason, message) = match &identity.policies {
-        None => (true, "the caller is an account root, which IAM policies do not restrict".to_owned(), String::new()),
-        Some(policies) => {
-            let mut facts = facts::principal_facts(ctx, &identity);
-            ctx.authz.add_request_facts(&mut facts);
-            let base = format!("User: {} is not authorized to perform: {action} on resource: {resource}", ctx.principal.arn);
-            match crate::policy::evaluate_identity_with(policies, action, resource, &facts) {
-                (crate::policy::Decision::Allow, Some(hit)) => (true, format!("allowed by {hit}"), String::new()),
-                (crate::policy::Decision::ExplicitDeny, Some(hit)) => (false, format!("denied by {hit}"), format!("{base} with an explicit deny in an identity-based policy")),
-                _ => (false, format!("no identity-based policy allows {action}"), format!("{base} because no identity-based policy allows the {action} action")),
-            }
+    pub fn account(self) -> Result<(Authorized<String>, Option<Authorized<KeyRecord>>), KmsError> {
+        match self {
+            Access::Account { account, key } => Ok((account, key)),
+            _ => Err(Self::wrong("account")),
         }
-    };
-    ctx.authz.record(Record { principal: ctx.principal.arn.clone(), action: action.to_owned(), resource: resource.to_owned(), allowed, reason });
-    if allowed {
-        Ok(())
-    } else {
-        Err(KmsError::new(ErrorCode::AccessDenied, message))
+    }
+
+    pub fn re_encrypt(self) -> Result<(Authorized<KeyRecord>, Authorized<KeyRecord>), KmsError> {
+        match self {
+            Access::ReEncrypt { source, destination } => Ok((source, destination)),
+            _ => Err(Self::wrong("source and destination key")),
+        }
+    }
+
+    #[allow(clippy::type_complexity)]
+    pub fn alias(self) -> Result<(Authorized<AliasScope>, Option<AliasRecord>, Option<Authorized<KeyRecord>>), KmsError> {
+        match self {
+            Access::Alias { alias, current, target } => Ok((alias, current, target)),
+            _ => Err(Self::wrong("alias")),
+        }
+    }
+
+    pub fn grant(self) -> Result<Authorized<GrantRecord>, KmsError> {
+        match self {
+            Access::Grant(grant) => Ok(grant),
+            _ => Err(Self::wrong("grant")),
+        }
     }
 }
 
-/// Authorizes account-level actions that name no key (CreateKey, ListKeys,
-/// ListAliases, GenerateRandom): dispatch has checked the caller's identity
-/// policies ([`operation`]) before the handler runs.
-pub fn account(ctx: &Ctx) -> Authorized<String> {
-    ctx.audit.reason(&latest_reason(ctx));
-    Authorized(ctx.principal.account_id.clone())
+/// The one authorization step of every KMS request.
+pub async fn authorize(ctx: &Ctx, request: &Request) -> Result<Access, KmsError> {
+    let row = table::describe(request.operation());
+    match row.resource {
+        Resource::Unsupported => Err(KmsError::new(ErrorCode::UnsupportedOperation, format!("Trent does not support {} yet.", request.operation().name()))),
+        Resource::Account => {
+            decide::identity_only(ctx, row.action, "*", Supply::Request(request, Side::Key)).await?;
+            ctx.audit.reason(&latest_reason(ctx));
+            // ListAliases for one key: the key must be one the caller may list.
+            let key = match request {
+                Request::ListAliases(i) => match &i.key_id {
+                    Some(reference) => Some(key(ctx, &row, request, reference, false, Side::Key).await?.0),
+                    None => None,
+                },
+                _ => None,
+            };
+            Ok(Access::Account { account: Authorized(ctx.principal.account_id.clone()), key })
+        }
+        Resource::Key { aliases } => {
+            let reference = supplied::key_member(request).ok_or_else(|| Access::wrong("key member"))?;
+            let (key, grant) = key(ctx, &row, request, reference, aliases, Side::Key).await?;
+            Ok(Access::Key { key, grant })
+        }
+        Resource::CiphertextKey => {
+            let key = ciphertext::decrypt_key(ctx, &row, request).await?;
+            let key = authorized(ctx, key, row.action, request, Side::Key).await?.0;
+            Ok(Access::Key { key, grant: None })
+        }
+        Resource::ReEncrypt => {
+            let Request::ReEncrypt(i) = request else { return Err(Access::wrong("ReEncrypt request")) };
+            let ignore = ciphertext::ignores_ciphertext(i.dry_run, i.dry_run_modifiers.as_deref());
+            // As AWS orders them: with IGNORE_CIPHERTEXT the destination first.
+            let destination_first = if ignore { Some(key(ctx, &row, request, &i.destination_key_id, true, Side::Destination).await?.0) } else { None };
+            let source = ciphertext::re_encrypt_source(ctx, &row, request).await?;
+            let source = authorized(ctx, source, "kms:ReEncryptFrom", request, Side::Source).await?.0;
+            let destination = match destination_first {
+                Some(d) => d,
+                None => key(ctx, &row, request, &i.destination_key_id, true, Side::Destination).await?.0,
+            };
+            Ok(Access::ReEncrypt { source, destination })
+        }
+        Resource::Alias => alias(ctx, &row, request).await,
+        Resource::Grant => grant::retire(ctx, request).await.map(Access::Grant),
+    }
 }
 
-/// An alias of the caller's account and region, for the alias operations:
-/// aliases are always the caller's own; dispatch has checked the caller's
-/// identity policies for the alias ([`operation`]).
-pub fn alias(ctx: &Ctx, name: &str) -> Result<Authorized<AliasScope>, KmsError> {
+/// For Trent's own admin calls (not KMS operations): the key `arn` names,
+/// if the caller may do `like`'s action on it.
+pub async fn admin_key(ctx: &Ctx, arn: &str, like: trent_model::Operation) -> Result<Authorized<KeyRecord>, KmsError> {
+    let row = table::describe(like);
+    let key = resolve::key(ctx, &row, arn, false).await?;
+    decide::key_with(ctx, &key, row.action, Supply::Given(&crate::policy::Facts::default(), &supplied::EncryptionContext::new())).await?;
+    Ok(Authorized(key))
+}
+
+/// Resolves the key `reference` names and decides `row`'s action on it
+/// (ReEncrypt's destination: `kms:ReEncryptTo`).
+async fn key(ctx: &Ctx, row: &table::Descriptor, request: &Request, reference: &str, aliases: bool, side: Side) -> Result<(Authorized<KeyRecord>, Option<GrantDoc>), KmsError> {
+    let record = resolve::key(ctx, row, reference, aliases).await?;
+    let action = if side == Side::Destination { "kms:ReEncryptTo" } else { row.action };
+    authorized(ctx, record, action, request, side).await
+}
+
+async fn authorized(ctx: &Ctx, key: KeyRecord, action: &str, request: &Request, side: Side) -> Result<(Authorized<KeyRecord>, Option<GrantDoc>), KmsError> {
+    let grant = decide::key(ctx, &key, action, request, side).await?;
+    Ok((Authorized(key), grant))
+}
+
+/// The alias operations. AWS: CreateAlias needs the action on the alias
+/// (identity policies) and on the target key; UpdateAlias on the alias,
+/// the key it points to now and the new key; DeleteAlias on the alias and
+/// the key it points to.
+async fn alias(ctx: &Ctx, row: &table::Descriptor, request: &Request) -> Result<Access, KmsError> {
+    let (name, target) = match request {
+        Request::CreateAlias(i) => (&i.alias_name, Some(&i.target_key_id)),
+        Request::UpdateAlias(i) => (&i.alias_name, Some(&i.target_key_id)),
+        Request::DeleteAlias(i) => (&i.alias_name, None),
+        _ => return Err(Access::wrong("alias request")),
+    };
+    let scope = AliasScope { account_id: ctx.principal.account_id.clone(), region: ctx.region.clone(), name: name.clone() };
+    decide::identity_only(ctx, row.action, &scope.arn(), Supply::Request(request, Side::Key)).await?;
     crate::keys::alias::check_name(name)?;
-    let scope = AliasScope { account_id: ctx.principal.account_id.clone(), region: ctx.region.clone(), name: name.to_owned() };
     ctx.audit.alias(&scope.arn(), &scope.account_id, &latest_reason(ctx));
-    Ok(Authorized(scope))
+    // The key the alias points to now: UpdateAlias and DeleteAlias change what it names.
+    let current = if matches!(request, Request::CreateAlias(_)) {
+        None
+    } else {
+        let record = ctx.state.store.get_alias(&scope.account_id, &scope.region, &scope.name).await?.ok_or_else(|| scope.not_found())?;
+        let current_key = uuid::Uuid::try_parse(&record.target_key_id).map_err(|_| KmsError::internal(format!("alias {name} has a malformed target")))?;
+        // A target destroyed meanwhile has no policy left to ask.
+        if let Some(key) = crate::keys::live::get(ctx, &scope.account_id, current_key).await? {
+            decide::key(ctx, &key, row.action, request, Side::Key).await?;
+        }
+        Some(record)
+    };
+    let target = match target {
+        Some(reference) => Some(key(ctx, row, request, reference, false, Side::Key).await?.0),
+        None => None,
+    };
+    Ok(Access::Alias { alias: Authorized(scope), current, target })
 }
 
 /// The request's latest authorization decision, for its audit event
@@ -262,36 +247,4 @@ impl AliasScope {
     pub fn not_found(&self) -> KmsError {
         KmsError::not_found(format!("Alias {} is not found.", self.arn()))
     }
-}
-
-/// The key, if it exists in `account_id` and the caller's region and has
-/// not been destroyed meanwhile (a waiting period or imported material that
-/// ended while nobody swept).
-async fn live_key(ctx: &Ctx, account_id: &str, key_id: Uuid) -> Result<Option<KeyRecord>, KmsError> {
-    let Some(key) = ctx.state.store.get_key(&key_id.to_string()).await? else { return Ok(None) };
-    if key.account_id != account_id || key.region != ctx.region {
-        return Ok(None);
-    }
-    if deletion::destroy_if_due(ctx.state.store.as_ref(), &key, ctx.now(), ctx.state.as_ref()).await? {
-        return Ok(None);
-    }
-    let key = crate::keys::import::expire_if_due(ctx.state.store.as_ref(), key, ctx.now(), ctx.state.as_ref()).await?;
-    Ok(Some(key))
-}
-
-async fn alias_target(ctx: &Ctx, account_id: &str, alias_name: &str) -> Result<Uuid, KmsError> {
-    let scope = AliasScope { account_id: account_id.to_owned(), region: ctx.region.clone(), name: alias_name.to_owned() };
-    let alias = ctx.state.store.get_alias(&scope.account_id, &scope.region, &scope.name).await?.ok_or_else(|| scope.not_found())?;
-    Uuid::try_parse(&alias.target_key_id).map_err(|_| KmsError::internal(format!("alias {alias_name} has a malformed target")))
-}
-
-fn check_region(ctx: &Ctx, region: &str) -> Result<(), KmsError> {
-    if region != ctx.region {
-        return Err(KmsError::not_found(format!("Invalid arn {region}")));
-    }
-    Ok(())
-}
-
-fn not_found(ctx: &Ctx, account_id: &str, key_id: Uuid) -> KmsError {
-    KmsError::not_found(format!("Key '{}' does not exist", key_arn(&ctx.region, account_id, &key_id.to_string())))
 }

@@ -1,10 +1,9 @@
 //! What authorization decided during one request, kept on [`crate::state::Ctx`]
-//! so the audit log can record every allow and deny with its reason, and the
-//! request's condition facts, derived once by dispatch from its input.
+//! so the audit log can record every allow and deny with its reason, and
+//! what the connection says of the request (its peer, a trusted service).
 
 use std::sync::{Mutex, OnceLock};
 
-use super::facts::RequestFacts;
 use crate::policy::Facts;
 
 /// One decision: who asked for what, the answer, and which statement or grant gave it.
@@ -19,7 +18,6 @@ pub struct Record {
 
 #[derive(Debug, Default)]
 pub struct Trail {
-    request: OnceLock<RequestFacts>,
     /// The trusted service the request came through (`kms:ViaService`).
     via_service: OnceLock<String>,
     /// The peer's address (`aws:SourceIp`).
@@ -28,17 +26,8 @@ pub struct Trail {
 }
 
 impl Trail {
-    /// Sets the request's facts (once, by dispatch).
-    pub fn set_request(&self, facts: RequestFacts) {
-        // A second call would be a bug in dispatch; the first facts stay.
-        let _ = self.request.set(facts);
-    }
-
-    /// Adds the request's facts to `facts` (none when dispatch did not set them: tests).
-    pub fn add_request_facts(&self, facts: &mut Facts) {
-        if let Some(request) = self.request.get() {
-            facts.extend(&request.facts);
-        }
+    /// Adds what the connection says (`kms:ViaService`, `aws:SourceIp`) to `facts`.
+    pub fn add_connection_facts(&self, facts: &mut Facts) {
         if let Some(service) = self.via_service.get() {
             facts.set("kms:ViaService", service.clone());
         }
@@ -55,12 +44,6 @@ impl Trail {
     /// Notes that a trusted service forwarded the request (once, by http).
     pub fn set_via_service(&self, service: String) {
         let _ = self.via_service.set(service);
-    }
-
-    /// The request's encryption contexts and grant tokens.
-    pub fn request_info(&self) -> &RequestFacts {
-        static NONE: std::sync::LazyLock<RequestFacts> = std::sync::LazyLock::new(RequestFacts::default);
-        self.request.get().unwrap_or(&NONE)
     }
 
     pub fn record(&self, record: Record) {

@@ -172,7 +172,7 @@ async fn serve(
     if let Some(ip) = peer {
         ctx.authz.set_source_ip(ip);
     }
-    let result = crate::dispatch::call(&ctx, request, &input).await;
+    let result = crate::dispatch::call(&ctx, request).await;
     trail.notes = ctx.audit.take();
     if let Ok(output) = &result {
         trail.response_elements = audit::params::response(operation, output);

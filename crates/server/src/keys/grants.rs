@@ -145,6 +145,15 @@ pub fn token_grant_id(token: &str) -> Result<String, KmsError> {
     Ok(id.to_owned())
 }
 
+/// Grant ids are 64 hex digits; anything else is InvalidGrantIdException.
+pub fn check_grant_id(id: &str) -> Result<(), KmsError> {
+    if id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(())
+    } else {
+        Err(KmsError::new(ErrorCode::InvalidGrantId, format!("Invalid grant ID '{id}'")))
+    }
+}
+
 /// Checks every token of a request is well formed (AWS refuses malformed ones).
 pub fn check_tokens(tokens: &[String]) -> Result<(), KmsError> {
     tokens.iter().try_for_each(|t| token_grant_id(t).map(|_| ()))

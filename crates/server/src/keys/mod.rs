@@ -6,6 +6,7 @@ pub mod alias;
 pub mod asymmetric;
 pub mod grants;
 pub mod import;
+pub mod live;
 pub mod materials;
 pub mod metadata;
 pub mod policy;

@@ -15,6 +15,17 @@ pub fn usable_for_crypto(key: &KeyRecord) -> Result<(), KmsError> {
     }
 }
 
+/// CreateGrant: an enabled key, or one whose custom key store is
+/// disconnected (AWS's key-state table); disabled is DisabledException,
+/// pending import or deletion KMSInvalidStateException.
+pub fn grantable(key: &KeyRecord) -> Result<(), KmsError> {
+    match key.state {
+        KeyState::Enabled | KeyState::Unavailable => Ok(()),
+        KeyState::Disabled => Err(KmsError::new(ErrorCode::Disabled, format!("{} is disabled.", key.arn))),
+        other => Err(invalid(key, other)),
+    }
+}
+
 /// Management operations work in any state but pending deletion.
 pub fn not_pending_deletion(key: &KeyRecord) -> Result<(), KmsError> {
     match key.state {

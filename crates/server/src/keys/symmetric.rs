@@ -8,7 +8,7 @@ use trent_crypto::{ciphertext, Header, SecretBytes, StoredMaterial};
 use trent_store::KeyRecord;
 use uuid::Uuid;
 
-use crate::authz::{self, Authorized};
+use crate::authz::Authorized;
 use crate::keys::state;
 use crate::protocol::error::{ErrorCode, KmsError};
 use crate::state::Ctx;
@@ -46,16 +46,13 @@ pub struct Opened {
     pub material_id: String,
 }
 
-/// Decrypts a ciphertext blob; `expected` is the KeyId the caller named, if any.
-pub async fn decrypt(ctx: &Ctx, blob: &[u8], context: &EncryptionContext, expected: Option<&str>, action: &'static str) -> Result<Opened, KmsError> {
+/// Decrypts a ciphertext blob with `key`, the key authorization found for
+/// it (the one its header names).
+pub async fn decrypt(ctx: &Ctx, key: Authorized<KeyRecord>, blob: &[u8], context: &EncryptionContext) -> Result<Opened, KmsError> {
     let invalid = || KmsError::new(ErrorCode::InvalidCiphertext, "The ciphertext is invalid or was not made with this encryption context.");
     let header = ciphertext::parse_header(blob).map_err(|_| invalid())?;
-    let key = authz::ciphertext_key(ctx, header.key_id, action).await?;
-    if let Some(expected) = expected {
-        let named = authz::key(ctx, expected, action, authz::Aliases::Accepted).await?;
-        if named.key_id != key.key_id {
-            return Err(KmsError::new(ErrorCode::IncorrectKey, "The key ID in the request does not identify a KMS key that can perform this operation."));
-        }
+    if header.key_id.to_string() != key.key_id {
+        return Err(KmsError::new(ErrorCode::IncorrectKey, "The key ID in the request does not identify a KMS key that can perform this operation."));
     }
     state::usable_for_crypto(&key)?;
     let material_id = hex::encode(header.material_id);

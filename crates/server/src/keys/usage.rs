@@ -13,24 +13,6 @@ use trent_store::{KeyUsageRecord, Millis, Store, StoreError};
 
 pub const FLUSH_INTERVAL: Duration = Duration::from_secs(10);
 
-/// The operations AWS tracks (`KeyLastUsageTrackingOperation`).
-pub const TRACKED: [&str; 14] = [
-    "Decrypt",
-    "DeriveSharedSecret",
-    "Encrypt",
-    "GenerateDataKey",
-    "GenerateDataKeyPair",
-    "GenerateDataKeyPairWithoutPlaintext",
-    "GenerateDataKeyWithoutPlaintext",
-    "GenerateMac",
-    "ReEncrypt",
-    "Sign",
-    "Verify",
-    "VerifyMac",
-    "Encapsulate",
-    "Decapsulate",
-];
-
 #[derive(Default)]
 pub struct UsageTracker {
     pending: Mutex<HashMap<String, KeyUsageRecord>>,

@@ -13,33 +13,7 @@ use crate::state::Ctx;
 /// `CiphertextBlob`, which the model no longer marks required (Recipient
 /// flows) but every symmetric Decrypt and ReEncrypt needs.
 pub fn required_ciphertext(member: Option<Blob>) -> Result<Vec<u8>, KmsError> {
-    let Some(blob) = member else {
-        return Err(KmsError::validation("1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy constraint: Member must not be null"));
-    };
-    Ok(blob.into_vec())
-}
-
-/// A DryRun with the `IGNORE_CIPHERTEXT` modifier checks only that the
-/// caller may use the key: the one `key_id` names, else the one the
-/// ciphertext's header names. Answers DryRunOperationException when allowed.
-pub async fn dry_run_ignoring_ciphertext(ctx: &Ctx, key_id: Option<&str>, ciphertext: Option<&Blob>, action: &'static str) -> Result<Value, KmsError> {
-    match (key_id, ciphertext) {
-        (Some(reference), _) => {
-            crate::authz::key(ctx, reference, action, crate::authz::Aliases::Accepted).await?;
-        }
-        (None, Some(ciphertext)) => {
-            let header = trent_crypto::ciphertext::parse_header(ciphertext.as_bytes())
-                .map_err(|_| KmsError::new(ErrorCode::InvalidCiphertext, "The ciphertext does not name a KMS key; give KeyId with IGNORE_CIPHERTEXT."))?;
-            crate::authz::ciphertext_key(ctx, header.key_id, action).await?;
-        }
-        (None, None) => return Err(KmsError::validation("A DryRun with IGNORE_CIPHERTEXT needs a KeyId to check.")),
-    }
-    Err(KmsError::dry_run())
-}
-
-/// Whether `DryRunModifiers` asks to skip ciphertext validation.
-pub fn ignores_ciphertext(dry_run: Option<bool>, modifiers: &Option<Vec<String>>) -> bool {
-    dry_run == Some(true) && modifiers.as_ref().is_some_and(|m| m.iter().any(|x| x == "IGNORE_CIPHERTEXT"))
+    member.map(Blob::into_vec).ok_or_else(crate::authz::missing_ciphertext)
 }
 
 /// A request's `Tags`, as `keys::tags` reads them.
@@ -90,6 +64,12 @@ where
         }
     }
     Err(KmsError::internal(format!("{} kept changing under {MAX_CHANGE_ATTEMPTS} attempts to update it", current.arn)))
+}
+
+/// The answer when an alias was pointed elsewhere between its authorization
+/// and the change: the request changed nothing and may be sent again.
+pub fn alias_moved(alias: &crate::authz::AliasScope) -> KmsError {
+    KmsError::invalid_state(format!("Alias {} was changed by another request while this one was processed; nothing was changed, try again.", alias.arn()))
 }
 
 /// The answer for a key that was destroyed while a request worked on it.

@@ -1,17 +1,17 @@
 //! CreateAlias: a new name for a key in the caller's account and region.
+//! Authorization checked the alias (identity policies) and the target key.
 
 use serde_json::{json, Value};
 use trent_model::input::CreateAliasRequest;
-use trent_store::{AliasRecord, StoreError};
+use trent_store::{AliasRecord, KeyRecord, StoreError};
 
-use crate::authz::{self, Aliases};
+use crate::authz::{AliasScope, Authorized};
 use crate::keys::state;
 use crate::protocol::error::{ErrorCode, KmsError};
 use crate::state::Ctx;
 
-pub async fn handle(ctx: &Ctx, req: CreateAliasRequest) -> Result<Value, KmsError> {
-    let alias = authz::alias(ctx, &req.alias_name)?;
-    let key = authz::key(ctx, &req.target_key_id, "kms:CreateAlias", Aliases::Rejected).await?;
+pub async fn handle(ctx: &Ctx, _req: CreateAliasRequest, alias: Authorized<AliasScope>, _current: Option<AliasRecord>, target: Option<Authorized<KeyRecord>>) -> Result<Value, KmsError> {
+    let key = target.ok_or_else(|| KmsError::internal("CreateAlias without an authorized target"))?;
     state::not_pending_deletion(&key)?;
     let now = ctx.now();
     let record = AliasRecord {

@@ -6,16 +6,17 @@
 
 use serde_json::{json, Value};
 use trent_model::input::{CreateGrantRequest, GrantConstraints};
-use trent_store::GrantRecord;
+use trent_store::{GrantRecord, KeyRecord};
 
 use super::{dry_run_check, validation_unsupported};
-use crate::authz::{self, Aliases};
+use crate::authz::Authorized;
 use crate::keys::grants::{self, Constraints, GrantDoc, MAX_GRANTS_PER_KEY};
 use crate::keys::state;
 use crate::protocol::error::{ErrorCode, KmsError};
 use crate::state::Ctx;
 
-pub async fn handle(ctx: &Ctx, req: CreateGrantRequest) -> Result<Value, KmsError> {
+/// `parent`: the grant that allowed this CreateGrant, if a grant did.
+pub async fn handle(ctx: &Ctx, req: CreateGrantRequest, key: Authorized<KeyRecord>, parent: Option<GrantDoc>) -> Result<Value, KmsError> {
     if req.grantee_service_principal.is_some() || req.retiring_service_principal.is_some() {
         return Err(validation_unsupported("Service principals in grants".into()));
     }
@@ -31,7 +32,6 @@ pub async fn handle(ctx: &Ctx, req: CreateGrantRequest) -> Result<Value, KmsErro
     let mut operations = req.operations.clone();
     operations.sort();
     operations.dedup();
-    let (key, parent) = authz::key_and_grant(ctx, &req.key_id, "kms:CreateGrant", Aliases::Rejected).await?;
     // A grant with CreateGrant can only make narrower grants.
     if let Some(parent) = &parent {
         let wider = operations.iter().any(|o| !parent.operations.contains(o));
@@ -43,7 +43,7 @@ pub async fn handle(ctx: &Ctx, req: CreateGrantRequest) -> Result<Value, KmsErro
             ));
         }
     }
-    state::not_pending_deletion(&key)?;
+    state::grantable(&key)?;
     dry_run_check(req.dry_run)?;
     let doc = GrantDoc { operations, constraints, issuing_account: format!("arn:aws:iam::{}:root", key.account_id) };
     // Name: the same name and parameters on the same key give the same grant.

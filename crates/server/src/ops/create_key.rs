@@ -8,13 +8,12 @@ use trent_store::{KeyRecord, KeyState, MaterialRecord};
 use trent_crypto::keytypes::{KeySpec, KeyUsage};
 
 use super::validation_unsupported;
-use crate::authz;
+use crate::authz::{self, Authorized};
 use crate::keys::{metadata, policy, reference::key_arn, tags};
 use crate::protocol::error::{ErrorCode, KmsError};
 use crate::state::Ctx;
 
-pub async fn handle(ctx: &Ctx, req: CreateKeyRequest) -> Result<Value, KmsError> {
-    let account = authz::account(ctx);
+pub async fn handle(ctx: &Ctx, req: CreateKeyRequest, account: Authorized<String>) -> Result<Value, KmsError> {
     if req.key_spec.is_some() && req.customer_master_key_spec.is_some() {
         return Err(KmsError::validation("You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec is deprecated."));
     }

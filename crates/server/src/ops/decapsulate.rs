@@ -8,13 +8,14 @@ use trent_model::input::DecapsulateRequest;
 
 use super::encapsulate::kem_key;
 use super::{dry_run_check, to_base64};
+use crate::authz::Authorized;
 use crate::keys::asymmetric;
 use crate::protocol::error::{ErrorCode, KmsError};
 use crate::state::Ctx;
 
-pub async fn handle(ctx: &Ctx, req: DecapsulateRequest) -> Result<Value, KmsError> {
+pub async fn handle(ctx: &Ctx, req: DecapsulateRequest, key: Authorized<trent_store::KeyRecord>) -> Result<Value, KmsError> {
     // SharedSecretCiphertextBlob is required by the model, which checked it is there.
-    let key = kem_key(ctx, &req.key_id, &req.encapsulation_algorithm, "kms:Decapsulate", "Decapsulate").await?;
+    let key = kem_key(key, &req.encapsulation_algorithm, "Decapsulate")?;
     let private = asymmetric::private_key(ctx, &key).await?;
     dry_run_check(req.dry_run)?;
     let secret = private.decapsulate(req.shared_secret_ciphertext_blob.as_bytes()).map_err(|e| match e {

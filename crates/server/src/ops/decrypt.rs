@@ -6,38 +6,38 @@
 use serde_json::{json, Value};
 use trent_model::input::DecryptRequest;
 
-use super::{dry_run_ignoring_ciphertext, ignores_ciphertext, required_ciphertext, dry_run_check, to_base64, validation_unsupported};
-use crate::authz::{self, Aliases};
+use trent_store::KeyRecord;
+
+use super::{dry_run_check, required_ciphertext, to_base64, validation_unsupported};
+use crate::authz::{self, Authorized};
 use crate::keys::asymmetric;
 use crate::keys::symmetric::{self, SYMMETRIC_DEFAULT};
 use crate::protocol::error::KmsError;
 use crate::state::Ctx;
 
-pub async fn handle(ctx: &Ctx, req: DecryptRequest) -> Result<Value, KmsError> {
+/// `key`: the key authorization found: the one the ciphertext names (and
+/// KeyId, if given, is), or for an asymmetric ciphertext the one KeyId names.
+pub async fn handle(ctx: &Ctx, req: DecryptRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
     if req.recipient.is_some() {
         return Err(validation_unsupported("Recipient (Nitro Enclaves attestation)".into()));
     }
-    if ignores_ciphertext(req.dry_run, &req.dry_run_modifiers) {
-        return dry_run_ignoring_ciphertext(ctx, req.key_id.as_deref(), req.ciphertext_blob.as_ref(), "kms:Decrypt").await;
+    // With IGNORE_CIPHERTEXT a DryRun checks only the permission, which holds.
+    if authz::ignores_ciphertext(req.dry_run, req.dry_run_modifiers.as_deref()) {
+        return Err(KmsError::dry_run());
     }
     let ciphertext = required_ciphertext(req.ciphertext_blob)?;
-    // An asymmetric ciphertext names no key: the request's KeyId does.
-    if let Some(reference) = req.key_id.as_deref() {
-        let key = authz::key(ctx, reference, "kms:Decrypt", Aliases::Accepted).await?;
-        if !asymmetric::is_symmetric(&key) {
-            let (plaintext, algorithm) =
-                asymmetric::decrypt(ctx, &key, req.encryption_algorithm.as_deref(), req.encryption_context.as_ref(), &ciphertext, "Decrypt").await?;
-            dry_run_check(req.dry_run)?;
-            return Ok(json!({
-                "KeyId": key.arn,
-                "Plaintext": to_base64(plaintext.as_bytes()),
-                "EncryptionAlgorithm": algorithm.as_str(),
-                // KeyMaterialId is for symmetric encryption keys only (model).
-            }));
-        }
+    if !asymmetric::is_symmetric(&key) {
+        let (plaintext, algorithm) = asymmetric::decrypt(ctx, &key, req.encryption_algorithm.as_deref(), req.encryption_context.as_ref(), &ciphertext, "Decrypt").await?;
+        dry_run_check(req.dry_run)?;
+        return Ok(json!({
+            "KeyId": key.arn,
+            "Plaintext": to_base64(plaintext.as_bytes()),
+            "EncryptionAlgorithm": algorithm.as_str(),
+            // KeyMaterialId is for symmetric encryption keys only (model).
+        }));
     }
     let context = req.encryption_context.unwrap_or_default();
-    let opened = symmetric::decrypt(ctx, &ciphertext, &context, req.key_id.as_deref(), "kms:Decrypt").await?;
+    let opened = symmetric::decrypt(ctx, key, &ciphertext, &context).await?;
     symmetric::check_algorithm(&opened.key, req.encryption_algorithm.as_deref())?;
     dry_run_check(req.dry_run)?;
     Ok(json!({

@@ -6,15 +6,15 @@
 
 use serde_json::{json, Value};
 use trent_model::input::DeleteImportedKeyMaterialRequest;
-use trent_store::StoreError;
+use trent_store::{KeyRecord, StoreError};
 
-use crate::authz::{self, Aliases};
+use crate::authz::Authorized;
 use crate::keys::import::{check_external, remove_material};
 use crate::protocol::error::KmsError;
 use crate::state::Ctx;
 
-pub async fn handle(ctx: &Ctx, req: DeleteImportedKeyMaterialRequest) -> Result<Value, KmsError> {
-    let mut key = authz::key(ctx, &req.key_id, "kms:DeleteImportedKeyMaterial", Aliases::Rejected).await?.into_inner();
+pub async fn handle(ctx: &Ctx, req: DeleteImportedKeyMaterialRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
+    let mut key = key.into_inner();
     check_external(&key)?;
     let id = req.key_material_id.clone().unwrap_or_else(|| key.current_material_id.clone());
     for _ in 0..super::MAX_CHANGE_ATTEMPTS {

@@ -7,16 +7,16 @@ use serde_json::{json, Value};
 use trent_model::input::DeriveSharedSecretRequest;
 
 use super::{dry_run_check, to_base64, validation_unsupported};
-use crate::authz::{self, Aliases};
+use crate::authz::Authorized;
+use trent_store::KeyRecord;
 use crate::keys::asymmetric;
 use crate::protocol::error::{ErrorCode, KmsError};
 use crate::state::Ctx;
 
-pub async fn handle(ctx: &Ctx, req: DeriveSharedSecretRequest) -> Result<Value, KmsError> {
+pub async fn handle(ctx: &Ctx, req: DeriveSharedSecretRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
     if req.recipient.is_some() {
         return Err(validation_unsupported("Recipient (Nitro Enclaves attestation)".into()));
     }
-    let key = authz::key(ctx, &req.key_id, "kms:DeriveSharedSecret", Aliases::Accepted).await?;
     let (spec, usage) = asymmetric::require_usage(&key, trent_crypto::keytypes::KeyUsage::KeyAgreement, "DeriveSharedSecret")?;
     if !spec.key_agreement_algorithms(usage).contains(&req.key_agreement_algorithm.as_str()) {
         return Err(KmsError::new(ErrorCode::InvalidKeyUsage, format!("The key agreement algorithm {} is not supported by {}; use ECDH.", req.key_agreement_algorithm, key.arn)));

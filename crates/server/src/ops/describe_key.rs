@@ -3,12 +3,12 @@
 use serde_json::{json, Value};
 use trent_model::input::DescribeKeyRequest;
 
-use crate::authz::{self, Aliases};
+use crate::authz::Authorized;
+use trent_store::KeyRecord;
 use crate::keys::metadata;
 use crate::protocol::error::KmsError;
 use crate::state::Ctx;
 
-pub async fn handle(ctx: &Ctx, req: DescribeKeyRequest) -> Result<Value, KmsError> {
-    let key = authz::key(ctx, &req.key_id, "kms:DescribeKey", Aliases::Accepted).await?;
+pub async fn handle(_ctx: &Ctx, _req: DescribeKeyRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
     Ok(json!({ "KeyMetadata": metadata::key_metadata(&key) }))
 }

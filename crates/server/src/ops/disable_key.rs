@@ -3,10 +3,13 @@
 use serde_json::Value;
 use trent_model::input::DisableKeyRequest;
 
+use trent_store::KeyRecord;
+
 use super::enable_key::set_enabled;
+use crate::authz::Authorized;
 use crate::protocol::error::KmsError;
 use crate::state::Ctx;
 
-pub async fn handle(ctx: &Ctx, req: DisableKeyRequest) -> Result<Value, KmsError> {
-    set_enabled(ctx, &req.key_id, false, "kms:DisableKey").await
+pub async fn handle(ctx: &Ctx, _req: DisableKeyRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
+    set_enabled(ctx, key, false).await
 }

@@ -5,14 +5,14 @@ use serde_json::{json, Value};
 use trent_model::input::DisableKeyRotationRequest;
 
 use super::modify_key;
-use crate::authz::{self, Aliases};
+use crate::authz::Authorized;
+use trent_store::KeyRecord;
 use crate::keys::rotation::check_rotatable;
 use crate::keys::state;
 use crate::protocol::error::KmsError;
 use crate::state::Ctx;
 
-pub async fn handle(ctx: &Ctx, req: DisableKeyRotationRequest) -> Result<Value, KmsError> {
-    let key = authz::key(ctx, &req.key_id, "kms:DisableKeyRotation", Aliases::Rejected).await?;
+pub async fn handle(ctx: &Ctx, _req: DisableKeyRotationRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
     check_rotatable(&key)?;
     modify_key(ctx, key, |key| {
         state::usable_for_crypto(key)?;

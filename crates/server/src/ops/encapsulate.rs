@@ -5,14 +5,13 @@ use serde_json::{json, Value};
 use trent_model::input::EncapsulateRequest;
 
 use super::{dry_run_check, to_base64};
-use crate::authz::{self, Aliases, Authorized};
+use crate::authz::Authorized;
 use crate::keys::asymmetric;
 use crate::protocol::error::{ErrorCode, KmsError};
 use crate::state::Ctx;
 
 /// The ML-KEM key a request names, checked for usage and algorithm.
-pub(super) async fn kem_key(ctx: &Ctx, key_id: &str, algorithm: &str, action: &'static str, operation: &str) -> Result<Authorized<trent_store::KeyRecord>, KmsError> {
-    let key = authz::key(ctx, key_id, action, Aliases::Accepted).await?;
+pub(super) fn kem_key(key: Authorized<trent_store::KeyRecord>, algorithm: &str, operation: &str) -> Result<Authorized<trent_store::KeyRecord>, KmsError> {
     let (spec, usage) = asymmetric::require_usage(&key, trent_crypto::keytypes::KeyUsage::EncapsulateDecapsulate, operation)?;
     if !spec.encapsulation_algorithms(usage).contains(&algorithm) {
         return Err(KmsError::new(ErrorCode::InvalidKeyUsage, format!("The encapsulation algorithm {algorithm} is not supported by {}; use ML_KEM.", key.arn)));
@@ -20,8 +19,8 @@ pub(super) async fn kem_key(ctx: &Ctx, key_id: &str, algorithm: &str, action: &'
     Ok(key)
 }
 
-pub async fn handle(ctx: &Ctx, req: EncapsulateRequest) -> Result<Value, KmsError> {
-    let key = kem_key(ctx, &req.key_id, &req.encapsulation_algorithm, "kms:Encapsulate", "Encapsulate").await?;
+pub async fn handle(ctx: &Ctx, req: EncapsulateRequest, key: Authorized<trent_store::KeyRecord>) -> Result<Value, KmsError> {
+    let key = kem_key(key, &req.encapsulation_algorithm, "Encapsulate")?;
     let private = asymmetric::private_key(ctx, &key).await?;
     dry_run_check(req.dry_run)?;
     let (ciphertext, secret) = private.encapsulate()?;

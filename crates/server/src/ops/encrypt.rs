@@ -6,14 +6,14 @@ use serde_json::{json, Value};
 use trent_model::input::EncryptRequest;
 
 use super::{dry_run_check, to_base64};
-use crate::authz::{self, Aliases};
+use crate::authz::Authorized;
+use trent_store::KeyRecord;
 use crate::keys::asymmetric;
 use crate::keys::symmetric::{self, SYMMETRIC_DEFAULT};
 use crate::protocol::error::KmsError;
 use crate::state::Ctx;
 
-pub async fn handle(ctx: &Ctx, req: EncryptRequest) -> Result<Value, KmsError> {
-    let key = authz::key(ctx, &req.key_id, "kms:Encrypt", Aliases::Accepted).await?;
+pub async fn handle(ctx: &Ctx, req: EncryptRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
     if !asymmetric::is_symmetric(&key) {
         let (ciphertext, algorithm) =
             asymmetric::encrypt(ctx, &key, req.encryption_algorithm.as_deref(), req.encryption_context.as_ref(), req.plaintext.expose(), "Encrypt").await?;

@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 use trent_model::input::GenerateDataKeyRequest;
 
 use super::{dry_run_check, to_base64, validation_unsupported};
-use crate::authz::{self, Aliases};
+use crate::authz::Authorized;
 use crate::keys::symmetric;
 use crate::protocol::error::KmsError;
 use crate::state::Ctx;
@@ -24,12 +24,11 @@ pub(super) fn data_key_length(key_spec: Option<&str>, number_of_bytes: Option<i6
 }
 
 /// Makes a data key and its ciphertext under the named KMS key.
-pub(super) async fn generate(ctx: &Ctx, req: &GenerateDataKeyRequest, action: &'static str) -> Result<(authz::Authorized<trent_store::KeyRecord>, trent_crypto::SecretBytes, Vec<u8>), KmsError> {
+pub(super) async fn generate(ctx: &Ctx, req: &GenerateDataKeyRequest, key: Authorized<trent_store::KeyRecord>) -> Result<(Authorized<trent_store::KeyRecord>, trent_crypto::SecretBytes, Vec<u8>), KmsError> {
     if req.recipient.is_some() {
         return Err(validation_unsupported("Recipient (Nitro Enclaves attestation)".into()));
     }
     let length = data_key_length(req.key_spec.as_deref(), req.number_of_bytes)?;
-    let key = authz::key(ctx, &req.key_id, action, Aliases::Accepted).await?;
     symmetric::check_algorithm(&key, None)?;
     let data_key = trent_crypto::random_secret(length)?;
     let context = req.encryption_context.clone().unwrap_or_default();
@@ -38,8 +37,8 @@ pub(super) async fn generate(ctx: &Ctx, req: &GenerateDataKeyRequest, action: &'
     Ok((key, data_key, ciphertext))
 }
 
-pub async fn handle(ctx: &Ctx, req: GenerateDataKeyRequest) -> Result<Value, KmsError> {
-    let (key, data_key, ciphertext) = generate(ctx, &req, "kms:GenerateDataKey").await?;
+pub async fn handle(ctx: &Ctx, req: GenerateDataKeyRequest, key: Authorized<trent_store::KeyRecord>) -> Result<Value, KmsError> {
+    let (key, data_key, ciphertext) = generate(ctx, &req, key).await?;
     Ok(json!({
         "CiphertextBlob": to_base64(&ciphertext),
         "Plaintext": to_base64(data_key.as_bytes()),

@@ -8,7 +8,7 @@ use trent_model::input::GenerateDataKeyPairRequest;
 use trent_crypto::keytypes::{self, KeySpec};
 
 use super::{dry_run_check, to_base64, validation_unsupported};
-use crate::authz::{self, Aliases, Authorized};
+use crate::authz::Authorized;
 use crate::keys::asymmetric;
 use crate::keys::symmetric;
 use crate::protocol::error::KmsError;
@@ -22,12 +22,11 @@ pub(super) struct DataKeyPair {
 }
 
 /// Makes the pair and encrypts its private key under the named KMS key.
-pub(super) async fn generate(ctx: &Ctx, req: &GenerateDataKeyPairRequest, action: &'static str) -> Result<DataKeyPair, KmsError> {
+pub(super) async fn generate(ctx: &Ctx, req: &GenerateDataKeyPairRequest, key: Authorized<trent_store::KeyRecord>) -> Result<DataKeyPair, KmsError> {
     if req.recipient.is_some() {
         return Err(validation_unsupported("Recipient (Nitro Enclaves attestation)".into()));
     }
     let spec = KeySpec::parse(&req.key_pair_spec).ok_or_else(|| KmsError::validation(format!("Unknown KeyPairSpec {}", req.key_pair_spec)))?;
-    let key = authz::key(ctx, &req.key_id, action, Aliases::Accepted).await?;
     symmetric::check_algorithm(&key, None)?;
     dry_run_check(req.dry_run)?;
     // RSA-4096 generation takes seconds: on the blocking pool.
@@ -37,8 +36,8 @@ pub(super) async fn generate(ctx: &Ctx, req: &GenerateDataKeyPairRequest, action
     Ok(DataKeyPair { key, private, private_ciphertext, public })
 }
 
-pub async fn handle(ctx: &Ctx, req: GenerateDataKeyPairRequest) -> Result<Value, KmsError> {
-    let pair = generate(ctx, &req, "kms:GenerateDataKeyPair").await?;
+pub async fn handle(ctx: &Ctx, req: GenerateDataKeyPairRequest, key: Authorized<trent_store::KeyRecord>) -> Result<Value, KmsError> {
+    let pair = generate(ctx, &req, key).await?;
     Ok(json!({
         "PrivateKeyCiphertextBlob": to_base64(&pair.private_ciphertext),
         "PrivateKeyPlaintext": to_base64(pair.private.as_bytes()),

@@ -6,12 +6,13 @@ use trent_model::input::{GenerateDataKeyPairRequest, GenerateDataKeyPairWithoutP
 
 use super::generate_data_key_pair::generate;
 use super::to_base64;
+use crate::authz::Authorized;
 use crate::protocol::error::KmsError;
 use crate::state::Ctx;
 
-pub async fn handle(ctx: &Ctx, req: GenerateDataKeyPairWithoutPlaintextRequest) -> Result<Value, KmsError> {
+pub async fn handle(ctx: &Ctx, req: GenerateDataKeyPairWithoutPlaintextRequest, key: Authorized<trent_store::KeyRecord>) -> Result<Value, KmsError> {
     let req = as_generate_data_key_pair(req);
-    let pair = generate(ctx, &req, "kms:GenerateDataKeyPairWithoutPlaintext").await?;
+    let pair = generate(ctx, &req, key).await?;
     Ok(json!({
         "PrivateKeyCiphertextBlob": to_base64(&pair.private_ciphertext),
         "PublicKey": to_base64(&pair.public),

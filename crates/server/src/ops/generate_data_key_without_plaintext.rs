@@ -6,11 +6,12 @@ use trent_model::input::{GenerateDataKeyRequest, GenerateDataKeyWithoutPlaintext
 
 use super::generate_data_key::generate;
 use super::to_base64;
+use crate::authz::Authorized;
 use crate::protocol::error::KmsError;
 use crate::state::Ctx;
 
-pub async fn handle(ctx: &Ctx, req: GenerateDataKeyWithoutPlaintextRequest) -> Result<Value, KmsError> {
-    let (key, _data_key, ciphertext) = generate(ctx, &as_generate_data_key(req), "kms:GenerateDataKeyWithoutPlaintext").await?;
+pub async fn handle(ctx: &Ctx, req: GenerateDataKeyWithoutPlaintextRequest, key: Authorized<trent_store::KeyRecord>) -> Result<Value, KmsError> {
+    let (key, _data_key, ciphertext) = generate(ctx, &as_generate_data_key(req), key).await?;
     Ok(json!({ "CiphertextBlob": to_base64(&ciphertext), "KeyId": key.arn, "KeyMaterialId": key.current_material_id }))
 }
 

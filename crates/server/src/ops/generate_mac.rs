@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 use trent_model::input::GenerateMacRequest;
 
 use super::{dry_run_check, to_base64};
-use crate::authz::{self, Aliases};
+use crate::authz::Authorized;
 use crate::keys::asymmetric;
 use crate::protocol::error::{ErrorCode, KmsError};
 use crate::state::Ctx;
@@ -14,13 +14,11 @@ use crate::state::Ctx;
 /// and that `mac_algorithm` is its spec's. Ends a DryRun that got this far.
 pub(super) async fn mac_key(
     ctx: &Ctx,
-    key_id: &str,
+    key: Authorized<trent_store::KeyRecord>,
     mac_algorithm: &str,
     dry_run: Option<bool>,
-    action: &'static str,
     operation: &str,
-) -> Result<(authz::Authorized<trent_store::KeyRecord>, std::sync::Arc<trent_crypto::keytypes::PrivateKey>), KmsError> {
-    let key = authz::key(ctx, key_id, action, Aliases::Accepted).await?;
+) -> Result<(Authorized<trent_store::KeyRecord>, std::sync::Arc<trent_crypto::keytypes::PrivateKey>), KmsError> {
     let (spec, _) = asymmetric::require_usage(&key, trent_crypto::keytypes::KeyUsage::GenerateVerifyMac, operation)?;
     if spec.mac_algorithm() != Some(mac_algorithm) {
         return Err(KmsError::new(
@@ -33,8 +31,8 @@ pub(super) async fn mac_key(
     Ok((key, private))
 }
 
-pub async fn handle(ctx: &Ctx, req: GenerateMacRequest) -> Result<Value, KmsError> {
-    let (key, private) = mac_key(ctx, &req.key_id, &req.mac_algorithm, req.dry_run, "kms:GenerateMac", "GenerateMac").await?;
+pub async fn handle(ctx: &Ctx, req: GenerateMacRequest, key: Authorized<trent_store::KeyRecord>) -> Result<Value, KmsError> {
+    let (key, private) = mac_key(ctx, key, &req.mac_algorithm, req.dry_run, "GenerateMac").await?;
     let mac = private.mac(req.message.expose())?;
     Ok(json!({ "Mac": to_base64(&mac), "MacAlgorithm": req.mac_algorithm, "KeyId": key.arn }))
 }

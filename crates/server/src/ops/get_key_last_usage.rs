@@ -5,9 +5,9 @@
 
 use serde_json::{json, Map, Value};
 use trent_model::input::GetKeyLastUsageRequest;
-use trent_store::{Millis, Store, StoreError};
+use trent_store::{KeyRecord, Millis, Store, StoreError};
 
-use crate::authz::{self, Aliases};
+use crate::authz::Authorized;
 use crate::clock::epoch_seconds;
 use crate::keys::usage::last_use;
 use crate::protocol::error::KmsError;
@@ -23,8 +23,7 @@ pub async fn start_tracking(store: &dyn Store, now: Millis) -> Result<(), StoreE
     }
 }
 
-pub async fn handle(ctx: &Ctx, req: GetKeyLastUsageRequest) -> Result<Value, KmsError> {
-    let key = authz::key(ctx, &req.key_id, "kms:GetKeyLastUsage", Aliases::Rejected).await?;
+pub async fn handle(ctx: &Ctx, _req: GetKeyLastUsageRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
     let started = match ctx.state.store.get_setting(TRACKING_START).await? {
         Some(bytes) => bytes.try_into().map(Millis::from_be_bytes).map_err(|_| KmsError::internal("malformed usage-tracking-start setting"))?,
         None => key.created_at,

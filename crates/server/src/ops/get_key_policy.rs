@@ -3,7 +3,8 @@
 use serde_json::{json, Value};
 use trent_model::input::GetKeyPolicyRequest;
 
-use crate::authz::{self, Aliases};
+use crate::authz::Authorized;
+use trent_store::KeyRecord;
 use crate::protocol::error::KmsError;
 use crate::state::Ctx;
 
@@ -17,8 +18,7 @@ pub fn check_policy_name(name: Option<&str>) -> Result<(), KmsError> {
     }
 }
 
-pub async fn handle(ctx: &Ctx, req: GetKeyPolicyRequest) -> Result<Value, KmsError> {
-    let key = authz::key(ctx, &req.key_id, "kms:GetKeyPolicy", Aliases::Rejected).await?;
+pub async fn handle(_ctx: &Ctx, req: GetKeyPolicyRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
     check_policy_name(req.policy_name.as_deref())?;
     Ok(json!({ "Policy": key.policy, "PolicyName": DEFAULT_POLICY_NAME }))
 }

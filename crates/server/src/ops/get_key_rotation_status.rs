@@ -5,14 +5,14 @@
 use serde_json::{Map, Value};
 use trent_model::input::GetKeyRotationStatusRequest;
 
-use crate::authz::{self, Aliases};
+use crate::authz::Authorized;
+use trent_store::KeyRecord;
 use crate::clock::epoch_seconds;
 use crate::keys::rotation::check_rotatable;
 use crate::protocol::error::KmsError;
 use crate::state::Ctx;
 
-pub async fn handle(ctx: &Ctx, req: GetKeyRotationStatusRequest) -> Result<Value, KmsError> {
-    let key = authz::key(ctx, &req.key_id, "kms:GetKeyRotationStatus", Aliases::Rejected).await?;
+pub async fn handle(_ctx: &Ctx, _req: GetKeyRotationStatusRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
     // Imported-material keys answer "not enabled"; other key types cannot rotate at all.
     if key.origin == "AWS_KMS" {
         check_rotatable(&key)?;

@@ -7,15 +7,15 @@ use trent_crypto::import::{WrappingAlgorithm, WrappingKey, WrappingKeySpec};
 use uuid::Uuid;
 
 use super::to_base64;
-use crate::authz::{self, Aliases};
+use crate::authz::Authorized;
+use trent_store::KeyRecord;
 use crate::clock::epoch_seconds;
 use crate::keys::import::{check_external, ImportToken, TOKEN_LIFETIME_MILLIS};
 use crate::keys::state;
 use crate::protocol::error::{ErrorCode, KmsError};
 use crate::state::Ctx;
 
-pub async fn handle(ctx: &Ctx, req: GetParametersForImportRequest) -> Result<Value, KmsError> {
-    let key = authz::key(ctx, &req.key_id, "kms:GetParametersForImport", Aliases::Rejected).await?;
+pub async fn handle(ctx: &Ctx, req: GetParametersForImportRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
     check_external(&key)?;
     state::not_pending_deletion(&key)?;
     let algorithm = WrappingAlgorithm::from_name(&req.wrapping_algorithm).ok_or_else(|| {

@@ -7,13 +7,13 @@ use serde_json::{json, Map, Value};
 use trent_model::input::GetPublicKeyRequest;
 
 use super::to_base64;
-use crate::authz::{self, Aliases};
+use crate::authz::Authorized;
+use trent_store::KeyRecord;
 use crate::keys::{asymmetric, metadata};
 use crate::protocol::error::{ErrorCode, KmsError};
 use crate::state::Ctx;
 
-pub async fn handle(ctx: &Ctx, req: GetPublicKeyRequest) -> Result<Value, KmsError> {
-    let key = authz::key(ctx, &req.key_id, "kms:GetPublicKey", Aliases::Accepted).await?;
+pub async fn handle(ctx: &Ctx, _req: GetPublicKeyRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
     if !asymmetric::spec_of(&key)?.is_asymmetric() {
         return Err(KmsError::new(ErrorCode::UnsupportedOperation, format!("{} is not an asymmetric KMS key (key spec {}): it has no public key.", key.arn, key.key_spec)));
     }

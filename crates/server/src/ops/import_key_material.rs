@@ -10,11 +10,11 @@ use serde_json::{json, Value};
 use trent_model::input::ImportKeyMaterialRequest;
 use trent_crypto::keytypes::KeySpec;
 use trent_crypto::{CryptoError, SecretBytes};
-use trent_store::{MaterialRecord, StoreError};
+use trent_store::{KeyRecord, MaterialRecord, StoreError};
 use uuid::Uuid;
 
 use super::MAX_CHANGE_ATTEMPTS;
-use crate::authz::{self, Aliases};
+use crate::authz::Authorized;
 use crate::keys::import::{check_external, ImportToken, MAX_VALID_FOR_MILLIS};
 use crate::keys::materials::{self, ImportRequest};
 use crate::keys::state;
@@ -23,8 +23,7 @@ use crate::state::Ctx;
 
 const EXPIRES: &str = "KEY_MATERIAL_EXPIRES";
 
-pub async fn handle(ctx: &Ctx, req: ImportKeyMaterialRequest) -> Result<Value, KmsError> {
-    let authorized = authz::key(ctx, &req.key_id, "kms:ImportKeyMaterial", Aliases::Rejected).await?;
+pub async fn handle(ctx: &Ctx, req: ImportKeyMaterialRequest, authorized: Authorized<KeyRecord>) -> Result<Value, KmsError> {
     check_external(&authorized)?;
     let spec = KeySpec::parse(&authorized.key_spec).ok_or_else(|| KmsError::internal(format!("stored key spec {} is unknown", authorized.key_spec)))?;
     let symmetric = spec == KeySpec::SymmetricDefault;

@@ -5,20 +5,16 @@ use serde_json::{json, Map, Value};
 use trent_model::input::ListAliasesRequest;
 
 use super::{decode_marker, limit, page, with_paging, Listing};
-use crate::authz::{self, Aliases};
+use crate::authz::Authorized;
 use crate::clock::epoch_seconds;
 use crate::keys::reference::alias_arn;
 use crate::protocol::error::KmsError;
 use crate::state::Ctx;
 
-pub async fn handle(ctx: &Ctx, req: ListAliasesRequest) -> Result<Value, KmsError> {
-    let account = authz::account(ctx);
+pub async fn handle(ctx: &Ctx, req: ListAliasesRequest, account: Authorized<String>, key: Option<Authorized<trent_store::KeyRecord>>) -> Result<Value, KmsError> {
     // Aliases of keys whose waiting period ended are gone even if the sweeper has not run yet.
     crate::lifecycle::deletion::sweep(ctx.state.store.as_ref(), ctx.state.clock.as_ref(), ctx.state.as_ref()).await?;
-    let key_id = match &req.key_id {
-        Some(reference) => Some(authz::key(ctx, reference, "kms:ListAliases", Aliases::Rejected).await?.key_id.clone()),
-        None => None,
-    };
+    let key_id = key.map(|k| k.key_id.clone());
     let limit = limit(req.limit, 100, 1000);
     let after = decode_marker(Listing::Aliases, req.marker.as_deref())?;
     let aliases = ctx.state.store.list_aliases(&account, &ctx.region, key_id.as_deref(), after.as_deref(), limit + 1).await?;

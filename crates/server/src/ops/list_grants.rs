@@ -2,17 +2,16 @@
 
 use serde_json::{json, Map, Value};
 use trent_model::input::ListGrantsRequest;
-use trent_store::GrantRecord;
+use trent_store::{KeyRecord, GrantRecord};
 
 use super::{decode_marker, limit, page, with_paging, Listing};
-use crate::authz::{self, Aliases};
+use crate::authz::Authorized;
 use crate::clock::epoch_seconds;
 use crate::keys::grants::GrantDoc;
 use crate::protocol::error::KmsError;
 use crate::state::Ctx;
 
-pub async fn handle(ctx: &Ctx, req: ListGrantsRequest) -> Result<Value, KmsError> {
-    let key = authz::key(ctx, &req.key_id, "kms:ListGrants", Aliases::Rejected).await?;
+pub async fn handle(ctx: &Ctx, req: ListGrantsRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
     let limit = limit(req.limit, 50, 100);
     let mut after = decode_marker(Listing::Grants, req.marker.as_deref())?;
     // Filters apply before paging, so each page is full while grants remain.

@@ -8,15 +8,15 @@ use serde_json::{json, Map, Value};
 use trent_model::input::ListKeyRotationsRequest;
 
 use super::{decode_marker, limit, page, with_paging, Listing};
-use crate::authz::{self, Aliases};
+use crate::authz::Authorized;
+use trent_store::KeyRecord;
 use crate::clock::epoch_seconds;
 use crate::keys::rotation::check_rotatable;
 use crate::keys::state;
 use crate::protocol::error::KmsError;
 use crate::state::Ctx;
 
-pub async fn handle(ctx: &Ctx, req: ListKeyRotationsRequest) -> Result<Value, KmsError> {
-    let key = authz::key(ctx, &req.key_id, "kms:ListKeyRotations", Aliases::Rejected).await?;
+pub async fn handle(_ctx: &Ctx, req: ListKeyRotationsRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
     if key.origin == "AWS_KMS" {
         check_rotatable(&key)?;
     }

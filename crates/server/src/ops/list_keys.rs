@@ -4,12 +4,11 @@ use serde_json::{json, Map, Value};
 use trent_model::input::ListKeysRequest;
 
 use super::{decode_marker, limit, page, with_paging, Listing};
-use crate::authz;
+use crate::authz::Authorized;
 use crate::protocol::error::KmsError;
 use crate::state::Ctx;
 
-pub async fn handle(ctx: &Ctx, req: ListKeysRequest) -> Result<Value, KmsError> {
-    let account = authz::account(ctx);
+pub async fn handle(ctx: &Ctx, req: ListKeysRequest, account: Authorized<String>) -> Result<Value, KmsError> {
     // Keys whose waiting period ended are gone even if the sweeper has not run yet.
     crate::lifecycle::deletion::sweep(ctx.state.store.as_ref(), ctx.state.clock.as_ref(), ctx.state.as_ref()).await?;
     let limit = limit(req.limit, 100, 1000);

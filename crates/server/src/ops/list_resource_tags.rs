@@ -4,12 +4,12 @@ use serde_json::{json, Map, Value};
 use trent_model::input::ListResourceTagsRequest;
 
 use super::{decode_marker, limit, page, with_paging, Listing};
-use crate::authz::{self, Aliases};
+use crate::authz::Authorized;
+use trent_store::KeyRecord;
 use crate::protocol::error::KmsError;
 use crate::state::Ctx;
 
-pub async fn handle(ctx: &Ctx, req: ListResourceTagsRequest) -> Result<Value, KmsError> {
-    let key = authz::key(ctx, &req.key_id, "kms:ListResourceTags", Aliases::Rejected).await?;
+pub async fn handle(_ctx: &Ctx, req: ListResourceTagsRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
     let limit = limit(req.limit, 50, 50);
     let mut tags = key.tags.clone();
     tags.sort_by(|a, b| a.key.cmp(&b.key));

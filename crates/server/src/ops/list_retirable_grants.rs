@@ -9,7 +9,7 @@ use super::{decode_marker, limit, page, with_paging, Listing};
 use crate::protocol::error::{ErrorCode, KmsError};
 use crate::state::Ctx;
 
-pub async fn handle(ctx: &Ctx, req: ListRetirableGrantsRequest) -> Result<Value, KmsError> {
+pub async fn handle(ctx: &Ctx, req: ListRetirableGrantsRequest, _account: crate::authz::Authorized<String>) -> Result<Value, KmsError> {
     // Optional in the model, needed here: refused as before the typed inputs,
     // when reading the body into a struct that required it failed.
     let Some(retiring_principal) = req.retiring_principal else {

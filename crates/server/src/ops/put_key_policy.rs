@@ -5,19 +5,19 @@ use trent_model::input::PutKeyPolicyRequest;
 
 use super::get_key_policy::check_policy_name;
 use super::modify_key;
-use crate::authz::{self, Aliases};
+use crate::authz::Authorized;
+use trent_store::KeyRecord;
 use crate::keys::policy;
 use crate::protocol::error::KmsError;
 use crate::state::Ctx;
 
-pub async fn handle(ctx: &Ctx, req: PutKeyPolicyRequest) -> Result<Value, KmsError> {
-    let key = authz::key(ctx, &req.key_id, "kms:PutKeyPolicy", Aliases::Rejected).await?;
+pub async fn handle(ctx: &Ctx, req: PutKeyPolicyRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
     check_policy_name(req.policy_name.as_deref())?;
     policy::validate(&req.policy)?;
     policy::check_principals(ctx.state.store.as_ref(), &req.policy).await?;
     let mut after = key.clone();
     after.policy = req.policy.clone();
-    authz::lockout_check(ctx, &after, req.bypass_policy_lockout_safety_check == Some(true)).await?;
+    crate::authz::lockout_check(ctx, &after, req.bypass_policy_lockout_safety_check == Some(true)).await?;
     // Allowed in every key state, pending deletion included, as in AWS.
     modify_key(ctx, key, |key| {
         key.policy = req.policy.clone();

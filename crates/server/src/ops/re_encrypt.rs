@@ -6,21 +6,24 @@
 use serde_json::{json, Value};
 use trent_model::input::ReEncryptRequest;
 
-use super::{dry_run_ignoring_ciphertext, ignores_ciphertext, required_ciphertext, dry_run_check, to_base64};
-use crate::authz::{self, Aliases};
+use trent_store::KeyRecord;
+
+use super::{dry_run_check, required_ciphertext, to_base64};
+use crate::authz::{self, Authorized};
 use crate::keys::asymmetric;
 use crate::keys::symmetric::{self, EncryptionContext, SYMMETRIC_DEFAULT};
 use crate::protocol::error::KmsError;
 use crate::state::Ctx;
 
-pub async fn handle(ctx: &Ctx, req: ReEncryptRequest) -> Result<Value, KmsError> {
-    if ignores_ciphertext(req.dry_run, &req.dry_run_modifiers) {
-        authz::key(ctx, &req.destination_key_id, "kms:ReEncryptTo", Aliases::Accepted).await?;
-        return dry_run_ignoring_ciphertext(ctx, req.source_key_id.as_deref(), req.ciphertext_blob.as_ref(), "kms:ReEncryptFrom").await;
+/// `source`: the key authorization found for the ciphertext (ReEncryptFrom,
+/// with the source context); `destination`: DestinationKeyId's (ReEncryptTo).
+pub async fn handle(ctx: &Ctx, req: ReEncryptRequest, source: Authorized<KeyRecord>, destination: Authorized<KeyRecord>) -> Result<Value, KmsError> {
+    // With IGNORE_CIPHERTEXT a DryRun checks only the permissions, which hold.
+    if authz::ignores_ciphertext(req.dry_run, req.dry_run_modifiers.as_deref()) {
+        return Err(KmsError::dry_run());
     }
     let ciphertext = required_ciphertext(req.ciphertext_blob)?;
-    let source = open_source(ctx, &req.source_key_id, &req.source_encryption_algorithm, req.source_encryption_context.as_ref(), &ciphertext).await?;
-    let destination = authz::key(ctx, &req.destination_key_id, "kms:ReEncryptTo", Aliases::Accepted).await?;
+    let source = open_source(ctx, source, &req.source_encryption_algorithm, req.source_encryption_context.as_ref(), &ciphertext).await?;
     let (new_ciphertext, destination_algorithm) = if asymmetric::is_symmetric(&destination) {
         symmetric::check_algorithm(&destination, req.destination_encryption_algorithm.as_deref())?;
         let context = req.destination_encryption_context.unwrap_or_default();
@@ -60,22 +63,13 @@ struct Source {
 
 /// Decrypts the source: with the asymmetric key SourceKeyId names, or as a
 /// symmetric ciphertext that names its own key.
-async fn open_source(
-    ctx: &Ctx,
-    key_id: &Option<String>,
-    algorithm: &Option<String>,
-    context: Option<&EncryptionContext>,
-    ciphertext: &[u8],
-) -> Result<Source, KmsError> {
-    if let Some(reference) = key_id.as_deref() {
-        let key = authz::key(ctx, reference, "kms:ReEncryptFrom", Aliases::Accepted).await?;
-        if !asymmetric::is_symmetric(&key) {
-            let (plaintext, algorithm) = asymmetric::decrypt(ctx, &key, algorithm.as_deref(), context, ciphertext, "ReEncrypt").await?;
-            return Ok(Source { plaintext, arn: key.arn.clone(), algorithm: algorithm.as_str(), material_id: None });
-        }
+async fn open_source(ctx: &Ctx, key: Authorized<KeyRecord>, algorithm: &Option<String>, context: Option<&EncryptionContext>, ciphertext: &[u8]) -> Result<Source, KmsError> {
+    if !asymmetric::is_symmetric(&key) {
+        let (plaintext, algorithm) = asymmetric::decrypt(ctx, &key, algorithm.as_deref(), context, ciphertext, "ReEncrypt").await?;
+        return Ok(Source { plaintext, arn: key.arn.clone(), algorithm: algorithm.as_str(), material_id: None });
     }
     let empty = EncryptionContext::new();
-    let opened = symmetric::decrypt(ctx, ciphertext, context.unwrap_or(&empty), key_id.as_deref(), "kms:ReEncryptFrom").await?;
+    let opened = symmetric::decrypt(ctx, key, ciphertext, context.unwrap_or(&empty)).await?;
     symmetric::check_algorithm(&opened.key, algorithm.as_deref())?;
     Ok(Source { plaintext: opened.plaintext, arn: opened.key.arn.clone(), algorithm: SYMMETRIC_DEFAULT, material_id: Some(opened.material_id) })
 }

@@ -1,63 +1,18 @@
-//! RetireGrant: the grant's retiring principal (or its grantee, when the
-//! grant allows RetireGrant, or the issuing account) ends a grant, named by
-//! its token or by key id and grant id.
+//! RetireGrant: ends a grant. Authorization found the grant (by its token
+//! or by key id and grant id) and checked the caller may retire it.
 
 use serde_json::{json, Value};
 use trent_model::input::RetireGrantRequest;
+use trent_store::GrantRecord;
 
 use super::dry_run_check;
-use crate::authz;
-use crate::keys::grants::{self, GrantDoc};
-use crate::keys::reference::KeyRef;
-use crate::policy::Facts;
-use crate::protocol::error::{ErrorCode, KmsError};
+use crate::authz::Authorized;
+use crate::protocol::error::KmsError;
 use crate::state::Ctx;
 
-pub async fn handle(ctx: &Ctx, req: RetireGrantRequest) -> Result<Value, KmsError> {
-    let (grant_id, key_ref) = match (&req.grant_token, &req.grant_id, &req.key_id) {
-        (Some(token), _, _) => (grants::token_grant_id(token)?, req.key_id.clone()),
-        (None, Some(id), Some(key)) => (id.clone(), Some(key.clone())),
-        _ => return Err(KmsError::validation("RetireGrant needs either GrantToken, or both KeyId and GrantId.")),
-    };
-    super::revoke_grant::check_grant_id(&grant_id)?;
-    let not_found = || KmsError::not_found(format!("Grant ID {grant_id} not found"));
-    let grant = ctx.state.store.get_grant(&grant_id).await?.ok_or_else(not_found)?;
-    if let Some(reference) = key_ref {
-        let named = match KeyRef::parse(&reference)? {
-            KeyRef::Id(id) | KeyRef::KeyArn { key_id: id, .. } => id.to_string(),
-            _ => return Err(KmsError::not_found(format!("Invalid keyId '{reference}': RetireGrant takes a key ID or key ARN"))),
-        };
-        if named != grant.key_id {
-            return Err(not_found());
-        }
-    }
-    let doc = GrantDoc::parse(&grant)?;
-    let caller = crate::iam::access::caller(&ctx.principal);
-    let me = |p: &str| p == caller.arn || Some(p) == caller.role_arn.as_deref();
-    let mut allowed = grant.retiring_principal.as_deref().is_some_and(me)
-        || (me(&grant.grantee_principal) && doc.operations.iter().any(|o| o == "RetireGrant"))
-        || caller.arn == doc.issuing_account;
-    let mut reason = if allowed { format!("the caller may retire grant {grant_id}") } else { String::new() };
-    if !allowed {
-        // A key policy (or IAM, through it) may also allow kms:RetireGrant.
-        if let Some(key) = ctx.state.store.get_key(&grant.key_id).await? {
-            let v = authz::verdict(ctx, &key, "kms:RetireGrant", &Facts::default()).await?;
-            allowed = v.allowed();
-            reason = v.reason;
-        }
-    }
-    ctx.authz.record(authz::Record {
-        principal: ctx.principal.arn.clone(),
-        action: "kms:RetireGrant".into(),
-        resource: grant_id.clone(),
-        allowed,
-        reason: if allowed { reason } else { format!("not the retiring principal or a grantee allowed to retire grant {grant_id}") },
-    });
-    if !allowed {
-        return Err(KmsError::new(ErrorCode::AccessDenied, format!("User: {} is not authorized to perform: kms:RetireGrant on grant: {grant_id}", ctx.principal.arn)));
-    }
+pub async fn handle(ctx: &Ctx, req: RetireGrantRequest, grant: Authorized<GrantRecord>) -> Result<Value, KmsError> {
     dry_run_check(req.dry_run)?;
-    match ctx.state.store.delete_grant(&grant_id).await {
+    match ctx.state.store.delete_grant(&grant.grant_id).await {
         Ok(()) | Err(trent_store::StoreError::NotFound) => Ok(json!({})),
         Err(e) => Err(e.into()),
     }

@@ -4,13 +4,13 @@ use serde_json::{json, Value};
 use trent_model::input::RevokeGrantRequest;
 
 use super::dry_run_check;
-use crate::authz::{self, Aliases};
-use crate::protocol::error::{ErrorCode, KmsError};
+use crate::authz::Authorized;
+use trent_store::KeyRecord;
+use crate::protocol::error::KmsError;
 use crate::state::Ctx;
 
-pub async fn handle(ctx: &Ctx, req: RevokeGrantRequest) -> Result<Value, KmsError> {
-    let key = authz::key(ctx, &req.key_id, "kms:RevokeGrant", Aliases::Rejected).await?;
-    check_grant_id(&req.grant_id)?;
+pub async fn handle(ctx: &Ctx, req: RevokeGrantRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
+    crate::keys::grants::check_grant_id(&req.grant_id)?;
     let grant = ctx.state.store.get_grant(&req.grant_id).await?.filter(|g| g.key_id == key.key_id);
     let Some(grant) = grant else {
         return Err(KmsError::not_found(format!("Grant ID {} not found for key {}", req.grant_id, key.arn)));
@@ -23,11 +23,3 @@ pub async fn handle(ctx: &Ctx, req: RevokeGrantRequest) -> Result<Value, KmsErro
     }
 }
 
-/// Grant ids are 64 hex digits; anything else is InvalidGrantIdException.
-pub fn check_grant_id(id: &str) -> Result<(), KmsError> {
-    if id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
-        Ok(())
-    } else {
-        Err(KmsError::new(ErrorCode::InvalidGrantId, format!("Invalid grant ID '{id}'")))
-    }
-}

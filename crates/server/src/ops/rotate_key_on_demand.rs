@@ -5,9 +5,9 @@
 
 use serde_json::{json, Value};
 use trent_model::input::RotateKeyOnDemandRequest;
-use trent_store::{RotationType, StoreError};
+use trent_store::{KeyRecord, RotationType, StoreError};
 
-use crate::authz::{self, Aliases};
+use crate::authz::Authorized;
 use crate::keys::materials;
 use crate::keys::rotation::{check_rotatable_on_demand, rotate, RotateError, MAX_ON_DEMAND_ROTATIONS};
 use crate::keys::state;
@@ -17,8 +17,7 @@ use crate::state::Ctx;
 /// Rounds to retry when other requests change the key first.
 const MAX_ATTEMPTS: usize = 8;
 
-pub async fn handle(ctx: &Ctx, req: RotateKeyOnDemandRequest) -> Result<Value, KmsError> {
-    let authorized = authz::key(ctx, &req.key_id, "kms:RotateKeyOnDemand", Aliases::Rejected).await?;
+pub async fn handle(ctx: &Ctx, _req: RotateKeyOnDemandRequest, authorized: Authorized<KeyRecord>) -> Result<Value, KmsError> {
     check_rotatable_on_demand(&authorized)?;
     let mut key = authorized.into_inner();
     for _ in 0..MAX_ATTEMPTS {

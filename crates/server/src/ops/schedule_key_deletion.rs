@@ -3,10 +3,10 @@
 
 use serde_json::{json, Value};
 use trent_model::input::ScheduleKeyDeletionRequest;
-use trent_store::KeyState;
+use trent_store::{KeyRecord, KeyState};
 
 use super::modify_key;
-use crate::authz::{self, Aliases};
+use crate::authz::Authorized;
 use crate::clock::epoch_seconds;
 use crate::keys::state;
 use crate::protocol::error::KmsError;
@@ -16,7 +16,7 @@ const MIN_DAYS: i64 = 7;
 const MAX_DAYS: i64 = 30;
 const DAY_MILLIS: i64 = 24 * 60 * 60 * 1000;
 
-pub async fn handle(ctx: &Ctx, req: ScheduleKeyDeletionRequest) -> Result<Value, KmsError> {
+pub async fn handle(ctx: &Ctx, req: ScheduleKeyDeletionRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
     let days = req.pending_window_in_days.unwrap_or(MAX_DAYS);
     // The model allows 1-365; KMS keys (not replicas' special cases) take 7-30.
     if !(MIN_DAYS..=MAX_DAYS).contains(&days) {
@@ -25,7 +25,6 @@ pub async fn handle(ctx: &Ctx, req: ScheduleKeyDeletionRequest) -> Result<Value,
             "1 validation error detected: Value '{days}' at 'pendingWindowInDays' failed to satisfy constraint: Member must have value {bound}"
         )));
     }
-    let key = authz::key(ctx, &req.key_id, "kms:ScheduleKeyDeletion", Aliases::Rejected).await?;
     let deletion_date = ctx.now() + days * DAY_MILLIS;
     let key = modify_key(ctx, key, |key| {
         state::not_pending_deletion(key)?;

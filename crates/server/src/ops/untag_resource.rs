@@ -4,16 +4,16 @@ use serde_json::{json, Value};
 use trent_model::input::UntagResourceRequest;
 
 use super::modify_key;
-use crate::authz::{self, Aliases};
+use crate::authz::Authorized;
+use trent_store::KeyRecord;
 use crate::keys::state;
 use crate::protocol::error::{ErrorCode, KmsError};
 use crate::state::Ctx;
 
-pub async fn handle(ctx: &Ctx, req: UntagResourceRequest) -> Result<Value, KmsError> {
+pub async fn handle(ctx: &Ctx, req: UntagResourceRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
     if req.tag_keys.iter().any(|k| k.to_ascii_lowercase().starts_with("aws:")) {
         return Err(KmsError::new(ErrorCode::Tag, "Tags beginning with aws: are reserved and cannot be created or modified."));
     }
-    let key = authz::key(ctx, &req.key_id, "kms:UntagResource", Aliases::Rejected).await?;
     modify_key(ctx, key, |key| {
         state::not_pending_deletion(key)?;
         key.tags.retain(|t| !req.tag_keys.contains(&t.key));

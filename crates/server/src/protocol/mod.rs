@@ -3,6 +3,7 @@
 //! (`trent-model`), and JSON answers; errors as `{"__type", "message"}`.
 
 pub mod error;
+pub mod limits;
 
 use error::{ErrorCode, KmsError};
 

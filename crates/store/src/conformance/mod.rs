@@ -112,17 +112,21 @@ async fn aliases_are_unique_per_account(store: &dyn Store) {
     store.insert_alias(&alias("999999999999", "alias/a", K3)).await.unwrap();
     let got = store.get_alias("111111111111", "us-east-1", "alias/a").await.unwrap().unwrap();
     assert_eq!(got.target_key_id, K1);
-    store.update_alias(&alias("111111111111", "alias/a", K2)).await.unwrap();
+    // Compare-and-set: only from the target the caller was authorized for.
+    assert!(matches!(store.update_alias(&alias("111111111111", "alias/a", K2), K3).await, Err(StoreError::Conflict)));
+    assert_eq!(store.get_alias("111111111111", "us-east-1", "alias/a").await.unwrap().unwrap().target_key_id, K1);
+    store.update_alias(&alias("111111111111", "alias/a", K2), K1).await.unwrap();
     assert_eq!(store.get_alias("111111111111", "us-east-1", "alias/a").await.unwrap().unwrap().target_key_id, K2);
-    assert!(matches!(store.update_alias(&alias("111111111111", "alias/zz", K2)).await, Err(StoreError::NotFound)));
+    assert!(matches!(store.update_alias(&alias("111111111111", "alias/zz", K2), K1).await, Err(StoreError::NotFound)));
     let all = store.list_aliases("111111111111", "us-east-1", None, None, 10).await.unwrap();
     assert_eq!(all.iter().map(|a| a.alias_name.as_str()).collect::<Vec<_>>(), vec!["alias/a", "alias/b"]);
     let after_a = store.list_aliases("111111111111", "us-east-1", None, Some("alias/a"), 10).await.unwrap();
     assert_eq!(after_a.len(), 1);
     let for_k2 = store.list_aliases("111111111111", "us-east-1", Some(K2), None, 10).await.unwrap();
     assert_eq!(for_k2.len(), 2);
-    store.delete_alias("111111111111", "us-east-1", "alias/b").await.unwrap();
-    assert!(matches!(store.delete_alias("111111111111", "us-east-1", "alias/b").await, Err(StoreError::NotFound)));
+    assert!(matches!(store.delete_alias("111111111111", "us-east-1", "alias/b", K1).await, Err(StoreError::Conflict)));
+    store.delete_alias("111111111111", "us-east-1", "alias/b", K2).await.unwrap();
+    assert!(matches!(store.delete_alias("111111111111", "us-east-1", "alias/b", K2).await, Err(StoreError::NotFound)));
 }
 
 async fn deletion_removes_material_and_aliases(store: &dyn Store) {

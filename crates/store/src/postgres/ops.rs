@@ -225,21 +225,27 @@ impl Store for PostgresStore {
         release(c, result)
     }
 
-    async fn update_alias(&self, a: &AliasRecord) -> Result<(), StoreError> {
+    async fn update_alias(&self, a: &AliasRecord, expected_target: &str) -> Result<(), StoreError> {
         let c = self.client().await?;
         let result = async {
-            let sql = "UPDATE aliases SET target_key_id = $1, updated_at = $2 WHERE account_id = $3 AND region = $4 AND alias_name = $5";
-            one_row(execute(&c, sql, &[&a.target_key_id, &a.updated_at, &a.account_id, &a.region, &a.alias_name]).await?)
+            let sql = "UPDATE aliases SET target_key_id = $1, updated_at = $2 WHERE account_id = $3 AND region = $4 AND alias_name = $5 AND target_key_id = $6";
+            match execute(&c, sql, &[&a.target_key_id, &a.updated_at, &a.account_id, &a.region, &a.alias_name, &expected_target]).await? {
+                0 => Err(alias_missing_or_moved(&c, &a.account_id, &a.region, &a.alias_name).await?),
+                _ => Ok(()),
+            }
         }
         .await;
         release(c, result)
     }
 
-    async fn delete_alias(&self, account_id: &str, region: &str, alias_name: &str) -> Result<(), StoreError> {
+    async fn delete_alias(&self, account_id: &str, region: &str, alias_name: &str, expected_target: &str) -> Result<(), StoreError> {
         let c = self.client().await?;
         let result = async {
-            let sql = "DELETE FROM aliases WHERE account_id = $1 AND region = $2 AND alias_name = $3";
-            one_row(execute(&c, sql, &[&account_id, &region, &alias_name]).await?)
+            let sql = "DELETE FROM aliases WHERE account_id = $1 AND region = $2 AND alias_name = $3 AND target_key_id = $4";
+            match execute(&c, sql, &[&account_id, &region, &alias_name, &expected_target]).await? {
+                0 => Err(alias_missing_or_moved(&c, account_id, region, alias_name).await?),
+                _ => Ok(()),
+            }
         }
         .await;
         release(c, result)

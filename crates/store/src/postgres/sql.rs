@@ -117,3 +117,10 @@ pub(super) async fn save_key(c: &impl GenericClient, key: &KeyRecord, doc: &str)
     let exists = query_opt(c, "SELECT 1 FROM keys WHERE key_id = $1", &[&key.key_id]).await?;
     Err(if exists.is_some() { StoreError::Conflict } else { StoreError::NotFound })
 }
+
+/// Why a compare-and-set on an alias changed nothing: `NotFound` if the
+/// alias is gone, `Conflict` if it now points at another key.
+pub(super) async fn alias_missing_or_moved(c: &impl GenericClient, account_id: &str, region: &str, alias_name: &str) -> Result<StoreError, StoreError> {
+    let row = query_opt(c, "SELECT 1 FROM aliases WHERE account_id = $1 AND region = $2 AND alias_name = $3", &[&account_id, &region, &alias_name]).await?;
+    Ok(if row.is_some() { StoreError::Conflict } else { StoreError::NotFound })
+}

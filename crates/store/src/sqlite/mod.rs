@@ -455,27 +455,27 @@ impl Store for SqliteStore {
         self.cached(query, load).await
     }
 
-    async fn update_alias(&self, alias: &AliasRecord) -> Result<(), StoreError> {
-        let a = alias.clone();
+    async fn update_alias(&self, alias: &AliasRecord, expected_target: &str) -> Result<(), StoreError> {
+        let (a, expected) = (alias.clone(), expected_target.to_owned());
         self.run(move |c| {
             let n = c
                 .execute(
-                    "UPDATE aliases SET target_key_id = ?1, updated_at = ?2 WHERE account_id = ?3 AND region = ?4 AND alias_name = ?5",
-                    params![a.target_key_id, a.updated_at, a.account_id, a.region, a.alias_name],
+                    "UPDATE aliases SET target_key_id = ?1, updated_at = ?2 WHERE account_id = ?3 AND region = ?4 AND alias_name = ?5 AND target_key_id = ?6",
+                    params![a.target_key_id, a.updated_at, a.account_id, a.region, a.alias_name, expected],
                 )
                 .map_err(backend)?;
-            if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+            if n == 0 { Err(alias_missing_or_moved(c, &a.account_id, &a.region, &a.alias_name)?) } else { Ok(()) }
         })
         .await
     }
 
-    async fn delete_alias(&self, account_id: &str, region: &str, alias_name: &str) -> Result<(), StoreError> {
-        let (account_id, region, alias_name) = (account_id.to_owned(), region.to_owned(), alias_name.to_owned());
+    async fn delete_alias(&self, account_id: &str, region: &str, alias_name: &str, expected_target: &str) -> Result<(), StoreError> {
+        let (account_id, region, alias_name, expected) = (account_id.to_owned(), region.to_owned(), alias_name.to_owned(), expected_target.to_owned());
         self.run(move |c| {
             let n = c
-                .execute("DELETE FROM aliases WHERE account_id = ?1 AND region = ?2 AND alias_name = ?3", params![account_id, region, alias_name])
+                .execute("DELETE FROM aliases WHERE account_id = ?1 AND region = ?2 AND alias_name = ?3 AND target_key_id = ?4", params![account_id, region, alias_name, expected])
                 .map_err(backend)?;
-            if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+            if n == 0 { Err(alias_missing_or_moved(c, &account_id, &region, &alias_name)?) } else { Ok(()) }
         })
         .await
     }
@@ -813,4 +813,14 @@ mod tests {
         assert!(SqliteStore::open(&path).unwrap().get_key("70000000-0000-4000-8000-000000000007").await.unwrap().is_some());
         std::fs::remove_dir_all(&dir).unwrap();
     }
+}
+
+/// Why a compare-and-set on an alias changed nothing: `NotFound` if the
+/// alias is gone, `Conflict` if it now points at another key.
+fn alias_missing_or_moved(c: &rusqlite::Connection, account_id: &str, region: &str, alias_name: &str) -> Result<StoreError, StoreError> {
+    let exists: Option<i64> = c
+        .query_row("SELECT 1 FROM aliases WHERE account_id = ?1 AND region = ?2 AND alias_name = ?3", params![account_id, region, alias_name], |r| r.get(0))
+        .optional()
+        .map_err(backend)?;
+    Ok(if exists.is_some() { StoreError::Conflict } else { StoreError::NotFound })
 }

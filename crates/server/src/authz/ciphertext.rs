@@ -1,0 +1,68 @@
+//! The key a ciphertext is to be opened with, for Decrypt and ReEncrypt's
+//! source: a symmetric ciphertext names its key in its header (and a
+//! `KeyId` given beside it must be that key); an asymmetric ciphertext
+//! names nothing, so the request's `KeyId` says which key. With DryRun's
+//! `IGNORE_CIPHERTEXT` the ciphertext is not examined when a key is named.
+
+use trent_model::Request;
+use trent_store::KeyRecord;
+
+use super::resolve;
+use crate::dispatch::table::Descriptor;
+use crate::keys::asymmetric;
+use crate::protocol::error::{ErrorCode, KmsError};
+use crate::state::Ctx;
+
+/// Whether `DryRunModifiers` asks to skip ciphertext validation.
+pub fn ignores_ciphertext(dry_run: Option<bool>, modifiers: Option<&[String]>) -> bool {
+    dry_run == Some(true) && modifiers.is_some_and(|m| m.iter().any(|x| x == "IGNORE_CIPHERTEXT"))
+}
+
+/// Decrypt's key.
+pub async fn decrypt_key(ctx: &Ctx, row: &Descriptor, request: &Request) -> Result<KeyRecord, KmsError> {
+    let Request::Decrypt(i) = request else { return Err(KmsError::internal("decrypt_key on another operation")) };
+    let ignore = ignores_ciphertext(i.dry_run, i.dry_run_modifiers.as_deref());
+    key_for(ctx, row, i.key_id.as_deref(), i.ciphertext_blob.as_ref().map(|b| b.as_bytes()), ignore).await
+}
+
+/// ReEncrypt's source key.
+pub async fn re_encrypt_source(ctx: &Ctx, row: &Descriptor, request: &Request) -> Result<KeyRecord, KmsError> {
+    let Request::ReEncrypt(i) = request else { return Err(KmsError::internal("re_encrypt_source on another operation")) };
+    let ignore = ignores_ciphertext(i.dry_run, i.dry_run_modifiers.as_deref());
+    key_for(ctx, row, i.source_key_id.as_deref(), i.ciphertext_blob.as_ref().map(|b| b.as_bytes()), ignore).await
+}
+
+async fn key_for(ctx: &Ctx, row: &Descriptor, named: Option<&str>, blob: Option<&[u8]>, ignore: bool) -> Result<KeyRecord, KmsError> {
+    if let Some(reference) = named {
+        let key = resolve::key(ctx, row, reference, true).await?;
+        if ignore || !asymmetric::is_symmetric(&key) {
+            return Ok(key);
+        }
+        let header = trent_crypto::ciphertext::parse_header(blob.ok_or_else(missing_ciphertext)?).map_err(|_| invalid())?;
+        if header.key_id.to_string() != key.key_id {
+            return Err(KmsError::new(ErrorCode::IncorrectKey, "The key ID in the request does not identify a KMS key that can perform this operation."));
+        }
+        return Ok(key);
+    }
+    let Some(blob) = blob else {
+        return Err(if ignore { KmsError::validation("A DryRun with IGNORE_CIPHERTEXT needs a KeyId to check.") } else { missing_ciphertext() });
+    };
+    let header = trent_crypto::ciphertext::parse_header(blob).map_err(|_| {
+        if ignore {
+            KmsError::new(ErrorCode::InvalidCiphertext, "The ciphertext does not name a KMS key; give KeyId with IGNORE_CIPHERTEXT.")
+        } else {
+            invalid()
+        }
+    })?;
+    resolve::ciphertext_key(ctx, header.key_id).await
+}
+
+/// `CiphertextBlob`, which the model no longer marks required (Recipient
+/// flows) but every symmetric Decrypt and ReEncrypt needs.
+pub fn missing_ciphertext() -> KmsError {
+    KmsError::validation("1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy constraint: Member must not be null")
+}
+
+pub fn invalid() -> KmsError {
+    KmsError::new(ErrorCode::InvalidCiphertext, "The ciphertext is invalid or was not made with this encryption context.")
+}

@@ -1,0 +1,89 @@
+//! From what a request names to the record it means: a key reference (key
+//! id, key ARN, alias name, alias ARN) or a ciphertext's header, to the key
+//! in the store. Only keys of the caller's region exist for a request; keys
+//! of other accounts only for operations AWS allows across accounts.
+
+use trent_store::KeyRecord;
+use uuid::Uuid;
+
+use super::AliasScope;
+use crate::dispatch::table::Descriptor;
+use crate::keys::reference::{key_arn, KeyRef};
+use crate::protocol::error::{ErrorCode, KmsError};
+use crate::state::Ctx;
+
+/// The key `reference` names, for an operation of row `row`.
+/// `aliases`: whether this member may name the key by an alias.
+pub async fn key(ctx: &Ctx, row: &Descriptor, reference: &str, aliases: bool) -> Result<KeyRecord, KmsError> {
+    let parsed = KeyRef::parse(reference)?;
+    if parsed.is_alias() && !aliases {
+        return Err(KmsError::not_found(format!("Invalid keyId '{reference}': this operation takes a key ID or key ARN, not an alias")));
+    }
+    let own = ctx.principal.account_id.as_str();
+    let (account_id, key_id) = match parsed {
+        KeyRef::Id(id) => (own.to_owned(), id),
+        KeyRef::KeyArn { region, account_id, key_id } => {
+            check_region(ctx, &region)?;
+            (account_id, key_id)
+        }
+        KeyRef::Alias(name) => (own.to_owned(), alias_target(ctx, own, &name).await?),
+        KeyRef::AliasArn { region, account_id, alias_name } => {
+            check_region(ctx, &region)?;
+            check_account(ctx, row, &account_id, reference)?;
+            let target = alias_target(ctx, &account_id, &alias_name).await?;
+            (account_id, target)
+        }
+    };
+    check_account(ctx, row, &account_id, reference)?;
+    crate::keys::live::get(ctx, &account_id, key_id).await?.ok_or_else(|| not_found(ctx, &account_id, key_id))
+}
+
+/// The key a ciphertext's header names: a key of the caller's region in
+/// any account (Decrypt and ReEncrypt are cross-account operations). A key
+/// that does not exist answers `InvalidCiphertextException`, so a
+/// ciphertext never tells a caller about keys it cannot see.
+pub async fn ciphertext_key(ctx: &Ctx, key_id: Uuid) -> Result<KeyRecord, KmsError> {
+    let key = match ctx.state.store.get_key(&key_id.to_string()).await? {
+        Some(k) if k.region == ctx.region => crate::keys::live::get(ctx, &k.account_id, key_id).await?,
+        _ => None,
+    };
+    key.ok_or_else(|| KmsError::new(ErrorCode::InvalidCiphertext, "The ciphertext refers to a KMS key that does not exist or that you cannot use."))
+}
+
+/// The key an alias of `account_id` in the caller's region points to.
+pub async fn alias_target(ctx: &Ctx, account_id: &str, alias_name: &str) -> Result<Uuid, KmsError> {
+    let scope = AliasScope { account_id: account_id.to_owned(), region: ctx.region.clone(), name: alias_name.to_owned() };
+    let alias = ctx.state.store.get_alias(&scope.account_id, &scope.region, &scope.name).await?.ok_or_else(|| scope.not_found())?;
+    Uuid::try_parse(&alias.target_key_id).map_err(|_| KmsError::internal(format!("alias {alias_name} has a malformed target")))
+}
+
+/// Another account's key, for an operation AWS does not allow across
+/// accounts, is refused before it is looked up: no key policy can allow it.
+fn check_account(ctx: &Ctx, row: &Descriptor, account_id: &str, reference: &str) -> Result<(), KmsError> {
+    if row.cross_account || account_id == ctx.principal.account_id {
+        return Ok(());
+    }
+    let resource = if reference.starts_with("arn:") { reference.to_owned() } else { key_arn(&ctx.region, account_id, reference) };
+    ctx.authz.record(super::Record {
+        principal: ctx.principal.arn.clone(),
+        action: row.action.to_owned(),
+        resource: resource.clone(),
+        allowed: false,
+        reason: format!("{} cannot be used on a resource of another account", row.action),
+    });
+    Err(KmsError::new(
+        ErrorCode::AccessDenied,
+        format!("User: {} is not authorized to perform: {} on resource: {resource} because no resource-based policy allows the {} action", ctx.principal.arn, row.action, row.action),
+    ))
+}
+
+fn check_region(ctx: &Ctx, region: &str) -> Result<(), KmsError> {
+    if region != ctx.region {
+        return Err(KmsError::not_found(format!("Invalid arn {region}")));
+    }
+    Ok(())
+}
+
+fn not_found(ctx: &Ctx, account_id: &str, key_id: Uuid) -> KmsError {
+    KmsError::not_found(format!("Key '{}' does not exist", key_arn(&ctx.region, account_id, &key_id.to_string())))
+}

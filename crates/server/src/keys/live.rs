@@ -1,0 +1,25 @@
+//! A key as a request may see it: the store's record, unless its deletion
+//! waiting period ended or its imported material expired while no sweep
+//! ran, in which case that happens now (exactly as the sweep would do it)
+//! and the request sees the result.
+
+use trent_store::KeyRecord;
+use uuid::Uuid;
+
+use crate::lifecycle::deletion;
+use crate::protocol::error::KmsError;
+use crate::state::Ctx;
+
+/// The key, if it exists in `account_id` and the caller's region and has
+/// not been destroyed meanwhile.
+pub async fn get(ctx: &Ctx, account_id: &str, key_id: Uuid) -> Result<Option<KeyRecord>, KmsError> {
+    let Some(key) = ctx.state.store.get_key(&key_id.to_string()).await? else { return Ok(None) };
+    if key.account_id != account_id || key.region != ctx.region {
+        return Ok(None);
+    }
+    if deletion::destroy_if_due(ctx.state.store.as_ref(), &key, ctx.now(), ctx.state.as_ref()).await? {
+        return Ok(None);
+    }
+    let key = crate::keys::import::expire_if_due(ctx.state.store.as_ref(), key, ctx.now(), ctx.state.as_ref()).await?;
+    Ok(Some(key))
+}
