@@ -51,6 +51,11 @@ pub struct ServeOptions {
     /// caller with `kms:ViaService` = NAME. See docs/authorization.md.
     #[arg(long = "trusted-service")]
     pub trusted_services: Vec<crate::authz::via::TrustedService>,
+    /// Other accounts whose users the trusted service NAME may act for,
+    /// `NAME=ACCOUNT[,ACCOUNT...]` (repeatable). Without it a trusted
+    /// service acts only for principals of its own account.
+    #[arg(long = "trusted-service-accounts")]
+    pub trusted_service_accounts: Vec<crate::authz::via::ServiceAccounts>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -93,7 +98,9 @@ pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
     };
     let usage = Arc::new(crate::keys::usage::UsageTracker::default());
     let audit = Arc::new(crate::audit::Audit::start(dir, &options.audit, &root_key, clock.clone()).map_err(|e| ServeError::Setup(format!("audit log: {e}")))?);
-    let state = Arc::new(AppState { store: store.clone(), provider, root_key, clock: clock.clone(), auth, usage: usage.clone(), audit: audit.clone(), trusted_services: options.trusted_services.clone() });
+    let mut trusted_services = options.trusted_services.clone();
+    crate::authz::via::allow_accounts(&mut trusted_services, &options.trusted_service_accounts).map_err(ServeError::Setup)?;
+    let state = Arc::new(AppState { store: store.clone(), provider, root_key, clock: clock.clone(), auth, usage: usage.clone(), audit: audit.clone(), trusted_services });
     crate::ops::get_key_last_usage::start_tracking(store.as_ref(), clock.now_millis()).await.map_err(setup("usage tracking"))?;
 
     let destroyed = crate::lifecycle::deletion::sweep(store.as_ref(), clock.as_ref(), state.as_ref()).await.map_err(setup("deletion sweep"))?;
