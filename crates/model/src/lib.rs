@@ -29,6 +29,8 @@
 //!    constraint: ...; Value ...`. Values of `sensitive` shapes and of blobs are never
 //!    printed.
 
+#![forbid(unsafe_code)]
+
 mod message;
 mod shapes;
 mod validate;
