@@ -236,3 +236,145 @@ def test_dev_account_id_option(trent_factory):
     assert m["Arn"] == f"arn:aws:kms:us-east-1:111122223333:key/{m['KeyId']}"
     policy = json.loads(kms.get_key_policy(KeyId=m["KeyId"], PolicyName="default")["Policy"])
     assert policy["Statement"][0]["Principal"] == {"AWS": "arn:aws:iam::111122223333:root"}
+
+
+# --- what the signature must cover --------------------------------------------------
+
+
+class LeavingOut(botocore.auth.SigV4Auth):
+    """botocore's signer, but leaving the named headers out of SignedHeaders
+    (as a signer that signs only host and x-amz-date would): the signature
+    is valid, yet covers nothing of those headers."""
+
+    def __init__(self, credentials, service, region, leave_out):
+        super().__init__(credentials, service, region)
+        self.leave_out = [h.lower() for h in leave_out]
+
+    def headers_to_sign(self, request):
+        headers = super().headers_to_sign(request)
+        for name in self.leave_out:
+            del headers[name]
+        return headers
+
+
+def signed_leaving_out(t, target, body, leave_out, extra=None, token=None, access_key=None, secret_key=None, service="kms", region="us-east-1"):
+    if access_key is None:
+        access_key, secret_key = t.keys()
+    headers = {"Content-Type": "application/x-amz-json-1.1", **(extra or {})}
+    if target:
+        headers["X-Amz-Target"] = f"TrentService.{target}"
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    req = botocore.awsrequest.AWSRequest(method="POST", url=t.endpoint + "/", data=data, headers=headers)
+    LeavingOut(botocore.credentials.Credentials(access_key, secret_key, token), service, region, leave_out).add_auth(req)
+    return req.prepare()
+
+
+def not_signed(name):
+    return f"'{name}' must be a 'SignedHeader' in the AWS Authorization."
+
+
+def key_state(t, key_id):
+    return call(t, "DescribeKey", {"KeyId": key_id}).json["KeyMetadata"]["KeyState"]
+
+
+def test_an_unsigned_target_cannot_turn_a_request_into_another_operation(t):
+    key = call(t, "CreateKey", {"Description": "replay"}).json["KeyMetadata"]["KeyId"]
+    # Signed as DescribeKey, the same signature and body sent as DisableKey:
+    # the signature covers the body but not X-Amz-Target.
+    req = signed_leaving_out(t, "DescribeKey", {"KeyId": key}, ["x-amz-target"])
+    assert "x-amz-target" not in req.headers["Authorization"].split("SignedHeaders=")[1].split(",")[0]
+    req.headers["X-Amz-Target"] = "TrentService.DisableKey"
+    r = check_envelope(send(req))
+    assert error(r) == (BAD, "InvalidSignatureException")
+    assert r.message == not_signed("X-Amz-Target")
+    assert key_state(t, key) == "Enabled"
+    # Nor is the request itself served with its target unsigned.
+    before = key_count(t)
+    r = check_envelope(send(signed_leaving_out(t, "CreateKey", {}, ["x-amz-target"])))
+    assert (error(r), r.message) == ((BAD, "InvalidSignatureException"), not_signed("X-Amz-Target"))
+    assert key_count(t) == before
+
+
+def test_every_header_that_decides_must_be_signed(t):
+    before = key_count(t)
+    for leave_out, extra, name in [
+        ("content-type", {}, "Content-Type"),
+        ("x-amz-date", {}, "X-Amz-Date"),
+        ("x-trent-on-behalf-of", {"X-Trent-On-Behalf-Of": "arn:aws:iam::123456789012:root"}, "X-Trent-On-Behalf-Of"),
+        ("x-trent-anything", {"X-Trent-Anything": "1"}, "X-Trent-Anything"),
+    ]:
+        r = check_envelope(send(signed_leaving_out(t, "CreateKey", {}, [leave_out], extra=extra)))
+        assert (error(r), r.message) == ((BAD, "InvalidSignatureException"), not_signed(name)), leave_out
+    assert key_count(t) == before
+    # Headers that decide nothing may stay unsigned (as every SDK leaves
+    # User-Agent; botocore also leaves amz-sdk-invocation-id and -request).
+    r = check_envelope(send(signed_leaving_out(t, "ListKeys", {}, ["user-agent", "amz-sdk-request"], extra={"User-Agent": "x", "amz-sdk-request": "attempt=1"})))
+    assert r.status == 200, r
+
+
+def test_an_unsigned_session_token_is_refused(t):
+    from test_identity import KMS_ALL, client, new_user_with_key, trust, unique
+
+    iam = client(t, "iam")
+    user, key = new_user_with_key(iam)
+    role = unique("token")
+    role_arn = iam.create_role(RoleName=role, AssumeRolePolicyDocument=trust(user["Arn"]))["Role"]["Arn"]
+    iam.put_role_policy(RoleName=role, PolicyName="kms", PolicyDocument=KMS_ALL)
+    c = client(t, "sts", access_key=key["AccessKeyId"], secret=key["SecretAccessKey"]).assume_role(RoleArn=role_arn, RoleSessionName="token")["Credentials"]
+    session = dict(access_key=c["AccessKeyId"], secret_key=c["SecretAccessKey"], token=c["SessionToken"])
+    assert check_envelope(send(signed_leaving_out(t, "ListKeys", {}, [], **session))).status == 200
+    r = check_envelope(send(signed_leaving_out(t, "ListKeys", {}, ["x-amz-security-token"], **session)))
+    assert (error(r), r.message) == ((BAD, "InvalidSignatureException"), not_signed("X-Amz-Security-Token"))
+    # The same on the Query path (STS), in its own codes.
+    form = b"Action=GetCallerIdentity&Version=2011-06-15"
+    extra = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
+    r = send(signed_leaving_out(t, None, form, [], extra=extra, service="sts", **session))
+    assert r.status == 200, r
+    r = send(signed_leaving_out(t, None, form, ["x-amz-security-token"], extra=extra, service="sts", **session))
+    assert r.status == 403 and b"<Code>SignatureDoesNotMatch</Code>" in r.body, r
+    assert b"X-Amz-Security-Token" in r.body and b"must be a" in r.body, r
+
+
+def test_the_query_path_needs_its_headers_signed_too(t):
+    from test_identity import client
+
+    name = f"unsigned-{uuid.uuid4().hex[:8]}"
+    form = f"Action=CreateUser&Version=2010-05-08&UserName={name}".encode()
+    extra = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
+    r = send(signed_leaving_out(t, None, form, ["content-type"], extra=extra, service="iam"))
+    assert r.status == 403 and b"<Code>SignatureDoesNotMatch</Code>" in r.body, r
+    assert b"Content-Type" in r.body and b"must be a" in r.body, r
+    names = [u["UserName"] for u in client(t, "iam").list_users()["Users"]]
+    assert name not in names
+    r = send(signed_leaving_out(t, None, form, [], extra=extra, service="iam"))
+    assert r.status == 200, r
+
+
+# --- regions ------------------------------------------------------------------------------
+
+
+def test_only_well_formed_regions_are_accepted(t):
+    before = key_count(t)
+    for region in ["x:y", "..", "US-EAST-1", "", "us-east", "us-east-01", "aws-global"]:
+        r = check_envelope(send(signed_leaving_out(t, "CreateKey", {}, [], region=region)))
+        assert error(r) == (BAD, "InvalidSignatureException"), (region, r)
+        assert r.message == f"Credential should be scoped to a valid region, not '{region}'.", r.message
+    assert key_count(t) == before
+    for region in ["us-gov-west-1", "cn-north-1", "il-central-1", "us-isob-east-1", "ap-southeast-4"]:
+        r = check_envelope(send(signed_leaving_out(t, "CreateKey", {}, [], region=region)))
+        assert r.status == 200, (region, r)
+        assert r.json["KeyMetadata"]["Arn"].startswith(f"arn:aws:kms:{region}:")
+    # IAM and STS the same, in their own codes.
+    form = b"Action=GetCallerIdentity&Version=2011-06-15"
+    r = send(signed_leaving_out(t, None, form, [], extra={"Content-Type": "application/x-www-form-urlencoded"}, service="sts", region="x:y"))
+    assert r.status == 403 and b"<Code>SignatureDoesNotMatch</Code>" in r.body and b"valid region" in r.body, r
+
+
+def test_dev_mode_takes_no_malformed_region_either(dev_trent):
+    t = dev_trent
+    for region in ["x:y", "Us-East-1", ".."]:
+        r = check_envelope(t.raw("CreateKey", {}, region=region, access_key="test", secret_key="test"))
+        assert error(r) == (BAD, "InvalidSignatureException"), (region, r)
+        assert r.message == f"Credential should be scoped to a valid region, not '{region}'."
+    r = check_envelope(t.raw("ListKeys", {}, region="eu-central-2", access_key="test", secret_key="test"))
+    assert r.status == 200

@@ -7,6 +7,8 @@
 //! picked at random, and follows the server's memory. See
 //! docs/BENCHMARKS.md.
 
+#![forbid(unsafe_code)]
+
 mod baseline;
 mod client;
 mod cpu;

@@ -35,6 +35,8 @@
 //! step can read it. [`Request::parse`] then reads the body into the typed input of
 //! its [`Operation`] (module [`input`], generated from the model by [`codegen`]).
 
+#![forbid(unsafe_code)]
+
 mod blob;
 #[doc(hidden)]
 pub mod codegen;

@@ -25,6 +25,8 @@
 //! Beside the path: [`lifecycle`] (deletion after the waiting period),
 //! [`clock`] (injected time), [`serve`] (start-up and the data directory).
 
+#![forbid(unsafe_code)]
+
 pub mod account;
 pub mod audit;
 pub mod auth;

@@ -1,6 +1,8 @@
 //! The `trent` command. Scripts outside the repository rely on these names
 //! and flags: keep them stable.
 
+#![forbid(unsafe_code)]
+
 use clap::{Parser, Subcommand};
 
 /// mimalloc rather than glibc's malloc: under load, glibc's allocator took

@@ -1,5 +1,8 @@
 //! `trent serve`: opens the data directory (root key, SQLite store, first
-//! admin's credentials), sweeps due deletions, and serves HTTP.
+//! admin's credentials), sweeps due deletions, and serves HTTP
+//! ([`connections`]: the connection bound and timeouts).
+
+pub mod connections;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -51,6 +54,27 @@ pub struct ServeOptions {
     /// caller with `kms:ViaService` = NAME. See docs/authorization.md.
     #[arg(long = "trusted-service")]
     pub trusted_services: Vec<crate::authz::via::TrustedService>,
+    /// Other accounts whose users the trusted service NAME may act for,
+    /// `NAME=ACCOUNT[,ACCOUNT...]` (repeatable). Without it a trusted
+    /// service acts only for principals of its own account.
+    #[arg(long = "trusted-service-accounts")]
+    pub trusted_service_accounts: Vec<crate::authz::via::ServiceAccounts>,
+    /// Seconds a client may take to send a request's head (request line
+    /// and headers), from its first byte; the connection is closed after.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_timeout_secs: u64,
+    /// Seconds a client may take to send a request's body, from the end of
+    /// its head; the request is then answered with an error and the
+    /// connection closed.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_timeout_secs: u64,
+    /// Seconds a keep-alive connection may stay open without a request.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout_secs: u64,
+    /// Connections served at once; further ones wait in the listen backlog
+    /// until one closes.
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_connections: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -93,7 +117,9 @@ pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
     };
     let usage = Arc::new(crate::keys::usage::UsageTracker::default());
     let audit = Arc::new(crate::audit::Audit::start(dir, &options.audit, &root_key, clock.clone()).map_err(|e| ServeError::Setup(format!("audit log: {e}")))?);
-    let state = Arc::new(AppState { store: store.clone(), provider, root_key, clock: clock.clone(), auth, usage: usage.clone(), audit: audit.clone(), trusted_services: options.trusted_services.clone() });
+    let mut trusted_services = options.trusted_services.clone();
+    crate::authz::via::allow_accounts(&mut trusted_services, &options.trusted_service_accounts).map_err(ServeError::Setup)?;
+    let state = Arc::new(AppState { store: store.clone(), provider, root_key, clock: clock.clone(), auth, usage: usage.clone(), audit: audit.clone(), trusted_services });
     crate::ops::get_key_last_usage::start_tracking(store.as_ref(), clock.now_millis()).await.map_err(setup("usage tracking"))?;
 
     let destroyed = crate::lifecycle::deletion::sweep(store.as_ref(), clock.as_ref(), state.as_ref()).await.map_err(setup("deletion sweep"))?;
@@ -122,9 +148,14 @@ pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
     let addr = listener.local_addr().map_err(setup("listen address"))?;
     let shutdown = shutdown_signal();
     print_welcome(addr, &credentials, admin.as_deref(), options.dev);
-    // With the peer's address, for the aws:SourceIp condition key and the audit log.
-    let app = crate::http::router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await.map_err(setup("serving"));
+    let limits = connections::Limits {
+        header_timeout: Duration::from_secs(options.header_timeout_secs),
+        body_timeout: Duration::from_secs(options.body_timeout_secs),
+        idle_timeout: Duration::from_secs(options.idle_timeout_secs),
+        max_connections: usize::try_from(options.max_connections).unwrap_or(usize::MAX),
+    };
+    // Each request carries the peer's address, for aws:SourceIp and the audit log.
+    connections::serve(listener, crate::http::router(state), limits, shutdown).await;
     // A graceful stop keeps every noted key use (a few tries: the database
     // may be briefly busy). They are a summary, not acknowledged writes, so
     // failing to keep them is logged rather than failing the stop.
@@ -141,7 +172,7 @@ pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
     }
     // Every answered request's event is written; sign and fsync the tail.
     audit.shutdown().await;
-    served.map(|_| ())
+    Ok(())
 }
 
 pub async fn open_store(spec: &str, dir: &Path) -> Result<Arc<dyn Store>, ServeError> {

@@ -58,6 +58,13 @@ pub enum SigV4Error {
     #[error("{}", self.message())]
     HostNotSigned,
 
+    /// A header the request carries and that must be signed (the date
+    /// header the request time comes from, or one of the server's
+    /// [`crate::SignedHeaderRules`]) is not among the signed headers.
+    /// `header` is its name as AWS writes it, e.g. `X-Amz-Target`.
+    #[error("{}", self.message())]
+    HeaderNotSigned { header: String },
+
     /// The date in the credential scope differs from the request date.
     #[error("{}", self.message())]
     ScopeDateMismatch {
@@ -128,6 +135,7 @@ impl SigV4Error {
             | MissingDate { .. }
             | InvalidDateFormat { .. } => "IncompleteSignatureException",
             HostNotSigned
+            | HeaderNotSigned { .. }
             | ScopeDateMismatch { .. }
             | WrongRegion { .. }
             | WrongService { .. }
@@ -180,6 +188,7 @@ impl SigV4Error {
                 "Date must be in ISO-8601 'basic format'. Got '{value}'. See http://en.wikipedia.org/wiki/ISO_8601"
             ),
             HostNotSigned => "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.".to_string(),
+            HeaderNotSigned { header } => format!("'{header}' must be a 'SignedHeader' in the AWS Authorization."),
             ScopeDateMismatch { scope_date, request_date, request_timestamp } => format!(
                 "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{scope_date}' != '{request_date}', from '{request_timestamp}'."
             ),

@@ -6,8 +6,10 @@
 //! server finds the `Authorization` header ([`authorization_header`]), parses
 //! it ([`parse_authorization`]), looks up the secret for its access key id
 //! (answering [`SigV4Error::UnrecognizedClient`] if there is none), optionally
-//! checks region and service ([`Authorization::check_scope`]), and calls
-//! [`verify`] with its clock. Every failure is a [`SigV4Error`] carrying the
+//! checks region and service ([`Authorization::check_scope`],
+//! [`Authorization::check_region_name`]) and the headers it needs signed
+//! ([`Authorization::check_signed_headers`]), and calls [`verify`] with its
+//! clock. Every failure is a [`SigV4Error`] carrying the
 //! AWS error code, HTTP status and message to send back.
 //!
 //! The crate is pure: no I/O, no clock (the time is passed in), no global
@@ -27,6 +29,7 @@
 mod canonical;
 mod error;
 mod parse;
+mod rules;
 mod time;
 mod verify;
 
@@ -36,6 +39,7 @@ pub use canonical::{
 };
 pub use error::{SigV4Error, SIGNATURE_MISMATCH_MESSAGE};
 pub use parse::{parse_authorization, Authorization, ALGORITHM, SCOPE_TERMINATOR};
+pub use rules::{is_region_name, SignedHeaderRules};
 pub use time::{days_from_civil, format_iso_basic, format_iso_extended};
 pub use verify::{sign, signing_key, verify, verify_with_hmac_key, verify_with_signing_key, MAX_CLOCK_SKEW_SECS, UNSIGNED_PAYLOAD};
 

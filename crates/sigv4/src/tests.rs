@@ -112,6 +112,88 @@ fn host_must_be_signed() {
 }
 
 #[test]
+fn the_date_header_must_be_signed() {
+    // X-Amz-Date present but left out of the signature: a valid signature
+    // over the rest is still refused.
+    let h = headers("20150830T123600Z");
+    let auth = signed(&h, BODY, &["content-type", "host", "x-amz-target"]);
+    let e = verify(&req(&h, BODY), &auth, SECRET, T0).unwrap_err();
+    assert_eq!(e, SigV4Error::HeaderNotSigned { header: "X-Amz-Date".into() });
+    assert_eq!(e.aws_error_code(), "InvalidSignatureException");
+    assert_eq!(e.http_status(), 400);
+    assert_eq!(e.message(), "'X-Amz-Date' must be a 'SignedHeader' in the AWS Authorization.");
+    // The same when the time comes from Date.
+    let mut d = headers("");
+    d.retain(|(n, _)| n != "X-Amz-Date");
+    d.push(("Date".into(), "Sun, 30 Aug 2015 12:36:00 GMT".into()));
+    let auth = signed(&d, BODY, &["host", "x-amz-target"]);
+    let e = verify(&req(&d, BODY), &auth, SECRET, T0).unwrap_err();
+    assert_eq!(e, SigV4Error::HeaderNotSigned { header: "Date".into() });
+    // A Date beside a signed X-Amz-Date is not the time: it need not be signed.
+    let mut both = headers("20150830T123600Z");
+    both.push(("Date".into(), "Sun, 30 Aug 2015 12:36:00 GMT".into()));
+    let auth = signed(&both, BODY, ALL);
+    verify(&req(&both, BODY), &auth, SECRET, T0).unwrap();
+}
+
+#[test]
+fn server_rules_name_headers_that_must_be_signed() {
+    const RULES: SignedHeaderRules<'static> = SignedHeaderRules {
+        names: &["content-type", "x-amz-target", "x-amz-security-token"],
+        prefixes: &["x-trent-"],
+    };
+    let mut h = headers("20150830T123600Z");
+    h.push(("User-Agent".into(), "not decisive".into()));
+    h.push(("X-Trent-On-Behalf-Of".into(), "arn:aws:iam::111122223333:user/ann".into()));
+    let all = signed(&h, BODY, &["content-type", "host", "x-amz-date", "x-amz-target", "x-trent-on-behalf-of"]);
+    all.check_signed_headers(&req(&h, BODY), &RULES).unwrap();
+    verify(&req(&h, BODY), &all, SECRET, T0).unwrap();
+    // Each decisive header left unsigned is named; the signature over the
+    // others would have matched.
+    for (left_out, name) in [
+        ("x-amz-target", "X-Amz-Target"),
+        ("content-type", "Content-Type"),
+        ("x-trent-on-behalf-of", "X-Trent-On-Behalf-Of"),
+    ] {
+        let signed_list: Vec<&str> = ["content-type", "host", "x-amz-date", "x-amz-target", "x-trent-on-behalf-of"]
+            .into_iter()
+            .filter(|n| *n != left_out)
+            .collect();
+        let auth = signed(&h, BODY, &signed_list);
+        verify(&req(&h, BODY), &auth, SECRET, T0).unwrap();
+        let e = auth.check_signed_headers(&req(&h, BODY), &RULES).unwrap_err();
+        assert_eq!(e, SigV4Error::HeaderNotSigned { header: name.into() });
+        assert_eq!(e.aws_error_code(), "InvalidSignatureException");
+        assert_eq!(e.message(), format!("'{name}' must be a 'SignedHeader' in the AWS Authorization."));
+    }
+    // A required header that is absent is not required.
+    let bare: Vec<_> = h.iter().filter(|(n, _)| n.starts_with("Host") || n.starts_with("X-Amz-Date")).cloned().collect();
+    signed(&bare, BODY, &["host", "x-amz-date"]).check_signed_headers(&req(&bare, BODY), &RULES).unwrap();
+    // A session token added after signing is refused (AWS's test suite
+    // post-sts-header-after verifies, but a server must not read it).
+    let mut sts = h.clone();
+    sts.push(("X-Amz-Security-Token".into(), "token".into()));
+    let e = all.check_signed_headers(&req(&sts, BODY), &RULES).unwrap_err();
+    assert_eq!(e, SigV4Error::HeaderNotSigned { header: "X-Amz-Security-Token".into() });
+}
+
+#[test]
+fn region_names_in_the_scope() {
+    let h = headers("20150830T123600Z");
+    for (region, ok) in [("us-east-1", true), ("us-gov-west-1", true), ("x:y", false), ("..", false), ("US-EAST-1", false), ("", false)] {
+        let value = sign(&req(&h, BODY), "AKIDEXAMPLE", SECRET, region, "kms", ALL).unwrap();
+        let auth = parse_authorization(&value).unwrap();
+        assert_eq!(auth.region, region);
+        let result = auth.check_region_name();
+        assert_eq!(result.is_ok(), ok, "{region:?}");
+        if let Err(e) = result {
+            assert_eq!(e.aws_error_code(), "InvalidSignatureException");
+            assert_eq!(e.message(), format!("Credential should be scoped to a valid region, not '{region}'."));
+        }
+    }
+}
+
+#[test]
 fn every_signed_header_must_be_present() {
     let h = headers("20150830T123600Z");
     let auth = signed(&h, BODY, ALL);

@@ -107,7 +107,7 @@ fn compute_signature(
 /// Verifies a SigV4-signed request.
 ///
 /// Checks, in order: a request date is present (`X-Amz-Date`, else `Date`) and
-/// well-formed; `host` is signed; the credential-scope date equals the request
+/// well-formed; `host` and that date header are signed; the credential-scope date equals the request
 /// date; the request time is within [`MAX_CLOCK_SKEW_SECS`] of `now_unix`
 /// (inclusive, both directions); every signed header is present; the
 /// `x-amz-content-sha256` header, if present, is `UNSIGNED-PAYLOAD` or the
@@ -148,6 +148,11 @@ pub fn verify_with_hmac_key(
     let (timestamp, request_time) = request_timestamp(req, auth)?;
     if !auth.signed_headers.iter().any(|h| h == "host") {
         return Err(SigV4Error::HostNotSigned);
+    }
+    // The header the request time comes from must be signed too (AWS's rule).
+    let date_header = if header_value(req, "x-amz-date").is_some() { "x-amz-date" } else { "date" };
+    if !auth.is_signed(date_header) {
+        return Err(SigV4Error::HeaderNotSigned { header: crate::rules::display_name(date_header) });
     }
     let request_date = timestamp.get(..8).unwrap_or_default();
     if auth.date != request_date {

@@ -11,6 +11,8 @@
 //! database without losing each other's writes. [`conformance`] is the one
 //! suite every backend must pass.
 
+#![forbid(unsafe_code)]
+
 mod error;
 pub mod records;
 pub mod read_cache;

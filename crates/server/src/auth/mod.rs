@@ -23,6 +23,19 @@ pub const DEFAULT_REGION: &str = "us-east-1";
 /// The service name requests must be signed for.
 pub const SERVICE: &str = "kms";
 
+/// The headers Trent reads to decide what a request does, which must be
+/// signed whenever a request carries them (beside `host` and the date
+/// header, which `trent_sigv4::verify` requires): the operation
+/// (`x-amz-target`), the protocol (`content-type`), the session
+/// (`x-amz-security-token`), and Trent's own headers (`x-trent-*`, e.g.
+/// `X-Trent-On-Behalf-Of`). Every AWS SDK and the aws CLI sign all of them;
+/// what they leave unsigned (`user-agent`, `content-length`,
+/// `x-amzn-trace-id`...) decides nothing here.
+pub const MUST_BE_SIGNED: trent_sigv4::SignedHeaderRules<'static> = trent_sigv4::SignedHeaderRules {
+    names: &["content-type", "x-amz-date", "x-amz-security-token", "x-amz-target"],
+    prefixes: &["x-trent-"],
+};
+
 /// The caller and the region it signed for, on the KMS path.
 pub async fn authenticate(state: &AppState, req: &Request<'_>) -> Result<(Principal, String), KmsError> {
     authenticate_for(state, req, SERVICE).await
@@ -34,17 +47,22 @@ pub async fn authenticate_for(state: &AppState, req: &Request<'_>, service: &str
     match &state.auth {
         AuthMode::Dev { account_id } => {
             // Like the emulators: whatever the credentials, the caller is the account root.
-            let region = trent_sigv4::authorization_header(req)
-                .ok()
-                .and_then(|h| trent_sigv4::parse_authorization(h).ok())
-                .map(|a| a.region)
-                .unwrap_or_else(|| DEFAULT_REGION.to_owned());
+            // The region still becomes part of ARNs: only a well-formed one is taken.
+            let region = match trent_sigv4::authorization_header(req).ok().and_then(|h| trent_sigv4::parse_authorization(h).ok()) {
+                Some(auth) => {
+                    auth.check_region_name().map_err(sigv4_error)?;
+                    auth.region
+                }
+                None => DEFAULT_REGION.to_owned(),
+            };
             Ok((root_of(account_id), region))
         }
         AuthMode::Secure => {
             let header = trent_sigv4::authorization_header(req).map_err(sigv4_error)?;
             let auth = trent_sigv4::parse_authorization(header).map_err(sigv4_error)?;
+            auth.check_region_name().map_err(sigv4_error)?;
             auth.check_scope(&auth.region, service).map_err(sigv4_error)?;
+            auth.check_signed_headers(req, &MUST_BE_SIGNED).map_err(sigv4_error)?;
             require_signed_payload(req)?;
             let (principal, signing_key) = if auth.access_key_id.starts_with(TEMPORARY_KEY_PREFIX) {
                 session_lookup(state, req, &auth).await?
@@ -107,12 +125,80 @@ async fn session_lookup(state: &AppState, req: &Request<'_>, auth: &Authorizatio
     Ok((principal, Arc::new(hmac::Key::new(hmac::HMAC_SHA256, signing_key.as_ref()))))
 }
 
+/// The KMS error for a SigV4 failure, by its kind.
 fn sigv4_error(e: trent_sigv4::SigV4Error) -> KmsError {
-    let code = match e.aws_error_code() {
-        "MissingAuthenticationTokenException" => ErrorCode::MissingAuthenticationToken,
-        "IncompleteSignatureException" => ErrorCode::IncompleteSignature,
-        "UnrecognizedClientException" => ErrorCode::UnrecognizedClient,
-        _ => ErrorCode::InvalidSignature,
-    };
-    KmsError::new(code, e.message())
+    KmsError::new(sigv4_code(&e), e.message())
+}
+
+fn sigv4_code(e: &trent_sigv4::SigV4Error) -> ErrorCode {
+    use trent_sigv4::SigV4Error::*;
+    match e {
+        MissingAuthenticationToken => ErrorCode::MissingAuthenticationToken,
+        MissingAuthorizationComponents { .. }
+        | MalformedAuthorizationComponent { .. }
+        | UnsupportedAlgorithm { .. }
+        | MalformedCredential { .. }
+        | InvalidScopeTerminator { .. }
+        | MissingDate { .. }
+        | InvalidDateFormat { .. } => ErrorCode::IncompleteSignature,
+        HostNotSigned
+        | HeaderNotSigned { .. }
+        | ScopeDateMismatch { .. }
+        | WrongRegion { .. }
+        | WrongService { .. }
+        | SignatureExpired { .. }
+        | SignatureNotYetCurrent { .. }
+        | SignedHeaderMissing { .. }
+        | PayloadHashMismatch
+        | SignatureMismatch => ErrorCode::InvalidSignature,
+        UnrecognizedClient => ErrorCode::UnrecognizedClient,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use trent_sigv4::SigV4Error;
+
+    #[test]
+    fn each_sigv4_failure_answers_the_aws_code_it_names() {
+        let s = || String::from("x");
+        let all = [
+            SigV4Error::MissingAuthenticationToken,
+            SigV4Error::MissingAuthorizationComponents { credential: true, signed_headers: false, signature: false, authorization: s() },
+            SigV4Error::MalformedAuthorizationComponent { component: s(), authorization: s() },
+            SigV4Error::UnsupportedAlgorithm { algorithm: s() },
+            SigV4Error::MalformedCredential { credential: s() },
+            SigV4Error::InvalidScopeTerminator { terminator: s() },
+            SigV4Error::MissingDate { authorization: s() },
+            SigV4Error::InvalidDateFormat { value: s() },
+            SigV4Error::HostNotSigned,
+            SigV4Error::HeaderNotSigned { header: s() },
+            SigV4Error::ScopeDateMismatch { scope_date: s(), request_date: s(), request_timestamp: s() },
+            SigV4Error::WrongRegion { region: s() },
+            SigV4Error::WrongService { expected: s() },
+            SigV4Error::SignatureExpired { request_time: s(), earliest: s(), now: s() },
+            SigV4Error::SignatureNotYetCurrent { request_time: s(), latest: s(), now: s() },
+            SigV4Error::SignedHeaderMissing { header: s() },
+            SigV4Error::PayloadHashMismatch,
+            SigV4Error::SignatureMismatch,
+            SigV4Error::UnrecognizedClient,
+        ];
+        for e in all {
+            let kms = sigv4_error(e.clone());
+            assert_eq!(kms.code.name(), e.aws_error_code(), "{e:?}");
+            assert_eq!(kms.code.status().as_u16(), e.http_status(), "{e:?}");
+            assert_eq!(kms.message, e.message());
+        }
+    }
+
+    #[test]
+    fn decisive_headers_must_be_signed_and_others_need_not() {
+        for name in ["X-Amz-Target", "content-type", "X-Amz-Security-Token", "x-amz-date", "X-Trent-On-Behalf-Of", "x-trent-anything"] {
+            assert!(MUST_BE_SIGNED.applies_to(name), "{name}");
+        }
+        for name in ["user-agent", "content-length", "x-amz-user-agent", "amz-sdk-invocation-id", "amz-sdk-request", "x-amzn-trace-id", "accept-encoding", "expect"] {
+            assert!(!MUST_BE_SIGNED.applies_to(name), "{name}");
+        }
+    }
 }

@@ -160,7 +160,7 @@ mod tests {
         store.insert_entity(&dave, None).await.unwrap();
         let as_dave = ctx(store.clone(), &dave.arn);
         let denied = authorize(&as_dave, "iam:CreateUser", "arn:aws:iam::111122223333:user/x").await.unwrap_err();
-        assert_eq!((denied.code, denied.status), ("AccessDenied", 403));
+        assert_eq!((denied.code, denied.status()), (crate::query::error::QueryCode::AccessDenied, 403));
         let mut record = store.get_entity("111122223333", EntityKind::User, "dave").await.unwrap().unwrap();
         let mut doc = Doc::parse(&record.doc).unwrap();
         doc.inline.insert("users".into(), r#"{"Statement":{"Effect":"Allow","Action":"iam:*User","Resource":"arn:aws:iam::111122223333:user/*"}}"#.into());

@@ -156,7 +156,7 @@ where
             Err(e) => return Err(e.into()),
         }
     }
-    Err(QueryError::new("ConcurrentModification", 409, format!("The {} {name} is being changed by another request; try again.", noun(kind))))
+    Err(QueryError::concurrent_modification(format!("The {} {name} is being changed by another request; try again.", noun(kind))))
 }
 
 /// Inserts a new entity (with an access key for a new user, if given).

@@ -101,7 +101,7 @@ pub async fn call(ctx: &Ctx, action: &str, p: &Params) -> Result<Option<String>,
         "UntagUser" => ops::untag_user::handle(ctx, p).await,
         "UpdateAccessKey" => ops::update_access_key::handle(ctx, p).await,
         "UpdateAssumeRolePolicy" => ops::update_assume_role_policy::handle(ctx, p).await,
-        other => Err(QueryError::new("InvalidAction", 400, format!("Could not find operation {other} for version 2010-05-08"))),
+        other => Err(QueryError::new(crate::query::error::QueryCode::InvalidAction, format!("Could not find operation {other} for version 2010-05-08"))),
     }
 }
 

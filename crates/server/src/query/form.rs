@@ -96,7 +96,7 @@ mod tests {
         assert_eq!(p.get("UserName"), Some("dæve x"));
         let tags = p.members("Tags", &["Key", "Value"]);
         assert_eq!(tags, vec![vec![Some("team".into()), Some("".into())], vec![Some("k2".into()), Some("v&2".into())]]);
-        assert_eq!(p.required("Path").unwrap_err().code, "ValidationError");
+        assert_eq!(p.required("Path").unwrap_err().code, crate::query::error::QueryCode::ValidationError);
         assert!(Params::parse(b"a=%zz").is_err());
     }
 }

@@ -77,7 +77,7 @@ pub async fn handle(state: Arc<AppState>, service: Service, method: Method, uri:
     let started = Instant::now();
     let request_id = trail.request_id.clone();
     let audit = state.audit.clone();
-    let refused = || QueryError::new("ServiceFailure", 500, "Trent cannot write its audit log, so it refuses requests until an operator fixes it.");
+    let refused = || QueryError::new(error::QueryCode::ServiceFailure, "Trent cannot write its audit log, so it refuses requests until an operator fixes it.");
     let (service, action, result) = if audit.refusing() {
         // Nothing is served unaudited: refused before it can act.
         (service, String::new(), Err(refused()))
@@ -91,7 +91,7 @@ pub async fn handle(state: Arc<AppState>, service: Service, method: Method, uri:
             Service::Sts => "sts.amazonaws.com",
         });
         trail.target = Some(if action.is_empty() { "(none)".to_owned() } else { action.chars().take(128).collect() });
-        let event = crate::audit::event::build(&trail, result.as_ref().err().map(|e| (e.code, e.message.as_str())));
+        let event = crate::audit::event::build(&trail, result.as_ref().err().map(|e| (e.code.name(), e.message.as_str())));
         let changed = result.is_ok() && !crate::audit::event::read_only(&action);
         match audit.record(&event, changed).await {
             Ok(()) => (service, action, result),
@@ -119,8 +119,8 @@ pub async fn handle(state: Arc<AppState>, service: Service, method: Method, uri:
                 tracing::error!(request_id = %request_id, detail = %detail, "internal error");
             }
             let mut x = Xml::new();
-            x.start("Error").text("Type", err.fault()).text("Code", err.code).text("Message", &err.message).end("Error").text("RequestId", &request_id);
-            let status = StatusCode::from_u16(err.status).unwrap_or(StatusCode::BAD_REQUEST);
+            x.start("Error").text("Type", err.fault()).text("Code", err.code.name()).text("Message", &err.message).end("Error").text("RequestId", &request_id);
+            let status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::BAD_REQUEST);
             (status, format!("<ErrorResponse xmlns=\"{ns}\">{}</ErrorResponse>", x.into_string()))
         }
     };
@@ -150,7 +150,7 @@ async fn serve(state: Arc<AppState>, service: Service, method: &Method, uri: &Ur
     let service = if headers.contains_key(header::AUTHORIZATION) { service } else if crate::sts::ACTIONS.contains(&action.as_str()) { Service::Sts } else { Service::Iam };
     let result = async {
         if action.is_empty() {
-            return Err(QueryError::new("MissingAction", 400, "Missing Action"));
+            return Err(QueryError::new(error::QueryCode::MissingAction, "Missing Action"));
         }
         let mut header_list: Vec<(String, String)> =
             headers.iter().filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))).collect();

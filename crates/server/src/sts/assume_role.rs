@@ -25,7 +25,7 @@ pub async fn handle(ctx: &Ctx, p: &Params) -> Result<Option<String>, QueryError>
     check_session_name(session_name)?;
     let duration = p.int("DurationSeconds", 900, 43200)?.unwrap_or(3600);
     if p.get("Policy").is_some() || p.get("PolicyArns.member.1.arn").is_some() {
-        return Err(QueryError::new("InvalidParameterValue", 400, "Trent does not support session policies yet."));
+        return Err(QueryError::new(crate::query::error::QueryCode::InvalidParameterValue, "Trent does not support session policies yet."));
     }
     if role_arn.len() < 20 {
         return Err(QueryError::validation(format!(

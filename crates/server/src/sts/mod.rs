@@ -16,6 +16,6 @@ pub async fn call(ctx: &Ctx, action: &str, p: &Params) -> Result<Option<String>,
     match action {
         "AssumeRole" => assume_role::handle(ctx, p).await,
         "GetCallerIdentity" => get_caller_identity::handle(ctx, p).await,
-        other => Err(QueryError::new("InvalidAction", 400, format!("Could not find operation {other} for version 2011-06-15"))),
+        other => Err(QueryError::new(crate::query::error::QueryCode::InvalidAction, format!("Could not find operation {other} for version 2011-06-15"))),
     }
 }

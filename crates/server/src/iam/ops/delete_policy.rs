@@ -18,7 +18,7 @@ pub async fn handle(ctx: &Ctx, p: &Params) -> Result<Option<String>, QueryError>
     }
     match ctx.state.store.delete_entity(&ctx.principal.account_id, EntityKind::Policy, policy.name(), policy.record.row_version).await {
         Ok(()) => Ok(None),
-        Err(StoreError::Conflict) => Err(QueryError::new("ConcurrentModification", 409, format!("The policy {arn} changed while it was being deleted; try again."))),
+        Err(StoreError::Conflict) => Err(QueryError::concurrent_modification(format!("The policy {arn} changed while it was being deleted; try again."))),
         Err(StoreError::NotFound) => Err(QueryError::no_such_entity(format!("Policy {arn} does not exist or is not attachable."))),
         Err(e) => Err(e.into()),
     }

@@ -18,7 +18,7 @@ pub async fn handle(ctx: &Ctx, p: &Params) -> Result<Option<String>, QueryError>
     }
     match ctx.state.store.delete_entity(&ctx.principal.account_id, EntityKind::Role, role.name(), role.record.row_version).await {
         Ok(()) => Ok(None),
-        Err(StoreError::Conflict) => Err(QueryError::new("ConcurrentModification", 409, format!("The role {} changed while it was being deleted; try again.", role.name()))),
+        Err(StoreError::Conflict) => Err(QueryError::concurrent_modification(format!("The role {} changed while it was being deleted; try again.", role.name()))),
         Err(StoreError::NotFound) => Err(crate::iam::entity::not_found(EntityKind::Role, &ctx.principal.account_id, role.name())),
         Err(e) => Err(e.into()),
     }

@@ -21,7 +21,7 @@ pub async fn handle(ctx: &Ctx, p: &Params) -> Result<Option<String>, QueryError>
     }
     match ctx.state.store.delete_entity(&ctx.principal.account_id, EntityKind::User, user.name(), user.record.row_version).await {
         Ok(()) => Ok(None),
-        Err(StoreError::Conflict) => Err(QueryError::new("ConcurrentModification", 409, format!("The user {} changed while it was being deleted; try again.", user.name()))),
+        Err(StoreError::Conflict) => Err(QueryError::concurrent_modification(format!("The user {} changed while it was being deleted; try again.", user.name()))),
         Err(StoreError::NotFound) => Err(crate::iam::entity::not_found(EntityKind::User, &ctx.principal.account_id, user.name())),
         Err(e) => Err(e.into()),
     }
