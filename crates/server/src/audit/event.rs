@@ -283,10 +283,10 @@ mod tests {
     #[test]
     fn identities_follow_the_arn() {
         let mut trail = Trail { access_key_id: Some("AKIAX".into()), ..Trail::default() };
-        trail.principal = Some(Principal { account_id: "111122223333".into(), arn: "arn:aws:iam::111122223333:user/dev/alice".into() });
+        trail.principal = Principal::from_arn("arn:aws:iam::111122223333:user/dev/alice");
         let u = serde_json::to_value(user_identity(&trail)).unwrap();
         assert_eq!((u["type"].as_str(), u["userName"].as_str(), u["accessKeyId"].as_str()), (Some("IAMUser"), Some("alice"), Some("AKIAX")));
-        trail.principal = Some(Principal { account_id: "111122223333".into(), arn: "arn:aws:sts::111122223333:assumed-role/ops/s1".into() });
+        trail.principal = Principal::from_arn("arn:aws:sts::111122223333:assumed-role/ops/s1");
         let u = serde_json::to_value(user_identity(&trail)).unwrap();
         assert_eq!(u["type"], "AssumedRole");
         assert_eq!(u["sessionContext"]["sessionIssuer"]["arn"], "arn:aws:iam::111122223333:role/ops");

@@ -86,7 +86,7 @@ fn require_signed_payload(req: &Request<'_>) -> Result<(), KmsError> {
 }
 
 pub fn root_of(account_id: &str) -> Principal {
-    Principal { account_id: account_id.to_owned(), arn: format!("arn:aws:iam::{account_id}:root") }
+    Principal::root(account_id)
 }
 
 /// Access key ids of temporary (STS) credentials start with this, as AWS's.
@@ -103,7 +103,9 @@ async fn lookup(state: &AppState, auth: &Authorization) -> Result<(Principal, Ar
     let key = state.store.get_access_key(&auth.access_key_id).await?.filter(|k| k.active).ok_or_else(unknown)?;
     let principal = state.store.get_principal(&key.principal_arn).await?.ok_or_else(unknown)?;
     let signing_key = signing_keys::signing_key(&key.sealed_secret, auth, || credentials::unseal_secret(&state.root_key, &key))?;
-    Ok((Principal { account_id: principal.account_id, arn: principal.arn }, signing_key))
+    // A stored principal whose ARN is not a root or user of its account acts as nobody.
+    let principal = Principal::from_arn(&principal.arn).filter(|p| p.account_id == principal.account_id).ok_or_else(unknown)?;
+    Ok((principal, signing_key))
 }
 
 /// Temporary credentials: the session token (`X-Amz-Security-Token`) must
@@ -120,7 +122,7 @@ async fn session_lookup(state: &AppState, req: &Request<'_>, auth: &Authorizatio
     if !current {
         return Err(invalid_token());
     }
-    let principal = Principal { account_id: session.account_id.clone(), arn: session.assumed_role_arn() };
+    let principal = Principal::from_arn(&session.assumed_role_arn()).filter(|p| p.account_id == session.account_id).ok_or_else(invalid_token)?;
     let signing_key = Zeroizing::new(trent_sigv4::signing_key(session.secret.as_bytes(), &auth.date, &auth.region, &auth.service));
     Ok((principal, Arc::new(hmac::Key::new(hmac::HMAC_SHA256, signing_key.as_ref()))))
 }

@@ -152,8 +152,8 @@ pub async fn forwarded(state: &AppState, signer: Principal, req: &trent_sigv4::R
     if !caller.root && state.store.get_principal(&on_behalf).await?.is_none() {
         return Err(refuse("no such principal"));
     }
-    let account = caller.account.to_owned();
-    Ok((Principal { account_id: account, arn: on_behalf.clone() }, Some(service.name.clone())))
+    let principal = Principal::from_arn(&on_behalf).ok_or_else(|| refuse("only an IAM user or the account root can be named"))?;
+    Ok((principal, Some(service.name.clone())))
 }
 
 #[cfg(test)]

@@ -12,29 +12,11 @@ use trent_store::{EntityKind, Tag};
 use super::entity::{find_doc, Doc};
 use crate::policy::{self, Decision, Policy};
 use crate::query::error::QueryError;
+pub use crate::state::PrincipalKind as Kind;
 use crate::state::{Ctx, Principal};
 
-/// What a principal's ARN says it is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Kind {
-    Root,
-    User(String),
-    /// An assumed-role session: the role's name and the session's.
-    Session { role: String, session: String },
-}
-
-pub fn kind_of(principal: &Principal) -> Kind {
-    // `arn:aws:<service>::<account>:<resource>`, read in place (every request asks).
-    let resource_of = |service: &str| principal.arn.strip_prefix("arn:aws:")?.strip_prefix(service)?.strip_prefix("::")?.strip_prefix(principal.account_id.as_str())?.strip_prefix(':');
-    if let Some(rest) = resource_of("iam").and_then(|r| r.strip_prefix("user/")) {
-        return Kind::User(rest.rsplit('/').next().unwrap_or(rest).to_owned());
-    }
-    if let Some(rest) = resource_of("sts").and_then(|r| r.strip_prefix("assumed-role/")) {
-        if let Some((role, session)) = rest.split_once('/') {
-            return Kind::Session { role: role.to_owned(), session: session.to_owned() };
-        }
-    }
-    Kind::Root
+pub fn kind_of(principal: &Principal) -> &Kind {
+    &principal.kind
 }
 
 /// The caller as a trust policy sees it.
@@ -134,7 +116,7 @@ mod tests {
         let clock: Arc<ManualClock> = Arc::new(ManualClock::new(0));
         let audit = Arc::new(crate::audit::Audit::in_temp_dir(&root_key, clock.clone()));
         let state = AppState { store, provider: Arc::new(SoftwareProvider::new(root_key.clone())), root_key, clock, auth: AuthMode::Secure, usage: Default::default(), audit, trusted_services: Vec::new() };
-        Ctx { state: Arc::new(state), principal: Principal { account_id: "111122223333".into(), arn: arn.into() }, region: "us-east-1".into(), request_id: "test".into(), audit: Default::default(), authz: Default::default() }
+        Ctx { state: Arc::new(state), principal: Principal::from_arn(arn).unwrap(), region: "us-east-1".into(), request_id: "test".into(), audit: Default::default(), authz: Default::default() }
     }
 
     #[tokio::test]
@@ -174,14 +156,11 @@ mod tests {
 
     #[test]
     fn principal_kinds() {
-        let p = |arn: &str| Principal { account_id: "111122223333".into(), arn: arn.into() };
-        assert_eq!(kind_of(&p("arn:aws:iam::111122223333:root")), Kind::Root);
-        assert_eq!(kind_of(&p("arn:aws:iam::111122223333:user/dave")), Kind::User("dave".into()));
-        assert_eq!(kind_of(&p("arn:aws:iam::111122223333:user/team/dave")), Kind::User("dave".into()));
-        assert_eq!(
-            kind_of(&p("arn:aws:sts::111122223333:assumed-role/ops/me")),
-            Kind::Session { role: "ops".into(), session: "me".into() }
-        );
+        let p = |arn: &str| Principal::from_arn(arn).unwrap();
+        assert_eq!(kind_of(&p("arn:aws:iam::111122223333:root")), &Kind::Root);
+        assert_eq!(kind_of(&p("arn:aws:iam::111122223333:user/dave")), &Kind::User("dave".into()));
+        assert_eq!(kind_of(&p("arn:aws:iam::111122223333:user/team/dave")), &Kind::User("dave".into()));
+        assert_eq!(kind_of(&p("arn:aws:sts::111122223333:assumed-role/ops/me")), &Kind::Session { role: "ops".into(), session: "me".into() });
         assert_eq!(caller(&p("arn:aws:sts::111122223333:assumed-role/ops/me")).role_arn.as_deref(), Some("arn:aws:iam::111122223333:role/ops"));
     }
 }
