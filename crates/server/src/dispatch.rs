@@ -1,8 +1,9 @@
 //! Dispatch: a typed request (`trent_model::Request`, which holds only the
 //! members of its operation's input shape) goes through AWS's limits, the
 //! one authorization step ([`crate::authz::authorize`]) and then to the file
-//! that implements its operation, which receives what was authorized.
-//! [`table`] is the operation table every step reads.
+//! that implements its operation, which receives what was authorized and an
+//! [`OpCtx`] (no path to the store or the root key but through what was
+//! authorized). [`table`] is the operation table every step reads.
 
 pub mod table;
 
@@ -13,6 +14,7 @@ use serde_json::Value;
 use trent_model::Request;
 
 use crate::authz::Access;
+use crate::keys::OpCtx;
 use crate::ops;
 use crate::protocol::error::KmsError;
 use crate::state::Ctx;
@@ -22,7 +24,9 @@ pub async fn call(ctx: &Ctx, request: Request) -> Result<Value, KmsError> {
     crate::protocol::limits::check(&request)?;
     let row = table::describe(request.operation());
     let access = crate::authz::authorize(ctx, &request).await?;
-    let result = run(ctx, request, access).await;
+    // From here on the handler's view: no store, no root key.
+    let op = OpCtx::new(ctx);
+    let result = run(&op, request, access).await;
     if let (true, Ok(answer)) = (row.tracked_use, &result) {
         note_key_use(ctx, row.operation.name(), answer);
     }
@@ -44,7 +48,7 @@ fn note_key_use(ctx: &Ctx, operation: &str, answer: &Value) {
 /// moved several times per request (docs/BENCHMARKS.md).
 /// Each handler gets the part of `access` its row's resource kind made; a
 /// mismatch between the table and this match is an internal error.
-fn run<'a>(ctx: &'a Ctx, request: Request, access: Access) -> Pin<Box<dyn Future<Output = Result<Value, KmsError>> + Send + 'a>> {
+fn run<'a>(ctx: &'a OpCtx<'a>, request: Request, access: Access) -> Pin<Box<dyn Future<Output = Result<Value, KmsError>> + Send + 'a>> {
     fn boxed<'a>(f: impl Future<Output = Result<Value, KmsError>> + Send + 'a) -> Pin<Box<dyn Future<Output = Result<Value, KmsError>> + Send + 'a>> {
         Box::pin(f)
     }

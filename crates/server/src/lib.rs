@@ -9,10 +9,13 @@
 //! - [`dispatch`]: operation name -> the file in [`ops`] that implements it.
 //! - [`authz`]: the one place that decides whether a principal may act on a
 //!   key; operations only receive [`authz::Authorized`] keys.
-//! - [`ops`]: one file per KMS operation.
+//! - [`ops`]: one file per KMS operation. A handler gets a [`keys::OpCtx`],
+//!   not the request's [`state::Ctx`], so it has no path to the store, the
+//!   key provider or the root key but through [`keys`].
 //! - [`keys`]: what a KMS key is to the API: references, metadata, states,
-//!   policies, tags, and symmetric encryption through the key provider
-//!   (`trent-crypto`).
+//!   policies, tags, symmetric and asymmetric crypto through the key
+//!   provider (`trent-crypto`), and the handlers' only way to the store:
+//!   functions that take the [`authz::Authorized`] value they act on.
 //! - the store (`trent-store`): SQLite by default; every write durable
 //!   before the answer is sent.
 //! - [`audit`]: one CloudTrail-shaped event per request, hash-chained and

@@ -1,6 +1,12 @@
-//! Alias names: `alias/` followed by letters, digits, `/_-`; names under
-//! `alias/aws/` belong to AWS-managed keys and cannot be made or changed.
+//! Aliases: their names (`alias/` followed by letters, digits, `/_-`;
+//! names under `alias/aws/` belong to AWS-managed keys and cannot be made
+//! or changed), and the store's changes to an alias authorization allowed.
 
+use trent_store::{AliasRecord, KeyRecord, StoreError};
+
+use crate::authz::{AliasScope, Authorized};
+use crate::keys::change::gone;
+use crate::keys::OpCtx;
 use crate::protocol::error::{ErrorCode, KmsError};
 
 pub fn check_name(name: &str) -> Result<(), KmsError> {
@@ -14,6 +20,69 @@ pub fn check_name(name: &str) -> Result<(), KmsError> {
         return Err(KmsError::new(ErrorCode::InvalidAliasName, format!("Alias names beginning with alias/aws/ are reserved: {name}")));
     }
     Ok(())
+}
+
+/// CreateAlias: the alias, pointing at the authorized key.
+pub async fn create(ctx: &OpCtx<'_>, alias: &Authorized<AliasScope>, key: &Authorized<KeyRecord>) -> Result<(), KmsError> {
+    let now = ctx.now();
+    let record = AliasRecord {
+        account_id: alias.account_id.clone(),
+        region: alias.region.clone(),
+        alias_name: alias.name.clone(),
+        target_key_id: key.key_id.clone(),
+        created_at: now,
+        updated_at: now,
+    };
+    match ctx.store().insert_alias(&record).await {
+        Ok(()) => Ok(()),
+        Err(StoreError::AlreadyExists) => Err(KmsError::new(ErrorCode::AlreadyExists, format!("An alias with the name {} already exists", alias.arn()))),
+        // The key was destroyed between its authorization and the insert.
+        Err(StoreError::NotFound) => Err(gone(key)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// UpdateAlias: `current` (the alias as authorization read it) pointed at
+/// the authorized `key`, if the alias still points where it did then and
+/// the key is of the same type and usage as the one it points to now.
+pub async fn update(ctx: &OpCtx<'_>, alias: &Authorized<AliasScope>, mut current: AliasRecord, key: &Authorized<KeyRecord>) -> Result<(), KmsError> {
+    // The record is saved as given: it must be the authorized alias.
+    if current.account_id != alias.account_id || current.region != alias.region || current.alias_name != alias.name {
+        return Err(KmsError::internal(format!("UpdateAlias was given another alias than {}", alias.arn())));
+    }
+    if let Some(target) = ctx.store().get_key(&current.target_key_id).await? {
+        if target.key_spec != key.key_spec || target.key_usage != key.key_usage {
+            return Err(KmsError::validation(format!(
+                "{} has a different key spec or key usage than the key the alias points to; an alias can only move between keys of the same type and usage.",
+                key.arn
+            )));
+        }
+    }
+    let checked = std::mem::replace(&mut current.target_key_id, key.key_id.clone());
+    current.updated_at = ctx.now();
+    match ctx.store().update_alias(&current, &checked).await {
+        Ok(()) => Ok(()),
+        Err(StoreError::NotFound) => Err(alias.not_found()),
+        Err(StoreError::Conflict) => Err(moved(alias)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// DeleteAlias: the alias, if it still points where `current` (the alias
+/// as authorization read it) says.
+pub async fn delete(ctx: &OpCtx<'_>, alias: &Authorized<AliasScope>, current: &AliasRecord) -> Result<(), KmsError> {
+    match ctx.store().delete_alias(&alias.account_id, &alias.region, &alias.name, &current.target_key_id).await {
+        Ok(()) => Ok(()),
+        Err(StoreError::NotFound) => Err(alias.not_found()),
+        Err(StoreError::Conflict) => Err(moved(alias)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The answer when an alias was pointed elsewhere between its authorization
+/// and the change: the request changed nothing and may be sent again.
+fn moved(alias: &AliasScope) -> KmsError {
+    KmsError::invalid_state(format!("Alias {} was changed by another request while this one was processed; nothing was changed, try again.", alias.arn()))
 }
 
 #[cfg(test)]

@@ -10,9 +10,9 @@ use trent_crypto::StoredMaterial;
 use trent_store::KeyRecord;
 use uuid::Uuid;
 
-use crate::keys::state;
+use crate::authz::Authorized;
+use crate::keys::{state, OpCtx};
 use crate::protocol::error::{ErrorCode, KmsError};
-use crate::state::Ctx;
 
 /// The key's spec as the crypto crate names it.
 pub fn spec_of(key: &KeyRecord) -> Result<KeySpec, KmsError> {
@@ -61,28 +61,28 @@ pub fn names<'a>(items: impl Iterator<Item = &'a str>) -> String {
 
 /// The parsed key of the key's current material, for a cryptographic
 /// operation (the key must be enabled).
-pub async fn private_key(ctx: &Ctx, key: &KeyRecord) -> Result<Arc<PrivateKey>, KmsError> {
+pub async fn private_key(ctx: &OpCtx<'_>, key: &Authorized<KeyRecord>) -> Result<Arc<PrivateKey>, KmsError> {
     state::usable_for_crypto(key)?;
     material_key(ctx, key, &key.current_material_id).await
 }
 
 /// The parsed key of one material version of `key`.
-pub async fn material_key(ctx: &Ctx, key: &KeyRecord, material_id: &str) -> Result<Arc<PrivateKey>, KmsError> {
+async fn material_key(ctx: &OpCtx<'_>, key: &Authorized<KeyRecord>, material_id: &str) -> Result<Arc<PrivateKey>, KmsError> {
     let spec = spec_of(key)?;
     let id = Uuid::try_parse(&key.key_id).map_err(|_| KmsError::internal(format!("stored key id {} is not a UUID", key.key_id)))?;
     let mut mid = [0u8; 32];
     hex::decode_to_slice(material_id, &mut mid).map_err(|_| KmsError::internal(format!("stored material id {material_id} is not 64 hex digits")))?;
     // The hot path: a key used before is ready, with no store read and no parsing.
-    if let Some(key) = ctx.state.provider.cached_private_key(id, &mid, spec) {
+    let provider = &ctx.state().provider;
+    if let Some(key) = provider.cached_private_key(id, &mid, spec) {
         return Ok(key);
     }
     let record = ctx
-        .state
-        .store
+        .store()
         .get_material(&key.key_id, material_id)
         .await?
         .ok_or_else(|| KmsError::internal(format!("key {} has no material {material_id}", key.key_id)))?;
-    let provider = ctx.state.provider.clone();
+    let provider = provider.clone();
     let stored = StoredMaterial(record.stored);
     // A miss parses key material (milliseconds for RSA): keep it off the async threads.
     tokio::task::spawn_blocking(move || provider.private_key(id, &mid, spec, &stored))
@@ -110,8 +110,8 @@ fn no_context(context: Option<&crate::keys::symmetric::EncryptionContext>) -> Re
 /// key size and hash (k - 2*hLen - 2 bytes: 214/190 for RSA_2048,
 /// 342/318 for RSA_3072, 470/446 for RSA_4096).
 pub async fn encrypt(
-    ctx: &Ctx,
-    key: &KeyRecord,
+    ctx: &OpCtx<'_>,
+    key: &Authorized<KeyRecord>,
     algorithm: Option<&str>,
     context: Option<&crate::keys::symmetric::EncryptionContext>,
     plaintext: &[u8],
@@ -134,8 +134,8 @@ pub async fn encrypt(
 /// Decrypt with the private key of an asymmetric ENCRYPT_DECRYPT key; a
 /// ciphertext that does not decrypt is `InvalidCiphertextException`.
 pub async fn decrypt(
-    ctx: &Ctx,
-    key: &KeyRecord,
+    ctx: &OpCtx<'_>,
+    key: &Authorized<KeyRecord>,
     algorithm: Option<&str>,
     context: Option<&crate::keys::symmetric::EncryptionContext>,
     ciphertext: &[u8],

@@ -1,14 +1,18 @@
 //! Grants: what one allows (operations, encryption-context constraints),
 //! their tokens, and the rules AWS gives them. The store keeps the record;
-//! this is what its `doc` holds and how authorization reads it.
+//! this is what its `doc` holds and how authorization reads it, and the
+//! store's grants of a key authorization allowed (listed, made, revoked),
+//! or of one grant it allowed to be retired.
 
 use std::collections::BTreeMap;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
-use trent_store::GrantRecord;
+use trent_store::{GrantRecord, KeyRecord, StoreError};
 
+use crate::authz::Authorized;
+use crate::keys::OpCtx;
 use crate::protocol::error::{ErrorCode, KmsError};
 
 /// Grants one key may have, as AWS's quota.
@@ -163,6 +167,55 @@ pub fn check_tokens(tokens: &[String]) -> Result<(), KmsError> {
 pub fn operation_of(action: &str) -> Option<&str> {
     let op = action.strip_prefix("kms:")?;
     OPERATIONS.contains(&op).then_some(op)
+}
+
+/// A page of the key's grants, in grant id order, after `after`.
+pub async fn list(ctx: &OpCtx<'_>, key: &Authorized<KeyRecord>, after: Option<&str>, limit: usize) -> Result<Vec<GrantRecord>, KmsError> {
+    Ok(ctx.store().list_grants(&key.key_id, after, limit).await?)
+}
+
+/// CreateGrant: a new grant of the key; its id, or AWS's LimitExceeded
+/// when the key has [`MAX_GRANTS_PER_KEY`] already.
+pub async fn create(ctx: &OpCtx<'_>, key: &Authorized<KeyRecord>, grantee: String, retiring: Option<String>, name: Option<String>, doc: &GrantDoc) -> Result<String, KmsError> {
+    let record = GrantRecord {
+        grant_id: new_grant_id()?,
+        key_id: key.key_id.clone(),
+        grantee_principal: grantee,
+        retiring_principal: retiring,
+        name,
+        created_at: ctx.now(),
+        doc: doc.to_json()?,
+    };
+    if !ctx.store().insert_grant(&record, MAX_GRANTS_PER_KEY).await? {
+        return Err(KmsError::new(ErrorCode::LimitExceeded, format!("The request would exceed the limit of {MAX_GRANTS_PER_KEY} grants for KMS key {}.", key.arn)));
+    }
+    Ok(record.grant_id)
+}
+
+/// The grant `grant_id` names, if it is a grant of the key.
+pub async fn find(ctx: &OpCtx<'_>, key: &Authorized<KeyRecord>, grant_id: &str) -> Result<Option<GrantRecord>, KmsError> {
+    Ok(ctx.store().get_grant(grant_id).await?.filter(|g| g.key_id == key.key_id))
+}
+
+/// RevokeGrant: deletes a grant of the key (one [`find`] returned).
+pub async fn revoke(ctx: &OpCtx<'_>, key: &Authorized<KeyRecord>, grant: &GrantRecord) -> Result<(), KmsError> {
+    if grant.key_id != key.key_id {
+        return Err(KmsError::internal(format!("grant {} is not a grant of {}", grant.grant_id, key.arn)));
+    }
+    delete(ctx, &grant.grant_id).await
+}
+
+/// RetireGrant: deletes the grant authorization found and allowed.
+pub async fn retire(ctx: &OpCtx<'_>, grant: &Authorized<GrantRecord>) -> Result<(), KmsError> {
+    delete(ctx, &grant.grant_id).await
+}
+
+async fn delete(ctx: &OpCtx<'_>, grant_id: &str) -> Result<(), KmsError> {
+    match ctx.store().delete_grant(grant_id).await {
+        // Deleted by another request meanwhile: the outcome the caller asked for.
+        Ok(()) | Err(StoreError::NotFound) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[cfg(test)]

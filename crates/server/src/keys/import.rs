@@ -1,4 +1,5 @@
-//! Imported key material (BYOK): import tokens, removal and expiry.
+//! Imported key material (BYOK): import tokens, taking and saving the
+//! material, removal and expiry.
 //!
 //! An import token is the one-time wrapping key's private half, the
 //! KMS key it is for, the wrapping algorithm and its expiry (24 hours),
@@ -6,12 +7,16 @@
 //! take it, and it cannot be altered or used for another key.
 
 use trent_crypto::import::{WrappingAlgorithm, WrappingKey};
-use trent_crypto::RootKey;
-use trent_store::{KeyRecord, Millis, Store, StoreError};
+use trent_crypto::keytypes::KeySpec;
+use trent_crypto::{CryptoError, RootKey, SecretBytes, StoredMaterial};
+use trent_store::{KeyRecord, MaterialRecord, Millis, Store, StoreError};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use crate::keys::materials;
+use crate::authz::Authorized;
+use crate::keys::change::{reread, MAX_CHANGE_ATTEMPTS};
+use crate::keys::materials::{self, ImportRequest};
+use crate::keys::{state, OpCtx};
 use crate::protocol::error::{ErrorCode, KmsError};
 
 pub const TOKEN_LIFETIME_MILLIS: Millis = 24 * 60 * 60 * 1000;
@@ -71,6 +76,111 @@ pub fn check_external(key: &KeyRecord) -> Result<(), KmsError> {
         ));
     }
     Ok(())
+}
+
+/// GetParametersForImport: a token for the key, sealed under the root key,
+/// with the wrapping key's public half and when the token expires.
+pub fn seal_token(ctx: &OpCtx<'_>, key: &Authorized<KeyRecord>, algorithm: WrappingAlgorithm, wrapping_key: WrappingKey) -> Result<(Vec<u8>, Vec<u8>, Millis), KmsError> {
+    let key_id = Uuid::try_parse(&key.key_id).map_err(|_| KmsError::internal("stored key id is not a UUID"))?;
+    let expires_at = ctx.now() + TOKEN_LIFETIME_MILLIS;
+    let public_key = wrapping_key.public_key_der()?;
+    let token = ImportToken { key_id, algorithm, expires_at, wrapping_key }.seal(&ctx.state().root_key)?;
+    Ok((token, public_key, expires_at))
+}
+
+/// ImportKeyMaterial: the token a request brings, if it was made for the key.
+pub fn open_token(ctx: &OpCtx<'_>, key: &Authorized<KeyRecord>, token: &[u8], now: Millis) -> Result<ImportToken, KmsError> {
+    ImportToken::open(&ctx.state().root_key, token, &key.key_id, now)
+}
+
+/// ImportKeyMaterial: unwraps `wrapped` with the token's wrapping key and
+/// has the key provider take it for the key: its stored form and material
+/// id. RSA unwrapping and key checks are slow: on the blocking pool.
+pub async fn take_material(ctx: &OpCtx<'_>, key: &Authorized<KeyRecord>, token: ImportToken, wrapped: Vec<u8>, spec: KeySpec) -> Result<(StoredMaterial, String), KmsError> {
+    let symmetric = spec == KeySpec::SymmetricDefault;
+    let provider = ctx.state().provider.clone();
+    let key_uuid = Uuid::try_parse(&key.key_id).map_err(|_| KmsError::internal("stored key id is not a UUID"))?;
+    let (stored, material_id) = tokio::task::spawn_blocking(move || {
+        let material: SecretBytes = token
+            .wrapping_key
+            .unwrap(token.algorithm, &wrapped)
+            .map_err(|_| KmsError::new(ErrorCode::InvalidCiphertext, "The encrypted key material could not be decrypted with this import token's wrapping key and algorithm."))?;
+        if symmetric && material.len() != 32 {
+            return Err(KmsError::new(ErrorCode::IncorrectKeyMaterial, "Symmetric key material must be 256 bits (32 bytes)."));
+        }
+        provider.import_key(key_uuid, spec, &material).map_err(|e| match e {
+            CryptoError::InvalidInput(why) => KmsError::new(ErrorCode::IncorrectKeyMaterial, format!("The key material does not fit the KMS key's key spec: {why}.")),
+            other => other.into(),
+        })
+    })
+    .await
+    .map_err(|e| KmsError::internal(format!("unwrapping task: {e}")))??;
+    Ok((stored, hex::encode(material_id)))
+}
+
+/// ImportKeyMaterial: saves the material and its terms (`request`) on the
+/// key, re-reading and re-checking the key if another request changed it
+/// first. The material's sealed copy is written unless the key still has
+/// it (a re-import only to change the terms). Returns the key as read.
+pub async fn save_import(ctx: &OpCtx<'_>, key: Authorized<KeyRecord>, request: &ImportRequest, stored: StoredMaterial, now: Millis) -> Result<KeyRecord, KmsError> {
+    let store = ctx.store();
+    let mut key = key.into_inner();
+    for _ in 0..MAX_CHANGE_ATTEMPTS {
+        let next = materials::with_import(&key, request)?;
+        let material = MaterialRecord { key_id: key.key_id.clone(), material_id: request.material_id.clone(), stored: stored.0.clone(), created_at: now };
+        let written = match store.get_material(&key.key_id, &request.material_id).await? {
+            Some(_) => store.update_key(&next).await,
+            None => store.rotate_key(&next, &material).await,
+        };
+        match written {
+            Ok(_) => return Ok(key),
+            // Changed meanwhile: same key, authorized above; re-read and re-check.
+            Err(StoreError::Conflict | StoreError::AlreadyExists) => {
+                key = reread(ctx, &key).await?;
+                state::not_pending_deletion(&key)?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(KmsError::internal(format!("{} kept changing while material was being imported", key.arn)))
+}
+
+/// DeleteImportedKeyMaterial: deletes the imported material `named` (else
+/// the current one) at once; the key as read and the material's id.
+/// Material that is part of the key leaves the key waiting in PendingImport
+/// for the same material again; material pending rotation is simply
+/// forgotten ([`materials::without`]). Nothing imported, or already
+/// deleted: nothing to do.
+pub async fn delete_material(ctx: &OpCtx<'_>, key: Authorized<KeyRecord>, named: Option<String>) -> Result<(KeyRecord, String), KmsError> {
+    let mut key = key.into_inner();
+    let current_asked = named.is_none();
+    let id = named.unwrap_or_else(|| key.current_material_id.clone());
+    for _ in 0..MAX_CHANGE_ATTEMPTS {
+        let Some(material) = key.imported_materials().into_iter().find(|m| m.material_id == id) else {
+            if current_asked {
+                // Nothing was ever imported: nothing to delete.
+                return Ok((key, id));
+            }
+            return Err(KmsError::not_found(format!("Key material {id} is not associated with {}.", key.arn)));
+        };
+        if !material.imported {
+            // Already deleted (or expired): done.
+            return Ok((key, id));
+        }
+        match remove_material(ctx.store(), &key, std::slice::from_ref(&id)).await {
+            Ok(_) => {
+                // Drop any parsed copy held for speed (asymmetric and HMAC keys).
+                ctx.state().forget_parsed(&key);
+                return Ok((key, id));
+            }
+            // Changed meanwhile: same key, authorized above; re-read and retry.
+            Err(StoreError::Conflict) => {
+                key = reread(ctx, &key).await?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(KmsError::internal(format!("{} kept changing while its material was being deleted", key.arn)))
 }
 
 /// The key without the named imported materials (their sealed copies

@@ -1,9 +1,13 @@
 //! Key policy documents: the default one AWS writes, and the checks a
 //! policy must pass to be stored (structure, conditions the evaluator can
-//! read, principals that exist). Evaluation is [`crate::policy::key`]'s.
+//! read, principals that exist, not locking the caller out). Evaluation is
+//! [`crate::policy::key`]'s.
 
 use serde_json::Value;
+use trent_store::KeyRecord;
 
+use crate::authz::Authorized;
+use crate::keys::OpCtx;
 use crate::protocol::error::{ErrorCode, KmsError};
 
 /// AWS's default key policy: the account's root, and so IAM policies, may do everything.
@@ -68,7 +72,10 @@ fn invalid_principals() -> KmsError {
 
 /// Every `AWS` principal must be `*`, an account (id or root ARN), or a
 /// user, role or assumed-role session that exists on this deployment.
-pub async fn check_principals(store: &dyn trent_store::Store, text: &str) -> Result<(), KmsError> {
+/// `_for`: what the policy is for, as authorized (PutKeyPolicy's key,
+/// CreateKey's account).
+pub async fn check_principals<T>(ctx: &OpCtx<'_>, _for: &Authorized<T>, text: &str) -> Result<(), KmsError> {
+    let store = ctx.store();
     let policy = crate::policy::cache::parsed(text).map_err(|_| invalid_principals())?;
     let account = |a: &str| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit());
     for s in &policy.statements {
@@ -104,6 +111,13 @@ pub async fn check_principals(store: &dyn trent_store::Store, text: &str) -> Res
         }
     }
     Ok(())
+}
+
+/// Refuses a policy that would keep the caller from changing it later
+/// (AWS's lockout safety check), unless the request bypasses the check.
+/// `key`: the key as it would be with the policy; `_for` as above.
+pub async fn lockout_check<T>(ctx: &OpCtx<'_>, _for: &Authorized<T>, key: &KeyRecord, bypass: bool) -> Result<(), KmsError> {
+    crate::authz::lockout_check(ctx.ctx, key, bypass).await
 }
 
 #[cfg(test)]

@@ -8,6 +8,9 @@ use trent_crypto::KeyProvider;
 use trent_store::{KeyRecord, MaterialRecord, Millis, Rotation, RotationType, Store, StoreError};
 use uuid::Uuid;
 
+use crate::authz::Authorized;
+use crate::keys::change::reread;
+use crate::keys::{materials, state, OpCtx};
 use crate::protocol::error::{ErrorCode, KmsError};
 
 pub const DEFAULT_PERIOD_DAYS: i32 = 365;
@@ -78,6 +81,42 @@ pub async fn rotate(store: &dyn Store, provider: &Arc<dyn KeyProvider>, key: &Ke
     let material = MaterialRecord { key_id: key.key_id.clone(), material_id, stored: stored.0, created_at: now };
     next.row_version = store.rotate_key(&next, &material).await.map_err(RotateError::Store)?;
     Ok(next)
+}
+
+/// Rounds of RotateKeyOnDemand to retry when other requests change the key first.
+const MAX_ON_DEMAND_ATTEMPTS: usize = 8;
+
+/// RotateKeyOnDemand on a key [`check_rotatable_on_demand`] allowed: new
+/// material now (a key with imported material: the material imported for
+/// it), within [`MAX_ON_DEMAND_ROTATIONS`]; re-read and re-checked if
+/// another request changed the key first. Returns the key as rotated.
+pub async fn rotate_on_demand(ctx: &OpCtx<'_>, key: Authorized<KeyRecord>) -> Result<KeyRecord, KmsError> {
+    let mut key = key.into_inner();
+    for _ in 0..MAX_ON_DEMAND_ATTEMPTS {
+        state::usable_for_crypto(&key)?;
+        let done = key.rotation.history.iter().filter(|r| r.kind == RotationType::OnDemand).count();
+        if done >= MAX_ON_DEMAND_ROTATIONS {
+            return Err(KmsError::new(
+                ErrorCode::LimitExceeded,
+                format!("{} has reached the limit of {MAX_ON_DEMAND_ROTATIONS} on-demand rotations.", key.arn),
+            ));
+        }
+        let rotated = if key.origin == "EXTERNAL" {
+            let next = materials::rotated_to_pending(&key, ctx.now())?;
+            ctx.store().update_key(&next).await.map(|_| next).map_err(RotateError::Store)
+        } else {
+            rotate(ctx.store(), &ctx.state().provider, &key, RotationType::OnDemand, ctx.now()).await
+        };
+        match rotated {
+            Ok(rotated) => return Ok(rotated),
+            // Changed meanwhile: same key, authorized above; re-read and re-check.
+            Err(RotateError::Store(StoreError::Conflict)) => {
+                key = reread(ctx, &key).await?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(KmsError::new(ErrorCode::Conflict, format!("{} is being changed by other requests; try again.", key.arn)))
 }
 
 #[derive(Debug)]

@@ -1,5 +1,5 @@
-//! Symmetric encryption with a KMS key: finds the key material version in
-//! the store and lets the key provider do the crypto. Shared by Encrypt,
+//! Symmetric encryption with an authorized KMS key: finds the key material
+//! version in the store and lets the key provider do the crypto. Shared by Encrypt,
 //! Decrypt, ReEncrypt and the GenerateDataKey family.
 
 use std::collections::BTreeMap;
@@ -9,9 +9,8 @@ use trent_store::KeyRecord;
 use uuid::Uuid;
 
 use crate::authz::Authorized;
-use crate::keys::state;
+use crate::keys::{state, OpCtx};
 use crate::protocol::error::{ErrorCode, KmsError};
-use crate::state::Ctx;
 
 pub type EncryptionContext = BTreeMap<String, String>;
 
@@ -32,11 +31,11 @@ pub fn check_algorithm(key: &KeyRecord, algorithm: Option<&str>) -> Result<(), K
 }
 
 /// Encrypts with the key's current material.
-pub async fn encrypt(ctx: &Ctx, key: &Authorized<KeyRecord>, context: &EncryptionContext, plaintext: &[u8]) -> Result<Vec<u8>, KmsError> {
+pub async fn encrypt(ctx: &OpCtx<'_>, key: &Authorized<KeyRecord>, context: &EncryptionContext, plaintext: &[u8]) -> Result<Vec<u8>, KmsError> {
     state::usable_for_crypto(key)?;
     let header = Header { key_id: parse_uuid(&key.key_id)?, material_id: material_id_bytes(&key.current_material_id)? };
     let material = load_material(ctx, &key.key_id, &key.current_material_id).await?;
-    Ok(ctx.state.provider.encrypt(&material, &header, context, plaintext)?)
+    Ok(ctx.state().provider.encrypt(&material, &header, context, plaintext)?)
 }
 
 /// A decrypted ciphertext and the key and material version it was made with.
@@ -48,7 +47,7 @@ pub struct Opened {
 
 /// Decrypts a ciphertext blob with `key`, the key authorization found for
 /// it (the one its header names).
-pub async fn decrypt(ctx: &Ctx, key: Authorized<KeyRecord>, blob: &[u8], context: &EncryptionContext) -> Result<Opened, KmsError> {
+pub async fn decrypt(ctx: &OpCtx<'_>, key: Authorized<KeyRecord>, blob: &[u8], context: &EncryptionContext) -> Result<Opened, KmsError> {
     let invalid = || KmsError::new(ErrorCode::InvalidCiphertext, "The ciphertext is invalid or was not made with this encryption context.");
     let header = ciphertext::parse_header(blob).map_err(|_| invalid())?;
     if header.key_id.to_string() != key.key_id {
@@ -60,19 +59,19 @@ pub async fn decrypt(ctx: &Ctx, key: Authorized<KeyRecord>, blob: &[u8], context
         // Imported for a rotation that has not happened: not the key's yet.
         return Err(invalid());
     }
-    let material = match ctx.state.store.get_material(&key.key_id, &material_id).await? {
+    let material = match ctx.store().get_material(&key.key_id, &material_id).await? {
         Some(m) => StoredMaterial(m.stored),
         None => return Err(invalid()),
     };
-    let plaintext = ctx.state.provider.decrypt(&material, &header, blob, context).map_err(|e| match e {
+    let plaintext = ctx.state().provider.decrypt(&material, &header, blob, context).map_err(|e| match e {
         trent_crypto::CryptoError::Decrypt | trent_crypto::CryptoError::Malformed(_) => invalid(),
         other => KmsError::from(other),
     })?;
     Ok(Opened { key, plaintext, material_id })
 }
 
-async fn load_material(ctx: &Ctx, key_id: &str, material_id: &str) -> Result<StoredMaterial, KmsError> {
-    let m = ctx.state.store.get_material(key_id, material_id).await?;
+async fn load_material(ctx: &OpCtx<'_>, key_id: &str, material_id: &str) -> Result<StoredMaterial, KmsError> {
+    let m = ctx.store().get_material(key_id, material_id).await?;
     m.map(|m| StoredMaterial(m.stored)).ok_or_else(|| KmsError::internal(format!("key {key_id} has no material {material_id}")))
 }
 

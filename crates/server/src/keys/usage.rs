@@ -9,9 +9,16 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use trent_store::{KeyUsageRecord, Millis, Store, StoreError};
+use trent_store::{KeyRecord, KeyUsageRecord, Millis, Store, StoreError};
+
+use crate::authz::Authorized;
+use crate::keys::OpCtx;
+use crate::protocol::error::KmsError;
 
 pub const FLUSH_INTERVAL: Duration = Duration::from_secs(10);
+
+/// The setting that holds when this deployment started tracking uses.
+const TRACKING_START: &str = "usage-tracking-start";
 
 #[derive(Default)]
 pub struct UsageTracker {
@@ -63,6 +70,29 @@ pub async fn last_use(store: &dyn Store, tracker: &UsageTracker, key_id: &str) -
         (Some(s), Some(p)) => Some(if p.used_at >= s.used_at { p } else { s }),
         (s, p) => s.or(p),
     })
+}
+
+/// Records when this deployment started tracking, once (at first start).
+pub async fn start_tracking(store: &dyn Store, now: Millis) -> Result<(), StoreError> {
+    match store.insert_setting(TRACKING_START, &now.to_be_bytes()).await {
+        Ok(()) | Err(StoreError::AlreadyExists) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// GetKeyLastUsage: since when this deployment tracks uses (the key's
+/// creation if the setting is missing).
+pub async fn tracking_start(ctx: &OpCtx<'_>, key: &Authorized<KeyRecord>) -> Result<Millis, KmsError> {
+    Ok(match ctx.store().get_setting(TRACKING_START).await? {
+        Some(bytes) => bytes.try_into().map(Millis::from_be_bytes).map_err(|_| KmsError::internal("malformed usage-tracking-start setting"))?,
+        None => key.created_at,
+    })
+}
+
+/// GetKeyLastUsage: the key's last use, written or noted on this node.
+pub async fn last_use_of(ctx: &OpCtx<'_>, key: &Authorized<KeyRecord>) -> Result<Option<KeyUsageRecord>, KmsError> {
+    let state = ctx.state();
+    Ok(last_use(state.store.as_ref(), &state.usage, &key.key_id).await?)
 }
 
 pub fn spawn_flusher(store: Arc<dyn Store>, tracker: Arc<UsageTracker>) -> tokio::task::JoinHandle<()> {

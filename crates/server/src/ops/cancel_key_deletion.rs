@@ -5,13 +5,13 @@ use serde_json::{json, Value};
 use trent_model::input::CancelKeyDeletionRequest;
 use trent_store::{KeyRecord, KeyState};
 
-use super::modify_key;
+use crate::keys::OpCtx;
+use crate::keys::change::modify_key;
 use crate::authz::Authorized;
 use crate::keys::state;
 use crate::protocol::error::KmsError;
-use crate::state::Ctx;
 
-pub async fn handle(ctx: &Ctx, _req: CancelKeyDeletionRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
+pub async fn handle(ctx: &OpCtx<'_>, _req: CancelKeyDeletionRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
     let key = modify_key(ctx, key, |key| {
         if key.state != KeyState::PendingDeletion {
             return Err(state::invalid(key, key.state));

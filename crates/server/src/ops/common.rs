@@ -1,14 +1,12 @@
-//! Helpers every operation uses: required members, blobs, paging, saving a key.
+//! Helpers every operation uses: required members, blobs, paging. (Saving
+//! a key is `crate::keys::change::modify_key`.)
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use serde_json::Value;
 use trent_model::Blob;
-use trent_store::{KeyRecord, StoreError};
 
-use crate::authz::Authorized;
 use crate::protocol::error::{ErrorCode, KmsError};
-use crate::state::Ctx;
 
 /// `CiphertextBlob`, which the model no longer marks required (Recipient
 /// flows) but every symmetric Decrypt and ReEncrypt needs.
@@ -31,56 +29,6 @@ pub fn dry_run_check(dry_run: Option<bool>) -> Result<(), KmsError> {
         return Err(KmsError::dry_run());
     }
     Ok(())
-}
-
-/// How often a change is re-applied when other requests keep changing the
-/// same key first. Each round means another writer succeeded, so this is
-/// only reached under extreme contention on one key.
-pub const MAX_CHANGE_ATTEMPTS: usize = 32;
-
-/// Applies `change` to an authorized key and saves it. If another request
-/// changed the key since it was read, the key is read again and `change`
-/// re-applied (re-checking states), so concurrent changes all take effect
-/// and none is silently lost. Returns the key as saved.
-pub async fn modify_key<F>(ctx: &Ctx, key: Authorized<KeyRecord>, mut change: F) -> Result<KeyRecord, KmsError>
-where
-    F: FnMut(&mut KeyRecord) -> Result<(), KmsError>,
-{
-    let mut current = key.into_inner();
-    for _ in 0..MAX_CHANGE_ATTEMPTS {
-        let mut updated = current.clone();
-        change(&mut updated)?;
-        match ctx.state.store.update_key(&updated).await {
-            Ok(row_version) => {
-                updated.row_version = row_version;
-                return Ok(updated);
-            }
-            Err(StoreError::Conflict) => {
-                // Same key, authorized above; only its contents are re-read.
-                current = reread_key(ctx, &current).await?;
-            }
-            Err(StoreError::NotFound) => return Err(gone(&current)),
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(KmsError::internal(format!("{} kept changing under {MAX_CHANGE_ATTEMPTS} attempts to update it", current.arn)))
-}
-
-/// The answer when an alias was pointed elsewhere between its authorization
-/// and the change: the request changed nothing and may be sent again.
-pub fn alias_moved(alias: &crate::authz::AliasScope) -> KmsError {
-    KmsError::invalid_state(format!("Alias {} was changed by another request while this one was processed; nothing was changed, try again.", alias.arn()))
-}
-
-/// The answer for a key that was destroyed while a request worked on it.
-pub fn gone(key: &KeyRecord) -> KmsError {
-    KmsError::not_found(format!("Key '{}' does not exist", key.arn))
-}
-
-/// The key as it is now, after a compare-and-set lost to another writer
-/// (same key, already authorized: only its contents are read again).
-pub async fn reread_key(ctx: &Ctx, key: &KeyRecord) -> Result<KeyRecord, KmsError> {
-    ctx.state.store.get_key(&key.key_id).await?.ok_or_else(|| gone(key))
 }
 
 /// Default and bounds of a `Limit` member (the model checked 1..=1000).

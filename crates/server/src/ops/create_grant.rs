@@ -6,17 +6,17 @@
 
 use serde_json::{json, Value};
 use trent_model::input::{CreateGrantRequest, GrantConstraints};
-use trent_store::{GrantRecord, KeyRecord};
+use trent_store::KeyRecord;
 
 use super::{dry_run_check, validation_unsupported};
 use crate::authz::Authorized;
-use crate::keys::grants::{self, Constraints, GrantDoc, MAX_GRANTS_PER_KEY};
+use crate::keys::OpCtx;
+use crate::keys::grants::{self, Constraints, GrantDoc};
 use crate::keys::state;
 use crate::protocol::error::{ErrorCode, KmsError};
-use crate::state::Ctx;
 
 /// `parent`: the grant that allowed this CreateGrant, if a grant did.
-pub async fn handle(ctx: &Ctx, req: CreateGrantRequest, key: Authorized<KeyRecord>, parent: Option<GrantDoc>) -> Result<Value, KmsError> {
+pub async fn handle(ctx: &OpCtx<'_>, req: CreateGrantRequest, key: Authorized<KeyRecord>, parent: Option<GrantDoc>) -> Result<Value, KmsError> {
     if req.grantee_service_principal.is_some() || req.retiring_service_principal.is_some() {
         return Err(validation_unsupported("Service principals in grants".into()));
     }
@@ -39,7 +39,7 @@ pub async fn handle(ctx: &Ctx, req: CreateGrantRequest, key: Authorized<KeyRecor
         if wider || looser {
             return Err(KmsError::new(
                 ErrorCode::AccessDenied,
-                format!("User: {} is not authorized to perform: kms:CreateGrant on resource: {}: a grant made through a grant may not allow more than that grant", ctx.principal.arn, key.arn),
+                format!("User: {} is not authorized to perform: kms:CreateGrant on resource: {}: a grant made through a grant may not allow more than that grant", ctx.principal().arn, key.arn),
             ));
         }
     }
@@ -50,7 +50,7 @@ pub async fn handle(ctx: &Ctx, req: CreateGrantRequest, key: Authorized<KeyRecor
     if let Some(name) = &req.name {
         let mut after: Option<String> = None;
         loop {
-            let page = ctx.state.store.list_grants(&key.key_id, after.as_deref(), 1000).await?;
+            let page = grants::list(ctx, &key, after.as_deref(), 1000).await?;
             for g in &page {
                 if g.name.as_deref() == Some(name) && g.grantee_principal == grantee && g.retiring_principal == req.retiring_principal && GrantDoc::parse(g)? == doc {
                     return Ok(json!({ "GrantId": g.grant_id, "GrantToken": grants::new_token(&g.grant_id)? }));
@@ -62,19 +62,8 @@ pub async fn handle(ctx: &Ctx, req: CreateGrantRequest, key: Authorized<KeyRecor
             }
         }
     }
-    let record = GrantRecord {
-        grant_id: grants::new_grant_id()?,
-        key_id: key.key_id.clone(),
-        grantee_principal: grantee,
-        retiring_principal: req.retiring_principal.clone(),
-        name: req.name.clone(),
-        created_at: ctx.now(),
-        doc: doc.to_json()?,
-    };
-    if !ctx.state.store.insert_grant(&record, MAX_GRANTS_PER_KEY).await? {
-        return Err(KmsError::new(ErrorCode::LimitExceeded, format!("The request would exceed the limit of {MAX_GRANTS_PER_KEY} grants for KMS key {}.", key.arn)));
-    }
-    Ok(json!({ "GrantId": record.grant_id, "GrantToken": grants::new_token(&record.grant_id)? }))
+    let grant_id = grants::create(ctx, &key, grantee, req.retiring_principal.clone(), req.name.clone(), &doc).await?;
+    Ok(json!({ "GrantId": grant_id, "GrantToken": grants::new_token(&grant_id)? }))
 }
 
 /// A principal a grant can name: an IAM user, role or account root, an

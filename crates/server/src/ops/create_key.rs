@@ -4,16 +4,16 @@
 
 use serde_json::{json, Value};
 use trent_model::input::CreateKeyRequest;
-use trent_store::{KeyRecord, KeyState, MaterialRecord};
+use trent_store::{KeyRecord, KeyState};
 use trent_crypto::keytypes::{KeySpec, KeyUsage};
 
 use super::validation_unsupported;
-use crate::authz::{self, Authorized};
-use crate::keys::{metadata, policy, reference::key_arn, tags};
+use crate::authz::Authorized;
+use crate::keys::OpCtx;
+use crate::keys::{account as accounts, metadata, policy, reference::key_arn, tags};
 use crate::protocol::error::{ErrorCode, KmsError};
-use crate::state::Ctx;
 
-pub async fn handle(ctx: &Ctx, req: CreateKeyRequest, account: Authorized<String>) -> Result<Value, KmsError> {
+pub async fn handle(ctx: &OpCtx<'_>, req: CreateKeyRequest, account: Authorized<String>) -> Result<Value, KmsError> {
     if req.key_spec.is_some() && req.customer_master_key_spec.is_some() {
         return Err(KmsError::validation("You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec is deprecated."));
     }
@@ -49,7 +49,7 @@ pub async fn handle(ctx: &Ctx, req: CreateKeyRequest, account: Authorized<String
     let policy = match req.policy {
         Some(p) => {
             policy::validate(&p)?;
-            policy::check_principals(ctx.state.store.as_ref(), &p).await?;
+            policy::check_principals(ctx, &account, &p).await?;
             p
         }
         None => policy::default_policy(&account),
@@ -61,19 +61,13 @@ pub async fn handle(ctx: &Ctx, req: CreateKeyRequest, account: Authorized<String
 
     let id = trent_crypto::new_uuid();
     let key_id = id.to_string();
-    // Key generation may be slow for some specs; keep it off the async threads.
-    let provider = ctx.state.provider.clone();
-    let generated = if external {
-        None
-    } else {
-        Some(tokio::task::spawn_blocking(move || provider.generate_key(id, spec)).await.map_err(|e| KmsError::internal(format!("key generation task: {e}")))??)
-    };
+    let generated = if external { None } else { Some(accounts::generate_material(ctx, &account, id, spec).await?) };
     let now = ctx.now();
     let key = KeyRecord {
-        arn: key_arn(&ctx.region, &account, &key_id),
-        key_id: key_id.clone(),
-        account_id: account.into_inner(),
-        region: ctx.region.clone(),
+        arn: key_arn(ctx.region(), &account, &key_id),
+        key_id,
+        account_id: account.as_str().to_owned(),
+        region: ctx.region().to_owned(),
         created_at: now,
         description: req.description.unwrap_or_default(),
         key_usage,
@@ -91,14 +85,8 @@ pub async fn handle(ctx: &Ctx, req: CreateKeyRequest, account: Authorized<String
         row_version: 0,
     };
     if policy_given {
-        authz::lockout_check(ctx, &key, req.bypass_policy_lockout_safety_check == Some(true)).await?;
+        policy::lockout_check(ctx, &account, &key, req.bypass_policy_lockout_safety_check == Some(true)).await?;
     }
-    match generated {
-        Some((stored, _)) => {
-            let material = MaterialRecord { key_id, material_id: key.current_material_id.clone(), stored: stored.0, created_at: now };
-            ctx.state.store.insert_key(&key, &material).await?;
-        }
-        None => ctx.state.store.insert_key_without_material(&key).await?,
-    }
+    accounts::insert_key(ctx, &account, &key, generated.map(|(stored, _)| stored)).await?;
     Ok(json!({ "KeyMetadata": metadata::key_metadata(&key) }))
 }

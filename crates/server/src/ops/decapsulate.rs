@@ -9,11 +9,11 @@ use trent_model::input::DecapsulateRequest;
 use super::encapsulate::kem_key;
 use super::{dry_run_check, to_base64};
 use crate::authz::Authorized;
+use crate::keys::OpCtx;
 use crate::keys::asymmetric;
 use crate::protocol::error::{ErrorCode, KmsError};
-use crate::state::Ctx;
 
-pub async fn handle(ctx: &Ctx, req: DecapsulateRequest, key: Authorized<trent_store::KeyRecord>) -> Result<Value, KmsError> {
+pub async fn handle(ctx: &OpCtx<'_>, req: DecapsulateRequest, key: Authorized<trent_store::KeyRecord>) -> Result<Value, KmsError> {
     // SharedSecretCiphertextBlob is required by the model, which checked it is there.
     let key = kem_key(key, &req.encapsulation_algorithm, "Decapsulate")?;
     let private = asymmetric::private_key(ctx, &key).await?;

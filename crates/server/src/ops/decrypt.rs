@@ -10,14 +10,14 @@ use trent_store::KeyRecord;
 
 use super::{dry_run_check, required_ciphertext, to_base64, validation_unsupported};
 use crate::authz::{self, Authorized};
+use crate::keys::OpCtx;
 use crate::keys::asymmetric;
 use crate::keys::symmetric::{self, SYMMETRIC_DEFAULT};
 use crate::protocol::error::KmsError;
-use crate::state::Ctx;
 
 /// `key`: the key authorization found: the one the ciphertext names (and
 /// KeyId, if given, is), or for an asymmetric ciphertext the one KeyId names.
-pub async fn handle(ctx: &Ctx, req: DecryptRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
+pub async fn handle(ctx: &OpCtx<'_>, req: DecryptRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
     if req.recipient.is_some() {
         return Err(validation_unsupported("Recipient (Nitro Enclaves attestation)".into()));
     }

@@ -4,18 +4,15 @@
 
 use serde_json::{json, Value};
 use trent_model::input::DeleteAliasRequest;
-use trent_store::{AliasRecord, KeyRecord, StoreError};
+use trent_store::{AliasRecord, KeyRecord};
 
 use crate::authz::{AliasScope, Authorized};
+use crate::keys::OpCtx;
+use crate::keys::alias as aliases;
 use crate::protocol::error::KmsError;
-use crate::state::Ctx;
 
-pub async fn handle(ctx: &Ctx, _req: DeleteAliasRequest, alias: Authorized<AliasScope>, current: Option<AliasRecord>, _target: Option<Authorized<KeyRecord>>) -> Result<Value, KmsError> {
+pub async fn handle(ctx: &OpCtx<'_>, _req: DeleteAliasRequest, alias: Authorized<AliasScope>, current: Option<AliasRecord>, _target: Option<Authorized<KeyRecord>>) -> Result<Value, KmsError> {
     let record = current.ok_or_else(|| KmsError::internal("DeleteAlias without its alias"))?;
-    match ctx.state.store.delete_alias(&alias.account_id, &alias.region, &alias.name, &record.target_key_id).await {
-        Ok(()) => Ok(json!({})),
-        Err(StoreError::NotFound) => Err(alias.not_found()),
-        Err(StoreError::Conflict) => Err(super::alias_moved(&alias)),
-        Err(e) => Err(e.into()),
-    }
+    aliases::delete(ctx, &alias, &record).await?;
+    Ok(json!({}))
 }

@@ -9,11 +9,11 @@ use trent_model::input::DeriveSharedSecretRequest;
 use super::{dry_run_check, to_base64, validation_unsupported};
 use crate::authz::Authorized;
 use trent_store::KeyRecord;
+use crate::keys::OpCtx;
 use crate::keys::asymmetric;
 use crate::protocol::error::{ErrorCode, KmsError};
-use crate::state::Ctx;
 
-pub async fn handle(ctx: &Ctx, req: DeriveSharedSecretRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
+pub async fn handle(ctx: &OpCtx<'_>, req: DeriveSharedSecretRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
     if req.recipient.is_some() {
         return Err(validation_unsupported("Recipient (Nitro Enclaves attestation)".into()));
     }

@@ -5,10 +5,10 @@ use trent_model::input::DescribeKeyRequest;
 
 use crate::authz::Authorized;
 use trent_store::KeyRecord;
+use crate::keys::OpCtx;
 use crate::keys::metadata;
 use crate::protocol::error::KmsError;
-use crate::state::Ctx;
 
-pub async fn handle(_ctx: &Ctx, _req: DescribeKeyRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
+pub async fn handle(_ctx: &OpCtx<'_>, _req: DescribeKeyRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
     Ok(json!({ "KeyMetadata": metadata::key_metadata(&key) }))
 }

@@ -7,9 +7,9 @@ use trent_store::KeyRecord;
 
 use super::enable_key::set_enabled;
 use crate::authz::Authorized;
+use crate::keys::OpCtx;
 use crate::protocol::error::KmsError;
-use crate::state::Ctx;
 
-pub async fn handle(ctx: &Ctx, _req: DisableKeyRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
+pub async fn handle(ctx: &OpCtx<'_>, _req: DisableKeyRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
     set_enabled(ctx, key, false).await
 }

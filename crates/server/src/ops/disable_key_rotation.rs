@@ -4,15 +4,15 @@
 use serde_json::{json, Value};
 use trent_model::input::DisableKeyRotationRequest;
 
-use super::modify_key;
+use crate::keys::OpCtx;
+use crate::keys::change::modify_key;
 use crate::authz::Authorized;
 use trent_store::KeyRecord;
 use crate::keys::rotation::check_rotatable;
 use crate::keys::state;
 use crate::protocol::error::KmsError;
-use crate::state::Ctx;
 
-pub async fn handle(ctx: &Ctx, _req: DisableKeyRotationRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
+pub async fn handle(ctx: &OpCtx<'_>, _req: DisableKeyRotationRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
     check_rotatable(&key)?;
     modify_key(ctx, key, |key| {
         state::usable_for_crypto(key)?;

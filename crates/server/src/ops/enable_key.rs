@@ -4,19 +4,19 @@ use serde_json::{json, Value};
 use trent_model::input::EnableKeyRequest;
 use trent_store::{KeyRecord, KeyState};
 
-use super::modify_key;
+use crate::keys::OpCtx;
+use crate::keys::change::modify_key;
 use crate::authz::Authorized;
 use crate::keys::state;
 use crate::protocol::error::KmsError;
-use crate::state::Ctx;
 
-pub async fn handle(ctx: &Ctx, _req: EnableKeyRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
+pub async fn handle(ctx: &OpCtx<'_>, _req: EnableKeyRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
     set_enabled(ctx, key, true).await
 }
 
 /// EnableKey and DisableKey: move between Enabled and Disabled; asking for
 /// the state the key is already in succeeds and changes nothing.
-pub(super) async fn set_enabled(ctx: &Ctx, key: Authorized<KeyRecord>, enable: bool) -> Result<Value, KmsError> {
+pub(super) async fn set_enabled(ctx: &OpCtx<'_>, key: Authorized<KeyRecord>, enable: bool) -> Result<Value, KmsError> {
     let (from, to) = if enable { (KeyState::Disabled, KeyState::Enabled) } else { (KeyState::Enabled, KeyState::Disabled) };
     if key.state == to {
         return Ok(json!({}));

@@ -6,15 +6,15 @@
 use serde_json::{json, Value};
 use trent_model::input::EnableKeyRotationRequest;
 
-use super::modify_key;
+use crate::keys::OpCtx;
+use crate::keys::change::modify_key;
 use crate::authz::Authorized;
 use trent_store::KeyRecord;
 use crate::keys::rotation::{check_rotatable, next_rotation, DEFAULT_PERIOD_DAYS};
 use crate::keys::state;
 use crate::protocol::error::KmsError;
-use crate::state::Ctx;
 
-pub async fn handle(ctx: &Ctx, req: EnableKeyRotationRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
+pub async fn handle(ctx: &OpCtx<'_>, req: EnableKeyRotationRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
     check_rotatable(&key)?;
     let now = ctx.now();
     modify_key(ctx, key, |key| {

@@ -6,9 +6,9 @@ use trent_model::input::EncapsulateRequest;
 
 use super::{dry_run_check, to_base64};
 use crate::authz::Authorized;
+use crate::keys::OpCtx;
 use crate::keys::asymmetric;
 use crate::protocol::error::{ErrorCode, KmsError};
-use crate::state::Ctx;
 
 /// The ML-KEM key a request names, checked for usage and algorithm.
 pub(super) fn kem_key(key: Authorized<trent_store::KeyRecord>, algorithm: &str, operation: &str) -> Result<Authorized<trent_store::KeyRecord>, KmsError> {
@@ -19,7 +19,7 @@ pub(super) fn kem_key(key: Authorized<trent_store::KeyRecord>, algorithm: &str, 
     Ok(key)
 }
 
-pub async fn handle(ctx: &Ctx, req: EncapsulateRequest, key: Authorized<trent_store::KeyRecord>) -> Result<Value, KmsError> {
+pub async fn handle(ctx: &OpCtx<'_>, req: EncapsulateRequest, key: Authorized<trent_store::KeyRecord>) -> Result<Value, KmsError> {
     let key = kem_key(key, &req.encapsulation_algorithm, "Encapsulate")?;
     let private = asymmetric::private_key(ctx, &key).await?;
     dry_run_check(req.dry_run)?;

@@ -8,12 +8,12 @@ use trent_model::input::EncryptRequest;
 use super::{dry_run_check, to_base64};
 use crate::authz::Authorized;
 use trent_store::KeyRecord;
+use crate::keys::OpCtx;
 use crate::keys::asymmetric;
 use crate::keys::symmetric::{self, SYMMETRIC_DEFAULT};
 use crate::protocol::error::KmsError;
-use crate::state::Ctx;
 
-pub async fn handle(ctx: &Ctx, req: EncryptRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
+pub async fn handle(ctx: &OpCtx<'_>, req: EncryptRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
     if !asymmetric::is_symmetric(&key) {
         let (ciphertext, algorithm) =
             asymmetric::encrypt(ctx, &key, req.encryption_algorithm.as_deref(), req.encryption_context.as_ref(), req.plaintext.expose(), "Encrypt").await?;

@@ -6,9 +6,9 @@ use trent_model::input::GenerateDataKeyRequest;
 
 use super::{dry_run_check, to_base64, validation_unsupported};
 use crate::authz::Authorized;
+use crate::keys::OpCtx;
 use crate::keys::symmetric;
 use crate::protocol::error::KmsError;
-use crate::state::Ctx;
 
 /// How long the data key is: from KeySpec or NumberOfBytes, exactly one of them.
 pub(super) fn data_key_length(key_spec: Option<&str>, number_of_bytes: Option<i64>) -> Result<usize, KmsError> {
@@ -24,7 +24,7 @@ pub(super) fn data_key_length(key_spec: Option<&str>, number_of_bytes: Option<i6
 }
 
 /// Makes a data key and its ciphertext under the named KMS key.
-pub(super) async fn generate(ctx: &Ctx, req: &GenerateDataKeyRequest, key: Authorized<trent_store::KeyRecord>) -> Result<(Authorized<trent_store::KeyRecord>, trent_crypto::SecretBytes, Vec<u8>), KmsError> {
+pub(super) async fn generate(ctx: &OpCtx<'_>, req: &GenerateDataKeyRequest, key: Authorized<trent_store::KeyRecord>) -> Result<(Authorized<trent_store::KeyRecord>, trent_crypto::SecretBytes, Vec<u8>), KmsError> {
     if req.recipient.is_some() {
         return Err(validation_unsupported("Recipient (Nitro Enclaves attestation)".into()));
     }
@@ -37,7 +37,7 @@ pub(super) async fn generate(ctx: &Ctx, req: &GenerateDataKeyRequest, key: Autho
     Ok((key, data_key, ciphertext))
 }
 
-pub async fn handle(ctx: &Ctx, req: GenerateDataKeyRequest, key: Authorized<trent_store::KeyRecord>) -> Result<Value, KmsError> {
+pub async fn handle(ctx: &OpCtx<'_>, req: GenerateDataKeyRequest, key: Authorized<trent_store::KeyRecord>) -> Result<Value, KmsError> {
     let (key, data_key, ciphertext) = generate(ctx, &req, key).await?;
     Ok(json!({
         "CiphertextBlob": to_base64(&ciphertext),

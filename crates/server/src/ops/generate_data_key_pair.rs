@@ -9,10 +9,10 @@ use trent_crypto::keytypes::{self, KeySpec};
 
 use super::{dry_run_check, to_base64, validation_unsupported};
 use crate::authz::Authorized;
+use crate::keys::OpCtx;
 use crate::keys::asymmetric;
 use crate::keys::symmetric;
 use crate::protocol::error::KmsError;
-use crate::state::Ctx;
 
 pub(super) struct DataKeyPair {
     pub key: Authorized<trent_store::KeyRecord>,
@@ -22,7 +22,7 @@ pub(super) struct DataKeyPair {
 }
 
 /// Makes the pair and encrypts its private key under the named KMS key.
-pub(super) async fn generate(ctx: &Ctx, req: &GenerateDataKeyPairRequest, key: Authorized<trent_store::KeyRecord>) -> Result<DataKeyPair, KmsError> {
+pub(super) async fn generate(ctx: &OpCtx<'_>, req: &GenerateDataKeyPairRequest, key: Authorized<trent_store::KeyRecord>) -> Result<DataKeyPair, KmsError> {
     if req.recipient.is_some() {
         return Err(validation_unsupported("Recipient (Nitro Enclaves attestation)".into()));
     }
@@ -36,7 +36,7 @@ pub(super) async fn generate(ctx: &Ctx, req: &GenerateDataKeyPairRequest, key: A
     Ok(DataKeyPair { key, private, private_ciphertext, public })
 }
 
-pub async fn handle(ctx: &Ctx, req: GenerateDataKeyPairRequest, key: Authorized<trent_store::KeyRecord>) -> Result<Value, KmsError> {
+pub async fn handle(ctx: &OpCtx<'_>, req: GenerateDataKeyPairRequest, key: Authorized<trent_store::KeyRecord>) -> Result<Value, KmsError> {
     let pair = generate(ctx, &req, key).await?;
     Ok(json!({
         "PrivateKeyCiphertextBlob": to_base64(&pair.private_ciphertext),

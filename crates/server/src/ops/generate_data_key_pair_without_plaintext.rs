@@ -7,10 +7,10 @@ use trent_model::input::{GenerateDataKeyPairRequest, GenerateDataKeyPairWithoutP
 use super::generate_data_key_pair::generate;
 use super::to_base64;
 use crate::authz::Authorized;
+use crate::keys::OpCtx;
 use crate::protocol::error::KmsError;
-use crate::state::Ctx;
 
-pub async fn handle(ctx: &Ctx, req: GenerateDataKeyPairWithoutPlaintextRequest, key: Authorized<trent_store::KeyRecord>) -> Result<Value, KmsError> {
+pub async fn handle(ctx: &OpCtx<'_>, req: GenerateDataKeyPairWithoutPlaintextRequest, key: Authorized<trent_store::KeyRecord>) -> Result<Value, KmsError> {
     let req = as_generate_data_key_pair(req);
     let pair = generate(ctx, &req, key).await?;
     Ok(json!({

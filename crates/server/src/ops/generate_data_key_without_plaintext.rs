@@ -7,10 +7,10 @@ use trent_model::input::{GenerateDataKeyRequest, GenerateDataKeyWithoutPlaintext
 use super::generate_data_key::generate;
 use super::to_base64;
 use crate::authz::Authorized;
+use crate::keys::OpCtx;
 use crate::protocol::error::KmsError;
-use crate::state::Ctx;
 
-pub async fn handle(ctx: &Ctx, req: GenerateDataKeyWithoutPlaintextRequest, key: Authorized<trent_store::KeyRecord>) -> Result<Value, KmsError> {
+pub async fn handle(ctx: &OpCtx<'_>, req: GenerateDataKeyWithoutPlaintextRequest, key: Authorized<trent_store::KeyRecord>) -> Result<Value, KmsError> {
     let (key, _data_key, ciphertext) = generate(ctx, &as_generate_data_key(req), key).await?;
     Ok(json!({ "CiphertextBlob": to_base64(&ciphertext), "KeyId": key.arn, "KeyMaterialId": key.current_material_id }))
 }

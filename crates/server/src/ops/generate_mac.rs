@@ -6,14 +6,14 @@ use trent_model::input::GenerateMacRequest;
 
 use super::{dry_run_check, to_base64};
 use crate::authz::Authorized;
+use crate::keys::OpCtx;
 use crate::keys::asymmetric;
 use crate::protocol::error::{ErrorCode, KmsError};
-use crate::state::Ctx;
 
 /// The HMAC key a GenerateMac/VerifyMac request names, checked: its usage
 /// and that `mac_algorithm` is its spec's. Ends a DryRun that got this far.
 pub(super) async fn mac_key(
-    ctx: &Ctx,
+    ctx: &OpCtx<'_>,
     key: Authorized<trent_store::KeyRecord>,
     mac_algorithm: &str,
     dry_run: Option<bool>,
@@ -31,7 +31,7 @@ pub(super) async fn mac_key(
     Ok((key, private))
 }
 
-pub async fn handle(ctx: &Ctx, req: GenerateMacRequest, key: Authorized<trent_store::KeyRecord>) -> Result<Value, KmsError> {
+pub async fn handle(ctx: &OpCtx<'_>, req: GenerateMacRequest, key: Authorized<trent_store::KeyRecord>) -> Result<Value, KmsError> {
     let (key, private) = mac_key(ctx, key, &req.mac_algorithm, req.dry_run, "GenerateMac").await?;
     let mac = private.mac(req.message.expose())?;
     Ok(json!({ "Mac": to_base64(&mac), "MacAlgorithm": req.mac_algorithm, "KeyId": key.arn }))

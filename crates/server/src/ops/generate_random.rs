@@ -5,10 +5,10 @@ use trent_model::input::GenerateRandomRequest;
 
 use super::{to_base64, validation_unsupported};
 use crate::authz::Authorized;
+use crate::keys::OpCtx;
 use crate::protocol::error::{ErrorCode, KmsError};
-use crate::state::Ctx;
 
-pub async fn handle(_ctx: &Ctx, req: GenerateRandomRequest, _account: Authorized<String>) -> Result<Value, KmsError> {
+pub async fn handle(_ctx: &OpCtx<'_>, req: GenerateRandomRequest, _account: Authorized<String>) -> Result<Value, KmsError> {
     if let Some(id) = req.custom_key_store_id {
         return Err(KmsError::new(ErrorCode::CustomKeyStoreNotFound, format!("Custom key store {id} not found.")));
     }

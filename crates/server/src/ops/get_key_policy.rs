@@ -5,8 +5,8 @@ use trent_model::input::GetKeyPolicyRequest;
 
 use crate::authz::Authorized;
 use trent_store::KeyRecord;
+use crate::keys::OpCtx;
 use crate::protocol::error::KmsError;
-use crate::state::Ctx;
 
 pub const DEFAULT_POLICY_NAME: &str = "default";
 
@@ -18,7 +18,7 @@ pub fn check_policy_name(name: Option<&str>) -> Result<(), KmsError> {
     }
 }
 
-pub async fn handle(_ctx: &Ctx, req: GetKeyPolicyRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
+pub async fn handle(_ctx: &OpCtx<'_>, req: GetKeyPolicyRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
     check_policy_name(req.policy_name.as_deref())?;
     Ok(json!({ "Policy": key.policy, "PolicyName": DEFAULT_POLICY_NAME }))
 }

@@ -8,11 +8,11 @@ use trent_model::input::GetKeyRotationStatusRequest;
 use crate::authz::Authorized;
 use trent_store::KeyRecord;
 use crate::clock::epoch_seconds;
+use crate::keys::OpCtx;
 use crate::keys::rotation::check_rotatable;
 use crate::protocol::error::KmsError;
-use crate::state::Ctx;
 
-pub async fn handle(_ctx: &Ctx, _req: GetKeyRotationStatusRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
+pub async fn handle(_ctx: &OpCtx<'_>, _req: GetKeyRotationStatusRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
     // Imported-material keys answer "not enabled"; other key types cannot rotate at all.
     if key.origin == "AWS_KMS" {
         check_rotatable(&key)?;

@@ -4,18 +4,17 @@
 use serde_json::{json, Value};
 use trent_model::input::GetParametersForImportRequest;
 use trent_crypto::import::{WrappingAlgorithm, WrappingKey, WrappingKeySpec};
-use uuid::Uuid;
 
 use super::to_base64;
 use crate::authz::Authorized;
 use trent_store::KeyRecord;
 use crate::clock::epoch_seconds;
-use crate::keys::import::{check_external, ImportToken, TOKEN_LIFETIME_MILLIS};
+use crate::keys::OpCtx;
+use crate::keys::import::{check_external, seal_token};
 use crate::keys::state;
 use crate::protocol::error::{ErrorCode, KmsError};
-use crate::state::Ctx;
 
-pub async fn handle(ctx: &Ctx, req: GetParametersForImportRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
+pub async fn handle(ctx: &OpCtx<'_>, req: GetParametersForImportRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
     check_external(&key)?;
     state::not_pending_deletion(&key)?;
     let algorithm = WrappingAlgorithm::from_name(&req.wrapping_algorithm).ok_or_else(|| {
@@ -34,10 +33,7 @@ pub async fn handle(ctx: &Ctx, req: GetParametersForImportRequest, key: Authoriz
     let wrapping_key = tokio::task::spawn_blocking(move || WrappingKey::generate(spec))
         .await
         .map_err(|e| KmsError::internal(format!("wrapping key generation task: {e}")))??;
-    let key_id = Uuid::try_parse(&key.key_id).map_err(|_| KmsError::internal("stored key id is not a UUID"))?;
-    let expires_at = ctx.now() + TOKEN_LIFETIME_MILLIS;
-    let public_key = wrapping_key.public_key_der()?;
-    let token = ImportToken { key_id, algorithm, expires_at, wrapping_key }.seal(&ctx.state.root_key)?;
+    let (token, public_key, expires_at) = seal_token(ctx, &key, algorithm, wrapping_key)?;
     Ok(json!({
         "KeyId": key.arn,
         "ImportToken": to_base64(&token),

@@ -9,11 +9,11 @@ use trent_model::input::GetPublicKeyRequest;
 use super::to_base64;
 use crate::authz::Authorized;
 use trent_store::KeyRecord;
+use crate::keys::OpCtx;
 use crate::keys::{asymmetric, metadata};
 use crate::protocol::error::{ErrorCode, KmsError};
-use crate::state::Ctx;
 
-pub async fn handle(ctx: &Ctx, _req: GetPublicKeyRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
+pub async fn handle(ctx: &OpCtx<'_>, _req: GetPublicKeyRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
     if !asymmetric::spec_of(&key)?.is_asymmetric() {
         return Err(KmsError::new(ErrorCode::UnsupportedOperation, format!("{} is not an asymmetric KMS key (key spec {}): it has no public key.", key.arn, key.key_spec)));
     }

@@ -9,21 +9,18 @@
 use serde_json::{json, Value};
 use trent_model::input::ImportKeyMaterialRequest;
 use trent_crypto::keytypes::KeySpec;
-use trent_crypto::{CryptoError, SecretBytes};
-use trent_store::{KeyRecord, MaterialRecord, StoreError};
-use uuid::Uuid;
+use trent_store::KeyRecord;
 
-use super::MAX_CHANGE_ATTEMPTS;
 use crate::authz::Authorized;
-use crate::keys::import::{check_external, ImportToken, MAX_VALID_FOR_MILLIS};
-use crate::keys::materials::{self, ImportRequest};
+use crate::keys::OpCtx;
+use crate::keys::import::{check_external, open_token, save_import, take_material, MAX_VALID_FOR_MILLIS};
+use crate::keys::materials::ImportRequest;
 use crate::keys::state;
-use crate::protocol::error::{ErrorCode, KmsError};
-use crate::state::Ctx;
+use crate::protocol::error::KmsError;
 
 const EXPIRES: &str = "KEY_MATERIAL_EXPIRES";
 
-pub async fn handle(ctx: &Ctx, req: ImportKeyMaterialRequest, authorized: Authorized<KeyRecord>) -> Result<Value, KmsError> {
+pub async fn handle(ctx: &OpCtx<'_>, req: ImportKeyMaterialRequest, authorized: Authorized<KeyRecord>) -> Result<Value, KmsError> {
     check_external(&authorized)?;
     let spec = KeySpec::parse(&authorized.key_spec).ok_or_else(|| KmsError::internal(format!("stored key spec {} is unknown", authorized.key_spec)))?;
     let symmetric = spec == KeySpec::SymmetricDefault;
@@ -34,50 +31,12 @@ pub async fn handle(ctx: &Ctx, req: ImportKeyMaterialRequest, authorized: Author
     let now = ctx.now();
     let terms = terms(&req, now)?;
 
-    let token = ImportToken::open(&ctx.state.root_key, req.import_token.as_bytes(), &authorized.key_id, now)?;
-    let wrapped = req.encrypted_key_material.into_vec();
-    let provider = ctx.state.provider.clone();
-    let key_uuid = Uuid::try_parse(&authorized.key_id).map_err(|_| KmsError::internal("stored key id is not a UUID"))?;
-    let (stored, material_id) = tokio::task::spawn_blocking(move || {
-        let material: SecretBytes = token
-            .wrapping_key
-            .unwrap(token.algorithm, &wrapped)
-            .map_err(|_| KmsError::new(ErrorCode::InvalidCiphertext, "The encrypted key material could not be decrypted with this import token's wrapping key and algorithm."))?;
-        if symmetric && material.len() != 32 {
-            return Err(KmsError::new(ErrorCode::IncorrectKeyMaterial, "Symmetric key material must be 256 bits (32 bytes)."));
-        }
-        provider.import_key(key_uuid, spec, &material).map_err(|e| match e {
-            CryptoError::InvalidInput(why) => KmsError::new(ErrorCode::IncorrectKeyMaterial, format!("The key material does not fit the KMS key's key spec: {why}.")),
-            other => other.into(),
-        })
-    })
-    .await
-    .map_err(|e| KmsError::internal(format!("unwrapping task: {e}")))??;
-    let material_id = hex::encode(material_id);
+    let token = open_token(ctx, &authorized, req.import_token.as_bytes(), now)?;
+    let (stored, material_id) = take_material(ctx, &authorized, token, req.encrypted_key_material.into_vec(), spec).await?;
 
     let request = ImportRequest { material_id, import_type: req.import_type.clone(), named_id: req.key_material_id.clone(), ..terms };
-
-    let mut key = authorized.into_inner();
-    for _ in 0..MAX_CHANGE_ATTEMPTS {
-        let next = materials::with_import(&key, &request)?;
-        let material = MaterialRecord { key_id: key.key_id.clone(), material_id: request.material_id.clone(), stored: stored.0.clone(), created_at: now };
-        // The material's sealed copy is written unless the key still has it
-        // (a re-import only to change the terms).
-        let written = match ctx.state.store.get_material(&key.key_id, &request.material_id).await? {
-            Some(_) => ctx.state.store.update_key(&next).await,
-            None => ctx.state.store.rotate_key(&next, &material).await,
-        };
-        match written {
-            Ok(_) => return Ok(json!({ "KeyId": key.arn, "KeyMaterialId": request.material_id })),
-            // Changed meanwhile: same key, authorized above; re-read and re-check.
-            Err(StoreError::Conflict | StoreError::AlreadyExists) => {
-                key = super::reread_key(ctx, &key).await?;
-                state::not_pending_deletion(&key)?;
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(KmsError::internal(format!("{} kept changing while material was being imported", key.arn)))
+    let key = save_import(ctx, authorized, &request, stored, now).await?;
+    Ok(json!({ "KeyId": key.arn, "KeyMaterialId": request.material_id }))
 }
 
 /// ExpirationModel and ValidTo as AWS requires them (the material id is filled in once known).

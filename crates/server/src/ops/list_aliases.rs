@@ -7,17 +7,17 @@ use trent_model::input::ListAliasesRequest;
 use super::{decode_marker, limit, page, with_paging, Listing};
 use crate::authz::Authorized;
 use crate::clock::epoch_seconds;
+use crate::keys::OpCtx;
+use crate::keys::account as accounts;
 use crate::keys::reference::alias_arn;
 use crate::protocol::error::KmsError;
-use crate::state::Ctx;
 
-pub async fn handle(ctx: &Ctx, req: ListAliasesRequest, account: Authorized<String>, key: Option<Authorized<trent_store::KeyRecord>>) -> Result<Value, KmsError> {
+pub async fn handle(ctx: &OpCtx<'_>, req: ListAliasesRequest, account: Authorized<String>, key: Option<Authorized<trent_store::KeyRecord>>) -> Result<Value, KmsError> {
     // Aliases of keys whose waiting period ended are gone even if the sweeper has not run yet.
-    crate::lifecycle::deletion::sweep(ctx.state.store.as_ref(), ctx.state.clock.as_ref(), ctx.state.as_ref()).await?;
-    let key_id = key.map(|k| k.key_id.clone());
+    accounts::destroy_due_keys(ctx, &account).await?;
     let limit = limit(req.limit, 100, 1000);
     let after = decode_marker(Listing::Aliases, req.marker.as_deref())?;
-    let aliases = ctx.state.store.list_aliases(&account, &ctx.region, key_id.as_deref(), after.as_deref(), limit + 1).await?;
+    let aliases = accounts::list_aliases(ctx, &account, key.as_ref(), after.as_deref(), limit + 1).await?;
     let (aliases, marker) = page(Listing::Aliases, aliases, limit, |a| &a.alias_name);
     let entries: Vec<Value> = aliases
         .iter()

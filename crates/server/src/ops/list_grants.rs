@@ -7,17 +7,17 @@ use trent_store::{KeyRecord, GrantRecord};
 use super::{decode_marker, limit, page, with_paging, Listing};
 use crate::authz::Authorized;
 use crate::clock::epoch_seconds;
-use crate::keys::grants::GrantDoc;
+use crate::keys::OpCtx;
+use crate::keys::grants::{self, GrantDoc};
 use crate::protocol::error::KmsError;
-use crate::state::Ctx;
 
-pub async fn handle(ctx: &Ctx, req: ListGrantsRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
+pub async fn handle(ctx: &OpCtx<'_>, req: ListGrantsRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
     let limit = limit(req.limit, 50, 100);
     let mut after = decode_marker(Listing::Grants, req.marker.as_deref())?;
     // Filters apply before paging, so each page is full while grants remain.
     let mut found = Vec::new();
     loop {
-        let batch = ctx.state.store.list_grants(&key.key_id, after.as_deref(), 1000).await?;
+        let batch = grants::list(ctx, &key, after.as_deref(), 1000).await?;
         let done = batch.len() < 1000;
         after = batch.last().map(|g| g.grant_id.clone());
         found.extend(batch.into_iter().filter(|g| {

@@ -11,12 +11,12 @@ use super::{decode_marker, limit, page, with_paging, Listing};
 use crate::authz::Authorized;
 use trent_store::KeyRecord;
 use crate::clock::epoch_seconds;
+use crate::keys::OpCtx;
 use crate::keys::rotation::check_rotatable;
 use crate::keys::state;
 use crate::protocol::error::KmsError;
-use crate::state::Ctx;
 
-pub async fn handle(_ctx: &Ctx, req: ListKeyRotationsRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
+pub async fn handle(_ctx: &OpCtx<'_>, req: ListKeyRotationsRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
     if key.origin == "AWS_KMS" {
         check_rotatable(&key)?;
     }

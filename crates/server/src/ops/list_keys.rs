@@ -5,15 +5,16 @@ use trent_model::input::ListKeysRequest;
 
 use super::{decode_marker, limit, page, with_paging, Listing};
 use crate::authz::Authorized;
+use crate::keys::OpCtx;
+use crate::keys::account as accounts;
 use crate::protocol::error::KmsError;
-use crate::state::Ctx;
 
-pub async fn handle(ctx: &Ctx, req: ListKeysRequest, account: Authorized<String>) -> Result<Value, KmsError> {
+pub async fn handle(ctx: &OpCtx<'_>, req: ListKeysRequest, account: Authorized<String>) -> Result<Value, KmsError> {
     // Keys whose waiting period ended are gone even if the sweeper has not run yet.
-    crate::lifecycle::deletion::sweep(ctx.state.store.as_ref(), ctx.state.clock.as_ref(), ctx.state.as_ref()).await?;
+    accounts::destroy_due_keys(ctx, &account).await?;
     let limit = limit(req.limit, 100, 1000);
     let after = decode_marker(Listing::Keys, req.marker.as_deref())?;
-    let keys = ctx.state.store.list_keys(&account, &ctx.region, after.as_deref(), limit + 1).await?;
+    let keys = accounts::list_keys(ctx, &account, after.as_deref(), limit + 1).await?;
     let (keys, marker) = page(Listing::Keys, keys, limit, |k| &k.key_id);
     let entries: Vec<Value> = keys.iter().map(|k| json!({ "KeyId": k.key_id, "KeyArn": k.arn })).collect();
     let mut body = Map::new();

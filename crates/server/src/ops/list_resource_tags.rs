@@ -6,10 +6,10 @@ use trent_model::input::ListResourceTagsRequest;
 use super::{decode_marker, limit, page, with_paging, Listing};
 use crate::authz::Authorized;
 use trent_store::KeyRecord;
+use crate::keys::OpCtx;
 use crate::protocol::error::KmsError;
-use crate::state::Ctx;
 
-pub async fn handle(_ctx: &Ctx, req: ListResourceTagsRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
+pub async fn handle(_ctx: &OpCtx<'_>, req: ListResourceTagsRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
     let limit = limit(req.limit, 50, 50);
     let mut tags = key.tags.clone();
     tags.sort_by(|a, b| a.key.cmp(&b.key));

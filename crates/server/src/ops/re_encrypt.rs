@@ -10,14 +10,14 @@ use trent_store::KeyRecord;
 
 use super::{dry_run_check, required_ciphertext, to_base64};
 use crate::authz::{self, Authorized};
+use crate::keys::OpCtx;
 use crate::keys::asymmetric;
 use crate::keys::symmetric::{self, EncryptionContext, SYMMETRIC_DEFAULT};
 use crate::protocol::error::KmsError;
-use crate::state::Ctx;
 
 /// `source`: the key authorization found for the ciphertext (ReEncryptFrom,
 /// with the source context); `destination`: DestinationKeyId's (ReEncryptTo).
-pub async fn handle(ctx: &Ctx, req: ReEncryptRequest, source: Authorized<KeyRecord>, destination: Authorized<KeyRecord>) -> Result<Value, KmsError> {
+pub async fn handle(ctx: &OpCtx<'_>, req: ReEncryptRequest, source: Authorized<KeyRecord>, destination: Authorized<KeyRecord>) -> Result<Value, KmsError> {
     // With IGNORE_CIPHERTEXT a DryRun checks only the permissions, which hold.
     if authz::ignores_ciphertext(req.dry_run, req.dry_run_modifiers.as_deref()) {
         return Err(KmsError::dry_run());
@@ -63,7 +63,7 @@ struct Source {
 
 /// Decrypts the source: with the asymmetric key SourceKeyId names, or as a
 /// symmetric ciphertext that names its own key.
-async fn open_source(ctx: &Ctx, key: Authorized<KeyRecord>, algorithm: &Option<String>, context: Option<&EncryptionContext>, ciphertext: &[u8]) -> Result<Source, KmsError> {
+async fn open_source(ctx: &OpCtx<'_>, key: Authorized<KeyRecord>, algorithm: &Option<String>, context: Option<&EncryptionContext>, ciphertext: &[u8]) -> Result<Source, KmsError> {
     if !asymmetric::is_symmetric(&key) {
         let (plaintext, algorithm) = asymmetric::decrypt(ctx, &key, algorithm.as_deref(), context, ciphertext, "ReEncrypt").await?;
         return Ok(Source { plaintext, arn: key.arn.clone(), algorithm: algorithm.as_str(), material_id: None });

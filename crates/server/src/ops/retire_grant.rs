@@ -7,13 +7,11 @@ use trent_store::GrantRecord;
 
 use super::dry_run_check;
 use crate::authz::Authorized;
+use crate::keys::OpCtx;
 use crate::protocol::error::KmsError;
-use crate::state::Ctx;
 
-pub async fn handle(ctx: &Ctx, req: RetireGrantRequest, grant: Authorized<GrantRecord>) -> Result<Value, KmsError> {
+pub async fn handle(ctx: &OpCtx<'_>, req: RetireGrantRequest, grant: Authorized<GrantRecord>) -> Result<Value, KmsError> {
     dry_run_check(req.dry_run)?;
-    match ctx.state.store.delete_grant(&grant.grant_id).await {
-        Ok(()) | Err(trent_store::StoreError::NotFound) => Ok(json!({})),
-        Err(e) => Err(e.into()),
-    }
+    crate::keys::grants::retire(ctx, &grant).await?;
+    Ok(json!({}))
 }

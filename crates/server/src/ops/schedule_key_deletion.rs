@@ -5,18 +5,18 @@ use serde_json::{json, Value};
 use trent_model::input::ScheduleKeyDeletionRequest;
 use trent_store::{KeyRecord, KeyState};
 
-use super::modify_key;
+use crate::keys::OpCtx;
+use crate::keys::change::modify_key;
 use crate::authz::Authorized;
 use crate::clock::epoch_seconds;
 use crate::keys::state;
 use crate::protocol::error::KmsError;
-use crate::state::Ctx;
 
 const MIN_DAYS: i64 = 7;
 const MAX_DAYS: i64 = 30;
 const DAY_MILLIS: i64 = 24 * 60 * 60 * 1000;
 
-pub async fn handle(ctx: &Ctx, req: ScheduleKeyDeletionRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
+pub async fn handle(ctx: &OpCtx<'_>, req: ScheduleKeyDeletionRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
     let days = req.pending_window_in_days.unwrap_or(MAX_DAYS);
     // The model allows 1-365; KMS keys (not replicas' special cases) take 7-30.
     if !(MIN_DAYS..=MAX_DAYS).contains(&days) {

@@ -8,11 +8,11 @@ use trent_model::input::SignRequest;
 use super::{dry_run_check, to_base64};
 use crate::authz::Authorized;
 use trent_store::KeyRecord;
+use crate::keys::OpCtx;
 use crate::keys::{asymmetric, signing};
 use crate::protocol::error::KmsError;
-use crate::state::Ctx;
 
-pub async fn handle(ctx: &Ctx, req: SignRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
+pub async fn handle(ctx: &OpCtx<'_>, req: SignRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
     let (algorithm, message_type) = signing::check(&key, &req.signing_algorithm, req.message_type.as_deref(), req.message.expose(), "Sign")?;
     let private = asymmetric::private_key(ctx, &key).await?;
     dry_run_check(req.dry_run)?;

@@ -3,14 +3,14 @@
 use serde_json::{json, Value};
 use trent_model::input::TagResourceRequest;
 
-use super::modify_key;
+use crate::keys::OpCtx;
+use crate::keys::change::modify_key;
 use crate::authz::Authorized;
 use trent_store::KeyRecord;
 use crate::keys::{state, tags};
 use crate::protocol::error::KmsError;
-use crate::state::Ctx;
 
-pub async fn handle(ctx: &Ctx, req: TagResourceRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
+pub async fn handle(ctx: &OpCtx<'_>, req: TagResourceRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
     let new_tags = tags::parse(super::tag_inputs(req.tags))?;
     modify_key(ctx, key, |key| {
         state::not_pending_deletion(key)?;

@@ -3,14 +3,14 @@
 use serde_json::{json, Value};
 use trent_model::input::UntagResourceRequest;
 
-use super::modify_key;
+use crate::keys::OpCtx;
+use crate::keys::change::modify_key;
 use crate::authz::Authorized;
 use trent_store::KeyRecord;
 use crate::keys::state;
 use crate::protocol::error::{ErrorCode, KmsError};
-use crate::state::Ctx;
 
-pub async fn handle(ctx: &Ctx, req: UntagResourceRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
+pub async fn handle(ctx: &OpCtx<'_>, req: UntagResourceRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
     if req.tag_keys.iter().any(|k| k.to_ascii_lowercase().starts_with("aws:")) {
         return Err(KmsError::new(ErrorCode::Tag, "Tags beginning with aws: are reserved and cannot be created or modified."));
     }

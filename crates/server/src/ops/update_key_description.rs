@@ -3,14 +3,14 @@
 use serde_json::{json, Value};
 use trent_model::input::UpdateKeyDescriptionRequest;
 
-use super::modify_key;
+use crate::keys::OpCtx;
+use crate::keys::change::modify_key;
 use crate::authz::Authorized;
 use trent_store::KeyRecord;
 use crate::keys::state;
 use crate::protocol::error::KmsError;
-use crate::state::Ctx;
 
-pub async fn handle(ctx: &Ctx, req: UpdateKeyDescriptionRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
+pub async fn handle(ctx: &OpCtx<'_>, req: UpdateKeyDescriptionRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
     modify_key(ctx, key, |key| {
         state::not_pending_deletion(key)?;
         key.description = req.description.clone();

@@ -8,11 +8,11 @@ use trent_model::input::VerifyRequest;
 use super::dry_run_check;
 use crate::authz::Authorized;
 use trent_store::KeyRecord;
+use crate::keys::OpCtx;
 use crate::keys::{asymmetric, signing};
 use crate::protocol::error::{ErrorCode, KmsError};
-use crate::state::Ctx;
 
-pub async fn handle(ctx: &Ctx, req: VerifyRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
+pub async fn handle(ctx: &OpCtx<'_>, req: VerifyRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
     let (algorithm, message_type) = signing::check(&key, &req.signing_algorithm, req.message_type.as_deref(), req.message.expose(), "Verify")?;
     let private = asymmetric::private_key(ctx, &key).await?;
     dry_run_check(req.dry_run)?;

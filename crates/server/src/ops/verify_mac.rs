@@ -6,10 +6,10 @@ use trent_model::input::VerifyMacRequest;
 
 use super::generate_mac::mac_key;
 use crate::authz::Authorized;
+use crate::keys::OpCtx;
 use crate::protocol::error::{ErrorCode, KmsError};
-use crate::state::Ctx;
 
-pub async fn handle(ctx: &Ctx, req: VerifyMacRequest, key: Authorized<trent_store::KeyRecord>) -> Result<Value, KmsError> {
+pub async fn handle(ctx: &OpCtx<'_>, req: VerifyMacRequest, key: Authorized<trent_store::KeyRecord>) -> Result<Value, KmsError> {
     // Mac is required by the model, which checked it is there.
     let (key, private) = mac_key(ctx, key, &req.mac_algorithm, req.dry_run, "VerifyMac").await?;
     if !private.verify_mac(req.message.expose(), req.mac.as_bytes())? {

@@ -1,0 +1,96 @@
+//! What the store holds for an authorized account (account-level actions:
+//! ListKeys, ListAliases, CreateKey, ListRetirableGrants), in the caller's
+//! region.
+
+use std::ops::Deref;
+
+use trent_crypto::keytypes::KeySpec;
+use trent_crypto::ciphertext::MATERIAL_ID_LEN;
+use trent_crypto::StoredMaterial;
+use trent_store::{AliasRecord, GrantRecord, KeyRecord, MaterialRecord};
+use uuid::Uuid;
+
+use crate::authz::Authorized;
+use crate::keys::OpCtx;
+use crate::protocol::error::{ErrorCode, KmsError};
+
+/// Destroys every key whose deletion waiting period ended, so a listing
+/// does not show it (or its aliases) even if the sweeper has not run yet.
+pub async fn destroy_due_keys(ctx: &OpCtx<'_>, _account: &Authorized<String>) -> Result<(), KmsError> {
+    let state = ctx.state();
+    crate::lifecycle::deletion::sweep(state.store.as_ref(), state.clock.as_ref(), state).await?;
+    Ok(())
+}
+
+/// A page of the account's keys in this region, in key id order.
+pub async fn list_keys(ctx: &OpCtx<'_>, account: &Authorized<String>, after: Option<&str>, limit: usize) -> Result<Vec<KeyRecord>, KmsError> {
+    Ok(ctx.store().list_keys(account, ctx.region(), after, limit).await?)
+}
+
+/// A page of the account's aliases in this region (only `key`'s, if
+/// given), in name order.
+pub async fn list_aliases(ctx: &OpCtx<'_>, account: &Authorized<String>, key: Option<&Authorized<KeyRecord>>, after: Option<&str>, limit: usize) -> Result<Vec<AliasRecord>, KmsError> {
+    let key_id = key.map(|k| k.key_id.as_str());
+    Ok(ctx.store().list_aliases(account, ctx.region(), key_id, after, limit).await?)
+}
+
+/// CreateKey's new material of `spec` for the key `id`, and its material
+/// id (slow for some specs: on the blocking pool).
+pub async fn generate_material(ctx: &OpCtx<'_>, _account: &Authorized<String>, id: Uuid, spec: KeySpec) -> Result<(StoredMaterial, [u8; MATERIAL_ID_LEN]), KmsError> {
+    let provider = ctx.state().provider.clone();
+    Ok(tokio::task::spawn_blocking(move || provider.generate_key(id, spec)).await.map_err(|e| KmsError::internal(format!("key generation task: {e}")))??)
+}
+
+/// CreateKey: saves a new key of the account, in this region, with its
+/// first material (none for a key awaiting imported material).
+pub async fn insert_key(ctx: &OpCtx<'_>, account: &Authorized<String>, key: &KeyRecord, material: Option<StoredMaterial>) -> Result<(), KmsError> {
+    if key.account_id != account.as_str() || key.region != ctx.region() {
+        return Err(KmsError::internal(format!("{} is not a key of the authorized account and region", key.arn)));
+    }
+    match material {
+        Some(stored) => {
+            let material = MaterialRecord { key_id: key.key_id.clone(), material_id: key.current_material_id.clone(), stored: stored.0, created_at: key.created_at };
+            ctx.store().insert_key(key, &material).await?;
+        }
+        None => ctx.store().insert_key_without_material(key).await?,
+    }
+    Ok(())
+}
+
+/// ListRetirableGrants, as in AWS, is only about principals of the
+/// caller's own account.
+pub fn check_retiring_principal(ctx: &OpCtx<'_>, account: &Authorized<String>, retiring_principal: &str) -> Result<(), KmsError> {
+    if retiring_principal.split(':').nth(4).unwrap_or(retiring_principal) != account.as_str() {
+        return Err(KmsError::new(
+            ErrorCode::AccessDenied,
+            format!("User: {} is not authorized to perform: kms:ListRetirableGrants for principal {}: it is not in account {}", ctx.principal().arn, retiring_principal, account.as_str()),
+        ));
+    }
+    Ok(())
+}
+
+/// A grant [`retirable_grants`] listed; only this module makes one, so
+/// [`retirable_grant_key`] reads only the keys of listed grants.
+pub struct RetirableGrant(GrantRecord);
+
+impl Deref for RetirableGrant {
+    type Target = GrantRecord;
+    fn deref(&self) -> &GrantRecord {
+        &self.0
+    }
+}
+
+/// A page of the grants `retiring_principal`, a principal of the account
+/// ([`check_retiring_principal`]), may retire, on any key.
+pub async fn retirable_grants(ctx: &OpCtx<'_>, account: &Authorized<String>, retiring_principal: &str, after: Option<&str>, limit: usize) -> Result<Vec<RetirableGrant>, KmsError> {
+    check_retiring_principal(ctx, account, retiring_principal)?;
+    let grants = ctx.store().list_retirable_grants(retiring_principal, after, limit).await?;
+    Ok(grants.into_iter().map(RetirableGrant).collect())
+}
+
+/// The ARN of a listed grant's key, if the key exists in this region
+/// (grants on keys of other regions are not this endpoint's to show).
+pub async fn retirable_grant_key(ctx: &OpCtx<'_>, grant: &RetirableGrant) -> Result<Option<String>, KmsError> {
+    let Some(key) = ctx.store().get_key(&grant.key_id).await? else { return Ok(None) };
+    Ok((key.region == ctx.region()).then_some(key.arn))
+}
