@@ -4,11 +4,15 @@
 //!
 //! - [`http`]: axum, one route (`POST /`), request ids.
 //! - [`protocol`]: AWS JSON 1.1, the `X-Amz-Target` operation, AWS's errors;
-//!   bodies are validated against the KMS model by `trent-model`.
+//!   bodies are validated against the KMS model by `trent-model` and parsed
+//!   into its typed requests, which hold only the operation's own members.
 //! - [`auth`]: SigV4 (pure checks in `trent-sigv4`) -> the calling principal.
-//! - [`dispatch`]: operation name -> the file in [`ops`] that implements it.
-//! - [`authz`]: the one place that decides whether a principal may act on a
-//!   key; operations only receive [`authz::Authorized`] keys.
+//! - [`dispatch`]: the typed request -> AWS's limits -> the one authorization
+//!   step -> the file in [`ops`] that implements it; `dispatch::table` is
+//!   the operation table (one row per operation).
+//! - [`authz`]: the one authorization step, between validation and every
+//!   handler: it resolves what the row says the operation acts on, decides
+//!   it, and hands the handler [`authz::Authorized`] values only it makes.
 //! - [`ops`]: one file per KMS operation. A handler gets a [`keys::OpCtx`],
 //!   not the request's [`state::Ctx`], so it has no path to the store, the
 //!   key provider or the root key but through [`keys`].
