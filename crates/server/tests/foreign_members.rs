@@ -192,3 +192,39 @@ fn nested_foreign_members_change_nothing() {
     let nested = json!({"KeyId": "k", "Tags": [{"TagKey": "team", "TagValue": "red", "tagKey": "admin", "Extra": "x"}]});
     assert_eq!(before, seen(op, &nested).unwrap().1);
 }
+
+/// The other direction: what authorization reads, it reads from every
+/// operation that has the member (`supplied.rs` has `_` arms for grant
+/// tokens, the grant context and the key member, so a new operation's
+/// member could be missed without this).
+#[test]
+fn every_operation_supplies_the_members_it_has() {
+    let model = Shapes(serde_json::from_str(MODEL).unwrap());
+    let examples: Value = serde_json::from_str(EXAMPLES).unwrap();
+    let context_ops = ["Encrypt", "Decrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext"];
+    for op in Operation::ALL {
+        let own = model.input(op.name())["members"].as_object().unwrap().clone();
+        let mut bases: Vec<Value> = examples["examples"][op.name()].as_array().map(|list| list.iter().map(|e| model.fix_blobs(op.name(), &e["input"])).collect()).unwrap_or_default();
+        bases.extend(own_examples(op.name()));
+        for mut base in bases {
+            let body = base.as_object_mut().unwrap();
+            if own.contains_key("GrantTokens") {
+                body.insert("GrantTokens".into(), json!(["token-1"]));
+            }
+            if own.contains_key("EncryptionContext") {
+                body.insert("EncryptionContext".into(), json!({"tenant": "a"}));
+            }
+            let Ok(value) = trent_model::validate_input(op.name(), base.to_string().as_bytes()) else { continue };
+            let request = Request::parse(op, value).unwrap();
+            if own.contains_key("GrantTokens") {
+                assert_eq!(supplied::grant_tokens(&request), ["token-1".to_owned()], "{}: grant tokens", op.name());
+            }
+            if context_ops.contains(&op.name()) {
+                assert_eq!(supplied::grant_context(&request, Side::Key).get("tenant").map(String::as_str), Some("a"), "{}: grant context", op.name());
+            }
+            if matches!(trent::dispatch::table::describe(op).resource, trent::dispatch::table::Resource::Key { .. }) {
+                assert_eq!(supplied::key_member(&request), base["KeyId"].as_str(), "{}: key member", op.name());
+            }
+        }
+    }
+}
