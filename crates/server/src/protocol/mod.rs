@@ -15,7 +15,7 @@ pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 pub fn operation(target: Option<&str>) -> Result<&'static str, KmsError> {
     let unknown = || KmsError::new(ErrorCode::UnknownOperation, format!("X-Amz-Target {} does not name an AWS KMS operation.", target.unwrap_or("(missing)")));
     let name = target.and_then(|t| t.strip_prefix(TARGET_PREFIX)).ok_or_else(unknown)?;
-    trent_model::operation_names().into_iter().find(|op| *op == name).ok_or_else(unknown)
+    trent_model::Operation::from_name(name).map(trent_model::Operation::name).ok_or_else(unknown)
 }
 
 #[cfg(test)]
