@@ -10,7 +10,10 @@ use trent_model::Request;
 use crate::protocol::error::KmsError;
 
 /// The most bytes an encryption context may hold: its keys and values
-/// together, in UTF-8 (AWS KMS's documented quota).
+/// together, in UTF-8. 8 KiB is the bound cited for encryption contexts
+/// elsewhere; AWS KMS's exact limit was not found in its model or docs, so
+/// this is Trent's own, far below the ciphertext format's 65,535 bytes per
+/// field (docs/ciphertext-format.md).
 pub const MAX_ENCRYPTION_CONTEXT_BYTES: usize = 8192;
 
 /// Refuses a request whose encryption contexts (or grant constraints) are too large.
