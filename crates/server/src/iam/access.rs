@@ -48,12 +48,12 @@ pub async fn identity_policies(ctx: &Ctx) -> Result<Option<Vec<Arc<Policy>>>, Qu
 pub async fn identity(ctx: &Ctx) -> Result<Identity, QueryError> {
     let holder = match kind_of(&ctx.principal) {
         Kind::Root => return Ok(Identity::default()),
-        Kind::User(name) => match find_doc(ctx, EntityKind::User, &name).await? {
+        Kind::User(name) => match find_doc(ctx, EntityKind::User, name).await? {
             Some(user) => user,
             // A principal with no user behind it: see the module comment.
             None => return Ok(Identity::default()),
         },
-        Kind::Session { role, .. } => match find_doc(ctx, EntityKind::Role, &role).await? {
+        Kind::Session { role, .. } => match find_doc(ctx, EntityKind::Role, role).await? {
             Some(role) => role,
             None => return Ok(Identity { policies: Some(Vec::new()), ..Identity::default() }),
         },

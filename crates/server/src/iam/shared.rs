@@ -243,7 +243,7 @@ pub async fn user_or_caller(ctx: &Ctx, p: &Params, action: &str) -> Result<Entit
     }
     match super::access::kind_of(&ctx.principal) {
         super::access::Kind::User(name) => {
-            let user = entity::load(ctx, EntityKind::User, &name).await?;
+            let user = entity::load(ctx, EntityKind::User, name).await?;
             authorize(ctx, action, user.arn()).await?;
             Ok(user)
         }

@@ -15,9 +15,9 @@ pub async fn handle(ctx: &Ctx, _p: &Params) -> Result<Option<String>, QueryError
     let user_id = match kind_of(&ctx.principal) {
         Kind::Root => account.clone(),
         // A first admin made before IAM users existed has no user id: it acts as the root.
-        Kind::User(name) => entity::find(ctx, EntityKind::User, &name).await?.map(|u| u.doc.id).unwrap_or_else(|| account.clone()),
+        Kind::User(name) => entity::find(ctx, EntityKind::User, name).await?.map(|u| u.doc.id).unwrap_or_else(|| account.clone()),
         Kind::Session { role, session } => {
-            let role = entity::load(ctx, EntityKind::Role, &role).await?;
+            let role = entity::load(ctx, EntityKind::Role, role).await?;
             format!("{}:{session}", role.doc.id)
         }
     };

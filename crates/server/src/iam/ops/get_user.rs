@@ -15,7 +15,7 @@ pub async fn handle(ctx: &Ctx, p: &Params) -> Result<Option<String>, QueryError>
     } else {
         match kind_of(&ctx.principal) {
             Kind::User(name) => {
-                let user = entity::load(ctx, EntityKind::User, &name).await?;
+                let user = entity::load(ctx, EntityKind::User, name).await?;
                 authorize(ctx, "iam:GetUser", user.arn()).await?;
                 user
             }
