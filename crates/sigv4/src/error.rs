@@ -121,19 +121,29 @@ pub enum SigV4Error {
 /// The message AWS gives when the signature does not match.
 pub const SIGNATURE_MISMATCH_MESSAGE: &str = "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.";
 
+/// The AWS error a SigV4 failure is answered with; several variants of
+/// [`SigV4Error`] share each one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SigV4ErrorKind {
+    MissingAuthenticationToken,
+    IncompleteSignature,
+    InvalidSignature,
+    UnrecognizedClient,
+}
+
 impl SigV4Error {
-    /// The AWS error code (`__type` of the JSON error body).
-    pub fn aws_error_code(&self) -> &'static str {
+    /// Which of AWS's four SigV4 errors this failure is.
+    pub fn kind(&self) -> SigV4ErrorKind {
         use SigV4Error::*;
         match self {
-            MissingAuthenticationToken => "MissingAuthenticationTokenException",
+            MissingAuthenticationToken => SigV4ErrorKind::MissingAuthenticationToken,
             MissingAuthorizationComponents { .. }
             | MalformedAuthorizationComponent { .. }
             | UnsupportedAlgorithm { .. }
             | MalformedCredential { .. }
             | InvalidScopeTerminator { .. }
             | MissingDate { .. }
-            | InvalidDateFormat { .. } => "IncompleteSignatureException",
+            | InvalidDateFormat { .. } => SigV4ErrorKind::IncompleteSignature,
             HostNotSigned
             | HeaderNotSigned { .. }
             | ScopeDateMismatch { .. }
@@ -143,8 +153,18 @@ impl SigV4Error {
             | SignatureNotYetCurrent { .. }
             | SignedHeaderMissing { .. }
             | PayloadHashMismatch
-            | SignatureMismatch => "InvalidSignatureException",
-            UnrecognizedClient => "UnrecognizedClientException",
+            | SignatureMismatch => SigV4ErrorKind::InvalidSignature,
+            UnrecognizedClient => SigV4ErrorKind::UnrecognizedClient,
+        }
+    }
+
+    /// The AWS error code (`__type` of the JSON error body).
+    pub fn aws_error_code(&self) -> &'static str {
+        match self.kind() {
+            SigV4ErrorKind::MissingAuthenticationToken => "MissingAuthenticationTokenException",
+            SigV4ErrorKind::IncompleteSignature => "IncompleteSignatureException",
+            SigV4ErrorKind::InvalidSignature => "InvalidSignatureException",
+            SigV4ErrorKind::UnrecognizedClient => "UnrecognizedClientException",
         }
     }
 

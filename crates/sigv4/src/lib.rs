@@ -37,7 +37,7 @@ pub use canonical::{
     canonical_headers, canonical_query, canonical_request, canonical_uri, string_to_sign,
     EMPTY_SHA256,
 };
-pub use error::{SigV4Error, SIGNATURE_MISMATCH_MESSAGE};
+pub use error::{SigV4Error, SigV4ErrorKind, SIGNATURE_MISMATCH_MESSAGE};
 pub use parse::{parse_authorization, Authorization, ALGORITHM, SCOPE_TERMINATOR};
 pub use rules::{is_region_name, SignedHeaderRules};
 pub use time::{days_from_civil, format_iso_basic, format_iso_extended};
