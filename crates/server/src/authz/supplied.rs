@@ -216,23 +216,29 @@ pub fn key_member(request: &Request) -> Option<&str> {
     Some(key_id)
 }
 
+/// The encryption contexts a request carries for its key(s): its own, or
+/// ReEncrypt's source and destination (the second only for ReEncrypt).
+pub fn encryption_contexts(request: &Request) -> [Option<&EncryptionContext>; 2] {
+    use Request as R;
+    match request {
+        R::Encrypt(i) => [i.encryption_context.as_ref(), None],
+        R::Decrypt(i) => [i.encryption_context.as_ref(), None],
+        R::GenerateDataKey(i) => [i.encryption_context.as_ref(), None],
+        R::GenerateDataKeyWithoutPlaintext(i) => [i.encryption_context.as_ref(), None],
+        R::GenerateDataKeyPair(i) => [i.encryption_context.as_ref(), None],
+        R::GenerateDataKeyPairWithoutPlaintext(i) => [i.encryption_context.as_ref(), None],
+        R::ReEncrypt(i) => [i.source_encryption_context.as_ref(), i.destination_encryption_context.as_ref()],
+        _ => [None, None],
+    }
+}
+
 /// The encryption context a grant's constraints are checked against when
-/// the grant is used for `side` of `request` (empty when it has none).
+/// the grant is used for `side` of `request` (empty when it has none;
+/// constraints apply only to operations with an encryption context).
 pub fn grant_context(request: &Request, side: Side) -> &EncryptionContext {
     static EMPTY: EncryptionContext = BTreeMap::new();
-    use Request as R;
-    let context = match request {
-        R::Encrypt(i) => i.encryption_context.as_ref(),
-        R::Decrypt(i) => i.encryption_context.as_ref(),
-        R::GenerateDataKey(i) => i.encryption_context.as_ref(),
-        R::GenerateDataKeyWithoutPlaintext(i) => i.encryption_context.as_ref(),
-        R::GenerateDataKeyPair(i) => i.encryption_context.as_ref(),
-        R::GenerateDataKeyPairWithoutPlaintext(i) => i.encryption_context.as_ref(),
-        R::ReEncrypt(i) if side == Side::Destination => i.destination_encryption_context.as_ref(),
-        R::ReEncrypt(i) => i.source_encryption_context.as_ref(),
-        // Constraints apply only to operations with an encryption context.
-        _ => None,
-    };
+    let [own, destination] = encryption_contexts(request);
+    let context = if side == Side::Destination { destination } else { own };
     context.unwrap_or(&EMPTY)
 }
 

@@ -3,8 +3,6 @@
 //! ValidationException that changes nothing, never an internal error from
 //! deeper down (the ciphertext format bounds each field to 65,535 bytes).
 
-use std::collections::BTreeMap;
-
 use trent_model::Request;
 
 use crate::protocol::error::KmsError;
@@ -18,22 +16,12 @@ pub const MAX_ENCRYPTION_CONTEXT_BYTES: usize = 8192;
 
 /// Refuses a request whose encryption contexts (or grant constraints) are too large.
 pub fn check(request: &Request) -> Result<(), KmsError> {
-    use Request as R;
-    let contexts: [Option<&BTreeMap<String, String>>; 2] = match request {
-        R::Encrypt(i) => [i.encryption_context.as_ref(), None],
-        R::Decrypt(i) => [i.encryption_context.as_ref(), None],
-        R::GenerateDataKey(i) => [i.encryption_context.as_ref(), None],
-        R::GenerateDataKeyWithoutPlaintext(i) => [i.encryption_context.as_ref(), None],
-        R::GenerateDataKeyPair(i) => [i.encryption_context.as_ref(), None],
-        R::GenerateDataKeyPairWithoutPlaintext(i) => [i.encryption_context.as_ref(), None],
-        R::ReEncrypt(i) => [i.source_encryption_context.as_ref(), i.destination_encryption_context.as_ref()],
-        R::CreateGrant(i) => match &i.constraints {
-            Some(c) => [c.encryption_context_equals.as_ref(), c.encryption_context_subset.as_ref()],
-            None => [None, None],
-        },
+    let constraints = match request {
+        Request::CreateGrant(i) => i.constraints.as_ref().map_or([None, None], |c| [c.encryption_context_equals.as_ref(), c.encryption_context_subset.as_ref()]),
         _ => [None, None],
     };
-    for context in contexts.into_iter().flatten() {
+    let contexts = crate::authz::supplied::encryption_contexts(request).into_iter().chain(constraints);
+    for context in contexts.flatten() {
         let bytes: usize = context.iter().map(|(k, v)| k.len() + v.len()).sum();
         if bytes > MAX_ENCRYPTION_CONTEXT_BYTES {
             return Err(KmsError::validation(format!(
