@@ -24,6 +24,7 @@ pub async fn key(ctx: &Ctx, row: &Descriptor, reference: &str, aliases: bool) ->
         KeyRef::Id(id) => (own.to_owned(), id),
         KeyRef::KeyArn { region, account_id, key_id } => {
             check_region(ctx, &region)?;
+            check_account(ctx, row, &account_id, reference)?;
             (account_id, key_id)
         }
         KeyRef::Alias(name) => (own.to_owned(), alias_target(ctx, own, &name).await?),
@@ -34,7 +35,6 @@ pub async fn key(ctx: &Ctx, row: &Descriptor, reference: &str, aliases: bool) ->
             (account_id, target)
         }
     };
-    check_account(ctx, row, &account_id, reference)?;
     crate::keys::live::get(ctx, &account_id, key_id).await?.ok_or_else(|| not_found(ctx, &account_id, key_id))
 }
 
@@ -44,7 +44,7 @@ pub async fn key(ctx: &Ctx, row: &Descriptor, reference: &str, aliases: bool) ->
 /// ciphertext never tells a caller about keys it cannot see.
 pub async fn ciphertext_key(ctx: &Ctx, key_id: Uuid) -> Result<KeyRecord, KmsError> {
     let key = match ctx.state.store.get_key(&key_id.to_string()).await? {
-        Some(k) if k.region == ctx.region => crate::keys::live::get(ctx, &k.account_id, key_id).await?,
+        Some(k) if k.region == ctx.region => crate::keys::live::still_live(ctx, k).await?,
         _ => None,
     };
     key.ok_or_else(|| KmsError::new(ErrorCode::InvalidCiphertext, "The ciphertext refers to a KMS key that does not exist or that you cannot use."))
@@ -57,13 +57,14 @@ pub async fn alias_target(ctx: &Ctx, account_id: &str, alias_name: &str) -> Resu
     Uuid::try_parse(&alias.target_key_id).map_err(|_| KmsError::internal(format!("alias {alias_name} has a malformed target")))
 }
 
-/// Another account's key, for an operation AWS does not allow across
-/// accounts, is refused before it is looked up: no key policy can allow it.
-fn check_account(ctx: &Ctx, row: &Descriptor, account_id: &str, reference: &str) -> Result<(), KmsError> {
+/// Another account's key (named by its key or alias ARN), for an operation
+/// AWS does not allow across accounts, is refused before it is looked up:
+/// no key policy can allow it.
+fn check_account(ctx: &Ctx, row: &Descriptor, account_id: &str, arn: &str) -> Result<(), KmsError> {
     if row.cross_account || account_id == ctx.principal.account_id {
         return Ok(());
     }
-    let resource = if reference.starts_with("arn:") { reference.to_owned() } else { key_arn(&ctx.region, account_id, reference) };
+    let resource = arn.to_owned();
     ctx.authz.record(super::Record {
         principal: ctx.principal.arn.clone(),
         action: row.action.to_owned(),

@@ -17,6 +17,12 @@ pub async fn get(ctx: &Ctx, account_id: &str, key_id: Uuid) -> Result<Option<Key
     if key.account_id != account_id || key.region != ctx.region {
         return Ok(None);
     }
+    still_live(ctx, key).await
+}
+
+/// A key record just read, unless it is due for destruction (then
+/// destroyed now), with its imported material expired if that is due.
+pub async fn still_live(ctx: &Ctx, key: KeyRecord) -> Result<Option<KeyRecord>, KmsError> {
     if deletion::destroy_if_due(ctx.state.store.as_ref(), &key, ctx.now(), ctx.state.as_ref()).await? {
         return Ok(None);
     }
