@@ -111,6 +111,17 @@ def trust(*aws_principals):
     return json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": list(aws_principals)}, "Action": "sts:AssumeRole"}]})
 
 
+def kms_role_session(t, session_name):
+    """Temporary credentials (STS `Credentials`) of a fresh role allowed
+    `kms:*`, assumed by a fresh user."""
+    iam = client(t, "iam")
+    user, key = new_user_with_key(iam)
+    role_arn = iam.create_role(RoleName=unique(session_name), AssumeRolePolicyDocument=trust(user["Arn"]))["Role"]["Arn"]
+    iam.put_role_policy(RoleName=role_arn.rsplit("/", 1)[1], PolicyName="kms", PolicyDocument=KMS_ALL)
+    sts = client(t, "sts", access_key=key["AccessKeyId"], secret=key["SecretAccessKey"])
+    return sts.assume_role(RoleArn=role_arn, RoleSessionName=session_name)["Credentials"]
+
+
 ALLOW_ALL = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
 KMS_ALL = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]})
 

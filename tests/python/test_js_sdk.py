@@ -15,7 +15,7 @@ import subprocess
 import pytest
 
 from conftest import note_secret
-from test_identity import KMS_ALL, client, new_user_with_key, trust, unique
+from test_identity import kms_role_session
 
 JS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "js")
 SCRIPT = os.path.join(JS_DIR, "kms_roundtrip.mjs")
@@ -73,12 +73,7 @@ def test_the_js_sdk_v3_signs_requests_trent_accepts(node, t):
 
 
 def test_the_js_sdk_v3_with_temporary_credentials(node, t):
-    iam = client(t, "iam")
-    user, key = new_user_with_key(iam)
-    role = unique("js-role")
-    role_arn = iam.create_role(RoleName=role, AssumeRolePolicyDocument=trust(user["Arn"]))["Role"]["Arn"]
-    iam.put_role_policy(RoleName=role, PolicyName="kms", PolicyDocument=KMS_ALL)
-    c = client(t, "sts", access_key=key["AccessKeyId"], secret=key["SecretAccessKey"]).assume_role(RoleArn=role_arn, RoleSessionName="js")["Credentials"]
+    c = kms_role_session(t, "js")
     # The session token goes in X-Amz-Security-Token, which the SDK signs.
     check_round_trip(run(node, t, c["AccessKeyId"], c["SecretAccessKey"], token=c["SessionToken"]))
 

@@ -313,14 +313,9 @@ def test_every_header_that_decides_must_be_signed(t):
 
 
 def test_an_unsigned_session_token_is_refused(t):
-    from test_identity import KMS_ALL, client, new_user_with_key, trust, unique
+    from test_identity import kms_role_session
 
-    iam = client(t, "iam")
-    user, key = new_user_with_key(iam)
-    role = unique("token")
-    role_arn = iam.create_role(RoleName=role, AssumeRolePolicyDocument=trust(user["Arn"]))["Role"]["Arn"]
-    iam.put_role_policy(RoleName=role, PolicyName="kms", PolicyDocument=KMS_ALL)
-    c = client(t, "sts", access_key=key["AccessKeyId"], secret=key["SecretAccessKey"]).assume_role(RoleArn=role_arn, RoleSessionName="token")["Credentials"]
+    c = kms_role_session(t, "token")
     session = dict(access_key=c["AccessKeyId"], secret_key=c["SecretAccessKey"], token=c["SessionToken"])
     assert check_envelope(send(signed_leaving_out(t, "ListKeys", {}, [], **session))).status == 200
     r = check_envelope(send(signed_leaving_out(t, "ListKeys", {}, ["x-amz-security-token"], **session)))
