@@ -44,12 +44,10 @@ pub struct Answer {
 
 /// Answers `q` against the deployment's current policies and grants.
 pub async fn explain(state: Arc<AppState>, q: &Question) -> Result<Answer, KmsError> {
-    let account_of = |arn: &str| arn.split(':').nth(4).filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit())).map(str::to_owned);
-    let account = account_of(&q.principal).ok_or_else(|| KmsError::validation(format!("Principal '{}' is not an IAM or STS ARN", q.principal)))?;
+    let principal = Principal::from_arn(&q.principal).ok_or_else(|| KmsError::validation(format!("Principal '{}' is not an IAM user, account root or assumed-role ARN", q.principal)))?;
     let region = q.key_arn.split(':').nth(3).filter(|r| !r.is_empty()).ok_or_else(|| KmsError::validation(format!("KeyArn '{}' is not a key ARN", q.key_arn)))?.to_owned();
     let key_id = q.key_arn.rsplit('/').next().unwrap_or_default().to_owned();
     let key = state.store.get_key(&key_id).await?.filter(|k| k.arn == q.key_arn).ok_or_else(|| KmsError::not_found(format!("Key '{}' does not exist", q.key_arn)))?;
-    let principal = Principal::from_arn(&q.principal).filter(|p| p.account_id == account).ok_or_else(|| KmsError::validation(format!("Principal '{}' is not an IAM user, account root or assumed-role ARN", q.principal)))?;
     let ctx = Ctx { state, principal, region, request_id: "explain".into(), audit: Default::default(), authz: Default::default() };
     let mut extra = crate::policy::Facts::default();
     super::supplied::add_context_facts(&mut extra, &q.encryption_context);
