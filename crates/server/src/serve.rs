@@ -155,7 +155,11 @@ pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
         max_connections: usize::try_from(options.max_connections).unwrap_or(usize::MAX),
     };
     // Each request carries the peer's address, for aws:SourceIp and the audit log.
-    connections::serve(listener, crate::http::router(state), limits, shutdown).await;
+    let (requests, running) = crate::http::RequestTasks::new();
+    connections::serve(listener, crate::http::router(state, running), limits, shutdown).await;
+    // Requests whose clients left before their answer still run to their
+    // end (and write their audit events): wait for them too.
+    requests.all_done().await;
     // A graceful stop keeps every noted key use (a few tries: the database
     // may be briefly busy). They are a summary, not acknowledged writes, so
     // failing to keep them is logged rather than failing the stop.

@@ -3,6 +3,12 @@
 //! answer with its `x-amzn-RequestId`. Around all of it, once: the audit
 //! event of the request, written before the answer (or instead of it, if
 //! the audit log cannot be written).
+//!
+//! Each request runs in a task of its own ([`handle`]): a client that
+//! closes its connection drops the connection's future, never the work a
+//! request began, so a change that commits always gets its audit event.
+
+pub mod body;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,22 +18,72 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
+use tokio::sync::watch;
 
 use crate::audit::{self, Trail};
 use crate::protocol::error::{ErrorCode, KmsError};
 use crate::protocol::{self, CONTENT_TYPE};
 use crate::state::{AppState, Ctx};
 
-/// Large enough for any KMS request (the largest, a 32 KiB policy, is far below).
-const MAX_BODY_BYTES: usize = 1 << 20;
+/// Seconds a client is asked to wait before retrying a request refused
+/// because the audit log cannot be written (the writer retries each second).
+const RETRY_AFTER_SECS: &str = "1";
 
-pub fn router(state: Arc<AppState>) -> Router {
-    Router::new().fallback(handle).with_state(state)
+/// Knows when every request task has ended: each task holds a clone of
+/// the [`Running`] token, and the sender sees when the last is dropped.
+pub struct RequestTasks(watch::Sender<()>);
+
+/// The token each request task holds while it runs.
+#[derive(Clone)]
+pub struct Running {
+    /// Held, never read: dropping it is the signal.
+    _token: watch::Receiver<()>,
 }
 
-async fn handle(State(state): State<Arc<AppState>>, method: Method, uri: Uri, headers: HeaderMap, request: axum::extract::Request) -> Response {
+impl RequestTasks {
+    pub fn new() -> (RequestTasks, Running) {
+        let (tx, rx) = watch::channel(());
+        (RequestTasks(tx), Running { _token: rx })
+    }
+
+    /// Resolves once every [`Running`] token is gone: the router's (it
+    /// goes when the server stops) and each task's.
+    pub async fn all_done(self) {
+        self.0.closed().await;
+    }
+}
+
+#[derive(Clone)]
+struct Served {
+    state: Arc<AppState>,
+    running: Running,
+}
+
+/// The service; each request's task holds a clone of `running` (see [`handle`]).
+pub fn router(state: Arc<AppState>, running: Running) -> Router {
+    Router::new().fallback(handle).with_state(Served { state, running })
+}
+
+/// Runs the request in a task of its own and waits for its answer. If the
+/// client goes away, hyper drops this future, but the task runs on to its
+/// end: its store writes and its audit event stay one unit.
+async fn handle(State(served): State<Served>, method: Method, uri: Uri, headers: HeaderMap, request: axum::extract::Request) -> Response {
     // One reading of the store's change epoch serves the request's lookups (trent_store::read_cache).
-    trent_store::read_cache::request_scope(answer(state, method, uri, headers, request)).await
+    let work = trent_store::read_cache::request_scope(answer(served.state, method, uri, headers, request));
+    let running = served.running;
+    let task = tokio::spawn(async move {
+        let response = work.await;
+        drop(running);
+        response
+    });
+    match task.await {
+        Ok(response) => response,
+        Err(e) => {
+            let request_id = trent_crypto::new_uuid().to_string();
+            tracing::error!(request_id = %request_id, error = %e, "a request's task failed; it has no audit event");
+            json_response(&request_id, error_answer(&request_id, &KmsError::internal(e.to_string())))
+        }
+    }
 }
 
 async fn answer(state: Arc<AppState>, method: Method, uri: Uri, headers: HeaderMap, request: axum::extract::Request) -> Response {
@@ -36,25 +92,24 @@ async fn answer(state: Arc<AppState>, method: Method, uri: Uri, headers: HeaderM
     let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok());
     let peer_ip = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     let peer = peer_ip.map(|ip| ip.to_string());
-    let body = request.into_body();
+    // Read whole before anything answers, refusals included (see `body`).
+    let body = body::read(request.into_body()).await;
     // IAM and STS (the Query protocol) share the endpoint; see `crate::query`.
     if let Some(service) = crate::query::route(&headers) {
         let trail = begin_trail(&state, &headers, request_id, peer);
         // Boxed, like each KMS operation (dispatch::run): a request's future stays small.
         return Box::pin(crate::query::handle(state, service, method, uri, headers, body, trail)).await;
     }
-    let (status, body) = if state.audit.refusing() {
+    let (status, text) = if state.audit.refusing() {
         // Nothing is served unaudited: the request is refused before it can act.
         tracing::error!(request_id = %request_id, target = target.unwrap_or("-"), "refused: the audit log cannot be written");
         error_answer(&request_id, &audit_failure())
     } else {
         let mut trail = begin_trail(&state, &headers, request_id.clone(), peer);
         trail.target = target.map(|t| t.strip_prefix(protocol::TARGET_PREFIX).unwrap_or(t).chars().take(128).collect());
-        // Read here rather than with an extractor, so that even a refused body
-        // gets an AWS-shaped answer with a request id.
-        let result = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        let result = match body {
             Ok(body) => Box::pin(serve(state.clone(), &method, &uri, &headers, &body, &request_id, peer_ip, &mut trail)).await,
-            Err(_) => Err(KmsError::validation(format!("The request body is larger than {MAX_BODY_BYTES} bytes or could not be read."))),
+            Err(refused) => Err(body_refusal(refused)),
         };
         let event = audit::event::build(&trail, result.as_ref().err().map(|e| (e.code.name(), e.message.as_str())));
         // Events of changes are on disk before the answer; the rest are group-committed.
@@ -62,6 +117,9 @@ async fn answer(state: Arc<AppState>, method: Method, uri: Uri, headers: HeaderM
         match state.audit.record(&event, changed).await {
             Ok(()) => match result {
                 Ok(value) => (StatusCode::OK, value.to_string()),
+                Err(err) if err.code == ErrorCode::UnknownOperation && !protocol::is_json_request(&headers) => {
+                    return wrong_content_type(&request_id);
+                }
                 Err(err) => error_answer(&request_id, &err),
             },
             Err(e) => {
@@ -73,13 +131,49 @@ async fn answer(state: Arc<AppState>, method: Method, uri: Uri, headers: HeaderM
     // Debug, not info: the audit log already records every request, and
     // this line cost ~3% of the server's time under load (docs/BENCHMARKS.md).
     tracing::debug!(request_id = %request_id, target = target.unwrap_or("-"), status = status.as_u16(), micros = started.elapsed().as_micros() as u64, "request");
-    let mut response = (status, body).into_response();
+    json_response(&request_id, (status, text))
+}
+
+fn json_response(request_id: &str, (status, text): (StatusCode, String)) -> Response {
+    let mut response = (status, text).into_response();
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
-    if let Ok(id) = HeaderValue::from_str(&request_id) {
+    if let Ok(id) = HeaderValue::from_str(request_id) {
+        h.insert("x-amzn-requestid", id);
+    }
+    match status {
+        // The refusal of an audit log that cannot be written lasts until the writer resumes.
+        StatusCode::INTERNAL_SERVER_ERROR => {
+            h.insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+        }
+        // What is left of an oversized body was not read: the connection ends after the answer.
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            h.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        _ => {}
+    }
+    response
+}
+
+/// A request without the AWS JSON 1.1 content type is not a KMS request to
+/// AWS's front end: it answers 404 with an empty `UnknownOperationException`
+/// element (docs/protocol.md).
+fn wrong_content_type(request_id: &str) -> Response {
+    let mut response = (StatusCode::NOT_FOUND, "<UnknownOperationException/>\n").into_response();
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
+    if let Ok(id) = HeaderValue::from_str(request_id) {
         h.insert("x-amzn-requestid", id);
     }
     response
+}
+
+/// The answer to a body that was not read (see [`body`]).
+fn body_refusal(refused: body::Refused) -> KmsError {
+    match refused {
+        body::Refused::TooLarge => KmsError::new(ErrorCode::RequestEntityTooLarge, format!("The request body is larger than {} bytes.", body::MAX_BODY_BYTES)),
+        body::Refused::Unreadable => KmsError::validation("The request body could not be read."),
+    }
 }
 
 /// What is known of a request's event before it is served.
@@ -127,6 +221,9 @@ async fn serve(
     peer: Option<std::net::IpAddr>,
     trail: &mut Trail,
 ) -> Result<serde_json::Value, KmsError> {
+    if !protocol::is_json_request(headers) {
+        return Err(KmsError::new(ErrorCode::UnknownOperation, format!("The request's Content-Type is not {CONTENT_TYPE}.")));
+    }
     let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok());
     // Trent's own admin call (see authz::explain) shares the endpoint and its SigV4.
     let admin = target == Some(crate::authz::explain::ADMIN_TARGET);

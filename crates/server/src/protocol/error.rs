@@ -11,6 +11,8 @@ use axum::http::StatusCode;
 pub enum ErrorCode {
     // Protocol and authentication.
     UnknownOperation,
+    /// A body over Trent's bound (HTTP 413; AWS's answer is not published).
+    RequestEntityTooLarge,
     Serialization,
     Validation,
     MissingAuthenticationToken,
@@ -54,6 +56,7 @@ impl ErrorCode {
         use ErrorCode::*;
         match self {
             UnknownOperation => "UnknownOperationException",
+            RequestEntityTooLarge => "RequestEntityTooLargeException",
             Serialization => "SerializationException",
             Validation => "ValidationException",
             MissingAuthenticationToken => "MissingAuthenticationTokenException",
@@ -99,6 +102,7 @@ impl ErrorCode {
         match self {
             KmsInternal | KeyUnavailable => StatusCode::INTERNAL_SERVER_ERROR,
             DryRunOperation => StatusCode::PRECONDITION_FAILED,
+            RequestEntityTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             _ => StatusCode::BAD_REQUEST,
         }
     }

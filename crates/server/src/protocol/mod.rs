@@ -10,6 +10,16 @@ use error::{ErrorCode, KmsError};
 pub const TARGET_PREFIX: &str = "TrentService.";
 pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 
+/// Whether a request carries the AWS JSON 1.1 content type (parameters
+/// such as `charset` aside), the only one AWS's front end routes to KMS.
+pub fn is_json_request(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case(CONTENT_TYPE))
+}
+
 /// The operation a request names in its `X-Amz-Target` header, if the KMS
 /// model has it. Routing looks at nothing else.
 pub fn operation(target: Option<&str>) -> Result<&'static str, KmsError> {

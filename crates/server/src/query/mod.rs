@@ -13,11 +13,12 @@ pub mod xml;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::body::Body;
+use axum::body::Bytes;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
 use crate::audit::Trail;
+use crate::http::body::{Refused, MAX_BODY_BYTES};
 use crate::state::{AppState, Ctx};
 use error::QueryError;
 use form::Params;
@@ -26,7 +27,6 @@ use xml::Xml;
 pub const IAM_NAMESPACE: &str = "https://iam.amazonaws.com/doc/2010-05-08/";
 pub const STS_NAMESPACE: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
 
-const MAX_BODY_BYTES: usize = 1 << 20;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Service {
@@ -73,7 +73,7 @@ pub fn route(headers: &HeaderMap) -> Option<Service> {
 
 /// Serves one Query request for `service` and writes its XML answer,
 /// after its audit event (`trail`, begun by the HTTP layer) is written.
-pub async fn handle(state: Arc<AppState>, service: Service, method: Method, uri: Uri, headers: HeaderMap, body: Body, mut trail: Trail) -> Response {
+pub async fn handle(state: Arc<AppState>, service: Service, method: Method, uri: Uri, headers: HeaderMap, body: Result<Bytes, Refused>, mut trail: Trail) -> Response {
     let started = Instant::now();
     let request_id = trail.request_id.clone();
     let audit = state.audit.clone();
@@ -82,9 +82,10 @@ pub async fn handle(state: Arc<AppState>, service: Service, method: Method, uri:
         // Nothing is served unaudited: refused before it can act.
         (service, String::new(), Err(refused()))
     } else {
-        let (service, action, result) = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        let (service, action, result) = match body {
             Ok(body) => serve(state, service, &method, &uri, &headers, &body, &request_id, &mut trail).await,
-            Err(_) => (service, String::new(), Err(QueryError::invalid_input(format!("The request body is larger than {MAX_BODY_BYTES} bytes or could not be read.")))),
+            Err(Refused::TooLarge) => (service, String::new(), Err(QueryError::invalid_input(format!("The request body is larger than {MAX_BODY_BYTES} bytes.")))),
+            Err(Refused::Unreadable) => (service, String::new(), Err(QueryError::invalid_input("The request body could not be read."))),
         };
         trail.event_source = Some(match service {
             Service::Iam => "iam.amazonaws.com",

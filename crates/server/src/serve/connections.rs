@@ -173,6 +173,11 @@ struct ConnState {
     body_expired: AtomicBool,
     /// Who waits for the body's next bytes.
     body_waker: Mutex<Option<Waker>>,
+    /// The reader, waiting with no deadline while an answer is made: woken
+    /// when the last answer is done, to time the idle connection from then.
+    /// (The answer is made in a task of its own, so the connection's task
+    /// may not poll its reader again by itself.)
+    reader_waker: Mutex<Option<Waker>>,
 }
 
 /// Marks a request in flight until dropped.
@@ -183,6 +188,10 @@ impl Drop for InFlight {
         let conn = &self.0;
         if conn.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
             conn.idle_start.store(conn.now(), Ordering::Release);
+            let reader = conn.reader_waker.lock().unwrap_or_else(|p| p.into_inner()).take();
+            if let Some(waker) = reader {
+                waker.wake();
+            }
         }
     }
 }
@@ -206,6 +215,7 @@ impl ConnState {
             body_start: AtomicU64::new(0),
             body_expired: AtomicBool::new(false),
             body_waker: Mutex::new(None),
+            reader_waker: Mutex::new(None),
         }
     }
 
@@ -287,6 +297,15 @@ impl Watched {
         let mut fired: u64 = 0;
         loop {
             let Some((phase, deadline)) = self.conn.deadline(&self.limits) else {
+                let mut reader = self.conn.reader_waker.lock().unwrap_or_else(|p| p.into_inner());
+                if !reader.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                    *reader = Some(cx.waker().clone());
+                }
+                drop(reader);
+                // The last answer may have ended since `deadline` looked.
+                if self.conn.in_flight.load(Ordering::Acquire) == 0 {
+                    continue;
+                }
                 return Poll::Pending;
             };
             let now = self.conn.now().max(fired);
