@@ -88,6 +88,7 @@ fn setup<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> ServeError + '_ 
 }
 
 pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
+    survive_file_size_limit();
     let dir = &options.data_dir;
     create_private_dir(dir).map_err(setup("creating the data directory"))?;
     // aws-lc seeds its random generator from CPU jitter on first use (~70 ms
@@ -210,6 +211,27 @@ fn print_welcome(addr: SocketAddr, credentials: &Path, admin: Option<&str>, dev:
     }
     let creds = if dev { String::new() } else { format!("AWS_SHARED_CREDENTIALS_FILE={} ", credentials.display()) };
     println!("Try: {creds}aws --endpoint-url http://{addr} --region us-east-1 kms list-keys");
+}
+
+/// A write past the file size limit (RLIMIT_FSIZE) raises SIGXFSZ, which
+/// ends a process by default. Handled, the write fails (EFBIG) instead, as
+/// on a full disk, and the store and audit log treat it as one: the audit
+/// writer resumes when writes work again.
+fn survive_file_size_limit() {
+    #[cfg(unix)]
+    {
+        const SIGXFSZ: i32 = 25; // Linux and the BSDs
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::from_raw(SIGXFSZ)) {
+            Ok(mut signals) => {
+                tokio::spawn(async move {
+                    while signals.recv().await.is_some() {
+                        tracing::warn!("a write went past the file size limit (SIGXFSZ)");
+                    }
+                });
+            }
+            Err(e) => tracing::warn!(error = %e, "SIGXFSZ is not handled: a write past the file size limit ends Trent"),
+        }
+    }
 }
 
 /// Resolves on SIGTERM or Ctrl-C. The handlers are installed when this is

@@ -410,7 +410,7 @@ async fn syslog_gets_the_same_records_and_query_finds_events() {
 }
 
 #[tokio::test]
-async fn an_unwritable_audit_log_refuses_requests() {
+async fn an_unwritable_audit_log_refuses_requests_until_it_resumes() {
     // Every batch of events starts a new file, so the next write needs the directory.
     let mut trent = Trent::start(&["--audit-max-file-bytes", "1"]);
     let kms = trent.client(REGION);
@@ -423,24 +423,37 @@ async fn an_unwritable_audit_log_refuses_requests() {
     let refused = kms.list_keys().send().await.expect_err("the event cannot be written");
     assert_eq!(common::code(&refused), "KMSInternalException");
     assert_eq!(refused.raw_response().unwrap().status().as_u16(), 500);
-    // From now on every request is refused before it acts, even once the directory is back.
-    std::fs::remove_file(&audit).unwrap();
-    std::fs::rename(&moved, &audit).unwrap();
+    // While it cannot be written, every request is refused before it acts.
     for _ in 0..3 {
         assert_err!(kms.create_key().description("unaudited").send().await, is_kms_internal_exception);
     }
     assert!(trent.log().contains("THE AUDIT LOG CANNOT BE WRITTEN"), "{}", trent.log());
+    // The directory is back: the writer resumes by itself (it retries each second).
+    std::fs::remove_file(&audit).unwrap();
+    std::fs::rename(&moved, &audit).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let resumed = loop {
+        match kms.create_key().description("after").send().await {
+            Ok(created) => break created.key_metadata.unwrap(),
+            Err(e) => assert!(common::code(&e) == "KMSInternalException" && std::time::Instant::now() < deadline, "{e:?}\n{}", trent.log()),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(trent.log().contains("the audit log resumed"), "{}", trent.log());
 
     // Nothing was done unaudited, and the log is intact.
     trent.restart(&[]);
     let kms = trent.client(REGION);
     let keys = kms.list_keys().send().await.unwrap();
-    assert_eq!(keys.keys().len(), 1);
-    assert_eq!(keys.keys()[0].key_id(), Some(kept.key_id()));
+    let mut ids: Vec<&str> = keys.keys().iter().filter_map(|k| k.key_id()).collect();
+    ids.sort();
+    let mut expected = vec![kept.key_id(), resumed.key_id()];
+    expected.sort();
+    assert_eq!(ids, expected);
     trent.stop();
     let (code, out) = verify(&["--data-dir", trent.data_dir().to_str().unwrap()]);
     assert_eq!(code, 0, "{out}");
-    assert_eq!(events(&trent.data_dir()).iter().filter(|e| e["eventName"] == "CreateKey").count(), 1, "the refused CreateKeys left no event");
+    assert_eq!(events(&trent.data_dir()).iter().filter(|e| e["eventName"] == "CreateKey" && e.get("errorCode").is_none()).count(), 2, "the refused CreateKeys left no event");
 }
 
 #[test]

@@ -45,12 +45,14 @@ pub fn signing_key_path(data_dir: &Path) -> PathBuf {
     audit_dir(data_dir).join("signing.key")
 }
 
-/// What to do when a sink cannot be written.
+/// What to do while a sink cannot be written (the writer retries every
+/// second and resumes when it can write again).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum OnFailure {
-    /// Refuse every request from then on (the default): nothing is served unaudited.
+    /// Refuse every request until the log resumes (the default): nothing is served unaudited.
     Refuse,
-    /// Log the failure to stderr and keep serving, unaudited.
+    /// Log the failure to stderr and keep serving; events of changes are
+    /// kept in memory and written when the log resumes, others are lost.
     Log,
 }
 
@@ -172,7 +174,16 @@ impl Audit {
         let json = serde_json::to_string(event).map_err(|e| format!("an audit event could not be serialized: {e}"))?;
         let written = match &self.writer {
             // A write to the kernel's page cache: short enough for the request's own thread.
-            Some(writer) => writer::lock(writer).write_event(&json),
+            Some(writer) => {
+                let mut writer = writer::lock(writer);
+                let written = writer.write_event(&json);
+                if written.is_err() && sync {
+                    // A change that committed: its event is written when the log resumes.
+                    // (One written but not fsynced is kept by the writer itself.)
+                    writer.owe(json);
+                }
+                written
+            }
             None => Err("the audit writer stopped".to_owned()),
         };
         let result = match written {
@@ -182,6 +193,10 @@ impl Audit {
         if result.is_err() {
             // Also when the writer itself is gone: later requests are refused before they act.
             self.failed.store(true, Ordering::SeqCst);
+            // The writer thread retries from now on.
+            if let Some(tx) = self.tx.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+                let _ = tx.send(writer::Msg::Failed);
+            }
         }
         match result {
             Err(e) if self.on_failure == OnFailure::Log => {

@@ -7,9 +7,18 @@
 //! commit: one fsync for every request that asked meanwhile). Other events
 //! (reads, cryptographic use, failures) are written to the file before the
 //! answer (so a process crash loses none) and fsynced together at most
-//! `sync_interval` later, which bounds what a power failure can lose. Any
-//! failure to write a sink stops the writer for good (see `Audit::refusing`).
+//! `sync_interval` later, which bounds what a power failure can lose.
+//!
+//! A failure to write a sink (a full disk, a failed fsync, a syslog that is
+//! gone) marks the log failed (see `Audit::refusing`) and the `trent-audit`
+//! thread retries every [`RETRY_INTERVAL`]: it cuts the file back to what
+//! the last good fsync covered, writes again the records written since
+//! (kept in memory until fsynced: after a failed fsync the kernel may have
+//! dropped them), then the events of changes that committed while the log
+//! failed ([`Writer::owe`]), then a signed digest, and fsyncs. When that
+//! works, the log is resumed, and says so in the server log.
 
+use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -27,11 +36,20 @@ use super::event::format_time;
 use super::signing::SigningKey;
 use crate::clock::Clock;
 
+/// How often a failed log tries to resume.
+pub(super) const RETRY_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Events of changes that committed but could not be recorded, kept for
+/// the log's resumption; beyond this many the oldest are dropped (logged).
+const MAX_OWED: usize = 100_000;
+
 /// What requests ask of the `trent-audit` thread.
 pub(super) enum Msg {
     /// Fsync everything written so far, then answer.
     Sync(oneshot::Sender<Result<(), String>>),
     Shutdown(oneshot::Sender<()>),
+    /// The log failed: start retrying (the thread may be asleep for long).
+    Failed,
 }
 
 /// Where records go besides the chained files.
@@ -101,6 +119,17 @@ pub(super) struct Writer {
     failed: Arc<AtomicBool>,
     /// Shut down: the log ends with its last digest, nothing more is written.
     closed: bool,
+    /// Length of the current file that the last good fsync covered.
+    synced_len: u64,
+    /// Records written to the current file since then, by seq, to write
+    /// again if a write or fsync fails.
+    unsynced_records: VecDeque<(u64, String)>,
+    /// Events of committed changes whose recording failed, for resumption.
+    owed: Vec<String>,
+    /// Since when the log has failed, for the resumption's log line.
+    failed_since: Option<Instant>,
+    /// When resumption was last tried.
+    last_retry: Option<Instant>,
 }
 
 impl Writer {
@@ -124,9 +153,9 @@ impl Writer {
             None => None,
         };
         let fingerprint = chain::fingerprint(key.public_key());
+        let file_len = file.as_ref().map_or(0, |f| f.size);
         Ok(Writer {
             settings,
-            file,
             syslog,
             key,
             fingerprint,
@@ -137,8 +166,14 @@ impl Writer {
             unsigned: last_digest_seq < seq,
             unsynced_since: None,
             last_digest_at: Instant::now(),
+            synced_len: file_len,
+            file,
             failed,
             closed: false,
+            unsynced_records: VecDeque::new(),
+            owed: Vec::new(),
+            failed_since: None,
+            last_retry: None,
         })
     }
 
@@ -166,21 +201,84 @@ impl Writer {
 
     /// After an fsync that covered records up to `seq`.
     fn synced_through(&mut self, seq: u64) {
+        while self.unsynced_records.front().is_some_and(|(s, _)| *s <= seq) {
+            if let Some((_, record)) = self.unsynced_records.pop_front() {
+                self.synced_len += record.len() as u64;
+            }
+        }
         if self.seq == seq {
             self.unsynced_since = None;
         }
     }
 
-    fn fail(&self, error: &str) {
+    fn fail(&mut self, error: &str) {
         if !self.failed.swap(true, Ordering::SeqCst) {
-            tracing::error!(error = %error, "THE AUDIT LOG CANNOT BE WRITTEN");
+            self.failed_since = Some(Instant::now());
+            tracing::error!(error = %error, retry_every = ?RETRY_INTERVAL, "THE AUDIT LOG CANNOT BE WRITTEN; retrying");
+        }
+    }
+
+    /// The event of a change that committed while the log could not be
+    /// written: it is written first when the log resumes.
+    pub(super) fn owe(&mut self, json: String) {
+        if self.owed.len() >= MAX_OWED {
+            tracing::error!("an owed audit event is dropped: {MAX_OWED} are already waiting for the log to resume");
+            self.owed.remove(0);
+        }
+        self.owed.push(json);
+    }
+
+    /// A failed log tries to go on where its last good record left it:
+    /// the file cut back to the last fsync and its unsynced records
+    /// written again, then the owed events and a signed digest, fsynced.
+    fn try_resume(&mut self) -> Result<(), String> {
+        if let Some(f) = &mut self.file {
+            f.file.set_len(self.synced_len).map_err(|e| format!("cutting the audit log back to its last fsync: {e}"))?;
+            f.size = self.synced_len;
+            for (_, record) in &self.unsynced_records {
+                (&*f.file).write_all(record.as_bytes()).map_err(|e| format!("writing the audit log again: {e}"))?;
+                f.size += record.len() as u64;
+            }
+        }
+        self.rotate_if_due()?;
+        while !self.owed.is_empty() {
+            let json = self.owed.remove(0);
+            if let Err(e) = self.write_record(&json) {
+                self.owed.insert(0, json);
+                return Err(e);
+            }
+        }
+        self.digest()
+    }
+
+    /// Called by the `trent-audit` thread while the log has failed; tries
+    /// at most once per [`RETRY_INTERVAL`].
+    fn retry(&mut self) {
+        if self.last_retry.is_some_and(|at| at.elapsed() < RETRY_INTERVAL) {
+            return;
+        }
+        self.last_retry = Some(Instant::now());
+        let owed = self.owed.len();
+        match self.try_resume() {
+            Ok(()) => {
+                let after = self.failed_since.take().map(|t| t.elapsed()).unwrap_or_default();
+                self.failed.store(false, Ordering::SeqCst);
+                tracing::warn!(failed_for = ?after, owed_events_written = owed, "the audit log resumed");
+            }
+            Err(e) => tracing::debug!(error = %e, "the audit log still cannot be written"),
         }
     }
 
     /// On shutdown: sign what is unsigned and make it durable.
     fn finish(&mut self) {
+        if self.failed.load(Ordering::SeqCst) {
+            // One last try, whenever the previous one was.
+            self.last_retry = None;
+            self.retry();
+        }
         self.closed = true;
         if self.failed.load(Ordering::SeqCst) {
+            tracing::error!(owed_events_lost = self.owed.len(), "stopping with an audit log that cannot be written");
             return;
         }
         let result = if self.unsigned { self.digest() } else { self.sync() };
@@ -193,7 +291,7 @@ impl Writer {
         let now = Instant::now();
         let mut next = Duration::from_secs(3600);
         if self.failed.load(Ordering::SeqCst) {
-            return next;
+            return RETRY_INTERVAL;
         }
         if let Some(since) = self.unsynced_since {
             next = next.min((since + self.settings.sync_interval).saturating_duration_since(now));
@@ -220,13 +318,26 @@ impl Writer {
     fn write_record(&mut self, json: &str) -> Result<(), String> {
         self.rotate_if_due()?;
         let mut buf = String::with_capacity(json.len() + 200);
+        let before = (self.seq, self.head.clone());
         self.append(&mut buf, RecordType::Event, json);
+        if let Err(e) = self.emit(&buf) {
+            // Not written: the chain goes on from the last good record.
+            (self.seq, self.head) = before;
+            return Err(e);
+        }
         self.unsigned = true;
-        self.emit(&buf)?;
+        self.keep_unsynced(buf);
         if self.unsynced_since.is_none() {
             self.unsynced_since = Some(Instant::now());
         }
         Ok(())
+    }
+
+    /// Keeps a record written to the file until an fsync covers it.
+    fn keep_unsynced(&mut self, record: String) {
+        if self.file.is_some() {
+            self.unsynced_records.push_back((self.seq, record));
+        }
     }
 
     fn append(&mut self, buf: &mut String, kind: RecordType, payload: &str) {
@@ -260,7 +371,7 @@ impl Writer {
         if let Some(f) = &self.file {
             f.file.sync_data().map_err(|e| format!("fsync of the audit log: {e}"))?;
         }
-        self.unsynced_since = None;
+        self.synced_through(self.seq);
         Ok(())
     }
 
@@ -272,9 +383,17 @@ impl Writer {
         let signature = self.key.sign(&chain::digest_message(seq, &self.head, &time, first));
         let payload = chain::digest_payload(&time, first, seq, &self.fingerprint, &signature);
         let mut buf = String::new();
+        let before = (self.seq, self.head.clone());
         self.append(&mut buf, RecordType::Digest, &payload);
-        self.emit(&buf)?;
-        self.sync()?;
+        let written = self.emit(&buf).map(|()| self.keep_unsynced(buf)).and_then(|()| self.sync());
+        if let Err(e) = written {
+            // Undone (a resumption cuts it from the file): the next digest covers the same records.
+            if self.unsynced_records.back().is_some_and(|(s, _)| *s == seq) {
+                self.unsynced_records.pop_back();
+            }
+            (self.seq, self.head) = before;
+            return Err(e);
+        }
         self.last_digest_seq = seq;
         self.unsigned = false;
         self.last_digest_at = Instant::now();
@@ -291,6 +410,7 @@ impl Writer {
         let dir = f.dir.clone();
         self.digest()?;
         let next = FileSink::open(&dir, self.seq + 1).map_err(|e| format!("starting a new audit log file in {}: {e}", dir.display()))?;
+        self.synced_len = next.size;
         self.file = Some(next);
         Ok(())
     }
@@ -312,7 +432,7 @@ pub(super) fn run(writer: Arc<Mutex<Writer>>, rx: Receiver<Msg>) {
         match rx.recv_timeout(wait) {
             Ok(Msg::Sync(ack)) => waiting.push(ack),
             Ok(Msg::Shutdown(ack)) => shutdown = Some(ack),
-            Err(RecvTimeoutError::Timeout) => {}
+            Ok(Msg::Failed) | Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => {
                 lock(&writer).finish();
                 return;
@@ -322,6 +442,7 @@ pub(super) fn run(writer: Arc<Mutex<Writer>>, rx: Receiver<Msg>) {
             match msg {
                 Msg::Sync(ack) => waiting.push(ack),
                 Msg::Shutdown(ack) => shutdown = Some(ack),
+                Msg::Failed => {}
             }
         }
         if !waiting.is_empty() || lock(&writer).sync_due() {
@@ -330,7 +451,13 @@ pub(super) fn run(writer: Arc<Mutex<Writer>>, rx: Receiver<Msg>) {
                 let _ = ack.send(result.clone());
             }
         }
-        lock(&writer).digest_if_due();
+        {
+            let mut w = lock(&writer);
+            if w.failed.load(Ordering::SeqCst) && !w.closed {
+                w.retry();
+            }
+            w.digest_if_due();
+        }
         if let Some(ack) = shutdown {
             lock(&writer).finish();
             let _ = ack.send(());

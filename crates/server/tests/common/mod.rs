@@ -87,6 +87,11 @@ impl Trent {
         }
     }
 
+    /// The running server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("a running server").id()
+    }
+
     pub fn data_dir(&self) -> PathBuf {
         self.root.path().join("data")
     }
