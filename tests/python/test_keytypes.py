@@ -253,6 +253,36 @@ def test_wrong_usage_and_algorithm_errors(kms):
     assert kms_error(kms.get_public_key, KeyId=signing["KeyId"])[:2] == ("DisabledException", 400)
 
 
+# A grant may allow only operations its key can do (CreateGrant's Operations:
+# "you cannot create a grant for a symmetric encryption KMS key that allows
+# the Sign operation, or a grant for an asymmetric KMS key that allows the
+# GenerateDataKey operation"). Each case: operations the key supports, and
+# one it does not.
+GRANT_CASES = [
+    ("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT", ["Encrypt", "Decrypt", "GenerateDataKeyPair", "ReEncryptFrom", "DescribeKey", "CreateGrant", "RetireGrant"], "Sign"),
+    ("RSA_2048", "ENCRYPT_DECRYPT", ["Encrypt", "Decrypt", "ReEncryptTo", "GetPublicKey"], "GenerateDataKey"),
+    ("RSA_2048", "SIGN_VERIFY", ["Sign", "Verify", "GetPublicKey", "DescribeKey"], "Decrypt"),
+    ("HMAC_256", "GENERATE_VERIFY_MAC", ["GenerateMac", "VerifyMac", "DescribeKey"], "GetPublicKey"),
+    ("ECC_NIST_P256", "KEY_AGREEMENT", ["DeriveSharedSecret", "GetPublicKey"], "Sign"),
+    ("ML_KEM_768", "ENCAPSULATE_DECAPSULATE", ["GetPublicKey", "DescribeKey"], "Decrypt"),
+]
+
+
+@pytest.mark.parametrize("spec,usage,supported,unsupported", GRANT_CASES)
+def test_a_grant_allows_only_operations_its_key_supports(kms, spec, usage, supported, unsupported):
+    key = kms.create_key(KeySpec=spec, KeyUsage=usage)["KeyMetadata"]
+    grant = {"KeyId": key["KeyId"], "GranteePrincipal": f"arn:aws:iam::{key['AWSAccountId']}:root"}
+    for operations in ([unsupported], supported + [unsupported]):
+        error = kms_error(kms.create_grant, **grant, Operations=operations, Name="refused")
+        assert error[:2] == ("ValidationException", 400)
+        assert f"[{unsupported}]" in error.message and spec in error.message and usage in error.message
+    # DryRun checks the same and answers the same.
+    assert kms_error(kms.create_grant, **grant, Operations=[unsupported], DryRun=True)[:2] == ("ValidationException", 400)
+    assert kms.list_grants(KeyId=key["KeyId"])["Grants"] == []
+    made = kms.create_grant(**grant, Operations=supported)
+    assert [(g["GrantId"], sorted(g["Operations"])) for g in kms.list_grants(KeyId=key["KeyId"])["Grants"]] == [(made["GrantId"], sorted(supported))]
+
+
 @pytest.mark.parametrize("spec", ["ML_DSA_44", "ML_DSA_65", "ML_DSA_87"])
 def test_ml_dsa_external_mu_signature_verifies_as_a_signature_of_the_message(kms, spec):
     from cryptography.hazmat.primitives.asymmetric import mldsa

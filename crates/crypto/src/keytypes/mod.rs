@@ -1,8 +1,8 @@
 //! Every key type besides symmetric AES: RSA, ECC, Ed25519, SM2, ML-DSA,
 //! ML-KEM and HMAC keys.
 //!
-//! - [`spec`]: the model's key specs, usages and algorithms, and which go
-//!   together (pure tables).
+//! - [`spec`]: the model's key specs, usages, algorithms and grant
+//!   operations, and which go together (pure tables).
 //! - [`private`]: generating material, parsing it once into a
 //!   [`PrivateKey`], and every operation with one (sign, verify, RSA-OAEP,
 //!   HMAC, ECDH, ML-KEM).
@@ -22,5 +22,6 @@ pub mod spec;
 pub use cache::KeyCache;
 pub use private::{check_imported_material, generate_data_key_pair, generate_material, PrivateKey};
 pub use spec::{
-    EncryptionAlgorithm, KeySpec, KeyUsage, MessageType, SigningAlgorithm, EXTERNAL_MU_LEN,
+    EncryptionAlgorithm, GrantOperation, KeySpec, KeyUsage, MessageType, SigningAlgorithm,
+    EXTERNAL_MU_LEN,
 };

@@ -1,5 +1,5 @@
-//! Key specs, key usages and algorithms as the KMS model names them, and
-//! which of them AWS allows together. Pure tables, no crypto.
+//! Key specs, key usages, algorithms and grant operations as the KMS model
+//! names them, and which of them AWS allows together. Pure tables, no crypto.
 
 use std::fmt;
 
@@ -71,6 +71,30 @@ pub enum MessageType {
     Raw,
     Digest,
     ExternalMu,
+}
+
+/// A KMS `GrantOperation`: an operation a grant can allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum GrantOperation {
+    Decrypt,
+    Encrypt,
+    GenerateDataKey,
+    GenerateDataKeyWithoutPlaintext,
+    ReEncryptFrom,
+    ReEncryptTo,
+    Sign,
+    Verify,
+    GetPublicKey,
+    CreateGrant,
+    RetireGrant,
+    DescribeKey,
+    GenerateDataKeyPair,
+    GenerateDataKeyPairWithoutPlaintext,
+    GenerateMac,
+    VerifyMac,
+    DeriveSharedSecret,
+    Encapsulate,
+    Decapsulate,
 }
 
 macro_rules! names {
@@ -155,6 +179,28 @@ names!(EncryptionAlgorithm {
     RsaesOaepSha1 = "RSAES_OAEP_SHA_1",
     RsaesOaepSha256 = "RSAES_OAEP_SHA_256",
     Sm2Pke = "SM2PKE",
+});
+
+names!(GrantOperation {
+    Decrypt = "Decrypt",
+    Encrypt = "Encrypt",
+    GenerateDataKey = "GenerateDataKey",
+    GenerateDataKeyWithoutPlaintext = "GenerateDataKeyWithoutPlaintext",
+    ReEncryptFrom = "ReEncryptFrom",
+    ReEncryptTo = "ReEncryptTo",
+    Sign = "Sign",
+    Verify = "Verify",
+    GetPublicKey = "GetPublicKey",
+    CreateGrant = "CreateGrant",
+    RetireGrant = "RetireGrant",
+    DescribeKey = "DescribeKey",
+    GenerateDataKeyPair = "GenerateDataKeyPair",
+    GenerateDataKeyPairWithoutPlaintext = "GenerateDataKeyPairWithoutPlaintext",
+    GenerateMac = "GenerateMac",
+    VerifyMac = "VerifyMac",
+    DeriveSharedSecret = "DeriveSharedSecret",
+    Encapsulate = "Encapsulate",
+    Decapsulate = "Decapsulate",
 });
 
 names!(MessageType {
@@ -285,6 +331,41 @@ impl SigningAlgorithm {
     }
 }
 
+impl GrantOperation {
+    /// Whether a key of this spec and usage can do the operation, so that a
+    /// grant on it may allow it (CreateGrant refuses one that does not:
+    /// "the operation must be supported on the KMS key. For example, you
+    /// cannot create a grant for a symmetric encryption KMS key that allows
+    /// the Sign operation, or a grant for an asymmetric KMS key that allows
+    /// the GenerateDataKey operation"). Which key types support which
+    /// operation is AWS's key type table (developer guide, "Key type
+    /// reference"): DescribeKey, CreateGrant and RetireGrant every key;
+    /// data keys and data key pairs only symmetric encryption keys;
+    /// Encrypt, Decrypt and ReEncrypt encryption keys, symmetric or not;
+    /// GetPublicKey asymmetric keys; each other operation the one usage
+    /// made for it.
+    pub fn supported_by(self, spec: KeySpec, usage: KeyUsage) -> bool {
+        use GrantOperation as G;
+        match self {
+            G::DescribeKey | G::CreateGrant | G::RetireGrant => true,
+            G::GenerateDataKey
+            | G::GenerateDataKeyWithoutPlaintext
+            | G::GenerateDataKeyPair
+            | G::GenerateDataKeyPairWithoutPlaintext => {
+                spec == SymmetricDefault && usage == KeyUsage::EncryptDecrypt
+            }
+            G::Encrypt | G::Decrypt | G::ReEncryptFrom | G::ReEncryptTo => {
+                usage == KeyUsage::EncryptDecrypt
+            }
+            G::GetPublicKey => spec.is_asymmetric(),
+            G::Sign | G::Verify => usage == KeyUsage::SignVerify,
+            G::GenerateMac | G::VerifyMac => usage == KeyUsage::GenerateVerifyMac,
+            G::DeriveSharedSecret => usage == KeyUsage::KeyAgreement,
+            G::Encapsulate | G::Decapsulate => usage == KeyUsage::EncapsulateDecapsulate,
+        }
+    }
+}
+
 /// Length of the `mu` message representative ML-DSA's EXTERNAL_MU signs.
 pub const EXTERNAL_MU_LEN: usize = 64;
 
@@ -302,6 +383,64 @@ mod tests {
         }
         assert_eq!(KeySpec::ALL.len(), 20);
         assert_eq!(KeySpec::parse("RSA_1024"), None);
+    }
+
+    /// AWS's key type table, one column per kind of key, written out
+    /// operation by operation: every grant operation against every spec and
+    /// usage CreateKey allows.
+    #[test]
+    fn grant_operations_follow_the_key_type_table() {
+        use GrantOperation as G;
+        const EVERY_KEY: &[GrantOperation] = &[G::DescribeKey, G::CreateGrant, G::RetireGrant];
+        let symmetric_encryption = [
+            G::Encrypt,
+            G::Decrypt,
+            G::ReEncryptFrom,
+            G::ReEncryptTo,
+            G::GenerateDataKey,
+            G::GenerateDataKeyWithoutPlaintext,
+            G::GenerateDataKeyPair,
+            G::GenerateDataKeyPairWithoutPlaintext,
+        ];
+        let asymmetric_encryption = [
+            G::Encrypt,
+            G::Decrypt,
+            G::ReEncryptFrom,
+            G::ReEncryptTo,
+            G::GetPublicKey,
+        ];
+        let signing = [G::Sign, G::Verify, G::GetPublicKey];
+        let hmac = [G::GenerateMac, G::VerifyMac];
+        let key_agreement = [G::DeriveSharedSecret, G::GetPublicKey];
+        let key_encapsulation = [G::Encapsulate, G::Decapsulate, G::GetPublicKey];
+        let mut pairs = 0;
+        for spec in KeySpec::ALL.iter().copied() {
+            for usage in spec.usages().iter().copied() {
+                let column: &[GrantOperation] = match (spec, usage) {
+                    (SymmetricDefault, _) => &symmetric_encryption,
+                    (_, KeyUsage::EncryptDecrypt) => &asymmetric_encryption,
+                    (_, KeyUsage::SignVerify) => &signing,
+                    (_, KeyUsage::GenerateVerifyMac) => &hmac,
+                    (_, KeyUsage::KeyAgreement) => &key_agreement,
+                    (_, KeyUsage::EncapsulateDecapsulate) => &key_encapsulation,
+                };
+                for op in GrantOperation::ALL.iter().copied() {
+                    let expected = EVERY_KEY.contains(&op) || column.contains(&op);
+                    assert_eq!(
+                        op.supported_by(spec, usage),
+                        expected,
+                        "{op} on a {spec} {usage} key"
+                    );
+                }
+                pairs += 1;
+            }
+        }
+        assert_eq!(pairs, 28, "every spec and usage CreateKey allows");
+        assert_eq!(GrantOperation::ALL.len(), 19);
+        assert!(GrantOperation::ALL
+            .iter()
+            .all(|op| GrantOperation::parse(op.as_str()) == Some(*op)));
+        assert_eq!(GrantOperation::parse("sign"), None);
     }
 
     #[test]

@@ -1,8 +1,8 @@
-//! CreateGrant: lets a grantee principal use a key for some operations,
-//! optionally only with certain encryption contexts. A grant made through
-//! another grant's CreateGrant permission may only be narrower. A `Name`
-//! makes retries idempotent: the same name and parameters return the same
-//! grant id (with a new token).
+//! CreateGrant: lets a grantee principal use a key for some operations it
+//! supports, optionally only with certain encryption contexts. A grant made
+//! through another grant's CreateGrant permission may only be narrower. A
+//! `Name` makes retries idempotent: the same name and parameters return the
+//! same grant id (with a new token).
 
 use serde_json::{json, Value};
 use trent_model::input::{CreateGrantRequest, GrantConstraints};
@@ -32,6 +32,8 @@ pub async fn handle(ctx: &OpCtx<'_>, req: CreateGrantRequest, key: Authorized<Ke
     let mut operations = req.operations.clone();
     operations.sort();
     operations.dedup();
+    // Only operations the key can do (checked before anything is stored).
+    grants::check_supported(&key, &operations)?;
     // A grant with CreateGrant can only make narrower grants.
     if let Some(parent) = &parent {
         let wider = operations.iter().any(|o| !parent.operations.contains(o));
