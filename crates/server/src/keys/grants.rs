@@ -19,28 +19,6 @@ use crate::protocol::error::{ErrorCode, KmsError};
 /// Grants one key may have, as AWS's quota.
 pub const MAX_GRANTS_PER_KEY: usize = 50_000;
 
-/// The operations a grant may allow (AWS's GrantOperation enum; the model
-/// checks every value is one of these).
-pub const OPERATIONS: &[&str] = &[
-    "Decrypt",
-    "Encrypt",
-    "GenerateDataKey",
-    "GenerateDataKeyWithoutPlaintext",
-    "ReEncryptFrom",
-    "ReEncryptTo",
-    "Sign",
-    "Verify",
-    "GetPublicKey",
-    "CreateGrant",
-    "RetireGrant",
-    "DescribeKey",
-    "GenerateDataKeyPair",
-    "GenerateDataKeyPairWithoutPlaintext",
-    "GenerateMac",
-    "VerifyMac",
-    "DeriveSharedSecret",
-];
-
 /// Operations whose requests carry an encryption context, to which
 /// encryption-context constraints apply; the others a constrained grant
 /// may include (DescribeKey, RetireGrant, CreateGrant) ignore them.
@@ -181,7 +159,7 @@ pub fn check_supported(key: &KeyRecord, operations: &[String]) -> Result<(), Kms
 /// The grant operation an action names (`kms:Decrypt` -> `Decrypt`).
 pub fn operation_of(action: &str) -> Option<&str> {
     let op = action.strip_prefix("kms:")?;
-    OPERATIONS.contains(&op).then_some(op)
+    GrantOperation::parse(op).map(GrantOperation::as_str)
 }
 
 /// A page of the key's grants, in grant id order, after `after`.
@@ -282,5 +260,9 @@ mod tests {
         assert_eq!(token_grant_id("nonsense").unwrap_err().code, ErrorCode::InvalidGrantToken);
         assert_eq!(operation_of("kms:ReEncryptFrom"), Some("ReEncryptFrom"));
         assert_eq!(operation_of("kms:PutKeyPolicy"), None);
+        // Every operation the model lets a grant allow is one a grant allows.
+        for op in GrantOperation::ALL {
+            assert_eq!(operation_of(&format!("kms:{op}")), Some(op.as_str()));
+        }
     }
 }
