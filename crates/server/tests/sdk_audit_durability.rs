@@ -93,8 +93,31 @@ async fn a_torn_last_line_is_cut_and_a_damaged_record_refuses_the_start() {
     let last = text.lines().last().unwrap().to_owned();
     assert!(last.contains("\"recordType\":\"digest\""), "a clean stop ends with a digest: {last}");
     std::fs::write(&file, text.replace(&last, &last.replace("\"digestTime\":\"2", "\"digestTime\":\"1"))).unwrap();
+    let stderr = start_refused(&trent.data_dir());
+    assert!(stderr.contains("is damaged") && stderr.contains("trent audit verify"), "{stderr}");
+}
+
+#[tokio::test]
+async fn only_the_newest_files_torn_line_is_cut_at_start() {
+    let mut trent = Trent::start(&[]);
+    trent.client(REGION).create_key().send().await.unwrap();
+    trent.stop();
+    let file = log_files(&trent.data_dir()).pop().unwrap();
+    let seqs = records(&trent.data_dir()).len();
+    // An empty newer file, as a crash right after a rotation leaves; the older file's newline cut.
+    std::fs::write(trent.data_dir().join(format!("audit/audit-{:020}.jsonl", seqs + 1)), "").unwrap();
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, text.trim_end_matches('\n')).unwrap();
+    let stderr = start_refused(&trent.data_dir());
+    assert!(stderr.contains("a newer file follows") && stderr.contains("trent audit verify"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), text.trim_end_matches('\n'), "nothing was cut");
+    assert_eq!(verify(&trent.data_dir()).0, 1);
+}
+
+/// Starts `trent serve` on `data_dir`, expects it to exit with a failure, and returns its stderr.
+fn start_refused(data_dir: &Path) -> String {
     let mut child = Command::new(env!("CARGO_BIN_EXE_trent"))
-        .args(["serve", "--data-dir", trent.data_dir().to_str().unwrap(), "--listen", "127.0.0.1:0"])
+        .args(["serve", "--data-dir", data_dir.to_str().unwrap(), "--listen", "127.0.0.1:0"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -107,14 +130,14 @@ async fn a_torn_last_line_is_cut_and_a_damaged_record_refuses_the_start() {
         if std::time::Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("trent started on a log whose last record is damaged");
+            panic!("trent started on {}", data_dir.display());
         }
         std::thread::sleep(Duration::from_millis(20));
     };
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
     assert!(!status.success(), "{stderr}");
-    assert!(stderr.contains("is damaged") && stderr.contains("trent audit verify"), "{stderr}");
+    stderr
 }
 
 #[tokio::test]
