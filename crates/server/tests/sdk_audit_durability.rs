@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use aws_sdk_kms::operation::RequestId;
 use aws_sdk_kms::primitives::Blob;
-use common::{Trent, REGION};
+use common::{serve_refused, Trent, REGION};
 use serde_json::Value;
 
 fn log_files(data_dir: &Path) -> Vec<PathBuf> {
@@ -93,7 +93,7 @@ async fn a_torn_last_line_is_cut_and_a_damaged_record_refuses_the_start() {
     let last = text.lines().last().unwrap().to_owned();
     assert!(last.contains("\"recordType\":\"digest\""), "a clean stop ends with a digest: {last}");
     std::fs::write(&file, text.replace(&last, &last.replace("\"digestTime\":\"2", "\"digestTime\":\"1"))).unwrap();
-    let stderr = start_refused(&trent.data_dir());
+    let stderr = serve_refused(&trent.data_dir());
     assert!(stderr.contains("is damaged") && stderr.contains("trent audit verify"), "{stderr}");
 }
 
@@ -108,36 +108,10 @@ async fn only_the_newest_files_torn_line_is_cut_at_start() {
     std::fs::write(trent.data_dir().join(format!("audit/audit-{:020}.jsonl", seqs + 1)), "").unwrap();
     let text = std::fs::read_to_string(&file).unwrap();
     std::fs::write(&file, text.trim_end_matches('\n')).unwrap();
-    let stderr = start_refused(&trent.data_dir());
+    let stderr = serve_refused(&trent.data_dir());
     assert!(stderr.contains("a newer file follows") && stderr.contains("trent audit verify"), "{stderr}");
     assert_eq!(std::fs::read_to_string(&file).unwrap(), text.trim_end_matches('\n'), "nothing was cut");
     assert_eq!(verify(&trent.data_dir()).0, 1);
-}
-
-/// Starts `trent serve` on `data_dir`, expects it to exit with a failure, and returns its stderr.
-fn start_refused(data_dir: &Path) -> String {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_trent"))
-        .args(["serve", "--data-dir", data_dir.to_str().unwrap(), "--listen", "127.0.0.1:0"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("trent started on {}", data_dir.display());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
-    assert!(!status.success(), "{stderr}");
-    stderr
 }
 
 #[tokio::test]
