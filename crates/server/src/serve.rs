@@ -1,8 +1,10 @@
-//! `trent serve`: opens the data directory (root key, SQLite store, first
-//! admin's credentials), sweeps due deletions, and serves HTTP
-//! ([`connections`]: the connection bound and timeouts).
+//! `trent serve`: locks the data directory ([`data_dir_lock`]: one server
+//! per directory), opens it (root key, SQLite store, first admin's
+//! credentials), sweeps due deletions, and serves HTTP ([`connections`]:
+//! the connection bound and timeouts).
 
 pub mod connections;
+pub mod data_dir_lock;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -91,6 +93,8 @@ pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
     survive_file_size_limit();
     let dir = &options.data_dir;
     create_private_dir(dir).map_err(setup("creating the data directory"))?;
+    // Before anything in the directory is read or written; held until `run` returns.
+    let mut lock = data_dir_lock::DataDirLock::acquire(dir).map_err(ServeError::Setup)?;
     // aws-lc seeds its random generator from CPU jitter on first use (~70 ms
     // here): pay that while starting, not in the first request's answer.
     trent_crypto::random_bytes(16).map_err(|e| ServeError::Setup(format!("random generator: {e}")))?;
@@ -147,6 +151,9 @@ pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
 
     let listener = tokio::net::TcpListener::bind(options.listen).await.map_err(setup("binding the listen address"))?;
     let addr = listener.local_addr().map_err(setup("listen address"))?;
+    if let Err(e) = lock.note_listening(addr) {
+        tracing::warn!(error = %e, "could not write the listen address into the data directory's lock file");
+    }
     let shutdown = shutdown_signal();
     print_welcome(addr, &credentials, admin.as_deref(), options.dev);
     let limits = connections::Limits {
@@ -177,6 +184,8 @@ pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
     }
     // Every answered request's event is written; sign and fsync the tail.
     audit.shutdown().await;
+    // Only now may another server take the directory: the log is closed.
+    drop(lock);
     Ok(())
 }
 

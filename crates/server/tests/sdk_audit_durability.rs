@@ -1,7 +1,8 @@
 //! The audit log's durability through the real server: concurrent requests
 //! each get their event in one chain, a kill -9 loses none of the answered
 //! ones, a torn last line is cut at the next start while a damaged record
-//! refuses it, files rotate by time, and `--audit-on-failure log` serves on.
+//! refuses it, `trent audit verify` tells a torn last line from an edit,
+//! files rotate by time, and `--audit-on-failure log` serves on.
 
 #[allow(unused_macros)] // assert_err! is for the other test files.
 mod common;
@@ -12,7 +13,7 @@ use std::time::Duration;
 
 use aws_sdk_kms::operation::RequestId;
 use aws_sdk_kms::primitives::Blob;
-use common::{Trent, REGION};
+use common::{serve_refused, Trent, REGION};
 use serde_json::Value;
 
 fn log_files(data_dir: &Path) -> Vec<PathBuf> {
@@ -92,28 +93,60 @@ async fn a_torn_last_line_is_cut_and_a_damaged_record_refuses_the_start() {
     let last = text.lines().last().unwrap().to_owned();
     assert!(last.contains("\"recordType\":\"digest\""), "a clean stop ends with a digest: {last}");
     std::fs::write(&file, text.replace(&last, &last.replace("\"digestTime\":\"2", "\"digestTime\":\"1"))).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_trent"))
-        .args(["serve", "--data-dir", trent.data_dir().to_str().unwrap(), "--listen", "127.0.0.1:0"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("trent started on a log whose last record is damaged");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
-    assert!(!status.success(), "{stderr}");
+    let stderr = serve_refused(&trent.data_dir());
     assert!(stderr.contains("is damaged") && stderr.contains("trent audit verify"), "{stderr}");
+}
+
+#[tokio::test]
+async fn only_the_newest_files_torn_line_is_cut_at_start() {
+    let mut trent = Trent::start(&[]);
+    trent.client(REGION).create_key().send().await.unwrap();
+    trent.stop();
+    let file = log_files(&trent.data_dir()).pop().unwrap();
+    let seqs = records(&trent.data_dir()).len();
+    // An empty newer file, as a crash right after a rotation leaves; the older file's newline cut.
+    std::fs::write(trent.data_dir().join(format!("audit/audit-{:020}.jsonl", seqs + 1)), "").unwrap();
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, text.trim_end_matches('\n')).unwrap();
+    let stderr = serve_refused(&trent.data_dir());
+    assert!(stderr.contains("a newer file follows") && stderr.contains("trent audit verify"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), text.trim_end_matches('\n'), "nothing was cut");
+    assert_eq!(verify(&trent.data_dir()).0, 1);
+}
+
+#[tokio::test]
+async fn verify_tells_a_torn_last_line_from_an_edit() {
+    let mut trent = Trent::start(&[]);
+    trent.client(REGION).create_key().send().await.unwrap();
+    trent.kill();
+    let file = log_files(&trent.data_dir()).pop().unwrap();
+    let intact = std::fs::read_to_string(&file).unwrap();
+    let last: Value = serde_json::from_str(intact.lines().last().unwrap()).unwrap();
+    // What a crash in the middle of the next write leaves: the start of the next record.
+    let torn = format!(r#"{{"seq":{},"prevHash":"{}","recordType":"event","event":{{"eventVersion":"1."#, last["seq"].as_u64().unwrap() + 1, last["hash"].as_str().unwrap());
+    std::fs::write(&file, format!("{intact}{torn}")).unwrap();
+    let (code, out) = verify(&trent.data_dir());
+    assert_eq!(code, 3, "{out}");
+    assert!(out.starts_with("TORN: ") && out.contains("crash") && !out.contains("OK:"), "{out}");
+
+    // An edited record before it is tampering all the same.
+    assert!(intact.contains(r#""eventName":"CreateKey""#));
+    std::fs::write(&file, format!("{}{torn}", intact.replacen(r#""eventName":"CreateKey""#, r#""eventName":"ListKeys""#, 1))).unwrap();
+    let (code, out) = verify(&trent.data_dir());
+    assert_eq!(code, 1, "{out}");
+    assert!(out.starts_with("FAILED: record seq 1 ") && out.contains("altered"), "{out}");
+    // So is a last line without its newline that does not start the next record.
+    std::fs::write(&file, format!("{intact}{}", torn.replacen(r#"{"seq":"#, r#"{"seq":1"#, 1))).unwrap();
+    let (code, out) = verify(&trent.data_dir());
+    assert_eq!(code, 1, "{out}");
+
+    // The next start cuts the torn line, and the log verifies.
+    std::fs::write(&file, format!("{intact}{torn}")).unwrap();
+    trent.restart(&[]);
+    trent.stop();
+    let (code, out) = verify(&trent.data_dir());
+    assert_eq!(code, 0, "{out}");
+    assert!(out.starts_with("OK: "), "{out}");
 }
 
 #[tokio::test]

@@ -2,7 +2,9 @@
 //! repository rely on these names, flags and exit codes: keep them stable.
 //!
 //! `verify` exits 0 when the log is intact, 1 naming the first bad record
-//! when it is not, and 2 when it cannot check (no log, no key, I/O).
+//! when it is not, 2 when it cannot check (no log, no key, I/O), and 3 when
+//! it is intact but for a torn last line: a write a crash cut short, which
+//! the next `trent serve` cuts.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -11,9 +13,20 @@ use super::query::{self, Filter};
 use super::signing::{self, SigningKey};
 use super::verify;
 
+/// `trent audit verify`'s exit codes.
+const INTACT: u8 = 0;
+/// A bad record (tampering), or with --require-signed an unsigned tail.
+const FAILED: u8 = 1;
+const CANNOT_CHECK: u8 = 2;
+const TORN_BY_A_CRASH: u8 = 3;
+
 #[derive(clap::Subcommand, Debug)]
 pub enum AuditCommand {
     /// Check that the audit log is intact; name the first bad record if not.
+    ///
+    /// Exits 0 when intact, 1 naming the first bad record (or an unsigned
+    /// tail with --require-signed), 2 when it cannot check, 3 when intact but
+    /// for a torn last line: a write a crash cut short, which the next start cuts.
     Verify(VerifyArgs),
     /// Print the events that match filters.
     Query(QueryArgs),
@@ -127,27 +140,32 @@ fn verify_command(args: VerifyArgs) -> ExitCode {
                 (Some(a), Some(b)) => format!("seq {a}..{b}"),
                 _ => "no records".into(),
             };
-            println!(
-                "OK: {} records ({range}; {} events, {} signed digests) in {} files: the chain is intact and every digest's signature verifies",
-                report.records, report.events, report.digests, report.files
-            );
+            let records = format!("{} records ({range}; {} events, {} signed digests) in {} files", report.records, report.events, report.digests, report.files);
+            match &report.torn {
+                // The verdict first, as with OK and FAILED; `OK:` starts no line of a torn log.
+                Some(torn) => {
+                    println!("TORN: {torn}");
+                    println!("the rest is intact: {records}: the chain is intact and every digest's signature verifies");
+                }
+                None => println!("OK: {records}: the chain is intact and every digest's signature verifies"),
+            }
             if report.unsigned_tail > 0 {
                 let message = format!("{} records after the last signed digest are chained but not yet signed", report.unsigned_tail);
                 if args.require_signed {
                     println!("FAILED: {message} (--require-signed)");
-                    return ExitCode::from(1);
+                    return ExitCode::from(FAILED);
                 }
                 println!("note: {message}");
             }
-            ExitCode::SUCCESS
+            ExitCode::from(if report.torn.is_some() { TORN_BY_A_CRASH } else { INTACT })
         }
         Ok(Err(bad)) => {
             println!("FAILED: {bad}");
-            ExitCode::from(1)
+            ExitCode::from(FAILED)
         }
         Err(e) => {
             eprintln!("trent audit verify: {e}");
-            ExitCode::from(2)
+            ExitCode::from(CANNOT_CHECK)
         }
     }
 }

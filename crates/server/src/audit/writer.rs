@@ -496,13 +496,23 @@ fn first_seq_of(path: &Path) -> Option<u64> {
 }
 
 /// Where the chain left off: (last seq, its hash, seq of the last digest).
-/// A last line without its newline (a write cut by a power failure) is cut
-/// off; any other damage refuses the start, for an operator to look at
-/// with `trent audit verify`.
+/// The newest file's last line without its newline (a write cut by a
+/// crash) is cut off; any other damage refuses the start, for an operator
+/// to look at with `trent audit verify`. An older file cannot end torn: its
+/// closing digest was fsynced before the next file was begun.
 fn recover(dir: &Path) -> Result<(u64, String, u64), String> {
     let files = list_files(dir).map_err(|e| format!("listing {}: {e}", dir.display()))?;
-    for path in files.iter().rev() {
-        let text = read_tail(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    for (age, path) in files.iter().rev().enumerate() {
+        let newest = age == 0;
+        let text = match read_tail(path, newest).map_err(|e| format!("reading {}: {e}", path.display()))? {
+            Some(text) => text,
+            None => {
+                return Err(format!(
+                    "the last line of {} has no newline at its end, and a newer file follows: not what a crash leaves; run `trent audit verify` and move the damaged file aside to start a new chain",
+                    path.display()
+                ))
+            }
+        };
         let Some(last) = text.trim_end_matches('\n').rsplit('\n').next().filter(|l| !l.is_empty()) else { continue };
         let record = chain::open(last).map_err(|e| {
             format!("the last record of {} is damaged ({e}); run `trent audit verify` and move the damaged file aside to start a new chain", path.display())
@@ -519,8 +529,9 @@ fn recover(dir: &Path) -> Result<(u64, String, u64), String> {
     Ok((0, GENESIS.to_owned(), 0))
 }
 
-/// The file's complete lines (up to its last 8 MiB), after cutting a torn last line.
-fn read_tail(path: &Path) -> std::io::Result<String> {
+/// The file's complete lines (up to its last 8 MiB), after cutting a torn
+/// last line if `may_cut`; None if there is one and it may not be cut.
+fn read_tail(path: &Path, may_cut: bool) -> std::io::Result<Option<String>> {
     const TAIL: u64 = 8 << 20;
     let mut file = OpenOptions::new().read(true).write(true).open(path)?;
     let len = file.metadata()?.len();
@@ -530,6 +541,9 @@ fn read_tail(path: &Path) -> std::io::Result<String> {
     file.read_to_end(&mut bytes)?;
     let complete = bytes.iter().rposition(|b| *b == b'\n').map(|i| i + 1).unwrap_or(0);
     if complete < bytes.len() {
+        if !may_cut {
+            return Ok(None);
+        }
         tracing::warn!(path = %path.display(), cut = bytes.len() - complete, "cutting a torn last audit record (a write interrupted by a power failure)");
         file.set_len(start + complete as u64)?;
         file.sync_all()?;
@@ -540,5 +554,5 @@ fn read_tail(path: &Path) -> std::io::Result<String> {
         // The first line may be cut in the middle: drop it.
         text = text.split_once('\n').map(|(_, rest)| rest.to_owned()).unwrap_or_default();
     }
-    Ok(text)
+    Ok(Some(text))
 }

@@ -190,6 +190,44 @@ impl Drop for Trent {
     }
 }
 
+/// Starts `trent serve` on `data_dir`, expects it to exit with a failure
+/// before it listens, and returns its stderr. Panics if it starts serving.
+pub fn serve_refused(data_dir: &Path) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_trent"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .env_remove("TRENT_DATA_DIR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawning the trent binary");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut first = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut first);
+        let _ = tx.send(first);
+    });
+    let deadline = Instant::now() + START_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waiting for trent") {
+            break status;
+        }
+        let listening = rx.try_recv().is_ok_and(|line| line.starts_with("Trent listening"));
+        if listening || Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("trent started serving on {}", data_dir.display());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("piped stderr"), &mut stderr).expect("reading trent's stderr");
+    assert!(!status.success(), "trent exited with success: {stderr}");
+    stderr
+}
+
 /// Parses the `[default]` profile of an AWS shared credentials file.
 pub fn read_credentials(path: &Path) -> (String, String) {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
