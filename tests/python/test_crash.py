@@ -21,9 +21,10 @@ from conftest import trent_bin
 
 WORKERS = int(os.environ.get("TRENT_CRASH_WRITERS", "8"))
 KILLS = int(os.environ.get("TRENT_CRASH_KILLS", "30"))
-# Each cycle's load runs for a random time in this range before the kill,
-# so kills land at every point of the writers' requests.
-LOAD_SECONDS = (0.3, 1.0)
+# Each cycle's load runs until the writers have created WORKERS keys, then
+# for a random time in this range before the kill, so kills land at every
+# point of the writers' requests however fast the machine is.
+EXTRA_LOAD_SECONDS = (0.0, 0.6)
 
 
 class Acked:
@@ -74,9 +75,9 @@ def worker(t, name, acked, killed, ready):
 
 
 def load_then_kill(t, acked, cycle, stop=None, seconds=None):
-    """Runs the writers for `seconds` (default: random in LOAD_SECONDS),
-    then stops the server with `stop` (default: SIGKILL) while they are
-    still writing."""
+    """Runs the writers until they have created WORKERS keys and then for
+    `seconds` (default: random in EXTRA_LOAD_SECONDS), then stops the
+    server with `stop` (default: SIGKILL) while they are still writing."""
     killed = threading.Event()
     ready = threading.Barrier(WORKERS + 1)
     threads = [threading.Thread(target=worker, args=(t, f"crash{cycle}-w{i}", acked, killed, ready)) for i in range(WORKERS)]
@@ -84,7 +85,10 @@ def load_then_kill(t, acked, cycle, stop=None, seconds=None):
     for th in threads:
         th.start()
     ready.wait()
-    time.sleep(seconds or random.uniform(*LOAD_SECONDS))  # the load runs for this long; nothing to poll
+    deadline = time.monotonic() + 60
+    while len(acked.keys) - before < WORKERS and time.monotonic() < deadline and not acked.failures:
+        time.sleep(0.01)
+    time.sleep(seconds if seconds is not None else random.uniform(*EXTRA_LOAD_SECONDS))
     killed.set()
     (stop or t.kill9)()
     for th in threads:

@@ -100,9 +100,12 @@ async fn answer(state: Arc<AppState>, method: Method, uri: Uri, headers: HeaderM
         // Boxed, like each KMS operation (dispatch::run): a request's future stays small.
         return Box::pin(crate::query::handle(state, service, method, uri, headers, body, trail)).await;
     }
+    // Set when the answer is the audit log's refusal, which lasts until the log resumes.
+    let mut audit_refused = false;
     let (status, text) = if state.audit.refusing() {
         // Nothing is served unaudited: the request is refused before it can act.
         tracing::error!(request_id = %request_id, target = target.unwrap_or("-"), "refused: the audit log cannot be written");
+        audit_refused = true;
         error_answer(&request_id, &audit_failure())
     } else {
         let mut trail = begin_trail(&state, &headers, request_id.clone(), peer);
@@ -124,6 +127,7 @@ async fn answer(state: Arc<AppState>, method: Method, uri: Uri, headers: HeaderM
             },
             Err(e) => {
                 tracing::error!(request_id = %request_id, error = %e, "the answer is withheld: its audit event could not be written");
+                audit_refused = true;
                 error_answer(&request_id, &audit_failure())
             }
         }
@@ -131,7 +135,11 @@ async fn answer(state: Arc<AppState>, method: Method, uri: Uri, headers: HeaderM
     // Debug, not info: the audit log already records every request, and
     // this line cost ~3% of the server's time under load (docs/BENCHMARKS.md).
     tracing::debug!(request_id = %request_id, target = target.unwrap_or("-"), status = status.as_u16(), micros = started.elapsed().as_micros() as u64, "request");
-    json_response(&request_id, (status, text))
+    let mut response = json_response(&request_id, (status, text));
+    if audit_refused {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+    }
+    response
 }
 
 fn json_response(request_id: &str, (status, text): (StatusCode, String)) -> Response {
@@ -141,16 +149,9 @@ fn json_response(request_id: &str, (status, text): (StatusCode, String)) -> Resp
     if let Ok(id) = HeaderValue::from_str(request_id) {
         h.insert("x-amzn-requestid", id);
     }
-    match status {
-        // The refusal of an audit log that cannot be written lasts until the writer resumes.
-        StatusCode::INTERNAL_SERVER_ERROR => {
-            h.insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
-        }
-        // What is left of an oversized body was not read: the connection ends after the answer.
-        StatusCode::PAYLOAD_TOO_LARGE => {
-            h.insert(header::CONNECTION, HeaderValue::from_static("close"));
-        }
-        _ => {}
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        // What is left of an oversized body may not have been read: the connection ends after the answer.
+        h.insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     response
 }
