@@ -188,6 +188,8 @@ async fn key(ctx: &Ctx, row: &table::Descriptor, request: &Request, reference: &
 
 async fn authorized(ctx: &Ctx, key: KeyRecord, action: &str, request: &Request, side: Side) -> Result<(Authorized<KeyRecord>, Option<GrantDoc>), KmsError> {
     let grant = decide::key(ctx, &key, action, request, side).await?;
+    // Whatever the policies said: nobody changes an AWS managed key.
+    crate::keys::managed::check(ctx, &key, request.operation(), action)?;
     Ok((Authorized(key), grant))
 }
 
