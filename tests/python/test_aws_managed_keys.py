@@ -208,10 +208,18 @@ def test_nobody_can_change_it(world):
             code, message = error_of(getattr(client, op), **kw)
             assert code == "AccessDeniedException", (who, op, message)
             assert "because no resource-based policy allows the kms:" in message, (who, op, message)
-    # The aws/ aliases cannot be made, moved or deleted.
-    for op, kw in [("create_alias", {"AliasName": "alias/aws/mine", "TargetKeyId": customer}), ("update_alias", {"AliasName": "alias/aws/s3", "TargetKeyId": customer}), ("delete_alias", {"AliasName": "alias/aws/s3"})]:
+    # The aws/ aliases cannot be made (a reserved name), nor moved or
+    # deleted (their key's policy allows neither).
+    code, message = error_of(admin.create_alias, AliasName="alias/aws/mine", TargetKeyId=customer)
+    assert code == "InvalidAliasNameException", message
+    for who, client in callers.items():
+        for op, kw in [("update_alias", {"AliasName": "alias/aws/s3", "TargetKeyId": customer}), ("delete_alias", {"AliasName": "alias/aws/s3"})]:
+            code, message = error_of(getattr(client, op), **kw)
+            assert code == "AccessDeniedException", (who, op, message)
+            assert f"kms:{op.title().replace('_', '')} on resource: {key['Arn']}" in message, (who, op, message)
+    for op, kw in [("update_alias", {"AliasName": "alias/aws/nothing", "TargetKeyId": customer}), ("delete_alias", {"AliasName": "alias/aws/nothing"})]:
         code, message = error_of(getattr(admin, op), **kw)
-        assert code == "InvalidAliasNameException", (op, message)
+        assert code == "NotFoundException", (op, message)
     after = (admin.describe_key(KeyId=key["KeyId"])["KeyMetadata"], admin.get_key_policy(KeyId=key["KeyId"], PolicyName="default")["Policy"])
     assert after == before
     assert admin.list_resource_tags(KeyId=key["KeyId"])["Tags"] == []
