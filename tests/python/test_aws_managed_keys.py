@@ -185,6 +185,7 @@ def refusals(key_id, other_key_id):
         ("untag_resource", {"KeyId": key_id, "TagKeys": ["t"]}),
         ("update_key_description", {"KeyId": key_id, "Description": "mine now"}),
         ("delete_imported_key_material", {"KeyId": key_id}),
+        ("import_key_material", {"KeyId": key_id, "ImportToken": b"t" * 32, "EncryptedKeyMaterial": b"m" * 32, "ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE"}),
         ("create_alias", {"AliasName": "alias/points-at-aws-managed", "TargetKeyId": key_id}),
         ("update_alias", {"AliasName": "alias/customer", "TargetKeyId": key_id}),
     ]
@@ -225,6 +226,67 @@ def test_nobody_can_change_it(world):
     assert admin.list_resource_tags(KeyId=key["KeyId"])["Tags"] == []
     assert aliases(admin)["alias/aws/s3"]["TargetKeyId"] == key["KeyId"]
     assert aliases(admin)["alias/customer"]["TargetKeyId"] == customer
+
+
+def reads(key_id):
+    """What the account may do to the key directly: read it."""
+    return [
+        ("describe_key", {"KeyId": key_id}),
+        ("get_key_policy", {"KeyId": key_id, "PolicyName": "default"}),
+        ("get_key_rotation_status", {"KeyId": key_id}),
+        ("get_key_last_usage", {"KeyId": key_id}),
+        ("list_aliases", {"KeyId": key_id}),
+        ("list_grants", {"KeyId": key_id}),
+        ("list_key_policies", {"KeyId": key_id}),
+        ("list_key_rotations", {"KeyId": key_id}),
+        ("list_resource_tags", {"KeyId": key_id}),
+    ]
+
+
+# Operations that name no key, and those Trent does not implement (refused
+# before any key is looked at).
+NO_KEY = {"CreateKey", "ListKeys", "GenerateRandom", "ListRetirableGrants", "ReplicateKey", "UpdatePrimaryRegion"}
+# Uses, through the service, and the uses a symmetric key cannot have.
+USES = {"Encrypt", "Decrypt", "ReEncrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext", "CreateGrant", "RetireGrant", "RevokeGrant"}
+NOT_SYMMETRIC = {"Sign", "Verify", "GenerateMac", "VerifyMac", "DeriveSharedSecret", "Encapsulate", "Decapsulate", "GetPublicKey", "GetParametersForImport"}
+
+
+def test_every_operation_is_accounted_for(world):
+    """Each operation of the model is here a change (refused), a read, a
+    use, one a symmetric key cannot do, or one that names no key: a new
+    operation fails this test until it is placed."""
+    t, _, made, _ = world
+    model = json.load(open(__file__.rsplit("/tests/", 1)[0] + "/model/service-2.json"))
+    pascal = lambda snake: "".join(w.title() for w in snake.split("_"))
+    placed = [pascal(op) for op, _ in refusals("k", "k") + reads("k")] + ["DeleteAlias"] + sorted(NO_KEY | USES | NOT_SYMMETRIC)
+    custom_key_stores = {op for op in model["operations"] if "CustomKeyStore" in op}
+    assert sorted(set(placed) | custom_key_stores) == sorted(model["operations"]), set(model["operations"]) ^ (set(placed) | custom_key_stores)
+    assert len(placed) == len(set(placed))
+
+
+def test_the_account_reads_it_and_the_service_uses_it(world):
+    t, account, made, _ = world
+    key = s3_key(t, made)
+    for who, client in {"Trent's admin": t.boto3_client(), "ann": as_(t, made, "ann")}.items():
+        for op, kw in reads(key["KeyId"]):
+            getattr(client, op)(**kw)
+        code, message = error_of(client.get_parameters_for_import, KeyId=key["KeyId"], WrappingAlgorithm="RSAES_OAEP_SHA_256", WrappingKeySpec="RSA_2048")
+        assert code == "UnsupportedOperationException", (who, message)
+    service = via(t, made, made["ann"][0])
+    blob = service.encrypt(KeyId="alias/aws/s3", Plaintext=b"z")["CiphertextBlob"]
+    assert service.re_encrypt(CiphertextBlob=blob, DestinationKeyId="alias/aws/s3")["KeyId"] == key["Arn"]
+    service.generate_data_key_without_plaintext(KeyId="alias/aws/s3", KeySpec="AES_256")
+    service.generate_data_key_pair(KeyId="alias/aws/s3", KeyPairSpec="ECC_NIST_P256")
+    grant = service.create_grant(KeyId=key["Arn"], GranteePrincipal=made["ann"][0], Operations=["Decrypt"])
+    assert [g["GrantId"] for g in t.boto3_client().list_grants(KeyId=key["KeyId"])["Grants"]] == [grant["GrantId"]]
+    # The account may not revoke it (AWS's policy gives it reads only); the
+    # service on its behalf may not either.
+    for client in (t.boto3_client(), service):
+        code, message = error_of(client.revoke_grant, KeyId=key["KeyId"], GrantId=grant["GrantId"])
+        assert code == "AccessDeniedException", message
+    # Nor may anyone sign with it: it is an encryption key.
+    code, _ = error_of(service.sign, KeyId="alias/aws/s3", Message=b"m", SigningAlgorithm="ECDSA_SHA_256")
+    assert code == "AccessDeniedException"
 
 
 def test_rotated_every_year(world):
