@@ -238,6 +238,88 @@ mod tests {
         crate::keys::policy::validate(&policy("111122223333", "s3", "s3.us-east-1.amazonaws.com")).unwrap();
     }
 
+    /// The rule holds behind the policy: on an AWS managed key whose policy
+    /// allowed its account everything, the one authorization step still
+    /// refuses every change, and allows the reads and uses.
+    #[tokio::test]
+    async fn authorization_refuses_changes_whatever_the_policy_says() {
+        use std::sync::Arc;
+        use trent_crypto::{RootKey, SoftwareProvider};
+        use trent_model::Request;
+        use trent_store::sqlite::SqliteStore;
+        use trent_store::Store;
+
+        use crate::clock::ManualClock;
+        use crate::dispatch::table::{describe, Resource};
+        use crate::state::{AppState, AuthMode, Principal};
+
+        const ACCOUNT: &str = "111122223333";
+        let store = Arc::new(SqliteStore::open_in_memory().unwrap());
+        let (mut managed, material) = trent_store::conformance::sample_key(ACCOUNT, "a0a0a0a0-0000-4000-8000-00000000a0a0");
+        managed.key_manager = KeyManager::Aws;
+        managed.policy = crate::keys::policy::default_policy(ACCOUNT);
+        store.insert_key(&managed, &material).await.unwrap();
+        let (customer, material) = trent_store::conformance::sample_key(ACCOUNT, "c0c0c0c0-0000-4000-8000-00000000c0c0");
+        let customer = KeyRecord { policy: crate::keys::policy::default_policy(ACCOUNT), ..customer };
+        store.insert_key(&customer, &material).await.unwrap();
+        for (name, target) in [("alias/aws/s3", &managed.key_id), ("alias/customer", &customer.key_id)] {
+            let alias = AliasRecord { account_id: ACCOUNT.into(), region: "us-east-1".into(), alias_name: name.into(), target_key_id: target.clone(), created_at: 0, updated_at: 0 };
+            store.insert_alias(&alias).await.unwrap();
+        }
+        let root_key = Arc::new(RootKey::from_bytes(trent_crypto::random_secret(32).unwrap()).unwrap());
+        let clock: Arc<ManualClock> = Arc::new(ManualClock::new(0));
+        let audit = Arc::new(crate::audit::Audit::in_temp_dir(&root_key, clock.clone()));
+        let state = Arc::new(AppState { store, provider: Arc::new(SoftwareProvider::new(root_key.clone())), root_key, clock, auth: AuthMode::Secure, usage: Default::default(), audit, trusted_services: Vec::new() });
+        let ctx = || crate::state::Ctx {
+            state: state.clone(),
+            principal: Principal::root(ACCOUNT),
+            region: "us-east-1".into(),
+            request_id: "test".into(),
+            audit: Default::default(),
+            authz: Default::default(),
+        };
+        let id = managed.key_id.as_str();
+        use Operation as O;
+        // Every change the rule refuses that names a key or an alias, as a request.
+        let change = |op: Operation| -> serde_json::Value {
+            let key = serde_json::json!({ "KeyId": id });
+            match op {
+                O::PutKeyPolicy => serde_json::json!({ "KeyId": id, "PolicyName": "default", "Policy": "{}" }),
+                O::UpdateKeyDescription => serde_json::json!({ "KeyId": id, "Description": "mine" }),
+                O::TagResource => serde_json::json!({ "KeyId": id, "Tags": [{ "TagKey": "a", "TagValue": "b" }] }),
+                O::UntagResource => serde_json::json!({ "KeyId": id, "TagKeys": ["a"] }),
+                O::ImportKeyMaterial => serde_json::json!({ "KeyId": id, "ImportToken": "dG9rZW4=", "EncryptedKeyMaterial": "a2V5" }),
+                O::CreateAlias => serde_json::json!({ "AliasName": "alias/new", "TargetKeyId": id }),
+                O::UpdateAlias => serde_json::json!({ "AliasName": "alias/customer", "TargetKeyId": id }),
+                O::DeleteAlias => serde_json::json!({ "AliasName": "alias/aws/s3" }),
+                _ => key,
+            }
+        };
+        let mut refused = 0;
+        for op in Operation::ALL {
+            if on_aws_managed(op) != OnAwsManaged::Refused || describe(op).resource == Resource::Unsupported {
+                continue;
+            }
+            let request = Request::parse_ref(op, &change(op)).unwrap_or_else(|e| panic!("{}: {e:?}", op.name()));
+            let e = crate::authz::authorize(&ctx(), &request).await.expect_err(op.name());
+            assert_eq!(e.code, ErrorCode::AccessDenied, "{}: {}", op.name(), e.message);
+            assert!(e.message.contains("because no resource-based policy allows"), "{}: {}", op.name(), e.message);
+            refused += 1;
+        }
+        assert_eq!(refused, 16);
+        for (op, body) in [
+            (O::DescribeKey, serde_json::json!({ "KeyId": "alias/aws/s3" })),
+            (O::GetKeyPolicy, serde_json::json!({ "KeyId": id })),
+            (O::ListResourceTags, serde_json::json!({ "KeyId": id })),
+            (O::Encrypt, serde_json::json!({ "KeyId": id, "Plaintext": "eA==" })),
+        ] {
+            crate::authz::authorize(&ctx(), &Request::parse_ref(op, &body).unwrap()).await.unwrap_or_else(|e| panic!("{}: {}", op.name(), e.message));
+        }
+        // The same changes of a customer managed key are allowed.
+        let request = Request::parse_ref(O::DisableKey, &serde_json::json!({ "KeyId": customer.key_id })).unwrap();
+        crate::authz::authorize(&ctx(), &request).await.unwrap();
+    }
+
     /// Every operation of the model against the rule: exactly these are
     /// refused on an AWS managed key, and each refused one acts on a key
     /// or an alias (so the authorization step meets the key).
