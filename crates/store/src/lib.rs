@@ -32,6 +32,11 @@ pub trait Store: Send + Sync {
     // --- keys ---------------------------------------------------------------
     /// Inserts a new key together with its first material, atomically.
     async fn insert_key(&self, key: &KeyRecord, material: &MaterialRecord) -> Result<(), StoreError>;
+    /// Inserts a new key with its first material and an alias naming it,
+    /// all or nothing: if the alias exists already, `AlreadyExists` and
+    /// nothing is stored (two nodes making the same AWS managed key at
+    /// once: one wins, the other uses the winner's).
+    async fn insert_key_with_alias(&self, key: &KeyRecord, material: &MaterialRecord, alias: &AliasRecord) -> Result<(), StoreError>;
     async fn get_key(&self, key_id: &str) -> Result<Option<KeyRecord>, StoreError>;
     /// Writes `key` if its `row_version` is still the stored one, else `Conflict`.
     /// Returns the record's new `row_version`.

@@ -73,10 +73,38 @@ pub struct KeyRecord {
     /// Imported key material's terms (origin EXTERNAL).
     #[serde(default)]
     pub import: KeyImport,
+    /// Who manages the key: its account, or AWS (an AWS managed key).
+    #[serde(default, skip_serializing_if = "KeyManager::is_customer")]
+    pub key_manager: KeyManager,
     /// Optimistic-concurrency counter: bumped by every update; an update
     /// that starts from a stale copy fails with [`crate::StoreError::Conflict`].
     #[serde(skip)]
     pub row_version: i64,
+}
+
+/// Who manages a key (the API's `KeyManager`): the account that owns it,
+/// or AWS — an AWS managed key, made the first time a service uses its
+/// `alias/aws/<service>` on an account's behalf.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KeyManager {
+    #[default]
+    #[serde(rename = "CUSTOMER")]
+    Customer,
+    #[serde(rename = "AWS")]
+    Aws,
+}
+
+impl KeyManager {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            KeyManager::Customer => "CUSTOMER",
+            KeyManager::Aws => "AWS",
+        }
+    }
+
+    pub fn is_customer(&self) -> bool {
+        *self == KeyManager::Customer
+    }
 }
 
 /// How a rotation came about, spelled as the API spells it.

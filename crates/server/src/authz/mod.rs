@@ -188,6 +188,8 @@ async fn key(ctx: &Ctx, row: &table::Descriptor, request: &Request, reference: &
 
 async fn authorized(ctx: &Ctx, key: KeyRecord, action: &str, request: &Request, side: Side) -> Result<(Authorized<KeyRecord>, Option<GrantDoc>), KmsError> {
     let grant = decide::key(ctx, &key, action, request, side).await?;
+    // Whatever the policies said: nobody changes an AWS managed key.
+    crate::keys::managed::check(ctx, &key, request.operation(), action)?;
     Ok((Authorized(key), grant))
 }
 
@@ -205,6 +207,9 @@ async fn alias(ctx: &Ctx, row: &table::Descriptor, request: &Request) -> Result<
     let scope = AliasScope { account_id: ctx.principal.account_id.clone(), region: ctx.region.clone(), name: name.clone() };
     decide::identity_only(ctx, row.action, &scope.arn(), Supply::Request(request, Side::Key)).await?;
     crate::keys::alias::check_name(name)?;
+    if matches!(request, Request::CreateAlias(_)) {
+        crate::keys::alias::check_not_reserved(name)?;
+    }
     ctx.audit.alias(&scope.arn(), &scope.account_id, &latest_reason(ctx));
     // The key the alias points to now: UpdateAlias and DeleteAlias change what it names.
     let current = if matches!(request, Request::CreateAlias(_)) {
@@ -215,6 +220,7 @@ async fn alias(ctx: &Ctx, row: &table::Descriptor, request: &Request) -> Result<
         // A target destroyed meanwhile has no policy left to ask.
         if let Some(key) = crate::keys::live::get(ctx, &scope.account_id, current_key).await? {
             decide::key(ctx, &key, row.action, request, Side::Key).await?;
+            crate::keys::managed::check(ctx, &key, request.operation(), row.action)?;
         }
         Some(record)
     };

@@ -51,9 +51,14 @@ pub async fn ciphertext_key(ctx: &Ctx, key_id: Uuid) -> Result<KeyRecord, KmsErr
 }
 
 /// The key an alias of `account_id` in the caller's region points to.
+/// A trusted service's `alias/aws/<service>` that does not exist yet is
+/// made, with its AWS managed key, when the service uses it on behalf of a
+/// principal of the account (`keys::managed`).
 pub async fn alias_target(ctx: &Ctx, account_id: &str, alias_name: &str) -> Result<Uuid, KmsError> {
     let scope = AliasScope { account_id: account_id.to_owned(), region: ctx.region.clone(), name: alias_name.to_owned() };
-    let alias = ctx.state.store.get_alias(&scope.account_id, &scope.region, &scope.name).await?.ok_or_else(|| scope.not_found())?;
+    let Some(alias) = ctx.state.store.get_alias(&scope.account_id, &scope.region, &scope.name).await? else {
+        return crate::keys::managed::get_or_create(ctx, account_id, alias_name).await?.ok_or_else(|| scope.not_found());
+    };
     Uuid::try_parse(&alias.target_key_id).map_err(|_| KmsError::internal(format!("alias {alias_name} has a malformed target")))
 }
 

@@ -41,6 +41,11 @@ impl Trail {
         let _ = self.source_ip.set(ip);
     }
 
+    /// The trusted service the request came through, if any.
+    pub fn via_service(&self) -> Option<&str> {
+        self.via_service.get().map(String::as_str)
+    }
+
     /// Notes that a trusted service forwarded the request (once, by http).
     pub fn set_via_service(&self, service: String) {
         let _ = self.via_service.set(service);

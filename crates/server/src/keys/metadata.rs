@@ -43,7 +43,7 @@ pub fn key_metadata(key: &KeyRecord) -> Value {
         }
     }
     m.insert("Origin".into(), json!(key.origin));
-    m.insert("KeyManager".into(), json!("CUSTOMER"));
+    m.insert("KeyManager".into(), json!(key.key_manager.as_str()));
     m.insert("CustomerMasterKeySpec".into(), json!(key.key_spec));
     m.insert("KeySpec".into(), json!(key.key_spec));
     for (field, algorithms) in algorithm_fields(key) {

@@ -17,6 +17,7 @@ pub mod change;
 pub mod grants;
 pub mod import;
 pub mod live;
+pub mod managed;
 pub mod materials;
 pub mod metadata;
 pub mod policy;

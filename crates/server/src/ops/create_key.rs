@@ -82,6 +82,7 @@ pub async fn handle(ctx: &OpCtx<'_>, req: CreateKeyRequest, account: Authorized<
         multi_region: false,
         rotation: Default::default(),
         import: Default::default(),
+        key_manager: Default::default(),
         row_version: 0,
     };
     if policy_given {

@@ -32,6 +32,7 @@ pub fn sample_key(account_id: &str, key_id: &str) -> (KeyRecord, MaterialRecord)
         multi_region: false,
         rotation: Default::default(),
         import: Default::default(),
+        key_manager: Default::default(),
         row_version: 0,
     };
     let material = MaterialRecord { key_id: key_id.to_owned(), material_id: "ab".repeat(32), stored: vec![1, 2, 3], created_at: key.created_at };
@@ -54,6 +55,7 @@ pub async fn run_all(store: &dyn Store) {
     updates_are_optimistic(store).await;
     listing_pages_by_owner(store).await;
     aliases_are_unique_per_account(store).await;
+    a_key_with_its_alias_is_all_or_nothing(store).await;
     deletion_removes_material_and_aliases(store).await;
     identities_round_trip(store).await;
     the_first_principal_is_made_once(store).await;
@@ -127,6 +129,24 @@ async fn aliases_are_unique_per_account(store: &dyn Store) {
     assert!(matches!(store.delete_alias("111111111111", "us-east-1", "alias/b", K1).await, Err(StoreError::Conflict)));
     store.delete_alias("111111111111", "us-east-1", "alias/b", K2).await.unwrap();
     assert!(matches!(store.delete_alias("111111111111", "us-east-1", "alias/b", K2).await, Err(StoreError::NotFound)));
+}
+
+/// An AWS managed key and its `alias/aws/...` are stored together; when
+/// the alias is taken (another node made the key first), nothing is.
+async fn a_key_with_its_alias_is_all_or_nothing(store: &dyn Store) {
+    const K4: &str = "a1000000-0000-4000-8000-0000000000a1";
+    const K5: &str = "a2000000-0000-4000-8000-0000000000a2";
+    let (mut key, material) = sample_key("414141414141", K4);
+    key.key_manager = KeyManager::Aws;
+    store.insert_key_with_alias(&key, &material, &alias("414141414141", "alias/aws/s3", K4)).await.unwrap();
+    assert_eq!(store.get_key(K4).await.unwrap().unwrap().key_manager, KeyManager::Aws);
+    assert_eq!(store.get_alias("414141414141", "us-east-1", "alias/aws/s3").await.unwrap().unwrap().target_key_id, K4);
+    let (loser, material) = sample_key("414141414141", K5);
+    assert!(matches!(store.insert_key_with_alias(&loser, &material, &alias("414141414141", "alias/aws/s3", K5)).await, Err(StoreError::AlreadyExists)));
+    assert!(store.get_key(K5).await.unwrap().is_none(), "the loser's key is not stored");
+    assert!(store.get_material(K5, &"ab".repeat(32)).await.unwrap().is_none());
+    assert_eq!(store.get_alias("414141414141", "us-east-1", "alias/aws/s3").await.unwrap().unwrap().target_key_id, K4);
+    assert_eq!(store.list_keys("414141414141", "us-east-1", None, 10).await.unwrap().len(), 1);
 }
 
 async fn deletion_removes_material_and_aliases(store: &dyn Store) {

@@ -16,26 +16,11 @@ const BOOTSTRAP_LOCK: i64 = 0x7472_656e_745f_6273;
 #[async_trait::async_trait]
 impl Store for PostgresStore {
     async fn insert_key(&self, key: &KeyRecord, material: &MaterialRecord) -> Result<(), StoreError> {
-        let (doc, state) = (key_doc(key)?, key.state.as_str());
-        let mut c = self.client().await?;
-        let result = async {
-            let tx = c.transaction().await.map_err(backend)?;
-            execute(
-                &tx,
-                KEY_INSERT,
-                &[&key.key_id, &key.account_id, &key.region, &state, &key.deletion_date, &key.rotation.next_at, &key.next_material_expiry(), &doc],
-            )
-            .await?;
-            execute(
-                &tx,
-                "INSERT INTO key_materials (key_id, material_id, stored, created_at) VALUES ($1, $2, $3, $4)",
-                &[&material.key_id, &material.material_id, &material.stored, &material.created_at],
-            )
-            .await?;
-            tx.commit().await.map_err(backend)
-        }
-        .await;
-        release(c, result)
+        self.insert_key_and(key, material, None).await
+    }
+
+    async fn insert_key_with_alias(&self, key: &KeyRecord, material: &MaterialRecord, alias: &AliasRecord) -> Result<(), StoreError> {
+        self.insert_key_and(key, material, Some(alias)).await
     }
 
     async fn get_key(&self, key_id: &str) -> Result<Option<KeyRecord>, StoreError> {
@@ -510,6 +495,37 @@ impl Store for PostgresStore {
                    ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
                    WHERE leases.holder = excluded.holder OR leases.expires_at <= $4";
         let result = execute(&c, sql, &[&name, &holder, &now.saturating_add(ttl), &now]).await.map(|taken| taken == 1);
+        release(c, result)
+    }
+}
+
+impl PostgresStore {
+    /// A new key with its first material and, if given, an alias naming
+    /// it, in one transaction (a taken alias rolls back the key as well).
+    async fn insert_key_and(&self, key: &KeyRecord, material: &MaterialRecord, alias: Option<&AliasRecord>) -> Result<(), StoreError> {
+        let (doc, state) = (key_doc(key)?, key.state.as_str());
+        let mut c = self.client().await?;
+        let result = async {
+            let tx = c.transaction().await.map_err(backend)?;
+            execute(
+                &tx,
+                KEY_INSERT,
+                &[&key.key_id, &key.account_id, &key.region, &state, &key.deletion_date, &key.rotation.next_at, &key.next_material_expiry(), &doc],
+            )
+            .await?;
+            execute(
+                &tx,
+                "INSERT INTO key_materials (key_id, material_id, stored, created_at) VALUES ($1, $2, $3, $4)",
+                &[&material.key_id, &material.material_id, &material.stored, &material.created_at],
+            )
+            .await?;
+            if let Some(a) = alias {
+                let sql = format!("INSERT INTO aliases ({ALIAS_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)");
+                execute(&tx, &sql, &[&a.account_id, &a.region, &a.alias_name, &a.target_key_id, &a.created_at, &a.updated_at]).await?;
+            }
+            tx.commit().await.map_err(backend)
+        }
+        .await;
         release(c, result)
     }
 }

@@ -186,6 +186,18 @@ fn key_doc(key: &KeyRecord) -> Result<String, StoreError> {
     serde_json::to_string(key).map_err(|e| StoreError::Backend(e.to_string()))
 }
 
+/// A new key and its first material, inside `tx`.
+fn insert_key_rows(tx: &rusqlite::Transaction<'_>, key: &KeyRecord, material: &MaterialRecord, doc: &str) -> Result<(), StoreError> {
+    tx.execute(KEY_INSERT, params![key.key_id, key.account_id, key.region, key.state.as_str(), key.deletion_date, key.rotation.next_at, key.next_material_expiry(), doc])
+        .map_err(backend)?;
+    tx.execute(
+        "INSERT INTO key_materials (key_id, material_id, stored, created_at) VALUES (?1, ?2, ?3, ?4)",
+        params![material.key_id, material.material_id, material.stored, material.created_at],
+    )
+    .map_err(backend)?;
+    Ok(())
+}
+
 /// A principal, its account if new, and its access key, inside `tx`.
 fn insert_principal_rows(tx: &rusqlite::Transaction<'_>, p: &PrincipalRecord, k: &AccessKeyRecord) -> Result<(), StoreError> {
     tx.execute("INSERT OR IGNORE INTO accounts (account_id, created_at) VALUES (?1, ?2)", params![p.account_id, p.created_at]).map_err(backend)?;
@@ -242,14 +254,20 @@ impl Store for SqliteStore {
         let (key, material, doc) = (key.clone(), material.clone(), key_doc(key)?);
         self.run(move |c| {
             let tx = c.transaction().map_err(backend)?;
+            insert_key_rows(&tx, &key, &material, &doc)?;
+            tx.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn insert_key_with_alias(&self, key: &KeyRecord, material: &MaterialRecord, alias: &AliasRecord) -> Result<(), StoreError> {
+        let (key, material, a, doc) = (key.clone(), material.clone(), alias.clone(), key_doc(key)?);
+        self.run(move |c| {
+            let tx = c.transaction().map_err(backend)?;
+            insert_key_rows(&tx, &key, &material, &doc)?;
             tx.execute(
-                KEY_INSERT,
-                params![key.key_id, key.account_id, key.region, key.state.as_str(), key.deletion_date, key.rotation.next_at, key.next_material_expiry(), doc],
-            )
-            .map_err(backend)?;
-            tx.execute(
-                "INSERT INTO key_materials (key_id, material_id, stored, created_at) VALUES (?1, ?2, ?3, ?4)",
-                params![material.key_id, material.material_id, material.stored, material.created_at],
+                &format!("INSERT INTO aliases ({ALIAS_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+                params![a.account_id, a.region, a.alias_name, a.target_key_id, a.created_at, a.updated_at],
             )
             .map_err(backend)?;
             tx.commit().map_err(backend)
