@@ -22,6 +22,15 @@ pub fn algorithm_fields(key: &KeyRecord) -> Vec<(&'static str, Vec<&'static str>
     lists.into_iter().filter(|(_, list)| !list.is_empty()).collect()
 }
 
+/// `CustomerMasterKeySpec`, the deprecated mirror of `KeySpec` (in
+/// KeyMetadata and GetPublicKey's answer): the key's spec where the model's
+/// `CustomerMasterKeySpec` enum has it, and absent otherwise. That enum
+/// stopped growing when the member was deprecated, so keys of later specs
+/// (ECC_NIST_EDWARDS25519, ML_DSA_*, ML_KEM_*) have `KeySpec` only.
+pub fn customer_master_key_spec(key_spec: &str) -> Option<&str> {
+    trent_model::enum_has("CustomerMasterKeySpec", key_spec).then_some(key_spec)
+}
+
 pub fn key_metadata(key: &KeyRecord) -> Value {
     let mut m = Map::new();
     m.insert("AWSAccountId".into(), json!(key.account_id));
@@ -44,7 +53,9 @@ pub fn key_metadata(key: &KeyRecord) -> Value {
     }
     m.insert("Origin".into(), json!(key.origin));
     m.insert("KeyManager".into(), json!("CUSTOMER"));
-    m.insert("CustomerMasterKeySpec".into(), json!(key.key_spec));
+    if let Some(spec) = customer_master_key_spec(&key.key_spec) {
+        m.insert("CustomerMasterKeySpec".into(), json!(spec));
+    }
     m.insert("KeySpec".into(), json!(key.key_spec));
     for (field, algorithms) in algorithm_fields(key) {
         m.insert(field.into(), json!(algorithms));
@@ -62,4 +73,52 @@ pub fn key_metadata(key: &KeyRecord) -> Value {
         m.insert("CurrentKeyMaterialId".into(), json!(key.current_material_id));
     }
     Value::Object(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A key of `spec` and `usage` from `origin`, with material.
+    fn key(spec: &str, usage: &str, origin: &str) -> KeyRecord {
+        let (mut key, _) = trent_store::conformance::sample_key("111122223333", "d0000000-0000-4000-8000-00000000000d");
+        (key.key_spec, key.key_usage, key.origin) = (spec.into(), usage.into(), origin.into());
+        key
+    }
+
+    /// Every spec Trent creates, with one usage it allows, and whether AWS's
+    /// `CustomerMasterKeySpec` (the deprecated mirror of `KeySpec`) has it.
+    const SPECS: [(&str, &str, bool); 20] = [
+        ("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT", true),
+        ("HMAC_224", "GENERATE_VERIFY_MAC", true),
+        ("HMAC_256", "GENERATE_VERIFY_MAC", true),
+        ("HMAC_384", "GENERATE_VERIFY_MAC", true),
+        ("HMAC_512", "GENERATE_VERIFY_MAC", true),
+        ("RSA_2048", "ENCRYPT_DECRYPT", true),
+        ("RSA_3072", "SIGN_VERIFY", true),
+        ("RSA_4096", "SIGN_VERIFY", true),
+        ("ECC_NIST_P256", "SIGN_VERIFY", true),
+        ("ECC_NIST_P384", "KEY_AGREEMENT", true),
+        ("ECC_NIST_P521", "SIGN_VERIFY", true),
+        ("ECC_SECG_P256K1", "SIGN_VERIFY", true),
+        ("SM2", "ENCRYPT_DECRYPT", true),
+        ("ECC_NIST_EDWARDS25519", "SIGN_VERIFY", false),
+        ("ML_DSA_44", "SIGN_VERIFY", false),
+        ("ML_DSA_65", "SIGN_VERIFY", false),
+        ("ML_DSA_87", "SIGN_VERIFY", false),
+        ("ML_KEM_512", "ENCAPSULATE_DECAPSULATE", false),
+        ("ML_KEM_768", "ENCAPSULATE_DECAPSULATE", false),
+        ("ML_KEM_1024", "ENCAPSULATE_DECAPSULATE", false),
+    ];
+
+    #[test]
+    fn the_deprecated_spec_is_shown_only_where_its_enum_has_the_key_spec() {
+        assert_eq!(SPECS.len(), KeySpec::ALL.len(), "every spec in the table");
+        for (spec, usage, mirrored) in SPECS {
+            let m = key_metadata(&key(spec, usage, "AWS_KMS"));
+            assert_eq!(m["KeySpec"], spec);
+            let expected = if mirrored { json!(spec) } else { Value::Null };
+            assert_eq!(m.get("CustomerMasterKeySpec").cloned().unwrap_or(Value::Null), expected, "{spec}");
+        }
+    }
 }
