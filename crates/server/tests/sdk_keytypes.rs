@@ -105,6 +105,9 @@ async fn create_key_accepts_exactly_the_spec_and_usage_pairs_aws_allows() {
                     let described = client.describe_key().key_id(meta.key_id()).send().await.unwrap().key_metadata.unwrap();
                     for m in [&meta, &described] {
                         assert_eq!(deprecated_spec(m), expected_deprecated_spec(spec), "{spec} x {usage} CustomerMasterKeySpec");
+                        // AWS shows the current material only of symmetric encryption keys.
+                        let material = m.current_key_material_id();
+                        assert_eq!(material.is_some(), spec == "SYMMETRIC_DEFAULT", "{spec} x {usage} CurrentKeyMaterialId {material:?}");
                     }
                     let signing = strs(described.signing_algorithms());
                     let encryption = strs(described.encryption_algorithms());

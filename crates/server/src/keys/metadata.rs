@@ -31,6 +31,17 @@ pub fn customer_master_key_spec(key_spec: &str) -> Option<&str> {
     trent_model::enum_has("CustomerMasterKeySpec", key_spec).then_some(key_spec)
 }
 
+/// `CurrentKeyMaterialId`, which AWS shows "for symmetric encryption keys
+/// with `AWS_KMS` or `EXTERNAL` origin" (the model's KeyMetadata docs): the
+/// keys that rotate and so can hold several materials. Never for HMAC or
+/// asymmetric keys, nor for keys in custom key stores; and a key awaiting
+/// its imported material has none yet.
+pub fn current_key_material_id(key: &KeyRecord) -> Option<&str> {
+    let symmetric_encryption = key.key_spec == KeySpec::SymmetricDefault.as_str() && key.key_usage == KeyUsage::EncryptDecrypt.as_str();
+    let origin = matches!(key.origin.as_str(), "AWS_KMS" | "EXTERNAL");
+    (symmetric_encryption && origin && !key.current_material_id.is_empty()).then_some(key.current_material_id.as_str())
+}
+
 pub fn key_metadata(key: &KeyRecord) -> Value {
     let mut m = Map::new();
     m.insert("AWSAccountId".into(), json!(key.account_id));
@@ -68,9 +79,8 @@ pub fn key_metadata(key: &KeyRecord) -> Value {
         }
     }
     m.insert("MultiRegion".into(), json!(key.multi_region));
-    // A key awaiting imported material has none yet.
-    if !key.current_material_id.is_empty() {
-        m.insert("CurrentKeyMaterialId".into(), json!(key.current_material_id));
+    if let Some(material) = current_key_material_id(key) {
+        m.insert("CurrentKeyMaterialId".into(), json!(material));
     }
     Value::Object(m)
 }
@@ -119,6 +129,33 @@ mod tests {
             assert_eq!(m["KeySpec"], spec);
             let expected = if mirrored { json!(spec) } else { Value::Null };
             assert_eq!(m.get("CustomerMasterKeySpec").cloned().unwrap_or(Value::Null), expected, "{spec}");
+        }
+    }
+
+    #[test]
+    fn current_key_material_id_is_shown_only_for_symmetric_encryption_keys_with_material() {
+        let material = "ab".repeat(32);
+        let mut cases: Vec<(KeyRecord, bool)> = Vec::new();
+        for (spec, usage, _) in SPECS {
+            for origin in ["AWS_KMS", "EXTERNAL"] {
+                cases.push((key(spec, usage, origin), spec == "SYMMETRIC_DEFAULT"));
+            }
+            // Keys in custom key stores have none (Trent makes none, but the rule says so).
+            for origin in ["AWS_CLOUDHSM", "EXTERNAL_KEY_STORE"] {
+                cases.push((key(spec, usage, origin), false));
+            }
+        }
+        // A key awaiting its imported material has none yet.
+        let mut pending = key("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT", "EXTERNAL");
+        (pending.state, pending.current_material_id) = (KeyState::PendingImport, String::new());
+        cases.push((pending, false));
+        let mut multi_region = key("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT", "EXTERNAL");
+        multi_region.multi_region = true;
+        cases.push((multi_region, true));
+        for (key, shown) in cases {
+            let m = key_metadata(&key);
+            let expected = if shown { json!(material) } else { Value::Null };
+            assert_eq!(m.get("CurrentKeyMaterialId").cloned().unwrap_or(Value::Null), expected, "{} {} {:?}", key.key_spec, key.origin, key.state);
         }
     }
 }
