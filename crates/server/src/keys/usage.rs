@@ -28,7 +28,7 @@ pub struct UsageTracker {
 impl UsageTracker {
     /// Notes a successful use of `key_id` (in memory only).
     pub fn note(&self, key_id: &str, operation: &str, request_id: &str, now: Millis) {
-        let record = KeyUsageRecord { key_id: key_id.to_owned(), used_at: now, operation: operation.to_owned(), request_id: request_id.to_owned() };
+        let record = KeyUsageRecord { key_id: key_id.to_owned(), used_at: now, operation: operation.to_owned(), request_id: request_id.to_owned(), event_id: None };
         let mut pending = self.pending.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         match pending.get_mut(key_id) {
             Some(existing) if existing.used_at > now => {}
