@@ -268,6 +268,8 @@ def test_imported_hmac_material_gives_the_mac_computed_outside(secure_trent, tmp
     (tmp_path / "message.bin").write_bytes(b"mac me")
     out = t.aws("kms", "generate-mac", "--key-id", key_id, "--message", f"fileb://{tmp_path / 'message.bin'}", "--mac-algorithm", "HMAC_SHA_256")
     assert base64.b64decode(out["Mac"]) == hmac.new(material, b"mac me", hashlib.sha256).digest()
+    # Only symmetric encryption keys show their current material (AWS's KeyMetadata docs).
+    assert "CurrentKeyMaterialId" not in t.aws("kms", "describe-key", "--key-id", key_id)["KeyMetadata"]
     # Asymmetric and HMAC material never changes after the first import.
     with pytest.raises(AwsCliError) as e:
         import_material(t, tmp_path, key_id, token, wrap(tmp_path, public_key, "RSAES_OAEP_SHA_256", os.urandom(48)),
@@ -302,6 +304,7 @@ def test_an_imported_private_key_signs_and_openssl_verifies(secure_trent, tmp_pa
     # Trent's public key is the imported key's.
     got = base64.b64decode(t.aws("kms", "get-public-key", "--key-id", key_id)["PublicKey"])
     assert got == private.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    assert "CurrentKeyMaterialId" not in t.aws("kms", "describe-key", "--key-id", key_id)["KeyMetadata"]
     (tmp_path / "message.bin").write_bytes(b"signed by imported material")
     out = t.aws("kms", "sign", "--key-id", key_id, "--message", f"fileb://{tmp_path / 'message.bin'}", "--message-type", "RAW", "--signing-algorithm", algorithm)
     (tmp_path / "signature.bin").write_bytes(base64.b64decode(out["Signature"]))

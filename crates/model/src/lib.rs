@@ -106,6 +106,16 @@ pub fn is_exception(name: &str) -> bool {
     MODEL.shape(name).is_some_and(|s| s.exception)
 }
 
+/// Whether `value` is one of the values of the model's enum shape `shape`
+/// (false for a shape that is not an enum, or not in the model). For
+/// answers whose members are typed by an enum narrower than the value
+/// Trent holds, e.g. the deprecated `CustomerMasterKeySpec`.
+pub fn enum_has(shape: &str, value: &str) -> bool {
+    MODEL
+        .shape(shape)
+        .is_some_and(|s| s.enum_values.iter().any(|v| v == value))
+}
+
 /// The member names of an operation's output shape, sorted; empty for an unknown
 /// operation or one without output members.
 pub fn output_member_names(operation: &str) -> Vec<&'static str> {

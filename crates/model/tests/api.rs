@@ -2,7 +2,7 @@
 
 use serde_json::json;
 use trent_model::{
-    has_operation, is_exception, operation_names, output_member_names, validate_input, InputError, NOT_JSON,
+    enum_has, has_operation, is_exception, operation_names, output_member_names, validate_input, InputError, NOT_JSON,
 };
 
 #[test]
@@ -41,6 +41,16 @@ fn is_exception_only_for_error_shapes() {
     assert!(is_exception("KMSInternalException"));
     assert!(!is_exception("CreateKeyRequest"));
     assert!(!is_exception("NoSuchShape"));
+}
+
+#[test]
+fn enum_has_is_exact_and_only_for_enums() {
+    assert!(enum_has("CustomerMasterKeySpec", "RSA_2048"));
+    assert!(enum_has("KeySpec", "ML_DSA_65"));
+    assert!(!enum_has("CustomerMasterKeySpec", "ML_DSA_65"), "the deprecated enum stopped growing");
+    assert!(!enum_has("CustomerMasterKeySpec", "rsa_2048"));
+    assert!(!enum_has("KeyIdType", "RSA_2048"), "not an enum");
+    assert!(!enum_has("NoSuchShape", "RSA_2048"));
 }
 
 #[test]

@@ -34,11 +34,12 @@ pub async fn call(ctx: &Ctx, request: Request) -> Result<Value, KmsError> {
 }
 
 /// A successful cryptographic operation is a use of the keys its answer
-/// names (ReEncrypt: both), for GetKeyLastUsage.
+/// names (ReEncrypt: both), for GetKeyLastUsage, with the request's id and
+/// the eventID of its audit event.
 fn note_key_use(ctx: &Ctx, operation: &str, answer: &Value) {
     for field in ["KeyId", "SourceKeyId"] {
         if let Some(key_id) = answer.get(field).and_then(Value::as_str).and_then(|arn| arn.rsplit('/').next()) {
-            ctx.state.usage.note(key_id, operation, &ctx.request_id, ctx.now());
+            ctx.state.usage.note(key_id, operation, &ctx.request_id, &ctx.event_id, ctx.now());
         }
     }
 }

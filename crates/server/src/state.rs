@@ -94,6 +94,8 @@ pub struct Ctx {
     /// From the SigV4 credential scope; keys and aliases live in one region.
     pub region: String,
     pub request_id: String,
+    /// The `eventID` of the request's audit event (see `audit::Trail`).
+    pub event_id: String,
     /// What authorization reports for the request's audit event.
     pub audit: crate::audit::Notes,
     /// The request's condition facts and every authorization decision made for it.

@@ -55,6 +55,19 @@ fn signing_algorithms(spec: &str) -> Vec<&'static str> {
     }
 }
 
+/// AWS's `CustomerMasterKeySpec`: the deprecated mirror of `KeySpec`, for
+/// the specs its enum has (every spec but those added after it was
+/// deprecated: Ed25519, ML-DSA and ML-KEM).
+fn expected_deprecated_spec(spec: &str) -> Option<&str> {
+    let later = spec == "ECC_NIST_EDWARDS25519" || spec.starts_with("ML_DSA_") || spec.starts_with("ML_KEM_");
+    (!later).then_some(spec)
+}
+
+#[allow(deprecated)]
+fn deprecated_spec(meta: &aws_sdk_kms::types::KeyMetadata) -> Option<&str> {
+    meta.customer_master_key_spec().map(|s| s.as_str())
+}
+
 async fn create(client: &Client, spec: &str, usage: &str) -> Result<aws_sdk_kms::types::KeyMetadata, String> {
     client
         .create_key()
@@ -90,6 +103,12 @@ async fn create_key_accepts_exactly_the_spec_and_usage_pairs_aws_allows() {
                     assert_eq!(meta.key_spec().map(|s| s.as_str()), Some(spec));
                     assert_eq!(meta.key_usage().map(|s| s.as_str()), Some(usage));
                     let described = client.describe_key().key_id(meta.key_id()).send().await.unwrap().key_metadata.unwrap();
+                    for m in [&meta, &described] {
+                        assert_eq!(deprecated_spec(m), expected_deprecated_spec(spec), "{spec} x {usage} CustomerMasterKeySpec");
+                        // AWS shows the current material only of symmetric encryption keys.
+                        let material = m.current_key_material_id();
+                        assert_eq!(material.is_some(), spec == "SYMMETRIC_DEFAULT", "{spec} x {usage} CurrentKeyMaterialId {material:?}");
+                    }
                     let signing = strs(described.signing_algorithms());
                     let encryption = strs(described.encryption_algorithms());
                     let mac = strs(described.mac_algorithms());
@@ -114,6 +133,9 @@ async fn create_key_accepts_exactly_the_spec_and_usage_pairs_aws_allows() {
                     } else {
                         let public = public.unwrap_or_else(|e| panic!("GetPublicKey {spec}: {e:?}"));
                         assert_eq!(public.key_spec().map(|s| s.as_str()), Some(spec));
+                        #[allow(deprecated)]
+                        let public_deprecated = public.customer_master_key_spec().map(|s| s.as_str());
+                        assert_eq!(public_deprecated, expected_deprecated_spec(spec), "{spec} x {usage} GetPublicKey CustomerMasterKeySpec");
                         assert_eq!(public.key_usage().map(|s| s.as_str()), Some(usage));
                         assert_eq!(strs(public.signing_algorithms()), expect_signing);
                         assert_eq!(strs(public.encryption_algorithms()), expect_encryption);

@@ -283,6 +283,9 @@ pub struct KeyUsageRecord {
     /// The operation's name, e.g. `Encrypt`.
     pub operation: String,
     pub request_id: String,
+    /// The `eventID` of the use's audit event (GetKeyLastUsage's
+    /// `CloudTrailEventId`). None for uses recorded before Trent kept it.
+    pub event_id: Option<String>,
 }
 
 /// The kinds of IAM entity an account holds.

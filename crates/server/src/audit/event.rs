@@ -71,6 +71,10 @@ impl Notes {
 #[derive(Debug, Default)]
 pub struct Trail {
     pub request_id: String,
+    /// The `eventID` of the request's event, chosen when the request
+    /// arrives so that what the request records (a key's last use, for
+    /// GetKeyLastUsage's `CloudTrailEventId`) names the event it gets.
+    pub event_id: String,
     pub event_time_millis: i64,
     pub source_ip: Option<String>,
     pub user_agent: Option<String>,
@@ -133,7 +137,7 @@ pub fn build<'a>(trail: &'a Trail, error: Option<(&'a str, &'a str)>) -> Event<'
         response_elements: &trail.response_elements,
         additional_event_data: key_material,
         request_id: &trail.request_id,
-        event_id: trent_crypto::new_uuid().to_string(),
+        event_id: &trail.event_id,
         read_only: read_only(trail.operation.unwrap_or(event_name)),
         resources: &trail.notes.resources,
         event_type: "AwsApiCall",
@@ -168,7 +172,7 @@ pub struct Event<'a> {
     #[serde(rename = "requestID")]
     request_id: &'a str,
     #[serde(rename = "eventID")]
-    event_id: String,
+    event_id: &'a str,
     read_only: bool,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     resources: &'a [Resource],
@@ -278,6 +282,15 @@ mod tests {
         assert_eq!(format_time(0), "1970-01-01T00:00:00Z");
         assert_eq!(format_time(1_709_251_199_999), "2024-02-29T23:59:59Z");
         assert_eq!(format_time(951_782_400_000), "2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn the_event_id_is_the_one_the_request_was_given() {
+        let trail = Trail { request_id: "r1".into(), event_id: "e1".into(), operation: Some("Encrypt"), ..Trail::default() };
+        for error in [None, Some(("DisabledException", "disabled"))] {
+            let event = serde_json::to_value(build(&trail, error)).unwrap();
+            assert_eq!((event["requestID"].as_str(), event["eventID"].as_str()), (Some("r1"), Some("e1")), "{error:?}");
+        }
     }
 
     #[test]

@@ -181,6 +181,7 @@ fn body_refusal(refused: body::Refused) -> KmsError {
 fn begin_trail(state: &AppState, headers: &HeaderMap, request_id: String, peer: Option<String>) -> Trail {
     Trail {
         request_id,
+        event_id: trent_crypto::new_uuid().to_string(),
         event_time_millis: state.clock.now_millis(),
         source_ip: peer,
         user_agent: headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned),
@@ -248,7 +249,7 @@ async fn serve(
     trail.principal = Some(principal.clone());
     trail.region = Some(region.clone());
     if admin {
-        let ctx = Ctx { state, principal, region, request_id: request_id.to_owned(), audit: audit::Notes::default(), authz: Default::default() };
+        let ctx = Ctx { state, principal, region, request_id: request_id.to_owned(), event_id: trail.event_id.clone(), audit: audit::Notes::default(), authz: Default::default() };
         return Box::pin(crate::authz::explain::handle(&ctx, body)).await;
     }
     let input = match trent_model::validate_input(operation, body) {
@@ -263,7 +264,7 @@ async fn serve(
     // Every operation name `protocol::operation` accepts is the model's, and so has a variant.
     let typed = trent_model::Operation::from_name(operation).ok_or_else(|| KmsError::internal(format!("{operation} is in the model but not in its operation table")))?;
     let request = trent_model::Request::parse_ref(typed, &input)?;
-    let ctx = Ctx { state, principal, region, request_id: request_id.to_owned(), audit: audit::Notes::default(), authz: Default::default() };
+    let ctx = Ctx { state, principal, region, request_id: request_id.to_owned(), event_id: trail.event_id.clone(), audit: audit::Notes::default(), authz: Default::default() };
     if let Some(service) = via_service {
         ctx.authz.set_via_service(service);
     }

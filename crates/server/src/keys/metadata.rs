@@ -22,6 +22,26 @@ pub fn algorithm_fields(key: &KeyRecord) -> Vec<(&'static str, Vec<&'static str>
     lists.into_iter().filter(|(_, list)| !list.is_empty()).collect()
 }
 
+/// `CustomerMasterKeySpec`, the deprecated mirror of `KeySpec` (in
+/// KeyMetadata and GetPublicKey's answer): the key's spec where the model's
+/// `CustomerMasterKeySpec` enum has it, and absent otherwise. That enum
+/// stopped growing when the member was deprecated, so keys of later specs
+/// (ECC_NIST_EDWARDS25519, ML_DSA_*, ML_KEM_*) have `KeySpec` only.
+pub fn customer_master_key_spec(key_spec: &str) -> Option<&str> {
+    trent_model::enum_has("CustomerMasterKeySpec", key_spec).then_some(key_spec)
+}
+
+/// `CurrentKeyMaterialId`, which AWS shows "for symmetric encryption keys
+/// with `AWS_KMS` or `EXTERNAL` origin" (the model's KeyMetadata docs): the
+/// keys that rotate and so can hold several materials. Never for HMAC or
+/// asymmetric keys, nor for keys in custom key stores; and a key awaiting
+/// its imported material has none yet.
+pub fn current_key_material_id(key: &KeyRecord) -> Option<&str> {
+    let symmetric_encryption = key.key_spec == KeySpec::SymmetricDefault.as_str() && key.key_usage == KeyUsage::EncryptDecrypt.as_str();
+    let origin = matches!(key.origin.as_str(), "AWS_KMS" | "EXTERNAL");
+    (symmetric_encryption && origin && !key.current_material_id.is_empty()).then_some(key.current_material_id.as_str())
+}
+
 pub fn key_metadata(key: &KeyRecord) -> Value {
     let mut m = Map::new();
     m.insert("AWSAccountId".into(), json!(key.account_id));
@@ -44,7 +64,9 @@ pub fn key_metadata(key: &KeyRecord) -> Value {
     }
     m.insert("Origin".into(), json!(key.origin));
     m.insert("KeyManager".into(), json!(key.key_manager.as_str()));
-    m.insert("CustomerMasterKeySpec".into(), json!(key.key_spec));
+    if let Some(spec) = customer_master_key_spec(&key.key_spec) {
+        m.insert("CustomerMasterKeySpec".into(), json!(spec));
+    }
     m.insert("KeySpec".into(), json!(key.key_spec));
     for (field, algorithms) in algorithm_fields(key) {
         m.insert(field.into(), json!(algorithms));
@@ -57,9 +79,83 @@ pub fn key_metadata(key: &KeyRecord) -> Value {
         }
     }
     m.insert("MultiRegion".into(), json!(key.multi_region));
-    // A key awaiting imported material has none yet.
-    if !key.current_material_id.is_empty() {
-        m.insert("CurrentKeyMaterialId".into(), json!(key.current_material_id));
+    if let Some(material) = current_key_material_id(key) {
+        m.insert("CurrentKeyMaterialId".into(), json!(material));
     }
     Value::Object(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A key of `spec` and `usage` from `origin`, with material.
+    fn key(spec: &str, usage: &str, origin: &str) -> KeyRecord {
+        let (mut key, _) = trent_store::conformance::sample_key("111122223333", "d0000000-0000-4000-8000-00000000000d");
+        (key.key_spec, key.key_usage, key.origin) = (spec.into(), usage.into(), origin.into());
+        key
+    }
+
+    /// Every spec Trent creates, with one usage it allows, and whether AWS's
+    /// `CustomerMasterKeySpec` (the deprecated mirror of `KeySpec`) has it.
+    const SPECS: [(&str, &str, bool); 20] = [
+        ("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT", true),
+        ("HMAC_224", "GENERATE_VERIFY_MAC", true),
+        ("HMAC_256", "GENERATE_VERIFY_MAC", true),
+        ("HMAC_384", "GENERATE_VERIFY_MAC", true),
+        ("HMAC_512", "GENERATE_VERIFY_MAC", true),
+        ("RSA_2048", "ENCRYPT_DECRYPT", true),
+        ("RSA_3072", "SIGN_VERIFY", true),
+        ("RSA_4096", "SIGN_VERIFY", true),
+        ("ECC_NIST_P256", "SIGN_VERIFY", true),
+        ("ECC_NIST_P384", "KEY_AGREEMENT", true),
+        ("ECC_NIST_P521", "SIGN_VERIFY", true),
+        ("ECC_SECG_P256K1", "SIGN_VERIFY", true),
+        ("SM2", "ENCRYPT_DECRYPT", true),
+        ("ECC_NIST_EDWARDS25519", "SIGN_VERIFY", false),
+        ("ML_DSA_44", "SIGN_VERIFY", false),
+        ("ML_DSA_65", "SIGN_VERIFY", false),
+        ("ML_DSA_87", "SIGN_VERIFY", false),
+        ("ML_KEM_512", "ENCAPSULATE_DECAPSULATE", false),
+        ("ML_KEM_768", "ENCAPSULATE_DECAPSULATE", false),
+        ("ML_KEM_1024", "ENCAPSULATE_DECAPSULATE", false),
+    ];
+
+    #[test]
+    fn the_deprecated_spec_is_shown_only_where_its_enum_has_the_key_spec() {
+        assert_eq!(SPECS.len(), KeySpec::ALL.len(), "every spec in the table");
+        for (spec, usage, mirrored) in SPECS {
+            let m = key_metadata(&key(spec, usage, "AWS_KMS"));
+            assert_eq!(m["KeySpec"], spec);
+            let expected = if mirrored { json!(spec) } else { Value::Null };
+            assert_eq!(m.get("CustomerMasterKeySpec").cloned().unwrap_or(Value::Null), expected, "{spec}");
+        }
+    }
+
+    #[test]
+    fn current_key_material_id_is_shown_only_for_symmetric_encryption_keys_with_material() {
+        let material = "ab".repeat(32);
+        let mut cases: Vec<(KeyRecord, bool)> = Vec::new();
+        for (spec, usage, _) in SPECS {
+            for origin in ["AWS_KMS", "EXTERNAL"] {
+                cases.push((key(spec, usage, origin), spec == "SYMMETRIC_DEFAULT"));
+            }
+            // Keys in custom key stores have none (Trent makes none, but the rule says so).
+            for origin in ["AWS_CLOUDHSM", "EXTERNAL_KEY_STORE"] {
+                cases.push((key(spec, usage, origin), false));
+            }
+        }
+        // A key awaiting its imported material has none yet.
+        let mut pending = key("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT", "EXTERNAL");
+        (pending.state, pending.current_material_id) = (KeyState::PendingImport, String::new());
+        cases.push((pending, false));
+        let mut multi_region = key("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT", "EXTERNAL");
+        multi_region.multi_region = true;
+        cases.push((multi_region, true));
+        for (key, shown) in cases {
+            let m = key_metadata(&key);
+            let expected = if shown { json!(material) } else { Value::Null };
+            assert_eq!(m.get("CurrentKeyMaterialId").cloned().unwrap_or(Value::Null), expected, "{} {} {:?}", key.key_spec, key.origin, key.state);
+        }
+    }
 }

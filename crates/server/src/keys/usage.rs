@@ -26,15 +26,21 @@ pub struct UsageTracker {
 }
 
 impl UsageTracker {
-    /// Notes a successful use of `key_id` (in memory only).
-    pub fn note(&self, key_id: &str, operation: &str, request_id: &str, now: Millis) {
-        let record = KeyUsageRecord { key_id: key_id.to_owned(), used_at: now, operation: operation.to_owned(), request_id: request_id.to_owned() };
+    /// Notes a successful use of `key_id` (in memory only) by request
+    /// `request_id`, whose audit event is `event_id`.
+    pub fn note(&self, key_id: &str, operation: &str, request_id: &str, event_id: &str, now: Millis) {
+        let event_id = Some(event_id.to_owned());
+        self.keep(KeyUsageRecord { key_id: key_id.to_owned(), used_at: now, operation: operation.to_owned(), request_id: request_id.to_owned(), event_id });
+    }
+
+    /// Keeps `record` unless a later use of its key is already noted.
+    fn keep(&self, record: KeyUsageRecord) {
         let mut pending = self.pending.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        match pending.get_mut(key_id) {
-            Some(existing) if existing.used_at > now => {}
+        match pending.get_mut(&record.key_id) {
+            Some(existing) if existing.used_at > record.used_at => {}
             Some(existing) => *existing = record,
             None => {
-                pending.insert(key_id.to_owned(), record);
+                pending.insert(record.key_id.clone(), record);
             }
         }
     }
@@ -55,7 +61,7 @@ impl UsageTracker {
         }
         if let Err(e) = store.record_key_usage(&batch).await {
             for record in batch {
-                self.note(&record.key_id, &record.operation, &record.request_id, record.used_at);
+                self.keep(record);
             }
             return Err(e);
         }
@@ -117,14 +123,15 @@ mod tests {
         let (record, material) = trent_store::conformance::sample_key("111122223333", key);
         store.insert_key(&record, &material).await.unwrap();
         let tracker = UsageTracker::default();
-        tracker.note(key, "Encrypt", "r1", 10);
-        tracker.note(key, "Decrypt", "r0", 5); // older, noted late
+        tracker.note(key, "Encrypt", "r1", "e1", 10);
+        tracker.note(key, "Decrypt", "r0", "e0", 5); // older, noted late
         assert_eq!(last_use(&store, &tracker, key).await.unwrap().unwrap().operation, "Encrypt");
         assert_eq!(store.get_key_usage(key).await.unwrap(), None, "noted, not yet written");
         assert_eq!(tracker.flush(&store).await.unwrap(), 1);
-        assert_eq!(store.get_key_usage(key).await.unwrap().unwrap().request_id, "r1");
+        let written = store.get_key_usage(key).await.unwrap().unwrap();
+        assert_eq!((written.request_id.as_str(), written.event_id.as_deref()), ("r1", Some("e1")), "the use's request and its audit event");
         assert_eq!(tracker.flush(&store).await.unwrap(), 0);
-        tracker.note(key, "Sign", "r2", 20);
+        tracker.note(key, "Sign", "r2", "e2", 20);
         assert_eq!(last_use(&store, &tracker, key).await.unwrap().unwrap().operation, "Sign");
     }
 }

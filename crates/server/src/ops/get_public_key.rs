@@ -22,7 +22,9 @@ pub async fn handle(ctx: &OpCtx<'_>, _req: GetPublicKeyRequest, key: Authorized<
     let mut out = Map::new();
     out.insert("KeyId".into(), json!(key.arn));
     out.insert("PublicKey".into(), json!(to_base64(public)));
-    out.insert("CustomerMasterKeySpec".into(), json!(key.key_spec));
+    if let Some(spec) = metadata::customer_master_key_spec(&key.key_spec) {
+        out.insert("CustomerMasterKeySpec".into(), json!(spec));
+    }
     out.insert("KeySpec".into(), json!(key.key_spec));
     out.insert("KeyUsage".into(), json!(key.key_usage));
     for (field, algorithms) in metadata::algorithm_fields(&key) {

@@ -166,7 +166,7 @@ async fn serve(state: Arc<AppState>, service: Service, method: &Method, uri: &Ur
         trail.principal = Some(principal.clone());
         trail.region = Some(region.clone());
         trail.request_parameters = audited;
-        let ctx = Ctx { state, principal, region, request_id: request_id.to_owned(), audit: crate::audit::Notes::default(), authz: Default::default() };
+        let ctx = Ctx { state, principal, region, request_id: request_id.to_owned(), event_id: trail.event_id.clone(), audit: crate::audit::Notes::default(), authz: Default::default() };
         match service {
             Service::Iam => crate::iam::call(&ctx, &action, &params).await,
             Service::Sts => crate::sts::call(&ctx, &action, &params).await,

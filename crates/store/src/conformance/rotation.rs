@@ -17,8 +17,18 @@ pub async fn run_all(store: &dyn Store) {
 }
 
 async fn usage_keeps_the_latest_use(store: &dyn Store) {
-    let use_at = |at: Millis, op: &str| KeyUsageRecord { key_id: K.to_owned(), used_at: at, operation: op.to_owned(), request_id: format!("req-{at}") };
+    let use_at = |at: Millis, op: &str| KeyUsageRecord {
+        key_id: K.to_owned(),
+        used_at: at,
+        operation: op.to_owned(),
+        request_id: format!("req-{at}"),
+        event_id: Some(format!("event-{at}")),
+    };
     assert_eq!(store.get_key_usage(K).await.unwrap(), None);
+    // A use without its event id (as recorded before Trent kept it) reads back without one.
+    let unnamed = KeyUsageRecord { event_id: None, ..use_at(5, "Sign") };
+    store.record_key_usage(std::slice::from_ref(&unnamed)).await.unwrap();
+    assert_eq!(store.get_key_usage(K).await.unwrap(), Some(unnamed));
     store.record_key_usage(&[use_at(20, "Encrypt")]).await.unwrap();
     // An older use flushed later (another node's) does not win.
     store.record_key_usage(&[use_at(10, "Decrypt")]).await.unwrap();

@@ -102,11 +102,11 @@ impl Store for PostgresStore {
             let tx = c.transaction().await.map_err(backend)?;
             for u in uses {
                 // Keeps the later of the stored and the new use, only for a key that exists.
-                let sql = "INSERT INTO key_last_usage (key_id, used_at, operation, request_id) \
-                     SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM keys WHERE key_id = $1) \
-                     ON CONFLICT (key_id) DO UPDATE SET used_at = excluded.used_at, operation = excluded.operation, request_id = excluded.request_id \
+                let sql = "INSERT INTO key_last_usage (key_id, used_at, operation, request_id, event_id) \
+                     SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM keys WHERE key_id = $1) \
+                     ON CONFLICT (key_id) DO UPDATE SET used_at = excluded.used_at, operation = excluded.operation, request_id = excluded.request_id, event_id = excluded.event_id \
                      WHERE excluded.used_at > key_last_usage.used_at";
-                execute(&tx, sql, &[&u.key_id, &u.used_at, &u.operation, &u.request_id]).await?;
+                execute(&tx, sql, &[&u.key_id, &u.used_at, &u.operation, &u.request_id, &u.event_id]).await?;
             }
             tx.commit().await.map_err(backend)
         }
@@ -117,9 +117,9 @@ impl Store for PostgresStore {
     async fn get_key_usage(&self, key_id: &str) -> Result<Option<KeyUsageRecord>, StoreError> {
         let c = self.client().await?;
         let result = async {
-            let sql = "SELECT key_id, used_at, operation, request_id FROM key_last_usage WHERE key_id = $1";
+            let sql = "SELECT key_id, used_at, operation, request_id, event_id FROM key_last_usage WHERE key_id = $1";
             let Some(r) = query_opt(&c, sql, &[&key_id]).await? else { return Ok(None) };
-            Ok(Some(KeyUsageRecord { key_id: get(&r, 0)?, used_at: get(&r, 1)?, operation: get(&r, 2)?, request_id: get(&r, 3)? }))
+            Ok(Some(KeyUsageRecord { key_id: get(&r, 0)?, used_at: get(&r, 1)?, operation: get(&r, 2)?, request_id: get(&r, 3)?, event_id: get(&r, 4)? }))
         }
         .await;
         release(c, result)

@@ -229,9 +229,9 @@ const KEY_INSERT: &str = "INSERT INTO keys (key_id, account_id, region, state, d
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1)";
 
 /// Keeps the later of the stored and the new use, only for a key that exists.
-const USAGE_UPSERT: &str = "INSERT INTO key_last_usage (key_id, used_at, operation, request_id) \
-     SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM keys WHERE key_id = ?1) \
-     ON CONFLICT (key_id) DO UPDATE SET used_at = excluded.used_at, operation = excluded.operation, request_id = excluded.request_id \
+const USAGE_UPSERT: &str = "INSERT INTO key_last_usage (key_id, used_at, operation, request_id, event_id) \
+     SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM keys WHERE key_id = ?1) \
+     ON CONFLICT (key_id) DO UPDATE SET used_at = excluded.used_at, operation = excluded.operation, request_id = excluded.request_id, event_id = excluded.event_id \
      WHERE excluded.used_at > key_last_usage.used_at";
 
 fn save_key(c: &Connection, key: &KeyRecord, doc: &str) -> Result<i64, StoreError> {
@@ -355,7 +355,7 @@ impl Store for SqliteStore {
                 // Prepared once for the batch (a spread of keys makes batches of thousands).
                 let mut upsert = tx.prepare_cached(USAGE_UPSERT).map_err(backend)?;
                 for u in &uses {
-                    upsert.execute(params![u.key_id, u.used_at, u.operation, u.request_id]).map_err(backend)?;
+                    upsert.execute(params![u.key_id, u.used_at, u.operation, u.request_id, u.event_id]).map_err(backend)?;
                 }
             }
             tx.commit().map_err(backend)
@@ -366,8 +366,8 @@ impl Store for SqliteStore {
     async fn get_key_usage(&self, key_id: &str) -> Result<Option<KeyUsageRecord>, StoreError> {
         let key_id = key_id.to_owned();
         self.run(move |c| {
-            c.query_row("SELECT key_id, used_at, operation, request_id FROM key_last_usage WHERE key_id = ?1", params![key_id], |r| {
-                Ok(KeyUsageRecord { key_id: r.get(0)?, used_at: r.get(1)?, operation: r.get(2)?, request_id: r.get(3)? })
+            c.query_row("SELECT key_id, used_at, operation, request_id, event_id FROM key_last_usage WHERE key_id = ?1", params![key_id], |r| {
+                Ok(KeyUsageRecord { key_id: r.get(0)?, used_at: r.get(1)?, operation: r.get(2)?, request_id: r.get(3)?, event_id: r.get(4)? })
             })
             .optional()
             .map_err(backend)
@@ -816,6 +816,28 @@ mod tests {
         };
         store.insert_entity(&user, None).await.unwrap();
         assert!(store.get_principal(&user.arn).await.unwrap().is_some());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn last_uses_from_before_event_ids_are_kept_without_one() {
+        let dir = std::env::temp_dir().join(format!("trent-store-test-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("old.db");
+        let key_id = "e0000000-0000-4000-8000-00000000000e";
+        {
+            // The schema as the release before event ids left it (migrations 1 to 6), with a use.
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY);").unwrap();
+            for (i, sql) in schema::MIGRATIONS[..6].iter().enumerate() {
+                conn.execute_batch(sql).unwrap();
+                conn.execute("INSERT INTO schema_migrations (version) VALUES (?1)", params![i as i64 + 1]).unwrap();
+            }
+            conn.execute("INSERT INTO key_last_usage VALUES (?1, 10, 'Encrypt', 'r1')", params![key_id]).unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        let old = KeyUsageRecord { key_id: key_id.into(), used_at: 10, operation: "Encrypt".into(), request_id: "r1".into(), event_id: None };
+        assert_eq!(store.get_key_usage(key_id).await.unwrap(), Some(old));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

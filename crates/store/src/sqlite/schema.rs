@@ -112,6 +112,10 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX grants_by_grantee ON grants (key_id, grantee_principal);
     CREATE INDEX grants_by_retiring ON grants (retiring_principal, grant_id);
     "#,
+    // 7: the audit event of each key's last use.
+    r#"
+    ALTER TABLE key_last_usage ADD COLUMN event_id TEXT;
+    "#,
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
