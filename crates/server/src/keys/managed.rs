@@ -275,6 +275,7 @@ mod tests {
             principal: Principal::root(ACCOUNT),
             region: "us-east-1".into(),
             request_id: "test".into(),
+            event_id: "test".into(),
             audit: Default::default(),
             authz: Default::default(),
         };
