@@ -175,7 +175,7 @@ mod tests {
             let kms = sigv4_error(e.clone());
             assert_eq!(kms.code.name(), e.aws_error_code(), "{e:?}");
             assert_eq!(kms.code.status().as_u16(), e.http_status(), "{e:?}");
-            assert_eq!(kms.message, e.message());
+            assert_eq!(kms.text(), e.message());
         }
     }
 

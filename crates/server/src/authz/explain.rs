@@ -142,7 +142,7 @@ pub async fn run(options: ExplainOptions) -> Result<(), crate::serve::ServeError
         encryption_context: options.context.into_iter().collect(),
         condition_keys: options.condition.into_iter().collect(),
     };
-    let answer = explain(state, &q).await.map_err(|e| ServeError::Setup(format!("{}: {}", e.code.name(), e.message)))?;
+    let answer = explain(state, &q).await.map_err(|e| ServeError::Setup(format!("{}: {}", e.code.name(), e.text())))?;
     let text = serde_json::to_string_pretty(&answer).map_err(|e| setup("printing the answer")(e.to_string()))?;
     println!("{text}");
     Ok(())

@@ -111,7 +111,7 @@ async fn answer(state: Arc<AppState>, method: Method, uri: Uri, headers: HeaderM
             Ok(body) => Box::pin(serve(state.clone(), &method, &uri, &headers, &body, &request_id, peer_ip, &mut trail)).await,
             Err(refused) => Err(body_refusal(refused)),
         };
-        let event = audit::event::build(&trail, result.as_ref().err().map(|e| (e.code.name(), e.message.as_str())));
+        let event = audit::event::build(&trail, result.as_ref().err().map(|e| (e.code.name(), e.text())));
         // Events of changes are on disk before the answer; the rest are group-committed.
         let changed = result.is_ok() && trail.operation.is_some_and(|op| !audit::event::read_only(op));
         match state.audit.record(&event, changed).await {
@@ -192,7 +192,11 @@ fn error_answer(request_id: &str, err: &KmsError) -> (StatusCode, String) {
     if let Some(detail) = &err.internal {
         tracing::error!(request_id = %request_id, detail = %detail, "internal error");
     }
-    let body = serde_json::json!({ "__type": err.code.name(), "message": err.message });
+    // AWS sends some exceptions without a message: then no `message` member at all.
+    let body = match &err.message {
+        Some(message) => serde_json::json!({ "__type": err.code.name(), "message": message }),
+        None => serde_json::json!({ "__type": err.code.name() }),
+    };
     (err.code.status(), body.to_string())
 }
 

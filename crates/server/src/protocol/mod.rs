@@ -2,6 +2,7 @@
 //! TrentService.<Operation>`, a JSON body checked against the KMS model
 //! (`trent-model`), and JSON answers; errors as `{"__type", "message"}`.
 
+pub mod catalogue;
 pub mod error;
 pub mod limits;
 
