@@ -13,6 +13,7 @@ use crate::keys::grants::{self, GrantDoc};
 use crate::keys::reference::KeyRef;
 use crate::policy::Facts;
 use crate::protocol::error::{ErrorCode, KmsError};
+use crate::protocol::catalogue::Error;
 use crate::state::Ctx;
 
 pub async fn retire(ctx: &Ctx, request: &Request) -> Result<Authorized<GrantRecord>, KmsError> {
@@ -23,12 +24,13 @@ pub async fn retire(ctx: &Ctx, request: &Request) -> Result<Authorized<GrantReco
         _ => return Err(KmsError::validation("RetireGrant needs either GrantToken, or both KeyId and GrantId.")),
     };
     grants::check_grant_id(&grant_id)?;
-    let not_found = || KmsError::not_found(format!("Grant ID {grant_id} not found"));
+    let not_found = || KmsError::from(Error::GrantNotFound { id: grant_id.clone() });
     let grant = ctx.state.store.get_grant(&grant_id).await?.ok_or_else(not_found)?;
     if let Some(reference) = key_ref {
         let named = match KeyRef::parse(&reference)? {
             KeyRef::Id(id) | KeyRef::KeyArn { key_id: id, .. } => id.to_string(),
-            _ => return Err(KmsError::not_found(format!("Invalid keyId '{reference}': RetireGrant takes a key ID or key ARN"))),
+            KeyRef::MultiRegion { key_id, .. } => key_id,
+            _ => return Err(Error::InvalidKeyId { id: reference.clone() }.into()),
         };
         if named != grant.key_id {
             return Err(not_found());

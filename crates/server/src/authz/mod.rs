@@ -35,6 +35,7 @@ use crate::dispatch::table::{self, Resource};
 use crate::keys::grants::GrantDoc;
 use crate::keys::reference::alias_arn;
 use crate::protocol::error::{ErrorCode, KmsError};
+use crate::protocol::catalogue::Error;
 use crate::state::Ctx;
 use supplied::Side;
 
@@ -248,6 +249,6 @@ impl AliasScope {
     }
 
     pub fn not_found(&self) -> KmsError {
-        KmsError::not_found(format!("Alias {} is not found.", self.arn()))
+        Error::AliasNotFound { arn: self.arn() }.into()
     }
 }

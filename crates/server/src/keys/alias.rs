@@ -8,16 +8,18 @@ use crate::authz::{AliasScope, Authorized};
 use crate::keys::change::gone;
 use crate::keys::OpCtx;
 use crate::protocol::error::{ErrorCode, KmsError};
+use crate::protocol::catalogue::Error;
 
 pub fn check_name(name: &str) -> Result<(), KmsError> {
     let Some(rest) = name.strip_prefix("alias/") else {
-        return Err(KmsError::new(ErrorCode::InvalidAliasName, format!("Alias must start with the prefix \"alias/\": {name}")));
+        // AWS: ValidationException (not InvalidAliasNameException).
+        return Err(Error::AliasPrefix.into());
     };
     if rest.is_empty() || !rest.bytes().all(|b| b.is_ascii_alphanumeric() || b"/_-".contains(&b)) {
-        return Err(KmsError::new(ErrorCode::InvalidAliasName, format!("Alias name {name} is invalid: use letters, digits, '/', '_' and '-' after \"alias/\".")));
+        return Err(Error::AliasNameInvalid { name: name.to_owned() }.into());
     }
     if rest.starts_with("aws/") {
-        return Err(KmsError::new(ErrorCode::InvalidAliasName, format!("Alias names beginning with alias/aws/ are reserved: {name}")));
+        return Err(Error::AliasReserved { name: name.to_owned() }.into());
     }
     Ok(())
 }
@@ -35,7 +37,7 @@ pub async fn create(ctx: &OpCtx<'_>, alias: &Authorized<AliasScope>, key: &Autho
     };
     match ctx.store().insert_alias(&record).await {
         Ok(()) => Ok(()),
-        Err(StoreError::AlreadyExists) => Err(KmsError::new(ErrorCode::AlreadyExists, format!("An alias with the name {} already exists", alias.arn()))),
+        Err(StoreError::AlreadyExists) => Err(Error::AliasExists { arn: alias.arn() }.into()),
         // The key was destroyed between its authorization and the insert.
         Err(StoreError::NotFound) => Err(gone(key)),
         Err(e) => Err(e.into()),
@@ -92,8 +94,11 @@ mod tests {
     #[test]
     fn names_follow_aws_rules() {
         check_name("alias/my-key_1/prod").unwrap();
-        for bad in ["my-key", "alias/", "alias/aws/s3", "alias/has:colon", "alias/sp ace"] {
+        for bad in ["alias/", "alias/aws/s3", "alias/has:colon", "alias/sp ace"] {
             assert_eq!(check_name(bad).unwrap_err().code, ErrorCode::InvalidAliasName, "{bad}");
         }
+        // A name without the prefix: AWS's ValidationException and wording.
+        let err = check_name("my-key").unwrap_err();
+        assert_eq!((err.code, err.message.as_deref()), (ErrorCode::Validation, Error::AliasPrefix.message().as_deref()));
     }
 }

@@ -4,13 +4,14 @@
 use trent_store::{KeyRecord, KeyState};
 
 use crate::protocol::error::{ErrorCode, KmsError};
+use crate::protocol::catalogue::Error;
 
 /// Cryptographic operations need an enabled key.
 pub fn usable_for_crypto(key: &KeyRecord) -> Result<(), KmsError> {
     match key.state {
         KeyState::Enabled => Ok(()),
-        KeyState::Disabled => Err(KmsError::new(ErrorCode::Disabled, format!("{} is disabled.", key.arn))),
-        KeyState::Unavailable => Err(KmsError::new(ErrorCode::KeyUnavailable, format!("{} is unavailable.", key.arn))),
+        KeyState::Disabled => Err(Error::Disabled { arn: key.arn.clone() }.into()),
+        KeyState::Unavailable => Err(Error::Unavailable { arn: key.arn.clone() }.into()),
         other => Err(invalid(key, other)),
     }
 }
@@ -21,7 +22,7 @@ pub fn usable_for_crypto(key: &KeyRecord) -> Result<(), KmsError> {
 pub fn grantable(key: &KeyRecord) -> Result<(), KmsError> {
     match key.state {
         KeyState::Enabled | KeyState::Unavailable => Ok(()),
-        KeyState::Disabled => Err(KmsError::new(ErrorCode::Disabled, format!("{} is disabled.", key.arn))),
+        KeyState::Disabled => Err(Error::Disabled { arn: key.arn.clone() }.into()),
         other => Err(invalid(key, other)),
     }
 }
@@ -45,5 +46,5 @@ pub fn invalid(key: &KeyRecord, state: KeyState) -> KmsError {
         KeyState::Enabled => "enabled",
         KeyState::Disabled => "disabled",
     };
-    KmsError::invalid_state(format!("{} is {}.", key.arn, words))
+    Error::InvalidState { arn: key.arn.clone(), state: words.to_owned() }.into()
 }

@@ -178,6 +178,10 @@ catalogue! {
     CustomKeyStoreNotFound => CustomKeyStoreNotFound, "Custom key store not found: Trent has no custom key stores yet.", Source::NotPublished;
     NumberOfBytesRequired => Validation, "NumberOfBytes is required.",
         Source::Recorded { at: LOCALSTACK, example: "NumberOfBytes is required." };
+    CustomKeyStoreIdNotFound { id } => CustomKeyStoreNotFound, "Custom key store {id} not found.", Source::NotPublished;
+    WrappingAlgorithmUnsupported { algorithm, why } => UnsupportedOperation, "The wrapping algorithm {algorithm} {why}.", Source::NotPublished;
+    WrappingKeySpecUnsupported { spec } => UnsupportedOperation, "The wrapping key spec {spec} is not supported by Trent.", Source::NotPublished;
+    WrappingAlgorithmAndSpec { algorithm, spec } => UnsupportedOperation, "The wrapping algorithm {algorithm} cannot be used with the wrapping key spec {spec}: SM2PKE goes with SM2, the RSA algorithms with RSA key specs.", Source::NotPublished;
     NumberOfBytesOrKeySpec => Validation, "Please specify either number of bytes or key spec.", Source::NotPublished;
 
     // --- Tags.
@@ -197,9 +201,20 @@ catalogue! {
     OriginNotValid { arn, origin } => UnsupportedOperation, "{arn} origin is {origin} which is not valid for this operation.",
         Source::Recorded { at: LOCALSTACK, example: "arn:aws:kms:us-east-1:111111111111:key/0b4b2a3c-1b6e-4f6f-8a0c-6e9f4c9a0e11 origin is AWS_KMS which is not valid for this operation." };
     /// ImportKeyMaterial of new material while other material waits for rotation.
-    KeyMaterialPendingRotation { arn } => KmsInvalidState, "{arn} already has pending key material.", Source::NotPublished;
+    KeyMaterialPendingRotation { arn, material } => KmsInvalidState, "{arn} already has key material pending rotation ({material}). Rotate to it with RotateKeyOnDemand or delete it with DeleteImportedKeyMaterial before importing new key material.", Source::NotPublished;
     /// RotateKeyOnDemand of an EXTERNAL key with no material waiting.
-    NoPendingKeyMaterial { arn } => KmsInvalidState, "{arn} does not have pending key material.", Source::NotPublished;
+    NoPendingKeyMaterial { arn } => KmsInvalidState, "{arn} has no key material pending rotation. Import new key material (ImportKeyMaterial with ImportType NEW_KEY_MATERIAL) before RotateKeyOnDemand.", Source::NotPublished;
+    KeyMaterialMismatch => IncorrectKeyMaterial, "The key material does not match KeyMaterialId.", Source::NotPublished;
+    KeyMaterialAlreadyImported { arn, material } => IncorrectKeyMaterial, "The key material is already associated with {arn} (key material {material}); import it with ImportType EXISTING_KEY_MATERIAL.", Source::NotPublished;
+    NoKeyMaterialToReimport { arn } => IncorrectKeyMaterial, "{arn} has no key material to re-import; use ImportType NEW_KEY_MATERIAL.", Source::NotPublished;
+    NotPreviousKeyMaterial { arn } => IncorrectKeyMaterial, "The key material is not the material previously imported into {arn}.", Source::NotPublished;
+    SymmetricMaterialSize => IncorrectKeyMaterial, "Symmetric key material must be 256 bits (32 bytes).", Source::NotPublished;
+    MaterialDoesNotFitSpec { why } => IncorrectKeyMaterial, "The key material does not fit the KMS key's key spec: {why}.", Source::NotPublished;
+    KeyMaterialNotFound { material, arn } => NotFound, "Key material {material} is not associated with {arn}.", Source::NotPublished;
+    KeyMaterialIdWithNew => Validation, "KeyMaterialId cannot be given with ImportType NEW_KEY_MATERIAL.", Source::NotPublished;
+    ImportTypeNotSymmetric => Validation, "ImportType and KeyMaterialId are only valid for symmetric encryption keys.", Source::NotPublished;
+    OnDemandRotationLimit { arn, max } => LimitExceeded, "{arn} has reached the limit of {max} on-demand rotations.", Source::NotPublished;
+    KeyBusy { arn } => Conflict, "{arn} is being changed by other requests; try again.", Source::NotPublished;
     InvalidImportToken => InvalidImportToken, "The import token is invalid or is associated with a different KMS key.", Source::NotPublished;
     ExpiredImportToken => ExpiredImportToken, "The import token has expired. Call GetParametersForImport for a new one.", Source::NotPublished;
 
