@@ -10,7 +10,7 @@ use trent_store::KeyRecord;
 use super::resolve;
 use crate::dispatch::table::Descriptor;
 use crate::keys::asymmetric;
-use crate::protocol::error::{ErrorCode, KmsError};
+use crate::protocol::error::KmsError;
 use crate::protocol::catalogue::Error;
 use crate::state::Ctx;
 
@@ -46,7 +46,7 @@ async fn key_for(ctx: &Ctx, row: &Descriptor, named: Option<&str>, blob: Option<
         return Ok(key);
     }
     let Some(blob) = blob else {
-        return Err(if ignore { KmsError::validation("A DryRun with IGNORE_CIPHERTEXT needs a KeyId to check.") } else { missing_ciphertext() });
+        return Err(if ignore { KmsError::from(Error::IgnoreCiphertextNeedsKeyId) } else { missing_ciphertext() });
     };
     let header = trent_crypto::ciphertext::parse_header(blob).map_err(|_| invalid())?;
     resolve::ciphertext_key(ctx, header.key_id).await
@@ -55,7 +55,7 @@ async fn key_for(ctx: &Ctx, row: &Descriptor, named: Option<&str>, blob: Option<
 /// `CiphertextBlob`, which the model no longer marks required (Recipient
 /// flows) but every symmetric Decrypt and ReEncrypt needs.
 pub fn missing_ciphertext() -> KmsError {
-    KmsError::validation("1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy constraint: Member must not be null")
+    Error::CiphertextRequired.into()
 }
 
 pub fn invalid() -> KmsError {

@@ -12,7 +12,7 @@ use super::{Authorized, Record};
 use crate::keys::grants::{self, GrantDoc};
 use crate::keys::reference::KeyRef;
 use crate::policy::Facts;
-use crate::protocol::error::{ErrorCode, KmsError};
+use crate::protocol::error::KmsError;
 use crate::protocol::catalogue::Error;
 use crate::state::Ctx;
 
@@ -21,7 +21,7 @@ pub async fn retire(ctx: &Ctx, request: &Request) -> Result<Authorized<GrantReco
     let (grant_id, key_ref) = match (&req.grant_token, &req.grant_id, &req.key_id) {
         (Some(token), _, _) => (grants::token_grant_id(token)?, req.key_id.clone()),
         (None, Some(id), Some(key)) => (id.clone(), Some(key.clone())),
-        _ => return Err(KmsError::validation("RetireGrant needs either GrantToken, or both KeyId and GrantId.")),
+        _ => return Err(Error::RetireGrantArguments.into()),
     };
     grants::check_grant_id(&grant_id)?;
     let not_found = || KmsError::from(Error::GrantNotFound { id: grant_id.clone() });
@@ -57,7 +57,7 @@ pub async fn retire(ctx: &Ctx, request: &Request) -> Result<Authorized<GrantReco
         reason: if allowed { reason } else { format!("not the retiring principal or a grantee allowed to retire grant {grant_id}") },
     });
     if !allowed {
-        return Err(KmsError::new(ErrorCode::AccessDenied, format!("User: {} is not authorized to perform: kms:RetireGrant on grant: {grant_id}", ctx.principal.arn)));
+        return Err(Error::RetireGrantDenied { principal: ctx.principal.arn.clone(), grant: grant_id }.into());
     }
     Ok(Authorized(grant))
 }

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::AliasScope;
 use crate::dispatch::table::Descriptor;
 use crate::keys::reference::{key_arn, KeyRef};
-use crate::protocol::error::{ErrorCode, KmsError};
+use crate::protocol::error::KmsError;
 use crate::protocol::catalogue::Error;
 use crate::state::Ctx;
 
@@ -84,10 +84,7 @@ fn check_account(ctx: &Ctx, row: &Descriptor, account_id: &str, arn: &str) -> Re
         allowed: false,
         reason: format!("{} cannot be used on a resource of another account", row.action),
     });
-    Err(KmsError::new(
-        ErrorCode::AccessDenied,
-        format!("User: {} is not authorized to perform: {} on resource: {resource} because no resource-based policy allows the {} action", ctx.principal.arn, row.action, row.action),
-    ))
+    Err(Error::NoResourcePolicyAllows { principal: ctx.principal.arn.clone(), action: row.action.to_owned(), resource }.into())
 }
 
 fn check_region(ctx: &Ctx, region: &str) -> Result<(), KmsError> {

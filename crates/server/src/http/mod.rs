@@ -22,6 +22,7 @@ use tokio::sync::watch;
 
 use crate::audit::{self, Trail};
 use crate::protocol::error::{ErrorCode, KmsError};
+use crate::protocol::catalogue::Error;
 use crate::protocol::{self, CONTENT_TYPE};
 use crate::state::{AppState, Ctx};
 
@@ -171,8 +172,8 @@ fn wrong_content_type(request_id: &str) -> Response {
 /// The answer to a body that was not read (see [`body`]).
 fn body_refusal(refused: body::Refused) -> KmsError {
     match refused {
-        body::Refused::TooLarge => KmsError::new(ErrorCode::RequestEntityTooLarge, format!("The request body is larger than {} bytes.", body::MAX_BODY_BYTES)),
-        body::Refused::Unreadable => KmsError::validation("The request body could not be read."),
+        body::Refused::TooLarge => Error::BodyTooLarge { max: body::MAX_BODY_BYTES.to_string() }.into(),
+        body::Refused::Unreadable => Error::BodyUnreadable.into(),
     }
 }
 
@@ -201,7 +202,7 @@ fn error_answer(request_id: &str, err: &KmsError) -> (StatusCode, String) {
 }
 
 fn audit_failure() -> KmsError {
-    KmsError::new(ErrorCode::KmsInternal, "Trent cannot write its audit log, so it refuses requests until an operator fixes it.")
+    Error::AuditUnavailable.into()
 }
 
 /// The access key id a request claims in its SigV4 `Authorization` header
@@ -226,7 +227,7 @@ async fn serve(
     trail: &mut Trail,
 ) -> Result<serde_json::Value, KmsError> {
     if !protocol::is_json_request(headers) {
-        return Err(KmsError::new(ErrorCode::UnknownOperation, format!("The request's Content-Type is not {CONTENT_TYPE}.")));
+        return Err(Error::WrongContentType { expected: CONTENT_TYPE.to_owned() }.into());
     }
     let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok());
     // Trent's own admin call (see authz::explain) shares the endpoint and its SigV4.
@@ -234,7 +235,7 @@ async fn serve(
     let operation = if admin { "ExplainAuthorization" } else { protocol::operation(target)? };
     trail.operation = Some(operation);
     if method != Method::POST {
-        return Err(KmsError::new(protocol::error::ErrorCode::UnknownOperation, "AWS KMS operations are POST requests to /."));
+        return Err(Error::NotPostToRoot.into());
     }
     // SigV4 signs header values as sent; headers that are not valid text cannot have been signed.
     let mut header_list: Vec<(String, String)> =

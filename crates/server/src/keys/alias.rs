@@ -7,7 +7,7 @@ use trent_store::{AliasRecord, KeyRecord, StoreError};
 use crate::authz::{AliasScope, Authorized};
 use crate::keys::change::gone;
 use crate::keys::OpCtx;
-use crate::protocol::error::{ErrorCode, KmsError};
+use crate::protocol::error::KmsError;
 use crate::protocol::catalogue::Error;
 
 pub fn check_name(name: &str) -> Result<(), KmsError> {
@@ -54,10 +54,7 @@ pub async fn update(ctx: &OpCtx<'_>, alias: &Authorized<AliasScope>, mut current
     }
     if let Some(target) = ctx.store().get_key(&current.target_key_id).await? {
         if target.key_spec != key.key_spec || target.key_usage != key.key_usage {
-            return Err(KmsError::validation(format!(
-                "{} has a different key spec or key usage than the key the alias points to; an alias can only move between keys of the same type and usage.",
-                key.arn
-            )));
+            return Err(Error::AliasTypeMismatch { arn: key.arn.clone() }.into());
         }
     }
     let checked = std::mem::replace(&mut current.target_key_id, key.key_id.clone());
@@ -84,12 +81,13 @@ pub async fn delete(ctx: &OpCtx<'_>, alias: &Authorized<AliasScope>, current: &A
 /// The answer when an alias was pointed elsewhere between its authorization
 /// and the change: the request changed nothing and may be sent again.
 fn moved(alias: &AliasScope) -> KmsError {
-    KmsError::invalid_state(format!("Alias {} was changed by another request while this one was processed; nothing was changed, try again.", alias.arn()))
+    Error::AliasMoved { arn: alias.arn() }.into()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::error::ErrorCode;
 
     #[test]
     fn names_follow_aws_rules() {

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::authz::Authorized;
 use crate::keys::{state, OpCtx};
-use crate::protocol::error::{ErrorCode, KmsError};
+use crate::protocol::error::KmsError;
 use crate::protocol::catalogue::Error;
 
 /// The key's spec as the crypto crate names it.

@@ -17,7 +17,7 @@ use crate::authz::Authorized;
 use crate::keys::change::{reread, MAX_CHANGE_ATTEMPTS};
 use crate::keys::materials::{self, ImportRequest};
 use crate::keys::{state, OpCtx};
-use crate::protocol::error::{ErrorCode, KmsError};
+use crate::protocol::error::KmsError;
 use crate::protocol::catalogue::Error;
 
 pub const TOKEN_LIFETIME_MILLIS: Millis = 24 * 60 * 60 * 1000;
@@ -210,6 +210,7 @@ pub async fn expire_if_due(store: &dyn Store, key: KeyRecord, now: Millis, event
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::error::ErrorCode;
     use trent_crypto::import::WrappingKeySpec;
 
     #[test]

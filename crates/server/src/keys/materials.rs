@@ -14,7 +14,7 @@
 
 use trent_store::{ImportedMaterial, KeyImport, KeyRecord, KeyState, Millis, Rotation, RotationType};
 
-use crate::protocol::error::{ErrorCode, KmsError};
+use crate::protocol::error::KmsError;
 use crate::protocol::catalogue::Error;
 
 pub const NEW: &str = "NEW_KEY_MATERIAL";
@@ -141,6 +141,7 @@ pub fn rotated_to_pending(key: &KeyRecord, now: Millis) -> Result<KeyRecord, Kms
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::error::ErrorCode;
 
     fn key() -> KeyRecord {
         let (mut key, _) = trent_store::conformance::sample_key("111122223333", "0f000000-0000-4000-8000-0000000000f0");

@@ -3,7 +3,7 @@
 
 use uuid::Uuid;
 
-use crate::protocol::error::{ErrorCode, KmsError};
+use crate::protocol::error::KmsError;
 use crate::protocol::catalogue::Error;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,6 +90,7 @@ pub fn alias_arn(region: &str, account_id: &str, alias_name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::error::ErrorCode;
 
     const ID: &str = "1234abcd-12ab-34cd-56ef-1234567890ab";
 

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::authz::Authorized;
 use crate::keys::change::reread;
 use crate::keys::{materials, state, OpCtx};
-use crate::protocol::error::{ErrorCode, KmsError};
+use crate::protocol::error::KmsError;
 use crate::protocol::catalogue::Error;
 
 pub const DEFAULT_PERIOD_DAYS: i32 = 365;

@@ -3,7 +3,7 @@
 
 use trent_store::{KeyRecord, KeyState};
 
-use crate::protocol::error::{ErrorCode, KmsError};
+use crate::protocol::error::KmsError;
 use crate::protocol::catalogue::Error;
 
 /// Cryptographic operations need an enabled key.

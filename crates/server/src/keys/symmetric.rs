@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::authz::Authorized;
 use crate::keys::{state, OpCtx};
-use crate::protocol::error::{ErrorCode, KmsError};
+use crate::protocol::error::KmsError;
 use crate::protocol::catalogue::Error;
 
 pub type EncryptionContext = BTreeMap<String, String>;

@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use trent_store::Tag;
 
-use crate::protocol::error::{ErrorCode, KmsError};
+use crate::protocol::error::KmsError;
 use crate::protocol::catalogue::Error;
 
 pub const MAX_TAGS_PER_KEY: usize = 50;
@@ -49,6 +49,7 @@ pub fn merge(existing: &mut Vec<Tag>, new: Vec<Tag>) -> Result<(), KmsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::error::ErrorCode;
 
     fn input(k: &str, v: &str) -> TagInput {
         TagInput { tag_key: k.into(), tag_value: v.into() }

@@ -11,7 +11,7 @@ use super::validation_unsupported;
 use crate::authz::Authorized;
 use crate::keys::OpCtx;
 use crate::keys::{account as accounts, metadata, policy, reference::key_arn, tags};
-use crate::protocol::error::{ErrorCode, KmsError};
+use crate::protocol::error::KmsError;
 use crate::protocol::catalogue::Error;
 
 pub async fn handle(ctx: &OpCtx<'_>, req: CreateKeyRequest, account: Authorized<String>) -> Result<Value, KmsError> {
@@ -24,8 +24,9 @@ pub async fn handle(ctx: &OpCtx<'_>, req: CreateKeyRequest, account: Authorized<
         return Err(Error::KeyUsageRequired.into());
     }
     let key_usage = req.key_usage.unwrap_or_else(|| "ENCRYPT_DECRYPT".into());
-    let spec = KeySpec::parse(&key_spec).ok_or_else(|| KmsError::validation(format!("Unknown KeySpec {key_spec}")))?;
-    let usage = KeyUsage::parse(&key_usage).ok_or_else(|| KmsError::validation(format!("Unknown KeyUsage {key_usage}")))?;
+    // The model checked both against its enums; one Trent cannot make:
+    let spec = KeySpec::parse(&key_spec).ok_or_else(|| KmsError::from(Error::TrentUnsupported { what: format!("KeySpec {key_spec}") }))?;
+    let usage = KeyUsage::parse(&key_usage).ok_or_else(|| KmsError::from(Error::TrentUnsupported { what: format!("KeyUsage {key_usage}") }))?;
     if !spec.usages().contains(&usage) {
         let allowed = spec.usages().iter().map(|u| u.as_str()).collect::<Vec<_>>().join(" or ");
         return Err(Error::UsageNotForSpec { usage: key_usage, spec: key_spec, allowed }.into());

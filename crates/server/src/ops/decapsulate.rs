@@ -11,7 +11,7 @@ use super::{dry_run_check, to_base64};
 use crate::authz::Authorized;
 use crate::keys::OpCtx;
 use crate::keys::asymmetric;
-use crate::protocol::error::{ErrorCode, KmsError};
+use crate::protocol::error::KmsError;
 use crate::protocol::catalogue::Error;
 
 pub async fn handle(ctx: &OpCtx<'_>, req: DecapsulateRequest, key: Authorized<trent_store::KeyRecord>) -> Result<Value, KmsError> {

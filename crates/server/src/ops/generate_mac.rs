@@ -8,7 +8,7 @@ use super::{dry_run_check, to_base64};
 use crate::authz::Authorized;
 use crate::keys::OpCtx;
 use crate::keys::asymmetric;
-use crate::protocol::error::{ErrorCode, KmsError};
+use crate::protocol::error::KmsError;
 use crate::protocol::catalogue::Error;
 
 /// The HMAC key a GenerateMac/VerifyMac request names, checked: its usage

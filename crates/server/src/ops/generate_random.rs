@@ -6,7 +6,7 @@ use trent_model::input::GenerateRandomRequest;
 use super::{to_base64, validation_unsupported};
 use crate::authz::Authorized;
 use crate::keys::OpCtx;
-use crate::protocol::error::{ErrorCode, KmsError};
+use crate::protocol::error::KmsError;
 use crate::protocol::catalogue::Error;
 
 pub async fn handle(_ctx: &OpCtx<'_>, req: GenerateRandomRequest, _account: Authorized<String>) -> Result<Value, KmsError> {

@@ -12,7 +12,7 @@ use crate::clock::epoch_seconds;
 use crate::keys::OpCtx;
 use crate::keys::import::{check_external, seal_token};
 use crate::keys::state;
-use crate::protocol::error::{ErrorCode, KmsError};
+use crate::protocol::error::KmsError;
 use crate::protocol::catalogue::Error;
 
 pub async fn handle(ctx: &OpCtx<'_>, req: GetParametersForImportRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {

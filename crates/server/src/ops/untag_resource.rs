@@ -8,7 +8,7 @@ use crate::keys::change::modify_key;
 use crate::authz::Authorized;
 use trent_store::KeyRecord;
 use crate::keys::state;
-use crate::protocol::error::{ErrorCode, KmsError};
+use crate::protocol::error::KmsError;
 use crate::protocol::catalogue::Error;
 
 pub async fn handle(ctx: &OpCtx<'_>, req: UntagResourceRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {

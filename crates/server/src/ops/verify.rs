@@ -10,7 +10,7 @@ use crate::authz::Authorized;
 use trent_store::KeyRecord;
 use crate::keys::OpCtx;
 use crate::keys::{asymmetric, signing};
-use crate::protocol::error::{ErrorCode, KmsError};
+use crate::protocol::error::KmsError;
 use crate::protocol::catalogue::Error;
 
 pub async fn handle(ctx: &OpCtx<'_>, req: VerifyRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {

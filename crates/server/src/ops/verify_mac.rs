@@ -7,7 +7,7 @@ use trent_model::input::VerifyMacRequest;
 use super::generate_mac::mac_key;
 use crate::authz::Authorized;
 use crate::keys::OpCtx;
-use crate::protocol::error::{ErrorCode, KmsError};
+use crate::protocol::error::KmsError;
 use crate::protocol::catalogue::Error;
 
 pub async fn handle(ctx: &OpCtx<'_>, req: VerifyMacRequest, key: Authorized<trent_store::KeyRecord>) -> Result<Value, KmsError> {

@@ -225,6 +225,50 @@ catalogue! {
     GrantNotFound { id } => NotFound, "Grant ID {id} not found", Source::NotPublished;
     NoSuchPolicy { name } => NotFound, "No such policy exists: {name}", Source::NotPublished;
 
+    MessageTypeNotValid { message_type, algorithm, allowed } => Validation, "MessageType {message_type} is not valid with signing algorithm {algorithm}; use {allowed}.", Source::NotPublished;
+    EncryptionContextTooLarge { bytes, max } => Validation, "The encryption context is {bytes} bytes; its keys and values together may be at most {max} bytes.", Source::NotPublished;
+    GrantOperationsUnsupported { operations, arn, spec, usage } => Validation, "Grant operations [{operations}] are not supported by KMS key {arn}, whose KeySpec is {spec} and KeyUsage {usage}.", Source::NotPublished;
+    GranteeRequired => Validation, "You must specify either GranteePrincipal or GranteeServicePrincipal.", Source::NotPublished;
+    GrantOperationsEmpty => Validation, "1 validation error detected: Value '[]' at 'operations' failed to satisfy constraint: Member must have length greater than or equal to 1", Source::NotPublished;
+    InvalidPrincipal { member, principal } => Validation, "Invalid {member}: '{principal}' is not a principal ARN or an account id", Source::NotPublished;
+    GrantLimit { max, arn } => LimitExceeded, "The request would exceed the limit of {max} grants for KMS key {arn}.", Source::NotPublished;
+    RetireGrantArguments => Validation, "RetireGrant needs either GrantToken, or both KeyId and GrantId.", Source::NotPublished;
+    /// ScheduleKeyDeletion's PendingWindowInDays outside 7-30 (the model allows 1-365).
+    PendingWindow { days, bound } => Validation, "1 validation error detected: Value '{days}' at 'pendingWindowInDays' failed to satisfy constraint: Member must have value {bound}", Source::NotPublished;
+    MalformedPolicy { why } => MalformedPolicyDocument, "The new key policy will not allow you to update the key policy in the future, or is malformed: {why}", Source::NotPublished;
+    PolicyInvalidPrincipals => MalformedPolicyDocument, "Policy contains a statement with one or more invalid principals.", Source::NotPublished;
+    PolicyLockout => MalformedPolicyDocument, "The new key policy will not allow you to update the key policy in the future.", Source::NotPublished;
+    AliasMoved { arn } => KmsInvalidState, "Alias {arn} was changed by another request while this one was processed; nothing was changed, try again.", Source::NotPublished;
+    AliasTypeMismatch { arn } => Validation, "{arn} has a different key spec or key usage than the key the alias points to; an alias can only move between keys of the same type and usage.", Source::NotPublished;
+    UnknownDataKeySpec { spec } => Validation, "Unknown data key spec {spec}", Source::NotPublished;
+
+    RetiringPrincipalRequired => Serialization, "Cannot read the request: missing field `RetiringPrincipal`", Source::NotPublished;
+    CiphertextRequired => Validation, "1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy constraint: Member must not be null", Source::NotPublished;
+    IgnoreCiphertextNeedsKeyId => Validation, "A DryRun with IGNORE_CIPHERTEXT needs a KeyId to check.", Source::NotPublished;
+
+    // --- Authorization (the policy evaluator words ordinary denials:
+    // `AccessDenied`, whose text is AWS's IAM form "User: ... is not
+    // authorized to perform: ... on resource: ... because ...").
+    AccessDenied { message } => AccessDenied, "{message}", Source::NotPublished;
+    NoResourcePolicyAllows { principal, action, resource } => AccessDenied, "User: {principal} is not authorized to perform: {action} on resource: {resource} because no resource-based policy allows the {action} action", Source::NotPublished;
+    GrantBeyondParent { principal, arn } => AccessDenied, "User: {principal} is not authorized to perform: kms:CreateGrant on resource: {arn}: a grant made through a grant may not allow more than that grant", Source::NotPublished;
+    RetireGrantDenied { principal, grant } => AccessDenied, "User: {principal} is not authorized to perform: kms:RetireGrant on grant: {grant}", Source::NotPublished;
+    RetiringPrincipalOtherAccount { principal, retiring, account } => AccessDenied, "User: {principal} is not authorized to perform: kms:ListRetirableGrants for principal {retiring}: it is not in account {account}", Source::NotPublished;
+    OnBehalfRefused { signer, on_behalf, why } => AccessDenied, "User: {signer} may not call on behalf of {on_behalf}: {why}", Source::NotPublished;
+
+    // --- Authentication (SigV4's own refusals are worded by trent-sigv4).
+    UnsignedPayload => InvalidSignature, "UNSIGNED-PAYLOAD is not accepted: sign the request body.", Source::NotPublished;
+    UnrecognizedClient => UnrecognizedClient, "The security token included in the request is invalid.", Source::NotPublished;
+    ExpiredToken => ExpiredToken, "The security token included in the request is expired", Source::NotPublished;
+
+    // --- The protocol.
+    UnknownTarget { target } => UnknownOperation, "X-Amz-Target {target} does not name an AWS KMS operation.", Source::NotPublished;
+    WrongContentType { expected } => UnknownOperation, "The request's Content-Type is not {expected}.", Source::NotPublished;
+    NotPostToRoot => UnknownOperation, "AWS KMS operations are POST requests to /.", Source::NotPublished;
+    BodyTooLarge { max } => RequestEntityTooLarge, "The request body is larger than {max} bytes.", Source::NotPublished;
+    BodyUnreadable => Validation, "The request body could not be read.", Source::NotPublished;
+    AuditUnavailable => KmsInternal, "Trent cannot write its audit log, so it refuses requests until an operator fixes it.", Source::NotPublished;
+
     // --- What Trent does not do.
     /// A request AWS would serve that Trent cannot (a custom key store,
     /// a multi-Region key...).
@@ -272,9 +316,17 @@ mod tests {
         for (entry, sample) in TABLE.iter().zip(&samples) {
             assert_eq!(entry.name, sample.name());
             assert_eq!(entry.code, sample.code(), "{}", entry.name);
-            assert!(trent_model::is_exception(entry.code.name()) || entry.code == ErrorCode::Validation, "{}: {} is not a model exception", entry.name, entry.code.name());
+            use ErrorCode::*;
+            let protocol = matches!(entry.code, UnknownOperation | RequestEntityTooLarge | Serialization | Validation | MissingAuthenticationToken | IncompleteSignature | InvalidSignature | UnrecognizedClient | ExpiredToken | AccessDenied);
+            assert!(protocol || trent_model::is_exception(entry.code.name()), "{}: {} is neither a protocol error nor a model exception", entry.name, entry.code.name());
             let err = KmsError::from(sample.clone());
-            assert_eq!(err.code.status(), if entry.code == ErrorCode::KeyUnavailable { 500 } else { 400 }, "{}", entry.name);
+            // AWS: every client error is 400 (DryRunOperationException too), server faults 500.
+            let status = match entry.code {
+                KmsInternal | KeyUnavailable => 500,
+                RequestEntityTooLarge => 413,
+                _ => 400,
+            };
+            assert_eq!(err.code.status(), status, "{}", entry.name);
             match (entry.template, &err.message) {
                 (None, None) => {}
                 (Some(_), Some(text)) => assert!(!text.contains('{') || entry.template.is_some_and(|t| t.contains("{{")), "{}: {text}", entry.name),
