@@ -185,7 +185,7 @@ def test_truncated_authorization(t):
 
 def test_failed_validation_changes_nothing(t, key_id):
     r = call(t, "CreateAlias", {"AliasName": "p-no-prefix", "TargetKeyId": key_id})
-    assert error(r) == (BAD, "InvalidAliasNameException")
+    assert error(r) == (BAD, "ValidationException")
     r = call(t, "CreateAlias", {"AliasName": "alias/p-" + "x" * 300, "TargetKeyId": key_id})
     assert error(r) == (BAD, "ValidationException")
     r = call(t, "CreateAlias", {"AliasName": "alias/p-missing-key", "TargetKeyId": str(uuid.uuid4())})

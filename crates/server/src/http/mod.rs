@@ -298,6 +298,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_error_without_a_message_has_no_message_member() {
+        let (status, body) = error_answer("r", &Error::InvalidCiphertext.into());
+        assert_eq!((status, body.as_str()), (StatusCode::BAD_REQUEST, r#"{"__type":"InvalidCiphertextException"}"#));
+        let (status, body) = error_answer("r", &Error::DryRun.into());
+        let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(status, StatusCode::BAD_REQUEST, "AWS answers a DryRun with 400, not 412");
+        assert_eq!(body["message"], "The request would have succeeded, but the DryRun option is set.");
+    }
+
+    #[test]
     fn the_claimed_access_key_is_the_credential_up_to_its_scope() {
         let with = |value: &str| {
             let mut h = HeaderMap::new();

@@ -27,6 +27,16 @@ pub fn grantable(key: &KeyRecord) -> Result<(), KmsError> {
     }
 }
 
+/// DisabledException for a disabled key. Key rotation checks this before
+/// the key's type and origin (AWS: a disabled asymmetric key is
+/// DisabledException, not UnsupportedOperationException).
+pub fn not_disabled(key: &KeyRecord) -> Result<(), KmsError> {
+    match key.state {
+        KeyState::Disabled => Err(Error::Disabled { arn: key.arn.clone() }.into()),
+        _ => Ok(()),
+    }
+}
+
 /// Management operations work in any state but pending deletion.
 pub fn not_pending_deletion(key: &KeyRecord) -> Result<(), KmsError> {
     match key.state {

@@ -15,7 +15,7 @@ use crate::protocol::error::KmsError;
 pub async fn handle(ctx: &OpCtx<'_>, _req: RotateKeyOnDemandRequest, authorized: Authorized<KeyRecord>) -> Result<Value, KmsError> {
     // AWS checks the key's state before its type: a disabled asymmetric
     // key is DisabledException.
-    state::usable_for_crypto(&authorized)?;
+    state::not_disabled(&authorized)?;
     check_rotatable_on_demand(&authorized)?;
     let rotated = rotate_on_demand(ctx, authorized).await?;
     Ok(json!({ "KeyId": rotated.arn }))

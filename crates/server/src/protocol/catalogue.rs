@@ -359,6 +359,76 @@ mod tests {
         assert!(!matches("Invalid keyId '{id}'", "Invalid keyId x"));
     }
 
+    /// The table as docs/errors.md shows it.
+    fn markdown() -> String {
+        let mut out = String::from("| error | exception | HTTP | message | wording |\n| --- | --- | --- | --- | --- |\n");
+        for e in TABLE {
+            let message = e.template.map_or("*(no message)*".to_owned(), |t| format!("`` {} ``", t.replace('|', "\\|")));
+            let source = match e.source {
+                Source::Recorded { at, .. } => format!("AWS's, recorded: {at}"),
+                Source::NotPublished => "not published (Trent's own)".to_owned(),
+            };
+            out.push_str(&format!("| `{}` | {} | {} | {message} | {source} |\n", e.name, e.code.name(), e.code.status().as_u16()));
+        }
+        out
+    }
+
+    /// docs/errors.md lists the table as it is (`TRENT_UPDATE_DOCS=1` rewrites it).
+    #[test]
+    fn docs_list_the_table() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/errors.md");
+        let doc = std::fs::read_to_string(path).expect("docs/errors.md");
+        let (begin, end) = ("<!-- catalogue:begin -->\n", "<!-- catalogue:end -->");
+        let start = doc.find(begin).expect("begin marker") + begin.len();
+        let stop = doc.find(end).expect("end marker");
+        let table = markdown();
+        if std::env::var_os("TRENT_UPDATE_DOCS").is_some() {
+            std::fs::write(path, format!("{}{table}{}", &doc[..start], &doc[stop..])).expect("write docs/errors.md");
+            return;
+        }
+        assert_eq!(doc[start..stop], table, "docs/errors.md is out of date: TRENT_UPDATE_DOCS=1 cargo test -p trent --lib catalogue");
+    }
+
+    /// Class 3 of issue 17: AWS's exception (and status) for each case.
+    #[test]
+    fn aws_exception_for_each_case() {
+        let x = || "x".to_owned();
+        let cases = [
+            (Error::AliasPrefix, "ValidationException"),
+            (Error::TooManyTags { max: x() }, "TagException"),
+            (Error::IncorrectKey, "IncorrectKeyException"),
+            (Error::Disabled { arn: x() }, "DisabledException"),
+            (Error::DryRun, "DryRunOperationException"),
+        ];
+        for (e, name) in cases {
+            let err = KmsError::from(e.clone());
+            assert_eq!((err.code.name(), err.code.status().as_u16()), (name, 400), "{e:?}");
+        }
+    }
+
+    /// Class 4 of issue 17: AWS's text for each case (the recorded ones are
+    /// also checked against AWS's answer above).
+    #[test]
+    fn aws_message_for_each_case() {
+        let arn = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+        let s = |v: &str| v.to_owned();
+        let cases = [
+            (Error::KeyNotFound { arn: s("arn:aws:kms:us-east-1:111122223333:key/mrk-d3b95762d3b95762d3b95762d3b95762") }, "Key 'arn:aws:kms:us-east-1:111122223333:key/mrk-d3b95762d3b95762d3b95762d3b95762' does not exist".to_owned()),
+            (Error::NumberOfBytesRequired, s("NumberOfBytes is required.")),
+            (Error::PlaintextTooLong { algorithm: s("RSAES_OAEP_SHA_1"), spec: s("RSA_2048"), max: s("214") }, s("Algorithm RSAES_OAEP_SHA_1 and key spec RSA_2048 cannot encrypt data larger than 214 bytes.")),
+            (Error::ValidToRequired, s("A validTo date must be set if the ExpirationModel is KEY_MATERIAL_EXPIRES")),
+            (Error::AlgorithmIncompatible { algorithm: s("HMAC_SHA_256"), spec: s("HMAC_224") }, s("Algorithm HMAC_SHA_256 is incompatible with key spec HMAC_224.")),
+            (Error::OriginNotValid { arn: s(arn), origin: s("AWS_KMS") }, format!("{arn} origin is AWS_KMS which is not valid for this operation.")),
+            (Error::WrongKeyUsage { arn: s(arn), usage: s("SIGN_VERIFY"), operation: s("DeriveSharedSecret") }, format!("{arn} key usage is SIGN_VERIFY which is not valid for DeriveSharedSecret.")),
+            (Error::KeyUsageRequired, s("You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys.")),
+            (Error::NotPendingDeletion { arn: s(arn) }, format!("{arn} is not pending deletion.")),
+            (Error::IncorrectKey, s("The key ID in the request does not identify a CMK that can perform this operation.")),
+        ];
+        for (e, text) in cases {
+            assert_eq!(e.message().as_deref(), Some(text.as_str()), "{e:?}");
+        }
+    }
+
     /// Class 1 of issue 17: the exceptions AWS sends without a message.
     #[test]
     fn aws_sends_these_without_a_message() {
