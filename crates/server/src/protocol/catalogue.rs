@@ -269,6 +269,10 @@ catalogue! {
     BodyUnreadable => Validation, "The request body could not be read.", Source::NotPublished;
     AuditUnavailable => KmsInternal, "Trent cannot write its audit log, so it refuses requests until an operator fixes it.", Source::NotPublished;
 
+    /// Input the key cannot take (a public key that does not parse, say);
+    /// the text names no key bytes.
+    InvalidInput { what } => Validation, "Invalid input: {what}.", Source::NotPublished;
+
     // --- What Trent does not do.
     /// A request AWS would serve that Trent cannot (a custom key store,
     /// a multi-Region key...).

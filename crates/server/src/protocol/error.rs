@@ -118,6 +118,8 @@ pub struct KmsError {
 }
 
 impl KmsError {
+    /// A message worded outside the catalogue (SigV4's, the model's,
+    /// Trent's admin API). A KMS refusal is a row of `catalogue.rs` instead.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         KmsError { code, message: Some(message.into()), internal: None }
     }
@@ -136,14 +138,6 @@ impl KmsError {
         Self::new(ErrorCode::Validation, message)
     }
 
-    pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(ErrorCode::NotFound, message)
-    }
-
-    pub fn invalid_state(message: impl Into<String>) -> Self {
-        Self::new(ErrorCode::KmsInvalidState, message)
-    }
-
     pub fn dry_run() -> Self {
         super::catalogue::Error::DryRun.into()
     }
@@ -159,9 +153,9 @@ impl From<trent_crypto::CryptoError> for KmsError {
     fn from(e: trent_crypto::CryptoError) -> Self {
         match e {
             // A valid request the key provider cannot carry out.
-            trent_crypto::CryptoError::Unsupported(what) => KmsError::new(ErrorCode::UnsupportedOperation, format!("Trent does not support {what} yet.")),
+            trent_crypto::CryptoError::Unsupported(what) => super::catalogue::Error::TrentUnsupported { what: what.to_string() }.into(),
             // The caller's input does not fit the key (the text names no key bytes).
-            trent_crypto::CryptoError::InvalidInput(what) => KmsError::validation(format!("Invalid input: {what}.")),
+            trent_crypto::CryptoError::InvalidInput(what) => super::catalogue::Error::InvalidInput { what: what.to_string() }.into(),
             e => KmsError::internal(format!("crypto: {e}")),
         }
     }
