@@ -147,7 +147,7 @@ catalogue! {
     /// Key rotation (automatic or on demand) of a key that is not a
     /// symmetric encryption key.
     RotationNotSymmetric => UnsupportedOperation, None,
-        Source::Recorded { at: "localstack/localstack services/kms/provider.py rotate_key_on_demand (matched to its AWS recordings)", example: "" };
+        Source::Recorded { at: "localstack/localstack services/kms/provider.py rotate_key_on_demand raises it without a message, under a test marked validated against AWS (PR 12342); the recording itself not seen", example: "" };
 
     // --- Key type and algorithm.
     /// Decrypt or ReEncrypt with a KeyId that is not the ciphertext's key,
