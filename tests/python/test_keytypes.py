@@ -245,7 +245,7 @@ def test_wrong_usage_and_algorithm_errors(kms):
     assert kms_error(kms.create_key, KeySpec="ECC_SECG_P256K1", KeyUsage="KEY_AGREEMENT")[:2] == ("ValidationException", 400)
     assert kms_error(kms.generate_data_key_pair, KeyId=signing["KeyId"], KeyPairSpec="RSA_2048")[:2] == ("InvalidKeyUsageException", 400)
     # DryRun: the checks run, nothing is signed.
-    assert kms_error(kms.sign, KeyId=signing["KeyId"], Message=b"m", SigningAlgorithm="ECDSA_SHA_256", DryRun=True)[:2] == ("DryRunOperationException", 412)
+    assert kms_error(kms.sign, KeyId=signing["KeyId"], Message=b"m", SigningAlgorithm="ECDSA_SHA_256", DryRun=True)[:2] == ("DryRunOperationException", 400)
     assert kms_error(kms.sign, KeyId=signing["KeyId"], Message=b"m", SigningAlgorithm="ECDSA_SHA_384", DryRun=True)[:2] == ("InvalidKeyUsageException", 400)
     # A disabled key neither signs nor shows its public key.
     kms.disable_key(KeyId=signing["KeyId"])

@@ -169,6 +169,7 @@ def test_signed_for_another_service(t):
 
 def test_oversized_body(t):
     r = call(t, "ListKeys", None, data=b'{"Limit": 1' + b" " * (2 << 20) + b"}")
+    # Over Trent's bound: 413 (since the request-lifecycle change; AWS's answer is not published).
     assert error(r) == (413, "RequestEntityTooLargeException")
 
 
@@ -185,7 +186,7 @@ def test_truncated_authorization(t):
 
 def test_failed_validation_changes_nothing(t, key_id):
     r = call(t, "CreateAlias", {"AliasName": "p-no-prefix", "TargetKeyId": key_id})
-    assert error(r) == (BAD, "InvalidAliasNameException")
+    assert error(r) == (BAD, "ValidationException")
     r = call(t, "CreateAlias", {"AliasName": "alias/p-" + "x" * 300, "TargetKeyId": key_id})
     assert error(r) == (BAD, "ValidationException")
     r = call(t, "CreateAlias", {"AliasName": "alias/p-missing-key", "TargetKeyId": str(uuid.uuid4())})

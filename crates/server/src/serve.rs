@@ -112,7 +112,7 @@ pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
     let dev_account = options.dev.then_some(options.dev_account_id.as_str());
     let admin = crate::auth::credentials::bootstrap_admin(store.as_ref(), &root_key, &credentials, dev_account, clock.now_millis())
         .await
-        .map_err(|e| ServeError::Setup(format!("creating the admin: {}", e.internal.unwrap_or(e.message))))?;
+        .map_err(|e| ServeError::Setup(format!("creating the admin: {}", e.internal.or(e.message).unwrap_or_default())))?;
 
     let auth = if options.dev {
         tracing::warn!("DEV MODE IS INSECURE: any credentials are accepted without checking signatures; every caller is the root of account {}", options.dev_account_id);

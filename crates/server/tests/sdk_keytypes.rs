@@ -147,9 +147,10 @@ async fn create_key_accepts_exactly_the_spec_and_usage_pairs_aws_allows() {
         }
     }
     assert_eq!(cells, 100);
-    // KeySpec without KeyUsage defaults to ENCRYPT_DECRYPT, which ECC keys do not allow.
+    // KeySpec without KeyUsage: AWS requires KeyUsage for every key but a symmetric encryption key.
     let err = client.create_key().key_spec(KeySpec::EccNistP256).send().await.unwrap_err();
     assert_eq!(code(&err), "ValidationException");
+    assert_eq!(err.into_service_error().meta().message(), Some("You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys."));
 }
 
 /// The message a Sign/Verify cell sends for a message type and algorithm.

@@ -710,8 +710,8 @@ async fn dry_run_checks_everything_and_changes_nothing() {
     let id = key.key_id();
 
     let dry = client.encrypt().key_id(id).plaintext(Blob::new(b"dry".to_vec())).dry_run(true).send().await.expect_err("DryRun");
-    // AWS answers a DryRun that would have succeeded with HTTP 412.
-    assert_eq!(dry.raw_response().map(|r| r.status().as_u16()), Some(412));
+    // AWS answers a DryRun that would have succeeded with HTTP 400 (issue 17).
+    assert_eq!(dry.raw_response().map(|r| r.status().as_u16()), Some(400));
     let dry = dry.into_service_error();
     assert!(dry.is_dry_run_operation_exception(), "{dry:?}");
     assert_err!(client.generate_data_key().key_id(id).key_spec(DataKeySpec::Aes256).dry_run(true).send().await, is_dry_run_operation_exception);

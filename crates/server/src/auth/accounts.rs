@@ -52,7 +52,7 @@ pub enum AccountError {
 
 impl From<KmsError> for AccountError {
     fn from(e: KmsError) -> Self {
-        AccountError::Other(e.internal.unwrap_or(e.message))
+        AccountError::Other(e.internal.or(e.message).unwrap_or_default())
     }
 }
 

@@ -15,6 +15,7 @@ use trent_sigv4::{Authorization, Request};
 use zeroize::Zeroizing;
 
 use crate::protocol::error::{ErrorCode, KmsError};
+use crate::protocol::catalogue::Error;
 use crate::state::{AppState, AuthMode, Principal};
 
 /// The region used when a dev-mode request carries no credential scope.
@@ -80,7 +81,7 @@ pub async fn authenticate_for(state: &AppState, req: &Request<'_>, service: &str
 fn require_signed_payload(req: &Request<'_>) -> Result<(), KmsError> {
     let unsigned = req.headers.iter().any(|(n, v)| n.eq_ignore_ascii_case("x-amz-content-sha256") && v.trim() == trent_sigv4::UNSIGNED_PAYLOAD);
     if unsigned {
-        return Err(KmsError::new(ErrorCode::InvalidSignature, "UNSIGNED-PAYLOAD is not accepted: sign the request body."));
+        return Err(Error::UnsignedPayload.into());
     }
     Ok(())
 }
@@ -93,7 +94,7 @@ pub fn root_of(account_id: &str) -> Principal {
 pub const TEMPORARY_KEY_PREFIX: &str = "ASIA";
 
 fn invalid_token() -> KmsError {
-    KmsError::new(ErrorCode::UnrecognizedClient, "The security token included in the request is invalid.")
+    Error::UnrecognizedClient.into()
 }
 
 /// The caller behind a long-term access key, and the signing key of the request's scope.
@@ -115,7 +116,7 @@ async fn session_lookup(state: &AppState, req: &Request<'_>, auth: &Authorizatio
     let token = req.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("x-amz-security-token")).map(|(_, v)| v.as_str()).ok_or_else(invalid_token)?;
     let session = session::open(&state.root_key, token).filter(|s| s.access_key_id == auth.access_key_id).ok_or_else(invalid_token)?;
     if state.clock.now_millis() >= session.expires_at {
-        return Err(KmsError::new(ErrorCode::ExpiredToken, "The security token included in the request is expired"));
+        return Err(Error::ExpiredToken.into());
     }
     let role = state.store.get_entity(&session.account_id, trent_store::EntityKind::Role, &session.role_name).await?;
     let current = role.and_then(|r| crate::iam::entity::Doc::parse(&r.doc).ok()).is_some_and(|doc| doc.id == session.role_id);
@@ -175,7 +176,7 @@ mod tests {
             let kms = sigv4_error(e.clone());
             assert_eq!(kms.code.name(), e.aws_error_code(), "{e:?}");
             assert_eq!(kms.code.status().as_u16(), e.http_status(), "{e:?}");
-            assert_eq!(kms.message, e.message());
+            assert_eq!(kms.text(), e.message());
         }
     }
 

@@ -10,7 +10,8 @@ use trent_store::KeyRecord;
 use super::resolve;
 use crate::dispatch::table::Descriptor;
 use crate::keys::asymmetric;
-use crate::protocol::error::{ErrorCode, KmsError};
+use crate::protocol::error::KmsError;
+use crate::protocol::catalogue::Error;
 use crate::state::Ctx;
 
 /// Whether `DryRunModifiers` asks to skip ciphertext validation.
@@ -40,29 +41,23 @@ async fn key_for(ctx: &Ctx, row: &Descriptor, named: Option<&str>, blob: Option<
         }
         let header = trent_crypto::ciphertext::parse_header(blob.ok_or_else(missing_ciphertext)?).map_err(|_| invalid())?;
         if header.key_id.to_string() != key.key_id {
-            return Err(KmsError::new(ErrorCode::IncorrectKey, "The key ID in the request does not identify a KMS key that can perform this operation."));
+            return Err(Error::IncorrectKey.into());
         }
         return Ok(key);
     }
     let Some(blob) = blob else {
-        return Err(if ignore { KmsError::validation("A DryRun with IGNORE_CIPHERTEXT needs a KeyId to check.") } else { missing_ciphertext() });
+        return Err(if ignore { KmsError::from(Error::IgnoreCiphertextNeedsKeyId) } else { missing_ciphertext() });
     };
-    let header = trent_crypto::ciphertext::parse_header(blob).map_err(|_| {
-        if ignore {
-            KmsError::new(ErrorCode::InvalidCiphertext, "The ciphertext does not name a KMS key; give KeyId with IGNORE_CIPHERTEXT.")
-        } else {
-            invalid()
-        }
-    })?;
+    let header = trent_crypto::ciphertext::parse_header(blob).map_err(|_| invalid())?;
     resolve::ciphertext_key(ctx, header.key_id).await
 }
 
 /// `CiphertextBlob`, which the model no longer marks required (Recipient
 /// flows) but every symmetric Decrypt and ReEncrypt needs.
 pub fn missing_ciphertext() -> KmsError {
-    KmsError::validation("1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy constraint: Member must not be null")
+    Error::CiphertextRequired.into()
 }
 
 pub fn invalid() -> KmsError {
-    KmsError::new(ErrorCode::InvalidCiphertext, "The ciphertext is invalid or was not made with this encryption context.")
+    Error::InvalidCiphertext.into()
 }

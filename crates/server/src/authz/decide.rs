@@ -11,7 +11,8 @@ use super::{facts, Record};
 use crate::keys::grants::{self, GrantDoc};
 use crate::policy::key::{self as key_rules, Verdict};
 use crate::policy::Facts;
-use crate::protocol::error::{ErrorCode, KmsError};
+use crate::protocol::error::KmsError;
+use crate::protocol::catalogue::Error;
 use crate::state::Ctx;
 
 /// What the request being decided supplies.
@@ -102,7 +103,7 @@ pub async fn key_with(ctx: &Ctx, key: &KeyRecord, action: &str, supply: Supply<'
     if v.allowed() {
         return Ok(grant);
     }
-    Err(KmsError::new(ErrorCode::AccessDenied, v.denial_message(&ctx.principal.arn, action, &key.arn)))
+    Err(Error::AccessDenied { message: v.denial_message(&ctx.principal.arn, action, &key.arn) }.into())
 }
 
 /// An action whose only policies are the caller's identity policies (no
@@ -128,7 +129,7 @@ pub async fn identity_only(ctx: &Ctx, action: &str, resource: &str, supply: Supp
     if allowed {
         Ok(())
     } else {
-        Err(KmsError::new(ErrorCode::AccessDenied, message))
+        Err(Error::AccessDenied { message }.into())
     }
 }
 
@@ -146,5 +147,5 @@ pub async fn lockout_check(ctx: &Ctx, key: &KeyRecord, bypass: bool) -> Result<(
     if v.allowed() {
         return Ok(());
     }
-    Err(KmsError::new(ErrorCode::MalformedPolicyDocument, "The new key policy will not allow you to update the key policy in the future."))
+    Err(Error::PolicyLockout.into())
 }

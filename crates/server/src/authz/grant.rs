@@ -12,7 +12,8 @@ use super::{Authorized, Record};
 use crate::keys::grants::{self, GrantDoc};
 use crate::keys::reference::KeyRef;
 use crate::policy::Facts;
-use crate::protocol::error::{ErrorCode, KmsError};
+use crate::protocol::error::KmsError;
+use crate::protocol::catalogue::Error;
 use crate::state::Ctx;
 
 pub async fn retire(ctx: &Ctx, request: &Request) -> Result<Authorized<GrantRecord>, KmsError> {
@@ -20,15 +21,16 @@ pub async fn retire(ctx: &Ctx, request: &Request) -> Result<Authorized<GrantReco
     let (grant_id, key_ref) = match (&req.grant_token, &req.grant_id, &req.key_id) {
         (Some(token), _, _) => (grants::token_grant_id(token)?, req.key_id.clone()),
         (None, Some(id), Some(key)) => (id.clone(), Some(key.clone())),
-        _ => return Err(KmsError::validation("RetireGrant needs either GrantToken, or both KeyId and GrantId.")),
+        _ => return Err(Error::RetireGrantArguments.into()),
     };
     grants::check_grant_id(&grant_id)?;
-    let not_found = || KmsError::not_found(format!("Grant ID {grant_id} not found"));
+    let not_found = || KmsError::from(Error::GrantNotFound { id: grant_id.clone() });
     let grant = ctx.state.store.get_grant(&grant_id).await?.ok_or_else(not_found)?;
     if let Some(reference) = key_ref {
         let named = match KeyRef::parse(&reference)? {
             KeyRef::Id(id) | KeyRef::KeyArn { key_id: id, .. } => id.to_string(),
-            _ => return Err(KmsError::not_found(format!("Invalid keyId '{reference}': RetireGrant takes a key ID or key ARN"))),
+            KeyRef::MultiRegion { key_id, .. } => key_id,
+            _ => return Err(Error::InvalidKeyId { id: reference.clone() }.into()),
         };
         if named != grant.key_id {
             return Err(not_found());
@@ -55,7 +57,7 @@ pub async fn retire(ctx: &Ctx, request: &Request) -> Result<Authorized<GrantReco
         reason: if allowed { reason } else { format!("not the retiring principal or a grantee allowed to retire grant {grant_id}") },
     });
     if !allowed {
-        return Err(KmsError::new(ErrorCode::AccessDenied, format!("User: {} is not authorized to perform: kms:RetireGrant on grant: {grant_id}", ctx.principal.arn)));
+        return Err(Error::RetireGrantDenied { principal: ctx.principal.arn.clone(), grant: grant_id }.into());
     }
     Ok(Authorized(grant))
 }

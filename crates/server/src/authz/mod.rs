@@ -34,7 +34,8 @@ use trent_store::{AliasRecord, GrantRecord, KeyRecord};
 use crate::dispatch::table::{self, Resource};
 use crate::keys::grants::GrantDoc;
 use crate::keys::reference::alias_arn;
-use crate::protocol::error::{ErrorCode, KmsError};
+use crate::protocol::error::KmsError;
+use crate::protocol::catalogue::Error;
 use crate::state::Ctx;
 use supplied::Side;
 
@@ -127,7 +128,7 @@ impl Access {
 pub async fn authorize(ctx: &Ctx, request: &Request) -> Result<Access, KmsError> {
     let row = table::describe(request.operation());
     match row.resource {
-        Resource::Unsupported => Err(KmsError::new(ErrorCode::UnsupportedOperation, format!("Trent does not support {} yet.", request.operation().name()))),
+        Resource::Unsupported => Err(Error::TrentUnsupported { what: request.operation().name().to_owned() }.into()),
         Resource::Account => {
             decide::identity_only(ctx, row.action, "*", Supply::Request(request, Side::Key)).await?;
             ctx.audit.reason(&latest_reason(ctx));
@@ -254,6 +255,6 @@ impl AliasScope {
     }
 
     pub fn not_found(&self) -> KmsError {
-        KmsError::not_found(format!("Alias {} is not found.", self.arn()))
+        Error::AliasNotFound { arn: self.arn() }.into()
     }
 }

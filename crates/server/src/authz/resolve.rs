@@ -9,7 +9,8 @@ use uuid::Uuid;
 use super::AliasScope;
 use crate::dispatch::table::Descriptor;
 use crate::keys::reference::{key_arn, KeyRef};
-use crate::protocol::error::{ErrorCode, KmsError};
+use crate::protocol::error::KmsError;
+use crate::protocol::catalogue::Error;
 use crate::state::Ctx;
 
 /// The key `reference` names, for an operation of row `row`.
@@ -17,7 +18,7 @@ use crate::state::Ctx;
 pub async fn key(ctx: &Ctx, row: &Descriptor, reference: &str, aliases: bool) -> Result<KeyRecord, KmsError> {
     let parsed = KeyRef::parse(reference)?;
     if parsed.is_alias() && !aliases {
-        return Err(KmsError::not_found(format!("Invalid keyId '{reference}': this operation takes a key ID or key ARN, not an alias")));
+        return Err(Error::InvalidKeyId { id: reference.to_owned() }.into());
     }
     let own = ctx.principal.account_id.as_str();
     let (account_id, key_id) = match parsed {
@@ -34,6 +35,17 @@ pub async fn key(ctx: &Ctx, row: &Descriptor, reference: &str, aliases: bool) ->
             let target = alias_target(ctx, &account_id, &alias_name).await?;
             (account_id, target)
         }
+        KeyRef::MultiRegion { region, account_id, key_id } => {
+            let account_id = match (region, account_id) {
+                (Some(region), Some(account_id)) => {
+                    check_region(ctx, &region)?;
+                    check_account(ctx, row, &account_id, reference)?;
+                    account_id
+                }
+                _ => own.to_owned(),
+            };
+            return Err(Error::KeyNotFound { arn: key_arn(&ctx.region, &account_id, &key_id) }.into());
+        }
     };
     crate::keys::live::get(ctx, &account_id, key_id).await?.ok_or_else(|| not_found(ctx, &account_id, key_id))
 }
@@ -47,7 +59,7 @@ pub async fn ciphertext_key(ctx: &Ctx, key_id: Uuid) -> Result<KeyRecord, KmsErr
         Some(k) if k.region == ctx.region => crate::keys::live::still_live(ctx, k).await?,
         _ => None,
     };
-    key.ok_or_else(|| KmsError::new(ErrorCode::InvalidCiphertext, "The ciphertext refers to a KMS key that does not exist or that you cannot use."))
+    key.ok_or_else(|| Error::InvalidCiphertext.into())
 }
 
 /// The key an alias of `account_id` in the caller's region points to.
@@ -77,19 +89,16 @@ fn check_account(ctx: &Ctx, row: &Descriptor, account_id: &str, arn: &str) -> Re
         allowed: false,
         reason: format!("{} cannot be used on a resource of another account", row.action),
     });
-    Err(KmsError::new(
-        ErrorCode::AccessDenied,
-        format!("User: {} is not authorized to perform: {} on resource: {resource} because no resource-based policy allows the {} action", ctx.principal.arn, row.action, row.action),
-    ))
+    Err(Error::NoResourcePolicyAllows { principal: ctx.principal.arn.clone(), action: row.action.to_owned(), resource }.into())
 }
 
 fn check_region(ctx: &Ctx, region: &str) -> Result<(), KmsError> {
     if region != ctx.region {
-        return Err(KmsError::not_found(format!("Invalid arn {region}")));
+        return Err(Error::InvalidArnRegion { region: region.to_owned() }.into());
     }
     Ok(())
 }
 
 fn not_found(ctx: &Ctx, account_id: &str, key_id: Uuid) -> KmsError {
-    KmsError::not_found(format!("Key '{}' does not exist", key_arn(&ctx.region, account_id, &key_id.to_string())))
+    Error::KeyNotFound { arn: key_arn(&ctx.region, account_id, &key_id.to_string()) }.into()
 }

@@ -16,7 +16,8 @@
 
 use std::str::FromStr;
 
-use crate::protocol::error::{ErrorCode, KmsError};
+use crate::protocol::error::KmsError;
+use crate::protocol::catalogue::Error;
 use crate::state::{AppState, Principal};
 
 /// The header a trusted service names its caller in.
@@ -128,7 +129,7 @@ pub async fn forwarded(state: &AppState, signer: Principal, req: &trent_sigv4::R
     let Some(on_behalf) = values.next().map(str::to_owned) else {
         return Ok((signer, None));
     };
-    let refuse = |why: &str| KmsError::new(ErrorCode::AccessDenied, format!("User: {} may not call on behalf of {on_behalf}: {why}", signer.arn));
+    let refuse = |why: &str| KmsError::from(Error::OnBehalfRefused { signer: signer.arn.clone(), on_behalf: on_behalf.to_string(), why: why.to_owned() });
     if values.next().is_some() {
         return Err(refuse("the X-Trent-On-Behalf-Of header may be sent once"));
     }

@@ -22,6 +22,7 @@ use tokio::sync::watch;
 
 use crate::audit::{self, Trail};
 use crate::protocol::error::{ErrorCode, KmsError};
+use crate::protocol::catalogue::Error;
 use crate::protocol::{self, CONTENT_TYPE};
 use crate::state::{AppState, Ctx};
 
@@ -114,7 +115,7 @@ async fn answer(state: Arc<AppState>, method: Method, uri: Uri, headers: HeaderM
             Ok(body) => Box::pin(serve(state.clone(), &method, &uri, &headers, &body, &request_id, peer_ip, &mut trail)).await,
             Err(refused) => Err(body_refusal(refused)),
         };
-        let event = audit::event::build(&trail, result.as_ref().err().map(|e| (e.code.name(), e.message.as_str())));
+        let event = audit::event::build(&trail, result.as_ref().err().map(|e| (e.code.name(), e.text())));
         // Events of changes are on disk before the answer; the rest are group-committed.
         let changed = result.is_ok() && trail.operation.is_some_and(|op| !audit::event::read_only(op));
         match state.audit.record(&event, changed).await {
@@ -172,8 +173,8 @@ fn wrong_content_type(request_id: &str) -> Response {
 /// The answer to a body that was not read (see [`body`]).
 fn body_refusal(refused: body::Refused) -> KmsError {
     match refused {
-        body::Refused::TooLarge => KmsError::new(ErrorCode::RequestEntityTooLarge, format!("The request body is larger than {} bytes.", body::MAX_BODY_BYTES)),
-        body::Refused::Unreadable => KmsError::validation("The request body could not be read."),
+        body::Refused::TooLarge => Error::BodyTooLarge { max: body::MAX_BODY_BYTES.to_string() }.into(),
+        body::Refused::Unreadable => Error::BodyUnreadable.into(),
     }
 }
 
@@ -194,12 +195,16 @@ fn error_answer(request_id: &str, err: &KmsError) -> (StatusCode, String) {
     if let Some(detail) = &err.internal {
         tracing::error!(request_id = %request_id, detail = %detail, "internal error");
     }
-    let body = serde_json::json!({ "__type": err.code.name(), "message": err.message });
+    // AWS sends some exceptions without a message: then no `message` member at all.
+    let body = match &err.message {
+        Some(message) => serde_json::json!({ "__type": err.code.name(), "message": message }),
+        None => serde_json::json!({ "__type": err.code.name() }),
+    };
     (err.code.status(), body.to_string())
 }
 
 fn audit_failure() -> KmsError {
-    KmsError::new(ErrorCode::KmsInternal, "Trent cannot write its audit log, so it refuses requests until an operator fixes it.")
+    Error::AuditUnavailable.into()
 }
 
 /// The access key id a request claims in its SigV4 `Authorization` header
@@ -224,7 +229,7 @@ async fn serve(
     trail: &mut Trail,
 ) -> Result<serde_json::Value, KmsError> {
     if !protocol::is_json_request(headers) {
-        return Err(KmsError::new(ErrorCode::UnknownOperation, format!("The request's Content-Type is not {CONTENT_TYPE}.")));
+        return Err(Error::WrongContentType { expected: CONTENT_TYPE.to_owned() }.into());
     }
     let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok());
     // Trent's own admin call (see authz::explain) shares the endpoint and its SigV4.
@@ -232,7 +237,7 @@ async fn serve(
     let operation = if admin { "ExplainAuthorization" } else { protocol::operation(target)? };
     trail.operation = Some(operation);
     if method != Method::POST {
-        return Err(KmsError::new(protocol::error::ErrorCode::UnknownOperation, "AWS KMS operations are POST requests to /."));
+        return Err(Error::NotPostToRoot.into());
     }
     // SigV4 signs header values as sent; headers that are not valid text cannot have been signed.
     let mut header_list: Vec<(String, String)> =
@@ -293,6 +298,16 @@ fn add_created_key(trail: &mut Trail, output: &serde_json::Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_error_without_a_message_has_no_message_member() {
+        let (status, body) = error_answer("r", &Error::InvalidCiphertext.into());
+        assert_eq!((status, body.as_str()), (StatusCode::BAD_REQUEST, r#"{"__type":"InvalidCiphertextException"}"#));
+        let (status, body) = error_answer("r", &Error::DryRun.into());
+        let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(status, StatusCode::BAD_REQUEST, "AWS answers a DryRun with 400, not 412");
+        assert_eq!(body["message"], "The request would have succeeded, but the DryRun option is set.");
+    }
 
     #[test]
     fn the_claimed_access_key_is_the_credential_up_to_its_scope() {

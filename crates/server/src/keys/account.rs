@@ -12,7 +12,8 @@ use uuid::Uuid;
 
 use crate::authz::Authorized;
 use crate::keys::OpCtx;
-use crate::protocol::error::{ErrorCode, KmsError};
+use crate::protocol::error::KmsError;
+use crate::protocol::catalogue::Error;
 
 /// Destroys every key whose deletion waiting period ended, so a listing
 /// does not show it (or its aliases) even if the sweeper has not run yet.
@@ -61,10 +62,7 @@ pub async fn insert_key(ctx: &OpCtx<'_>, account: &Authorized<String>, key: &Key
 /// caller's own account.
 pub fn check_retiring_principal(ctx: &OpCtx<'_>, account: &Authorized<String>, retiring_principal: &str) -> Result<(), KmsError> {
     if retiring_principal.split(':').nth(4).unwrap_or(retiring_principal) != account.as_str() {
-        return Err(KmsError::new(
-            ErrorCode::AccessDenied,
-            format!("User: {} is not authorized to perform: kms:ListRetirableGrants for principal {}: it is not in account {}", ctx.principal().arn, retiring_principal, account.as_str()),
-        ));
+        return Err(Error::RetiringPrincipalOtherAccount { principal: ctx.principal().arn.clone(), retiring: retiring_principal.to_owned(), account: account.as_str().to_owned() }.into());
     }
     Ok(())
 }

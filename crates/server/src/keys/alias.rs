@@ -7,14 +7,16 @@ use trent_store::{AliasRecord, KeyRecord, StoreError};
 use crate::authz::{AliasScope, Authorized};
 use crate::keys::change::gone;
 use crate::keys::OpCtx;
-use crate::protocol::error::{ErrorCode, KmsError};
+use crate::protocol::error::KmsError;
+use crate::protocol::catalogue::Error;
 
 pub fn check_name(name: &str) -> Result<(), KmsError> {
     let Some(rest) = name.strip_prefix("alias/") else {
-        return Err(KmsError::new(ErrorCode::InvalidAliasName, format!("Alias must start with the prefix \"alias/\": {name}")));
+        // AWS: ValidationException (not InvalidAliasNameException).
+        return Err(Error::AliasPrefix.into());
     };
     if rest.is_empty() || !rest.bytes().all(|b| b.is_ascii_alphanumeric() || b"/_-".contains(&b)) {
-        return Err(KmsError::new(ErrorCode::InvalidAliasName, format!("Alias name {name} is invalid: use letters, digits, '/', '_' and '-' after \"alias/\".")));
+        return Err(Error::AliasNameInvalid { name: name.to_owned() }.into());
     }
     Ok(())
 }
@@ -25,7 +27,7 @@ pub fn check_name(name: &str) -> Result<(), KmsError> {
 /// (its policy allows neither, `keys::managed`).
 pub fn check_not_reserved(name: &str) -> Result<(), KmsError> {
     if name.starts_with(crate::keys::managed::ALIAS_PREFIX) {
-        return Err(KmsError::new(ErrorCode::InvalidAliasName, format!("Alias names beginning with alias/aws/ are reserved: {name}")));
+        return Err(Error::AliasReserved { name: name.to_owned() }.into());
     }
     Ok(())
 }
@@ -43,7 +45,7 @@ pub async fn create(ctx: &OpCtx<'_>, alias: &Authorized<AliasScope>, key: &Autho
     };
     match ctx.store().insert_alias(&record).await {
         Ok(()) => Ok(()),
-        Err(StoreError::AlreadyExists) => Err(KmsError::new(ErrorCode::AlreadyExists, format!("An alias with the name {} already exists", alias.arn()))),
+        Err(StoreError::AlreadyExists) => Err(Error::AliasExists { arn: alias.arn() }.into()),
         // The key was destroyed between its authorization and the insert.
         Err(StoreError::NotFound) => Err(gone(key)),
         Err(e) => Err(e.into()),
@@ -60,10 +62,7 @@ pub async fn update(ctx: &OpCtx<'_>, alias: &Authorized<AliasScope>, mut current
     }
     if let Some(target) = ctx.store().get_key(&current.target_key_id).await? {
         if target.key_spec != key.key_spec || target.key_usage != key.key_usage {
-            return Err(KmsError::validation(format!(
-                "{} has a different key spec or key usage than the key the alias points to; an alias can only move between keys of the same type and usage.",
-                key.arn
-            )));
+            return Err(Error::AliasTypeMismatch { arn: key.arn.clone() }.into());
         }
     }
     let checked = std::mem::replace(&mut current.target_key_id, key.key_id.clone());
@@ -90,21 +89,25 @@ pub async fn delete(ctx: &OpCtx<'_>, alias: &Authorized<AliasScope>, current: &A
 /// The answer when an alias was pointed elsewhere between its authorization
 /// and the change: the request changed nothing and may be sent again.
 fn moved(alias: &AliasScope) -> KmsError {
-    KmsError::invalid_state(format!("Alias {} was changed by another request while this one was processed; nothing was changed, try again.", alias.arn()))
+    Error::AliasMoved { arn: alias.arn() }.into()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::error::ErrorCode;
 
     #[test]
     fn names_follow_aws_rules() {
         check_name("alias/my-key_1/prod").unwrap();
-        for bad in ["my-key", "alias/", "alias/has:colon", "alias/sp ace"] {
+        for bad in ["alias/", "alias/has:colon", "alias/sp ace"] {
             assert_eq!(check_name(bad).unwrap_err().code, ErrorCode::InvalidAliasName, "{bad}");
         }
         check_name("alias/aws/s3").unwrap();
         assert_eq!(check_not_reserved("alias/aws/s3").unwrap_err().code, ErrorCode::InvalidAliasName);
         check_not_reserved("alias/awsome").unwrap();
+        // A name without the prefix: AWS's ValidationException and wording.
+        let err = check_name("my-key").unwrap_err();
+        assert_eq!((err.code, err.message.as_deref()), (ErrorCode::Validation, Error::AliasPrefix.message().as_deref()));
     }
 }

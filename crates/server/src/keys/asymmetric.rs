@@ -12,7 +12,8 @@ use uuid::Uuid;
 
 use crate::authz::Authorized;
 use crate::keys::{state, OpCtx};
-use crate::protocol::error::{ErrorCode, KmsError};
+use crate::protocol::error::KmsError;
+use crate::protocol::catalogue::Error;
 
 /// The key's spec as the crypto crate names it.
 pub fn spec_of(key: &KeyRecord) -> Result<KeySpec, KmsError> {
@@ -35,7 +36,7 @@ pub fn require_usage(key: &KeyRecord, usage: KeyUsage, operation: &str) -> Resul
 }
 
 pub fn wrong_usage(key: &KeyRecord, operation: &str) -> KmsError {
-    KmsError::new(ErrorCode::InvalidKeyUsage, format!("{} key usage is {} which is not valid for {operation}.", key.arn, key.key_usage))
+    Error::WrongKeyUsage { arn: key.arn.clone(), usage: key.key_usage.clone(), operation: operation.to_owned() }.into()
 }
 
 /// Whether the key is a symmetric encryption key (SYMMETRIC_DEFAULT).
@@ -50,8 +51,7 @@ pub fn encryption_algorithm(key: &KeyRecord, requested: Option<&str>, operation:
     let allowed = spec.encryption_algorithms(usage);
     match EncryptionAlgorithm::parse(name).filter(|a| allowed.contains(a)) {
         Some(alg) => Ok(alg),
-        // AWS's own words ("Algorithm SYMMETRIC_DEFAULT is incompatible with key spec RSA_4096.").
-        None => Err(KmsError::new(ErrorCode::InvalidKeyUsage, format!("Algorithm {name} is incompatible with key spec {spec}."))),
+        None => Err(Error::AlgorithmIncompatible { algorithm: name.to_owned(), spec: spec.to_string() }.into()),
     }
 }
 
@@ -100,7 +100,7 @@ pub async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T, trent_
 /// refuses one with asymmetric keys rather than ignore it.
 fn no_context(context: Option<&crate::keys::symmetric::EncryptionContext>) -> Result<(), KmsError> {
     match context {
-        Some(c) if !c.is_empty() => Err(KmsError::validation("EncryptionContext is supported only with symmetric encryption KMS keys.")),
+        Some(c) if !c.is_empty() => Err(Error::ContextNotSymmetric.into()),
         _ => Ok(()),
     }
 }
@@ -122,11 +122,7 @@ pub async fn encrypt(
     let private = private_key(ctx, key).await?;
     let max = private.max_plaintext_len(algorithm).ok_or_else(|| KmsError::internal(format!("{} has no plaintext limit for {algorithm}", key.arn)))?;
     if plaintext.len() > max {
-        return Err(KmsError::validation(format!(
-            "Plaintext is too long: {} keys take at most {max} bytes with {algorithm}, got {}.",
-            key.key_spec,
-            plaintext.len()
-        )));
+        return Err(Error::PlaintextTooLong { algorithm: algorithm.to_string(), spec: key.key_spec.clone(), max: max.to_string() }.into());
     }
     Ok((private.encrypt(algorithm, plaintext)?, algorithm))
 }
@@ -141,11 +137,16 @@ pub async fn decrypt(
     ciphertext: &[u8],
     operation: &str,
 ) -> Result<(trent_crypto::SecretBytes, EncryptionAlgorithm), KmsError> {
+    // Decrypt and ReEncrypt naming a key that cannot decrypt (an HMAC,
+    // signing or key agreement key): AWS's IncorrectKeyException.
+    if key.key_usage != KeyUsage::EncryptDecrypt.as_str() {
+        return Err(Error::IncorrectKey.into());
+    }
     let algorithm = encryption_algorithm(key, algorithm, operation)?;
     no_context(context)?;
     let private = private_key(ctx, key).await?;
     let plaintext = private.decrypt(algorithm, ciphertext).map_err(|e| match e {
-        trent_crypto::CryptoError::Decrypt => KmsError::new(ErrorCode::InvalidCiphertext, "The ciphertext is invalid or was not made with this key and encryption algorithm."),
+        trent_crypto::CryptoError::Decrypt => Error::InvalidCiphertext.into(),
         other => KmsError::from(other),
     })?;
     Ok((plaintext, algorithm))

@@ -7,6 +7,7 @@ use trent_store::{KeyRecord, StoreError};
 use crate::authz::Authorized;
 use crate::keys::OpCtx;
 use crate::protocol::error::KmsError;
+use crate::protocol::catalogue::Error;
 
 /// How often a change is re-applied when other requests keep changing the
 /// same key first. Each round means another writer succeeded, so this is
@@ -44,7 +45,7 @@ where
 
 /// The answer for a key that was destroyed while a request worked on it.
 pub fn gone(key: &KeyRecord) -> KmsError {
-    KmsError::not_found(format!("Key '{}' does not exist", key.arn))
+    Error::KeyNotFound { arn: key.arn.clone() }.into()
 }
 
 /// The key as it is now, after a compare-and-set lost to another writer.

@@ -14,7 +14,8 @@ use trent_store::{GrantRecord, KeyRecord, StoreError};
 
 use crate::authz::Authorized;
 use crate::keys::{asymmetric, OpCtx};
-use crate::protocol::error::{ErrorCode, KmsError};
+use crate::protocol::error::KmsError;
+use crate::protocol::catalogue::Error;
 
 /// Grants one key may have, as AWS's quota.
 pub const MAX_GRANTS_PER_KEY: usize = 50_000;
@@ -117,7 +118,7 @@ pub fn new_token(grant_id: &str) -> Result<String, KmsError> {
 
 /// The grant id a token names, or AWS's InvalidGrantTokenException.
 pub fn token_grant_id(token: &str) -> Result<String, KmsError> {
-    let invalid = || KmsError::new(ErrorCode::InvalidGrantToken, "The grant token is invalid.");
+    let invalid = || KmsError::from(Error::InvalidGrantToken);
     let text = URL_SAFE_NO_PAD.decode(token.trim()).ok().and_then(|b| String::from_utf8(b).ok()).ok_or_else(invalid)?;
     let rest = text.strip_prefix(TOKEN_PREFIX).ok_or_else(invalid)?;
     let (id, nonce) = rest.split_once(':').ok_or_else(invalid)?;
@@ -133,7 +134,7 @@ pub fn check_grant_id(id: &str) -> Result<(), KmsError> {
     if id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
         Ok(())
     } else {
-        Err(KmsError::new(ErrorCode::InvalidGrantId, format!("Invalid grant ID '{id}'")))
+        Err(Error::InvalidGrantId { id: id.to_owned() }.into())
     }
 }
 
@@ -153,7 +154,7 @@ pub fn check_supported(key: &KeyRecord, operations: &[String]) -> Result<(), Kms
     if unsupported.is_empty() {
         return Ok(());
     }
-    Err(KmsError::validation(format!("Grant operations [{}] are not supported by KMS key {}, whose KeySpec is {spec} and KeyUsage {usage}.", unsupported.join(", "), key.arn)))
+    Err(Error::GrantOperationsUnsupported { operations: unsupported.join(", "), arn: key.arn.clone(), spec: spec.to_string(), usage: usage.to_string() }.into())
 }
 
 /// The grant operation an action names (`kms:Decrypt` -> `Decrypt`).
@@ -180,7 +181,7 @@ pub async fn create(ctx: &OpCtx<'_>, key: &Authorized<KeyRecord>, grantee: Strin
         doc: doc.to_json()?,
     };
     if !ctx.store().insert_grant(&record, MAX_GRANTS_PER_KEY).await? {
-        return Err(KmsError::new(ErrorCode::LimitExceeded, format!("The request would exceed the limit of {MAX_GRANTS_PER_KEY} grants for KMS key {}.", key.arn)));
+        return Err(Error::GrantLimit { max: MAX_GRANTS_PER_KEY.to_string(), arn: key.arn.clone() }.into());
     }
     Ok(record.grant_id)
 }
@@ -214,6 +215,7 @@ async fn delete(ctx: &OpCtx<'_>, grant_id: &str) -> Result<(), KmsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::error::ErrorCode;
 
     fn ctx(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()

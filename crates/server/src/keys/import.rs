@@ -17,7 +17,8 @@ use crate::authz::Authorized;
 use crate::keys::change::{reread, MAX_CHANGE_ATTEMPTS};
 use crate::keys::materials::{self, ImportRequest};
 use crate::keys::{state, OpCtx};
-use crate::protocol::error::{ErrorCode, KmsError};
+use crate::protocol::error::KmsError;
+use crate::protocol::catalogue::Error;
 
 pub const TOKEN_LIFETIME_MILLIS: Millis = 24 * 60 * 60 * 1000;
 /// ValidTo may be at most this far ahead (AWS: 365 days).
@@ -47,7 +48,7 @@ impl ImportToken {
 
     /// Opens a token for `key_id` at `now`, with AWS's error for each way it can be wrong.
     pub fn open(root: &RootKey, token: &[u8], key_id: &str, now: Millis) -> Result<ImportToken, KmsError> {
-        let invalid = || KmsError::new(ErrorCode::InvalidImportToken, "The import token is invalid or is associated with a different KMS key.");
+        let invalid = || KmsError::from(Error::InvalidImportToken);
         let plain = root.unseal(token, TOKEN_AAD).map_err(|_| invalid())?;
         let bytes = plain.as_bytes();
         if bytes.len() < 26 || bytes[0] != TOKEN_VERSION {
@@ -60,7 +61,7 @@ impl ImportToken {
             return Err(invalid());
         }
         if now >= expires_at {
-            return Err(KmsError::new(ErrorCode::ExpiredImportToken, "The import token has expired. Call GetParametersForImport for a new one."));
+            return Err(Error::ExpiredImportToken.into());
         }
         let wrapping_key = WrappingKey::from_pkcs8(algorithm, &bytes[26..]).map_err(|_| invalid())?;
         Ok(ImportToken { key_id: token_key, algorithm, expires_at, wrapping_key })
@@ -70,10 +71,7 @@ impl ImportToken {
 /// Only keys made for imported material take it.
 pub fn check_external(key: &KeyRecord) -> Result<(), KmsError> {
     if key.origin != "EXTERNAL" {
-        return Err(KmsError::new(
-            ErrorCode::UnsupportedOperation,
-            format!("{} has origin {}: key material can be imported only into KMS keys with origin EXTERNAL.", key.arn, key.origin),
-        ));
+        return Err(Error::OriginNotValid { arn: key.arn.clone(), origin: key.origin.clone() }.into());
     }
     Ok(())
 }
@@ -104,12 +102,12 @@ pub async fn take_material(ctx: &OpCtx<'_>, key: &Authorized<KeyRecord>, token: 
         let material: SecretBytes = token
             .wrapping_key
             .unwrap(token.algorithm, &wrapped)
-            .map_err(|_| KmsError::new(ErrorCode::InvalidCiphertext, "The encrypted key material could not be decrypted with this import token's wrapping key and algorithm."))?;
+            .map_err(|_| KmsError::from(Error::InvalidCiphertext))?;
         if symmetric && material.len() != 32 {
-            return Err(KmsError::new(ErrorCode::IncorrectKeyMaterial, "Symmetric key material must be 256 bits (32 bytes)."));
+            return Err(KmsError::from(Error::SymmetricMaterialSize));
         }
         provider.import_key(key_uuid, spec, &material).map_err(|e| match e {
-            CryptoError::InvalidInput(why) => KmsError::new(ErrorCode::IncorrectKeyMaterial, format!("The key material does not fit the KMS key's key spec: {why}.")),
+            CryptoError::InvalidInput(why) => Error::MaterialDoesNotFitSpec { why: why.to_string() }.into(),
             other => other.into(),
         })
     })
@@ -161,7 +159,7 @@ pub async fn delete_material(ctx: &OpCtx<'_>, key: Authorized<KeyRecord>, named:
                 // Nothing was ever imported: nothing to delete.
                 return Ok((key, id));
             }
-            return Err(KmsError::not_found(format!("Key material {id} is not associated with {}.", key.arn)));
+            return Err(Error::KeyMaterialNotFound { material: id.to_string(), arn: key.arn.clone() }.into());
         };
         if !material.imported {
             // Already deleted (or expired): done.
@@ -212,6 +210,7 @@ pub async fn expire_if_due(store: &dyn Store, key: KeyRecord, now: Millis, event
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::error::ErrorCode;
     use trent_crypto::import::WrappingKeySpec;
 
     #[test]

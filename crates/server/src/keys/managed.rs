@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 use crate::keys::reference::key_arn;
 use crate::keys::rotation::next_rotation;
-use crate::protocol::error::{ErrorCode, KmsError};
+use crate::protocol::error::KmsError;
 use crate::state::Ctx;
 
 /// The prefix of every AWS managed key's alias.
@@ -201,7 +201,7 @@ pub fn check(ctx: &Ctx, key: &KeyRecord, op: Operation, action: &str) -> Result<
 
 /// The refusal, in AWS's words for an action no key policy allows.
 pub fn refused(principal: &str, action: &str, key_arn: &str) -> KmsError {
-    KmsError::new(ErrorCode::AccessDenied, format!("User: {principal} is not authorized to perform: {action} on resource: {key_arn} because no resource-based policy allows the {action} action"))
+    crate::protocol::catalogue::Error::NoResourcePolicyAllows { principal: principal.to_owned(), action: action.to_owned(), resource: key_arn.to_owned() }.into()
 }
 
 #[cfg(test)]
@@ -303,8 +303,8 @@ mod tests {
             }
             let request = Request::parse_ref(op, &change(op)).unwrap_or_else(|e| panic!("{}: {e:?}", op.name()));
             let e = crate::authz::authorize(&ctx(), &request).await.expect_err(op.name());
-            assert_eq!(e.code, ErrorCode::AccessDenied, "{}: {}", op.name(), e.message);
-            assert!(e.message.contains("because no resource-based policy allows"), "{}: {}", op.name(), e.message);
+            assert_eq!(e.code, crate::protocol::error::ErrorCode::AccessDenied, "{}: {:?}", op.name(), e.message);
+            assert!(e.message.as_deref().unwrap_or_default().contains("because no resource-based policy allows"), "{}: {:?}", op.name(), e.message);
             refused += 1;
         }
         assert_eq!(refused, 16);
@@ -314,7 +314,7 @@ mod tests {
             (O::ListResourceTags, serde_json::json!({ "KeyId": id })),
             (O::Encrypt, serde_json::json!({ "KeyId": id, "Plaintext": "eA==" })),
         ] {
-            crate::authz::authorize(&ctx(), &Request::parse_ref(op, &body).unwrap()).await.unwrap_or_else(|e| panic!("{}: {}", op.name(), e.message));
+            crate::authz::authorize(&ctx(), &Request::parse_ref(op, &body).unwrap()).await.unwrap_or_else(|e| panic!("{}: {:?}", op.name(), e.message));
         }
         // The same changes of a customer managed key are allowed.
         let request = Request::parse_ref(O::DisableKey, &serde_json::json!({ "KeyId": customer.key_id })).unwrap();

@@ -14,7 +14,8 @@
 
 use trent_store::{ImportedMaterial, KeyImport, KeyRecord, KeyState, Millis, Rotation, RotationType};
 
-use crate::protocol::error::{ErrorCode, KmsError};
+use crate::protocol::error::KmsError;
+use crate::protocol::catalogue::Error;
 
 pub const NEW: &str = "NEW_KEY_MATERIAL";
 pub const EXISTING: &str = "EXISTING_KEY_MATERIAL";
@@ -49,10 +50,10 @@ pub fn with_import(key: &KeyRecord, req: &ImportRequest) -> Result<KeyRecord, Km
     let had = !materials.is_empty();
     let import_type = req.import_type.as_deref().unwrap_or(if had { EXISTING } else { NEW });
     if import_type == NEW && req.named_id.is_some() {
-        return Err(KmsError::validation("KeyMaterialId cannot be given with ImportType NEW_KEY_MATERIAL."));
+        return Err(Error::KeyMaterialIdWithNew.into());
     }
     if req.named_id.as_deref().is_some_and(|named| named != req.material_id) {
-        return Err(KmsError::new(ErrorCode::IncorrectKeyMaterial, "The key material does not match KeyMaterialId."));
+        return Err(Error::KeyMaterialMismatch.into());
     }
     let known = materials.iter().position(|m| m.material_id == req.material_id);
     let terms = ImportedMaterial {
@@ -66,10 +67,7 @@ pub fn with_import(key: &KeyRecord, req: &ImportRequest) -> Result<KeyRecord, Km
     let mut next = key.clone();
     match (import_type, known) {
         (NEW, Some(_)) => {
-            return Err(KmsError::new(
-                ErrorCode::IncorrectKeyMaterial,
-                format!("The key material is already associated with {} (key material {}); import it with ImportType EXISTING_KEY_MATERIAL.", key.arn, req.material_id),
-            ))
+            return Err(Error::KeyMaterialAlreadyImported { arn: key.arn.clone(), material: req.material_id.clone() }.into())
         }
         (NEW, None) if !had => {
             next.current_material_id = req.material_id.clone();
@@ -77,18 +75,15 @@ pub fn with_import(key: &KeyRecord, req: &ImportRequest) -> Result<KeyRecord, Km
         }
         (NEW, None) => {
             if let Some(waiting) = materials.iter().find(|m| m.pending_rotation) {
-                return Err(KmsError::invalid_state(format!(
-                    "{} already has key material pending rotation ({}). Rotate to it with RotateKeyOnDemand or delete it with DeleteImportedKeyMaterial before importing new key material.",
-                    key.arn, waiting.material_id
-                )));
+                return Err(Error::KeyMaterialPendingRotation { arn: key.arn.clone(), material: waiting.material_id.clone() }.into());
             }
             materials.push(ImportedMaterial { pending_rotation: true, ..terms });
         }
         (_, None) if !had => {
-            return Err(KmsError::new(ErrorCode::IncorrectKeyMaterial, format!("{} has no key material to re-import; use ImportType NEW_KEY_MATERIAL.", key.arn)))
+            return Err(Error::NoKeyMaterialToReimport { arn: key.arn.clone() }.into())
         }
         (_, None) => {
-            return Err(KmsError::new(ErrorCode::IncorrectKeyMaterial, format!("The key material is not the material previously imported into {}.", key.arn)))
+            return Err(Error::NotPreviousKeyMaterial { arn: key.arn.clone() }.into())
         }
         (_, Some(i)) => {
             // Re-import: new terms; the description stays unless a new one is given (AWS).
@@ -129,10 +124,7 @@ pub fn expired(key: &KeyRecord, now: Millis) -> Vec<String> {
 /// material becomes current; the one it replaces still decrypts.
 pub fn rotated_to_pending(key: &KeyRecord, now: Millis) -> Result<KeyRecord, KmsError> {
     let Some(waiting) = pending(key) else {
-        return Err(KmsError::invalid_state(format!(
-            "{} has no key material pending rotation. Import new key material (ImportKeyMaterial with ImportType NEW_KEY_MATERIAL) before RotateKeyOnDemand.",
-            key.arn
-        )));
+        return Err(Error::NoPendingKeyMaterial { arn: key.arn.clone() }.into());
     };
     let mut next = key.clone();
     let mut materials = key.imported_materials();
@@ -149,6 +141,7 @@ pub fn rotated_to_pending(key: &KeyRecord, now: Millis) -> Result<KeyRecord, Kms
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::error::ErrorCode;
 
     fn key() -> KeyRecord {
         let (mut key, _) = trent_store::conformance::sample_key("111122223333", "0f000000-0000-4000-8000-0000000000f0");

@@ -8,7 +8,8 @@ use trent_store::KeyRecord;
 
 use crate::authz::Authorized;
 use crate::keys::OpCtx;
-use crate::protocol::error::{ErrorCode, KmsError};
+use crate::protocol::error::KmsError;
+use crate::protocol::catalogue::Error;
 
 /// AWS's default key policy: the account's root, and so IAM policies, may do everything.
 pub fn default_policy(account_id: &str) -> String {
@@ -29,7 +30,7 @@ pub fn default_policy(account_id: &str) -> String {
 
 /// Checks that `text` is a policy document a key can carry.
 pub fn validate(text: &str) -> Result<(), KmsError> {
-    let bad = |why: &str| KmsError::new(ErrorCode::MalformedPolicyDocument, format!("The new key policy will not allow you to update the key policy in the future, or is malformed: {why}"));
+    let bad = |why: &str| KmsError::from(Error::MalformedPolicy { why: why.to_owned() });
     let doc: Value = serde_json::from_str(text).map_err(|_| bad("the policy is not valid JSON"))?;
     let obj = doc.as_object().ok_or_else(|| bad("the policy must be a JSON object"))?;
     if let Some(version) = obj.get("Version") {
@@ -67,7 +68,7 @@ pub fn validate(text: &str) -> Result<(), KmsError> {
 
 /// AWS's refusal of a principal it does not know.
 fn invalid_principals() -> KmsError {
-    KmsError::new(ErrorCode::MalformedPolicyDocument, "Policy contains a statement with one or more invalid principals.")
+    Error::PolicyInvalidPrincipals.into()
 }
 
 /// Every `AWS` principal must be `*`, an account (id or root ARN), or a
@@ -123,6 +124,7 @@ pub async fn lockout_check<T>(ctx: &OpCtx<'_>, _for: &Authorized<T>, key: &KeyRe
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::error::ErrorCode;
 
     #[test]
     fn the_default_policy_is_valid_and_names_the_account_root() {

@@ -3,7 +3,8 @@
 
 use uuid::Uuid;
 
-use crate::protocol::error::{ErrorCode, KmsError};
+use crate::protocol::error::KmsError;
+use crate::protocol::catalogue::Error;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyRef {
@@ -15,6 +16,10 @@ pub enum KeyRef {
     Alias(String),
     /// `arn:aws:kms:<region>:<account>:alias/<name>`; holds the name with its `alias/` prefix.
     AliasArn { region: String, account_id: String, alias_name: String },
+    /// A well-formed multi-Region key id (`mrk-` and 32 hex digits), bare
+    /// (`region`, `account_id` are `None`) or in a key ARN. Trent has no
+    /// multi-Region keys, so it names no key: AWS's "Key ... does not exist".
+    MultiRegion { region: Option<String>, account_id: Option<String>, key_id: String },
 }
 
 impl KeyRef {
@@ -25,12 +30,20 @@ impl KeyRef {
         if text.starts_with("alias/") {
             return Ok(KeyRef::Alias(text.to_owned()));
         }
-        parse_key_id(text).map(KeyRef::Id).ok_or_else(|| KmsError::not_found(format!("Invalid keyId '{text}'")))
+        if is_multi_region_id(text) {
+            return Ok(KeyRef::MultiRegion { region: None, account_id: None, key_id: text.to_owned() });
+        }
+        parse_key_id(text).map(KeyRef::Id).ok_or_else(|| Error::InvalidKeyId { id: text.to_owned() }.into())
     }
 
     pub fn is_alias(&self) -> bool {
         matches!(self, KeyRef::Alias(_) | KeyRef::AliasArn { .. })
     }
+}
+
+/// `mrk-` followed by 32 lowercase hex digits: the form of a multi-Region key id.
+pub fn is_multi_region_id(text: &str) -> bool {
+    text.strip_prefix("mrk-").is_some_and(|hex| hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
 }
 
 /// Key ids are lowercase UUIDs, as AWS prints them.
@@ -40,7 +53,7 @@ pub fn parse_key_id(text: &str) -> Option<Uuid> {
 }
 
 fn parse_arn(full: &str, rest: &str) -> Result<KeyRef, KmsError> {
-    let invalid = || KmsError::new(ErrorCode::InvalidArn, format!("Invalid arn {full}"));
+    let invalid = || KmsError::from(Error::InvalidArn { arn: full.to_owned() });
     // partition:service:region:account:resource
     let mut parts = rest.splitn(5, ':');
     let (Some(partition), Some(service), Some(region), Some(account_id), Some(resource)) =
@@ -54,6 +67,9 @@ fn parse_arn(full: &str, rest: &str) -> Result<KeyRef, KmsError> {
     }
     let (region, account_id) = (region.to_owned(), account_id.to_owned());
     if let Some(id) = resource.strip_prefix("key/") {
+        if is_multi_region_id(id) {
+            return Ok(KeyRef::MultiRegion { region: Some(region), account_id: Some(account_id), key_id: id.to_owned() });
+        }
         let key_id = parse_key_id(id).ok_or_else(invalid)?;
         return Ok(KeyRef::KeyArn { region, account_id, key_id });
     }
@@ -74,6 +90,7 @@ pub fn alias_arn(region: &str, account_id: &str, alias_name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::error::ErrorCode;
 
     const ID: &str = "1234abcd-12ab-34cd-56ef-1234567890ab";
 
@@ -90,6 +107,19 @@ mod tests {
             KeyRef::parse("arn:aws:kms:us-east-2:111122223333:alias/ExampleAlias").unwrap(),
             KeyRef::AliasArn { region: "us-east-2".into(), account_id: "111122223333".into(), alias_name: "alias/ExampleAlias".into() }
         );
+    }
+
+    #[test]
+    fn a_well_formed_multi_region_id_is_a_reference() {
+        let mrk = "mrk-d3b95762d3b95762d3b95762d3b95762";
+        assert_eq!(KeyRef::parse(mrk).unwrap(), KeyRef::MultiRegion { region: None, account_id: None, key_id: mrk.into() });
+        assert_eq!(
+            KeyRef::parse(&format!("arn:aws:kms:us-east-2:111122223333:key/{mrk}")).unwrap(),
+            KeyRef::MultiRegion { region: Some("us-east-2".into()), account_id: Some("111122223333".into()), key_id: mrk.into() }
+        );
+        for bad in ["mrk-fake-key-id", "mrk-D3B95762D3B95762D3B95762D3B95762", "mrk-d3b95762"] {
+            assert_eq!(KeyRef::parse(bad).unwrap_err().message.as_deref(), Some(format!("Invalid keyId '{bad}'").as_str()));
+        }
     }
 
     #[test]

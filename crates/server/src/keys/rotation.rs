@@ -11,7 +11,8 @@ use uuid::Uuid;
 use crate::authz::Authorized;
 use crate::keys::change::reread;
 use crate::keys::{materials, state, OpCtx};
-use crate::protocol::error::{ErrorCode, KmsError};
+use crate::protocol::error::KmsError;
+use crate::protocol::catalogue::Error;
 
 pub const DEFAULT_PERIOD_DAYS: i32 = 365;
 /// AWS's limit of on-demand rotations per key.
@@ -23,10 +24,7 @@ pub const DAY_MILLIS: i64 = 24 * 60 * 60 * 1000;
 pub fn check_rotatable(key: &KeyRecord) -> Result<(), KmsError> {
     check_symmetric(key)?;
     if key.origin != "AWS_KMS" {
-        return Err(KmsError::new(
-            ErrorCode::UnsupportedOperation,
-            format!("{} has origin {}: rotation is supported only for KMS keys whose key material KMS generated.", key.arn, key.origin),
-        ));
+        return Err(Error::OriginNotValid { arn: key.arn.clone(), origin: key.origin.clone() }.into());
     }
     Ok(())
 }
@@ -42,10 +40,8 @@ pub fn check_rotatable_on_demand(key: &KeyRecord) -> Result<(), KmsError> {
 
 fn check_symmetric(key: &KeyRecord) -> Result<(), KmsError> {
     if key.key_spec != "SYMMETRIC_DEFAULT" || key.key_usage != "ENCRYPT_DECRYPT" {
-        return Err(KmsError::new(
-            ErrorCode::UnsupportedOperation,
-            format!("{} has key spec {}: only symmetric encryption KMS keys support key rotation.", key.arn, key.key_spec),
-        ));
+        // AWS sends this UnsupportedOperationException without a message.
+        return Err(Error::RotationNotSymmetric.into());
     }
     Ok(())
 }
@@ -96,10 +92,7 @@ pub async fn rotate_on_demand(ctx: &OpCtx<'_>, key: Authorized<KeyRecord>) -> Re
         state::usable_for_crypto(&key)?;
         let done = key.rotation.history.iter().filter(|r| r.kind == RotationType::OnDemand).count();
         if done >= MAX_ON_DEMAND_ROTATIONS {
-            return Err(KmsError::new(
-                ErrorCode::LimitExceeded,
-                format!("{} has reached the limit of {MAX_ON_DEMAND_ROTATIONS} on-demand rotations.", key.arn),
-            ));
+            return Err(Error::OnDemandRotationLimit { arn: key.arn.clone(), max: MAX_ON_DEMAND_ROTATIONS.to_string() }.into());
         }
         let rotated = if key.origin == "EXTERNAL" {
             let next = materials::rotated_to_pending(&key, ctx.now())?;
@@ -116,7 +109,7 @@ pub async fn rotate_on_demand(ctx: &OpCtx<'_>, key: Authorized<KeyRecord>) -> Re
             Err(e) => return Err(e.into()),
         }
     }
-    Err(KmsError::new(ErrorCode::Conflict, format!("{} is being changed by other requests; try again.", key.arn)))
+    Err(Error::KeyBusy { arn: key.arn.clone() }.into())
 }
 
 #[derive(Debug)]

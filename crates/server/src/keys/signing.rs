@@ -6,7 +6,8 @@ use trent_crypto::keytypes::{KeyUsage, MessageType, SigningAlgorithm, EXTERNAL_M
 use trent_store::KeyRecord;
 
 use crate::keys::asymmetric::{names, require_usage};
-use crate::protocol::error::{ErrorCode, KmsError};
+use crate::protocol::error::KmsError;
+use crate::protocol::catalogue::Error;
 
 /// Checks a Sign/Verify request against the key; returns the algorithm and
 /// message type to use.
@@ -14,27 +15,25 @@ pub fn check(key: &KeyRecord, algorithm: &str, message_type: Option<&str>, messa
     let (spec, usage) = require_usage(key, KeyUsage::SignVerify, operation)?;
     let allowed = spec.signing_algorithms(usage);
     let Some(algorithm) = SigningAlgorithm::parse(algorithm).filter(|a| allowed.contains(a)) else {
-        // AWS's wording, as for encryption algorithms.
-        return Err(KmsError::new(ErrorCode::InvalidKeyUsage, format!("Algorithm {algorithm} is incompatible with key spec {spec}.")));
+        return Err(Error::AlgorithmIncompatible { algorithm: algorithm.to_owned(), spec: spec.to_string() }.into());
     };
     let name = message_type.unwrap_or("RAW");
-    let message_type = MessageType::parse(name).ok_or_else(|| KmsError::validation(format!("Unknown MessageType {name}.")))?;
+    // The model checked MessageType against its enum; one Trent does not know:
+    let message_type = MessageType::parse(name).ok_or_else(|| KmsError::from(Error::TrentUnsupported { what: format!("MessageType {name}") }))?;
     if !algorithm.message_types().contains(&message_type) {
-        return Err(KmsError::validation(format!(
-            "MessageType {message_type} is not valid with signing algorithm {algorithm}; use {}.",
-            names(algorithm.message_types().iter().map(|m| m.as_str()))
-        )));
+        let allowed = names(algorithm.message_types().iter().map(|m| m.as_str()));
+        return Err(Error::MessageTypeNotValid { message_type: message_type.to_string(), algorithm: algorithm.to_string(), allowed }.into());
     }
     match message_type {
         MessageType::Raw => {}
         MessageType::Digest => {
             if Some(message.len()) != algorithm.digest_len() {
-                return Err(KmsError::validation(format!("Digest is invalid length for algorithm {algorithm}.")));
+                return Err(Error::DigestLength { algorithm: algorithm.to_string() }.into());
             }
         }
         MessageType::ExternalMu => {
             if message.len() != EXTERNAL_MU_LEN {
-                return Err(KmsError::validation(format!("An EXTERNAL_MU message must be {EXTERNAL_MU_LEN} bytes long.")));
+                return Err(Error::ExternalMuLength { len: EXTERNAL_MU_LEN.to_string() }.into());
             }
         }
     }

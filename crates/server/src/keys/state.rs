@@ -3,14 +3,15 @@
 
 use trent_store::{KeyRecord, KeyState};
 
-use crate::protocol::error::{ErrorCode, KmsError};
+use crate::protocol::error::KmsError;
+use crate::protocol::catalogue::Error;
 
 /// Cryptographic operations need an enabled key.
 pub fn usable_for_crypto(key: &KeyRecord) -> Result<(), KmsError> {
     match key.state {
         KeyState::Enabled => Ok(()),
-        KeyState::Disabled => Err(KmsError::new(ErrorCode::Disabled, format!("{} is disabled.", key.arn))),
-        KeyState::Unavailable => Err(KmsError::new(ErrorCode::KeyUnavailable, format!("{} is unavailable.", key.arn))),
+        KeyState::Disabled => Err(Error::Disabled { arn: key.arn.clone() }.into()),
+        KeyState::Unavailable => Err(Error::Unavailable { arn: key.arn.clone() }.into()),
         other => Err(invalid(key, other)),
     }
 }
@@ -21,8 +22,18 @@ pub fn usable_for_crypto(key: &KeyRecord) -> Result<(), KmsError> {
 pub fn grantable(key: &KeyRecord) -> Result<(), KmsError> {
     match key.state {
         KeyState::Enabled | KeyState::Unavailable => Ok(()),
-        KeyState::Disabled => Err(KmsError::new(ErrorCode::Disabled, format!("{} is disabled.", key.arn))),
+        KeyState::Disabled => Err(Error::Disabled { arn: key.arn.clone() }.into()),
         other => Err(invalid(key, other)),
+    }
+}
+
+/// DisabledException for a disabled key. Key rotation checks this before
+/// the key's type and origin (AWS: a disabled asymmetric key is
+/// DisabledException, not UnsupportedOperationException).
+pub fn not_disabled(key: &KeyRecord) -> Result<(), KmsError> {
+    match key.state {
+        KeyState::Disabled => Err(Error::Disabled { arn: key.arn.clone() }.into()),
+        _ => Ok(()),
     }
 }
 
@@ -45,5 +56,5 @@ pub fn invalid(key: &KeyRecord, state: KeyState) -> KmsError {
         KeyState::Enabled => "enabled",
         KeyState::Disabled => "disabled",
     };
-    KmsError::invalid_state(format!("{} is {}.", key.arn, words))
+    Error::InvalidState { arn: key.arn.clone(), state: words.to_owned() }.into()
 }

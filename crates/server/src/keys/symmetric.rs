@@ -10,7 +10,8 @@ use uuid::Uuid;
 
 use crate::authz::Authorized;
 use crate::keys::{state, OpCtx};
-use crate::protocol::error::{ErrorCode, KmsError};
+use crate::protocol::error::KmsError;
+use crate::protocol::catalogue::Error;
 
 pub type EncryptionContext = BTreeMap<String, String>;
 
@@ -19,14 +20,14 @@ pub const SYMMETRIC_DEFAULT: &str = "SYMMETRIC_DEFAULT";
 /// The only algorithm a symmetric key supports.
 pub fn check_algorithm(key: &KeyRecord, algorithm: Option<&str>) -> Result<(), KmsError> {
     if key.key_usage != "ENCRYPT_DECRYPT" {
-        return Err(KmsError::new(ErrorCode::InvalidKeyUsage, format!("{} key usage is {} which is not valid for this operation.", key.arn, key.key_usage)));
+        return Err(Error::WrongKeyUsage { arn: key.arn.clone(), usage: key.key_usage.clone(), operation: "this operation".into() }.into());
     }
     if key.key_spec != SYMMETRIC_DEFAULT {
-        return Err(KmsError::new(ErrorCode::InvalidKeyUsage, format!("{} is an asymmetric key (key spec {}); this operation needs a symmetric encryption KMS key.", key.arn, key.key_spec)));
+        return Err(Error::NotSymmetric { arn: key.arn.clone(), spec: key.key_spec.clone() }.into());
     }
     match algorithm {
         None | Some(SYMMETRIC_DEFAULT) => Ok(()),
-        Some(other) => Err(KmsError::new(ErrorCode::InvalidKeyUsage, format!("The encryption algorithm {other} is not supported by {}.", key.arn))),
+        Some(other) => Err(Error::AlgorithmIncompatible { algorithm: other.to_owned(), spec: key.key_spec.clone() }.into()),
     }
 }
 
@@ -48,10 +49,10 @@ pub struct Opened {
 /// Decrypts a ciphertext blob with `key`, the key authorization found for
 /// it (the one its header names).
 pub async fn decrypt(ctx: &OpCtx<'_>, key: Authorized<KeyRecord>, blob: &[u8], context: &EncryptionContext) -> Result<Opened, KmsError> {
-    let invalid = || KmsError::new(ErrorCode::InvalidCiphertext, "The ciphertext is invalid or was not made with this encryption context.");
+    let invalid = || KmsError::from(Error::InvalidCiphertext);
     let header = ciphertext::parse_header(blob).map_err(|_| invalid())?;
     if header.key_id.to_string() != key.key_id {
-        return Err(KmsError::new(ErrorCode::IncorrectKey, "The key ID in the request does not identify a KMS key that can perform this operation."));
+        return Err(Error::IncorrectKey.into());
     }
     state::usable_for_crypto(&key)?;
     let material_id = hex::encode(header.material_id);

@@ -4,7 +4,8 @@
 use serde::Deserialize;
 use trent_store::Tag;
 
-use crate::protocol::error::{ErrorCode, KmsError};
+use crate::protocol::error::KmsError;
+use crate::protocol::catalogue::Error;
 
 pub const MAX_TAGS_PER_KEY: usize = 50;
 
@@ -20,10 +21,10 @@ pub fn parse(input: Vec<TagInput>) -> Result<Vec<Tag>, KmsError> {
     let mut tags: Vec<Tag> = Vec::with_capacity(input.len());
     for t in input {
         if t.tag_key.to_ascii_lowercase().starts_with("aws:") {
-            return Err(KmsError::new(ErrorCode::Tag, "Tags beginning with aws: are reserved and cannot be created or modified."));
+            return Err(Error::TagKeyReserved.into());
         }
         if tags.iter().any(|existing| existing.key == t.tag_key) {
-            return Err(KmsError::new(ErrorCode::Tag, format!("Duplicate tag key: {}", t.tag_key)));
+            return Err(Error::DuplicateTagKey { key: t.tag_key }.into());
         }
         tags.push(Tag { key: t.tag_key, value: t.tag_value });
     }
@@ -39,7 +40,8 @@ pub fn merge(existing: &mut Vec<Tag>, new: Vec<Tag>) -> Result<(), KmsError> {
         }
     }
     if existing.len() > MAX_TAGS_PER_KEY {
-        return Err(KmsError::new(ErrorCode::LimitExceeded, format!("A KMS key can have at most {MAX_TAGS_PER_KEY} tags.")));
+        // AWS: TagException (not LimitExceededException).
+        return Err(Error::TooManyTags { max: MAX_TAGS_PER_KEY.to_string() }.into());
     }
     Ok(())
 }
@@ -47,6 +49,7 @@ pub fn merge(existing: &mut Vec<Tag>, new: Vec<Tag>) -> Result<(), KmsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::error::ErrorCode;
 
     fn input(k: &str, v: &str) -> TagInput {
         TagInput { tag_key: k.into(), tag_value: v.into() }
@@ -66,6 +69,6 @@ mod tests {
         merge(&mut tags, parse(vec![input("a", "2"), input("b", "3")]).unwrap()).unwrap();
         assert_eq!(tags, vec![Tag { key: "a".into(), value: "2".into() }, Tag { key: "b".into(), value: "3".into() }]);
         let many: Vec<TagInput> = (0..49).map(|i| input(&format!("k{i}"), "v")).collect();
-        assert_eq!(merge(&mut tags, parse(many).unwrap()).unwrap_err().code, ErrorCode::LimitExceeded);
+        assert_eq!(merge(&mut tags, parse(many).unwrap()).unwrap_err().code, ErrorCode::Tag);
     }
 }

@@ -8,13 +8,13 @@ use trent_store::{KeyRecord, KeyState};
 use crate::keys::OpCtx;
 use crate::keys::change::modify_key;
 use crate::authz::Authorized;
-use crate::keys::state;
 use crate::protocol::error::KmsError;
+use crate::protocol::catalogue::Error;
 
 pub async fn handle(ctx: &OpCtx<'_>, _req: CancelKeyDeletionRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
     let key = modify_key(ctx, key, |key| {
         if key.state != KeyState::PendingDeletion {
-            return Err(state::invalid(key, key.state));
+            return Err(Error::NotPendingDeletion { arn: key.arn.clone() }.into());
         }
         key.state = KeyState::Disabled;
         key.deletion_date = None;

@@ -6,7 +6,8 @@ use base64::Engine;
 use serde_json::Value;
 use trent_model::Blob;
 
-use crate::protocol::error::{ErrorCode, KmsError};
+use crate::protocol::error::KmsError;
+use crate::protocol::catalogue::Error;
 
 /// `CiphertextBlob`, which the model no longer marks required (Recipient
 /// flows) but every symmetric Decrypt and ReEncrypt needs.
@@ -71,7 +72,7 @@ impl Listing {
 }
 
 pub fn invalid_marker() -> KmsError {
-    KmsError::new(ErrorCode::InvalidMarker, "The request contains an invalid marker.")
+    Error::InvalidMarker.into()
 }
 
 pub fn encode_marker(listing: Listing, last: &str) -> String {
@@ -110,12 +111,13 @@ pub fn with_paging(mut body: serde_json::Map<String, Value>, marker: Option<Stri
 
 /// A valid request for something Trent does not do yet: said plainly.
 pub fn validation_unsupported(what: String) -> KmsError {
-    KmsError::new(ErrorCode::UnsupportedOperation, format!("{what} is not supported by Trent yet."))
+    Error::TrentUnsupported { what }.into()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::error::ErrorCode;
 
     #[test]
     fn markers_round_trip_only_within_their_listing() {

@@ -13,21 +13,22 @@ use crate::authz::Authorized;
 use crate::keys::OpCtx;
 use crate::keys::grants::{self, Constraints, GrantDoc};
 use crate::keys::state;
-use crate::protocol::error::{ErrorCode, KmsError};
+use crate::protocol::error::KmsError;
+use crate::protocol::catalogue::Error;
 
 /// `parent`: the grant that allowed this CreateGrant, if a grant did.
 pub async fn handle(ctx: &OpCtx<'_>, req: CreateGrantRequest, key: Authorized<KeyRecord>, parent: Option<GrantDoc>) -> Result<Value, KmsError> {
     if req.grantee_service_principal.is_some() || req.retiring_service_principal.is_some() {
         return Err(validation_unsupported("Service principals in grants".into()));
     }
-    let grantee = req.grantee_principal.clone().ok_or_else(|| KmsError::validation("You must specify either GranteePrincipal or GranteeServicePrincipal."))?;
+    let grantee = req.grantee_principal.clone().ok_or_else(|| KmsError::from(Error::GranteeRequired))?;
     check_principal(&grantee, "GranteePrincipal")?;
     if let Some(r) = &req.retiring_principal {
         check_principal(r, "RetiringPrincipal")?;
     }
     let constraints = parse_constraints(req.constraints.as_ref())?;
     if req.operations.is_empty() {
-        return Err(KmsError::validation("1 validation error detected: Value '[]' at 'operations' failed to satisfy constraint: Member must have length greater than or equal to 1"));
+        return Err(Error::GrantOperationsEmpty.into());
     }
     let mut operations = req.operations.clone();
     operations.sort();
@@ -39,10 +40,7 @@ pub async fn handle(ctx: &OpCtx<'_>, req: CreateGrantRequest, key: Authorized<Ke
         let wider = operations.iter().any(|o| !parent.operations.contains(o));
         let looser = !parent.constraints.clone().unwrap_or_default().covers(&constraints.clone().unwrap_or_default());
         if wider || looser {
-            return Err(KmsError::new(
-                ErrorCode::AccessDenied,
-                format!("User: {} is not authorized to perform: kms:CreateGrant on resource: {}: a grant made through a grant may not allow more than that grant", ctx.principal().arn, key.arn),
-            ));
+            return Err(Error::GrantBeyondParent { principal: ctx.principal().arn.clone(), arn: key.arn.clone() }.into());
         }
     }
     state::grantable(&key)?;
@@ -78,7 +76,7 @@ fn check_principal(p: &str, member: &str) -> Result<(), KmsError> {
     if ok {
         Ok(())
     } else {
-        Err(KmsError::validation(format!("Invalid {member}: '{p}' is not a principal ARN or an account id")))
+        Err(Error::InvalidPrincipal { member: member.to_owned(), principal: p.to_owned() }.into())
     }
 }
 

@@ -11,19 +11,25 @@ use super::validation_unsupported;
 use crate::authz::Authorized;
 use crate::keys::OpCtx;
 use crate::keys::{account as accounts, metadata, policy, reference::key_arn, tags};
-use crate::protocol::error::{ErrorCode, KmsError};
+use crate::protocol::error::KmsError;
+use crate::protocol::catalogue::Error;
 
 pub async fn handle(ctx: &OpCtx<'_>, req: CreateKeyRequest, account: Authorized<String>) -> Result<Value, KmsError> {
     if req.key_spec.is_some() && req.customer_master_key_spec.is_some() {
-        return Err(KmsError::validation("You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec is deprecated."));
+        return Err(Error::KeySpecAndCustomerMasterKeySpec.into());
     }
     let key_spec = req.key_spec.or(req.customer_master_key_spec).unwrap_or_else(|| "SYMMETRIC_DEFAULT".into());
+    // KeyUsage is optional only for symmetric encryption keys (AWS's CreateKey).
+    if req.key_usage.is_none() && key_spec != "SYMMETRIC_DEFAULT" {
+        return Err(Error::KeyUsageRequired.into());
+    }
     let key_usage = req.key_usage.unwrap_or_else(|| "ENCRYPT_DECRYPT".into());
-    let spec = KeySpec::parse(&key_spec).ok_or_else(|| KmsError::validation(format!("Unknown KeySpec {key_spec}")))?;
-    let usage = KeyUsage::parse(&key_usage).ok_or_else(|| KmsError::validation(format!("Unknown KeyUsage {key_usage}")))?;
+    // The model checked both against its enums; one Trent cannot make:
+    let spec = KeySpec::parse(&key_spec).ok_or_else(|| KmsError::from(Error::TrentUnsupported { what: format!("KeySpec {key_spec}") }))?;
+    let usage = KeyUsage::parse(&key_usage).ok_or_else(|| KmsError::from(Error::TrentUnsupported { what: format!("KeyUsage {key_usage}") }))?;
     if !spec.usages().contains(&usage) {
         let allowed = spec.usages().iter().map(|u| u.as_str()).collect::<Vec<_>>().join(" or ");
-        return Err(KmsError::validation(format!("KeyUsage {key_usage} is not compatible with KeySpec {key_spec}: {key_spec} keys take KeyUsage {allowed}.")));
+        return Err(Error::UsageNotForSpec { usage: key_usage, spec: key_spec, allowed }.into());
     }
     let origin = req.origin.unwrap_or_else(|| "AWS_KMS".into());
     // EXTERNAL: created without material, PendingImport until ImportKeyMaterial.
@@ -37,7 +43,7 @@ pub async fn handle(ctx: &OpCtx<'_>, req: CreateKeyRequest, account: Authorized<
         return Err(validation_unsupported(format!("Origin EXTERNAL (imported key material) with KeySpec {key_spec}")));
     }
     if req.custom_key_store_id.is_some() {
-        return Err(KmsError::new(ErrorCode::CustomKeyStoreNotFound, "Custom key store not found: Trent has no custom key stores yet."));
+        return Err(Error::CustomKeyStoreNotFound.into());
     }
     if req.xks_key_id.is_some() {
         return Err(validation_unsupported("XksKeyId".into()));
@@ -56,7 +62,7 @@ pub async fn handle(ctx: &OpCtx<'_>, req: CreateKeyRequest, account: Authorized<
     };
     let tags = tags::parse(super::tag_inputs(req.tags.unwrap_or_default()))?;
     if tags.len() > tags::MAX_TAGS_PER_KEY {
-        return Err(KmsError::new(ErrorCode::LimitExceeded, format!("A KMS key can have at most {} tags.", tags::MAX_TAGS_PER_KEY)));
+        return Err(Error::TooManyTags { max: tags::MAX_TAGS_PER_KEY.to_string() }.into());
     }
 
     let id = trent_crypto::new_uuid();

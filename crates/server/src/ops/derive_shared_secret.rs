@@ -11,7 +11,8 @@ use crate::authz::Authorized;
 use trent_store::KeyRecord;
 use crate::keys::OpCtx;
 use crate::keys::asymmetric;
-use crate::protocol::error::{ErrorCode, KmsError};
+use crate::protocol::error::KmsError;
+use crate::protocol::catalogue::Error;
 
 pub async fn handle(ctx: &OpCtx<'_>, req: DeriveSharedSecretRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
     if req.recipient.is_some() {
@@ -19,7 +20,7 @@ pub async fn handle(ctx: &OpCtx<'_>, req: DeriveSharedSecretRequest, key: Author
     }
     let (spec, usage) = asymmetric::require_usage(&key, trent_crypto::keytypes::KeyUsage::KeyAgreement, "DeriveSharedSecret")?;
     if !spec.key_agreement_algorithms(usage).contains(&req.key_agreement_algorithm.as_str()) {
-        return Err(KmsError::new(ErrorCode::InvalidKeyUsage, format!("The key agreement algorithm {} is not supported by {}; use ECDH.", req.key_agreement_algorithm, key.arn)));
+        return Err(Error::AlgorithmIncompatible { algorithm: req.key_agreement_algorithm.clone(), spec: spec.to_string() }.into());
     }
     let private = asymmetric::private_key(ctx, &key).await?;
     dry_run_check(req.dry_run)?;

@@ -15,6 +15,9 @@ use crate::keys::state;
 use crate::protocol::error::KmsError;
 
 pub async fn handle(ctx: &OpCtx<'_>, req: EnableKeyRotationRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
+    // AWS checks the key's state before its type: a disabled asymmetric
+    // key is DisabledException.
+    state::not_disabled(&key)?;
     check_rotatable(&key)?;
     let now = ctx.now();
     modify_key(ctx, key, |key| {

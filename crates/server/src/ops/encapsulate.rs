@@ -8,13 +8,14 @@ use super::{dry_run_check, to_base64};
 use crate::authz::Authorized;
 use crate::keys::OpCtx;
 use crate::keys::asymmetric;
-use crate::protocol::error::{ErrorCode, KmsError};
+use crate::protocol::error::KmsError;
+use crate::protocol::catalogue::Error;
 
 /// The ML-KEM key a request names, checked for usage and algorithm.
 pub(super) fn kem_key(key: Authorized<trent_store::KeyRecord>, algorithm: &str, operation: &str) -> Result<Authorized<trent_store::KeyRecord>, KmsError> {
     let (spec, usage) = asymmetric::require_usage(&key, trent_crypto::keytypes::KeyUsage::EncapsulateDecapsulate, operation)?;
     if !spec.encapsulation_algorithms(usage).contains(&algorithm) {
-        return Err(KmsError::new(ErrorCode::InvalidKeyUsage, format!("The encapsulation algorithm {algorithm} is not supported by {}; use ML_KEM.", key.arn)));
+        return Err(Error::AlgorithmIncompatible { algorithm: algorithm.to_owned(), spec: spec.to_string() }.into());
     }
     Ok(key)
 }

@@ -9,15 +9,15 @@ use crate::authz::Authorized;
 use crate::keys::OpCtx;
 use crate::keys::symmetric;
 use crate::protocol::error::KmsError;
+use crate::protocol::catalogue::Error;
 
 /// How long the data key is: from KeySpec or NumberOfBytes, exactly one of them.
 pub(super) fn data_key_length(key_spec: Option<&str>, number_of_bytes: Option<i64>) -> Result<usize, KmsError> {
     match (key_spec, number_of_bytes) {
-        (Some(_), Some(_)) => Err(KmsError::validation("Please specify either number of bytes or key spec.")),
-        (None, None) => Err(KmsError::validation("Please specify either number of bytes or key spec.")),
+        (Some(_), Some(_)) | (None, None) => Err(Error::NumberOfBytesOrKeySpec.into()),
         (Some("AES_256"), None) => Ok(32),
         (Some("AES_128"), None) => Ok(16),
-        (Some(other), None) => Err(KmsError::validation(format!("Unknown data key spec {other}"))),
+        (Some(other), None) => Err(Error::UnknownDataKeySpec { spec: other.to_owned() }.into()),
         // The model bounds NumberOfBytes to 1..=1024.
         (None, Some(n)) => Ok(n as usize),
     }

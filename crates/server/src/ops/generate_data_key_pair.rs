@@ -13,6 +13,7 @@ use crate::keys::OpCtx;
 use crate::keys::asymmetric;
 use crate::keys::symmetric;
 use crate::protocol::error::KmsError;
+use crate::protocol::catalogue::Error;
 
 pub(super) struct DataKeyPair {
     pub key: Authorized<trent_store::KeyRecord>,
@@ -26,7 +27,7 @@ pub(super) async fn generate(ctx: &OpCtx<'_>, req: &GenerateDataKeyPairRequest, 
     if req.recipient.is_some() {
         return Err(validation_unsupported("Recipient (Nitro Enclaves attestation)".into()));
     }
-    let spec = KeySpec::parse(&req.key_pair_spec).ok_or_else(|| KmsError::validation(format!("Unknown KeyPairSpec {}", req.key_pair_spec)))?;
+    let spec = KeySpec::parse(&req.key_pair_spec).ok_or_else(|| KmsError::from(Error::TrentUnsupported { what: format!("KeyPairSpec {}", req.key_pair_spec) }))?;
     symmetric::check_algorithm(&key, None)?;
     dry_run_check(req.dry_run)?;
     // RSA-4096 generation takes seconds: on the blocking pool.

@@ -8,7 +8,8 @@ use super::{dry_run_check, to_base64};
 use crate::authz::Authorized;
 use crate::keys::OpCtx;
 use crate::keys::asymmetric;
-use crate::protocol::error::{ErrorCode, KmsError};
+use crate::protocol::error::KmsError;
+use crate::protocol::catalogue::Error;
 
 /// The HMAC key a GenerateMac/VerifyMac request names, checked: its usage
 /// and that `mac_algorithm` is its spec's. Ends a DryRun that got this far.
@@ -21,10 +22,7 @@ pub(super) async fn mac_key(
 ) -> Result<(Authorized<trent_store::KeyRecord>, std::sync::Arc<trent_crypto::keytypes::PrivateKey>), KmsError> {
     let (spec, _) = asymmetric::require_usage(&key, trent_crypto::keytypes::KeyUsage::GenerateVerifyMac, operation)?;
     if spec.mac_algorithm() != Some(mac_algorithm) {
-        return Err(KmsError::new(
-            ErrorCode::InvalidKeyUsage,
-            format!("The MAC algorithm {} is not supported by {} (key spec {spec}); use {}.", mac_algorithm, key.arn, spec.mac_algorithm().unwrap_or("none")),
-        ));
+        return Err(Error::AlgorithmIncompatible { algorithm: mac_algorithm.to_owned(), spec: spec.to_string() }.into());
     }
     let private = asymmetric::private_key(ctx, &key).await?;
     dry_run_check(dry_run)?;

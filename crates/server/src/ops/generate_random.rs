@@ -6,17 +6,18 @@ use trent_model::input::GenerateRandomRequest;
 use super::{to_base64, validation_unsupported};
 use crate::authz::Authorized;
 use crate::keys::OpCtx;
-use crate::protocol::error::{ErrorCode, KmsError};
+use crate::protocol::error::KmsError;
+use crate::protocol::catalogue::Error;
 
 pub async fn handle(_ctx: &OpCtx<'_>, req: GenerateRandomRequest, _account: Authorized<String>) -> Result<Value, KmsError> {
     if let Some(id) = req.custom_key_store_id {
-        return Err(KmsError::new(ErrorCode::CustomKeyStoreNotFound, format!("Custom key store {id} not found.")));
+        return Err(Error::CustomKeyStoreIdNotFound { id }.into());
     }
     if req.recipient.is_some() {
         return Err(validation_unsupported("Recipient (Nitro Enclaves attestation)".into()));
     }
     let Some(n) = req.number_of_bytes else {
-        return Err(KmsError::validation("1 validation error detected: Value null at 'numberOfBytes' failed to satisfy constraint: Member must not be null"));
+        return Err(Error::NumberOfBytesRequired.into());
     };
     let bytes = trent_crypto::random_secret(n as usize)?;
     Ok(json!({ "Plaintext": to_base64(bytes.as_bytes()) }))

@@ -7,6 +7,7 @@ use crate::authz::Authorized;
 use trent_store::KeyRecord;
 use crate::keys::OpCtx;
 use crate::protocol::error::KmsError;
+use crate::protocol::catalogue::Error;
 
 pub const DEFAULT_POLICY_NAME: &str = "default";
 
@@ -14,7 +15,7 @@ pub const DEFAULT_POLICY_NAME: &str = "default";
 pub fn check_policy_name(name: Option<&str>) -> Result<(), KmsError> {
     match name {
         None | Some(DEFAULT_POLICY_NAME) => Ok(()),
-        Some(other) => Err(KmsError::not_found(format!("No such policy exists: {other}"))),
+        Some(other) => Err(Error::NoSuchPolicy { name: other.to_owned() }.into()),
     }
 }
 

@@ -12,22 +12,20 @@ use crate::clock::epoch_seconds;
 use crate::keys::OpCtx;
 use crate::keys::import::{check_external, seal_token};
 use crate::keys::state;
-use crate::protocol::error::{ErrorCode, KmsError};
+use crate::protocol::error::KmsError;
+use crate::protocol::catalogue::Error;
 
 pub async fn handle(ctx: &OpCtx<'_>, req: GetParametersForImportRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
     check_external(&key)?;
     state::not_pending_deletion(&key)?;
     let algorithm = WrappingAlgorithm::from_name(&req.wrapping_algorithm).ok_or_else(|| {
         let why = if req.wrapping_algorithm == "RSAES_PKCS1_V1_5" { "is no longer supported (as in AWS KMS since October 2023)" } else { "is not supported by Trent" };
-        KmsError::new(ErrorCode::UnsupportedOperation, format!("The wrapping algorithm {} {why}.", req.wrapping_algorithm))
+        KmsError::from(Error::WrappingAlgorithmUnsupported { algorithm: req.wrapping_algorithm.clone(), why: why.to_owned() })
     })?;
     let spec = WrappingKeySpec::from_name(&req.wrapping_key_spec)
-        .ok_or_else(|| KmsError::new(ErrorCode::UnsupportedOperation, format!("The wrapping key spec {} is not supported by Trent.", req.wrapping_key_spec)))?;
+        .ok_or_else(|| KmsError::from(Error::WrappingKeySpecUnsupported { spec: req.wrapping_key_spec.clone() }))?;
     if !algorithm.fits(spec) {
-        return Err(KmsError::new(
-            ErrorCode::UnsupportedOperation,
-            format!("The wrapping algorithm {} cannot be used with the wrapping key spec {}: SM2PKE goes with SM2, the RSA algorithms with RSA key specs.", req.wrapping_algorithm, req.wrapping_key_spec),
-        ));
+        return Err(Error::WrappingAlgorithmAndSpec { algorithm: req.wrapping_algorithm.clone(), spec: req.wrapping_key_spec.clone() }.into());
     }
     // RSA key generation takes up to seconds: off the async threads.
     let wrapping_key = tokio::task::spawn_blocking(move || WrappingKey::generate(spec))

@@ -11,11 +11,12 @@ use crate::authz::Authorized;
 use trent_store::KeyRecord;
 use crate::keys::OpCtx;
 use crate::keys::{asymmetric, metadata};
-use crate::protocol::error::{ErrorCode, KmsError};
+use crate::protocol::error::KmsError;
+use crate::protocol::catalogue::Error;
 
 pub async fn handle(ctx: &OpCtx<'_>, _req: GetPublicKeyRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
     if !asymmetric::spec_of(&key)?.is_asymmetric() {
-        return Err(KmsError::new(ErrorCode::UnsupportedOperation, format!("{} is not an asymmetric KMS key (key spec {}): it has no public key.", key.arn, key.key_spec)));
+        return Err(Error::NoPublicKey { arn: key.arn.clone(), spec: key.key_spec.clone() }.into());
     }
     let private = asymmetric::private_key(ctx, &key).await?;
     let public = private.public_key_der().ok_or_else(|| KmsError::internal(format!("{} has no public key", key.arn)))?;

@@ -17,6 +17,7 @@ use crate::keys::import::{check_external, open_token, save_import, take_material
 use crate::keys::materials::ImportRequest;
 use crate::keys::state;
 use crate::protocol::error::KmsError;
+use crate::protocol::catalogue::Error;
 
 const EXPIRES: &str = "KEY_MATERIAL_EXPIRES";
 
@@ -25,7 +26,7 @@ pub async fn handle(ctx: &OpCtx<'_>, req: ImportKeyMaterialRequest, authorized: 
     let spec = KeySpec::parse(&authorized.key_spec).ok_or_else(|| KmsError::internal(format!("stored key spec {} is unknown", authorized.key_spec)))?;
     let symmetric = spec == KeySpec::SymmetricDefault;
     if !symmetric && (req.import_type.is_some() || req.key_material_id.is_some()) {
-        return Err(KmsError::validation("ImportType and KeyMaterialId are only valid for symmetric encryption keys."));
+        return Err(Error::ImportTypeNotSymmetric.into());
     }
     state::not_pending_deletion(&authorized)?;
     let now = ctx.now();
@@ -43,15 +44,15 @@ pub async fn handle(ctx: &OpCtx<'_>, req: ImportKeyMaterialRequest, authorized: 
 fn terms(req: &ImportKeyMaterialRequest, now: i64) -> Result<ImportRequest, KmsError> {
     let model = req.expiration_model.clone().unwrap_or_else(|| EXPIRES.into());
     let valid_to = match (model.as_str(), req.valid_to) {
-        (EXPIRES, None) => return Err(KmsError::validation("ValidTo is required when ExpirationModel is KEY_MATERIAL_EXPIRES.")),
+        (EXPIRES, None) => return Err(Error::ValidToRequired.into()),
         (EXPIRES, Some(seconds)) => {
             let at = (seconds * 1000.0) as i64;
             if at <= now || at > now + MAX_VALID_FOR_MILLIS {
-                return Err(KmsError::validation("ValidTo must be in the future and at most 365 days from now."));
+                return Err(Error::ValidToOutOfRange.into());
             }
             Some(at)
         }
-        (_, Some(_)) => return Err(KmsError::validation("ValidTo is not valid when ExpirationModel is KEY_MATERIAL_DOES_NOT_EXPIRE.")),
+        (_, Some(_)) => return Err(Error::ValidToWithoutExpiry.into()),
         (_, None) => None,
     };
     Ok(ImportRequest { material_id: String::new(), expiration_model: model, valid_to, description: req.key_material_description.clone(), import_type: None, named_id: None })

@@ -9,13 +9,14 @@ use super::{decode_marker, limit, page, with_paging, Listing};
 use crate::authz::Authorized;
 use crate::keys::OpCtx;
 use crate::keys::account as accounts;
-use crate::protocol::error::{ErrorCode, KmsError};
+use crate::protocol::error::KmsError;
+use crate::protocol::catalogue::Error;
 
 pub async fn handle(ctx: &OpCtx<'_>, req: ListRetirableGrantsRequest, account: Authorized<String>) -> Result<Value, KmsError> {
     // Optional in the model, needed here: refused as before the typed inputs,
     // when reading the body into a struct that required it failed.
     let Some(retiring_principal) = req.retiring_principal else {
-        return Err(KmsError::new(ErrorCode::Serialization, "Cannot read the request: missing field `RetiringPrincipal`"));
+        return Err(Error::RetiringPrincipalRequired.into());
     };
     // As in AWS, only about principals of the caller's own account.
     accounts::check_retiring_principal(ctx, &account, &retiring_principal)?;

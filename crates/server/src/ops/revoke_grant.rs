@@ -9,11 +9,12 @@ use crate::keys::OpCtx;
 use crate::keys::grants;
 use trent_store::KeyRecord;
 use crate::protocol::error::KmsError;
+use crate::protocol::catalogue::Error;
 
 pub async fn handle(ctx: &OpCtx<'_>, req: RevokeGrantRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
     grants::check_grant_id(&req.grant_id)?;
     let Some(grant) = grants::find(ctx, &key, &req.grant_id).await? else {
-        return Err(KmsError::not_found(format!("Grant ID {} not found for key {}", req.grant_id, key.arn)));
+        return Err(Error::GrantNotFound { id: req.grant_id.clone() }.into());
     };
     dry_run_check(req.dry_run)?;
     grants::revoke(ctx, &key, &grant).await?;

@@ -8,11 +8,14 @@ use trent_model::input::RotateKeyOnDemandRequest;
 use trent_store::KeyRecord;
 
 use crate::authz::Authorized;
-use crate::keys::OpCtx;
+use crate::keys::{state, OpCtx};
 use crate::keys::rotation::{check_rotatable_on_demand, rotate_on_demand};
 use crate::protocol::error::KmsError;
 
 pub async fn handle(ctx: &OpCtx<'_>, _req: RotateKeyOnDemandRequest, authorized: Authorized<KeyRecord>) -> Result<Value, KmsError> {
+    // AWS checks the key's state before its type: a disabled asymmetric
+    // key is DisabledException.
+    state::not_disabled(&authorized)?;
     check_rotatable_on_demand(&authorized)?;
     let rotated = rotate_on_demand(ctx, authorized).await?;
     Ok(json!({ "KeyId": rotated.arn }))

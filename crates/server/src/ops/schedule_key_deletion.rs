@@ -11,6 +11,7 @@ use crate::authz::Authorized;
 use crate::clock::epoch_seconds;
 use crate::keys::state;
 use crate::protocol::error::KmsError;
+use crate::protocol::catalogue::Error;
 
 const MIN_DAYS: i64 = 7;
 const MAX_DAYS: i64 = 30;
@@ -21,9 +22,7 @@ pub async fn handle(ctx: &OpCtx<'_>, req: ScheduleKeyDeletionRequest, key: Autho
     // The model allows 1-365; KMS keys (not replicas' special cases) take 7-30.
     if !(MIN_DAYS..=MAX_DAYS).contains(&days) {
         let bound = if days < MIN_DAYS { format!("greater than or equal to {MIN_DAYS}") } else { format!("less than or equal to {MAX_DAYS}") };
-        return Err(KmsError::validation(format!(
-            "1 validation error detected: Value '{days}' at 'pendingWindowInDays' failed to satisfy constraint: Member must have value {bound}"
-        )));
+        return Err(Error::PendingWindow { days: days.to_string(), bound }.into());
     }
     let deletion_date = ctx.now() + days * DAY_MILLIS;
     let key = modify_key(ctx, key, |key| {

@@ -8,11 +8,12 @@ use crate::keys::change::modify_key;
 use crate::authz::Authorized;
 use trent_store::KeyRecord;
 use crate::keys::state;
-use crate::protocol::error::{ErrorCode, KmsError};
+use crate::protocol::error::KmsError;
+use crate::protocol::catalogue::Error;
 
 pub async fn handle(ctx: &OpCtx<'_>, req: UntagResourceRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
     if req.tag_keys.iter().any(|k| k.to_ascii_lowercase().starts_with("aws:")) {
-        return Err(KmsError::new(ErrorCode::Tag, "Tags beginning with aws: are reserved and cannot be created or modified."));
+        return Err(Error::TagKeyReserved.into());
     }
     modify_key(ctx, key, |key| {
         state::not_pending_deletion(key)?;

@@ -10,14 +10,15 @@ use crate::authz::Authorized;
 use trent_store::KeyRecord;
 use crate::keys::OpCtx;
 use crate::keys::{asymmetric, signing};
-use crate::protocol::error::{ErrorCode, KmsError};
+use crate::protocol::error::KmsError;
+use crate::protocol::catalogue::Error;
 
 pub async fn handle(ctx: &OpCtx<'_>, req: VerifyRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
     let (algorithm, message_type) = signing::check(&key, &req.signing_algorithm, req.message_type.as_deref(), req.message.expose(), "Verify")?;
     let private = asymmetric::private_key(ctx, &key).await?;
     dry_run_check(req.dry_run)?;
     if !private.verify(algorithm, message_type, req.message.expose(), req.signature.as_bytes())? {
-        return Err(KmsError::new(ErrorCode::KmsInvalidSignature, "The signature is not valid for this message, key and signing algorithm."));
+        return Err(Error::InvalidSignature.into());
     }
     Ok(json!({ "KeyId": key.arn, "SignatureValid": true, "SigningAlgorithm": algorithm.as_str() }))
 }

@@ -1,7 +1,8 @@
 //! AWS's errors: the exception names of the KMS model and the HTTP status
 //! AWS answers them with. Handlers return a [`KmsError`]; the HTTP layer
-//! turns it into `{"__type": ..., "message": ...}`. Nothing ever branches on
-//! the message text.
+//! turns it into `{"__type": ..., "message": ...}` (no `message` member when
+//! AWS sends none). Nothing ever branches on the message text. The named
+//! errors and their messages are in one table, `protocol/catalogue.rs`.
 
 use axum::http::StatusCode;
 
@@ -95,51 +96,50 @@ impl ErrorCode {
     }
 
     /// AWS KMS answers client errors (authentication ones included, as
-    /// JSON-protocol services do) with 400; server faults with 500; a DryRun
-    /// that would have succeeded with 412.
+    /// JSON-protocol services do, and a DryRun that would have succeeded)
+    /// with 400; server faults with 500.
     pub fn status(self) -> StatusCode {
         use ErrorCode::*;
         match self {
             KmsInternal | KeyUnavailable => StatusCode::INTERNAL_SERVER_ERROR,
-            DryRunOperation => StatusCode::PRECONDITION_FAILED,
             RequestEntityTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             _ => StatusCode::BAD_REQUEST,
         }
     }
 }
 
-/// An error answer. `internal` carries details for the server log only.
+/// An error answer. `message`: `None` when AWS sends the exception without
+/// one. `internal` carries details for the server log only.
 #[derive(Debug)]
 pub struct KmsError {
     pub code: ErrorCode,
-    pub message: String,
+    pub message: Option<String>,
     pub internal: Option<String>,
 }
 
 impl KmsError {
+    /// A message worded outside the catalogue (SigV4's, the model's,
+    /// Trent's admin API). A KMS refusal is a row of `catalogue.rs` instead.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        KmsError { code, message: message.into(), internal: None }
+        KmsError { code, message: Some(message.into()), internal: None }
     }
 
     /// A failure inside Trent: the client sees a generic message, the log the detail.
     pub fn internal(detail: impl Into<String>) -> Self {
-        KmsError { code: ErrorCode::KmsInternal, message: "An internal error occurred.".into(), internal: Some(detail.into()) }
+        KmsError { code: ErrorCode::KmsInternal, message: Some("An internal error occurred.".into()), internal: Some(detail.into()) }
+    }
+
+    /// The message, or "" when there is none (for logs and the audit event).
+    pub fn text(&self) -> &str {
+        self.message.as_deref().unwrap_or("")
     }
 
     pub fn validation(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::Validation, message)
     }
 
-    pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(ErrorCode::NotFound, message)
-    }
-
-    pub fn invalid_state(message: impl Into<String>) -> Self {
-        Self::new(ErrorCode::KmsInvalidState, message)
-    }
-
     pub fn dry_run() -> Self {
-        Self::new(ErrorCode::DryRunOperation, "The request would have succeeded, but the DryRun option is set.")
+        super::catalogue::Error::DryRun.into()
     }
 }
 
@@ -153,9 +153,9 @@ impl From<trent_crypto::CryptoError> for KmsError {
     fn from(e: trent_crypto::CryptoError) -> Self {
         match e {
             // A valid request the key provider cannot carry out.
-            trent_crypto::CryptoError::Unsupported(what) => KmsError::new(ErrorCode::UnsupportedOperation, format!("Trent does not support {what} yet.")),
+            trent_crypto::CryptoError::Unsupported(what) => super::catalogue::Error::TrentUnsupported { what: what.to_string() }.into(),
             // The caller's input does not fit the key (the text names no key bytes).
-            trent_crypto::CryptoError::InvalidInput(what) => KmsError::validation(format!("Invalid input: {what}.")),
+            trent_crypto::CryptoError::InvalidInput(what) => super::catalogue::Error::InvalidInput { what: what.to_string() }.into(),
             e => KmsError::internal(format!("crypto: {e}")),
         }
     }

@@ -6,6 +6,7 @@
 use trent_model::Request;
 
 use crate::protocol::error::KmsError;
+use crate::protocol::catalogue::Error;
 
 /// The most bytes an encryption context may hold: its keys and values
 /// together, in UTF-8. 8 KiB is the bound cited for encryption contexts
@@ -24,9 +25,7 @@ pub fn check(request: &Request) -> Result<(), KmsError> {
     for context in contexts.flatten() {
         let bytes: usize = context.iter().map(|(k, v)| k.len() + v.len()).sum();
         if bytes > MAX_ENCRYPTION_CONTEXT_BYTES {
-            return Err(KmsError::validation(format!(
-                "The encryption context is {bytes} bytes; its keys and values together may be at most {MAX_ENCRYPTION_CONTEXT_BYTES} bytes."
-            )));
+            return Err(Error::EncryptionContextTooLarge { bytes: bytes.to_string(), max: MAX_ENCRYPTION_CONTEXT_BYTES.to_string() }.into());
         }
     }
     Ok(())

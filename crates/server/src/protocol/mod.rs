@@ -2,10 +2,11 @@
 //! TrentService.<Operation>`, a JSON body checked against the KMS model
 //! (`trent-model`), and JSON answers; errors as `{"__type", "message"}`.
 
+pub mod catalogue;
 pub mod error;
 pub mod limits;
 
-use error::{ErrorCode, KmsError};
+use error::KmsError;
 
 pub const TARGET_PREFIX: &str = "TrentService.";
 pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
@@ -23,7 +24,7 @@ pub fn is_json_request(headers: &axum::http::HeaderMap) -> bool {
 /// The operation a request names in its `X-Amz-Target` header, if the KMS
 /// model has it. Routing looks at nothing else.
 pub fn operation(target: Option<&str>) -> Result<&'static str, KmsError> {
-    let unknown = || KmsError::new(ErrorCode::UnknownOperation, format!("X-Amz-Target {} does not name an AWS KMS operation.", target.unwrap_or("(missing)")));
+    let unknown = || KmsError::from(catalogue::Error::UnknownTarget { target: target.unwrap_or("(missing)").to_owned() });
     let name = target.and_then(|t| t.strip_prefix(TARGET_PREFIX)).ok_or_else(unknown)?;
     trent_model::Operation::from_name(name).map(trent_model::Operation::name).ok_or_else(unknown)
 }
@@ -31,6 +32,7 @@ pub fn operation(target: Option<&str>) -> Result<&'static str, KmsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::error::ErrorCode;
 
     #[test]
     fn routes_only_on_known_targets() {

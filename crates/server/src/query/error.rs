@@ -156,7 +156,7 @@ impl From<KmsError> for QueryError {
             ErrorCode::KmsInternal => return QueryError { internal: e.internal, ..QueryError::internal("") },
             _ => QueryCode::InvalidRequest,
         };
-        QueryError { code, message: e.message, internal: e.internal }
+        QueryError { code, message: e.message.unwrap_or_default(), internal: e.internal }
     }
 }
 
