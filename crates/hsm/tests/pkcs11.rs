@@ -1,0 +1,123 @@
+//! What only a PKCS#11 token does: keys that cannot leave it, login with
+//! a PIN, a bounded session pool, typed errors.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use common::{pin, SoftToken, USER_PIN};
+use trent_crypto::{CryptoError, Header, KeyStoreFault, SymmetricKey};
+use trent_hsm::{HsmError, Pkcs11SymmetricKey, Token};
+use uuid::Uuid;
+
+const ARN: &str = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+
+#[test]
+fn generated_key_cannot_be_read_out() {
+    let Some(soft) = SoftToken::new("not-extractable") else { return };
+    let token = soft.open(2);
+    let key = token.generate_aes_key(ARN).unwrap();
+    assert_eq!(key.label(), ARN);
+    let a = token.key_attributes(&key).unwrap();
+    assert!(a.token, "kept in the token");
+    assert!(a.sensitive);
+    assert!(!a.extractable);
+    assert_eq!(a.value_len, 32, "AES-256");
+    assert!(!a.value_readable, "C_GetAttributeValue(CKA_VALUE) must not give the key");
+}
+
+#[test]
+fn keys_are_found_by_label_and_persist_in_the_token() {
+    let Some(soft) = SoftToken::new("find-by-label") else { return };
+    let header = Header { key_id: Uuid::new_v4(), material_id: [7; 32] };
+    let blob = {
+        let token = soft.open(2);
+        let key = token.generate_aes_key(ARN).unwrap();
+        assert_eq!(token.find_aes_key(ARN).unwrap(), key);
+        assert!(matches!(token.generate_aes_key(ARN), Err(HsmError::DuplicateKey(l)) if l == ARN));
+        assert!(matches!(token.find_aes_key("arn:other"), Err(HsmError::KeyNotFound(l)) if l == "arn:other"));
+        Pkcs11SymmetricKey::new(token.clone(), key, header).encrypt(&BTreeMap::new(), b"kept").unwrap()
+    };
+    // A new login (every earlier session closed) finds the same key object.
+    let token = soft.open(2);
+    let key = token.find_aes_key(ARN).unwrap();
+    let handle = Pkcs11SymmetricKey::new(token.clone(), key.clone(), header);
+    assert_eq!(handle.decrypt(&blob, &BTreeMap::new()).unwrap().as_bytes(), b"kept");
+    // Destroyed: gone for good, and a handle to it says which key.
+    token.destroy_key(&key).unwrap();
+    assert!(matches!(token.find_aes_key(ARN), Err(HsmError::KeyNotFound(_))));
+    let err = handle.decrypt(&blob, &BTreeMap::new()).unwrap_err();
+    assert_eq!(err, CryptoError::KeyStore(KeyStoreFault::KeyNotFound));
+}
+
+#[test]
+fn wrong_pin_is_a_typed_error() {
+    let Some(soft) = SoftToken::new("wrong-pin") else { return };
+    let err = Token::open(&soft.module, &soft.label, pin("not-the-pin"), 2).unwrap_err();
+    assert!(matches!(err, HsmError::PinIncorrect), "{err:?}");
+    let fault = err.fault().unwrap();
+    assert_eq!(fault, KeyStoreFault::PinIncorrect);
+    assert_eq!(fault.connection_error_code(), "INVALID_CREDENTIALS");
+    // Neither the error nor its text carries the PIN.
+    assert!(!format!("{err:?} {err}").contains("not-the-pin"));
+    // The right PIN still works afterwards.
+    let token = soft.open(1);
+    assert!(!format!("{token:?}").contains(USER_PIN), "{token:?}");
+}
+
+#[test]
+fn unknown_token_label_is_a_typed_error() {
+    let Some(soft) = SoftToken::new("unknown-label") else { return };
+    let err = Token::open(&soft.module, "no-such-token", pin(USER_PIN), 2).unwrap_err();
+    assert!(matches!(&err, HsmError::TokenNotFound(l) if l == "no-such-token"), "{err:?}");
+    assert_eq!(err.fault().unwrap().connection_error_code(), "CLUSTER_NOT_FOUND");
+}
+
+#[test]
+fn sessions_are_pooled_and_bounded() {
+    let Some(soft) = SoftToken::new("pool") else { return };
+    pool_run(&soft, 3);
+    // A pool of one: every thread waits its turn on the same session.
+    pool_run(&soft, 1);
+}
+
+fn pool_run(soft: &SoftToken, max_sessions: usize) {
+    const THREADS: usize = 8;
+    const CALLS: usize = 40;
+    let token = soft.open(max_sessions);
+    // Logging in opened one session, kept for reuse.
+    let stats = token.pool_stats();
+    assert_eq!((stats.open, stats.idle, stats.opened_total), (1, 1, 1));
+    let key = match token.find_aes_key(ARN) {
+        Ok(key) => key,
+        Err(_) => token.generate_aes_key(ARN).unwrap(),
+    };
+    let header = Header { key_id: Uuid::new_v4(), material_id: [3; 32] };
+    let handle: Arc<dyn SymmetricKey> = Arc::new(Pkcs11SymmetricKey::new(token.clone(), key, header));
+    let start = Arc::new(std::sync::Barrier::new(THREADS));
+    let workers: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let handle = handle.clone();
+            let start = start.clone();
+            std::thread::spawn(move || {
+                start.wait();
+                for i in 0..CALLS {
+                    let plaintext = format!("thread {t} call {i}");
+                    let c: BTreeMap<String, String> = [("t".to_string(), t.to_string())].into();
+                    let blob = handle.encrypt(&c, plaintext.as_bytes()).unwrap();
+                    assert_eq!(handle.decrypt(&blob, &c).unwrap().as_bytes(), plaintext.as_bytes());
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap();
+    }
+    let stats = token.pool_stats();
+    eprintln!("{THREADS} threads x {CALLS} encrypt+decrypt, pool of {max_sessions}: {stats:?}");
+    assert_eq!(stats.max_sessions, max_sessions);
+    assert!(stats.peak_open <= max_sessions, "{stats:?}");
+    assert!(stats.opened_total <= max_sessions, "sessions are reused, never opened per call: {stats:?}");
+    assert_eq!(stats.open, stats.idle, "every session came back: {stats:?}");
+}
