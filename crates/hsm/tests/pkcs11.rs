@@ -121,3 +121,38 @@ fn pool_run(soft: &SoftToken, max_sessions: usize) {
     assert!(stats.opened_total <= max_sessions, "sessions are reused, never opened per call: {stats:?}");
     assert_eq!(stats.open, stats.idle, "every session came back: {stats:?}");
 }
+
+/// The token's AES-GCM is standard AES-GCM over Trent's iv and AAD: a
+/// blob made in the token opens with aws-lc under the same key bytes (a
+/// test key of known value, written into the token with pkcs11-tool).
+#[test]
+fn token_gcm_is_aes_gcm_over_trents_iv_and_aad() {
+    use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
+    use trent_crypto::ciphertext::{encode_context, HEADER_LEN};
+
+    let value: [u8; 32] = std::array::from_fn(|i| (i as u8).wrapping_mul(7).wrapping_add(1));
+    let Some(soft) = SoftToken::with_known_key("known-key", "known", &value) else { return };
+    let token = soft.open(1);
+    let key = token.find_aes_key("known").unwrap();
+    let header = Header { key_id: Uuid::new_v4(), material_id: [5; 32] };
+    let handle = Pkcs11SymmetricKey::new(token.clone(), key, header);
+    let c: BTreeMap<String, String> = [("purpose".to_string(), "kat".to_string())].into();
+    let blob = handle.encrypt(&c, b"standard GCM").unwrap();
+
+    let mut aad = blob[..HEADER_LEN].to_vec();
+    aad.extend_from_slice(&encode_context(&c).unwrap());
+    let nonce = Nonce::try_assume_unique_for_key(&blob[HEADER_LEN - 12..HEADER_LEN]).unwrap();
+    let aes = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &value).unwrap());
+    let mut sealed = blob[HEADER_LEN..].to_vec();
+    let plaintext = aes.open_in_place(nonce, Aad::from(&aad), &mut sealed).unwrap();
+    assert_eq!(plaintext, b"standard GCM");
+
+    // And the other way: aws-lc seals, the token opens.
+    let mut again = blob[..HEADER_LEN].to_vec();
+    let mut body = b"from aws-lc".to_vec();
+    let nonce = Nonce::try_assume_unique_for_key(&blob[HEADER_LEN - 12..HEADER_LEN]).unwrap();
+    let tag = aes.seal_in_place_separate_tag(nonce, Aad::from(&aad), &mut body).unwrap();
+    again.extend_from_slice(&body);
+    again.extend_from_slice(tag.as_ref());
+    assert_eq!(handle.decrypt(&again, &c).unwrap().as_bytes(), b"from aws-lc");
+}

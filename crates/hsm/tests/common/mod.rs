@@ -41,8 +41,16 @@ fn module_path() -> Option<PathBuf> {
     MODULE_CANDIDATES.iter().map(PathBuf::from).find(|p| p.is_file())
 }
 
-fn have_util() -> bool {
-    Command::new("softhsm2-util").arg("--version").output().map(|o| o.status.success()).unwrap_or(false)
+fn tool_present(name: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(name).is_file()))
+}
+
+fn skip_or_fail<T>(test: &str, missing: &str) -> Option<T> {
+    if std::env::var("TRENT_REQUIRE_SOFTHSM").as_deref() == Ok("1") {
+        panic!("{test}: {missing} is required (TRENT_REQUIRE_SOFTHSM=1) but missing; scripts/lib/softhsm.sh installs it");
+    }
+    eprintln!("skipping {test}: {missing} is not installed (apt-get install softhsm2 opensc, or run scripts/test)");
+    None
 }
 
 /// A fresh SoftHSM2 token, initialized with [`USER_PIN`], and the module
@@ -58,12 +66,23 @@ impl SoftToken {
     /// A new token, or `None` (with a message) when SoftHSM2 is not
     /// installed and TRENT_REQUIRE_SOFTHSM is not 1.
     pub fn new(test: &str) -> Option<SoftToken> {
-        let (Some(module_path), true) = (module_path(), have_util()) else {
-            if std::env::var("TRENT_REQUIRE_SOFTHSM").as_deref() == Ok("1") {
-                panic!("SoftHSM2 is required (TRENT_REQUIRE_SOFTHSM=1) but softhsm2-util or libsofthsm2.so is missing: install Debian's softhsm2");
-            }
-            eprintln!("skipping {test}: SoftHSM2 is not installed (apt-get install softhsm2, or run scripts/test)");
-            return None;
+        Self::new_with(test, None)
+    }
+
+    /// A new token holding, besides, an AES-256 key of known `value`
+    /// labelled `label`, written with pkcs11-tool (opensc) before the
+    /// module is loaded; a test key only, to check the token's AES-GCM
+    /// against aws-lc's.
+    pub fn with_known_key(test: &str, label: &str, value: &[u8; 32]) -> Option<SoftToken> {
+        if !tool_present("pkcs11-tool") {
+            return skip_or_fail(test, "pkcs11-tool (Debian's opensc)");
+        }
+        Self::new_with(test, Some((label, value)))
+    }
+
+    fn new_with(test: &str, known_key: Option<(&str, &[u8; 32])>) -> Option<SoftToken> {
+        let (Some(module_path), true) = (module_path(), tool_present("softhsm2-util")) else {
+            return skip_or_fail(test, "SoftHSM2 (Debian's softhsm2)");
         };
         let lock = TOKEN_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         let dir = std::env::temp_dir().join(format!("trent-softhsm-{}", uuid::Uuid::new_v4()));
@@ -82,6 +101,21 @@ impl SoftToken {
             .output()
             .unwrap();
         assert!(out.status.success(), "softhsm2-util --init-token: {}", String::from_utf8_lossy(&out.stderr));
+        if let Some((key_label, value)) = known_key {
+            let file = dir.join("known-key");
+            std::fs::write(&file, value).unwrap();
+            let out = Command::new("pkcs11-tool")
+                .env("SOFTHSM2_CONF", &conf)
+                .arg("--module")
+                .arg(&module_path)
+                .args(["--token-label", label, "--login", "--pin", USER_PIN, "--write-object"])
+                .arg(&file)
+                .args(["--type", "secrkey", "--key-type", "AES:32", "--usage-decrypt", "--label", key_label])
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "pkcs11-tool --write-object: {}", String::from_utf8_lossy(&out.stderr));
+            std::fs::remove_file(&file).unwrap();
+        }
         // Only tests holding TOKEN_LOCK read it (when the module initializes).
         std::env::set_var("SOFTHSM2_CONF", &conf);
         let module = Pkcs11Module::open(&module_path).unwrap();
