@@ -83,19 +83,14 @@ impl SessionPool {
     /// Runs `f` with a session of the pool, waiting for one if all
     /// `max_sessions` are busy.
     pub(crate) fn with_session<T>(&self, f: impl FnOnce(&Session) -> Result<T, HsmError>) -> Result<T, HsmError> {
-        let session = self.take()?;
-        let result = f(&session);
-        let dead = matches!(&result, Err(e) if e.session_is_dead());
-        let mut s = self.lock();
-        if dead {
-            s.open -= 1;
-            drop(s);
-            drop(session);
-        } else {
-            s.idle.push(session);
-            drop(s);
+        let mut lease = Lease { pool: self, session: Some(self.take()?) };
+        let result = match &lease.session {
+            Some(session) => f(session),
+            None => Err(HsmError::TokenNotPresent),
+        };
+        if matches!(&result, Err(e) if e.session_is_dead()) {
+            lease.discard();
         }
-        self.returned.notify_one();
         result
     }
 
@@ -128,5 +123,31 @@ impl SessionPool {
             }
         }
         Ok(session)
+    }
+}
+
+/// A session taken from the pool: back to the idle list when dropped (also
+/// if the call panicked), or closed and uncounted when discarded.
+struct Lease<'a> {
+    pool: &'a SessionPool,
+    session: Option<Session>,
+}
+
+impl Lease<'_> {
+    fn discard(&mut self) {
+        if let Some(session) = self.session.take() {
+            self.pool.lock().open -= 1;
+            drop(session);
+            self.pool.returned.notify_one();
+        }
+    }
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        if let Some(session) = self.session.take() {
+            self.pool.lock().idle.push(session);
+            self.pool.returned.notify_one();
+        }
     }
 }
