@@ -24,7 +24,7 @@ softhsm_find_module() {
     fi
   done
   if command -v dpkg >/dev/null 2>&1; then
-    candidate=$(dpkg -L libsofthsm2 2>/dev/null | grep '/libsofthsm2\.so$' | head -n 1)
+    candidate=$(dpkg -L libsofthsm2 2>/dev/null | grep '/libsofthsm2\.so$' | head -n 1 || true)
     if [ -n "$candidate" ] && [ -f "$candidate" ]; then
       echo "$candidate"
       return 0
