@@ -107,6 +107,56 @@ pub fn encode_context(context: &BTreeMap<String, String>) -> Result<Vec<u8>, Cry
     Ok(out)
 }
 
+/// The AES-256-GCM step of a blob, done by whoever holds the key: in
+/// software ([`SoftwareCipher`]: a per-message key from HKDF over the
+/// material and the salt) or inside a token (a PKCS#11 key, which uses the
+/// token key directly; the salt is then random, unused, and still
+/// authenticated as part of the header). The framing around it (header,
+/// AAD, layout) is this module's, so every cipher makes the same format.
+pub trait BlobCipher {
+    /// Encrypts `in_out` in place with AES-256-GCM under `iv` (12 bytes) and
+    /// `aad`, returning the 16-byte tag. `salt` is the blob's salt.
+    fn seal(&self, salt: &[u8], iv: &[u8], aad: &[u8], in_out: &mut [u8]) -> Result<[u8; TAG_LEN], CryptoError>;
+
+    /// Decrypts `sealed` (ciphertext followed by the tag). Authentication
+    /// failure is [`CryptoError::Decrypt`].
+    fn open(&self, salt: &[u8], iv: &[u8], aad: &[u8], sealed: &[u8]) -> Result<SecretBytes, CryptoError>;
+}
+
+/// Length of the GCM tag every blob ends with.
+pub const GCM_TAG_LEN: usize = TAG_LEN;
+/// Length of the GCM iv in every blob.
+pub const GCM_IV_LEN: usize = NONCE_LEN;
+
+/// Key material held in software: each message gets its own AES-256-GCM
+/// key, HKDF-SHA256(material, salt, info).
+pub struct SoftwareCipher<'a>(pub &'a SecretBytes);
+
+impl BlobCipher for SoftwareCipher<'_> {
+    fn seal(&self, salt: &[u8], iv: &[u8], aad: &[u8], in_out: &mut [u8]) -> Result<[u8; TAG_LEN], CryptoError> {
+        let key = message_key(self.0, salt)?;
+        let nonce = Nonce::try_assume_unique_for_key(iv).map_err(|_| CryptoError::Internal("bad iv length"))?;
+        let tag = key
+            .seal_in_place_separate_tag(nonce, Aad::from(aad), in_out)
+            .map_err(|_| CryptoError::Internal("AES-GCM seal failed"))?;
+        let mut out = [0u8; TAG_LEN];
+        out.copy_from_slice(tag.as_ref());
+        Ok(out)
+    }
+
+    fn open(&self, salt: &[u8], iv: &[u8], aad: &[u8], sealed: &[u8]) -> Result<SecretBytes, CryptoError> {
+        let key = message_key(self.0, salt)?;
+        let nonce = Nonce::try_assume_unique_for_key(iv).map_err(|_| CryptoError::Internal("bad iv length"))?;
+        let mut buf = Zeroizing::new(sealed.to_vec());
+        let plain_len = key
+            .open_in_place(nonce, Aad::from(aad), &mut buf)
+            .map_err(|_| CryptoError::Decrypt)?
+            .len();
+        buf.truncate(plain_len);
+        Ok(SecretBytes::new(std::mem::take(&mut *buf)))
+    }
+}
+
 /// The per-message AES-256-GCM key: HKDF-SHA256(material, salt, info).
 fn message_key(material: &SecretBytes, salt: &[u8]) -> Result<LessSafeKey, CryptoError> {
     if material.len() != MATERIAL_LEN {
@@ -133,17 +183,40 @@ pub fn encrypt(
     context: &BTreeMap<String, String>,
     plaintext: &[u8],
 ) -> Result<Vec<u8>, CryptoError> {
+    encrypt_with_cipher(&SoftwareCipher(material), header, context, plaintext)
+}
+
+/// Encrypts `plaintext` into a blob with `cipher` doing AES-256-GCM, with
+/// a fresh random salt and iv.
+pub fn encrypt_with_cipher<C: BlobCipher + ?Sized>(
+    cipher: &C,
+    header: &Header,
+    context: &BTreeMap<String, String>,
+    plaintext: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
     // One draw for both: each call into the generator has a fixed cost.
     let fresh = random_bytes(SALT_LEN + NONCE_LEN)?;
     let (salt, iv) = fresh.split_at(SALT_LEN);
-    encrypt_with(material, header, context, plaintext, salt, iv)
+    seal_blob(cipher, header, context, plaintext, salt, iv)
 }
 
 /// [`encrypt`] with a given salt and iv. Private to the crate: reusing an iv
 /// under the same salt and material breaks GCM, so only [`encrypt`] (fresh
 /// random values) and the known-answer test call it.
+#[cfg(test)]
 pub(crate) fn encrypt_with(
     material: &SecretBytes,
+    header: &Header,
+    context: &BTreeMap<String, String>,
+    plaintext: &[u8],
+    salt: &[u8],
+    iv: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
+    seal_blob(&SoftwareCipher(material), header, context, plaintext, salt, iv)
+}
+
+fn seal_blob<C: BlobCipher + ?Sized>(
+    cipher: &C,
     header: &Header,
     context: &BTreeMap<String, String>,
     plaintext: &[u8],
@@ -153,7 +226,6 @@ pub(crate) fn encrypt_with(
     if salt.len() != SALT_LEN || iv.len() != NONCE_LEN {
         return Err(CryptoError::Internal("bad salt or iv length"));
     }
-    let key = message_key(material, salt)?;
     // Zeroizing while it still holds plaintext, in case sealing fails.
     let mut out = Zeroizing::new(Vec::with_capacity(OVERHEAD + plaintext.len()));
     out.extend_from_slice(&MAGIC);
@@ -163,12 +235,8 @@ pub(crate) fn encrypt_with(
     out.extend_from_slice(iv);
     let aad = aad_for(&out[..HEADER_LEN], context)?;
     out.extend_from_slice(plaintext);
-    let nonce =
-        Nonce::try_assume_unique_for_key(iv).map_err(|_| CryptoError::Internal("bad iv length"))?;
-    let tag = key
-        .seal_in_place_separate_tag(nonce, Aad::from(&aad), &mut out[HEADER_LEN..])
-        .map_err(|_| CryptoError::Internal("AES-GCM seal failed"))?;
-    out.extend_from_slice(tag.as_ref());
+    let tag = cipher.seal(salt, iv, &aad, &mut out[HEADER_LEN..])?;
+    out.extend_from_slice(&tag);
     Ok(std::mem::take(&mut *out))
 }
 
@@ -181,18 +249,18 @@ pub fn decrypt(
     blob: &[u8],
     context: &BTreeMap<String, String>,
 ) -> Result<SecretBytes, CryptoError> {
+    decrypt_with_cipher(&SoftwareCipher(material), blob, context)
+}
+
+/// [`decrypt`] with `cipher` doing AES-256-GCM.
+pub fn decrypt_with_cipher<C: BlobCipher + ?Sized>(
+    cipher: &C,
+    blob: &[u8],
+    context: &BTreeMap<String, String>,
+) -> Result<SecretBytes, CryptoError> {
     parse_header(blob)?;
-    let key = message_key(material, &blob[SALT_AT..IV_AT])?;
     let aad = aad_for(&blob[..HEADER_LEN], context)?;
-    let nonce = Nonce::try_assume_unique_for_key(&blob[IV_AT..HEADER_LEN])
-        .map_err(|_| CryptoError::Internal("bad iv length"))?;
-    let mut buf = Zeroizing::new(blob[HEADER_LEN..].to_vec());
-    let plain_len = key
-        .open_in_place(nonce, Aad::from(&aad), &mut buf)
-        .map_err(|_| CryptoError::Decrypt)?
-        .len();
-    buf.truncate(plain_len);
-    Ok(SecretBytes::new(std::mem::take(&mut *buf)))
+    cipher.open(&blob[SALT_AT..IV_AT], &blob[IV_AT..HEADER_LEN], &aad, &blob[HEADER_LEN..])
 }
 
 #[cfg(test)]

@@ -30,8 +30,50 @@ pub enum CryptoError {
     /// ciphertext of the wrong length).
     #[error("invalid input: {0}")]
     InvalidInput(&'static str),
+    /// A key store holding the key (a PKCS#11 token) could not do what was
+    /// asked, for the reason given; not the caller's ciphertext.
+    #[error("key store: {0}")]
+    KeyStore(KeyStoreFault),
     /// The root key file cannot be created, read or trusted. The text names
     /// the path and the problem, never the key.
     #[error("root key: {0}")]
     RootKey(String),
+}
+
+/// Why a key store (an HSM token) failed. Each maps to one of AWS's
+/// `ConnectionErrorCode` values ([`KeyStoreFault::connection_error_code`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum KeyStoreFault {
+    /// No token with the key store's label (`CLUSTER_NOT_FOUND`).
+    #[error("token not found")]
+    TokenNotFound,
+    /// The token went away or cannot be reached (`NETWORK_ERRORS`).
+    #[error("token not present")]
+    TokenNotPresent,
+    /// The PIN was refused (`INVALID_CREDENTIALS`).
+    #[error("PIN incorrect")]
+    PinIncorrect,
+    /// The PIN is locked after too many failures (`USER_LOCKED_OUT`).
+    #[error("PIN locked")]
+    PinLocked,
+    /// The key's object is not in the token (`INTERNAL_ERROR`: the key
+    /// store no longer holds a key Trent made there).
+    #[error("key not found in the token")]
+    KeyNotFound,
+    /// Anything else the module reported (`INTERNAL_ERROR`).
+    #[error("module failure")]
+    Internal,
+}
+
+impl KeyStoreFault {
+    /// The AWS `ConnectionErrorCode` this fault is reported as.
+    pub fn connection_error_code(self) -> &'static str {
+        match self {
+            KeyStoreFault::TokenNotFound => "CLUSTER_NOT_FOUND",
+            KeyStoreFault::TokenNotPresent => "NETWORK_ERRORS",
+            KeyStoreFault::PinIncorrect => "INVALID_CREDENTIALS",
+            KeyStoreFault::PinLocked => "USER_LOCKED_OUT",
+            KeyStoreFault::KeyNotFound | KeyStoreFault::Internal => "INTERNAL_ERROR",
+        }
+    }
 }

@@ -14,6 +14,9 @@
 //!   Decrypt takes; it names its key and key material, uses a per-message
 //!   HKDF-derived AES-256-GCM key and binds the encryption context
 //!   (docs/ciphertext-format.md).
+//! - [`handle`]: key handles that do the crypto inside themselves
+//!   ([`SymmetricKey`]; [`SoftwareSymmetricKey`] in memory, a PKCS#11 key in
+//!   the `trent-hsm` crate), so operations need not know where a key lives.
 //! - [`keytypes`]: RSA, ECC, Ed25519, SM2, ML-DSA, ML-KEM and HMAC keys: the
 //!   model's specs and algorithms, generation, parsed keys and their cache.
 //! - [`provider`]: the [`KeyProvider`] trait the server calls, and
@@ -25,6 +28,7 @@
 
 pub mod ciphertext;
 pub mod error;
+pub mod handle;
 pub mod import;
 pub mod keytypes;
 pub mod provider;
@@ -32,7 +36,8 @@ pub mod root_key;
 pub mod secret;
 
 pub use ciphertext::Header;
-pub use error::CryptoError;
+pub use error::{CryptoError, KeyStoreFault};
+pub use handle::{SoftwareSymmetricKey, SymmetricKey};
 pub use provider::{KeyProvider, SoftwareProvider, StoredMaterial};
 pub use root_key::RootKey;
 pub use secret::{new_uuid, random_bytes, random_secret, SecretBytes};

@@ -14,6 +14,7 @@ use zeroize::Zeroizing;
 
 use crate::ciphertext::{self, Header, MATERIAL_ID_LEN, MATERIAL_LEN};
 use crate::error::CryptoError;
+use crate::handle::{SoftwareSymmetricKey, SymmetricKey};
 use crate::keytypes::{self, KeyCache, KeySpec, PrivateKey};
 use crate::root_key::RootKey;
 use crate::secret::{random_bytes, random_secret, SecretBytes};
@@ -42,6 +43,10 @@ pub trait KeyProvider: Send + Sync {
         key_id: Uuid,
     ) -> Result<(StoredMaterial, [u8; MATERIAL_ID_LEN]), CryptoError>;
 
+    /// The handle of the symmetric key whose material `stored` is (the
+    /// material `header` names): it does the crypto inside itself.
+    fn symmetric_key(&self, stored: &StoredMaterial, header: &Header) -> Result<Arc<dyn SymmetricKey>, CryptoError>;
+
     /// Encrypts `plaintext` with the material `stored` (which must be the
     /// material `header` names) into a ciphertext blob.
     fn encrypt(
@@ -50,7 +55,9 @@ pub trait KeyProvider: Send + Sync {
         header: &Header,
         context: &BTreeMap<String, String>,
         plaintext: &[u8],
-    ) -> Result<Vec<u8>, CryptoError>;
+    ) -> Result<Vec<u8>, CryptoError> {
+        self.symmetric_key(stored, header)?.encrypt(context, plaintext)
+    }
 
     /// Decrypts `blob`, whose parsed header is `header`, with the material
     /// `stored` that the store found for that header.
@@ -60,7 +67,14 @@ pub trait KeyProvider: Send + Sync {
         header: &Header,
         blob: &[u8],
         context: &BTreeMap<String, String>,
-    ) -> Result<SecretBytes, CryptoError>;
+    ) -> Result<SecretBytes, CryptoError> {
+        // The caller should have looked `stored` up by this blob's header;
+        // if not, refuse before touching key material.
+        if ciphertext::parse_header(blob)? != *header {
+            return Err(CryptoError::Decrypt);
+        }
+        self.symmetric_key(stored, header)?.decrypt(blob, context)
+    }
 
     /// Makes new key material of an asymmetric or HMAC `spec` for `key_id`.
     /// Slow for RSA-4096 (seconds): call it off the async threads.
@@ -212,31 +226,9 @@ impl KeyProvider for SoftwareProvider {
         Ok((StoredMaterial(sealed), material_id))
     }
 
-    fn encrypt(
-        &self,
-        stored: &StoredMaterial,
-        header: &Header,
-        context: &BTreeMap<String, String>,
-        plaintext: &[u8],
-    ) -> Result<Vec<u8>, CryptoError> {
+    fn symmetric_key(&self, stored: &StoredMaterial, header: &Header) -> Result<Arc<dyn SymmetricKey>, CryptoError> {
         let material = self.unseal(stored, header)?;
-        ciphertext::encrypt(&material, header, context, plaintext)
-    }
-
-    fn decrypt(
-        &self,
-        stored: &StoredMaterial,
-        header: &Header,
-        blob: &[u8],
-        context: &BTreeMap<String, String>,
-    ) -> Result<SecretBytes, CryptoError> {
-        // The caller should have looked `stored` up by this blob's header;
-        // if not, refuse before touching key material.
-        if ciphertext::parse_header(blob)? != *header {
-            return Err(CryptoError::Decrypt);
-        }
-        let material = self.unseal(stored, header)?;
-        ciphertext::decrypt(&material, blob, context)
+        Ok(Arc::new(SoftwareSymmetricKey::new(*header, material)?))
     }
 
     fn generate_key(

@@ -1,0 +1,153 @@
+//! A bounded pool of logged-in sessions on one token, reused across calls:
+//! a call takes an idle session, or opens one while fewer than the bound
+//! are open, or waits for one to come back. Sessions are never opened per
+//! call; one that saw the token go away is closed instead of reused.
+
+use std::fmt;
+use std::sync::{Condvar, Mutex, MutexGuard};
+
+use cryptoki::context::Pkcs11;
+use cryptoki::error::{Error, RvError};
+use cryptoki::session::{Session, SessionState, UserType};
+use cryptoki::slot::Slot;
+use cryptoki::types::AuthPin;
+
+use crate::error::HsmError;
+
+/// What the pool is doing, for tests and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    /// The most sessions the pool opens at once.
+    pub max_sessions: usize,
+    /// Sessions open now (idle or in use).
+    pub open: usize,
+    /// Sessions open and idle now.
+    pub idle: usize,
+    /// The most sessions that were ever open at once.
+    pub peak_open: usize,
+    /// Sessions opened since the pool was made (C_OpenSession calls).
+    pub opened_total: usize,
+}
+
+struct State {
+    idle: Vec<Session>,
+    open: usize,
+    peak_open: usize,
+    opened_total: usize,
+}
+
+/// Sessions on one token's slot, at most `max_sessions` open, each logged
+/// in as the user (PKCS#11 login state is per application and token, so a
+/// new session is usually logged in already; if not it logs in).
+pub struct SessionPool {
+    ctx: Pkcs11,
+    slot: Slot,
+    pin: AuthPin,
+    max_sessions: usize,
+    state: Mutex<State>,
+    returned: Condvar,
+}
+
+impl fmt::Debug for SessionPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionPool").field("slot", &self.slot).field("stats", &self.stats()).finish_non_exhaustive()
+    }
+}
+
+impl SessionPool {
+    /// A pool on `slot` logging in with `pin`; opens and logs in its first
+    /// session now, so a wrong PIN or a missing token shows at once.
+    pub(crate) fn new(ctx: Pkcs11, slot: Slot, pin: AuthPin, max_sessions: usize) -> Result<Self, HsmError> {
+        let pool = SessionPool {
+            ctx,
+            slot,
+            pin,
+            max_sessions: max_sessions.max(1),
+            state: Mutex::new(State { idle: Vec::new(), open: 0, peak_open: 0, opened_total: 0 }),
+            returned: Condvar::new(),
+        };
+        pool.with_session(|_| Ok(()))?;
+        Ok(pool)
+    }
+
+    /// Counts of open, idle and ever-opened sessions.
+    pub fn stats(&self) -> PoolStats {
+        let s = self.lock();
+        PoolStats { max_sessions: self.max_sessions, open: s.open, idle: s.idle.len(), peak_open: s.peak_open, opened_total: s.opened_total }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `f` with a session of the pool, waiting for one if all
+    /// `max_sessions` are busy.
+    pub(crate) fn with_session<T>(&self, f: impl FnOnce(&Session) -> Result<T, HsmError>) -> Result<T, HsmError> {
+        let mut lease = Lease { pool: self, session: Some(self.take()?) };
+        let result = match &lease.session {
+            Some(session) => f(session),
+            None => Err(HsmError::TokenNotPresent),
+        };
+        if matches!(&result, Err(e) if e.session_is_dead()) {
+            lease.discard();
+        }
+        result
+    }
+
+    fn take(&self) -> Result<Session, HsmError> {
+        let mut s = self.lock();
+        loop {
+            if let Some(session) = s.idle.pop() {
+                return Ok(session);
+            }
+            if s.open < self.max_sessions {
+                s.open += 1;
+                s.opened_total += 1;
+                s.peak_open = s.peak_open.max(s.open);
+                drop(s);
+                return self.open_session().inspect_err(|_| {
+                    self.lock().open -= 1;
+                    self.returned.notify_one();
+                });
+            }
+            s = self.returned.wait(s).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    fn open_session(&self) -> Result<Session, HsmError> {
+        let session = self.ctx.open_rw_session(self.slot)?;
+        if session.get_session_info()?.session_state() != SessionState::RwUser {
+            match session.login(UserType::User, Some(&self.pin)) {
+                Ok(()) | Err(Error::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(session)
+    }
+}
+
+/// A session taken from the pool: back to the idle list when dropped (also
+/// if the call panicked), or closed and uncounted when discarded.
+struct Lease<'a> {
+    pool: &'a SessionPool,
+    session: Option<Session>,
+}
+
+impl Lease<'_> {
+    fn discard(&mut self) {
+        if let Some(session) = self.session.take() {
+            self.pool.lock().open -= 1;
+            drop(session);
+            self.pool.returned.notify_one();
+        }
+    }
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        if let Some(session) = self.session.take() {
+            self.pool.lock().idle.push(session);
+            self.pool.returned.notify_one();
+        }
+    }
+}
