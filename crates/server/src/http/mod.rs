@@ -4,9 +4,10 @@
 //! event of the request, written before the answer (or instead of it, if
 //! the audit log cannot be written).
 //!
-//! Each request runs in a task of its own ([`handle`]): a client that
-//! closes its connection drops the connection's future, never the work a
-//! request began, so a change that commits always gets its audit event.
+//! Each request that may change something runs in a task of its own
+//! ([`handle`]): a client that closes its connection drops the connection's
+//! future, never the work such a request began, so a change that commits
+//! always gets its audit event.
 
 pub mod body;
 
@@ -65,12 +66,19 @@ pub fn router(state: Arc<AppState>, running: Running) -> Router {
     Router::new().fallback(handle).with_state(Served { state, running })
 }
 
-/// Runs the request in a task of its own and waits for its answer. If the
-/// client goes away, hyper drops this future, but the task runs on to its
-/// end: its store writes and its audit event stay one unit.
+/// Runs a request that may change something in a task of its own and
+/// waits for its answer: if the client goes away, hyper drops this future,
+/// but the task runs on to its end, so its store writes and its audit event
+/// stay one unit. Reads and cryptographic operations are awaited here (a
+/// task costs ~8% of Encrypt's throughput, docs/BENCHMARKS.md); dropped,
+/// they leave nothing behind but a key use noted without its event.
 async fn handle(State(served): State<Served>, method: Method, uri: Uri, headers: HeaderMap, request: axum::extract::Request) -> Response {
+    let changes = may_change(&headers);
     // One reading of the store's change epoch serves the request's lookups (trent_store::read_cache).
     let work = trent_store::read_cache::request_scope(answer(served.state, method, uri, headers, request));
+    if !changes {
+        return work.await;
+    }
     let running = served.running;
     let task = tokio::spawn(async move {
         let response = work.await;
@@ -84,6 +92,24 @@ async fn handle(State(served): State<Served>, method: Method, uri: Uri, headers:
             tracing::error!(request_id = %request_id, error = %e, "a request's task failed; it has no audit event");
             json_response(&request_id, error_answer(&request_id, &KmsError::internal(e.to_string())))
         }
+    }
+}
+
+/// Whether a request may change something: a KMS operation whose row says
+/// it changes, a request on another's behalf (a trusted service's first
+/// use of `alias/aws/<service>` makes the AWS managed key), and anything
+/// not routed by its target (IAM and STS, which change identities). An
+/// unknown target changes nothing: it is refused.
+fn may_change(headers: &HeaderMap) -> bool {
+    if headers.contains_key(crate::authz::via::HEADER) {
+        return true;
+    }
+    match headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
+        None => true,
+        Some(target) => target
+            .strip_prefix(protocol::TARGET_PREFIX)
+            .and_then(trent_model::Operation::from_name)
+            .is_some_and(|op| crate::dispatch::table::describe(op).changes),
     }
 }
 
@@ -307,6 +333,33 @@ mod tests {
         let body: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(status, StatusCode::BAD_REQUEST, "AWS answers a DryRun with 400, not 412");
         assert_eq!(body["message"], "The request would have succeeded, but the DryRun option is set.");
+    }
+
+    #[test]
+    fn requests_that_may_change_something_are_the_ones_run_in_a_task_of_their_own() {
+        let with = |pairs: &[(&'static str, &str)]| {
+            let mut h = HeaderMap::new();
+            for (name, value) in pairs {
+                h.insert(*name, HeaderValue::from_str(value).unwrap());
+            }
+            may_change(&h)
+        };
+        for op in ["CreateKey", "ScheduleKeyDeletion", "CreateGrant", "PutKeyPolicy", "TagResource", "Decapsulate"] {
+            assert!(with(&[("x-amz-target", &format!("TrentService.{op}"))]), "{op}");
+        }
+        for op in ["Encrypt", "Decrypt", "DescribeKey", "ListKeys", "GenerateDataKey", "Sign"] {
+            assert!(!with(&[("x-amz-target", &format!("TrentService.{op}"))]), "{op}");
+        }
+        // A trusted service's first use of alias/aws/<service> makes a key.
+        assert!(with(&[("x-amz-target", "TrentService.Encrypt"), (crate::authz::via::HEADER, "arn:aws:iam::111122223333:user/u")]));
+        // IAM and STS (no target) change identities; an unknown target is refused.
+        assert!(with(&[]));
+        assert!(!with(&[("x-amz-target", "TrentService.NoSuchOperation")]));
+        // Every operation whose row says it changes something.
+        for op in trent_model::Operation::ALL {
+            let changes = crate::dispatch::table::describe(op).changes;
+            assert_eq!(with(&[("x-amz-target", &format!("TrentService.{}", op.name()))]), changes, "{}", op.name());
+        }
     }
 
     #[test]
