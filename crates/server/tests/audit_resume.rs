@@ -12,7 +12,6 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{Trent, REGION};
-use serde_json::Value;
 
 /// Sets the running server's soft file size limit (`None`: unlimited).
 fn file_size_limit(trent: &Trent, bytes: Option<u64>) {
@@ -22,26 +21,7 @@ fn file_size_limit(trent: &Trent, bytes: Option<u64>) {
 }
 
 fn audit_bytes(data_dir: &Path) -> u64 {
-    std::fs::read_dir(data_dir.join("audit")).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|x| x == "jsonl")).map(|p| p.metadata().unwrap().len()).sum()
-}
-
-/// (successful CreateKey events, every event) in the log.
-fn create_key_events(data_dir: &Path) -> (usize, usize) {
-    let (mut created, mut all) = (0, 0);
-    let mut files: Vec<_> = std::fs::read_dir(data_dir.join("audit")).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|x| x == "jsonl")).collect();
-    files.sort();
-    for file in files {
-        for line in std::fs::read_to_string(&file).unwrap().lines() {
-            let record: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{}: {e}: {line}", file.display()));
-            if record["recordType"] == "event" {
-                all += 1;
-                if record["event"]["eventName"] == "CreateKey" && record["event"].get("errorCode").is_none() {
-                    created += 1;
-                }
-            }
-        }
-    }
-    (created, all)
+    common::audit_files(data_dir).iter().map(|p| p.metadata().unwrap().len()).sum()
 }
 
 fn verify_clean(data_dir: &Path) {
@@ -93,7 +73,7 @@ async fn after_a_full_disk_the_log_resumes_without_a_restart() {
     assert!(trent.log().contains("the audit log resumed"), "{}", trent.log());
     let keys = key_count(&kms).await;
     trent.stop();
-    let (created, _) = create_key_events(&trent.data_dir());
+    let created = common::successful_events(&trent.data_dir(), "CreateKey");
     assert_eq!(keys, created, "{keys} keys but {created} CreateKey events");
     verify_clean(&trent.data_dir());
 }
@@ -118,7 +98,7 @@ async fn a_change_committed_while_the_log_failed_gets_its_event_when_it_resumes(
     let keys = key_count(&kms).await;
     assert_eq!(keys, 2, "the owed key and the new one");
     trent.stop();
-    let (created, _) = create_key_events(&trent.data_dir());
+    let created = common::successful_events(&trent.data_dir(), "CreateKey");
     assert_eq!(created, 2, "the owed CreateKey's event was written on resumption");
     verify_clean(&trent.data_dir());
     drop(socket);

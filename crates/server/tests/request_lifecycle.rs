@@ -9,7 +9,6 @@ mod common;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::Trent;
@@ -49,28 +48,6 @@ fn read_answer(stream: &mut TcpStream) -> (String, String, String) {
     let mut body = vec![0u8; length];
     stream.read_exact(&mut body).unwrap();
     (head.lines().next().unwrap().to_owned(), head.to_ascii_lowercase(), String::from_utf8(body).unwrap())
-}
-
-fn audit_files(data_dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> =
-        std::fs::read_dir(data_dir.join("audit")).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|x| x == "jsonl")).collect();
-    files.sort();
-    files
-}
-
-/// The events of successful calls of `operation` in the log.
-fn successful_events(data_dir: &Path, operation: &str) -> usize {
-    let mut count = 0;
-    for file in audit_files(data_dir) {
-        for line in std::fs::read_to_string(&file).unwrap().lines() {
-            let record: Value = serde_json::from_str(line).unwrap();
-            let event = &record["event"];
-            if record["recordType"] == "event" && event["eventName"] == operation && event.get("errorCode").is_none() {
-                count += 1;
-            }
-        }
-    }
-    count
 }
 
 /// Every key in the store, counted through ListKeys.
@@ -121,7 +98,7 @@ fn a_client_that_leaves_at_any_point_leaves_no_change_unaudited() {
     }
     // A graceful stop waits for every request's task, answered or not.
     trent.stop();
-    let events = successful_events(&trent.data_dir(), "CreateKey");
+    let events = common::successful_events(&trent.data_dir(), "CreateKey");
     trent.restart(&["--dev"]);
     let keys = key_count(&trent);
     assert!(keys > 0, "no CreateKey got through: the test proves nothing");

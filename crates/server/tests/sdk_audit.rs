@@ -8,7 +8,6 @@ mod common;
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use aws_sdk_kms::operation::RequestId;
@@ -31,26 +30,6 @@ struct Case {
     event_name: &'static str,
     error: Option<&'static str>,
     checks: Vec<(&'static str, Check)>,
-}
-
-/// Every event in the data directory's log, in order.
-fn events(data_dir: &Path) -> Vec<Value> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(data_dir.join("audit"))
-        .expect("DATA_DIR/audit")
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
-        .collect();
-    files.sort();
-    let mut out = Vec::new();
-    for f in files {
-        for line in std::fs::read_to_string(&f).unwrap().lines() {
-            let record: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{}: {e}: {line}", f.display()));
-            if record["recordType"] == "event" {
-                out.push(record["event"].clone());
-            }
-        }
-    }
-    out
 }
 
 /// A raw HTTP/1.1 request; returns (status, x-amzn-requestid, body).
@@ -264,7 +243,7 @@ async fn every_operation_and_every_error_class_gives_exactly_one_event() {
     }
 
     // --- the log holds exactly one event per request, with the right fields ------------
-    let all = events(&trent.data_dir());
+    let all = common::audit_events(&trent.data_dir());
     assert_eq!(all.len(), cases.len(), "one event per request, and no other");
     let mut by_id: HashMap<&str, Vec<&Value>> = HashMap::new();
     for e in &all {
@@ -335,8 +314,7 @@ async fn verify_passes_an_intact_log_and_names_the_tampered_record() {
     let (code, out) = trent_cli(&["audit", "export-public-key", "--data-dir", dd, "--out", pem.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}");
     assert!(std::fs::read_to_string(&pem).unwrap().starts_with("-----BEGIN PUBLIC KEY-----"));
-    let mut files: Vec<PathBuf> = std::fs::read_dir(data_dir.join("audit")).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|x| x == "jsonl")).collect();
-    files.sort();
+    let files = common::audit_files(&data_dir);
     assert!(files.len() >= 2, "the small --audit-max-file-bytes rotated the log: {files:?}");
     let all_lines: Vec<String> = files.iter().flat_map(|f| std::fs::read_to_string(f).unwrap().lines().map(str::to_owned).collect::<Vec<_>>()).collect();
     let copy = work.path().join("copy.jsonl");
@@ -453,7 +431,7 @@ async fn an_unwritable_audit_log_refuses_requests_until_it_resumes() {
     trent.stop();
     let (code, out) = verify(&["--data-dir", trent.data_dir().to_str().unwrap()]);
     assert_eq!(code, 0, "{out}");
-    assert_eq!(events(&trent.data_dir()).iter().filter(|e| e["eventName"] == "CreateKey" && e.get("errorCode").is_none()).count(), 2, "the refused CreateKeys left no event");
+    assert_eq!(common::successful_events(&trent.data_dir(), "CreateKey"), 2, "the refused CreateKeys left no event");
 }
 
 #[test]
@@ -489,7 +467,7 @@ async fn background_work_records_one_service_event_each() {
     trent.restart(&["--dev", "--clock-offset-secs", &later]);
     trent.restart(&["--dev", "--clock-offset-secs", &later]);
     trent.stop();
-    let service: Vec<Value> = events(&trent.data_dir()).into_iter().filter(|e| e["eventType"] == "AwsServiceEvent").collect();
+    let service: Vec<Value> = common::audit_events(&trent.data_dir()).into_iter().filter(|e| e["eventType"] == "AwsServiceEvent").collect();
     let named = |name: &str| service.iter().filter(|e| e["eventName"] == name).cloned().collect::<Vec<_>>();
     let [deleted] = named("DeleteKey").try_into().unwrap_or_else(|v: Vec<Value>| panic!("DeleteKey events: {v:?}"));
     assert_eq!(deleted["resources"][0]["ARN"], doomed.arn().unwrap());

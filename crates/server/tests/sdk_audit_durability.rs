@@ -7,7 +7,7 @@
 #[allow(unused_macros)] // assert_err! is for the other test files.
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -16,15 +16,9 @@ use aws_sdk_kms::primitives::Blob;
 use common::{serve_refused, Trent, REGION};
 use serde_json::Value;
 
-fn log_files(data_dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> =
-        std::fs::read_dir(data_dir.join("audit")).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|x| x == "jsonl")).collect();
-    files.sort();
-    files
-}
 
 fn records(data_dir: &Path) -> Vec<Value> {
-    log_files(data_dir).iter().flat_map(|f| std::fs::read_to_string(f).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect::<Vec<Value>>()).collect()
+    common::audit_files(data_dir).iter().flat_map(|f| std::fs::read_to_string(f).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect::<Vec<Value>>()).collect()
 }
 
 fn request_ids(data_dir: &Path) -> Vec<String> {
@@ -76,7 +70,7 @@ async fn a_torn_last_line_is_cut_and_a_damaged_record_refuses_the_start() {
     let mut trent = Trent::start(&[]);
     trent.client(REGION).create_key().send().await.unwrap();
     trent.stop();
-    let file = log_files(&trent.data_dir()).pop().unwrap();
+    let file = common::audit_files(&trent.data_dir()).pop().unwrap();
     let intact = std::fs::read_to_string(&file).unwrap();
     // What a power failure in the middle of a write leaves.
     std::fs::write(&file, format!("{intact}{{\"seq\":3,\"prevHash\":\"00")).unwrap();
@@ -102,7 +96,7 @@ async fn only_the_newest_files_torn_line_is_cut_at_start() {
     let mut trent = Trent::start(&[]);
     trent.client(REGION).create_key().send().await.unwrap();
     trent.stop();
-    let file = log_files(&trent.data_dir()).pop().unwrap();
+    let file = common::audit_files(&trent.data_dir()).pop().unwrap();
     let seqs = records(&trent.data_dir()).len();
     // An empty newer file, as a crash right after a rotation leaves; the older file's newline cut.
     std::fs::write(trent.data_dir().join(format!("audit/audit-{:020}.jsonl", seqs + 1)), "").unwrap();
@@ -119,7 +113,7 @@ async fn verify_tells_a_torn_last_line_from_an_edit() {
     let mut trent = Trent::start(&[]);
     trent.client(REGION).create_key().send().await.unwrap();
     trent.kill();
-    let file = log_files(&trent.data_dir()).pop().unwrap();
+    let file = common::audit_files(&trent.data_dir()).pop().unwrap();
     let intact = std::fs::read_to_string(&file).unwrap();
     let last: Value = serde_json::from_str(intact.lines().last().unwrap()).unwrap();
     // What a crash in the middle of the next write leaves: the start of the next record.
@@ -157,7 +151,7 @@ async fn files_rotate_by_age_and_the_chain_runs_across_them() {
     tokio::time::sleep(Duration::from_millis(1100)).await;
     kms.list_keys().send().await.unwrap();
     trent.stop();
-    let files = log_files(&trent.data_dir());
+    let files = common::audit_files(&trent.data_dir());
     assert_eq!(files.len(), 2, "{files:?}");
     let first = std::fs::read_to_string(&files[0]).unwrap();
     assert!(first.lines().last().unwrap().contains("\"recordType\":\"digest\""), "a rotated file ends signed: {first}");

@@ -50,29 +50,9 @@ async fn the_last_successful_use_is_reported_and_kept() {
     assert_err!(client.get_key_last_usage().key_id("alias/none").send().await, is_not_found_exception);
 }
 
-/// Every audit event in the data directory's log, in order.
-fn audit_events(data_dir: &std::path::Path) -> Vec<serde_json::Value> {
-    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(data_dir.join("audit"))
-        .expect("DATA_DIR/audit")
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
-        .collect();
-    files.sort();
-    let mut out = Vec::new();
-    for f in files {
-        for line in std::fs::read_to_string(&f).unwrap().lines() {
-            let record: serde_json::Value = serde_json::from_str(line).unwrap();
-            if record["recordType"] == "event" {
-                out.push(record["event"].clone());
-            }
-        }
-    }
-    out
-}
-
 /// The `eventID` of the one event of request `request_id`.
 fn event_id_of(data_dir: &std::path::Path, request_id: &str) -> String {
-    let events: Vec<serde_json::Value> = audit_events(data_dir).into_iter().filter(|e| e["requestID"] == request_id).collect();
+    let events: Vec<serde_json::Value> = common::audit_events(data_dir).into_iter().filter(|e| e["requestID"] == request_id).collect();
     assert_eq!(events.len(), 1, "one event for request {request_id}");
     events[0]["eventID"].as_str().expect("eventID").to_owned()
 }

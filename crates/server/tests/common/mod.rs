@@ -282,3 +282,33 @@ macro_rules! assert_err {
         service
     }};
 }
+
+/// The audit log's files in a data directory, in chain order.
+pub fn audit_files(data_dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(data_dir.join("audit"))
+        .expect("DATA_DIR/audit")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// Every event in the data directory's audit log, in order.
+pub fn audit_events(data_dir: &Path) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    for f in audit_files(data_dir) {
+        for line in std::fs::read_to_string(&f).unwrap().lines() {
+            let record: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{}: {e}: {line}", f.display()));
+            if record["recordType"] == "event" {
+                out.push(record["event"].clone());
+            }
+        }
+    }
+    out
+}
+
+/// How many events of the log record a successful call of `operation`.
+pub fn successful_events(data_dir: &Path, operation: &str) -> usize {
+    audit_events(data_dir).iter().filter(|e| e["eventName"] == operation && e.get("errorCode").is_none()).count()
+}
