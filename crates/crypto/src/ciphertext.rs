@@ -27,7 +27,7 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use crate::error::CryptoError;
-use crate::secret::{random_bytes, SecretBytes};
+use crate::secret::{aes_gcm_open, random_bytes, SecretBytes};
 
 /// Magic byte `'T'` and format version 1.
 pub const MAGIC: [u8; 2] = [0x54, 0x01];
@@ -145,15 +145,7 @@ impl BlobCipher for SoftwareCipher<'_> {
     }
 
     fn open(&self, salt: &[u8], iv: &[u8], aad: &[u8], sealed: &[u8]) -> Result<SecretBytes, CryptoError> {
-        let key = message_key(self.0, salt)?;
-        let nonce = Nonce::try_assume_unique_for_key(iv).map_err(|_| CryptoError::Internal("bad iv length"))?;
-        let mut buf = Zeroizing::new(sealed.to_vec());
-        let plain_len = key
-            .open_in_place(nonce, Aad::from(aad), &mut buf)
-            .map_err(|_| CryptoError::Decrypt)?
-            .len();
-        buf.truncate(plain_len);
-        Ok(SecretBytes::new(std::mem::take(&mut *buf)))
+        aes_gcm_open(&message_key(self.0, salt)?, iv, aad, sealed)
     }
 }
 

@@ -23,7 +23,7 @@ use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LE
 use zeroize::Zeroizing;
 
 use crate::error::CryptoError;
-use crate::secret::{random_bytes, random_secret, SecretBytes};
+use crate::secret::{aes_gcm_open, random_bytes, random_secret, SecretBytes};
 
 /// Length of the root key in bytes (AES-256).
 pub const ROOT_KEY_LEN: usize = 32;
@@ -204,16 +204,7 @@ impl RootKey {
         if sealed[0] != SEAL_VERSION {
             return Err(CryptoError::Malformed("unknown sealed blob version"));
         }
-        let key = self.aead_key()?;
-        let nonce = Nonce::try_assume_unique_for_key(&sealed[1..SEAL_HEADER_LEN])
-            .map_err(|_| CryptoError::Internal("bad nonce length"))?;
-        let mut buf = Zeroizing::new(sealed[SEAL_HEADER_LEN..].to_vec());
-        let plain_len = key
-            .open_in_place(nonce, Aad::from(aad), &mut buf)
-            .map_err(|_| CryptoError::Decrypt)?
-            .len();
-        buf.truncate(plain_len);
-        Ok(SecretBytes::new(std::mem::take(&mut *buf)))
+        aes_gcm_open(self.aead_key()?, &sealed[1..SEAL_HEADER_LEN], aad, &sealed[SEAL_HEADER_LEN..])
     }
 }
 

@@ -85,6 +85,17 @@ pub fn new_uuid() -> uuid::Uuid {
     }
 }
 
+/// AES-GCM decryption into a secret: `sealed` is ciphertext then tag; the
+/// working copy is zeroized. Authentication failure is [`CryptoError::Decrypt`].
+/// The one place the root key's seals and Trent's ciphertexts are opened.
+pub(crate) fn aes_gcm_open(key: &aws_lc_rs::aead::LessSafeKey, iv: &[u8], aad: &[u8], sealed: &[u8]) -> Result<SecretBytes, CryptoError> {
+    let nonce = aws_lc_rs::aead::Nonce::try_assume_unique_for_key(iv).map_err(|_| CryptoError::Internal("bad iv length"))?;
+    let mut buf = Zeroizing::new(sealed.to_vec());
+    let plain_len = key.open_in_place(nonce, aws_lc_rs::aead::Aad::from(aad), &mut buf).map_err(|_| CryptoError::Decrypt)?.len();
+    buf.truncate(plain_len);
+    Ok(SecretBytes::new(std::mem::take(&mut *buf)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,3 +145,4 @@ mod tests {
         assert!(random_bytes(0).unwrap().is_empty());
     }
 }
+
