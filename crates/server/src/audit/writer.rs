@@ -318,11 +318,10 @@ impl Writer {
     fn write_record(&mut self, json: &str) -> Result<(), String> {
         self.rotate_if_due()?;
         let mut buf = String::with_capacity(json.len() + 200);
-        let before = (self.seq, self.head.clone());
-        self.append(&mut buf, RecordType::Event, json);
+        let previous_head = self.append(&mut buf, RecordType::Event, json);
         if let Err(e) = self.emit(&buf) {
             // Not written: the chain goes on from the last good record.
-            (self.seq, self.head) = before;
+            self.unappend(previous_head);
             return Err(e);
         }
         self.unsigned = true;
@@ -340,10 +339,19 @@ impl Writer {
         }
     }
 
-    fn append(&mut self, buf: &mut String, kind: RecordType, payload: &str) {
+    /// Seals the next record into `buf`; returns the chain's head before
+    /// it, to put back if the record is not written.
+    fn append(&mut self, buf: &mut String, kind: RecordType, payload: &str) -> String {
         self.seq += 1;
-        self.head = chain::seal_into(buf, self.seq, &self.head, kind, payload);
+        let head = chain::seal_into(buf, self.seq, &self.head, kind, payload);
         buf.push('\n');
+        std::mem::replace(&mut self.head, head)
+    }
+
+    /// Undoes [`Self::append`] of a record that was not written.
+    fn unappend(&mut self, previous_head: String) {
+        self.seq -= 1;
+        self.head = previous_head;
     }
 
     /// Writes records to every sink; any failure is the audit log's failure.
@@ -383,15 +391,14 @@ impl Writer {
         let signature = self.key.sign(&chain::digest_message(seq, &self.head, &time, first));
         let payload = chain::digest_payload(&time, first, seq, &self.fingerprint, &signature);
         let mut buf = String::new();
-        let before = (self.seq, self.head.clone());
-        self.append(&mut buf, RecordType::Digest, &payload);
+        let previous_head = self.append(&mut buf, RecordType::Digest, &payload);
         let written = self.emit(&buf).map(|()| self.keep_unsynced(buf)).and_then(|()| self.sync());
         if let Err(e) = written {
             // Undone (a resumption cuts it from the file): the next digest covers the same records.
             if self.unsynced_records.back().is_some_and(|(s, _)| *s == seq) {
                 self.unsynced_records.pop_back();
             }
-            (self.seq, self.head) = before;
+            self.unappend(previous_head);
             return Err(e);
         }
         self.last_digest_seq = seq;
