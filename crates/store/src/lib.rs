@@ -30,7 +30,9 @@ pub type After<'a> = Option<&'a str>;
 #[async_trait::async_trait]
 pub trait Store: Send + Sync {
     // --- keys ---------------------------------------------------------------
-    /// Inserts a new key together with its first material, atomically.
+    /// Inserts a new key together with its first material, atomically. A
+    /// key naming a custom key store is inserted only if that store still
+    /// exists (`NotFound` otherwise: it was deleted meanwhile).
     async fn insert_key(&self, key: &KeyRecord, material: &MaterialRecord) -> Result<(), StoreError>;
     /// Inserts a new key with its first material and an alias naming it,
     /// all or nothing: if the alias exists already, `AlreadyExists` and
@@ -142,6 +144,27 @@ pub trait Store: Send + Sync {
     async fn set_access_key_active(&self, access_key_id: &str, active: bool) -> Result<(), StoreError>;
     /// `NotFound` if there is no such key.
     async fn delete_access_key(&self, access_key_id: &str) -> Result<(), StoreError>;
+
+    // --- custom key stores ---------------------------------------------------
+    /// Inserts a key store unless its name is taken in its account and
+    /// Region or its cluster is used by any key store: then nothing is
+    /// written and the answer says which. Check and insert are one step.
+    async fn insert_custom_key_store(&self, store: &CustomKeyStoreRecord) -> Result<Option<KeyStoreConflict>, StoreError>;
+    async fn get_custom_key_store(&self, id: &str) -> Result<Option<CustomKeyStoreRecord>, StoreError>;
+    async fn get_custom_key_store_by_name(&self, account_id: &str, region: &str, name: &str) -> Result<Option<CustomKeyStoreRecord>, StoreError>;
+    /// Key stores of one account and Region ordered by id, after `after`.
+    async fn list_custom_key_stores(&self, account_id: &str, region: &str, after: After<'_>, limit: usize) -> Result<Vec<CustomKeyStoreRecord>, StoreError>;
+    /// Writes `store` if its `row_version` is still the stored one (else
+    /// `Conflict`; `NotFound` if it is gone) and its name and cluster are
+    /// still free (else `Ok(Err(..))`, nothing written). Returns the new
+    /// `row_version`.
+    async fn update_custom_key_store(&self, store: &CustomKeyStoreRecord) -> Result<Result<i64, KeyStoreConflict>, StoreError>;
+    /// Deletes a key store if `row_version` is still the stored one
+    /// (`Conflict` otherwise, `NotFound` if it is gone) and no key, in any
+    /// state, names it: then the answer is false and nothing is deleted.
+    async fn delete_custom_key_store(&self, id: &str, row_version: i64) -> Result<bool, StoreError>;
+    /// How many keys (in any state) name the key store.
+    async fn count_keys_in_custom_key_store(&self, id: &str) -> Result<u64, StoreError>;
 
     // --- deployment -----------------------------------------------------------
     /// A deployment-wide setting (e.g. the root key check value).

@@ -76,6 +76,10 @@ pub struct KeyRecord {
     /// Who manages the key: its account, or AWS (an AWS managed key).
     #[serde(default, skip_serializing_if = "KeyManager::is_customer")]
     pub key_manager: KeyManager,
+    /// The custom key store whose token holds the key's material (origin
+    /// `AWS_CLOUDHSM`); None for keys whose material Trent keeps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_key_store_id: Option<String>,
     /// Optimistic-concurrency counter: bumped by every update; an update
     /// that starts from a stale copy fails with [`crate::StoreError::Conflict`].
     #[serde(skip)]
@@ -343,4 +347,84 @@ pub struct GrantRecord {
     pub name: Option<String>,
     pub created_at: Millis,
     pub doc: String,
+}
+
+/// A custom key store's connection state, spelled as the API spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionState {
+    Connected,
+    Connecting,
+    Disconnected,
+    Disconnecting,
+    Failed,
+}
+
+impl ConnectionState {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ConnectionState::Connected => "CONNECTED",
+            ConnectionState::Connecting => "CONNECTING",
+            ConnectionState::Disconnected => "DISCONNECTED",
+            ConnectionState::Disconnecting => "DISCONNECTING",
+            ConnectionState::Failed => "FAILED",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Connected, Self::Connecting, Self::Disconnected, Self::Disconnecting, Self::Failed].into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+/// A custom key store of type `AWS_CLOUDHSM`: a registered PKCS#11 token
+/// (its "cluster") and the sealed PIN Trent logs in with. Names are unique
+/// per account and Region; a cluster belongs to at most one key store in
+/// the whole deployment (a token is one physical thing).
+#[derive(Clone, PartialEq, Eq)]
+pub struct CustomKeyStoreRecord {
+    /// `cks-` and 17 hex digits, as AWS.
+    pub id: String,
+    pub account_id: String,
+    pub region: String,
+    pub name: String,
+    /// `AWS_CLOUDHSM` (the only type so far).
+    pub store_type: String,
+    pub cluster_id: String,
+    /// The PEM the key store was created with (TrustAnchorCertificate).
+    pub trust_anchor: String,
+    /// The token's user PIN (the `kmsuser` password), sealed under the root
+    /// key by the server.
+    pub sealed_password: Vec<u8>,
+    pub state: ConnectionState,
+    /// AWS's `ConnectionErrorCode` while the state is FAILED.
+    pub error_code: Option<String>,
+    /// Changes at every ConnectCustomKeyStore (and every automatic
+    /// reconnection): a node whose token session was opened under another
+    /// connection id logs in again.
+    pub connection_id: String,
+    pub created_at: Millis,
+    /// Optimistic-concurrency counter, as [`KeyRecord::row_version`].
+    pub row_version: i64,
+}
+
+impl std::fmt::Debug for CustomKeyStoreRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CustomKeyStoreRecord")
+            .field("id", &self.id)
+            .field("account_id", &self.account_id)
+            .field("region", &self.region)
+            .field("name", &self.name)
+            .field("cluster_id", &self.cluster_id)
+            .field("state", &self.state)
+            .field("error_code", &self.error_code)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a custom key store could not be inserted or updated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyStoreConflict {
+    /// Another key store of the account and Region has the name.
+    NameInUse,
+    /// Another key store (of any account) uses the cluster.
+    ClusterInUse,
 }

@@ -126,6 +126,7 @@ pub async fn get_or_create(ctx: &Ctx, account_id: &str, alias_name: &str) -> Res
         rotation: KeyRotation { period_days: Some(ROTATION_PERIOD_DAYS), next_at: Some(next_rotation(now, ROTATION_PERIOD_DAYS)), base: Some(now), ..Default::default() },
         import: Default::default(),
         key_manager: KeyManager::Aws,
+        custom_key_store_id: None,
         row_version: 0,
     };
     let material = MaterialRecord { key_id: key_id.clone(), material_id: key.current_material_id.clone(), stored: stored.0, created_at: now };

@@ -89,6 +89,7 @@ pub async fn handle(ctx: &OpCtx<'_>, req: CreateKeyRequest, account: Authorized<
         rotation: Default::default(),
         import: Default::default(),
         key_manager: Default::default(),
+        custom_key_store_id: None,
         row_version: 0,
     };
     if policy_given {
