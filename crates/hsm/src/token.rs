@@ -238,6 +238,11 @@ impl Token {
         })
     }
 
+    /// `len` random bytes from the token's generator (C_GenerateRandom).
+    pub fn generate_random(&self, len: usize) -> Result<SecretBytes, HsmError> {
+        self.pool.with_session(|s| Ok(SecretBytes::new(s.generate_random_vec(len as u32)?)))
+    }
+
     /// A failure on `key`'s object: a handle the token no longer knows is
     /// [`HsmError::KeyNotFound`].
     fn key_error(&self, e: Error, key: &TokenKey) -> HsmError {

@@ -115,13 +115,13 @@ fn run<'a>(ctx: &'a OpCtx<'a>, request: Request, access: Access) -> Pin<Box<dyn 
         Request::Verify(input) => with!(key, |key| ops::verify::handle(ctx, input, key)),
         Request::VerifyMac(input) => with!(key, |key| ops::verify_mac::handle(ctx, input, key)),
         // In the model, not yet in Trent: refused by authorization (its row), never reached.
-        Request::ConnectCustomKeyStore(_)
-        | Request::CreateCustomKeyStore(_)
-        | Request::DeleteCustomKeyStore(_)
-        | Request::DescribeCustomKeyStores(_)
-        | Request::DisconnectCustomKeyStore(_)
-        | Request::ReplicateKey(_)
-        | Request::UpdateCustomKeyStore(_)
+        Request::ConnectCustomKeyStore(input) => with!(account, |(account, _)| ops::connect_custom_key_store::handle(ctx, input, account)),
+        Request::CreateCustomKeyStore(input) => with!(account, |(account, _)| ops::create_custom_key_store::handle(ctx, input, account)),
+        Request::DeleteCustomKeyStore(input) => with!(account, |(account, _)| ops::delete_custom_key_store::handle(ctx, input, account)),
+        Request::DescribeCustomKeyStores(input) => with!(account, |(account, _)| ops::describe_custom_key_stores::handle(ctx, input, account)),
+        Request::DisconnectCustomKeyStore(input) => with!(account, |(account, _)| ops::disconnect_custom_key_store::handle(ctx, input, account)),
+        Request::UpdateCustomKeyStore(input) => with!(account, |(account, _)| ops::update_custom_key_store::handle(ctx, input, account)),
+        Request::ReplicateKey(_)
         | Request::UpdatePrimaryRegion(_) => failed(KmsError::internal("an unsupported operation reached its handler")),
     }
 }

@@ -43,6 +43,7 @@ pub mod dispatch;
 pub mod http;
 pub mod iam;
 pub mod keys;
+pub mod keystores;
 pub mod lifecycle;
 pub mod ops;
 pub mod policy;

@@ -16,6 +16,7 @@ use trent_store::postgres::PostgresStore;
 use trent_store::sqlite::SqliteStore;
 use trent_store::Store;
 
+use crate::keystores::runtime::KeyStoreRuntime;
 use crate::clock::{Clock, SystemClock};
 use crate::state::{AppState, AuthMode};
 
@@ -124,7 +125,7 @@ pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
     let audit = Arc::new(crate::audit::Audit::start(dir, &options.audit, &root_key, clock.clone()).map_err(|e| ServeError::Setup(format!("audit log: {e}")))?);
     let mut trusted_services = options.trusted_services.clone();
     crate::authz::via::allow_accounts(&mut trusted_services, &options.trusted_service_accounts).map_err(ServeError::Setup)?;
-    let state = Arc::new(AppState { store: store.clone(), provider, root_key, clock: clock.clone(), auth, usage: usage.clone(), audit: audit.clone(), trusted_services });
+    let state = Arc::new(AppState { store: store.clone(), provider, root_key, clock: clock.clone(), auth, usage: usage.clone(), audit: audit.clone(), trusted_services, key_stores: Arc::new(KeyStoreRuntime::new(dir)) });
     crate::keys::usage::start_tracking(store.as_ref(), clock.now_millis()).await.map_err(setup("usage tracking"))?;
 
     let destroyed = crate::lifecycle::deletion::sweep(store.as_ref(), clock.as_ref(), state.as_ref()).await.map_err(setup("deletion sweep"))?;
@@ -145,6 +146,7 @@ pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
     tracing::info!(%node_id, "node started");
     let every = Duration::from_secs(options.sweep_interval_secs.max(1));
     crate::lifecycle::deletion::spawn_sweeper(state.clone(), node_id.clone(), every);
+    crate::keystores::probe::spawn(state.clone());
     crate::lifecycle::expiry::spawn_expirer(state.clone(), node_id.clone(), every);
     crate::lifecycle::rotation::spawn_rotator(state.clone(), node_id, every);
     crate::keys::usage::spawn_flusher(store.clone(), usage.clone());

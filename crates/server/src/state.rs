@@ -30,6 +30,8 @@ pub struct AppState {
     pub audit: Arc<crate::audit::Audit>,
     /// Services that may call on behalf of others (`kms:ViaService`).
     pub trusted_services: Vec<crate::authz::via::TrustedService>,
+    /// This node's logins to the CloudHSM key stores' tokens.
+    pub key_stores: Arc<crate::keystores::runtime::KeyStoreRuntime>,
 }
 
 /// The authenticated caller of one request, parsed once when it is made:

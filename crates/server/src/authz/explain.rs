@@ -134,6 +134,7 @@ pub async fn run(options: ExplainOptions) -> Result<(), crate::serve::ServeError
         usage: Default::default(),
         audit: Arc::new(crate::audit::Audit::none()),
         trusted_services: Vec::new(),
+        key_stores: Arc::new(crate::keystores::runtime::KeyStoreRuntime::new(dir)),
     });
     let q = Question {
         principal: options.principal,

@@ -63,6 +63,9 @@ pub fn key_metadata(key: &KeyRecord) -> Value {
         }
     }
     m.insert("Origin".into(), json!(key.origin));
+    if let Some(id) = &key.custom_key_store_id {
+        m.insert("CustomKeyStoreId".into(), json!(id));
+    }
     m.insert("KeyManager".into(), json!(key.key_manager.as_str()));
     if let Some(spec) = customer_master_key_spec(&key.key_spec) {
         m.insert("CustomerMasterKeySpec".into(), json!(spec));

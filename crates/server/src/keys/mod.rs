@@ -16,6 +16,7 @@ pub mod asymmetric;
 pub mod change;
 pub mod grants;
 pub mod import;
+pub mod key_stores;
 pub mod live;
 pub mod managed;
 pub mod materials;

@@ -9,7 +9,7 @@ use trent_store::KeyRecord;
 use uuid::Uuid;
 
 use crate::authz::Authorized;
-use crate::keys::{state, OpCtx};
+use crate::keys::{key_stores, state, OpCtx};
 use crate::protocol::error::KmsError;
 use crate::protocol::catalogue::Error;
 
@@ -36,7 +36,14 @@ pub async fn encrypt(ctx: &OpCtx<'_>, key: &Authorized<KeyRecord>, context: &Enc
     state::usable_for_crypto(key)?;
     let header = Header { key_id: parse_uuid(&key.key_id)?, material_id: material_id_bytes(&key.current_material_id)? };
     let material = load_material(ctx, &key.key_id, &key.current_material_id).await?;
-    Ok(ctx.state().provider.encrypt(&material, &header, context, plaintext)?)
+    let Some(store_id) = &key.custom_key_store_id else {
+        return Ok(ctx.state().provider.encrypt(&material, &header, context, plaintext)?);
+    };
+    let handle = key_stores::symmetric_key(ctx.state(), key, store_id, &material, header).await?;
+    match handle.encrypt(context, plaintext) {
+        Ok(blob) => Ok(blob),
+        Err(e) => Err(key_store_error(ctx, key, store_id, e).await),
+    }
 }
 
 /// A decrypted ciphertext and the key and material version it was made with.
@@ -64,11 +71,29 @@ pub async fn decrypt(ctx: &OpCtx<'_>, key: Authorized<KeyRecord>, blob: &[u8], c
         Some(m) => StoredMaterial(m.stored),
         None => return Err(invalid()),
     };
-    let plaintext = ctx.state().provider.decrypt(&material, &header, blob, context).map_err(|e| match e {
-        trent_crypto::CryptoError::Decrypt | trent_crypto::CryptoError::Malformed(_) => invalid(),
-        other => KmsError::from(other),
-    })?;
+    let opened = match &key.custom_key_store_id {
+        None => ctx.state().provider.decrypt(&material, &header, blob, context),
+        Some(store_id) => key_stores::symmetric_key(ctx.state(), &key, store_id, &material, header).await?.decrypt(blob, context),
+    };
+    let plaintext = match opened {
+        Ok(p) => p,
+        Err(trent_crypto::CryptoError::Decrypt | trent_crypto::CryptoError::Malformed(_)) => return Err(invalid()),
+        Err(e) => match &key.custom_key_store_id {
+            Some(store_id) => return Err(key_store_error(ctx, &key, store_id, e).await),
+            None => return Err(e.into()),
+        },
+    };
     Ok(Opened { key, plaintext, material_id })
+}
+
+/// A key store's token failed while using the key: the key store is
+/// FAILED (for every node) and the key unusable until it is connected again.
+async fn key_store_error(ctx: &OpCtx<'_>, key: &KeyRecord, store_id: &str, e: trent_crypto::CryptoError) -> KmsError {
+    if let trent_crypto::CryptoError::KeyStore(fault) = e {
+        key_stores::note_crypto_fault(ctx.state(), store_id, fault).await;
+        return Error::KeyStoreKeyUnusable { arn: key.arn.clone(), id: store_id.to_owned(), why: "its token failed".into() }.into();
+    }
+    e.into()
 }
 
 async fn load_material(ctx: &OpCtx<'_>, key_id: &str, material_id: &str) -> Result<StoredMaterial, KmsError> {

@@ -31,6 +31,7 @@ impl JobEvents for NoEvents {
 impl JobEvents for AppState {
     async fn key_destroyed(&self, key: &KeyRecord) {
         self.forget_parsed(key);
+        crate::keys::key_stores::key_destroyed(self, key).await;
         self.record(service_event("DeleteKey", key, self.clock.now_millis(), None)).await;
     }
 

@@ -48,6 +48,7 @@ pub enum Listing {
     Tags,
     Rotations,
     Grants,
+    KeyStores,
 }
 
 impl Listing {
@@ -58,6 +59,7 @@ impl Listing {
             Listing::Tags => "tag:",
             Listing::Rotations => "rotation:",
             Listing::Grants => "grant:",
+            Listing::KeyStores => "keystore:",
         }
     }
 
@@ -66,6 +68,7 @@ impl Listing {
             Listing::Keys => crate::keys::reference::parse_key_id(item).is_some(),
             Listing::Aliases => item.starts_with("alias/"),
             Listing::Tags => !item.is_empty(),
+            Listing::KeyStores => item.starts_with("cks-"),
             Listing::Rotations | Listing::Grants => item.len() == 64 && item.bytes().all(|b| b.is_ascii_hexdigit()),
         }
     }

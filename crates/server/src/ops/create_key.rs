@@ -10,7 +10,7 @@ use trent_crypto::keytypes::{KeySpec, KeyUsage};
 use super::validation_unsupported;
 use crate::authz::Authorized;
 use crate::keys::OpCtx;
-use crate::keys::{account as accounts, metadata, policy, reference::key_arn, tags};
+use crate::keys::{account as accounts, key_stores, metadata, policy, reference::key_arn, tags};
 use crate::protocol::error::KmsError;
 use crate::protocol::catalogue::Error;
 
@@ -34,16 +34,22 @@ pub async fn handle(ctx: &OpCtx<'_>, req: CreateKeyRequest, account: Authorized<
     let origin = req.origin.unwrap_or_else(|| "AWS_KMS".into());
     // EXTERNAL: created without material, PendingImport until ImportKeyMaterial.
     let external = origin == "EXTERNAL";
-    if origin != "AWS_KMS" && !external {
+    // AWS_CLOUDHSM: material generated in a key store's token.
+    let in_key_store = origin == key_stores::CLOUDHSM;
+    if origin != "AWS_KMS" && !external && !in_key_store {
         return Err(validation_unsupported(format!("Origin {origin}")));
+    }
+    if in_key_store != req.custom_key_store_id.is_some() {
+        return Err(Error::OriginNeedsKeyStore { origin }.into());
+    }
+    if in_key_store && (spec != KeySpec::SymmetricDefault || usage != KeyUsage::EncryptDecrypt || req.multi_region == Some(true)) {
+        let what = if req.multi_region == Some(true) { "a multi-Region key".to_owned() } else { key_spec.clone() };
+        return Err(Error::KeyStoreKeySpec { spec: what }.into());
     }
     // The key types AWS takes imported material for (not ML-DSA, ML-KEM, Ed25519).
     let importable = spec == KeySpec::SymmetricDefault || spec.is_hmac() || key_spec.starts_with("RSA_") || key_spec.starts_with("ECC_NIST_P") || matches!(spec, KeySpec::EccSecgP256k1 | KeySpec::Sm2);
     if external && !importable {
         return Err(validation_unsupported(format!("Origin EXTERNAL (imported key material) with KeySpec {key_spec}")));
-    }
-    if req.custom_key_store_id.is_some() {
-        return Err(Error::CustomKeyStoreNotFound.into());
     }
     if req.xks_key_id.is_some() {
         return Err(validation_unsupported("XksKeyId".into()));
@@ -67,10 +73,15 @@ pub async fn handle(ctx: &OpCtx<'_>, req: CreateKeyRequest, account: Authorized<
 
     let id = trent_crypto::new_uuid();
     let key_id = id.to_string();
-    let generated = if external { None } else { Some(accounts::generate_material(ctx, &account, id, spec).await?) };
+    let arn = key_arn(ctx.region(), &account, &key_id);
+    let generated = match &req.custom_key_store_id {
+        _ if external => None,
+        Some(store_id) => Some((key_stores::generate_key(ctx, &account, store_id, &arn).await?, trent_crypto::random_bytes(32)?.try_into().map_err(|_| KmsError::internal("material id"))?)),
+        None => Some(accounts::generate_material(ctx, &account, id, spec).await?),
+    };
     let now = ctx.now();
     let key = KeyRecord {
-        arn: key_arn(ctx.region(), &account, &key_id),
+        arn,
         key_id,
         account_id: account.as_str().to_owned(),
         region: ctx.region().to_owned(),
@@ -89,12 +100,21 @@ pub async fn handle(ctx: &OpCtx<'_>, req: CreateKeyRequest, account: Authorized<
         rotation: Default::default(),
         import: Default::default(),
         key_manager: Default::default(),
-        custom_key_store_id: None,
+        custom_key_store_id: req.custom_key_store_id.clone(),
         row_version: 0,
     };
-    if policy_given {
-        policy::lockout_check(ctx, &account, &key, req.bypass_policy_lockout_safety_check == Some(true)).await?;
+    let saved = async {
+        if policy_given {
+            policy::lockout_check(ctx, &account, &key, req.bypass_policy_lockout_safety_check == Some(true)).await?;
+        }
+        accounts::insert_key(ctx, &account, &key, generated.map(|(stored, _)| stored)).await
+    };
+    if let Err(e) = saved.await {
+        if let Some(store_id) = &key.custom_key_store_id {
+            // No KMS key names the token object made for it: destroy it.
+            key_stores::discard_key(ctx, &account, store_id, &key.arn).await;
+        }
+        return Err(e);
     }
-    accounts::insert_key(ctx, &account, &key, generated.map(|(stored, _)| stored)).await?;
     Ok(json!({ "KeyMetadata": metadata::key_metadata(&key) }))
 }

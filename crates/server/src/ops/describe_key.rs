@@ -4,11 +4,24 @@ use serde_json::{json, Value};
 use trent_model::input::DescribeKeyRequest;
 
 use crate::authz::Authorized;
-use trent_store::KeyRecord;
+use trent_store::{ConnectionState, KeyRecord, KeyState};
 use crate::keys::OpCtx;
-use crate::keys::metadata;
+use crate::keys::{key_stores, metadata};
 use crate::protocol::error::KmsError;
 
-pub async fn handle(_ctx: &OpCtx<'_>, _req: DescribeKeyRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
-    Ok(json!({ "KeyMetadata": metadata::key_metadata(&key) }))
+pub async fn handle(ctx: &OpCtx<'_>, _req: DescribeKeyRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
+    let mut m = metadata::key_metadata(&key);
+    if let Some(id) = &key.custom_key_store_id {
+        m["CustomKeyStoreId"] = json!(id);
+        if let Some((cluster, connection)) = key_stores::cluster_of(ctx, &key).await? {
+            m["CloudHsmClusterId"] = json!(cluster);
+            // AWS: keys of a key store that is not connected are Unavailable
+            // (their own state returns when it reconnects), unless pending deletion.
+            if connection != ConnectionState::Connected && key.state != KeyState::PendingDeletion {
+                m["KeyState"] = json!(KeyState::Unavailable.as_str());
+                m["Enabled"] = json!(false);
+            }
+        }
+    }
+    Ok(json!({ "KeyMetadata": m }))
 }

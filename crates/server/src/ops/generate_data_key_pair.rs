@@ -29,6 +29,10 @@ pub(super) async fn generate(ctx: &OpCtx<'_>, req: &GenerateDataKeyPairRequest, 
     }
     let spec = KeySpec::parse(&req.key_pair_spec).ok_or_else(|| KmsError::from(Error::TrentUnsupported { what: format!("KeyPairSpec {}", req.key_pair_spec) }))?;
     symmetric::check_algorithm(&key, None)?;
+    // AWS: "You cannot use ... a KMS key in a custom key store."
+    if key.custom_key_store_id.is_some() {
+        return Err(Error::NotForKeyStoreKeys { operation: "GenerateDataKeyPair".into(), arn: key.arn.clone() }.into());
+    }
     dry_run_check(req.dry_run)?;
     // RSA-4096 generation takes seconds: on the blocking pool.
     let (private, public) = asymmetric::blocking(move || keytypes::generate_data_key_pair(spec)).await?;

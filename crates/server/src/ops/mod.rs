@@ -13,6 +13,12 @@
 //! (the test below looks for that); add the `crate::keys` function instead.
 
 pub mod cancel_key_deletion;
+pub mod update_custom_key_store;
+pub mod disconnect_custom_key_store;
+pub mod describe_custom_key_stores;
+pub mod delete_custom_key_store;
+pub mod create_custom_key_store;
+pub mod connect_custom_key_store;
 pub mod create_alias;
 pub mod create_grant;
 pub mod create_key;

@@ -175,7 +175,6 @@ catalogue! {
         Source::Recorded { at: LOCALSTACK, example: "You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys." };
     KeySpecAndCustomerMasterKeySpec => Validation, "You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec is deprecated.", Source::NotPublished;
     UsageNotForSpec { usage, spec, allowed } => Validation, "KeyUsage {usage} is not compatible with KeySpec {spec}: {spec} keys take KeyUsage {allowed}.", Source::NotPublished;
-    CustomKeyStoreNotFound => CustomKeyStoreNotFound, "Custom key store not found: Trent has no custom key stores yet.", Source::NotPublished;
     NumberOfBytesRequired => Validation, "NumberOfBytes is required.",
         Source::Recorded { at: LOCALSTACK, example: "NumberOfBytes is required." };
     CustomKeyStoreIdNotFound { id } => CustomKeyStoreNotFound, "Custom key store {id} not found.", Source::NotPublished;
@@ -183,6 +182,24 @@ catalogue! {
     WrappingKeySpecUnsupported { spec } => UnsupportedOperation, "The wrapping key spec {spec} is not supported by Trent.", Source::NotPublished;
     WrappingAlgorithmAndSpec { algorithm, spec } => UnsupportedOperation, "The wrapping algorithm {algorithm} cannot be used with the wrapping key spec {spec}: SM2PKE goes with SM2, the RSA algorithms with RSA key specs.", Source::NotPublished;
     NumberOfBytesOrKeySpec => Validation, "Please specify either number of bytes or key spec.", Source::NotPublished;
+
+    // --- Custom key stores (CloudHSM key stores on PKCS#11 tokens).
+    KeyStoreNameNotFound { name } => CustomKeyStoreNotFound, "Custom key store with name {name} not found.", Source::NotPublished;
+    KeyStoreNameInUse { name } => CustomKeyStoreNameInUse, "The custom key store name {name} is already in use in this account and Region.", Source::NotPublished;
+    ClusterNotFound { cluster } => CloudHsmClusterNotFound, "Cannot find the CloudHSM cluster {cluster}: no PKCS#11 token is registered under that id (trent hsm register).", Source::NotPublished;
+    ClusterInUse { cluster } => CloudHsmClusterInUse, "The CloudHSM cluster {cluster} is already associated with a custom key store, or shares a backup history with one.", Source::NotPublished;
+    ClusterNotRelated { cluster, current } => CloudHsmClusterNotRelated, "The CloudHSM cluster {cluster} does not share a backup history with {current}, the key store's cluster.", Source::NotPublished;
+    IncorrectTrustAnchor { cluster } => IncorrectTrustAnchor, "The trust anchor certificate is not the trust anchor certificate of the CloudHSM cluster {cluster}.", Source::NotPublished;
+    KeyStoreLimit { max } => LimitExceeded, "An account can have at most {max} custom key stores in a Region.", Source::NotPublished;
+    KeyStoreHasKeys { id } => CustomKeyStoreHasCmks, "Custom key store {id} contains KMS keys. Delete them (ScheduleKeyDeletion) before deleting the key store.", Source::NotPublished;
+    KeyStoreInvalidState { id, state, why } => CustomKeyStoreInvalidState, "Custom key store {id} is {state}: {why}.", Source::NotPublished;
+    /// Another request changed the key store between this one's read and write.
+    KeyStoreChangedMeanwhile => KmsInternal, "The custom key store changed while the request ran. Retry the request.", Source::NotPublished;
+    KeyStoreKeyUnusable { arn, id, why } => KmsInvalidState, "{arn} is unusable: {why} (custom key store {id}).", Source::NotPublished;
+    CloudHsmParameterRequired { what } => Validation, "{what} is required to create a custom key store of type AWS_CLOUDHSM.", Source::NotPublished;
+    OriginNeedsKeyStore { origin } => Validation, "Origin {origin} needs a CustomKeyStoreId, and a CustomKeyStoreId needs Origin AWS_CLOUDHSM.", Source::NotPublished;
+    KeyStoreKeySpec { spec } => UnsupportedOperation, "KeySpec {spec} cannot be created in a custom key store: only SYMMETRIC_DEFAULT keys with KeyUsage ENCRYPT_DECRYPT can.", Source::NotPublished;
+    NotForKeyStoreKeys { operation, arn } => UnsupportedOperation, "{operation} is not supported for {arn}: it is a KMS key in a custom key store.", Source::NotPublished;
 
     // --- Tags.
     TagKeyReserved => Tag, "Tags beginning with aws: are reserved and cannot be created or modified.", Source::NotPublished;

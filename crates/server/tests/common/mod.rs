@@ -6,6 +6,8 @@
 
 #![allow(dead_code)] // Each test binary uses a different part of the harness.
 
+pub mod softhsm;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -31,6 +33,8 @@ pub struct Trent {
     root: tempfile::TempDir,
     child: Option<Child>,
     port: u16,
+    /// Extra environment for every server process (e.g. SOFTHSM2_CONF).
+    env: Vec<(String, String)>,
 }
 
 impl Trent {
@@ -38,7 +42,17 @@ impl Trent {
     /// (e.g. `["--dev"]`).
     pub fn start(args: &[&str]) -> Trent {
         let root = tempfile::Builder::new().prefix("trent-e2e-").tempdir().expect("temporary directory");
-        let mut trent = Trent { root, child: None, port: 0 };
+        let mut trent = Trent { root, child: None, port: 0, env: Vec::new() };
+        trent.spawn(args);
+        trent
+    }
+
+    /// As [`Trent::start`], with `env` set for this and every later server
+    /// process of the data directory.
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Trent {
+        let root = tempfile::Builder::new().prefix("trent-e2e-").tempdir().expect("temporary directory");
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut trent = Trent { root, child: None, port: 0, env };
         trent.spawn(args);
         trent
     }
@@ -121,6 +135,7 @@ impl Trent {
             .env_remove("TRENT_DATA_DIR")
             .env_remove("TRENT_LISTEN")
             .env("TRENT_LOG", "info")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)

@@ -1,0 +1,8 @@
+//! CloudHSM key stores on PKCS#11 tokens (docs/custom-key-stores.md): the
+//! registered tokens ("clusters", [`clusters`]), this node's logins to them
+//! ([`runtime`]) and the probe that notices a token going away and
+//! reconnects when it is back ([`probe`]).
+
+pub mod clusters;
+pub mod probe;
+pub mod runtime;

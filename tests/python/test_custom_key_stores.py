@@ -1,0 +1,115 @@
+"""AWS's CloudHSM key store walkthrough with the stock aws CLI, against a
+SoftHSM2 token registered with `trent hsm register` (docs/custom-key-stores.md
+shows the same commands). SoftHSM2 comes from scripts/lib/softhsm.sh; without
+it the test skips, unless TRENT_REQUIRE_SOFTHSM=1 (scripts/test), where it fails.
+"""
+
+import base64
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from conftest import trent_bin
+
+CLUSTER = "cluster-jgmxu3u6z2b"
+PIN = "kmsuser-password"
+MODULES = [
+    os.environ.get("TRENT_SOFTHSM_MODULE", ""),
+    "/usr/lib/softhsm/libsofthsm2.so",
+    "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
+]
+
+
+@pytest.fixture
+def token(tmp_path, monkeypatch):
+    module = next((m for m in MODULES if m and os.path.isfile(m)), None)
+    if module is None or shutil.which("softhsm2-util") is None:
+        if os.environ.get("TRENT_REQUIRE_SOFTHSM") == "1":
+            pytest.fail("SoftHSM2 is required (TRENT_REQUIRE_SOFTHSM=1); scripts/lib/softhsm.sh installs it")
+        pytest.skip("SoftHSM2 is not installed")
+    tokens = tmp_path / "tokens"
+    tokens.mkdir()
+    conf = tmp_path / "softhsm2.conf"
+    conf.write_text(f"directories.tokendir = {tokens}\nobjectstore.backend = file\nlog.level = ERROR\n")
+    # The server started below inherits it; nothing else in this process reads it.
+    monkeypatch.setenv("SOFTHSM2_CONF", str(conf))
+    subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", "kms-cluster", "--so-pin", "so-secret", "--pin", PIN], check=True, capture_output=True)
+    return module
+
+
+def wait_state(t, store_id, want):
+    deadline = time.time() + 20
+    while True:
+        entry = t.aws("kms", "describe-custom-key-stores", "--custom-key-store-id", store_id)["CustomKeyStores"][0]
+        if entry["ConnectionState"] == want or time.time() > deadline:
+            assert entry["ConnectionState"] == want, entry
+            return entry
+        time.sleep(0.2)
+
+
+def test_the_cloudhsm_key_store_walkthrough_with_the_aws_cli(new_trent, token, tmp_path):
+    t = new_trent()
+    subprocess.run(
+        [trent_bin(), "hsm", "register", "--data-dir", t.data_dir, "--cluster-id", CLUSTER, "--module", token, "--token-label", "kms-cluster"],
+        check=True, capture_output=True,
+    )
+    listed = subprocess.run([trent_bin(), "hsm", "list", "--data-dir", t.data_dir], check=True, capture_output=True, text=True).stdout
+    assert CLUSTER in listed
+    anchor = os.path.join(t.data_dir, "hsm", CLUSTER, "customerCA.crt")
+
+    created = t.aws(
+        "kms", "create-custom-key-store",
+        "--custom-key-store-name", "ExampleKeyStore",
+        "--cloud-hsm-cluster-id", CLUSTER,
+        "--key-store-password", PIN,
+        "--trust-anchor-certificate", f"file://{anchor}",
+    )
+    store_id = created["CustomKeyStoreId"]
+    assert store_id.startswith("cks-")
+
+    entry = t.aws("kms", "describe-custom-key-stores", "--custom-key-store-name", "ExampleKeyStore")["CustomKeyStores"][0]
+    assert entry["ConnectionState"] == "DISCONNECTED"
+    assert entry["CustomKeyStoreType"] == "AWS_CLOUDHSM"
+    assert entry["CloudHsmClusterId"] == CLUSTER
+    assert "KeyStorePassword" not in entry
+
+    t.aws("kms", "connect-custom-key-store", "--custom-key-store-id", store_id)
+    wait_state(t, store_id, "CONNECTED")
+
+    key = t.aws("kms", "create-key", "--origin", "AWS_CLOUDHSM", "--custom-key-store-id", store_id, "--description", "in the HSM")["KeyMetadata"]
+    assert key["Origin"] == "AWS_CLOUDHSM"
+    assert key["CustomKeyStoreId"] == store_id
+    described = t.aws("kms", "describe-key", "--key-id", key["KeyId"])["KeyMetadata"]
+    assert described["CloudHsmClusterId"] == CLUSTER
+
+    plain = tmp_path / "plain.txt"
+    plain.write_bytes(b"secret kept by the token")
+    blob = t.aws("kms", "encrypt", "--key-id", key["KeyId"], "--plaintext", f"fileb://{plain}", "--encryption-context", "app=walkthrough")["CiphertextBlob"]
+    sealed = tmp_path / "sealed.bin"
+    sealed.write_bytes(base64.b64decode(blob))
+    opened = t.aws("kms", "decrypt", "--ciphertext-blob", f"fileb://{sealed}", "--encryption-context", "app=walkthrough")
+    assert base64.b64decode(opened["Plaintext"]) == b"secret kept by the token"
+    assert opened["KeyId"] == key["Arn"]
+
+    # boto3 sees the same key store.
+    kms = t.boto3_client()
+    assert kms.describe_custom_key_stores(CustomKeyStoreId=store_id)["CustomKeyStores"][0]["ConnectionState"] == "CONNECTED"
+    assert len(kms.generate_random(NumberOfBytes=16, CustomKeyStoreId=store_id)["Plaintext"]) == 16
+
+    t.aws("kms", "disconnect-custom-key-store", "--custom-key-store-id", store_id)
+    wait_state(t, store_id, "DISCONNECTED")
+    assert t.aws("kms", "describe-key", "--key-id", key["KeyId"])["KeyMetadata"]["KeyState"] == "Unavailable"
+    err = t.aws("kms", "decrypt", "--ciphertext-blob", f"fileb://{sealed}", "--encryption-context", "app=walkthrough", check=False)
+    assert err.code == "KMSInvalidStateException"
+
+    t.aws("kms", "update-custom-key-store", "--custom-key-store-id", store_id, "--new-custom-key-store-name", "DevelopmentKeys")
+    err = t.aws("kms", "delete-custom-key-store", "--custom-key-store-id", store_id, check=False)
+    assert err.code == "CustomKeyStoreHasCMKsException"
+    t.aws("kms", "schedule-key-deletion", "--key-id", key["KeyId"], "--pending-window-in-days", "7")
+    t.restart(["--clock-offset-secs", str(8 * 24 * 3600)])
+    assert t.aws("kms", "describe-key", "--key-id", key["KeyId"], check=False).code == "NotFoundException"
+    t.aws("kms", "delete-custom-key-store", "--custom-key-store-id", store_id)
+    assert t.aws("kms", "describe-custom-key-stores")["CustomKeyStores"] == []
