@@ -13,7 +13,10 @@ pub enum HsmError {
     /// No token with this label in any slot.
     #[error("no PKCS#11 token labelled {0:?}")]
     TokenNotFound(String),
-    /// The token was removed or the device is gone (sessions are dropped).
+    /// The token went away while in use, or its slot can no longer be
+    /// read: the `Token` is dead (its sessions are dropped); reconnect.
+    /// `NETWORK_ERRORS`, not `CLUSTER_NOT_FOUND`: it may come back (a
+    /// token found missing when connecting is [`HsmError::TokenNotFound`]).
     #[error("PKCS#11 token not present")]
     TokenNotPresent,
     /// The user PIN was refused.

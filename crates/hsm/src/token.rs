@@ -41,9 +41,7 @@ impl Pkcs11Module {
     /// calls it from several threads).
     pub fn open(path: impl AsRef<Path>) -> Result<Arc<Self>, HsmError> {
         let path = path.as_ref().to_path_buf();
-        let module_error = |e: Error| HsmError::Module { path: path.display().to_string(), reason: e.to_string() };
-        let ctx = Pkcs11::new(&path).map_err(module_error)?;
-        ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)).map_err(module_error)?;
+        let ctx = initialize(&path)?;
         Ok(Arc::new(Pkcs11Module { ctx: Some(ctx), path }))
     }
 
@@ -55,6 +53,15 @@ impl Pkcs11Module {
     fn ctx(&self) -> Result<&Pkcs11, HsmError> {
         self.ctx.as_ref().ok_or(HsmError::TokenNotPresent)
     }
+}
+
+/// Loads the module at `path` and initializes it (OS locking: Trent calls
+/// it from several threads).
+fn initialize(path: &Path) -> Result<Pkcs11, HsmError> {
+    let module_error = |e: Error| HsmError::Module { path: path.display().to_string(), reason: e.to_string() };
+    let ctx = Pkcs11::new(path).map_err(module_error)?;
+    ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)).map_err(module_error)?;
+    Ok(ctx)
 }
 
 impl Drop for Pkcs11Module {
@@ -175,12 +182,12 @@ impl Token {
             Attribute::KeyType(KeyType::AES),
             Attribute::Label(label.as_bytes().to_vec()),
         ];
-        let found = self.pool.with_session(|s| Ok(s.find_objects(&template)?))?;
-        match found.as_slice() {
-            [] => Err(HsmError::KeyNotFound(label.to_string())),
+        self.pool.with_session(|s| match s.find_objects(&template)?.as_slice() {
+            // A vanished token finds nothing too (SoftHSM2).
+            [] => Err(self.pool.unless_gone(HsmError::KeyNotFound(label.to_string()))),
             [handle] => Ok(TokenKey { handle: *handle, label: label.to_string() }),
             _ => Err(HsmError::DuplicateKey(label.to_string())),
-        }
+        })
     }
 
     /// Destroys the key object (its material is gone for good).
@@ -239,21 +246,28 @@ impl Token {
     }
 
     /// A failure on `key`'s object: a handle the token no longer knows is
-    /// [`HsmError::KeyNotFound`].
+    /// [`HsmError::KeyNotFound`], unless the token itself is gone (SoftHSM2
+    /// then answers every handle with CKR_OBJECT_HANDLE_INVALID).
     fn key_error(&self, e: Error, key: &TokenKey) -> HsmError {
         match e {
-            Error::Pkcs11(RvError::ObjectHandleInvalid | RvError::KeyHandleInvalid, _) => HsmError::KeyNotFound(key.label.clone()),
+            Error::Pkcs11(RvError::ObjectHandleInvalid | RvError::KeyHandleInvalid, _) => self.pool.unless_gone(HsmError::KeyNotFound(key.label.clone())),
             e => e.into(),
         }
     }
 }
 
+/// The slot of the token labelled `label`. A slot whose token cannot be
+/// read may hold it (SoftHSM2 keeps a vanished token's slot, answering
+/// C_GetTokenInfo with CKR_GENERAL_ERROR): then it is not present, rather
+/// than not found.
 fn find_slot(ctx: &Pkcs11, label: &str) -> Result<Slot, HsmError> {
+    let mut unreadable = false;
     for slot in ctx.get_slots_with_token()? {
-        let info = ctx.get_token_info(slot)?;
-        if info.token_initialized() && info.label().trim_end() == label {
-            return Ok(slot);
+        match ctx.get_token_info(slot) {
+            Ok(info) if info.token_initialized() && info.label().trim_end() == label => return Ok(slot),
+            Ok(_) => {}
+            Err(_) => unreadable = true,
         }
     }
-    Err(HsmError::TokenNotFound(label.to_string()))
+    Err(if unreadable { HsmError::TokenNotPresent } else { HsmError::TokenNotFound(label.to_string()) })
 }
