@@ -102,6 +102,8 @@ impl SessionPool {
                 lease.discard();
                 self.mark_gone();
             }
+            // A session whose login failed is not handed out again.
+            Err(HsmError::PinIncorrect | HsmError::PinLocked) => lease.discard(),
             _ => {}
         }
         result
@@ -129,6 +131,46 @@ impl SessionPool {
             Ok(_) => otherwise,
             Err(_) => HsmError::TokenNotPresent,
         }
+    }
+
+    /// Whether the token is still there and this application still logged
+    /// in: C_GetTokenInfo (no session), then C_GetSessionInfo on an idle
+    /// session, logging in again if the login was lost. Never waits: with
+    /// every session busy, the busy calls report any fault themselves.
+    pub(crate) fn check(&self, label: &str) -> Result<(), HsmError> {
+        let info = match self.ctx.get_token_info(self.slot) {
+            Ok(info) => info,
+            Err(_) => return self.gone(),
+        };
+        if info.label().trim_end() != label {
+            return self.gone();
+        }
+        if info.user_pin_locked() {
+            return Err(HsmError::PinLocked);
+        }
+        let Some(lease) = self.try_take()? else { return Ok(()) };
+        self.run(lease, |session| self.ensure_login(session))
+    }
+
+    fn gone(&self) -> Result<(), HsmError> {
+        self.mark_gone();
+        Err(HsmError::TokenNotPresent)
+    }
+
+    /// An idle session, or a new one if fewer than the bound are open;
+    /// `None` when all are busy.
+    fn try_take(&self) -> Result<Option<Lease<'_>>, HsmError> {
+        let mut s = self.lock();
+        if s.gone {
+            return Err(HsmError::TokenNotPresent);
+        }
+        if let Some(session) = s.idle.pop() {
+            return Ok(Some(Lease { pool: self, session: Some(session) }));
+        }
+        if s.open >= self.max_sessions {
+            return Ok(None);
+        }
+        Ok(Some(Lease { pool: self, session: Some(self.open_counted(s)?) }))
     }
 
     fn take(&self) -> Result<Session, HsmError> {
@@ -164,13 +206,18 @@ impl SessionPool {
 
     fn open_session(&self) -> Result<Session, HsmError> {
         let session = self.ctx.open_rw_session(self.slot)?;
+        self.ensure_login(&session)?;
+        Ok(session)
+    }
+
+    fn ensure_login(&self, session: &Session) -> Result<(), HsmError> {
         if session.get_session_info()?.session_state() != SessionState::RwUser {
             match session.login(UserType::User, Some(&self.pin)) {
                 Ok(()) | Err(Error::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
                 Err(e) => return Err(e.into()),
             }
         }
-        Ok(session)
+        Ok(())
     }
 }
 

@@ -144,6 +144,16 @@ impl Token {
         self.pool.stats()
     }
 
+    /// A cheap health check for a background probe: Ok while the token is
+    /// there (C_GetTokenInfo, no session) and an idle session is still
+    /// logged in (C_GetSessionInfo; logs in again if not). Never waits for
+    /// a busy pool. Once it or any call has seen the token go away it
+    /// answers [`HsmError::TokenNotPresent`] for good: reconnect with a new
+    /// `Token` (after [`Pkcs11Module::reload`] on SoftHSM2).
+    pub fn check(&self) -> Result<(), HsmError> {
+        self.pool.check(&self.label)
+    }
+
     /// Generates an AES-256 key inside the token, labelled `label`: a token
     /// object, private, sensitive and never extractable, usable only to
     /// encrypt and decrypt. Refuses a label already in use.
