@@ -37,6 +37,9 @@ pub enum HsmError {
     /// AES-GCM authentication failed: wrong key, wrong AAD or changed bytes.
     #[error("AES-GCM authentication failed")]
     Decrypt,
+    /// [`crate::Pkcs11Module::reload`] while tokens of the module are open.
+    #[error("PKCS#11 module still used by {users} holders")]
+    ModuleInUse { users: usize },
     /// Any other failure the module returned, with the function that failed.
     #[error("PKCS#11 {function} failed: {rv}")]
     Pkcs11 { function: String, rv: String },
@@ -53,7 +56,7 @@ impl HsmError {
             HsmError::PinLocked => KeyStoreFault::PinLocked,
             HsmError::KeyNotFound(_) => KeyStoreFault::KeyNotFound,
             HsmError::Decrypt => return None,
-            HsmError::Module { .. } | HsmError::DuplicateKey(_) | HsmError::Unsupported(_) | HsmError::Pkcs11 { .. } => KeyStoreFault::Internal,
+            HsmError::Module { .. } | HsmError::ModuleInUse { .. } | HsmError::DuplicateKey(_) | HsmError::Unsupported(_) | HsmError::Pkcs11 { .. } => KeyStoreFault::Internal,
         })
     }
 

@@ -45,6 +45,25 @@ impl Pkcs11Module {
         Ok(Arc::new(Pkcs11Module { ctx: Some(ctx), path }))
     }
 
+    /// Finalizes the module and initializes it again, in place. SoftHSM2
+    /// needs this before a token that went away can be used again: it
+    /// keeps the vanished token's state until C_Finalize, and reads PINs
+    /// and new tokens only at C_Initialize (docs/custom-key-stores.md,
+    /// "Faults"). Every `Token` of the module must have been dropped, as
+    /// C_Finalize ends all their sessions: [`HsmError::ModuleInUse`]
+    /// otherwise, and nothing changes. If initializing fails the module is
+    /// unusable until a reload succeeds.
+    pub fn reload(module: &mut Arc<Self>) -> Result<(), HsmError> {
+        let users = Arc::strong_count(module);
+        let this = Arc::get_mut(module).ok_or(HsmError::ModuleInUse { users })?;
+        if let Some(ctx) = this.ctx.take() {
+            // Initialized again below whatever C_Finalize answers.
+            let _ = ctx.finalize();
+        }
+        this.ctx = Some(initialize(&this.path)?);
+        Ok(())
+    }
+
     /// The module's path.
     pub fn path(&self) -> &Path {
         &self.path
