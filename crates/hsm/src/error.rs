@@ -96,3 +96,19 @@ impl From<HsmError> for CryptoError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use cryptoki::context::Function;
+
+    use super::*;
+
+    /// SoftHSM2 never locks a PIN (tests/faults.rs), so the lock-out
+    /// mapping is checked here on the module's answer itself.
+    #[test]
+    fn pin_locked_is_user_locked_out() {
+        let e = HsmError::from(Error::Pkcs11(RvError::PinLocked, Function::Login));
+        assert!(matches!(e, HsmError::PinLocked), "{e:?}");
+        assert_eq!(e.fault().map(KeyStoreFault::connection_error_code), Some("USER_LOCKED_OUT"));
+    }
+}
