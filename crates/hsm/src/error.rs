@@ -13,7 +13,10 @@ pub enum HsmError {
     /// No token with this label in any slot.
     #[error("no PKCS#11 token labelled {0:?}")]
     TokenNotFound(String),
-    /// The token was removed or the device is gone (sessions are dropped).
+    /// The token went away while in use, or its slot can no longer be
+    /// read: the `Token` is dead (its sessions are dropped); reconnect.
+    /// `NETWORK_ERRORS`, not `CLUSTER_NOT_FOUND`: it may come back (a
+    /// token found missing when connecting is [`HsmError::TokenNotFound`]).
     #[error("PKCS#11 token not present")]
     TokenNotPresent,
     /// The user PIN was refused.
@@ -34,6 +37,9 @@ pub enum HsmError {
     /// AES-GCM authentication failed: wrong key, wrong AAD or changed bytes.
     #[error("AES-GCM authentication failed")]
     Decrypt,
+    /// [`crate::Pkcs11Module::reload`] while tokens of the module are open.
+    #[error("PKCS#11 module still used by {users} holders")]
+    ModuleInUse { users: usize },
     /// Any other failure the module returned, with the function that failed.
     #[error("PKCS#11 {function} failed: {rv}")]
     Pkcs11 { function: String, rv: String },
@@ -50,7 +56,7 @@ impl HsmError {
             HsmError::PinLocked => KeyStoreFault::PinLocked,
             HsmError::KeyNotFound(_) => KeyStoreFault::KeyNotFound,
             HsmError::Decrypt => return None,
-            HsmError::Module { .. } | HsmError::DuplicateKey(_) | HsmError::Unsupported(_) | HsmError::Pkcs11 { .. } => KeyStoreFault::Internal,
+            HsmError::Module { .. } | HsmError::ModuleInUse { .. } | HsmError::DuplicateKey(_) | HsmError::Unsupported(_) | HsmError::Pkcs11 { .. } => KeyStoreFault::Internal,
         })
     }
 
@@ -88,5 +94,21 @@ impl From<HsmError> for CryptoError {
             None => CryptoError::Decrypt,
             Some(fault) => CryptoError::KeyStore(fault),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use cryptoki::context::Function;
+
+    use super::*;
+
+    /// SoftHSM2 never locks a PIN (tests/faults.rs), so the lock-out
+    /// mapping is checked here on the module's answer itself.
+    #[test]
+    fn pin_locked_is_user_locked_out() {
+        let e = HsmError::from(Error::Pkcs11(RvError::PinLocked, Function::Login));
+        assert!(matches!(e, HsmError::PinLocked), "{e:?}");
+        assert_eq!(e.fault().map(KeyStoreFault::connection_error_code), Some("USER_LOCKED_OUT"));
     }
 }

@@ -1,7 +1,10 @@
 //! A bounded pool of logged-in sessions on one token, reused across calls:
 //! a call takes an idle session, or opens one while fewer than the bound
 //! are open, or waits for one to come back. Sessions are never opened per
-//! call; one that saw the token go away is closed instead of reused.
+//! call. Once a call sees the token go away the pool is gone for good: its
+//! idle sessions are closed and every later call fails at once (PKCS#11
+//! closes all sessions of a removed token; SoftHSM2 keeps them open but
+//! dead until the module is reloaded), so reconnecting is a new `Token`.
 
 use std::fmt;
 use std::sync::{Condvar, Mutex, MutexGuard};
@@ -31,6 +34,8 @@ pub struct PoolStats {
 
 struct State {
     idle: Vec<Session>,
+    /// A call saw the token go away: no session is handed out again.
+    gone: bool,
     open: usize,
     peak_open: usize,
     opened_total: usize,
@@ -63,7 +68,7 @@ impl SessionPool {
             slot,
             pin,
             max_sessions: max_sessions.max(1),
-            state: Mutex::new(State { idle: Vec::new(), open: 0, peak_open: 0, opened_total: 0 }),
+            state: Mutex::new(State { idle: Vec::new(), gone: false, open: 0, peak_open: 0, opened_total: 0 }),
             returned: Condvar::new(),
         };
         pool.with_session(|_| Ok(()))?;
@@ -83,51 +88,142 @@ impl SessionPool {
     /// Runs `f` with a session of the pool, waiting for one if all
     /// `max_sessions` are busy.
     pub(crate) fn with_session<T>(&self, f: impl FnOnce(&Session) -> Result<T, HsmError>) -> Result<T, HsmError> {
-        let mut lease = Lease { pool: self, session: Some(self.take()?) };
+        let lease = Lease { pool: self, session: Some(self.take()?) };
+        self.run(lease, f)
+    }
+
+    fn run<T>(&self, mut lease: Lease<'_>, f: impl FnOnce(&Session) -> Result<T, HsmError>) -> Result<T, HsmError> {
         let result = match &lease.session {
             Some(session) => f(session),
             None => Err(HsmError::TokenNotPresent),
         };
-        if matches!(&result, Err(e) if e.session_is_dead()) {
-            lease.discard();
+        match &result {
+            Err(e) if e.session_is_dead() => {
+                lease.discard();
+                self.mark_gone();
+            }
+            // A session whose login failed is not handed out again.
+            Err(HsmError::PinIncorrect | HsmError::PinLocked) => lease.discard(),
+            _ => {}
         }
         result
+    }
+
+    /// The token went away: close the idle sessions (they are on the same
+    /// token) and refuse every later call, waking any waiting one.
+    fn mark_gone(&self) {
+        let idle = {
+            let mut s = self.lock();
+            s.gone = true;
+            s.open -= s.idle.len();
+            std::mem::take(&mut s.idle)
+        };
+        drop(idle);
+        self.returned.notify_all();
+    }
+
+    /// `otherwise`, unless the token itself is gone: SoftHSM2 answers a
+    /// removed token's calls with CKR_OBJECT_HANDLE_INVALID, an empty
+    /// search or CKR_GENERAL_ERROR, and only C_GetTokenInfo tells them
+    /// from a missing key or a bad tag.
+    pub(crate) fn unless_gone(&self, otherwise: HsmError) -> HsmError {
+        match self.ctx.get_token_info(self.slot) {
+            Ok(_) => otherwise,
+            Err(_) => HsmError::TokenNotPresent,
+        }
+    }
+
+    /// Whether the token is still there and this application still logged
+    /// in: C_GetTokenInfo (no session), then C_GetSessionInfo on an idle
+    /// session, logging in again if the login was lost. Never waits: with
+    /// every session busy, the busy calls report any fault themselves.
+    pub(crate) fn check(&self, label: &str) -> Result<(), HsmError> {
+        let info = match self.ctx.get_token_info(self.slot) {
+            Ok(info) => info,
+            Err(_) => return self.gone(),
+        };
+        if info.label().trim_end() != label {
+            return self.gone();
+        }
+        if info.user_pin_locked() {
+            return Err(HsmError::PinLocked);
+        }
+        let Some(lease) = self.try_take()? else { return Ok(()) };
+        self.run(lease, |session| self.ensure_login(session))
+    }
+
+    fn gone(&self) -> Result<(), HsmError> {
+        self.mark_gone();
+        Err(HsmError::TokenNotPresent)
+    }
+
+    /// An idle session, or a new one if fewer than the bound are open;
+    /// `None` when all are busy.
+    fn try_take(&self) -> Result<Option<Lease<'_>>, HsmError> {
+        let mut s = self.lock();
+        if s.gone {
+            return Err(HsmError::TokenNotPresent);
+        }
+        if let Some(session) = s.idle.pop() {
+            return Ok(Some(Lease { pool: self, session: Some(session) }));
+        }
+        if s.open >= self.max_sessions {
+            return Ok(None);
+        }
+        Ok(Some(Lease { pool: self, session: Some(self.open_counted(s)?) }))
     }
 
     fn take(&self) -> Result<Session, HsmError> {
         let mut s = self.lock();
         loop {
+            if s.gone {
+                return Err(HsmError::TokenNotPresent);
+            }
             if let Some(session) = s.idle.pop() {
                 return Ok(session);
             }
             if s.open < self.max_sessions {
-                s.open += 1;
-                s.opened_total += 1;
-                s.peak_open = s.peak_open.max(s.open);
-                drop(s);
-                return self.open_session().inspect_err(|_| {
-                    self.lock().open -= 1;
-                    self.returned.notify_one();
-                });
+                return self.open_counted(s);
             }
             s = self.returned.wait(s).unwrap_or_else(|e| e.into_inner());
         }
     }
 
+    /// Opens a session under the bound that `s` shows room for.
+    fn open_counted(&self, mut s: MutexGuard<'_, State>) -> Result<Session, HsmError> {
+        s.open += 1;
+        s.opened_total += 1;
+        s.peak_open = s.peak_open.max(s.open);
+        drop(s);
+        self.open_session().inspect_err(|e| {
+            self.lock().open -= 1;
+            self.returned.notify_one();
+            if e.session_is_dead() {
+                self.mark_gone();
+            }
+        })
+    }
+
     fn open_session(&self) -> Result<Session, HsmError> {
         let session = self.ctx.open_rw_session(self.slot)?;
+        self.ensure_login(&session)?;
+        Ok(session)
+    }
+
+    fn ensure_login(&self, session: &Session) -> Result<(), HsmError> {
         if session.get_session_info()?.session_state() != SessionState::RwUser {
             match session.login(UserType::User, Some(&self.pin)) {
                 Ok(()) | Err(Error::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
                 Err(e) => return Err(e.into()),
             }
         }
-        Ok(session)
+        Ok(())
     }
 }
 
 /// A session taken from the pool: back to the idle list when dropped (also
-/// if the call panicked), or closed and uncounted when discarded.
+/// if the call panicked), or closed and uncounted when discarded or when
+/// the token went away meanwhile.
 struct Lease<'a> {
     pool: &'a SessionPool,
     session: Option<Session>,
@@ -146,7 +242,15 @@ impl Lease<'_> {
 impl Drop for Lease<'_> {
     fn drop(&mut self) {
         if let Some(session) = self.session.take() {
-            self.pool.lock().idle.push(session);
+            let mut s = self.pool.lock();
+            if s.gone {
+                s.open -= 1;
+                drop(s);
+                drop(session);
+            } else {
+                s.idle.push(session);
+                drop(s);
+            }
             self.pool.returned.notify_one();
         }
     }

@@ -41,10 +41,27 @@ impl Pkcs11Module {
     /// calls it from several threads).
     pub fn open(path: impl AsRef<Path>) -> Result<Arc<Self>, HsmError> {
         let path = path.as_ref().to_path_buf();
-        let module_error = |e: Error| HsmError::Module { path: path.display().to_string(), reason: e.to_string() };
-        let ctx = Pkcs11::new(&path).map_err(module_error)?;
-        ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)).map_err(module_error)?;
+        let ctx = initialize(&path)?;
         Ok(Arc::new(Pkcs11Module { ctx: Some(ctx), path }))
+    }
+
+    /// Finalizes the module and initializes it again, in place. SoftHSM2
+    /// needs this before a token that went away can be used again: it
+    /// keeps the vanished token's state until C_Finalize, and reads PINs
+    /// and new tokens only at C_Initialize (docs/custom-key-stores.md,
+    /// "Faults"). Every `Token` of the module must have been dropped, as
+    /// C_Finalize ends all their sessions: [`HsmError::ModuleInUse`]
+    /// otherwise, and nothing changes. If initializing fails the module is
+    /// unusable until a reload succeeds.
+    pub fn reload(module: &mut Arc<Self>) -> Result<(), HsmError> {
+        let users = Arc::strong_count(module);
+        let this = Arc::get_mut(module).ok_or(HsmError::ModuleInUse { users })?;
+        if let Some(ctx) = this.ctx.take() {
+            // Initialized again below whatever C_Finalize answers.
+            let _ = ctx.finalize();
+        }
+        this.ctx = Some(initialize(&this.path)?);
+        Ok(())
     }
 
     /// The module's path.
@@ -55,6 +72,15 @@ impl Pkcs11Module {
     fn ctx(&self) -> Result<&Pkcs11, HsmError> {
         self.ctx.as_ref().ok_or(HsmError::TokenNotPresent)
     }
+}
+
+/// Loads the module at `path` and initializes it (OS locking: Trent calls
+/// it from several threads).
+fn initialize(path: &Path) -> Result<Pkcs11, HsmError> {
+    let module_error = |e: Error| HsmError::Module { path: path.display().to_string(), reason: e.to_string() };
+    let ctx = Pkcs11::new(path).map_err(module_error)?;
+    ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)).map_err(module_error)?;
+    Ok(ctx)
 }
 
 impl Drop for Pkcs11Module {
@@ -137,6 +163,16 @@ impl Token {
         self.pool.stats()
     }
 
+    /// A cheap health check for a background probe: Ok while the token is
+    /// there (C_GetTokenInfo, no session) and an idle session is still
+    /// logged in (C_GetSessionInfo; logs in again if not). Never waits for
+    /// a busy pool. Once it or any call has seen the token go away it
+    /// answers [`HsmError::TokenNotPresent`] for good: reconnect with a new
+    /// `Token` (after [`Pkcs11Module::reload`] on SoftHSM2).
+    pub fn check(&self) -> Result<(), HsmError> {
+        self.pool.check(&self.label)
+    }
+
     /// Generates an AES-256 key inside the token, labelled `label`: a token
     /// object, private, sensitive and never extractable, usable only to
     /// encrypt and decrypt. Refuses a label already in use.
@@ -175,12 +211,12 @@ impl Token {
             Attribute::KeyType(KeyType::AES),
             Attribute::Label(label.as_bytes().to_vec()),
         ];
-        let found = self.pool.with_session(|s| Ok(s.find_objects(&template)?))?;
-        match found.as_slice() {
-            [] => Err(HsmError::KeyNotFound(label.to_string())),
+        self.pool.with_session(|s| match s.find_objects(&template)?.as_slice() {
+            // A vanished token finds nothing too (SoftHSM2).
+            [] => Err(self.pool.unless_gone(HsmError::KeyNotFound(label.to_string()))),
             [handle] => Ok(TokenKey { handle: *handle, label: label.to_string() }),
             _ => Err(HsmError::DuplicateKey(label.to_string())),
-        }
+        })
     }
 
     /// Destroys the key object (its material is gone for good).
@@ -244,21 +280,28 @@ impl Token {
     }
 
     /// A failure on `key`'s object: a handle the token no longer knows is
-    /// [`HsmError::KeyNotFound`].
+    /// [`HsmError::KeyNotFound`], unless the token itself is gone (SoftHSM2
+    /// then answers every handle with CKR_OBJECT_HANDLE_INVALID).
     fn key_error(&self, e: Error, key: &TokenKey) -> HsmError {
         match e {
-            Error::Pkcs11(RvError::ObjectHandleInvalid | RvError::KeyHandleInvalid, _) => HsmError::KeyNotFound(key.label.clone()),
+            Error::Pkcs11(RvError::ObjectHandleInvalid | RvError::KeyHandleInvalid, _) => self.pool.unless_gone(HsmError::KeyNotFound(key.label.clone())),
             e => e.into(),
         }
     }
 }
 
+/// The slot of the token labelled `label`. A slot whose token cannot be
+/// read may hold it (SoftHSM2 keeps a vanished token's slot, answering
+/// C_GetTokenInfo with CKR_GENERAL_ERROR): then it is not present, rather
+/// than not found.
 fn find_slot(ctx: &Pkcs11, label: &str) -> Result<Slot, HsmError> {
+    let mut unreadable = false;
     for slot in ctx.get_slots_with_token()? {
-        let info = ctx.get_token_info(slot)?;
-        if info.token_initialized() && info.label().trim_end() == label {
-            return Ok(slot);
+        match ctx.get_token_info(slot) {
+            Ok(info) if info.token_initialized() && info.label().trim_end() == label => return Ok(slot),
+            Ok(_) => {}
+            Err(_) => unreadable = true,
         }
     }
-    Err(HsmError::TokenNotFound(label.to_string()))
+    Err(if unreadable { HsmError::TokenNotPresent } else { HsmError::TokenNotFound(label.to_string()) })
 }

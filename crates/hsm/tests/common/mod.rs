@@ -126,6 +126,47 @@ impl SoftToken {
     pub fn open(&self, max_sessions: usize) -> Arc<Token> {
         Token::open(&self.module, &self.label, pin(USER_PIN), max_sessions).unwrap()
     }
+
+    /// The token's own directory (SoftHSM2's file backend keeps a token
+    /// in one directory, named by a UUID, under the token directory).
+    pub fn token_dir(&self) -> PathBuf {
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir(self.dir.join("tokens")).unwrap().map(|e| e.unwrap().path()).collect();
+        assert_eq!(dirs.len(), 1, "one token directory: {dirs:?}");
+        dirs.remove(0)
+    }
+
+    /// A path beside the token directory, for moving it away or copying it.
+    pub fn aside(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// Changes the user PIN from another process (pkcs11-tool), as an
+    /// administrator would (see [`have_pkcs11_tool`]).
+    pub fn change_pin_elsewhere(&self, old: &str, new: &str) {
+        let out = Command::new("pkcs11-tool")
+            .env("SOFTHSM2_CONF", self.dir.join("softhsm2.conf"))
+            .arg("--module")
+            .arg(self.module.path())
+            .args(["--token-label", &self.label, "--login", "--pin", old, "--change-pin", "--new-pin", new])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "pkcs11-tool --change-pin: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+/// Copies a directory's files (a token directory has no subdirectories).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+/// Whether pkcs11-tool is here; skips (or fails when SoftHSM2 is required)
+/// otherwise.
+pub fn have_pkcs11_tool(test: &str) -> bool {
+    tool_present("pkcs11-tool") || skip_or_fail::<()>(test, "pkcs11-tool (Debian's opensc)").is_some()
 }
 
 impl Drop for SoftToken {
