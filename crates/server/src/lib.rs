@@ -30,7 +30,8 @@
 //! whose permissions come from [`policy`], Trent's policy evaluator.
 //!
 //! Beside the path: [`lifecycle`] (deletion after the waiting period),
-//! [`clock`] (injected time), [`serve`] (start-up and the data directory).
+//! [`clock`] (injected time), [`serve`] (start-up and the data directory),
+//! [`keystores`] (custom key stores: the registered PKCS#11 tokens).
 
 #![forbid(unsafe_code)]
 
@@ -43,6 +44,7 @@ pub mod dispatch;
 pub mod http;
 pub mod iam;
 pub mod keys;
+pub mod keystores;
 pub mod lifecycle;
 pub mod ops;
 pub mod policy;
