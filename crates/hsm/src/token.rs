@@ -69,6 +69,14 @@ impl Pkcs11Module {
         &self.path
     }
 
+    /// The serial number of the token labelled `label`, read without
+    /// logging in: copies of one token (a backup restored) share it.
+    pub fn token_serial(&self, label: &str) -> Result<String, HsmError> {
+        let ctx = self.ctx()?;
+        let info = ctx.get_token_info(find_slot(ctx, label)?)?;
+        Ok(info.serial_number().trim_end().to_string())
+    }
+
     fn ctx(&self) -> Result<&Pkcs11, HsmError> {
         self.ctx.as_ref().ok_or(HsmError::TokenNotPresent)
     }

@@ -30,7 +30,8 @@
 //! whose permissions come from [`policy`], Trent's policy evaluator.
 //!
 //! Beside the path: [`lifecycle`] (deletion after the waiting period),
-//! [`clock`] (injected time), [`serve`] (start-up and the data directory).
+//! [`clock`] (injected time), [`serve`] (start-up and the data directory),
+//! [`keystores`] (custom key stores: the registered PKCS#11 tokens).
 
 #![forbid(unsafe_code)]
 

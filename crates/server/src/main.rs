@@ -3,7 +3,10 @@
 
 #![forbid(unsafe_code)]
 
+use std::path::PathBuf;
+
 use clap::{Parser, Subcommand};
+use trent::keystores::clusters;
 
 /// mimalloc rather than glibc's malloc: under load, glibc's allocator took
 /// a fifth of the server's time (docs/BENCHMARKS.md).
@@ -30,6 +33,41 @@ enum Command {
     /// Explain an authorization decision: would PRINCIPAL be allowed ACTION
     /// on a key, and which statement or grant decides.
     Explain(trent::authz::explain::ExplainOptions),
+    /// CloudHSM clusters: the PKCS#11 tokens custom key stores may use.
+    #[command(subcommand)]
+    Hsm(HsmCommand),
+}
+
+#[derive(Subcommand)]
+enum HsmCommand {
+    /// Register a PKCS#11 token as a CloudHSM cluster and make its trust
+    /// anchor certificate (DATA_DIR/hsm/CLUSTER_ID/customerCA.crt).
+    Register(HsmRegisterOptions),
+    /// List the registered clusters.
+    List(HsmListOptions),
+}
+
+#[derive(clap::Args)]
+struct HsmRegisterOptions {
+    /// Trent's data directory (as `trent serve`'s); clusters go in DIR/hsm.
+    #[arg(long, env = "TRENT_DATA_DIR", default_value = trent::serve::DEFAULT_DATA_DIR)]
+    data_dir: PathBuf,
+    /// The id to register it under, as AWS writes one: cluster-234567abcde.
+    #[arg(long)]
+    cluster_id: String,
+    /// The PKCS#11 module (shared library).
+    #[arg(long)]
+    module: PathBuf,
+    /// The token's label (no PIN: only its serial number is read).
+    #[arg(long)]
+    token_label: String,
+}
+
+#[derive(clap::Args)]
+struct HsmListOptions {
+    /// Trent's data directory (as `trent serve`'s); clusters go in DIR/hsm.
+    #[arg(long, env = "TRENT_DATA_DIR", default_value = trent::serve::DEFAULT_DATA_DIR)]
+    data_dir: PathBuf,
 }
 
 #[derive(Subcommand)]
@@ -49,6 +87,7 @@ fn main() -> std::process::ExitCode {
     let command = match cli.command {
         // Operator commands on files: no server, no runtime.
         Command::Audit(command) => return trent::audit::cli::run(command),
+        Command::Hsm(command) => return hsm(command),
         other => other,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -62,13 +101,34 @@ fn main() -> std::process::ExitCode {
         Command::Serve(options) => runtime.block_on(trent::serve::run(options)),
         Command::Account(AccountCommand::Create(options)) => runtime.block_on(trent::account::create(options)),
         // Answered above, before the runtime.
-        Command::Audit(_) => Ok(()),
+        Command::Audit(_) | Command::Hsm(_) => Ok(()),
         Command::Explain(options) => runtime.block_on(trent::authz::explain::run(options)),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("trent: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn hsm(command: HsmCommand) -> std::process::ExitCode {
+    let result = match command {
+        HsmCommand::Register(o) => clusters::register(&o.data_dir, &o.cluster_id, &o.module, &o.token_label).map(|c| {
+            println!("Registered {} (token {:?}, serial {})", c.cluster_id, c.token_label, c.token_serial);
+            println!("Trust anchor: {}", clusters::cluster_dir(&o.data_dir, &c.cluster_id).join(clusters::TRUST_ANCHOR_FILE).display());
+        }),
+        HsmCommand::List(o) => clusters::list(&o.data_dir).map(|all| {
+            for c in all {
+                println!("{}\t{}\t{}\t{}", c.cluster_id, c.token_label, c.token_serial, c.module.display());
+            }
+        }),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("trent hsm: {e}");
             std::process::ExitCode::FAILURE
         }
     }

@@ -44,6 +44,8 @@ impl ConnectFailure {
 /// A token this node is logged in to for one key store.
 struct Connection {
     connection_id: String,
+    /// The module's path: a reload of it ends this login.
+    module: PathBuf,
     token: Arc<Token>,
     /// Key objects found by label (the KMS key ARN), so a request does not
     /// search the token.
@@ -79,15 +81,17 @@ impl KeyStoreRuntime {
             Ok(None) => return Err(ConnectFailure::cluster_not_found(format!("cluster {} is not registered on this node", store.cluster_id))),
             Err(e) => return Err(ConnectFailure::cluster_not_found(e)),
         };
-        let module = self.module(&cluster.module).map_err(|e| ConnectFailure::cluster_not_found(e.to_string()))?;
-        // A token of the right label but another serial is not the cluster.
-        match module.token_serial(&cluster.token_label) {
-            Ok(serial) if serial == cluster.token_serial => {}
-            Ok(serial) => return Err(ConnectFailure::cluster_not_found(format!("token {} has serial {serial}, not the registered {}", cluster.token_label, cluster.token_serial))),
-            Err(e) => return Err(ConnectFailure::from_hsm(&e)),
-        }
-        let token = Token::open(&module, &cluster.token_label, pin, SESSIONS_PER_TOKEN).map_err(|e| ConnectFailure::from_hsm(&e))?;
-        let connection = Connection { connection_id: store.connection_id.clone(), token, keys: RwLock::new(HashMap::new()) };
+        // SoftHSM2 (and modules like it) sees a token that vanished and came
+        // back only after the module is initialized again: on a failure other
+        // than the PIN's, reload the module once and try again.
+        let token = match self.open_token(&cluster, pin.clone()) {
+            Err(e) if !matches!(e.code, "INVALID_CREDENTIALS" | "USER_LOCKED_OUT") => {
+                self.reload_module(&cluster.module).map_err(|r| ConnectFailure { code: "NETWORK_ERRORS", detail: format!("{}; reloading the module: {r}", e.detail) })?;
+                self.open_token(&cluster, pin)?
+            }
+            other => other?,
+        };
+        let connection = Connection { connection_id: store.connection_id.clone(), module: cluster.module.clone(), token, keys: RwLock::new(HashMap::new()) };
         self.write_connections().insert(store.id.clone(), Arc::new(connection));
         Ok(())
     }
@@ -177,6 +181,29 @@ impl KeyStoreRuntime {
 
     fn write_connections(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Arc<Connection>>> {
         self.connections.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The cluster's token, checked to be the registered one (its serial).
+    fn open_token(&self, cluster: &RegisteredCluster, pin: AuthPin) -> Result<Arc<Token>, ConnectFailure> {
+        let module = self.module(&cluster.module).map_err(|e| ConnectFailure::cluster_not_found(e.to_string()))?;
+        match module.token_serial(&cluster.token_label) {
+            Ok(serial) if serial == cluster.token_serial => {}
+            Ok(serial) => return Err(ConnectFailure::cluster_not_found(format!("token {} has serial {serial}, not the registered {}", cluster.token_label, cluster.token_serial))),
+            Err(e) => return Err(ConnectFailure::from_hsm(&e)),
+        }
+        Token::open(&module, &cluster.token_label, pin, SESSIONS_PER_TOKEN).map_err(|e| ConnectFailure::from_hsm(&e))
+    }
+
+    /// Finalizes and initializes the module at `path` again, ending every
+    /// login through it (the key stores on it log in again on next use).
+    /// Refused while a request still holds one of its sessions.
+    fn reload_module(&self, path: &Path) -> Result<(), HsmError> {
+        self.write_connections().retain(|_, c| c.module != path);
+        let mut modules = self.modules.lock().unwrap_or_else(|p| p.into_inner());
+        match modules.get_mut(path) {
+            Some(module) => Pkcs11Module::reload(module),
+            None => Ok(()),
+        }
     }
 
     /// One loaded module per library path per process (PKCS#11 keeps its
