@@ -1,6 +1,7 @@
 //! The behaviour every [`Store`] backend must show. Each backend's tests
 //! call [`run_all`] on a fresh, empty store.
 
+mod custom_key_stores;
 mod grants;
 mod import;
 mod identity;
@@ -65,6 +66,7 @@ pub async fn run_all(store: &dyn Store) {
     import::run_all(store).await;
     identity::run_all(store).await;
     grants::run_all(store).await;
+    custom_key_stores::run_all(store).await;
 }
 
 async fn keys_round_trip(store: &dyn Store) {

@@ -17,6 +17,7 @@
 //! the next call gets a fresh one.
 
 mod grants;
+mod key_stores;
 mod ops;
 mod schema;
 mod sql;

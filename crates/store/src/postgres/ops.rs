@@ -5,10 +5,15 @@
 
 use super::sql::*;
 use super::{backend, backend_in, release, PostgresStore};
-use crate::{After, AccessKeyRecord, AliasRecord, EntityKind, EntityRecord, GrantRecord, KeyRecord, KeyUsageRecord, MaterialRecord, Millis, PrincipalRecord, Store, StoreError};
+use crate::{
+    After, AccessKeyRecord, AliasRecord, CustomKeyStoreRecord, EntityKind, EntityRecord, GrantRecord, KeyRecord, KeyStoreConflict, KeyUsageRecord, MaterialRecord, Millis,
+    PrincipalRecord, Store, StoreError,
+};
 
-const KEY_INSERT: &str = "INSERT INTO keys (key_id, account_id, region, state, deletion_date, next_rotation_at, material_valid_to, doc, row_version) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1)";
+/// A key's row. A `custom_key_store_id` naming no key store fails the
+/// reference: `NotFound`, as the contract says.
+const KEY_INSERT: &str = "INSERT INTO keys (key_id, account_id, region, state, deletion_date, next_rotation_at, material_valid_to, doc, custom_key_store_id, row_version) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1)";
 
 /// The advisory lock nodes take to create the first admin ("trent_bs").
 const BOOTSTRAP_LOCK: i64 = 0x7472_656e_745f_6273;
@@ -65,7 +70,7 @@ impl Store for PostgresStore {
         let result = execute(
             &c,
             KEY_INSERT,
-            &[&key.key_id, &key.account_id, &key.region, &state, &key.deletion_date, &key.rotation.next_at, &key.next_material_expiry(), &doc],
+            &[&key.key_id, &key.account_id, &key.region, &state, &key.deletion_date, &key.rotation.next_at, &key.next_material_expiry(), &doc, &key.custom_key_store_id],
         )
         .await
         .map(|_| ());
@@ -475,6 +480,48 @@ impl Store for PostgresStore {
         release(c, result)
     }
 
+    async fn insert_custom_key_store(&self, s: &CustomKeyStoreRecord) -> Result<Option<KeyStoreConflict>, StoreError> {
+        let mut c = self.client().await?;
+        let result = super::key_stores::insert(&mut c, s).await;
+        release(c, result)
+    }
+
+    async fn get_custom_key_store(&self, id: &str) -> Result<Option<CustomKeyStoreRecord>, StoreError> {
+        let c = self.client().await?;
+        let result = super::key_stores::get_one(&c, id).await;
+        release(c, result)
+    }
+
+    async fn get_custom_key_store_by_name(&self, account_id: &str, region: &str, name: &str) -> Result<Option<CustomKeyStoreRecord>, StoreError> {
+        let c = self.client().await?;
+        let result = super::key_stores::get_by_name(&c, account_id, region, name).await;
+        release(c, result)
+    }
+
+    async fn list_custom_key_stores(&self, account_id: &str, region: &str, after: After<'_>, limit: usize) -> Result<Vec<CustomKeyStoreRecord>, StoreError> {
+        let c = self.client().await?;
+        let result = super::key_stores::list(&c, account_id, region, after.unwrap_or(""), limit).await;
+        release(c, result)
+    }
+
+    async fn update_custom_key_store(&self, s: &CustomKeyStoreRecord) -> Result<Result<i64, KeyStoreConflict>, StoreError> {
+        let mut c = self.client().await?;
+        let result = super::key_stores::update(&mut c, s).await;
+        release(c, result)
+    }
+
+    async fn delete_custom_key_store(&self, id: &str, row_version: i64) -> Result<bool, StoreError> {
+        let mut c = self.client().await?;
+        let result = super::key_stores::delete(&mut c, id, row_version).await;
+        release(c, result)
+    }
+
+    async fn count_keys_in_custom_key_store(&self, id: &str) -> Result<u64, StoreError> {
+        let c = self.client().await?;
+        let result = super::key_stores::count_keys(&c, id).await;
+        release(c, result)
+    }
+
     async fn get_setting(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let c = self.client().await?;
         let result = async { query_opt(&c, "SELECT value FROM settings WHERE name = $1", &[&name]).await?.as_ref().map(|r| get(r, 0)).transpose() }.await;
@@ -510,7 +557,7 @@ impl PostgresStore {
             execute(
                 &tx,
                 KEY_INSERT,
-                &[&key.key_id, &key.account_id, &key.region, &state, &key.deletion_date, &key.rotation.next_at, &key.next_material_expiry(), &doc],
+                &[&key.key_id, &key.account_id, &key.region, &state, &key.deletion_date, &key.rotation.next_at, &key.next_material_expiry(), &doc, &key.custom_key_store_id],
             )
             .await?;
             execute(

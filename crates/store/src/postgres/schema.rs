@@ -125,6 +125,31 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE key_last_usage ADD COLUMN event_id TEXT;
     "#,
+    // 8: custom key stores. The named UNIQUEs are the backstop against
+    // racing nodes (the store maps each to its conflict); the reference
+    // makes a key naming a deleted store fail.
+    r#"
+    CREATE TABLE custom_key_stores (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        account_id TEXT COLLATE "C" NOT NULL,
+        region TEXT COLLATE "C" NOT NULL,
+        name TEXT COLLATE "C" NOT NULL,
+        store_type TEXT NOT NULL,
+        cluster_id TEXT COLLATE "C" NOT NULL,
+        trust_anchor TEXT NOT NULL,
+        sealed_password BYTEA NOT NULL,
+        state TEXT NOT NULL,
+        error_code TEXT,
+        connection_id TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        row_version BIGINT NOT NULL,
+        CONSTRAINT custom_key_stores_name_key UNIQUE (account_id, region, name),
+        CONSTRAINT custom_key_stores_cluster_key UNIQUE (cluster_id)
+    );
+    CREATE INDEX custom_key_stores_by_owner ON custom_key_stores (account_id, region, id);
+    ALTER TABLE keys ADD COLUMN custom_key_store_id TEXT COLLATE "C" REFERENCES custom_key_stores(id);
+    CREATE INDEX keys_by_custom_key_store ON keys (custom_key_store_id);
+    "#,
 ];
 
 /// The advisory lock every node takes to migrate ("trent_mg" in ASCII).

@@ -14,6 +14,7 @@
 
 mod grants;
 mod identity;
+mod key_stores;
 mod schema;
 
 use std::path::Path;
@@ -22,7 +23,10 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::read_cache::{Cacheable, Query, ReadCache};
-use crate::{After, AccessKeyRecord, AliasRecord, EntityKind, EntityRecord, GrantRecord, KeyRecord, KeyUsageRecord, MaterialRecord, Millis, PrincipalRecord, Store, StoreError};
+use crate::{
+    After, AccessKeyRecord, AliasRecord, CustomKeyStoreRecord, EntityKind, EntityRecord, GrantRecord, KeyRecord, KeyStoreConflict, KeyUsageRecord, MaterialRecord, Millis,
+    PrincipalRecord, Store, StoreError,
+};
 
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
@@ -186,10 +190,20 @@ fn key_doc(key: &KeyRecord) -> Result<String, StoreError> {
     serde_json::to_string(key).map_err(|e| StoreError::Backend(e.to_string()))
 }
 
+/// A key's row. A `custom_key_store_id` naming no key store fails the
+/// reference: `NotFound`, as the contract says.
+fn insert_key_row(c: &Connection, key: &KeyRecord, doc: &str) -> Result<(), StoreError> {
+    c.execute(
+        KEY_INSERT,
+        params![key.key_id, key.account_id, key.region, key.state.as_str(), key.deletion_date, key.rotation.next_at, key.next_material_expiry(), doc, key.custom_key_store_id],
+    )
+    .map(|_| ())
+    .map_err(backend)
+}
+
 /// A new key and its first material, inside `tx`.
 fn insert_key_rows(tx: &rusqlite::Transaction<'_>, key: &KeyRecord, material: &MaterialRecord, doc: &str) -> Result<(), StoreError> {
-    tx.execute(KEY_INSERT, params![key.key_id, key.account_id, key.region, key.state.as_str(), key.deletion_date, key.rotation.next_at, key.next_material_expiry(), doc])
-        .map_err(backend)?;
+    insert_key_row(tx, key, doc)?;
     tx.execute(
         "INSERT INTO key_materials (key_id, material_id, stored, created_at) VALUES (?1, ?2, ?3, ?4)",
         params![material.key_id, material.material_id, material.stored, material.created_at],
@@ -225,8 +239,8 @@ fn alias_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AliasRecord> {
 
 /// The compare-and-set write of a key: only over the `row_version` it was
 /// read at. Returns the new `row_version`.
-const KEY_INSERT: &str = "INSERT INTO keys (key_id, account_id, region, state, deletion_date, next_rotation_at, material_valid_to, doc, row_version) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1)";
+const KEY_INSERT: &str = "INSERT INTO keys (key_id, account_id, region, state, deletion_date, next_rotation_at, material_valid_to, doc, custom_key_store_id, row_version) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 1)";
 
 /// Keeps the later of the stored and the new use, only for a key that exists.
 const USAGE_UPSERT: &str = "INSERT INTO key_last_usage (key_id, used_at, operation, request_id, event_id) \
@@ -313,15 +327,7 @@ impl Store for SqliteStore {
 
     async fn insert_key_without_material(&self, key: &KeyRecord) -> Result<(), StoreError> {
         let (key, doc) = (key.clone(), key_doc(key)?);
-        self.run(move |c| {
-            c.execute(
-                KEY_INSERT,
-                params![key.key_id, key.account_id, key.region, key.state.as_str(), key.deletion_date, key.rotation.next_at, key.next_material_expiry(), doc],
-            )
-            .map(|_| ())
-            .map_err(backend)
-        })
-        .await
+        self.run(move |c| insert_key_row(c, &key, &doc)).await
     }
 
     async fn remove_key_material(&self, key: &KeyRecord, material_ids: &[String]) -> Result<i64, StoreError> {
@@ -653,6 +659,41 @@ impl Store for SqliteStore {
     async fn delete_access_key(&self, access_key_id: &str) -> Result<(), StoreError> {
         let id = access_key_id.to_owned();
         self.run(move |c| identity::delete_access_key(c, &id)).await
+    }
+
+    async fn insert_custom_key_store(&self, store: &CustomKeyStoreRecord) -> Result<Option<KeyStoreConflict>, StoreError> {
+        let s = store.clone();
+        self.run(move |c| key_stores::insert(c, &s)).await
+    }
+
+    async fn get_custom_key_store(&self, id: &str) -> Result<Option<CustomKeyStoreRecord>, StoreError> {
+        let id = id.to_owned();
+        self.run(move |c| key_stores::get(c, &id)).await
+    }
+
+    async fn get_custom_key_store_by_name(&self, account_id: &str, region: &str, name: &str) -> Result<Option<CustomKeyStoreRecord>, StoreError> {
+        let (account_id, region, name) = (account_id.to_owned(), region.to_owned(), name.to_owned());
+        self.run(move |c| key_stores::get_by_name(c, &account_id, &region, &name)).await
+    }
+
+    async fn list_custom_key_stores(&self, account_id: &str, region: &str, after: After<'_>, limit: usize) -> Result<Vec<CustomKeyStoreRecord>, StoreError> {
+        let (account_id, region, after) = (account_id.to_owned(), region.to_owned(), after.unwrap_or("").to_owned());
+        self.run(move |c| key_stores::list(c, &account_id, &region, &after, limit)).await
+    }
+
+    async fn update_custom_key_store(&self, store: &CustomKeyStoreRecord) -> Result<Result<i64, KeyStoreConflict>, StoreError> {
+        let s = store.clone();
+        self.run(move |c| key_stores::update(c, &s)).await
+    }
+
+    async fn delete_custom_key_store(&self, id: &str, row_version: i64) -> Result<bool, StoreError> {
+        let id = id.to_owned();
+        self.run(move |c| key_stores::delete(c, &id, row_version)).await
+    }
+
+    async fn count_keys_in_custom_key_store(&self, id: &str) -> Result<u64, StoreError> {
+        let id = id.to_owned();
+        self.run(move |c| key_stores::count_keys(c, &id)).await
     }
 
     async fn get_setting(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {

@@ -116,6 +116,29 @@ pub(super) const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE key_last_usage ADD COLUMN event_id TEXT;
     "#,
+    // 8: custom key stores. The UNIQUEs are the backstop against racing
+    // writers; the reference makes a key naming a deleted store fail.
+    r#"
+    CREATE TABLE custom_key_stores (
+        id TEXT PRIMARY KEY,
+        account_id TEXT NOT NULL,
+        region TEXT NOT NULL,
+        name TEXT NOT NULL,
+        store_type TEXT NOT NULL,
+        cluster_id TEXT NOT NULL UNIQUE,
+        trust_anchor TEXT NOT NULL,
+        sealed_password BLOB NOT NULL,
+        state TEXT NOT NULL,
+        error_code TEXT,
+        connection_id TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        row_version INTEGER NOT NULL,
+        UNIQUE (account_id, region, name)
+    );
+    CREATE INDEX custom_key_stores_by_owner ON custom_key_stores (account_id, region, id);
+    ALTER TABLE keys ADD COLUMN custom_key_store_id TEXT REFERENCES custom_key_stores(id);
+    CREATE INDEX keys_by_custom_key_store ON keys (custom_key_store_id);
+    "#,
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
