@@ -384,7 +384,7 @@ async fn ensure_logged_in(state: &AppState, store: &CustomKeyStoreRecord) -> Res
 
 /// Logs in to `store`'s token on the blocking pool.
 pub(crate) async fn login(state: &AppState, store: &CustomKeyStoreRecord) -> Result<(), ConnectFailure> {
-    let pin = unseal_password(state, store).map_err(|e| ConnectFailure { code: "INTERNAL_ERROR", detail: e.to_string() })?;
+    let pin = unseal_password(state, store).map_err(|e| ConnectFailure { code: "INTERNAL_ERROR", detail: format!("{e:?}") })?;
     let runtime = state.key_stores.clone();
     let store = store.clone();
     tokio::task::spawn_blocking(move || runtime.connect(&store, pin))
