@@ -422,3 +422,98 @@ def test_grants_and_policies_hold_on_every_node_at_once(cluster):
     ]}
     c.client(n1).put_key_policy(KeyId=key, PolicyName="default", Policy=_json.dumps(named))
     on2.encrypt(KeyId=key, Plaintext=b"x")
+
+
+# --- custom key stores ------------------------------------------------------------
+
+# The token fixture (a fresh SoftHSM2 token, SOFTHSM2_CONF set for the servers
+# started after it; skips or fails without SoftHSM2) and the cluster id.
+from test_custom_key_stores import CLUSTER, PIN, token  # noqa: E402,F401
+
+
+def register_cluster(t, module):
+    """`trent hsm register` in node t's data directory: each node has its own."""
+    subprocess.run(
+        [os.environ["TRENT_BIN"], "hsm", "register", "--data-dir", t.data_dir, "--cluster-id", CLUSTER, "--module", module, "--token-label", "kms-cluster"],
+        check=True, capture_output=True,
+    )
+
+
+def store_state(kms, store_id):
+    return kms.describe_custom_key_stores(CustomKeyStoreId=store_id)["CustomKeyStores"][0]["ConnectionState"]
+
+
+def round_trip(sealer, opener, key_id, plaintext):
+    blob = sealer.encrypt(KeyId=key_id, Plaintext=plaintext, EncryptionContext={"via": "nodes"})["CiphertextBlob"]
+    out = opener.decrypt(CiphertextBlob=blob, EncryptionContext={"via": "nodes"})
+    assert out["Plaintext"] == plaintext
+    return blob, out["KeyId"]
+
+
+def test_a_custom_key_store_is_shared_by_every_node(token, cluster):
+    """One key store on one token, two nodes: its connection state is the
+    store's (seen by every node at its next request); each node logs in to
+    the token by itself, on first use, and again after a new connect."""
+    c = cluster()
+    a, b = c.start(2)  # both inherit SOFTHSM2_CONF from the token fixture
+    for t in (a, b):
+        register_cluster(t, token)
+    ka, kb = c.client(a), c.client(b)
+    with open(os.path.join(a.data_dir, "hsm", CLUSTER, "customerCA.crt")) as f:
+        anchor = f.read()
+
+    # 1. Created and connected through A; B sees it CONNECTED.
+    store_id = ka.create_custom_key_store(
+        CustomKeyStoreName="shared", CloudHsmClusterId=CLUSTER, TrustAnchorCertificate=anchor, KeyStorePassword=PIN,
+    )["CustomKeyStoreId"]
+    assert store_state(kb, store_id) == "DISCONNECTED"
+    ka.connect_custom_key_store(CustomKeyStoreId=store_id)
+    assert store_state(ka, store_id) == "CONNECTED"
+    assert store_state(kb, store_id) == "CONNECTED"
+
+    # 2. A key made in the token through A; B logs in on first use.
+    key = ka.create_key(Origin="AWS_CLOUDHSM", CustomKeyStoreId=store_id)["KeyMetadata"]
+    assert key["CustomKeyStoreId"] == store_id
+    assert kb.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["CloudHsmClusterId"] == CLUSTER
+    blob_b, opened_by = round_trip(kb, ka, key["KeyId"], b"sealed by B, opened by A")
+    assert opened_by == key["Arn"]
+    blob_a, opened_by = round_trip(ka, kb, key["KeyId"], b"sealed by A, opened by B")
+    assert opened_by == key["Arn"]
+
+    # 3. Disconnected through B: A refuses at its very next request.
+    kb.disconnect_custom_key_store(CustomKeyStoreId=store_id)
+    assert kms_error(ka.encrypt, KeyId=key["KeyId"], Plaintext=b"x")[0] == "KMSInvalidStateException"
+    assert kms_error(ka.decrypt, CiphertextBlob=blob_b, EncryptionContext={"via": "nodes"})[0] == "KMSInvalidStateException"
+    assert ka.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["KeyState"] == "Unavailable"
+    assert store_state(ka, store_id) == "DISCONNECTED"
+    assert kms_error(kb.encrypt, KeyId=key["KeyId"], Plaintext=b"x")[0] == "KMSInvalidStateException"
+
+    # 4. Connected again through A: B logs in again (new connection id).
+    ka.connect_custom_key_store(CustomKeyStoreId=store_id)
+    assert store_state(kb, store_id) == "CONNECTED"
+    assert kb.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["KeyState"] == "Enabled"
+    round_trip(kb, ka, key["KeyId"], b"after the reconnect, B to A")
+    round_trip(ka, kb, key["KeyId"], b"after the reconnect, A to B")
+    assert kb.decrypt(CiphertextBlob=blob_a, EncryptionContext={"via": "nodes"})["Plaintext"] == b"sealed by A, opened by B"
+    # Again with B still holding its login of the previous connection (its
+    # probe drops a stale login only every few seconds): B's next request
+    # logs in under the new connection id.
+    ka.disconnect_custom_key_store(CustomKeyStoreId=store_id)
+    assert kms_error(kb.encrypt, KeyId=key["KeyId"], Plaintext=b"x")[0] == "KMSInvalidStateException"
+    ka.connect_custom_key_store(CustomKeyStoreId=store_id)
+    round_trip(kb, ka, key["KeyId"], b"after another reconnect, B to A")
+
+    # 5. A key made through B works on A (a token object another process made);
+    #    the key store cannot be deleted through either node while it has keys.
+    key_b = kb.create_key(Origin="AWS_CLOUDHSM", CustomKeyStoreId=store_id)["KeyMetadata"]
+    round_trip(ka, kb, key_b["KeyId"], b"B's key, sealed by A")
+    round_trip(kb, ka, key_b["KeyId"], b"B's key, sealed by B")
+    for kms in (ka, kb):
+        assert kms_error(kms.delete_custom_key_store, CustomKeyStoreId=store_id)[0] == "CustomKeyStoreInvalidStateException"
+    ka.disconnect_custom_key_store(CustomKeyStoreId=store_id)
+    for kms in (ka, kb):
+        assert kms_error(kms.delete_custom_key_store, CustomKeyStoreId=store_id)[0] == "CustomKeyStoreHasCMKsException"
+        assert store_state(kms, store_id) == "DISCONNECTED"
+    for t in (a, b):  # neither node saw a token fault
+        with open(t.stderr_path, encoding="utf-8", errors="replace") as f:
+            assert "FAILED" not in f.read(), t.stderr_tail()
