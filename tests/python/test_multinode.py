@@ -1,7 +1,9 @@
 """Several Trent nodes on one PostgreSQL database (docs/several-nodes.md):
 shared keys, changes seen at once on every node, a single first admin, a
 wrong root key refused, a node killed under load, PostgreSQL restarted under
-load, and background deletion done exactly once, also when its node dies.
+load, background deletion done exactly once, also when its node dies, and a
+custom key store (one SoftHSM2 token) connected, used and disconnected
+through any node.
 
 Each test gets its own schema (`search_path` in the store URL). The server
 comes from TRENT_TEST_POSTGRES_URL, else postgres://postgres@127.0.0.1:5432/test;
