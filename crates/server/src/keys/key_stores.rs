@@ -122,10 +122,8 @@ pub async fn connect(ctx: &OpCtx<'_>, account: &Authorized<String>, id: &str) ->
             next.error_code = Some(failure.code.to_owned());
         }
     }
-    save(ctx.store(), &next).await.map_err(|e| {
-        ctx.state().key_stores.disconnect(id);
-        e
-    })
+    // Unrecorded, this login must not serve requests.
+    save(ctx.store(), &next).await.inspect_err(|_| ctx.state().key_stores.disconnect(id))
 }
 
 /// DisconnectCustomKeyStore: records DISCONNECTED; every node stops using

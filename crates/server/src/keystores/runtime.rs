@@ -93,6 +93,7 @@ impl KeyStoreRuntime {
         };
         let connection = Connection { connection_id: store.connection_id.clone(), module: cluster.module.clone(), token, keys: RwLock::new(HashMap::new()) };
         self.write_connections().insert(store.id.clone(), Arc::new(connection));
+        tracing::info!(key_store = %store.id, cluster = %store.cluster_id, connection = %store.connection_id, "logged in to the key store's token");
         Ok(())
     }
 
