@@ -61,6 +61,11 @@ impl Drop for Scratch {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime to drop the test schema");
             rt.block_on(async {
                 let admin = connect(&url).await?;
+                // A test that panicked stopped its runtime, so its store's
+                // connections may sit mid-transaction holding locks the DROP
+                // would wait on forever: a failing test must fail, not hang.
+                let stray = format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '{schema}'");
+                admin.batch_execute(&stray).await?;
                 admin.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).await
             })
         })

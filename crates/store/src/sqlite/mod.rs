@@ -723,6 +723,16 @@ impl Store for SqliteStore {
     }
 }
 
+/// Why a compare-and-set on an alias changed nothing: `NotFound` if the
+/// alias is gone, `Conflict` if it now points at another key.
+fn alias_missing_or_moved(c: &rusqlite::Connection, account_id: &str, region: &str, alias_name: &str) -> Result<StoreError, StoreError> {
+    let exists: Option<i64> = c
+        .query_row("SELECT 1 FROM aliases WHERE account_id = ?1 AND region = ?2 AND alias_name = ?3", params![account_id, region, alias_name], |r| r.get(0))
+        .optional()
+        .map_err(backend)?;
+    Ok(if exists.is_some() { StoreError::Conflict } else { StoreError::NotFound })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -894,14 +904,4 @@ mod tests {
         assert!(SqliteStore::open(&path).unwrap().get_key("70000000-0000-4000-8000-000000000007").await.unwrap().is_some());
         std::fs::remove_dir_all(&dir).unwrap();
     }
-}
-
-/// Why a compare-and-set on an alias changed nothing: `NotFound` if the
-/// alias is gone, `Conflict` if it now points at another key.
-fn alias_missing_or_moved(c: &rusqlite::Connection, account_id: &str, region: &str, alias_name: &str) -> Result<StoreError, StoreError> {
-    let exists: Option<i64> = c
-        .query_row("SELECT 1 FROM aliases WHERE account_id = ?1 AND region = ?2 AND alias_name = ?3", params![account_id, region, alias_name], |r| r.get(0))
-        .optional()
-        .map_err(backend)?;
-    Ok(if exists.is_some() { StoreError::Conflict } else { StoreError::NotFound })
 }
