@@ -114,6 +114,7 @@ async fn every_operation_and_every_error_class_gives_exactly_one_event() {
     ok!(cases, "DescribeKey", kms.describe_key().key_id(&key_id), [("/requestParameters/keyId", eq(key_id.clone())), ("/readOnly", eq(true))]);
     cases.last_mut().unwrap().checks.extend(key_checks());
     ok!(cases, "ListKeys", kms.list_keys().limit(5), [("/requestParameters/limit", eq(5)), ("/responseElements", eq(Value::Null))]);
+    ok!(cases, "DescribeCustomKeyStores", kms.describe_custom_key_stores(), []);
     let plaintext = b"audit secret plaintext 0123456789";
     let encrypted = ok!(cases, "Encrypt", kms.encrypt().key_id(&key_id).plaintext(Blob::new(plaintext.as_slice())).encryption_context("dept", "eng"), [
         ("/requestParameters/keyId", eq(key_id.clone())),
@@ -189,7 +190,8 @@ async fn every_operation_and_every_error_class_gives_exactly_one_event() {
     fails!(cases, "Decrypt", "DryRunOperationException", kms.decrypt().ciphertext_blob(blob.clone()).dry_run(true).dry_run_modifiers(DryRunModifierType::IgnoreCiphertext), []);
     fails!(cases, "ListKeys", "InvalidMarkerException", kms.list_keys().marker("bm90LWEtbWFya2Vy"), []);
     fails!(cases, "GenerateRandom", "ValidationException", kms.generate_random().number_of_bytes(0), [("/trentAuthorizationReason", Check::Prefix("not evaluated"))]);
-    fails!(cases, "DescribeCustomKeyStores", "UnsupportedOperationException", kms.describe_custom_key_stores(), []);
+    fails!(cases, "UpdatePrimaryRegion", "UnsupportedOperationException", kms.update_primary_region().key_id(&key_id).primary_region("us-west-2"), []);
+    fails!(cases, "DescribeCustomKeyStores", "CustomKeyStoreNotFoundException", kms.describe_custom_key_stores().custom_key_store_id("cks-00000000000000000"), [("/requestParameters/customKeyStoreId", eq("cks-00000000000000000"))]);
     fails!(cases, "PutKeyPolicy", "MalformedPolicyDocumentException", kms.put_key_policy().key_id(&key_id).policy_name("default").policy("not a policy"), []);
     fails!(cases, "TagResource", "TagException", kms.tag_resource().key_id(&key_id).tags(Tag::builder().tag_key("aws:x").tag_value("v").build().unwrap()), []);
     let foreign = "arn:aws:kms:us-east-1:999999999999:key/11111111-2222-3333-4444-555555555555";
