@@ -372,6 +372,12 @@ async fn ensure_logged_in(state: &AppState, store: &CustomKeyStoreRecord) -> Res
     if state.key_stores.is_connected(store) {
         return Ok(());
     }
+    // The first requests after a connect elsewhere (or a restart) arrive
+    // together: one logs in, the others wait for it and use its login.
+    let _one_at_a_time = state.key_stores.login_lock().await;
+    if state.key_stores.is_connected(store) {
+        return Ok(());
+    }
     if let Err(failure) = login(state, store).await {
         tracing::error!(key_store = %store.id, code = failure.code, detail = %failure.detail, "cannot log in to a connected key store's token");
         mark_failed(state, store, failure.code).await;

@@ -60,12 +60,14 @@ pub struct KeyStoreRuntime {
     /// Key stores this node saw fail because their token went away: the
     /// probe tries them again (`super::probe`).
     failed: Mutex<std::collections::BTreeSet<String>>,
+    /// Held while a request logs this node in (`ensure_logged_in`).
+    login: tokio::sync::Mutex<()>,
 }
 
 impl KeyStoreRuntime {
     /// Clusters are looked up in `data_dir/hsm` (`trent hsm register`).
     pub fn new(data_dir: &Path) -> Self {
-        KeyStoreRuntime { data_dir: data_dir.to_path_buf(), modules: Mutex::new(HashMap::new()), connections: RwLock::new(HashMap::new()), failed: Mutex::new(Default::default()) }
+        KeyStoreRuntime { data_dir: data_dir.to_path_buf(), modules: Mutex::new(HashMap::new()), connections: RwLock::new(HashMap::new()), failed: Mutex::new(Default::default()), login: tokio::sync::Mutex::new(()) }
     }
 
     /// The registered cluster `cluster_id`, if this node has it.
@@ -154,6 +156,11 @@ impl KeyStoreRuntime {
     pub fn check(&self, store: &CustomKeyStoreRecord) -> Result<(), HsmError> {
         let connection = self.connection(store).ok_or(HsmError::TokenNotPresent)?;
         connection.token.check()
+    }
+
+    /// Serializes the logins requests make on first use.
+    pub async fn login_lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.login.lock().await
     }
 
     /// The key stores this node is logged in to.
