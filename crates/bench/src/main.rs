@@ -4,14 +4,16 @@
 //! baseline in the same run (ratios hold on a noisy machine) and the raw
 //! aws-lc-rs speed of the signing primitives. For scale: fills a data
 //! directory with keys, times start-up on it, drives Encrypt over keys
-//! picked at random, and follows the server's memory. See
-//! docs/BENCHMARKS.md.
+//! picked at random, and follows the server's memory. With a PKCS#11
+//! module, Encrypt on a key in a CloudHSM key store beside the same token
+//! through PKCS#11 alone (`hsm`). See docs/BENCHMARKS.md.
 
 #![forbid(unsafe_code)]
 
 mod baseline;
 mod client;
 mod cpu;
+mod hsm;
 mod keys;
 mod load;
 mod memory;
@@ -52,6 +54,9 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: SocketAddr,
     },
+    /// AES-GCM on a token through PKCS#11 alone, the yardstick for
+    /// `run --hsm-module` (which starts it with the token's SOFTHSM2_CONF).
+    HsmRaw(hsm::RawOptions),
 }
 
 /// Which of the server's keys `run --keys` picks from.
@@ -124,6 +129,13 @@ struct RunOptions {
     /// whose speed drifts during the run slows both alike.
     #[arg(long, default_value_t = 5)]
     rounds: u32,
+    /// A SoftHSM2 PKCS#11 module (e.g. /usr/lib/softhsm/libsofthsm2.so):
+    /// makes a token in a temporary directory, registers it in Trent's data
+    /// directory and enables the operation `encrypt-hsm` (Encrypt on a key
+    /// in a CloudHSM key store on that token), measured in `--rounds` slices
+    /// alternating with AES-GCM on the same token through PKCS#11 alone.
+    #[arg(long, requires = "trent_bin")]
+    hsm_module: Option<PathBuf>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -140,6 +152,7 @@ fn main() -> std::process::ExitCode {
         Command::Run(options) => runtime.block_on(run(options)),
         Command::Populate(options) => runtime.block_on(populate::run(options)),
         Command::Startup(options) => runtime.block_on(startup::run(options)),
+        Command::HsmRaw(options) => hsm::raw_main(options),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -218,14 +231,23 @@ async fn run(options: RunOptions) -> Result<(), Error> {
         }
         false => None,
     };
-    let rounds = if baseline.is_some() { options.rounds.max(1) } else { 1 };
+    let token = match &options.hsm_module {
+        Some(module) => Some(hsm::BenchToken::new(module)?),
+        None => None,
+    };
+    let rounds = if baseline.is_some() || token.is_some() { options.rounds.max(1) } else { 1 };
     let slice = Settings { duration: settings.duration / rounds, ..settings };
 
-    let (_trent, addr, signer, server_pid) = match &options.trent_bin {
+    let (_trent, addr, signer, server_pid, data_dir) = match &options.trent_bin {
         Some(bin) => {
-            let (server, signer) = servers::trent(bin, &options.trent_args, options.data_dir.as_deref())?;
+            let register = |dir: &std::path::Path| match &token {
+                Some(token) => token.register(bin, dir),
+                None => Ok(()),
+            };
+            let env = token.as_ref().map(hsm::BenchToken::env).unwrap_or_default();
+            let (server, signer, data_dir) = servers::trent(bin, &options.trent_args, options.data_dir.as_deref(), &env, Some(&register))?;
             let (addr, pid) = (server.addr, Some(server.pid()));
-            (Some(server), addr, signer, pid)
+            (Some(server), addr, signer, pid, Some(data_dir))
         }
         None => {
             let endpoint = options.endpoint.as_deref().unwrap_or("http://127.0.0.1:4600");
@@ -233,7 +255,7 @@ async fn run(options: RunOptions) -> Result<(), Error> {
             let addr = host.to_socket_addrs()?.next().ok_or("endpoint has no address")?;
             let mut signer = servers::signer_from(&options.credentials, &addr)?;
             signer.host = host.to_string();
-            (None, addr, signer, options.server_pid.map(|p| p.to_string()))
+            (None, addr, signer, options.server_pid.map(|p| p.to_string()), None)
         }
     };
 
@@ -250,12 +272,24 @@ async fn run(options: RunOptions) -> Result<(), Error> {
         None => None,
     };
 
-    let (mut raw, mut rows, mut baseline_row) = (Vec::new(), Vec::new(), None);
+    let (mut raw, mut hsm_raw, mut rows, mut baseline_row) = (Vec::new(), Vec::new(), Vec::new(), None);
     for name in &names {
         if let Some((sampler, _)) = &sampler {
             sampler.set_operation(name);
         }
-        let work = match ops::prepare(name, addr, &signer, pool.as_ref()).await {
+        let hsm_token = match (name.as_str(), &token, &data_dir) {
+            ("encrypt-hsm", Some(token), Some(dir)) => Some((token, dir)),
+            ("encrypt-hsm", ..) => {
+                println!("{name}: skipped: needs --hsm-module");
+                continue;
+            }
+            _ => None,
+        };
+        let prepared = match hsm_token {
+            Some((token, dir)) => token.prepare(dir, addr, &signer).await,
+            None => ops::prepare(name, addr, &signer, pool.as_ref()).await,
+        };
+        let work = match prepared {
             Ok(work) => work,
             Err(e) => {
                 println!("{name}: skipped: {e}");
@@ -267,10 +301,13 @@ async fn run(options: RunOptions) -> Result<(), Error> {
             None => name.clone(),
         };
         load::run(addr, &signer, &work, &warmup).await?;
-        let (mut row, mut paired) = (None, None);
+        let (mut row, mut paired, mut token_rates) = (None, None, Vec::new());
         for _ in 0..rounds {
             if let Some(b) = &baseline {
                 paired = merged(paired, measure("baseline (bare axum)", b.addr, &b.signer, &b.work, &slice, Some(b.pid.clone())).await?);
+            }
+            if let Some((token, _)) = hsm_token {
+                token_rates.push(token.raw(&[cores(), 1], slice.duration)?);
             }
             row = merged(row, measure(&label, addr, &signer, &work, &slice, server_pid.clone()).await?);
         }
@@ -278,6 +315,11 @@ async fn run(options: RunOptions) -> Result<(), Error> {
         if let Some(paired) = paired {
             row.baseline_rate = Some(paired.outcome.per_second());
             baseline_row = merged(baseline_row, paired);
+        }
+        if !token_rates.is_empty() {
+            // Equal slices: the mean of the slices' rates is the rate over them all.
+            let mean = |i: usize| token_rates.iter().map(|r| r[i]).sum::<f64>() / token_rates.len() as f64;
+            hsm_raw.push(HsmRaw { name: name.clone(), threads: cores(), rate: mean(0), one_thread: mean(1), trent: row.outcome.per_second() });
         }
         if let Some(rate) = raw_crypto::signs_per_second(name, cores(), settings.duration.min(Duration::from_secs(5)))? {
             raw.push((name.clone(), rate, row.outcome.per_second()));
@@ -289,7 +331,7 @@ async fn run(options: RunOptions) -> Result<(), Error> {
         all.baseline_rate = Some(all.outcome.per_second());
         rows.insert(0, all);
     }
-    print_report(&options, &settings, rounds, &rows, &raw);
+    print_report(&options, &settings, rounds, &rows, &raw, &hsm_raw);
     if let Some((sampler, every)) = sampler {
         memory::print_series(&sampler.finish(), every);
     }
@@ -334,8 +376,24 @@ async fn measure(name: &str, addr: SocketAddr, signer: &Signer, work: &ops::Work
     Ok(Row { name: name.to_string(), server_cpu: used(before.0, after.0), client_cpu: used(before.1, after.1), outcome, baseline_rate: None })
 }
 
-fn print_report(options: &RunOptions, settings: &Settings, rounds: u32, rows: &[Row], raw: &[(String, f64, f64)]) {
-    let slices = if options.baseline { format!(", in {rounds} slices alternating with the baseline") } else { String::new() };
+/// The token alone beside Trent, for `encrypt-hsm`.
+struct HsmRaw {
+    name: String,
+    threads: usize,
+    /// AES-GCM encryptions per second through PKCS#11 on `threads` threads, and on one.
+    rate: f64,
+    one_thread: f64,
+    /// Encrypt through Trent, req/s.
+    trent: f64,
+}
+
+fn print_report(options: &RunOptions, settings: &Settings, rounds: u32, rows: &[Row], raw: &[(String, f64, f64)], hsm_raw: &[HsmRaw]) {
+    let slices = match (options.baseline, options.hsm_module.is_some()) {
+        (true, true) => format!(", in {rounds} slices alternating with the baseline (and for encrypt-hsm the token alone)"),
+        (true, false) => format!(", in {rounds} slices alternating with the baseline"),
+        (false, true) => format!(", in {rounds} slices (encrypt-hsm alternating with the token alone)"),
+        (false, false) => String::new(),
+    };
     println!(
         "\nconcurrency {}, {} s per operation{slices}, {} cores, {}",
         settings.concurrency,
@@ -371,5 +429,13 @@ fn print_report(options: &RunOptions, settings: &Settings, rounds: u32, rows: &[
         for (name, rate, trent) in raw {
             println!("| {name} | {rate:.0} | {trent:.0} | {:.2} |", trent / rate);
         }
+    }
+    for h in hsm_raw {
+        println!(
+            "\n| HSM AES-GCM, {}-byte plaintext | token alone, PKCS#11 encryptions/s ({} threads) | token alone (1 thread) | through Trent req/s | Trent ÷ token ({} threads) | Trent ÷ token (1 thread) |",
+            64, h.threads, h.threads
+        );
+        println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+        println!("| {} | {:.0} | {:.0} | {:.0} | {:.2} | {:.2} |", h.name, h.rate, h.one_thread, h.trent, h.trent / h.rate, h.trent / h.one_thread);
     }
 }

@@ -68,7 +68,7 @@ pub fn takes_any_symmetric_key(name: &str) -> bool {
 }
 
 /// The 64-byte plaintext the targets are stated for.
-fn plaintext() -> String {
+pub(crate) fn plaintext() -> String {
     B64.encode([7u8; 64])
 }
 
@@ -78,8 +78,14 @@ async fn create_key(addr: SocketAddr, signer: &Signer, spec: &str, usage: &str) 
     let out = call(addr, signer, "CreateKey", json!({ "KeySpec": spec, "KeyUsage": usage, "Description": "trent-bench" })).await?;
     let key_id = text(&out["KeyMetadata"]["KeyId"])?;
     let account = text(&out["KeyMetadata"]["AWSAccountId"])?;
-    call(addr, signer, "PutKeyPolicy", json!({ "KeyId": key_id, "PolicyName": "default", "Policy": key_policy(&account).to_string() })).await?;
+    put_policy(addr, signer, &key_id, &account).await?;
     Ok(key_id)
+}
+
+/// Puts the benchmark's [key policy](key_policy) on `key_id`.
+pub(crate) async fn put_policy(addr: SocketAddr, signer: &Signer, key_id: &str, account: &str) -> Result<(), Error> {
+    call(addr, signer, "PutKeyPolicy", json!({ "KeyId": key_id, "PolicyName": "default", "Policy": key_policy(account).to_string() })).await?;
+    Ok(())
 }
 
 /// AWS's default key policy, a statement for using the key from this
@@ -111,7 +117,7 @@ fn key_policy(account: &str) -> Value {
     })
 }
 
-fn text(v: &Value) -> Result<String, Error> {
+pub(crate) fn text(v: &Value) -> Result<String, Error> {
     v.as_str().map(str::to_string).ok_or_else(|| format!("unexpected answer: {v}").into())
 }
 

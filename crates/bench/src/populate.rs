@@ -35,7 +35,7 @@ pub struct PopulateOptions {
 }
 
 pub async fn run(options: PopulateOptions) -> Result<(), Error> {
-    let (mut server, signer) = servers::trent(&options.trent_bin, &options.trent_args, Some(&options.data_dir))?;
+    let (mut server, signer, _) = servers::trent(&options.trent_bin, &options.trent_args, Some(&options.data_dir), &[], None)?;
     let counting = Instant::now();
     let existing = keys::count(server.addr, &signer).await?;
     println!("{}: {existing} keys already (counted with ListKeys in {:.1} s)", options.data_dir.display(), counting.elapsed().as_secs_f64());

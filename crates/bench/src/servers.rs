@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 
 use crate::client::{Error, Signer};
 
+/// What runs on Trent's data directory before it starts.
+pub type Prepare<'a> = &'a dyn Fn(&Path) -> Result<(), Error>;
+
 pub struct Server {
     pub child: Child,
     pub addr: SocketAddr,
@@ -100,14 +103,29 @@ fn start(mut command: Command, prefix: &str, temp_dir: Option<PathBuf>) -> Resul
 
 /// `trent serve` on `data_dir` (created by Trent if absent, kept
 /// afterwards), or on a new temporary one (removed afterwards) when it is
-/// None. Its stderr goes to a file in a temporary directory.
-pub fn trent(bin: &Path, extra_args: &[String], data_dir: Option<&Path>) -> Result<(Server, Signer), Error> {
+/// None. Its stderr goes to a file in a temporary directory. `prepare`
+/// runs on the data directory before Trent starts (e.g. `trent hsm
+/// register`); `env` is added to Trent's environment.
+pub fn trent(
+    bin: &Path,
+    extra_args: &[String],
+    data_dir: Option<&Path>,
+    env: &[(String, String)],
+    prepare: Option<Prepare<'_>>,
+) -> Result<(Server, Signer, PathBuf), Error> {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos();
     let temp = std::env::temp_dir().join(format!("trent-bench-{}-{nanos}", std::process::id()));
     std::fs::create_dir_all(&temp)?;
     let data_dir = data_dir.map_or_else(|| temp.join("data"), Path::to_path_buf);
+    if let Some(prepare) = prepare {
+        if let Err(e) = prepare(&data_dir) {
+            let _ = std::fs::remove_dir_all(&temp);
+            return Err(e);
+        }
+    }
     let mut command = Command::new(bin);
     command
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(&data_dir)
         .args(extra_args)
@@ -115,7 +133,7 @@ pub fn trent(bin: &Path, extra_args: &[String], data_dir: Option<&Path>) -> Resu
     let server = start(command, "Trent listening on ", Some(temp))?;
     // Trent writes the admin's credentials before it prints its first line.
     let signer = signer_from(&data_dir.join("credentials"), &server.addr)?;
-    Ok((server, signer))
+    Ok((server, signer, data_dir))
 }
 
 /// The bare HTTP server, in a process of its own like Trent.

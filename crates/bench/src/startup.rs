@@ -74,7 +74,7 @@ async fn measure_dir(options: &StartupOptions, dir: &Path) -> Result<DirStartup,
     let mut starts = Vec::new();
     let mut keys = 0;
     for n in 0..options.runs.max(1) {
-        let (mut server, signer) = servers::trent(&options.trent_bin, &options.trent_args, Some(dir))?;
+        let (mut server, signer, _) = servers::trent(&options.trent_bin, &options.trent_args, Some(dir), &[], None)?;
         // The first signed request that succeeds, retried briefly in case
         // the listening line comes before the server answers.
         loop {
