@@ -1,5 +1,5 @@
 //! A read cache for the lookups every request makes (access key, principal,
-//! IAM entities, key, material, alias, grants), so that a request served
+//! IAM entities, key, material, alias, grants, a key's custom key store), so that a request served
 //! from memory does not wait for the database.
 //!
 //! Coherence rests on an *epoch*: a number that changes whenever anything
@@ -30,7 +30,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::{AccessKeyRecord, AliasRecord, EntityKind, EntityRecord, GrantRecord, KeyRecord, MaterialRecord, PrincipalRecord, StoreError};
+use crate::{AccessKeyRecord, AliasRecord, CustomKeyStoreRecord, EntityKind, EntityRecord, GrantRecord, KeyRecord, MaterialRecord, PrincipalRecord, StoreError};
 
 /// How stale, at most, a request's view of other processes' commits is.
 pub const EXTERNAL_WINDOW: Duration = Duration::from_millis(1);
@@ -73,6 +73,7 @@ pub enum Query {
     AccessKey(String),
     Entity(String, EntityKind, String),
     GrantsFor(String, Vec<String>),
+    CustomKeyStore(String),
 }
 
 /// The store's answer to a [`Query`].
@@ -87,6 +88,7 @@ pub enum Answer {
     AccessKey(Option<AccessKeyRecord>),
     Entity(Option<EntityRecord>),
     Grants(Vec<GrantRecord>),
+    CustomKeyStore(Option<CustomKeyStoreRecord>),
 }
 
 /// What a cached store call returns, and its [`Answer`] form.
@@ -119,6 +121,7 @@ cacheable!(
     Option<AccessKeyRecord> => AccessKey,
     Option<EntityRecord> => Entity,
     Vec<GrantRecord> => Grants,
+    Option<CustomKeyStoreRecord> => CustomKeyStore,
 );
 
 /// Two generations, a cheap stand-in for least-recently-used: when the

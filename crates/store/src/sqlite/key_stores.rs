@@ -74,7 +74,8 @@ pub(super) fn insert(c: &mut Connection, s: &CustomKeyStoreRecord) -> Result<Opt
 }
 
 pub(super) fn get(c: &mut Connection, id: &str) -> Result<Option<CustomKeyStoreRecord>, StoreError> {
-    c.query_row(&format!("SELECT {COLUMNS} FROM custom_key_stores WHERE id = ?1"), params![id], from_row).optional().map_err(backend)
+    let mut stmt = c.prepare_cached(&format!("SELECT {COLUMNS} FROM custom_key_stores WHERE id = ?1")).map_err(backend)?;
+    stmt.query_row(params![id], from_row).optional().map_err(backend)
 }
 
 pub(super) fn get_by_name(c: &mut Connection, account_id: &str, region: &str, name: &str) -> Result<Option<CustomKeyStoreRecord>, StoreError> {

@@ -667,8 +667,10 @@ impl Store for SqliteStore {
     }
 
     async fn get_custom_key_store(&self, id: &str) -> Result<Option<CustomKeyStoreRecord>, StoreError> {
+        // Every request on a key in a key store reads it: cached, on a reader.
+        let query = Query::CustomKeyStore(id.to_owned());
         let id = id.to_owned();
-        self.run(move |c| key_stores::get(c, &id)).await
+        self.cached(query, self.read(move |c| key_stores::get(c, &id))).await
     }
 
     async fn get_custom_key_store_by_name(&self, account_id: &str, region: &str, name: &str) -> Result<Option<CustomKeyStoreRecord>, StoreError> {
