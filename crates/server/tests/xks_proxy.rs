@@ -379,3 +379,18 @@ fn the_data_directory_holds_no_key_material_or_secret_in_clear() {
     // Creating a key prints only its id.
     assert_eq!(trent(proxy.dir.path(), &["key", "create", "--key-id", "k.2_x"]), "k.2_x\n");
 }
+
+#[test]
+fn the_tls_port_gives_plain_http_no_answer_and_insecure_http_is_opt_in() {
+    let proxy = Proxy::start();
+    let plain = format!("POST {} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\ncontent-length: 0\r\n\r\n", Proxy::path("health"));
+    let answer = proxy.exchange_raw(plain.as_bytes(), false);
+    assert!(!answer.starts_with(b"HTTP/"), "{}", String::from_utf8_lossy(&answer));
+
+    // With --insecure-http the same API answers over plain HTTP, signed alike.
+    let insecure = Proxy::start_with(false);
+    let r = insecure.call(&Proxy::path("health"), SPEC_HEALTH);
+    assert_eq!(r.status, 200, "{r:?}");
+    let r = insecure.send("POST", &Proxy::path("health"), SPEC_HEALTH, None, |_| {});
+    assert_eq!((r.status, r.error_name()), (401, "AuthenticationFailedException"), "{r:?}");
+}

@@ -144,10 +144,9 @@ fn disabled(key_id: &str) -> XksError {
 
 /// Runs `op` on `key_id` (empty for GetHealthStatus); returns the JSON answer.
 pub fn run(op: Operation, key_id: &str, parsed: &Parsed, backend: &dyn KeyBackend) -> Result<Zeroizing<Vec<u8>>, XksError> {
-    let json = |v: serde_json::Value| Zeroizing::new(v.to_string().into_bytes());
     let body = &parsed.body;
     match op {
-        Operation::GetHealthStatus => Ok(json(serde_json::json!({
+        Operation::GetHealthStatus => Ok(json_bytes(&serde_json::json!({
             "xksProxyFleetSize": 1,
             "xksProxyVendor": "Trent",
             "xksProxyModel": format!("Trent XKS proxy {}", env!("CARGO_PKG_VERSION")),
@@ -156,7 +155,7 @@ pub fn run(op: Operation, key_id: &str, parsed: &Parsed, backend: &dyn KeyBacken
         }))),
         Operation::GetKeyMetadata => {
             let key = backend.open(key_id)?;
-            Ok(json(serde_json::json!({
+            Ok(json_bytes(&serde_json::json!({
                 "keySpec": "AES_256",
                 "keyUsage": ["ENCRYPT", "DECRYPT"],
                 "keyStatus": key.status().as_str(),

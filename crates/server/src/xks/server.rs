@@ -58,7 +58,12 @@ pub async fn serve(proxy: Proxy, listen: SocketAddr, tls: Option<rustls::ServerC
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(|e| e.to_string())?;
     loop {
-        let permit = slots.clone().acquire_owned().await.map_err(|e| e.to_string())?;
+        // Waiting for a free slot must not keep a signal from stopping us.
+        let permit = tokio::select! {
+            permit = slots.clone().acquire_owned() => permit.map_err(|e| e.to_string())?,
+            _ = tokio::signal::ctrl_c() => break,
+            _ = term.recv() => break,
+        };
         let (tcp, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,

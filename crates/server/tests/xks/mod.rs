@@ -38,7 +38,8 @@ pub struct Proxy {
     pub dir: tempfile::TempDir,
     child: Child,
     pub port: u16,
-    tls: Arc<rustls::ClientConfig>,
+    /// `None` for a server started with `--insecure-http`.
+    tls: Option<Arc<rustls::ClientConfig>>,
     pub credential: Credential,
 }
 
@@ -63,8 +64,14 @@ impl Response {
 }
 
 impl Proxy {
-    /// A data directory with key `key-1` and one credential; the server on it.
+    /// A data directory with key `key-1` and one credential; the server on
+    /// it, on TLS.
     pub fn start() -> Proxy {
+        Proxy::start_with(true)
+    }
+
+    /// As [`Proxy::start`], on TLS or (`--insecure-http`) plain HTTP.
+    pub fn start_with(tls: bool) -> Proxy {
         let dir = tempfile::Builder::new().prefix("trent-xks-").tempdir().expect("temporary directory");
         assert_eq!(trent(dir.path(), &["key", "create", "--key-id", "key-1"]).trim(), "key-1");
         let out = trent(dir.path(), &["credential", "create"]);
@@ -76,39 +83,46 @@ impl Proxy {
         };
         let credential = Credential { access_key_id: field("AccessKeyId:"), secret: field("SecretAccessKey:") };
 
-        let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("certificate");
-        let cert = dir.path().join("cert.pem");
-        let key = dir.path().join("key.pem");
-        std::fs::write(&cert, certified.cert.pem()).expect("writing cert");
-        std::fs::write(&key, certified.signing_key.serialize_pem()).expect("writing key");
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(certified.cert.der().clone()).expect("trusting the certificate");
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .expect("TLS versions")
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-
+        let mut args: Vec<std::ffi::OsString> = ["xks-proxy", "--listen", "127.0.0.1:0", "--uri-path-prefix", PREFIX, "--data-dir"]
+            .iter()
+            .map(Into::into)
+            .collect();
+        args.push(dir.path().into());
+        let client = if tls {
+            let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("certificate");
+            let cert = dir.path().join("cert.pem");
+            let key = dir.path().join("key.pem");
+            std::fs::write(&cert, certified.cert.pem()).expect("writing cert");
+            std::fs::write(&key, certified.signing_key.serialize_pem()).expect("writing key");
+            args.extend(["--tls-cert".into(), cert.into_os_string(), "--tls-key".into(), key.into_os_string()]);
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add(certified.cert.der().clone()).expect("trusting the certificate");
+            let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+            let config = rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .expect("TLS versions")
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+            Some(Arc::new(config))
+        } else {
+            args.push("--insecure-http".into());
+            None
+        };
         let mut child = Command::new(env!("CARGO_BIN_EXE_trent"))
-            .args(["xks-proxy", "--listen", "127.0.0.1:0", "--uri-path-prefix", PREFIX, "--data-dir"])
-            .arg(dir.path())
-            .arg("--tls-cert")
-            .arg(&cert)
-            .arg("--tls-key")
-            .arg(&key)
+            .args(&args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("starting trent xks-proxy");
         let mut line = String::new();
         BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("listening line");
+        let scheme = if tls { "https" } else { "http" };
         let port = line
-            .strip_prefix("Trent xks-proxy listening on https://127.0.0.1:")
+            .strip_prefix(&format!("Trent xks-proxy listening on {scheme}://127.0.0.1:"))
             .and_then(|r| r.split('/').next())
             .and_then(|p| p.parse().ok())
             .unwrap_or_else(|| panic!("unexpected listening line {line:?}"));
-        Proxy { dir, child, port, tls: Arc::new(tls), credential }
+        Proxy { dir, child, port, tls: client, credential }
     }
 
     /// The full path of an API URI under the prefix, e.g. `keys/key-1/encrypt`.
@@ -153,19 +167,34 @@ impl Proxy {
         self.exchange(raw.as_bytes())
     }
 
-    fn exchange(&self, request: &[u8]) -> Response {
-        let server_name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
-        let conn = rustls::ClientConnection::new(self.tls.clone(), server_name).expect("TLS client");
+    /// Sends raw bytes on a new connection; returns the raw answer (empty
+    /// if the server closed without one).
+    pub fn exchange_raw(&self, request: &[u8], tls: bool) -> Vec<u8> {
         let tcp = TcpStream::connect(("127.0.0.1", self.port)).expect("connecting");
         tcp.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
-        let mut stream = rustls::StreamOwned::new(conn, tcp);
-        stream.write_all(request).expect("sending");
         let mut raw = Vec::new();
-        // The server closes after answering (connection: close); a TLS close
-        // without close_notify is still the end of the answer here.
-        if let Err(e) = stream.read_to_end(&mut raw) {
-            assert!(!raw.is_empty(), "no answer: {e}");
+        let result = match (&self.tls, tls) {
+            (Some(config), true) => {
+                let server_name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+                let conn = rustls::ClientConnection::new(config.clone(), server_name).expect("TLS client");
+                let mut stream = rustls::StreamOwned::new(conn, tcp);
+                stream.write_all(request).and_then(|()| stream.read_to_end(&mut raw))
+            }
+            _ => {
+                let mut tcp = tcp;
+                tcp.write_all(request).and_then(|()| tcp.read_to_end(&mut raw))
+            }
+        };
+        // The server closes after answering (connection: close); a close
+        // without TLS close_notify still ends the answer here.
+        if let Err(e) = result {
+            eprintln!("connection ended with {e}");
         }
+        raw
+    }
+
+    fn exchange(&self, request: &[u8]) -> Response {
+        let raw = self.exchange_raw(request, true);
         let text = String::from_utf8(raw).expect("utf-8 answer");
         let (head, body) = text.split_once("\r\n\r\n").expect("HTTP answer");
         let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status");
