@@ -394,3 +394,37 @@ fn the_tls_port_gives_plain_http_no_answer_and_insecure_http_is_opt_in() {
     let r = insecure.send("POST", &Proxy::path("health"), SPEC_HEALTH, None, |_| {});
     assert_eq!((r.status, r.error_name()), (401, "AuthenticationFailedException"), "{r:?}");
 }
+
+/// Runs curl as the spec's Appendix D does (`--aws-sigv4
+/// "aws:amz:REGION:kms-xks-proxy"`): a signer that is not Trent's own.
+fn curl(proxy: &Proxy, path: &str, body: &str, secret: &str) -> (u16, Value) {
+    let out = std::process::Command::new("curl")
+        .args(["--silent", "--show-error", "--aws-sigv4", "aws:amz:us-east-1:kms-xks-proxy", "--user"])
+        .arg(format!("{}:{secret}", proxy.credential.access_key_id))
+        .args(["-X", "POST", "-H", "Content-Type:application/json", "--data", body, "--cacert"])
+        .arg(proxy.dir.path().join("cert.pem"))
+        .args(["--write-out", "\n%{http_code}"])
+        .arg(format!("https://localhost:{}{path}", proxy.port))
+        .output()
+        .expect("running curl (7.75 or later is needed for --aws-sigv4)");
+    assert!(out.status.success(), "curl: {}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (body, status) = text.rsplit_once('\n').unwrap();
+    (status.parse().unwrap(), serde_json::from_str(body).unwrap())
+}
+
+#[test]
+fn curl_as_in_the_specs_appendix_d_is_accepted() {
+    let proxy = Proxy::start();
+    let secret = proxy.credential.secret.clone();
+    let (status, e) = curl(&proxy, &Proxy::path("keys/key-1/encrypt"), SPEC_ENCRYPT, &secret);
+    assert_eq!(status, 200, "{e}");
+    let (status, d) = curl(&proxy, &Proxy::path("keys/key-1/decrypt"), &decrypt_body(&e, Some(b"project=nile,department=marketing")).to_string(), &secret);
+    assert_eq!(status, 200, "{d}");
+    assert_eq!(STANDARD.decode(d["plaintext"].as_str().unwrap()).unwrap(), b"Hello World!");
+    let (status, h) = curl(&proxy, &Proxy::path("health"), SPEC_HEALTH, &secret);
+    assert_eq!((status, &h["ekmFleetDetails"][0]["healthStatus"]), (200, &json!("ACTIVE")));
+    // And curl with a wrong secret is refused.
+    let (status, r) = curl(&proxy, &Proxy::path("health"), SPEC_HEALTH, "FYtE5EFA5FT0mCc3DrGUe2sti527BitkQ0Zr9MO9fvE");
+    assert_eq!((status, &r["errorName"]), (401, &json!("AuthenticationFailedException")));
+}
