@@ -31,7 +31,9 @@
 //!
 //! Beside the path: [`lifecycle`] (deletion after the waiting period),
 //! [`clock`] (injected time), [`serve`] (start-up and the data directory),
-//! [`keystores`] (custom key stores: the registered PKCS#11 tokens).
+//! [`keystores`] (custom key stores: the registered PKCS#11 tokens), and
+//! [`xks`] (`trent xks-proxy`, a separate server: Trent as an external key
+//! store proxy for AWS KMS).
 
 #![forbid(unsafe_code)]
 
@@ -54,3 +56,4 @@ pub mod serve;
 pub mod state;
 pub mod sts;
 pub mod text_cache;
+pub mod xks;

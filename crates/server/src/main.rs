@@ -36,6 +36,9 @@ enum Command {
     /// CloudHSM clusters: the PKCS#11 tokens custom key stores may use.
     #[command(subcommand)]
     Hsm(HsmCommand),
+    /// Run Trent as an AWS KMS external key store (XKS) proxy, or manage
+    /// its keys and credentials.
+    XksProxy(trent::xks::cli::XksProxyCommand),
 }
 
 #[derive(Subcommand)]
@@ -88,6 +91,7 @@ fn main() -> std::process::ExitCode {
         // Operator commands on files: no server, no runtime.
         Command::Audit(command) => return trent::audit::cli::run(command),
         Command::Hsm(command) => return hsm(command),
+        Command::XksProxy(command) => return xks_proxy(command),
         other => other,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -101,7 +105,7 @@ fn main() -> std::process::ExitCode {
         Command::Serve(options) => runtime.block_on(trent::serve::run(options)),
         Command::Account(AccountCommand::Create(options)) => runtime.block_on(trent::account::create(options)),
         // Answered above, before the runtime.
-        Command::Audit(_) | Command::Hsm(_) => Ok(()),
+        Command::Audit(_) | Command::Hsm(_) | Command::XksProxy(_) => Ok(()),
         Command::Explain(options) => runtime.block_on(trent::authz::explain::run(options)),
     };
     match result {
@@ -129,6 +133,22 @@ fn hsm(command: HsmCommand) -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("trent hsm: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn xks_proxy(command: trent::xks::cli::XksProxyCommand) -> std::process::ExitCode {
+    let runtime = || {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the async runtime: {e}"))
+    };
+    match trent::xks::cli::run(command, runtime) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("trent xks-proxy: {e}");
             std::process::ExitCode::FAILURE
         }
     }

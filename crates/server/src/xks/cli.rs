@@ -1,0 +1,249 @@
+//! `trent xks-proxy`: run the proxy, or manage its keys and credentials.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use base64::Engine;
+use clap::{Args, Subcommand};
+
+use super::credentials;
+use super::handler::{Proxy, API_PATH};
+use super::keys::{self, KeyFile, KeyStatus, SoftwareBackend};
+use super::server;
+use super::store::{self, DataDir};
+
+/// `trent xks-proxy [OPTIONS]` serves; `trent xks-proxy key|credential ...`
+/// manages the data directory.
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct XksProxyCommand {
+    #[command(subcommand)]
+    command: Option<Manage>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Args, Debug)]
+struct ServeArgs {
+    /// The proxy's data directory (root key, keys, credentials).
+    #[arg(long, env = "TRENT_XKS_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Address and port to listen on (port 0 picks one; the listening line
+    /// says which).
+    #[arg(long, required = true)]
+    listen: Option<SocketAddr>,
+    /// PEM certificate chain for TLS.
+    #[arg(long, required_unless_present = "insecure_http")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for TLS.
+    #[arg(long, required_unless_present = "insecure_http")]
+    tls_key: Option<PathBuf>,
+    /// The URI path prefix before /kms/xks/v1, e.g. /example/prefix (the
+    /// external key store's XksProxyUriPath is PREFIX/kms/xks/v1).
+    #[arg(long, default_value = "")]
+    uri_path_prefix: String,
+    /// Serve plain HTTP instead of TLS. Only for tests and a TLS-terminating
+    /// proxy in front: KMS itself only speaks HTTPS.
+    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
+    insecure_http: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum Manage {
+    /// External keys (AES-256, sealed under the data directory's root key).
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// SigV4 credentials KMS signs with (XksProxyAuthenticationCredential).
+    #[command(subcommand)]
+    Credential(CredentialCommand),
+}
+
+#[derive(Args, Debug)]
+struct DirArg {
+    /// The proxy's data directory.
+    #[arg(long, env = "TRENT_XKS_DATA_DIR")]
+    data_dir: PathBuf,
+}
+
+#[derive(Subcommand, Debug)]
+enum KeyCommand {
+    /// Create a key (prints its id, never its material).
+    Create {
+        #[command(flatten)]
+        dir: DirArg,
+        /// The external key id (A-Z a-z 0-9 - . _, up to 128); a new UUID if absent.
+        #[arg(long)]
+        key_id: Option<String>,
+    },
+    /// List the keys and their status.
+    List {
+        #[command(flatten)]
+        dir: DirArg,
+    },
+    /// Disable a key: GetKeyMetadata says DISABLED; Encrypt and Decrypt
+    /// answer InvalidStateException.
+    Disable {
+        #[command(flatten)]
+        dir: DirArg,
+        #[arg(long)]
+        key_id: String,
+    },
+    /// Enable a disabled key.
+    Enable {
+        #[command(flatten)]
+        dir: DirArg,
+        #[arg(long)]
+        key_id: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum CredentialCommand {
+    /// Create a credential; prints its AccessKeyId and SecretAccessKey once.
+    Create {
+        #[command(flatten)]
+        dir: DirArg,
+    },
+    /// List the access key ids.
+    List {
+        #[command(flatten)]
+        dir: DirArg,
+    },
+    /// Delete a credential (after KMS has moved to a newer one).
+    Delete {
+        #[command(flatten)]
+        dir: DirArg,
+        #[arg(long)]
+        access_key_id: String,
+    },
+}
+
+/// Runs the command; the server needs the runtime, the rest do not.
+pub fn run(command: XksProxyCommand, runtime: impl FnOnce() -> Result<tokio::runtime::Runtime, String>) -> Result<(), String> {
+    match command.command {
+        Some(Manage::Key(k)) => key(k),
+        Some(Manage::Credential(c)) => credential(c),
+        None => {
+            let (proxy, listen, tls) = prepare(command.serve)?;
+            runtime()?.block_on(server::serve(proxy, listen, tls))
+        }
+    }
+}
+
+fn prepare(a: ServeArgs) -> Result<(Proxy, SocketAddr, Option<rustls::ServerConfig>), String> {
+    let data_dir = a.data_dir.ok_or("--data-dir (or TRENT_XKS_DATA_DIR) is required")?;
+    let listen = a.listen.ok_or("--listen is required")?;
+    let prefix = a.uri_path_prefix.trim_end_matches('/').to_string();
+    check_prefix(&prefix)?;
+    let tls = match (a.insecure_http, a.tls_cert, a.tls_key) {
+        (true, _, _) => None,
+        (false, Some(cert), Some(key)) => Some(server::tls_config(&cert, &key)?),
+        _ => return Err("--tls-cert and --tls-key are required (or --insecure-http)".to_string()),
+    };
+    let dir = DataDir::open(&data_dir)?;
+    let root_key = Arc::new(dir.root_key()?);
+    let backend = Box::new(SoftwareBackend::new(dir.clone(), root_key.clone()));
+    Ok((Proxy { dir, root_key, backend, prefix }, listen, tls))
+}
+
+/// The spec: XksProxyUriPath (PREFIX/kms/xks/v1) is at most 128 characters
+/// of a-z A-Z 0-9 / - _.
+fn check_prefix(prefix: &str) -> Result<(), String> {
+    let ok_chars = prefix.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'_'));
+    if !(prefix.is_empty() || prefix.starts_with('/')) || !ok_chars || prefix.len() + API_PATH.len() > 128 {
+        return Err(format!(
+            "--uri-path-prefix {prefix:?}: must start with / and hold only a-z A-Z 0-9 / - _, \
+             at most {} characters",
+            128 - API_PATH.len()
+        ));
+    }
+    Ok(())
+}
+
+fn key(command: KeyCommand) -> Result<(), String> {
+    match command {
+        KeyCommand::Create { dir, key_id } => {
+            let key_id = key_id.unwrap_or_else(|| trent_crypto::new_uuid().to_string());
+            if !keys::is_key_id(&key_id) {
+                return Err(format!("{key_id:?} is not an external key id: 1 to 128 of A-Z a-z 0-9 - . _"));
+            }
+            let d = DataDir::open(&dir.data_dir)?;
+            let root = d.root_key()?;
+            let material = trent_crypto::random_secret(32).map_err(|e| e.to_string())?;
+            let sealed = root.seal(material.as_bytes(), &keys::material_aad(&key_id)).map_err(|e| e.to_string())?;
+            let file = KeyFile {
+                key_id: key_id.clone(),
+                status: KeyStatus::Enabled,
+                created: store::now_unix(),
+                material: base64::engine::general_purpose::STANDARD.encode(sealed),
+            };
+            write_key(&d, &file, false)?;
+            println!("{key_id}");
+            Ok(())
+        }
+        KeyCommand::List { dir } => {
+            let (d, backend) = open_backend(&dir.data_dir)?;
+            for id in d.list(store::KEYS_DIR)? {
+                match backend.read(&id)? {
+                    Some(f) => println!("{}\t{}", f.key_id, f.status.as_str()),
+                    None => continue,
+                }
+            }
+            Ok(())
+        }
+        KeyCommand::Disable { dir, key_id } => set_status(&dir.data_dir, &key_id, KeyStatus::Disabled),
+        KeyCommand::Enable { dir, key_id } => set_status(&dir.data_dir, &key_id, KeyStatus::Enabled),
+    }
+}
+
+fn open_backend(data_dir: &Path) -> Result<(DataDir, SoftwareBackend), String> {
+    let d = DataDir::open(data_dir)?;
+    let root = Arc::new(d.root_key()?);
+    Ok((d.clone(), SoftwareBackend::new(d, root)))
+}
+
+fn set_status(data_dir: &Path, key_id: &str, status: KeyStatus) -> Result<(), String> {
+    if !keys::is_key_id(key_id) {
+        return Err(format!("no key {key_id:?}"));
+    }
+    let (d, backend) = open_backend(data_dir)?;
+    let mut file = backend.read(key_id)?.ok_or_else(|| format!("no key {key_id:?}"))?;
+    file.status = status;
+    write_key(&d, &file, true)?;
+    println!("{key_id}\t{}", status.as_str());
+    Ok(())
+}
+
+fn write_key(d: &DataDir, file: &KeyFile, replace: bool) -> Result<(), String> {
+    let json = serde_json::to_vec_pretty(file).map_err(|e| e.to_string())?;
+    store::write_atomic(&d.key_file(&file.key_id), &json, replace)
+}
+
+fn credential(command: CredentialCommand) -> Result<(), String> {
+    match command {
+        CredentialCommand::Create { dir } => {
+            let d = DataDir::open(&dir.data_dir)?;
+            let root = d.root_key()?;
+            let (id, secret) = credentials::create(&d, &root)?;
+            let secret = std::str::from_utf8(secret.as_bytes()).map_err(|e| e.to_string())?;
+            // Shown this once; only the sealed form is kept.
+            println!("AccessKeyId: {id}");
+            println!("SecretAccessKey: {secret}");
+            Ok(())
+        }
+        CredentialCommand::List { dir } => {
+            for id in DataDir::open(&dir.data_dir)?.list(store::CREDENTIALS_DIR)? {
+                println!("{id}");
+            }
+            Ok(())
+        }
+        CredentialCommand::Delete { dir, access_key_id } => {
+            if credentials::delete(&DataDir::open(&dir.data_dir)?, &access_key_id)? {
+                Ok(())
+            } else {
+                Err(format!("no credential {access_key_id:?}"))
+            }
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! Harness for tests/xks_proxy.rs: a data directory made with the real
+//! `trent xks-proxy key|credential` commands, the real server on TLS with a
+//! self-signed certificate (rcgen) the client trusts, and a small client
+//! that signs with SigV4 (trent-sigv4's `sign`, service `kms-xks-proxy`).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub const SERVICE: &str = "kms-xks-proxy";
+pub const REGION: &str = "us-east-2";
+pub const PREFIX: &str = "/example/prefix";
+
+/// Runs `trent xks-proxy ARGS... --data-dir DIR`; panics on failure.
+pub fn trent(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_trent"))
+        .arg("xks-proxy")
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .output()
+        .expect("running trent");
+    assert!(out.status.success(), "trent xks-proxy {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}
+
+/// A SigV4 credential as `credential create` printed it.
+#[derive(Clone)]
+pub struct Credential {
+    pub access_key_id: String,
+    pub secret: String,
+}
+
+pub struct Proxy {
+    pub dir: tempfile::TempDir,
+    child: Child,
+    pub port: u16,
+    /// `None` for a server started with `--insecure-http`.
+    tls: Option<Arc<rustls::ClientConfig>>,
+    pub credential: Credential,
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A response: status and JSON body (`Null` when empty).
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub body: serde_json::Value,
+}
+
+impl Response {
+    pub fn error_name(&self) -> &str {
+        self.body["errorName"].as_str().unwrap_or("")
+    }
+}
+
+impl Proxy {
+    /// A data directory with key `key-1` and one credential; the server on
+    /// it, on TLS.
+    pub fn start() -> Proxy {
+        Proxy::start_with(true)
+    }
+
+    /// As [`Proxy::start`], on TLS or (`--insecure-http`) plain HTTP.
+    pub fn start_with(tls: bool) -> Proxy {
+        let dir = tempfile::Builder::new().prefix("trent-xks-").tempdir().expect("temporary directory");
+        assert_eq!(trent(dir.path(), &["key", "create", "--key-id", "key-1"]).trim(), "key-1");
+        let out = trent(dir.path(), &["credential", "create"]);
+        let field = |name: &str| {
+            out.lines()
+                .find_map(|l| l.strip_prefix(name))
+                .map(|v| v.trim().to_string())
+                .unwrap_or_else(|| panic!("no {name} in {out}"))
+        };
+        let credential = Credential { access_key_id: field("AccessKeyId:"), secret: field("SecretAccessKey:") };
+
+        let mut args: Vec<std::ffi::OsString> = ["xks-proxy", "--listen", "127.0.0.1:0", "--uri-path-prefix", PREFIX, "--data-dir"]
+            .iter()
+            .map(Into::into)
+            .collect();
+        args.push(dir.path().into());
+        let client = if tls {
+            let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("certificate");
+            let cert = dir.path().join("cert.pem");
+            let key = dir.path().join("key.pem");
+            std::fs::write(&cert, certified.cert.pem()).expect("writing cert");
+            std::fs::write(&key, certified.signing_key.serialize_pem()).expect("writing key");
+            args.extend(["--tls-cert".into(), cert.into_os_string(), "--tls-key".into(), key.into_os_string()]);
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add(certified.cert.der().clone()).expect("trusting the certificate");
+            let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+            let config = rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .expect("TLS versions")
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+            Some(Arc::new(config))
+        } else {
+            args.push("--insecure-http".into());
+            None
+        };
+        let mut child = Command::new(env!("CARGO_BIN_EXE_trent"))
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting trent xks-proxy");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("listening line");
+        let scheme = if tls { "https" } else { "http" };
+        let port = line
+            .strip_prefix(&format!("Trent xks-proxy listening on {scheme}://127.0.0.1:"))
+            .and_then(|r| r.split('/').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected listening line {line:?}"));
+        Proxy { dir, child, port, tls: client, credential }
+    }
+
+    /// The full path of an API URI under the prefix, e.g. `keys/key-1/encrypt`.
+    pub fn path(rest: &str) -> String {
+        format!("{PREFIX}/kms/xks/v1/{rest}")
+    }
+
+    /// POSTs `body` to `path`, signed with the proxy's credential.
+    pub fn call(&self, path: &str, body: &str) -> Response {
+        self.send("POST", path, body, Some(&self.credential), |_| {})
+    }
+
+    /// Sends a request, signed with `credential` (if any) as of now; `tamper`
+    /// may change the headers after signing.
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: &str,
+        credential: Option<&Credential>,
+        tamper: impl FnOnce(&mut Vec<(String, String)>),
+    ) -> Response {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_secs() as i64;
+        let mut headers = vec![
+            ("host".to_string(), format!("localhost:{}", self.port)),
+            ("x-amz-date".to_string(), trent_sigv4::format_iso_basic(now)),
+            ("content-type".to_string(), "application/json".to_string()),
+        ];
+        if let Some(c) = credential {
+            let request = trent_sigv4::Request { method, path, query: "", headers: &headers, body: body.as_bytes() };
+            let auth = trent_sigv4::sign(&request, &c.access_key_id, c.secret.as_bytes(), REGION, SERVICE, &["host", "x-amz-date"])
+                .expect("signing");
+            headers.push(("authorization".to_string(), auth));
+        }
+        tamper(&mut headers);
+        let mut raw = format!("{method} {path} HTTP/1.1\r\nconnection: close\r\ncontent-length: {}\r\n", body.len());
+        for (n, v) in &headers {
+            raw.push_str(&format!("{n}: {v}\r\n"));
+        }
+        raw.push_str("\r\n");
+        raw.push_str(body);
+        self.exchange(raw.as_bytes())
+    }
+
+    /// Sends raw bytes on a new connection; returns the raw answer (empty
+    /// if the server closed without one).
+    pub fn exchange_raw(&self, request: &[u8], tls: bool) -> Vec<u8> {
+        let tcp = TcpStream::connect(("127.0.0.1", self.port)).expect("connecting");
+        tcp.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+        let mut raw = Vec::new();
+        let result = match (&self.tls, tls) {
+            (Some(config), true) => {
+                let server_name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+                let conn = rustls::ClientConnection::new(config.clone(), server_name).expect("TLS client");
+                let mut stream = rustls::StreamOwned::new(conn, tcp);
+                stream.write_all(request).and_then(|()| stream.read_to_end(&mut raw))
+            }
+            _ => {
+                let mut tcp = tcp;
+                tcp.write_all(request).and_then(|()| tcp.read_to_end(&mut raw))
+            }
+        };
+        // The server closes after answering (connection: close); a close
+        // without TLS close_notify still ends the answer here.
+        if let Err(e) = result {
+            eprintln!("connection ended with {e}");
+        }
+        raw
+    }
+
+    fn exchange(&self, request: &[u8]) -> Response {
+        let raw = self.exchange_raw(request, true);
+        let text = String::from_utf8(raw).expect("utf-8 answer");
+        let (head, body) = text.split_once("\r\n\r\n").expect("HTTP answer");
+        let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status");
+        let body = if body.is_empty() { serde_json::Value::Null } else { serde_json::from_str(body).expect("JSON body") };
+        Response { status, body }
+    }
+}
+
+impl Proxy {
+    /// Signs `signed_body` but sends `sent_body` (same length), to show the
+    /// body is covered by the signature.
+    pub fn send_signed_for(&self, path: &str, signed_body: &str, sent_body: &str, credential: &Credential) -> Response {
+        assert_eq!(signed_body.len(), sent_body.len());
+        let mut auth_headers = Vec::new();
+        // Sign once with the signed body and capture the headers.
+        let _ = self.send("POST", path, signed_body, Some(credential), |h| auth_headers = h.clone());
+        let mut raw = format!("POST {path} HTTP/1.1\r\nconnection: close\r\ncontent-length: {}\r\n", sent_body.len());
+        for (n, v) in &auth_headers {
+            raw.push_str(&format!("{n}: {v}\r\n"));
+        }
+        raw.push_str("\r\n");
+        raw.push_str(sent_body);
+        self.exchange(raw.as_bytes())
+    }
+}
