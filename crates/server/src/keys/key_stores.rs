@@ -67,11 +67,12 @@ pub async fn create(ctx: &OpCtx<'_>, account: &Authorized<String>, new: NewKeySt
         connection_id: String::new(),
         created_at: ctx.now(),
         row_version: 0,
+        xks: None,
     };
     match ctx.store().insert_custom_key_store(&record).await? {
         None => Ok(id),
         Some(KeyStoreConflict::NameInUse) => Err(Error::KeyStoreNameInUse { name: new.name }.into()),
-        Some(KeyStoreConflict::ClusterInUse) => Err(Error::ClusterInUse { cluster: new.cluster_id }.into()),
+        Some(KeyStoreConflict::ClusterInUse | KeyStoreConflict::XksUriInUse) => Err(Error::ClusterInUse { cluster: new.cluster_id }.into()),
     }
 }
 
@@ -177,7 +178,7 @@ pub async fn update(ctx: &OpCtx<'_>, account: &Authorized<String>, id: &str, upd
     match ctx.store().update_custom_key_store(&next).await {
         Ok(Ok(_)) => Ok(()),
         Ok(Err(KeyStoreConflict::NameInUse)) => Err(Error::KeyStoreNameInUse { name: next.name }.into()),
-        Ok(Err(KeyStoreConflict::ClusterInUse)) => Err(Error::ClusterInUse { cluster: next.cluster_id }.into()),
+        Ok(Err(KeyStoreConflict::ClusterInUse | KeyStoreConflict::XksUriInUse)) => Err(Error::ClusterInUse { cluster: next.cluster_id }.into()),
         Err(e) => Err(changed_meanwhile(e)),
     }
 }
