@@ -205,7 +205,7 @@ async fn disconnect(client: &Client, id: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_external_key_store_is_created_connected_updated_and_deleted() {
-    let s = Setup::start();
+    let mut s = Setup::start();
     let client = s.client();
     let c = s.proxy.credential.clone();
     let id = create(&client, "xks-1", REAL, &path(), &c).await.unwrap();
@@ -279,14 +279,23 @@ async fn an_external_key_store_is_created_connected_updated_and_deleted() {
     let gone = client.describe_custom_key_stores().custom_key_store_id(&id).send().await.unwrap_err();
     assert_eq!(code(&gone), "CustomKeyStoreNotFoundException");
 
-    // The secrets never reach the log or the database.
+    // The secrets never reach the log, the database or the audit log.
+    s.trent.stop();
     let mut written = s.trent.log().into_bytes();
-    for entry in std::fs::read_dir(s.trent.data_dir()).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_file() {
-            written.extend(std::fs::read(path).unwrap());
+    let mut dirs = vec![s.trent.data_dir()];
+    let mut files = 0;
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                written.extend(std::fs::read(&path).unwrap());
+                files += 1;
+            }
         }
     }
+    assert!(files > 3 && String::from_utf8_lossy(&written).contains(&id), "the files hold the key store's requests");
     for secret in [&c.secret, &rotated.secret] {
         assert!(!written.windows(secret.len()).any(|w| w == secret.as_bytes()), "a proxy secret reached Trent's files");
     }
