@@ -37,6 +37,8 @@ enum Mode {
     Answer(u16, String),
     /// Accepts the connection and never says a word.
     Silent,
+    /// Completes TLS, reads the request, never answers it.
+    Mute,
     /// TLS with a certificate Trent does not trust.
     Untrusted,
 }
@@ -86,6 +88,7 @@ fn serve(tcp: TcpStream, mode: Mode, trusted: Arc<rustls::ServerConfig>, untrust
             return;
         }
         Mode::Untrusted => (untrusted, 200, HEALTHY.to_string()),
+        Mode::Mute => (trusted, 0, String::new()),
         Mode::Answer(status, body) => (trusted, status, body),
     };
     let Ok(conn) = rustls::ServerConnection::new(config) else { return };
@@ -106,6 +109,10 @@ fn serve(tcp: TcpStream, mode: Mode, trusted: Arc<rustls::ServerConfig>, untrust
                 break;
             }
         }
+    }
+    if status == 0 {
+        std::thread::sleep(Duration::from_secs(30));
+        return;
     }
     let answer = format!("HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
     let _ = tls.write_all(answer.as_bytes());
@@ -382,6 +389,7 @@ async fn each_broken_proxy_fails_the_connection_with_awss_code() {
         (Mode::Answer(200, HEALTHY.replace("ACTIVE", "UNAVAILABLE")), ConnectionErrorCodeType::XksProxyNotReachable),
         (Mode::Answer(401, r#"{"errorName":"AuthenticationFailedException","errorMessage":"no"}"#.into()), ConnectionErrorCodeType::InvalidCredentials),
         (Mode::Silent, ConnectionErrorCodeType::XksProxyTimedOut),
+        (Mode::Mute, ConnectionErrorCodeType::XksProxyTimedOut),
     ];
     for (mode, want) in cases {
         s.fake.set(mode);

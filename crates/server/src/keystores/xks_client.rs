@@ -181,8 +181,6 @@ impl XksClient {
         let name = ServerName::try_from(host.to_owned()).map_err(|e| XksError::NotReachable(format!("host name {host}: {e}")))?;
         let tls = self.tls.connect(name, tcp).await.map_err(|e| XksError::Tls(e.to_string()))?;
         let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await.map_err(|e| XksError::NotReachable(e.to_string()))?;
-        // Ends when the answer is read and `sender` dropped (or on error).
-        tokio::spawn(connection);
 
         let path = format!("{}/{api}", target.uri_path);
         let payload = serde_json::to_vec(body).map_err(|e| XksError::Internal(format!("request body: {e}")))?;
@@ -203,12 +201,23 @@ impl XksClient {
             .header("authorization", authorization)
             .body(axum::body::Body::from(payload))
             .map_err(|e| XksError::Internal(format!("request: {e}")))?;
-        let response = sender.send_request(request).await.map_err(|e| XksError::NotReachable(format!("no answer: {e}")))?;
-        let status = response.status().as_u16();
-        let bytes = axum::body::to_bytes(axum::body::Body::new(response.into_body()), MAX_ANSWER)
-            .await
-            .map_err(|e| XksError::InvalidResponse(format!("body: {e}")))?;
-        answer(status, &bytes)
+        let exchange = async {
+            let response = sender.send_request(request).await.map_err(|e| XksError::NotReachable(format!("no answer: {e}")))?;
+            let status = response.status().as_u16();
+            let bytes = axum::body::to_bytes(axum::body::Body::new(response.into_body()), MAX_ANSWER)
+                .await
+                .map_err(|e| XksError::InvalidResponse(format!("body: {e}")))?;
+            answer(status, &bytes)
+        };
+        // The connection is driven here, not spawned, so a timeout drops
+        // it with the request. If it ends first, the answer may still be
+        // buffered: the exchange finishes (or fails) on its own.
+        let mut exchange = std::pin::pin!(exchange);
+        let mut connection = std::pin::pin!(connection);
+        tokio::select! {
+            result = &mut exchange => result,
+            _ = &mut connection => exchange.await,
+        }
     }
 }
 
