@@ -78,6 +78,38 @@ pub struct ServeOptions {
     /// until one closes.
     #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_connections: u64,
+    #[command(flatten)]
+    pub xks: XksOptions,
+}
+
+/// How external key stores reach their XKS proxies.
+#[derive(clap::Args, Debug)]
+pub struct XksOptions {
+    /// PEM certificates trusted for XKS proxies besides the system's roots
+    /// (e.g. a private CA, or a test proxy's self-signed certificate).
+    #[arg(long)]
+    pub xks_ca_bundle: Option<PathBuf>,
+    /// Milliseconds a proxy has to answer a request (AWS KMS: 250).
+    #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub xks_timeout_ms: u64,
+    /// `HOST=ADDR:PORT` (repeatable): reach the proxy endpoint
+    /// `https://HOST` at ADDR:PORT instead of HOST's port 443 (a port
+    /// mapping, or tests); TLS still checks the certificate for HOST.
+    #[arg(long = "xks-connect-to", value_parser = parse_connect_to)]
+    pub xks_connect_to: Vec<(String, SocketAddr)>,
+}
+
+fn parse_connect_to(text: &str) -> Result<(String, SocketAddr), String> {
+    let (host, addr) = text.split_once('=').ok_or("expected HOST=ADDR:PORT")?;
+    let addr = addr.parse().map_err(|e| format!("{addr}: {e}"))?;
+    Ok((host.to_owned(), addr))
+}
+
+impl XksOptions {
+    fn client(&self) -> Result<crate::keystores::xks_client::XksClient, ServeError> {
+        let connect_to = self.xks_connect_to.iter().cloned().collect();
+        crate::keystores::xks_client::XksClient::new(self.xks_ca_bundle.as_deref(), Duration::from_millis(self.xks_timeout_ms), connect_to).map_err(ServeError::Setup)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -125,7 +157,7 @@ pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
     let audit = Arc::new(crate::audit::Audit::start(dir, &options.audit, &root_key, clock.clone()).map_err(|e| ServeError::Setup(format!("audit log: {e}")))?);
     let mut trusted_services = options.trusted_services.clone();
     crate::authz::via::allow_accounts(&mut trusted_services, &options.trusted_service_accounts).map_err(ServeError::Setup)?;
-    let state = Arc::new(AppState { store: store.clone(), provider, root_key, clock: clock.clone(), auth, usage: usage.clone(), audit: audit.clone(), trusted_services, key_stores: Arc::new(KeyStoreRuntime::new(dir)) });
+    let state = Arc::new(AppState { store: store.clone(), provider, root_key, clock: clock.clone(), auth, usage: usage.clone(), audit: audit.clone(), trusted_services, key_stores: Arc::new(KeyStoreRuntime::new(dir).with_xks(options.xks.client()?)) });
     crate::keys::usage::start_tracking(store.as_ref(), clock.now_millis()).await.map_err(setup("usage tracking"))?;
 
     let destroyed = crate::lifecycle::deletion::sweep(store.as_ref(), clock.as_ref(), state.as_ref()).await.map_err(setup("deletion sweep"))?;

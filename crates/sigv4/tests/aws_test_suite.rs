@@ -9,7 +9,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use trent_sigv4::{
-    canonical_request, parse_authorization, string_to_sign, verify, Authorization, Request,
+    canonical_request, parse_authorization, sign, string_to_sign, verify, Authorization, Request,
     SigV4Error,
 };
 
@@ -143,6 +143,26 @@ fn published_authorization_verifies() {
             "{}",
             v.name
         );
+    }
+}
+
+/// The client side (`sign`, which the KMS side uses to call XKS proxies)
+/// writes exactly the published Authorization header.
+#[test]
+fn sign_writes_the_published_authorization() {
+    for v in vectors() {
+        let auth = parse_authorization(&v.authz).unwrap();
+        let headers: Vec<&str> = auth.signed_headers.iter().map(String::as_str).collect();
+        let written = sign(
+            &v.request(),
+            &auth.access_key_id,
+            SECRET,
+            &auth.region,
+            &auth.service,
+            &headers,
+        )
+        .unwrap_or_else(|e| panic!("{}: {e}", v.name));
+        assert_eq!(written, v.authz, "{}", v.name);
     }
 }
 

@@ -375,10 +375,13 @@ impl ConnectionState {
     }
 }
 
-/// A custom key store of type `AWS_CLOUDHSM`: a registered PKCS#11 token
-/// (its "cluster") and the sealed PIN Trent logs in with. Names are unique
-/// per account and Region; a cluster belongs to at most one key store in
-/// the whole deployment (a token is one physical thing).
+/// A custom key store: of type `AWS_CLOUDHSM`, a registered PKCS#11 token
+/// (its "cluster") and the sealed PIN Trent logs in with; of type
+/// `EXTERNAL_KEY_STORE`, an XKS proxy ([`XksProxy`]) and the sealed secret
+/// access key Trent signs its requests with. Names are unique per account
+/// and Region; a cluster belongs to at most one key store in the whole
+/// deployment (a token is one physical thing); a proxy's endpoint and path
+/// together to at most one per account and Region (AWS's rule).
 #[derive(Clone, PartialEq, Eq)]
 pub struct CustomKeyStoreRecord {
     /// `cks-` and 17 hex digits, as AWS.
@@ -386,14 +389,18 @@ pub struct CustomKeyStoreRecord {
     pub account_id: String,
     pub region: String,
     pub name: String,
-    /// `AWS_CLOUDHSM` (the only type so far).
+    /// `AWS_CLOUDHSM` or `EXTERNAL_KEY_STORE`.
     pub store_type: String,
+    /// An external key store has no cluster: its own id stands here, so the
+    /// deployment-wide uniqueness of clusters never concerns it.
     pub cluster_id: String,
     /// The PEM the key store was created with (TrustAnchorCertificate).
     pub trust_anchor: String,
-    /// The token's user PIN (the `kmsuser` password), sealed under the root
-    /// key by the server.
+    /// The token's user PIN (the `kmsuser` password), or the XKS proxy's
+    /// raw secret access key, sealed under the root key by the server.
     pub sealed_password: Vec<u8>,
+    /// An external key store's proxy (`None` for CloudHSM).
+    pub xks: Option<XksProxy>,
     pub state: ConnectionState,
     /// AWS's `ConnectionErrorCode` while the state is FAILED.
     pub error_code: Option<String>,
@@ -414,10 +421,24 @@ impl std::fmt::Debug for CustomKeyStoreRecord {
             .field("region", &self.region)
             .field("name", &self.name)
             .field("cluster_id", &self.cluster_id)
+            .field("xks", &self.xks)
             .field("state", &self.state)
             .field("error_code", &self.error_code)
             .finish_non_exhaustive()
     }
+}
+
+/// Where and as whom an external key store calls its XKS proxy (the
+/// secret is the record's `sealed_password`). Nothing here is secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XksProxy {
+    /// `https://` and a host name (AWS: port 443, no path).
+    pub uri_endpoint: String,
+    /// Ends in `/kms/xks/v1`, an optional prefix before.
+    pub uri_path: String,
+    /// `PUBLIC_ENDPOINT` (or `VPC_ENDPOINT_SERVICE`, which Trent refuses).
+    pub connectivity: String,
+    pub access_key_id: String,
 }
 
 /// Why a custom key store could not be inserted or updated.
@@ -427,4 +448,7 @@ pub enum KeyStoreConflict {
     NameInUse,
     /// Another key store (of any account) uses the cluster.
     ClusterInUse,
+    /// Another external key store of the account and Region has the same
+    /// proxy endpoint and path.
+    XksUriInUse,
 }

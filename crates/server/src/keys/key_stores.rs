@@ -1,7 +1,8 @@
 //! CloudHSM key stores as an authorized account reaches them: the store's
 //! records (shared by every node) and this node's logins to their tokens
 //! (`crate::keystores::runtime`). The six custom key store operations and
-//! the keys inside a key store go through here.
+//! the keys inside a key store go through here; what differs for external
+//! key stores is in [`super::xks_stores`].
 
 use std::sync::Arc;
 
@@ -12,6 +13,7 @@ use trent_model::SecretString;
 use trent_store::{ConnectionState, CustomKeyStoreRecord, KeyRecord, KeyStoreConflict, StoreError};
 
 use crate::authz::Authorized;
+use crate::keys::xks_stores::{self, XksUpdate};
 use crate::keys::OpCtx;
 use crate::keystores::runtime::ConnectFailure;
 use crate::protocol::catalogue::Error;
@@ -46,7 +48,7 @@ pub async fn create(ctx: &OpCtx<'_>, account: &Authorized<String>, new: NewKeySt
     if existing.iter().any(|s| s.name == new.name) {
         return Err(Error::KeyStoreNameInUse { name: new.name }.into());
     }
-    if existing.iter().any(|s| related(state, &s.cluster_id, &cluster.token_serial)) {
+    if existing.iter().any(|s| s.xks.is_none() && related(state, &s.cluster_id, &cluster.token_serial)) {
         return Err(Error::ClusterInUse { cluster: new.cluster_id }.into());
     }
     if existing.len() >= MAX_PER_ACCOUNT {
@@ -67,11 +69,13 @@ pub async fn create(ctx: &OpCtx<'_>, account: &Authorized<String>, new: NewKeySt
         connection_id: String::new(),
         created_at: ctx.now(),
         row_version: 0,
+        xks: None,
     };
     match ctx.store().insert_custom_key_store(&record).await? {
         None => Ok(id),
         Some(KeyStoreConflict::NameInUse) => Err(Error::KeyStoreNameInUse { name: new.name }.into()),
-        Some(KeyStoreConflict::ClusterInUse) => Err(Error::ClusterInUse { cluster: new.cluster_id }.into()),
+        // A CloudHSM key store has no proxy URI to conflict on.
+        Some(KeyStoreConflict::ClusterInUse | KeyStoreConflict::XksUriInUse) => Err(Error::ClusterInUse { cluster: new.cluster_id }.into()),
     }
 }
 
@@ -111,7 +115,11 @@ pub async fn connect(ctx: &OpCtx<'_>, account: &Authorized<String>, id: &str) ->
     }
     let mut next = store.clone();
     next.connection_id = uuid::Uuid::new_v4().to_string();
-    match login(ctx.state(), &next).await {
+    let connected = match &store.xks {
+        Some(_) => xks_stores::connect(ctx.state(), &next).await,
+        None => login(ctx.state(), &next).await,
+    };
+    match connected {
         Ok(()) => {
             next.state = ConnectionState::Connected;
             next.error_code = None;
@@ -146,6 +154,7 @@ pub struct KeyStoreUpdate {
     pub new_name: Option<String>,
     pub password: Option<SecretString>,
     pub cluster_id: Option<String>,
+    pub xks: XksUpdate,
 }
 
 /// UpdateCustomKeyStore: the name in any state but FAILED's transitions;
@@ -153,6 +162,12 @@ pub struct KeyStoreUpdate {
 /// cluster (the same token: same serial, e.g. restored from a backup).
 pub async fn update(ctx: &OpCtx<'_>, account: &Authorized<String>, id: &str, update: KeyStoreUpdate) -> Result<(), KmsError> {
     let store = find(ctx, account, id).await?;
+    if store.xks.is_some() {
+        return xks_stores::update(ctx, store, update).await;
+    }
+    if !update.xks.is_empty() {
+        return Err(Error::NotForKeyStoreType { what: "An XksProxy property".into(), store_type: CLOUDHSM.into() }.into());
+    }
     let mut next = store.clone();
     if update.password.is_some() || update.cluster_id.is_some() {
         if store.state != ConnectionState::Disconnected {
@@ -177,7 +192,7 @@ pub async fn update(ctx: &OpCtx<'_>, account: &Authorized<String>, id: &str, upd
     match ctx.store().update_custom_key_store(&next).await {
         Ok(Ok(_)) => Ok(()),
         Ok(Err(KeyStoreConflict::NameInUse)) => Err(Error::KeyStoreNameInUse { name: next.name }.into()),
-        Ok(Err(KeyStoreConflict::ClusterInUse)) => Err(Error::ClusterInUse { cluster: next.cluster_id }.into()),
+        Ok(Err(KeyStoreConflict::ClusterInUse | KeyStoreConflict::XksUriInUse)) => Err(Error::ClusterInUse { cluster: next.cluster_id }.into()),
         Err(e) => Err(changed_meanwhile(e)),
     }
 }
@@ -202,8 +217,17 @@ pub fn list_entry(store: &CustomKeyStoreRecord) -> Value {
     m.insert("CustomKeyStoreId".into(), json!(store.id));
     m.insert("CustomKeyStoreName".into(), json!(store.name));
     m.insert("CustomKeyStoreType".into(), json!(store.store_type));
-    m.insert("CloudHsmClusterId".into(), json!(store.cluster_id));
-    m.insert("TrustAnchorCertificate".into(), json!(store.trust_anchor));
+    match &store.xks {
+        // Never the secret: it stays sealed in the store.
+        Some(x) => {
+            let config = json!({ "Connectivity": x.connectivity, "AccessKeyId": x.access_key_id, "UriEndpoint": x.uri_endpoint, "UriPath": x.uri_path });
+            m.insert("XksProxyConfiguration".into(), config);
+        }
+        None => {
+            m.insert("CloudHsmClusterId".into(), json!(store.cluster_id));
+            m.insert("TrustAnchorCertificate".into(), json!(store.trust_anchor));
+        }
+    }
     m.insert("ConnectionState".into(), json!(store.state.as_str()));
     if let (ConnectionState::Failed, Some(code)) = (store.state, &store.error_code) {
         m.insert("ConnectionErrorCode".into(), json!(code));
@@ -219,6 +243,9 @@ pub fn list_entry(store: &CustomKeyStoreRecord) -> Value {
 /// names it (there is nothing secret in it).
 pub async fn generate_key(ctx: &OpCtx<'_>, account: &Authorized<String>, id: &str, arn: &str) -> Result<StoredMaterial, KmsError> {
     let store = find(ctx, account, id).await?;
+    if store.xks.is_some() {
+        return Err(Error::XksKeysNotYet { id: id.to_owned() }.into());
+    }
     if store.state != ConnectionState::Connected {
         return Err(invalid_state(&store, "keys can be created only in a CONNECTED key store"));
     }
@@ -267,6 +294,9 @@ async fn destroy_token_key(state: &AppState, store: &CustomKeyStoreRecord, label
 /// GenerateRandom in key store `id`: random bytes from its token.
 pub async fn random(ctx: &OpCtx<'_>, account: &Authorized<String>, id: &str, len: usize) -> Result<trent_crypto::SecretBytes, KmsError> {
     let store = find(ctx, account, id).await?;
+    if store.xks.is_some() {
+        return Err(Error::XksNotForRandom { id: id.to_owned() }.into());
+    }
     if store.state != ConnectionState::Connected {
         return Err(invalid_state(&store, "GenerateRandom needs a CONNECTED key store"));
     }
@@ -434,19 +464,19 @@ async fn save(store: &dyn trent_store::Store, next: &CustomKeyStoreRecord) -> Re
 
 /// Another request changed or deleted the key store between our read and
 /// write: the caller may retry.
-fn changed_meanwhile(e: StoreError) -> KmsError {
+pub(super) fn changed_meanwhile(e: StoreError) -> KmsError {
     match e {
         StoreError::Conflict | StoreError::NotFound => KmsError::from(Error::KeyStoreChangedMeanwhile),
         e => e.into(),
     }
 }
 
-fn invalid_state(store: &CustomKeyStoreRecord, why: &str) -> KmsError {
+pub(super) fn invalid_state(store: &CustomKeyStoreRecord, why: &str) -> KmsError {
     Error::KeyStoreInvalidState { id: store.id.clone(), state: store.state.as_str().to_owned(), why: why.to_owned() }.into()
 }
 
 /// `cks-` and 17 hex digits, as AWS's custom key store ids.
-fn new_id() -> Result<String, KmsError> {
+pub(super) fn new_id() -> Result<String, KmsError> {
     let bytes = trent_crypto::random_bytes(9)?;
     Ok(format!("cks-{}", &hex::encode(bytes)[..17]))
 }

@@ -29,6 +29,7 @@ pub mod state;
 pub mod symmetric;
 pub mod tags;
 pub mod usage;
+pub mod xks_stores;
 
 mod op_ctx;
 

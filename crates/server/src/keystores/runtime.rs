@@ -18,6 +18,7 @@ use trent_hsm::{AuthPin, HsmError, Pkcs11Module, Pkcs11SymmetricKey, Token, Toke
 use trent_store::CustomKeyStoreRecord;
 
 use super::clusters::{self, RegisteredCluster};
+use super::xks_client::XksClient;
 
 /// Sessions per token: enough for every core to run GCM at once.
 const SESSIONS_PER_TOKEN: usize = 16;
@@ -62,12 +63,38 @@ pub struct KeyStoreRuntime {
     failed: Mutex<std::collections::BTreeSet<String>>,
     /// Held while a request logs this node in (`ensure_logged_in`).
     login: tokio::sync::Mutex<()>,
+    /// How external key stores' proxies are called.
+    xks: std::sync::OnceLock<XksClient>,
 }
 
 impl KeyStoreRuntime {
     /// Clusters are looked up in `data_dir/hsm` (`trent hsm register`).
     pub fn new(data_dir: &Path) -> Self {
-        KeyStoreRuntime { data_dir: data_dir.to_path_buf(), modules: Mutex::new(HashMap::new()), connections: RwLock::new(HashMap::new()), failed: Mutex::new(Default::default()), login: tokio::sync::Mutex::new(()) }
+        KeyStoreRuntime {
+            data_dir: data_dir.to_path_buf(),
+            modules: Mutex::new(HashMap::new()),
+            connections: RwLock::new(HashMap::new()),
+            failed: Mutex::new(Default::default()),
+            login: tokio::sync::Mutex::new(()),
+            xks: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Calls XKS proxies with `client` (`trent serve`'s --xks-* options).
+    pub fn with_xks(self, client: XksClient) -> Self {
+        // A fresh runtime's cell is empty, so this always takes.
+        let _ = self.xks.set(client);
+        self
+    }
+
+    /// The client of XKS proxies: as configured, else the defaults (the
+    /// system's roots, AWS's time limit).
+    pub fn xks(&self) -> Result<&XksClient, String> {
+        if let Some(client) = self.xks.get() {
+            return Ok(client);
+        }
+        let client = XksClient::new(None, super::xks_client::DEFAULT_TIMEOUT, HashMap::new())?;
+        Ok(self.xks.get_or_init(|| client))
     }
 
     /// The registered cluster `cluster_id`, if this node has it.

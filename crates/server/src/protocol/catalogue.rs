@@ -201,6 +201,21 @@ catalogue! {
     KeyStoreKeySpec { spec } => UnsupportedOperation, "KeySpec {spec} cannot be created in a custom key store: only SYMMETRIC_DEFAULT keys with KeyUsage ENCRYPT_DECRYPT can.", Source::NotPublished;
     NotForKeyStoreKeys { operation, arn } => UnsupportedOperation, "{operation} is not supported for {arn}: it is a KMS key in a custom key store.", Source::NotPublished;
 
+    // --- External key stores (an XKS proxy; the KMS side).
+    XksParameterRequired { what } => Validation, "{what} is required to create a custom key store of type EXTERNAL_KEY_STORE.", Source::NotPublished;
+    /// A property of one key store type given for the other.
+    NotForKeyStoreType { what, store_type } => Validation, "{what} is not valid for a custom key store of type {store_type}.", Source::NotPublished;
+    XksVpcServiceNameRequired => Validation, "XksProxyVpcEndpointServiceName is required when XksProxyConnectivity is VPC_ENDPOINT_SERVICE, and not valid otherwise.", Source::NotPublished;
+    /// Trent runs in no Amazon VPC: no endpoint service is ever found.
+    XksVpcServiceNotFound { name } => XksProxyVpcEndpointServiceNotFound, "Cannot find the VPC endpoint service {name}: Trent has no Amazon VPC endpoint services. Use XksProxyConnectivity PUBLIC_ENDPOINT.", Source::NotPublished;
+    XksUriInUse { endpoint, path } => XksProxyUriInUse, "The XksProxyUriEndpoint {endpoint} with the XksProxyUriPath {path} is already associated with another external key store in this account and Region.", Source::NotPublished;
+    XksUnreachable { why } => XksProxyUriUnreachable, "KMS cannot reach the external key store proxy: {why}. The proxy must be reachable before you create the external key store or update its settings.", Source::NotPublished;
+    XksIncorrectCredential => XksProxyIncorrectAuthenticationCredential, "The external key store proxy rejected a request signed with the XksProxyAuthenticationCredential: verify the AccessKeyId and RawSecretAccessKey established on the proxy.", Source::NotPublished;
+    XksInvalidConfiguration { why } => XksProxyInvalidConfiguration, "The external key store proxy is not configured correctly: {why}.", Source::NotPublished;
+    XksInvalidResponse { why } => XksProxyInvalidResponse, "KMS cannot interpret the response from the external key store proxy: {why}.", Source::NotPublished;
+    XksNotForRandom { id } => UnsupportedOperation, "GenerateRandom does not support external key stores: {id} is an EXTERNAL_KEY_STORE.", Source::NotPublished;
+    XksKeysNotYet { id } => UnsupportedOperation, "{id} is an external key store: KMS keys in external key stores (Origin EXTERNAL_KEY_STORE) are not supported yet.", Source::NotPublished;
+
     // --- Tags.
     TagKeyReserved => Tag, "Tags beginning with aws: are reserved and cannot be created or modified.", Source::NotPublished;
     DuplicateTagKey { key } => Tag, "Duplicate tag key: {key}", Source::NotPublished;

@@ -59,6 +59,12 @@ pub enum ErrorCode {
     NotFound,
     Tag,
     UnsupportedOperation,
+    XksProxyIncorrectAuthenticationCredential,
+    XksProxyInvalidConfiguration,
+    XksProxyInvalidResponse,
+    XksProxyUriInUse,
+    XksProxyUriUnreachable,
+    XksProxyVpcEndpointServiceNotFound,
 }
 
 impl ErrorCode {
@@ -110,6 +116,12 @@ impl ErrorCode {
             NotFound => "NotFoundException",
             Tag => "TagException",
             UnsupportedOperation => "UnsupportedOperationException",
+            XksProxyIncorrectAuthenticationCredential => "XksProxyIncorrectAuthenticationCredentialException",
+            XksProxyInvalidConfiguration => "XksProxyInvalidConfigurationException",
+            XksProxyInvalidResponse => "XksProxyInvalidResponseException",
+            XksProxyUriInUse => "XksProxyUriInUseException",
+            XksProxyUriUnreachable => "XksProxyUriUnreachableException",
+            XksProxyVpcEndpointServiceNotFound => "XksProxyVpcEndpointServiceNotFoundException",
         }
     }
 
@@ -201,6 +213,8 @@ mod tests {
             InvalidCiphertext, InvalidGrantId, InvalidGrantToken, InvalidKeyUsage, InvalidMarker, KmsInternal, KmsInvalidMac, KmsInvalidSignature,
             KmsInvalidState, KeyUnavailable,
             LimitExceeded, MalformedPolicyDocument, NotFound, Tag, UnsupportedOperation,
+            XksProxyIncorrectAuthenticationCredential, XksProxyInvalidConfiguration, XksProxyInvalidResponse, XksProxyUriInUse,
+            XksProxyUriUnreachable, XksProxyVpcEndpointServiceNotFound,
         ];
         for code in model_exceptions {
             assert!(trent_model::is_exception(code.name()), "{} is not an exception shape in the model", code.name());

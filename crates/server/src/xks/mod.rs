@@ -7,7 +7,8 @@
 //! method, SigV4 with [`credentials`]) -> [`ops`] (JSON, [`aad`]) ->
 //! [`keys`] (the key backend) -> [`store`] (the data directory).
 //! [`cli`] is the command. The KMS side (an EXTERNAL_KEY_STORE custom key
-//! store that calls a proxy) is not built yet.
+//! store that calls a proxy) is `crate::keys::xks_stores` and
+//! `crate::keystores::xks_client`; keys in it are not built yet.
 
 pub mod aad;
 pub mod cli;

@@ -33,7 +33,19 @@ fn ks(id: &str, account_id: &str, region: &str, name: &str, cluster_id: &str) ->
         connection_id: String::new(),
         created_at: 9,
         row_version: 0,
+        xks: None,
     }
+}
+
+/// An external key store: its own id in `cluster_id` (no cluster), a proxy.
+fn xks(id: &str, account_id: &str, region: &str, name: &str, endpoint: &str, path: &str) -> CustomKeyStoreRecord {
+    let proxy = XksProxy {
+        uri_endpoint: endpoint.to_owned(),
+        uri_path: path.to_owned(),
+        connectivity: "PUBLIC_ENDPOINT".to_owned(),
+        access_key_id: format!("AKIA{}", id.len()),
+    };
+    CustomKeyStoreRecord { store_type: "EXTERNAL_KEY_STORE".to_owned(), trust_anchor: String::new(), xks: Some(proxy), ..ks(id, account_id, region, name, id) }
 }
 
 /// The stores the cases below start from.
@@ -56,6 +68,8 @@ pub async fn run_all(store: &dyn Store) {
     a_store_named_by_a_key_is_not_deleted(store).await;
     racing_creators_of_one_name_or_cluster(store).await;
     a_deletion_racing_a_new_key(store).await;
+    external_key_stores_keep_their_proxy_and_share_no_proxy_uri(store).await;
+    racing_creators_of_one_proxy_uri(store).await;
 }
 
 fn ids(stores: Vec<CustomKeyStoreRecord>) -> Vec<String> {
@@ -225,5 +239,59 @@ async fn a_deletion_racing_a_new_key(store: &dyn Store) {
             (Ok(false), Ok(())) => assert_eq!(store.count_keys_in_custom_key_store(&id).await.unwrap(), 1),
             other => panic!("exactly one of a deletion and a new key in the store must win: {other:?}"),
         }
+    }
+}
+
+/// An external key store's proxy round-trips and changes; the endpoint and
+/// path together are unique in the account and Region (AWS's rule), and
+/// either alone is not.
+async fn external_key_stores_keep_their_proxy_and_share_no_proxy_uri(store: &dyn Store) {
+    let (e1, e2) = ("https://xks.example.com", "https://xks2.example.com");
+    let (p1, p2) = ("/kms/xks/v1", "/prefix/kms/xks/v1");
+    let x1 = xks("cks-00000000000000400", A, "sa-east-1", "xks-1", e1, p1);
+    assert_eq!(store.insert_custom_key_store(&x1).await.unwrap(), None);
+    assert_eq!(store.get_custom_key_store(&x1.id).await.unwrap(), Some(CustomKeyStoreRecord { row_version: 1, ..x1.clone() }));
+    // The same endpoint with another path, another endpoint with the same
+    // path, the same pair in another Region or account: all free.
+    for (i, (account, region, endpoint, path)) in [(A, "sa-east-1", e1, p2), (A, "sa-east-1", e2, p1), (A, "eu-north-1", e1, p1), (B, "sa-east-1", e1, p1)].into_iter().enumerate() {
+        let other = xks(&format!("cks-{:017x}", 0x410 + i), account, region, &format!("xks-free-{i}"), endpoint, path);
+        assert_eq!(store.insert_custom_key_store(&other).await.unwrap(), None, "{other:?}");
+    }
+    let same_uri = xks("cks-00000000000000420", A, "sa-east-1", "xks-2", e1, p1);
+    assert_eq!(store.insert_custom_key_store(&same_uri).await.unwrap(), Some(KeyStoreConflict::XksUriInUse));
+    assert_eq!(store.get_custom_key_store(&same_uri.id).await.unwrap(), None);
+    // The name is checked first, as for CloudHSM key stores.
+    let both = xks("cks-00000000000000421", A, "sa-east-1", "xks-1", e1, p1);
+    assert_eq!(store.insert_custom_key_store(&both).await.unwrap(), Some(KeyStoreConflict::NameInUse));
+
+    // Updates: the proxy and the sealed secret change; onto another's pair
+    // is refused; keeping its own pair is no conflict.
+    let x2 = xks("cks-00000000000000422", A, "sa-east-1", "xks-3", e2, p2);
+    assert_eq!(store.insert_custom_key_store(&x2).await.unwrap(), None);
+    let read = store.get_custom_key_store(&x2.id).await.unwrap().unwrap();
+    let mut moved = read.clone();
+    moved.xks = Some(XksProxy { uri_path: "/other/kms/xks/v1".to_owned(), access_key_id: "BBBBBBBBBBBBBBBBBBBB".to_owned(), ..read.xks.clone().unwrap() });
+    moved.sealed_password = b"new secret".to_vec();
+    assert_eq!(store.update_custom_key_store(&moved).await.unwrap(), Ok(read.row_version + 1));
+    let now = store.get_custom_key_store(&x2.id).await.unwrap().unwrap();
+    assert_eq!(now, CustomKeyStoreRecord { row_version: read.row_version + 1, ..moved.clone() });
+    let onto = CustomKeyStoreRecord { xks: x1.xks.clone(), ..now.clone() };
+    assert_eq!(store.update_custom_key_store(&onto).await.unwrap(), Err(KeyStoreConflict::XksUriInUse));
+    assert_eq!(store.get_custom_key_store(&x2.id).await.unwrap().unwrap(), now);
+    // Its old pair is free again.
+    assert_eq!(store.insert_custom_key_store(&xks("cks-00000000000000423", A, "sa-east-1", "xks-4", e2, p2)).await.unwrap(), None);
+    // A CloudHSM key store beside them has no proxy.
+    assert_eq!(store.get_custom_key_store(S1).await.unwrap().unwrap().xks, None);
+}
+
+/// Creators of one proxy endpoint and path racing (the UNIQUE index
+/// catches what the check missed on PostgreSQL): exactly one wins.
+async fn racing_creators_of_one_proxy_uri(store: &dyn Store) {
+    for round in 0..4_u64 {
+        let path = format!("/race{round}/kms/xks/v1");
+        let racers: Vec<_> = (0..4_u64).map(|i| xks(&format!("cks-{:017x}", 0x500 + round * 16 + i), A, "me-south-1", &format!("xks-race-{round}-{i}"), "https://race.example.com", &path)).collect();
+        let results = join_all(racers.iter().map(|s| store.insert_custom_key_store(s))).await;
+        assert_eq!(results.iter().filter(|r| matches!(r, Ok(None))).count(), 1, "{results:?}");
+        assert!(results.iter().all(|r| matches!(r, Ok(None) | Ok(Some(KeyStoreConflict::XksUriInUse)))), "{results:?}");
     }
 }

@@ -8,10 +8,27 @@ use tokio_postgres::Row;
 
 use super::backend;
 use super::sql::{execute, get, query, query_opt, sql_limit, Params};
-use crate::{ConnectionState, CustomKeyStoreRecord, KeyStoreConflict, StoreError};
+use crate::{ConnectionState, CustomKeyStoreRecord, KeyStoreConflict, StoreError, XksProxy};
 
-const COLUMNS: &str =
-    "id, account_id, region, name, store_type, cluster_id, trust_anchor, sealed_password, state, error_code, connection_id, created_at, row_version";
+const COLUMNS: &str = "id, account_id, region, name, store_type, cluster_id, trust_anchor, sealed_password, state, error_code, connection_id, created_at, row_version, \
+                       xks_uri_endpoint, xks_uri_path, xks_connectivity, xks_access_key_id";
+
+/// The four proxy columns, all set or all NULL.
+fn xks_from_row(r: &Row) -> Result<Option<XksProxy>, StoreError> {
+    let (endpoint, path, connectivity, key): (Option<String>, Option<String>, Option<String>, Option<String>) = (get(r, 13)?, get(r, 14)?, get(r, 15)?, get(r, 16)?);
+    Ok(match (endpoint, path, connectivity, key) {
+        (Some(uri_endpoint), Some(uri_path), Some(connectivity), Some(access_key_id)) => Some(XksProxy { uri_endpoint, uri_path, connectivity, access_key_id }),
+        _ => None,
+    })
+}
+
+/// The proxy columns' values (NULLs for a CloudHSM key store).
+fn xks_params(s: &CustomKeyStoreRecord) -> [Option<&str>; 4] {
+    match &s.xks {
+        Some(x) => [Some(&x.uri_endpoint), Some(&x.uri_path), Some(&x.connectivity), Some(&x.access_key_id)],
+        None => [None; 4],
+    }
+}
 
 fn from_row(r: &Row) -> Result<CustomKeyStoreRecord, StoreError> {
     let state: &str = get(r, 8)?;
@@ -30,6 +47,7 @@ fn from_row(r: &Row) -> Result<CustomKeyStoreRecord, StoreError> {
         connection_id: get(r, 10)?,
         created_at: get(r, 11)?,
         row_version: get(r, 12)?,
+        xks: xks_from_row(r)?,
     })
 }
 
@@ -43,6 +61,7 @@ fn race_conflict(e: &tokio_postgres::Error) -> Option<KeyStoreConflict> {
     match db.constraint()? {
         "custom_key_stores_name_key" => Some(KeyStoreConflict::NameInUse),
         "custom_key_stores_cluster_key" => Some(KeyStoreConflict::ClusterInUse),
+        "custom_key_stores_xks_uri_key" => Some(KeyStoreConflict::XksUriInUse),
         _ => None,
     }
 }
@@ -66,6 +85,12 @@ async fn conflict(c: &impl GenericClient, s: &CustomKeyStoreRecord) -> Result<Op
     if query_opt(c, "SELECT 1 FROM custom_key_stores WHERE cluster_id = $1 AND id <> $2", &[&s.cluster_id, &s.id]).await?.is_some() {
         return Ok(Some(KeyStoreConflict::ClusterInUse));
     }
+    if let Some(x) = &s.xks {
+        let sql = "SELECT 1 FROM custom_key_stores WHERE account_id = $1 AND region = $2 AND xks_uri_endpoint = $3 AND xks_uri_path = $4 AND id <> $5";
+        if query_opt(c, sql, &[&s.account_id, &s.region, &x.uri_endpoint, &x.uri_path, &s.id]).await?.is_some() {
+            return Ok(Some(KeyStoreConflict::XksUriInUse));
+        }
+    }
     Ok(None)
 }
 
@@ -74,8 +99,9 @@ pub(super) async fn insert(c: &mut deadpool_postgres::Client, s: &CustomKeyStore
     if let Some(conflict) = conflict(&tx, s).await? {
         return Ok(Some(conflict));
     }
-    let sql = format!("INSERT INTO custom_key_stores ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 1)");
+    let sql = format!("INSERT INTO custom_key_stores ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 1, $13, $14, $15, $16)");
     let state = s.state.as_str();
+    let [endpoint, path, connectivity, key] = xks_params(s);
     let params: Params<'_> = &[
         &s.id,
         &s.account_id,
@@ -89,6 +115,10 @@ pub(super) async fn insert(c: &mut deadpool_postgres::Client, s: &CustomKeyStore
         &s.error_code,
         &s.connection_id,
         &s.created_at,
+        &endpoint,
+        &path,
+        &connectivity,
+        &key,
     ];
     if let Err(conflict) = write(&tx, &sql, params).await? {
         return Ok(Some(conflict));
@@ -131,9 +161,12 @@ pub(super) async fn update(c: &mut deadpool_postgres::Client, s: &CustomKeyStore
     }
     // Owner, type and creation time never change.
     let sql = "UPDATE custom_key_stores SET name = $1, cluster_id = $2, trust_anchor = $3, sealed_password = $4, state = $5, error_code = $6, \
-               connection_id = $7, row_version = row_version + 1 WHERE id = $8";
+               connection_id = $7, xks_uri_endpoint = $9, xks_uri_path = $10, xks_connectivity = $11, xks_access_key_id = $12, \
+               row_version = row_version + 1 WHERE id = $8";
     let state = s.state.as_str();
-    let params: Params<'_> = &[&s.name, &s.cluster_id, &s.trust_anchor, &s.sealed_password, &state, &s.error_code, &s.connection_id, &s.id];
+    let [endpoint, path, connectivity, key] = xks_params(s);
+    let params: Params<'_> =
+        &[&s.name, &s.cluster_id, &s.trust_anchor, &s.sealed_password, &state, &s.error_code, &s.connection_id, &s.id, &endpoint, &path, &connectivity, &key];
     if let Err(conflict) = write(&tx, sql, params).await? {
         return Ok(Err(conflict));
     }

@@ -7,10 +7,27 @@
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::backend;
-use crate::{ConnectionState, CustomKeyStoreRecord, KeyStoreConflict, StoreError};
+use crate::{ConnectionState, CustomKeyStoreRecord, KeyStoreConflict, StoreError, XksProxy};
 
-const COLUMNS: &str =
-    "id, account_id, region, name, store_type, cluster_id, trust_anchor, sealed_password, state, error_code, connection_id, created_at, row_version";
+const COLUMNS: &str = "id, account_id, region, name, store_type, cluster_id, trust_anchor, sealed_password, state, error_code, connection_id, created_at, row_version, \
+                       xks_uri_endpoint, xks_uri_path, xks_connectivity, xks_access_key_id";
+
+/// The four proxy columns, all set or all NULL.
+fn xks_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<XksProxy>> {
+    let (endpoint, path, connectivity, key): (Option<String>, Option<String>, Option<String>, Option<String>) = (r.get(13)?, r.get(14)?, r.get(15)?, r.get(16)?);
+    Ok(match (endpoint, path, connectivity, key) {
+        (Some(uri_endpoint), Some(uri_path), Some(connectivity), Some(access_key_id)) => Some(XksProxy { uri_endpoint, uri_path, connectivity, access_key_id }),
+        _ => None,
+    })
+}
+
+/// The proxy columns' values (NULLs for a CloudHSM key store).
+fn xks_params(s: &CustomKeyStoreRecord) -> [Option<&str>; 4] {
+    match &s.xks {
+        Some(x) => [Some(&x.uri_endpoint), Some(&x.uri_path), Some(&x.connectivity), Some(&x.access_key_id)],
+        None => [None; 4],
+    }
+}
 
 fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CustomKeyStoreRecord> {
     let state: String = r.get(8)?;
@@ -30,6 +47,7 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CustomKeyStoreRecord> {
         connection_id: r.get(10)?,
         created_at: r.get(11)?,
         row_version: r.get(12)?,
+        xks: xks_from_row(r)?,
     })
 }
 
@@ -43,6 +61,12 @@ fn conflict(c: &Connection, s: &CustomKeyStoreRecord) -> Result<Option<KeyStoreC
     if taken("SELECT 1 FROM custom_key_stores WHERE cluster_id = ?1 AND id <> ?2", &[&s.cluster_id, &s.id])? {
         return Ok(Some(KeyStoreConflict::ClusterInUse));
     }
+    if let Some(x) = &s.xks {
+        let sql = "SELECT 1 FROM custom_key_stores WHERE account_id = ?1 AND region = ?2 AND xks_uri_endpoint = ?3 AND xks_uri_path = ?4 AND id <> ?5";
+        if taken(sql, &[&s.account_id, &s.region, &x.uri_endpoint, &x.uri_path, &s.id])? {
+            return Ok(Some(KeyStoreConflict::XksUriInUse));
+        }
+    }
     Ok(None)
 }
 
@@ -51,8 +75,9 @@ pub(super) fn insert(c: &mut Connection, s: &CustomKeyStoreRecord) -> Result<Opt
     if let Some(conflict) = conflict(&tx, s)? {
         return Ok(Some(conflict));
     }
+    let [endpoint, path, connectivity, key] = xks_params(s);
     tx.execute(
-        &format!("INSERT INTO custom_key_stores ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 1)"),
+        &format!("INSERT INTO custom_key_stores ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 1, ?13, ?14, ?15, ?16)"),
         params![
             s.id,
             s.account_id,
@@ -65,7 +90,11 @@ pub(super) fn insert(c: &mut Connection, s: &CustomKeyStoreRecord) -> Result<Opt
             s.state.as_str(),
             s.error_code,
             s.connection_id,
-            s.created_at
+            s.created_at,
+            endpoint,
+            path,
+            connectivity,
+            key
         ],
     )
     .map_err(backend)?;
@@ -109,10 +138,12 @@ pub(super) fn update(c: &mut Connection, s: &CustomKeyStoreRecord) -> Result<Res
         return Ok(Err(conflict));
     }
     // Owner, type and creation time never change.
+    let [endpoint, path, connectivity, key] = xks_params(s);
     tx.execute(
         "UPDATE custom_key_stores SET name = ?1, cluster_id = ?2, trust_anchor = ?3, sealed_password = ?4, state = ?5, error_code = ?6, \
-         connection_id = ?7, row_version = row_version + 1 WHERE id = ?8",
-        params![s.name, s.cluster_id, s.trust_anchor, s.sealed_password, s.state.as_str(), s.error_code, s.connection_id, s.id],
+         connection_id = ?7, xks_uri_endpoint = ?9, xks_uri_path = ?10, xks_connectivity = ?11, xks_access_key_id = ?12, \
+         row_version = row_version + 1 WHERE id = ?8",
+        params![s.name, s.cluster_id, s.trust_anchor, s.sealed_password, s.state.as_str(), s.error_code, s.connection_id, s.id, endpoint, path, connectivity, key],
     )
     .map_err(backend)?;
     tx.commit().map_err(backend)?;

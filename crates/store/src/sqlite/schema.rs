@@ -139,6 +139,16 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE keys ADD COLUMN custom_key_store_id TEXT REFERENCES custom_key_stores(id);
     CREATE INDEX keys_by_custom_key_store ON keys (custom_key_store_id);
     "#,
+    // 9: external key stores: their XKS proxy (NULL for CloudHSM). The
+    // UNIQUE index is the backstop of AWS's rule (endpoint and path unique
+    // in the account and Region); NULLs never collide.
+    r#"
+    ALTER TABLE custom_key_stores ADD COLUMN xks_uri_endpoint TEXT;
+    ALTER TABLE custom_key_stores ADD COLUMN xks_uri_path TEXT;
+    ALTER TABLE custom_key_stores ADD COLUMN xks_connectivity TEXT;
+    ALTER TABLE custom_key_stores ADD COLUMN xks_access_key_id TEXT;
+    CREATE UNIQUE INDEX custom_key_stores_xks_uri_key ON custom_key_stores (account_id, region, xks_uri_endpoint, xks_uri_path);
+    "#,
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

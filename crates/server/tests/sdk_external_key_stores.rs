@@ -1,0 +1,423 @@
+//! External key stores on the KMS side, end to end: aws-sdk-kms against the
+//! real `trent serve`, which calls a real `trent xks-proxy` over TLS (and,
+//! for answers the real proxy never gives, a small fake proxy on TLS).
+//! The six custom key store operations, each refusal, and each XKS
+//! `ConnectionErrorCode` by breaking the proxy that way.
+
+#[macro_use]
+mod common;
+#[allow(dead_code)] // xks_proxy.rs uses the rest of the harness.
+mod xks;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_sdk_kms::types::{ConnectionErrorCodeType, ConnectionStateType, CustomKeyStoreType, CustomKeyStoresListEntry, XksProxyAuthenticationCredentialType, XksProxyConnectivityType};
+use aws_sdk_kms::Client;
+use common::{code, Trent, REGION};
+use xks::{Credential, Proxy, PREFIX};
+
+const REAL: &str = "https://localhost";
+const FAKE: &str = "https://fake.test";
+const SILENT: &str = "https://silent.test";
+const HEALTHY: &str = r#"{"xksProxyFleetSize":1,"xksProxyVendor":"Fake","xksProxyModel":"Fake 1","ekmVendor":"Fake","ekmFleetDetails":[{"id":"a","model":"m","healthStatus":"ACTIVE"}]}"#;
+
+fn path() -> String {
+    format!("{PREFIX}/kms/xks/v1")
+}
+
+/// What the fake proxy does with its next connections.
+#[derive(Clone)]
+enum Mode {
+    /// Answers every request with this status and body.
+    Answer(u16, String),
+    /// Accepts the connection and never says a word.
+    Silent,
+    /// Completes TLS, reads the request, never answers it.
+    Mute,
+    /// TLS with a certificate Trent does not trust.
+    Untrusted,
+}
+
+/// A TLS server on 127.0.0.1 that answers as told.
+struct FakeProxy {
+    port: u16,
+    mode: Arc<Mutex<Mode>>,
+    stopped: Arc<AtomicBool>,
+}
+
+impl FakeProxy {
+    fn start(trusted: Arc<rustls::ServerConfig>, untrusted: Arc<rustls::ServerConfig>, mode: Mode) -> FakeProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (mode, stopped) = (Arc::new(Mutex::new(mode)), Arc::new(AtomicBool::new(false)));
+        let (m, s) = (mode.clone(), stopped.clone());
+        std::thread::spawn(move || {
+            for tcp in listener.incoming() {
+                if s.load(Ordering::SeqCst) {
+                    break; // the listener closes: connections are refused
+                }
+                let Ok(tcp) = tcp else { continue };
+                let mode = m.lock().unwrap().clone();
+                let (trusted, untrusted) = (trusted.clone(), untrusted.clone());
+                std::thread::spawn(move || serve(tcp, mode, trusted, untrusted));
+            }
+        });
+        FakeProxy { port, mode, stopped }
+    }
+
+    fn set(&self, mode: Mode) {
+        *self.mode.lock().unwrap() = mode;
+    }
+
+    fn stop(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn serve(tcp: TcpStream, mode: Mode, trusted: Arc<rustls::ServerConfig>, untrusted: Arc<rustls::ServerConfig>) {
+    let (config, status, body) = match mode {
+        Mode::Silent => {
+            std::thread::sleep(Duration::from_secs(30));
+            return;
+        }
+        Mode::Untrusted => (untrusted, 200, HEALTHY.to_string()),
+        Mode::Mute => (trusted, 0, String::new()),
+        Mode::Answer(status, body) => (trusted, status, body),
+    };
+    let Ok(conn) = rustls::ServerConnection::new(config) else { return };
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
+    // The head, then as much body as content-length says.
+    loop {
+        let Ok(n) = tls.read(&mut buf) else { return };
+        if n == 0 {
+            return;
+        }
+        raw.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&raw).to_string();
+        if let Some((head, rest)) = text.split_once("\r\n\r\n") {
+            let len = head.lines().find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0))).unwrap_or(0);
+            if rest.len() >= len {
+                break;
+            }
+        }
+    }
+    if status == 0 {
+        std::thread::sleep(Duration::from_secs(30));
+        return;
+    }
+    let answer = format!("HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+    let _ = tls.write_all(answer.as_bytes());
+    tls.conn.send_close_notify();
+    let _ = tls.flush();
+}
+
+fn server_config(name: &str) -> (Arc<rustls::ServerConfig>, String) {
+    let certified = rcgen::generate_simple_self_signed(vec![name.to_string()]).unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::try_from(certified.signing_key.serialize_der()).unwrap();
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![certified.cert.der().clone()], key)
+        .unwrap();
+    (Arc::new(config), certified.cert.pem())
+}
+
+/// A real proxy, a fake one, a silent listener, and Trent trusting the
+/// first two (not the fake's "untrusted" certificate).
+struct Setup {
+    proxy: Proxy,
+    fake: FakeProxy,
+    _silent: TcpListener,
+    _bundle_dir: tempfile::TempDir,
+    trent: Trent,
+}
+
+impl Setup {
+    fn start() -> Setup {
+        let proxy = Proxy::start();
+        let (trusted, fake_pem) = server_config("fake.test");
+        let (untrusted, _) = server_config("fake.test");
+        let fake = FakeProxy::start(trusted, untrusted, Mode::Answer(200, HEALTHY.into()));
+        let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+        let bundle_dir = tempfile::tempdir().unwrap();
+        let bundle: PathBuf = bundle_dir.path().join("xks-ca.pem");
+        let proxy_pem = std::fs::read_to_string(proxy.dir.path().join("cert.pem")).unwrap();
+        std::fs::write(&bundle, format!("{proxy_pem}{fake_pem}")).unwrap();
+        let args = [
+            "--xks-ca-bundle".to_string(),
+            bundle.display().to_string(),
+            "--xks-timeout-ms".into(),
+            "3000".into(),
+            "--xks-connect-to".into(),
+            format!("localhost=127.0.0.1:{}", proxy.port),
+            "--xks-connect-to".into(),
+            format!("fake.test=127.0.0.1:{}", fake.port),
+            "--xks-connect-to".into(),
+            format!("silent.test=127.0.0.1:{}", silent.local_addr().unwrap().port()),
+        ];
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let trent = Trent::start(&args);
+        Setup { proxy, fake, _silent: silent, _bundle_dir: bundle_dir, trent }
+    }
+
+    fn client(&self) -> Client {
+        self.trent.client(REGION)
+    }
+}
+
+fn credential(c: &Credential) -> XksProxyAuthenticationCredentialType {
+    XksProxyAuthenticationCredentialType::builder().access_key_id(&c.access_key_id).raw_secret_access_key(&c.secret).build().unwrap()
+}
+
+async fn create(client: &Client, name: &str, endpoint: &str, path: &str, c: &Credential) -> Result<String, String> {
+    client
+        .create_custom_key_store()
+        .custom_key_store_name(name)
+        .custom_key_store_type(CustomKeyStoreType::ExternalKeyStore)
+        .xks_proxy_uri_endpoint(endpoint)
+        .xks_proxy_uri_path(path)
+        .xks_proxy_authentication_credential(credential(c))
+        .xks_proxy_connectivity(XksProxyConnectivityType::PublicEndpoint)
+        .send()
+        .await
+        .map(|o| o.custom_key_store_id().unwrap().to_owned())
+        .map_err(|e| code(&e))
+}
+
+async fn entry(client: &Client, id: &str) -> CustomKeyStoresListEntry {
+    client.describe_custom_key_stores().custom_key_store_id(id).send().await.unwrap().custom_key_stores()[0].clone()
+}
+
+/// Connects (from DISCONNECTED) and returns the state and error code after.
+async fn connect(client: &Client, id: &str) -> (ConnectionStateType, Option<ConnectionErrorCodeType>) {
+    client.connect_custom_key_store().custom_key_store_id(id).send().await.unwrap();
+    let e = entry(client, id).await;
+    (e.connection_state().unwrap().clone(), e.connection_error_code().cloned())
+}
+
+async fn disconnect(client: &Client, id: &str) {
+    client.disconnect_custom_key_store().custom_key_store_id(id).send().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_external_key_store_is_created_connected_updated_and_deleted() {
+    let mut s = Setup::start();
+    let client = s.client();
+    let c = s.proxy.credential.clone();
+    let id = create(&client, "xks-1", REAL, &path(), &c).await.unwrap();
+    assert!(id.starts_with("cks-") && id.len() == 21, "{id}");
+
+    let e = entry(&client, &id).await;
+    assert_eq!(e.custom_key_store_name(), Some("xks-1"));
+    assert_eq!(e.custom_key_store_type(), Some(&CustomKeyStoreType::ExternalKeyStore));
+    assert_eq!(e.connection_state(), Some(&ConnectionStateType::Disconnected));
+    assert_eq!(e.cloud_hsm_cluster_id(), None);
+    assert_eq!(e.trust_anchor_certificate(), None);
+    let x = e.xks_proxy_configuration().unwrap();
+    assert_eq!(x.connectivity(), Some(&XksProxyConnectivityType::PublicEndpoint));
+    assert_eq!(x.access_key_id(), Some(c.access_key_id.as_str()));
+    assert_eq!(x.uri_endpoint(), Some(REAL));
+    assert_eq!(x.uri_path(), Some(path().as_str()));
+    // Listed by name too, and in the list of all.
+    let by_name = client.describe_custom_key_stores().custom_key_store_name("xks-1").send().await.unwrap();
+    assert_eq!(by_name.custom_key_stores()[0].custom_key_store_id(), Some(id.as_str()));
+
+    assert_eq!(connect(&client, &id).await, (ConnectionStateType::Connected, None));
+    // Connecting a connected key store does nothing.
+    assert_eq!(connect(&client, &id).await, (ConnectionStateType::Connected, None));
+
+    // GenerateRandom never takes an external key store.
+    assert_err!(client.generate_random().number_of_bytes(16).custom_key_store_id(&id).send().await, is_unsupported_operation_exception);
+    // Keys in it are the next step.
+    let key = client.create_key().origin(aws_sdk_kms::types::OriginType::AwsCloudhsm).custom_key_store_id(&id).send().await.unwrap_err();
+    assert_eq!(code(&key), "UnsupportedOperationException");
+
+    // While CONNECTED: the name and the credential (tested) may change,
+    // the endpoint may not.
+    client.update_custom_key_store().custom_key_store_id(&id).new_custom_key_store_name("xks-renamed").send().await.unwrap();
+    let endpoint = client.update_custom_key_store().custom_key_store_id(&id).xks_proxy_uri_endpoint(FAKE).send().await.unwrap_err();
+    assert_eq!(code(&endpoint), "CustomKeyStoreInvalidStateException");
+    let connectivity = client.update_custom_key_store().custom_key_store_id(&id).xks_proxy_connectivity(XksProxyConnectivityType::PublicEndpoint).send().await.unwrap_err();
+    assert_eq!(code(&connectivity), "CustomKeyStoreInvalidStateException");
+    let wrong = Credential { access_key_id: "A".repeat(24), secret: "B".repeat(44) };
+    let refused = client.update_custom_key_store().custom_key_store_id(&id).xks_proxy_authentication_credential(credential(&wrong)).send().await.unwrap_err();
+    assert_eq!(code(&refused), "XksProxyIncorrectAuthenticationCredentialException");
+    let bad_path = client.update_custom_key_store().custom_key_store_id(&id).xks_proxy_uri_path("/other/kms/xks/v1").send().await.unwrap_err();
+    assert_eq!(code(&bad_path), "XksProxyInvalidConfigurationException");
+    // A CloudHSM property on an external key store.
+    let password = client.update_custom_key_store().custom_key_store_id(&id).key_store_password("kmsuser-pin").send().await.unwrap_err();
+    assert_eq!(code(&password), "ValidationException");
+    // Rotation as the XKS spec describes it: a new credential on the proxy,
+    // given to KMS, then the old one deleted on the proxy.
+    let out = xks::trent(s.proxy.dir.path(), &["credential", "create"]);
+    let field = |name: &str| out.lines().find_map(|l| l.strip_prefix(name)).unwrap().trim().to_string();
+    let rotated = Credential { access_key_id: field("AccessKeyId:"), secret: field("SecretAccessKey:") };
+    client.update_custom_key_store().custom_key_store_id(&id).xks_proxy_authentication_credential(credential(&rotated)).send().await.unwrap();
+    xks::trent(s.proxy.dir.path(), &["credential", "delete", "--access-key-id", &c.access_key_id]);
+    let e = entry(&client, &id).await;
+    assert_eq!(e.custom_key_store_name(), Some("xks-renamed"));
+    assert_eq!(e.xks_proxy_configuration().unwrap().access_key_id(), Some(rotated.access_key_id.as_str()));
+    assert_eq!(e.xks_proxy_configuration().unwrap().uri_path(), Some(path().as_str()), "a refused update changes nothing");
+
+    // Deleting needs DISCONNECTED.
+    let busy = client.delete_custom_key_store().custom_key_store_id(&id).send().await.unwrap_err();
+    assert_eq!(code(&busy), "CustomKeyStoreInvalidStateException");
+    disconnect(&client, &id).await;
+    // Reconnecting uses the rotated credential.
+    assert_eq!(connect(&client, &id).await, (ConnectionStateType::Connected, None));
+    disconnect(&client, &id).await;
+    let again = client.disconnect_custom_key_store().custom_key_store_id(&id).send().await.unwrap_err();
+    assert_eq!(code(&again), "CustomKeyStoreInvalidStateException");
+    // While DISCONNECTED the endpoint may change, to a proxy that answers.
+    client.update_custom_key_store().custom_key_store_id(&id).xks_proxy_uri_endpoint(FAKE).xks_proxy_uri_path("/kms/xks/v1").send().await.unwrap();
+    assert_eq!(entry(&client, &id).await.xks_proxy_configuration().unwrap().uri_endpoint(), Some(FAKE));
+    client.delete_custom_key_store().custom_key_store_id(&id).send().await.unwrap();
+    let gone = client.describe_custom_key_stores().custom_key_store_id(&id).send().await.unwrap_err();
+    assert_eq!(code(&gone), "CustomKeyStoreNotFoundException");
+
+    // The secrets never reach the log, the database or the audit log.
+    s.trent.stop();
+    let mut written = s.trent.log().into_bytes();
+    let mut dirs = vec![s.trent.data_dir()];
+    let mut files = 0;
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                written.extend(std::fs::read(&path).unwrap());
+                files += 1;
+            }
+        }
+    }
+    assert!(files > 3 && String::from_utf8_lossy(&written).contains(&id), "the files hold the key store's requests");
+    for secret in [&c.secret, &rotated.secret] {
+        assert!(!written.windows(secret.len()).any(|w| w == secret.as_bytes()), "a proxy secret reached Trent's files");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn creation_refusals_are_awss() {
+    let s = Setup::start();
+    let client = s.client();
+    let c = s.proxy.credential.clone();
+    let wrong = Credential { access_key_id: c.access_key_id.clone(), secret: "C".repeat(44) };
+    assert_eq!(create(&client, "a", REAL, &path(), &wrong).await, Err("XksProxyIncorrectAuthenticationCredentialException".into()));
+    assert_eq!(create(&client, "a", REAL, "/wrong/kms/xks/v1", &c).await, Err("XksProxyInvalidConfigurationException".into()));
+    // Nothing listens on nowhere.invalid's port 443; nor answers silent.test.
+    assert_eq!(create(&client, "a", "https://nowhere.invalid", &path(), &c).await, Err("XksProxyUriUnreachableException".into()));
+    assert_eq!(create(&client, "a", SILENT, &path(), &c).await, Err("XksProxyUriUnreachableException".into()));
+    // The model's formats: https only, no port, the path's suffix, the credential's alphabet and lengths.
+    for (endpoint, path) in [("http://localhost", path()), ("https://localhost:8443", path()), (REAL, "/kms/xks/v2x".into()), (REAL, "/prefix/kms/xks".into())] {
+        assert_eq!(create(&client, "a", endpoint, &path, &c).await, Err("ValidationException".into()), "{endpoint} {path}");
+    }
+    for bad in [Credential { access_key_id: "short".into(), ..c.clone() }, Credential { secret: "x".repeat(42), ..c.clone() }, Credential { secret: "x!".repeat(30), ..c.clone() }] {
+        assert_eq!(create(&client, "a", REAL, &path(), &bad).await, Err("ValidationException".into()));
+    }
+    // VPC endpoint services: Trent has none.
+    let vpc = client
+        .create_custom_key_store()
+        .custom_key_store_name("vpc")
+        .custom_key_store_type(CustomKeyStoreType::ExternalKeyStore)
+        .xks_proxy_uri_endpoint(REAL)
+        .xks_proxy_uri_path(path())
+        .xks_proxy_authentication_credential(credential(&c))
+        .xks_proxy_connectivity(XksProxyConnectivityType::VpcEndpointService)
+        .xks_proxy_vpc_endpoint_service_name("com.amazonaws.vpce.us-east-1.vpce-svc-0123456789abcdef0")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&vpc), "XksProxyVpcEndpointServiceNotFoundException");
+    // Missing members; a CloudHSM member on an external key store.
+    let missing = client.create_custom_key_store().custom_key_store_name("m").custom_key_store_type(CustomKeyStoreType::ExternalKeyStore).xks_proxy_uri_endpoint(REAL).send().await.unwrap_err();
+    assert_eq!(code(&missing), "ValidationException");
+    let cloudhsm = client
+        .create_custom_key_store()
+        .custom_key_store_name("h")
+        .custom_key_store_type(CustomKeyStoreType::ExternalKeyStore)
+        .xks_proxy_uri_endpoint(REAL)
+        .xks_proxy_uri_path(path())
+        .xks_proxy_authentication_credential(credential(&c))
+        .xks_proxy_connectivity(XksProxyConnectivityType::PublicEndpoint)
+        .cloud_hsm_cluster_id("cluster-abcdefghijk")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&cloudhsm), "ValidationException");
+    let none = client.describe_custom_key_stores().send().await.unwrap();
+    assert!(none.custom_key_stores().is_empty(), "a refused creation leaves nothing");
+
+    // Uniqueness: the name; the endpoint and path together.
+    let id = create(&client, "first", REAL, &path(), &c).await.unwrap();
+    assert_eq!(create(&client, "first", FAKE, "/kms/xks/v1", &c).await, Err("CustomKeyStoreNameInUseException".into()));
+    assert_eq!(create(&client, "second", REAL, &path(), &c).await, Err("XksProxyUriInUseException".into()));
+    // The same endpoint under another path, or another endpoint, is free.
+    let other = create(&client, "second", FAKE, &path(), &c).await.unwrap();
+    let third = create(&client, "third", FAKE, "/kms/xks/v1", &c).await.unwrap();
+    // Updating onto another's endpoint and path.
+    let onto = client.update_custom_key_store().custom_key_store_id(&third).xks_proxy_uri_path(path()).send().await.unwrap_err();
+    assert_eq!(code(&onto), "XksProxyUriInUseException");
+    assert_eq!(client.describe_custom_key_stores().send().await.unwrap().custom_key_stores().len(), 3, "{id} {other} {third}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_broken_proxy_fails_the_connection_with_awss_code() {
+    let s = Setup::start();
+    let client = s.client();
+    let c = s.proxy.credential.clone();
+    let real = create(&client, "real", REAL, &path(), &c).await.unwrap();
+    let fake = create(&client, "fake", FAKE, "/kms/xks/v1", &c).await.unwrap();
+
+    // (state to set, expected code) on the fake proxy.
+    let cases = [
+        (Mode::Answer(403, r#"{"errorName":"AccessDeniedException","errorMessage":"no"}"#.into()), ConnectionErrorCodeType::XksProxyAccessDenied),
+        (Mode::Answer(404, r#"{"errorName":"InvalidUriPathException","errorMessage":"no"}"#.into()), ConnectionErrorCodeType::XksProxyInvalidConfiguration),
+        (Mode::Answer(200, "this is not JSON".into()), ConnectionErrorCodeType::XksProxyInvalidResponse),
+        (Mode::Answer(200, r#"{"xksProxyFleetSize":1}"#.into()), ConnectionErrorCodeType::XksProxyInvalidResponse),
+        (Mode::Answer(200, HEALTHY.replace("ACTIVE", "UNAVAILABLE")), ConnectionErrorCodeType::XksProxyNotReachable),
+        (Mode::Answer(401, r#"{"errorName":"AuthenticationFailedException","errorMessage":"no"}"#.into()), ConnectionErrorCodeType::InvalidCredentials),
+        (Mode::Silent, ConnectionErrorCodeType::XksProxyTimedOut),
+        (Mode::Mute, ConnectionErrorCodeType::XksProxyTimedOut),
+    ];
+    for (mode, want) in cases {
+        s.fake.set(mode);
+        assert_eq!(connect(&client, &fake).await, (ConnectionStateType::Failed, Some(want.clone())), "{want:?}");
+        // FAILED: connect again is refused; disconnect first, as AWS.
+        let refused = client.connect_custom_key_store().custom_key_store_id(&fake).send().await.unwrap_err();
+        assert_eq!(code(&refused), "CustomKeyStoreInvalidStateException");
+        disconnect(&client, &fake).await;
+        assert_eq!(entry(&client, &fake).await.connection_error_code(), None);
+    }
+    // The fake as a healthy proxy, then with a certificate Trent does not trust.
+    s.fake.set(Mode::Answer(200, HEALTHY.into()));
+    assert_eq!(connect(&client, &fake).await, (ConnectionStateType::Connected, None));
+    disconnect(&client, &fake).await;
+    s.fake.set(Mode::Untrusted);
+    assert_eq!(connect(&client, &fake).await, (ConnectionStateType::Failed, Some(ConnectionErrorCodeType::XksProxyInvalidTlsConfiguration)));
+    disconnect(&client, &fake).await;
+    // Stopped: nothing listens any more.
+    s.fake.stop();
+    assert_eq!(connect(&client, &fake).await, (ConnectionStateType::Failed, Some(ConnectionErrorCodeType::XksProxyNotReachable)));
+
+    // The real proxy: its credential deleted on the proxy.
+    assert_eq!(connect(&client, &real).await, (ConnectionStateType::Connected, None));
+    disconnect(&client, &real).await;
+    xks::trent(s.proxy.dir.path(), &["credential", "delete", "--access-key-id", &c.access_key_id]);
+    assert_eq!(connect(&client, &real).await, (ConnectionStateType::Failed, Some(ConnectionErrorCodeType::InvalidCredentials)));
+    disconnect(&client, &real).await;
+    // And stopped.
+    drop(s.proxy);
+    assert_eq!(connect(&client, &real).await, (ConnectionStateType::Failed, Some(ConnectionErrorCodeType::XksProxyNotReachable)));
+}
