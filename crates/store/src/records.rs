@@ -80,6 +80,11 @@ pub struct KeyRecord {
     /// `AWS_CLOUDHSM`); None for keys whose material Trent keeps.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub custom_key_store_id: Option<String>,
+    /// The external key (`XksKeyId`) of a key in an external key store
+    /// (origin `EXTERNAL_KEY_STORE`). Unique per key store: the store's
+    /// index refuses a second key on it (`StoreError::AlreadyExists`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xks_key_id: Option<String>,
     /// Optimistic-concurrency counter: bumped by every update; an update
     /// that starts from a stale copy fails with [`crate::StoreError::Conflict`].
     #[serde(skip)]

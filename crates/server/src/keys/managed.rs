@@ -127,6 +127,7 @@ pub async fn get_or_create(ctx: &Ctx, account_id: &str, alias_name: &str) -> Res
         import: Default::default(),
         key_manager: KeyManager::Aws,
         custom_key_store_id: None,
+        xks_key_id: None,
         row_version: 0,
     };
     let material = MaterialRecord { key_id: key_id.clone(), material_id: key.current_material_id.clone(), stored: stored.0, created_at: now };

@@ -70,6 +70,7 @@ pub async fn run_all(store: &dyn Store) {
     a_deletion_racing_a_new_key(store).await;
     external_key_stores_keep_their_proxy_and_share_no_proxy_uri(store).await;
     racing_creators_of_one_proxy_uri(store).await;
+    an_external_key_serves_one_kms_key_per_store(store).await;
 }
 
 fn ids(stores: Vec<CustomKeyStoreRecord>) -> Vec<String> {
@@ -294,4 +295,35 @@ async fn racing_creators_of_one_proxy_uri(store: &dyn Store) {
         assert_eq!(results.iter().filter(|r| matches!(r, Ok(None))).count(), 1, "{results:?}");
         assert!(results.iter().all(|r| matches!(r, Ok(None) | Ok(Some(KeyStoreConflict::XksUriInUse)))), "{results:?}");
     }
+}
+
+/// AWS's XksKeyAlreadyInUseException, atomically: a second key naming the
+/// same external key in the same key store is refused by every insert
+/// path; another external key, or another key store, is fine.
+async fn an_external_key_serves_one_kms_key_per_store(store: &dyn Store) {
+    let (x1, x2) = ("cks-000000000000000x1", "cks-000000000000000x2");
+    for (id, name) in [(x1, "xks-one"), (x2, "xks-two")] {
+        assert_eq!(store.insert_custom_key_store(&ks(id, A, "us-east-1", name, id)).await.unwrap(), None);
+    }
+    let xkey = |store_id: &str, key_id: &str, external: &str| {
+        let (mut key, material) = key_in(store_id, key_id);
+        key.origin = "EXTERNAL_KEY_STORE".to_owned();
+        key.xks_key_id = Some(external.to_owned());
+        (key, material)
+    };
+    let first = "e1000000-0000-4000-8000-0000000000e1";
+    let (k, m) = xkey(x1, first, "ext-1");
+    store.insert_key(&k, &m).await.unwrap();
+    assert_eq!(store.get_key(first).await.unwrap().unwrap().xks_key_id.as_deref(), Some("ext-1"));
+    let (k, m) = xkey(x1, "e2000000-0000-4000-8000-0000000000e2", "ext-1");
+    assert!(matches!(store.insert_key(&k, &m).await, Err(StoreError::AlreadyExists)));
+    let alias = AliasRecord { account_id: A.into(), region: "us-east-1".into(), alias_name: "alias/xks".into(), target_key_id: k.key_id.clone(), created_at: 1, updated_at: 1 };
+    assert!(matches!(store.insert_key_with_alias(&k, &m, &alias).await, Err(StoreError::AlreadyExists)));
+    assert!(store.get_key(&k.key_id).await.unwrap().is_none());
+    assert!(store.get_alias(A, "us-east-1", "alias/xks").await.unwrap().is_none());
+    let (k, m) = xkey(x1, "e3000000-0000-4000-8000-0000000000e3", "ext-2");
+    store.insert_key(&k, &m).await.unwrap();
+    let (k, m) = xkey(x2, "e4000000-0000-4000-8000-0000000000e4", "ext-1");
+    store.insert_key(&k, &m).await.unwrap();
+    assert_eq!(store.count_keys_in_custom_key_store(x1).await.unwrap(), 2);
 }

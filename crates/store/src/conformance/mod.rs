@@ -35,6 +35,7 @@ pub fn sample_key(account_id: &str, key_id: &str) -> (KeyRecord, MaterialRecord)
         import: Default::default(),
         key_manager: Default::default(),
         custom_key_store_id: None,
+        xks_key_id: None,
         row_version: 0,
     };
     let material = MaterialRecord { key_id: key_id.to_owned(), material_id: "ab".repeat(32), stored: vec![1, 2, 3], created_at: key.created_at };

@@ -12,8 +12,8 @@ use crate::{
 
 /// A key's row. A `custom_key_store_id` naming no key store fails the
 /// reference: `NotFound`, as the contract says.
-const KEY_INSERT: &str = "INSERT INTO keys (key_id, account_id, region, state, deletion_date, next_rotation_at, material_valid_to, doc, custom_key_store_id, row_version) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1)";
+const KEY_INSERT: &str = "INSERT INTO keys (key_id, account_id, region, state, deletion_date, next_rotation_at, material_valid_to, doc, custom_key_store_id, xks_key_id, row_version) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1)";
 
 /// The advisory lock nodes take to create the first admin ("trent_bs").
 const BOOTSTRAP_LOCK: i64 = 0x7472_656e_745f_6273;
@@ -70,7 +70,7 @@ impl Store for PostgresStore {
         let result = execute(
             &c,
             KEY_INSERT,
-            &[&key.key_id, &key.account_id, &key.region, &state, &key.deletion_date, &key.rotation.next_at, &key.next_material_expiry(), &doc, &key.custom_key_store_id],
+            &[&key.key_id, &key.account_id, &key.region, &state, &key.deletion_date, &key.rotation.next_at, &key.next_material_expiry(), &doc, &key.custom_key_store_id, &key.xks_key_id],
         )
         .await
         .map(|_| ());
@@ -557,7 +557,7 @@ impl PostgresStore {
             execute(
                 &tx,
                 KEY_INSERT,
-                &[&key.key_id, &key.account_id, &key.region, &state, &key.deletion_date, &key.rotation.next_at, &key.next_material_expiry(), &doc, &key.custom_key_store_id],
+                &[&key.key_id, &key.account_id, &key.region, &state, &key.deletion_date, &key.rotation.next_at, &key.next_material_expiry(), &doc, &key.custom_key_store_id, &key.xks_key_id],
             )
             .await?;
             execute(

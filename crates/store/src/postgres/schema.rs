@@ -160,6 +160,13 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE custom_key_stores ADD COLUMN xks_access_key_id TEXT COLLATE "C";
     CREATE UNIQUE INDEX custom_key_stores_xks_uri_key ON custom_key_stores (account_id, region, xks_uri_endpoint, xks_uri_path);
     "#,
+    // 10: keys in external key stores: each names a different external
+    // key in its key store (AWS's XksKeyAlreadyInUseException). The UNIQUE
+    // index makes that atomic across nodes; NULLs never collide.
+    r#"
+    ALTER TABLE keys ADD COLUMN xks_key_id TEXT COLLATE "C";
+    CREATE UNIQUE INDEX keys_xks_key ON keys (custom_key_store_id, xks_key_id);
+    "#,
 ];
 
 /// The advisory lock every node takes to migrate ("trent_mg" in ASCII).

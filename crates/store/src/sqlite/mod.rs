@@ -195,7 +195,7 @@ fn key_doc(key: &KeyRecord) -> Result<String, StoreError> {
 fn insert_key_row(c: &Connection, key: &KeyRecord, doc: &str) -> Result<(), StoreError> {
     c.execute(
         KEY_INSERT,
-        params![key.key_id, key.account_id, key.region, key.state.as_str(), key.deletion_date, key.rotation.next_at, key.next_material_expiry(), doc, key.custom_key_store_id],
+        params![key.key_id, key.account_id, key.region, key.state.as_str(), key.deletion_date, key.rotation.next_at, key.next_material_expiry(), doc, key.custom_key_store_id, key.xks_key_id],
     )
     .map(|_| ())
     .map_err(backend)
@@ -239,8 +239,8 @@ fn alias_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AliasRecord> {
 
 /// The compare-and-set write of a key: only over the `row_version` it was
 /// read at. Returns the new `row_version`.
-const KEY_INSERT: &str = "INSERT INTO keys (key_id, account_id, region, state, deletion_date, next_rotation_at, material_valid_to, doc, custom_key_store_id, row_version) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 1)";
+const KEY_INSERT: &str = "INSERT INTO keys (key_id, account_id, region, state, deletion_date, next_rotation_at, material_valid_to, doc, custom_key_store_id, xks_key_id, row_version) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1)";
 
 /// Keeps the later of the stored and the new use, only for a key that exists.
 const USAGE_UPSERT: &str = "INSERT INTO key_last_usage (key_id, used_at, operation, request_id, event_id) \
