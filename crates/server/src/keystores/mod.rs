@@ -8,3 +8,5 @@ pub mod clusters;
 pub mod probe;
 pub mod runtime;
 pub mod xks_client;
+pub mod xks_crypto;
+mod xks_pool;

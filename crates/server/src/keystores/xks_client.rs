@@ -16,6 +16,8 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::xks_pool::{Lease, Pool};
+
 /// The SigV4 service name of the XKS proxy API.
 pub const SERVICE: &str = "kms-xks-proxy";
 /// AWS KMS gives a proxy 250 ms per request (the XKS proxy API's latency
@@ -34,6 +36,8 @@ pub struct XksClient {
     /// `HOST` -> the address its port 443 is reached at instead (tests, and
     /// proxies behind a port mapping); TLS still checks `HOST`.
     connect_to: Arc<HashMap<String, SocketAddr>>,
+    /// Kept-alive connections, shared by the clones.
+    pool: Pool,
 }
 
 /// One proxy and the credential to call it with.
@@ -140,7 +144,7 @@ impl XksClient {
             .map_err(|e| format!("TLS versions: {e}"))?
             .with_root_certificates(roots)
             .with_no_client_auth();
-        Ok(XksClient { tls: tokio_rustls::TlsConnector::from(Arc::new(config)), timeout, connect_to: Arc::new(connect_to) })
+        Ok(XksClient { tls: tokio_rustls::TlsConnector::from(Arc::new(config)), timeout, connect_to: Arc::new(connect_to), pool: Pool::default() })
     }
 
     /// GetHealthStatus, as KMS calls it to test a proxy. A proxy whose
@@ -160,19 +164,38 @@ impl XksClient {
 
     /// GetKeyMetadata of external key `key_id`, for `kms_operation` by
     /// `principal` (the spec's request metadata).
-    pub async fn key_metadata(&self, target: &Target<'_>, key_id: &str, kms_operation: &str, principal: &str) -> Result<KeyMetadata, XksError> {
-        let body = json!({ "requestMetadata": { "awsPrincipalArn": principal, "kmsOperation": kms_operation, "kmsRequestId": uuid::Uuid::new_v4().to_string() } });
-        let answer = self.call(target, &format!("keys/{key_id}/metadata"), &body).await?;
+    pub async fn key_metadata(&self, target: &Target<'_>, key_id: &str, kms_operation: &str, principal: &str, request_id: &str) -> Result<KeyMetadata, XksError> {
+        let body = json!({ "requestMetadata": { "awsPrincipalArn": principal, "kmsOperation": kms_operation, "kmsRequestId": request_id } });
+        let answer = self.call(target, &format!("keys/{}/metadata", super::xks_crypto::path_segment(key_id)?), &body).await?;
         serde_json::from_value(answer).map_err(|e| XksError::InvalidResponse(format!("GetKeyMetadata: {e}")))
     }
 
     /// POSTs `body` to `URI_PATH/api`; the JSON answer of a 200.
-    async fn call(&self, target: &Target<'_>, api: &str, body: &Value) -> Result<Value, XksError> {
+    pub(super) async fn call(&self, target: &Target<'_>, api: &str, body: &Value) -> Result<Value, XksError> {
         tokio::time::timeout(self.timeout, self.exchange(target, api, body)).await.unwrap_or(Err(XksError::TimedOut(self.timeout)))
     }
 
     async fn exchange(&self, target: &Target<'_>, api: &str, body: &Value) -> Result<Value, XksError> {
         let host = target.uri_endpoint.strip_prefix("https://").ok_or_else(|| XksError::Internal(format!("endpoint {} is not https", target.uri_endpoint)))?;
+        let path = format!("{}/{api}", target.uri_path);
+        let payload = serde_json::to_vec(body).map_err(|e| XksError::Internal(format!("request body: {e}")))?;
+        if let Some(lease) = self.pool.take(host) {
+            // An idle connection the proxy closed meanwhile fails at once:
+            // then, and only then, a new connection is tried.
+            match send(lease, signed(target, host, &path, &payload)?).await {
+                Sent::Stale(e) => tracing::debug!(host, error = %e, "a kept-alive XKS proxy connection was closed; reconnecting"),
+                Sent::Answer(result) => return result,
+            }
+        }
+        let lease = self.connect(host).await?;
+        match send(lease, signed(target, host, &path, &payload)?).await {
+            Sent::Stale(e) => Err(XksError::NotReachable(format!("no answer: {e}"))),
+            Sent::Answer(result) => result,
+        }
+    }
+
+    /// A new TLS connection to `host`, its HTTP/1.1 driver running in the pool.
+    async fn connect(&self, host: &str) -> Result<Lease, XksError> {
         let tcp = match self.connect_to.get(host) {
             Some(addr) => tokio::net::TcpStream::connect(addr).await,
             None => tokio::net::TcpStream::connect((host, 443)).await,
@@ -180,45 +203,60 @@ impl XksClient {
         .map_err(|e| XksError::NotReachable(e.to_string()))?;
         let name = ServerName::try_from(host.to_owned()).map_err(|e| XksError::NotReachable(format!("host name {host}: {e}")))?;
         let tls = self.tls.connect(name, tcp).await.map_err(|e| XksError::Tls(e.to_string()))?;
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await.map_err(|e| XksError::NotReachable(e.to_string()))?;
-
-        let path = format!("{}/{api}", target.uri_path);
-        let payload = serde_json::to_vec(body).map_err(|e| XksError::Internal(format!("request body: {e}")))?;
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_err(|e| XksError::Internal(format!("clock: {e}")))?.as_secs();
-        let headers = vec![
-            ("content-type".to_owned(), "application/json".to_owned()),
-            ("host".to_owned(), host.to_owned()),
-            ("x-amz-date".to_owned(), trent_sigv4::format_iso_basic(i64::try_from(now).unwrap_or(i64::MAX))),
-        ];
-        let unsigned = trent_sigv4::Request { method: "POST", path: &path, query: "", headers: &headers, body: &payload };
-        let authorization = trent_sigv4::sign(&unsigned, target.access_key_id, target.secret, target.region, SERVICE, &SIGNED_HEADERS)
-            .map_err(|e| XksError::Internal(format!("signing: {e}")))?;
-        let mut request = hyper::Request::post(&path);
-        for (name, value) in &headers {
-            request = request.header(name, value);
-        }
-        let request = request
-            .header("authorization", authorization)
-            .body(axum::body::Body::from(payload))
-            .map_err(|e| XksError::Internal(format!("request: {e}")))?;
-        let exchange = async {
-            let response = sender.send_request(request).await.map_err(|e| XksError::NotReachable(format!("no answer: {e}")))?;
-            let status = response.status().as_u16();
-            let bytes = axum::body::to_bytes(axum::body::Body::new(response.into_body()), MAX_ANSWER)
-                .await
-                .map_err(|e| XksError::InvalidResponse(format!("body: {e}")))?;
-            answer(status, &bytes)
-        };
-        // The connection is driven here, not spawned, so a timeout drops
-        // it with the request. If it ends first, the answer may still be
-        // buffered: the exchange finishes (or fails) on its own.
-        let mut exchange = std::pin::pin!(exchange);
-        let mut connection = std::pin::pin!(connection);
-        tokio::select! {
-            result = &mut exchange => result,
-            _ = &mut connection => exchange.await,
-        }
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await.map_err(|e| XksError::NotReachable(e.to_string()))?;
+        Ok(self.pool.lease(host, sender, connection))
     }
+
+    #[cfg(test)]
+    pub fn idle_connections(&self, host: &str) -> usize {
+        self.pool.idle_count(host)
+    }
+}
+
+/// What sending on a connection gave.
+enum Sent {
+    Answer(Result<Value, XksError>),
+    /// A reused connection failed before any answer.
+    Stale(hyper::Error),
+}
+
+/// Sends `request` on `lease`; a connection whose answer was read in full
+/// goes back to the pool, any other is closed (the lease's drop).
+async fn send(mut lease: Lease, request: hyper::Request<axum::body::Body>) -> Sent {
+    let Some(sender) = lease.sender() else { return Sent::Answer(Err(XksError::Internal("a released connection".into()))) };
+    let response = match sender.send_request(request).await {
+        Ok(r) => r,
+        Err(e) if lease.reused => return Sent::Stale(e),
+        Err(e) => return Sent::Answer(Err(XksError::NotReachable(format!("no answer: {e}")))),
+    };
+    let status = response.status().as_u16();
+    let bytes = match axum::body::to_bytes(axum::body::Body::new(response.into_body()), MAX_ANSWER).await {
+        Ok(b) => b,
+        Err(e) => return Sent::Answer(Err(XksError::InvalidResponse(format!("body: {e}")))),
+    };
+    lease.release();
+    Sent::Answer(answer(status, &bytes))
+}
+
+/// The POST of `payload` to `path`, signed with SigV4 under the target's credential.
+fn signed(target: &Target<'_>, host: &str, path: &str, payload: &[u8]) -> Result<hyper::Request<axum::body::Body>, XksError> {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_err(|e| XksError::Internal(format!("clock: {e}")))?.as_secs();
+    let headers = vec![
+        ("content-type".to_owned(), "application/json".to_owned()),
+        ("host".to_owned(), host.to_owned()),
+        ("x-amz-date".to_owned(), trent_sigv4::format_iso_basic(i64::try_from(now).unwrap_or(i64::MAX))),
+    ];
+    let unsigned = trent_sigv4::Request { method: "POST", path, query: "", headers: &headers, body: payload };
+    let authorization = trent_sigv4::sign(&unsigned, target.access_key_id, target.secret, target.region, SERVICE, &SIGNED_HEADERS)
+        .map_err(|e| XksError::Internal(format!("signing: {e}")))?;
+    let mut request = hyper::Request::post(path);
+    for (name, value) in &headers {
+        request = request.header(name, value);
+    }
+    request
+        .header("authorization", authorization)
+        .body(axum::body::Body::from(payload.to_vec()))
+        .map_err(|e| XksError::Internal(format!("request: {e}")))
 }
 
 /// A proxy's HTTP answer as a result (the spec's error table).
