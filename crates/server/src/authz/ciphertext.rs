@@ -39,7 +39,7 @@ async fn key_for(ctx: &Ctx, row: &Descriptor, named: Option<&str>, blob: Option<
         if ignore || !asymmetric::is_symmetric(&key) {
             return Ok(key);
         }
-        let header = trent_crypto::ciphertext::parse_header(blob.ok_or_else(missing_ciphertext)?).map_err(|_| invalid())?;
+        let header = crate::keys::xks_blob::any_header(blob.ok_or_else(missing_ciphertext)?).map_err(|_| invalid())?;
         if header.key_id.to_string() != key.key_id {
             return Err(Error::IncorrectKey.into());
         }
@@ -48,7 +48,7 @@ async fn key_for(ctx: &Ctx, row: &Descriptor, named: Option<&str>, blob: Option<
     let Some(blob) = blob else {
         return Err(if ignore { KmsError::from(Error::IgnoreCiphertextNeedsKeyId) } else { missing_ciphertext() });
     };
-    let header = trent_crypto::ciphertext::parse_header(blob).map_err(|_| invalid())?;
+    let header = crate::keys::xks_blob::any_header(blob).map_err(|_| invalid())?;
     resolve::ciphertext_key(ctx, header.key_id).await
 }
 

@@ -48,14 +48,18 @@ pub async fn insert_key(ctx: &OpCtx<'_>, account: &Authorized<String>, key: &Key
     if key.account_id != account.as_str() || key.region != ctx.region() {
         return Err(KmsError::internal(format!("{} is not a key of the authorized account and region", key.arn)));
     }
-    match material {
+    let inserted = match material {
         Some(stored) => {
             let material = MaterialRecord { key_id: key.key_id.clone(), material_id: key.current_material_id.clone(), stored: stored.0, created_at: key.created_at };
-            ctx.store().insert_key(key, &material).await?;
+            ctx.store().insert_key(key, &material).await
         }
-        None => ctx.store().insert_key_without_material(key).await?,
+        None => ctx.store().insert_key_without_material(key).await,
+    };
+    match (inserted, &key.xks_key_id, &key.custom_key_store_id) {
+        // The unique index on (key store, external key): another KMS key has it.
+        (Err(trent_store::StoreError::AlreadyExists), Some(xks_key_id), Some(id)) => Err(Error::XksKeyAlreadyInUse { xks_key_id: xks_key_id.clone(), id: id.clone() }.into()),
+        (result, _, _) => Ok(result?),
     }
-    Ok(())
 }
 
 /// ListRetirableGrants, as in AWS, is only about principals of the

@@ -244,7 +244,7 @@ pub fn list_entry(store: &CustomKeyStoreRecord) -> Value {
 pub async fn generate_key(ctx: &OpCtx<'_>, account: &Authorized<String>, id: &str, arn: &str) -> Result<StoredMaterial, KmsError> {
     let store = find(ctx, account, id).await?;
     if store.xks.is_some() {
-        return Err(Error::XksKeysNotYet { id: id.to_owned() }.into());
+        return Err(Error::KeyStoreTypeMismatch { origin: CLOUDHSM.to_owned(), id: id.to_owned(), store_type: store.store_type.clone() }.into());
     }
     if store.state != ConnectionState::Connected {
         return Err(invalid_state(&store, "keys can be created only in a CONNECTED key store"));
@@ -275,6 +275,10 @@ pub async fn discard_key(ctx: &OpCtx<'_>, account: &Authorized<String>, id: &str
 /// the material stays in the cluster, an orphan to delete by hand).
 pub async fn key_destroyed(state: &AppState, key: &KeyRecord) {
     let Some(id) = &key.custom_key_store_id else { return };
+    if key.xks_key_id.is_some() {
+        // AWS never touches the external key: it outlives the KMS key.
+        return;
+    }
     match state.store.get_custom_key_store(id).await {
         Ok(Some(store)) if store.state == ConnectionState::Connected && ensure_logged_in(state, &store).await.is_ok() => destroy_token_key(state, &store, &key.arn).await,
         _ => tracing::warn!(key = %key.arn, key_store = %id, "the key store is not connected: the key's material stays in its token (orphaned; delete it there)"),

@@ -66,6 +66,9 @@ pub fn key_metadata(key: &KeyRecord) -> Value {
     if let Some(id) = &key.custom_key_store_id {
         m.insert("CustomKeyStoreId".into(), json!(id));
     }
+    if let Some(xks_key_id) = &key.xks_key_id {
+        m.insert("XksKeyConfiguration".into(), json!({ "Id": xks_key_id }));
+    }
     m.insert("KeyManager".into(), json!(key.key_manager.as_str()));
     if let Some(spec) = customer_master_key_spec(&key.key_spec) {
         m.insert("CustomerMasterKeySpec".into(), json!(spec));

@@ -29,6 +29,8 @@ pub mod state;
 pub mod symmetric;
 pub mod tags;
 pub mod usage;
+pub mod xks_blob;
+pub mod xks_keys;
 pub mod xks_stores;
 
 mod op_ctx;

@@ -4,12 +4,12 @@
 
 use std::collections::BTreeMap;
 
-use trent_crypto::{ciphertext, Header, SecretBytes, StoredMaterial};
+use trent_crypto::{Header, SecretBytes, StoredMaterial};
 use trent_store::KeyRecord;
 use uuid::Uuid;
 
 use crate::authz::Authorized;
-use crate::keys::{key_stores, state, OpCtx};
+use crate::keys::{key_stores, state, xks_blob, xks_keys, OpCtx};
 use crate::protocol::error::KmsError;
 use crate::protocol::catalogue::Error;
 
@@ -32,10 +32,14 @@ pub fn check_algorithm(key: &KeyRecord, algorithm: Option<&str>) -> Result<(), K
 }
 
 /// Encrypts with the key's current material.
-pub async fn encrypt(ctx: &OpCtx<'_>, key: &Authorized<KeyRecord>, context: &EncryptionContext, plaintext: &[u8]) -> Result<Vec<u8>, KmsError> {
+/// `operation` is the request's, for an external key store's proxy.
+pub async fn encrypt(ctx: &OpCtx<'_>, key: &Authorized<KeyRecord>, operation: &str, context: &EncryptionContext, plaintext: &[u8]) -> Result<Vec<u8>, KmsError> {
     state::usable_for_crypto(key)?;
     let header = Header { key_id: parse_uuid(&key.key_id)?, material_id: material_id_bytes(&key.current_material_id)? };
     let material = load_material(ctx, &key.key_id, &key.current_material_id).await?;
+    if key.xks_key_id.is_some() {
+        return xks_keys::encrypt(ctx, key, operation, &material, header, context, plaintext).await;
+    }
     let Some(store_id) = &key.custom_key_store_id else {
         return Ok(ctx.state().provider.encrypt(&material, &header, context, plaintext)?);
     };
@@ -55,9 +59,9 @@ pub struct Opened {
 
 /// Decrypts a ciphertext blob with `key`, the key authorization found for
 /// it (the one its header names).
-pub async fn decrypt(ctx: &OpCtx<'_>, key: Authorized<KeyRecord>, blob: &[u8], context: &EncryptionContext) -> Result<Opened, KmsError> {
+pub async fn decrypt(ctx: &OpCtx<'_>, key: Authorized<KeyRecord>, operation: &str, blob: &[u8], context: &EncryptionContext) -> Result<Opened, KmsError> {
     let invalid = || KmsError::from(Error::InvalidCiphertext);
-    let header = ciphertext::parse_header(blob).map_err(|_| invalid())?;
+    let header = xks_blob::any_header(blob).map_err(|_| invalid())?;
     if header.key_id.to_string() != key.key_id {
         return Err(Error::IncorrectKey.into());
     }
@@ -71,6 +75,15 @@ pub async fn decrypt(ctx: &OpCtx<'_>, key: Authorized<KeyRecord>, blob: &[u8], c
         Some(m) => StoredMaterial(m.stored),
         None => return Err(invalid()),
     };
+    // A key in an external key store takes only double-encrypted blobs,
+    // and only such keys take them.
+    if key.xks_key_id.is_some() != xks_blob::is_outer(blob) {
+        return Err(invalid());
+    }
+    if key.xks_key_id.is_some() {
+        let plaintext = xks_keys::decrypt(ctx, &key, operation, &material, blob, context).await?;
+        return Ok(Opened { key, plaintext, material_id });
+    }
     let opened = match &key.custom_key_store_id {
         None => ctx.state().provider.decrypt(&material, &header, blob, context),
         Some(store_id) => key_stores::symmetric_key(ctx.state(), &key, store_id, &material, header).await?.decrypt(blob, context),

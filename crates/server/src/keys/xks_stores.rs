@@ -190,7 +190,7 @@ fn test_error(e: XksError, proxy: &XksProxy) -> KmsError {
     }
 }
 
-fn target<'a>(proxy: &'a XksProxy, region: &'a str, secret: &'a [u8]) -> Target<'a> {
+pub(super) fn target<'a>(proxy: &'a XksProxy, region: &'a str, secret: &'a [u8]) -> Target<'a> {
     Target { uri_endpoint: &proxy.uri_endpoint, uri_path: &proxy.uri_path, access_key_id: &proxy.access_key_id, secret, region }
 }
 
@@ -220,6 +220,6 @@ fn seal_secret(state: &AppState, id: &str, secret: &SecretString) -> Result<Vec<
     Ok(state.root_key.seal(secret.expose().as_bytes(), &[SECRET_AAD, id.as_bytes()].concat())?)
 }
 
-fn unseal_secret(state: &AppState, store: &CustomKeyStoreRecord) -> Result<trent_crypto::SecretBytes, KmsError> {
+pub(super) fn unseal_secret(state: &AppState, store: &CustomKeyStoreRecord) -> Result<trent_crypto::SecretBytes, KmsError> {
     Ok(state.root_key.unseal(&store.sealed_password, &[SECRET_AAD, store.id.as_bytes()].concat())?)
 }

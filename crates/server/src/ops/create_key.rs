@@ -10,7 +10,7 @@ use trent_crypto::keytypes::{KeySpec, KeyUsage};
 use super::validation_unsupported;
 use crate::authz::Authorized;
 use crate::keys::OpCtx;
-use crate::keys::{account as accounts, key_stores, metadata, policy, reference::key_arn, tags};
+use crate::keys::{account as accounts, key_stores, metadata, policy, reference::key_arn, tags, xks_keys};
 use crate::protocol::error::KmsError;
 use crate::protocol::catalogue::Error;
 
@@ -35,12 +35,18 @@ pub async fn handle(ctx: &OpCtx<'_>, req: CreateKeyRequest, account: Authorized<
     // EXTERNAL: created without material, PendingImport until ImportKeyMaterial.
     let external = origin == "EXTERNAL";
     // AWS_CLOUDHSM: material generated in a key store's token.
-    let in_key_store = origin == key_stores::CLOUDHSM;
+    let in_token = origin == key_stores::CLOUDHSM;
+    // EXTERNAL_KEY_STORE: Trent's material and an external key (double encryption).
+    let in_xks = origin == xks_keys::ORIGIN;
+    let in_key_store = in_token || in_xks;
     if origin != "AWS_KMS" && !external && !in_key_store {
         return Err(validation_unsupported(format!("Origin {origin}")));
     }
     if in_key_store != req.custom_key_store_id.is_some() {
         return Err(Error::OriginNeedsKeyStore { origin }.into());
+    }
+    if in_xks != req.xks_key_id.is_some() {
+        return Err(Error::XksKeyIdRequired.into());
     }
     if in_key_store && (spec != KeySpec::SymmetricDefault || usage != KeyUsage::EncryptDecrypt || req.multi_region == Some(true)) {
         let what = if req.multi_region == Some(true) { "a multi-Region key".to_owned() } else { key_spec.clone() };
@@ -50,9 +56,6 @@ pub async fn handle(ctx: &OpCtx<'_>, req: CreateKeyRequest, account: Authorized<
     let importable = spec == KeySpec::SymmetricDefault || spec.is_hmac() || key_spec.starts_with("RSA_") || key_spec.starts_with("ECC_NIST_P") || matches!(spec, KeySpec::EccSecgP256k1 | KeySpec::Sm2);
     if external && !importable {
         return Err(validation_unsupported(format!("Origin EXTERNAL (imported key material) with KeySpec {key_spec}")));
-    }
-    if req.xks_key_id.is_some() {
-        return Err(validation_unsupported("XksKeyId".into()));
     }
     if req.multi_region == Some(true) {
         return Err(validation_unsupported("MultiRegion keys".into()));
@@ -76,6 +79,11 @@ pub async fn handle(ctx: &OpCtx<'_>, req: CreateKeyRequest, account: Authorized<
     let arn = key_arn(ctx.region(), &account, &key_id);
     let generated = match &req.custom_key_store_id {
         _ if external => None,
+        Some(store_id) if in_xks => {
+            let xks_key_id = req.xks_key_id.as_deref().unwrap_or_default();
+            xks_keys::check_new_key(ctx, &account, store_id, xks_key_id).await?;
+            Some(accounts::generate_material(ctx, &account, id, spec).await?)
+        }
         Some(store_id) => Some((key_stores::generate_key(ctx, &account, store_id, &arn).await?, trent_crypto::random_bytes(32)?.try_into().map_err(|_| KmsError::internal("material id"))?)),
         None => Some(accounts::generate_material(ctx, &account, id, spec).await?),
     };
@@ -101,6 +109,7 @@ pub async fn handle(ctx: &OpCtx<'_>, req: CreateKeyRequest, account: Authorized<
         import: Default::default(),
         key_manager: Default::default(),
         custom_key_store_id: req.custom_key_store_id.clone(),
+        xks_key_id: req.xks_key_id.clone(),
         row_version: 0,
     };
     let saved = async {
@@ -110,7 +119,7 @@ pub async fn handle(ctx: &OpCtx<'_>, req: CreateKeyRequest, account: Authorized<
         accounts::insert_key(ctx, &account, &key, generated.map(|(stored, _)| stored)).await
     };
     if let Err(e) = saved.await {
-        if let Some(store_id) = &key.custom_key_store_id {
+        if let (Some(store_id), true) = (&key.custom_key_store_id, in_token) {
             // No KMS key names the token object made for it: destroy it.
             key_stores::discard_key(ctx, &account, store_id, &key.arn).await;
         }

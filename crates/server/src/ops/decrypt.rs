@@ -37,7 +37,7 @@ pub async fn handle(ctx: &OpCtx<'_>, req: DecryptRequest, key: Authorized<KeyRec
         }));
     }
     let context = req.encryption_context.unwrap_or_default();
-    let opened = symmetric::decrypt(ctx, key, &ciphertext, &context).await?;
+    let opened = symmetric::decrypt(ctx, key, "Decrypt", &ciphertext, &context).await?;
     symmetric::check_algorithm(&opened.key, req.encryption_algorithm.as_deref())?;
     dry_run_check(req.dry_run)?;
     Ok(json!({

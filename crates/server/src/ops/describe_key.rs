@@ -14,7 +14,10 @@ pub async fn handle(ctx: &OpCtx<'_>, _req: DescribeKeyRequest, key: Authorized<K
     if let Some(id) = &key.custom_key_store_id {
         m["CustomKeyStoreId"] = json!(id);
         if let Some((cluster, connection)) = key_stores::cluster_of(ctx, &key).await? {
-            m["CloudHsmClusterId"] = json!(cluster);
+            // An external key store's cluster id is its own id: not shown.
+            if key.xks_key_id.is_none() {
+                m["CloudHsmClusterId"] = json!(cluster);
+            }
             // AWS: keys of a key store that is not connected are Unavailable
             // (their own state returns when it reconnects), unless pending deletion.
             if connection != ConnectionState::Connected && key.state != KeyState::PendingDeletion {

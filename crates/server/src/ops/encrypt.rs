@@ -21,7 +21,7 @@ pub async fn handle(ctx: &OpCtx<'_>, req: EncryptRequest, key: Authorized<KeyRec
         return Ok(json!({ "CiphertextBlob": to_base64(&ciphertext), "KeyId": key.arn, "EncryptionAlgorithm": algorithm.as_str() }));
     }
     symmetric::check_algorithm(&key, req.encryption_algorithm.as_deref())?;
-    let ciphertext = symmetric::encrypt(ctx, &key, &req.encryption_context.unwrap_or_default(), req.plaintext.expose()).await?;
+    let ciphertext = symmetric::encrypt(ctx, &key, "Encrypt", &req.encryption_context.unwrap_or_default(), req.plaintext.expose()).await?;
     dry_run_check(req.dry_run)?;
     Ok(json!({ "CiphertextBlob": to_base64(&ciphertext), "KeyId": key.arn, "EncryptionAlgorithm": SYMMETRIC_DEFAULT }))
 }

@@ -24,7 +24,7 @@ pub(super) fn data_key_length(key_spec: Option<&str>, number_of_bytes: Option<i6
 }
 
 /// Makes a data key and its ciphertext under the named KMS key.
-pub(super) async fn generate(ctx: &OpCtx<'_>, req: &GenerateDataKeyRequest, key: Authorized<trent_store::KeyRecord>) -> Result<(Authorized<trent_store::KeyRecord>, trent_crypto::SecretBytes, Vec<u8>), KmsError> {
+pub(super) async fn generate(ctx: &OpCtx<'_>, operation: &str, req: &GenerateDataKeyRequest, key: Authorized<trent_store::KeyRecord>) -> Result<(Authorized<trent_store::KeyRecord>, trent_crypto::SecretBytes, Vec<u8>), KmsError> {
     if req.recipient.is_some() {
         return Err(validation_unsupported("Recipient (Nitro Enclaves attestation)".into()));
     }
@@ -32,13 +32,13 @@ pub(super) async fn generate(ctx: &OpCtx<'_>, req: &GenerateDataKeyRequest, key:
     symmetric::check_algorithm(&key, None)?;
     let data_key = trent_crypto::random_secret(length)?;
     let context = req.encryption_context.clone().unwrap_or_default();
-    let ciphertext = symmetric::encrypt(ctx, &key, &context, data_key.as_bytes()).await?;
+    let ciphertext = symmetric::encrypt(ctx, &key, operation, &context, data_key.as_bytes()).await?;
     dry_run_check(req.dry_run)?;
     Ok((key, data_key, ciphertext))
 }
 
 pub async fn handle(ctx: &OpCtx<'_>, req: GenerateDataKeyRequest, key: Authorized<trent_store::KeyRecord>) -> Result<Value, KmsError> {
-    let (key, data_key, ciphertext) = generate(ctx, &req, key).await?;
+    let (key, data_key, ciphertext) = generate(ctx, "GenerateDataKey", &req, key).await?;
     Ok(json!({
         "CiphertextBlob": to_base64(&ciphertext),
         "Plaintext": to_base64(data_key.as_bytes()),

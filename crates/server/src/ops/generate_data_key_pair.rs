@@ -37,7 +37,7 @@ pub(super) async fn generate(ctx: &OpCtx<'_>, req: &GenerateDataKeyPairRequest, 
     // RSA-4096 generation takes seconds: on the blocking pool.
     let (private, public) = asymmetric::blocking(move || keytypes::generate_data_key_pair(spec)).await?;
     let context = req.encryption_context.clone().unwrap_or_default();
-    let private_ciphertext = symmetric::encrypt(ctx, &key, &context, private.as_bytes()).await?;
+    let private_ciphertext = symmetric::encrypt(ctx, &key, "GenerateDataKeyPair", &context, private.as_bytes()).await?;
     Ok(DataKeyPair { key, private, private_ciphertext, public })
 }
 

@@ -11,7 +11,7 @@ use crate::keys::OpCtx;
 use crate::protocol::error::KmsError;
 
 pub async fn handle(ctx: &OpCtx<'_>, req: GenerateDataKeyWithoutPlaintextRequest, key: Authorized<trent_store::KeyRecord>) -> Result<Value, KmsError> {
-    let (key, _data_key, ciphertext) = generate(ctx, &as_generate_data_key(req), key).await?;
+    let (key, _data_key, ciphertext) = generate(ctx, "GenerateDataKeyWithoutPlaintext", &as_generate_data_key(req), key).await?;
     Ok(json!({ "CiphertextBlob": to_base64(&ciphertext), "KeyId": key.arn, "KeyMaterialId": key.current_material_id }))
 }
 

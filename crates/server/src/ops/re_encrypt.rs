@@ -27,7 +27,7 @@ pub async fn handle(ctx: &OpCtx<'_>, req: ReEncryptRequest, source: Authorized<K
     let (new_ciphertext, destination_algorithm) = if asymmetric::is_symmetric(&destination) {
         symmetric::check_algorithm(&destination, req.destination_encryption_algorithm.as_deref())?;
         let context = req.destination_encryption_context.unwrap_or_default();
-        (symmetric::encrypt(ctx, &destination, &context, source.plaintext.as_bytes()).await?, SYMMETRIC_DEFAULT)
+        (symmetric::encrypt(ctx, &destination, "ReEncrypt", &context, source.plaintext.as_bytes()).await?, SYMMETRIC_DEFAULT)
     } else {
         let algorithm = req.destination_encryption_algorithm.as_deref();
         let context = req.destination_encryption_context.as_ref();
@@ -69,7 +69,7 @@ async fn open_source(ctx: &OpCtx<'_>, key: Authorized<KeyRecord>, algorithm: &Op
         return Ok(Source { plaintext, arn: key.arn.clone(), algorithm: algorithm.as_str(), material_id: None });
     }
     let empty = EncryptionContext::new();
-    let opened = symmetric::decrypt(ctx, key, ciphertext, context.unwrap_or(&empty)).await?;
+    let opened = symmetric::decrypt(ctx, key, "ReEncrypt", ciphertext, context.unwrap_or(&empty)).await?;
     symmetric::check_algorithm(&opened.key, algorithm.as_deref())?;
     Ok(Source { plaintext: opened.plaintext, arn: opened.key.arn.clone(), algorithm: SYMMETRIC_DEFAULT, material_id: Some(opened.material_id) })
 }

@@ -197,7 +197,7 @@ catalogue! {
     KeyStoreChangedMeanwhile => KmsInternal, "The custom key store changed while the request ran. Retry the request.", Source::NotPublished;
     KeyStoreKeyUnusable { arn, id, why } => KmsInvalidState, "{arn} is unusable: {why} (custom key store {id}).", Source::NotPublished;
     CloudHsmParameterRequired { what } => Validation, "{what} is required to create a custom key store of type AWS_CLOUDHSM.", Source::NotPublished;
-    OriginNeedsKeyStore { origin } => Validation, "Origin {origin} needs a CustomKeyStoreId, and a CustomKeyStoreId needs Origin AWS_CLOUDHSM.", Source::NotPublished;
+    OriginNeedsKeyStore { origin } => Validation, "Origin {origin} needs a CustomKeyStoreId, and a CustomKeyStoreId needs Origin AWS_CLOUDHSM or EXTERNAL_KEY_STORE.", Source::NotPublished;
     KeyStoreKeySpec { spec } => UnsupportedOperation, "KeySpec {spec} cannot be created in a custom key store: only SYMMETRIC_DEFAULT keys with KeyUsage ENCRYPT_DECRYPT can.", Source::NotPublished;
     NotForKeyStoreKeys { operation, arn } => UnsupportedOperation, "{operation} is not supported for {arn}: it is a KMS key in a custom key store.", Source::NotPublished;
 
@@ -214,7 +214,14 @@ catalogue! {
     XksInvalidConfiguration { why } => XksProxyInvalidConfiguration, "The external key store proxy is not configured correctly: {why}.", Source::NotPublished;
     XksInvalidResponse { why } => XksProxyInvalidResponse, "KMS cannot interpret the response from the external key store proxy: {why}.", Source::NotPublished;
     XksNotForRandom { id } => UnsupportedOperation, "GenerateRandom does not support external key stores: {id} is an EXTERNAL_KEY_STORE.", Source::NotPublished;
-    XksKeysNotYet { id } => UnsupportedOperation, "{id} is an external key store: KMS keys in external key stores (Origin EXTERNAL_KEY_STORE) are not supported yet.", Source::NotPublished;
+    XksKeyIdRequired => Validation, "XksKeyId is required for a KMS key with Origin EXTERNAL_KEY_STORE, and not valid for any other Origin.", Source::NotPublished;
+    KeyStoreTypeMismatch { origin, id, store_type } => UnsupportedOperation, "Origin {origin} cannot create a KMS key in {id}: it is a custom key store of type {store_type}.", Source::NotPublished;
+    XksKeyNotFound { xks_key_id, id } => XksKeyNotFound, "The external key store proxy of {id} cannot find the external key {xks_key_id}.", Source::NotPublished;
+    XksKeyInvalidConfiguration { xks_key_id, why } => XksKeyInvalidConfiguration, "The external key {xks_key_id} does not meet the requirements for a KMS key in an external key store: {why}. It must be an enabled AES-256 key that performs encryption and decryption.", Source::NotPublished;
+    XksKeyAlreadyInUse { xks_key_id, id } => XksKeyAlreadyInUse, "The external key {xks_key_id} is already associated with another KMS key in the external key store {id}.", Source::NotPublished;
+    /// A proxy failure during a cryptographic operation: AWS answers
+    /// KMSInvalidStateException for all of them, the message says why.
+    XksKeyUnusable { arn, id, why } => KmsInvalidState, "{arn} is unusable: {why} (external key store {id}).", Source::NotPublished;
 
     // --- Tags.
     TagKeyReserved => Tag, "Tags beginning with aws: are reserved and cannot be created or modified.", Source::NotPublished;

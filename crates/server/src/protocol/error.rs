@@ -65,6 +65,9 @@ pub enum ErrorCode {
     XksProxyUriInUse,
     XksProxyUriUnreachable,
     XksProxyVpcEndpointServiceNotFound,
+    XksKeyAlreadyInUse,
+    XksKeyInvalidConfiguration,
+    XksKeyNotFound,
 }
 
 impl ErrorCode {
@@ -122,6 +125,9 @@ impl ErrorCode {
             XksProxyUriInUse => "XksProxyUriInUseException",
             XksProxyUriUnreachable => "XksProxyUriUnreachableException",
             XksProxyVpcEndpointServiceNotFound => "XksProxyVpcEndpointServiceNotFoundException",
+            XksKeyAlreadyInUse => "XksKeyAlreadyInUseException",
+            XksKeyInvalidConfiguration => "XksKeyInvalidConfigurationException",
+            XksKeyNotFound => "XksKeyNotFoundException",
         }
     }
 
@@ -214,7 +220,7 @@ mod tests {
             KmsInvalidState, KeyUnavailable,
             LimitExceeded, MalformedPolicyDocument, NotFound, Tag, UnsupportedOperation,
             XksProxyIncorrectAuthenticationCredential, XksProxyInvalidConfiguration, XksProxyInvalidResponse, XksProxyUriInUse,
-            XksProxyUriUnreachable, XksProxyVpcEndpointServiceNotFound,
+            XksProxyUriUnreachable, XksProxyVpcEndpointServiceNotFound, XksKeyAlreadyInUse, XksKeyInvalidConfiguration, XksKeyNotFound,
         ];
         for code in model_exceptions {
             assert!(trent_model::is_exception(code.name()), "{} is not an exception shape in the model", code.name());

@@ -125,6 +125,13 @@ impl Proxy {
         Proxy { dir, child, port, tls: client, credential }
     }
 
+    /// Stops the proxy (as a proxy that went away).
+    #[allow(dead_code)] // sdk_external_key_stores.rs only
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// The full path of an API URI under the prefix, e.g. `keys/key-1/encrypt`.
     pub fn path(rest: &str) -> String {
         format!("{PREFIX}/kms/xks/v1/{rest}")
