@@ -206,11 +206,6 @@ impl XksClient {
         let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await.map_err(|e| XksError::NotReachable(e.to_string()))?;
         Ok(self.pool.lease(host, sender, connection))
     }
-
-    #[cfg(test)]
-    pub fn idle_connections(&self, host: &str) -> usize {
-        self.pool.idle_count(host)
-    }
 }
 
 /// What sending on a connection gave.

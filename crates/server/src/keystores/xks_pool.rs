@@ -98,3 +98,59 @@ impl Drop for Lease {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use hyper_util::rt::TokioIo;
+
+    /// A connection to an in-memory HTTP/1.1 server answering "ok".
+    async fn connect(pool: &Pool) -> Lease {
+        let (client_io, server_io) = tokio::io::duplex(4096);
+        let service = hyper::service::service_fn(|_req| async { Ok::<_, std::convert::Infallible>(hyper::Response::new(Body::from("ok"))) });
+        tokio::spawn(hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(server_io), service));
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(client_io)).await.unwrap();
+        pool.lease("h", sender, connection)
+    }
+
+    async fn get(lease: &mut Lease) -> bool {
+        let response = lease.sender().unwrap().send_request(hyper::Request::get("/").body(Body::empty()).unwrap()).await.unwrap();
+        axum::body::to_bytes(Body::new(response.into_body()), 100).await.unwrap() == "ok"
+    }
+
+    #[tokio::test]
+    async fn a_released_connection_is_reused_and_a_dropped_one_is_closed() {
+        let pool = Pool::default();
+        assert!(pool.take("h").is_none());
+        let mut lease = connect(&pool).await;
+        assert!(!lease.reused);
+        assert!(get(&mut lease).await);
+        lease.release();
+        assert_eq!(pool.idle_count("h"), 1);
+
+        let mut again = pool.take("h").unwrap();
+        assert!(again.reused);
+        assert_eq!(pool.idle_count("h"), 0);
+        assert!(get(&mut again).await);
+        // Not released (a timeout, a failure): the connection is closed.
+        drop(again);
+        assert_eq!(pool.idle_count("h"), 0);
+        assert!(pool.take("h").is_none());
+    }
+
+    #[tokio::test]
+    async fn at_most_eight_idle_per_host() {
+        let pool = Pool::default();
+        let mut leases = Vec::new();
+        for _ in 0..10 {
+            let mut lease = connect(&pool).await;
+            assert!(get(&mut lease).await);
+            leases.push(lease);
+        }
+        for lease in leases {
+            lease.release();
+        }
+        assert_eq!(pool.idle_count("h"), MAX_IDLE_PER_HOST);
+    }
+}
