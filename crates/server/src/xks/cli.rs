@@ -9,7 +9,8 @@ use clap::{Args, Subcommand};
 
 use super::credentials;
 use super::handler::{Proxy, API_PATH};
-use super::keys::{self, KeyFile, KeyStatus, SoftwareBackend};
+use super::keys::{self, KeyBackend, KeyFile, KeyStatus, SoftwareBackend};
+use super::pkcs11::{self, Pkcs11Backend, TokenConfig};
 use super::server;
 use super::store::{self, DataDir};
 
@@ -47,6 +48,34 @@ struct ServeArgs {
     /// proxy in front: KMS itself only speaks HTTPS.
     #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
     insecure_http: bool,
+    #[command(flatten)]
+    token: TokenArgs,
+}
+
+/// Keys in a PKCS#11 token instead of the data directory. The user PIN
+/// comes from --pkcs11-pin-file or TRENT_XKS_PKCS11_PIN, never from an
+/// argument (which `ps` shows).
+#[derive(Args, Debug)]
+struct TokenArgs {
+    /// The PKCS#11 module (shared library) of the token holding the keys.
+    #[arg(long, requires = "pkcs11_token_label")]
+    pkcs11_module: Option<PathBuf>,
+    /// The label of the token; a key's CKA_LABEL is its external key id.
+    #[arg(long, requires = "pkcs11_module")]
+    pkcs11_token_label: Option<String>,
+    /// A file whose first line is the token's user PIN (else TRENT_XKS_PKCS11_PIN).
+    #[arg(long, requires = "pkcs11_module")]
+    pkcs11_pin_file: Option<PathBuf>,
+}
+
+impl TokenArgs {
+    fn config(&self) -> Option<TokenConfig> {
+        Some(TokenConfig {
+            module: self.pkcs11_module.clone()?,
+            label: self.pkcs11_token_label.clone()?,
+            pin_file: self.pkcs11_pin_file.clone(),
+        })
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -75,11 +104,16 @@ enum KeyCommand {
         /// The external key id (A-Z a-z 0-9 - . _, up to 128); a new UUID if absent.
         #[arg(long)]
         key_id: Option<String>,
+        #[command(flatten)]
+        token: TokenArgs,
     },
-    /// List the keys and their status.
+    /// List the keys and their status (with --pkcs11-*: the token keys
+    /// this data directory knows).
     List {
         #[command(flatten)]
         dir: DirArg,
+        #[command(flatten)]
+        token: TokenArgs,
     },
     /// Disable a key: GetKeyMetadata says DISABLED; Encrypt and Decrypt
     /// answer InvalidStateException.
@@ -88,6 +122,8 @@ enum KeyCommand {
         dir: DirArg,
         #[arg(long)]
         key_id: String,
+        #[command(flatten)]
+        token: TokenArgs,
     },
     /// Enable a disabled key.
     Enable {
@@ -95,6 +131,8 @@ enum KeyCommand {
         dir: DirArg,
         #[arg(long)]
         key_id: String,
+        #[command(flatten)]
+        token: TokenArgs,
     },
 }
 
@@ -143,7 +181,13 @@ fn prepare(a: ServeArgs) -> Result<(Proxy, SocketAddr, Option<rustls::ServerConf
     };
     let dir = DataDir::open(&data_dir)?;
     let root_key = Arc::new(dir.root_key()?);
-    let backend = Box::new(SoftwareBackend::new(dir.clone(), root_key.clone()));
+    let backend: Box<dyn KeyBackend> = match a.token.config() {
+        Some(config) => {
+            let (module, token) = pkcs11::open_token(&config)?;
+            Box::new(Pkcs11Backend::new(dir.clone(), module, token))
+        }
+        None => Box::new(SoftwareBackend::new(dir.clone(), root_key.clone())),
+    };
     Ok((Proxy { dir, root_key, backend, prefix }, listen, tls))
 }
 
@@ -163,10 +207,13 @@ fn check_prefix(prefix: &str) -> Result<(), String> {
 
 fn key(command: KeyCommand) -> Result<(), String> {
     match command {
-        KeyCommand::Create { dir, key_id } => {
+        KeyCommand::Create { dir, key_id, token } => {
             let key_id = key_id.unwrap_or_else(|| trent_crypto::new_uuid().to_string());
             if !keys::is_key_id(&key_id) {
                 return Err(format!("{key_id:?} is not an external key id: 1 to 128 of A-Z a-z 0-9 - . _"));
+            }
+            if let Some(config) = token.config() {
+                return create_token_key(&dir.data_dir, &config, &key_id);
             }
             let d = DataDir::open(&dir.data_dir)?;
             let root = d.root_key()?;
@@ -182,7 +229,14 @@ fn key(command: KeyCommand) -> Result<(), String> {
             println!("{key_id}");
             Ok(())
         }
-        KeyCommand::List { dir } => {
+        KeyCommand::List { dir, token } if token.config().is_some() => {
+            let d = DataDir::open(&dir.data_dir)?;
+            for id in d.list(store::TOKEN_KEYS_DIR)? {
+                println!("{id}\t{}", pkcs11::read_status(&d, &id)?.as_str());
+            }
+            Ok(())
+        }
+        KeyCommand::List { dir, .. } => {
             let (d, backend) = open_backend(&dir.data_dir)?;
             for id in d.list(store::KEYS_DIR)? {
                 match backend.read(&id)? {
@@ -192,9 +246,39 @@ fn key(command: KeyCommand) -> Result<(), String> {
             }
             Ok(())
         }
-        KeyCommand::Disable { dir, key_id } => set_status(&dir.data_dir, &key_id, KeyStatus::Disabled),
-        KeyCommand::Enable { dir, key_id } => set_status(&dir.data_dir, &key_id, KeyStatus::Enabled),
+        KeyCommand::Disable { dir, key_id, token } => match token.config() {
+            Some(config) => set_token_status(&dir.data_dir, &config, &key_id, KeyStatus::Disabled),
+            None => set_status(&dir.data_dir, &key_id, KeyStatus::Disabled),
+        },
+        KeyCommand::Enable { dir, key_id, token } => match token.config() {
+            Some(config) => set_token_status(&dir.data_dir, &config, &key_id, KeyStatus::Enabled),
+            None => set_status(&dir.data_dir, &key_id, KeyStatus::Enabled),
+        },
     }
+}
+
+/// Generates the key in the token (sensitive, never extractable), then
+/// records it ENABLED in the data directory.
+fn create_token_key(data_dir: &Path, config: &TokenConfig, key_id: &str) -> Result<(), String> {
+    let d = DataDir::open(data_dir)?;
+    let (_module, token) = pkcs11::open_token(config)?;
+    token.generate_aes_key(key_id).map_err(|e| e.to_string())?;
+    pkcs11::write_status(&d, key_id, KeyStatus::Enabled, true)?;
+    println!("{key_id}");
+    Ok(())
+}
+
+/// Records a token key's status; the key must be in the token.
+fn set_token_status(data_dir: &Path, config: &TokenConfig, key_id: &str, status: KeyStatus) -> Result<(), String> {
+    if !keys::is_key_id(key_id) {
+        return Err(format!("no key {key_id:?}"));
+    }
+    let d = DataDir::open(data_dir)?;
+    let (_module, token) = pkcs11::open_token(config)?;
+    token.find_aes_key(key_id).map_err(|e| e.to_string())?;
+    pkcs11::write_status(&d, key_id, status, true)?;
+    println!("{key_id}\t{}", status.as_str());
+    Ok(())
 }
 
 fn open_backend(data_dir: &Path) -> Result<(DataDir, SoftwareBackend), String> {

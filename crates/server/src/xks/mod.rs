@@ -17,5 +17,6 @@ pub mod error;
 pub mod handler;
 pub mod keys;
 pub mod ops;
+pub mod pkcs11;
 pub mod server;
 pub mod store;

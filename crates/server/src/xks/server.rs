@@ -134,7 +134,9 @@ async fn respond(proxy: &Proxy, req: hyper::Request<Incoming>) -> hyper::Respons
                 headers: &headers,
                 body: &body,
             };
-            proxy.handle(&request)
+            // A PKCS#11 backend blocks in the token (and may wait for a
+            // session): keep the runtime's other connections going.
+            tokio::task::block_in_place(|| proxy.handle(&request))
         }
     };
     let mut builder = hyper::Response::builder().status(answer.status);

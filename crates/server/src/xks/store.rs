@@ -5,6 +5,7 @@
 //! DIR/root.key              32 bytes, mode 0600 (trent_crypto::RootKey)
 //! DIR/keys/<keyId>.json     an external key (material sealed)
 //! DIR/credentials/<akid>.json   a SigV4 credential (secret sealed)
+//! DIR/token-keys/<keyId>.json   a PKCS#11 token key's status (no material)
 //! ```
 //!
 //! The server reads these files on every request, so `key disable` or a new
@@ -21,6 +22,7 @@ use trent_crypto::RootKey;
 pub const ROOT_KEY_FILE: &str = "root.key";
 pub const KEYS_DIR: &str = "keys";
 pub const CREDENTIALS_DIR: &str = "credentials";
+pub const TOKEN_KEYS_DIR: &str = "token-keys";
 
 /// The data directory.
 #[derive(Debug, Clone)]
@@ -31,7 +33,7 @@ pub struct DataDir {
 impl DataDir {
     /// Opens DIR, creating it and its subdirectories (mode 0700) if needed.
     pub fn open(root: &Path) -> Result<DataDir, String> {
-        for dir in [root.to_path_buf(), root.join(KEYS_DIR), root.join(CREDENTIALS_DIR)] {
+        for dir in [root.to_path_buf(), root.join(KEYS_DIR), root.join(CREDENTIALS_DIR), root.join(TOKEN_KEYS_DIR)] {
             fs::DirBuilder::new()
                 .recursive(true)
                 .mode(0o700)
@@ -50,6 +52,10 @@ impl DataDir {
 
     pub fn key_file(&self, key_id: &str) -> PathBuf {
         self.root.join(KEYS_DIR).join(format!("{key_id}.json"))
+    }
+
+    pub fn token_key_file(&self, key_id: &str) -> PathBuf {
+        self.root.join(TOKEN_KEYS_DIR).join(format!("{key_id}.json"))
     }
 
     pub fn credential_file(&self, access_key_id: &str) -> PathBuf {
