@@ -16,11 +16,17 @@ pub const PREFIX: &str = "/example/prefix";
 
 /// Runs `trent xks-proxy ARGS... --data-dir DIR`; panics on failure.
 pub fn trent(dir: &Path, args: &[&str]) -> String {
+    trent_env(dir, args, &[])
+}
+
+/// As [`trent`], with `env` set for the child only (SOFTHSM2_CONF).
+pub fn trent_env(dir: &Path, args: &[&str], env: &[(String, String)]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_trent"))
         .arg("xks-proxy")
         .args(args)
         .arg("--data-dir")
         .arg(dir)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .output()
         .expect("running trent");
     assert!(out.status.success(), "trent xks-proxy {args:?}: {}", String::from_utf8_lossy(&out.stderr));
@@ -41,6 +47,10 @@ pub struct Proxy {
     /// `None` for a server started with `--insecure-http`.
     tls: Option<Arc<rustls::ClientConfig>>,
     pub credential: Credential,
+    /// Arguments every `key` command and the server get (the PKCS#11 ones).
+    pub backend_args: Vec<String>,
+    /// Environment of every child (SOFTHSM2_CONF).
+    pub env: Vec<(String, String)>,
 }
 
 impl Drop for Proxy {
@@ -72,8 +82,16 @@ impl Proxy {
 
     /// As [`Proxy::start`], on TLS or (`--insecure-http`) plain HTTP.
     pub fn start_with(tls: bool) -> Proxy {
+        Proxy::start_on(tls, Vec::new(), Vec::new())
+    }
+
+    /// As [`Proxy::start_with`], with `backend_args` (e.g. --pkcs11-module
+    /// ...) on the server and every key command, and `env` for the children.
+    pub fn start_on(tls: bool, backend_args: Vec<String>, env: Vec<(String, String)>) -> Proxy {
         let dir = tempfile::Builder::new().prefix("trent-xks-").tempdir().expect("temporary directory");
-        assert_eq!(trent(dir.path(), &["key", "create", "--key-id", "key-1"]).trim(), "key-1");
+        let backend: Vec<&str> = backend_args.iter().map(String::as_str).collect();
+        let create = [&["key", "create", "--key-id", "key-1"][..], &backend].concat();
+        assert_eq!(trent_env(dir.path(), &create, &env).trim(), "key-1");
         let out = trent(dir.path(), &["credential", "create"]);
         let field = |name: &str| {
             out.lines()
@@ -88,6 +106,7 @@ impl Proxy {
             .map(Into::into)
             .collect();
         args.push(dir.path().into());
+        args.extend(backend_args.iter().map(Into::into));
         let client = if tls {
             let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("certificate");
             let cert = dir.path().join("cert.pem");
@@ -110,6 +129,7 @@ impl Proxy {
         };
         let mut child = Command::new(env!("CARGO_BIN_EXE_trent"))
             .args(&args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -122,7 +142,14 @@ impl Proxy {
             .and_then(|r| r.split('/').next())
             .and_then(|p| p.parse().ok())
             .unwrap_or_else(|| panic!("unexpected listening line {line:?}"));
-        Proxy { dir, child, port, tls: client, credential }
+        Proxy { dir, child, port, tls: client, credential, backend_args, env }
+    }
+
+    /// Runs `trent xks-proxy ARGS...` on this proxy's data directory and
+    /// backend (e.g. `key disable --key-id key-1`).
+    pub fn trent(&self, args: &[&str]) -> String {
+        let backend: Vec<&str> = self.backend_args.iter().map(String::as_str).collect();
+        trent_env(self.dir.path(), &[args, &backend].concat(), &self.env)
     }
 
     /// Stops the proxy (as a proxy that went away).
