@@ -141,11 +141,16 @@ struct Setup {
     _silent: TcpListener,
     _bundle_dir: tempfile::TempDir,
     trent: Trent,
+    /// The proxy's SoftHSM2 token, if it has one (dropped after the proxy).
+    _token: Option<common::softhsm::TestToken>,
 }
 
 impl Setup {
     fn start() -> Setup {
-        let proxy = Proxy::start();
+        Setup::start_on(Proxy::start(), None)
+    }
+
+    fn start_on(proxy: Proxy, token: Option<common::softhsm::TestToken>) -> Setup {
         let (trusted, fake_pem) = server_config("fake.test");
         let (untrusted, _) = server_config("fake.test");
         let fake = FakeProxy::start(trusted, untrusted, Mode::Answer(200, HEALTHY.into()));
@@ -168,7 +173,7 @@ impl Setup {
         ];
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let trent = Trent::start(&args);
-        Setup { proxy, fake, _silent: silent, _bundle_dir: bundle_dir, trent }
+        Setup { proxy, fake, _silent: silent, _bundle_dir: bundle_dir, trent, _token: token }
     }
 
     fn client(&self) -> Client {
@@ -622,4 +627,40 @@ async fn the_proxy_holds_the_outer_layer() {
     let e = client.generate_data_key().key_id(&key).number_of_bytes(32).send().await.unwrap_err();
     assert_eq!(code(&e), "KMSInvalidStateException");
     assert_eq!(entry(&client, &store).await.connection_state(), Some(&ConnectionStateType::Connected));
+}
+
+/// Trent-as-client against Trent-as-proxy with the external key in a
+/// PKCS#11 token (SoftHSM2): the outer layer is made inside the token.
+#[tokio::test(flavor = "multi_thread")]
+async fn keys_held_in_a_pkcs11_token_behind_the_proxy_round_trip() {
+    use common::softhsm::{TestToken, USER_PIN};
+    let Some(token) = TestToken::new("keys_held_in_a_pkcs11_token_behind_the_proxy_round_trip", "xks-token") else { return };
+    let pin_file = token.path().join("user.pin");
+    std::fs::write(&pin_file, USER_PIN).unwrap();
+    let args = vec![
+        "--pkcs11-module".to_string(),
+        token.module.display().to_string(),
+        "--pkcs11-token-label".into(),
+        "xks-token".into(),
+        "--pkcs11-pin-file".into(),
+        pin_file.display().to_string(),
+    ];
+    let env = token.env().into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    let proxy = Proxy::start_on(true, args, env);
+    assert_eq!(token.secret_key_labels(), vec!["key-1".to_string()]);
+    let s = Setup::start_on(proxy, Some(token));
+    let client = s.client();
+    let store = connected_store(&s, "xks-hsm").await;
+    let key = create_xks_key(&client, &store, "key-1").await.unwrap();
+    assert_eq!(create_xks_key(&client, &store, "not-in-the-token").await.unwrap_err(), "XksKeyNotFoundException");
+    let ctx = [("purpose", "hsm")];
+    let blob = encrypt(&client, &key, b"held by the token", &ctx).await;
+    assert_eq!(&blob[..2], &[0x54, 0x02]);
+    assert_eq!(decrypt(&client, &blob, &ctx).await.unwrap().0, b"held by the token");
+    assert_eq!(decrypt(&client, &blob, &[]).await.unwrap_err(), "InvalidCiphertextException");
+    // Disabled in the proxy (its data directory), KMS says so.
+    s.proxy.trent(&["key", "disable", "--key-id", "key-1"]);
+    assert_eq!(decrypt(&client, &blob, &ctx).await.unwrap_err(), "KMSInvalidStateException");
+    s.proxy.trent(&["key", "enable", "--key-id", "key-1"]);
+    assert_eq!(decrypt(&client, &blob, &ctx).await.unwrap().0, b"held by the token");
 }
