@@ -2,8 +2,8 @@
 //! backend (AES-256 keys sealed under the root key in the data directory).
 //!
 //! A backend hands out [`ExternalKey`] handles that do their cryptography
-//! inside themselves, so a PKCS#11 token backend (a later step) slots in
-//! without touching the handlers.
+//! inside themselves, so the PKCS#11 token backend (`super::pkcs11`) slots
+//! in without touching the handlers.
 
 use std::fmt;
 use std::sync::Arc;

@@ -5,7 +5,8 @@
 //!
 //! A request goes: [`server`] (TLS, HTTP/1.1) -> [`handler`] (URI path,
 //! method, SigV4 with [`credentials`]) -> [`ops`] (JSON, [`aad`]) ->
-//! [`keys`] (the key backend) -> [`store`] (the data directory).
+//! [`keys`] (the key backend: software, or [`pkcs11`] for keys in a
+//! token) -> [`store`] (the data directory).
 //! [`cli`] is the command. The KMS side (an EXTERNAL_KEY_STORE custom key
 //! store that calls a proxy) is `crate::keys::xks_stores` and
 //! `crate::keystores::xks_client`; keys in it are not built yet.

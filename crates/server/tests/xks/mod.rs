@@ -48,8 +48,10 @@ pub struct Proxy {
     tls: Option<Arc<rustls::ClientConfig>>,
     pub credential: Credential,
     /// Arguments every `key` command and the server get (the PKCS#11 ones).
+    #[allow(dead_code)] // xks_proxy_pkcs11.rs and sdk_external_key_stores.rs only
     pub backend_args: Vec<String>,
     /// Environment of every child (SOFTHSM2_CONF).
+    #[allow(dead_code)] // xks_proxy_pkcs11.rs and sdk_external_key_stores.rs only
     pub env: Vec<(String, String)>,
 }
 
@@ -147,6 +149,7 @@ impl Proxy {
 
     /// Runs `trent xks-proxy ARGS...` on this proxy's data directory and
     /// backend (e.g. `key disable --key-id key-1`).
+    #[allow(dead_code)] // xks_proxy_pkcs11.rs and sdk_external_key_stores.rs only
     pub fn trent(&self, args: &[&str]) -> String {
         let backend: Vec<&str> = self.backend_args.iter().map(String::as_str).collect();
         trent_env(self.dir.path(), &[args, &backend].concat(), &self.env)
