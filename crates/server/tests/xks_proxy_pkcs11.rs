@@ -234,8 +234,8 @@ fn the_pin_comes_from_a_file_or_the_environment_and_is_never_shown() {
 }
 
 #[test]
-fn a_token_that_goes_away_is_an_internal_error_and_unhealthy() {
-    let Some(t) = start("a_token_that_goes_away_is_an_internal_error_and_unhealthy") else { return };
+fn a_token_that_goes_away_is_an_internal_error_and_unhealthy_until_it_is_back() {
+    let Some(t) = start("a_token_that_goes_away_is_an_internal_error_and_unhealthy_until_it_is_back") else { return };
     let p = &t.proxy;
     assert_eq!(encrypt(p, "key-1", b"data", b"").status, 200);
     t.token.move_tokens(true);
@@ -243,4 +243,19 @@ fn a_token_that_goes_away_is_an_internal_error_and_unhealthy() {
     assert_eq!((e.status, e.error_name()), (500, "InternalException"), "{e:?}");
     let r = p.call(&Proxy::path("health"), &json!({"requestMetadata": {"kmsOperation": "KmsHealthCheck", "kmsRequestId": "1"}}).to_string());
     assert_eq!(r.body["ekmFleetDetails"][0]["healthStatus"], "UNAVAILABLE", "{r:?}");
+
+    // Back: the proxy logs in again by itself (at most once a second).
+    t.token.move_tokens(false);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let e = encrypt(p, "key-1", b"data", b"");
+        if e.status == 200 {
+            assert_eq!(plaintext_of(&decrypt(p, "key-1", &decrypt_body(&e.body, b""))), b"data");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the proxy did not reconnect: {e:?}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let r = p.call(&Proxy::path("health"), &json!({"requestMetadata": {"kmsOperation": "KmsHealthCheck", "kmsRequestId": "1"}}).to_string());
+    assert_eq!(r.body["ekmFleetDetails"][0]["healthStatus"], "ACTIVE", "{r:?}");
 }

@@ -184,7 +184,7 @@ fn prepare(a: ServeArgs) -> Result<(Proxy, SocketAddr, Option<rustls::ServerConf
     let backend: Box<dyn KeyBackend> = match a.token.config() {
         Some(config) => {
             let (module, token) = pkcs11::open_token(&config)?;
-            Box::new(Pkcs11Backend::new(dir.clone(), module, token))
+            Box::new(Pkcs11Backend::new(dir.clone(), config, module, token))
         }
         None => Box::new(SoftwareBackend::new(dir.clone(), root_key.clone())),
     };

@@ -11,7 +11,8 @@
 //! stay those of the software backend.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use trent_crypto::SecretBytes;
@@ -28,6 +29,9 @@ pub const PIN_ENV: &str = "TRENT_XKS_PKCS11_PIN";
 const MAX_SESSIONS: usize = 8;
 /// The IV length this backend makes (the software backend's too).
 const IV_LEN: usize = 12;
+/// At most one reconnection attempt this often, so a token that stays
+/// away is not hammered by every request.
+const RECONNECT_EVERY: Duration = Duration::from_secs(1);
 
 /// Where the token is, as the command line says it.
 #[derive(Debug, Clone)]
@@ -86,20 +90,72 @@ pub fn write_status(dir: &DataDir, key_id: &str, status: KeyStatus, replace: boo
 /// The backend: one logged-in token (a pool of sessions).
 pub struct Pkcs11Backend {
     dir: DataDir,
-    token: Arc<Token>,
-    // Kept so the module outlives the token's sessions.
-    _module: Arc<Pkcs11Module>,
+    conn: Arc<Connection>,
 }
 
 impl std::fmt::Debug for Pkcs11Backend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pkcs11Backend").field("token", &self.token.label()).finish_non_exhaustive()
+        f.debug_struct("Pkcs11Backend").field("token", &self.conn.config.label).finish_non_exhaustive()
+    }
+}
+
+/// The token, and what it takes to log in again once it went away
+/// (trent-hsm's `Token` then stays dead; SoftHSM2 also needs the module
+/// finalized and initialized again before it sees the token back).
+struct Connection {
+    config: TokenConfig,
+    state: Mutex<State>,
+}
+
+struct State {
+    /// `None` after the token went away, until a reconnection succeeds.
+    token: Option<Arc<Token>>,
+    module: Arc<Pkcs11Module>,
+    last_attempt: Option<Instant>,
+}
+
+impl Connection {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The token, reconnecting (at most once per [`RECONNECT_EVERY`]) if it
+    /// went away.
+    fn token(&self) -> Result<Arc<Token>, HsmError> {
+        let mut state = self.lock();
+        if let Some(token) = &state.token {
+            return Ok(token.clone());
+        }
+        if state.last_attempt.is_some_and(|t| t.elapsed() < RECONNECT_EVERY) {
+            return Err(HsmError::TokenNotPresent);
+        }
+        state.last_attempt = Some(Instant::now());
+        // Keys still in use hold the old token (and the module): then the
+        // reload waits for a later attempt.
+        Pkcs11Module::reload(&mut state.module)?;
+        let pin = read_pin(self.config.pin_file.as_deref()).map_err(|reason| HsmError::Module { path: String::new(), reason })?;
+        let token = Token::open(&state.module, &self.config.label, pin, MAX_SESSIONS)?;
+        tracing::info!(token = self.config.label, "xks-proxy PKCS#11 backend: logged in to the token again");
+        state.token = Some(token.clone());
+        Ok(token)
+    }
+
+    /// Notes that `token` went away (if it is still the current one).
+    fn failed(&self, token: &Arc<Token>, e: &HsmError) {
+        if matches!(e, HsmError::TokenNotPresent) {
+            let mut state = self.lock();
+            if state.token.as_ref().is_some_and(|t| Arc::ptr_eq(t, token)) {
+                tracing::warn!(token = self.config.label, "xks-proxy PKCS#11 backend: the token went away");
+                state.token = None;
+            }
+        }
     }
 }
 
 impl Pkcs11Backend {
-    pub fn new(dir: DataDir, module: Arc<Pkcs11Module>, token: Arc<Token>) -> Pkcs11Backend {
-        Pkcs11Backend { dir, token, _module: module }
+    pub fn new(dir: DataDir, config: TokenConfig, module: Arc<Pkcs11Module>, token: Arc<Token>) -> Pkcs11Backend {
+        let state = State { token: Some(token), module, last_attempt: None };
+        Pkcs11Backend { dir, conn: Arc::new(Connection { config, state: Mutex::new(state) }) }
     }
 }
 
@@ -130,21 +186,34 @@ impl KeyBackend for Pkcs11Backend {
         if !is_key_id(key_id) {
             return Err(token_error(HsmError::KeyNotFound(key_id.to_string()), key_id));
         }
-        let key = self.token.find_aes_key(key_id).map_err(|e| token_error(e, key_id))?;
+        let token = self.conn.token().map_err(|e| token_error(e, key_id))?;
+        let key = token.find_aes_key(key_id).map_err(|e| {
+            self.conn.failed(&token, &e);
+            token_error(e, key_id)
+        })?;
         let status = read_status(&self.dir, key_id).map_err(|e| {
             tracing::error!("xks-proxy key backend: {e}");
             XksError::internal()
         })?;
-        Ok(Box::new(Pkcs11Key { token: self.token.clone(), key, status }))
+        Ok(Box::new(Pkcs11Key { conn: self.conn.clone(), token, key, status }))
     }
 
     /// Health: the token answers (C_GetTokenInfo, a logged-in session) and
     /// makes random bytes. A GCM round trip needs a key object, and making
     /// one per probe would leave objects behind on a crash.
     fn health(&self) -> Vec<EkmDetails> {
-        let healthy = self.token.check().and_then(|()| self.token.generate_random(16)).is_ok();
+        let healthy = match self.conn.token() {
+            Ok(token) => {
+                let result = token.check().and_then(|()| token.generate_random(16));
+                if let Err(e) = &result {
+                    self.conn.failed(&token, e);
+                }
+                result.is_ok()
+            }
+            Err(_) => false,
+        };
         vec![EkmDetails {
-            id: format!("pkcs11:token={}", self.token.label()),
+            id: format!("pkcs11:token={}", self.conn.config.label),
             model: "PKCS#11 token (AES-256-GCM in the token)".to_string(),
             health_status: if healthy { "ACTIVE" } else { "UNAVAILABLE" },
         }]
@@ -156,6 +225,7 @@ impl KeyBackend for Pkcs11Backend {
 }
 
 struct Pkcs11Key {
+    conn: Arc<Connection>,
     token: Arc<Token>,
     key: TokenKey,
     status: KeyStatus,
@@ -173,7 +243,7 @@ impl ExternalKey for Pkcs11Key {
             tracing::error!("xks-proxy PKCS#11 backend: {e}");
             XksError::internal()
         })?;
-        let mut out = self.token.encrypt_gcm(&self.key, &iv, aad, plaintext).map_err(|e| token_error(e, self.key.label()))?;
+        let mut out = self.token.encrypt_gcm(&self.key, &iv, aad, plaintext).map_err(|e| self.error(e))?;
         if out.len() != plaintext.len() + TAG_LEN {
             return Err(token_error(HsmError::Unsupported("a 16-byte GCM tag"), self.key.label()));
         }
@@ -190,6 +260,13 @@ impl ExternalKey for Pkcs11Key {
         let mut sealed = Vec::with_capacity(ciphertext.len() + TAG_LEN);
         sealed.extend_from_slice(ciphertext);
         sealed.extend_from_slice(tag);
-        self.token.decrypt_gcm(&self.key, iv, aad, &sealed).map_err(|e| token_error(e, self.key.label()))
+        self.token.decrypt_gcm(&self.key, iv, aad, &sealed).map_err(|e| self.error(e))
+    }
+}
+
+impl Pkcs11Key {
+    fn error(&self, e: HsmError) -> XksError {
+        self.conn.failed(&self.token, &e);
+        token_error(e, self.key.label())
     }
 }
