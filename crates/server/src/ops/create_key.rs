@@ -10,7 +10,7 @@ use trent_crypto::keytypes::{KeySpec, KeyUsage};
 use super::validation_unsupported;
 use crate::authz::Authorized;
 use crate::keys::OpCtx;
-use crate::keys::{account as accounts, key_stores, metadata, policy, reference::key_arn, tags, xks_keys};
+use crate::keys::{account as accounts, key_stores, metadata, multi_region, policy, reference::key_arn, tags, xks_keys};
 use crate::protocol::error::KmsError;
 use crate::protocol::catalogue::Error;
 
@@ -57,9 +57,6 @@ pub async fn handle(ctx: &OpCtx<'_>, req: CreateKeyRequest, account: Authorized<
     if external && !importable {
         return Err(validation_unsupported(format!("Origin EXTERNAL (imported key material) with KeySpec {key_spec}")));
     }
-    if req.multi_region == Some(true) {
-        return Err(validation_unsupported("MultiRegion keys".into()));
-    }
     let policy_given = req.policy.is_some();
     let policy = match req.policy {
         Some(p) => {
@@ -74,8 +71,14 @@ pub async fn handle(ctx: &OpCtx<'_>, req: CreateKeyRequest, account: Authorized<
         return Err(Error::TooManyTags { max: tags::MAX_TAGS_PER_KEY.to_string() }.into());
     }
 
-    let id = trent_crypto::new_uuid();
-    let key_id = id.to_string();
+    // A multi-Region primary's id is `mrk-` and 32 hex digits, as AWS's.
+    let multi_region = req.multi_region == Some(true);
+    let (id, key_id) = if multi_region {
+        multi_region::new_id()?
+    } else {
+        let id = trent_crypto::new_uuid();
+        (id, id.to_string())
+    };
     let arn = key_arn(ctx.region(), &account, &key_id);
     let generated = match &req.custom_key_store_id {
         _ if external => None,
@@ -104,7 +107,7 @@ pub async fn handle(ctx: &OpCtx<'_>, req: CreateKeyRequest, account: Authorized<
         policy,
         tags,
         current_material_id: generated.as_ref().map(|(_, id)| hex::encode(id)).unwrap_or_default(),
-        multi_region: false,
+        multi_region,
         rotation: Default::default(),
         import: Default::default(),
         key_manager: Default::default(),
