@@ -82,10 +82,22 @@ async fn multi_region_keys_of_every_kind_are_created_described_and_used() {
     let external = client.create_key().multi_region(true).origin(OriginType::External).send().await.expect("CreateKey EXTERNAL").key_metadata.unwrap();
     assert_primary(&external);
     assert_eq!(external.key_state().map(|s| s.as_str()), Some("PendingImport"));
-    client.get_parameters_for_import().key_id(external.key_id())
+    // Its import token is bound to the mrk- id: material imported with it makes the key usable.
+    let params = client.get_parameters_for_import().key_id(external.key_id())
         .wrapping_algorithm(aws_sdk_kms::types::AlgorithmSpec::RsaesOaepSha256)
         .wrapping_key_spec(aws_sdk_kms::types::WrappingKeySpec::Rsa2048)
         .send().await.expect("GetParametersForImport");
+    let wrapping = aws_lc_rs::rsa::PublicEncryptingKey::from_der(params.public_key.unwrap().as_ref()).unwrap();
+    let wrapping = aws_lc_rs::rsa::OaepPublicEncryptingKey::new(wrapping).unwrap();
+    let mut wrapped = vec![0; wrapping.ciphertext_size()];
+    let wrapped = wrapping.encrypt(&aws_lc_rs::rsa::OAEP_SHA256_MGF1SHA256, &[7u8; 32], &mut wrapped, None).unwrap().to_vec();
+    client.import_key_material().key_id(external.key_id()).import_token(params.import_token.unwrap()).encrypted_key_material(Blob::new(wrapped))
+        .expiration_model(aws_sdk_kms::types::ExpirationModelType::KeyMaterialDoesNotExpire)
+        .send().await.expect("ImportKeyMaterial");
+    let ct = client.encrypt().key_id(external.key_id()).plaintext(Blob::new(b"imported".to_vec())).send().await.expect("Encrypt imported").ciphertext_blob.unwrap();
+    let back = client.decrypt().ciphertext_blob(ct).send().await.expect("Decrypt imported");
+    assert_eq!(back.plaintext.unwrap().as_ref(), b"imported");
+    assert_primary(&describe(&client, external.key_id()).await);
 
     // A well-formed multi-Region id names no key until one is made with it.
     assert_err!(client.describe_key().key_id("mrk-0123456789abcdef0123456789abcdef").send().await, is_not_found_exception);
