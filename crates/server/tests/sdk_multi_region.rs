@@ -99,6 +99,16 @@ async fn multi_region_keys_of_every_kind_are_created_described_and_used() {
     assert_eq!(back.plaintext.unwrap().as_ref(), b"imported");
     assert_primary(&describe(&client, external.key_id()).await);
 
+    // Not in a custom key store, as AWS.
+    for origin in [OriginType::AwsCloudhsm, OriginType::ExternalKeyStore] {
+        let mut create = client.create_key().multi_region(true).origin(origin).custom_key_store_id("cks-1234567890abcdef0");
+        if create.get_origin() == &Some(OriginType::ExternalKeyStore) {
+            create = create.xks_key_id("key-1");
+        }
+        let e = assert_err!(create.send().await, is_unsupported_operation_exception);
+        assert_eq!(e.meta().message(), Some("A multi-Region key cannot be created in a custom key store."));
+    }
+
     // A well-formed multi-Region id names no key until one is made with it.
     assert_err!(client.describe_key().key_id("mrk-0123456789abcdef0123456789abcdef").send().await, is_not_found_exception);
 

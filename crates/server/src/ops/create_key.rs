@@ -48,9 +48,12 @@ pub async fn handle(ctx: &OpCtx<'_>, req: CreateKeyRequest, account: Authorized<
     if in_xks != req.xks_key_id.is_some() {
         return Err(Error::XksKeyIdRequired.into());
     }
-    if in_key_store && (spec != KeySpec::SymmetricDefault || usage != KeyUsage::EncryptDecrypt || req.multi_region == Some(true)) {
-        let what = if req.multi_region == Some(true) { "a multi-Region key".to_owned() } else { key_spec.clone() };
-        return Err(Error::KeyStoreKeySpec { spec: what }.into());
+    // AWS: "you cannot create a multi-Region key in a custom key store".
+    if in_key_store && req.multi_region == Some(true) {
+        return Err(Error::MultiRegionInKeyStore.into());
+    }
+    if in_key_store && (spec != KeySpec::SymmetricDefault || usage != KeyUsage::EncryptDecrypt) {
+        return Err(Error::KeyStoreKeySpec { spec: key_spec.clone() }.into());
     }
     // The key types AWS takes imported material for (not ML-DSA, ML-KEM, Ed25519).
     let importable = spec == KeySpec::SymmetricDefault || spec.is_hmac() || key_spec.starts_with("RSA_") || key_spec.starts_with("ECC_NIST_P") || matches!(spec, KeySpec::EccSecgP256k1 | KeySpec::Sm2);
