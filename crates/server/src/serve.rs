@@ -47,6 +47,10 @@ pub struct ServeOptions {
     /// deleting imported key material whose ValidTo passed.
     #[arg(long, default_value_t = 60)]
     pub sweep_interval_secs: u64,
+    /// The Region names requests may be signed for, comma-separated
+    /// (default: every Region name AWS publishes). Others are refused.
+    #[arg(long, env = "TRENT_REGIONS", value_delimiter = ',')]
+    pub regions: Vec<String>,
     /// For tests only: shifts Trent's clock by this many seconds.
     #[arg(long, hide = true, default_value_t = 0, allow_negative_numbers = true)]
     pub clock_offset_secs: i64,
@@ -157,7 +161,8 @@ pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
     let audit = Arc::new(crate::audit::Audit::start(dir, &options.audit, &root_key, clock.clone()).map_err(|e| ServeError::Setup(format!("audit log: {e}")))?);
     let mut trusted_services = options.trusted_services.clone();
     crate::authz::via::allow_accounts(&mut trusted_services, &options.trusted_service_accounts).map_err(ServeError::Setup)?;
-    let state = Arc::new(AppState { store: store.clone(), provider, root_key, clock: clock.clone(), auth, usage: usage.clone(), audit: audit.clone(), trusted_services, key_stores: Arc::new(KeyStoreRuntime::new(dir).with_xks(options.xks.client()?)) });
+    let regions = crate::auth::regions::Regions::new(&options.regions).map_err(ServeError::Setup)?;
+    let state = Arc::new(AppState { store: store.clone(), provider, root_key, clock: clock.clone(), auth, usage: usage.clone(), audit: audit.clone(), trusted_services, key_stores: Arc::new(KeyStoreRuntime::new(dir).with_xks(options.xks.client()?)), regions });
     crate::keys::usage::start_tracking(store.as_ref(), clock.now_millis()).await.map_err(setup("usage tracking"))?;
 
     let destroyed = crate::lifecycle::deletion::sweep(store.as_ref(), clock.as_ref(), state.as_ref()).await.map_err(setup("deletion sweep"))?;

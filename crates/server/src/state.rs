@@ -32,6 +32,8 @@ pub struct AppState {
     pub trusted_services: Vec<crate::authz::via::TrustedService>,
     /// This node's logins to the CloudHSM key stores' tokens.
     pub key_stores: Arc<crate::keystores::runtime::KeyStoreRuntime>,
+    /// The Region names requests may be signed for (`--regions`).
+    pub regions: crate::auth::regions::Regions,
 }
 
 /// The authenticated caller of one request, parsed once when it is made:

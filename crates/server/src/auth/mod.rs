@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod credentials;
+pub mod regions;
 pub mod root_check;
 pub mod session;
 pub mod signing_keys;
@@ -52,6 +53,7 @@ pub async fn authenticate_for(state: &AppState, req: &Request<'_>, service: &str
             let region = match trent_sigv4::authorization_header(req).ok().and_then(|h| trent_sigv4::parse_authorization(h).ok()) {
                 Some(auth) => {
                     auth.check_region_name().map_err(sigv4_error)?;
+                    state.regions.check(&auth.region).map_err(sigv4_error)?;
                     auth.region
                 }
                 None => DEFAULT_REGION.to_owned(),
@@ -62,6 +64,7 @@ pub async fn authenticate_for(state: &AppState, req: &Request<'_>, service: &str
             let header = trent_sigv4::authorization_header(req).map_err(sigv4_error)?;
             let auth = trent_sigv4::parse_authorization(header).map_err(sigv4_error)?;
             auth.check_region_name().map_err(sigv4_error)?;
+            state.regions.check(&auth.region).map_err(sigv4_error)?;
             auth.check_scope(&auth.region, service).map_err(sigv4_error)?;
             auth.check_signed_headers(req, &MUST_BE_SIGNED).map_err(sigv4_error)?;
             require_signed_payload(req)?;

@@ -40,7 +40,7 @@ async fn key_for(ctx: &Ctx, row: &Descriptor, named: Option<&str>, blob: Option<
             return Ok(key);
         }
         let header = crate::keys::xks_blob::any_header(blob.ok_or_else(missing_ciphertext)?).map_err(|_| invalid())?;
-        if header.key_id.to_string() != key.key_id {
+        if Some(header.key_id) != crate::keys::reference::key_id_bytes(&key.key_id) {
             return Err(Error::IncorrectKey.into());
         }
         return Ok(key);

@@ -135,6 +135,7 @@ pub async fn run(options: ExplainOptions) -> Result<(), crate::serve::ServeError
         audit: Arc::new(crate::audit::Audit::none()),
         trusted_services: Vec::new(),
         key_stores: Arc::new(crate::keystores::runtime::KeyStoreRuntime::new(dir)),
+        regions: Default::default(),
     });
     let q = Question {
         principal: options.principal,

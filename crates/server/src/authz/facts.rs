@@ -63,6 +63,9 @@ pub fn add_key_facts(f: &mut Facts, key: &KeyRecord) {
     f.set("kms:KeyUsage", key.key_usage.clone());
     f.set("kms:KeyOrigin", key.origin.clone());
     f.set("kms:MultiRegion", key.multi_region.to_string());
+    if let Some(kind) = crate::keys::multi_region::key_type(key) {
+        f.set("kms:MultiRegionKeyType", kind);
+    }
     for tag in &key.tags {
         f.set(&format!("aws:ResourceTag/{}", tag.key), tag.value.clone());
     }
@@ -70,6 +73,22 @@ pub fn add_key_facts(f: &mut Facts, key: &KeyRecord) {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn multi_region_keys_say_so_and_which_kind_they_are() {
+        let (mut key, _) = trent_store::conformance::sample_key("111122223333", "d0000000-0000-4000-8000-00000000000d");
+        let mut f = Facts::default();
+        add_key_facts(&mut f, &key);
+        assert_eq!(f.get("kms:MultiRegion"), Some(&["false".to_owned()][..]));
+        assert_eq!(f.get("kms:MultiRegionKeyType"), None);
+        key.multi_region = true;
+        let mut f = Facts::default();
+        add_key_facts(&mut f, &key);
+        assert_eq!(f.get("kms:MultiRegion"), Some(&["true".to_owned()][..]));
+        assert_eq!(f.get("kms:MultiRegionKeyType"), Some(&["PRIMARY".to_owned()][..]));
+    }
+
     #[test]
     fn times_print_as_iso8601() {
         assert_eq!(crate::clock::iso8601(0), "1970-01-01T00:00:00Z");

@@ -217,9 +217,8 @@ async fn alias(ctx: &Ctx, row: &table::Descriptor, request: &Request) -> Result<
         None
     } else {
         let record = ctx.state.store.get_alias(&scope.account_id, &scope.region, &scope.name).await?.ok_or_else(|| scope.not_found())?;
-        let current_key = uuid::Uuid::try_parse(&record.target_key_id).map_err(|_| KmsError::internal(format!("alias {name} has a malformed target")))?;
         // A target destroyed meanwhile has no policy left to ask.
-        if let Some(key) = crate::keys::live::get(ctx, &scope.account_id, current_key).await? {
+        if let Some(key) = crate::keys::live::get(ctx, &scope.account_id, &record.target_key_id).await? {
             decide::key(ctx, &key, row.action, request, Side::Key).await?;
             crate::keys::managed::check(ctx, &key, request.operation(), row.action)?;
         }

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::AliasScope;
 use crate::dispatch::table::Descriptor;
-use crate::keys::reference::{key_arn, KeyRef};
+use crate::keys::reference::{key_arn, key_id_bytes, multi_region_id, KeyRef};
 use crate::protocol::error::KmsError;
 use crate::protocol::catalogue::Error;
 use crate::state::Ctx;
@@ -22,11 +22,11 @@ pub async fn key(ctx: &Ctx, row: &Descriptor, reference: &str, aliases: bool) ->
     }
     let own = ctx.principal.account_id.as_str();
     let (account_id, key_id) = match parsed {
-        KeyRef::Id(id) => (own.to_owned(), id),
+        KeyRef::Id(id) => (own.to_owned(), id.to_string()),
         KeyRef::KeyArn { region, account_id, key_id } => {
             check_region(ctx, &region)?;
             check_account(ctx, row, &account_id, reference)?;
-            (account_id, key_id)
+            (account_id, key_id.to_string())
         }
         KeyRef::Alias(name) => (own.to_owned(), alias_target(ctx, own, &name).await?),
         KeyRef::AliasArn { region, account_id, alias_name } => {
@@ -35,19 +35,16 @@ pub async fn key(ctx: &Ctx, row: &Descriptor, reference: &str, aliases: bool) ->
             let target = alias_target(ctx, &account_id, &alias_name).await?;
             (account_id, target)
         }
-        KeyRef::MultiRegion { region, account_id, key_id } => {
-            let account_id = match (region, account_id) {
-                (Some(region), Some(account_id)) => {
-                    check_region(ctx, &region)?;
-                    check_account(ctx, row, &account_id, reference)?;
-                    account_id
-                }
-                _ => own.to_owned(),
-            };
-            return Err(Error::KeyNotFound { arn: key_arn(&ctx.region, &account_id, &key_id) }.into());
-        }
+        KeyRef::MultiRegion { region, account_id, key_id } => match (region, account_id) {
+            (Some(region), Some(account_id)) => {
+                check_region(ctx, &region)?;
+                check_account(ctx, row, &account_id, reference)?;
+                (account_id, key_id)
+            }
+            _ => (own.to_owned(), key_id),
+        },
     };
-    crate::keys::live::get(ctx, &account_id, key_id).await?.ok_or_else(|| not_found(ctx, &account_id, key_id))
+    crate::keys::live::get(ctx, &account_id, &key_id).await?.ok_or_else(|| not_found(ctx, &account_id, &key_id))
 }
 
 /// The key a ciphertext's header names: a key of the caller's region in
@@ -55,7 +52,13 @@ pub async fn key(ctx: &Ctx, row: &Descriptor, reference: &str, aliases: bool) ->
 /// that does not exist answers `InvalidCiphertextException`, so a
 /// ciphertext never tells a caller about keys it cannot see.
 pub async fn ciphertext_key(ctx: &Ctx, key_id: Uuid) -> Result<KeyRecord, KmsError> {
-    let key = match ctx.state.store.get_key(&key_id.to_string()).await? {
+    // The header carries 16 bytes: a key id's, or a multi-Region key id's
+    // hex digits (`keys::reference::key_id_bytes`).
+    let found = match ctx.state.store.get_key(&key_id.to_string()).await? {
+        Some(k) => Some(k),
+        None => ctx.state.store.get_key(&multi_region_id(&key_id)).await?,
+    };
+    let key = match found {
         Some(k) if k.region == ctx.region => crate::keys::live::still_live(ctx, k).await?,
         _ => None,
     };
@@ -66,12 +69,12 @@ pub async fn ciphertext_key(ctx: &Ctx, key_id: Uuid) -> Result<KeyRecord, KmsErr
 /// A trusted service's `alias/aws/<service>` that does not exist yet is
 /// made, with its AWS managed key, when the service uses it on behalf of a
 /// principal of the account (`keys::managed`).
-pub async fn alias_target(ctx: &Ctx, account_id: &str, alias_name: &str) -> Result<Uuid, KmsError> {
+pub async fn alias_target(ctx: &Ctx, account_id: &str, alias_name: &str) -> Result<String, KmsError> {
     let scope = AliasScope { account_id: account_id.to_owned(), region: ctx.region.clone(), name: alias_name.to_owned() };
     let Some(alias) = ctx.state.store.get_alias(&scope.account_id, &scope.region, &scope.name).await? else {
-        return crate::keys::managed::get_or_create(ctx, account_id, alias_name).await?.ok_or_else(|| scope.not_found());
+        return crate::keys::managed::get_or_create(ctx, account_id, alias_name).await?.map(|id| id.to_string()).ok_or_else(|| scope.not_found());
     };
-    Uuid::try_parse(&alias.target_key_id).map_err(|_| KmsError::internal(format!("alias {alias_name} has a malformed target")))
+    key_id_bytes(&alias.target_key_id).map(|_| alias.target_key_id).ok_or_else(|| KmsError::internal(format!("alias {alias_name} has a malformed target")))
 }
 
 /// Another account's key (named by its key or alias ARN), for an operation
@@ -99,6 +102,6 @@ fn check_region(ctx: &Ctx, region: &str) -> Result<(), KmsError> {
     Ok(())
 }
 
-fn not_found(ctx: &Ctx, account_id: &str, key_id: Uuid) -> KmsError {
-    Error::KeyNotFound { arn: key_arn(&ctx.region, account_id, &key_id.to_string()) }.into()
+fn not_found(ctx: &Ctx, account_id: &str, key_id: &str) -> KmsError {
+    Error::KeyNotFound { arn: key_arn(&ctx.region, account_id, key_id) }.into()
 }

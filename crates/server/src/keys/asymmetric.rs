@@ -8,7 +8,6 @@ use std::sync::Arc;
 use trent_crypto::keytypes::{EncryptionAlgorithm, KeySpec, KeyUsage, PrivateKey};
 use trent_crypto::StoredMaterial;
 use trent_store::KeyRecord;
-use uuid::Uuid;
 
 use crate::authz::Authorized;
 use crate::keys::{state, OpCtx};
@@ -69,7 +68,7 @@ pub async fn private_key(ctx: &OpCtx<'_>, key: &Authorized<KeyRecord>) -> Result
 /// The parsed key of one material version of `key`.
 async fn material_key(ctx: &OpCtx<'_>, key: &Authorized<KeyRecord>, material_id: &str) -> Result<Arc<PrivateKey>, KmsError> {
     let spec = spec_of(key)?;
-    let id = Uuid::try_parse(&key.key_id).map_err(|_| KmsError::internal(format!("stored key id {} is not a UUID", key.key_id)))?;
+    let id = crate::keys::reference::key_id_bytes(&key.key_id).ok_or_else(|| KmsError::internal(format!("stored key id {} is malformed", key.key_id)))?;
     let mut mid = [0u8; 32];
     hex::decode_to_slice(material_id, &mut mid).map_err(|_| KmsError::internal(format!("stored material id {material_id} is not 64 hex digits")))?;
     // The hot path: a key used before is ready, with no store read and no parsing.

@@ -57,7 +57,7 @@ impl ImportToken {
         let algorithm = WrappingAlgorithm::from_code(bytes[1]).ok_or_else(invalid)?;
         let expires_at = Millis::from_be_bytes(bytes[2..10].try_into().map_err(|_| invalid())?);
         let token_key = Uuid::from_slice(&bytes[10..26]).map_err(|_| invalid())?;
-        if token_key.to_string() != key_id {
+        if Some(token_key) != crate::keys::reference::key_id_bytes(key_id) {
             return Err(invalid());
         }
         if now >= expires_at {
@@ -79,7 +79,7 @@ pub fn check_external(key: &KeyRecord) -> Result<(), KmsError> {
 /// GetParametersForImport: a token for the key, sealed under the root key,
 /// with the wrapping key's public half and when the token expires.
 pub fn seal_token(ctx: &OpCtx<'_>, key: &Authorized<KeyRecord>, algorithm: WrappingAlgorithm, wrapping_key: WrappingKey) -> Result<(Vec<u8>, Vec<u8>, Millis), KmsError> {
-    let key_id = Uuid::try_parse(&key.key_id).map_err(|_| KmsError::internal("stored key id is not a UUID"))?;
+    let key_id = crate::keys::reference::key_id_bytes(&key.key_id).ok_or_else(|| KmsError::internal("stored key id is malformed"))?;
     let expires_at = ctx.now() + TOKEN_LIFETIME_MILLIS;
     let public_key = wrapping_key.public_key_der()?;
     let token = ImportToken { key_id, algorithm, expires_at, wrapping_key }.seal(&ctx.state().root_key)?;
@@ -97,7 +97,7 @@ pub fn open_token(ctx: &OpCtx<'_>, key: &Authorized<KeyRecord>, token: &[u8], no
 pub async fn take_material(ctx: &OpCtx<'_>, key: &Authorized<KeyRecord>, token: ImportToken, wrapped: Vec<u8>, spec: KeySpec) -> Result<(StoredMaterial, String), KmsError> {
     let symmetric = spec == KeySpec::SymmetricDefault;
     let provider = ctx.state().provider.clone();
-    let key_uuid = Uuid::try_parse(&key.key_id).map_err(|_| KmsError::internal("stored key id is not a UUID"))?;
+    let key_uuid = crate::keys::reference::key_id_bytes(&key.key_id).ok_or_else(|| KmsError::internal("stored key id is malformed"))?;
     let (stored, material_id) = tokio::task::spawn_blocking(move || {
         let material: SecretBytes = token
             .wrapping_key

@@ -4,16 +4,14 @@
 //! and the request sees the result.
 
 use trent_store::KeyRecord;
-use uuid::Uuid;
-
 use crate::lifecycle::deletion;
 use crate::protocol::error::KmsError;
 use crate::state::Ctx;
 
 /// The key, if it exists in `account_id` and the caller's region and has
 /// not been destroyed meanwhile.
-pub async fn get(ctx: &Ctx, account_id: &str, key_id: Uuid) -> Result<Option<KeyRecord>, KmsError> {
-    let Some(key) = ctx.state.store.get_key(&key_id.to_string()).await? else { return Ok(None) };
+pub async fn get(ctx: &Ctx, account_id: &str, key_id: &str) -> Result<Option<KeyRecord>, KmsError> {
+    let Some(key) = ctx.state.store.get_key(key_id).await? else { return Ok(None) };
     if key.account_id != account_id || key.region != ctx.region {
         return Ok(None);
     }

@@ -21,6 +21,7 @@ pub mod live;
 pub mod managed;
 pub mod materials;
 pub mod metadata;
+pub mod multi_region;
 pub mod policy;
 pub mod reference;
 pub mod rotation;

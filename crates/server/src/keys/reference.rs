@@ -17,8 +17,7 @@ pub enum KeyRef {
     /// `arn:aws:kms:<region>:<account>:alias/<name>`; holds the name with its `alias/` prefix.
     AliasArn { region: String, account_id: String, alias_name: String },
     /// A well-formed multi-Region key id (`mrk-` and 32 hex digits), bare
-    /// (`region`, `account_id` are `None`) or in a key ARN. Trent has no
-    /// multi-Region keys, so it names no key: AWS's "Key ... does not exist".
+    /// (`region`, `account_id` are `None`) or in a key ARN.
     MultiRegion { region: Option<String>, account_id: Option<String>, key_id: String },
 }
 
@@ -44,6 +43,24 @@ impl KeyRef {
 /// `mrk-` followed by 32 lowercase hex digits: the form of a multi-Region key id.
 pub fn is_multi_region_id(text: &str) -> bool {
     text.strip_prefix("mrk-").is_some_and(|hex| hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+}
+
+/// The 16 bytes a stored key id stands for, as the UUID that ciphertext
+/// headers, import tokens and the key provider carry: a key id's own, or a
+/// multi-Region key id's 32 hex digits. The two kinds never meet in one
+/// lookup: a key is always found by its id's text.
+pub fn key_id_bytes(text: &str) -> Option<Uuid> {
+    if is_multi_region_id(text) {
+        let mut bytes = [0u8; 16];
+        hex::decode_to_slice(&text[4..], &mut bytes).ok()?;
+        return Some(Uuid::from_bytes(bytes));
+    }
+    parse_key_id(text)
+}
+
+/// The multi-Region key id of 16 bytes: `mrk-` and their hex digits.
+pub fn multi_region_id(bytes: &Uuid) -> String {
+    format!("mrk-{}", hex::encode(bytes.as_bytes()))
 }
 
 /// Key ids are lowercase UUIDs, as AWS prints them.
@@ -120,6 +137,15 @@ mod tests {
         for bad in ["mrk-fake-key-id", "mrk-D3B95762D3B95762D3B95762D3B95762", "mrk-d3b95762"] {
             assert_eq!(KeyRef::parse(bad).unwrap_err().message.as_deref(), Some(format!("Invalid keyId '{bad}'").as_str()));
         }
+    }
+
+    #[test]
+    fn both_kinds_of_key_id_stand_for_16_bytes() {
+        let mrk = "mrk-d3b95762d3b95762d3b95762d3b9576f";
+        let bytes = key_id_bytes(mrk).unwrap();
+        assert_eq!(multi_region_id(&bytes), mrk);
+        assert_eq!(key_id_bytes(ID).unwrap().to_string(), ID);
+        assert_eq!(key_id_bytes("mrk-nope"), None);
     }
 
     #[test]

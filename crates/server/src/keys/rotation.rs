@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use trent_crypto::KeyProvider;
 use trent_store::{KeyRecord, MaterialRecord, Millis, Rotation, RotationType, Store, StoreError};
-use uuid::Uuid;
 
 use crate::authz::Authorized;
 use crate::keys::change::reread;
@@ -55,7 +54,7 @@ pub fn next_rotation(base: Millis, period_days: i32) -> Millis {
 /// material, records the rotation and saves both in one transaction.
 /// `Conflict` if the key changed since it was read.
 pub async fn rotate(store: &dyn Store, provider: &Arc<dyn KeyProvider>, key: &KeyRecord, kind: RotationType, now: Millis) -> Result<KeyRecord, RotateError> {
-    let id = Uuid::try_parse(&key.key_id).map_err(|_| RotateError::Internal(format!("stored key id {} is not a UUID", key.key_id)))?;
+    let id = crate::keys::reference::key_id_bytes(&key.key_id).ok_or_else(|| RotateError::Internal(format!("stored key id {} is malformed", key.key_id)))?;
     let generator = provider.clone();
     let (stored, material_id) = tokio::task::spawn_blocking(move || generator.generate_symmetric(id))
         .await

@@ -62,7 +62,7 @@ pub struct Opened {
 pub async fn decrypt(ctx: &OpCtx<'_>, key: Authorized<KeyRecord>, operation: &str, blob: &[u8], context: &EncryptionContext) -> Result<Opened, KmsError> {
     let invalid = || KmsError::from(Error::InvalidCiphertext);
     let header = xks_blob::any_header(blob).map_err(|_| invalid())?;
-    if header.key_id.to_string() != key.key_id {
+    if Some(header.key_id) != crate::keys::reference::key_id_bytes(&key.key_id) {
         return Err(Error::IncorrectKey.into());
     }
     state::usable_for_crypto(&key)?;
@@ -115,7 +115,7 @@ async fn load_material(ctx: &OpCtx<'_>, key_id: &str, material_id: &str) -> Resu
 }
 
 fn parse_uuid(text: &str) -> Result<Uuid, KmsError> {
-    Uuid::try_parse(text).map_err(|_| KmsError::internal(format!("stored key id {text} is not a UUID")))
+    crate::keys::reference::key_id_bytes(text).ok_or_else(|| KmsError::internal(format!("stored key id {text} is malformed")))
 }
 
 fn material_id_bytes(text: &str) -> Result<[u8; 32], KmsError> {

@@ -53,7 +53,7 @@ impl JobEvents for AppState {
 impl AppState {
     /// Drops the provider's parsed copies of a key whose material is gone.
     pub fn forget_parsed(&self, key: &KeyRecord) {
-        if let Ok(id) = uuid::Uuid::try_parse(&key.key_id) {
+        if let Some(id) = crate::keys::reference::key_id_bytes(&key.key_id) {
             self.provider.forget_key(id);
         }
     }

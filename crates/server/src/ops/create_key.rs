@@ -10,7 +10,7 @@ use trent_crypto::keytypes::{KeySpec, KeyUsage};
 use super::validation_unsupported;
 use crate::authz::Authorized;
 use crate::keys::OpCtx;
-use crate::keys::{account as accounts, key_stores, metadata, policy, reference::key_arn, tags, xks_keys};
+use crate::keys::{account as accounts, key_stores, metadata, multi_region, policy, reference::key_arn, tags, xks_keys};
 use crate::protocol::error::KmsError;
 use crate::protocol::catalogue::Error;
 
@@ -48,17 +48,17 @@ pub async fn handle(ctx: &OpCtx<'_>, req: CreateKeyRequest, account: Authorized<
     if in_xks != req.xks_key_id.is_some() {
         return Err(Error::XksKeyIdRequired.into());
     }
-    if in_key_store && (spec != KeySpec::SymmetricDefault || usage != KeyUsage::EncryptDecrypt || req.multi_region == Some(true)) {
-        let what = if req.multi_region == Some(true) { "a multi-Region key".to_owned() } else { key_spec.clone() };
-        return Err(Error::KeyStoreKeySpec { spec: what }.into());
+    // AWS: "you cannot create a multi-Region key in a custom key store".
+    if in_key_store && req.multi_region == Some(true) {
+        return Err(Error::MultiRegionInKeyStore.into());
+    }
+    if in_key_store && (spec != KeySpec::SymmetricDefault || usage != KeyUsage::EncryptDecrypt) {
+        return Err(Error::KeyStoreKeySpec { spec: key_spec.clone() }.into());
     }
     // The key types AWS takes imported material for (not ML-DSA, ML-KEM, Ed25519).
     let importable = spec == KeySpec::SymmetricDefault || spec.is_hmac() || key_spec.starts_with("RSA_") || key_spec.starts_with("ECC_NIST_P") || matches!(spec, KeySpec::EccSecgP256k1 | KeySpec::Sm2);
     if external && !importable {
         return Err(validation_unsupported(format!("Origin EXTERNAL (imported key material) with KeySpec {key_spec}")));
-    }
-    if req.multi_region == Some(true) {
-        return Err(validation_unsupported("MultiRegion keys".into()));
     }
     let policy_given = req.policy.is_some();
     let policy = match req.policy {
@@ -74,8 +74,14 @@ pub async fn handle(ctx: &OpCtx<'_>, req: CreateKeyRequest, account: Authorized<
         return Err(Error::TooManyTags { max: tags::MAX_TAGS_PER_KEY.to_string() }.into());
     }
 
-    let id = trent_crypto::new_uuid();
-    let key_id = id.to_string();
+    // A multi-Region primary's id is `mrk-` and 32 hex digits, as AWS's.
+    let multi_region = req.multi_region == Some(true);
+    let (id, key_id) = if multi_region {
+        multi_region::new_id()?
+    } else {
+        let id = trent_crypto::new_uuid();
+        (id, id.to_string())
+    };
     let arn = key_arn(ctx.region(), &account, &key_id);
     let generated = match &req.custom_key_store_id {
         _ if external => None,
@@ -104,7 +110,7 @@ pub async fn handle(ctx: &OpCtx<'_>, req: CreateKeyRequest, account: Authorized<
         policy,
         tags,
         current_material_id: generated.as_ref().map(|(_, id)| hex::encode(id)).unwrap_or_default(),
-        multi_region: false,
+        multi_region,
         rotation: Default::default(),
         import: Default::default(),
         key_manager: Default::default(),

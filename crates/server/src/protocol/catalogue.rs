@@ -199,6 +199,7 @@ catalogue! {
     CloudHsmParameterRequired { what } => Validation, "{what} is required to create a custom key store of type AWS_CLOUDHSM.", Source::NotPublished;
     OriginNeedsKeyStore { origin } => Validation, "Origin {origin} needs a CustomKeyStoreId, and a CustomKeyStoreId needs Origin AWS_CLOUDHSM or EXTERNAL_KEY_STORE.", Source::NotPublished;
     KeyStoreKeySpec { spec } => UnsupportedOperation, "KeySpec {spec} cannot be created in a custom key store: only SYMMETRIC_DEFAULT keys with KeyUsage ENCRYPT_DECRYPT can.", Source::NotPublished;
+    MultiRegionInKeyStore => UnsupportedOperation, "A multi-Region key cannot be created in a custom key store.", Source::NotPublished;
     NotForKeyStoreKeys { operation, arn } => UnsupportedOperation, "{operation} is not supported for {arn}: it is a KMS key in a custom key store.", Source::NotPublished;
 
     // --- External key stores (an XKS proxy; the KMS side).
