@@ -289,6 +289,8 @@ where
 
 /// Unwraps a failed request's modeled service error and checks its kind
 /// with one of the SDK's `is_*_exception` predicates; evaluates to the error.
+/// Not every test binary uses it.
+#[allow(unused_macros)]
 macro_rules! assert_err {
     ($result:expr, $predicate:ident) => {{
         let err = $result.expect_err(concat!("expected the request to fail with ", stringify!($predicate)));
