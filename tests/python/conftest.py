@@ -356,6 +356,44 @@ def kms_error(call, *args, **kwargs):
     return KmsError(r["Error"]["Code"], r["ResponseMetadata"]["HTTPStatusCode"], r["Error"].get("Message"))
 
 
+SOFTHSM_MODULES = [
+    os.environ.get("TRENT_SOFTHSM_MODULE", ""),
+    "/usr/lib/softhsm/libsofthsm2.so",
+    "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
+]
+
+
+def softhsm_token(tmp_path, label, pin):
+    """A fresh SoftHSM2 token labelled `label` with user PIN `pin`, in
+    `tmp_path`: returns the module's path and the SOFTHSM2_CONF to hand to
+    the processes that use it. Skips without SoftHSM2, unless
+    TRENT_REQUIRE_SOFTHSM=1 (scripts/test), where it fails."""
+    module = next((m for m in SOFTHSM_MODULES if m and os.path.isfile(m)), None)
+    if module is None or shutil.which("softhsm2-util") is None:
+        if os.environ.get("TRENT_REQUIRE_SOFTHSM") == "1":
+            pytest.fail("SoftHSM2 is required (TRENT_REQUIRE_SOFTHSM=1); scripts/lib/softhsm.sh installs it")
+        pytest.skip("SoftHSM2 is not installed")
+    tokens = tmp_path / "tokens"
+    tokens.mkdir()
+    conf = tmp_path / "softhsm2.conf"
+    conf.write_text(f"directories.tokendir = {tokens}\nobjectstore.backend = file\nlog.level = ERROR\n")
+    env = dict(os.environ, SOFTHSM2_CONF=str(conf))
+    subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", label, "--so-pin", "so-secret", "--pin", pin], check=True, capture_output=True, env=env)
+    return module, str(conf)
+
+
+def wait_key_store_state(t, store_id, want):
+    """DescribeCustomKeyStores through the aws CLI until the key store is
+    `want` (20 s at most); its entry."""
+    deadline = time.time() + 20
+    while True:
+        entry = t.aws("kms", "describe-custom-key-stores", "--custom-key-store-id", store_id)["CustomKeyStores"][0]
+        if entry["ConnectionState"] == want or time.time() > deadline:
+            assert entry["ConnectionState"] == want, entry
+            return entry
+        time.sleep(0.2)
+
+
 # --- fixtures -------------------------------------------------------------------
 
 

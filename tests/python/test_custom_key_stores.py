@@ -6,48 +6,22 @@ it the test skips, unless TRENT_REQUIRE_SOFTHSM=1 (scripts/test), where it fails
 
 import base64
 import os
-import shutil
 import subprocess
-import time
 
 import pytest
 
-from conftest import trent_bin
+from conftest import softhsm_token, trent_bin, wait_key_store_state as wait_state
 
 CLUSTER = "cluster-jgmxu3u6z2b"
 PIN = "kmsuser-password"
-MODULES = [
-    os.environ.get("TRENT_SOFTHSM_MODULE", ""),
-    "/usr/lib/softhsm/libsofthsm2.so",
-    "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
-]
 
 
 @pytest.fixture
 def token(tmp_path, monkeypatch):
-    module = next((m for m in MODULES if m and os.path.isfile(m)), None)
-    if module is None or shutil.which("softhsm2-util") is None:
-        if os.environ.get("TRENT_REQUIRE_SOFTHSM") == "1":
-            pytest.fail("SoftHSM2 is required (TRENT_REQUIRE_SOFTHSM=1); scripts/lib/softhsm.sh installs it")
-        pytest.skip("SoftHSM2 is not installed")
-    tokens = tmp_path / "tokens"
-    tokens.mkdir()
-    conf = tmp_path / "softhsm2.conf"
-    conf.write_text(f"directories.tokendir = {tokens}\nobjectstore.backend = file\nlog.level = ERROR\n")
+    module, conf = softhsm_token(tmp_path, "kms-cluster", PIN)
     # The server started below inherits it; nothing else in this process reads it.
-    monkeypatch.setenv("SOFTHSM2_CONF", str(conf))
-    subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", "kms-cluster", "--so-pin", "so-secret", "--pin", PIN], check=True, capture_output=True)
+    monkeypatch.setenv("SOFTHSM2_CONF", conf)
     return module
-
-
-def wait_state(t, store_id, want):
-    deadline = time.time() + 20
-    while True:
-        entry = t.aws("kms", "describe-custom-key-stores", "--custom-key-store-id", store_id)["CustomKeyStores"][0]
-        if entry["ConnectionState"] == want or time.time() > deadline:
-            assert entry["ConnectionState"] == want, entry
-            return entry
-        time.sleep(0.2)
 
 
 def test_the_cloudhsm_key_store_walkthrough_with_the_aws_cli(new_trent, token, tmp_path):

@@ -9,7 +9,6 @@ import base64
 import datetime
 import json
 import os
-import shutil
 import subprocess
 import time
 
@@ -19,16 +18,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from conftest import START_TIMEOUT, note_secret, trent_bin
+from conftest import START_TIMEOUT, note_secret, softhsm_token, trent_bin, wait_key_store_state as wait_state
 
 PREFIX = "/example/prefix"
 LABEL = "xks-token"
 PIN = "kmsuser-pin"
-MODULES = [
-    os.environ.get("TRENT_SOFTHSM_MODULE", ""),
-    "/usr/lib/softhsm/libsofthsm2.so",
-    "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
-]
 
 
 def self_signed(tmp_path):
@@ -56,17 +50,8 @@ def self_signed(tmp_path):
 def token_env(tmp_path):
     """A fresh SoftHSM2 token; returns the proxy's backend flags and the
     environment its processes need (the PIN in TRENT_XKS_PKCS11_PIN)."""
-    module = next((m for m in MODULES if m and os.path.isfile(m)), None)
-    if module is None or shutil.which("softhsm2-util") is None:
-        if os.environ.get("TRENT_REQUIRE_SOFTHSM") == "1":
-            pytest.fail("SoftHSM2 is required (TRENT_REQUIRE_SOFTHSM=1); scripts/lib/softhsm.sh installs it")
-        pytest.skip("SoftHSM2 is not installed")
-    tokens = tmp_path / "tokens"
-    tokens.mkdir()
-    conf = tmp_path / "softhsm2.conf"
-    conf.write_text(f"directories.tokendir = {tokens}\nobjectstore.backend = file\nlog.level = ERROR\n")
-    env = dict(os.environ, SOFTHSM2_CONF=str(conf), TRENT_XKS_PKCS11_PIN=PIN)
-    subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", LABEL, "--so-pin", "so-secret", "--pin", PIN], check=True, capture_output=True, env=env)
+    module, conf = softhsm_token(tmp_path, LABEL, PIN)
+    env = dict(os.environ, SOFTHSM2_CONF=conf, TRENT_XKS_PKCS11_PIN=PIN)
     return ["--pkcs11-module", module, "--pkcs11-token-label", LABEL], env
 
 
@@ -107,16 +92,6 @@ def proxy(request, tmp_path):
         proc.terminate()
         proc.wait(10)
         log.close()
-
-
-def wait_state(t, store_id, want):
-    deadline = time.time() + 20
-    while True:
-        entry = t.aws("kms", "describe-custom-key-stores", "--custom-key-store-id", store_id)["CustomKeyStores"][0]
-        if entry["ConnectionState"] == want or time.time() > deadline:
-            assert entry["ConnectionState"] == want, entry
-            return entry
-        time.sleep(0.2)
 
 
 def test_the_external_key_store_walkthrough_with_the_aws_cli(new_trent, proxy, tmp_path):

@@ -5,28 +5,17 @@
 //! Without SoftHSM2 (or openssl) the tests skip with a message, unless
 //! TRENT_REQUIRE_SOFTHSM=1 (scripts/lib/softhsm.sh sets it), where they fail.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const MODULE_CANDIDATES: &[&str] = &[
-    "/usr/lib/softhsm/libsofthsm2.so",
-    "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
-    "/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so",
-    "/usr/lib64/softhsm/libsofthsm2.so",
-    "/usr/lib64/pkcs11/libsofthsm2.so",
-    "/usr/local/lib/softhsm/libsofthsm2.so",
-    "/opt/homebrew/lib/softhsm/libsofthsm2.so",
-];
-
-fn tool_present(name: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(name).is_file()))
-}
+use common::softhsm::{module_path, tool_present};
 
 /// The SoftHSM2 module, or `None` (with a message) when this machine lacks
 /// SoftHSM2 or openssl and TRENT_REQUIRE_SOFTHSM is not 1.
 fn softhsm(test: &str) -> Option<PathBuf> {
-    let from_env = std::env::var("TRENT_SOFTHSM_MODULE").ok().map(PathBuf::from);
-    let module = from_env.into_iter().chain(MODULE_CANDIDATES.iter().map(PathBuf::from)).find(|p| p.is_file());
+    let module = module_path();
     let missing = match (&module, tool_present("softhsm2-util"), tool_present("openssl")) {
         (Some(_), true, true) => return module,
         (_, _, true) => "SoftHSM2 (Debian's softhsm2)",

@@ -17,7 +17,15 @@ const MODULE_CANDIDATES: &[&str] = &[
     "/usr/lib64/softhsm/libsofthsm2.so",
     "/usr/lib64/pkcs11/libsofthsm2.so",
     "/usr/local/lib/softhsm/libsofthsm2.so",
+    "/opt/homebrew/lib/softhsm/libsofthsm2.so",
 ];
+
+/// SoftHSM2's module: TRENT_SOFTHSM_MODULE (scripts/lib/softhsm.sh sets
+/// it), else the first of the usual places that exists.
+pub fn module_path() -> Option<PathBuf> {
+    let from_env = std::env::var("TRENT_SOFTHSM_MODULE").ok().map(PathBuf::from);
+    from_env.into_iter().chain(MODULE_CANDIDATES.iter().map(PathBuf::from)).find(|p| p.is_file())
+}
 
 pub struct TestToken {
     pub dir: tempfile::TempDir,
@@ -25,7 +33,7 @@ pub struct TestToken {
     pub label: String,
 }
 
-fn tool_present(name: &str) -> bool {
+pub fn tool_present(name: &str) -> bool {
     std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(name).is_file()))
 }
 
@@ -33,8 +41,7 @@ impl TestToken {
     /// A fresh token labelled `label` with [`USER_PIN`], or `None` when
     /// SoftHSM2 (or opensc's pkcs11-tool) is missing and not required.
     pub fn new(test: &str, label: &str) -> Option<TestToken> {
-        let module = std::env::var("TRENT_SOFTHSM_MODULE").ok().map(PathBuf::from).filter(|p| p.is_file()).or_else(|| MODULE_CANDIDATES.iter().map(PathBuf::from).find(|p| p.is_file()));
-        let (Some(module), true, true) = (module, tool_present("softhsm2-util"), tool_present("pkcs11-tool")) else {
+        let (Some(module), true, true) = (module_path(), tool_present("softhsm2-util"), tool_present("pkcs11-tool")) else {
             if std::env::var("TRENT_REQUIRE_SOFTHSM").as_deref() == Ok("1") {
                 panic!("{test}: SoftHSM2 and pkcs11-tool are required (TRENT_REQUIRE_SOFTHSM=1); scripts/lib/softhsm.sh installs them");
             }
