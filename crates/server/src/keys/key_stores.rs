@@ -15,7 +15,7 @@ use trent_store::{ConnectionState, CustomKeyStoreRecord, KeyRecord, KeyStoreConf
 use crate::authz::Authorized;
 use crate::keys::xks_stores::{self, XksUpdate};
 use crate::keys::OpCtx;
-use crate::keystores::runtime::ConnectFailure;
+use crate::keystores::runtime::{ConnectFailure, KeyStoreRuntime};
 use crate::protocol::catalogue::Error;
 use crate::protocol::error::KmsError;
 use crate::state::AppState;
@@ -251,9 +251,8 @@ pub async fn generate_key(ctx: &OpCtx<'_>, account: &Authorized<String>, id: &st
     }
     let state = ctx.state();
     ensure_logged_in(state, &store).await?;
-    let runtime = state.key_stores.clone();
-    let (s, label) = (store.clone(), arn.to_owned());
-    let generated = tokio::task::spawn_blocking(move || runtime.generate_key(&s, &label)).await.map_err(|e| KmsError::internal(format!("key generation task: {e}")))?;
+    let label = arn.to_owned();
+    let generated = on_token(state, &store, move |runtime, s| runtime.generate_key(s, &label)).await.map_err(|e| KmsError::internal(format!("key generation task: {e}")))?;
     if let Err(e) = generated {
         note_fault(state, &store, &e).await;
         return Err(invalid_state(&store, "its token could not generate the key"));
@@ -286,9 +285,8 @@ pub async fn key_destroyed(state: &AppState, key: &KeyRecord) {
 }
 
 async fn destroy_token_key(state: &AppState, store: &CustomKeyStoreRecord, label: &str) {
-    let runtime = state.key_stores.clone();
-    let (s, l) = (store.clone(), label.to_owned());
-    match tokio::task::spawn_blocking(move || runtime.destroy_key(&s, &l)).await {
+    let l = label.to_owned();
+    match on_token(state, store, move |runtime, s| runtime.destroy_key(s, &l)).await {
         Ok(Ok(())) => tracing::info!(key = %label, key_store = %store.id, "key material destroyed in the token"),
         Ok(Err(e)) => tracing::warn!(key = %label, key_store = %store.id, error = %e, "could not destroy the key's material in the token (orphaned; delete it there)"),
         Err(e) => tracing::warn!(key = %label, error = %e, "token key destruction task failed"),
@@ -306,9 +304,7 @@ pub async fn random(ctx: &OpCtx<'_>, account: &Authorized<String>, id: &str, len
     }
     let state = ctx.state();
     ensure_logged_in(state, &store).await?;
-    let runtime = state.key_stores.clone();
-    let s = store.clone();
-    match tokio::task::spawn_blocking(move || runtime.random(&s, len)).await.map_err(|e| KmsError::internal(format!("random task: {e}")))? {
+    match on_token(state, &store, move |runtime, s| runtime.random(s, len)).await.map_err(|e| KmsError::internal(format!("random task: {e}")))? {
         Ok(bytes) => Ok(bytes),
         Err(e) => {
             note_fault(state, &store, &e).await;
@@ -347,23 +343,25 @@ pub(in crate::keys) async fn symmetric_key(state: &AppState, key: &KeyRecord, st
 /// every node, with the fault's `ConnectionErrorCode` (a missing key object
 /// is that key's problem, not the store's).
 pub async fn note_fault(state: &AppState, store: &CustomKeyStoreRecord, e: &HsmError) {
-    let Some(fault) = e.fault() else { return };
-    if fault == trent_crypto::KeyStoreFault::KeyNotFound {
-        return;
+    if let Some(fault) = e.fault() {
+        fail_on(state, store, fault, e).await;
     }
-    tracing::error!(key_store = %store.id, error = %e, "custom key store token fault: the key store is FAILED");
-    mark_failed(state, store, fault.connection_error_code()).await;
 }
 
 /// A fault reported through a key handle (a `CryptoError::KeyStore`).
 pub(in crate::keys) async fn note_crypto_fault(state: &AppState, store_id: &str, fault: trent_crypto::KeyStoreFault) {
+    if let Ok(Some(store)) = state.store.get_custom_key_store(store_id).await {
+        fail_on(state, &store, fault, &fault).await;
+    }
+}
+
+/// A missing key object is that key's problem, not the store's.
+async fn fail_on(state: &AppState, store: &CustomKeyStoreRecord, fault: trent_crypto::KeyStoreFault, detail: &(dyn std::fmt::Display + Sync)) {
     if fault == trent_crypto::KeyStoreFault::KeyNotFound {
         return;
     }
-    if let Ok(Some(store)) = state.store.get_custom_key_store(store_id).await {
-        tracing::error!(key_store = %store_id, fault = %fault, "custom key store token fault: the key store is FAILED");
-        mark_failed(state, &store, fault.connection_error_code()).await;
-    }
+    tracing::error!(key_store = %store.id, error = %detail, "custom key store token fault: the key store is FAILED");
+    mark_failed(state, store, fault.connection_error_code()).await;
 }
 
 /// Records FAILED with `code` unless the key store changed meanwhile.
@@ -423,11 +421,20 @@ async fn ensure_logged_in(state: &AppState, store: &CustomKeyStoreRecord) -> Res
 /// Logs in to `store`'s token on the blocking pool.
 pub(crate) async fn login(state: &AppState, store: &CustomKeyStoreRecord) -> Result<(), ConnectFailure> {
     let pin = unseal_password(state, store).map_err(|e| ConnectFailure { code: "INTERNAL_ERROR", detail: format!("{e:?}") })?;
-    let runtime = state.key_stores.clone();
-    let store = store.clone();
-    tokio::task::spawn_blocking(move || runtime.connect(&store, pin))
+    on_token(state, store, move |runtime, s| runtime.connect(s, pin))
         .await
         .unwrap_or_else(|e| Err(ConnectFailure { code: "INTERNAL_ERROR", detail: format!("login task: {e}") }))
+}
+
+/// Runs `work` with this node's token runtime and `store` on the blocking
+/// pool (PKCS#11 calls block); Err if the task itself failed.
+async fn on_token<T: Send + 'static>(
+    state: &AppState,
+    store: &CustomKeyStoreRecord,
+    work: impl FnOnce(&KeyStoreRuntime, &CustomKeyStoreRecord) -> T + Send + 'static,
+) -> Result<T, tokio::task::JoinError> {
+    let (runtime, store) = (state.key_stores.clone(), store.clone());
+    tokio::task::spawn_blocking(move || work(&runtime, &store)).await
 }
 
 fn seal_password(state: &AppState, id: &str, password: &SecretString) -> Result<Vec<u8>, KmsError> {
