@@ -41,6 +41,11 @@ enum Mode {
     Mute,
     /// TLS with a certificate Trent does not trust.
     Untrusted,
+    /// Passes the request on to the real proxy (TLS, trusted by this
+    /// config, at this port) and its answer back, an Encrypt answer's JSON
+    /// changed by the function on the way (a proxy or network that
+    /// corrupts what it returns).
+    Relay(Arc<rustls::ClientConfig>, u16, fn(&mut serde_json::Value)),
 }
 
 /// A TLS server on 127.0.0.1 that answers as told.
@@ -82,6 +87,10 @@ impl FakeProxy {
 }
 
 fn serve(tcp: TcpStream, mode: Mode, trusted: Arc<rustls::ServerConfig>, untrusted: Arc<rustls::ServerConfig>) {
+    let relayed = match &mode {
+        Mode::Relay(client, port, tamper) => Some((client.clone(), *port, *tamper)),
+        _ => None,
+    };
     let (config, status, body) = match mode {
         Mode::Silent => {
             std::thread::sleep(Duration::from_secs(30));
@@ -90,6 +99,7 @@ fn serve(tcp: TcpStream, mode: Mode, trusted: Arc<rustls::ServerConfig>, untrust
         Mode::Untrusted => (untrusted, 200, HEALTHY.to_string()),
         Mode::Mute => (trusted, 0, String::new()),
         Mode::Answer(status, body) => (trusted, status, body),
+        Mode::Relay(..) => (trusted, 0, String::new()),
     };
     let Ok(conn) = rustls::ServerConnection::new(config) else { return };
     let mut tls = rustls::StreamOwned::new(conn, tcp);
@@ -110,14 +120,50 @@ fn serve(tcp: TcpStream, mode: Mode, trusted: Arc<rustls::ServerConfig>, untrust
             }
         }
     }
-    if status == 0 {
-        std::thread::sleep(Duration::from_secs(30));
-        return;
-    }
+    let (status, body) = match relayed {
+        Some((client, port, tamper)) => relay(&raw, client, port, tamper),
+        None if status == 0 => {
+            std::thread::sleep(Duration::from_secs(30));
+            return;
+        }
+        None => (status, body),
+    };
     let answer = format!("HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
     let _ = tls.write_all(answer.as_bytes());
     tls.conn.send_close_notify();
     let _ = tls.flush();
+}
+
+/// One HTTP exchange with the real proxy: `raw` (a whole request) sent
+/// as it came, so its SigV4 signature still holds; the answer's status and
+/// body, an Encrypt answer's JSON passed through `tamper`.
+fn relay(raw: &[u8], client: Arc<rustls::ClientConfig>, port: u16, tamper: fn(&mut serde_json::Value)) -> (u16, String) {
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let conn = rustls::ClientConnection::new(client, name).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, TcpStream::connect(("127.0.0.1", port)).unwrap());
+    tls.write_all(raw).unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    let (head, body) = loop {
+        let n = tls.read(&mut buf).unwrap();
+        assert!(n > 0, "the real proxy closed before answering");
+        answer.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&answer).to_string();
+        if let Some((head, rest)) = text.split_once("\r\n\r\n") {
+            let len = head.lines().find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap())).unwrap();
+            if rest.len() >= len {
+                break (head.to_string(), rest[..len].to_string());
+            }
+        }
+    };
+    let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let first_line = String::from_utf8_lossy(raw).lines().next().unwrap_or("").to_string();
+    if status != 200 || !first_line.contains("/encrypt ") {
+        return (status, body);
+    }
+    let mut json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    tamper(&mut json);
+    (status, json.to_string())
 }
 
 fn server_config(name: &str) -> (Arc<rustls::ServerConfig>, String) {
@@ -178,6 +224,17 @@ impl Setup {
 
     fn client(&self) -> Client {
         self.trent.client(REGION)
+    }
+
+    /// The fake proxy relays to the real one, `tamper` changing Encrypt's answers.
+    fn relay(&self, tamper: fn(&mut serde_json::Value)) {
+        let cert = std::fs::read(self.proxy.dir.path().join("cert.pem")).unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        use rustls::pki_types::pem::PemObject;
+        roots.add(rustls::pki_types::CertificateDer::from_pem_slice(&cert).unwrap()).unwrap();
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider).with_safe_default_protocol_versions().unwrap().with_root_certificates(roots).with_no_client_auth();
+        self.fake.set(Mode::Relay(Arc::new(config), self.proxy.port, tamper));
     }
 }
 
@@ -663,4 +720,55 @@ async fn keys_held_in_a_pkcs11_token_behind_the_proxy_round_trip() {
     assert_eq!(decrypt(&client, &blob, &ctx).await.unwrap_err(), "KMSInvalidStateException");
     s.proxy.trent(&["key", "enable", "--key-id", "key-1"]);
     assert_eq!(decrypt(&client, &blob, &ctx).await.unwrap().0, b"held by the token");
+}
+
+/// One bit of an answer's Base64 member flipped.
+fn flip(answer: &mut serde_json::Value, member: &str) {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut bytes = b64.decode(answer[member].as_str().unwrap()).unwrap();
+    bytes[0] ^= 0x01;
+    answer[member] = b64.encode(bytes).into();
+}
+
+/// The spec's ciphertext data integrity value: Trent's KMS side asks for
+/// it on every Encrypt and checks it, so an answer corrupted between the
+/// proxy's key manager and Trent is refused at once, rather than becoming
+/// a blob that never decrypts (as AWS: KMSInvalidStateException).
+#[tokio::test(flavor = "multi_thread")]
+async fn encrypt_answers_that_fail_their_integrity_value_are_refused() {
+    let s = Setup::start();
+    let client = s.client();
+    s.relay(|_| {});
+    let store = create(&client, "relayed", FAKE, &path(), &s.proxy.credential).await.unwrap();
+    assert_eq!(connect(&client, &store).await, (ConnectionStateType::Connected, None));
+    let key = create_xks_key(&client, &store, "key-1").await.unwrap();
+    // Answers as the proxy made them pass their check.
+    let blob = encrypt(&client, &key, b"relayed", &[("k", "v")]).await;
+    assert_eq!(decrypt(&client, &blob, &[("k", "v")]).await.unwrap().0, b"relayed");
+
+    let tampered: [(&str, fn(&mut serde_json::Value)); 6] = [
+        ("a ciphertext bit", |a| flip(a, "ciphertext")),
+        ("an iv bit", |a| flip(a, "initializationVector")),
+        ("a tag bit", |a| flip(a, "authenticationTag")),
+        ("metadata added", |a| a["ciphertextMetadata"] = "AQ==".into()),
+        ("a CDIV bit", |a| flip(a, "ciphertextDataIntegrityValue")),
+        ("no CDIV", |a| drop(a.as_object_mut().unwrap().remove("ciphertextDataIntegrityValue"))),
+    ];
+    for (what, tamper) in tampered {
+        s.relay(tamper);
+        let e = client.encrypt().key_id(&key).plaintext(Blob::new(b"x".to_vec())).send().await.unwrap_err();
+        assert_eq!(code(&e), "KMSInvalidStateException", "{what}");
+        let message = e.as_service_error().and_then(|e| e.meta().message()).unwrap_or("").to_owned();
+        assert!(message.contains("XKS_PROXY_INVALID_RESPONSE") && message.contains("ciphertextDataIntegrityValue"), "{what}: {message}");
+        let e = client.generate_data_key().key_id(&key).number_of_bytes(32).send().await.unwrap_err();
+        assert_eq!(code(&e), "KMSInvalidStateException", "{what}");
+        // Decrypt never asks for a CDIV: the earlier blob still opens.
+        assert_eq!(decrypt(&client, &blob, &[("k", "v")]).await.unwrap().0, b"relayed", "{what}");
+    }
+    // The key store is left CONNECTED, and works once the answers are whole.
+    assert_eq!(entry(&client, &store).await.connection_state(), Some(&ConnectionStateType::Connected));
+    s.relay(|_| {});
+    let blob = encrypt(&client, &key, b"whole again", &[]).await;
+    assert_eq!(decrypt(&client, &blob, &[]).await.unwrap().0, b"whole again");
 }
