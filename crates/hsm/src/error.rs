@@ -34,6 +34,10 @@ pub enum HsmError {
     /// The token lacks a mechanism Trent needs (e.g. CKM_AES_GCM).
     #[error("PKCS#11 token does not support {0}")]
     Unsupported(&'static str),
+    /// Every session stayed busy for the token's wait bound
+    /// ([`crate::Token::open_bounded`]); the call did not run.
+    #[error("no PKCS#11 session became free within {0:?}")]
+    Busy(std::time::Duration),
     /// AES-GCM authentication failed: wrong key, wrong AAD or changed bytes.
     #[error("AES-GCM authentication failed")]
     Decrypt,
@@ -56,7 +60,8 @@ impl HsmError {
             HsmError::PinLocked => KeyStoreFault::PinLocked,
             HsmError::KeyNotFound(_) => KeyStoreFault::KeyNotFound,
             HsmError::Decrypt => return None,
-            HsmError::Module { .. } | HsmError::ModuleInUse { .. } | HsmError::DuplicateKey(_) | HsmError::Unsupported(_) | HsmError::Pkcs11 { .. } => KeyStoreFault::Internal,
+            // Only bounded tokens (the XKS proxy's) are ever busy.
+            HsmError::Busy(_) | HsmError::Module { .. } | HsmError::ModuleInUse { .. } | HsmError::DuplicateKey(_) | HsmError::Unsupported(_) | HsmError::Pkcs11 { .. } => KeyStoreFault::Internal,
         })
     }
 

@@ -1,6 +1,7 @@
 //! A bounded pool of logged-in sessions on one token, reused across calls:
 //! a call takes an idle session, or opens one while fewer than the bound
-//! are open, or waits for one to come back. Sessions are never opened per
+//! are open, or waits for one to come back (for ever, or at most the
+//! pool's wait bound: then [`HsmError::Busy`]). Sessions are never opened per
 //! call. Once a call sees the token go away the pool is gone for good: its
 //! idle sessions are closed and every later call fails at once (PKCS#11
 //! closes all sessions of a removed token; SoftHSM2 keeps them open but
@@ -8,6 +9,7 @@
 
 use std::fmt;
 use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use cryptoki::context::Pkcs11;
 use cryptoki::error::{Error, RvError};
@@ -49,6 +51,8 @@ pub struct SessionPool {
     slot: Slot,
     pin: AuthPin,
     max_sessions: usize,
+    /// How long a call waits for a busy pool's session; `None`: for ever.
+    session_wait: Option<Duration>,
     state: Mutex<State>,
     returned: Condvar,
 }
@@ -62,12 +66,13 @@ impl fmt::Debug for SessionPool {
 impl SessionPool {
     /// A pool on `slot` logging in with `pin`; opens and logs in its first
     /// session now, so a wrong PIN or a missing token shows at once.
-    pub(crate) fn new(ctx: Pkcs11, slot: Slot, pin: AuthPin, max_sessions: usize) -> Result<Self, HsmError> {
+    pub(crate) fn new(ctx: Pkcs11, slot: Slot, pin: AuthPin, max_sessions: usize, session_wait: Option<Duration>) -> Result<Self, HsmError> {
         let pool = SessionPool {
             ctx,
             slot,
             pin,
             max_sessions: max_sessions.max(1),
+            session_wait,
             state: Mutex::new(State { idle: Vec::new(), gone: false, open: 0, peak_open: 0, opened_total: 0 }),
             returned: Condvar::new(),
         };
@@ -86,7 +91,7 @@ impl SessionPool {
     }
 
     /// Runs `f` with a session of the pool, waiting for one if all
-    /// `max_sessions` are busy.
+    /// `max_sessions` are busy (at most the pool's wait bound).
     pub(crate) fn with_session<T>(&self, f: impl FnOnce(&Session) -> Result<T, HsmError>) -> Result<T, HsmError> {
         let lease = Lease { pool: self, session: Some(self.take()?) };
         self.run(lease, f)
@@ -174,6 +179,7 @@ impl SessionPool {
     }
 
     fn take(&self) -> Result<Session, HsmError> {
+        let deadline = self.session_wait.map(|wait| (wait, Instant::now() + wait));
         let mut s = self.lock();
         loop {
             if s.gone {
@@ -185,7 +191,16 @@ impl SessionPool {
             if s.open < self.max_sessions {
                 return self.open_counted(s);
             }
-            s = self.returned.wait(s).unwrap_or_else(|e| e.into_inner());
+            s = match deadline {
+                None => self.returned.wait(s).unwrap_or_else(|e| e.into_inner()),
+                Some((wait, deadline)) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(HsmError::Busy(wait));
+                    }
+                    self.returned.wait_timeout(s, left).map(|(s, _)| s).unwrap_or_else(|e| e.into_inner().0)
+                }
+            };
         }
     }
 

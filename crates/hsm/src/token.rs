@@ -4,6 +4,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error, RvError};
@@ -149,6 +150,14 @@ impl Token {
     /// zeroized secret, to log in again on new sessions). At most
     /// `max_sessions` sessions are ever open at once.
     pub fn open(module: &Arc<Pkcs11Module>, label: &str, pin: AuthPin, max_sessions: usize) -> Result<Arc<Token>, HsmError> {
+        Token::open_bounded(module, label, pin, max_sessions, None)
+    }
+
+    /// As [`Token::open`]; with `session_wait`, a call that finds every
+    /// session busy waits at most that long, then fails with
+    /// [`HsmError::Busy`] (a server with a deadline of its own answers
+    /// that in time rather than queueing for ever).
+    pub fn open_bounded(module: &Arc<Pkcs11Module>, label: &str, pin: AuthPin, max_sessions: usize, session_wait: Option<Duration>) -> Result<Arc<Token>, HsmError> {
         let ctx = module.ctx()?;
         let slot = find_slot(ctx, label)?;
         let mechanisms = ctx.get_mechanism_list(slot)?;
@@ -157,7 +166,7 @@ impl Token {
                 return Err(HsmError::Unsupported(name));
             }
         }
-        let pool = SessionPool::new(ctx.clone(), slot, pin, max_sessions)?;
+        let pool = SessionPool::new(ctx.clone(), slot, pin, max_sessions, session_wait)?;
         Ok(Arc::new(Token { pool, module: module.clone(), label: label.to_string() }))
     }
 

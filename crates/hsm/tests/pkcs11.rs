@@ -5,6 +5,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use common::{pin, SoftToken, USER_PIN};
 use trent_crypto::{CryptoError, Header, KeyStoreFault, SymmetricKey};
@@ -120,6 +121,58 @@ fn pool_run(soft: &SoftToken, max_sessions: usize) {
     assert!(stats.peak_open <= max_sessions, "{stats:?}");
     assert!(stats.opened_total <= max_sessions, "sessions are reused, never opened per call: {stats:?}");
     assert_eq!(stats.open, stats.idle, "every session came back: {stats:?}");
+}
+
+/// A pool with a wait bound answers `Busy` when every session stays busy
+/// that long, instead of queueing the call for ever; with a bound longer
+/// than the calls, or none, contention only waits. Calls that met a busy
+/// pool leave it as it was (one session, back in the idle list).
+#[test]
+fn a_bounded_pool_answers_busy_rather_than_waiting_for_ever() {
+    let Some(soft) = SoftToken::new("bounded") else { return };
+    // With no wait at all, 4 threads on one session meet it busy (a few
+    // rounds, as the scheduler might serialize one).
+    let busy: usize = (0..10).map(|_| contend(&soft, Some(Duration::ZERO))).take_while(|&n| n == 0).count();
+    assert!(busy < 10, "no call of 10 rounds met the one session busy");
+    assert_eq!(contend(&soft, Some(Duration::from_secs(10))), 0);
+    assert_eq!(contend(&soft, None), 0);
+}
+
+/// 4 threads x 100 GCM calls on a pool of one with `wait`: the calls that
+/// were refused as busy (any other failure panics).
+fn contend(soft: &SoftToken, wait: Option<Duration>) -> usize {
+    let token = Token::open_bounded(&soft.module, &soft.label, pin(USER_PIN), 1, wait).unwrap();
+    let key = match token.find_aes_key(ARN) {
+        Ok(key) => key,
+        Err(_) => token.generate_aes_key(ARN).unwrap(),
+    };
+    let start = Arc::new(std::sync::Barrier::new(4));
+    let busy: usize = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..4)
+            .map(|_| {
+                let (token, key, start) = (token.clone(), key.clone(), start.clone());
+                s.spawn(move || {
+                    start.wait();
+                    let mut busy = 0;
+                    for _ in 0..100 {
+                        match token.encrypt_gcm(&key, &[1; 12], b"", &[0; 4096]) {
+                            Ok(_) => {}
+                            Err(HsmError::Busy(waited)) => {
+                                assert_eq!(Some(waited), wait);
+                                busy += 1;
+                            }
+                            Err(e) => panic!("{e}"),
+                        }
+                    }
+                    busy
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).sum()
+    });
+    let stats = token.pool_stats();
+    assert_eq!((stats.opened_total, stats.open, stats.idle), (1, 1, 1), "{stats:?}");
+    busy
 }
 
 /// The token's AES-GCM is standard AES-GCM over Trent's iv and AAD: a
