@@ -450,6 +450,8 @@ async fn each_broken_proxy_fails_the_connection_with_awss_code() {
         (Mode::Answer(200, r#"{"xksProxyFleetSize":1}"#.into()), ConnectionErrorCodeType::XksProxyInvalidResponse),
         (Mode::Answer(200, HEALTHY.replace("ACTIVE", "UNAVAILABLE")), ConnectionErrorCodeType::XksProxyNotReachable),
         (Mode::Answer(401, r#"{"errorName":"AuthenticationFailedException","errorMessage":"no"}"#.into()), ConnectionErrorCodeType::InvalidCredentials),
+        (Mode::Answer(503, r#"{"errorName":"DependencyTimeoutException","errorMessage":"busy"}"#.into()), ConnectionErrorCodeType::XksProxyTimedOut),
+        (Mode::Answer(429, r#"{"errorName":"ThrottlingException","errorMessage":"slow down"}"#.into()), ConnectionErrorCodeType::XksProxyNotReachable),
         (Mode::Silent, ConnectionErrorCodeType::XksProxyTimedOut),
         (Mode::Mute, ConnectionErrorCodeType::XksProxyTimedOut),
     ];
@@ -771,4 +773,38 @@ async fn encrypt_answers_that_fail_their_integrity_value_are_refused() {
     s.relay(|_| {});
     let blob = encrypt(&client, &key, b"whole again", &[]).await;
     assert_eq!(decrypt(&client, &blob, &[]).await.unwrap().0, b"whole again");
+}
+
+fn message<E: aws_sdk_kms::error::ProvideErrorMetadata>(e: &E) -> String {
+    e.message().unwrap_or("").to_owned()
+}
+
+/// A proxy that timed out reaching its key manager (the spec's
+/// DependencyTimeoutException, which `trent xks-proxy` answers when its
+/// token's sessions stay busy) or throttles: AWS's exceptions for each
+/// operation, from the XKS spec's table, with its messages.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_proxy_that_times_out_on_its_key_manager_or_throttles_is_refused_as_aws_does() {
+    let s = Setup::start();
+    let client = s.client();
+    s.relay(|_| {});
+    let store = create(&client, "busy", FAKE, &path(), &s.proxy.credential).await.unwrap();
+    assert_eq!(connect(&client, &store).await, (ConnectionStateType::Connected, None));
+    let key = create_xks_key(&client, &store, "key-1").await.unwrap();
+    let blob = encrypt(&client, &key, b"busy", &[]).await;
+    for (status, name, says) in [(503, "DependencyTimeoutException", "in the time allotted"), (429, "ThrottlingException", "very high request rate")] {
+        s.fake.set(Mode::Answer(status, format!(r#"{{"errorName":"{name}","errorMessage":"busy"}}"#)));
+        let e = client.encrypt().key_id(&key).plaintext(Blob::new(b"x".to_vec())).send().await.unwrap_err();
+        assert_eq!(code(&e), "KMSInvalidStateException", "{name}");
+        assert!(message(&e).contains(says), "{name}: {}", message(&e));
+        let e = client.decrypt().ciphertext_blob(Blob::new(blob.clone())).send().await.unwrap_err();
+        assert_eq!(code(&e), "KMSInvalidStateException", "{name}");
+        assert!(message(&e).contains(says), "{name}: {}", message(&e));
+        assert_eq!(create_xks_key(&client, &store, "key-2").await.unwrap_err(), "CustomKeyStoreInvalidStateException", "{name}");
+        let e = client.update_custom_key_store().custom_key_store_id(&store).xks_proxy_authentication_credential(credential(&s.proxy.credential)).send().await.unwrap_err();
+        assert_eq!(code(&e), "XksProxyUriUnreachableException", "{name}");
+    }
+    assert_eq!(entry(&client, &store).await.connection_state(), Some(&ConnectionStateType::Connected));
+    s.relay(|_| {});
+    assert_eq!(decrypt(&client, &blob, &[]).await.unwrap().0, b"busy");
 }

@@ -35,11 +35,16 @@ fn pkcs11_args(token: &TestToken, pin_file: Option<&std::path::Path>) -> Vec<Str
 /// A token with key-1 made by `trent xks-proxy key create --pkcs11-...`
 /// (PIN in a file), and the proxy on it; `None` without SoftHSM2.
 fn start(test: &str) -> Option<OnToken> {
+    start_with(test, &[])
+}
+
+/// As [`start`], with `server_args` for the proxy server only.
+fn start_with(test: &str, server_args: &[&str]) -> Option<OnToken> {
     let token = TestToken::new(test, LABEL)?;
     let pin_file = token.path().join("user.pin");
     std::fs::write(&pin_file, format!("{USER_PIN}\n")).unwrap();
     let env = token.env().into_iter().map(|(k, v)| (k.to_string(), v)).collect();
-    let proxy = Proxy::start_on(true, pkcs11_args(&token, Some(&pin_file)), env);
+    let proxy = Proxy::start_full(true, pkcs11_args(&token, Some(&pin_file)), server_args, env);
     Some(OnToken { proxy, token })
 }
 
@@ -258,4 +263,39 @@ fn a_token_that_goes_away_is_an_internal_error_and_unhealthy_until_it_is_back() 
     }
     let r = p.call(&Proxy::path("health"), &json!({"requestMetadata": {"kmsOperation": "KmsHealthCheck", "kmsRequestId": "1"}}).to_string());
     assert_eq!(r.body["ekmFleetDetails"][0]["healthStatus"], "ACTIVE", "{r:?}");
+}
+
+/// A token whose sessions stay busy past the wait bound: the request
+/// answers the spec's DependencyTimeoutException (503) rather than waiting
+/// for ever. One session and no wait at all, so concurrent requests meet
+/// it busy (a few rounds, as the scheduler may serialize a round); every
+/// other request succeeds, and the token stays usable.
+#[test]
+fn a_busy_token_answers_dependency_timeout() {
+    let Some(t) = start_with("a_busy_token_answers_dependency_timeout", &["--pkcs11-max-sessions", "1", "--pkcs11-session-wait-ms", "0"]) else { return };
+    let proxy = &t.proxy;
+    let big = vec![7u8; 60_000];
+    let mut timed_out = 0;
+    for _ in 0..20 {
+        let statuses: Vec<(u16, String)> = std::thread::scope(|s| {
+            let calls: Vec<_> = (0..8).map(|_| s.spawn(|| encrypt(proxy, "key-1", &big, b"aad"))).collect();
+            calls.into_iter().map(|c| c.join().unwrap()).map(|r| (r.status, r.error_name().to_string())).collect()
+        });
+        for (status, name) in &statuses {
+            match status {
+                200 => {}
+                503 => {
+                    assert_eq!(name, "DependencyTimeoutException");
+                    timed_out += 1;
+                }
+                other => panic!("{other} {name}"),
+            }
+        }
+        if timed_out > 0 {
+            break;
+        }
+    }
+    assert!(timed_out > 0, "no request of 20 rounds met the one session busy");
+    let r = encrypt(proxy, "key-1", b"after", b"");
+    assert_eq!(r.status, 200, "{:?}", r.body);
 }

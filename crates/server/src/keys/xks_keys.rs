@@ -140,12 +140,15 @@ fn metadata<'a>(ctx: &'a OpCtx<'_>, key: &'a KeyRecord, operation: &'a str) -> R
 }
 
 /// AWS: KMSInvalidStateException for every proxy failure, the message
-/// naming it (the proxy's own error name and message included).
+/// naming it (the XKS spec's "KMS Considerations" table for the proxy's
+/// own errors).
 fn proxy_error(key: &KeyRecord, store: &CustomKeyStoreRecord, e: XksError) -> KmsError {
     tracing::warn!(key = %key.arn, key_store = %store.id, error = %e, "the XKS proxy failed a cryptographic request");
     let why = match &e {
         XksError::Refused { name, .. } if name == "KeyNotFoundException" => "the external key store proxy cannot find the external key".to_owned(),
         XksError::Refused { name, .. } if name == "InvalidStateException" => "the external key is not enabled in the external key manager".to_owned(),
+        XksError::DependencyTimeout => "the external key store proxy did not respond to the request in the time allotted; retry the request, and if you see this error repeatedly, report it to your external key store proxy administrator".to_owned(),
+        XksError::Throttled => "the external key store proxy rejected the request due to a very high request rate; reduce the frequency of your calls using KMS keys in this external key store".to_owned(),
         _ => format!("the external key store proxy failed ({}): {e}", e.connection_error_code()),
     };
     Error::XksKeyUnusable { arn: key.arn.clone(), id: store.id.clone(), why }.into()

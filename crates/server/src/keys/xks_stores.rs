@@ -181,7 +181,9 @@ async fn test_proxy(state: &AppState, proxy: &XksProxy, region: &str, secret: &[
 fn test_error(e: XksError, proxy: &XksProxy) -> KmsError {
     let why = e.to_string();
     match e {
-        XksError::Tls(_) | XksError::NotReachable(_) | XksError::TimedOut(_) | XksError::Unavailable => Error::XksUnreachable { why }.into(),
+        // The spec's table: a proxy's DependencyTimeoutException and
+        // ThrottlingException are XksProxyUriUnreachableException here.
+        XksError::Tls(_) | XksError::NotReachable(_) | XksError::TimedOut(_) | XksError::Unavailable | XksError::DependencyTimeout | XksError::Throttled => Error::XksUnreachable { why }.into(),
         XksError::BadCredential => Error::XksIncorrectCredential.into(),
         XksError::AccessDenied => Error::XksInvalidConfiguration { why }.into(),
         XksError::InvalidUriPath => Error::XksInvalidConfiguration { why: format!("the proxy does not serve the XksProxyUriPath {} (HTTP 404)", proxy.uri_path) }.into(),

@@ -69,6 +69,13 @@ pub enum XksError {
     InvalidResponse(String),
     #[error("the proxy reports every external key manager instance UNAVAILABLE")]
     Unavailable,
+    /// The spec's DependencyTimeoutException (503): the proxy timed out
+    /// reaching its external key manager.
+    #[error("the proxy timed out reaching its external key manager (DependencyTimeoutException)")]
+    DependencyTimeout,
+    /// The spec's ThrottlingException (429).
+    #[error("the proxy refused the request rate (ThrottlingException)")]
+    Throttled,
     #[error("the proxy answered HTTP {status} {name}: {message}")]
     Refused { status: u16, name: String, message: String },
     #[error("{0}")]
@@ -81,7 +88,10 @@ impl XksError {
         match self {
             XksError::Tls(_) => "XKS_PROXY_INVALID_TLS_CONFIGURATION",
             XksError::NotReachable(_) | XksError::Unavailable => "XKS_PROXY_NOT_REACHABLE",
-            XksError::TimedOut(_) => "XKS_PROXY_TIMED_OUT",
+            XksError::TimedOut(_) | XksError::DependencyTimeout => "XKS_PROXY_TIMED_OUT",
+            // The spec makes it XksProxyUriUnreachableException at creation,
+            // the exception of a proxy that cannot be reached.
+            XksError::Throttled => "XKS_PROXY_NOT_REACHABLE",
             XksError::BadCredential => "INVALID_CREDENTIALS",
             XksError::AccessDenied => "XKS_PROXY_ACCESS_DENIED",
             XksError::InvalidUriPath => "XKS_PROXY_INVALID_CONFIGURATION",
@@ -266,6 +276,8 @@ fn answer(status: u16, bytes: &[u8]) -> Result<Value, XksError> {
     let member = |m: &str| json.as_ref().and_then(|v| v[m].as_str()).unwrap_or("").to_owned();
     let name = member("errorName");
     match (status, name.as_str()) {
+        (_, "DependencyTimeoutException") => Err(XksError::DependencyTimeout),
+        (_, "ThrottlingException") => Err(XksError::Throttled),
         (401, _) => Err(XksError::BadCredential),
         (403, _) => Err(XksError::AccessDenied),
         (404, "KeyNotFoundException") => Err(XksError::Refused { status, name, message: member("errorMessage") }),
@@ -290,6 +302,10 @@ mod tests {
         assert_eq!(code(404, ""), "XKS_PROXY_INVALID_CONFIGURATION");
         assert!(matches!(answer(404, br#"{"errorName":"KeyNotFoundException","errorMessage":"m"}"#), Err(XksError::Refused { status: 404, .. })));
         assert_eq!(code(500, r#"{"errorName":"InternalException"}"#), "XKS_PROXY_INVALID_RESPONSE");
+        assert!(matches!(answer(503, br#"{"errorName":"DependencyTimeoutException"}"#), Err(XksError::DependencyTimeout)));
+        assert_eq!(code(503, r#"{"errorName":"DependencyTimeoutException"}"#), "XKS_PROXY_TIMED_OUT");
+        assert!(matches!(answer(429, br#"{"errorName":"ThrottlingException"}"#), Err(XksError::Throttled)));
+        assert_eq!(code(503, ""), "XKS_PROXY_INVALID_RESPONSE");
         assert_eq!(XksError::TimedOut(DEFAULT_TIMEOUT).connection_error_code(), "XKS_PROXY_TIMED_OUT");
         assert_eq!(XksError::Tls(String::new()).connection_error_code(), "XKS_PROXY_INVALID_TLS_CONFIGURATION");
         assert_eq!(XksError::NotReachable(String::new()).connection_error_code(), "XKS_PROXY_NOT_REACHABLE");

@@ -50,6 +50,14 @@ struct ServeArgs {
     insecure_http: bool,
     #[command(flatten)]
     token: TokenArgs,
+    /// PKCS#11 sessions the proxy opens at most (requests beyond them wait).
+    #[arg(long, default_value_t = pkcs11::DEFAULT_MAX_SESSIONS, requires = "pkcs11_module")]
+    pkcs11_max_sessions: usize,
+    /// How long a request waits for a free PKCS#11 session before it
+    /// answers DependencyTimeoutException (503), well within the 250 ms
+    /// AWS KMS gives a proxy.
+    #[arg(long, default_value_t = pkcs11::DEFAULT_SESSION_WAIT_MS, requires = "pkcs11_module")]
+    pkcs11_session_wait_ms: u64,
 }
 
 /// Keys in a PKCS#11 token instead of the data directory. The user PIN
@@ -74,6 +82,8 @@ impl TokenArgs {
             module: self.pkcs11_module.clone()?,
             label: self.pkcs11_token_label.clone()?,
             pin_file: self.pkcs11_pin_file.clone(),
+            max_sessions: pkcs11::DEFAULT_MAX_SESSIONS,
+            session_wait: None,
         })
     }
 }
@@ -182,7 +192,9 @@ fn prepare(a: ServeArgs) -> Result<(Proxy, SocketAddr, Option<rustls::ServerConf
     let dir = DataDir::open(&data_dir)?;
     let root_key = Arc::new(dir.root_key()?);
     let backend: Box<dyn KeyBackend> = match a.token.config() {
-        Some(config) => {
+        Some(mut config) => {
+            config.max_sessions = a.pkcs11_max_sessions.max(1);
+            config.session_wait = Some(std::time::Duration::from_millis(a.pkcs11_session_wait_ms));
             let (module, token) = pkcs11::open_token(&config)?;
             Box::new(Pkcs11Backend::new(dir.clone(), config, module, token))
         }

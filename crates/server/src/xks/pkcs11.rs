@@ -25,8 +25,12 @@ use super::store::{self, DataDir};
 
 /// The environment variable the user PIN may come from.
 pub const PIN_ENV: &str = "TRENT_XKS_PKCS11_PIN";
-/// Sessions the proxy keeps open at most (KMS calls are short).
-const MAX_SESSIONS: usize = 8;
+/// Sessions the proxy keeps open at most by default (KMS calls are short).
+pub const DEFAULT_MAX_SESSIONS: usize = 8;
+/// How long a request waits for a busy pool's session by default: AWS KMS
+/// gives a proxy 250 ms a request, so the proxy answers
+/// DependencyTimeoutException before KMS gives up on it.
+pub const DEFAULT_SESSION_WAIT_MS: u64 = 100;
 /// The IV length this backend makes (the software backend's too).
 const IV_LEN: usize = 12;
 /// At most one reconnection attempt this often, so a token that stays
@@ -40,6 +44,11 @@ pub struct TokenConfig {
     pub label: String,
     /// `--pkcs11-pin-file`; without it, [`PIN_ENV`].
     pub pin_file: Option<PathBuf>,
+    /// `--pkcs11-max-sessions`.
+    pub max_sessions: usize,
+    /// `--pkcs11-session-wait-ms` for the server; `None` (wait for ever)
+    /// for the key commands.
+    pub session_wait: Option<Duration>,
 }
 
 /// The user PIN from the file (first line) or [`PIN_ENV`]; never from the
@@ -60,7 +69,7 @@ fn read_pin(pin_file: Option<&Path>) -> Result<AuthPin, String> {
 pub fn open_token(config: &TokenConfig) -> Result<(Arc<Pkcs11Module>, Arc<Token>), String> {
     let pin = read_pin(config.pin_file.as_deref())?;
     let module = Pkcs11Module::open(&config.module).map_err(|e| e.to_string())?;
-    let token = Token::open(&module, &config.label, pin, MAX_SESSIONS).map_err(|e| e.to_string())?;
+    let token = Token::open_bounded(&module, &config.label, pin, config.max_sessions, config.session_wait).map_err(|e| e.to_string())?;
     Ok((module, token))
 }
 
@@ -134,7 +143,7 @@ impl Connection {
         // reload waits for a later attempt.
         Pkcs11Module::reload(&mut state.module)?;
         let pin = read_pin(self.config.pin_file.as_deref()).map_err(|reason| HsmError::Module { path: String::new(), reason })?;
-        let token = Token::open(&state.module, &self.config.label, pin, MAX_SESSIONS)?;
+        let token = Token::open_bounded(&state.module, &self.config.label, pin, self.config.max_sessions, self.config.session_wait)?;
         tracing::info!(token = self.config.label, "xks-proxy PKCS#11 backend: logged in to the token again");
         state.token = Some(token.clone());
         Ok(token)
@@ -162,11 +171,17 @@ impl Pkcs11Backend {
 /// A token fault as the spec's error: the key manager cannot be reached
 /// (token gone, PIN refused or locked, module failure) is InternalException
 /// ("cannot communicate with the external key manager"); the details go to
-/// the log only.
+/// the log only. Every session busy past the wait bound is the spec's
+/// DependencyTimeoutException (503): the proxy timed out reaching its
+/// dependency.
 fn token_error(e: HsmError, key_id: &str) -> XksError {
     match e {
         HsmError::KeyNotFound(_) => XksError::new(ErrorName::KeyNotFoundException, format!("The external key {key_id} was not found.")),
         HsmError::Decrypt => invalid_ciphertext(),
+        HsmError::Busy(waited) => {
+            tracing::warn!(key_id, "xks-proxy PKCS#11 backend: no session free within {waited:?}");
+            XksError::new(ErrorName::DependencyTimeoutException, "The external key store proxy timed out waiting for its external key manager.")
+        }
         e => {
             tracing::error!(key_id, "xks-proxy PKCS#11 backend: {e}");
             XksError::new(ErrorName::InternalException, "The external key store proxy cannot use its external key manager.")
@@ -268,5 +283,17 @@ impl Pkcs11Key {
     fn error(&self, e: HsmError) -> XksError {
         self.conn.failed(&self.token, &e);
         token_error(e, self.key.label())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_busy_token_is_the_specs_dependency_timeout() {
+        let e = token_error(HsmError::Busy(Duration::from_millis(100)), "k");
+        assert_eq!((e.name, e.name.status()), (ErrorName::DependencyTimeoutException, 503));
+        assert_eq!(token_error(HsmError::TokenNotPresent, "k").name, ErrorName::InternalException);
     }
 }

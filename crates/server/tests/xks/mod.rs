@@ -90,6 +90,12 @@ impl Proxy {
     /// As [`Proxy::start_with`], with `backend_args` (e.g. --pkcs11-module
     /// ...) on the server and every key command, and `env` for the children.
     pub fn start_on(tls: bool, backend_args: Vec<String>, env: Vec<(String, String)>) -> Proxy {
+        Proxy::start_full(tls, backend_args, &[], env)
+    }
+
+    /// As [`Proxy::start_on`], with `server_args` for the server only
+    /// (e.g. a second --uri-path-prefix).
+    pub fn start_full(tls: bool, backend_args: Vec<String>, server_args: &[&str], env: Vec<(String, String)>) -> Proxy {
         let dir = tempfile::Builder::new().prefix("trent-xks-").tempdir().expect("temporary directory");
         let backend: Vec<&str> = backend_args.iter().map(String::as_str).collect();
         let create = [&["key", "create", "--key-id", "key-1"][..], &backend].concat();
@@ -109,6 +115,7 @@ impl Proxy {
             .collect();
         args.push(dir.path().into());
         args.extend(backend_args.iter().map(Into::into));
+        args.extend(server_args.iter().map(Into::into));
         let client = if tls {
             let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("certificate");
             let cert = dir.path().join("cert.pem");
