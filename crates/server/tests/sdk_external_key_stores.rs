@@ -557,9 +557,8 @@ async fn keys_in_an_external_key_store_are_created_as_aws_checks() {
 
     // One KMS key per external key in a key store.
     assert_eq!(create_xks_key(&client, &store, "key-1").await.unwrap_err(), "XksKeyAlreadyInUseException");
-    // The same external key through another key store is another matter
-    // (AWS's rule is per key store); that needs a second proxy URI path,
-    // which the real proxy serves only under its one prefix: not tested here.
+    // The same external key through another key store is allowed (AWS's
+    // rule is per key store): one_external_key_serves_a_kms_key_in_each_of_two_key_stores.
 
     // The XksKeyId goes with this origin only; only symmetric keys.
     let no_id = client.create_key().origin(OriginType::ExternalKeyStore).custom_key_store_id(&store).send().await.unwrap_err();
@@ -807,4 +806,46 @@ async fn a_proxy_that_times_out_on_its_key_manager_or_throttles_is_refused_as_aw
     assert_eq!(entry(&client, &store).await.connection_state(), Some(&ConnectionStateType::Connected));
     s.relay(|_| {});
     assert_eq!(decrypt(&client, &blob, &[]).await.unwrap().0, b"busy");
+}
+
+/// AWS's rule is one KMS key per external key *in a key store*
+/// (XksKeyAlreadyInUseException). Two key stores on one proxy (two URI
+/// paths: AWS wants endpoint and path together unique in an account and
+/// Region) may each have a KMS key on the same external key. Their blobs
+/// stay apart: each names its KMS key, and the proxy's AAD binds its ARN.
+#[tokio::test(flavor = "multi_thread")]
+async fn one_external_key_serves_a_kms_key_in_each_of_two_key_stores() {
+    let s = Setup::start_on(Proxy::start_full(true, Vec::new(), &["--uri-path-prefix", "/second"], Vec::new()), None);
+    let client = s.client();
+    let c = s.proxy.credential.clone();
+    let first = connected_store(&s, "first").await;
+    let second = create(&client, "second", REAL, "/second/kms/xks/v1", &c).await.unwrap();
+    assert_eq!(connect(&client, &second).await, (ConnectionStateType::Connected, None));
+    assert_eq!(create(&client, "third", REAL, "/second/kms/xks/v1", &c).await, Err("XksProxyUriInUseException".into()));
+
+    let a = create_xks_key(&client, &first, "key-1").await.unwrap();
+    let b = create_xks_key(&client, &second, "key-1").await.unwrap();
+    assert_ne!(a, b);
+    for (key, store) in [(&a, &first), (&b, &second)] {
+        let m = client.describe_key().key_id(key).send().await.unwrap().key_metadata().unwrap().clone();
+        assert_eq!((m.custom_key_store_id(), m.xks_key_configuration().and_then(|x| x.id())), (Some(store.as_str()), Some("key-1")));
+        // Still one KMS key per external key in each key store.
+        assert_eq!(create_xks_key(&client, store, "key-1").await.unwrap_err(), "XksKeyAlreadyInUseException");
+    }
+
+    let blob_a = encrypt(&client, &a, b"in the first", &[]).await;
+    let blob_b = encrypt(&client, &b, b"in the second", &[]).await;
+    let (plain, arn) = decrypt(&client, &blob_a, &[]).await.unwrap();
+    assert_eq!((plain.as_slice(), arn.ends_with(&a)), (&b"in the first"[..], true));
+    let (plain, arn) = decrypt(&client, &blob_b, &[]).await.unwrap();
+    assert_eq!((plain.as_slice(), arn.ends_with(&b)), (&b"in the second"[..], true));
+    // The first key's blob relabelled to the second (key and material
+    // ids): the same external key underneath, refused all the same.
+    let mut relabelled = blob_a.clone();
+    relabelled[2..50].copy_from_slice(&blob_b[2..50]);
+    assert_eq!(decrypt(&client, &relabelled, &[]).await.unwrap_err(), "InvalidCiphertextException");
+    // Each key store on its own: the first disconnected, the second's key works.
+    disconnect(&client, &first).await;
+    assert_eq!(decrypt(&client, &blob_a, &[]).await.unwrap_err(), "KMSInvalidStateException");
+    assert_eq!(decrypt(&client, &blob_b, &[]).await.unwrap().0, b"in the second");
 }

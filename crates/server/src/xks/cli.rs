@@ -42,8 +42,11 @@ struct ServeArgs {
     tls_key: Option<PathBuf>,
     /// The URI path prefix before /kms/xks/v1, e.g. /example/prefix (the
     /// external key store's XksProxyUriPath is PREFIX/kms/xks/v1).
+    /// Repeatable: one per external key store on this proxy (AWS wants
+    /// each store's endpoint and path unique); all serve the same keys
+    /// and credentials.
     #[arg(long, default_value = "")]
-    uri_path_prefix: String,
+    uri_path_prefix: Vec<String>,
     /// Serve plain HTTP instead of TLS. Only for tests and a TLS-terminating
     /// proxy in front: KMS itself only speaks HTTPS.
     #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
@@ -182,8 +185,15 @@ pub fn run(command: XksProxyCommand, runtime: impl FnOnce() -> Result<tokio::run
 fn prepare(a: ServeArgs) -> Result<(Proxy, SocketAddr, Option<rustls::ServerConfig>), String> {
     let data_dir = a.data_dir.ok_or("--data-dir (or TRENT_XKS_DATA_DIR) is required")?;
     let listen = a.listen.ok_or("--listen is required")?;
-    let prefix = a.uri_path_prefix.trim_end_matches('/').to_string();
-    check_prefix(&prefix)?;
+    let mut prefixes: Vec<String> = Vec::new();
+    for prefix in &a.uri_path_prefix {
+        let prefix = prefix.trim_end_matches('/').to_string();
+        check_prefix(&prefix)?;
+        if prefixes.contains(&prefix) {
+            return Err(format!("--uri-path-prefix {prefix:?} is given twice"));
+        }
+        prefixes.push(prefix);
+    }
     let tls = match (a.insecure_http, a.tls_cert, a.tls_key) {
         (true, _, _) => None,
         (false, Some(cert), Some(key)) => Some(server::tls_config(&cert, &key)?),
@@ -200,7 +210,7 @@ fn prepare(a: ServeArgs) -> Result<(Proxy, SocketAddr, Option<rustls::ServerConf
         }
         None => Box::new(SoftwareBackend::new(dir.clone(), root_key.clone())),
     };
-    Ok((Proxy { dir, root_key, backend, prefix }, listen, tls))
+    Ok((Proxy { dir, root_key, backend, prefixes }, listen, tls))
 }
 
 /// The spec: XksProxyUriPath (PREFIX/kms/xks/v1) is at most 128 characters

@@ -24,13 +24,16 @@ pub struct Proxy {
     pub dir: DataDir,
     pub root_key: Arc<RootKey>,
     pub backend: Box<dyn KeyBackend>,
-    /// `""` or `/some/prefix` (no trailing slash).
-    pub prefix: String,
+    /// The URI path prefixes served, each `""` or `/some/prefix` (no
+    /// trailing slash): one per external key store that uses this proxy
+    /// (AWS wants each store's endpoint and path unique in an account and
+    /// Region). They serve the same keys and credentials.
+    pub prefixes: Vec<String>,
 }
 
 impl std::fmt::Debug for Proxy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Proxy").field("dir", &self.dir).field("prefix", &self.prefix).finish_non_exhaustive()
+        f.debug_struct("Proxy").field("dir", &self.dir).field("prefixes", &self.prefixes).finish_non_exhaustive()
     }
 }
 
@@ -45,6 +48,19 @@ impl From<XksError> for Answer {
     fn from(e: XksError) -> Answer {
         Answer { status: e.name.status(), body: zeroize::Zeroizing::new(e.body()) }
     }
+}
+
+/// The operation and key id a path names under one of `prefixes`, or
+/// InvalidUriPathException.
+pub fn route_any(path: &str, prefixes: &[String]) -> Result<(Operation, String), XksError> {
+    let mut last = None;
+    for prefix in prefixes {
+        match route(path, prefix) {
+            Ok(r) => return Ok(r),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| XksError::new(ErrorName::InvalidUriPathException, "This external key store proxy serves no URI path.")))
 }
 
 /// The operation and key id a path names, or InvalidUriPathException.
@@ -75,7 +91,7 @@ impl Proxy {
     /// Answers one request.
     pub fn handle(&self, req: &Request<'_>) -> Answer {
         let started = Instant::now();
-        let (op, key_id) = match route(req.path, &self.prefix) {
+        let (op, key_id) = match route_any(req.path, &self.prefixes) {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(path = req.path, "xks-proxy: {e}");
@@ -165,5 +181,16 @@ mod tests {
         ] {
             assert_eq!(route(bad, p).unwrap_err().name, ErrorName::InvalidUriPathException, "{bad}");
         }
+    }
+
+    #[test]
+    fn each_prefix_routes_and_no_other() {
+        let prefixes = vec!["/a".to_string(), "/b/c".to_string()];
+        assert_eq!(route_any("/a/kms/xks/v1/health", &prefixes).unwrap().0, Operation::GetHealthStatus);
+        assert_eq!(route_any("/b/c/kms/xks/v1/keys/k/decrypt", &prefixes).unwrap(), (Operation::Decrypt, "k".to_string()));
+        for bad in ["/kms/xks/v1/health", "/b/kms/xks/v1/health", "/c/kms/xks/v1/health", "/a/b/c/kms/xks/v1/health"] {
+            assert_eq!(route_any(bad, &prefixes).unwrap_err().name, ErrorName::InvalidUriPathException, "{bad}");
+        }
+        assert!(route_any("/kms/xks/v1/health", &[]).is_err());
     }
 }

@@ -52,7 +52,8 @@ pub async fn serve(proxy: Proxy, listen: SocketAddr, tls: Option<rustls::ServerC
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     // Scripts and tests read this line for the port.
-    println!("Trent xks-proxy listening on {scheme}://{addr}{}{API_PATH}", proxy.prefix);
+    let paths: Vec<String> = proxy.prefixes.iter().map(|p| format!("{p}{API_PATH}")).collect();
+    println!("Trent xks-proxy listening on {scheme}://{addr}{}", paths.join(" and "));
     let acceptor = tls.map(|c| TlsAcceptor::from(Arc::new(c)));
     let proxy = Arc::new(proxy);
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
