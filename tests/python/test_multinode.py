@@ -3,7 +3,7 @@ shared keys, changes seen at once on every node, a single first admin, a
 wrong root key refused, a node killed under load, PostgreSQL restarted under
 load, background deletion done exactly once, also when its node dies, and a
 custom key store (one SoftHSM2 token) connected, used and disconnected
-through any node.
+through any node, and an external key store (one `trent xks-proxy`) alike.
 
 Each test gets its own schema (`search_path` in the store URL). The server
 comes from TRENT_TEST_POSTGRES_URL, else postgres://postgres@127.0.0.1:5432/test;
@@ -519,3 +519,73 @@ def test_a_custom_key_store_is_shared_by_every_node(token, cluster):
     for t in (a, b):  # neither node saw a token fault
         with open(t.stderr_path, encoding="utf-8", errors="replace") as f:
             assert "FAILED" not in f.read(), t.stderr_tail()
+
+
+# --- external key stores --------------------------------------------------------
+
+# The proxy fixture: `trent xks-proxy` on TLS for `localhost`, key `key-1` in
+# its data directory or in a SoftHSM2 token, one credential.
+from test_external_key_stores import PREFIX as XKS_PREFIX, proxy, proxy_cmd  # noqa: E402,F401
+from conftest import note_secret  # noqa: E402
+
+
+def xks_credential(cred):
+    return {"AccessKeyId": cred["AccessKeyId"], "RawSecretAccessKey": cred["SecretAccessKey"]}
+
+
+def test_an_external_key_store_is_shared_by_every_node(proxy, cluster):
+    """One external key store, two nodes: created and connected through A,
+    it is CONNECTED on B and its keys work there (the proxy credential,
+    sealed under the shared root key, is read from the store on each use);
+    a credential rotated through A is the one B signs with at once; a
+    disconnect through B holds on A at its very next request."""
+    c = cluster(["--xks-ca-bundle", str(proxy["cert"]), "--xks-connect-to", f"localhost=127.0.0.1:{proxy['port']}"])
+    a, b = c.start(2)
+    ka, kb = c.client(a), c.client(b)
+
+    # 1. Created and connected through A; B sees it CONNECTED.
+    store_id = ka.create_custom_key_store(
+        CustomKeyStoreName="shared-xks", CustomKeyStoreType="EXTERNAL_KEY_STORE", XksProxyConnectivity="PUBLIC_ENDPOINT",
+        XksProxyUriEndpoint="https://localhost", XksProxyUriPath=f"{XKS_PREFIX}/kms/xks/v1",
+        XksProxyAuthenticationCredential=xks_credential(proxy["cred"]),
+    )["CustomKeyStoreId"]
+    assert store_state(kb, store_id) == "DISCONNECTED"
+    ka.connect_custom_key_store(CustomKeyStoreId=store_id)
+    assert store_state(ka, store_id) == "CONNECTED"
+    assert store_state(kb, store_id) == "CONNECTED"
+
+    # 2. A key made through A works through B, both ways; B cannot make a
+    #    second KMS key on the same external key in this key store.
+    key = ka.create_key(Origin="EXTERNAL_KEY_STORE", CustomKeyStoreId=store_id, XksKeyId="key-1")["KeyMetadata"]
+    assert kb.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["XksKeyConfiguration"] == {"Id": "key-1"}
+    assert kms_error(kb.create_key, Origin="EXTERNAL_KEY_STORE", CustomKeyStoreId=store_id, XksKeyId="key-1")[0] == "XksKeyAlreadyInUseException"
+    blob_a, opened_by = round_trip(ka, kb, key["KeyId"], b"sealed on A, opened on B")
+    assert opened_by == key["Arn"] and blob_a[1] == 0x02
+    blob_b, _ = round_trip(kb, ka, key["KeyId"], b"sealed on B, opened on A")
+    data_key = kb.generate_data_key(KeyId=key["KeyId"], KeySpec="AES_256")
+    assert ka.decrypt(CiphertextBlob=data_key["CiphertextBlob"])["Plaintext"] == data_key["Plaintext"]
+
+    # 3. The proxy credential rotated through A (new on the proxy, given to
+    #    KMS, old deleted on the proxy): B signs with the new one at once.
+    out = proxy_cmd(proxy["data_dir"], "credential", "create")
+    rotated = dict(line.split(": ", 1) for line in out.splitlines())
+    note_secret(rotated["SecretAccessKey"])
+    ka.update_custom_key_store(CustomKeyStoreId=store_id, XksProxyAuthenticationCredential=xks_credential(rotated))
+    proxy_cmd(proxy["data_dir"], "credential", "delete", "--access-key-id", proxy["cred"]["AccessKeyId"])
+    assert kb.decrypt(CiphertextBlob=blob_a, EncryptionContext={"via": "nodes"})["Plaintext"] == b"sealed on A, opened on B"
+    round_trip(kb, ka, key["KeyId"], b"after the rotation, B to A")
+
+    # 4. Disconnected through B: A refuses at its very next request.
+    kb.disconnect_custom_key_store(CustomKeyStoreId=store_id)
+    assert store_state(ka, store_id) == "DISCONNECTED"
+    assert kms_error(ka.decrypt, CiphertextBlob=blob_b, EncryptionContext={"via": "nodes"})[0] == "KMSInvalidStateException"
+    assert kms_error(ka.encrypt, KeyId=key["KeyId"], Plaintext=b"x")[0] == "KMSInvalidStateException"
+    assert ka.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["KeyState"] == "Unavailable"
+
+    # 5. Connected again through B (with the rotated credential): A works.
+    kb.connect_custom_key_store(CustomKeyStoreId=store_id)
+    assert store_state(ka, store_id) == "CONNECTED"
+    assert ka.decrypt(CiphertextBlob=blob_b, EncryptionContext={"via": "nodes"})["Plaintext"] == b"sealed on B, opened on A"
+    ka.disconnect_custom_key_store(CustomKeyStoreId=store_id)
+    for kms in (ka, kb):
+        assert kms_error(kms.delete_custom_key_store, CustomKeyStoreId=store_id)[0] == "CustomKeyStoreHasCMKsException"
