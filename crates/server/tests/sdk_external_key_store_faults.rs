@@ -16,6 +16,9 @@ use aws_sdk_kms::types::ConnectionStateType;
 use common::code;
 use xks_kms::*;
 
+/// A change made to the proxy's Encrypt answer on its way to Trent.
+type Tamper = fn(&mut serde_json::Value);
+
 /// The spec's ciphertext data integrity value: Trent's KMS side asks for
 /// it on every Encrypt and checks it, so an answer corrupted between the
 /// proxy's key manager and Trent is refused at once, rather than becoming
@@ -32,7 +35,7 @@ async fn encrypt_answers_that_fail_their_integrity_value_are_refused() {
     let blob = encrypt(&client, &key, b"relayed", &[("k", "v")]).await;
     assert_eq!(decrypt(&client, &blob, &[("k", "v")]).await.unwrap().0, b"relayed");
 
-    let tampered: [(&str, fn(&mut serde_json::Value)); 6] = [
+    let tampered: [(&str, Tamper); 6] = [
         ("a ciphertext bit", |a| flip(a, "ciphertext")),
         ("an iv bit", |a| flip(a, "initializationVector")),
         ("a tag bit", |a| flip(a, "authenticationTag")),
