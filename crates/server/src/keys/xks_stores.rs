@@ -2,7 +2,7 @@
 //! reaches them: the record's XKS proxy, its credential sealed under the
 //! root key, and the GetHealthStatus test AWS runs when a key store is
 //! created, its proxy settings updated, or it is connected. Keys in them
-//! are the next step (docs/custom-key-stores.md).
+//! are `xks_keys.rs` (docs/custom-key-stores.md).
 
 use trent_model::SecretString;
 use trent_store::{ConnectionState, CustomKeyStoreRecord, KeyStoreConflict, XksProxy};

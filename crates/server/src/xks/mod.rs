@@ -8,8 +8,8 @@
 //! [`keys`] (the key backend: software, or [`pkcs11`] for keys in a
 //! token) -> [`store`] (the data directory).
 //! [`cli`] is the command. The KMS side (an EXTERNAL_KEY_STORE custom key
-//! store that calls a proxy) is `crate::keys::xks_stores` and
-//! `crate::keystores::xks_client`; keys in it are not built yet.
+//! store that calls a proxy) is `crate::keys::xks_stores`,
+//! `crate::keys::xks_keys` and `crate::keystores::xks_client`.
 
 pub mod aad;
 pub mod cli;
