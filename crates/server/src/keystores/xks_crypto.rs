@@ -82,6 +82,10 @@ fn encrypt_answer(answer: &Value, aad: &[u8]) -> Result<Sealed, XksError> {
         }
     };
     let sealed = Sealed { ciphertext: field("ciphertext", true)?, iv: field("initializationVector", true)?, tag: field("authenticationTag", true)?, metadata: field("ciphertextMetadata", false)? };
+    // The spec: KMS rejects metadata over 20 bytes.
+    if sealed.metadata.len() > crate::xks::aad::MAX_CIPHERTEXT_METADATA_LEN {
+        return Err(XksError::InvalidResponse("Encrypt: ciphertextMetadata over 20 bytes".into()));
+    }
     let received = field("ciphertextDataIntegrityValue", true)?;
     let expected = crate::xks::aad::cdiv(aad, &sealed.metadata, &sealed.iv, &sealed.ciphertext, &sealed.tag);
     // Not a secret, but compared as MACs are, by habit.
@@ -131,6 +135,17 @@ mod tests {
         let mut no_cdiv = example();
         no_cdiv.as_object_mut().unwrap().remove("ciphertextDataIntegrityValue");
         assert!(invalid(&no_cdiv, AAD));
+        // Metadata over the spec's 20 bytes, even with a matching CDIV.
+        let with_metadata = |n: usize| {
+            let mut answer = example();
+            let d = |m: &str| STANDARD.decode(answer[m].as_str().unwrap()).unwrap();
+            let value = crate::xks::aad::cdiv(AAD, &vec![1u8; n], &d("initializationVector"), &d("ciphertext"), &d("authenticationTag"));
+            answer["ciphertextMetadata"] = STANDARD.encode(vec![1u8; n]).into();
+            answer["ciphertextDataIntegrityValue"] = STANDARD.encode(value).into();
+            answer
+        };
+        assert!(encrypt_answer(&with_metadata(20), AAD).is_ok());
+        assert!(invalid(&with_metadata(21), AAD));
         // One bit of any covered field changed, the CDIV left as it was.
         for (name, changed) in [
             ("ciphertext", "ghxkK1txeDNn3q8Z"),
