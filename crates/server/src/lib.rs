@@ -48,6 +48,7 @@ pub mod iam;
 pub mod keys;
 pub mod keystores;
 pub mod lifecycle;
+pub mod metrics;
 pub mod ops;
 pub mod policy;
 pub mod protocol;

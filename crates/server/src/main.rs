@@ -16,8 +16,18 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Parser)]
 #[command(name = "trent", version, about = "A self-hosted key management service that speaks the AWS KMS API")]
 struct Cli {
+    /// The operational log's format on stderr: `text`, or `json` (one
+    /// object per line, for log collectors). The audit log is separate.
+    #[arg(long, global = true, env = "TRENT_LOG_FORMAT", value_enum, default_value = "text")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -81,12 +91,15 @@ enum AccountCommand {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
+    let log = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("TRENT_LOG").unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
         // Colour codes only for a person watching, not in files and pipes.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        LogFormat::Text => log.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init(),
+        // Fields at the top level, beside `timestamp`, `level` and `message`.
+        LogFormat::Json => log.json().flatten_event(true).with_current_span(false).init(),
+    }
     let command = match cli.command {
         // Operator commands on files: no server, no runtime.
         Command::Audit(command) => return trent::audit::cli::run(command),

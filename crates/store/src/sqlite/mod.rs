@@ -723,6 +723,11 @@ impl Store for SqliteStore {
         })
         .await
     }
+
+    fn read_cache_stats(&self) -> Option<crate::read_cache::CacheStats> {
+        // An in-memory database has no cache in use.
+        self.watch.as_ref().map(|_| self.cache.stats())
+    }
 }
 
 /// Why a compare-and-set on an alias changed nothing: `NotFound` if the
