@@ -41,6 +41,7 @@ pub mod account;
 pub mod audit;
 pub mod auth;
 pub mod authz;
+pub mod backup;
 pub mod clock;
 pub mod dispatch;
 pub mod http;

@@ -49,6 +49,10 @@ enum Command {
     /// Run Trent as an AWS KMS external key store (XKS) proxy, or manage
     /// its keys and credentials.
     XksProxy(trent::xks::cli::XksProxyCommand),
+    /// Back a data directory up into one file, while its server runs.
+    Backup(trent::backup::BackupOptions),
+    /// Make a new data directory from a backup file.
+    Restore(trent::backup::RestoreOptions),
 }
 
 #[derive(Subcommand)]
@@ -105,6 +109,8 @@ fn main() -> std::process::ExitCode {
         Command::Audit(command) => return trent::audit::cli::run(command),
         Command::Hsm(command) => return hsm(command),
         Command::XksProxy(command) => return xks_proxy(command),
+        Command::Backup(options) => return backup(&options),
+        Command::Restore(options) => return restore(&options),
         other => other,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -118,7 +124,7 @@ fn main() -> std::process::ExitCode {
         Command::Serve(options) => runtime.block_on(trent::serve::run(options)),
         Command::Account(AccountCommand::Create(options)) => runtime.block_on(trent::account::create(options)),
         // Answered above, before the runtime.
-        Command::Audit(_) | Command::Hsm(_) | Command::XksProxy(_) => Ok(()),
+        Command::Audit(_) | Command::Hsm(_) | Command::XksProxy(_) | Command::Backup(_) | Command::Restore(_) => Ok(()),
         Command::Explain(options) => runtime.block_on(trent::authz::explain::run(options)),
     };
     match result {
@@ -146,6 +152,32 @@ fn hsm(command: HsmCommand) -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("trent hsm: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn backup(options: &trent::backup::BackupOptions) -> std::process::ExitCode {
+    match trent::backup::backup(options) {
+        Ok(summary) => {
+            println!("Backed up {} files ({} bytes) of {} into {}", summary.files, summary.bytes, options.data_dir.display(), options.out.display());
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("trent backup: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn restore(options: &trent::backup::RestoreOptions) -> std::process::ExitCode {
+    match trent::backup::restore::restore(options) {
+        Ok(files) => {
+            println!("Restored {files} files into {}; start it with trent serve --data-dir {}", options.data_dir.display(), options.data_dir.display());
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("trent restore: {e}");
             std::process::ExitCode::FAILURE
         }
     }

@@ -12,6 +12,7 @@
 //! its own: a point lookup takes microseconds and a WAL reader never waits
 //! for the writer, so it is not worth a hand-off to the blocking pool.
 
+pub mod backup;
 mod grants;
 mod identity;
 mod key_stores;
