@@ -201,7 +201,10 @@ pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
     let shutdown = shutdown_signal();
     let health = crate::http::admin::Admin::new(state.clone(), node_id);
     let (on_main, admin_server) = admin::listen(options.admin_listen, health).await?;
-    tracing::info!(address = %addr, admin_address = admin_server.as_ref().map(|a| a.addr.to_string()), "listening");
+    match &admin_server {
+        Some(a) => tracing::info!(address = %addr, admin_address = %a.addr, "listening"),
+        None => tracing::info!(address = %addr, "listening"),
+    }
     print_welcome(addr, &credentials, admin.as_deref(), options.dev);
     if let Some(a) = &admin_server {
         println!("Health and metrics on http://{}/health and /metrics", a.addr);
