@@ -23,6 +23,10 @@ const PAUSE: Duration = Duration::from_millis(5);
 /// Copies the database at `src` into `dst`, a file that must not exist,
 /// and checks the copy (`PRAGMA integrity_check`) and fsyncs it.
 pub fn backup(src: &Path, dst: &Path) -> Result<(), StoreError> {
+    copy(src, dst, PAGES_PER_STEP)
+}
+
+fn copy(src: &Path, dst: &Path, pages_per_step: std::ffi::c_int) -> Result<(), StoreError> {
     if !src.exists() {
         return Err(StoreError::Backend(format!("{} does not exist", src.display())));
     }
@@ -40,7 +44,7 @@ pub fn backup(src: &Path, dst: &Path) -> Result<(), StoreError> {
     {
         let backup = Backup::new(&source, &mut copy).map_err(backend)?;
         loop {
-            match backup.step(PAGES_PER_STEP).map_err(backend)? {
+            match backup.step(pages_per_step).map_err(backend)? {
                 StepResult::Done => break,
                 // More to copy, or the copy's file briefly busy: go on after a pause.
                 _ => std::thread::sleep(PAUSE),
@@ -76,6 +80,48 @@ mod tests {
         assert!(backup(&dir.join("trent.db"), &dir.join("copy.db")).is_err(), "an existing file is never overwritten");
         let copy = super::super::SqliteStore::open(&dir.join("copy.db")).unwrap();
         assert!(copy.get_key("a0000000-0000-4000-8000-000000000049").await.unwrap().is_some());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Small steps while another connection commits all the time: without
+    /// the held snapshot every step would restart the copy, and it would
+    /// never end.
+    #[test]
+    fn a_copy_in_small_steps_ends_while_writes_go_on() {
+        let dir = std::env::temp_dir().join(format!("trent-store-backup-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = dir.join("busy.db");
+        let writer = Connection::open(&db).unwrap();
+        writer.pragma_update(None, "journal_mode", "WAL").unwrap();
+        writer.execute_batch("CREATE TABLE t (x BLOB); BEGIN;").unwrap();
+        for _ in 0..2000 {
+            writer.execute("INSERT INTO t VALUES (zeroblob(1000))", []).unwrap();
+        }
+        writer.execute_batch("COMMIT").unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writes = std::thread::spawn({
+            let stop = stop.clone();
+            move || {
+                let mut n = 0;
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    writer.execute("INSERT INTO t VALUES (zeroblob(1000))", []).unwrap();
+                    n += 1;
+                }
+                n
+            }
+        });
+        std::thread::sleep(Duration::from_millis(50));
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let (src, dst) = (db.clone(), dir.join("copy.db"));
+        std::thread::spawn(move || done_tx.send(copy(&src, &dst, 8)));
+        let result = done_rx.recv_timeout(Duration::from_secs(60)).expect("the copy ended");
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let written_meanwhile = writes.join().unwrap();
+        result.unwrap();
+        assert!(written_meanwhile > 10, "the writer committed only {written_meanwhile} rows");
+        let copy = Connection::open(dir.join("copy.db")).unwrap();
+        let rows: i64 = copy.query_row("SELECT count(*) FROM t", [], |r| r.get(0)).unwrap();
+        assert!(rows >= 2000, "{rows}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
