@@ -40,7 +40,7 @@ async fn a_backup_taken_during_writes_restores_to_a_server_that_decrypts_everyth
             let mut i = 0u32;
             while !stop.load(Ordering::SeqCst) {
                 // Now and then a new key, so the backup must hold keys made during the writes.
-                if i % 10 == 0 {
+                if i.is_multiple_of(10) {
                     key = kms.create_key().send().await.unwrap().key_metadata.unwrap().key_id;
                 }
                 let plaintext = format!("writer {w} message {i}").into_bytes();

@@ -75,7 +75,7 @@ fn unpack(from: &Path, staging: &Path) -> Result<usize, String> {
         }
         // Checked above for every manifest path.
         let Some(relative) = safe_relative(&path) else { return Err(bad(format!("the path {path:?} leaves the data directory"))) };
-        write_checked(&mut item, &staging.join(relative), &entry).map_err(|e| bad(e))?;
+        write_checked(&mut item, &staging.join(relative), &entry).map_err(&bad)?;
         restored += 1;
     }
     if let Some(missing) = expected.keys().next() {
