@@ -31,6 +31,8 @@
 //!
 //! Beside the path: [`lifecycle`] (deletion after the waiting period),
 //! [`clock`] (injected time), [`serve`] (start-up and the data directory),
+//! [`metrics`] (counters and their Prometheus exposition, served with
+//! `/health` by `http::admin`), [`backup`] (`trent backup`, `trent restore`),
 //! [`keystores`] (custom key stores: the registered PKCS#11 tokens), and
 //! [`xks`] (`trent xks-proxy`, a separate server: Trent as an external key
 //! store proxy for AWS KMS).

@@ -119,7 +119,8 @@ fn write_checked(data: &mut impl Read, dest: &Path, entry: &Entry) -> Result<(),
 /// A `/`-separated path of plain names only: no `..`, no root, no `.`.
 fn safe_relative(path: &str) -> Option<PathBuf> {
     let relative = PathBuf::from(path);
-    let plain = !path.is_empty() && relative.components().all(|c| matches!(c, Component::Normal(_)));
+    // Both: the text as written (components() would quietly drop a `.`), and as the OS reads it.
+    let plain = path.split('/').all(|part| !part.is_empty() && part != "." && part != "..") && relative.components().all(|c| matches!(c, Component::Normal(_)));
     plain.then_some(relative)
 }
 
@@ -131,7 +132,7 @@ mod tests {
     fn only_plain_relative_paths_are_restored() {
         assert!(safe_relative("root.key").is_some());
         assert!(safe_relative("audit/audit-00000000000000000001.jsonl").is_some());
-        for bad in ["", "/etc/passwd", "../x", "audit/../../x", "./x", "a/./b"] {
+        for bad in ["", "/etc/passwd", "../x", "audit/../../x", "./x", "a/./b", "a//b", "a/"] {
             assert!(safe_relative(bad).is_none(), "{bad}");
         }
     }
