@@ -97,7 +97,11 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let log = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("TRENT_LOG").unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // A log line that cannot be written (stderr on a full disk) is
+        // dropped; reporting it would `eprintln!`, which panics the
+        // thread that logged, and the server must go on answering (503s).
+        .log_internal_errors(false);
     match cli.log_format {
         // Colour codes only for a person watching, not in files and pipes.
         LogFormat::Text => log.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init(),

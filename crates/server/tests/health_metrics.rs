@@ -108,3 +108,28 @@ async fn with_admin_listen_they_are_served_there_and_not_on_the_main_listener() 
     assert!(status == 404 && !body.contains("trent_requests_total"), "{body}");
     trent.client(REGION).list_keys().send().await.expect("KMS still on the main listener");
 }
+
+#[tokio::test]
+async fn health_is_503_naming_the_store_while_it_cannot_be_written() {
+    let trent = Trent::start(&[]);
+    let port = port_of(&trent.endpoint());
+    trent.client(REGION).create_key().send().await.unwrap();
+    assert_eq!(health(port).0, 200);
+    // A file size limit of one byte: every write to the database fails, as on a full disk.
+    let limit = |soft: &str| {
+        let status = std::process::Command::new("prlimit").args(["--pid", &trent.pid().to_string(), &format!("--fsize={soft}:unlimited")]).status().expect("running prlimit (util-linux)");
+        assert!(status.success(), "prlimit failed");
+    };
+    limit("1");
+    std::thread::sleep(Duration::from_millis(1100)); // past the last probe's answer
+    let (status, body) = health(port);
+    limit("unlimited");
+    assert_eq!(status, 503, "{body}");
+    // /health itself writes no audit event, so only the store fails here.
+    assert_eq!(body["reasons"], serde_json::json!(["the store cannot be written"]));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while health(port).0 != 200 {
+        assert!(Instant::now() < deadline, "the store stayed unwritable; log:\n{}", trent.log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
