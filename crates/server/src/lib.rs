@@ -31,6 +31,8 @@
 //!
 //! Beside the path: [`lifecycle`] (deletion after the waiting period),
 //! [`clock`] (injected time), [`serve`] (start-up and the data directory),
+//! [`metrics`] (counters and their Prometheus exposition, served with
+//! `/health` by `http::admin`), [`backup`] (`trent backup`, `trent restore`),
 //! [`keystores`] (custom key stores: the registered PKCS#11 tokens), and
 //! [`xks`] (`trent xks-proxy`, a separate server: Trent as an external key
 //! store proxy for AWS KMS).
@@ -41,6 +43,7 @@ pub mod account;
 pub mod audit;
 pub mod auth;
 pub mod authz;
+pub mod backup;
 pub mod clock;
 pub mod dispatch;
 pub mod http;
@@ -48,6 +51,7 @@ pub mod iam;
 pub mod keys;
 pub mod keystores;
 pub mod lifecycle;
+pub mod metrics;
 pub mod ops;
 pub mod policy;
 pub mod protocol;

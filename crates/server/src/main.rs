@@ -16,8 +16,18 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Parser)]
 #[command(name = "trent", version, about = "A self-hosted key management service that speaks the AWS KMS API")]
 struct Cli {
+    /// The operational log's format on stderr: `text`, or `json` (one
+    /// object per line, for log collectors). The audit log is separate.
+    #[arg(long, global = true, env = "TRENT_LOG_FORMAT", value_enum, default_value = "text")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -39,6 +49,10 @@ enum Command {
     /// Run Trent as an AWS KMS external key store (XKS) proxy, or manage
     /// its keys and credentials.
     XksProxy(trent::xks::cli::XksProxyCommand),
+    /// Back a data directory up into one file, while its server runs.
+    Backup(trent::backup::BackupOptions),
+    /// Make a new data directory from a backup file.
+    Restore(trent::backup::RestoreOptions),
 }
 
 #[derive(Subcommand)]
@@ -81,17 +95,26 @@ enum AccountCommand {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
+    let log = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("TRENT_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
+        // A log line that cannot be written (stderr on a full disk) is
+        // dropped; reporting it would `eprintln!`, which panics the
+        // thread that logged, and the server must go on answering (503s).
+        .log_internal_errors(false);
+    match cli.log_format {
         // Colour codes only for a person watching, not in files and pipes.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        LogFormat::Text => log.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init(),
+        // Fields at the top level, beside `timestamp`, `level` and `message`.
+        LogFormat::Json => log.json().flatten_event(true).with_current_span(false).init(),
+    }
     let command = match cli.command {
         // Operator commands on files: no server, no runtime.
         Command::Audit(command) => return trent::audit::cli::run(command),
         Command::Hsm(command) => return hsm(command),
         Command::XksProxy(command) => return xks_proxy(command),
+        Command::Backup(options) => return backup(&options),
+        Command::Restore(options) => return restore(&options),
         other => other,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -105,7 +128,7 @@ fn main() -> std::process::ExitCode {
         Command::Serve(options) => runtime.block_on(trent::serve::run(options)),
         Command::Account(AccountCommand::Create(options)) => runtime.block_on(trent::account::create(options)),
         // Answered above, before the runtime.
-        Command::Audit(_) | Command::Hsm(_) | Command::XksProxy(_) => Ok(()),
+        Command::Audit(_) | Command::Hsm(_) | Command::XksProxy(_) | Command::Backup(_) | Command::Restore(_) => Ok(()),
         Command::Explain(options) => runtime.block_on(trent::authz::explain::run(options)),
     };
     match result {
@@ -133,6 +156,32 @@ fn hsm(command: HsmCommand) -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("trent hsm: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn backup(options: &trent::backup::BackupOptions) -> std::process::ExitCode {
+    match trent::backup::backup(options) {
+        Ok(summary) => {
+            println!("Backed up {} files ({} bytes) of {} into {}", summary.files, summary.bytes, options.data_dir.display(), options.out.display());
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("trent backup: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn restore(options: &trent::backup::RestoreOptions) -> std::process::ExitCode {
+    match trent::backup::restore::restore(options) {
+        Ok(files) => {
+            println!("Restored {files} files into {}; start it with trent serve --data-dir {}", options.data_dir.display(), options.data_dir.display());
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("trent restore: {e}");
             std::process::ExitCode::FAILURE
         }
     }

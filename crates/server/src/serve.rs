@@ -3,6 +3,7 @@
 //! credentials), sweeps due deletions, and serves HTTP ([`connections`]:
 //! the connection bound and timeouts).
 
+pub mod admin;
 pub mod connections;
 pub mod data_dir_lock;
 
@@ -84,6 +85,10 @@ pub struct ServeOptions {
     pub max_connections: u64,
     #[command(flatten)]
     pub xks: XksOptions,
+    /// Serve `GET /health` and `GET /metrics` (unauthenticated) on this
+    /// address instead of the main listener (docs/operations.md).
+    #[arg(long, env = "TRENT_ADMIN_LISTEN")]
+    pub admin_listen: Option<SocketAddr>,
 }
 
 /// How external key stores reach their XKS proxies.
@@ -185,7 +190,7 @@ pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
     crate::lifecycle::deletion::spawn_sweeper(state.clone(), node_id.clone(), every);
     crate::keystores::probe::spawn(state.clone());
     crate::lifecycle::expiry::spawn_expirer(state.clone(), node_id.clone(), every);
-    crate::lifecycle::rotation::spawn_rotator(state.clone(), node_id, every);
+    crate::lifecycle::rotation::spawn_rotator(state.clone(), node_id.clone(), every);
     crate::keys::usage::spawn_flusher(store.clone(), usage.clone());
 
     let listener = tokio::net::TcpListener::bind(options.listen).await.map_err(setup("binding the listen address"))?;
@@ -194,7 +199,16 @@ pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
         tracing::warn!(error = %e, "could not write the listen address into the data directory's lock file");
     }
     let shutdown = shutdown_signal();
+    let health = crate::http::admin::Admin::new(state.clone(), node_id);
+    let (on_main, admin_server) = admin::listen(options.admin_listen, health).await?;
+    match &admin_server {
+        Some(a) => tracing::info!(address = %addr, admin_address = %a.addr, "listening"),
+        None => tracing::info!(address = %addr, "listening"),
+    }
     print_welcome(addr, &credentials, admin.as_deref(), options.dev);
+    if let Some(a) = &admin_server {
+        println!("Health and metrics on http://{}/health and /metrics", a.addr);
+    }
     let limits = connections::Limits {
         header_timeout: Duration::from_secs(options.header_timeout_secs),
         body_timeout: Duration::from_secs(options.body_timeout_secs),
@@ -203,7 +217,11 @@ pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
     };
     // Each request carries the peer's address, for aws:SourceIp and the audit log.
     let (requests, running) = crate::http::RequestTasks::new();
-    connections::serve(listener, crate::http::router(state, running), limits, shutdown).await;
+    let stop_admin = admin_server.map(|a| a.spawn(limits));
+    connections::serve(listener, crate::http::router(state, running, on_main), limits, shutdown).await;
+    if let Some(stop) = stop_admin {
+        stop.await;
+    }
     // Requests whose clients left before their answer still run to their
     // end (and write their audit events): wait for them too.
     requests.all_done().await;

@@ -176,4 +176,8 @@ pub trait Store: Send + Sync {
     /// Background work runs only on the node that holds its lease, and moves
     /// to another node when a dead holder's lease expires.
     async fn try_lease(&self, name: &str, holder: &str, now: Millis, ttl: Millis) -> Result<bool, StoreError>;
+    /// How the read cache has done, for a store that has one.
+    fn read_cache_stats(&self) -> Option<read_cache::CacheStats> {
+        None
+    }
 }

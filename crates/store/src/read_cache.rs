@@ -130,6 +130,9 @@ cacheable!(
 /// request asks (its caller's access key) stays however many keys are used.
 struct Entries {
     epoch: u64,
+    /// Counted under the lock a lookup takes anyway: no extra atomics.
+    hits: u64,
+    misses: u64,
     // foldhash: every request hashes a few queries; SipHash showed in the profile.
     young: HashMap<Query, Answer, foldhash::fast::RandomState>,
     old: HashMap<Query, Answer, foldhash::fast::RandomState>,
@@ -158,6 +161,13 @@ impl Entries {
     }
 }
 
+/// How a [`ReadCache`] has done (lookups that bypassed it are not counted).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CacheStats {
+    pub hits: u64,
+    pub misses: u64,
+}
+
 pub struct ReadCache {
     /// Tells apart the caches of several stores in one process (tests).
     id: u64,
@@ -173,7 +183,7 @@ impl Default for ReadCache {
     fn default() -> Self {
         static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let entries = Entries { epoch: 0, young: HashMap::default(), old: HashMap::default() };
+        let entries = Entries { epoch: 0, hits: 0, misses: 0, young: HashMap::default(), old: HashMap::default() };
         ReadCache { id, entries: Mutex::new(entries), epoch: AtomicU64::new(1), external: Mutex::new(None) }
     }
 }
@@ -235,9 +245,11 @@ impl ReadCache {
                 entries.epoch = epoch;
             } else if epoch == entries.epoch {
                 if let Some(answer) = entries.get(&query).and_then(T::from_answer) {
+                    entries.hits += 1;
                     return Ok(answer);
                 }
             }
+            entries.misses += 1;
         }
         let answer = load.await?;
         let mut entries = self.lock();
@@ -247,6 +259,12 @@ impl ReadCache {
             entries.insert(query, answer.clone().into_answer());
         }
         Ok(answer)
+    }
+
+    /// Lookups answered from memory and from the database since the start.
+    pub fn stats(&self) -> CacheStats {
+        let entries = self.lock();
+        CacheStats { hits: entries.hits, misses: entries.misses }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
@@ -261,7 +279,7 @@ mod tests {
 
     #[test]
     fn an_answer_asked_often_outlives_many_asked_once_and_memory_stays_bounded() {
-        let mut entries = Entries { epoch: 0, young: HashMap::default(), old: HashMap::default() };
+        let mut entries = Entries { epoch: 0, hits: 0, misses: 0, young: HashMap::default(), old: HashMap::default() };
         let hot = Query::AccessKey("AKIAHOT".into());
         entries.insert(hot.clone(), Answer::AccessKey(None));
         for i in 0..5 * GENERATION_SIZE {

@@ -94,6 +94,18 @@ fn parse_sink(s: &str) -> Result<Sink, String> {
     }
 }
 
+/// What `/metrics` reports of the audit log.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct AuditStats {
+    pub failing: bool,
+    /// Times the log started failing since the start.
+    pub failures: u64,
+    /// Events of committed changes kept in memory until the log resumes.
+    pub owed_events: u64,
+    /// Records written but not yet fsynced (kept to write again on failure).
+    pub unsynced_records: u64,
+}
+
 /// The audit log of a running server.
 pub struct Audit {
     /// None for [`Audit::none`].
@@ -166,6 +178,19 @@ impl Audit {
     /// failed and the server was started to refuse then.
     pub fn refusing(&self) -> bool {
         self.on_failure == OnFailure::Refuse && self.failed.load(Ordering::SeqCst)
+    }
+
+    /// Whether a sink cannot be written now (whatever `--audit-on-failure` says).
+    pub fn failing(&self) -> bool {
+        self.failed.load(Ordering::SeqCst)
+    }
+
+    /// The log's state for `/metrics`; takes the writer's lock briefly.
+    pub fn stats(&self) -> AuditStats {
+        let failing = self.failing();
+        let Some(writer) = &self.writer else { return AuditStats { failing, ..AuditStats::default() } };
+        let (failures, owed, unsynced) = writer::lock(writer).backlog();
+        AuditStats { failing, failures, owed_events: owed as u64, unsynced_records: unsynced as u64 }
     }
 
     /// Records one event; returns once it is written (and fsynced if

@@ -130,6 +130,8 @@ pub(super) struct Writer {
     failed_since: Option<Instant>,
     /// When resumption was last tried.
     last_retry: Option<Instant>,
+    /// Times the log started failing, for `/metrics`.
+    failures: u64,
 }
 
 impl Writer {
@@ -174,6 +176,7 @@ impl Writer {
             owed: Vec::new(),
             failed_since: None,
             last_retry: None,
+            failures: 0,
         })
     }
 
@@ -213,9 +216,15 @@ impl Writer {
 
     fn fail(&mut self, error: &str) {
         if !self.failed.swap(true, Ordering::SeqCst) {
+            self.failures += 1;
             self.failed_since = Some(Instant::now());
             tracing::error!(error = %error, retry_every = ?RETRY_INTERVAL, "THE AUDIT LOG CANNOT BE WRITTEN; retrying");
         }
+    }
+
+    /// (times it started failing, owed events, records awaiting fsync)
+    pub(super) fn backlog(&self) -> (u64, usize, usize) {
+        (self.failures, self.owed.len(), self.unsynced_records.len())
     }
 
     /// The event of a change that committed while the log could not be

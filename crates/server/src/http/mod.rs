@@ -9,6 +9,7 @@
 //! future, never the work such a request began, so a change that commits
 //! always gets its audit event.
 
+pub mod admin;
 pub mod body;
 
 use std::net::SocketAddr;
@@ -22,6 +23,7 @@ use axum::Router;
 use tokio::sync::watch;
 
 use crate::audit::{self, Trail};
+use crate::metrics::{Outcome, Slot, METRICS};
 use crate::protocol::error::{ErrorCode, KmsError};
 use crate::protocol::catalogue::Error;
 use crate::protocol::{self, CONTENT_TYPE};
@@ -59,11 +61,14 @@ impl RequestTasks {
 struct Served {
     state: Arc<AppState>,
     running: Running,
+    /// `GET /health` and `GET /metrics`, when served on this listener.
+    admin: Option<Arc<admin::Admin>>,
 }
 
-/// The service; each request's task holds a clone of `running` (see [`handle`]).
-pub fn router(state: Arc<AppState>, running: Running) -> Router {
-    Router::new().fallback(handle).with_state(Served { state, running })
+/// The service; each request's task holds a clone of `running` (see
+/// [`handle`]). With `admin`, it also answers the operator's endpoints.
+pub fn router(state: Arc<AppState>, running: Running, admin: Option<Arc<admin::Admin>>) -> Router {
+    Router::new().fallback(handle).with_state(Served { state, running, admin })
 }
 
 /// Runs a request that may change something in a task of its own and
@@ -73,6 +78,12 @@ pub fn router(state: Arc<AppState>, running: Running) -> Router {
 /// task costs ~8% of Encrypt's throughput, docs/BENCHMARKS.md); dropped,
 /// they leave nothing behind but a key use noted without its event.
 async fn handle(State(served): State<Served>, method: Method, uri: Uri, headers: HeaderMap, request: axum::extract::Request) -> Response {
+    if let Some(admin) = &served.admin {
+        // Never a KMS request (those are POSTs), and not audited.
+        if let Some(response) = admin.answer(&method, uri.path()).await {
+            return response;
+        }
+    }
     let changes = may_change(&headers);
     // One reading of the store's change epoch serves the request's lookups (trent_store::read_cache).
     let work = trent_store::read_cache::request_scope(answer(served.state, method, uri, headers, request));
@@ -125,8 +136,17 @@ async fn answer(state: Arc<AppState>, method: Method, uri: Uri, headers: HeaderM
     if let Some(service) = crate::query::route(&headers) {
         let trail = begin_trail(&state, &headers, request_id, peer);
         // Boxed, like each KMS operation (dispatch::run): a request's future stays small.
-        return Box::pin(crate::query::handle(state, service, method, uri, headers, body, trail)).await;
+        let slot = match service {
+            crate::query::Service::Iam => Slot::Iam,
+            crate::query::Service::Sts => Slot::Sts,
+        };
+        let response = Box::pin(crate::query::handle(state, service, method, uri, headers, body, trail)).await;
+        METRICS.request(slot, Outcome::of_status(response.status()), started.elapsed());
+        return response;
     }
+    let slot = target.and_then(|t| t.strip_prefix(protocol::TARGET_PREFIX)).and_then(trent_model::Operation::from_name).map_or(Slot::KmsUnknown, Slot::Kms);
+    // AWS answers a denial with 400, like other refusals: told apart here.
+    let mut denied = false;
     // Set when the answer is the audit log's refusal, which lasts until the log resumes.
     let mut audit_refused = false;
     let (status, text) = if state.audit.refusing() {
@@ -150,7 +170,10 @@ async fn answer(state: Arc<AppState>, method: Method, uri: Uri, headers: HeaderM
                 Err(err) if err.code == ErrorCode::UnknownOperation && !protocol::is_json_request(&headers) => {
                     return wrong_content_type(&request_id);
                 }
-                Err(err) => error_answer(&request_id, &err),
+                Err(err) => {
+                    denied = err.code == ErrorCode::AccessDenied;
+                    error_answer(&request_id, &err)
+                }
             },
             Err(e) => {
                 tracing::error!(request_id = %request_id, error = %e, "the answer is withheld: its audit event could not be written");
@@ -161,7 +184,9 @@ async fn answer(state: Arc<AppState>, method: Method, uri: Uri, headers: HeaderM
     };
     // Debug, not info: the audit log already records every request, and
     // this line cost ~3% of the server's time under load (docs/BENCHMARKS.md).
-    tracing::debug!(request_id = %request_id, target = target.unwrap_or("-"), status = status.as_u16(), micros = started.elapsed().as_micros() as u64, "request");
+    let took = started.elapsed();
+    METRICS.request(slot, if denied { Outcome::Denied } else { Outcome::of_status(status) }, took);
+    tracing::debug!(request_id = %request_id, target = target.unwrap_or("-"), status = status.as_u16(), micros = took.as_micros() as u64, "request");
     let mut response = json_response(&request_id, (status, text));
     if audit_refused {
         response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));

@@ -105,8 +105,14 @@ pub fn spawn_flusher(store: Arc<dyn Store>, tracker: Arc<UsageTracker>) -> tokio
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(FLUSH_INTERVAL).await;
-            if let Err(e) = tracker.flush(store.as_ref()).await {
-                tracing::warn!(error = %e, "writing key last-use records failed; will retry");
+            use crate::metrics::{Job, JobResult, METRICS};
+            match tracker.flush(store.as_ref()).await {
+                Ok(written) => METRICS.job(Job::UsageFlush, JobResult::Ok, written),
+                Err(e) => {
+                    METRICS.job(Job::UsageFlush, JobResult::Error, 0);
+                    METRICS.store_error();
+                    tracing::warn!(error = %e, "writing key last-use records failed; will retry");
+                }
             }
         }
     })

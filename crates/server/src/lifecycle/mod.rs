@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use trent_store::StoreError;
 
+use crate::metrics::{Job, JobResult, METRICS};
 use crate::state::AppState;
 
 /// Runs `round` every `every` while this node (`node_id`) holds the lease
@@ -29,17 +30,31 @@ where
     Fut: Future<Output = Result<usize, StoreError>> + Send,
 {
     let ttl = 3 * every.as_millis() as i64;
+    let job = Job::of_lease(lease);
     tokio::spawn(async move {
         loop {
-            let result = match state.store.try_lease(lease, &node_id, state.clock.now_millis(), ttl).await {
-                Ok(true) => round(state.clone()).await,
-                Ok(false) => Ok(0),
-                Err(e) => Err(e),
+            let (result, leased) = match state.store.try_lease(lease, &node_id, state.clock.now_millis(), ttl).await {
+                Ok(true) => (round(state.clone()).await, true),
+                Ok(false) => (Ok(0), false),
+                Err(e) => (Err(e), true),
             };
+            let job_result = match &result {
+                Ok(_) if !leased => JobResult::LeaseElsewhere,
+                Ok(_) => JobResult::Ok,
+                Err(_) => JobResult::Error,
+            };
+            if let Some(job) = job {
+                METRICS.job(job, job_result, *result.as_ref().unwrap_or(&0));
+            }
             match result {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(job = lease, done = n, "background round"),
-                Err(e) => tracing::error!(job = lease, error = %e, "background round failed; will retry"),
+                Err(e) => {
+                    if matches!(e, StoreError::Backend(_)) {
+                        METRICS.store_error();
+                    }
+                    tracing::error!(job = lease, error = %e, "background round failed; will retry")
+                }
             }
             tokio::time::sleep(every).await;
         }

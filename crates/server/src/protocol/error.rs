@@ -181,6 +181,9 @@ impl KmsError {
 
 impl From<trent_store::StoreError> for KmsError {
     fn from(e: trent_store::StoreError) -> Self {
+        if matches!(e, trent_store::StoreError::Backend(_)) {
+            crate::metrics::METRICS.store_error();
+        }
         KmsError::internal(format!("store: {e}"))
     }
 }

@@ -133,6 +133,9 @@ impl QueryError {
 
 impl From<trent_store::StoreError> for QueryError {
     fn from(e: trent_store::StoreError) -> Self {
+        if matches!(e, trent_store::StoreError::Backend(_)) {
+            crate::metrics::METRICS.store_error();
+        }
         QueryError::internal(format!("store: {e}"))
     }
 }

@@ -57,6 +57,16 @@ impl Trent {
         trent
     }
 
+    /// As [`Trent::start`], on a data directory `prepare` fills first
+    /// (e.g. `trent restore` into it).
+    pub fn start_prepared(args: &[&str], prepare: impl FnOnce(&Path)) -> Trent {
+        let root = tempfile::Builder::new().prefix("trent-e2e-").tempdir().expect("temporary directory");
+        let mut trent = Trent { root, child: None, port: 0, env: Vec::new() };
+        prepare(&trent.data_dir());
+        trent.spawn(args);
+        trent
+    }
+
     /// Stops the server gracefully (SIGTERM) and starts it again on the same
     /// data directory with `args`. The port changes: build new clients.
     pub fn restart(&mut self, args: &[&str]) {

@@ -12,6 +12,7 @@
 //! its own: a point lookup takes microseconds and a WAL reader never waits
 //! for the writer, so it is not worth a hand-off to the blocking pool.
 
+pub mod backup;
 mod grants;
 mod identity;
 mod key_stores;
@@ -722,6 +723,11 @@ impl Store for SqliteStore {
             Ok(taken == 1)
         })
         .await
+    }
+
+    fn read_cache_stats(&self) -> Option<crate::read_cache::CacheStats> {
+        // An in-memory database has no cache in use.
+        self.watch.as_ref().map(|_| self.cache.stats())
     }
 }
 
