@@ -61,6 +61,18 @@ impl RootKey {
         RootKey::new(key)
     }
 
+    /// A new random root key, held only in memory (the sealed modes wrap it
+    /// with [`crate::seal`] and never write it out in the clear).
+    pub fn generate() -> Result<RootKey, CryptoError> {
+        RootKey::from_bytes(random_secret(ROOT_KEY_LEN)?)
+    }
+
+    /// The key's bytes, for [`crate::seal`] to wrap; nothing outside this
+    /// crate sees them.
+    pub(crate) fn expose(&self) -> &[u8; ROOT_KEY_LEN] {
+        &self.key
+    }
+
     /// Loads the root key from `path`, or creates it there with 32 random
     /// bytes and mode 0600 if no file exists. Returns `true` when it created
     /// the file.
