@@ -31,6 +31,8 @@
 //!
 //! Beside the path: [`lifecycle`] (deletion after the waiting period),
 //! [`clock`] (injected time), [`serve`] (start-up and the data directory),
+//! [`seal`] (the root of trust: seal modes, `trent init`, the gate every
+//! request passes while unsealed, unseal and seal),
 //! [`keystores`] (custom key stores: the registered PKCS#11 tokens), and
 //! [`xks`] (`trent xks-proxy`, a separate server: Trent as an external key
 //! store proxy for AWS KMS).
@@ -52,6 +54,7 @@ pub mod ops;
 pub mod policy;
 pub mod protocol;
 pub mod query;
+pub mod seal;
 pub mod serve;
 pub mod state;
 pub mod sts;

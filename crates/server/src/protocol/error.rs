@@ -31,6 +31,8 @@ pub enum ErrorCode {
     CloudHsmClusterNotFound,
     CloudHsmClusterNotRelated,
     Conflict,
+    /// HTTP 503: Trent is sealed (crate::seal), a state SDKs retry.
+    DependencyTimeout,
     CustomKeyStoreHasCmks,
     CustomKeyStoreInvalidState,
     CustomKeyStoreNameInUse,
@@ -95,6 +97,7 @@ impl ErrorCode {
             CustomKeyStoreNameInUse => "CustomKeyStoreNameInUseException",
             IncorrectTrustAnchor => "IncorrectTrustAnchorException",
             Conflict => "ConflictException",
+            DependencyTimeout => "DependencyTimeoutException",
             CustomKeyStoreNotFound => "CustomKeyStoreNotFoundException",
             Disabled => "DisabledException",
             DryRunOperation => "DryRunOperationException",
@@ -138,6 +141,7 @@ impl ErrorCode {
         use ErrorCode::*;
         match self {
             KmsInternal | KeyUnavailable => StatusCode::INTERNAL_SERVER_ERROR,
+            DependencyTimeout => StatusCode::SERVICE_UNAVAILABLE,
             RequestEntityTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             _ => StatusCode::BAD_REQUEST,
         }
@@ -215,7 +219,7 @@ mod tests {
     fn every_kms_exception_name_is_in_the_model() {
         use ErrorCode::*;
         let model_exceptions = [
-            AlreadyExists, CloudHsmClusterInUse, CloudHsmClusterInvalidConfiguration, CloudHsmClusterNotActive, CloudHsmClusterNotFound, CloudHsmClusterNotRelated, CustomKeyStoreHasCmks, CustomKeyStoreInvalidState, CustomKeyStoreNameInUse, IncorrectTrustAnchor, Conflict, CustomKeyStoreNotFound, Disabled, DryRunOperation, ExpiredImportToken, IncorrectKeyMaterial, InvalidImportToken, IncorrectKey, InvalidAliasName, InvalidArn,
+            AlreadyExists, CloudHsmClusterInUse, CloudHsmClusterInvalidConfiguration, CloudHsmClusterNotActive, CloudHsmClusterNotFound, CloudHsmClusterNotRelated, CustomKeyStoreHasCmks, CustomKeyStoreInvalidState, CustomKeyStoreNameInUse, IncorrectTrustAnchor, Conflict, DependencyTimeout, CustomKeyStoreNotFound, Disabled, DryRunOperation, ExpiredImportToken, IncorrectKeyMaterial, InvalidImportToken, IncorrectKey, InvalidAliasName, InvalidArn,
             InvalidCiphertext, InvalidGrantId, InvalidGrantToken, InvalidKeyUsage, InvalidMarker, KmsInternal, KmsInvalidMac, KmsInvalidSignature,
             KmsInvalidState, KeyUnavailable,
             LimitExceeded, MalformedPolicyDocument, NotFound, Tag, UnsupportedOperation,
