@@ -1,0 +1,258 @@
+//! The root of trust end to end (docs/root-of-trust.md): each seal mode
+//! from `trent init` to a restart and a decrypt of data written before;
+//! Shamir's threshold, wrong shares and the tamper delay; seal and unseal
+//! of a running server; and a scan of the data directory for the root
+//! key's bytes, which the sealed modes must never write.
+
+mod common;
+
+use std::path::Path;
+
+use aws_sdk_kms::primitives::Blob;
+use common::{code, Trent, REGION};
+
+const CHEAP_ARGON2: (&str, &str) = ("TRENT_TEST_ARGON2_COST", "64,1,1");
+const PASSPHRASE: &str = "correct horse battery staple";
+
+/// Encrypts under a new key; returns the ciphertext.
+async fn write_secret(trent: &Trent) -> Vec<u8> {
+    let kms = trent.client(REGION);
+    let key = kms.create_key().send().await.unwrap().key_metadata.unwrap().key_id;
+    let out = kms.encrypt().key_id(key).plaintext(Blob::new(b"kept across restarts".to_vec())).send().await.unwrap();
+    out.ciphertext_blob.unwrap().into_inner()
+}
+
+async fn read_secret(trent: &Trent, ciphertext: &[u8]) {
+    let kms = trent.client(REGION);
+    let out = kms.decrypt().ciphertext_blob(Blob::new(ciphertext.to_vec())).send().await.unwrap();
+    assert_eq!(out.plaintext.unwrap().into_inner(), b"kept across restarts");
+}
+
+/// What a sealed server answers a KMS call with: (status, exception);
+/// `None` for any answer but a 503 (unsealed, the unknown caller is refused).
+async fn sealed_answer(trent: &Trent) -> Option<(u16, String)> {
+    // Credentials are not checked while sealed (they are sealed too).
+    let kms = trent.client_with(REGION, "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY");
+    match kms.list_keys().send().await {
+        Ok(_) => None,
+        Err(e) => {
+            let status = e.raw_response().map(|r| r.status().as_u16()).unwrap_or(0);
+            (status == 503).then(|| (status, code(&e)))
+        }
+    }
+}
+
+fn init(trent: &Trent, args: &[&str]) -> String {
+    let data = trent.data_dir();
+    let mut all = vec!["init", "--data-dir", data.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let (ok, out, err) = trent.cli(&all, &[], "");
+    assert!(ok, "trent init failed: {err}");
+    out
+}
+
+/// `trent operator unseal` with one share on standard input.
+fn unseal(trent: &Trent, share: &str) -> Result<String, String> {
+    let (ok, out, err) = trent.cli(&["operator", "unseal", "--endpoint", &trent.endpoint()], &[], &format!("{share}\n"));
+    if ok {
+        Ok(out)
+    } else {
+        Err(err)
+    }
+}
+
+fn shares_of(init_output: &str) -> Vec<String> {
+    init_output.lines().filter(|l| l.starts_with("share ")).map(str::to_owned).collect()
+}
+
+/// The stored seal configuration (read straight from the database).
+async fn seal_config(data: &Path) -> serde_json::Value {
+    use trent_store::Store;
+    let store = trent_store::sqlite::SqliteStore::open(&data.join("trent.db")).unwrap();
+    serde_json::from_slice(&store.get_setting("seal_config").await.unwrap().expect("a seal configuration")).unwrap()
+}
+
+fn b64(text: &serde_json::Value) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.decode(text.as_str().unwrap()).unwrap()
+}
+
+/// Opens the wrapped root key with `kek` and `aad` the way the format says
+/// (0x01 || nonce || AES-256-GCM ciphertext and tag), independently of Trent.
+fn open_wrapped(wrapped: &[u8], kek: &[u8], aad: &[u8]) -> Vec<u8> {
+    use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
+    assert_eq!(wrapped[0], 1);
+    let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, kek).unwrap());
+    let mut buf = wrapped[13..].to_vec();
+    let plain = key.open_in_place(Nonce::try_assume_unique_for_key(&wrapped[1..13]).unwrap(), Aad::from(aad), &mut buf).unwrap();
+    assert_eq!(plain.len(), 32);
+    plain.to_vec()
+}
+
+/// Every place under `dir` where `needle` (or its hex) occurs.
+fn find_in_files(dir: &Path, needle: &[u8]) -> Vec<String> {
+    let hex_needle = hex::encode(needle).into_bytes();
+    let mut found = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(path) = todo.pop() {
+        if path.is_dir() {
+            todo.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            if bytes.windows(needle.len()).any(|w| w == needle) || bytes.windows(hex_needle.len()).any(|w| w == hex_needle.as_slice()) {
+                found.push(path.display().to_string());
+            }
+        }
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn file_mode_is_what_serve_does_on_an_empty_directory_and_init_can_choose_it() {
+    let mut trent = Trent::unstarted(&[]);
+    let out = init(&trent, &["--seal", "file"]);
+    assert!(out.contains("seal mode file"), "{out}");
+    let (ok, _, err) = trent.cli(&["init", "--data-dir", trent.data_dir().to_str().unwrap(), "--seal", "shamir"], &[], "");
+    assert!(!ok && err.contains("already initialised"), "a second init must be refused: {err}");
+    trent.start_again(&[]);
+    let ciphertext = write_secret(&trent).await;
+    trent.restart(&[]);
+    read_secret(&trent, &ciphertext).await;
+    trent.stop();
+    assert_eq!(seal_config(&trent.data_dir()).await["mode"], "file");
+    // The scan finds a root key that is on disk: here, root.key itself.
+    let root = std::fs::read(trent.data_dir().join("root.key")).unwrap();
+    assert_eq!(find_in_files(&trent.data_dir(), &root), vec![trent.data_dir().join("root.key").display().to_string()]);
+
+    // And with no init at all, serve makes the key file as before.
+    let fresh = Trent::start(&[]);
+    assert!(fresh.data_dir().join("root.key").exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn passphrase_mode_survives_restarts_and_refuses_a_wrong_passphrase() {
+    let mut trent = Trent::unstarted(&[CHEAP_ARGON2]);
+    let out = trent.cli(&["init", "--data-dir", trent.data_dir().to_str().unwrap(), "--seal", "passphrase"], &[("TRENT_PASSPHRASE", PASSPHRASE)], "");
+    assert!(out.0, "init: {}", out.2);
+    assert!(!trent.data_dir().join("root.key").exists());
+
+    // No passphrase, a wrong one: the server does not start.
+    let err = trent.serve_refused(&[], &[]);
+    assert!(err.contains("needs a passphrase"), "{err}");
+    let err = trent.serve_refused(&[], &[("TRENT_PASSPHRASE", "wrong horse")]);
+    assert!(err.contains("wrong passphrase"), "{err}");
+
+    let file = trent.data_dir().parent().unwrap().join("passphrase.txt");
+    std::fs::write(&file, format!("{PASSPHRASE}\n")).unwrap();
+    let file_arg = file.to_str().unwrap().to_owned();
+    trent.start_again(&["--passphrase-file", &file_arg]);
+    let ciphertext = write_secret(&trent).await;
+    trent.stop();
+
+    // The same passphrase from the environment opens the same root key.
+    std::env::set_var("TRENT_PASSPHRASE", PASSPHRASE);
+    trent.start_again(&[]);
+    std::env::remove_var("TRENT_PASSPHRASE");
+    read_secret(&trent, &ciphertext).await;
+    trent.stop();
+
+    // Nothing on disk holds the root key or the key that wraps it.
+    let config = seal_config(&trent.data_dir()).await;
+    assert_eq!(config["mode"], "passphrase");
+    let params = argon2::Params::new(config["memory_kib"].as_u64().unwrap() as u32, config["iterations"].as_u64().unwrap() as u32, config["parallelism"].as_u64().unwrap() as u32, Some(32)).unwrap();
+    let mut kek = [0u8; 32];
+    argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params).hash_password_into(PASSPHRASE.as_bytes(), &b64(&config["salt"]), &mut kek).unwrap();
+    let root = open_wrapped(&b64(&config["wrapped_root"]), &kek, b"trent/seal/v1/passphrase");
+    assert_eq!(find_in_files(&trent.data_dir(), &root), Vec::<String>::new());
+    assert_eq!(find_in_files(&trent.data_dir(), &kek), Vec::<String>::new());
+    assert_eq!(find_in_files(&trent.data_dir(), PASSPHRASE.as_bytes()), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shamir_mode_starts_sealed_and_any_threshold_of_shares_unseals() {
+    let mut trent = Trent::unstarted(&[]);
+    let out = init(&trent, &["--seal", "shamir", "--shares", "5", "--threshold", "3"]);
+    let shares = shares_of(&out);
+    assert_eq!(shares.len(), 5, "{out}");
+    assert!(shares.iter().enumerate().all(|(i, s)| s.starts_with(&format!("share {}: ", i + 1))));
+    assert!(!trent.data_dir().join("root.key").exists());
+
+    trent.start_again(&["--unseal-failures-allowed", "1", "--unseal-delay-secs", "2"]);
+    assert_eq!(sealed_answer(&trent).await, Some((503, "DependencyTimeoutException".to_owned())));
+    // K-1 shares (one given twice, which counts once) leave it sealed.
+    assert!(unseal(&trent, &shares[0]).unwrap().contains("1/3"));
+    assert!(unseal(&trent, &shares[0]).unwrap().contains("1/3"));
+    assert!(unseal(&trent, &shares[3]).unwrap().contains("2/3"));
+    assert!(sealed_answer(&trent).await.is_some());
+    assert!(unseal(&trent, &shares[4]).unwrap().contains("Unsealed"));
+    assert_eq!(sealed_answer(&trent).await, None);
+    let ciphertext = write_secret(&trent).await;
+    trent.stop();
+
+    // After a restart it is sealed again; another three shares open it.
+    trent.start_again(&["--unseal-failures-allowed", "1", "--unseal-delay-secs", "2"]);
+    assert!(sealed_answer(&trent).await.is_some());
+    // A wrong share (one byte changed) is refused when the combination fails, and counted.
+    let mut wrong = shares[2].clone();
+    let last = wrong.pop().unwrap();
+    wrong.push(if last == '0' { '1' } else { '0' });
+    unseal(&trent, &shares[1]).unwrap();
+    unseal(&trent, &wrong).unwrap();
+    let err = unseal(&trent, &shares[0]).unwrap_err();
+    assert!(err.contains("(400)") && err.contains("do not open"), "{err}");
+    // Not a share at all: refused, and past the one failure allowed now.
+    let err = unseal(&trent, "share 9: not hex").unwrap_err();
+    assert!(err.contains("(400)"), "{err}");
+    // Even the right share must now wait.
+    let err = unseal(&trent, &shares[1]).unwrap_err();
+    assert!(err.contains("(429)") && err.contains("try again"), "{err}");
+    assert!(sealed_answer(&trent).await.is_some());
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    for share in [&shares[1], &shares[2], &shares[0]] {
+        unseal(&trent, share).unwrap();
+    }
+    read_secret(&trent, &ciphertext).await;
+
+    // The operator seals the running server; unsealing keeps the data.
+    let creds = trent.data_dir().join("credentials");
+    let seal_env = [("AWS_SHARED_CREDENTIALS_FILE", creds.to_str().unwrap())];
+    let (ok, out, err) = trent.cli(&["operator", "seal", "--endpoint", &trent.endpoint()], &seal_env, "");
+    assert!(ok && out.contains("Sealed"), "{err}");
+    assert_eq!(sealed_answer(&trent).await, Some((503, "DependencyTimeoutException".to_owned())));
+    let (_, status, _) = trent.cli(&["operator", "status", "--endpoint", &trent.endpoint()], &[], "");
+    assert!(status.contains("\"sealed\":true"), "{status}");
+    for share in [&shares[4], &shares[2], &shares[3]] {
+        unseal(&trent, share).unwrap();
+    }
+    read_secret(&trent, &ciphertext).await;
+    trent.stop();
+
+    // The audit log has the seal and both unseals, with the failures counted.
+    let log = std::fs::read_to_string(trent.data_dir().join("audit/audit-00000000000000000001.jsonl")).unwrap();
+    assert_eq!(log.matches("\"eventName\":\"TrentUnseal\"").count(), 3, "{log}");
+    assert!(log.contains("\"failedAttemptsWhileSealed\":2"), "{log}");
+    assert!(log.contains("\"eventName\":\"TrentSeal\""));
+
+    // Nothing on disk holds the root key or the key the shares rebuild.
+    let config = seal_config(&trent.data_dir()).await;
+    assert_eq!((config["mode"].as_str(), config["shares"].as_u64(), config["threshold"].as_u64()), (Some("shamir"), Some(5), Some(3)));
+    let parsed: Vec<blahaj::Share> = shares[..3].iter().map(|s| blahaj::Share::try_from(hex::decode(s.split(": ").nth(1).unwrap()).unwrap().as_slice()).unwrap()).collect();
+    let kek = blahaj::Sharks(3).recover(&parsed).unwrap();
+    let root = open_wrapped(&b64(&config["wrapped_root"]), &kek, b"trent/seal/v1/shamir");
+    assert_eq!(find_in_files(&trent.data_dir(), &root), Vec::<String>::new());
+    assert_eq!(find_in_files(&trent.data_dir(), &kek), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn only_the_operator_may_seal() {
+    let mut trent = Trent::unstarted(&[]);
+    let shares = shares_of(&init(&trent, &["--seal", "shamir", "--shares", "2", "--threshold", "2"]));
+    trent.start_again(&[]);
+    for share in &shares {
+        unseal(&trent, share).unwrap();
+    }
+    // A caller the server does not know cannot seal it.
+    let stranger = [("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE"), ("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")];
+    let (ok, _, err) = trent.cli(&["operator", "seal", "--endpoint", &trent.endpoint()], &stranger, "");
+    assert!(!ok && err.contains("seal refused"), "{err}");
+    assert_eq!(sealed_answer(&trent).await, None);
+}
