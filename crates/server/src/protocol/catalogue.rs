@@ -366,11 +366,9 @@ mod tests {
             let protocol = matches!(entry.code, UnknownOperation | RequestEntityTooLarge | Serialization | Validation | MissingAuthenticationToken | IncompleteSignature | InvalidSignature | UnrecognizedClient | ExpiredToken | AccessDenied);
             assert!(protocol || trent_model::is_exception(entry.code.name()), "{}: {} is neither a protocol error nor a model exception", entry.name, entry.code.name());
             let err = KmsError::from(sample.clone());
-            // AWS: every client error is 400 (DryRunOperationException too), server faults 500,
-            // DependencyTimeoutException 503 (the model's httpStatusCode).
+            // AWS: every client error is 400 (DryRunOperationException too), server faults 500.
             let status = match entry.code {
-                KmsInternal | KeyUnavailable => 500,
-                DependencyTimeout => 503,
+                KmsInternal | KeyUnavailable | DependencyTimeout => 500,
                 RequestEntityTooLarge => 413,
                 _ => 400,
             };

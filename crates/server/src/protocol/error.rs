@@ -31,7 +31,7 @@ pub enum ErrorCode {
     CloudHsmClusterNotFound,
     CloudHsmClusterNotRelated,
     Conflict,
-    /// HTTP 503: Trent is sealed (crate::seal), a state SDKs retry.
+    /// HTTP 500, a fault SDKs retry: Trent is sealed (crate::seal).
     DependencyTimeout,
     CustomKeyStoreHasCmks,
     CustomKeyStoreInvalidState,
@@ -140,8 +140,8 @@ impl ErrorCode {
     pub fn status(self) -> StatusCode {
         use ErrorCode::*;
         match self {
-            KmsInternal | KeyUnavailable => StatusCode::INTERNAL_SERVER_ERROR,
-            DependencyTimeout => StatusCode::SERVICE_UNAVAILABLE,
+            // DependencyTimeoutException is a fault with no status in the model: 500, as AWS documents it.
+            KmsInternal | KeyUnavailable | DependencyTimeout => StatusCode::INTERNAL_SERVER_ERROR,
             RequestEntityTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             _ => StatusCode::BAD_REQUEST,
         }

@@ -100,9 +100,12 @@ impl Gate {
             return Ok(None);
         }
         let started = self.starter.start(root, self.me.clone()).await?;
-        let event = super::events::unsealed(&self.config, failures, started.state.clock.now_millis());
-        if let Err(e) = started.state.audit.record(&event, true).await {
-            tracing::error!(error = %e, "the unseal's audit event could not be written");
+        // The key-file mode has nothing to unseal: its start is not an event.
+        if !matches!(self.config, SealConfig::File) {
+            let event = super::events::unsealed(&self.config, failures, started.state.clock.now_millis());
+            if let Err(e) = started.state.audit.record(&event, true).await {
+                tracing::error!(error = %e, "the unseal's audit event could not be written");
+            }
         }
         pending.tasks = started.tasks;
         self.state.store(Some(started.state));

@@ -10,7 +10,8 @@
 //! - `TrentAdmin.Seal` on `POST /` (SigV4, as every KMS call): seals. Only
 //!   the deployment's operator may: the first admin (`user/admin`) or the
 //!   root of the account `trent serve` made first.
-//! - While sealed, every other request is answered 503 (see [`sealed`]).
+//! - While sealed, every other request is refused with a retryable
+//!   server fault (see [`sealed`]).
 
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -81,24 +82,26 @@ fn refusal(status: StatusCode, message: &str, retry_after: Option<u64>) -> Respo
     response
 }
 
-/// The answer to any other request while sealed: 503, which every AWS SDK
-/// retries. KMS callers get `DependencyTimeoutException` (the model's 503
-/// exception, "you can retry the request"); IAM and STS callers the Query
-/// protocol's `ServiceUnavailable`. Not audited: the audit log's signing
-/// key is sealed too.
+/// The answer to any other request while sealed, a server fault every AWS
+/// SDK retries. KMS callers get `DependencyTimeoutException` with HTTP 500
+/// (the model's fault that says "you can retry the request"; AWS sends it
+/// with 500); IAM and STS callers the Query protocol's
+/// `ServiceUnavailable` (503). Not audited: the audit log's signing key is
+/// sealed too.
 pub fn sealed(headers: &HeaderMap) -> Response {
     let request_id = trent_crypto::new_uuid().to_string();
     let message = crate::protocol::catalogue::Error::Sealed.message().unwrap_or_default();
-    let (content_type, body) = match crate::query::route(headers) {
+    let (status, content_type, body) = match crate::query::route(headers) {
         Some(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
             "text/xml",
             format!(
                 "<ErrorResponse><Error><Type>Receiver</Type><Code>ServiceUnavailable</Code><Message>{message}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>"
             ),
         ),
-        None => (crate::protocol::CONTENT_TYPE, json!({ "__type": ErrorCode::DependencyTimeout.name(), "message": message }).to_string()),
+        None => (ErrorCode::DependencyTimeout.status(), crate::protocol::CONTENT_TYPE, json!({ "__type": ErrorCode::DependencyTimeout.name(), "message": message }).to_string()),
     };
-    let mut response = (StatusCode::SERVICE_UNAVAILABLE, body).into_response();
+    let mut response = (status, body).into_response();
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     if let Ok(id) = HeaderValue::from_str(&request_id) {
