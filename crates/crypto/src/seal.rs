@@ -203,6 +203,12 @@ mod tests {
     }
 
     #[test]
+    fn the_root_key_is_locked_in_memory_where_the_os_allows() {
+        // Linux lets any process lock a page or two (RLIMIT_MEMLOCK).
+        assert!(RootKey::generate().unwrap().memory_locked());
+    }
+
+    #[test]
     fn bad_share_counts_are_refused() {
         let kek = random_kek().unwrap();
         assert!(split(&kek, 5, 1).is_err());
