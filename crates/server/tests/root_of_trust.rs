@@ -232,6 +232,9 @@ async fn shamir_mode_starts_sealed_and_any_threshold_of_shares_unseals() {
     assert_eq!(log.matches("\"eventName\":\"TrentUnseal\"").count(), 3, "{log}");
     assert!(log.contains("\"failedAttemptsWhileSealed\":2"), "{log}");
     assert!(log.contains("\"eventName\":\"TrentSeal\""));
+    // The log verifies without a root key on disk, with the public key the server wrote.
+    let (ok, out, err) = trent.cli(&["audit", "verify", "--data-dir", trent.data_dir().to_str().unwrap()], &[], "");
+    assert!(ok, "audit verify: {out}{err}");
 
     // Nothing on disk holds the root key or the key the shares rebuild.
     let config = seal_config(&trent.data_dir()).await;
