@@ -154,6 +154,14 @@ async fn passphrase_mode_survives_restarts_and_refuses_a_wrong_passphrase() {
     trent.start_again(&[]);
     std::env::remove_var("TRENT_PASSPHRASE");
     read_secret(&trent, &ciphertext).await;
+    // Sealed while running, it opens again with the passphrase as its one "share".
+    let creds = trent.data_dir().join("credentials");
+    let (ok, _, err) = trent.cli(&["operator", "seal", "--endpoint", &trent.endpoint()], &[("AWS_SHARED_CREDENTIALS_FILE", creds.to_str().unwrap())], "");
+    assert!(ok, "{err}");
+    assert!(sealed_answer(&trent).await.is_some());
+    assert!(unseal(&trent, "wrong horse").unwrap_err().contains("wrong passphrase"));
+    assert!(unseal(&trent, PASSPHRASE).unwrap().contains("Unsealed"));
+    read_secret(&trent, &ciphertext).await;
     trent.stop();
 
     // Nothing on disk holds the root key or the key that wraps it.
