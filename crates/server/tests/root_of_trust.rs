@@ -268,3 +268,54 @@ async fn only_the_operator_may_seal() {
     assert!(!ok && err.contains("seal refused"), "{err}");
     assert_eq!(sealed_answer(&trent).await, None);
 }
+
+/// A fresh schema on the test PostgreSQL (`TRENT_TEST_POSTGRES_URL`, else
+/// CI's local default); `None` when none runs there and none was asked for.
+async fn postgres_schema() -> Option<(String, String)> {
+    let from_env = std::env::var("TRENT_TEST_POSTGRES_URL").ok();
+    let base = from_env.clone().unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let (client, connection) = match tokio_postgres::connect(&base, tokio_postgres::NoTls).await {
+        Ok(c) => c,
+        Err(e) if from_env.is_none() => {
+            eprintln!("skipping: no PostgreSQL at {base}: {e}");
+            return None;
+        }
+        Err(e) => panic!("PostgreSQL at {base}: {e}"),
+    };
+    tokio::spawn(connection);
+    let schema = format!("trent_seal_{}", uuid::Uuid::new_v4().simple());
+    client.batch_execute(&format!("CREATE SCHEMA {schema}")).await.unwrap();
+    let sep = if base.contains('?') { '&' } else { '?' };
+    Some((format!("{base}{sep}options=-csearch_path%3D{schema}"), schema))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_postgres_node_reads_the_seal_from_the_database() {
+    let Some((url, schema)) = postgres_schema().await else { return };
+    let store = ["--store", url.as_str()];
+    let env = [CHEAP_ARGON2, ("TRENT_PASSPHRASE", PASSPHRASE)];
+    let mut first = Trent::unstarted(&env);
+    let first_dir = first.data_dir().display().to_string();
+    let mut args = vec!["init", "--data-dir", &first_dir, "--seal", "passphrase"];
+    args.extend_from_slice(&store);
+    let (ok, _, err) = first.cli(&args, &[], "");
+    assert!(ok, "{err}");
+    first.start_again(&store);
+    let ciphertext = write_secret(&first).await;
+
+    // A second node with an empty data directory: the same passphrase opens
+    // the same root key from the database; a wrong one is refused.
+    let second = Trent::unstarted(&[CHEAP_ARGON2]);
+    let err = second.serve_refused(&store, &[("TRENT_PASSPHRASE", "wrong horse")]);
+    assert!(err.contains("wrong passphrase"), "{err}");
+    let mut second = Trent::unstarted(&env);
+    second.start_again(&store);
+    std::fs::copy(first.data_dir().join("credentials"), second.data_dir().join("credentials")).unwrap();
+    read_secret(&second, &ciphertext).await;
+    assert!(!second.data_dir().join("root.key").exists());
+    first.stop();
+    second.stop();
+    let (client, connection) = tokio_postgres::connect(url.split('?').next().unwrap(), tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    client.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).await.unwrap();
+}
