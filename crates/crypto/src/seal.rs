@@ -48,6 +48,16 @@ pub fn unwrap(wrapped: &[u8], kek: &Kek, aad: &[u8]) -> Result<RootKey, CryptoEr
     RootKey::from_bytes(kek.as_root()?.unseal(wrapped, aad)?)
 }
 
+/// Wraps `root` with a key this crate cannot hold (a PKCS#11 token's):
+/// `wrap` gets the root key's bytes once and returns the wrapped form.
+/// Opening goes through [`RootKey::from_bytes`] with what the token returns.
+pub fn wrap_with<E>(root: &RootKey, wrap: impl FnOnce(&[u8]) -> Result<Vec<u8>, E>) -> Result<Vec<u8>, E> {
+    wrap(root.expose())
+}
+
+/// The AAD of a root key wrapped by a PKCS#11 token's key.
+pub const PKCS11_AAD: &[u8] = b"trent/seal/v1/pkcs11";
+
 /// Argon2id's cost parameters, stored beside the wrapped key so every
 /// start derives the same KEK.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -137,7 +137,7 @@ pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
     trent_crypto::random_bytes(16).map_err(|e| ServeError::Setup(format!("random generator: {e}")))?;
     let store = open_store(&options.store, &dir).await?;
     // An empty data directory gets the key-file mode, as before seal modes existed.
-    let opened = crate::seal::open::open_root(store.as_ref(), &dir, &options.seal.passphrase, true).await.map_err(setup("root key"))?;
+    let opened = crate::seal::open::open_root(store.as_ref(), &dir, &options.seal.passphrase, &options.seal.pin, true).await.map_err(setup("root key"))?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock { offset_millis: options.clock_offset_secs * 1000 });
     let usage = Arc::new(crate::keys::usage::UsageTracker::default());
     crate::keys::usage::start_tracking(store.as_ref(), clock.now_millis()).await.map_err(setup("usage tracking"))?;

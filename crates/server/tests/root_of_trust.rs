@@ -319,3 +319,37 @@ async fn every_postgres_node_reads_the_seal_from_the_database() {
     tokio::spawn(connection);
     client.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pkcs11_mode_opens_the_root_key_through_the_token_at_every_start() {
+    use common::softhsm::{TestToken, USER_PIN};
+    let Some(token) = TestToken::new("pkcs11_mode", "trent-root") else { return };
+    let conf = token.conf().display().to_string();
+    let module = token.module.display().to_string();
+    let mut trent = Trent::unstarted(&[("SOFTHSM2_CONF", &conf), ("TRENT_PKCS11_PIN", USER_PIN)]);
+    let dir = trent.data_dir().display().to_string();
+    let (ok, out, err) = trent.cli(&["init", "--data-dir", &dir, "--seal", "pkcs11", "--pkcs11-module", &module, "--pkcs11-token-label", "trent-root"], &[], "");
+    assert!(ok && out.contains("seal mode pkcs11"), "{err}");
+    assert!(token.secret_key_labels().contains(&"trent-root-wrapping-key".to_owned()));
+    assert!(!trent.data_dir().join("root.key").exists());
+    // A second init on another directory never reuses the token's key.
+    let other = Trent::unstarted(&[("SOFTHSM2_CONF", &conf), ("TRENT_PKCS11_PIN", USER_PIN)]);
+    let other_dir = other.data_dir().display().to_string();
+    let (ok, _, err) = other.cli(&["init", "--data-dir", &other_dir, "--seal", "pkcs11", "--pkcs11-module", &module, "--pkcs11-token-label", "trent-root"], &[], "");
+    assert!(!ok && err.contains("already has a key"), "{err}");
+
+    trent.start_again(&[]);
+    assert_eq!(sealed_answer(&trent).await, None, "auto-unsealed at start");
+    let ciphertext = write_secret(&trent).await;
+    trent.restart(&[]);
+    read_secret(&trent, &ciphertext).await;
+    trent.stop();
+    // The wrong PIN, and the token refuses: the server does not start.
+    let err = trent.serve_refused(&[], &[("TRENT_PKCS11_PIN", "wrong-pin")]);
+    assert!(err.contains("PKCS#11 token"), "{err}");
+    // Without its wrapping key, the token cannot open it either.
+    let out = token.tool(USER_PIN, &["--delete-object", "--type", "secrkey", "--label", "trent-root-wrapping-key"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let err = trent.serve_refused(&[], &[]);
+    assert!(err.contains("trent-root-wrapping-key"), "{err}");
+}

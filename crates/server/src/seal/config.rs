@@ -35,6 +35,9 @@ pub enum SealConfig {
     /// Wrapped under a random key split into `shares` Shamir shares, any
     /// `threshold` of which unseal.
     Shamir { wrapped_root: String, shares: u8, threshold: u8 },
+    /// Wrapped (AES-256-GCM inside the token, `iv` ours) by a sensitive,
+    /// non-extractable AES key of a PKCS#11 token; opened at every start.
+    Pkcs11 { module: String, token_label: String, key_label: String, iv: String, wrapped_root: String },
 }
 
 impl SealConfig {
@@ -44,6 +47,7 @@ impl SealConfig {
             SealConfig::File => "file",
             SealConfig::Passphrase { .. } => "passphrase",
             SealConfig::Shamir { .. } => "shamir",
+            SealConfig::Pkcs11 { .. } => "pkcs11",
         }
     }
 

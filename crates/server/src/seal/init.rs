@@ -19,6 +19,8 @@ pub enum Mode {
     Passphrase,
     /// Wrapped under a key split into Shamir shares.
     Shamir,
+    /// Wrapped by a non-extractable key of a PKCS#11 token.
+    Pkcs11,
 }
 
 #[derive(clap::Args, Debug)]
@@ -39,6 +41,17 @@ pub struct InitOptions {
     pub threshold: u8,
     #[command(flatten)]
     pub passphrase: PassphraseSource,
+    /// pkcs11: the module (shared library).
+    #[arg(long, required_if_eq("seal", "pkcs11"))]
+    pub pkcs11_module: Option<String>,
+    /// pkcs11: the token's label.
+    #[arg(long, required_if_eq("seal", "pkcs11"))]
+    pub pkcs11_token_label: Option<String>,
+    /// pkcs11: the label of the wrapping key `init` makes in the token.
+    #[arg(long, default_value = "trent-root-wrapping-key")]
+    pub pkcs11_key_label: String,
+    #[command(flatten)]
+    pub pin: super::pkcs11::PinSource,
 }
 
 pub async fn run(options: InitOptions) -> Result<(), ServeError> {
@@ -77,6 +90,16 @@ pub async fn run(options: InitOptions) -> Result<(), ServeError> {
             let wrapped = seal::wrap(&root, &kek, seal::SHAMIR_AAD).map_err(|e| ServeError::Setup(e.to_string()))?;
             let shares = seal::split(&kek, options.shares, options.threshold).map_err(|e| ServeError::Setup(e.to_string()))?;
             (root, SealConfig::shamir(&wrapped, options.shares, options.threshold), shares)
+        }
+        Mode::Pkcs11 => {
+            let root = RootKey::generate().map_err(|e| ServeError::Setup(e.to_string()))?;
+            let (module, token) = (options.pkcs11_module.clone().unwrap_or_default(), options.pkcs11_token_label.clone().unwrap_or_default());
+            let (key_label, pin) = (options.pkcs11_key_label.clone(), options.pin.clone());
+            let (root, config) = tokio::task::spawn_blocking(move || super::pkcs11::init(&root, &module, &token, &key_label, &pin).map(|c| (root, c)))
+                .await
+                .map_err(|e| ServeError::Setup(e.to_string()))?
+                .map_err(fail("pkcs11"))?;
+            (root, config, Vec::new())
         }
     };
     if !config::record(store.as_ref(), &config).await.map_err(fail("seal configuration"))? {

@@ -9,6 +9,7 @@
 //!   sealing drops the state and everything derived from the root key.
 //! - [`http`]: the unauthenticated unseal endpoint (the shares are the
 //!   authentication) and the seal status.
+//! - [`pkcs11`]: the root key wrapped by a PKCS#11 token's key.
 //! - [`tamper`]: growing delays after failed unseal attempts.
 //! - [`events`]: the unseal's audit event.
 //! - [`operator`]: `trent operator unseal` and `trent operator seal`.
@@ -20,6 +21,7 @@ pub mod http;
 pub mod init;
 pub mod open;
 pub mod operator;
+pub mod pkcs11;
 pub mod tamper;
 
 pub use gate::Gate;
@@ -29,6 +31,8 @@ pub use gate::Gate;
 pub struct SealOptions {
     #[command(flatten)]
     pub passphrase: open::PassphraseSource,
+    #[command(flatten)]
+    pub pin: pkcs11::PinSource,
     #[command(flatten)]
     pub tamper: tamper::TamperOptions,
 }

@@ -101,7 +101,7 @@ pub enum Opened {
 /// Opens the root key by the store's configuration. A store with none is
 /// a `file` deployment: `root.key` is loaded, or made (and the mode
 /// recorded) when `create` and the store is new.
-pub async fn open_root(store: &dyn Store, dir: &Path, passphrase: &PassphraseSource, create: bool) -> Result<Opened, String> {
+pub async fn open_root(store: &dyn Store, dir: &Path, passphrase: &PassphraseSource, pin: &super::pkcs11::PinSource, create: bool) -> Result<Opened, String> {
     let key_file = dir.join("root.key");
     let config = config::load(store).await?;
     match config {
@@ -125,6 +125,11 @@ pub async fn open_root(store: &dyn Store, dir: &Path, passphrase: &PassphraseSou
             Ok(Opened::Ready(root, c))
         }
         Some(c @ SealConfig::Shamir { .. }) => Ok(Opened::Sealed(c)),
+        Some(c @ SealConfig::Pkcs11 { .. }) => {
+            let (config, pin) = (c.clone(), pin.clone());
+            let root = tokio::task::spawn_blocking(move || super::pkcs11::open(&config, &pin)).await.map_err(|e| format!("opening the token: {e}"))??;
+            Ok(Opened::Ready(root, c))
+        }
     }
 }
 
@@ -132,7 +137,7 @@ pub async fn open_root(store: &dyn Store, dir: &Path, passphrase: &PassphraseSou
 /// explain): they cannot take Shamir shares, so a Shamir deployment is
 /// refused with a pointer to the running server.
 pub async fn open_for_operator(store: &dyn Store, dir: &Path, create: bool) -> Result<RootKey, String> {
-    match open_root(store, dir, &PassphraseSource::default(), create).await? {
+    match open_root(store, dir, &PassphraseSource::default(), &Default::default(), create).await? {
         Opened::Ready(root, _) => Ok(root),
         Opened::Sealed(_) => Err("this deployment's root key is split into Shamir shares: run this through an unsealed server instead".to_owned()),
     }
