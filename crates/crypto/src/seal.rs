@@ -51,7 +51,7 @@ pub fn unwrap(wrapped: &[u8], kek: &Kek, aad: &[u8]) -> Result<RootKey, CryptoEr
 /// Wraps `root` with a key this crate cannot hold (a PKCS#11 token's):
 /// `wrap` gets the root key's bytes once and returns the wrapped form.
 /// Opening goes through [`RootKey::from_bytes`] with what the token returns.
-pub fn wrap_with<E>(root: &RootKey, wrap: impl FnOnce(&[u8]) -> Result<Vec<u8>, E>) -> Result<Vec<u8>, E> {
+pub fn wrap_with<T, E>(root: &RootKey, wrap: impl FnOnce(&[u8]) -> Result<T, E>) -> Result<T, E> {
     wrap(root.expose())
 }
 

@@ -353,3 +353,44 @@ async fn pkcs11_mode_opens_the_root_key_through_the_token_at_every_start() {
     let err = trent.serve_refused(&[], &[]);
     assert!(err.contains("trent-root-wrapping-key"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kms_mode_opens_the_root_key_with_another_trents_decrypt() {
+    // The other KMS: another Trent, whose admin's key wraps this one's root key.
+    let outer = Trent::start(&[]);
+    let outer_kms = outer.client(REGION);
+    let key = outer_kms.create_key().send().await.unwrap().key_metadata.unwrap().key_id;
+    let creds = outer.data_dir().join("credentials").display().to_string();
+    let mut trent = Trent::unstarted(&[("AWS_SHARED_CREDENTIALS_FILE", &creds)]);
+    let dir = trent.data_dir().display().to_string();
+    let (ok, out, err) = trent.cli(&["init", "--data-dir", &dir, "--seal", "kms", "--kms-endpoint", &outer.endpoint(), "--kms-key-id", &key], &[], "");
+    assert!(ok && out.contains("seal mode kms"), "{err}");
+    assert!(!trent.data_dir().join("root.key").exists());
+
+    trent.start_again(&[]);
+    let ciphertext = write_secret(&trent).await;
+    trent.restart(&[]);
+    read_secret(&trent, &ciphertext).await;
+    trent.stop();
+    // The other KMS refuses (its key disabled): this one does not start.
+    outer_kms.disable_key().key_id(&key).send().await.unwrap();
+    let err = trent.serve_refused(&[], &[]);
+    assert!(err.contains("Decrypt") && err.contains("DisabledException"), "{err}");
+    outer_kms.enable_key().key_id(&key).send().await.unwrap();
+    trent.start_again(&[]);
+    read_secret(&trent, &ciphertext).await;
+    trent.stop();
+
+    // Only the other KMS can open the wrapped root key, and its bytes are in no file here.
+    let config = seal_config(&trent.data_dir()).await;
+    let opened = outer_kms
+        .decrypt()
+        .ciphertext_blob(Blob::new(b64(&config["wrapped_root"])))
+        .encryption_context("trent-seal", "root-key")
+        .send()
+        .await
+        .unwrap();
+    let root = opened.plaintext.unwrap().into_inner();
+    assert_eq!(root.len(), 32);
+    assert_eq!(find_in_files(&trent.data_dir(), &root), Vec::<String>::new());
+}

@@ -38,6 +38,9 @@ pub enum SealConfig {
     /// Wrapped (AES-256-GCM inside the token, `iv` ours) by a sensitive,
     /// non-extractable AES key of a PKCS#11 token; opened at every start.
     Pkcs11 { module: String, token_label: String, key_label: String, iv: String, wrapped_root: String },
+    /// Wrapped by a key of another AWS-KMS-compatible service (its
+    /// CiphertextBlob, base64); opened at every start with its Decrypt.
+    Kms { endpoint: String, region: String, key_id: String, wrapped_root: String },
 }
 
 impl SealConfig {
@@ -48,6 +51,7 @@ impl SealConfig {
             SealConfig::Passphrase { .. } => "passphrase",
             SealConfig::Shamir { .. } => "shamir",
             SealConfig::Pkcs11 { .. } => "pkcs11",
+            SealConfig::Kms { .. } => "kms",
         }
     }
 

@@ -144,7 +144,7 @@ impl Gate {
             return Err(Refusal::Delayed(wait));
         }
         let root = match &self.config {
-            SealConfig::File | SealConfig::Pkcs11 { .. } => return Err(Refusal::Cannot(format!("a {}-mode server is unsealed by restarting it", self.config.mode()))),
+            SealConfig::File | SealConfig::Pkcs11 { .. } | SealConfig::Kms { .. } => return Err(Refusal::Cannot(format!("a {}-mode server is unsealed by restarting it", self.config.mode()))),
             c @ SealConfig::Passphrase { .. } => {
                 let c = c.clone();
                 let opened = tokio::task::spawn_blocking(move || super::open::open_with_passphrase(&c, &key)).await.map_err(|e| Refusal::Cannot(e.to_string()))?;

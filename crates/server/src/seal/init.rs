@@ -21,6 +21,8 @@ pub enum Mode {
     Shamir,
     /// Wrapped by a non-extractable key of a PKCS#11 token.
     Pkcs11,
+    /// Wrapped by a key of another AWS-KMS-compatible service.
+    Kms,
 }
 
 #[derive(clap::Args, Debug)]
@@ -52,6 +54,16 @@ pub struct InitOptions {
     pub pkcs11_key_label: String,
     #[command(flatten)]
     pub pin: super::pkcs11::PinSource,
+    /// kms: the other service's endpoint, `https://kms.REGION.amazonaws.com`
+    /// or another Trent's URL.
+    #[arg(long, required_if_eq("seal", "kms"))]
+    pub kms_endpoint: Option<String>,
+    /// kms: the Region to sign for.
+    #[arg(long, default_value = "us-east-1")]
+    pub kms_region: String,
+    /// kms: the key (id, ARN or alias) that wraps the root key.
+    #[arg(long, required_if_eq("seal", "kms"))]
+    pub kms_key_id: Option<String>,
 }
 
 pub async fn run(options: InitOptions) -> Result<(), ServeError> {
@@ -99,6 +111,12 @@ pub async fn run(options: InitOptions) -> Result<(), ServeError> {
                 .await
                 .map_err(|e| ServeError::Setup(e.to_string()))?
                 .map_err(fail("pkcs11"))?;
+            (root, config, Vec::new())
+        }
+        Mode::Kms => {
+            let root = RootKey::generate().map_err(|e| ServeError::Setup(e.to_string()))?;
+            let (endpoint, key_id) = (options.kms_endpoint.clone().unwrap_or_default(), options.kms_key_id.clone().unwrap_or_default());
+            let config = super::kms::init(&root, &endpoint, &options.kms_region, &key_id).await.map_err(fail("kms"))?;
             (root, config, Vec::new())
         }
     };

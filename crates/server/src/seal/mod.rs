@@ -10,6 +10,7 @@
 //! - [`http`]: the unauthenticated unseal endpoint (the shares are the
 //!   authentication) and the seal status.
 //! - [`pkcs11`]: the root key wrapped by a PKCS#11 token's key.
+//! - [`kms`]: the root key wrapped by another KMS's key (auto-unseal).
 //! - [`tamper`]: growing delays after failed unseal attempts.
 //! - [`events`]: the unseal's audit event.
 //! - [`operator`]: `trent operator unseal` and `trent operator seal`.
@@ -19,6 +20,7 @@ pub mod events;
 pub mod gate;
 pub mod http;
 pub mod init;
+pub mod kms;
 pub mod open;
 pub mod operator;
 pub mod pkcs11;

@@ -130,6 +130,7 @@ pub async fn open_root(store: &dyn Store, dir: &Path, passphrase: &PassphraseSou
             let root = tokio::task::spawn_blocking(move || super::pkcs11::open(&config, &pin)).await.map_err(|e| format!("opening the token: {e}"))??;
             Ok(Opened::Ready(root, c))
         }
+        Some(c @ SealConfig::Kms { .. }) => Ok(Opened::Ready(super::kms::open(&c).await?, c)),
     }
 }
 
