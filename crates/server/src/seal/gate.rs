@@ -249,3 +249,56 @@ fn parse_share(text: &SecretBytes) -> Result<SecretBytes, String> {
     }
     Ok(SecretBytes::new(bytes))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: crate::serve::ServeOptions,
+    }
+
+    /// A gate over a real (in-memory) store and a temporary data directory.
+    fn gate(dir: &std::path::Path, config: SealConfig) -> Arc<Gate> {
+        let cli = Cli::parse_from(["trent", "--data-dir", dir.to_str().unwrap()]);
+        let store: Arc<dyn trent_store::Store> = Arc::new(trent_store::sqlite::SqliteStore::open_in_memory().unwrap());
+        let clock: Arc<dyn crate::clock::Clock> = Arc::new(crate::clock::SystemClock { offset_millis: 0 });
+        let starter = Starter { options: cli.serve, store, clock, usage: Default::default(), node_id: "test".into() };
+        Gate::new(config, starter, &TamperOptions { unseal_failures_allowed: 5, unseal_delay_secs: 30 })
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn sealing_drops_the_state_and_with_it_the_root_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let gate = gate(dir.path(), SealConfig::Shamir { wrapped_root: String::new(), shares: 2, threshold: 2 });
+        assert!(gate.is_sealed() && gate.state().is_none());
+        gate.open(RootKey::generate().unwrap()).await.unwrap();
+        let state = gate.state().expect("unsealed");
+        let held = Arc::downgrade(&state);
+        let root = Arc::downgrade(&state.root_key);
+        drop(state);
+        assert!(gate.seal().await.unwrap());
+        assert!(gate.is_sealed() && gate.state().is_none());
+        // The teardown waits for the requests in flight (none here), then drops it all.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while (held.upgrade().is_some() || root.upgrade().is_some()) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(held.upgrade().is_none(), "the unsealed state outlived the seal");
+        assert!(root.upgrade().is_none(), "the root key outlived the seal");
+        assert!(!gate.seal().await.unwrap(), "sealed already");
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_file_mode_server_cannot_be_sealed() {
+        let dir = tempfile::tempdir().unwrap();
+        let gate = gate(dir.path(), SealConfig::File);
+        gate.open(RootKey::generate().unwrap()).await.unwrap();
+        assert!(gate.seal().await.is_err());
+        assert!(!gate.is_sealed());
+        gate.shutdown().await;
+    }
+}
