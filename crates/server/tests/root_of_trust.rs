@@ -394,3 +394,24 @@ async fn kms_mode_opens_the_root_key_with_another_trents_decrypt() {
     assert_eq!(root.len(), 32);
     assert_eq!(find_in_files(&trent.data_dir(), &root), Vec::<String>::new());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sealed_server_answers_iam_and_sts_with_service_unavailable() {
+    use std::io::{Read, Write};
+    let mut trent = Trent::unstarted(&[]);
+    init(&trent, &["--seal", "shamir", "--shares", "2", "--threshold", "2"]);
+    trent.start_again(&[]);
+    for service in ["iam", "sts"] {
+        let body = "Action=GetCallerIdentity&Version=2011-06-15";
+        let request = format!(
+            "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nAuthorization: AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20260101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=00\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let mut stream = std::net::TcpStream::connect(trent.endpoint().trim_start_matches("http://")).unwrap();
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+        assert!(answer.contains("<Code>ServiceUnavailable</Code>") && answer.contains("Trent is sealed"), "{answer}");
+    }
+}
