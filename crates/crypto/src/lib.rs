@@ -10,6 +10,8 @@
 //! - [`error`]: [`CryptoError`]; no variant carries secret bytes.
 //! - [`root_key`]: the [`RootKey`] file (32 bytes, mode 0600) every stored
 //!   secret is sealed under with AES-256-GCM.
+//! - [`seal`]: the root key wrapped under a passphrase (Argon2id) or Shamir
+//!   shares, for the sealed modes of docs/root-of-trust.md.
 //! - [`ciphertext`]: the symmetric ciphertext blob Encrypt returns and
 //!   Decrypt takes; it names its key and key material, uses a per-message
 //!   HKDF-derived AES-256-GCM key and binds the encryption context
@@ -33,6 +35,7 @@ pub mod import;
 pub mod keytypes;
 pub mod provider;
 pub mod root_key;
+pub mod seal;
 pub mod secret;
 
 pub use ciphertext::Header;

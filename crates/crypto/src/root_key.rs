@@ -1,10 +1,12 @@
 //! The root key: the one key every stored secret (key material) is sealed
 //! under before it reaches the store.
 //!
-//! It lives in a 32-byte file with mode 0600 next to the database. Losing it
-//! loses every key; leaking it leaks every key. This module creates it once,
-//! refuses to use it when group or others may access it, and seals with
-//! AES-256-GCM:
+//! In the `file` seal mode it lives in a 32-byte file with mode 0600 next to
+//! the database; the sealed modes keep it wrapped ([`crate::seal`]) and
+//! only in memory, locked against swapping where the OS allows. Losing it
+//! loses every key; leaking it leaks every key. This module creates the
+//! file once, refuses to use it when group or others may access it, and
+//! seals with AES-256-GCM:
 //!
 //! ```text
 //! sealed = 0x01 (version) || nonce (12 random bytes) || ciphertext || tag (16)
@@ -35,10 +37,16 @@ const SEAL_HEADER_LEN: usize = 1 + NONCE_LEN;
 /// The root key. Zeroed on drop; `Debug` is redacted; not `Clone`, not
 /// `Serialize`.
 pub struct RootKey {
-    key: Zeroizing<[u8; ROOT_KEY_LEN]>,
+    /// Boxed: a fixed address, so its page can be locked in memory.
+    key: Box<Zeroizing<[u8; ROOT_KEY_LEN]>>,
     /// The AES-256-GCM key built once: every request unseals key material
     /// with it, and expanding the key each time showed in the profile.
     aead: LessSafeKey,
+    /// Keeps the key's page out of swap (mlock) while it lives, where the
+    /// OS allows (`None` past RLIMIT_MEMLOCK). Declared after `key`, so the
+    /// key is zeroed before the page is unlocked. Best effort: aws-lc's
+    /// expanded AES key in `aead` is not locked.
+    locked: Option<region::LockGuard>,
 }
 
 impl fmt::Debug for RootKey {
@@ -59,6 +67,18 @@ impl RootKey {
         let mut key = Zeroizing::new([0u8; ROOT_KEY_LEN]);
         key.copy_from_slice(bytes.as_bytes());
         RootKey::new(key)
+    }
+
+    /// A new random root key, held only in memory (the sealed modes wrap it
+    /// with [`crate::seal`] and never write it out in the clear).
+    pub fn generate() -> Result<RootKey, CryptoError> {
+        RootKey::from_bytes(random_secret(ROOT_KEY_LEN)?)
+    }
+
+    /// The key's bytes, for [`crate::seal`] to wrap; nothing outside this
+    /// crate sees them.
+    pub(crate) fn expose(&self) -> &[u8; ROOT_KEY_LEN] {
+        &self.key
     }
 
     /// Loads the root key from `path`, or creates it there with 32 random
@@ -152,7 +172,15 @@ impl RootKey {
     fn new(key: Zeroizing<[u8; ROOT_KEY_LEN]>) -> Result<RootKey, CryptoError> {
         let unbound = UnboundKey::new(&AES_256_GCM, &key[..])
             .map_err(|_| CryptoError::Internal("cannot build root AES key"))?;
-        Ok(RootKey { key, aead: LessSafeKey::new(unbound) })
+        let key = Box::new(key);
+        // `region::lock` is a safe wrapper of mlock(2): it only pins pages.
+        let locked = region::lock(key.as_ptr(), ROOT_KEY_LEN).ok();
+        Ok(RootKey { key, aead: LessSafeKey::new(unbound), locked })
+    }
+
+    /// Whether the key's memory is locked against swapping (mlock).
+    pub fn memory_locked(&self) -> bool {
+        self.locked.is_some()
     }
 
     fn aead_key(&self) -> Result<&LessSafeKey, CryptoError> {
@@ -186,7 +214,7 @@ impl RootKey {
     /// revealing it, and differs between deployments.
     pub fn keyed_digest(&self, label: &[u8], data: &[u8]) -> [u8; 32] {
         use aws_lc_rs::hmac;
-        let root = hmac::Key::new(hmac::HMAC_SHA256, self.key.as_ref());
+        let root = hmac::Key::new(hmac::HMAC_SHA256, &self.key[..]);
         let derived = Zeroizing::new(hmac::sign(&root, label).as_ref().to_vec());
         let key = hmac::Key::new(hmac::HMAC_SHA256, &derived);
         let mut out = [0u8; 32];

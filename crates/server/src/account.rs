@@ -5,7 +5,6 @@
 
 use std::path::PathBuf;
 
-use trent_crypto::RootKey;
 
 use crate::clock::{Clock, SystemClock};
 use crate::serve::{ServeError, DEFAULT_DATA_DIR};
@@ -34,8 +33,8 @@ pub async fn create(options: CreateOptions) -> Result<(), ServeError> {
     let setup = |what: &'static str| move |e: String| ServeError::Setup(format!("{what}: {e}"));
     let dir = &options.data_dir;
     crate::serve::create_private_dir(dir).map_err(|e| setup("creating the data directory")(e.to_string()))?;
-    let (root_key, _) = RootKey::load_or_create(&dir.join("root.key")).map_err(|e| setup("root key")(e.to_string()))?;
     let store = crate::serve::open_store(&options.store, dir).await?;
+    let root_key = crate::seal::open::open_for_operator(store.as_ref(), dir, true).await.map_err(setup("root key"))?;
     crate::auth::root_check::verify_or_record(store.as_ref(), &root_key).await.map_err(|e| setup("root key")(e.to_string()))?;
     let now = SystemClock { offset_millis: 0 }.now_millis();
     let made = crate::auth::accounts::create(store.as_ref(), &root_key, options.account_id.as_deref(), options.with_root_key, now).await.map_err(|e| setup("creating the account")(e.to_string()))?;

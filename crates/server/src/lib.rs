@@ -33,6 +33,8 @@
 //! [`clock`] (injected time), [`serve`] (start-up and the data directory),
 //! [`metrics`] (counters and their Prometheus exposition, served with
 //! `/health` by `http::admin`), [`backup`] (`trent backup`, `trent restore`),
+//! [`seal`] (the root of trust: seal modes, `trent init`, the gate every
+//! request passes while unsealed, unseal and seal),
 //! [`keystores`] (custom key stores: the registered PKCS#11 tokens), and
 //! [`xks`] (`trent xks-proxy`, a separate server: Trent as an external key
 //! store proxy for AWS KMS).
@@ -56,6 +58,7 @@ pub mod ops;
 pub mod policy;
 pub mod protocol;
 pub mod query;
+pub mod seal;
 pub mod serve;
 pub mod state;
 pub mod sts;

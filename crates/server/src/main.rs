@@ -34,6 +34,12 @@ enum LogFormat {
 enum Command {
     /// Run the server.
     Serve(trent::serve::ServeOptions),
+    /// Initialise a data directory (and its store) with a seal mode:
+    /// `file`, `passphrase` or `shamir` (docs/root-of-trust.md).
+    Init(trent::seal::init::InitOptions),
+    /// Unseal, seal or ask a running server's seal status.
+    #[command(subcommand)]
+    Operator(trent::seal::operator::OperatorCommand),
     /// The audit log: verify it, query it, export its public key.
     #[command(subcommand)]
     Audit(trent::audit::cli::AuditCommand),
@@ -126,6 +132,8 @@ fn main() -> std::process::ExitCode {
     };
     let result = match command {
         Command::Serve(options) => runtime.block_on(trent::serve::run(options)),
+        Command::Init(options) => runtime.block_on(trent::seal::init::run(options)),
+        Command::Operator(command) => runtime.block_on(trent::seal::operator::run(command)).map_err(trent::serve::ServeError::Setup),
         Command::Account(AccountCommand::Create(options)) => runtime.block_on(trent::account::create(options)),
         // Answered above, before the runtime.
         Command::Audit(_) | Command::Hsm(_) | Command::XksProxy(_) | Command::Backup(_) | Command::Restore(_) => Ok(()),

@@ -6,20 +6,18 @@
 pub mod admin;
 pub mod connections;
 pub mod data_dir_lock;
+pub mod unsealed;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use trent_crypto::{RootKey, SoftwareProvider};
 use trent_store::postgres::PostgresStore;
 use trent_store::sqlite::SqliteStore;
 use trent_store::Store;
 
-use crate::keystores::runtime::KeyStoreRuntime;
 use crate::clock::{Clock, SystemClock};
-use crate::state::{AppState, AuthMode};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:4600";
 pub const DEFAULT_DATA_DIR: &str = "trent-data";
@@ -89,6 +87,8 @@ pub struct ServeOptions {
     /// address instead of the main listener (docs/operations.md).
     #[arg(long, env = "TRENT_ADMIN_LISTEN")]
     pub admin_listen: Option<SocketAddr>,
+    #[command(flatten)]
+    pub seal: crate::seal::SealOptions,
 }
 
 /// How external key stores reach their XKS proxies.
@@ -115,7 +115,7 @@ fn parse_connect_to(text: &str) -> Result<(String, SocketAddr), String> {
 }
 
 impl XksOptions {
-    fn client(&self) -> Result<crate::keystores::xks_client::XksClient, ServeError> {
+    pub(crate) fn client(&self) -> Result<crate::keystores::xks_client::XksClient, ServeError> {
         let connect_to = self.xks_connect_to.iter().cloned().collect();
         crate::keystores::xks_client::XksClient::new(self.xks_ca_bundle.as_deref(), Duration::from_millis(self.xks_timeout_ms), connect_to).map_err(ServeError::Setup)
     }
@@ -133,92 +133,63 @@ fn setup<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> ServeError + '_ 
 
 pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
     survive_file_size_limit();
-    let dir = &options.data_dir;
-    create_private_dir(dir).map_err(setup("creating the data directory"))?;
+    let dir = options.data_dir.clone();
+    create_private_dir(&dir).map_err(setup("creating the data directory"))?;
     // Before anything in the directory is read or written; held until `run` returns.
-    let mut lock = data_dir_lock::DataDirLock::acquire(dir).map_err(ServeError::Setup)?;
+    let mut lock = data_dir_lock::DataDirLock::acquire(&dir).map_err(ServeError::Setup)?;
     // aws-lc seeds its random generator from CPU jitter on first use (~70 ms
     // here): pay that while starting, not in the first request's answer.
     trent_crypto::random_bytes(16).map_err(|e| ServeError::Setup(format!("random generator: {e}")))?;
-    let (root_key, created) = RootKey::load_or_create(&dir.join("root.key")).map_err(setup("root key"))?;
-    if created {
-        tracing::info!(path = %dir.join("root.key").display(), "created a new root key");
-    }
-    let root_key = Arc::new(root_key);
-    let store = open_store(&options.store, dir).await?;
-    crate::auth::root_check::verify_or_record(store.as_ref(), &root_key).await.map_err(setup("root key"))?;
+    let store = open_store(&options.store, &dir).await?;
+    // An empty data directory gets the key-file mode, as before seal modes existed.
+    let opened = crate::seal::open::open_root(store.as_ref(), &dir, &options.seal.passphrase, &options.seal.pin, true).await.map_err(setup("root key"))?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock { offset_millis: options.clock_offset_secs * 1000 });
-    let provider = Arc::new(SoftwareProvider::new(root_key.clone()));
-
-    let credentials = dir.join("credentials");
-    let dev_account = options.dev.then_some(options.dev_account_id.as_str());
-    let admin = crate::auth::credentials::bootstrap_admin(store.as_ref(), &root_key, &credentials, dev_account, clock.now_millis())
-        .await
-        .map_err(|e| ServeError::Setup(format!("creating the admin: {}", e.internal.or(e.message).unwrap_or_default())))?;
-
-    let auth = if options.dev {
-        tracing::warn!("DEV MODE IS INSECURE: any credentials are accepted without checking signatures; every caller is the root of account {}", options.dev_account_id);
-        AuthMode::Dev { account_id: options.dev_account_id.clone() }
-    } else {
-        AuthMode::Secure
-    };
     let usage = Arc::new(crate::keys::usage::UsageTracker::default());
-    let audit = Arc::new(crate::audit::Audit::start(dir, &options.audit, &root_key, clock.clone()).map_err(|e| ServeError::Setup(format!("audit log: {e}")))?);
-    let mut trusted_services = options.trusted_services.clone();
-    crate::authz::via::allow_accounts(&mut trusted_services, &options.trusted_service_accounts).map_err(ServeError::Setup)?;
-    let regions = crate::auth::regions::Regions::new(&options.regions).map_err(ServeError::Setup)?;
-    let state = Arc::new(AppState { store: store.clone(), provider, root_key, clock: clock.clone(), auth, usage: usage.clone(), audit: audit.clone(), trusted_services, key_stores: Arc::new(KeyStoreRuntime::new(dir).with_xks(options.xks.client()?)), regions });
     crate::keys::usage::start_tracking(store.as_ref(), clock.now_millis()).await.map_err(setup("usage tracking"))?;
-
-    let destroyed = crate::lifecycle::deletion::sweep(store.as_ref(), clock.as_ref(), state.as_ref()).await.map_err(setup("deletion sweep"))?;
-    if destroyed > 0 {
-        tracing::info!(destroyed, "destroyed keys whose deletion waiting period ended while Trent was down");
-    }
-    let expired = crate::lifecycle::expiry::sweep(store.as_ref(), clock.as_ref(), state.as_ref()).await.map_err(setup("imported material expiry"))?;
-    if expired > 0 {
-        tracing::info!(expired, "deleted imported key material that expired while Trent was down");
-    }
-    let rotated = crate::lifecycle::rotation::sweep(store.as_ref(), &state.provider, clock.as_ref(), state.as_ref()).await.map_err(setup("rotation catch-up"))?;
-    if rotated > 0 {
-        tracing::info!(rotated, "rotated keys whose automatic rotation fell due while Trent was down");
-    }
     // Names this process in the leases table, so an operator can tell which
     // node runs the background work.
     let node_id = uuid::Uuid::new_v4().to_string();
     tracing::info!(%node_id, "node started");
-    let every = Duration::from_secs(options.sweep_interval_secs.max(1));
-    crate::lifecycle::deletion::spawn_sweeper(state.clone(), node_id.clone(), every);
-    crate::keystores::probe::spawn(state.clone());
-    crate::lifecycle::expiry::spawn_expirer(state.clone(), node_id.clone(), every);
-    crate::lifecycle::rotation::spawn_rotator(state.clone(), node_id.clone(), every);
+    let (listen, dev, limits, tamper) = (options.listen, options.dev, connections::Limits::from(&options), options.seal.tamper.clone());
+    let credentials = dir.join("credentials");
+    let (config, root) = match opened {
+        crate::seal::open::Opened::Ready(root, config) => (config, Some(root)),
+        crate::seal::open::Opened::Sealed(config) => (config, None),
+    };
+    let admin_listen = options.admin_listen;
+    let health = (store.clone(), clock.clone(), node_id.clone());
+    let starter = unsealed::Starter { options, store: store.clone(), clock, usage: usage.clone(), node_id };
+    let gate = crate::seal::Gate::new(config, starter, &tamper);
+    let admin = match root {
+        Some(root) => gate.open(root).await.map_err(ServeError::Setup)?,
+        None => None,
+    };
     crate::keys::usage::spawn_flusher(store.clone(), usage.clone());
 
-    let listener = tokio::net::TcpListener::bind(options.listen).await.map_err(setup("binding the listen address"))?;
+    let listener = tokio::net::TcpListener::bind(listen).await.map_err(setup("binding the listen address"))?;
     let addr = listener.local_addr().map_err(setup("listen address"))?;
     if let Err(e) = lock.note_listening(addr) {
         tracing::warn!(error = %e, "could not write the listen address into the data directory's lock file");
     }
     let shutdown = shutdown_signal();
-    let health = crate::http::admin::Admin::new(state.clone(), node_id);
-    let (on_main, admin_server) = admin::listen(options.admin_listen, health).await?;
+    let health = crate::http::admin::Admin::new(gate.clone(), health.0, health.1, health.2);
+    let (on_main, admin_server) = admin::listen(admin_listen, health).await?;
     match &admin_server {
         Some(a) => tracing::info!(address = %addr, admin_address = %a.addr, "listening"),
         None => tracing::info!(address = %addr, "listening"),
     }
-    print_welcome(addr, &credentials, admin.as_deref(), options.dev);
+    print_welcome(addr, &credentials, admin.as_deref(), dev);
     if let Some(a) = &admin_server {
         println!("Health and metrics on http://{}/health and /metrics", a.addr);
     }
-    let limits = connections::Limits {
-        header_timeout: Duration::from_secs(options.header_timeout_secs),
-        body_timeout: Duration::from_secs(options.body_timeout_secs),
-        idle_timeout: Duration::from_secs(options.idle_timeout_secs),
-        max_connections: usize::try_from(options.max_connections).unwrap_or(usize::MAX),
-    };
+    if gate.is_sealed() {
+        let p = gate.status().await;
+        println!("Trent is SEALED ({} mode): give {} of its {} shares with `trent operator unseal --endpoint http://{addr}`", p.mode, p.threshold, p.shares);
+    }
     // Each request carries the peer's address, for aws:SourceIp and the audit log.
     let (requests, running) = crate::http::RequestTasks::new();
     let stop_admin = admin_server.map(|a| a.spawn(limits));
-    connections::serve(listener, crate::http::router(state, running, on_main), limits, shutdown).await;
+    connections::serve(listener, crate::http::router(gate.clone(), running, on_main), limits, shutdown).await;
     if let Some(stop) = stop_admin {
         stop.await;
     }
@@ -240,7 +211,7 @@ pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
         tracing::error!(error = %e, "key last-use records noted since the last flush are lost");
     }
     // Every answered request's event is written; sign and fsync the tail.
-    audit.shutdown().await;
+    gate.shutdown().await;
     // Only now may another server take the directory: the log is closed.
     drop(lock);
     Ok(())

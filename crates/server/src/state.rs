@@ -34,6 +34,9 @@ pub struct AppState {
     pub key_stores: Arc<crate::keystores::runtime::KeyStoreRuntime>,
     /// The Region names requests may be signed for (`--regions`).
     pub regions: crate::auth::regions::Regions,
+    /// The server's seal (`crate::seal::Gate`), for `TrentAdmin.Seal`;
+    /// empty for operator commands. Weak: the gate holds this state.
+    pub sealer: std::sync::Weak<crate::seal::Gate>,
 }
 
 /// The authenticated caller of one request, parsed once when it is made:

@@ -108,6 +108,12 @@ pub fn run(command: AuditCommand) -> ExitCode {
 }
 
 fn data_dir_key(data_dir: &Path) -> Result<Vec<u8>, String> {
+    // A sealed mode keeps no root.key: the public key the server wrote.
+    if !data_dir.join("root.key").exists() {
+        let path = super::public_key_path(data_dir);
+        let pem = std::fs::read_to_string(&path).map_err(|e| format!("{} has no root.key and {}: {e}", data_dir.display(), path.display()))?;
+        return signing::parse_public_key_pem(&pem);
+    }
     let root = trent_crypto::RootKey::load(&data_dir.join("root.key")).map_err(|e| format!("root key of {}: {e}", data_dir.display()))?;
     Ok(SigningKey::load(&super::signing_key_path(data_dir), &root)?.public_key().to_vec())
 }

@@ -41,6 +41,11 @@ pub fn audit_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("audit")
 }
 
+/// The audit public key (PEM) beside the log, written at each start.
+pub fn public_key_path(data_dir: &Path) -> PathBuf {
+    audit_dir(data_dir).join("public-key.pem")
+}
+
 pub fn signing_key_path(data_dir: &Path) -> PathBuf {
     audit_dir(data_dir).join("signing.key")
 }
@@ -127,6 +132,13 @@ impl Audit {
             std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
         }
         let key = signing::SigningKey::load_or_create(&signing_key_path(data_dir), root)?;
+        // Public: lets `trent audit verify --data-dir` check the log without
+        // the root key, which the sealed modes keep off the disk.
+        let pem = signing::public_key_pem(key.public_key());
+        let pem_path = public_key_path(data_dir);
+        if std::fs::read_to_string(&pem_path).ok().as_deref() != Some(pem.as_str()) {
+            std::fs::write(&pem_path, &pem).map_err(|e| format!("writing {}: {e}", pem_path.display()))?;
+        }
         let mut sinks = options.sinks.clone();
         sinks.dedup();
         let settings = writer::Settings {

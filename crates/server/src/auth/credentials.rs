@@ -72,6 +72,11 @@ pub async fn bootstrap_admin(store: &dyn Store, root: &RootKey, credentials_path
     }
     // The admin as an IAM user with an AdministratorAccess policy. Should
     // this fail, the principal alone still acts as its account's root.
+    // The first admin's account is the operator's: its admin and root may seal (crate::seal::http).
+    match store.insert_setting(crate::seal::http::OPERATOR_ACCOUNT, principal.account_id.as_bytes()).await {
+        Ok(()) | Err(trent_store::StoreError::AlreadyExists) => {}
+        Err(e) => tracing::warn!(error = %e, "the operator account was not recorded; `trent operator seal` will be refused"),
+    }
     let user = super::accounts::admin_user(&principal.account_id, now)?;
     if let Err(e) = store.insert_entity(&user, None).await {
         tracing::warn!(error = %e, "the first admin was made, but not its IAM user; it acts as the account root");

@@ -51,6 +51,14 @@ pub fn signing_key(
     Ok(key)
 }
 
+/// Forgets every kept key (when the server seals: they are derived from
+/// secrets the root key opened).
+pub fn forget_all() {
+    let mut guard = lock();
+    guard.0.clear();
+    guard.1 = 0;
+}
+
 fn lock() -> std::sync::MutexGuard<'static, Keys> {
     KEYS.lock().unwrap_or_else(|p| p.into_inner())
 }

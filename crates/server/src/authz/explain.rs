@@ -118,11 +118,12 @@ pub async fn run(options: ExplainOptions) -> Result<(), crate::serve::ServeError
     use crate::serve::ServeError;
     let setup = |what: &'static str| move |e: String| ServeError::Setup(format!("{what}: {e}"));
     let dir = &options.data_dir;
-    if !dir.join("root.key").exists() {
+    // A sealed mode keeps no root.key, but every deployment has a database.
+    if !dir.join("root.key").exists() && options.store == "sqlite" && !dir.join("trent.db").exists() {
         return Err(ServeError::Setup(format!("{} has no root.key: is it the data directory of a Trent deployment?", dir.display())));
     }
-    let (root_key, _) = trent_crypto::RootKey::load_or_create(&dir.join("root.key")).map_err(|e| setup("root key")(e.to_string()))?;
     let store = crate::serve::open_store(&options.store, dir).await?;
+    let root_key = crate::seal::open::open_for_operator(store.as_ref(), dir, false).await.map_err(setup("root key"))?;
     crate::auth::root_check::verify_or_record(store.as_ref(), &root_key).await.map_err(|e| setup("root key")(e.to_string()))?;
     let root_key = Arc::new(root_key);
     let state = Arc::new(AppState {
@@ -136,6 +137,7 @@ pub async fn run(options: ExplainOptions) -> Result<(), crate::serve::ServeError
         trusted_services: Vec::new(),
         key_stores: Arc::new(crate::keystores::runtime::KeyStoreRuntime::new(dir)),
         regions: Default::default(),
+        sealer: std::sync::Weak::new(),
     });
     let q = Question {
         principal: options.principal,

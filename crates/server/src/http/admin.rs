@@ -15,7 +15,10 @@ use axum::Router;
 
 use crate::metrics::exposition::{self, Gauges};
 use crate::metrics::METRICS;
-use crate::state::AppState;
+use crate::seal::Gate;
+use trent_store::Store;
+
+use crate::clock::Clock;
 
 /// The store is written at most this often for /health; callers in
 /// between share the last answer (an unauthenticated caller cannot make
@@ -26,10 +29,11 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// The lease row the store probe writes (it takes nothing any job needs).
 const PROBE_LEASE: &str = "health-probe";
 
-/// Why /health answers 503. A small list, so other checks (a sealed
-/// server) join it as variants.
+/// Why /health answers 503.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unhealthy {
+    /// Waiting for `trent operator unseal` (crate::seal).
+    Sealed,
     StoreNotWritable,
     AuditLogFailing,
 }
@@ -37,6 +41,7 @@ pub enum Unhealthy {
 impl Unhealthy {
     pub fn reason(self) -> &'static str {
         match self {
+            Unhealthy::Sealed => "the server is sealed",
             Unhealthy::StoreNotWritable => "the store cannot be written",
             Unhealthy::AuditLogFailing => "the audit log cannot be written",
         }
@@ -45,7 +50,11 @@ impl Unhealthy {
 
 /// What the operator's endpoints read.
 pub struct Admin {
-    state: Arc<AppState>,
+    /// The unsealed state, for the audit log's figures; none while sealed.
+    gate: Arc<Gate>,
+    /// The store and clock, which a sealed server has too.
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
     /// This node's id: the store probe's lease holder.
     node_id: String,
     /// When the store was last probed and whether it was writable.
@@ -53,17 +62,21 @@ pub struct Admin {
 }
 
 impl Admin {
-    pub fn new(state: Arc<AppState>, node_id: String) -> Arc<Admin> {
-        Arc::new(Admin { state, node_id, last_probe: tokio::sync::Mutex::new(None) })
+    pub fn new(gate: Arc<Gate>, store: Arc<dyn Store>, clock: Arc<dyn Clock>, node_id: String) -> Arc<Admin> {
+        Arc::new(Admin { gate, store, clock, node_id, last_probe: tokio::sync::Mutex::new(None) })
     }
 
     /// What the server's checks find wrong now (empty: healthy).
     pub async fn problems(&self) -> Vec<Unhealthy> {
         let mut problems = Vec::new();
+        let state = self.gate.state();
+        if state.is_none() {
+            problems.push(Unhealthy::Sealed);
+        }
         if !self.store_writable().await {
             problems.push(Unhealthy::StoreNotWritable);
         }
-        if self.state.audit.failing() {
+        if state.is_some_and(|s| s.audit.failing()) {
             problems.push(Unhealthy::AuditLogFailing);
         }
         problems
@@ -78,8 +91,8 @@ impl Admin {
                 return writable;
             }
         }
-        let now = self.state.clock.now_millis();
-        let probe = self.state.store.try_lease(PROBE_LEASE, &self.node_id, now, 0);
+        let now = self.clock.now_millis();
+        let probe = self.store.try_lease(PROBE_LEASE, &self.node_id, now, 0);
         let writable = match tokio::time::timeout(PROBE_TIMEOUT, probe).await {
             Ok(Ok(_)) => true,
             Ok(Err(e)) => {
@@ -122,7 +135,9 @@ impl Admin {
     }
 
     fn metrics(&self) -> Response {
-        let gauges = Gauges { audit: self.state.audit.stats(), cache: self.state.store.read_cache_stats() };
+        // A sealed server has no audit writer open: its figures read zero.
+        let audit = self.gate.state().map(|s| s.audit.stats()).unwrap_or_default();
+        let gauges = Gauges { audit, cache: self.store.read_cache_stats() };
         let mut response = (StatusCode::OK, exposition::render(&METRICS, &gauges)).into_response();
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(exposition::CONTENT_TYPE));
         response

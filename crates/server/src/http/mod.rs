@@ -59,16 +59,33 @@ impl RequestTasks {
 
 #[derive(Clone)]
 struct Served {
-    state: Arc<AppState>,
+    /// The unsealed state, or nothing while sealed (crate::seal).
+    gate: Arc<crate::seal::Gate>,
     running: Running,
     /// `GET /health` and `GET /metrics`, when served on this listener.
     admin: Option<Arc<admin::Admin>>,
 }
 
 /// The service; each request's task holds a clone of `running` (see
-/// [`handle`]). With `admin`, it also answers the operator's endpoints.
-pub fn router(state: Arc<AppState>, running: Running, admin: Option<Arc<admin::Admin>>) -> Router {
-    Router::new().fallback(handle).with_state(Served { state, running, admin })
+/// [`handle`]). Beside `POST /`: the seal's endpoints (crate::seal::http)
+/// and, with `admin`, the operator's (`GET /health`, `GET /metrics`).
+pub fn router(gate: Arc<crate::seal::Gate>, running: Running, admin: Option<Arc<admin::Admin>>) -> Router {
+    Router::new()
+        .route("/trent/unseal", axum::routing::post(unseal))
+        .route("/trent/seal-status", axum::routing::get(seal_status))
+        .fallback(handle)
+        .with_state(Served { gate, running, admin })
+}
+
+async fn unseal(State(served): State<Served>, request: axum::extract::Request) -> Response {
+    match body::read(request.into_body()).await {
+        Ok(body) => crate::seal::http::unseal(&served.gate, &body).await,
+        Err(refused) => (StatusCode::BAD_REQUEST, format!("{:?}", body_refusal(refused).message)).into_response(),
+    }
+}
+
+async fn seal_status(State(served): State<Served>) -> Response {
+    crate::seal::http::status(&served.gate).await
 }
 
 /// Runs a request that may change something in a task of its own and
@@ -78,15 +95,19 @@ pub fn router(state: Arc<AppState>, running: Running, admin: Option<Arc<admin::A
 /// task costs ~8% of Encrypt's throughput, docs/BENCHMARKS.md); dropped,
 /// they leave nothing behind but a key use noted without its event.
 async fn handle(State(served): State<Served>, method: Method, uri: Uri, headers: HeaderMap, request: axum::extract::Request) -> Response {
+    // Answered sealed or not: /health says so.
     if let Some(admin) = &served.admin {
         // Never a KMS request (those are POSTs), and not audited.
         if let Some(response) = admin.answer(&method, uri.path()).await {
             return response;
         }
     }
+    let Some(state) = served.gate.state() else {
+        return crate::seal::http::sealed(&headers);
+    };
     let changes = may_change(&headers);
     // One reading of the store's change epoch serves the request's lookups (trent_store::read_cache).
-    let work = trent_store::read_cache::request_scope(answer(served.state, method, uri, headers, request));
+    let work = trent_store::read_cache::request_scope(answer(state, method, uri, headers, request));
     if !changes {
         return work.await;
     }
@@ -285,7 +306,14 @@ async fn serve(
     let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok());
     // Trent's own admin call (see authz::explain) shares the endpoint and its SigV4.
     let admin = target == Some(crate::authz::explain::ADMIN_TARGET);
-    let operation = if admin { "ExplainAuthorization" } else { protocol::operation(target)? };
+    let seal = target == Some(crate::seal::http::SEAL_TARGET);
+    let operation = if admin {
+        "ExplainAuthorization"
+    } else if seal {
+        crate::seal::http::SEAL_EVENT
+    } else {
+        protocol::operation(target)?
+    };
     trail.operation = Some(operation);
     if method != Method::POST {
         return Err(Error::NotPostToRoot.into());
@@ -304,6 +332,9 @@ async fn serve(
     let (principal, via_service) = crate::authz::via::forwarded(&state, principal, &signed).await?;
     trail.principal = Some(principal.clone());
     trail.region = Some(region.clone());
+    if seal {
+        return crate::seal::http::seal_call(&state, &principal).await;
+    }
     if admin {
         let ctx = Ctx { state, principal, region, request_id: request_id.to_owned(), event_id: trail.event_id.clone(), audit: audit::Notes::default(), authz: Default::default() };
         return Box::pin(crate::authz::explain::handle(&ctx, body)).await;

@@ -307,6 +307,8 @@ catalogue! {
     NotPostToRoot => UnknownOperation, "AWS KMS operations are POST requests to /.", Source::NotPublished;
     BodyTooLarge { max } => RequestEntityTooLarge, "The request body is larger than {max} bytes.", Source::NotPublished;
     BodyUnreadable => Validation, "The request body could not be read.", Source::NotPublished;
+    /// Every request while the root key is sealed (crate::seal::http::sealed).
+    Sealed => DependencyTimeout, "Trent is sealed: its root key is not open, so no request can be served until operators unseal it (trent operator unseal).", Source::NotPublished;
     AuditUnavailable => KmsInternal, "Trent cannot write its audit log, so it refuses requests until an operator fixes it.", Source::NotPublished;
 
     /// Input the key cannot take (a public key that does not parse, say);
@@ -366,7 +368,7 @@ mod tests {
             let err = KmsError::from(sample.clone());
             // AWS: every client error is 400 (DryRunOperationException too), server faults 500.
             let status = match entry.code {
-                KmsInternal | KeyUnavailable => 500,
+                KmsInternal | KeyUnavailable | DependencyTimeout => 500,
                 RequestEntityTooLarge => 413,
                 _ => 400,
             };

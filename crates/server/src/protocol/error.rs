@@ -31,6 +31,8 @@ pub enum ErrorCode {
     CloudHsmClusterNotFound,
     CloudHsmClusterNotRelated,
     Conflict,
+    /// HTTP 500, a fault SDKs retry: Trent is sealed (crate::seal).
+    DependencyTimeout,
     CustomKeyStoreHasCmks,
     CustomKeyStoreInvalidState,
     CustomKeyStoreNameInUse,
@@ -95,6 +97,7 @@ impl ErrorCode {
             CustomKeyStoreNameInUse => "CustomKeyStoreNameInUseException",
             IncorrectTrustAnchor => "IncorrectTrustAnchorException",
             Conflict => "ConflictException",
+            DependencyTimeout => "DependencyTimeoutException",
             CustomKeyStoreNotFound => "CustomKeyStoreNotFoundException",
             Disabled => "DisabledException",
             DryRunOperation => "DryRunOperationException",
@@ -137,7 +140,8 @@ impl ErrorCode {
     pub fn status(self) -> StatusCode {
         use ErrorCode::*;
         match self {
-            KmsInternal | KeyUnavailable => StatusCode::INTERNAL_SERVER_ERROR,
+            // DependencyTimeoutException is a fault with no status in the model: 500, as AWS documents it.
+            KmsInternal | KeyUnavailable | DependencyTimeout => StatusCode::INTERNAL_SERVER_ERROR,
             RequestEntityTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             _ => StatusCode::BAD_REQUEST,
         }
@@ -218,7 +222,7 @@ mod tests {
     fn every_kms_exception_name_is_in_the_model() {
         use ErrorCode::*;
         let model_exceptions = [
-            AlreadyExists, CloudHsmClusterInUse, CloudHsmClusterInvalidConfiguration, CloudHsmClusterNotActive, CloudHsmClusterNotFound, CloudHsmClusterNotRelated, CustomKeyStoreHasCmks, CustomKeyStoreInvalidState, CustomKeyStoreNameInUse, IncorrectTrustAnchor, Conflict, CustomKeyStoreNotFound, Disabled, DryRunOperation, ExpiredImportToken, IncorrectKeyMaterial, InvalidImportToken, IncorrectKey, InvalidAliasName, InvalidArn,
+            AlreadyExists, CloudHsmClusterInUse, CloudHsmClusterInvalidConfiguration, CloudHsmClusterNotActive, CloudHsmClusterNotFound, CloudHsmClusterNotRelated, CustomKeyStoreHasCmks, CustomKeyStoreInvalidState, CustomKeyStoreNameInUse, IncorrectTrustAnchor, Conflict, DependencyTimeout, CustomKeyStoreNotFound, Disabled, DryRunOperation, ExpiredImportToken, IncorrectKeyMaterial, InvalidImportToken, IncorrectKey, InvalidAliasName, InvalidArn,
             InvalidCiphertext, InvalidGrantId, InvalidGrantToken, InvalidKeyUsage, InvalidMarker, KmsInternal, KmsInvalidMac, KmsInvalidSignature,
             KmsInvalidState, KeyUnavailable,
             LimitExceeded, MalformedPolicyDocument, NotFound, Tag, UnsupportedOperation,

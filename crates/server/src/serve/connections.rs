@@ -57,6 +57,17 @@ pub struct Limits {
     pub max_connections: usize,
 }
 
+impl From<&super::ServeOptions> for Limits {
+    fn from(options: &super::ServeOptions) -> Limits {
+        Limits {
+            header_timeout: Duration::from_secs(options.header_timeout_secs),
+            body_timeout: Duration::from_secs(options.body_timeout_secs),
+            idle_timeout: Duration::from_secs(options.idle_timeout_secs),
+            max_connections: usize::try_from(options.max_connections).unwrap_or(usize::MAX),
+        }
+    }
+}
+
 /// Serves `router` on `listener` until `shutdown` resolves, then lets every
 /// open connection finish the request it is serving and waits for all of
 /// them to close.

@@ -67,6 +67,46 @@ impl Trent {
         trent
     }
 
+    /// A fresh data directory with no server yet (to run `trent init`
+    /// first), with `env` for every process of it.
+    pub fn unstarted(env: &[(&str, &str)]) -> Trent {
+        let root = tempfile::Builder::new().prefix("trent-e2e-").tempdir().expect("temporary directory");
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Trent { root, child: None, port: 0, env }
+    }
+
+    /// Starts the server (after [`Trent::unstarted`] or [`Trent::stop`]).
+    pub fn start_again(&mut self, args: &[&str]) {
+        self.spawn(args);
+    }
+
+    /// Runs `trent ARGS` to its end with this directory's environment (plus
+    /// `env`) and `stdin` as input: (success, stdout, stderr).
+    pub fn cli(&self, args: &[&str], env: &[(&str, &str)], stdin: &str) -> (bool, String, String) {
+        use std::io::Write;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_trent"))
+            .args(args)
+            .env_remove("TRENT_DATA_DIR")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .envs(env.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawning the trent binary");
+        child.stdin.take().expect("piped stdin").write_all(stdin.as_bytes()).expect("writing trent's stdin");
+        let out = child.wait_with_output().expect("waiting for trent");
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+
+    /// `trent serve` on this directory with `args` and `env`, expected to
+    /// refuse to start; its stderr.
+    pub fn serve_refused(&self, args: &[&str], env: &[(&str, &str)]) -> String {
+        let mut all: Vec<(String, String)> = self.env.clone();
+        all.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        serve_refused_with(&self.data_dir(), args, &all)
+    }
+
     /// Stops the server gracefully (SIGTERM) and starts it again on the same
     /// data directory with `args`. The port changes: build new clients.
     pub fn restart(&mut self, args: &[&str]) {
@@ -218,10 +258,17 @@ impl Drop for Trent {
 /// Starts `trent serve` on `data_dir`, expects it to exit with a failure
 /// before it listens, and returns its stderr. Panics if it starts serving.
 pub fn serve_refused(data_dir: &Path) -> String {
+    serve_refused_with(data_dir, &[], &[])
+}
+
+/// [`serve_refused`] with extra `args` and `env`.
+pub fn serve_refused_with(data_dir: &Path, args: &[&str], env: &[(String, String)]) -> String {
     let mut child = Command::new(env!("CARGO_BIN_EXE_trent"))
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
+        .args(args)
         .env_remove("TRENT_DATA_DIR")
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -1,0 +1,31 @@
+//! The audit events of sealing and unsealing, in CloudTrail's shape for
+//! what a service does by itself. Written to the signed log, so only
+//! while unsealed: the unseal's event once the log is open again (with the
+//! failed attempts made while sealed), the seal's as the admin call's own
+//! request event (`TrentAdmin.Seal`). Failed attempts while sealed can
+//! only go to the server's log: the audit signing key is sealed too.
+
+use serde_json::{json, Value};
+
+use super::config::SealConfig;
+
+pub fn unsealed(config: &SealConfig, failed_attempts: u32, at: i64) -> Value {
+    json!({
+        "eventVersion": "1.11",
+        "userIdentity": { "type": "AWSService", "invokedBy": "trent" },
+        "eventTime": crate::audit::event::format_time(at),
+        "eventSource": "kms.amazonaws.com",
+        "eventName": "TrentUnseal",
+        "sourceIPAddress": "trent",
+        "userAgent": "trent",
+        "requestParameters": null,
+        "responseElements": null,
+        "additionalEventData": { "sealMode": config.mode(), "failedAttemptsWhileSealed": failed_attempts },
+        "eventID": uuid::Uuid::new_v4().to_string(),
+        "readOnly": false,
+        "eventType": "AwsServiceEvent",
+        "managementEvent": true,
+        "eventCategory": "Management",
+        "trentAuthorizationReason": "not evaluated: the root of trust was opened",
+    })
+}

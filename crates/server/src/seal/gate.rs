@@ -1,0 +1,304 @@
+//! The gate between the listener and everything the root key opens.
+//!
+//! Unsealed, the gate holds the [`AppState`] (the root key, the key
+//! provider and its cache of parsed keys, the audit log's signing key, the
+//! key stores' logins): each request takes it with one atomic load.
+//! Sealed, it holds nothing and every request is refused. Sealing drops
+//! the gate's state; once the requests still running on it end, the last
+//! reference goes and with it the root key and everything derived from it
+//! (each zeroized on drop), and the SigV4 signing keys kept process-wide
+//! are forgotten.
+
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwapOption;
+use tokio::task::JoinHandle;
+use trent_crypto::seal;
+use trent_crypto::{RootKey, SecretBytes};
+
+use super::config::{self, SealConfig};
+use super::tamper::{Tamper, TamperOptions};
+use crate::serve::unsealed::Starter;
+use crate::state::AppState;
+
+/// The answer to one unseal call.
+#[derive(Debug, serde::Serialize)]
+pub struct Progress {
+    pub sealed: bool,
+    /// Shares needed (1 in passphrase mode: the passphrase).
+    pub threshold: u8,
+    /// Shares made (0 outside Shamir mode).
+    pub shares: u8,
+    /// Distinct shares given so far.
+    pub progress: usize,
+    pub mode: &'static str,
+}
+
+/// Why an unseal call was refused.
+#[derive(Debug)]
+pub enum Refusal {
+    /// Too many failed attempts: wait this long.
+    Delayed(Duration),
+    /// A wrong share or passphrase; counted.
+    Wrong(String),
+    /// The mode cannot be unsealed this way, or starting failed.
+    Cannot(String),
+}
+
+/// What [`Gate::unseal`] was given.
+struct Pending {
+    shares: Vec<SecretBytes>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+pub struct Gate {
+    state: ArcSwapOption<AppState>,
+    config: SealConfig,
+    starter: Starter,
+    pending: tokio::sync::Mutex<Pending>,
+    tamper: Tamper,
+    me: Weak<Gate>,
+}
+
+impl Gate {
+    pub fn new(config: SealConfig, starter: Starter, tamper: &TamperOptions) -> Arc<Gate> {
+        Arc::new_cyclic(|me| Gate {
+            state: ArcSwapOption::empty(),
+            config,
+            starter,
+            pending: tokio::sync::Mutex::new(Pending { shares: Vec::new(), tasks: Vec::new() }),
+            tamper: Tamper::new(tamper),
+            me: me.clone(),
+        })
+    }
+
+    /// The unsealed state, or `None` while sealed. One atomic load and a
+    /// reference count: the request path's only cost.
+    pub fn state(&self) -> Option<Arc<AppState>> {
+        self.state.load_full()
+    }
+
+    /// Whether the server is sealed (for `/health`: cheap, no lock).
+    pub fn is_sealed(&self) -> bool {
+        self.state.load().is_none()
+    }
+
+    pub fn config(&self) -> &SealConfig {
+        &self.config
+    }
+
+    /// Starts serving with `root` (at start, or when unsealed). Returns
+    /// the admin's ARN if this made it.
+    pub async fn open(&self, root: RootKey) -> Result<Option<String>, String> {
+        let mut pending = self.pending.lock().await;
+        self.open_locked(&mut pending, root, 0).await
+    }
+
+    async fn open_locked(&self, pending: &mut Pending, root: RootKey, failures: u32) -> Result<Option<String>, String> {
+        if self.state.load().is_some() {
+            return Ok(None);
+        }
+        let started = self.starter.start(root, self.me.clone()).await?;
+        // The key-file mode has nothing to unseal: its start is not an event.
+        if !matches!(self.config, SealConfig::File) {
+            let event = super::events::unsealed(&self.config, failures, started.state.clock.now_millis());
+            if let Err(e) = started.state.audit.record(&event, true).await {
+                tracing::error!(error = %e, "the unseal's audit event could not be written");
+            }
+        }
+        pending.tasks = started.tasks;
+        self.state.store(Some(started.state));
+        tracing::info!(mode = self.config.mode(), "unsealed: serving");
+        Ok(started.admin)
+    }
+
+    /// Where unsealing stands.
+    pub fn progress(&self, given: usize) -> Progress {
+        let (threshold, shares) = match &self.config {
+            SealConfig::Shamir { shares, threshold, .. } => (*threshold, *shares),
+            _ => (1, 0),
+        };
+        Progress { sealed: self.is_sealed(), threshold, shares, progress: given, mode: self.config.mode() }
+    }
+
+    /// Drops the shares given so far (Vault's `reset`).
+    pub async fn reset(&self) -> Progress {
+        self.pending.lock().await.shares.clear();
+        self.progress(0)
+    }
+
+    pub async fn status(&self) -> Progress {
+        let given = self.pending.lock().await.shares.len();
+        self.progress(given)
+    }
+
+    /// One unseal call: a Shamir share (hex, optionally as printed,
+    /// `share N: HEX`), or the passphrase in passphrase mode.
+    pub async fn unseal(&self, key: SecretBytes) -> Result<Progress, Refusal> {
+        let mut pending = self.pending.lock().await;
+        if !self.is_sealed() {
+            return Ok(self.progress(0));
+        }
+        if let Some(wait) = self.tamper.delay() {
+            return Err(Refusal::Delayed(wait));
+        }
+        let root = match &self.config {
+            SealConfig::File | SealConfig::Pkcs11 { .. } | SealConfig::Kms { .. } => return Err(Refusal::Cannot(format!("a {}-mode server is unsealed by restarting it", self.config.mode()))),
+            c @ SealConfig::Passphrase { .. } => {
+                let c = c.clone();
+                let opened = tokio::task::spawn_blocking(move || super::open::open_with_passphrase(&c, &key)).await.map_err(|e| Refusal::Cannot(e.to_string()))?;
+                match opened {
+                    Ok(root) => root,
+                    Err(e) => return Err(self.failed(e)),
+                }
+            }
+            SealConfig::Shamir { wrapped_root, threshold, .. } => {
+                let share = match parse_share(&key) {
+                    Ok(share) => share,
+                    Err(e) => return Err(self.failed(e)),
+                };
+                if pending.shares.iter().any(|s| s.as_bytes().first() == share.as_bytes().first()) {
+                    // Vault's rule: the same share again does not count.
+                    return Ok(self.progress(pending.shares.len()));
+                }
+                pending.shares.push(share);
+                if pending.shares.len() < usize::from(*threshold) {
+                    return Ok(self.progress(pending.shares.len()));
+                }
+                let shares = std::mem::take(&mut pending.shares);
+                let wrapped = config::decode(wrapped_root).map_err(Refusal::Cannot)?;
+                let opened = seal::combine(&shares, *threshold).and_then(|kek| seal::unwrap(&wrapped, &kek, seal::SHAMIR_AAD));
+                match opened {
+                    Ok(root) => root,
+                    Err(_) => return Err(self.failed("these shares do not open this deployment's root key; start again with the right shares".to_owned())),
+                }
+            }
+        };
+        let failures = self.tamper.succeeded();
+        if let Some(arn) = self.open_locked(&mut pending, root, failures).await.map_err(Refusal::Cannot)? {
+            println!("Created the admin {arn}; its access key is in {}", self.starter.credentials_path().display());
+        }
+        Ok(self.progress(0))
+    }
+
+    fn failed(&self, why: String) -> Refusal {
+        let failures = self.tamper.failed();
+        tracing::warn!(failures, "an unseal attempt failed: {why}");
+        Refusal::Wrong(why)
+    }
+
+    /// Seals: new requests are refused at once; the state goes when the
+    /// requests still on it end. `false` if it was sealed already.
+    pub async fn seal(&self) -> Result<bool, String> {
+        if matches!(self.config, SealConfig::File) {
+            return Err("a file-mode server cannot be sealed: its root key is on disk beside the data (see docs/root-of-trust.md)".to_owned());
+        }
+        let mut pending = self.pending.lock().await;
+        let Some(state) = self.state.swap(None) else {
+            return Ok(false);
+        };
+        for task in pending.tasks.drain(..) {
+            task.abort();
+        }
+        pending.shares.clear();
+        tracing::info!("sealed: refusing requests; the root key goes when the requests in flight end");
+        tokio::spawn(teardown(state));
+        Ok(true)
+    }
+
+    /// At shutdown: closes the audit log of the unsealed state, if any.
+    pub async fn shutdown(&self) {
+        let tasks = std::mem::take(&mut self.pending.lock().await.tasks);
+        for task in tasks {
+            task.abort();
+        }
+        if let Some(state) = self.state.swap(None) {
+            state.audit.shutdown().await;
+        }
+    }
+}
+
+/// Waits for the requests still holding `state` (the seal call's own
+/// among them, which writes its audit event), then closes the audit log
+/// and forgets what outlives the state.
+async fn teardown(state: Arc<AppState>) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Arc::strong_count(&state) > 1 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    state.audit.shutdown().await;
+    crate::auth::signing_keys::forget_all();
+    if Arc::strong_count(&state) > 1 {
+        tracing::warn!("a request outlived the seal by a minute; the root key goes when it ends");
+    }
+    drop(state);
+}
+
+/// A share as printed (`share N: HEX`) or just its hex.
+fn parse_share(text: &SecretBytes) -> Result<SecretBytes, String> {
+    let text = std::str::from_utf8(text.as_bytes()).map_err(|_| "a share is hex text".to_owned())?;
+    let text = text.trim();
+    let hex_part = match text.split_once(':') {
+        Some((label, rest)) if label.trim_start().starts_with("share") => rest.trim(),
+        _ => text,
+    };
+    let bytes = hex::decode(hex_part).map_err(|_| "a share is hex text, as `trent init` printed it".to_owned())?;
+    if bytes.len() != 1 + trent_crypto::root_key::ROOT_KEY_LEN || bytes[0] == 0 {
+        return Err("this is not a share of a Trent root key".to_owned());
+    }
+    Ok(SecretBytes::new(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: crate::serve::ServeOptions,
+    }
+
+    /// A gate over a real (in-memory) store and a temporary data directory.
+    fn gate(dir: &std::path::Path, config: SealConfig) -> Arc<Gate> {
+        let cli = Cli::parse_from(["trent", "--data-dir", dir.to_str().unwrap()]);
+        let store: Arc<dyn trent_store::Store> = Arc::new(trent_store::sqlite::SqliteStore::open_in_memory().unwrap());
+        let clock: Arc<dyn crate::clock::Clock> = Arc::new(crate::clock::SystemClock { offset_millis: 0 });
+        let starter = Starter { options: cli.serve, store, clock, usage: Default::default(), node_id: "test".into() };
+        Gate::new(config, starter, &TamperOptions { unseal_failures_allowed: 5, unseal_delay_secs: 30 })
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn sealing_drops_the_state_and_with_it_the_root_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let gate = gate(dir.path(), SealConfig::Shamir { wrapped_root: String::new(), shares: 2, threshold: 2 });
+        assert!(gate.is_sealed() && gate.state().is_none());
+        gate.open(RootKey::generate().unwrap()).await.unwrap();
+        let state = gate.state().expect("unsealed");
+        let held = Arc::downgrade(&state);
+        let root = Arc::downgrade(&state.root_key);
+        drop(state);
+        assert!(gate.seal().await.unwrap());
+        assert!(gate.is_sealed() && gate.state().is_none());
+        // The teardown waits for the requests in flight (none here), then drops it all.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while (held.upgrade().is_some() || root.upgrade().is_some()) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(held.upgrade().is_none(), "the unsealed state outlived the seal");
+        assert!(root.upgrade().is_none(), "the root key outlived the seal");
+        assert!(!gate.seal().await.unwrap(), "sealed already");
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_file_mode_server_cannot_be_sealed() {
+        let dir = tempfile::tempdir().unwrap();
+        let gate = gate(dir.path(), SealConfig::File);
+        gate.open(RootKey::generate().unwrap()).await.unwrap();
+        assert!(gate.seal().await.is_err());
+        assert!(!gate.is_sealed());
+        gate.shutdown().await;
+    }
+}

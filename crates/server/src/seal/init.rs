@@ -1,0 +1,135 @@
+//! `trent init --seal MODE`: makes a deployment's root key and records how
+//! it is sealed, before the first `trent serve` (which, on an empty data
+//! directory, still does `file` mode by itself).
+
+use std::path::PathBuf;
+
+use trent_crypto::seal;
+use trent_crypto::RootKey;
+
+use super::config::{self, SealConfig};
+use super::open::PassphraseSource;
+use crate::serve::ServeError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    /// DATA_DIR/root.key, mode 0600 (the default of `trent serve`).
+    File,
+    /// Wrapped under a key derived from a passphrase (Argon2id).
+    Passphrase,
+    /// Wrapped under a key split into Shamir shares.
+    Shamir,
+    /// Wrapped by a non-extractable key of a PKCS#11 token.
+    Pkcs11,
+    /// Wrapped by a key of another AWS-KMS-compatible service.
+    Kms,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct InitOptions {
+    #[arg(long, env = "TRENT_DATA_DIR", default_value = crate::serve::DEFAULT_DATA_DIR)]
+    pub data_dir: PathBuf,
+    /// `sqlite` or a PostgreSQL URL, as `trent serve --store`.
+    #[arg(long, env = "TRENT_STORE", default_value = "sqlite")]
+    pub store: String,
+    /// How the root key is sealed (docs/root-of-trust.md).
+    #[arg(long, value_enum)]
+    pub seal: Mode,
+    /// Shamir: how many shares to make.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u8).range(2..=255))]
+    pub shares: u8,
+    /// Shamir: how many shares unseal.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(2..=255))]
+    pub threshold: u8,
+    #[command(flatten)]
+    pub passphrase: PassphraseSource,
+    /// pkcs11: the module (shared library).
+    #[arg(long, required_if_eq("seal", "pkcs11"))]
+    pub pkcs11_module: Option<String>,
+    /// pkcs11: the token's label.
+    #[arg(long, required_if_eq("seal", "pkcs11"))]
+    pub pkcs11_token_label: Option<String>,
+    /// pkcs11: the label of the wrapping key `init` makes in the token.
+    #[arg(long, default_value = "trent-root-wrapping-key")]
+    pub pkcs11_key_label: String,
+    #[command(flatten)]
+    pub pin: super::pkcs11::PinSource,
+    /// kms: the other service's endpoint, `https://kms.REGION.amazonaws.com`
+    /// or another Trent's URL.
+    #[arg(long, required_if_eq("seal", "kms"))]
+    pub kms_endpoint: Option<String>,
+    /// kms: the Region to sign for.
+    #[arg(long, default_value = "us-east-1")]
+    pub kms_region: String,
+    /// kms: the key (id, ARN or alias) that wraps the root key.
+    #[arg(long, required_if_eq("seal", "kms"))]
+    pub kms_key_id: Option<String>,
+}
+
+pub async fn run(options: InitOptions) -> Result<(), ServeError> {
+    let fail = |what: &'static str| move |e: String| ServeError::Setup(format!("{what}: {e}"));
+    let dir = &options.data_dir;
+    if options.seal == Mode::Shamir && options.threshold > options.shares {
+        return Err(ServeError::Setup(format!("--threshold {} is more than --shares {}", options.threshold, options.shares)));
+    }
+    crate::serve::create_private_dir(dir).map_err(|e| ServeError::Setup(format!("creating the data directory: {e}")))?;
+    let _lock = crate::serve::data_dir_lock::DataDirLock::acquire(dir).map_err(ServeError::Setup)?;
+    let key_file = dir.join("root.key");
+    let store = crate::serve::open_store(&options.store, dir).await?;
+    let initialised = config::load(store.as_ref()).await.map_err(fail("seal configuration"))?.is_some()
+        || store.get_setting("root_key_check").await.map_err(|e| ServeError::Setup(e.to_string()))?.is_some()
+        || key_file.exists();
+    if initialised {
+        return Err(ServeError::Setup(format!("{} (or its store) is already initialised; `trent init` never replaces a root key", dir.display())));
+    }
+    let (root, config, shares) = match options.seal {
+        Mode::File => {
+            let (root, _) = RootKey::load_or_create(&key_file).map_err(|e| ServeError::Setup(e.to_string()))?;
+            (root, SealConfig::File, Vec::new())
+        }
+        Mode::Passphrase => {
+            let passphrase = options.passphrase.read(true).map_err(fail("passphrase"))?;
+            let cost = super::open::init_cost().map_err(fail("Argon2id"))?;
+            let root = RootKey::generate().map_err(|e| ServeError::Setup(e.to_string()))?;
+            let salt = seal::new_salt().map_err(|e| ServeError::Setup(e.to_string()))?;
+            let kek = seal::derive_kek(passphrase.as_bytes(), &salt, cost).map_err(|e| ServeError::Setup(e.to_string()))?;
+            let wrapped = seal::wrap(&root, &kek, seal::PASSPHRASE_AAD).map_err(|e| ServeError::Setup(e.to_string()))?;
+            (root, SealConfig::passphrase(&wrapped, &salt, cost), Vec::new())
+        }
+        Mode::Shamir => {
+            let root = RootKey::generate().map_err(|e| ServeError::Setup(e.to_string()))?;
+            let kek = seal::random_kek().map_err(|e| ServeError::Setup(e.to_string()))?;
+            let wrapped = seal::wrap(&root, &kek, seal::SHAMIR_AAD).map_err(|e| ServeError::Setup(e.to_string()))?;
+            let shares = seal::split(&kek, options.shares, options.threshold).map_err(|e| ServeError::Setup(e.to_string()))?;
+            (root, SealConfig::shamir(&wrapped, options.shares, options.threshold), shares)
+        }
+        Mode::Pkcs11 => {
+            let root = RootKey::generate().map_err(|e| ServeError::Setup(e.to_string()))?;
+            let (module, token) = (options.pkcs11_module.clone().unwrap_or_default(), options.pkcs11_token_label.clone().unwrap_or_default());
+            let (key_label, pin) = (options.pkcs11_key_label.clone(), options.pin.clone());
+            let (root, config) = tokio::task::spawn_blocking(move || super::pkcs11::init(&root, &module, &token, &key_label, &pin).map(|c| (root, c)))
+                .await
+                .map_err(|e| ServeError::Setup(e.to_string()))?
+                .map_err(fail("pkcs11"))?;
+            (root, config, Vec::new())
+        }
+        Mode::Kms => {
+            let root = RootKey::generate().map_err(|e| ServeError::Setup(e.to_string()))?;
+            let (endpoint, key_id) = (options.kms_endpoint.clone().unwrap_or_default(), options.kms_key_id.clone().unwrap_or_default());
+            let config = super::kms::init(&root, &endpoint, &options.kms_region, &key_id).await.map_err(fail("kms"))?;
+            (root, config, Vec::new())
+        }
+    };
+    if !config::record(store.as_ref(), &config).await.map_err(fail("seal configuration"))? {
+        return Err(ServeError::Setup("another node initialised this store first".to_owned()));
+    }
+    crate::auth::root_check::verify_or_record(store.as_ref(), &root).await.map_err(|e| ServeError::Setup(format!("root key: {e}")))?;
+    println!("Initialised {} with seal mode {}.", dir.display(), config.mode());
+    if !shares.is_empty() {
+        println!("Unseal shares ({} needed). They are printed once and never stored: give one to each key holder.", options.threshold);
+        for (n, share) in shares.iter().enumerate() {
+            println!("share {}: {}", n + 1, zeroize::Zeroizing::new(hex::encode(share.as_bytes())).as_str());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,40 @@
+//! The root of trust (docs/root-of-trust.md): how the root key is kept
+//! sealed and opened.
+//!
+//! - [`config`]: the seal mode and its wrapped root key, kept in the store.
+//! - [`open`]: opening the root key at start (key file, passphrase) or
+//!   starting sealed (Shamir).
+//! - [`init`]: `trent init --seal MODE`.
+//! - [`gate`]: the [`Gate`] between the listener and the unsealed state;
+//!   sealing drops the state and everything derived from the root key.
+//! - [`http`]: the unauthenticated unseal endpoint (the shares are the
+//!   authentication) and the seal status.
+//! - [`pkcs11`]: the root key wrapped by a PKCS#11 token's key.
+//! - [`kms`]: the root key wrapped by another KMS's key (auto-unseal).
+//! - [`tamper`]: growing delays after failed unseal attempts.
+//! - [`events`]: the unseal's audit event.
+//! - [`operator`]: `trent operator unseal` and `trent operator seal`.
+
+pub mod config;
+pub mod events;
+pub mod gate;
+pub mod http;
+pub mod init;
+pub mod kms;
+pub mod open;
+pub mod operator;
+pub mod pkcs11;
+pub mod tamper;
+
+pub use gate::Gate;
+
+/// `trent serve`'s flags for the sealed modes.
+#[derive(clap::Args, Debug, Clone)]
+pub struct SealOptions {
+    #[command(flatten)]
+    pub passphrase: open::PassphraseSource,
+    #[command(flatten)]
+    pub pin: pkcs11::PinSource,
+    #[command(flatten)]
+    pub tamper: tamper::TamperOptions,
+}

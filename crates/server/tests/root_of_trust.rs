@@ -1,0 +1,417 @@
+//! The root of trust end to end (docs/root-of-trust.md): each seal mode
+//! from `trent init` to a restart and a decrypt of data written before;
+//! Shamir's threshold, wrong shares and the tamper delay; seal and unseal
+//! of a running server; and a scan of the data directory for the root
+//! key's bytes, which the sealed modes must never write.
+
+mod common;
+
+use std::path::Path;
+
+use aws_sdk_kms::primitives::Blob;
+use common::{code, Trent, REGION};
+
+const CHEAP_ARGON2: (&str, &str) = ("TRENT_TEST_ARGON2_COST", "64,1,1");
+const PASSPHRASE: &str = "correct horse battery staple";
+
+/// Encrypts under a new key; returns the ciphertext.
+async fn write_secret(trent: &Trent) -> Vec<u8> {
+    let kms = trent.client(REGION);
+    let key = kms.create_key().send().await.unwrap().key_metadata.unwrap().key_id;
+    let out = kms.encrypt().key_id(key).plaintext(Blob::new(b"kept across restarts".to_vec())).send().await.unwrap();
+    out.ciphertext_blob.unwrap().into_inner()
+}
+
+async fn read_secret(trent: &Trent, ciphertext: &[u8]) {
+    let kms = trent.client(REGION);
+    let out = kms.decrypt().ciphertext_blob(Blob::new(ciphertext.to_vec())).send().await.unwrap();
+    assert_eq!(out.plaintext.unwrap().into_inner(), b"kept across restarts");
+}
+
+/// What a sealed server answers a KMS call with: (status, exception);
+/// `None` for any other answer (unsealed, the unknown caller is refused).
+async fn sealed_answer(trent: &Trent) -> Option<(u16, String)> {
+    // Credentials are not checked while sealed (they are sealed too).
+    let kms = trent.client_with(REGION, "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY");
+    match kms.list_keys().send().await {
+        Ok(_) => None,
+        Err(e) => {
+            let status = e.raw_response().map(|r| r.status().as_u16()).unwrap_or(0);
+            let code = code(&e);
+            (code == "DependencyTimeoutException").then_some((status, code))
+        }
+    }
+}
+
+fn init(trent: &Trent, args: &[&str]) -> String {
+    let data = trent.data_dir();
+    let mut all = vec!["init", "--data-dir", data.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let (ok, out, err) = trent.cli(&all, &[], "");
+    assert!(ok, "trent init failed: {err}");
+    out
+}
+
+/// `trent operator unseal` with one share on standard input.
+fn unseal(trent: &Trent, share: &str) -> Result<String, String> {
+    let (ok, out, err) = trent.cli(&["operator", "unseal", "--endpoint", &trent.endpoint()], &[], &format!("{share}\n"));
+    if ok {
+        Ok(out)
+    } else {
+        Err(err)
+    }
+}
+
+fn shares_of(init_output: &str) -> Vec<String> {
+    init_output.lines().filter(|l| l.starts_with("share ")).map(str::to_owned).collect()
+}
+
+/// The stored seal configuration (read straight from the database).
+async fn seal_config(data: &Path) -> serde_json::Value {
+    use trent_store::Store;
+    let store = trent_store::sqlite::SqliteStore::open(&data.join("trent.db")).unwrap();
+    serde_json::from_slice(&store.get_setting("seal_config").await.unwrap().expect("a seal configuration")).unwrap()
+}
+
+fn b64(text: &serde_json::Value) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.decode(text.as_str().unwrap()).unwrap()
+}
+
+/// Opens the wrapped root key with `kek` and `aad` the way the format says
+/// (0x01 || nonce || AES-256-GCM ciphertext and tag), independently of Trent.
+fn open_wrapped(wrapped: &[u8], kek: &[u8], aad: &[u8]) -> Vec<u8> {
+    use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
+    assert_eq!(wrapped[0], 1);
+    let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, kek).unwrap());
+    let mut buf = wrapped[13..].to_vec();
+    let plain = key.open_in_place(Nonce::try_assume_unique_for_key(&wrapped[1..13]).unwrap(), Aad::from(aad), &mut buf).unwrap();
+    assert_eq!(plain.len(), 32);
+    plain.to_vec()
+}
+
+/// Every place under `dir` where `needle` (or its hex) occurs.
+fn find_in_files(dir: &Path, needle: &[u8]) -> Vec<String> {
+    let hex_needle = hex::encode(needle).into_bytes();
+    let mut found = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(path) = todo.pop() {
+        if path.is_dir() {
+            todo.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            if bytes.windows(needle.len()).any(|w| w == needle) || bytes.windows(hex_needle.len()).any(|w| w == hex_needle.as_slice()) {
+                found.push(path.display().to_string());
+            }
+        }
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn file_mode_is_what_serve_does_on_an_empty_directory_and_init_can_choose_it() {
+    let mut trent = Trent::unstarted(&[]);
+    let out = init(&trent, &["--seal", "file"]);
+    assert!(out.contains("seal mode file"), "{out}");
+    let (ok, _, err) = trent.cli(&["init", "--data-dir", trent.data_dir().to_str().unwrap(), "--seal", "shamir"], &[], "");
+    assert!(!ok && err.contains("already initialised"), "a second init must be refused: {err}");
+    trent.start_again(&[]);
+    let ciphertext = write_secret(&trent).await;
+    trent.restart(&[]);
+    read_secret(&trent, &ciphertext).await;
+    trent.stop();
+    assert_eq!(seal_config(&trent.data_dir()).await["mode"], "file");
+    // The scan finds a root key that is on disk: here, root.key itself.
+    let root = std::fs::read(trent.data_dir().join("root.key")).unwrap();
+    assert_eq!(find_in_files(&trent.data_dir(), &root), vec![trent.data_dir().join("root.key").display().to_string()]);
+
+    // And with no init at all, serve makes the key file as before.
+    let fresh = Trent::start(&[]);
+    assert!(fresh.data_dir().join("root.key").exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn passphrase_mode_survives_restarts_and_refuses_a_wrong_passphrase() {
+    let mut trent = Trent::unstarted(&[CHEAP_ARGON2]);
+    let out = trent.cli(&["init", "--data-dir", trent.data_dir().to_str().unwrap(), "--seal", "passphrase"], &[("TRENT_PASSPHRASE", PASSPHRASE)], "");
+    assert!(out.0, "init: {}", out.2);
+    assert!(!trent.data_dir().join("root.key").exists());
+
+    // No passphrase, a wrong one: the server does not start.
+    let err = trent.serve_refused(&[], &[]);
+    assert!(err.contains("needs a passphrase"), "{err}");
+    let err = trent.serve_refused(&[], &[("TRENT_PASSPHRASE", "wrong horse")]);
+    assert!(err.contains("wrong passphrase"), "{err}");
+
+    let file = trent.data_dir().parent().unwrap().join("passphrase.txt");
+    std::fs::write(&file, format!("{PASSPHRASE}\n")).unwrap();
+    let file_arg = file.to_str().unwrap().to_owned();
+    trent.start_again(&["--passphrase-file", &file_arg]);
+    let ciphertext = write_secret(&trent).await;
+    trent.stop();
+
+    // The same passphrase from the environment opens the same root key.
+    std::env::set_var("TRENT_PASSPHRASE", PASSPHRASE);
+    trent.start_again(&[]);
+    std::env::remove_var("TRENT_PASSPHRASE");
+    read_secret(&trent, &ciphertext).await;
+    // Sealed while running, it opens again with the passphrase as its one "share".
+    let creds = trent.data_dir().join("credentials");
+    let (ok, _, err) = trent.cli(&["operator", "seal", "--endpoint", &trent.endpoint()], &[("AWS_SHARED_CREDENTIALS_FILE", creds.to_str().unwrap())], "");
+    assert!(ok, "{err}");
+    assert!(sealed_answer(&trent).await.is_some());
+    assert!(unseal(&trent, "wrong horse").unwrap_err().contains("wrong passphrase"));
+    assert!(unseal(&trent, PASSPHRASE).unwrap().contains("Unsealed"));
+    read_secret(&trent, &ciphertext).await;
+    trent.stop();
+
+    // Nothing on disk holds the root key or the key that wraps it.
+    let config = seal_config(&trent.data_dir()).await;
+    assert_eq!(config["mode"], "passphrase");
+    let params = argon2::Params::new(config["memory_kib"].as_u64().unwrap() as u32, config["iterations"].as_u64().unwrap() as u32, config["parallelism"].as_u64().unwrap() as u32, Some(32)).unwrap();
+    let mut kek = [0u8; 32];
+    argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params).hash_password_into(PASSPHRASE.as_bytes(), &b64(&config["salt"]), &mut kek).unwrap();
+    let root = open_wrapped(&b64(&config["wrapped_root"]), &kek, b"trent/seal/v1/passphrase");
+    assert_eq!(find_in_files(&trent.data_dir(), &root), Vec::<String>::new());
+    assert_eq!(find_in_files(&trent.data_dir(), &kek), Vec::<String>::new());
+    assert_eq!(find_in_files(&trent.data_dir(), PASSPHRASE.as_bytes()), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shamir_mode_starts_sealed_and_any_threshold_of_shares_unseals() {
+    let mut trent = Trent::unstarted(&[]);
+    let out = init(&trent, &["--seal", "shamir", "--shares", "5", "--threshold", "3"]);
+    let shares = shares_of(&out);
+    assert_eq!(shares.len(), 5, "{out}");
+    assert!(shares.iter().enumerate().all(|(i, s)| s.starts_with(&format!("share {}: ", i + 1))));
+    assert!(!trent.data_dir().join("root.key").exists());
+
+    trent.start_again(&["--unseal-failures-allowed", "1", "--unseal-delay-secs", "2"]);
+    assert_eq!(sealed_answer(&trent).await, Some((500, "DependencyTimeoutException".to_owned())));
+    // K-1 shares (one given twice, which counts once) leave it sealed.
+    assert!(unseal(&trent, &shares[0]).unwrap().contains("1/3"));
+    assert!(unseal(&trent, &shares[0]).unwrap().contains("1/3"));
+    assert!(unseal(&trent, &shares[3]).unwrap().contains("2/3"));
+    assert!(sealed_answer(&trent).await.is_some());
+    assert!(unseal(&trent, &shares[4]).unwrap().contains("Unsealed"));
+    assert_eq!(sealed_answer(&trent).await, None);
+    let ciphertext = write_secret(&trent).await;
+    trent.stop();
+
+    // After a restart it is sealed again; another three shares open it.
+    trent.start_again(&["--unseal-failures-allowed", "1", "--unseal-delay-secs", "2"]);
+    assert!(sealed_answer(&trent).await.is_some());
+    // A wrong share (one byte changed) is refused when the combination fails, and counted.
+    let mut wrong = shares[2].clone();
+    let last = wrong.pop().unwrap();
+    wrong.push(if last == '0' { '1' } else { '0' });
+    unseal(&trent, &shares[1]).unwrap();
+    unseal(&trent, &wrong).unwrap();
+    let err = unseal(&trent, &shares[0]).unwrap_err();
+    assert!(err.contains("(400)") && err.contains("do not open"), "{err}");
+    // Not a share at all: refused, and past the one failure allowed now.
+    let err = unseal(&trent, "share 9: not hex").unwrap_err();
+    assert!(err.contains("(400)"), "{err}");
+    // Even the right share must now wait.
+    let err = unseal(&trent, &shares[1]).unwrap_err();
+    assert!(err.contains("(429)") && err.contains("try again"), "{err}");
+    assert!(sealed_answer(&trent).await.is_some());
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    for share in [&shares[1], &shares[2], &shares[0]] {
+        unseal(&trent, share).unwrap();
+    }
+    read_secret(&trent, &ciphertext).await;
+
+    // The operator seals the running server; unsealing keeps the data.
+    let creds = trent.data_dir().join("credentials");
+    let seal_env = [("AWS_SHARED_CREDENTIALS_FILE", creds.to_str().unwrap())];
+    let (ok, out, err) = trent.cli(&["operator", "seal", "--endpoint", &trent.endpoint()], &seal_env, "");
+    assert!(ok && out.contains("Sealed"), "{err}");
+    assert_eq!(sealed_answer(&trent).await, Some((500, "DependencyTimeoutException".to_owned())));
+    let (_, status, _) = trent.cli(&["operator", "status", "--endpoint", &trent.endpoint()], &[], "");
+    assert!(status.contains("\"sealed\":true"), "{status}");
+    for share in [&shares[4], &shares[2], &shares[3]] {
+        unseal(&trent, share).unwrap();
+    }
+    read_secret(&trent, &ciphertext).await;
+    trent.stop();
+
+    // The audit log has the seal and both unseals, with the failures counted.
+    let log = std::fs::read_to_string(trent.data_dir().join("audit/audit-00000000000000000001.jsonl")).unwrap();
+    assert_eq!(log.matches("\"eventName\":\"TrentUnseal\"").count(), 3, "{log}");
+    assert!(log.contains("\"failedAttemptsWhileSealed\":2"), "{log}");
+    assert!(log.contains("\"eventName\":\"TrentSeal\""));
+    // The log verifies without a root key on disk, with the public key the server wrote.
+    let (ok, out, err) = trent.cli(&["audit", "verify", "--data-dir", trent.data_dir().to_str().unwrap()], &[], "");
+    assert!(ok, "audit verify: {out}{err}");
+
+    // Nothing on disk holds the root key or the key the shares rebuild.
+    let config = seal_config(&trent.data_dir()).await;
+    assert_eq!((config["mode"].as_str(), config["shares"].as_u64(), config["threshold"].as_u64()), (Some("shamir"), Some(5), Some(3)));
+    let parsed: Vec<blahaj::Share> = shares[..3].iter().map(|s| blahaj::Share::try_from(hex::decode(s.split(": ").nth(1).unwrap()).unwrap().as_slice()).unwrap()).collect();
+    let kek = blahaj::Sharks(3).recover(&parsed).unwrap();
+    let root = open_wrapped(&b64(&config["wrapped_root"]), &kek, b"trent/seal/v1/shamir");
+    assert_eq!(find_in_files(&trent.data_dir(), &root), Vec::<String>::new());
+    assert_eq!(find_in_files(&trent.data_dir(), &kek), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn only_the_operator_may_seal() {
+    let mut trent = Trent::unstarted(&[]);
+    let shares = shares_of(&init(&trent, &["--seal", "shamir", "--shares", "2", "--threshold", "2"]));
+    trent.start_again(&[]);
+    for share in &shares {
+        unseal(&trent, share).unwrap();
+    }
+    // A caller the server does not know cannot seal it.
+    let stranger = [("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE"), ("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")];
+    let (ok, _, err) = trent.cli(&["operator", "seal", "--endpoint", &trent.endpoint()], &stranger, "");
+    assert!(!ok && err.contains("seal refused"), "{err}");
+    assert_eq!(sealed_answer(&trent).await, None);
+}
+
+/// A fresh schema on the test PostgreSQL (`TRENT_TEST_POSTGRES_URL`, else
+/// CI's local default); `None` when none runs there and none was asked for.
+async fn postgres_schema() -> Option<(String, String)> {
+    let from_env = std::env::var("TRENT_TEST_POSTGRES_URL").ok();
+    let base = from_env.clone().unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let (client, connection) = match tokio_postgres::connect(&base, tokio_postgres::NoTls).await {
+        Ok(c) => c,
+        Err(e) if from_env.is_none() => {
+            eprintln!("skipping: no PostgreSQL at {base}: {e}");
+            return None;
+        }
+        Err(e) => panic!("PostgreSQL at {base}: {e}"),
+    };
+    tokio::spawn(connection);
+    let schema = format!("trent_seal_{}", uuid::Uuid::new_v4().simple());
+    client.batch_execute(&format!("CREATE SCHEMA {schema}")).await.unwrap();
+    let sep = if base.contains('?') { '&' } else { '?' };
+    Some((format!("{base}{sep}options=-csearch_path%3D{schema}"), schema))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_postgres_node_reads_the_seal_from_the_database() {
+    let Some((url, schema)) = postgres_schema().await else { return };
+    let store = ["--store", url.as_str()];
+    let env = [CHEAP_ARGON2, ("TRENT_PASSPHRASE", PASSPHRASE)];
+    let mut first = Trent::unstarted(&env);
+    let first_dir = first.data_dir().display().to_string();
+    let mut args = vec!["init", "--data-dir", &first_dir, "--seal", "passphrase"];
+    args.extend_from_slice(&store);
+    let (ok, _, err) = first.cli(&args, &[], "");
+    assert!(ok, "{err}");
+    first.start_again(&store);
+    let ciphertext = write_secret(&first).await;
+
+    // A second node with an empty data directory: the same passphrase opens
+    // the same root key from the database; a wrong one is refused.
+    let second = Trent::unstarted(&[CHEAP_ARGON2]);
+    let err = second.serve_refused(&store, &[("TRENT_PASSPHRASE", "wrong horse")]);
+    assert!(err.contains("wrong passphrase"), "{err}");
+    let mut second = Trent::unstarted(&env);
+    second.start_again(&store);
+    std::fs::copy(first.data_dir().join("credentials"), second.data_dir().join("credentials")).unwrap();
+    read_secret(&second, &ciphertext).await;
+    assert!(!second.data_dir().join("root.key").exists());
+    first.stop();
+    second.stop();
+    let (client, connection) = tokio_postgres::connect(url.split('?').next().unwrap(), tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    client.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pkcs11_mode_opens_the_root_key_through_the_token_at_every_start() {
+    use common::softhsm::{TestToken, USER_PIN};
+    let Some(token) = TestToken::new("pkcs11_mode", "trent-root") else { return };
+    let conf = token.conf().display().to_string();
+    let module = token.module.display().to_string();
+    let mut trent = Trent::unstarted(&[("SOFTHSM2_CONF", &conf), ("TRENT_PKCS11_PIN", USER_PIN)]);
+    let dir = trent.data_dir().display().to_string();
+    let (ok, out, err) = trent.cli(&["init", "--data-dir", &dir, "--seal", "pkcs11", "--pkcs11-module", &module, "--pkcs11-token-label", "trent-root"], &[], "");
+    assert!(ok && out.contains("seal mode pkcs11"), "{err}");
+    assert!(token.secret_key_labels().contains(&"trent-root-wrapping-key".to_owned()));
+    assert!(!trent.data_dir().join("root.key").exists());
+    // A second init on another directory never reuses the token's key.
+    let other = Trent::unstarted(&[("SOFTHSM2_CONF", &conf), ("TRENT_PKCS11_PIN", USER_PIN)]);
+    let other_dir = other.data_dir().display().to_string();
+    let (ok, _, err) = other.cli(&["init", "--data-dir", &other_dir, "--seal", "pkcs11", "--pkcs11-module", &module, "--pkcs11-token-label", "trent-root"], &[], "");
+    assert!(!ok && err.contains("already has a key"), "{err}");
+
+    trent.start_again(&[]);
+    assert_eq!(sealed_answer(&trent).await, None, "auto-unsealed at start");
+    let ciphertext = write_secret(&trent).await;
+    trent.restart(&[]);
+    read_secret(&trent, &ciphertext).await;
+    trent.stop();
+    // The wrong PIN, and the token refuses: the server does not start.
+    let err = trent.serve_refused(&[], &[("TRENT_PKCS11_PIN", "wrong-pin")]);
+    assert!(err.contains("PKCS#11 token"), "{err}");
+    // Without its wrapping key, the token cannot open it either.
+    let out = token.tool(USER_PIN, &["--delete-object", "--type", "secrkey", "--label", "trent-root-wrapping-key"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let err = trent.serve_refused(&[], &[]);
+    assert!(err.contains("trent-root-wrapping-key"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kms_mode_opens_the_root_key_with_another_trents_decrypt() {
+    // The other KMS: another Trent, whose admin's key wraps this one's root key.
+    let outer = Trent::start(&[]);
+    let outer_kms = outer.client(REGION);
+    let key = outer_kms.create_key().send().await.unwrap().key_metadata.unwrap().key_id;
+    let creds = outer.data_dir().join("credentials").display().to_string();
+    let mut trent = Trent::unstarted(&[("AWS_SHARED_CREDENTIALS_FILE", &creds)]);
+    let dir = trent.data_dir().display().to_string();
+    let (ok, out, err) = trent.cli(&["init", "--data-dir", &dir, "--seal", "kms", "--kms-endpoint", &outer.endpoint(), "--kms-key-id", &key], &[], "");
+    assert!(ok && out.contains("seal mode kms"), "{err}");
+    assert!(!trent.data_dir().join("root.key").exists());
+
+    trent.start_again(&[]);
+    let ciphertext = write_secret(&trent).await;
+    trent.restart(&[]);
+    read_secret(&trent, &ciphertext).await;
+    trent.stop();
+    // The other KMS refuses (its key disabled): this one does not start.
+    outer_kms.disable_key().key_id(&key).send().await.unwrap();
+    let err = trent.serve_refused(&[], &[]);
+    assert!(err.contains("Decrypt") && err.contains("DisabledException"), "{err}");
+    outer_kms.enable_key().key_id(&key).send().await.unwrap();
+    trent.start_again(&[]);
+    read_secret(&trent, &ciphertext).await;
+    trent.stop();
+
+    // Only the other KMS can open the wrapped root key, and its bytes are in no file here.
+    let config = seal_config(&trent.data_dir()).await;
+    let opened = outer_kms
+        .decrypt()
+        .ciphertext_blob(Blob::new(b64(&config["wrapped_root"])))
+        .encryption_context("trent-seal", "root-key")
+        .send()
+        .await
+        .unwrap();
+    let root = opened.plaintext.unwrap().into_inner();
+    assert_eq!(root.len(), 32);
+    assert_eq!(find_in_files(&trent.data_dir(), &root), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sealed_server_answers_iam_and_sts_with_service_unavailable() {
+    use std::io::{Read, Write};
+    let mut trent = Trent::unstarted(&[]);
+    init(&trent, &["--seal", "shamir", "--shares", "2", "--threshold", "2"]);
+    trent.start_again(&[]);
+    for service in ["iam", "sts"] {
+        let body = "Action=GetCallerIdentity&Version=2011-06-15";
+        let request = format!(
+            "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nAuthorization: AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20260101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=00\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let mut stream = std::net::TcpStream::connect(trent.endpoint().trim_start_matches("http://")).unwrap();
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+        assert!(answer.contains("<Code>ServiceUnavailable</Code>") && answer.contains("Trent is sealed"), "{answer}");
+    }
+}
