@@ -56,4 +56,5 @@ pub mod serve;
 pub mod state;
 pub mod sts;
 pub mod text_cache;
+pub mod tls;
 pub mod xks;

@@ -5,6 +5,8 @@
 
 pub mod connections;
 pub mod data_dir_lock;
+pub mod listen;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -29,9 +31,9 @@ pub struct ServeOptions {
     /// Where Trent keeps its state: the root key, the database, the admin's credentials.
     #[arg(long, env = "TRENT_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
     pub data_dir: PathBuf,
-    /// Address and port to listen on (port 0 picks a free one).
+    /// Address or host name and port to listen on (port 0 picks a free one).
     #[arg(long, env = "TRENT_LISTEN", default_value = DEFAULT_LISTEN)]
-    pub listen: SocketAddr,
+    pub listen: String,
     /// Where keys live: `sqlite` (the embedded default, DIR/trent.db) or a
     /// PostgreSQL URL (`postgres://USER@HOST:PORT/DB`) shared by several nodes.
     #[arg(long, env = "TRENT_STORE", default_value = "sqlite")]
@@ -84,6 +86,8 @@ pub struct ServeOptions {
     pub max_connections: u64,
     #[command(flatten)]
     pub xks: XksOptions,
+    #[command(flatten)]
+    pub tls: tls::TlsOptions,
 }
 
 /// How external key stores reach their XKS proxies.
@@ -128,19 +132,25 @@ fn setup<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> ServeError + '_ 
 
 pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
     survive_file_size_limit();
+    // A start that fails on the port, the TLS files or a PostgreSQL store
+    // leaves the data directory as it was: they come before anything in it.
+    let listener = listen::bind(&options.listen).await.map_err(ServeError::Setup)?;
+    let tls = options.tls.load().map_err(ServeError::Setup)?;
     let dir = &options.data_dir;
-    create_private_dir(dir).map_err(setup("creating the data directory"))?;
+    let remote_store = if options.store == "sqlite" { None } else { Some(open_store(&options.store, dir).await?) };
+    create_private_dir(dir).map_err(|e| ServeError::Setup(format!("cannot create the data directory {}: {e}", dir.display())))?;
     // Before anything in the directory is read or written; held until `run` returns.
     let mut lock = data_dir_lock::DataDirLock::acquire(dir).map_err(ServeError::Setup)?;
     // aws-lc seeds its random generator from CPU jitter on first use (~70 ms
     // here): pay that while starting, not in the first request's answer.
     trent_crypto::random_bytes(16).map_err(|e| ServeError::Setup(format!("random generator: {e}")))?;
-    let (root_key, created) = RootKey::load_or_create(&dir.join("root.key")).map_err(setup("root key"))?;
-    if created {
-        tracing::info!(path = %dir.join("root.key").display(), "created a new root key");
-    }
+    let store = match remote_store {
+        Some(store) => store,
+        None => open_store(&options.store, dir).await?,
+    };
+    // The error names the file (once).
+    let (root_key, created) = RootKey::load_or_create(&dir.join("root.key")).map_err(|e| ServeError::Setup(e.to_string()))?;
     let root_key = Arc::new(root_key);
-    let store = open_store(&options.store, dir).await?;
     crate::auth::root_check::verify_or_record(store.as_ref(), &root_key).await.map_err(setup("root key"))?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock { offset_millis: options.clock_offset_secs * 1000 });
     let provider = Arc::new(SoftwareProvider::new(root_key.clone()));
@@ -152,7 +162,6 @@ pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
         .map_err(|e| ServeError::Setup(format!("creating the admin: {}", e.internal.or(e.message).unwrap_or_default())))?;
 
     let auth = if options.dev {
-        tracing::warn!("DEV MODE IS INSECURE: any credentials are accepted without checking signatures; every caller is the root of account {}", options.dev_account_id);
         AuthMode::Dev { account_id: options.dev_account_id.clone() }
     } else {
         AuthMode::Secure
@@ -180,21 +189,30 @@ pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
     // Names this process in the leases table, so an operator can tell which
     // node runs the background work.
     let node_id = uuid::Uuid::new_v4().to_string();
-    tracing::info!(%node_id, "node started");
     let every = Duration::from_secs(options.sweep_interval_secs.max(1));
     crate::lifecycle::deletion::spawn_sweeper(state.clone(), node_id.clone(), every);
     crate::keystores::probe::spawn(state.clone());
     crate::lifecycle::expiry::spawn_expirer(state.clone(), node_id.clone(), every);
-    crate::lifecycle::rotation::spawn_rotator(state.clone(), node_id, every);
+    crate::lifecycle::rotation::spawn_rotator(state.clone(), node_id.clone(), every);
     crate::keys::usage::spawn_flusher(store.clone(), usage.clone());
 
-    let listener = tokio::net::TcpListener::bind(options.listen).await.map_err(setup("binding the listen address"))?;
     let addr = listener.local_addr().map_err(setup("listen address"))?;
     if let Err(e) = lock.note_listening(addr) {
         tracing::warn!(error = %e, "could not write the listen address into the data directory's lock file");
     }
     let shutdown = shutdown_signal();
-    print_welcome(addr, &credentials, admin.as_deref(), options.dev);
+    if let Some(tls) = &tls {
+        tls::reload_on_sighup(tls.clone()).map_err(ServeError::Setup)?;
+    }
+    print_welcome(addr, tls.is_some(), &credentials, admin.as_deref(), options.dev);
+    // Logged after the listening line, which comes first (scripts wait for it).
+    if created {
+        tracing::info!(path = %dir.join("root.key").display(), "created a new root key");
+    }
+    if options.dev {
+        tracing::warn!("DEV MODE IS INSECURE: any credentials are accepted without checking signatures; every caller is the root of account {}", options.dev_account_id);
+    }
+    tracing::info!(%node_id, "node started");
     let limits = connections::Limits {
         header_timeout: Duration::from_secs(options.header_timeout_secs),
         body_timeout: Duration::from_secs(options.body_timeout_secs),
@@ -203,7 +221,7 @@ pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
     };
     // Each request carries the peer's address, for aws:SourceIp and the audit log.
     let (requests, running) = crate::http::RequestTasks::new();
-    connections::serve(listener, crate::http::router(state, running), limits, shutdown).await;
+    connections::serve(listener, crate::http::router(state, running), limits, tls, shutdown).await;
     // Requests whose clients left before their answer still run to their
     // end (and write their audit events): wait for them too.
     requests.all_done().await;
@@ -248,17 +266,21 @@ pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-fn print_welcome(addr: SocketAddr, credentials: &Path, admin: Option<&str>, dev: bool) {
+fn print_welcome(addr: SocketAddr, tls: bool, credentials: &Path, admin: Option<&str>, dev: bool) {
+    let scheme = if tls { "https" } else { "http" };
     // Tests and scripts wait for this first line.
-    println!("Trent listening on http://{addr}");
+    println!("Trent listening on {scheme}://{addr}");
     if let Some(arn) = admin {
         println!("Created the admin {arn}; its access key is in {}", credentials.display());
     }
     if dev {
         println!("WARNING: DEV MODE IS INSECURE. Any access key and secret is accepted without checking the signature. Never expose this server.");
     }
-    let creds = if dev { String::new() } else { format!("AWS_SHARED_CREDENTIALS_FILE={} ", credentials.display()) };
-    println!("Try: {creds}aws --endpoint-url http://{addr} --region us-east-1 kms list-keys");
+    // Dev mode checks no signature, but the aws CLI still wants some key to sign with.
+    let creds = if dev { "AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test ".to_owned() } else { format!("AWS_SHARED_CREDENTIALS_FILE={} ", credentials.display()) };
+    // A certificate for a name needs that name in the URL (and its CA in --ca-bundle).
+    let tls_hint = if tls { " --ca-bundle CA.pem" } else { "" };
+    println!("Try: {creds}aws --endpoint-url {scheme}://{addr}{tls_hint} --region us-east-1 kms list-keys");
 }
 
 /// A write past the file size limit (RLIMIT_FSIZE) raises SIGXFSZ, which
