@@ -28,6 +28,15 @@ pub const DEFAULT_DEV_ACCOUNT: &str = "123456789012";
 
 #[derive(clap::Args, Debug)]
 pub struct ServeOptions {
+    /// A TOML file of flags, keys named as the long flags (`listen =
+    /// "127.0.0.1:4600"`); a flag or TRENT_* variable wins over it. See
+    /// docs/operations.md.
+    #[arg(long, env = "TRENT_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Print the effective configuration (flags, TRENT_* variables,
+    /// --config file, defaults; never a secret) as TOML and exit.
+    #[arg(long)]
+    pub print_config: bool,
     /// Where Trent keeps its state: the root key, the database, the admin's credentials.
     #[arg(long, env = "TRENT_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
     pub data_dir: PathBuf,
