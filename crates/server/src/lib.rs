@@ -30,7 +30,8 @@
 //! whose permissions come from [`policy`], Trent's policy evaluator.
 //!
 //! Beside the path: [`lifecycle`] (deletion after the waiting period),
-//! [`clock`] (injected time), [`serve`] (start-up and the data directory),
+//! [`clock`] (injected time), [`serve`] (start-up and the data directory;
+//! [`config`]: flags from the environment and a file; [`tls`]: rustls),
 //! [`keystores`] (custom key stores: the registered PKCS#11 tokens), and
 //! [`xks`] (`trent xks-proxy`, a separate server: Trent as an external key
 //! store proxy for AWS KMS).
