@@ -33,8 +33,9 @@ pub struct CreateOptions {
 pub async fn create(options: CreateOptions) -> Result<(), ServeError> {
     let setup = |what: &'static str| move |e: String| ServeError::Setup(format!("{what}: {e}"));
     let dir = &options.data_dir;
-    crate::serve::create_private_dir(dir).map_err(|e| setup("creating the data directory")(e.to_string()))?;
-    let (root_key, _) = RootKey::load_or_create(&dir.join("root.key")).map_err(|e| setup("root key")(e.to_string()))?;
+    crate::serve::create_private_dir(dir).map_err(|e| ServeError::Setup(format!("cannot create the data directory {}: {e}", dir.display())))?;
+    // The error names the file (once).
+    let (root_key, _) = RootKey::load_or_create(&dir.join("root.key")).map_err(|e| ServeError::Setup(e.to_string()))?;
     let store = crate::serve::open_store(&options.store, dir).await?;
     crate::auth::root_check::verify_or_record(store.as_ref(), &root_key).await.map_err(|e| setup("root key")(e.to_string()))?;
     let now = SystemClock { offset_millis: 0 }.now_millis();
