@@ -116,6 +116,10 @@ fn configure(serve: Command, file: Option<&FileValues>) -> Command {
         if arg.get_env().is_none() {
             arg = arg.env(env_name(&long));
         }
+        // An on/off flag's variable or key may say 1/0, yes/no, on/off too.
+        if matches!(arg.get_action(), ArgAction::SetTrue) {
+            arg = arg.value_parser(clap::builder::BoolishValueParser::new());
+        }
         match file.and_then(|f| f.get(&long)) {
             Some(values) => arg.default_values(values.clone()),
             None => arg,
@@ -140,7 +144,11 @@ fn effective(serve: &Command, matches: &ArgMatches, file: Option<&FileValues>) -
     for arg in serve.get_arguments().filter(|a| configurable(a)) {
         let long = arg.get_long().unwrap_or_default();
         let id = arg.get_id().as_str();
-        let values: Vec<String> = matches.get_raw(id).map(|raw| raw.map(|v| redact(long, &v.to_string_lossy())).collect()).unwrap_or_default();
+        let values: Vec<String> = match matches.try_get_one::<bool>(id) {
+            // An on/off flag as a boolean, however it was said (`TRENT_DEV=1`).
+            Ok(Some(on)) => vec![on.to_string()],
+            _ => matches.get_raw(id).map(|raw| raw.map(|v| redact(long, &v.to_string_lossy())).collect()).unwrap_or_default(),
+        };
         let from = match matches.value_source(id) {
             Some(ValueSource::CommandLine) => format!("--{long}"),
             Some(ValueSource::EnvVariable) => arg.get_env().map(|e| e.to_string_lossy().into_owned()).unwrap_or_default(),

@@ -55,6 +55,10 @@ fn a_flag_beats_the_environment_which_beats_the_file_which_beats_the_default() {
     assert_eq!(setting(&config, "body-timeout-secs"), ("13".into(), "config file".into()));
     assert_eq!(setting(&config, "header-timeout-secs"), ("10".into(), "default".into()));
     assert_eq!(setting(&config, "regions"), (r#"["eu-west-1", "us-east-1"]"#.into(), "config file".into()));
+    // An on/off flag's variable says it as a shell would.
+    for (text, value) in [("1", "true"), ("yes", "true"), ("off", "false")] {
+        assert_eq!(setting(&print_config(&[], &[("TRENT_DEV", text)]), "dev"), (value.into(), "TRENT_DEV".into()));
+    }
     // Flags that always had a variable keep its name.
     let config = print_config(&["--config", &file], &[("TRENT_LISTEN", "127.0.0.1:4999")]);
     assert_eq!(setting(&config, "listen"), (r#""127.0.0.1:4999""#.into(), "TRENT_LISTEN".into()));
