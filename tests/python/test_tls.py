@@ -82,3 +82,28 @@ def test_the_dev_mode_try_line_works_without_aws_credentials(tmp_path):
         assert '"Keys"' in r.stdout
     finally:
         t.stop()
+
+
+def test_identity_policies_see_secure_transport_over_tls(tls_trent, pki):
+    """A user whose policy denies everything without TLS is served over it,
+    by IAM (the Query protocol) and KMS alike."""
+    import json
+    import boto3
+    ca = os.path.join(pki, "ca.pem")
+    admin_id, admin_secret = tls_trent.keys()
+
+    def client(service, key_id, secret):
+        return boto3.client(service, endpoint_url=tls_trent.endpoint, region_name=REGION, verify=ca,
+                            aws_access_key_id=key_id, aws_secret_access_key=secret)
+
+    iam = client("iam", admin_id, admin_secret)
+    iam.create_user(UserName="tls-only")
+    iam.put_user_policy(UserName="tls-only", PolicyName="tls-only", PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": ["iam:ListUsers", "kms:ListKeys"], "Resource": "*"},
+            {"Effect": "Deny", "Action": "*", "Resource": "*", "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+        ]}))
+    key = iam.create_access_key(UserName="tls-only")["AccessKey"]
+    client("iam", key["AccessKeyId"], key["SecretAccessKey"]).list_users()
+    client("kms", key["AccessKeyId"], key["SecretAccessKey"]).list_keys()

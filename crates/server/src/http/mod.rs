@@ -126,7 +126,7 @@ async fn answer(state: Arc<AppState>, method: Method, uri: Uri, headers: HeaderM
     if let Some(service) = crate::query::route(&headers) {
         let trail = begin_trail(&state, &headers, request_id, peer);
         // Boxed, like each KMS operation (dispatch::run): a request's future stays small.
-        return Box::pin(crate::query::handle(state, service, method, uri, headers, body, trail)).await;
+        return Box::pin(crate::query::handle(state, service, method, uri, headers, body, tls, trail)).await;
     }
     // Set when the answer is the audit log's refusal, which lasts until the log resumes.
     let mut audit_refused = false;
