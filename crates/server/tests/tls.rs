@@ -154,9 +154,9 @@ async fn transport_policy_key(kms: &aws_sdk_kms::Client) -> String {
     meta.key_id
 }
 
-fn denied<E: std::fmt::Debug>(result: Result<impl std::fmt::Debug, aws_sdk_kms::error::SdkError<E>>) -> bool
+fn denied<E>(result: Result<impl std::fmt::Debug, aws_sdk_kms::error::SdkError<E>>) -> bool
 where
-    E: aws_sdk_kms::error::ProvideErrorMetadata,
+    E: aws_sdk_kms::error::ProvideErrorMetadata + std::fmt::Debug,
 {
     match result {
         Err(e) => e.as_service_error().and_then(|s| s.code()) == Some("AccessDeniedException"),
