@@ -37,7 +37,7 @@ REGION = "us-east-1"
 DEV_ACCOUNT = "123456789012"
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 15.0
-LISTENING = re.compile(r"^Trent listening on (http://127\.0\.0\.1:\d+)$")
+LISTENING = re.compile(r"^Trent listening on (https?://127\.0\.0\.1:\d+)$")
 
 _running = []  # every Trent started, so the session can kill what is left
 _all_trents = []  # every Trent made, so the session can scan their audit logs

@@ -30,7 +30,8 @@
 //! whose permissions come from [`policy`], Trent's policy evaluator.
 //!
 //! Beside the path: [`lifecycle`] (deletion after the waiting period),
-//! [`clock`] (injected time), [`serve`] (start-up and the data directory),
+//! [`clock`] (injected time), [`serve`] (start-up and the data directory;
+//! [`config`]: flags from the environment and a file; [`tls`]: rustls),
 //! [`metrics`] (counters and their Prometheus exposition, served with
 //! `/health` by `http::admin`), [`backup`] (`trent backup`, `trent restore`),
 //! [`seal`] (the root of trust: seal modes, `trent init`, the gate every
@@ -47,6 +48,7 @@ pub mod auth;
 pub mod authz;
 pub mod backup;
 pub mod clock;
+pub mod config;
 pub mod dispatch;
 pub mod http;
 pub mod iam;
@@ -63,4 +65,5 @@ pub mod serve;
 pub mod state;
 pub mod sts;
 pub mod text_cache;
+pub mod tls;
 pub mod xks;

@@ -100,7 +100,8 @@ enum AccountCommand {
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    // As Cli::parse(), with serve's flags also from TRENT_* and --config FILE.
+    let cli: Cli = trent::config::parse(std::env::args_os().collect());
     let log = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("TRENT_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)

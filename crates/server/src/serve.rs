@@ -7,6 +7,8 @@ pub mod admin;
 pub mod connections;
 pub mod data_dir_lock;
 pub mod unsealed;
+pub mod listen;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -25,12 +27,21 @@ pub const DEFAULT_DEV_ACCOUNT: &str = "123456789012";
 
 #[derive(clap::Args, Debug)]
 pub struct ServeOptions {
+    /// A TOML file of flags, keys named as the long flags (`listen =
+    /// "127.0.0.1:4600"`); a flag or TRENT_* variable wins over it. See
+    /// docs/operations.md.
+    #[arg(long, env = "TRENT_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Print the effective configuration (flags, TRENT_* variables,
+    /// --config file, defaults; never a secret) as TOML and exit.
+    #[arg(long)]
+    pub print_config: bool,
     /// Where Trent keeps its state: the root key, the database, the admin's credentials.
     #[arg(long, env = "TRENT_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
     pub data_dir: PathBuf,
-    /// Address and port to listen on (port 0 picks a free one).
+    /// Address or host name and port to listen on (port 0 picks a free one).
     #[arg(long, env = "TRENT_LISTEN", default_value = DEFAULT_LISTEN)]
-    pub listen: SocketAddr,
+    pub listen: String,
     /// Where keys live: `sqlite` (the embedded default, DIR/trent.db) or a
     /// PostgreSQL URL (`postgres://USER@HOST:PORT/DB`) shared by several nodes.
     #[arg(long, env = "TRENT_STORE", default_value = "sqlite")]
@@ -89,6 +100,8 @@ pub struct ServeOptions {
     pub admin_listen: Option<SocketAddr>,
     #[command(flatten)]
     pub seal: crate::seal::SealOptions,
+    #[command(flatten)]
+    pub tls: tls::TlsOptions,
 }
 
 /// How external key stores reach their XKS proxies.
@@ -133,52 +146,70 @@ fn setup<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> ServeError + '_ 
 
 pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
     survive_file_size_limit();
+    // A start that fails on the port, the TLS files or a PostgreSQL store
+    // leaves the data directory as it was: they come before anything in it.
+    let listener = listen::bind(&options.listen).await.map_err(ServeError::Setup)?;
+    let tls = options.tls.load().map_err(ServeError::Setup)?;
     let dir = options.data_dir.clone();
-    create_private_dir(&dir).map_err(setup("creating the data directory"))?;
+    let remote_store = if options.store == "sqlite" { None } else { Some(open_store(&options.store, &dir).await?) };
+    create_private_dir(&dir).map_err(|e| ServeError::Setup(format!("cannot create the data directory {}: {e}", dir.display())))?;
     // Before anything in the directory is read or written; held until `run` returns.
     let mut lock = data_dir_lock::DataDirLock::acquire(&dir).map_err(ServeError::Setup)?;
     // aws-lc seeds its random generator from CPU jitter on first use (~70 ms
     // here): pay that while starting, not in the first request's answer.
     trent_crypto::random_bytes(16).map_err(|e| ServeError::Setup(format!("random generator: {e}")))?;
-    let store = open_store(&options.store, &dir).await?;
-    // An empty data directory gets the key-file mode, as before seal modes existed.
-    let opened = crate::seal::open::open_root(store.as_ref(), &dir, &options.seal.passphrase, &options.seal.pin, true).await.map_err(setup("root key"))?;
+    let store = match remote_store {
+        Some(store) => store,
+        None => open_store(&options.store, &dir).await?,
+    };
+    let key_file = dir.join("root.key");
+    let fresh = !key_file.exists();
+    // An empty data directory gets the key-file mode, as before seal modes
+    // existed. The error names the file (once).
+    let opened = crate::seal::open::open_root(store.as_ref(), &dir, &options.seal.passphrase, &options.seal.pin, true).await.map_err(ServeError::Setup)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock { offset_millis: options.clock_offset_secs * 1000 });
     let usage = Arc::new(crate::keys::usage::UsageTracker::default());
     crate::keys::usage::start_tracking(store.as_ref(), clock.now_millis()).await.map_err(setup("usage tracking"))?;
     // Names this process in the leases table, so an operator can tell which
     // node runs the background work.
     let node_id = uuid::Uuid::new_v4().to_string();
-    tracing::info!(%node_id, "node started");
-    let (listen, dev, limits, tamper) = (options.listen, options.dev, connections::Limits::from(&options), options.seal.tamper.clone());
+    let (dev, limits, tamper) = (options.dev, connections::Limits::from(&options), options.seal.tamper.clone());
     let credentials = dir.join("credentials");
     let (config, root) = match opened {
         crate::seal::open::Opened::Ready(root, config) => (config, Some(root)),
         crate::seal::open::Opened::Sealed(config) => (config, None),
     };
     let admin_listen = options.admin_listen;
-    let health = (store.clone(), clock.clone(), node_id.clone());
-    let starter = unsealed::Starter { options, store: store.clone(), clock, usage: usage.clone(), node_id };
+    let starter = unsealed::Starter { options, store: store.clone(), clock: clock.clone(), usage: usage.clone(), node_id: node_id.clone() };
     let gate = crate::seal::Gate::new(config, starter, &tamper);
+    let health = crate::http::admin::Admin::new(gate.clone(), store.clone(), clock, node_id.clone());
+    let (on_main, admin_server) = admin::listen(admin_listen, health).await?;
+
+    let addr = listener.local_addr().map_err(setup("listen address"))?;
+    if let Err(e) = lock.note_listening(addr) {
+        tracing::warn!(error = %e, "could not write the listen address into the data directory's lock file");
+    }
+    // Tests and scripts wait for this first line. Clients that connect
+    // before the state below is built wait in the listen backlog.
+    println!("Trent listening on {}://{addr}", if tls.is_some() { "https" } else { "http" });
+    match &admin_server {
+        Some(a) => tracing::info!(address = %addr, admin_address = %a.addr, "listening"),
+        None => tracing::info!(address = %addr, "listening"),
+    }
+    if fresh && key_file.exists() {
+        tracing::info!(path = %key_file.display(), "created a new root key (seal mode: file)");
+    }
+    tracing::info!(%node_id, "node started");
     let admin = match root {
         Some(root) => gate.open(root).await.map_err(ServeError::Setup)?,
         None => None,
     };
     crate::keys::usage::spawn_flusher(store.clone(), usage.clone());
-
-    let listener = tokio::net::TcpListener::bind(listen).await.map_err(setup("binding the listen address"))?;
-    let addr = listener.local_addr().map_err(setup("listen address"))?;
-    if let Err(e) = lock.note_listening(addr) {
-        tracing::warn!(error = %e, "could not write the listen address into the data directory's lock file");
-    }
     let shutdown = shutdown_signal();
-    let health = crate::http::admin::Admin::new(gate.clone(), health.0, health.1, health.2);
-    let (on_main, admin_server) = admin::listen(admin_listen, health).await?;
-    match &admin_server {
-        Some(a) => tracing::info!(address = %addr, admin_address = %a.addr, "listening"),
-        None => tracing::info!(address = %addr, "listening"),
+    if let Some(tls) = &tls {
+        tls::reload_on_sighup(tls.clone()).map_err(ServeError::Setup)?;
     }
-    print_welcome(addr, &credentials, admin.as_deref(), dev);
+    print_welcome(addr, tls.is_some(), &credentials, admin.as_deref(), dev);
     if let Some(a) = &admin_server {
         println!("Health and metrics on http://{}/health and /metrics", a.addr);
     }
@@ -189,7 +220,7 @@ pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
     // Each request carries the peer's address, for aws:SourceIp and the audit log.
     let (requests, running) = crate::http::RequestTasks::new();
     let stop_admin = admin_server.map(|a| a.spawn(limits));
-    connections::serve(listener, crate::http::router(gate.clone(), running, on_main), limits, shutdown).await;
+    connections::serve(listener, crate::http::router(gate.clone(), running, on_main), limits, tls, shutdown).await;
     if let Some(stop) = stop_admin {
         stop.await;
     }
@@ -237,17 +268,20 @@ pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-fn print_welcome(addr: SocketAddr, credentials: &Path, admin: Option<&str>, dev: bool) {
-    // Tests and scripts wait for this first line.
-    println!("Trent listening on http://{addr}");
+fn print_welcome(addr: SocketAddr, tls: bool, credentials: &Path, admin: Option<&str>, dev: bool) {
+    // The listening line is printed before (`run`).
+    let scheme = if tls { "https" } else { "http" };
     if let Some(arn) = admin {
         println!("Created the admin {arn}; its access key is in {}", credentials.display());
     }
     if dev {
         println!("WARNING: DEV MODE IS INSECURE. Any access key and secret is accepted without checking the signature. Never expose this server.");
     }
-    let creds = if dev { String::new() } else { format!("AWS_SHARED_CREDENTIALS_FILE={} ", credentials.display()) };
-    println!("Try: {creds}aws --endpoint-url http://{addr} --region us-east-1 kms list-keys");
+    // Dev mode checks no signature, but the aws CLI still wants some key to sign with.
+    let creds = if dev { "AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test ".to_owned() } else { format!("AWS_SHARED_CREDENTIALS_FILE={} ", credentials.display()) };
+    // A certificate for a name needs that name in the URL (and its CA in --ca-bundle).
+    let tls_hint = if tls { " --ca-bundle CA.pem" } else { "" };
+    println!("Try: {creds}aws --endpoint-url {scheme}://{addr}{tls_hint} --region us-east-1 kms list-keys");
 }
 
 /// A write past the file size limit (RLIMIT_FSIZE) raises SIGXFSZ, which

@@ -36,7 +36,8 @@ pub enum AuditCommand {
 
 #[derive(clap::Args, Debug)]
 pub struct Source {
-    /// The data directory whose log (DATA_DIR/audit) to read.
+    /// The data directory whose log (DATA_DIR/audit) to read; without
+    /// --log, TRENT_DATA_DIR or ./trent-data, as for `trent serve`.
     #[arg(long, conflicts_with = "log")]
     pub data_dir: Option<PathBuf>,
     /// A log file, e.g. a copy; repeat for several files of one chain, oldest first.
@@ -114,15 +115,26 @@ fn data_dir_key(data_dir: &Path) -> Result<Vec<u8>, String> {
         let pem = std::fs::read_to_string(&path).map_err(|e| format!("{} has no root.key and {}: {e}", data_dir.display(), path.display()))?;
         return signing::parse_public_key_pem(&pem);
     }
-    let root = trent_crypto::RootKey::load(&data_dir.join("root.key")).map_err(|e| format!("root key of {}: {e}", data_dir.display()))?;
+    // The error names the file.
+    let root = trent_crypto::RootKey::load(&data_dir.join("root.key")).map_err(|e| e.to_string())?;
     Ok(SigningKey::load(&super::signing_key_path(data_dir), &root)?.public_key().to_vec())
 }
 
+impl Source {
+    /// The data directory to read, defaulted as every subcommand does
+    /// (not with --log, which names the files itself).
+    fn dir(&self) -> Option<PathBuf> {
+        if self.data_dir.is_some() || !self.log.is_empty() {
+            return self.data_dir.clone();
+        }
+        Some(std::env::var_os("TRENT_DATA_DIR").map_or_else(|| PathBuf::from(crate::serve::DEFAULT_DATA_DIR), PathBuf::from))
+    }
+}
+
 fn files_of(source: &Source) -> Result<(Vec<PathBuf>, bool), String> {
-    match &source.data_dir {
-        Some(dir) => Ok((verify::data_dir_files(dir)?, true)),
-        None if !source.log.is_empty() => Ok((source.log.clone(), false)),
-        None => Err("give --data-dir DIR, or --log FILE (with --public-key FILE to verify)".into()),
+    match source.dir() {
+        Some(dir) => Ok((verify::data_dir_files(&dir)?, true)),
+        None => Ok((source.log.clone(), false)),
     }
 }
 
@@ -132,10 +144,10 @@ fn verify_command(args: VerifyArgs) -> ExitCode {
         if files.is_empty() {
             return Err("there is no audit log to verify".into());
         }
-        let public_key = match (&args.public_key, &args.source.data_dir) {
+        let public_key = match (&args.public_key, args.source.dir()) {
             (Some(path), _) => signing::parse_public_key_pem(&std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?)
                 .map_err(|e| format!("{}: {e}", path.display()))?,
-            (None, Some(dir)) => data_dir_key(dir)?,
+            (None, Some(dir)) => data_dir_key(&dir)?,
             (None, None) => return Err("--log needs --public-key FILE (from `trent audit export-public-key`)".into()),
         };
         verify::verify_files(&files, &public_key, from_genesis)
@@ -178,7 +190,7 @@ fn verify_command(args: VerifyArgs) -> ExitCode {
 
 fn query_command(args: QueryArgs) -> Result<(), String> {
     let (files, _) = files_of(&args.source)?;
-    let filter = Filter { since: args.since, until: args.until, key: args.key, principal: args.principal, event_name: args.event_name, error_code: args.error_code };
+    let filter = Filter { since: args.since, until: args.until, key: args.key, principal: args.principal, event_name: args.event_name, error_code: args.error_code, aliased: Vec::new() };
     let events = query::run(&files, &filter)?;
     if args.output == "table" {
         print!("{}", query::table(&events));

@@ -17,6 +17,8 @@ pub struct Filter {
     pub key: Option<String>,
     /// A principal ARN, user name or access key id.
     pub principal: Option<String>,
+    /// Key ARNs the `key` alias named (see [`aliased_keys`]): their events match too.
+    pub aliased: Vec<String>,
     pub event_name: Option<String>,
     /// An exception name, or `none` for the events that succeeded.
     pub error_code: Option<String>,
@@ -49,7 +51,8 @@ impl Filter {
             let in_resources = e["resources"].as_array().is_some_and(|rs| rs.iter().any(|r| names(r["ARN"].as_str().unwrap_or(""))));
             let params = &e["requestParameters"];
             let in_params = ["keyId", "targetKeyId", "aliasName", "sourceKeyId", "destinationKeyId"].iter().any(|m| params[m].as_str().is_some_and(names));
-            if !in_resources && !in_params {
+            let aliased = e["resources"].as_array().is_some_and(|rs| rs.iter().any(|r| r["ARN"].as_str().is_some_and(|arn| self.aliased.iter().any(|k| k == arn))));
+            if !in_resources && !in_params && !aliased {
                 return false;
             }
         }
@@ -58,21 +61,57 @@ impl Filter {
 }
 
 /// The matching events of `files`, in log order. Lines that are not
-/// intact records are skipped (verify names them).
+/// intact records are skipped (verify names them). An alias in the filter
+/// also matches the events of the keys it named (Decrypt names no alias).
 pub fn run(files: &[PathBuf], filter: &Filter) -> Result<Vec<Value>, String> {
+    let mut filter = filter.clone();
+    if filter.key.as_deref().is_some_and(|k| k.starts_with("alias/") || k.contains(":alias/")) {
+        let by_alias = Filter { key: filter.key.clone(), ..Filter::default() };
+        let mut named = Vec::new();
+        each_event(files, |e| {
+            if by_alias.matches(&e) {
+                named.push(e);
+            }
+        })?;
+        filter.aliased = aliased_keys(&filter, &named);
+    }
     let mut out = Vec::new();
+    each_event(files, |e| {
+        if filter.matches(&e) {
+            out.push(e);
+        }
+    })?;
+    Ok(out)
+}
+
+/// The key ARNs of the events that name the filter's alias (CreateAlias,
+/// and requests that used it): the keys it pointed to, at any time.
+pub fn aliased_keys(filter: &Filter, events: &[Value]) -> Vec<String> {
+    let by_alias = Filter { key: filter.key.clone(), ..Filter::default() };
+    let mut keys: Vec<String> = events
+        .iter()
+        .filter(|e| by_alias.matches(e))
+        .flat_map(|e| e["resources"].as_array().cloned().unwrap_or_default())
+        .filter_map(|r| r["ARN"].as_str().filter(|arn| arn.contains(":key/")).map(str::to_owned))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+fn each_event(files: &[PathBuf], mut f: impl FnMut(Value)) -> Result<(), String> {
     for path in files {
         let file = std::fs::File::open(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
         // Line by line: a log file may be large.
         for line in std::io::BufRead::lines(std::io::BufReader::new(file)) {
             let line = line.map_err(|e| format!("reading {}: {e}", path.display()))?;
             let Ok(record) = chain::open(&line) else { continue };
-            if record.record_type == RecordType::Event && filter.matches(&record.payload) {
-                out.push(record.payload);
+            if record.record_type == RecordType::Event {
+                f(record.payload);
             }
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// A fixed-width table: time, event, principal, key, error, request id.
@@ -120,5 +159,19 @@ mod tests {
         yes(Filter { error_code: Some("none".into()), event_name: Some("Encrypt".into()), ..Filter::default() });
         no(Filter { error_code: Some("NotFoundException".into()), ..Filter::default() });
         assert!(table(&[e]).lines().nth(1).unwrap().contains("Encrypt"));
+    }
+
+    #[test]
+    fn an_alias_finds_the_events_of_its_key() {
+        let key = "arn:aws:kms:us-east-1:111122223333:key/k1";
+        let created = json!({"eventName": "CreateAlias", "requestParameters": {"aliasName": "alias/x", "targetKeyId": "k1"},
+            "resources": [{"ARN": "arn:aws:kms:us-east-1:111122223333:alias/x"}, {"ARN": key}]});
+        let decrypt = json!({"eventName": "Decrypt", "requestParameters": {}, "resources": [{"ARN": key}]});
+        let other = json!({"eventName": "Decrypt", "requestParameters": {}, "resources": [{"ARN": "arn:aws:kms:us-east-1:111122223333:key/k2"}]});
+        let mut filter = Filter { key: Some("alias/x".into()), ..Filter::default() };
+        assert!(!filter.matches(&decrypt), "a Decrypt names no alias");
+        filter.aliased = aliased_keys(&filter, &[created.clone(), decrypt.clone(), other.clone()]);
+        assert_eq!(filter.aliased, vec![key.to_owned()]);
+        assert!(filter.matches(&created) && filter.matches(&decrypt) && !filter.matches(&other));
     }
 }

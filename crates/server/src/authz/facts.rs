@@ -53,8 +53,8 @@ pub fn add_principal_facts(f: &mut Facts, ctx: &Ctx, identity: &Identity) {
     if f.wants("aws:EpochTime") {
         f.set("aws:EpochTime", (now / 1000).to_string());
     }
-    // Trent serves plain HTTP; TLS is terminated in front of it, if at all.
-    f.set("aws:SecureTransport", "false");
+    // Trent's own TLS (--tls-cert); one terminated in front of Trent is not seen.
+    f.set("aws:SecureTransport", if ctx.authz.secure_transport() { "true" } else { "false" });
 }
 
 /// The key's own keys: spec, usage, origin, multi-Region, `aws:ResourceTag/...`.

@@ -22,6 +22,8 @@ pub struct Trail {
     via_service: OnceLock<String>,
     /// The peer's address (`aws:SourceIp`).
     source_ip: OnceLock<std::net::IpAddr>,
+    /// The request came over TLS (`aws:SecureTransport`).
+    secure_transport: OnceLock<bool>,
     decisions: Mutex<Vec<Record>>,
 }
 
@@ -39,6 +41,16 @@ impl Trail {
     /// Notes the address the request came from (once, by http).
     pub fn set_source_ip(&self, ip: std::net::IpAddr) {
         let _ = self.source_ip.set(ip);
+    }
+
+    /// Notes whether the request came over TLS (once, by http).
+    pub fn set_secure_transport(&self, tls: bool) {
+        let _ = self.secure_transport.set(tls);
+    }
+
+    /// Whether the request came over TLS (false where http did not say).
+    pub fn secure_transport(&self) -> bool {
+        self.secure_transport.get().copied().unwrap_or(false)
     }
 
     /// The trusted service the request came through, if any.

@@ -150,6 +150,7 @@ async fn answer(state: Arc<AppState>, method: Method, uri: Uri, headers: HeaderM
     let request_id = trent_crypto::new_uuid().to_string();
     let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok());
     let peer_ip = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let tls = request.extensions().get::<crate::serve::connections::Transport>().is_some_and(|t| t.tls);
     let peer = peer_ip.map(|ip| ip.to_string());
     // Read whole before anything answers, refusals included (see `body`).
     let body = body::read(request.into_body()).await;
@@ -161,7 +162,7 @@ async fn answer(state: Arc<AppState>, method: Method, uri: Uri, headers: HeaderM
             crate::query::Service::Iam => Slot::Iam,
             crate::query::Service::Sts => Slot::Sts,
         };
-        let response = Box::pin(crate::query::handle(state, service, method, uri, headers, body, trail)).await;
+        let response = Box::pin(crate::query::handle(state, service, method, uri, headers, body, tls, trail)).await;
         METRICS.request(slot, Outcome::of_status(response.status()), started.elapsed());
         return response;
     }
@@ -179,7 +180,7 @@ async fn answer(state: Arc<AppState>, method: Method, uri: Uri, headers: HeaderM
         let mut trail = begin_trail(&state, &headers, request_id.clone(), peer);
         trail.target = target.map(|t| t.strip_prefix(protocol::TARGET_PREFIX).unwrap_or(t).chars().take(128).collect());
         let result = match body {
-            Ok(body) => Box::pin(serve(state.clone(), &method, &uri, &headers, &body, &request_id, peer_ip, &mut trail)).await,
+            Ok(body) => Box::pin(serve(state.clone(), &method, &uri, &headers, &body, &request_id, (peer_ip, tls), &mut trail)).await,
             Err(refused) => Err(body_refusal(refused)),
         };
         let event = audit::event::build(&trail, result.as_ref().err().map(|e| (e.code.name(), e.text())));
@@ -297,7 +298,7 @@ async fn serve(
     headers: &HeaderMap,
     body: &[u8],
     request_id: &str,
-    peer: Option<std::net::IpAddr>,
+    (peer, tls): (Option<std::net::IpAddr>, bool),
     trail: &mut Trail,
 ) -> Result<serde_json::Value, KmsError> {
     if !protocol::is_json_request(headers) {
@@ -358,6 +359,7 @@ async fn serve(
     if let Some(ip) = peer {
         ctx.authz.set_source_ip(ip);
     }
+    ctx.authz.set_secure_transport(tls);
     let result = crate::dispatch::call(&ctx, request).await;
     trail.notes = ctx.audit.take();
     if let Ok(output) = &result {

@@ -73,7 +73,9 @@ pub fn route(headers: &HeaderMap) -> Option<Service> {
 
 /// Serves one Query request for `service` and writes its XML answer,
 /// after its audit event (`trail`, begun by the HTTP layer) is written.
-pub async fn handle(state: Arc<AppState>, service: Service, method: Method, uri: Uri, headers: HeaderMap, body: Result<Bytes, Refused>, mut trail: Trail) -> Response {
+/// `tls`: the request came over Trent's TLS (`aws:SecureTransport`).
+#[allow(clippy::too_many_arguments)] // the request's parts, each used once
+pub async fn handle(state: Arc<AppState>, service: Service, method: Method, uri: Uri, headers: HeaderMap, body: Result<Bytes, Refused>, tls: bool, mut trail: Trail) -> Response {
     let started = Instant::now();
     let request_id = trail.request_id.clone();
     let audit = state.audit.clone();
@@ -83,7 +85,7 @@ pub async fn handle(state: Arc<AppState>, service: Service, method: Method, uri:
         (service, String::new(), Err(refused()))
     } else {
         let (service, action, result) = match body {
-            Ok(body) => serve(state, service, &method, &uri, &headers, &body, &request_id, &mut trail).await,
+            Ok(body) => serve(state, service, &method, &uri, &headers, &body, &request_id, tls, &mut trail).await,
             Err(Refused::TooLarge) => (service, String::new(), Err(QueryError::invalid_input(format!("The request body is larger than {MAX_BODY_BYTES} bytes.")))),
             Err(Refused::Unreadable) => (service, String::new(), Err(QueryError::invalid_input("The request body could not be read."))),
         };
@@ -138,7 +140,7 @@ pub async fn handle(state: Arc<AppState>, service: Service, method: Method, uri:
 type Outcome = (Service, String, Result<Option<String>, QueryError>);
 
 #[allow(clippy::too_many_arguments)] // The request's parts, as the HTTP layer has them.
-async fn serve(state: Arc<AppState>, service: Service, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8], request_id: &str, trail: &mut Trail) -> Outcome {
+async fn serve(state: Arc<AppState>, service: Service, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8], request_id: &str, tls: bool, trail: &mut Trail) -> Outcome {
     // The form body, or for GET the query string, carries the parameters.
     let raw = if method == Method::GET { uri.query().unwrap_or("").as_bytes() } else { body };
     let params = match Params::parse(raw) {
@@ -167,6 +169,7 @@ async fn serve(state: Arc<AppState>, service: Service, method: &Method, uri: &Ur
         trail.region = Some(region.clone());
         trail.request_parameters = audited;
         let ctx = Ctx { state, principal, region, request_id: request_id.to_owned(), event_id: trail.event_id.clone(), audit: crate::audit::Notes::default(), authz: Default::default() };
+        ctx.authz.set_secure_transport(tls);
         match service {
             Service::Iam => crate::iam::call(&ctx, &action, &params).await,
             Service::Sts => crate::sts::call(&ctx, &action, &params).await,

@@ -106,10 +106,8 @@ pub async fn open_root(store: &dyn Store, dir: &Path, passphrase: &PassphraseSou
     let config = config::load(store).await?;
     match config {
         None if create => {
-            let (root, made) = RootKey::load_or_create(&key_file).map_err(|e| e.to_string())?;
-            if made {
-                tracing::info!(path = %key_file.display(), "created a new root key (seal mode: file)");
-            }
+            // `trent serve` says it made one, after its listening line.
+            let (root, _made) = RootKey::load_or_create(&key_file).map_err(|e| e.to_string())?;
             config::record(store, &SealConfig::File).await?;
             Ok(Opened::Ready(root, SealConfig::File))
         }

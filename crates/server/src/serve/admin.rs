@@ -33,7 +33,7 @@ impl AdminServer {
     pub fn spawn(self, limits: connections::Limits) -> impl Future<Output = ()> {
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let router = crate::http::admin::router(self.admin);
-        let served = tokio::spawn(connections::serve(self.listener, router, limits, async move {
+        let served = tokio::spawn(connections::serve(self.listener, router, limits, None, async move {
             let _ = stop_rx.await;
         }));
         async move {

@@ -22,7 +22,11 @@
 //! it is set for (about once per timeout period, not per request). The
 //! clock is read a few times per request.
 //!
-//! HTTP/2 (h2c) is served too; there the idle timeout applies while no
+//! With `--tls-cert`, every connection is TLS (rustls) over the watched
+//! socket: the handshake counts as part of the first request's head, so the
+//! header timeout from the accept bounds it too.
+//!
+//! HTTP/2 (h2c, or h2 by ALPN over TLS) is served too; there the idle timeout applies while no
 //! stream is open, any bytes received then (pings, settings) start the
 //! header timeout, and each request body that has to wait for bytes has a
 //! timer of its own (streams are concurrent).
@@ -46,6 +50,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tokio::time::{Instant, Sleep};
+use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 /// How long peers may take, and how many may be connected.
@@ -68,10 +73,17 @@ impl From<&super::ServeOptions> for Limits {
     }
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves, then lets every
-/// open connection finish the request it is serving and waits for all of
-/// them to close.
-pub async fn serve(listener: TcpListener, router: Router, limits: Limits, shutdown: impl Future<Output = ()>) {
+/// Whether a request came over TLS (`aws:SecureTransport`), in each
+/// request's extensions.
+#[derive(Debug, Clone, Copy)]
+pub struct Transport {
+    pub tls: bool,
+}
+
+/// Serves `router` on `listener` (over TLS when `tls` is given) until
+/// `shutdown` resolves, then lets every open connection finish the request
+/// it is serving and waits for all of them to close.
+pub async fn serve(listener: TcpListener, router: Router, limits: Limits, tls: Option<Arc<super::tls::Tls>>, shutdown: impl Future<Output = ()>) {
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     // Dropped to tell connections to stop; each holds a `closed` receiver,
     // so the sender learns when the last one is gone.
@@ -98,8 +110,10 @@ pub async fn serve(listener: TcpListener, router: Router, limits: Limits, shutdo
         let router = router.clone();
         let mut stop = stop_rx.clone();
         let closed = closed_rx.clone();
+        // The configuration in force at the accept (a SIGHUP reload changes it).
+        let acceptor = tls.as_ref().map(|tls| tls.acceptor());
         tokio::spawn(async move {
-            serve_connection(stream, peer, router, limits, &mut stop).await;
+            serve_connection(stream, peer, router, limits, acceptor, &mut stop).await;
             drop(closed);
             drop(slot);
         });
@@ -123,9 +137,29 @@ async fn accept_error(e: io::Error) {
     tokio::time::sleep(Duration::from_secs(1)).await;
 }
 
-async fn serve_connection(stream: TcpStream, peer: SocketAddr, router: Router, limits: Limits, stop: &mut watch::Receiver<()>) {
+async fn serve_connection(stream: TcpStream, peer: SocketAddr, router: Router, limits: Limits, tls: Option<TlsAcceptor>, stop: &mut watch::Receiver<()>) {
     let conn = Arc::new(ConnState::new());
-    let io = TokioIo::new(Watched::new(stream, conn.clone(), limits, peer));
+    let watched = Watched::new(stream, conn.clone(), limits, peer);
+    let Some(acceptor) = tls else {
+        return serve_http(TokioIo::new(watched), conn, peer, router, limits, false, stop).await;
+    };
+    let stream = tokio::select! {
+        accepted = acceptor.accept(watched) => match accepted {
+            Ok(stream) => stream,
+            Err(e) => {
+                tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                return;
+            }
+        },
+        _ = stop.changed() => return,
+    };
+    serve_http(TokioIo::new(stream), conn, peer, router, limits, true, stop).await;
+}
+
+async fn serve_http<IO>(io: TokioIo<IO>, conn: Arc<ConnState>, peer: SocketAddr, router: Router, limits: Limits, tls: bool, stop: &mut watch::Receiver<()>)
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         // HTTP/1 serves one request at a time: its body is timed by the
         // connection's timer. HTTP/2 streams are concurrent: each its own.
@@ -133,6 +167,7 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, router: Router, l
         let guard = conn.begin_request(http1 && !request.body().is_end_stream());
         // For aws:SourceIp and the audit log, as axum's connect info would.
         request.extensions_mut().insert(ConnectInfo(peer));
+        request.extensions_mut().insert(Transport { tls });
         let timing = if http1 { Timing::Connection(conn.clone()) } else { Timing::Own { deadline: Instant::now() + limits.body_timeout, timer: None } };
         let request = request.map(|body| Body::new(TimedBody { inner: body, timing, limit: limits.body_timeout }));
         let answer = router.clone().oneshot(request);

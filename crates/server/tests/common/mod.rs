@@ -33,6 +33,8 @@ pub struct Trent {
     root: tempfile::TempDir,
     child: Option<Child>,
     port: u16,
+    /// `http`, or `https` for a server started with `--tls-cert`.
+    scheme: String,
     /// Extra environment for every server process (e.g. SOFTHSM2_CONF).
     env: Vec<(String, String)>,
 }
@@ -42,7 +44,7 @@ impl Trent {
     /// (e.g. `["--dev"]`).
     pub fn start(args: &[&str]) -> Trent {
         let root = tempfile::Builder::new().prefix("trent-e2e-").tempdir().expect("temporary directory");
-        let mut trent = Trent { root, child: None, port: 0, env: Vec::new() };
+        let mut trent = Trent { root, child: None, port: 0, scheme: String::new(), env: Vec::new() };
         trent.spawn(args);
         trent
     }
@@ -52,7 +54,7 @@ impl Trent {
     pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Trent {
         let root = tempfile::Builder::new().prefix("trent-e2e-").tempdir().expect("temporary directory");
         let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let mut trent = Trent { root, child: None, port: 0, env };
+        let mut trent = Trent { root, child: None, port: 0, scheme: String::new(), env };
         trent.spawn(args);
         trent
     }
@@ -169,8 +171,12 @@ impl Trent {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }
 
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("{}://127.0.0.1:{}", self.scheme, self.port)
     }
 
     fn spawn(&mut self, args: &[&str]) {
@@ -211,16 +217,18 @@ impl Trent {
                 panic!("trent printed no listening line within {START_TIMEOUT:?}; log:\n{}", self.log());
             }
         };
-        let port = line
+        let (scheme, port) = line
             .trim_end()
-            .strip_prefix("Trent listening on http://127.0.0.1:")
-            .and_then(|p| p.parse::<u16>().ok())
+            .strip_prefix("Trent listening on ")
+            .and_then(|rest| rest.split_once("://127.0.0.1:"))
+            .and_then(|(scheme, port)| Some((scheme.to_owned(), port.parse::<u16>().ok()?)))
             .unwrap_or_else(|| {
                 self.kill();
                 panic!("unexpected first line {line:?} (server exited?); log:\n{}", self.log())
             });
         assert_ne!(port, 0);
         self.port = port;
+        self.scheme = scheme;
     }
 
     /// The admin's access key from `DATA_DIR/credentials`.
