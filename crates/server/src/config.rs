@@ -100,7 +100,8 @@ fn scalar(path: &Path, key: &str, value: toml::Value) -> Result<String, String> 
 
 /// Whether a flag is one the environment and the file may set.
 fn configurable(arg: &clap::Arg) -> bool {
-    !arg.is_hide_set() && arg.get_long().is_some_and(|long| !OWN_FLAGS.contains(&long))
+    // Global flags (`--log-format`) are trent's, not serve's: they have their own variables.
+    !arg.is_hide_set() && !arg.is_global_set() && arg.get_long().is_some_and(|long| !OWN_FLAGS.contains(&long))
 }
 
 fn env_name(long: &str) -> String {

@@ -180,26 +180,12 @@ pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
         crate::seal::open::Opened::Sealed(config) => (config, None),
     };
     let admin_listen = options.admin_listen;
+    let dev_account = options.dev.then(|| options.dev_account_id.clone());
     let starter = unsealed::Starter { options, store: store.clone(), clock: clock.clone(), usage: usage.clone(), node_id: node_id.clone() };
     let gate = crate::seal::Gate::new(config, starter, &tamper);
     let health = crate::http::admin::Admin::new(gate.clone(), store.clone(), clock, node_id.clone());
     let (on_main, admin_server) = admin::listen(admin_listen, health).await?;
 
-    let addr = listener.local_addr().map_err(setup("listen address"))?;
-    if let Err(e) = lock.note_listening(addr) {
-        tracing::warn!(error = %e, "could not write the listen address into the data directory's lock file");
-    }
-    // Tests and scripts wait for this first line. Clients that connect
-    // before the state below is built wait in the listen backlog.
-    println!("Trent listening on {}://{addr}", if tls.is_some() { "https" } else { "http" });
-    match &admin_server {
-        Some(a) => tracing::info!(address = %addr, admin_address = %a.addr, "listening"),
-        None => tracing::info!(address = %addr, "listening"),
-    }
-    if fresh && key_file.exists() {
-        tracing::info!(path = %key_file.display(), "created a new root key (seal mode: file)");
-    }
-    tracing::info!(%node_id, "node started");
     let admin = match root {
         Some(root) => gate.open(root).await.map_err(ServeError::Setup)?,
         None => None,
@@ -209,6 +195,25 @@ pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
     if let Some(tls) = &tls {
         tls::reload_on_sighup(tls.clone()).map_err(ServeError::Setup)?;
     }
+
+    let addr = listener.local_addr().map_err(setup("listen address"))?;
+    if let Err(e) = lock.note_listening(addr) {
+        tracing::warn!(error = %e, "could not write the listen address into the data directory's lock file");
+    }
+    // Tests and scripts wait for this first line: what they need (the
+    // first admin's credentials) is ready, and the logs come after it.
+    println!("Trent listening on {}://{addr}", if tls.is_some() { "https" } else { "http" });
+    match &admin_server {
+        Some(a) => tracing::info!(address = %addr, admin_address = %a.addr, "listening"),
+        None => tracing::info!(address = %addr, "listening"),
+    }
+    if fresh && key_file.exists() {
+        tracing::info!(path = %key_file.display(), "created a new root key (seal mode: file)");
+    }
+    if let Some(account) = &dev_account {
+        tracing::warn!("DEV MODE IS INSECURE: any credentials are accepted without checking signatures; every caller is the root of account {account}");
+    }
+    tracing::info!(%node_id, "node started");
     print_welcome(addr, tls.is_some(), &credentials, admin.as_deref(), dev);
     if let Some(a) = &admin_server {
         println!("Health and metrics on http://{}/health and /metrics", a.addr);

@@ -5,24 +5,11 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{audit_events, Trent, REGION};
+use common::{audit_events, raw_http, Trent, REGION};
 
 /// (status, body) of a plain HTTP/1.1 request, no signature.
-fn http(port: u16, method: &str, path: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connecting");
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(stream, "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).expect("reading the answer");
-    let status = answer.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("no status in {answer:?}"));
-    let body = answer.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
-    (status, body)
-}
-
 fn port_of(endpoint: &str) -> u16 {
     endpoint.rsplit(':').next().and_then(|p| p.parse().ok()).expect("a port")
 }
@@ -37,7 +24,7 @@ fn admin_port(trent: &Trent) -> u16 {
 }
 
 fn health(port: u16) -> (u16, serde_json::Value) {
-    let (status, body) = http(port, "GET", "/health");
+    let (status, body) = raw_http(port, "GET", "/health");
     (status, serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body:?}")))
 }
 
@@ -59,7 +46,7 @@ async fn health_is_503_naming_the_audit_log_while_it_cannot_be_written_and_200_o
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["status"], "unavailable");
     assert_eq!(body["reasons"], serde_json::json!(["the audit log cannot be written"]));
-    let (status, metrics) = http(port, "GET", "/metrics");
+    let (status, metrics) = raw_http(port, "GET", "/metrics");
     assert_eq!(status, 200);
     assert!(metrics.contains("\ntrent_audit_failing 1\n"), "{metrics}");
     assert!(metrics.contains("\ntrent_audit_failures_total 1\n"), "{metrics}");
@@ -82,12 +69,12 @@ async fn health_and_metrics_are_unauthenticated_and_leave_no_audit_event() {
     let before = audit_events(&trent.data_dir()).len();
     for _ in 0..3 {
         assert_eq!(health(port).0, 200);
-        let (status, text) = http(port, "GET", "/metrics");
+        let (status, text) = raw_http(port, "GET", "/metrics");
         assert_eq!(status, 200);
         assert!(text.contains(r#"trent_requests_total{service="kms",operation="ListKeys",outcome="ok"} 1"#), "{text}");
     }
     // Only GET: anything else is a KMS request, refused and audited as one.
-    assert_eq!(http(port, "POST", "/health").0, 404);
+    assert_eq!(raw_http(port, "POST", "/health").0, 404);
     let after = audit_events(&trent.data_dir());
     assert_eq!(after.len(), before + 1, "only the POST is audited: {after:?}");
 }
@@ -98,13 +85,13 @@ async fn with_admin_listen_they_are_served_there_and_not_on_the_main_listener() 
     let (main, admin) = (port_of(&trent.endpoint()), admin_port(&trent));
     assert_ne!(main, admin);
     assert_eq!(health(admin).0, 200);
-    assert!(http(admin, "GET", "/metrics").1.contains("# TYPE trent_requests_total counter"));
-    assert_eq!(http(admin, "POST", "/").0, 404, "no KMS on the admin listener");
+    assert!(raw_http(admin, "GET", "/metrics").1.contains("# TYPE trent_requests_total counter"));
+    assert_eq!(raw_http(admin, "POST", "/").0, 404, "no KMS on the admin listener");
     // On the main listener /health is not special: a KMS request without a target.
-    let (status, body) = http(main, "GET", "/health");
+    let (status, body) = raw_http(main, "GET", "/health");
     assert_eq!(status, 404, "{body}");
     assert!(body.contains("UnknownOperationException"), "{body}");
-    let (status, body) = http(main, "GET", "/metrics");
+    let (status, body) = raw_http(main, "GET", "/metrics");
     assert!(status == 404 && !body.contains("trent_requests_total"), "{body}");
     trent.client(REGION).list_keys().send().await.expect("KMS still on the main listener");
 }

@@ -187,6 +187,10 @@ async fn shamir_mode_starts_sealed_and_any_threshold_of_shares_unseals() {
 
     trent.start_again(&["--unseal-failures-allowed", "1", "--unseal-delay-secs", "2"]);
     assert_eq!(sealed_answer(&trent).await, Some((500, "DependencyTimeoutException".to_owned())));
+    // /health says why it is not serving.
+    let (status, body) = common::raw_http(trent.port(), "GET", "/health");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("the server is sealed"), "{body}");
     // K-1 shares (one given twice, which counts once) leave it sealed.
     assert!(unseal(&trent, &shares[0]).unwrap().contains("1/3"));
     assert!(unseal(&trent, &shares[0]).unwrap().contains("1/3"));
@@ -194,6 +198,7 @@ async fn shamir_mode_starts_sealed_and_any_threshold_of_shares_unseals() {
     assert!(sealed_answer(&trent).await.is_some());
     assert!(unseal(&trent, &shares[4]).unwrap().contains("Unsealed"));
     assert_eq!(sealed_answer(&trent).await, None);
+    assert_eq!(common::raw_http(trent.port(), "GET", "/health").0, 200);
     let ciphertext = write_secret(&trent).await;
     trent.stop();
 

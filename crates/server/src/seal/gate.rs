@@ -109,7 +109,6 @@ impl Gate {
         }
         pending.tasks = started.tasks;
         self.state.store(Some(started.state));
-        tracing::info!(mode = self.config.mode(), "unsealed: serving");
         Ok(started.admin)
     }
 
@@ -179,6 +178,7 @@ impl Gate {
         if let Some(arn) = self.open_locked(&mut pending, root, failures).await.map_err(Refusal::Cannot)? {
             println!("Created the admin {arn}; its access key is in {}", self.starter.credentials_path().display());
         }
+        tracing::info!(mode = self.config.mode(), "unsealed: serving");
         Ok(self.progress(0))
     }
 

@@ -51,8 +51,8 @@ impl Starter {
         let admin = crate::auth::credentials::bootstrap_admin(store.as_ref(), &root_key, &self.credentials_path(), dev_account, clock.now_millis())
             .await
             .map_err(|e| format!("creating the admin: {}", e.internal.or(e.message).unwrap_or_default()))?;
+        // `trent serve` warns of dev mode after its listening line.
         let auth = if options.dev {
-            tracing::warn!("DEV MODE IS INSECURE: any credentials are accepted without checking signatures; every caller is the root of account {}", options.dev_account_id);
             AuthMode::Dev { account_id: options.dev_account_id.clone() }
         } else {
             AuthMode::Secure

@@ -63,7 +63,7 @@ impl Trent {
     /// (e.g. `trent restore` into it).
     pub fn start_prepared(args: &[&str], prepare: impl FnOnce(&Path)) -> Trent {
         let root = tempfile::Builder::new().prefix("trent-e2e-").tempdir().expect("temporary directory");
-        let mut trent = Trent { root, child: None, port: 0, env: Vec::new() };
+        let mut trent = Trent { root, child: None, port: 0, scheme: String::new(), env: Vec::new() };
         prepare(&trent.data_dir());
         trent.spawn(args);
         trent
@@ -74,7 +74,7 @@ impl Trent {
     pub fn unstarted(env: &[(&str, &str)]) -> Trent {
         let root = tempfile::Builder::new().prefix("trent-e2e-").tempdir().expect("temporary directory");
         let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Trent { root, child: None, port: 0, env }
+        Trent { root, child: None, port: 0, scheme: String::new(), env }
     }
 
     /// Starts the server (after [`Trent::unstarted`] or [`Trent::stop`]).
@@ -393,4 +393,16 @@ pub fn audit_events(data_dir: &Path) -> Vec<serde_json::Value> {
 /// How many events of the log record a successful call of `operation`.
 pub fn successful_events(data_dir: &Path, operation: &str) -> usize {
     audit_events(data_dir).iter().filter(|e| e["eventName"] == operation && e.get("errorCode").is_none()).count()
+}
+
+/// One plain HTTP/1.1 request (no signature): (status, body).
+pub fn raw_http(port: u16, method: &str, path: &str) -> (u16, String) {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connecting");
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    std::io::Write::write_fmt(&mut stream, format_args!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")).unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut answer).expect("reading the answer");
+    let status = answer.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("no status in {answer:?}"));
+    let body = answer.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body)
 }
