@@ -31,6 +31,7 @@
 //!
 //! Beside the path: [`lifecycle`] (deletion after the waiting period),
 //! [`clock`] (injected time), [`serve`] (start-up and the data directory),
+//! [`seed`] (`trent serve --seed`: keys and aliases made at start-up),
 //! [`keystores`] (custom key stores: the registered PKCS#11 tokens), and
 //! [`xks`] (`trent xks-proxy`, a separate server: Trent as an external key
 //! store proxy for AWS KMS).
@@ -52,6 +53,7 @@ pub mod ops;
 pub mod policy;
 pub mod protocol;
 pub mod query;
+pub mod seed;
 pub mod serve;
 pub mod state;
 pub mod sts;

@@ -84,6 +84,10 @@ pub struct ServeOptions {
     pub max_connections: u64,
     #[command(flatten)]
     pub xks: XksOptions,
+    /// A seed file (JSON): keys with fixed ids and aliases to make at
+    /// start-up, or to find as they are (docs/seeding.md).
+    #[arg(long, env = "TRENT_SEED")]
+    pub seed: Option<PathBuf>,
 }
 
 /// How external key stores reach their XKS proxies.
@@ -164,6 +168,10 @@ pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
     let regions = crate::auth::regions::Regions::new(&options.regions).map_err(ServeError::Setup)?;
     let state = Arc::new(AppState { store: store.clone(), provider, root_key, clock: clock.clone(), auth, usage: usage.clone(), audit: audit.clone(), trusted_services, key_stores: Arc::new(KeyStoreRuntime::new(dir).with_xks(options.xks.client()?)), regions });
     crate::keys::usage::start_tracking(store.as_ref(), clock.now_millis()).await.map_err(setup("usage tracking"))?;
+    if let Some(path) = &options.seed {
+        let seeded = crate::seed::apply(&state, crate::seed::file::load(path).map_err(ServeError::Setup)?, dev_account).await.map_err(setup("--seed"))?;
+        tracing::info!(keys = seeded.keys_created, aliases = seeded.aliases_created, "seeded from {}", path.display());
+    }
 
     let destroyed = crate::lifecycle::deletion::sweep(store.as_ref(), clock.as_ref(), state.as_ref()).await.map_err(setup("deletion sweep"))?;
     if destroyed > 0 {
