@@ -1,5 +1,6 @@
 //! The seed file of `trent serve --seed FILE`, parsed and checked before
-//! anything is written: JSON with `keys` and `aliases` (docs/seeding.md).
+//! anything is written: YAML (`.yaml`, `.yml`) or JSON with `keys` and
+//! `aliases` (docs/seeding.md).
 //! Unknown members are refused, so a misspelt field is not silently lost.
 
 use std::path::Path;
@@ -85,12 +86,18 @@ impl SeedKey {
 /// Reads and parses `path`; the text is zeroized after (it may hold material).
 pub fn load(path: &Path) -> Result<SeedFile, String> {
     let text = Zeroizing::new(std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?);
-    parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+    let yaml = path.extension().is_some_and(|e| e == "yaml" || e == "yml");
+    let parsed = if yaml { parse_yaml(&text) } else { parse(&text) };
+    parsed.map_err(|e| format!("{}: {e}", path.display()))
 }
 
 pub fn parse(text: &[u8]) -> Result<SeedFile, String> {
     // serde_json's message names the line and column, never the value.
     serde_json::from_slice(text).map_err(|e| e.to_string())
+}
+
+pub fn parse_yaml(text: &[u8]) -> Result<SeedFile, String> {
+    serde_norway::from_slice(text).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -105,5 +112,8 @@ mod tests {
         assert!(!format!("{file:?}").contains("AAAA"), "material must not be in Debug");
         assert!(parse(br#"{"keys":[{"id":"x","key_spec":"RSA_2048"}]}"#).unwrap_err().contains("unknown field"));
         assert!(parse(br#"{"keys":[{"id":"x","material":"!!"}]}"#).unwrap_err().contains("base64"));
+        let yaml = parse_yaml(b"account: '111122223333'\nkeys:\n  - id: 1234abcd-12ab-34cd-56ef-1234567890ab\n    key-spec: HMAC_256\n    key-usage: GENERATE_VERIFY_MAC\n    policy: {Version: '2012-10-17', Statement: []}\n    tags: {team: a}\naliases:\n  - {name: alias/x, target: 1234abcd-12ab-34cd-56ef-1234567890ab}\n").unwrap();
+        assert_eq!((yaml.account.as_deref(), yaml.keys[0].key_spec.as_str(), yaml.aliases.len()), (Some("111122223333"), "HMAC_256", 1));
+        assert_eq!(yaml.keys[0].policy_text().unwrap(), r#"{"Version":"2012-10-17","Statement":[]}"#);
     }
 }
