@@ -42,6 +42,7 @@ pub mod account;
 pub mod audit;
 pub mod auth;
 pub mod authz;
+pub mod cli_docs;
 pub mod clock;
 pub mod dispatch;
 pub mod http;

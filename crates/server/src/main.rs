@@ -39,6 +39,17 @@ enum Command {
     /// Run Trent as an AWS KMS external key store (XKS) proxy, or manage
     /// its keys and credentials.
     XksProxy(trent::xks::cli::XksProxyCommand),
+    /// Print the shell completion script for SHELL (bash, zsh, fish,
+    /// elvish, powershell).
+    Completions {
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (trent.1), or with --out DIR write one page per
+    /// command and subcommand into DIR.
+    Man {
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -92,6 +103,11 @@ fn main() -> std::process::ExitCode {
         Command::Audit(command) => return trent::audit::cli::run(command),
         Command::Hsm(command) => return hsm(command),
         Command::XksProxy(command) => return xks_proxy(command),
+        Command::Completions { shell } => {
+            trent::cli_docs::completions(<Cli as clap::CommandFactory>::command(), shell, &mut std::io::stdout());
+            return std::process::ExitCode::SUCCESS;
+        }
+        Command::Man { out } => return man(out),
         other => other,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -105,13 +121,28 @@ fn main() -> std::process::ExitCode {
         Command::Serve(options) => runtime.block_on(trent::serve::run(options)),
         Command::Account(AccountCommand::Create(options)) => runtime.block_on(trent::account::create(options)),
         // Answered above, before the runtime.
-        Command::Audit(_) | Command::Hsm(_) | Command::XksProxy(_) => Ok(()),
+        Command::Audit(_) | Command::Hsm(_) | Command::XksProxy(_) | Command::Completions { .. } | Command::Man { .. } => Ok(()),
         Command::Explain(options) => runtime.block_on(trent::authz::explain::run(options)),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("trent: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn man(out: Option<PathBuf>) -> std::process::ExitCode {
+    match trent::cli_docs::man_pages(<Cli as clap::CommandFactory>::command(), out.as_deref(), &mut std::io::stdout()) {
+        Ok(written) => {
+            for file in written {
+                println!("{file}");
+            }
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("trent man: {e}");
             std::process::ExitCode::FAILURE
         }
     }
