@@ -84,6 +84,8 @@ pub struct ServeOptions {
     pub max_connections: u64,
     #[command(flatten)]
     pub xks: XksOptions,
+    #[command(flatten)]
+    pub throttle: crate::dispatch::throttle::ThrottleOptions,
     /// A seed file (JSON): keys with fixed ids and aliases to make at
     /// start-up, or to find as they are (docs/seeding.md).
     #[arg(long, env = "TRENT_SEED")]
@@ -166,7 +168,7 @@ pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
     let mut trusted_services = options.trusted_services.clone();
     crate::authz::via::allow_accounts(&mut trusted_services, &options.trusted_service_accounts).map_err(ServeError::Setup)?;
     let regions = crate::auth::regions::Regions::new(&options.regions).map_err(ServeError::Setup)?;
-    let state = Arc::new(AppState { store: store.clone(), provider, root_key, clock: clock.clone(), auth, usage: usage.clone(), audit: audit.clone(), trusted_services, key_stores: Arc::new(KeyStoreRuntime::new(dir).with_xks(options.xks.client()?)), regions });
+    let state = Arc::new(AppState { store: store.clone(), provider, root_key, clock: clock.clone(), auth, usage: usage.clone(), audit: audit.clone(), trusted_services, key_stores: Arc::new(KeyStoreRuntime::new(dir).with_xks(options.xks.client()?)), regions, throttle: options.throttle.throttle()? });
     crate::keys::usage::start_tracking(store.as_ref(), clock.now_millis()).await.map_err(setup("usage tracking"))?;
     if let Some(path) = &options.seed {
         let seeded = crate::seed::apply(&state, crate::seed::file::load(path).map_err(ServeError::Setup)?, dev_account).await.map_err(setup("--seed"))?;

@@ -34,6 +34,8 @@ pub struct AppState {
     pub key_stores: Arc<crate::keystores::runtime::KeyStoreRuntime>,
     /// The Region names requests may be signed for (`--regions`).
     pub regions: crate::auth::regions::Regions,
+    /// AWS's request quotas (`--throttle`); `None`: no throttling.
+    pub throttle: Option<crate::dispatch::throttle::Throttle>,
 }
 
 /// The authenticated caller of one request, parsed once when it is made:

@@ -136,6 +136,7 @@ pub async fn run(options: ExplainOptions) -> Result<(), crate::serve::ServeError
         trusted_services: Vec::new(),
         key_stores: Arc::new(crate::keystores::runtime::KeyStoreRuntime::new(dir)),
         regions: Default::default(),
+        throttle: None,
     });
     let q = Question {
         principal: options.principal,
