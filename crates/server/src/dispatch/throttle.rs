@@ -150,10 +150,9 @@ impl Throttle {
     }
 
     fn take(&self, account: &str, region: &str, class: &'static str, rate: f64, now: f64) -> bool {
-        use std::hash::{BuildHasher, Hash, Hasher};
-        let mut h = foldhash::fast::FixedState::default().build_hasher();
-        (account, region, class).hash(&mut h);
-        let shard = &self.shards[(h.finish() as usize) % SHARDS];
+        use std::hash::BuildHasher;
+        let hash = foldhash::fast::FixedState::default().hash_one((account, region, class));
+        let shard = &self.shards[(hash as usize) % SHARDS];
         // A poisoned shard only ever held plain numbers: keep using them.
         let mut buckets = shard.lock().unwrap_or_else(|e| e.into_inner());
         // One second's worth, and at least one request (rates under 1/s).
