@@ -172,7 +172,7 @@ pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
     crate::keys::usage::start_tracking(store.as_ref(), clock.now_millis()).await.map_err(setup("usage tracking"))?;
     if let Some(path) = &options.seed {
         let seeded = crate::seed::apply(&state, crate::seed::file::load(path).map_err(ServeError::Setup)?, dev_account).await.map_err(setup("--seed"))?;
-        tracing::info!(keys = seeded.keys_created, aliases = seeded.aliases_created, "seeded from {}", path.display());
+        tracing::info!(users = seeded.users_created, keys = seeded.keys_created, aliases = seeded.aliases_created, "seeded from {}", path.display());
     }
 
     let destroyed = crate::lifecycle::deletion::sweep(store.as_ref(), clock.as_ref(), state.as_ref()).await.map_err(setup("deletion sweep"))?;

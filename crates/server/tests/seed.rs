@@ -50,7 +50,7 @@ fn creations(data_dir: &Path) -> usize {
 /// listens; returns its stderr.
 fn refused(data_dir: &Path, args: &[&str]) -> String {
     let mut child = Command::new(env!("CARGO_BIN_EXE_trent"))
-        .args(["serve", "--dev", "--listen", "127.0.0.1:0", "--data-dir"])
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
         .args(args)
         .env_remove("TRENT_DATA_DIR")
@@ -125,14 +125,14 @@ async fn seeded_keys_work_by_id_and_alias_give_known_answers_and_reseeding_is_a_
 
     // A seed file that differs from the store stops the start, naming the field.
     let changed = write_seed(files.path(), "changed.json", &seed_json("other"));
-    let err = refused(&trent.data_dir(), &["--seed", &changed]);
+    let err = refused(&trent.data_dir(), &["--dev", "--seed", &changed]);
     assert!(err.contains(KEY) && err.contains("different description"), "{err}");
     let other_material = seed_json("seeded").replace(&b64(&[7u8; 32]), &b64(&[8u8; 32]));
-    let err = refused(&trent.data_dir(), &["--seed", &write_seed(files.path(), "material.json", &other_material)]);
+    let err = refused(&trent.data_dir(), &["--dev", "--seed", &write_seed(files.path(), "material.json", &other_material)]);
     assert!(err.contains("different key material"), "{err}");
     assert!(!err.contains(&b64(&[8u8; 32])), "material must not be echoed: {err}");
     let moved = seed_json("seeded").replace(r#""target":"11111111-2222-4333-8444-555555555555""#, &format!(r#""target":"{HMAC_KEY}""#));
-    let err = refused(&trent.data_dir(), &["--seed", &write_seed(files.path(), "moved.json", &moved)]);
+    let err = refused(&trent.data_dir(), &["--dev", "--seed", &write_seed(files.path(), "moved.json", &moved)]);
     assert!(err.contains("alias/seeded") && err.contains("exists pointing at"), "{err}");
 }
 
@@ -148,7 +148,45 @@ async fn bad_seed_files_are_refused_before_serving() {
         (r#"{"aliases":[{"name":"alias/aws/x","target":"11111111-2222-4333-8444-555555555555"}]}"#, "alias/aws/"),
         (r#"{"aliases":[{"name":"alias/x","target":"11111111-2222-4333-8444-555555555555"}]}"#, "no key of account"),
     ] {
-        let err = refused(&data, &["--seed", &write_seed(files.path(), "bad.json", text)]);
+        let err = refused(&data, &["--dev", "--seed", &write_seed(files.path(), "bad.json", text)]);
         assert!(err.contains(wants), "{text}: {err}");
     }
+}
+
+#[tokio::test]
+async fn seeded_users_sign_with_their_given_keys_in_the_secure_mode() {
+    const ACCESS_KEY: &str = "AKIASEEDEDEXAMPLE0001";
+    const SECRET: &str = "seeded-secret-access-key-0123456789";
+    let files = tempfile::tempdir().unwrap();
+    let seed = |secret: &str| {
+        serde_json::json!({
+            "account": "111122223333",
+            "users": [{ "name": "ci", "access-key-id": ACCESS_KEY, "secret-access-key": secret,
+                        "policy": { "Version": "2012-10-17", "Statement": [{ "Effect": "Allow", "Action": "kms:*", "Resource": "*" }] } }],
+            "keys": [{ "id": KEY }],
+            "aliases": [{ "name": "alias/ci", "target": KEY }]
+        })
+        .to_string()
+    };
+    let path = write_seed(files.path(), "secure.json", &seed(SECRET));
+    let mut trent = Trent::start(&["--seed", &path]);
+    let client = trent.client_with(common::REGION, ACCESS_KEY, SECRET);
+    let out = client.encrypt().key_id("alias/ci").plaintext(Blob::new("x")).send().await.unwrap();
+    assert!(out.key_id().unwrap().contains(":111122223333:key/"));
+    // A wrong secret is refused, as any.
+    let wrong = trent.client_with(common::REGION, ACCESS_KEY, "seeded-secret-access-key-WRONG000000");
+    assert_eq!(common::code(&wrong.list_keys().send().await.unwrap_err()), "InvalidSignatureException");
+    let events = audit_events(&trent.data_dir());
+    assert!(!events.iter().any(|e| e.to_string().contains(SECRET)), "the secret reached the audit log");
+    let made = creations(&trent.data_dir());
+    assert_eq!(made, 3, "a user, a key and an alias");
+    trent.restart(&["--seed", &path]);
+    assert_eq!(creations(&trent.data_dir()), 3);
+    trent.stop();
+    let err = refused(&trent.data_dir(), &["--seed", &write_seed(files.path(), "other.json", &seed("another-secret-access-key-0123456789"))]);
+    assert!(err.contains("seed user ci") && err.contains("different secret"), "{err}");
+    assert!(!err.contains("another-secret"), "{err}");
+    // Without --dev the file must name its account.
+    let err = refused(&files.path().join("fresh"), &["--seed", &write_seed(files.path(), "noaccount.json", r#"{"keys":[]}"#)]);
+    assert!(err.contains("names no `account`"), "{err}");
 }

@@ -21,6 +21,36 @@ pub struct SeedFile {
     pub keys: Vec<SeedKey>,
     #[serde(default)]
     pub aliases: Vec<SeedAlias>,
+    #[serde(default)]
+    pub users: Vec<SeedUser>,
+}
+
+/// An IAM user of the account, with one access key given in the file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SeedUser {
+    pub name: String,
+    /// `AKIA` and 16 to 124 letters and digits (AWS's form).
+    pub access_key_id: String,
+    pub secret_access_key: SeedSecret,
+    /// An identity policy (inline, named `Seeded`), as a JSON object or its text.
+    pub policy: Option<serde_json::Value>,
+}
+
+/// A secret access key from the file: zeroized, never printed.
+pub struct SeedSecret(pub SecretBytes);
+
+impl std::fmt::Debug for SeedSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SeedSecret(<redacted>)")
+    }
+}
+
+impl<'de> Deserialize<'de> for SeedSecret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = Zeroizing::new(String::deserialize(d)?);
+        Ok(SeedSecret(SecretBytes::new(text.as_bytes().to_vec())))
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -12,6 +12,7 @@
 //! each key once (the loser re-reads and compares).
 
 pub mod file;
+pub mod users;
 
 use std::sync::Arc;
 
@@ -31,6 +32,7 @@ const DEFAULT_REGION: &str = "us-east-1";
 pub struct Outcome {
     pub keys_created: usize,
     pub aliases_created: usize,
+    pub users_created: usize,
 }
 
 /// Applies `seed`; `default_account` is `--dev`'s account, if any.
@@ -55,6 +57,14 @@ pub async fn apply(state: &Arc<AppState>, seed: SeedFile, default_account: Optio
     let op = OpCtx::new(&ctx);
     let owner = for_operator_seed(account);
     let mut outcome = Outcome::default();
+    // Users first: a key policy may name them.
+    for user in &seed.users {
+        if users::seed_user(state, owner.as_str(), user).await.map_err(|e| format!("seed user {}: {e}", user.name))? {
+            let event = user_event(owner.as_str(), op.region(), &user.name, &user.access_key_id, op.now());
+            record(state, event).await.map_err(|e| format!("seed user {}: {e}", user.name))?;
+            outcome.users_created += 1;
+        }
+    }
     for key in seed.keys {
         let id = key.id.clone();
         if seed_key(state, &op, &owner, key).await.map_err(|e| format!("seed key {id}: {e}"))? {
@@ -226,6 +236,31 @@ fn seed_event(name: &str, key: &KeyRecord, at: i64, request: serde_json::Value) 
     e["requestParameters"] = request;
     e["trentAuthorizationReason"] = json!("not evaluated: seeded by the operator (trent serve --seed)");
     e
+}
+
+/// CreateUser's event (with the access key's id, never its secret).
+fn user_event(account: &str, region: &str, name: &str, access_key_id: &str, at: i64) -> serde_json::Value {
+    let arn = format!("arn:aws:iam::{account}:user/{name}");
+    json!({
+        "eventVersion": "1.11",
+        "userIdentity": { "type": "TrentOperator", "accountId": account, "invokedBy": "trent serve --seed" },
+        "eventTime": crate::audit::event::format_time(at),
+        "eventSource": "iam.amazonaws.com",
+        "eventName": "CreateUser",
+        "awsRegion": region,
+        "sourceIPAddress": "trent serve --seed",
+        "userAgent": "trent serve --seed",
+        "requestParameters": { "userName": name, "accessKeyId": access_key_id },
+        "responseElements": null,
+        "eventID": uuid::Uuid::new_v4().to_string(),
+        "readOnly": false,
+        "resources": [{ "accountId": account, "type": "AWS::IAM::User", "ARN": arn }],
+        "eventType": "AwsServiceEvent",
+        "managementEvent": true,
+        "recipientAccountId": account,
+        "eventCategory": "Management",
+        "trentAuthorizationReason": "not evaluated: seeded by the operator (trent serve --seed)",
+    })
 }
 
 /// Fsynced before serving; a failure stops the start (an unaudited seed
