@@ -268,3 +268,26 @@ fn user_event(account: &str, region: &str, name: &str, access_key_id: &str, at: 
 async fn record(state: &AppState, event: serde_json::Value) -> Result<(), String> {
     state.audit.record(&event, true).await.map_err(|e| format!("its audit event could not be written: {e}"))
 }
+
+#[cfg(test)]
+mod tests {
+    /// `authz::for_operator_seed` makes `Authorized` values without a
+    /// decision: only start-up seeding may call it, never request code.
+    #[test]
+    fn only_seeding_makes_authorized_values_without_a_decision() {
+        fn walk(dir: &std::path::Path, found: &mut Vec<String>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    walk(&path, found);
+                } else if path.extension().is_some_and(|e| e == "rs") && std::fs::read_to_string(&path).unwrap().contains("for_operator_seed") {
+                    found.push(path.strip_prefix(env!("CARGO_MANIFEST_DIR")).unwrap().display().to_string());
+                }
+            }
+        }
+        let mut found = Vec::new();
+        walk(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut found);
+        found.sort();
+        assert_eq!(found, ["src/authz/mod.rs", "src/seed/mod.rs"]);
+    }
+}
