@@ -117,6 +117,32 @@ pub trait KeyProvider: Send + Sync {
         spec: KeySpec,
         material: &SecretBytes,
     ) -> Result<(StoredMaterial, [u8; MATERIAL_ID_LEN]), CryptoError>;
+
+    /// Takes operator-given material of `spec` (`trent serve --seed`),
+    /// checked as imported material is. Its material id depends only on
+    /// the material, the spec and the key id, not on the root key, so two
+    /// servers seeded alike decrypt each other's ciphertexts.
+    fn seed_key(
+        &self,
+        key_id: Uuid,
+        spec: KeySpec,
+        material: &SecretBytes,
+    ) -> Result<(StoredMaterial, [u8; MATERIAL_ID_LEN]), CryptoError>;
+}
+
+/// A seeded key's material id: HMAC-SHA256 keyed by the material itself,
+/// so it reveals nothing a ciphertext under that material does not.
+pub fn seeded_material_id(key_id: Uuid, spec: KeySpec, material: &SecretBytes) -> [u8; MATERIAL_ID_LEN] {
+    use aws_lc_rs::hmac;
+    let key = hmac::Key::new(hmac::HMAC_SHA256, material.as_bytes());
+    let mut data = Vec::with_capacity(64);
+    data.extend_from_slice(b"trent/seeded-material-id/v1\0");
+    data.extend_from_slice(spec.as_str().as_bytes());
+    data.push(0);
+    data.extend_from_slice(key_id.as_bytes());
+    let mut id = [0u8; MATERIAL_ID_LEN];
+    id.copy_from_slice(hmac::sign(&key, &data).as_ref());
+    id
 }
 
 /// AAD prefix for key material sealed under the root key.
@@ -295,6 +321,25 @@ impl KeyProvider for SoftwareProvider {
         let material_id = self.root.keyed_digest(b"trent/imported-material-id/v1", &data);
         let aad = Self::typed_material_aad(spec, &key_id, &material_id);
         let sealed = self.root.seal(material.as_bytes(), &aad)?;
+        Ok((StoredMaterial(sealed), material_id))
+    }
+
+    fn seed_key(
+        &self,
+        key_id: Uuid,
+        spec: KeySpec,
+        material: &SecretBytes,
+    ) -> Result<(StoredMaterial, [u8; MATERIAL_ID_LEN]), CryptoError> {
+        let material_id = seeded_material_id(key_id, spec, material);
+        if spec == KeySpec::SymmetricDefault {
+            if material.len() != MATERIAL_LEN {
+                return Err(CryptoError::InvalidInput("symmetric key material must be 32 bytes"));
+            }
+            let sealed = self.root.seal(material.as_bytes(), &Self::material_aad(&key_id, &material_id))?;
+            return Ok((StoredMaterial(sealed), material_id));
+        }
+        keytypes::check_imported_material(spec, material).map_err(CryptoError::InvalidInput)?;
+        let sealed = self.root.seal(material.as_bytes(), &Self::typed_material_aad(spec, &key_id, &material_id))?;
         Ok((StoredMaterial(sealed), material_id))
     }
 }

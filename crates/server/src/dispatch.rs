@@ -6,6 +6,7 @@
 //! authorized). [`table`] is the operation table every step reads.
 
 pub mod table;
+pub mod throttle;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -24,6 +25,18 @@ pub async fn call(ctx: &Ctx, request: Request) -> Result<Value, KmsError> {
     crate::protocol::limits::check(&request)?;
     let row = table::describe(request.operation());
     let access = crate::authz::authorize(ctx, &request).await?;
+    if let Some(throttle) = &ctx.state.throttle {
+        // After authorization: the key's type decides a cryptographic
+        // operation's quota, as in AWS.
+        let key_spec = match &access {
+            Access::Key { key, .. } => Some(key.key_spec.as_str()),
+            Access::ReEncrypt { source, .. } => Some(source.key_spec.as_str()),
+            _ => None,
+        };
+        if !throttle.admit(&ctx.principal.account_id, &ctx.region, row.operation, key_spec) {
+            return Err(crate::protocol::catalogue::Error::RateExceeded.into());
+        }
+    }
     // From here on the handler's view: no store, no root key.
     let op = OpCtx::new(ctx);
     let result = run(&op, request, access).await;

@@ -36,6 +36,7 @@
 //! `/health` by `http::admin`), [`backup`] (`trent backup`, `trent restore`),
 //! [`seal`] (the root of trust: seal modes, `trent init`, the gate every
 //! request passes while unsealed, unseal and seal),
+//! [`seed`] (`trent serve --seed`: keys and aliases made at start-up),
 //! [`keystores`] (custom key stores: the registered PKCS#11 tokens), and
 //! [`xks`] (`trent xks-proxy`, a separate server: Trent as an external key
 //! store proxy for AWS KMS).
@@ -47,6 +48,7 @@ pub mod audit;
 pub mod auth;
 pub mod authz;
 pub mod backup;
+pub mod cli_docs;
 pub mod clock;
 pub mod config;
 pub mod dispatch;
@@ -61,6 +63,7 @@ pub mod policy;
 pub mod protocol;
 pub mod query;
 pub mod seal;
+pub mod seed;
 pub mod serve;
 pub mod state;
 pub mod sts;

@@ -59,6 +59,17 @@ enum Command {
     Backup(trent::backup::BackupOptions),
     /// Make a new data directory from a backup file.
     Restore(trent::backup::RestoreOptions),
+    /// Print the shell completion script for SHELL (bash, zsh, fish,
+    /// elvish, powershell).
+    Completions {
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (trent.1), or with --out DIR write one page per
+    /// command and subcommand into DIR.
+    Man {
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -122,6 +133,11 @@ fn main() -> std::process::ExitCode {
         Command::XksProxy(command) => return xks_proxy(command),
         Command::Backup(options) => return backup(&options),
         Command::Restore(options) => return restore(&options),
+        Command::Completions { shell } => {
+            trent::cli_docs::completions(<Cli as clap::CommandFactory>::command(), shell, &mut std::io::stdout());
+            return std::process::ExitCode::SUCCESS;
+        }
+        Command::Man { out } => return man(out),
         other => other,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -137,13 +153,28 @@ fn main() -> std::process::ExitCode {
         Command::Operator(command) => runtime.block_on(trent::seal::operator::run(command)).map_err(trent::serve::ServeError::Setup),
         Command::Account(AccountCommand::Create(options)) => runtime.block_on(trent::account::create(options)),
         // Answered above, before the runtime.
-        Command::Audit(_) | Command::Hsm(_) | Command::XksProxy(_) | Command::Backup(_) | Command::Restore(_) => Ok(()),
+        Command::Audit(_) | Command::Hsm(_) | Command::XksProxy(_) | Command::Backup(_) | Command::Restore(_) | Command::Completions { .. } | Command::Man { .. } => Ok(()),
         Command::Explain(options) => runtime.block_on(trent::authz::explain::run(options)),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("trent: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn man(out: Option<PathBuf>) -> std::process::ExitCode {
+    match trent::cli_docs::man_pages(<Cli as clap::CommandFactory>::command(), out.as_deref(), &mut std::io::stdout()) {
+        Ok(written) => {
+            for file in written {
+                println!("{file}");
+            }
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("trent man: {e}");
             std::process::ExitCode::FAILURE
         }
     }

@@ -102,6 +102,12 @@ pub struct ServeOptions {
     pub seal: crate::seal::SealOptions,
     #[command(flatten)]
     pub tls: tls::TlsOptions,
+    #[command(flatten)]
+    pub throttle: crate::dispatch::throttle::ThrottleOptions,
+    /// A seed file (JSON): keys with fixed ids and aliases to make at
+    /// start-up, or to find as they are (docs/seeding.md).
+    #[arg(long, env = "TRENT_SEED")]
+    pub seed: Option<PathBuf>,
 }
 
 /// How external key stores reach their XKS proxies.

@@ -37,6 +37,8 @@ pub struct AppState {
     /// The server's seal (`crate::seal::Gate`), for `TrentAdmin.Seal`;
     /// empty for operator commands. Weak: the gate holds this state.
     pub sealer: std::sync::Weak<crate::seal::Gate>,
+    /// AWS's request quotas (`--throttle`); `None`: no throttling.
+    pub throttle: Option<crate::dispatch::throttle::Throttle>,
 }
 
 /// The authenticated caller of one request, parsed once when it is made:

@@ -138,6 +138,7 @@ pub async fn run(options: ExplainOptions) -> Result<(), crate::serve::ServeError
         key_stores: Arc::new(crate::keystores::runtime::KeyStoreRuntime::new(dir)),
         regions: Default::default(),
         sealer: std::sync::Weak::new(),
+        throttle: None,
     });
     let q = Question {
         principal: options.principal,

@@ -60,6 +60,14 @@ impl<T> Deref for Authorized<T> {
     }
 }
 
+/// `trent serve --seed FILE` only (`crate::seed`): the operator, who holds
+/// the data directory and its root key, makes the keys and aliases the
+/// seed file names in its account before any request is served. No
+/// request reaches this: it is called at start-up, never from dispatch.
+pub(crate) fn for_operator_seed<T>(value: T) -> Authorized<T> {
+    Authorized(value)
+}
+
 /// What a request was allowed to act on, by the shape of its row.
 // ReEncrypt's two key records make the enum ~1 KiB; it is moved once per
 // request, which costs less than the allocation boxing would add.

@@ -42,6 +42,23 @@ pub async fn generate_material(ctx: &OpCtx<'_>, _account: &Authorized<String>, i
     Ok(tokio::task::spawn_blocking(move || provider.generate_key(id, spec)).await.map_err(|e| KmsError::internal(format!("key generation task: {e}")))??)
 }
 
+/// `trent serve --seed`: the operator's material for the key `id`, checked
+/// for `spec` as imported material is, and its material id.
+pub async fn seed_material(ctx: &OpCtx<'_>, _account: &Authorized<String>, id: Uuid, spec: KeySpec, material: trent_crypto::SecretBytes) -> Result<(StoredMaterial, [u8; MATERIAL_ID_LEN]), KmsError> {
+    let provider = ctx.state().provider.clone();
+    let taken = tokio::task::spawn_blocking(move || provider.seed_key(id, spec, &material)).await.map_err(|e| KmsError::internal(format!("key material task: {e}")))?;
+    taken.map_err(|e| match e {
+        trent_crypto::CryptoError::InvalidInput(why) => Error::MaterialDoesNotFitSpec { why: why.to_string() }.into(),
+        other => other.into(),
+    })
+}
+
+/// Whether the key still has the material `material_id` (a seeded key
+/// that was rotated since still has its seeded material).
+pub async fn has_material(ctx: &OpCtx<'_>, key: &Authorized<KeyRecord>, material_id: &str) -> Result<bool, KmsError> {
+    Ok(ctx.store().get_material(&key.key_id, material_id).await?.is_some())
+}
+
 /// CreateKey: saves a new key of the account, in this region, with its
 /// first material (none for a key awaiting imported material).
 pub async fn insert_key(ctx: &OpCtx<'_>, account: &Authorized<String>, key: &KeyRecord, material: Option<StoredMaterial>) -> Result<(), KmsError> {

@@ -301,6 +301,9 @@ catalogue! {
     UnrecognizedClient => UnrecognizedClient, "The security token included in the request is invalid.", Source::NotPublished;
     ExpiredToken => ExpiredToken, "The security token included in the request is expired", Source::NotPublished;
 
+    // --- Request quotas (dispatch/throttle.rs).
+    RateExceeded => Throttling, "You have exceeded the rate at which you may call KMS. Reduce the frequency of your calls.", Source::Recorded { at: "AWS KMS Developer Guide, Request quotas (the ThrottlingException it shows)", example: "You have exceeded the rate at which you may call KMS. Reduce the frequency of your calls." };
+
     // --- The protocol.
     UnknownTarget { target } => UnknownOperation, "X-Amz-Target {target} does not name an AWS KMS operation.", Source::NotPublished;
     WrongContentType { expected } => UnknownOperation, "The request's Content-Type is not {expected}.", Source::NotPublished;
@@ -363,7 +366,7 @@ mod tests {
             assert_eq!(entry.name, sample.name());
             assert_eq!(entry.code, sample.code(), "{}", entry.name);
             use ErrorCode::*;
-            let protocol = matches!(entry.code, UnknownOperation | RequestEntityTooLarge | Serialization | Validation | MissingAuthenticationToken | IncompleteSignature | InvalidSignature | UnrecognizedClient | ExpiredToken | AccessDenied);
+            let protocol = matches!(entry.code, UnknownOperation | RequestEntityTooLarge | Serialization | Validation | MissingAuthenticationToken | IncompleteSignature | InvalidSignature | UnrecognizedClient | ExpiredToken | AccessDenied | Throttling);
             assert!(protocol || trent_model::is_exception(entry.code.name()), "{}: {} is neither a protocol error nor a model exception", entry.name, entry.code.name());
             let err = KmsError::from(sample.clone());
             // AWS: every client error is 400 (DryRunOperationException too), server faults 500.

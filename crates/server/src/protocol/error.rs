@@ -23,6 +23,8 @@ pub enum ErrorCode {
     /// Temporary credentials past their expiry.
     ExpiredToken,
     AccessDenied,
+    /// Over a request quota (AWS's front end; not in the KMS model).
+    Throttling,
     // The KMS model's exceptions.
     AlreadyExists,
     CloudHsmClusterInUse,
@@ -86,6 +88,7 @@ impl ErrorCode {
             UnrecognizedClient => "UnrecognizedClientException",
             ExpiredToken => "ExpiredTokenException",
             AccessDenied => "AccessDeniedException",
+            Throttling => "ThrottlingException",
             AlreadyExists => "AlreadyExistsException",
             CloudHsmClusterInUse => "CloudHsmClusterInUseException",
             CloudHsmClusterInvalidConfiguration => "CloudHsmClusterInvalidConfigurationException",

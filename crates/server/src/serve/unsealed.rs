@@ -74,7 +74,13 @@ impl Starter {
             key_stores,
             regions,
             sealer,
+            throttle: options.throttle.throttle().map_err(|e| e.to_string())?,
         });
+        // Idempotent: at every unseal, a seed already applied changes nothing.
+        if let Some(path) = &options.seed {
+            let seeded = crate::seed::apply(&state, crate::seed::file::load(path)?, dev_account).await.map_err(|e| format!("--seed: {e}"))?;
+            tracing::info!(users = seeded.users_created, keys = seeded.keys_created, aliases = seeded.aliases_created, "seeded from {}", path.display());
+        }
         catch_up(&state).await?;
         let every = Duration::from_secs(options.sweep_interval_secs.max(1));
         let node_id = self.node_id.clone();
