@@ -39,7 +39,7 @@ pub async fn call(ctx: &Ctx, request: Request) -> Result<Value, KmsError> {
 fn note_key_use(ctx: &Ctx, operation: &str, answer: &Value) {
     for field in ["KeyId", "SourceKeyId"] {
         if let Some(key_id) = answer.get(field).and_then(Value::as_str).and_then(|arn| arn.rsplit('/').next()) {
-            ctx.state.usage.note(key_id, operation, &ctx.request_id, &ctx.event_id, ctx.now());
+            ctx.state.usage.note(key_id, &ctx.region, operation, &ctx.request_id, &ctx.event_id, ctx.now());
         }
     }
 }

@@ -141,7 +141,7 @@ async fn nodes_starting_at_once_migrate_once_and_share_the_data() {
     let (key, material) = trent_store::conformance::sample_key("111111111111", "50000000-0000-4000-8000-000000000005");
     started[0].insert_key(&key, &material).await.unwrap();
     for node in &started[1..] {
-        assert_eq!(node.get_key(&key.key_id).await.unwrap().map(|k| k.key_id), Some(key.key_id.clone()));
+        assert_eq!(node.get_key(&key.key_id, &key.region).await.unwrap().map(|k| k.key_id), Some(key.key_id.clone()));
     }
 }
 
@@ -172,7 +172,7 @@ async fn a_lost_connection_is_a_backend_error_and_the_next_call_reconnects() {
     let store = PostgresStore::connect(&scratch.url()).await.unwrap();
     let (key, material) = trent_store::conformance::sample_key("111111111111", "80000000-0000-4000-8000-000000000008");
     store.insert_key(&key, &material).await.unwrap();
-    let read = store.get_key(&key.key_id).await.unwrap().unwrap();
+    let read = store.get_key(&key.key_id, &key.region).await.unwrap().unwrap();
 
     // Hold the key's row so the store's update waits on the server, where
     // its connection is then killed: the call is certainly in flight.
@@ -185,7 +185,7 @@ async fn a_lost_connection_is_a_backend_error_and_the_next_call_reconnects() {
     assert!(matches!(result, Err(StoreError::Backend(_))), "{result:?}");
     holder.batch_execute("ROLLBACK").await.unwrap();
 
-    let now = store.get_key(&key.key_id).await.expect("the pool reconnects by itself").unwrap();
+    let now = store.get_key(&key.key_id, &key.region).await.expect("the pool reconnects by itself").unwrap();
     assert_eq!(now.description, read.description);
     assert_eq!(store.update_key(&read).await.unwrap(), read.row_version + 1);
 }

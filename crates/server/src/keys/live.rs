@@ -11,7 +11,7 @@ use crate::state::Ctx;
 /// The key, if it exists in `account_id` and the caller's region and has
 /// not been destroyed meanwhile.
 pub async fn get(ctx: &Ctx, account_id: &str, key_id: &str) -> Result<Option<KeyRecord>, KmsError> {
-    let Some(key) = ctx.state.store.get_key(key_id).await? else { return Ok(None) };
+    let Some(key) = ctx.state.store.get_key(key_id, &ctx.region).await? else { return Ok(None) };
     if key.account_id != account_id || key.region != ctx.region {
         return Ok(None);
     }

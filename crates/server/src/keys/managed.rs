@@ -123,6 +123,7 @@ pub async fn get_or_create(ctx: &Ctx, account_id: &str, alias_name: &str) -> Res
         tags: Vec::new(),
         current_material_id: hex::encode(material_id),
         multi_region: false,
+        primary_region: None,
         rotation: KeyRotation { period_days: Some(ROTATION_PERIOD_DAYS), next_at: Some(next_rotation(now, ROTATION_PERIOD_DAYS)), base: Some(now), ..Default::default() },
         import: Default::default(),
         key_manager: KeyManager::Aws,
