@@ -121,7 +121,7 @@ fn run<'a>(ctx: &'a OpCtx<'a>, request: Request, access: Access) -> Pin<Box<dyn 
         Request::DescribeCustomKeyStores(input) => with!(account, |(account, _)| ops::describe_custom_key_stores::handle(ctx, input, account)),
         Request::DisconnectCustomKeyStore(input) => with!(account, |(account, _)| ops::disconnect_custom_key_store::handle(ctx, input, account)),
         Request::UpdateCustomKeyStore(input) => with!(account, |(account, _)| ops::update_custom_key_store::handle(ctx, input, account)),
-        Request::ReplicateKey(_)
-        | Request::UpdatePrimaryRegion(_) => failed(KmsError::internal("an unsupported operation reached its handler")),
+        Request::ReplicateKey(input) => with!(key, |key| ops::replicate_key::handle(ctx, input, key)),
+        Request::UpdatePrimaryRegion(_) => failed(KmsError::internal("an unsupported operation reached its handler")),
     }
 }

@@ -165,6 +165,7 @@ pub async fn authorize(ctx: &Ctx, request: &Request) -> Result<Access, KmsError>
             };
             Ok(Access::ReEncrypt { source, destination })
         }
+        Resource::Replicate => replicate(ctx, &row, request).await,
         Resource::Alias => alias(ctx, &row, request).await,
         Resource::Grant => grant::retire(ctx, request).await.map(Access::Grant),
     }
@@ -192,6 +193,18 @@ async fn authorized(ctx: &Ctx, key: KeyRecord, action: &str, request: &Request, 
     // Whatever the policies said: nobody changes an AWS managed key.
     crate::keys::managed::check(ctx, &key, request.operation(), action)?;
     Ok((Authorized(key), grant))
+}
+
+/// ReplicateKey, as AWS documents its permissions: `kms:ReplicateKey` on
+/// the primary key (its key policy, in the primary's Region) and
+/// `kms:CreateKey` in an IAM policy in the replica Region (identity
+/// policies, resource `*`). Both see the request's `kms:ReplicaRegion`.
+/// Key ids only: AWS takes no alias for the primary.
+async fn replicate(ctx: &Ctx, row: &table::Descriptor, request: &Request) -> Result<Access, KmsError> {
+    let reference = supplied::key_member(request).ok_or_else(|| Access::wrong("key member"))?;
+    let (key, grant) = key(ctx, row, request, reference, false, Side::Key).await?;
+    decide::identity_only(ctx, "kms:CreateKey", "*", Supply::Request(request, Side::Key)).await?;
+    Ok(Access::Key { key, grant })
 }
 
 /// The alias operations. AWS: CreateAlias needs the action on the alias

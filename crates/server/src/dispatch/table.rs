@@ -28,6 +28,10 @@ pub enum Resource {
     Alias,
     /// RetireGrant: the grant, by its token or by key and grant id.
     Grant,
+    /// ReplicateKey: the primary key its `KeyId` names (the row's action,
+    /// key policy and grants) and `kms:CreateKey` in the replica's Region
+    /// (identity policies), both with `kms:ReplicaRegion` supplied.
+    Replicate,
     /// An operation Trent does not implement yet: refused before anything.
     Unsupported,
 }
@@ -88,7 +92,7 @@ impl Descriptor {
 /// The row of `op`.
 pub const fn describe(op: Operation) -> Descriptor {
     use Operation as O;
-    use Resource::{Account, Alias, CiphertextKey, Grant, ReEncrypt, Unsupported};
+    use Resource::{Account, Alias, CiphertextKey, Grant, ReEncrypt, Replicate, Unsupported};
     match op {
         O::CancelKeyDeletion => row(op, "kms:CancelKeyDeletion", KEY),
         O::ConnectCustomKeyStore => row(op, "kms:ConnectCustomKeyStore", Account),
@@ -134,7 +138,7 @@ pub const fn describe(op: Operation) -> Descriptor {
         O::ListRetirableGrants => row(op, "kms:ListRetirableGrants", Account).read_only(),
         O::PutKeyPolicy => row(op, "kms:PutKeyPolicy", KEY),
         O::ReEncrypt => row(op, "kms:ReEncrypt", ReEncrypt).crypto().material(),
-        O::ReplicateKey => row(op, "kms:ReplicateKey", Unsupported),
+        O::ReplicateKey => row(op, "kms:ReplicateKey", Replicate),
         O::RetireGrant => row(op, "kms:RetireGrant", Grant).cross_account(),
         O::RevokeGrant => row(op, "kms:RevokeGrant", KEY).cross_account(),
         O::RotateKeyOnDemand => row(op, "kms:RotateKeyOnDemand", KEY),

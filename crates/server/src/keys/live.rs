@@ -25,5 +25,10 @@ pub async fn still_live(ctx: &Ctx, key: KeyRecord) -> Result<Option<KeyRecord>, 
         return Ok(None);
     }
     let key = crate::keys::import::expire_if_due(ctx.state.store.as_ref(), key, ctx.now(), ctx.state.as_ref()).await?;
+    let key = match crate::keys::multi_region::settle(ctx.state.store.as_ref(), key).await {
+        Ok(key) => key,
+        Err(trent_store::StoreError::NotFound) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
     Ok(Some(key))
 }
