@@ -381,3 +381,46 @@ async fn the_replica_region_reaches_key_policies() {
     assert_eq!(code(&west.encrypt().key_id(mrk.key_id()).plaintext(Blob::new(b"x".to_vec())).send().await.expect_err("Encrypt with a replica")), "AccessDeniedException");
     east.encrypt().key_id(mrk.key_id()).plaintext(Blob::new(b"x".to_vec())).send().await.expect("the primary's policy is its own");
 }
+
+/// AWS: a primary scheduled for deletion while it has replicas is held in
+/// PendingReplicaDeletion, unusable, with no deletion date; its waiting
+/// period begins when its last replica is destroyed.
+#[tokio::test]
+async fn a_primary_with_replicas_waits_for_them_before_its_own_waiting_period() {
+    const DAY: i64 = 24 * 60 * 60;
+    let mut trent = Trent::start(&["--dev"]);
+    let (east, west) = (trent.client(REGION), trent.client(WEST));
+    let id = client_key(&east, east.create_key().multi_region(true)).await.key_id().to_owned();
+    replicate(&east, &id, WEST).await;
+    let ct = east.encrypt().key_id(&id).plaintext(Blob::new(b"outlives its primary".to_vec())).send().await.unwrap().ciphertext_blob.unwrap();
+
+    let scheduled = east.schedule_key_deletion().key_id(&id).pending_window_in_days(7).send().await.expect("ScheduleKeyDeletion");
+    assert_eq!(scheduled.key_state(), Some(&KeyState::PendingReplicaDeletion));
+    assert_eq!(scheduled.deletion_date(), None, "no date while replicas remain");
+    let m = describe(&east, &id).await;
+    assert_eq!((m.key_state(), m.pending_deletion_window_in_days()), (Some(&KeyState::PendingReplicaDeletion), Some(7)));
+    assert_err!(east.encrypt().key_id(&id).plaintext(Blob::new(b"x".to_vec())).send().await, is_kms_invalid_state_exception);
+    assert_err!(east.replicate_key().key_id(&id).replica_region(SOUTH).send().await, is_kms_invalid_state_exception);
+    west.decrypt().ciphertext_blob(ct.clone()).send().await.expect("the replica is its own key");
+    // Cancelled like any deletion (the key comes back disabled), then scheduled again.
+    east.cancel_key_deletion().key_id(&id).send().await.expect("CancelKeyDeletion");
+    assert_eq!(describe(&east, &id).await.key_state(), Some(&KeyState::Disabled));
+    east.schedule_key_deletion().key_id(&id).pending_window_in_days(7).send().await.unwrap();
+    west.schedule_key_deletion().key_id(&id).pending_window_in_days(7).send().await.expect("ScheduleKeyDeletion of the replica");
+    drop((east, west));
+
+    // Eight days on: the replica is gone, the primary's own seven days begin.
+    trent.restart(&["--dev", "--clock-offset-secs", &(8 * DAY).to_string()]);
+    let (east, west) = (trent.client(REGION), trent.client(WEST));
+    assert_err!(west.describe_key().key_id(&id).send().await, is_not_found_exception);
+    let m = describe(&east, &id).await;
+    assert_eq!(m.key_state(), Some(&KeyState::PendingDeletion));
+    let date = m.deletion_date().expect("a deletion date now").secs();
+    assert!(date >= common::now_secs() + 14 * DAY, "counted from the replica's end, not from the scheduling: {date}");
+    assert!(m.multi_region_configuration().unwrap().replica_keys().is_empty());
+    east.decrypt().ciphertext_blob(ct.clone()).send().await.expect_err("pending deletion");
+    drop((east, west));
+
+    trent.restart(&["--dev", "--clock-offset-secs", &(16 * DAY).to_string()]);
+    assert_err!(trent.client(REGION).describe_key().key_id(&id).send().await, is_not_found_exception);
+}

@@ -25,7 +25,12 @@ pub async fn still_live(ctx: &Ctx, key: KeyRecord) -> Result<Option<KeyRecord>, 
         return Ok(None);
     }
     let key = crate::keys::import::expire_if_due(ctx.state.store.as_ref(), key, ctx.now(), ctx.state.as_ref()).await?;
-    let key = match crate::keys::multi_region::settle(ctx.state.store.as_ref(), key).await {
+    let store = ctx.state.store.as_ref();
+    let settled = match crate::keys::multi_region::settle(store, key).await {
+        Ok(key) => crate::keys::multi_region::release(store, key, ctx.now()).await,
+        Err(e) => Err(e),
+    };
+    let key = match settled {
         Ok(key) => key,
         Err(trent_store::StoreError::NotFound) => return Ok(None),
         Err(e) => return Err(e.into()),

@@ -7,7 +7,7 @@
 //! the id, never kept in a document, so it cannot drift.
 
 use serde_json::{json, Value};
-use trent_store::{KeyRecord, KeyState, Store, StoreError};
+use trent_store::{KeyRecord, KeyState, Millis, Store, StoreError};
 use uuid::Uuid;
 
 use crate::authz::Authorized;
@@ -148,6 +148,88 @@ pub async fn insert_replica(ctx: &OpCtx<'_>, primary: &Authorized<KeyRecord>, re
     }
     Err(KmsError::internal(format!("{} kept changing under {MAX_CHANGE_ATTEMPTS} attempts to replicate it", current.arn)))
 }
+
+/// True if a multi-Region primary has replicas (rows sharing its id).
+async fn has_replicas(store: &dyn Store, key: &KeyRecord) -> Result<bool, StoreError> {
+    if !key.multi_region || key.is_replica() {
+        return Ok(false);
+    }
+    Ok(store.key_members(&key.key_id).await?.iter().any(|m| m.region != key.region))
+}
+
+/// ScheduleKeyDeletion: the key pending deletion for `days` from `now`,
+/// except a multi-Region primary with replicas, which AWS holds in
+/// `PendingReplicaDeletion` (no deletion date yet) until its last replica
+/// is destroyed; only then does its waiting period begin ([`release`]).
+/// A replica added between the look at the set and the write (ReplicateKey
+/// on another node) is caught by a second look after it.
+pub async fn schedule_deletion(ctx: &OpCtx<'_>, key: Authorized<KeyRecord>, now: Millis, days: i32) -> Result<KeyRecord, KmsError> {
+    let waits = has_replicas(ctx.store(), &key).await?;
+    let schedule = move |k: &mut KeyRecord, waits: bool| {
+        crate::keys::state::not_pending_deletion(k)?;
+        k.pending_window_days = Some(days);
+        if waits {
+            k.state = KeyState::PendingReplicaDeletion;
+            k.deletion_date = None;
+        } else {
+            k.state = KeyState::PendingDeletion;
+            k.deletion_date = Some(now + i64::from(days) * DAY_MILLIS);
+        }
+        Ok(())
+    };
+    let mut saved = crate::keys::change::modify_key(ctx, key, |k| schedule(k, waits)).await?;
+    while saved.state == KeyState::PendingDeletion && has_replicas(ctx.store(), &saved).await? {
+        let mut held = saved.clone();
+        held.state = KeyState::PendingReplicaDeletion;
+        held.deletion_date = None;
+        match ctx.store().update_key(&held).await {
+            Ok(row_version) => {
+                held.row_version = row_version;
+                saved = held;
+            }
+            Err(StoreError::Conflict) => saved = reread(ctx, &saved).await?,
+            Err(StoreError::NotFound) => return Err(gone(&saved)),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(saved)
+}
+
+/// A primary `PendingReplicaDeletion` whose replicas are all gone begins
+/// its waiting period (`pending_window_days` from `now`). Called after a
+/// replica is destroyed and whenever a request reads such a primary, so a
+/// node that died between the two leaves nothing stuck.
+pub async fn release(store: &dyn Store, mut key: KeyRecord, now: Millis) -> Result<KeyRecord, StoreError> {
+    for _ in 0..MAX_CHANGE_ATTEMPTS {
+        if key.state != KeyState::PendingReplicaDeletion || has_replicas(store, &key).await? {
+            return Ok(key);
+        }
+        let mut next = key.clone();
+        next.state = KeyState::PendingDeletion;
+        next.deletion_date = Some(now + i64::from(key.pending_window_days.unwrap_or(30)) * DAY_MILLIS);
+        match store.update_key(&next).await {
+            Ok(row_version) => {
+                next.row_version = row_version;
+                return Ok(next);
+            }
+            Err(StoreError::Conflict) => key = store.get_key(&key.key_id, &key.region).await?.ok_or(StoreError::NotFound)?,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(key)
+}
+
+/// After a replica was destroyed: its primary, if waiting for it, may now
+/// begin its waiting period.
+pub async fn replica_destroyed(store: &dyn Store, replica: &KeyRecord, now: Millis) -> Result<(), StoreError> {
+    let Some(primary_region) = replica.primary_region.as_deref().filter(|_| replica.is_replica()) else { return Ok(()) };
+    if let Some(primary) = store.get_key(&replica.key_id, primary_region).await? {
+        release(store, primary, now).await?;
+    }
+    Ok(())
+}
+
+const DAY_MILLIS: Millis = 24 * 60 * 60 * 1000;
 
 /// A replica is `Creating` from ReplicateKey's answer until the first
 /// request that reads it after that answer: that request finds it

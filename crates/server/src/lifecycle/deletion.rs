@@ -24,8 +24,9 @@ pub async fn destroy_if_due(store: &dyn Store, key: &KeyRecord, now: Millis, eve
     }
     match store.delete_key(&key.key_id, &key.region, key.row_version).await {
         Ok(()) => {
-            tracing::info!(key_id = %key.key_id, "key destroyed: its deletion waiting period ended");
+            tracing::info!(key_id = %key.key_id, region = %key.region, "key destroyed: its deletion waiting period ended");
             events.key_destroyed(key).await;
+            crate::keys::multi_region::replica_destroyed(store, key, now).await?;
             Ok(true)
         }
         // Another request or node destroyed it first: it is gone all the same.
