@@ -107,6 +107,45 @@ async fn postgres_passes_the_conformance_suite() {
     trent_store::conformance::run_all(&store).await;
 }
 
+/// Migration 11 (keys by id and Region) on a database an older release
+/// left: its key, material, alias, grant and last use come through, now
+/// found by id and Region, and a replica has room beside the key.
+#[tokio::test]
+async fn keys_from_before_replicas_are_found_by_id_and_region() {
+    let Some(scratch) = Scratch::new().await else { return };
+    let (key, material) = trent_store::conformance::sample_key("111122223333", "f0000000-0000-4000-8000-00000000000f");
+    let mut sql = format!("SET search_path TO {}; CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY);", scratch.schema);
+    for (i, migration) in trent_store::postgres::migrations()[..10].iter().enumerate() {
+        sql.push_str(migration);
+        sql.push_str(&format!(";INSERT INTO schema_migrations VALUES ({});", i + 1));
+    }
+    let doc = serde_json::to_string(&key).unwrap().replace('\'', "''");
+    sql.push_str(&format!(
+        "INSERT INTO keys (key_id, account_id, region, state, doc, row_version, next_rotation_at) VALUES ('{id}', '111122223333', 'us-east-1', 'Enabled', '{doc}', 7, 99);
+         INSERT INTO key_materials VALUES ('{id}', '{m}', '\\x010203', 1);
+         INSERT INTO aliases VALUES ('111122223333', 'us-east-1', 'alias/old', '{id}', 1, 1);
+         INSERT INTO grants VALUES ('g-old', '{id}', 'arn:aws:iam::111122223333:user/dave', NULL, NULL, 1, '{{}}');
+         INSERT INTO key_last_usage VALUES ('{id}', 10, 'Encrypt', 'r1', 'e1');
+         INSERT INTO key_last_usage VALUES ('dead0000-0000-4000-8000-000000000000', 10, 'Encrypt', 'r0', NULL);
+         SET search_path TO public;",
+        id = key.key_id,
+        m = material.material_id
+    ));
+    scratch.admin.batch_execute(&sql).await.unwrap();
+
+    let store = PostgresStore::connect(&scratch.url()).await.unwrap();
+    let got = store.get_key(&key.key_id, "us-east-1").await.unwrap().unwrap();
+    assert_eq!((got.description.as_str(), got.row_version), ("sample", 7));
+    assert_eq!(store.get_material(&key.key_id, &material.material_id).await.unwrap().unwrap().stored, vec![1, 2, 3]);
+    assert_eq!(store.get_alias("111122223333", "us-east-1", "alias/old").await.unwrap().unwrap().target_key_id, key.key_id);
+    assert_eq!(store.get_grant("g-old").await.unwrap().unwrap().region, "us-east-1");
+    assert_eq!(store.get_key_usage(&key.key_id, "us-east-1").await.unwrap().unwrap().event_id.as_deref(), Some("e1"));
+    assert_eq!(store.keys_due_for_rotation(99).await.unwrap().len(), 1);
+    store.insert_replica(&got, &trent_store::conformance::replica_of(&got, "eu-west-1")).await.unwrap();
+    assert_eq!(store.key_members(&key.key_id).await.unwrap().len(), 2);
+    assert_migrations_applied_once(&scratch).await;
+}
+
 #[tokio::test]
 async fn connecting_again_to_a_migrated_schema_is_idempotent() {
     let Some(scratch) = Scratch::new().await else { return };

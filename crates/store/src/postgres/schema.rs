@@ -15,7 +15,7 @@ use super::backend_in;
 use crate::StoreError;
 
 /// Append only: a released migration is never edited.
-const MIGRATIONS: &[&str] = &[
+pub(super) const MIGRATIONS: &[&str] = &[
     // 1: keys, their material, aliases, identities.
     r#"
     CREATE TABLE accounts (
