@@ -59,6 +59,11 @@ pub trait Store: Send + Sync {
     /// replicating into one Region at once exactly one wins. The replica
     /// shares the primary's material rows: none are written.
     async fn insert_replica(&self, primary: &KeyRecord, replica: &KeyRecord) -> Result<(), StoreError>;
+    /// Writes several keys (the members of a multi-Region set: UpdatePrimaryRegion)
+    /// in one transaction, in the order given, each as [`Store::update_key`]
+    /// would: all of them, or, if any `row_version` is stale (`Conflict`)
+    /// or any key gone (`NotFound`), none.
+    async fn update_keys(&self, keys: &[KeyRecord]) -> Result<(), StoreError>;
     /// Keys of one account and region ordered by key id, after `after`.
     async fn list_keys(&self, account_id: &str, region: &str, after: After<'_>, limit: usize) -> Result<Vec<KeyRecord>, StoreError>;
     async fn get_material(&self, key_id: &str, material_id: &str) -> Result<Option<MaterialRecord>, StoreError>;

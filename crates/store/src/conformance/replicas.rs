@@ -36,6 +36,34 @@ pub(super) async fn run_all(store: &dyn Store) {
     grants_aliases_and_uses_belong_to_one_member(store).await;
     material_goes_with_the_last_member(store).await;
     racing_replications_into_one_region(store).await;
+    the_primary_moves_with_every_member_at_once(store).await;
+}
+
+/// UpdatePrimaryRegion's write: every member names the new primary, all
+/// or none; afterwards the new primary is the one that rotates.
+async fn the_primary_moves_with_every_member_at_once(store: &dyn Store) {
+    let moved = |k: &KeyRecord| {
+        let mut k = k.clone();
+        k.primary_region = Some("eu-west-1".into());
+        k
+    };
+    let members = store.key_members(RACE).await.unwrap();
+    let mut east = store.get_key(RACE, "us-east-1").await.unwrap().unwrap();
+    east.rotation.next_at = Some(50);
+    east.row_version = store.update_key(&east).await.unwrap();
+    assert_eq!(store.keys_due_for_rotation(50).await.unwrap().iter().filter(|l| l.key_id == RACE).map(|l| l.region.as_str()).collect::<Vec<_>>(), vec!["us-east-1"]);
+    // A stale member: nothing is written.
+    let stale: Vec<KeyRecord> = members.iter().map(moved).collect();
+    assert!(matches!(store.update_keys(&stale).await, Err(StoreError::Conflict)));
+    assert!(store.key_members(RACE).await.unwrap().iter().all(|m| m.primary_region.as_deref() == Some("us-east-1")), "all or none");
+    // Current copies, the new primary last: every member moves.
+    let mut current: Vec<KeyRecord> = store.key_members(RACE).await.unwrap().iter().map(moved).collect();
+    current.sort_by_key(|m| m.region == "eu-west-1");
+    store.update_keys(&current).await.unwrap();
+    let after = store.key_members(RACE).await.unwrap();
+    assert!(after.iter().all(|m| m.primary_region.as_deref() == Some("eu-west-1")));
+    assert!(after.iter().find(|m| m.region == "us-east-1").unwrap().is_replica());
+    assert_eq!(store.keys_due_for_rotation(50).await.unwrap().iter().filter(|l| l.key_id == RACE).map(|l| l.region.as_str()).collect::<Vec<_>>(), vec!["eu-west-1"], "the new primary rotates");
 }
 
 async fn members_are_found_by_id_and_region(store: &dyn Store) {

@@ -57,6 +57,20 @@ impl Store for PostgresStore {
         release(c, result)
     }
 
+    async fn update_keys(&self, keys: &[KeyRecord]) -> Result<(), StoreError> {
+        let docs = keys.iter().map(key_doc).collect::<Result<Vec<_>, StoreError>>()?;
+        let mut c = self.client().await?;
+        let result = async {
+            let tx = c.transaction().await.map_err(backend)?;
+            for (key, doc) in keys.iter().zip(&docs) {
+                save_key(&tx, key, doc).await?;
+            }
+            tx.commit().await.map_err(backend)
+        }
+        .await;
+        release(c, result)
+    }
+
     async fn insert_replica(&self, primary: &KeyRecord, replica: &KeyRecord) -> Result<(), StoreError> {
         let (doc, state) = (key_doc(replica)?, replica.state.as_str());
         let mut c = self.client().await?;

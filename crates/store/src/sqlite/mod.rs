@@ -356,6 +356,18 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn update_keys(&self, keys: &[KeyRecord]) -> Result<(), StoreError> {
+        let keys = keys.iter().map(|k| Ok((k.clone(), key_doc(k)?))).collect::<Result<Vec<_>, StoreError>>()?;
+        self.run(move |c| {
+            let tx = c.transaction().map_err(backend)?;
+            for (key, doc) in &keys {
+                save_key(&tx, key, doc)?;
+            }
+            tx.commit().map_err(backend)
+        })
+        .await
+    }
+
     async fn insert_replica(&self, primary: &KeyRecord, replica: &KeyRecord) -> Result<(), StoreError> {
         let (primary, replica, doc) = (primary.clone(), replica.clone(), key_doc(replica)?);
         self.run(move |c| {
