@@ -122,6 +122,6 @@ fn run<'a>(ctx: &'a OpCtx<'a>, request: Request, access: Access) -> Pin<Box<dyn 
         Request::DisconnectCustomKeyStore(input) => with!(account, |(account, _)| ops::disconnect_custom_key_store::handle(ctx, input, account)),
         Request::UpdateCustomKeyStore(input) => with!(account, |(account, _)| ops::update_custom_key_store::handle(ctx, input, account)),
         Request::ReplicateKey(input) => with!(key, |key| ops::replicate_key::handle(ctx, input, key)),
-        Request::UpdatePrimaryRegion(_) => failed(KmsError::internal("an unsupported operation reached its handler")),
+        Request::UpdatePrimaryRegion(input) => with!(primary_and_replica, |(primary, replica)| ops::update_primary_region::handle(ctx, input, primary, replica)),
     }
 }

@@ -424,3 +424,52 @@ async fn a_primary_with_replicas_waits_for_them_before_its_own_waiting_period() 
     trent.restart(&["--dev", "--clock-offset-secs", &(16 * DAY).to_string()]);
     assert_err!(trent.client(REGION).describe_key().key_id(&id).send().await, is_not_found_exception);
 }
+
+/// UpdatePrimaryRegion: a replica becomes the primary, on every member at
+/// once; rotation and replication then belong to it; both keys' policies
+/// decide, with `kms:PrimaryRegion`.
+#[tokio::test]
+async fn the_primary_moves_to_a_replica_for_every_member() {
+    let trent = Trent::start(&[]);
+    let (east, west, south) = (trent.client(REGION), trent.client(WEST), trent.client(SOUTH));
+    let created = client_key(&east, east.create_key().multi_region(true)).await;
+    let (id, account) = (created.key_id().to_owned(), created.aws_account_id().unwrap().to_owned());
+    replicate(&east, &id, WEST).await;
+    replicate(&east, &id, SOUTH).await;
+    let ct = east.encrypt().key_id(&id).plaintext(Blob::new(b"moved".to_vec())).send().await.unwrap().ciphertext_blob.unwrap();
+
+    assert_err!(east.update_primary_region().key_id(&id).primary_region("eu-central-1").send().await, is_not_found_exception);
+    assert_err!(west.update_primary_region().key_id(&id).primary_region(SOUTH).send().await, is_unsupported_operation_exception);
+    east.update_primary_region().key_id(&id).primary_region(WEST).send().await.expect("UpdatePrimaryRegion");
+    for (client, kind) in [(&east, MultiRegionKeyType::Replica), (&west, MultiRegionKeyType::Primary), (&south, MultiRegionKeyType::Replica)] {
+        let m = describe(client, &id).await;
+        let (shown, primary, mut replicas) = set_of(&m);
+        replicas.sort();
+        assert_eq!((shown, primary, replicas), (kind, WEST.to_owned(), vec![SOUTH.to_owned(), REGION.to_owned()]));
+        assert_eq!(m.key_state(), Some(&KeyState::Enabled), "each keeps its state");
+        assert_eq!(client.decrypt().ciphertext_blob(ct.clone()).send().await.expect("Decrypt").plaintext.unwrap().as_ref(), b"moved");
+    }
+    // Rotation and replication are the new primary's now.
+    assert_err!(east.rotate_key_on_demand().key_id(&id).send().await, is_unsupported_operation_exception);
+    west.rotate_key_on_demand().key_id(&id).send().await.expect("RotateKeyOnDemand on the new primary");
+    assert_eq!(east.list_key_rotations().key_id(&id).send().await.unwrap().rotations().len(), 1, "the old primary follows the new one");
+    assert_err!(east.replicate_key().key_id(&id).replica_region("ca-central-1").send().await, is_unsupported_operation_exception);
+    replicate(&west, &id, "ca-central-1").await;
+
+    // The replica's own policy decides too: it denies becoming the primary.
+    let deny_moves = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            { "Effect": "Allow", "Principal": { "AWS": format!("arn:aws:iam::{account}:root") }, "Action": "kms:*", "Resource": "*" },
+            { "Effect": "Deny", "Principal": { "AWS": "*" }, "Action": "kms:UpdatePrimaryRegion", "Resource": "*",
+              "Condition": { "StringEquals": { "kms:PrimaryRegion": SOUTH } } }
+        ]
+    })
+    .to_string();
+    south.put_key_policy().key_id(&id).policy(&deny_moves).send().await.unwrap();
+    let e = west.update_primary_region().key_id(&id).primary_region(SOUTH).send().await.expect_err("the replica's policy denies it");
+    assert_eq!(code(&e), "AccessDeniedException");
+    assert_eq!(set_of(&describe(&south, &id).await).1, WEST, "nothing moved");
+    west.update_primary_region().key_id(&id).primary_region(REGION).send().await.expect("back to us-east-1: its policy allows it");
+    assert_eq!(set_of(&describe(&south, &id).await).1, REGION);
+}

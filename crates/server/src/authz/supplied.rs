@@ -168,8 +168,8 @@ pub fn add_facts(request: &Request, side: Side, f: &mut Facts) {
         | R::RotateKeyOnDemand(_)
         | R::UpdateAlias(_)
         | R::UpdateCustomKeyStore(_)
-        | R::UpdateKeyDescription(_)
-        | R::UpdatePrimaryRegion(_) => {}
+        | R::UpdateKeyDescription(_) => {}
+        R::UpdatePrimaryRegion(i) => f.set("kms:PrimaryRegion", i.primary_region.clone()),
     }
 }
 
@@ -214,6 +214,7 @@ pub fn key_member(request: &Request) -> Option<&str> {
         R::TagResource(i) => &i.key_id,
         R::UntagResource(i) => &i.key_id,
         R::UpdateKeyDescription(i) => &i.key_id,
+        R::UpdatePrimaryRegion(i) => &i.key_id,
         R::Verify(i) => &i.key_id,
         R::VerifyMac(i) => &i.key_id,
         _ => return None,

@@ -149,6 +149,68 @@ pub async fn insert_replica(ctx: &OpCtx<'_>, primary: &Authorized<KeyRecord>, re
     Err(KmsError::internal(format!("{} kept changing under {MAX_CHANGE_ATTEMPTS} attempts to replicate it", current.arn)))
 }
 
+/// What UpdatePrimaryRegion refuses on either key: a replica named as the
+/// primary or a single-Region key (UnsupportedOperationException), a
+/// disabled key (DisabledException), a key being created, updated or
+/// deleted (KMSInvalidStateException).
+fn check_movable(key: &KeyRecord, as_primary: bool) -> Result<(), KmsError> {
+    if as_primary {
+        check_is_primary(key)?;
+    }
+    if !key.multi_region {
+        return Err(Error::NotMultiRegionPrimaryToMove { arn: key.arn.clone() }.into());
+    }
+    match key.state {
+        KeyState::Enabled | KeyState::PendingImport | KeyState::Unavailable => Ok(()),
+        KeyState::Disabled => Err(Error::Disabled { arn: key.arn.clone() }.into()),
+        other => Err(crate::keys::state::invalid(key, other)),
+    }
+}
+
+/// UpdatePrimaryRegion's `KeyId` must name the set's current primary.
+pub fn check_is_primary(key: &KeyRecord) -> Result<(), KmsError> {
+    if !key.multi_region || key.is_replica() {
+        return Err(Error::NotMultiRegionPrimaryToMove { arn: key.arn.clone() }.into());
+    }
+    Ok(())
+}
+
+/// UpdatePrimaryRegion: the authorized `replica` becomes its set's primary
+/// and the authorized `primary` a replica. Every member names the new
+/// primary, written in one transaction (the new primary last), so every
+/// node sees the old or the new set, never a mix, and two racing changes
+/// of one set cannot both win (the loser re-reads and re-checks). AWS
+/// shows both keys `Updating` for a few seconds; Trent's change is done
+/// when it answers, so they keep their states. Naming the current
+/// primary's own Region changes nothing.
+pub async fn update_primary(ctx: &OpCtx<'_>, primary: &Authorized<KeyRecord>, replica: &Authorized<KeyRecord>) -> Result<(), KmsError> {
+    if replica.key_id != primary.key_id || replica.account_id != primary.account_id {
+        return Err(KmsError::internal(format!("{} is not a member of the set of {}", replica.arn, primary.arn)));
+    }
+    check_movable(primary, true)?;
+    check_movable(replica, false)?;
+    if replica.region == primary.region {
+        return Ok(());
+    }
+    for _ in 0..MAX_CHANGE_ATTEMPTS {
+        let mut members = ctx.store().key_members(&primary.key_id).await?;
+        let Some(old) = members.iter().find(|m| m.region == primary.region) else { return Err(gone(primary)) };
+        check_movable(old, true)?;
+        let Some(new) = members.iter().find(|m| m.region == replica.region) else { return Err(gone(replica)) };
+        check_movable(new, false)?;
+        for m in &mut members {
+            m.primary_region = Some(replica.region.clone());
+        }
+        members.sort_by_key(|m| m.region == replica.region);
+        match ctx.store().update_keys(&members).await {
+            Ok(()) => return Ok(()),
+            Err(StoreError::Conflict | StoreError::NotFound) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(KmsError::internal(format!("{} kept changing under {MAX_CHANGE_ATTEMPTS} attempts to move its primary", primary.arn)))
+}
+
 /// True if a multi-Region primary has replicas (rows sharing its id).
 async fn has_replicas(store: &dyn Store, key: &KeyRecord) -> Result<bool, StoreError> {
     if !key.multi_region || key.is_replica() {

@@ -65,6 +65,7 @@ pub mod tag_resource;
 pub mod untag_resource;
 pub mod update_alias;
 pub mod update_key_description;
+pub mod update_primary_region;
 pub mod verify;
 pub mod verify_mac;
 

@@ -204,6 +204,8 @@ catalogue! {
     NotMultiRegionPrimary { arn } => UnsupportedOperation, "{arn} is not a multi-Region primary key: only a multi-Region primary key can be replicated.", Source::NotPublished;
     /// ReplicateKey into a Region that holds a member of the set (the primary's own included).
     ReplicaExists { arn } => AlreadyExists, "{arn} already exists: a multi-Region key has at most one member in each Region.", Source::NotPublished;
+    /// UpdatePrimaryRegion naming a replica or a single-Region key as the primary.
+    NotMultiRegionPrimaryToMove { arn } => UnsupportedOperation, "{arn} is not a multi-Region primary key: UpdatePrimaryRegion takes the current primary key.", Source::NotPublished;
     /// EnableKeyRotation, DisableKeyRotation or RotateKeyOnDemand on a replica.
     ReplicaRotation { arn } => UnsupportedOperation, "{arn} is a multi-Region replica key: its rotation is managed on its primary key.", Source::NotPublished;
     /// ReplicateKey into a Region this deployment does not serve (`--regions`).
