@@ -188,6 +188,8 @@ def refusals(key_id, other_key_id):
         ("import_key_material", {"KeyId": key_id, "ImportToken": b"t" * 32, "EncryptedKeyMaterial": b"m" * 32, "ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE"}),
         ("create_alias", {"AliasName": "alias/points-at-aws-managed", "TargetKeyId": key_id}),
         ("update_alias", {"AliasName": "alias/customer", "TargetKeyId": key_id}),
+        ("replicate_key", {"KeyId": key_id, "ReplicaRegion": "eu-west-1"}),
+        ("update_primary_region", {"KeyId": key_id, "PrimaryRegion": "eu-west-1"}),
     ]
 
 
@@ -243,9 +245,8 @@ def reads(key_id):
     ]
 
 
-# Operations that name no key, and those Trent does not implement (refused
-# before any key is looked at).
-NO_KEY = {"CreateKey", "ListKeys", "GenerateRandom", "ListRetirableGrants", "ReplicateKey", "UpdatePrimaryRegion"}
+# Operations that name no key.
+NO_KEY = {"CreateKey", "ListKeys", "GenerateRandom", "ListRetirableGrants"}
 # Uses, through the service, and the uses a symmetric key cannot have.
 USES = {"Encrypt", "Decrypt", "ReEncrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext", "CreateGrant", "RetireGrant", "RevokeGrant"}
 NOT_SYMMETRIC = {"Sign", "Verify", "GenerateMac", "VerifyMac", "DeriveSharedSecret", "Encapsulate", "Decapsulate", "GetPublicKey", "GetParametersForImport"}

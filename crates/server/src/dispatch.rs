@@ -52,7 +52,7 @@ pub async fn call(ctx: &Ctx, request: Request) -> Result<Value, KmsError> {
 fn note_key_use(ctx: &Ctx, operation: &str, answer: &Value) {
     for field in ["KeyId", "SourceKeyId"] {
         if let Some(key_id) = answer.get(field).and_then(Value::as_str).and_then(|arn| arn.rsplit('/').next()) {
-            ctx.state.usage.note(key_id, operation, &ctx.request_id, &ctx.event_id, ctx.now());
+            ctx.state.usage.note(key_id, &ctx.region, operation, &ctx.request_id, &ctx.event_id, ctx.now());
         }
     }
 }
@@ -134,7 +134,7 @@ fn run<'a>(ctx: &'a OpCtx<'a>, request: Request, access: Access) -> Pin<Box<dyn 
         Request::DescribeCustomKeyStores(input) => with!(account, |(account, _)| ops::describe_custom_key_stores::handle(ctx, input, account)),
         Request::DisconnectCustomKeyStore(input) => with!(account, |(account, _)| ops::disconnect_custom_key_store::handle(ctx, input, account)),
         Request::UpdateCustomKeyStore(input) => with!(account, |(account, _)| ops::update_custom_key_store::handle(ctx, input, account)),
-        Request::ReplicateKey(_)
-        | Request::UpdatePrimaryRegion(_) => failed(KmsError::internal("an unsupported operation reached its handler")),
+        Request::ReplicateKey(input) => with!(key, |key| ops::replicate_key::handle(ctx, input, key)),
+        Request::UpdatePrimaryRegion(input) => with!(primary_and_replica, |(primary, replica)| ops::update_primary_region::handle(ctx, input, primary, replica)),
     }
 }

@@ -3,13 +3,17 @@
 //! (symmetric, HMAC, asymmetric, imported material), what DescribeKey
 //! shows, the keys' use by every reference form, the condition keys
 //! `kms:MultiRegion` and `kms:MultiRegionKeyType`, and the Region
-//! allow-list (`--regions`).
+//! allow-list (`--regions`); ReplicateKey over two and three Regions: what
+//! every member shows, ciphertexts, MACs and signatures of one member
+//! accepted by the others, the primary's rotation reaching its replicas,
+//! each member's own state, policy, tags, aliases and grants, AWS's
+//! refusals, and `kms:ReplicaRegion` in key policies.
 
 #[macro_use]
 mod common;
 
 use aws_sdk_kms::primitives::Blob;
-use aws_sdk_kms::types::{KeyMetadata, KeySpec, KeyUsageType, MacAlgorithmSpec, MessageType, MultiRegionKeyType, OriginType, SigningAlgorithmSpec};
+use aws_sdk_kms::types::{KeyMetadata, KeySpec, KeyState, Tag, KeyUsageType, MacAlgorithmSpec, MessageType, MultiRegionKeyType, OriginType, SigningAlgorithmSpec};
 use aws_sdk_kms::Client;
 use common::{code, Trent, REGION};
 
@@ -171,4 +175,301 @@ async fn only_the_configured_regions_are_served() {
     }
     let e = trent.client("moon-base-1").list_keys().send().await.expect_err("moon-base-1");
     assert_eq!(code(&e), "InvalidSignatureException");
+}
+
+const WEST: &str = "eu-west-1";
+const SOUTH: &str = "ap-south-1";
+
+/// Replicates `key` (an id) from the primary's client into `region`.
+async fn replicate(primary: &Client, key: &str, region: &str) -> aws_sdk_kms::operation::replicate_key::ReplicateKeyOutput {
+    primary.replicate_key().key_id(key).replica_region(region).send().await.unwrap_or_else(|e| panic!("ReplicateKey {key} into {region}: {e:?}"))
+}
+
+/// The member's configuration: its type, the primary's Region and the
+/// replicas' Regions in the order shown.
+fn set_of(m: &KeyMetadata) -> (MultiRegionKeyType, String, Vec<String>) {
+    let c = m.multi_region_configuration().expect("MultiRegionConfiguration");
+    let primary = c.primary_key().expect("PrimaryKey");
+    let arn = primary.arn().unwrap();
+    assert_eq!(arn.split(':').nth(3), primary.region(), "the primary's ARN is of its Region");
+    let replicas = c.replica_keys().iter().map(|r| {
+        assert_eq!(r.arn().unwrap().split(':').nth(3), r.region());
+        assert!(r.arn().unwrap().ends_with(&format!("/{}", m.key_id())), "a replica has the set's id");
+        r.region().unwrap().to_owned()
+    });
+    (c.multi_region_key_type().unwrap().clone(), primary.region().unwrap().to_owned(), replicas.collect())
+}
+
+#[tokio::test]
+async fn a_replica_is_the_same_key_in_another_region_with_its_own_settings() {
+    let trent = Trent::start(&[]);
+    let (east, west) = (trent.client(REGION), trent.client(WEST));
+    let primary = client_key(&east, east.create_key().multi_region(true).description("primary")).await;
+    let id = primary.key_id().to_owned();
+    east.create_alias().alias_name("alias/shared").target_key_id(&id).send().await.expect("CreateAlias east");
+
+    // The answer: the replica, Creating, with its own policy and tags.
+    let out = west_replica(&east, &id).await;
+    let replica = out.replica_key_metadata().unwrap();
+    assert_eq!(replica.key_id(), id, "the same key id");
+    assert_eq!(replica.arn().unwrap(), format!("arn:aws:kms:{WEST}:{}:key/{id}", primary.aws_account_id().unwrap()));
+    assert_eq!(replica.key_state(), Some(&KeyState::Creating));
+    assert_eq!(replica.description(), Some("the west copy"));
+    assert_eq!(set_of(replica), (MultiRegionKeyType::Replica, REGION.to_owned(), vec![WEST.to_owned()]));
+    assert!(out.replica_policy().unwrap().contains(&format!("arn:aws:iam::{}:root", primary.aws_account_id().unwrap())), "the default key policy");
+    assert_eq!(out.replica_tags().iter().map(|t| (t.tag_key(), t.tag_value())).collect::<Vec<_>>(), vec![("region", "west")]);
+
+    // Then Enabled; every member shows the whole set.
+    let described = describe(&west, &id).await;
+    assert_eq!(described.key_state(), Some(&KeyState::Enabled));
+    assert_eq!(set_of(&described), (MultiRegionKeyType::Replica, REGION.to_owned(), vec![WEST.to_owned()]));
+    assert_eq!(set_of(&describe(&east, &id).await), (MultiRegionKeyType::Primary, REGION.to_owned(), vec![WEST.to_owned()]));
+    assert_eq!(describe(&east, &id).await.description(), Some("primary"), "the primary kept its own description");
+    assert!(west.list_keys().send().await.unwrap().keys().iter().any(|k| k.key_id() == Some(id.as_str())), "ListKeys in the replica's Region");
+
+    // A ciphertext of either member decrypts with the other, without KeyId.
+    for (from, to, to_region) in [(&east, &west, WEST), (&west, &east, REGION)] {
+        let ct = from.encrypt().key_id(&id).plaintext(Blob::new(b"one key, two Regions".to_vec())).encryption_context("purpose", "mrk").send().await.expect("Encrypt").ciphertext_blob.unwrap();
+        let back = to.decrypt().ciphertext_blob(ct).encryption_context("purpose", "mrk").send().await.expect("Decrypt in the other Region");
+        assert_eq!(back.plaintext().unwrap().as_ref(), b"one key, two Regions");
+        assert!(back.key_id().unwrap().starts_with(&format!("arn:aws:kms:{to_region}:")), "the member that decrypted: {:?}", back.key_id());
+    }
+
+    // Its own state: the replica disabled, the primary still works.
+    west.disable_key().key_id(&id).send().await.expect("DisableKey west");
+    assert_err!(west.encrypt().key_id(&id).plaintext(Blob::new(b"x".to_vec())).send().await, is_disabled_exception);
+    east.encrypt().key_id(&id).plaintext(Blob::new(b"x".to_vec())).send().await.expect("the primary is not disabled");
+    west.enable_key().key_id(&id).send().await.expect("EnableKey west");
+
+    // Its own aliases and grants.
+    assert_err!(west.describe_key().key_id("alias/shared").send().await, is_not_found_exception);
+    west.create_alias().alias_name("alias/shared").target_key_id(&id).send().await.expect("CreateAlias west");
+    assert_eq!(describe(&west, "alias/shared").await.arn(), described.arn());
+    let account = primary.aws_account_id().unwrap();
+    west.create_grant().key_id(&id).grantee_principal(format!("arn:aws:iam::{account}:root")).operations(aws_sdk_kms::types::GrantOperation::Decrypt).send().await.expect("CreateGrant west");
+    assert_eq!(west.list_grants().key_id(&id).send().await.unwrap().grants().len(), 1);
+    assert!(east.list_grants().key_id(&id).send().await.unwrap().grants().is_empty(), "the grant is the replica's");
+    assert_eq!(east.list_resource_tags().key_id(&id).send().await.unwrap().tags().len(), 0);
+    assert_eq!(west.list_resource_tags().key_id(&id).send().await.unwrap().tags().len(), 1);
+
+    // The primary's rotation reaches the replica; rotation is managed on the primary.
+    east.rotate_key_on_demand().key_id(&id).send().await.expect("RotateKeyOnDemand");
+    let rotations = west.list_key_rotations().key_id(&id).send().await.expect("ListKeyRotations on the replica");
+    assert_eq!(rotations.rotations().len(), 1);
+    let ct = west.encrypt().key_id(&id).plaintext(Blob::new(b"after rotation".to_vec())).send().await.unwrap().ciphertext_blob.unwrap();
+    let back = east.decrypt().ciphertext_blob(ct).send().await.expect("Decrypt a replica's ciphertext after rotation");
+    assert_eq!(back.key_material_id(), rotations.rotations()[0].key_material_id(), "the replica uses the rotated material");
+    east.enable_key_rotation().key_id(&id).send().await.expect("EnableKeyRotation on the primary");
+    assert!(west.get_key_rotation_status().key_id(&id).send().await.unwrap().key_rotation_enabled(), "the replica shows the primary's schedule");
+    assert_err!(west.enable_key_rotation().key_id(&id).send().await, is_unsupported_operation_exception);
+    assert_err!(west.rotate_key_on_demand().key_id(&id).send().await, is_unsupported_operation_exception);
+}
+
+async fn client_key(_client: &Client, create: aws_sdk_kms::operation::create_key::builders::CreateKeyFluentBuilder) -> KeyMetadata {
+    create.send().await.expect("CreateKey").key_metadata.unwrap()
+}
+
+async fn west_replica(east: &Client, id: &str) -> aws_sdk_kms::operation::replicate_key::ReplicateKeyOutput {
+    east.replicate_key().key_id(id).replica_region(WEST).description("the west copy").tags(Tag::builder().tag_key("region").tag_value("west").build().unwrap())
+        .send().await.expect("ReplicateKey")
+}
+
+#[tokio::test]
+async fn macs_and_signatures_of_one_member_verify_under_every_other_over_three_regions() {
+    let trent = Trent::start(&[]);
+    let clients = [trent.client(REGION), trent.client(WEST), trent.client(SOUTH)];
+    let hmac = client_key(&clients[0], clients[0].create_key().multi_region(true).key_spec(KeySpec::Hmac384).key_usage(KeyUsageType::GenerateVerifyMac)).await;
+    let ecc = client_key(&clients[0], clients[0].create_key().multi_region(true).key_spec(KeySpec::EccNistP384).key_usage(KeyUsageType::SignVerify)).await;
+    let sym = client_key(&clients[0], clients[0].create_key().multi_region(true)).await;
+    for key in [&hmac, &ecc, &sym] {
+        for region in [WEST, SOUTH] {
+            let out = replicate(&clients[0], key.key_id(), region).await;
+            assert_eq!(out.replica_key_metadata().unwrap().key_spec(), key.key_spec(), "the key spec is shared");
+        }
+        // Every member: the primary in us-east-1, both replicas, in Region order.
+        for (client, kind) in clients.iter().zip([MultiRegionKeyType::Primary, MultiRegionKeyType::Replica, MultiRegionKeyType::Replica]) {
+            let (shown, primary, mut replicas) = set_of(&describe(client, key.key_id()).await);
+            replicas.sort();
+            assert_eq!((shown, primary, replicas), (kind, REGION.to_owned(), vec![SOUTH.to_owned(), WEST.to_owned()]));
+        }
+    }
+    let message = Blob::new(b"signed in one Region".to_vec());
+    for (i, maker) in clients.iter().enumerate() {
+        let mac = maker.generate_mac().key_id(hmac.key_id()).mac_algorithm(MacAlgorithmSpec::HmacSha384).message(message.clone()).send().await.expect("GenerateMac").mac.unwrap();
+        let sig = maker.sign().key_id(ecc.key_id()).signing_algorithm(SigningAlgorithmSpec::EcdsaSha384).message(message.clone()).send().await.expect("Sign").signature.unwrap();
+        let ct = maker.encrypt().key_id(sym.key_id()).plaintext(message.clone()).send().await.expect("Encrypt").ciphertext_blob.unwrap();
+        for (j, checker) in clients.iter().enumerate() {
+            let ok = checker.verify_mac().key_id(hmac.key_id()).mac_algorithm(MacAlgorithmSpec::HmacSha384).message(message.clone()).mac(mac.clone()).send().await.expect("VerifyMac");
+            assert!(ok.mac_valid(), "a MAC of member {i} under member {j}");
+            let ok = checker.verify().key_id(ecc.key_id()).signing_algorithm(SigningAlgorithmSpec::EcdsaSha384).message(message.clone()).signature(sig.clone()).send().await.expect("Verify");
+            assert!(ok.signature_valid(), "a signature of member {i} under member {j}");
+            assert_eq!(checker.decrypt().ciphertext_blob(ct.clone()).send().await.expect("Decrypt").plaintext.unwrap(), message);
+        }
+    }
+    let public = |c: &Client| c.get_public_key().key_id(ecc.key_id()).send();
+    let east_public = public(&clients[0]).await.unwrap().public_key.unwrap();
+    for client in &clients[1..] {
+        assert_eq!(public(client).await.unwrap().public_key.unwrap(), east_public, "every member has the primary's public key");
+    }
+}
+
+#[tokio::test]
+async fn replicate_key_refuses_what_aws_refuses() {
+    let trent = Trent::start(&["--regions", "us-east-1,eu-west-1,ap-south-1"]);
+    let (east, west) = (trent.client(REGION), trent.client(WEST));
+    let mrk = client_key(&east, east.create_key().multi_region(true)).await;
+    let id = mrk.key_id();
+    replicate(&east, id, WEST).await;
+    // One member per Region: the replica's and the primary's own are taken.
+    for region in [WEST, REGION] {
+        let e = assert_err!(east.replicate_key().key_id(id).replica_region(region).send().await, is_already_exists_exception);
+        assert_eq!(e.meta().message(), Some(format!("arn:aws:kms:{region}:{}:key/{id} already exists: a multi-Region key has at most one member in each Region.", mrk.aws_account_id().unwrap()).as_str()));
+    }
+    // Only a multi-Region primary: not a replica, not a single-Region key.
+    assert_err!(west.replicate_key().key_id(id).replica_region(SOUTH).send().await, is_unsupported_operation_exception);
+    let single = client_key(&east, east.create_key()).await;
+    assert_err!(east.replicate_key().key_id(single.key_id()).replica_region(WEST).send().await, is_unsupported_operation_exception);
+    // A Region this deployment does not serve.
+    let e = assert_err!(east.replicate_key().key_id(id).replica_region("us-west-2").send().await, is_unsupported_operation_exception);
+    assert!(e.meta().message().unwrap().contains("us-west-2"), "{e:?}");
+    // No alias for the primary; a disabled primary is DisabledException.
+    east.create_alias().alias_name("alias/p").target_key_id(id).send().await.unwrap();
+    assert_err!(east.replicate_key().key_id("alias/p").replica_region(SOUTH).send().await, is_not_found_exception);
+    east.disable_key().key_id(id).send().await.unwrap();
+    assert_err!(east.replicate_key().key_id(id).replica_region(SOUTH).send().await, is_disabled_exception);
+    east.enable_key().key_id(id).send().await.unwrap();
+    // A replica of its own policy: the lockout check applies to it.
+    let locked = serde_json::json!({ "Version": "2012-10-17", "Statement": [
+        { "Effect": "Allow", "Principal": { "AWS": format!("arn:aws:iam::{}:root", mrk.aws_account_id().unwrap()) }, "Action": "kms:Encrypt", "Resource": "*" } ] }).to_string();
+    assert_err!(east.replicate_key().key_id(id).replica_region(SOUTH).policy(&locked).send().await, is_malformed_policy_document_exception);
+    assert!(trent.client(SOUTH).describe_key().key_id(id).send().await.is_err(), "nothing was made");
+    let out = east.replicate_key().key_id(id).replica_region(SOUTH).policy(&locked).bypass_policy_lockout_safety_check(true).send().await.expect("ReplicateKey bypassing the check");
+    assert_eq!(out.replica_policy(), Some(locked.as_str()));
+}
+
+#[tokio::test]
+async fn the_replica_region_reaches_key_policies() {
+    let trent = Trent::start(&[]);
+    let east = trent.client(REGION);
+    let account = client_key(&east, east.create_key()).await.aws_account_id().unwrap().to_owned();
+    let policy = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            { "Effect": "Allow", "Principal": { "AWS": format!("arn:aws:iam::{account}:root") }, "Action": "kms:*", "Resource": "*" },
+            { "Effect": "Deny", "Principal": { "AWS": "*" }, "Action": "kms:ReplicateKey", "Resource": "*",
+              "Condition": { "StringEquals": { "kms:ReplicaRegion": SOUTH } } }
+        ]
+    })
+    .to_string();
+    let mrk = client_key(&east, east.create_key().multi_region(true).policy(&policy)).await;
+    let e = east.replicate_key().key_id(mrk.key_id()).replica_region(SOUTH).send().await.expect_err("a Region the policy denies");
+    assert_eq!(code(&e), "AccessDeniedException");
+    assert!(trent.client(SOUTH).describe_key().key_id(mrk.key_id()).send().await.is_err());
+    replicate(&east, mrk.key_id(), WEST).await;
+    // The replica's own (default) policy, and its type for policies.
+    let deny_replicas = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            { "Effect": "Allow", "Principal": { "AWS": format!("arn:aws:iam::{account}:root") }, "Action": "kms:*", "Resource": "*" },
+            { "Effect": "Deny", "Principal": { "AWS": "*" }, "Action": "kms:Encrypt", "Resource": "*",
+              "Condition": { "StringEquals": { "kms:MultiRegionKeyType": "REPLICA" } } }
+        ]
+    })
+    .to_string();
+    let west = trent.client(WEST);
+    west.put_key_policy().key_id(mrk.key_id()).policy(&deny_replicas).send().await.expect("PutKeyPolicy on the replica");
+    assert_eq!(code(&west.encrypt().key_id(mrk.key_id()).plaintext(Blob::new(b"x".to_vec())).send().await.expect_err("Encrypt with a replica")), "AccessDeniedException");
+    east.encrypt().key_id(mrk.key_id()).plaintext(Blob::new(b"x".to_vec())).send().await.expect("the primary's policy is its own");
+}
+
+/// AWS: a primary scheduled for deletion while it has replicas is held in
+/// PendingReplicaDeletion, unusable, with no deletion date; its waiting
+/// period begins when its last replica is destroyed.
+#[tokio::test]
+async fn a_primary_with_replicas_waits_for_them_before_its_own_waiting_period() {
+    const DAY: i64 = 24 * 60 * 60;
+    let mut trent = Trent::start(&["--dev"]);
+    let (east, west) = (trent.client(REGION), trent.client(WEST));
+    let id = client_key(&east, east.create_key().multi_region(true)).await.key_id().to_owned();
+    replicate(&east, &id, WEST).await;
+    let ct = east.encrypt().key_id(&id).plaintext(Blob::new(b"outlives its primary".to_vec())).send().await.unwrap().ciphertext_blob.unwrap();
+
+    let scheduled = east.schedule_key_deletion().key_id(&id).pending_window_in_days(7).send().await.expect("ScheduleKeyDeletion");
+    assert_eq!(scheduled.key_state(), Some(&KeyState::PendingReplicaDeletion));
+    assert_eq!(scheduled.deletion_date(), None, "no date while replicas remain");
+    let m = describe(&east, &id).await;
+    assert_eq!((m.key_state(), m.pending_deletion_window_in_days()), (Some(&KeyState::PendingReplicaDeletion), Some(7)));
+    assert_err!(east.encrypt().key_id(&id).plaintext(Blob::new(b"x".to_vec())).send().await, is_kms_invalid_state_exception);
+    assert_err!(east.replicate_key().key_id(&id).replica_region(SOUTH).send().await, is_kms_invalid_state_exception);
+    west.decrypt().ciphertext_blob(ct.clone()).send().await.expect("the replica is its own key");
+    // Cancelled like any deletion (the key comes back disabled), then scheduled again.
+    east.cancel_key_deletion().key_id(&id).send().await.expect("CancelKeyDeletion");
+    assert_eq!(describe(&east, &id).await.key_state(), Some(&KeyState::Disabled));
+    east.schedule_key_deletion().key_id(&id).pending_window_in_days(7).send().await.unwrap();
+    west.schedule_key_deletion().key_id(&id).pending_window_in_days(7).send().await.expect("ScheduleKeyDeletion of the replica");
+    drop((east, west));
+
+    // Eight days on: the replica is gone, the primary's own seven days begin.
+    trent.restart(&["--dev", "--clock-offset-secs", &(8 * DAY).to_string()]);
+    let (east, west) = (trent.client(REGION), trent.client(WEST));
+    assert_err!(west.describe_key().key_id(&id).send().await, is_not_found_exception);
+    let m = describe(&east, &id).await;
+    assert_eq!(m.key_state(), Some(&KeyState::PendingDeletion));
+    let date = m.deletion_date().expect("a deletion date now").secs();
+    assert!(date >= common::now_secs() + 14 * DAY, "counted from the replica's end, not from the scheduling: {date}");
+    assert!(m.multi_region_configuration().unwrap().replica_keys().is_empty());
+    east.decrypt().ciphertext_blob(ct.clone()).send().await.expect_err("pending deletion");
+    drop((east, west));
+
+    trent.restart(&["--dev", "--clock-offset-secs", &(16 * DAY).to_string()]);
+    assert_err!(trent.client(REGION).describe_key().key_id(&id).send().await, is_not_found_exception);
+}
+
+/// UpdatePrimaryRegion: a replica becomes the primary, on every member at
+/// once; rotation and replication then belong to it; both keys' policies
+/// decide, with `kms:PrimaryRegion`.
+#[tokio::test]
+async fn the_primary_moves_to_a_replica_for_every_member() {
+    let trent = Trent::start(&[]);
+    let (east, west, south) = (trent.client(REGION), trent.client(WEST), trent.client(SOUTH));
+    let created = client_key(&east, east.create_key().multi_region(true)).await;
+    let (id, account) = (created.key_id().to_owned(), created.aws_account_id().unwrap().to_owned());
+    replicate(&east, &id, WEST).await;
+    replicate(&east, &id, SOUTH).await;
+    let ct = east.encrypt().key_id(&id).plaintext(Blob::new(b"moved".to_vec())).send().await.unwrap().ciphertext_blob.unwrap();
+
+    assert_err!(east.update_primary_region().key_id(&id).primary_region("eu-central-1").send().await, is_not_found_exception);
+    assert_err!(west.update_primary_region().key_id(&id).primary_region(SOUTH).send().await, is_unsupported_operation_exception);
+    east.update_primary_region().key_id(&id).primary_region(WEST).send().await.expect("UpdatePrimaryRegion");
+    for (client, kind) in [(&east, MultiRegionKeyType::Replica), (&west, MultiRegionKeyType::Primary), (&south, MultiRegionKeyType::Replica)] {
+        let m = describe(client, &id).await;
+        let (shown, primary, mut replicas) = set_of(&m);
+        replicas.sort();
+        assert_eq!((shown, primary, replicas), (kind, WEST.to_owned(), vec![SOUTH.to_owned(), REGION.to_owned()]));
+        assert_eq!(m.key_state(), Some(&KeyState::Enabled), "each keeps its state");
+        assert_eq!(client.decrypt().ciphertext_blob(ct.clone()).send().await.expect("Decrypt").plaintext.unwrap().as_ref(), b"moved");
+    }
+    // Rotation and replication are the new primary's now.
+    assert_err!(east.rotate_key_on_demand().key_id(&id).send().await, is_unsupported_operation_exception);
+    west.rotate_key_on_demand().key_id(&id).send().await.expect("RotateKeyOnDemand on the new primary");
+    assert_eq!(east.list_key_rotations().key_id(&id).send().await.unwrap().rotations().len(), 1, "the old primary follows the new one");
+    assert_err!(east.replicate_key().key_id(&id).replica_region("ca-central-1").send().await, is_unsupported_operation_exception);
+    replicate(&west, &id, "ca-central-1").await;
+
+    // The replica's own policy decides too: it denies becoming the primary.
+    let deny_moves = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            { "Effect": "Allow", "Principal": { "AWS": format!("arn:aws:iam::{account}:root") }, "Action": "kms:*", "Resource": "*" },
+            { "Effect": "Deny", "Principal": { "AWS": "*" }, "Action": "kms:UpdatePrimaryRegion", "Resource": "*",
+              "Condition": { "StringEquals": { "kms:PrimaryRegion": SOUTH } } }
+        ]
+    })
+    .to_string();
+    south.put_key_policy().key_id(&id).policy(&deny_moves).send().await.unwrap();
+    let e = west.update_primary_region().key_id(&id).primary_region(SOUTH).send().await.expect_err("the replica's policy denies it");
+    assert_eq!(code(&e), "AccessDeniedException");
+    assert_eq!(set_of(&describe(&south, &id).await).1, WEST, "nothing moved");
+    west.update_primary_region().key_id(&id).primary_region(REGION).send().await.expect("back to us-east-1: its policy allows it");
+    assert_eq!(set_of(&describe(&south, &id).await).1, REGION);
 }

@@ -39,20 +39,43 @@ pub trait Store: Send + Sync {
     /// nothing is stored (two nodes making the same AWS managed key at
     /// once: one wins, the other uses the winner's).
     async fn insert_key_with_alias(&self, key: &KeyRecord, material: &MaterialRecord, alias: &AliasRecord) -> Result<(), StoreError>;
-    async fn get_key(&self, key_id: &str) -> Result<Option<KeyRecord>, StoreError>;
-    /// Writes `key` if its `row_version` is still the stored one, else `Conflict`.
-    /// Returns the record's new `row_version`.
+    /// A key by id in one Region (a multi-Region key has a member, with
+    /// the same id, in each Region of its set).
+    async fn get_key(&self, key_id: &str, region: &str) -> Result<Option<KeyRecord>, StoreError>;
+    /// Every member of the set sharing `key_id` (one, for a single-Region
+    /// key), ordered by Region: the replica set, read from the rows
+    /// themselves so it cannot drift.
+    async fn key_members(&self, key_id: &str) -> Result<Vec<KeyRecord>, StoreError>;
+    /// Writes `key` (found by id and Region) if its `row_version` is still
+    /// the stored one, else `Conflict`. Returns the record's new
+    /// `row_version`. Writing a multi-Region primary also copies what the
+    /// set shares ([`KeyRecord::share_from`]) to every replica that
+    /// differs, in the same transaction.
     async fn update_key(&self, key: &KeyRecord) -> Result<i64, StoreError>;
+    /// Adds `replica` to the set of `primary`, in one transaction: only if
+    /// the primary's `row_version` is still the stored one (`Conflict`
+    /// otherwise, `NotFound` if it is gone), which it bumps; `AlreadyExists`
+    /// if the replica's Region already holds a member, so of two nodes
+    /// replicating into one Region at once exactly one wins. The replica
+    /// shares the primary's material rows: none are written.
+    async fn insert_replica(&self, primary: &KeyRecord, replica: &KeyRecord) -> Result<(), StoreError>;
+    /// Writes several keys (the members of a multi-Region set: UpdatePrimaryRegion)
+    /// in one transaction, in the order given, each as [`Store::update_key`]
+    /// would: all of them, or, if any `row_version` is stale (`Conflict`)
+    /// or any key gone (`NotFound`), none.
+    async fn update_keys(&self, keys: &[KeyRecord]) -> Result<(), StoreError>;
     /// Keys of one account and region ordered by key id, after `after`.
     async fn list_keys(&self, account_id: &str, region: &str, after: After<'_>, limit: usize) -> Result<Vec<KeyRecord>, StoreError>;
     async fn get_material(&self, key_id: &str, material_id: &str) -> Result<Option<MaterialRecord>, StoreError>;
-    /// Ids of keys pending deletion whose deletion date is at or before `now`.
-    async fn keys_due_for_deletion(&self, now: Millis) -> Result<Vec<String>, StoreError>;
-    /// Destroys a key: its row, every version of its material, its grants and
-    /// the aliases that point at it, in one transaction; only if `row_version`
-    /// is still the stored one (`Conflict` otherwise), so a deletion that was
-    /// cancelled meanwhile is never carried out.
-    async fn delete_key(&self, key_id: &str, row_version: i64) -> Result<(), StoreError>;
+    /// Keys pending deletion whose deletion date is at or before `now`.
+    async fn keys_due_for_deletion(&self, now: Millis) -> Result<Vec<KeyLocation>, StoreError>;
+    /// Destroys a key (one member of a multi-Region set): its row, its
+    /// grants, its last use and the aliases that point at it, and every
+    /// version of its material if no other member shares it, in one
+    /// transaction; only if `row_version` is still the stored one
+    /// (`Conflict` otherwise), so a deletion that was cancelled meanwhile is
+    /// never carried out.
+    async fn delete_key(&self, key_id: &str, region: &str, row_version: i64) -> Result<(), StoreError>;
     /// Inserts a key created without material (origin EXTERNAL).
     async fn insert_key_without_material(&self, key: &KeyRecord) -> Result<(), StoreError>;
     /// Deletes the named versions of the key's material (imported material
@@ -60,19 +83,20 @@ pub trait Store: Send + Sync {
     /// `row_version` is still the stored one (`Conflict` otherwise). Returns
     /// the key's new `row_version`.
     async fn remove_key_material(&self, key: &KeyRecord, material_ids: &[String]) -> Result<i64, StoreError>;
-    /// Ids of keys whose imported material expires at or before `now`.
-    async fn keys_with_expired_material(&self, now: Millis) -> Result<Vec<String>, StoreError>;
-    /// Ids of enabled keys whose automatic rotation is due at or before `now`.
-    async fn keys_due_for_rotation(&self, now: Millis) -> Result<Vec<String>, StoreError>;
+    /// Keys whose imported material expires at or before `now`.
+    async fn keys_with_expired_material(&self, now: Millis) -> Result<Vec<KeyLocation>, StoreError>;
+    /// Enabled keys whose automatic rotation is due at or before `now`
+    /// (never a replica: see [`KeyRecord::rotation_due`]).
+    async fn keys_due_for_rotation(&self, now: Millis) -> Result<Vec<KeyLocation>, StoreError>;
     /// Rotation: adds `material` and saves `key` (whose current material it
     /// now is) in one transaction, only if `row_version` is still the stored
     /// one (`Conflict` otherwise). Returns the key's new `row_version`.
     async fn rotate_key(&self, key: &KeyRecord, material: &MaterialRecord) -> Result<i64, StoreError>;
 
-    /// Records uses of keys, keeping for each key only the latest; uses of
-    /// keys that no longer exist are dropped.
+    /// Records uses of keys, keeping for each key (id and Region) only the
+    /// latest; uses of keys that no longer exist are dropped.
     async fn record_key_usage(&self, uses: &[KeyUsageRecord]) -> Result<(), StoreError>;
-    async fn get_key_usage(&self, key_id: &str) -> Result<Option<KeyUsageRecord>, StoreError>;
+    async fn get_key_usage(&self, key_id: &str, region: &str) -> Result<Option<KeyUsageRecord>, StoreError>;
 
     // --- aliases ------------------------------------------------------------
     /// `AlreadyExists` if the name is taken in that account and region;
@@ -93,15 +117,15 @@ pub trait Store: Send + Sync {
     // --- grants -------------------------------------------------------------
     /// Inserts a grant unless its key already has `max_per_key` grants (then
     /// nothing is written and the answer is false); count and insert are one
-    /// step. `NotFound` if the key does not exist.
+    /// step. `NotFound` if the key (its id in its Region) does not exist.
     async fn insert_grant(&self, grant: &GrantRecord, max_per_key: usize) -> Result<bool, StoreError>;
     async fn get_grant(&self, grant_id: &str) -> Result<Option<GrantRecord>, StoreError>;
-    /// Grants of a key ordered by grant id, after `after`.
-    async fn list_grants(&self, key_id: &str, after: After<'_>, limit: usize) -> Result<Vec<GrantRecord>, StoreError>;
+    /// Grants of a key (id and Region) ordered by grant id, after `after`.
+    async fn list_grants(&self, key_id: &str, region: &str, after: After<'_>, limit: usize) -> Result<Vec<GrantRecord>, StoreError>;
     /// Grants whose retiring principal is `principal`, ordered by grant id.
     async fn list_retirable_grants(&self, principal: &str, after: After<'_>, limit: usize) -> Result<Vec<GrantRecord>, StoreError>;
-    /// Grants of a key for any of `grantees` (authorization's lookup).
-    async fn grants_for(&self, key_id: &str, grantees: &[String]) -> Result<Vec<GrantRecord>, StoreError>;
+    /// Grants of a key (id and Region) for any of `grantees` (authorization's lookup).
+    async fn grants_for(&self, key_id: &str, region: &str, grantees: &[String]) -> Result<Vec<GrantRecord>, StoreError>;
     /// `NotFound` if there was no such grant.
     async fn delete_grant(&self, grant_id: &str) -> Result<(), StoreError>;
 

@@ -66,13 +66,15 @@ const GENERATION_SIZE: usize = 10_000;
 /// A lookup, by the arguments of the store call that answers it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Query {
-    Key(String),
+    /// A key's id and Region.
+    Key(String, String),
     Material(String, String),
     Alias(String, String, String),
     Principal(String),
     AccessKey(String),
     Entity(String, EntityKind, String),
-    GrantsFor(String, Vec<String>),
+    /// A key's id and Region, and the grantees.
+    GrantsFor(String, String, Vec<String>),
     CustomKeyStore(String),
 }
 
@@ -283,13 +285,13 @@ mod tests {
         let hot = Query::AccessKey("AKIAHOT".into());
         entries.insert(hot.clone(), Answer::AccessKey(None));
         for i in 0..5 * GENERATION_SIZE {
-            entries.insert(Query::Key(i.to_string()), Answer::Key(None));
+            entries.insert(Query::Key(i.to_string(), "us-east-1".into()), Answer::Key(None));
             if i % 1000 == 0 {
                 assert!(entries.get(&hot).is_some(), "the hot answer was dropped after {i} others");
             }
         }
         assert!(entries.get(&hot).is_some());
-        assert!(entries.get(&Query::Key("0".into())).is_none(), "an answer asked once is dropped in time");
+        assert!(entries.get(&Query::Key("0".into(), "us-east-1".into())).is_none(), "an answer asked once is dropped in time");
         assert!(entries.young.len() + entries.old.len() <= 2 * GENERATION_SIZE);
     }
 }

@@ -67,6 +67,11 @@ pub struct KeyRecord {
     pub current_material_id: String,
     #[serde(default)]
     pub multi_region: bool,
+    /// A multi-Region key's primary Region, on every member of its set;
+    /// None for single-Region keys and for primaries recorded before
+    /// replicas existed (their own Region is the primary's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_region: Option<String>,
     /// Rotation schedule and history.
     #[serde(default)]
     pub rotation: KeyRotation,
@@ -208,6 +213,27 @@ impl KeyRecord {
         }]
     }
 
+    /// A replica of a multi-Region key (not its primary).
+    pub fn is_replica(&self) -> bool {
+        self.multi_region && self.primary_region.as_deref().is_some_and(|p| p != self.region)
+    }
+
+    /// When automatic rotation is next due, as the store indexes it: never
+    /// for a replica, which its primary's rotation rotates.
+    pub fn rotation_due(&self) -> Option<Millis> {
+        if self.is_replica() { None } else { self.rotation.next_at }
+    }
+
+    /// Copies what every member of a multi-Region set shares (the current
+    /// material and the rotation schedule and history) from `primary`.
+    /// True if anything changed.
+    pub fn share_from(&mut self, primary: &KeyRecord) -> bool {
+        let changed = self.current_material_id != primary.current_material_id || self.rotation != primary.rotation;
+        self.current_material_id.clone_from(&primary.current_material_id);
+        self.rotation.clone_from(&primary.rotation);
+        changed
+    }
+
     /// The earliest ValidTo of the key's imported materials: what the store
     /// indexes to find expired material.
     pub fn next_material_expiry(&self) -> Option<Millis> {
@@ -284,10 +310,19 @@ impl std::fmt::Debug for AccessKeyRecord {
     }
 }
 
+/// Where a key is: its id and Region (the members of a multi-Region key
+/// share the id, one per Region).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct KeyLocation {
+    pub key_id: String,
+    pub region: String,
+}
+
 /// The last successful cryptographic use of a key (GetKeyLastUsage).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyUsageRecord {
     pub key_id: String,
+    pub region: String,
     pub used_at: Millis,
     /// The operation's name, e.g. `Encrypt`.
     pub operation: String,
@@ -347,6 +382,8 @@ impl EntityRecord {
 pub struct GrantRecord {
     pub grant_id: String,
     pub key_id: String,
+    /// The Region of the key (member) the grant is on.
+    pub region: String,
     pub grantee_principal: String,
     pub retiring_principal: Option<String>,
     pub name: Option<String>,

@@ -107,6 +107,45 @@ async fn postgres_passes_the_conformance_suite() {
     trent_store::conformance::run_all(&store).await;
 }
 
+/// Migration 11 (keys by id and Region) on a database an older release
+/// left: its key, material, alias, grant and last use come through, now
+/// found by id and Region, and a replica has room beside the key.
+#[tokio::test]
+async fn keys_from_before_replicas_are_found_by_id_and_region() {
+    let Some(scratch) = Scratch::new().await else { return };
+    let (key, material) = trent_store::conformance::sample_key("111122223333", "f0000000-0000-4000-8000-00000000000f");
+    let mut sql = format!("SET search_path TO {}; CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY);", scratch.schema);
+    for (i, migration) in trent_store::postgres::migrations()[..10].iter().enumerate() {
+        sql.push_str(migration);
+        sql.push_str(&format!(";INSERT INTO schema_migrations VALUES ({});", i + 1));
+    }
+    let doc = serde_json::to_string(&key).unwrap().replace('\'', "''");
+    sql.push_str(&format!(
+        "INSERT INTO keys (key_id, account_id, region, state, doc, row_version, next_rotation_at) VALUES ('{id}', '111122223333', 'us-east-1', 'Enabled', '{doc}', 7, 99);
+         INSERT INTO key_materials VALUES ('{id}', '{m}', '\\x010203', 1);
+         INSERT INTO aliases VALUES ('111122223333', 'us-east-1', 'alias/old', '{id}', 1, 1);
+         INSERT INTO grants VALUES ('g-old', '{id}', 'arn:aws:iam::111122223333:user/dave', NULL, NULL, 1, '{{}}');
+         INSERT INTO key_last_usage VALUES ('{id}', 10, 'Encrypt', 'r1', 'e1');
+         INSERT INTO key_last_usage VALUES ('dead0000-0000-4000-8000-000000000000', 10, 'Encrypt', 'r0', NULL);
+         SET search_path TO public;",
+        id = key.key_id,
+        m = material.material_id
+    ));
+    scratch.admin.batch_execute(&sql).await.unwrap();
+
+    let store = PostgresStore::connect(&scratch.url()).await.unwrap();
+    let got = store.get_key(&key.key_id, "us-east-1").await.unwrap().unwrap();
+    assert_eq!((got.description.as_str(), got.row_version), ("sample", 7));
+    assert_eq!(store.get_material(&key.key_id, &material.material_id).await.unwrap().unwrap().stored, vec![1, 2, 3]);
+    assert_eq!(store.get_alias("111122223333", "us-east-1", "alias/old").await.unwrap().unwrap().target_key_id, key.key_id);
+    assert_eq!(store.get_grant("g-old").await.unwrap().unwrap().region, "us-east-1");
+    assert_eq!(store.get_key_usage(&key.key_id, "us-east-1").await.unwrap().unwrap().event_id.as_deref(), Some("e1"));
+    assert_eq!(store.keys_due_for_rotation(99).await.unwrap().len(), 1);
+    store.insert_replica(&got, &trent_store::conformance::replica_of(&got, "eu-west-1")).await.unwrap();
+    assert_eq!(store.key_members(&key.key_id).await.unwrap().len(), 2);
+    assert_migrations_applied_once(&scratch).await;
+}
+
 #[tokio::test]
 async fn connecting_again_to_a_migrated_schema_is_idempotent() {
     let Some(scratch) = Scratch::new().await else { return };
@@ -141,7 +180,7 @@ async fn nodes_starting_at_once_migrate_once_and_share_the_data() {
     let (key, material) = trent_store::conformance::sample_key("111111111111", "50000000-0000-4000-8000-000000000005");
     started[0].insert_key(&key, &material).await.unwrap();
     for node in &started[1..] {
-        assert_eq!(node.get_key(&key.key_id).await.unwrap().map(|k| k.key_id), Some(key.key_id.clone()));
+        assert_eq!(node.get_key(&key.key_id, &key.region).await.unwrap().map(|k| k.key_id), Some(key.key_id.clone()));
     }
 }
 
@@ -172,7 +211,7 @@ async fn a_lost_connection_is_a_backend_error_and_the_next_call_reconnects() {
     let store = PostgresStore::connect(&scratch.url()).await.unwrap();
     let (key, material) = trent_store::conformance::sample_key("111111111111", "80000000-0000-4000-8000-000000000008");
     store.insert_key(&key, &material).await.unwrap();
-    let read = store.get_key(&key.key_id).await.unwrap().unwrap();
+    let read = store.get_key(&key.key_id, &key.region).await.unwrap().unwrap();
 
     // Hold the key's row so the store's update waits on the server, where
     // its connection is then killed: the call is certainly in flight.
@@ -185,7 +224,7 @@ async fn a_lost_connection_is_a_backend_error_and_the_next_call_reconnects() {
     assert!(matches!(result, Err(StoreError::Backend(_))), "{result:?}");
     holder.batch_execute("ROLLBACK").await.unwrap();
 
-    let now = store.get_key(&key.key_id).await.expect("the pool reconnects by itself").unwrap();
+    let now = store.get_key(&key.key_id, &key.region).await.expect("the pool reconnects by itself").unwrap();
     assert_eq!(now.description, read.description);
     assert_eq!(store.update_key(&read).await.unwrap(), read.row_version + 1);
 }

@@ -77,7 +77,7 @@ async fn matching_grant(ctx: &Ctx, key: &KeyRecord, caller: &crate::policy::Call
     let Some(operation) = grants::operation_of(action) else { return Ok(None) };
     let mut grantees = vec![caller.arn.clone()];
     grantees.extend(caller.role_arn.clone());
-    for g in ctx.state.store.grants_for(&key.key_id, &grantees).await? {
+    for g in ctx.state.store.grants_for(&key.key_id, &key.region, &grantees).await? {
         let doc = GrantDoc::parse(&g)?;
         if doc.allows(operation, context) {
             return Ok(Some((g.grant_id, doc)));

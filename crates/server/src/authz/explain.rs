@@ -47,7 +47,7 @@ pub async fn explain(state: Arc<AppState>, q: &Question) -> Result<Answer, KmsEr
     let principal = Principal::from_arn(&q.principal).ok_or_else(|| KmsError::validation(format!("Principal '{}' is not an IAM user, account root or assumed-role ARN", q.principal)))?;
     let region = q.key_arn.split(':').nth(3).filter(|r| !r.is_empty()).ok_or_else(|| KmsError::validation(format!("KeyArn '{}' is not a key ARN", q.key_arn)))?.to_owned();
     let key_id = q.key_arn.rsplit('/').next().unwrap_or_default().to_owned();
-    let key = state.store.get_key(&key_id).await?.filter(|k| k.arn == q.key_arn).ok_or_else(|| KmsError::from(crate::protocol::catalogue::Error::KeyNotFound { arn: q.key_arn.clone() }))?;
+    let key = state.store.get_key(&key_id, &region).await?.filter(|k| k.arn == q.key_arn).ok_or_else(|| KmsError::from(crate::protocol::catalogue::Error::KeyNotFound { arn: q.key_arn.clone() }))?;
     let ctx = Ctx { state, principal, region, request_id: "explain".into(), event_id: "explain".into(), audit: Default::default(), authz: Default::default() };
     let mut extra = crate::policy::Facts::default();
     super::supplied::add_context_facts(&mut extra, &q.encryption_context);

@@ -43,7 +43,7 @@ pub async fn retire(ctx: &Ctx, request: &Request) -> Result<Authorized<GrantReco
     let mut reason = if allowed { format!("the caller may retire grant {grant_id}") } else { String::new() };
     if !allowed {
         // A key policy (or IAM, through it) may also allow kms:RetireGrant.
-        if let Some(key) = ctx.state.store.get_key(&grant.key_id).await? {
+        if let Some(key) = ctx.state.store.get_key(&grant.key_id, &grant.region).await? {
             let (v, _) = decide::verdict(ctx, &key, "kms:RetireGrant", Supply::Given(&Facts::default(), &EncryptionContext::new())).await?;
             allowed = v.allowed();
             reason = v.reason;

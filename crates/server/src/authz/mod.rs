@@ -84,6 +84,8 @@ pub enum Access {
     /// the key it is to point to (CreateAlias, UpdateAlias).
     Alias { alias: Authorized<AliasScope>, current: Option<AliasRecord>, target: Option<Authorized<KeyRecord>> },
     Grant(Authorized<GrantRecord>),
+    /// UpdatePrimaryRegion: the primary and the replica to become primary.
+    PrimaryAndReplica { primary: Authorized<KeyRecord>, replica: Authorized<KeyRecord> },
 }
 
 impl Access {
@@ -121,6 +123,13 @@ impl Access {
         match self {
             Access::Alias { alias, current, target } => Ok((alias, current, target)),
             _ => Err(Self::wrong("alias")),
+        }
+    }
+
+    pub fn primary_and_replica(self) -> Result<(Authorized<KeyRecord>, Authorized<KeyRecord>), KmsError> {
+        match self {
+            Access::PrimaryAndReplica { primary, replica } => Ok((primary, replica)),
+            _ => Err(Self::wrong("primary and replica key")),
         }
     }
 
@@ -173,6 +182,8 @@ pub async fn authorize(ctx: &Ctx, request: &Request) -> Result<Access, KmsError>
             };
             Ok(Access::ReEncrypt { source, destination })
         }
+        Resource::Replicate => replicate(ctx, &row, request).await,
+        Resource::PrimaryAndReplica => primary_and_replica(ctx, &row, request).await,
         Resource::Alias => alias(ctx, &row, request).await,
         Resource::Grant => grant::retire(ctx, request).await.map(Access::Grant),
     }
@@ -200,6 +211,37 @@ async fn authorized(ctx: &Ctx, key: KeyRecord, action: &str, request: &Request, 
     // Whatever the policies said: nobody changes an AWS managed key.
     crate::keys::managed::check(ctx, &key, request.operation(), action)?;
     Ok((Authorized(key), grant))
+}
+
+/// ReplicateKey, as AWS documents its permissions: `kms:ReplicateKey` on
+/// the primary key (its key policy, in the primary's Region) and
+/// `kms:CreateKey` in an IAM policy in the replica Region (identity
+/// policies, resource `*`). Both see the request's `kms:ReplicaRegion`.
+/// Key ids only: AWS takes no alias for the primary.
+async fn replicate(ctx: &Ctx, row: &table::Descriptor, request: &Request) -> Result<Access, KmsError> {
+    let reference = supplied::key_member(request).ok_or_else(|| Access::wrong("key member"))?;
+    let (key, grant) = key(ctx, row, request, reference, false, Side::Key).await?;
+    decide::identity_only(ctx, "kms:CreateKey", "*", Supply::Request(request, Side::Key)).await?;
+    Ok(Access::Key { key, grant })
+}
+
+/// UpdatePrimaryRegion: the action on the primary (named by `KeyId`, in
+/// the caller's Region) and on the member in `PrimaryRegion`, each by its
+/// own key policy and grants, both with `kms:PrimaryRegion`. A Region
+/// without a member of the set is NotFoundException (its ARN there).
+async fn primary_and_replica(ctx: &Ctx, row: &table::Descriptor, request: &Request) -> Result<Access, KmsError> {
+    let Request::UpdatePrimaryRegion(i) = request else { return Err(Access::wrong("UpdatePrimaryRegion request")) };
+    let (primary, _) = key(ctx, row, request, &i.key_id, false, Side::Key).await?;
+    // Allowed on it: then a key that is no primary is told so before any Region is looked at.
+    crate::keys::multi_region::check_is_primary(&primary)?;
+    let arn = crate::keys::reference::key_arn(&i.primary_region, &primary.account_id, &primary.key_id);
+    let member = match ctx.state.store.get_key(&primary.key_id, &i.primary_region).await? {
+        Some(m) if m.account_id == primary.account_id => crate::keys::live::still_live(ctx, m).await?,
+        _ => None,
+    };
+    let member = member.ok_or_else(|| KmsError::from(Error::KeyNotFound { arn }))?;
+    let (replica, _) = authorized(ctx, member, row.action, request, Side::Key).await?;
+    Ok(Access::PrimaryAndReplica { primary, replica })
 }
 
 /// The alias operations. AWS: CreateAlias needs the action on the alias

@@ -54,9 +54,9 @@ pub async fn key(ctx: &Ctx, row: &Descriptor, reference: &str, aliases: bool) ->
 pub async fn ciphertext_key(ctx: &Ctx, key_id: Uuid) -> Result<KeyRecord, KmsError> {
     // The header carries 16 bytes: a key id's, or a multi-Region key id's
     // hex digits (`keys::reference::key_id_bytes`).
-    let found = match ctx.state.store.get_key(&key_id.to_string()).await? {
+    let found = match ctx.state.store.get_key(&key_id.to_string(), &ctx.region).await? {
         Some(k) => Some(k),
-        None => ctx.state.store.get_key(&multi_region_id(&key_id)).await?,
+        None => ctx.state.store.get_key(&multi_region_id(&key_id), &ctx.region).await?,
     };
     let key = match found {
         Some(k) if k.region == ctx.region => crate::keys::live::still_live(ctx, k).await?,

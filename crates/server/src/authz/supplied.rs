@@ -134,7 +134,11 @@ pub fn add_facts(request: &Request, side: Side, f: &mut Facts) {
         }
         R::TagResource(i) => request_tags(f, Some(&i.tags)),
         R::UntagResource(i) => f.set_many("aws:TagKeys", i.tag_keys.clone()),
-        R::ReplicateKey(i) => f.set("kms:ReplicaRegion", i.replica_region.clone()),
+        R::ReplicateKey(i) => {
+            f.set("kms:ReplicaRegion", i.replica_region.clone());
+            f.set("kms:BypassPolicyLockoutSafetyCheck", i.bypass_policy_lockout_safety_check.unwrap_or(false).to_string());
+            request_tags(f, i.tags.as_deref());
+        }
         // No condition keys of their own (the caller's and the key's still count).
         R::CancelKeyDeletion(_)
         | R::ConnectCustomKeyStore(_)
@@ -164,13 +168,13 @@ pub fn add_facts(request: &Request, side: Side, f: &mut Facts) {
         | R::RotateKeyOnDemand(_)
         | R::UpdateAlias(_)
         | R::UpdateCustomKeyStore(_)
-        | R::UpdateKeyDescription(_)
-        | R::UpdatePrimaryRegion(_) => {}
+        | R::UpdateKeyDescription(_) => {}
+        R::UpdatePrimaryRegion(i) => f.set("kms:PrimaryRegion", i.primary_region.clone()),
     }
 }
 
 /// The member that names the key of an operation whose row authorizes
-/// one key (`Resource::Key`): `KeyId` in every one of them.
+/// one key (`Resource::Key`, and ReplicateKey's primary): `KeyId` in every one of them.
 pub fn key_member(request: &Request) -> Option<&str> {
     use Request as R;
     let key_id = match request {
@@ -202,6 +206,7 @@ pub fn key_member(request: &Request) -> Option<&str> {
         R::ListKeyRotations(i) => &i.key_id,
         R::ListResourceTags(i) => &i.key_id,
         R::PutKeyPolicy(i) => &i.key_id,
+        R::ReplicateKey(i) => &i.key_id,
         R::RevokeGrant(i) => &i.key_id,
         R::RotateKeyOnDemand(i) => &i.key_id,
         R::ScheduleKeyDeletion(i) => &i.key_id,
@@ -209,6 +214,7 @@ pub fn key_member(request: &Request) -> Option<&str> {
         R::TagResource(i) => &i.key_id,
         R::UntagResource(i) => &i.key_id,
         R::UpdateKeyDescription(i) => &i.key_id,
+        R::UpdatePrimaryRegion(i) => &i.key_id,
         R::Verify(i) => &i.key_id,
         R::VerifyMac(i) => &i.key_id,
         _ => return None,

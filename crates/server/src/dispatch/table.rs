@@ -28,6 +28,14 @@ pub enum Resource {
     Alias,
     /// RetireGrant: the grant, by its token or by key and grant id.
     Grant,
+    /// ReplicateKey: the primary key its `KeyId` names (the row's action,
+    /// key policy and grants) and `kms:CreateKey` in the replica's Region
+    /// (identity policies), both with `kms:ReplicaRegion` supplied.
+    Replicate,
+    /// UpdatePrimaryRegion: the primary its `KeyId` names and the replica
+    /// in `PrimaryRegion`, each decided by its own key policy (AWS: the
+    /// action on both keys, each in its Region).
+    PrimaryAndReplica,
     /// An operation Trent does not implement yet: refused before anything.
     Unsupported,
 }
@@ -88,7 +96,7 @@ impl Descriptor {
 /// The row of `op`.
 pub const fn describe(op: Operation) -> Descriptor {
     use Operation as O;
-    use Resource::{Account, Alias, CiphertextKey, Grant, ReEncrypt, Unsupported};
+    use Resource::{Account, Alias, CiphertextKey, Grant, PrimaryAndReplica, ReEncrypt, Replicate};
     match op {
         O::CancelKeyDeletion => row(op, "kms:CancelKeyDeletion", KEY),
         O::ConnectCustomKeyStore => row(op, "kms:ConnectCustomKeyStore", Account),
@@ -134,7 +142,7 @@ pub const fn describe(op: Operation) -> Descriptor {
         O::ListRetirableGrants => row(op, "kms:ListRetirableGrants", Account).read_only(),
         O::PutKeyPolicy => row(op, "kms:PutKeyPolicy", KEY),
         O::ReEncrypt => row(op, "kms:ReEncrypt", ReEncrypt).crypto().material(),
-        O::ReplicateKey => row(op, "kms:ReplicateKey", Unsupported),
+        O::ReplicateKey => row(op, "kms:ReplicateKey", Replicate),
         O::RetireGrant => row(op, "kms:RetireGrant", Grant).cross_account(),
         O::RevokeGrant => row(op, "kms:RevokeGrant", KEY).cross_account(),
         O::RotateKeyOnDemand => row(op, "kms:RotateKeyOnDemand", KEY),
@@ -145,7 +153,7 @@ pub const fn describe(op: Operation) -> Descriptor {
         O::UpdateAlias => row(op, "kms:UpdateAlias", Alias),
         O::UpdateCustomKeyStore => row(op, "kms:UpdateCustomKeyStore", Account),
         O::UpdateKeyDescription => row(op, "kms:UpdateKeyDescription", KEY),
-        O::UpdatePrimaryRegion => row(op, "kms:UpdatePrimaryRegion", Unsupported),
+        O::UpdatePrimaryRegion => row(op, "kms:UpdatePrimaryRegion", PrimaryAndReplica),
         O::Verify => row(op, "kms:Verify", KEY_OR_ALIAS).crypto(),
         O::VerifyMac => row(op, "kms:VerifyMac", KEY_OR_ALIAS).crypto(),
     }

@@ -110,6 +110,8 @@ pub async fn retirable_grants(ctx: &OpCtx<'_>, account: &Authorized<String>, ret
 /// The ARN of a listed grant's key, if the key exists in this region
 /// (grants on keys of other regions are not this endpoint's to show).
 pub async fn retirable_grant_key(ctx: &OpCtx<'_>, grant: &RetirableGrant) -> Result<Option<String>, KmsError> {
-    let Some(key) = ctx.store().get_key(&grant.key_id).await? else { return Ok(None) };
-    Ok((key.region == ctx.region()).then_some(key.arn))
+    if grant.region != ctx.region() {
+        return Ok(None);
+    }
+    Ok(ctx.store().get_key(&grant.key_id, &grant.region).await?.map(|key| key.arn))
 }

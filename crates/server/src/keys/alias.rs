@@ -60,7 +60,7 @@ pub async fn update(ctx: &OpCtx<'_>, alias: &Authorized<AliasScope>, mut current
     if current.account_id != alias.account_id || current.region != alias.region || current.alias_name != alias.name {
         return Err(KmsError::internal(format!("UpdateAlias was given another alias than {}", alias.arn())));
     }
-    if let Some(target) = ctx.store().get_key(&current.target_key_id).await? {
+    if let Some(target) = ctx.store().get_key(&current.target_key_id, &current.region).await? {
         if target.key_spec != key.key_spec || target.key_usage != key.key_usage {
             return Err(Error::AliasTypeMismatch { arn: key.arn.clone() }.into());
         }

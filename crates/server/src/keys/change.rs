@@ -52,5 +52,5 @@ pub fn gone(key: &KeyRecord) -> KmsError {
 /// Only for `crate::keys`' own retry loops, on a key they were handed
 /// authorized: only its contents are read again.
 pub(in crate::keys) async fn reread(ctx: &OpCtx<'_>, key: &KeyRecord) -> Result<KeyRecord, KmsError> {
-    ctx.store().get_key(&key.key_id).await?.ok_or_else(|| gone(key))
+    ctx.store().get_key(&key.key_id, &key.region).await?.ok_or_else(|| gone(key))
 }

@@ -165,7 +165,7 @@ pub fn operation_of(action: &str) -> Option<&str> {
 
 /// A page of the key's grants, in grant id order, after `after`.
 pub async fn list(ctx: &OpCtx<'_>, key: &Authorized<KeyRecord>, after: Option<&str>, limit: usize) -> Result<Vec<GrantRecord>, KmsError> {
-    Ok(ctx.store().list_grants(&key.key_id, after, limit).await?)
+    Ok(ctx.store().list_grants(&key.key_id, &key.region, after, limit).await?)
 }
 
 /// CreateGrant: a new grant of the key; its id, or AWS's LimitExceeded
@@ -174,6 +174,7 @@ pub async fn create(ctx: &OpCtx<'_>, key: &Authorized<KeyRecord>, grantee: Strin
     let record = GrantRecord {
         grant_id: new_grant_id()?,
         key_id: key.key_id.clone(),
+        region: key.region.clone(),
         grantee_principal: grantee,
         retiring_principal: retiring,
         name,
@@ -188,12 +189,12 @@ pub async fn create(ctx: &OpCtx<'_>, key: &Authorized<KeyRecord>, grantee: Strin
 
 /// The grant `grant_id` names, if it is a grant of the key.
 pub async fn find(ctx: &OpCtx<'_>, key: &Authorized<KeyRecord>, grant_id: &str) -> Result<Option<GrantRecord>, KmsError> {
-    Ok(ctx.store().get_grant(grant_id).await?.filter(|g| g.key_id == key.key_id))
+    Ok(ctx.store().get_grant(grant_id).await?.filter(|g| g.key_id == key.key_id && g.region == key.region))
 }
 
 /// RevokeGrant: deletes a grant of the key (one [`find`] returned).
 pub async fn revoke(ctx: &OpCtx<'_>, key: &Authorized<KeyRecord>, grant: &GrantRecord) -> Result<(), KmsError> {
-    if grant.key_id != key.key_id {
+    if grant.key_id != key.key_id || grant.region != key.region {
         return Err(KmsError::internal(format!("grant {} is not a grant of {}", grant.grant_id, key.arn)));
     }
     delete(ctx, &grant.grant_id).await

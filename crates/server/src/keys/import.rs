@@ -202,7 +202,7 @@ pub async fn expire_if_due(store: &dyn Store, key: KeyRecord, now: Millis, event
             Ok(next)
         }
         // Changed meanwhile (expired by another node, or re-imported): read it again.
-        Err(StoreError::Conflict) => store.get_key(&key.key_id).await?.ok_or(StoreError::NotFound),
+        Err(StoreError::Conflict) => store.get_key(&key.key_id, &key.region).await?.ok_or(StoreError::NotFound),
         Err(e) => Err(e),
     }
 }

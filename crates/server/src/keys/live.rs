@@ -11,7 +11,7 @@ use crate::state::Ctx;
 /// The key, if it exists in `account_id` and the caller's region and has
 /// not been destroyed meanwhile.
 pub async fn get(ctx: &Ctx, account_id: &str, key_id: &str) -> Result<Option<KeyRecord>, KmsError> {
-    let Some(key) = ctx.state.store.get_key(key_id).await? else { return Ok(None) };
+    let Some(key) = ctx.state.store.get_key(key_id, &ctx.region).await? else { return Ok(None) };
     if key.account_id != account_id || key.region != ctx.region {
         return Ok(None);
     }
@@ -25,5 +25,15 @@ pub async fn still_live(ctx: &Ctx, key: KeyRecord) -> Result<Option<KeyRecord>, 
         return Ok(None);
     }
     let key = crate::keys::import::expire_if_due(ctx.state.store.as_ref(), key, ctx.now(), ctx.state.as_ref()).await?;
+    let store = ctx.state.store.as_ref();
+    let settled = match crate::keys::multi_region::settle(store, key).await {
+        Ok(key) => crate::keys::multi_region::release(store, key, ctx.now()).await,
+        Err(e) => Err(e),
+    };
+    let key = match settled {
+        Ok(key) => key,
+        Err(trent_store::StoreError::NotFound) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
     Ok(Some(key))
 }

@@ -123,6 +123,7 @@ pub async fn get_or_create(ctx: &Ctx, account_id: &str, alias_name: &str) -> Res
         tags: Vec::new(),
         current_material_id: hex::encode(material_id),
         multi_region: false,
+        primary_region: None,
         rotation: KeyRotation { period_days: Some(ROTATION_PERIOD_DAYS), next_at: Some(next_rotation(now, ROTATION_PERIOD_DAYS)), base: Some(now), ..Default::default() },
         import: Default::default(),
         key_manager: KeyManager::Aws,
@@ -295,6 +296,8 @@ mod tests {
                 O::CreateAlias => serde_json::json!({ "AliasName": "alias/new", "TargetKeyId": id }),
                 O::UpdateAlias => serde_json::json!({ "AliasName": "alias/customer", "TargetKeyId": id }),
                 O::DeleteAlias => serde_json::json!({ "AliasName": "alias/aws/s3" }),
+                O::ReplicateKey => serde_json::json!({ "KeyId": id, "ReplicaRegion": "eu-west-1" }),
+                O::UpdatePrimaryRegion => serde_json::json!({ "KeyId": id, "PrimaryRegion": "eu-west-1" }),
                 _ => key,
             }
         };
@@ -309,7 +312,7 @@ mod tests {
             assert!(e.message.as_deref().unwrap_or_default().contains("because no resource-based policy allows"), "{}: {:?}", op.name(), e.message);
             refused += 1;
         }
-        assert_eq!(refused, 16);
+        assert_eq!(refused, 18);
         for (op, body) in [
             (O::DescribeKey, serde_json::json!({ "KeyId": "alias/aws/s3" })),
             (O::GetKeyPolicy, serde_json::json!({ "KeyId": id })),
@@ -339,7 +342,7 @@ mod tests {
             assert_eq!(rule == OnAwsManaged::Refused, refused.contains(&op.name()), "{}", op.name());
             let resource = describe(op).resource;
             match rule {
-                OnAwsManaged::Refused => assert!(matches!(resource, Resource::Key { .. } | Resource::Alias | Resource::Unsupported), "{}", op.name()),
+                OnAwsManaged::Refused => assert!(matches!(resource, Resource::Key { .. } | Resource::Alias | Resource::Replicate | Resource::PrimaryAndReplica | Resource::Unsupported), "{}", op.name()),
                 OnAwsManaged::NoKey => assert!(matches!(resource, Resource::Account | Resource::Unsupported), "{}", op.name()),
                 OnAwsManaged::Allowed => assert!(!matches!(resource, Resource::Unsupported), "{}", op.name()),
             }

@@ -85,7 +85,7 @@ pub fn key_metadata(key: &KeyRecord) -> Value {
         }
     }
     m.insert("MultiRegion".into(), json!(key.multi_region));
-    if let Some(configuration) = crate::keys::multi_region::configuration(key) {
+    if let Some(configuration) = crate::keys::multi_region::configuration(key, &[]) {
         m.insert("MultiRegionConfiguration".into(), configuration);
     }
     if let Some(material) = current_key_material_id(key) {

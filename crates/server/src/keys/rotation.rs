@@ -28,6 +28,16 @@ pub fn check_rotatable(key: &KeyRecord) -> Result<(), KmsError> {
     Ok(())
 }
 
+/// Changing rotation (EnableKeyRotation, DisableKeyRotation,
+/// RotateKeyOnDemand): not on a multi-Region replica, whose rotation is
+/// its primary's (AWS: UnsupportedOperationException).
+pub fn check_not_replica(key: &KeyRecord) -> Result<(), KmsError> {
+    if key.is_replica() {
+        return Err(Error::ReplicaRotation { arn: key.arn.clone() }.into());
+    }
+    Ok(())
+}
+
 /// On-demand rotation: symmetric encryption keys with material KMS made,
 /// or with imported material (rotated to material imported for it).
 pub fn check_rotatable_on_demand(key: &KeyRecord) -> Result<(), KmsError> {

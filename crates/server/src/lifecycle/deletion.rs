@@ -22,10 +22,11 @@ pub async fn destroy_if_due(store: &dyn Store, key: &KeyRecord, now: Millis, eve
     if !is_due(key, now) {
         return Ok(false);
     }
-    match store.delete_key(&key.key_id, key.row_version).await {
+    match store.delete_key(&key.key_id, &key.region, key.row_version).await {
         Ok(()) => {
-            tracing::info!(key_id = %key.key_id, "key destroyed: its deletion waiting period ended");
+            tracing::info!(key_id = %key.key_id, region = %key.region, "key destroyed: its deletion waiting period ended");
             events.key_destroyed(key).await;
+            crate::keys::multi_region::replica_destroyed(store, key, now).await?;
             Ok(true)
         }
         // Another request or node destroyed it first: it is gone all the same.
@@ -42,9 +43,9 @@ fn is_due(key: &KeyRecord, now: Millis) -> bool {
 pub async fn sweep(store: &dyn Store, clock: &dyn Clock, events: &dyn JobEvents) -> Result<usize, StoreError> {
     let now = clock.now_millis();
     let mut destroyed = 0;
-    for key_id in store.keys_due_for_deletion(now).await? {
+    for due in store.keys_due_for_deletion(now).await? {
         // Re-read: the deletion may have been cancelled since the listing.
-        if let Some(key) = store.get_key(&key_id).await? {
+        if let Some(key) = store.get_key(&due.key_id, &due.region).await? {
             if destroy_if_due(store, &key, now, events).await? {
                 destroyed += 1;
             }
@@ -72,7 +73,7 @@ mod tests {
     async fn pending_key(store: &dyn Store, key_id: &str, deletion_date: Millis) {
         let (mut key, material) = trent_store::conformance::sample_key("111122223333", key_id);
         store.insert_key(&key, &material).await.unwrap();
-        key = store.get_key(key_id).await.unwrap().unwrap();
+        key = store.get_key(key_id, "us-east-1").await.unwrap().unwrap();
         key.state = KeyState::PendingDeletion;
         key.deletion_date = Some(deletion_date);
         store.update_key(&key).await.unwrap();
@@ -89,9 +90,9 @@ mod tests {
         assert_eq!(sweep(&store, &clock, &NoEvents).await.unwrap(), 0);
         clock.advance_millis(1);
         assert_eq!(sweep(&store, &clock, &NoEvents).await.unwrap(), 1);
-        assert!(store.get_key("10000000-0000-4000-8000-000000000001").await.unwrap().is_none());
+        assert!(store.get_key("10000000-0000-4000-8000-000000000001", "us-east-1").await.unwrap().is_none());
         assert!(store.get_material("10000000-0000-4000-8000-000000000001", &"ab".repeat(32)).await.unwrap().is_none());
-        assert!(store.get_key("20000000-0000-4000-8000-000000000002").await.unwrap().is_some());
+        assert!(store.get_key("20000000-0000-4000-8000-000000000002", "us-east-1").await.unwrap().is_some());
     }
 
     #[tokio::test]
@@ -99,13 +100,13 @@ mod tests {
         let store = SqliteStore::open_in_memory().unwrap();
         let key_id = "30000000-0000-4000-8000-000000000003";
         pending_key(&store, key_id, DAY).await;
-        let stale = store.get_key(key_id).await.unwrap().unwrap();
+        let stale = store.get_key(key_id, "us-east-1").await.unwrap().unwrap();
         let mut cancelled = stale.clone();
         cancelled.state = KeyState::Disabled;
         cancelled.deletion_date = None;
         store.update_key(&cancelled).await.unwrap();
         // A destroyer that read the key before the cancellation must not win.
         assert!(matches!(destroy_if_due(&store, &stale, 2 * DAY, &NoEvents).await, Err(StoreError::Conflict)));
-        assert!(store.get_key(key_id).await.unwrap().is_some());
+        assert!(store.get_key(key_id, "us-east-1").await.unwrap().is_some());
     }
 }

@@ -19,8 +19,8 @@ pub const EXPIRY_LEASE: &str = "material-expiry";
 pub async fn sweep(store: &dyn Store, clock: &dyn Clock, events: &dyn JobEvents) -> Result<usize, StoreError> {
     let now = clock.now_millis();
     let mut expired = 0;
-    for key_id in store.keys_with_expired_material(now).await? {
-        let Some(key) = store.get_key(&key_id).await? else { continue };
+    for due in store.keys_with_expired_material(now).await? {
+        let Some(key) = store.get_key(&due.key_id, &due.region).await? else { continue };
         let before = key.row_version;
         match expire_if_due(store, key, now, events).await {
             Ok(after) if after.row_version != before => expired += 1,

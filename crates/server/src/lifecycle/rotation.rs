@@ -22,9 +22,10 @@ pub const ROTATION_LEASE: &str = "key-rotation";
 pub async fn sweep(store: &dyn Store, provider: &Arc<dyn KeyProvider>, clock: &dyn Clock, events: &dyn JobEvents) -> Result<usize, StoreError> {
     let now = clock.now_millis();
     let mut rotated = 0;
-    for key_id in store.keys_due_for_rotation(now).await? {
+    for due in store.keys_due_for_rotation(now).await? {
+        let key_id = &due.key_id;
         // Re-read: it may have been rotated, disabled or changed since the listing.
-        let Some(key) = store.get_key(&key_id).await? else { continue };
+        let Some(key) = store.get_key(key_id, &due.region).await? else { continue };
         if key.state != trent_store::KeyState::Enabled || key.rotation.next_at.is_none_or(|at| at > now) {
             continue;
         }
@@ -64,7 +65,7 @@ mod tests {
         let provider: Arc<dyn KeyProvider> = Arc::new(SoftwareProvider::new(Arc::new(RootKey::from_bytes(trent_crypto::random_secret(32).unwrap()).unwrap())));
         let (key, material) = trent_store::conformance::sample_key("111122223333", KEY);
         store.insert_key(&key, &material).await.unwrap();
-        let mut key = store.get_key(KEY).await.unwrap().unwrap();
+        let mut key = store.get_key(KEY, "us-east-1").await.unwrap().unwrap();
         key.rotation.period_days = Some(period_days);
         key.rotation.base = Some(0);
         key.rotation.next_at = Some(next_rotation(0, period_days));
@@ -80,7 +81,7 @@ mod tests {
         clock.advance_millis(1);
         assert_eq!(sweep(&store, &provider, &clock, &NoEvents).await.unwrap(), 1);
         assert_eq!(sweep(&store, &provider, &clock, &NoEvents).await.unwrap(), 0, "rotated twice for one due date");
-        let key = store.get_key(KEY).await.unwrap().unwrap();
+        let key = store.get_key(KEY, "us-east-1").await.unwrap().unwrap();
         assert_eq!(key.rotation.history.len(), 1);
         assert_ne!(key.current_material_id, "ab".repeat(32));
         assert_eq!(key.rotation.initial_material_id.as_deref(), Some("ab".repeat(32).as_str()));
@@ -93,7 +94,7 @@ mod tests {
         let (store, provider, clock) = setup(90).await;
         clock.advance_millis(400 * DAY_MILLIS); // four periods missed
         assert_eq!(sweep(&store, &provider, &clock, &NoEvents).await.unwrap(), 1);
-        let key = store.get_key(KEY).await.unwrap().unwrap();
+        let key = store.get_key(KEY, "us-east-1").await.unwrap().unwrap();
         assert_eq!(key.rotation.history.len(), 1);
         assert_eq!(key.rotation.next_at, Some(490 * DAY_MILLIS), "the schedule continues from the late rotation");
     }
@@ -101,12 +102,12 @@ mod tests {
     #[tokio::test]
     async fn a_disabled_key_waits_and_rotates_once_enabled() {
         let (store, provider, clock) = setup(90).await;
-        let mut key = store.get_key(KEY).await.unwrap().unwrap();
+        let mut key = store.get_key(KEY, "us-east-1").await.unwrap().unwrap();
         key.state = KeyState::Disabled;
         store.update_key(&key).await.unwrap();
         clock.advance_millis(100 * DAY_MILLIS);
         assert_eq!(sweep(&store, &provider, &clock, &NoEvents).await.unwrap(), 0);
-        let mut key = store.get_key(KEY).await.unwrap().unwrap();
+        let mut key = store.get_key(KEY, "us-east-1").await.unwrap().unwrap();
         key.state = KeyState::Enabled;
         store.update_key(&key).await.unwrap();
         assert_eq!(sweep(&store, &provider, &clock, &NoEvents).await.unwrap(), 1);
@@ -118,6 +119,6 @@ mod tests {
         clock.advance_millis(90 * DAY_MILLIS);
         let (a, b) = tokio::join!(sweep(&store, &provider, &clock, &NoEvents), sweep(&store, &provider, &clock, &NoEvents));
         assert_eq!(a.unwrap() + b.unwrap(), 1);
-        assert_eq!(store.get_key(KEY).await.unwrap().unwrap().rotation.history.len(), 1);
+        assert_eq!(store.get_key(KEY, "us-east-1").await.unwrap().unwrap().rotation.history.len(), 1);
     }
 }

@@ -13,7 +13,8 @@ use crate::protocol::catalogue::Error;
 
 pub async fn handle(ctx: &OpCtx<'_>, _req: CancelKeyDeletionRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
     let key = modify_key(ctx, key, |key| {
-        if key.state != KeyState::PendingDeletion {
+        // A multi-Region primary waiting for its replicas may be cancelled too (AWS).
+        if !matches!(key.state, KeyState::PendingDeletion | KeyState::PendingReplicaDeletion) {
             return Err(Error::NotPendingDeletion { arn: key.arn.clone() }.into());
         }
         key.state = KeyState::Disabled;

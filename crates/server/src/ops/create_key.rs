@@ -110,6 +110,7 @@ pub async fn handle(ctx: &OpCtx<'_>, req: CreateKeyRequest, account: Authorized<
         policy,
         tags,
         current_material_id: generated.as_ref().map(|(_, id)| hex::encode(id)).unwrap_or_default(),
+        primary_region: multi_region.then(|| ctx.region().to_owned()),
         multi_region,
         rotation: Default::default(),
         import: Default::default(),

@@ -6,11 +6,16 @@ use trent_model::input::DescribeKeyRequest;
 use crate::authz::Authorized;
 use trent_store::{ConnectionState, KeyRecord, KeyState};
 use crate::keys::OpCtx;
-use crate::keys::{key_stores, metadata};
+use crate::keys::{key_stores, metadata, multi_region};
 use crate::protocol::error::KmsError;
 
 pub async fn handle(ctx: &OpCtx<'_>, _req: DescribeKeyRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
     let mut m = metadata::key_metadata(&key);
+    // Every member shows the whole set, read from the rows sharing its id.
+    let members = multi_region::members(ctx, &key).await?;
+    if let Some(configuration) = multi_region::configuration(&key, &members) {
+        m["MultiRegionConfiguration"] = configuration;
+    }
     if let Some(id) = &key.custom_key_store_id {
         m["CustomKeyStoreId"] = json!(id);
         if let Some((cluster, connection)) = key_stores::cluster_of(ctx, &key).await? {

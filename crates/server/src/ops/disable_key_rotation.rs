@@ -14,6 +14,7 @@ use crate::protocol::error::KmsError;
 
 pub async fn handle(ctx: &OpCtx<'_>, _req: DisableKeyRotationRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
     check_rotatable(&key)?;
+    crate::keys::rotation::check_not_replica(&key)?;
     modify_key(ctx, key, |key| {
         state::usable_for_crypto(key)?;
         let r = &mut key.rotation;

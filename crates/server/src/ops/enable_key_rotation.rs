@@ -19,6 +19,7 @@ pub async fn handle(ctx: &OpCtx<'_>, req: EnableKeyRotationRequest, key: Authori
     // key is DisabledException.
     state::not_disabled(&key)?;
     check_rotatable(&key)?;
+    crate::keys::rotation::check_not_replica(&key)?;
     let now = ctx.now();
     modify_key(ctx, key, |key| {
         state::usable_for_crypto(key)?;

@@ -49,6 +49,7 @@ mod tests {
     fn the_last_use_names_its_request_and_its_audit_event() {
         let record = |event_id: Option<&str>| KeyUsageRecord {
             key_id: "k".into(),
+            region: "us-east-1".into(),
             used_at: 1_700_000_000_000,
             operation: "Sign".into(),
             request_id: "r1".into(),

@@ -17,6 +17,7 @@ pub async fn handle(ctx: &OpCtx<'_>, _req: RotateKeyOnDemandRequest, authorized:
     // key is DisabledException.
     state::not_disabled(&authorized)?;
     check_rotatable_on_demand(&authorized)?;
+    crate::keys::rotation::check_not_replica(&authorized)?;
     let rotated = rotate_on_demand(ctx, authorized).await?;
     Ok(json!({ "KeyId": rotated.arn }))
 }

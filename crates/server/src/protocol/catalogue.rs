@@ -200,6 +200,16 @@ catalogue! {
     OriginNeedsKeyStore { origin } => Validation, "Origin {origin} needs a CustomKeyStoreId, and a CustomKeyStoreId needs Origin AWS_CLOUDHSM or EXTERNAL_KEY_STORE.", Source::NotPublished;
     KeyStoreKeySpec { spec } => UnsupportedOperation, "KeySpec {spec} cannot be created in a custom key store: only SYMMETRIC_DEFAULT keys with KeyUsage ENCRYPT_DECRYPT can.", Source::NotPublished;
     MultiRegionInKeyStore => UnsupportedOperation, "A multi-Region key cannot be created in a custom key store.", Source::NotPublished;
+    /// ReplicateKey of a single-Region key or of a replica.
+    NotMultiRegionPrimary { arn } => UnsupportedOperation, "{arn} is not a multi-Region primary key: only a multi-Region primary key can be replicated.", Source::NotPublished;
+    /// ReplicateKey into a Region that holds a member of the set (the primary's own included).
+    ReplicaExists { arn } => AlreadyExists, "{arn} already exists: a multi-Region key has at most one member in each Region.", Source::NotPublished;
+    /// UpdatePrimaryRegion naming a replica or a single-Region key as the primary.
+    NotMultiRegionPrimaryToMove { arn } => UnsupportedOperation, "{arn} is not a multi-Region primary key: UpdatePrimaryRegion takes the current primary key.", Source::NotPublished;
+    /// EnableKeyRotation, DisableKeyRotation or RotateKeyOnDemand on a replica.
+    ReplicaRotation { arn } => UnsupportedOperation, "{arn} is a multi-Region replica key: its rotation is managed on its primary key.", Source::NotPublished;
+    /// ReplicateKey into a Region this deployment does not serve (`--regions`).
+    RegionNotServed { region } => UnsupportedOperation, "KMS is not available in the Region {region}: this deployment does not serve it.", Source::NotPublished;
     NotForKeyStoreKeys { operation, arn } => UnsupportedOperation, "{operation} is not supported for {arn}: it is a KMS key in a custom key store.", Source::NotPublished;
 
     // --- External key stores (an XKS proxy; the KMS side).

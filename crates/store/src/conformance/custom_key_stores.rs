@@ -161,7 +161,7 @@ async fn keys_name_only_existing_stores(store: &dyn Store) {
     assert!(matches!(store.insert_key_with_alias(&k2, &m2, &alias).await, Err(StoreError::NotFound)));
     assert!(matches!(store.insert_key_without_material(&key_in(MISSING, K3).0).await, Err(StoreError::NotFound)));
     for id in [K1, K2, K3] {
-        assert!(store.get_key(id).await.unwrap().is_none());
+        assert!(store.get_key(id, "us-east-1").await.unwrap().is_none());
         assert!(store.get_material(id, &material.material_id).await.unwrap().is_none());
     }
     assert!(store.get_alias(A, "us-east-1", "alias/hsm").await.unwrap().is_none());
@@ -177,7 +177,7 @@ async fn keys_name_only_existing_stores(store: &dyn Store) {
     assert_eq!(store.count_keys_in_custom_key_store(S2).await.unwrap(), 3);
     assert_eq!(store.count_keys_in_custom_key_store(S3).await.unwrap(), 0);
     for id in [K1, K2, K3] {
-        assert_eq!(store.get_key(id).await.unwrap().unwrap().custom_key_store_id.as_deref(), Some(S2));
+        assert_eq!(store.get_key(id, "us-east-1").await.unwrap().unwrap().custom_key_store_id.as_deref(), Some(S2));
     }
 }
 
@@ -190,17 +190,17 @@ async fn a_store_named_by_a_key_is_not_deleted(store: &dyn Store) {
 
     // A key pending deletion still names the store.
     for id in [K1, K3] {
-        let key = store.get_key(id).await.unwrap().unwrap();
-        store.delete_key(id, key.row_version).await.unwrap();
+        let key = store.get_key(id, "us-east-1").await.unwrap().unwrap();
+        store.delete_key(id, "us-east-1", key.row_version).await.unwrap();
     }
-    let mut pending = store.get_key(K2).await.unwrap().unwrap();
+    let mut pending = store.get_key(K2, "us-east-1").await.unwrap().unwrap();
     pending.state = KeyState::PendingDeletion;
     pending.deletion_date = Some(10);
     let version = store.update_key(&pending).await.unwrap();
     assert_eq!(store.count_keys_in_custom_key_store(S2).await.unwrap(), 1);
     assert!(!store.delete_custom_key_store(S2, s2.row_version).await.unwrap());
 
-    store.delete_key(K2, version).await.unwrap();
+    store.delete_key(K2, "us-east-1", version).await.unwrap();
     assert_eq!(store.count_keys_in_custom_key_store(S2).await.unwrap(), 0);
     assert!(store.delete_custom_key_store(S2, s2.row_version).await.unwrap());
     assert_eq!(store.get_custom_key_store(S2).await.unwrap(), None);
@@ -236,7 +236,7 @@ async fn a_deletion_racing_a_new_key(store: &dyn Store) {
         assert_eq!(store.insert_custom_key_store(&ks(&id, A, "ap-south-1", &format!("doomed-{round}"), &format!("doomed-{round}"))).await.unwrap(), None);
         let (key, material) = key_in(&id, &format!("f4000000-0000-4000-8000-{round:012}"));
         match tokio::join!(store.delete_custom_key_store(&id, 1), store.insert_key(&key, &material)) {
-            (Ok(true), Err(StoreError::NotFound)) => assert!(store.get_key(&key.key_id).await.unwrap().is_none()),
+            (Ok(true), Err(StoreError::NotFound)) => assert!(store.get_key(&key.key_id, "us-east-1").await.unwrap().is_none()),
             (Ok(false), Ok(())) => assert_eq!(store.count_keys_in_custom_key_store(&id).await.unwrap(), 1),
             other => panic!("exactly one of a deletion and a new key in the store must win: {other:?}"),
         }
@@ -314,12 +314,12 @@ async fn an_external_key_serves_one_kms_key_per_store(store: &dyn Store) {
     let first = "e1000000-0000-4000-8000-0000000000e1";
     let (k, m) = xkey(x1, first, "ext-1");
     store.insert_key(&k, &m).await.unwrap();
-    assert_eq!(store.get_key(first).await.unwrap().unwrap().xks_key_id.as_deref(), Some("ext-1"));
+    assert_eq!(store.get_key(first, "us-east-1").await.unwrap().unwrap().xks_key_id.as_deref(), Some("ext-1"));
     let (k, m) = xkey(x1, "e2000000-0000-4000-8000-0000000000e2", "ext-1");
     assert!(matches!(store.insert_key(&k, &m).await, Err(StoreError::AlreadyExists)));
     let alias = AliasRecord { account_id: A.into(), region: "us-east-1".into(), alias_name: "alias/xks".into(), target_key_id: k.key_id.clone(), created_at: 1, updated_at: 1 };
     assert!(matches!(store.insert_key_with_alias(&k, &m, &alias).await, Err(StoreError::AlreadyExists)));
-    assert!(store.get_key(&k.key_id).await.unwrap().is_none());
+    assert!(store.get_key(&k.key_id, "us-east-1").await.unwrap().is_none());
     assert!(store.get_alias(A, "us-east-1", "alias/xks").await.unwrap().is_none());
     let (k, m) = xkey(x1, "e3000000-0000-4000-8000-0000000000e3", "ext-2");
     store.insert_key(&k, &m).await.unwrap();

@@ -10,6 +10,7 @@ fn grant(id: &str, key_id: &str, grantee: &str, retiring: Option<&str>) -> Grant
     GrantRecord {
         grant_id: id.to_owned(),
         key_id: key_id.to_owned(),
+        region: "us-east-1".to_owned(),
         grantee_principal: grantee.to_owned(),
         retiring_principal: retiring.map(str::to_owned),
         name: Some(format!("name-{id}")),
@@ -40,24 +41,24 @@ pub async fn run_all(store: &dyn Store) {
 
     assert_eq!(store.get_grant("g1").await.unwrap(), Some(grant("g1", K, dave, Some(ops))));
     let ids = |v: Vec<GrantRecord>| v.into_iter().map(|g| g.grant_id).collect::<Vec<_>>();
-    assert_eq!(ids(store.list_grants(K, None, 10).await.unwrap()), ["g1", "g2", "g3"]);
-    assert_eq!(ids(store.list_grants(K, None, 2).await.unwrap()), ["g1", "g2"]);
-    assert_eq!(ids(store.list_grants(K, Some("g2"), 10).await.unwrap()), ["g3"]);
+    assert_eq!(ids(store.list_grants(K, "us-east-1", None, 10).await.unwrap()), ["g1", "g2", "g3"]);
+    assert_eq!(ids(store.list_grants(K, "us-east-1", None, 2).await.unwrap()), ["g1", "g2"]);
+    assert_eq!(ids(store.list_grants(K, "us-east-1", Some("g2"), 10).await.unwrap()), ["g3"]);
     assert_eq!(ids(store.list_retirable_grants(ops, None, 10).await.unwrap()), ["g1", "g5"]);
     assert_eq!(ids(store.list_retirable_grants(ops, Some("g1"), 10).await.unwrap()), ["g5"]);
-    assert_eq!(ids(store.grants_for(K, &[dave.to_owned()]).await.unwrap()), ["g1", "g3"]);
-    assert_eq!(ids(store.grants_for(K, &[dave.to_owned(), erin.to_owned()]).await.unwrap()).len(), 3);
-    assert_eq!(ids(store.grants_for(OTHER, &[erin.to_owned()]).await.unwrap()), Vec::<String>::new());
+    assert_eq!(ids(store.grants_for(K, "us-east-1", &[dave.to_owned()]).await.unwrap()), ["g1", "g3"]);
+    assert_eq!(ids(store.grants_for(K, "us-east-1", &[dave.to_owned(), erin.to_owned()]).await.unwrap()).len(), 3);
+    assert_eq!(ids(store.grants_for(OTHER, "us-east-1", &[erin.to_owned()]).await.unwrap()), Vec::<String>::new());
 
     store.delete_grant("g3").await.unwrap();
     assert!(matches!(store.delete_grant("g3").await, Err(StoreError::NotFound)));
-    assert_eq!(ids(store.list_grants(K, None, 10).await.unwrap()), ["g1", "g2"]);
+    assert_eq!(ids(store.list_grants(K, "us-east-1", None, 10).await.unwrap()), ["g1", "g2"]);
     // Room again after a deletion.
     assert!(store.insert_grant(&grant("g7", K, erin, None), 3).await.unwrap());
 
     // Destroying a key destroys its grants.
-    let key = store.get_key(K).await.unwrap().unwrap();
-    store.delete_key(K, key.row_version).await.unwrap();
+    let key = store.get_key(K, "us-east-1").await.unwrap().unwrap();
+    store.delete_key(K, "us-east-1", key.row_version).await.unwrap();
     assert_eq!(store.get_grant("g1").await.unwrap(), None);
     assert_eq!(ids(store.list_retirable_grants(ops, None, 10).await.unwrap()), ["g5"]);
 }

@@ -6,11 +6,13 @@ mod grants;
 mod import;
 mod identity;
 mod multi_node;
+mod replicas;
 mod rotation;
 
 use crate::*;
 
 pub use multi_node::reopening_is_idempotent;
+pub use replicas::replica_of;
 
 /// A key record and its material, for tests.
 pub fn sample_key(account_id: &str, key_id: &str) -> (KeyRecord, MaterialRecord) {
@@ -31,6 +33,7 @@ pub fn sample_key(account_id: &str, key_id: &str) -> (KeyRecord, MaterialRecord)
         tags: vec![Tag { key: "team".to_owned(), value: "blue".to_owned() }],
         current_material_id: "ab".repeat(32),
         multi_region: false,
+        primary_region: None,
         rotation: Default::default(),
         import: Default::default(),
         key_manager: Default::default(),
@@ -40,6 +43,11 @@ pub fn sample_key(account_id: &str, key_id: &str) -> (KeyRecord, MaterialRecord)
     };
     let material = MaterialRecord { key_id: key_id.to_owned(), material_id: "ab".repeat(32), stored: vec![1, 2, 3], created_at: key.created_at };
     (key, material)
+}
+
+/// Where a sample key is: in us-east-1.
+pub(crate) fn east(key_id: &str) -> KeyLocation {
+    KeyLocation { key_id: key_id.to_owned(), region: "us-east-1".to_owned() }
 }
 
 fn alias(account_id: &str, name: &str, key_id: &str) -> AliasRecord {
@@ -68,28 +76,29 @@ pub async fn run_all(store: &dyn Store) {
     identity::run_all(store).await;
     grants::run_all(store).await;
     custom_key_stores::run_all(store).await;
+    replicas::run_all(store).await;
 }
 
 async fn keys_round_trip(store: &dyn Store) {
     let (key, material) = sample_key("111111111111", K1);
     store.insert_key(&key, &material).await.unwrap();
-    let got = store.get_key(K1).await.unwrap().expect("inserted key is found");
+    let got = store.get_key(K1, "us-east-1").await.unwrap().expect("inserted key is found");
     assert_eq!(got.description, "sample");
     assert_eq!(got.tags, key.tags);
     assert!(matches!(store.insert_key(&key, &material).await, Err(StoreError::AlreadyExists)));
     let m = store.get_material(K1, &"ab".repeat(32)).await.unwrap().expect("material is found");
     assert_eq!(m.stored, vec![1, 2, 3]);
     assert!(store.get_material(K1, &"cd".repeat(32)).await.unwrap().is_none());
-    assert!(store.get_key(K2).await.unwrap().is_none());
+    assert!(store.get_key(K2, "us-east-1").await.unwrap().is_none());
 }
 
 async fn updates_are_optimistic(store: &dyn Store) {
-    let mut first = store.get_key(K1).await.unwrap().unwrap();
+    let mut first = store.get_key(K1, "us-east-1").await.unwrap().unwrap();
     let stale = first.clone();
     first.state = KeyState::Disabled;
     let v = store.update_key(&first).await.unwrap();
     assert_eq!(v, first.row_version + 1);
-    assert_eq!(store.get_key(K1).await.unwrap().unwrap().state, KeyState::Disabled);
+    assert_eq!(store.get_key(K1, "us-east-1").await.unwrap().unwrap().state, KeyState::Disabled);
     // A writer that read before the update must not overwrite it.
     assert!(matches!(store.update_key(&stale).await, Err(StoreError::Conflict)));
     let (ghost, _) = sample_key("111111111111", K3);
@@ -143,31 +152,31 @@ async fn a_key_with_its_alias_is_all_or_nothing(store: &dyn Store) {
     let (mut key, material) = sample_key("414141414141", K4);
     key.key_manager = KeyManager::Aws;
     store.insert_key_with_alias(&key, &material, &alias("414141414141", "alias/aws/s3", K4)).await.unwrap();
-    assert_eq!(store.get_key(K4).await.unwrap().unwrap().key_manager, KeyManager::Aws);
+    assert_eq!(store.get_key(K4, "us-east-1").await.unwrap().unwrap().key_manager, KeyManager::Aws);
     assert_eq!(store.get_alias("414141414141", "us-east-1", "alias/aws/s3").await.unwrap().unwrap().target_key_id, K4);
     let (loser, material) = sample_key("414141414141", K5);
     assert!(matches!(store.insert_key_with_alias(&loser, &material, &alias("414141414141", "alias/aws/s3", K5)).await, Err(StoreError::AlreadyExists)));
-    assert!(store.get_key(K5).await.unwrap().is_none(), "the loser's key is not stored");
+    assert!(store.get_key(K5, "us-east-1").await.unwrap().is_none(), "the loser's key is not stored");
     assert!(store.get_material(K5, &"ab".repeat(32)).await.unwrap().is_none());
     assert_eq!(store.get_alias("414141414141", "us-east-1", "alias/aws/s3").await.unwrap().unwrap().target_key_id, K4);
     assert_eq!(store.list_keys("414141414141", "us-east-1", None, 10).await.unwrap().len(), 1);
 }
 
 async fn deletion_removes_material_and_aliases(store: &dyn Store) {
-    let mut key = store.get_key(K2).await.unwrap().unwrap();
+    let mut key = store.get_key(K2, "us-east-1").await.unwrap().unwrap();
     key.state = KeyState::PendingDeletion;
     key.deletion_date = Some(5_000);
     let version = store.update_key(&key).await.unwrap();
     assert!(store.keys_due_for_deletion(4_999).await.unwrap().is_empty());
-    assert_eq!(store.keys_due_for_deletion(5_000).await.unwrap(), vec![K2.to_owned()]);
+    assert_eq!(store.keys_due_for_deletion(5_000).await.unwrap(), vec![east(K2)]);
     // A deletion decided on a stale read (e.g. cancelled since) is refused.
-    assert!(matches!(store.delete_key(K2, version - 1).await, Err(StoreError::Conflict)));
-    assert!(store.get_key(K2).await.unwrap().is_some());
-    store.delete_key(K2, version).await.unwrap();
-    assert!(store.get_key(K2).await.unwrap().is_none());
+    assert!(matches!(store.delete_key(K2, "us-east-1", version - 1).await, Err(StoreError::Conflict)));
+    assert!(store.get_key(K2, "us-east-1").await.unwrap().is_some());
+    store.delete_key(K2, "us-east-1", version).await.unwrap();
+    assert!(store.get_key(K2, "us-east-1").await.unwrap().is_none());
     assert!(store.get_material(K2, &"ab".repeat(32)).await.unwrap().is_none());
     assert!(store.get_alias("111111111111", "us-east-1", "alias/a").await.unwrap().is_none());
-    assert!(matches!(store.delete_key(K2, version).await, Err(StoreError::NotFound)));
+    assert!(matches!(store.delete_key(K2, "us-east-1", version).await, Err(StoreError::NotFound)));
     assert!(store.keys_due_for_deletion(i64::MAX).await.unwrap().is_empty());
 }
 

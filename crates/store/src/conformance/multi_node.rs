@@ -28,7 +28,7 @@ const RACE_KEY: &str = "40000000-0000-4000-8000-000000000004";
 async fn racing_writers_of_one_key(store: &dyn Store) {
     let (key, material) = sample_key("555555555555", RACE_KEY);
     store.insert_key(&key, &material).await.unwrap();
-    let read = store.get_key(RACE_KEY).await.unwrap().unwrap();
+    let read = store.get_key(RACE_KEY, "us-east-1").await.unwrap().unwrap();
     let writes = (0..8).map(|i| {
         let mut mine = read.clone();
         mine.description = format!("writer {i}");
@@ -38,7 +38,7 @@ async fn racing_writers_of_one_key(store: &dyn Store) {
     let wins = results.iter().filter(|r| r.is_ok()).count();
     assert_eq!(wins, 1, "exactly one racing update must win: {results:?}");
     assert!(results.iter().all(|r| r.is_ok() || matches!(r, Err(StoreError::Conflict))), "{results:?}");
-    let winner = store.get_key(RACE_KEY).await.unwrap().unwrap();
+    let winner = store.get_key(RACE_KEY, "us-east-1").await.unwrap().unwrap();
     assert!(winner.description.starts_with("writer "));
     assert_eq!(winner.row_version, read.row_version + 1);
 }
@@ -61,16 +61,16 @@ async fn a_deletion_racing_its_cancellation(store: &dyn Store) {
         key.state = KeyState::PendingDeletion;
         key.deletion_date = Some(1);
         store.insert_key(&key, &material).await.unwrap();
-        let due = store.get_key(&key_id).await.unwrap().unwrap();
+        let due = store.get_key(&key_id, "us-east-1").await.unwrap().unwrap();
         let mut cancelled = due.clone();
         cancelled.state = KeyState::Disabled;
         cancelled.deletion_date = None;
-        match tokio::join!(store.delete_key(&key_id, due.row_version), store.update_key(&cancelled)) {
+        match tokio::join!(store.delete_key(&key_id, "us-east-1", due.row_version), store.update_key(&cancelled)) {
             (Ok(()), Err(StoreError::NotFound)) => {
-                assert!(store.get_key(&key_id).await.unwrap().is_none());
+                assert!(store.get_key(&key_id, "us-east-1").await.unwrap().is_none());
                 assert!(store.get_material(&key_id, &material.material_id).await.unwrap().is_none());
             }
-            (Err(StoreError::Conflict), Ok(_)) => assert_eq!(store.get_key(&key_id).await.unwrap().unwrap().state, KeyState::Disabled),
+            (Err(StoreError::Conflict), Ok(_)) => assert_eq!(store.get_key(&key_id, "us-east-1").await.unwrap().unwrap().state, KeyState::Disabled),
             other => panic!("exactly one of a deletion and its cancellation must win: {other:?}"),
         }
     }
@@ -108,11 +108,11 @@ where
     first.insert_key(&key, &material).await.unwrap();
     first.insert_setting("reopen_check", b"kept").await.unwrap();
     let second = reopen().await;
-    let mut read = second.get_key(REOPEN_KEY).await.unwrap().expect("a second migration run keeps the data");
+    let mut read = second.get_key(REOPEN_KEY, "us-east-1").await.unwrap().expect("a second migration run keeps the data");
     assert_eq!(second.get_setting("reopen_check").await.unwrap().as_deref(), Some(&b"kept"[..]));
     read.description = "written through the second handle".to_owned();
     second.update_key(&read).await.unwrap();
-    assert_eq!(first.get_key(REOPEN_KEY).await.unwrap().unwrap().description, read.description);
+    assert_eq!(first.get_key(REOPEN_KEY, "us-east-1").await.unwrap().unwrap().description, read.description);
     // The constraints are still there, not recreated without them.
     assert!(matches!(second.insert_key(&key, &material).await, Err(StoreError::AlreadyExists)));
     assert!(matches!(first.update_key(&key).await, Err(StoreError::Conflict)));

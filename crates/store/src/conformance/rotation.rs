@@ -19,33 +19,34 @@ pub async fn run_all(store: &dyn Store) {
 async fn usage_keeps_the_latest_use(store: &dyn Store) {
     let use_at = |at: Millis, op: &str| KeyUsageRecord {
         key_id: K.to_owned(),
+        region: "us-east-1".to_owned(),
         used_at: at,
         operation: op.to_owned(),
         request_id: format!("req-{at}"),
         event_id: Some(format!("event-{at}")),
     };
-    assert_eq!(store.get_key_usage(K).await.unwrap(), None);
+    assert_eq!(store.get_key_usage(K, "us-east-1").await.unwrap(), None);
     // A use without its event id (as recorded before Trent kept it) reads back without one.
     let unnamed = KeyUsageRecord { event_id: None, ..use_at(5, "Sign") };
     store.record_key_usage(std::slice::from_ref(&unnamed)).await.unwrap();
-    assert_eq!(store.get_key_usage(K).await.unwrap(), Some(unnamed));
+    assert_eq!(store.get_key_usage(K, "us-east-1").await.unwrap(), Some(unnamed));
     store.record_key_usage(&[use_at(20, "Encrypt")]).await.unwrap();
     // An older use flushed later (another node's) does not win.
     store.record_key_usage(&[use_at(10, "Decrypt")]).await.unwrap();
-    assert_eq!(store.get_key_usage(K).await.unwrap(), Some(use_at(20, "Encrypt")));
+    assert_eq!(store.get_key_usage(K, "us-east-1").await.unwrap(), Some(use_at(20, "Encrypt")));
     store.record_key_usage(&[use_at(30, "GenerateDataKey")]).await.unwrap();
-    assert_eq!(store.get_key_usage(K).await.unwrap(), Some(use_at(30, "GenerateDataKey")));
+    assert_eq!(store.get_key_usage(K, "us-east-1").await.unwrap(), Some(use_at(30, "GenerateDataKey")));
     // A key that does not exist (destroyed meanwhile) gets no record.
     let ghost = KeyUsageRecord { key_id: "dead0000-0000-4000-8000-000000000000".into(), ..use_at(40, "Encrypt") };
     store.record_key_usage(&[ghost]).await.unwrap();
-    assert_eq!(store.get_key_usage("dead0000-0000-4000-8000-000000000000").await.unwrap(), None);
+    assert_eq!(store.get_key_usage("dead0000-0000-4000-8000-000000000000", "us-east-1").await.unwrap(), None);
 }
 
 async fn due_keys_are_found_by_date(store: &dyn Store) {
     for (id, state) in [(K, KeyState::Enabled), (DISABLED, KeyState::Disabled)] {
         let (key, m) = super::sample_key("444444444444", id);
         store.insert_key(&key, &m).await.unwrap();
-        let mut key = store.get_key(id).await.unwrap().unwrap();
+        let mut key = store.get_key(id, "us-east-1").await.unwrap().unwrap();
         key.state = state;
         key.rotation.period_days = Some(90);
         key.rotation.next_at = Some(1_000);
@@ -53,13 +54,13 @@ async fn due_keys_are_found_by_date(store: &dyn Store) {
     }
     assert!(store.keys_due_for_rotation(999).await.unwrap().is_empty());
     // A disabled key is not rotated while it is disabled.
-    assert_eq!(store.keys_due_for_rotation(1_000).await.unwrap(), vec![K.to_owned()]);
-    let back = store.get_key(K).await.unwrap().unwrap();
+    assert_eq!(store.keys_due_for_rotation(1_000).await.unwrap(), vec![super::east(K)]);
+    let back = store.get_key(K, "us-east-1").await.unwrap().unwrap();
     assert_eq!(back.rotation.period_days, Some(90));
 }
 
 async fn rotation_is_atomic_and_compare_and_set(store: &dyn Store) {
-    let read = store.get_key(K).await.unwrap().unwrap();
+    let read = store.get_key(K, "us-east-1").await.unwrap().unwrap();
     let rotate = |key: &KeyRecord, id: &str| {
         let mut next = key.clone();
         next.current_material_id = id.repeat(32);
@@ -73,7 +74,7 @@ async fn rotation_is_atomic_and_compare_and_set(store: &dyn Store) {
     assert!(matches!(store.rotate_key(&rotate(&read, "c2"), &material(K, "c2")).await, Err(StoreError::Conflict)));
     assert!(store.get_material(K, &"c2".repeat(32)).await.unwrap().is_none(), "a lost rotation left its material");
 
-    let key = store.get_key(K).await.unwrap().unwrap();
+    let key = store.get_key(K, "us-east-1").await.unwrap().unwrap();
     assert_eq!(key.current_material_id, "c1".repeat(32));
     assert_eq!(key.rotation.history.len(), 1);
     assert_eq!(key.rotation.history[0].kind, RotationType::Automatic);
@@ -82,8 +83,8 @@ async fn rotation_is_atomic_and_compare_and_set(store: &dyn Store) {
     assert!(store.keys_due_for_rotation(4_999).await.unwrap().is_empty());
 
     // A rotation of a key destroyed meanwhile is NotFound.
-    store.delete_key(K, key.row_version).await.unwrap();
+    store.delete_key(K, "us-east-1", key.row_version).await.unwrap();
     assert!(matches!(store.rotate_key(&rotate(&key, "c3"), &material(K, "c3")).await, Err(StoreError::NotFound)));
     assert!(store.get_material(K, &"c1".repeat(32)).await.unwrap().is_none());
-    assert_eq!(store.get_key_usage(K).await.unwrap(), None, "a destroyed key's usage stays behind");
+    assert_eq!(store.get_key_usage(K, "us-east-1").await.unwrap(), None, "a destroyed key's usage stays behind");
 }

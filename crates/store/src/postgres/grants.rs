@@ -7,17 +7,18 @@ use super::backend;
 use super::sql::{execute, get, query, query_opt, sql_limit};
 use crate::{GrantRecord, StoreError};
 
-const COLUMNS: &str = "grant_id, key_id, grantee_principal, retiring_principal, name, created_at, doc";
+const COLUMNS: &str = "grant_id, key_id, region, grantee_principal, retiring_principal, name, created_at, doc";
 
 fn from_row(r: &Row) -> Result<GrantRecord, StoreError> {
     Ok(GrantRecord {
         grant_id: get(r, 0)?,
         key_id: get(r, 1)?,
-        grantee_principal: get(r, 2)?,
-        retiring_principal: get(r, 3)?,
-        name: get(r, 4)?,
-        created_at: get(r, 5)?,
-        doc: get(r, 6)?,
+        region: get(r, 2)?,
+        grantee_principal: get(r, 3)?,
+        retiring_principal: get(r, 4)?,
+        name: get(r, 5)?,
+        created_at: get(r, 6)?,
+        doc: get(r, 7)?,
     })
 }
 
@@ -25,16 +26,16 @@ pub(super) async fn insert(c: &mut deadpool_postgres::Client, g: &GrantRecord, m
     let tx = c.transaction().await.map_err(backend)?;
     // Lock the key's row: two CreateGrant calls on two nodes then count one
     // after the other instead of both seeing room; a key being destroyed waits.
-    if query_opt(&tx, "SELECT 1 FROM keys WHERE key_id = $1 FOR UPDATE", &[&g.key_id]).await?.is_none() {
+    if query_opt(&tx, "SELECT 1 FROM keys WHERE key_id = $1 AND region = $2 FOR UPDATE", &[&g.key_id, &g.region]).await?.is_none() {
         return Err(StoreError::NotFound);
     }
-    let existing = query(&tx, "SELECT COUNT(*) FROM grants WHERE key_id = $1", &[&g.key_id]).await?;
+    let existing = query(&tx, "SELECT COUNT(*) FROM grants WHERE key_id = $1 AND region = $2", &[&g.key_id, &g.region]).await?;
     let existing: i64 = existing.first().map(|r| get(r, 0)).transpose()?.unwrap_or(0);
     if usize::try_from(existing).unwrap_or(usize::MAX) >= max_per_key {
         return Ok(false);
     }
-    let sql = format!("INSERT INTO grants ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)");
-    execute(&tx, &sql, &[&g.grant_id, &g.key_id, &g.grantee_principal, &g.retiring_principal, &g.name, &g.created_at, &g.doc]).await?;
+    let sql = format!("INSERT INTO grants ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
+    execute(&tx, &sql, &[&g.grant_id, &g.key_id, &g.region, &g.grantee_principal, &g.retiring_principal, &g.name, &g.created_at, &g.doc]).await?;
     tx.commit().await.map_err(backend)?;
     Ok(true)
 }
@@ -43,15 +44,19 @@ pub(super) async fn get_one(c: &impl GenericClient, grant_id: &str) -> Result<Op
     query_opt(c, &format!("SELECT {COLUMNS} FROM grants WHERE grant_id = $1"), &[&grant_id]).await?.as_ref().map(from_row).transpose()
 }
 
-/// By `column` (`key_id` or `retiring_principal`, never user input).
-pub(super) async fn list(c: &impl GenericClient, column: &'static str, value: &str, after: &str, limit: usize) -> Result<Vec<GrantRecord>, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM grants WHERE {column} = $1 AND grant_id > $2 ORDER BY grant_id LIMIT $3");
-    query(c, &sql, &[&value, &after, &sql_limit(limit)]).await?.iter().map(from_row).collect()
+pub(super) async fn list_for_key(c: &impl GenericClient, key_id: &str, region: &str, after: &str, limit: usize) -> Result<Vec<GrantRecord>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM grants WHERE key_id = $1 AND region = $2 AND grant_id > $3 ORDER BY grant_id LIMIT $4");
+    query(c, &sql, &[&key_id, &region, &after, &sql_limit(limit)]).await?.iter().map(from_row).collect()
 }
 
-pub(super) async fn for_grantees(c: &impl GenericClient, key_id: &str, grantees: &[String]) -> Result<Vec<GrantRecord>, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM grants WHERE key_id = $1 AND grantee_principal = ANY($2) ORDER BY grant_id");
-    query(c, &sql, &[&key_id, &grantees]).await?.iter().map(from_row).collect()
+pub(super) async fn list_retirable(c: &impl GenericClient, principal: &str, after: &str, limit: usize) -> Result<Vec<GrantRecord>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM grants WHERE retiring_principal = $1 AND grant_id > $2 ORDER BY grant_id LIMIT $3");
+    query(c, &sql, &[&principal, &after, &sql_limit(limit)]).await?.iter().map(from_row).collect()
+}
+
+pub(super) async fn for_grantees(c: &impl GenericClient, key_id: &str, region: &str, grantees: &[String]) -> Result<Vec<GrantRecord>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM grants WHERE key_id = $1 AND region = $2 AND grantee_principal = ANY($3) ORDER BY grant_id");
+    query(c, &sql, &[&key_id, &region, &grantees]).await?.iter().map(from_row).collect()
 }
 
 pub(super) async fn delete(c: &impl GenericClient, grant_id: &str) -> Result<(), StoreError> {

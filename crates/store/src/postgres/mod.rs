@@ -37,6 +37,13 @@ const POOL_SIZE: usize = 16;
 /// How long a call waits for a free or new connection before it fails.
 const POOL_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The schema migrations, in order: for tests that build a database as an
+/// older release left it.
+#[doc(hidden)]
+pub fn migrations() -> &'static [&'static str] {
+    schema::MIGRATIONS
+}
+
 pub struct PostgresStore {
     pool: Pool,
 }

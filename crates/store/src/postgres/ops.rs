@@ -6,8 +6,8 @@
 use super::sql::*;
 use super::{backend, backend_in, release, PostgresStore};
 use crate::{
-    After, AccessKeyRecord, AliasRecord, CustomKeyStoreRecord, EntityKind, EntityRecord, GrantRecord, KeyRecord, KeyStoreConflict, KeyUsageRecord, MaterialRecord, Millis,
-    PrincipalRecord, Store, StoreError,
+    After, AccessKeyRecord, AliasRecord, CustomKeyStoreRecord, EntityKind, EntityRecord, GrantRecord, KeyLocation, KeyRecord, KeyStoreConflict, KeyUsageRecord, MaterialRecord,
+    Millis, PrincipalRecord, Store, StoreError,
 };
 
 /// A key's row. A `custom_key_store_id` naming no key store fails the
@@ -28,20 +28,78 @@ impl Store for PostgresStore {
         self.insert_key_and(key, material, Some(alias)).await
     }
 
-    async fn get_key(&self, key_id: &str) -> Result<Option<KeyRecord>, StoreError> {
+    async fn get_key(&self, key_id: &str, region: &str) -> Result<Option<KeyRecord>, StoreError> {
         let c = self.client().await?;
         let result = async {
-            let row = query_opt(&c, "SELECT doc, row_version FROM keys WHERE key_id = $1", &[&key_id]).await?;
+            let row = query_opt(&c, "SELECT doc, row_version FROM keys WHERE key_id = $1 AND region = $2", &[&key_id, &region]).await?;
             row.as_ref().map(key_from_row).transpose()
         }
         .await;
         release(c, result)
     }
 
+    async fn key_members(&self, key_id: &str) -> Result<Vec<KeyRecord>, StoreError> {
+        let c = self.client().await?;
+        let result = members(&c, key_id).await;
+        release(c, result)
+    }
+
     async fn update_key(&self, key: &KeyRecord) -> Result<i64, StoreError> {
         let doc = key_doc(key)?;
-        let c = self.client().await?;
-        let result = save_key(&c, key, &doc).await;
+        let mut c = self.client().await?;
+        let result = async {
+            let tx = c.transaction().await.map_err(backend)?;
+            let row_version = save_key(&tx, key, &doc).await?;
+            tx.commit().await.map_err(backend)?;
+            Ok(row_version)
+        }
+        .await;
+        release(c, result)
+    }
+
+    async fn update_keys(&self, keys: &[KeyRecord]) -> Result<(), StoreError> {
+        let docs = keys.iter().map(key_doc).collect::<Result<Vec<_>, StoreError>>()?;
+        let mut c = self.client().await?;
+        let result = async {
+            let tx = c.transaction().await.map_err(backend)?;
+            for (key, doc) in keys.iter().zip(&docs) {
+                save_key(&tx, key, doc).await?;
+            }
+            tx.commit().await.map_err(backend)
+        }
+        .await;
+        release(c, result)
+    }
+
+    async fn insert_replica(&self, primary: &KeyRecord, replica: &KeyRecord) -> Result<(), StoreError> {
+        let (doc, state) = (key_doc(replica)?, replica.state.as_str());
+        let mut c = self.client().await?;
+        let result = async {
+            let tx = c.transaction().await.map_err(backend)?;
+            // The primary's row stays locked until the commit: a second
+            // replication (or a change of the primary) waits, then finds
+            // the version moved on. The replica's primary key refuses a
+            // second member in one Region whichever way the race goes.
+            let bumped = execute(
+                &tx,
+                "UPDATE keys SET row_version = row_version + 1 WHERE key_id = $1 AND region = $2 AND row_version = $3",
+                &[&primary.key_id, &primary.region, &primary.row_version],
+            )
+            .await?;
+            if bumped != 1 {
+                let exists = query_opt(&tx, "SELECT 1 FROM keys WHERE key_id = $1 AND region = $2", &[&primary.key_id, &primary.region]).await?;
+                return Err(if exists.is_some() { StoreError::Conflict } else { StoreError::NotFound });
+            }
+            let r = replica;
+            execute(
+                &tx,
+                KEY_INSERT,
+                &[&r.key_id, &r.account_id, &r.region, &state, &r.deletion_date, &r.rotation_due(), &r.next_material_expiry(), &doc, &r.custom_key_store_id, &r.xks_key_id],
+            )
+            .await?;
+            tx.commit().await.map_err(backend)
+        }
+        .await;
         release(c, result)
     }
 
@@ -70,7 +128,7 @@ impl Store for PostgresStore {
         let result = execute(
             &c,
             KEY_INSERT,
-            &[&key.key_id, &key.account_id, &key.region, &state, &key.deletion_date, &key.rotation.next_at, &key.next_material_expiry(), &doc, &key.custom_key_store_id, &key.xks_key_id],
+            &[&key.key_id, &key.account_id, &key.region, &state, &key.deletion_date, &key.rotation_due(), &key.next_material_expiry(), &doc, &key.custom_key_store_id, &key.xks_key_id],
         )
         .await
         .map(|_| ());
@@ -91,13 +149,9 @@ impl Store for PostgresStore {
         release(c, result)
     }
 
-    async fn keys_with_expired_material(&self, now: Millis) -> Result<Vec<String>, StoreError> {
+    async fn keys_with_expired_material(&self, now: Millis) -> Result<Vec<KeyLocation>, StoreError> {
         let c = self.client().await?;
-        let result = async {
-            let sql = "SELECT key_id FROM keys WHERE material_valid_to <= $1 ORDER BY material_valid_to, key_id";
-            query(&c, sql, &[&now]).await?.iter().map(|r| get(r, 0)).collect()
-        }
-        .await;
+        let result = locations(&c, "SELECT key_id, region FROM keys WHERE material_valid_to <= $1 ORDER BY material_valid_to, key_id, region", now).await;
         release(c, result)
     }
 
@@ -107,11 +161,11 @@ impl Store for PostgresStore {
             let tx = c.transaction().await.map_err(backend)?;
             for u in uses {
                 // Keeps the later of the stored and the new use, only for a key that exists.
-                let sql = "INSERT INTO key_last_usage (key_id, used_at, operation, request_id, event_id) \
-                     SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM keys WHERE key_id = $1) \
-                     ON CONFLICT (key_id) DO UPDATE SET used_at = excluded.used_at, operation = excluded.operation, request_id = excluded.request_id, event_id = excluded.event_id \
+                let sql = "INSERT INTO key_last_usage (key_id, region, used_at, operation, request_id, event_id) \
+                     SELECT $1, $6, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM keys WHERE key_id = $1 AND region = $6) \
+                     ON CONFLICT (key_id, region) DO UPDATE SET used_at = excluded.used_at, operation = excluded.operation, request_id = excluded.request_id, event_id = excluded.event_id \
                      WHERE excluded.used_at > key_last_usage.used_at";
-                execute(&tx, sql, &[&u.key_id, &u.used_at, &u.operation, &u.request_id, &u.event_id]).await?;
+                execute(&tx, sql, &[&u.key_id, &u.used_at, &u.operation, &u.request_id, &u.event_id, &u.region]).await?;
             }
             tx.commit().await.map_err(backend)
         }
@@ -119,24 +173,20 @@ impl Store for PostgresStore {
         release(c, result)
     }
 
-    async fn get_key_usage(&self, key_id: &str) -> Result<Option<KeyUsageRecord>, StoreError> {
+    async fn get_key_usage(&self, key_id: &str, region: &str) -> Result<Option<KeyUsageRecord>, StoreError> {
         let c = self.client().await?;
         let result = async {
-            let sql = "SELECT key_id, used_at, operation, request_id, event_id FROM key_last_usage WHERE key_id = $1";
-            let Some(r) = query_opt(&c, sql, &[&key_id]).await? else { return Ok(None) };
-            Ok(Some(KeyUsageRecord { key_id: get(&r, 0)?, used_at: get(&r, 1)?, operation: get(&r, 2)?, request_id: get(&r, 3)?, event_id: get(&r, 4)? }))
+            let sql = "SELECT key_id, region, used_at, operation, request_id, event_id FROM key_last_usage WHERE key_id = $1 AND region = $2";
+            let Some(r) = query_opt(&c, sql, &[&key_id, &region]).await? else { return Ok(None) };
+            Ok(Some(KeyUsageRecord { key_id: get(&r, 0)?, region: get(&r, 1)?, used_at: get(&r, 2)?, operation: get(&r, 3)?, request_id: get(&r, 4)?, event_id: get(&r, 5)? }))
         }
         .await;
         release(c, result)
     }
 
-    async fn keys_due_for_rotation(&self, now: Millis) -> Result<Vec<String>, StoreError> {
+    async fn keys_due_for_rotation(&self, now: Millis) -> Result<Vec<KeyLocation>, StoreError> {
         let c = self.client().await?;
-        let result = async {
-            let sql = "SELECT key_id FROM keys WHERE state = 'Enabled' AND next_rotation_at <= $1 ORDER BY next_rotation_at, key_id";
-            query(&c, sql, &[&now]).await?.iter().map(|r| get(r, 0)).collect()
-        }
-        .await;
+        let result = locations(&c, "SELECT key_id, region FROM keys WHERE state = 'Enabled' AND next_rotation_at <= $1 ORDER BY next_rotation_at, key_id, region", now).await;
         release(c, result)
     }
 
@@ -162,33 +212,36 @@ impl Store for PostgresStore {
         release(c, result)
     }
 
-    async fn keys_due_for_deletion(&self, now: Millis) -> Result<Vec<String>, StoreError> {
+    async fn keys_due_for_deletion(&self, now: Millis) -> Result<Vec<KeyLocation>, StoreError> {
         let c = self.client().await?;
-        let result = async {
-            let sql = "SELECT key_id FROM keys WHERE state = 'PendingDeletion' AND deletion_date <= $1 ORDER BY deletion_date, key_id";
-            query(&c, sql, &[&now]).await?.iter().map(|r| get(r, 0)).collect()
-        }
-        .await;
+        let result = locations(&c, "SELECT key_id, region FROM keys WHERE state = 'PendingDeletion' AND deletion_date <= $1 ORDER BY deletion_date, key_id, region", now).await;
         release(c, result)
     }
 
-    async fn delete_key(&self, key_id: &str, row_version: i64) -> Result<(), StoreError> {
+    async fn delete_key(&self, key_id: &str, region: &str, row_version: i64) -> Result<(), StoreError> {
         let mut c = self.client().await?;
         let result = async {
             let tx = c.transaction().await.map_err(backend)?;
             // FOR UPDATE: without the lock another node could cancel the deletion
             // (bumping row_version) between this check and the deletes below.
-            let current = query_opt(&tx, "SELECT row_version FROM keys WHERE key_id = $1 FOR UPDATE", &[&key_id]).await?;
-            match current.as_ref().map(|r| get::<i64>(r, 0)).transpose()? {
+            // Every member of the set is locked, in one order (no deadlock
+            // between two nodes destroying two members), so whether this is
+            // the last one cannot change before the commit.
+            let members = query(&tx, "SELECT region, row_version FROM keys WHERE key_id = $1 ORDER BY region FOR UPDATE", &[&key_id]).await?;
+            let current = members.iter().find(|r| get::<&str>(r, 0).is_ok_and(|r| r == region));
+            match current.map(|r| get::<i64>(r, 1)).transpose()? {
                 None => return Err(StoreError::NotFound),
                 Some(v) if v != row_version => return Err(StoreError::Conflict),
                 Some(_) => {}
             }
-            execute(&tx, "DELETE FROM aliases WHERE target_key_id = $1", &[&key_id]).await?;
-            execute(&tx, "DELETE FROM grants WHERE key_id = $1", &[&key_id]).await?;
-            execute(&tx, "DELETE FROM key_materials WHERE key_id = $1", &[&key_id]).await?;
-            execute(&tx, "DELETE FROM key_last_usage WHERE key_id = $1", &[&key_id]).await?;
-            execute(&tx, "DELETE FROM keys WHERE key_id = $1", &[&key_id]).await?;
+            execute(&tx, "DELETE FROM aliases WHERE target_key_id = $1 AND region = $2", &[&key_id, &region]).await?;
+            execute(&tx, "DELETE FROM grants WHERE key_id = $1 AND region = $2", &[&key_id, &region]).await?;
+            execute(&tx, "DELETE FROM key_last_usage WHERE key_id = $1 AND region = $2", &[&key_id, &region]).await?;
+            execute(&tx, "DELETE FROM keys WHERE key_id = $1 AND region = $2", &[&key_id, &region]).await?;
+            // The material goes with the set's last member.
+            if members.len() == 1 {
+                execute(&tx, "DELETE FROM key_materials WHERE key_id = $1", &[&key_id]).await?;
+            }
             tx.commit().await.map_err(backend)
         }
         .await;
@@ -412,21 +465,21 @@ impl Store for PostgresStore {
         release(c, result)
     }
 
-    async fn list_grants(&self, key_id: &str, after: After<'_>, limit: usize) -> Result<Vec<GrantRecord>, StoreError> {
+    async fn list_grants(&self, key_id: &str, region: &str, after: After<'_>, limit: usize) -> Result<Vec<GrantRecord>, StoreError> {
         let c = self.client().await?;
-        let result = super::grants::list(&c, "key_id", key_id, after.unwrap_or(""), limit).await;
+        let result = super::grants::list_for_key(&c, key_id, region, after.unwrap_or(""), limit).await;
         release(c, result)
     }
 
     async fn list_retirable_grants(&self, principal: &str, after: After<'_>, limit: usize) -> Result<Vec<GrantRecord>, StoreError> {
         let c = self.client().await?;
-        let result = super::grants::list(&c, "retiring_principal", principal, after.unwrap_or(""), limit).await;
+        let result = super::grants::list_retirable(&c, principal, after.unwrap_or(""), limit).await;
         release(c, result)
     }
 
-    async fn grants_for(&self, key_id: &str, grantees: &[String]) -> Result<Vec<GrantRecord>, StoreError> {
+    async fn grants_for(&self, key_id: &str, region: &str, grantees: &[String]) -> Result<Vec<GrantRecord>, StoreError> {
         let c = self.client().await?;
-        let result = super::grants::for_grantees(&c, key_id, grantees).await;
+        let result = super::grants::for_grantees(&c, key_id, region, grantees).await;
         release(c, result)
     }
 
@@ -557,7 +610,7 @@ impl PostgresStore {
             execute(
                 &tx,
                 KEY_INSERT,
-                &[&key.key_id, &key.account_id, &key.region, &state, &key.deletion_date, &key.rotation.next_at, &key.next_material_expiry(), &doc, &key.custom_key_store_id, &key.xks_key_id],
+                &[&key.key_id, &key.account_id, &key.region, &state, &key.deletion_date, &key.rotation_due(), &key.next_material_expiry(), &doc, &key.custom_key_store_id, &key.xks_key_id],
             )
             .await?;
             execute(

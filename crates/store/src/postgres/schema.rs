@@ -15,7 +15,7 @@ use super::backend_in;
 use crate::StoreError;
 
 /// Append only: a released migration is never edited.
-const MIGRATIONS: &[&str] = &[
+pub(super) const MIGRATIONS: &[&str] = &[
     // 1: keys, their material, aliases, identities.
     r#"
     CREATE TABLE accounts (
@@ -166,6 +166,34 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE keys ADD COLUMN xks_key_id TEXT COLLATE "C";
     CREATE UNIQUE INDEX keys_xks_key ON keys (custom_key_store_id, xks_key_id);
+    "#,
+    // 11: multi-Region replicas: a key is identified by its id AND Region
+    // (a replica has its primary's id in another Region). Material stays
+    // keyed by the id alone (the members share it), so its reference goes;
+    // aliases and grants refer to their member by id and Region; grants and
+    // last uses gain the Region. The constraint names are PostgreSQL's
+    // defaults from migrations 1, 4 and 6.
+    r#"
+    ALTER TABLE key_materials DROP CONSTRAINT key_materials_key_id_fkey;
+    ALTER TABLE aliases DROP CONSTRAINT aliases_target_key_id_fkey;
+    ALTER TABLE grants DROP CONSTRAINT grants_key_id_fkey;
+    ALTER TABLE keys DROP CONSTRAINT keys_pkey;
+    ALTER TABLE keys ADD PRIMARY KEY (key_id, region);
+    ALTER TABLE aliases ADD CONSTRAINT aliases_target_key_fkey FOREIGN KEY (target_key_id, region) REFERENCES keys (key_id, region);
+    ALTER TABLE grants ADD COLUMN region TEXT COLLATE "C";
+    UPDATE grants g SET region = k.region FROM keys k WHERE k.key_id = g.key_id;
+    ALTER TABLE grants ALTER COLUMN region SET NOT NULL;
+    ALTER TABLE grants ADD CONSTRAINT grants_key_fkey FOREIGN KEY (key_id, region) REFERENCES keys (key_id, region);
+    DROP INDEX grants_by_key;
+    DROP INDEX grants_by_grantee;
+    CREATE INDEX grants_by_key ON grants (key_id, region, grant_id);
+    CREATE INDEX grants_by_grantee ON grants (key_id, region, grantee_principal);
+    ALTER TABLE key_last_usage ADD COLUMN region TEXT COLLATE "C";
+    DELETE FROM key_last_usage u WHERE NOT EXISTS (SELECT 1 FROM keys k WHERE k.key_id = u.key_id);
+    UPDATE key_last_usage u SET region = k.region FROM keys k WHERE k.key_id = u.key_id;
+    ALTER TABLE key_last_usage ALTER COLUMN region SET NOT NULL;
+    ALTER TABLE key_last_usage DROP CONSTRAINT key_last_usage_pkey;
+    ALTER TABLE key_last_usage ADD PRIMARY KEY (key_id, region);
     "#,
 ];
 

@@ -5,7 +5,7 @@ use tokio_postgres::types::{FromSql, ToSql};
 use tokio_postgres::Row;
 
 use super::backend;
-use crate::{AccessKeyRecord, AliasRecord, EntityKind, EntityRecord, KeyRecord, PrincipalRecord, StoreError};
+use crate::{AccessKeyRecord, AliasRecord, EntityKind, EntityRecord, KeyLocation, KeyRecord, Millis, PrincipalRecord, StoreError};
 
 pub(super) type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 
@@ -102,20 +102,40 @@ pub(super) fn entity_from_row(r: &Row) -> Result<EntityRecord, StoreError> {
 
 /// The compare-and-set write of a key, in one statement: a concurrent writer
 /// of the same row waits for our commit, then re-checks `row_version` and
-/// matches nothing. Returns the new `row_version`.
+/// matches nothing. For a multi-Region primary, then what its set shares,
+/// to every replica that differs (run it in a transaction). Returns the new
+/// `row_version`.
 pub(super) async fn save_key(c: &impl GenericClient, key: &KeyRecord, doc: &str) -> Result<i64, StoreError> {
     let updated = query_opt(
         c,
         "UPDATE keys SET state = $1, deletion_date = $2, next_rotation_at = $3, material_valid_to = $4, doc = $5, row_version = row_version + 1 \
-         WHERE key_id = $6 AND row_version = $7 RETURNING row_version",
-        &[&key.state.as_str(), &key.deletion_date, &key.rotation.next_at, &key.next_material_expiry(), &doc, &key.key_id, &key.row_version],
+         WHERE key_id = $6 AND region = $7 AND row_version = $8 RETURNING row_version",
+        &[&key.state.as_str(), &key.deletion_date, &key.rotation_due(), &key.next_material_expiry(), &doc, &key.key_id, &key.region, &key.row_version],
     )
     .await?;
-    if let Some(row) = updated {
-        return get(&row, 0);
+    let Some(row) = updated else {
+        let exists = query_opt(c, "SELECT 1 FROM keys WHERE key_id = $1 AND region = $2", &[&key.key_id, &key.region]).await?;
+        return Err(if exists.is_some() { StoreError::Conflict } else { StoreError::NotFound });
+    };
+    if key.multi_region && !key.is_replica() {
+        for mut replica in members(c, &key.key_id).await?.into_iter().filter(|m| m.region != key.region) {
+            if replica.share_from(key) {
+                let sql = "UPDATE keys SET next_rotation_at = $1, doc = $2, row_version = row_version + 1 WHERE key_id = $3 AND region = $4";
+                execute(c, sql, &[&replica.rotation_due(), &key_doc(&replica)?, &replica.key_id, &replica.region]).await?;
+            }
+        }
     }
-    let exists = query_opt(c, "SELECT 1 FROM keys WHERE key_id = $1", &[&key.key_id]).await?;
-    Err(if exists.is_some() { StoreError::Conflict } else { StoreError::NotFound })
+    get(&row, 0)
+}
+
+/// Every member of the set sharing `key_id`, by Region.
+pub(super) async fn members(c: &impl GenericClient, key_id: &str) -> Result<Vec<KeyRecord>, StoreError> {
+    query(c, "SELECT doc, row_version FROM keys WHERE key_id = $1 ORDER BY region", &[&key_id]).await?.iter().map(key_from_row).collect()
+}
+
+/// Key locations from a `SELECT key_id, region ... WHERE ... $1`.
+pub(super) async fn locations(c: &impl GenericClient, sql: &str, now: Millis) -> Result<Vec<KeyLocation>, StoreError> {
+    query(c, sql, &[&now]).await?.iter().map(|r| Ok(KeyLocation { key_id: get(r, 0)?, region: get(r, 1)? })).collect()
 }
 
 /// Why a compare-and-set on an alias changed nothing: `NotFound` if the

@@ -25,8 +25,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::read_cache::{Cacheable, Query, ReadCache};
 use crate::{
-    After, AccessKeyRecord, AliasRecord, CustomKeyStoreRecord, EntityKind, EntityRecord, GrantRecord, KeyRecord, KeyStoreConflict, KeyUsageRecord, MaterialRecord, Millis,
-    PrincipalRecord, Store, StoreError,
+    After, AccessKeyRecord, AliasRecord, CustomKeyStoreRecord, EntityKind, EntityRecord, GrantRecord, KeyLocation, KeyRecord, KeyStoreConflict, KeyUsageRecord, MaterialRecord,
+    Millis, PrincipalRecord, Store, StoreError,
 };
 
 pub struct SqliteStore {
@@ -196,7 +196,7 @@ fn key_doc(key: &KeyRecord) -> Result<String, StoreError> {
 fn insert_key_row(c: &Connection, key: &KeyRecord, doc: &str) -> Result<(), StoreError> {
     c.execute(
         KEY_INSERT,
-        params![key.key_id, key.account_id, key.region, key.state.as_str(), key.deletion_date, key.rotation.next_at, key.next_material_expiry(), doc, key.custom_key_store_id, key.xks_key_id],
+        params![key.key_id, key.account_id, key.region, key.state.as_str(), key.deletion_date, key.rotation_due(), key.next_material_expiry(), doc, key.custom_key_store_id, key.xks_key_id],
     )
     .map(|_| ())
     .map_err(backend)
@@ -244,23 +244,59 @@ const KEY_INSERT: &str = "INSERT INTO keys (key_id, account_id, region, state, d
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1)";
 
 /// Keeps the later of the stored and the new use, only for a key that exists.
-const USAGE_UPSERT: &str = "INSERT INTO key_last_usage (key_id, used_at, operation, request_id, event_id) \
-     SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM keys WHERE key_id = ?1) \
-     ON CONFLICT (key_id) DO UPDATE SET used_at = excluded.used_at, operation = excluded.operation, request_id = excluded.request_id, event_id = excluded.event_id \
+const USAGE_UPSERT: &str = "INSERT INTO key_last_usage (key_id, region, used_at, operation, request_id, event_id) \
+     SELECT ?1, ?6, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM keys WHERE key_id = ?1 AND region = ?6) \
+     ON CONFLICT (key_id, region) DO UPDATE SET used_at = excluded.used_at, operation = excluded.operation, request_id = excluded.request_id, event_id = excluded.event_id \
      WHERE excluded.used_at > key_last_usage.used_at";
 
+/// The compare-and-set write of a key; for a multi-Region primary, then
+/// what its set shares, to every replica that differs. Callers run it in a
+/// transaction (or alone, for a single-Region key).
 fn save_key(c: &Connection, key: &KeyRecord, doc: &str) -> Result<i64, StoreError> {
     let changed = c
         .execute(
-            "UPDATE keys SET state = ?1, deletion_date = ?2, next_rotation_at = ?3, material_valid_to = ?4, doc = ?5, row_version = row_version + 1 WHERE key_id = ?6 AND row_version = ?7",
-            params![key.state.as_str(), key.deletion_date, key.rotation.next_at, key.next_material_expiry(), doc, key.key_id, key.row_version],
+            "UPDATE keys SET state = ?1, deletion_date = ?2, next_rotation_at = ?3, material_valid_to = ?4, doc = ?5, row_version = row_version + 1 \
+             WHERE key_id = ?6 AND region = ?7 AND row_version = ?8",
+            params![key.state.as_str(), key.deletion_date, key.rotation_due(), key.next_material_expiry(), doc, key.key_id, key.region, key.row_version],
         )
         .map_err(backend)?;
-    if changed == 1 {
-        return Ok(key.row_version + 1);
+    if changed != 1 {
+        let exists: Option<i64> =
+            c.query_row("SELECT 1 FROM keys WHERE key_id = ?1 AND region = ?2", params![key.key_id, key.region], |r| r.get(0)).optional().map_err(backend)?;
+        return Err(if exists.is_some() { StoreError::Conflict } else { StoreError::NotFound });
     }
-    let exists: Option<i64> = c.query_row("SELECT 1 FROM keys WHERE key_id = ?1", params![key.key_id], |r| r.get(0)).optional().map_err(backend)?;
-    Err(if exists.is_some() { StoreError::Conflict } else { StoreError::NotFound })
+    if key.multi_region && !key.is_replica() {
+        share_with_replicas(c, key)?;
+    }
+    Ok(key.row_version + 1)
+}
+
+/// The other members of `primary`'s set take what the set shares.
+fn share_with_replicas(c: &Connection, primary: &KeyRecord) -> Result<(), StoreError> {
+    for mut replica in members(c, &primary.key_id)?.into_iter().filter(|m| m.region != primary.region) {
+        if replica.share_from(primary) {
+            c.execute(
+                "UPDATE keys SET next_rotation_at = ?1, doc = ?2, row_version = row_version + 1 WHERE key_id = ?3 AND region = ?4",
+                params![replica.rotation_due(), key_doc(&replica)?, replica.key_id, replica.region],
+            )
+            .map_err(backend)?;
+        }
+    }
+    Ok(())
+}
+
+/// Every member of the set sharing `key_id`, by Region.
+fn members(c: &Connection, key_id: &str) -> Result<Vec<KeyRecord>, StoreError> {
+    let mut stmt = c.prepare_cached("SELECT doc, row_version FROM keys WHERE key_id = ?1 ORDER BY region").map_err(backend)?;
+    let rows = stmt.query_map(params![key_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))).map_err(backend)?;
+    rows.map(|r| r.map_err(backend).and_then(|(doc, v)| key_from_row(doc, v))).collect()
+}
+
+/// Key locations from a `SELECT key_id, region ...`.
+fn locations(c: &Connection, sql: &str, now: Millis) -> Result<Vec<KeyLocation>, StoreError> {
+    let mut stmt = c.prepare_cached(sql).map_err(backend)?;
+    let rows = stmt.query_map(params![now], |r| Ok(KeyLocation { key_id: r.get(0)?, region: r.get(1)? })).map_err(backend)?;
+    rows.map(|r| r.map_err(backend)).collect()
 }
 
 #[async_trait::async_trait]
@@ -290,14 +326,14 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn get_key(&self, key_id: &str) -> Result<Option<KeyRecord>, StoreError> {
-        let key_id = key_id.to_owned();
-        let query = Query::Key(key_id.clone());
+    async fn get_key(&self, key_id: &str, region: &str) -> Result<Option<KeyRecord>, StoreError> {
+        let (key_id, region) = (key_id.to_owned(), region.to_owned());
+        let query = Query::Key(key_id.clone(), region.clone());
         let load = self.read(move |c| {
             let row: Option<(String, i64)> = c
-                .prepare_cached("SELECT doc, row_version FROM keys WHERE key_id = ?1")
+                .prepare_cached("SELECT doc, row_version FROM keys WHERE key_id = ?1 AND region = ?2")
                 .map_err(backend)?
-                .query_row(params![key_id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .query_row(params![key_id, region], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()
                 .map_err(backend)?;
             row.map(|(doc, v)| key_from_row(doc, v)).transpose()
@@ -305,9 +341,57 @@ impl Store for SqliteStore {
         self.cached(query, load).await
     }
 
+    async fn key_members(&self, key_id: &str) -> Result<Vec<KeyRecord>, StoreError> {
+        let key_id = key_id.to_owned();
+        self.read(move |c| members(c, &key_id)).await
+    }
+
     async fn update_key(&self, key: &KeyRecord) -> Result<i64, StoreError> {
         let (key, doc) = (key.clone(), key_doc(key)?);
-        self.run(move |c| save_key(c, &key, &doc)).await
+        self.run(move |c| {
+            let tx = c.transaction().map_err(backend)?;
+            let row_version = save_key(&tx, &key, &doc)?;
+            tx.commit().map_err(backend)?;
+            Ok(row_version)
+        })
+        .await
+    }
+
+    async fn update_keys(&self, keys: &[KeyRecord]) -> Result<(), StoreError> {
+        let keys = keys.iter().map(|k| Ok((k.clone(), key_doc(k)?))).collect::<Result<Vec<_>, StoreError>>()?;
+        self.run(move |c| {
+            let tx = c.transaction().map_err(backend)?;
+            for (key, doc) in &keys {
+                save_key(&tx, key, doc)?;
+            }
+            tx.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn insert_replica(&self, primary: &KeyRecord, replica: &KeyRecord) -> Result<(), StoreError> {
+        let (primary, replica, doc) = (primary.clone(), replica.clone(), key_doc(replica)?);
+        self.run(move |c| {
+            // IMMEDIATE: the primary's check and the insert under one write lock.
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(backend)?;
+            let bumped = tx
+                .execute("UPDATE keys SET row_version = row_version + 1 WHERE key_id = ?1 AND region = ?2 AND row_version = ?3", params![
+                    primary.key_id,
+                    primary.region,
+                    primary.row_version
+                ])
+                .map_err(backend)?;
+            if bumped != 1 {
+                let exists: Option<i64> = tx
+                    .query_row("SELECT 1 FROM keys WHERE key_id = ?1 AND region = ?2", params![primary.key_id, primary.region], |r| r.get(0))
+                    .optional()
+                    .map_err(backend)?;
+                return Err(if exists.is_some() { StoreError::Conflict } else { StoreError::NotFound });
+            }
+            insert_key_row(&tx, &replica, &doc)?;
+            tx.commit().map_err(backend)
+        })
+        .await
     }
 
     async fn rotate_key(&self, key: &KeyRecord, material: &MaterialRecord) -> Result<i64, StoreError> {
@@ -345,13 +429,8 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn keys_with_expired_material(&self, now: Millis) -> Result<Vec<String>, StoreError> {
-        self.run(move |c| {
-            let mut stmt = c.prepare_cached("SELECT key_id FROM keys WHERE material_valid_to <= ?1 ORDER BY material_valid_to").map_err(backend)?;
-            let rows = stmt.query_map(params![now], |r| r.get::<_, String>(0)).map_err(backend)?;
-            rows.map(|r| r.map_err(backend)).collect()
-        })
-        .await
+    async fn keys_with_expired_material(&self, now: Millis) -> Result<Vec<KeyLocation>, StoreError> {
+        self.run(move |c| locations(c, "SELECT key_id, region FROM keys WHERE material_valid_to <= ?1 ORDER BY material_valid_to", now)).await
     }
 
     async fn record_key_usage(&self, uses: &[KeyUsageRecord]) -> Result<(), StoreError> {
@@ -362,7 +441,7 @@ impl Store for SqliteStore {
                 // Prepared once for the batch (a spread of keys makes batches of thousands).
                 let mut upsert = tx.prepare_cached(USAGE_UPSERT).map_err(backend)?;
                 for u in &uses {
-                    upsert.execute(params![u.key_id, u.used_at, u.operation, u.request_id, u.event_id]).map_err(backend)?;
+                    upsert.execute(params![u.key_id, u.used_at, u.operation, u.request_id, u.event_id, u.region]).map_err(backend)?;
                 }
             }
             tx.commit().map_err(backend)
@@ -370,11 +449,12 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn get_key_usage(&self, key_id: &str) -> Result<Option<KeyUsageRecord>, StoreError> {
-        let key_id = key_id.to_owned();
+    async fn get_key_usage(&self, key_id: &str, region: &str) -> Result<Option<KeyUsageRecord>, StoreError> {
+        let (key_id, region) = (key_id.to_owned(), region.to_owned());
         self.run(move |c| {
-            c.query_row("SELECT key_id, used_at, operation, request_id, event_id FROM key_last_usage WHERE key_id = ?1", params![key_id], |r| {
-                Ok(KeyUsageRecord { key_id: r.get(0)?, used_at: r.get(1)?, operation: r.get(2)?, request_id: r.get(3)?, event_id: r.get(4)? })
+            let sql = "SELECT key_id, region, used_at, operation, request_id, event_id FROM key_last_usage WHERE key_id = ?1 AND region = ?2";
+            c.query_row(sql, params![key_id, region], |r| {
+                Ok(KeyUsageRecord { key_id: r.get(0)?, region: r.get(1)?, used_at: r.get(2)?, operation: r.get(3)?, request_id: r.get(4)?, event_id: r.get(5)? })
             })
             .optional()
             .map_err(backend)
@@ -382,15 +462,8 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn keys_due_for_rotation(&self, now: Millis) -> Result<Vec<String>, StoreError> {
-        self.run(move |c| {
-            let mut stmt = c
-                .prepare_cached("SELECT key_id FROM keys WHERE state = 'Enabled' AND next_rotation_at <= ?1 ORDER BY next_rotation_at")
-                .map_err(backend)?;
-            let rows = stmt.query_map(params![now], |r| r.get::<_, String>(0)).map_err(backend)?;
-            rows.map(|r| r.map_err(backend)).collect()
-        })
-        .await
+    async fn keys_due_for_rotation(&self, now: Millis) -> Result<Vec<KeyLocation>, StoreError> {
+        self.run(move |c| locations(c, "SELECT key_id, region FROM keys WHERE state = 'Enabled' AND next_rotation_at <= ?1 ORDER BY next_rotation_at", now)).await
     }
 
     async fn list_keys(&self, account_id: &str, region: &str, after: After<'_>, limit: usize) -> Result<Vec<KeyRecord>, StoreError> {
@@ -421,33 +494,29 @@ impl Store for SqliteStore {
         self.cached(query, load).await
     }
 
-    async fn keys_due_for_deletion(&self, now: Millis) -> Result<Vec<String>, StoreError> {
-        self.run(move |c| {
-            let mut stmt = c
-                .prepare_cached("SELECT key_id FROM keys WHERE state = 'PendingDeletion' AND deletion_date <= ?1 ORDER BY deletion_date")
-                .map_err(backend)?;
-            let rows = stmt.query_map(params![now], |r| r.get::<_, String>(0)).map_err(backend)?;
-            rows.map(|r| r.map_err(backend)).collect()
-        })
-        .await
+    async fn keys_due_for_deletion(&self, now: Millis) -> Result<Vec<KeyLocation>, StoreError> {
+        self.run(move |c| locations(c, "SELECT key_id, region FROM keys WHERE state = 'PendingDeletion' AND deletion_date <= ?1 ORDER BY deletion_date", now)).await
     }
 
-    async fn delete_key(&self, key_id: &str, row_version: i64) -> Result<(), StoreError> {
-        let key_id = key_id.to_owned();
+    async fn delete_key(&self, key_id: &str, region: &str, row_version: i64) -> Result<(), StoreError> {
+        let (key_id, region) = (key_id.to_owned(), region.to_owned());
         self.run(move |c| {
             let tx = c.transaction().map_err(backend)?;
-            let current: Option<i64> =
-                tx.query_row("SELECT row_version FROM keys WHERE key_id = ?1", params![key_id], |r| r.get(0)).optional().map_err(backend)?;
+            let current: Option<i64> = tx
+                .query_row("SELECT row_version FROM keys WHERE key_id = ?1 AND region = ?2", params![key_id, region], |r| r.get(0))
+                .optional()
+                .map_err(backend)?;
             match current {
                 None => return Err(StoreError::NotFound),
                 Some(v) if v != row_version => return Err(StoreError::Conflict),
                 Some(_) => {}
             }
-            tx.execute("DELETE FROM aliases WHERE target_key_id = ?1", params![key_id]).map_err(backend)?;
-            tx.execute("DELETE FROM grants WHERE key_id = ?1", params![key_id]).map_err(backend)?;
-            tx.execute("DELETE FROM key_materials WHERE key_id = ?1", params![key_id]).map_err(backend)?;
-            tx.execute("DELETE FROM key_last_usage WHERE key_id = ?1", params![key_id]).map_err(backend)?;
-            tx.execute("DELETE FROM keys WHERE key_id = ?1", params![key_id]).map_err(backend)?;
+            tx.execute("DELETE FROM aliases WHERE target_key_id = ?1 AND region = ?2", params![key_id, region]).map_err(backend)?;
+            tx.execute("DELETE FROM grants WHERE key_id = ?1 AND region = ?2", params![key_id, region]).map_err(backend)?;
+            tx.execute("DELETE FROM key_last_usage WHERE key_id = ?1 AND region = ?2", params![key_id, region]).map_err(backend)?;
+            tx.execute("DELETE FROM keys WHERE key_id = ?1 AND region = ?2", params![key_id, region]).map_err(backend)?;
+            // The material goes with the set's last member.
+            tx.execute("DELETE FROM key_materials WHERE key_id = ?1 AND NOT EXISTS (SELECT 1 FROM keys WHERE key_id = ?1)", params![key_id]).map_err(backend)?;
             tx.commit().map_err(backend)
         })
         .await
@@ -620,20 +689,20 @@ impl Store for SqliteStore {
         self.run(move |c| grants::get(c, &id)).await
     }
 
-    async fn list_grants(&self, key_id: &str, after: After<'_>, limit: usize) -> Result<Vec<GrantRecord>, StoreError> {
-        let (key_id, after) = (key_id.to_owned(), after.unwrap_or("").to_owned());
-        self.run(move |c| grants::list(c, "key_id", &key_id, &after, limit)).await
+    async fn list_grants(&self, key_id: &str, region: &str, after: After<'_>, limit: usize) -> Result<Vec<GrantRecord>, StoreError> {
+        let (key_id, region, after) = (key_id.to_owned(), region.to_owned(), after.unwrap_or("").to_owned());
+        self.run(move |c| grants::list_for_key(c, &key_id, &region, &after, limit)).await
     }
 
     async fn list_retirable_grants(&self, principal: &str, after: After<'_>, limit: usize) -> Result<Vec<GrantRecord>, StoreError> {
         let (principal, after) = (principal.to_owned(), after.unwrap_or("").to_owned());
-        self.run(move |c| grants::list(c, "retiring_principal", &principal, &after, limit)).await
+        self.run(move |c| grants::list_retirable(c, &principal, &after, limit)).await
     }
 
-    async fn grants_for(&self, key_id: &str, grantees: &[String]) -> Result<Vec<GrantRecord>, StoreError> {
-        let (key_id, grantees) = (key_id.to_owned(), grantees.to_vec());
-        let query = Query::GrantsFor(key_id.clone(), grantees.clone());
-        let load = self.read(move |c| grants::for_grantees(c, &key_id, &grantees));
+    async fn grants_for(&self, key_id: &str, region: &str, grantees: &[String]) -> Result<Vec<GrantRecord>, StoreError> {
+        let (key_id, region, grantees) = (key_id.to_owned(), region.to_owned(), grantees.to_vec());
+        let query = Query::GrantsFor(key_id.clone(), region.clone(), grantees.clone());
+        let load = self.read(move |c| grants::for_grantees(c, &key_id, &region, &grantees));
         self.cached(query, load).await
     }
 
@@ -772,17 +841,17 @@ mod tests {
         let (server, other) = (SqliteStore::open(&path).unwrap(), SqliteStore::open(&path).unwrap());
         let (key, material) = crate::conformance::sample_key("111122223333", "k-1");
         server.insert_key(&key, &material).await.unwrap();
-        assert_eq!(server.get_key("k-1").await.unwrap().unwrap().description, key.description);
+        assert_eq!(server.get_key("k-1", "us-east-1").await.unwrap().unwrap().description, key.description);
         assert!(server.get_access_key("AKIANEW").await.unwrap().is_none(), "an absent key is cached too");
 
-        let mut changed = other.get_key("k-1").await.unwrap().unwrap();
+        let mut changed = other.get_key("k-1", "us-east-1").await.unwrap().unwrap();
         changed.description = "changed by another connection".into();
         other.update_key(&changed).await.unwrap();
         let p = PrincipalRecord { arn: "arn:aws:iam::111122223333:user/new".into(), account_id: "111122223333".into(), created_at: 1 };
         let k = AccessKeyRecord { access_key_id: "AKIANEW".into(), principal_arn: p.arn.clone(), sealed_secret: vec![1], created_at: 1, active: true };
         other.insert_principal(&p, &k).await.unwrap();
 
-        assert_eq!(server.get_key("k-1").await.unwrap().unwrap().description, "changed by another connection");
+        assert_eq!(server.get_key("k-1", "us-east-1").await.unwrap().unwrap().description, "changed by another connection");
         assert!(server.get_access_key("AKIANEW").await.unwrap().is_some());
         other.set_access_key_active("AKIANEW", false).await.unwrap();
         assert!(!server.get_access_key("AKIANEW").await.unwrap().unwrap().active);
@@ -800,29 +869,29 @@ mod tests {
         let (key, material) = crate::conformance::sample_key("111122223333", "k-2");
         server.insert_key(&key, &material).await.unwrap();
         request_scope(async {
-            let mut k = server.get_key("k-2").await.unwrap().unwrap();
+            let mut k = server.get_key("k-2", "us-east-1").await.unwrap().unwrap();
             k.description = "own write".into();
             server.update_key(&k).await.unwrap();
-            assert_eq!(server.get_key("k-2").await.unwrap().unwrap().description, "own write");
+            assert_eq!(server.get_key("k-2", "us-east-1").await.unwrap().unwrap().description, "own write");
         })
         .await;
         // Many requests in a row, each after a write of this process: none may miss it.
         for i in 0..50 {
             request_scope(async {
-                let mut k = server.get_key("k-2").await.unwrap().unwrap();
+                let mut k = server.get_key("k-2", "us-east-1").await.unwrap().unwrap();
                 assert_eq!(k.description, format!("write {}", i - 1).replace("write -1", "own write"));
                 k.description = format!("write {i}");
                 server.update_key(&k).await.unwrap();
             })
             .await;
-            request_scope(async { assert_eq!(server.get_key("k-2").await.unwrap().unwrap().description, format!("write {i}")) }).await;
+            request_scope(async { assert_eq!(server.get_key("k-2", "us-east-1").await.unwrap().unwrap().description, format!("write {i}")) }).await;
         }
-        let mut k = other.get_key("k-2").await.unwrap().unwrap();
+        let mut k = other.get_key("k-2", "us-east-1").await.unwrap().unwrap();
         k.description = "another's write".into();
         other.update_key(&k).await.unwrap();
         tokio::time::sleep(EXTERNAL_WINDOW * 2).await;
         request_scope(async {
-            assert_eq!(server.get_key("k-2").await.unwrap().unwrap().description, "another's write");
+            assert_eq!(server.get_key("k-2", "us-east-1").await.unwrap().unwrap().description, "another's write");
         })
         .await;
     }
@@ -892,11 +961,54 @@ mod tests {
                 conn.execute_batch(sql).unwrap();
                 conn.execute("INSERT INTO schema_migrations (version) VALUES (?1)", params![i as i64 + 1]).unwrap();
             }
+            conn.execute("INSERT INTO keys VALUES (?1, '111122223333', 'eu-west-1', 'Enabled', NULL, '{}', 1, NULL, NULL)", params![key_id]).unwrap();
             conn.execute("INSERT INTO key_last_usage VALUES (?1, 10, 'Encrypt', 'r1')", params![key_id]).unwrap();
         }
         let store = SqliteStore::open(&path).unwrap();
-        let old = KeyUsageRecord { key_id: key_id.into(), used_at: 10, operation: "Encrypt".into(), request_id: "r1".into(), event_id: None };
-        assert_eq!(store.get_key_usage(key_id).await.unwrap(), Some(old));
+        let old = KeyUsageRecord { key_id: key_id.into(), region: "eu-west-1".into(), used_at: 10, operation: "Encrypt".into(), request_id: "r1".into(), event_id: None };
+        assert_eq!(store.get_key_usage(key_id, "eu-west-1").await.unwrap(), Some(old), "the use takes its key's Region");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Migration 11 rebuilds `keys` and the tables that refer to it: a key
+    /// made before, its material, alias, grant and last use come through,
+    /// now found by id and Region.
+    #[tokio::test]
+    async fn keys_from_before_replicas_are_found_by_id_and_region() {
+        let dir = std::env::temp_dir().join(format!("trent-store-test-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("old.db");
+        let (key, material) = crate::conformance::sample_key("111122223333", "f0000000-0000-4000-8000-00000000000f");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+            conn.execute_batch("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY);").unwrap();
+            for (i, sql) in schema::MIGRATIONS[..10].iter().enumerate() {
+                conn.execute_batch(sql).unwrap();
+                conn.execute("INSERT INTO schema_migrations (version) VALUES (?1)", params![i as i64 + 1]).unwrap();
+            }
+            let doc = key_doc(&key).unwrap();
+            conn.execute(
+                "INSERT INTO keys (key_id, account_id, region, state, doc, row_version, next_rotation_at) VALUES (?1, ?2, ?3, 'Enabled', ?4, 7, 99)",
+                params![key.key_id, key.account_id, key.region, doc],
+            )
+            .unwrap();
+            conn.execute("INSERT INTO key_materials VALUES (?1, ?2, x'010203', 1)", params![key.key_id, material.material_id]).unwrap();
+            conn.execute("INSERT INTO aliases VALUES ('111122223333', 'us-east-1', 'alias/old', ?1, 1, 1)", params![key.key_id]).unwrap();
+            conn.execute("INSERT INTO grants VALUES ('g-old', ?1, 'arn:aws:iam::111122223333:user/dave', NULL, NULL, 1, '{}')", params![key.key_id]).unwrap();
+            conn.execute("INSERT INTO key_last_usage VALUES (?1, 10, 'Encrypt', 'r1', 'e1')", params![key.key_id]).unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        let got = store.get_key(&key.key_id, "us-east-1").await.unwrap().unwrap();
+        assert_eq!((got.description.as_str(), got.row_version), ("sample", 7));
+        assert!(store.get_material(&key.key_id, &material.material_id).await.unwrap().is_some());
+        assert_eq!(store.get_alias("111122223333", "us-east-1", "alias/old").await.unwrap().unwrap().target_key_id, key.key_id);
+        assert_eq!(store.get_grant("g-old").await.unwrap().unwrap().region, "us-east-1");
+        assert_eq!(store.get_key_usage(&key.key_id, "us-east-1").await.unwrap().unwrap().event_id.as_deref(), Some("e1"));
+        assert_eq!(store.keys_due_for_rotation(99).await.unwrap(), vec![crate::conformance::east(&key.key_id)], "the indexed columns came through");
+        // And a replica now has room beside it.
+        store.insert_replica(&got, &crate::conformance::replica_of(&got, "eu-west-1")).await.unwrap();
+        assert_eq!(store.key_members(&key.key_id).await.unwrap().len(), 2);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -909,7 +1021,7 @@ mod tests {
         crate::conformance::reopening_is_idempotent(&first, || async { SqliteStore::open(&path).unwrap() }).await;
         drop(first);
         // And once more after every handle was closed, as after a restart.
-        assert!(SqliteStore::open(&path).unwrap().get_key("70000000-0000-4000-8000-000000000007").await.unwrap().is_some());
+        assert!(SqliteStore::open(&path).unwrap().get_key("70000000-0000-4000-8000-000000000007", "us-east-1").await.unwrap().is_some());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -156,6 +156,100 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE keys ADD COLUMN xks_key_id TEXT;
     CREATE UNIQUE INDEX keys_xks_key ON keys (custom_key_store_id, xks_key_id);
     "#,
+    // 11: multi-Region replicas: a key is identified by its id AND Region
+    // (a replica has its primary's id in another Region). SQLite cannot
+    // change a primary key in place, so `keys` and the tables that refer to
+    // it are rebuilt: copied aside without constraints, dropped children
+    // first (foreign keys stay on), made anew, refilled. Material stays
+    // keyed by the id alone (the members share it); grants and last uses
+    // gain the Region of their member.
+    r#"
+    CREATE TABLE keys_v11 AS SELECT * FROM keys;
+    CREATE TABLE key_materials_v11 AS SELECT * FROM key_materials;
+    CREATE TABLE aliases_v11 AS SELECT * FROM aliases;
+    CREATE TABLE grants_v11 AS SELECT * FROM grants;
+    CREATE TABLE key_last_usage_v11 AS SELECT * FROM key_last_usage;
+    DROP TABLE grants;
+    DROP TABLE aliases;
+    DROP TABLE key_materials;
+    DROP TABLE key_last_usage;
+    DROP TABLE keys;
+    CREATE TABLE keys (
+        key_id TEXT NOT NULL,
+        account_id TEXT NOT NULL,
+        region TEXT NOT NULL,
+        state TEXT NOT NULL,
+        deletion_date INTEGER,
+        doc TEXT NOT NULL,
+        row_version INTEGER NOT NULL,
+        next_rotation_at INTEGER,
+        material_valid_to INTEGER,
+        custom_key_store_id TEXT REFERENCES custom_key_stores(id),
+        xks_key_id TEXT,
+        PRIMARY KEY (key_id, region)
+    );
+    CREATE INDEX keys_by_owner ON keys (account_id, region, key_id);
+    CREATE INDEX keys_by_deletion ON keys (state, deletion_date);
+    CREATE INDEX keys_by_rotation ON keys (state, next_rotation_at);
+    CREATE INDEX keys_by_material_expiry ON keys (material_valid_to);
+    CREATE INDEX keys_by_custom_key_store ON keys (custom_key_store_id);
+    CREATE UNIQUE INDEX keys_xks_key ON keys (custom_key_store_id, xks_key_id);
+    CREATE TABLE key_materials (
+        key_id TEXT NOT NULL,
+        material_id TEXT NOT NULL,
+        stored BLOB NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (key_id, material_id)
+    );
+    CREATE TABLE aliases (
+        account_id TEXT NOT NULL,
+        region TEXT NOT NULL,
+        alias_name TEXT NOT NULL,
+        target_key_id TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (account_id, region, alias_name),
+        FOREIGN KEY (target_key_id, region) REFERENCES keys (key_id, region)
+    );
+    CREATE INDEX aliases_by_key ON aliases (target_key_id);
+    CREATE TABLE grants (
+        grant_id TEXT PRIMARY KEY,
+        key_id TEXT NOT NULL,
+        region TEXT NOT NULL,
+        grantee_principal TEXT NOT NULL,
+        retiring_principal TEXT,
+        name TEXT,
+        created_at INTEGER NOT NULL,
+        doc TEXT NOT NULL,
+        FOREIGN KEY (key_id, region) REFERENCES keys (key_id, region)
+    );
+    CREATE INDEX grants_by_key ON grants (key_id, region, grant_id);
+    CREATE INDEX grants_by_grantee ON grants (key_id, region, grantee_principal);
+    CREATE INDEX grants_by_retiring ON grants (retiring_principal, grant_id);
+    CREATE TABLE key_last_usage (
+        key_id TEXT NOT NULL,
+        region TEXT NOT NULL,
+        used_at INTEGER NOT NULL,
+        operation TEXT NOT NULL,
+        request_id TEXT NOT NULL,
+        event_id TEXT,
+        PRIMARY KEY (key_id, region)
+    );
+    INSERT INTO keys (key_id, account_id, region, state, deletion_date, doc, row_version, next_rotation_at, material_valid_to, custom_key_store_id, xks_key_id)
+        SELECT key_id, account_id, region, state, deletion_date, doc, row_version, next_rotation_at, material_valid_to, custom_key_store_id, xks_key_id FROM keys_v11;
+    INSERT INTO key_materials (key_id, material_id, stored, created_at) SELECT key_id, material_id, stored, created_at FROM key_materials_v11;
+    INSERT INTO aliases (account_id, region, alias_name, target_key_id, created_at, updated_at)
+        SELECT account_id, region, alias_name, target_key_id, created_at, updated_at FROM aliases_v11;
+    INSERT INTO grants (grant_id, key_id, region, grantee_principal, retiring_principal, name, created_at, doc)
+        SELECT g.grant_id, g.key_id, k.region, g.grantee_principal, g.retiring_principal, g.name, g.created_at, g.doc FROM grants_v11 g JOIN keys_v11 k ON k.key_id = g.key_id;
+    INSERT INTO key_last_usage (key_id, region, used_at, operation, request_id, event_id)
+        SELECT u.key_id, k.region, u.used_at, u.operation, u.request_id, u.event_id FROM key_last_usage_v11 u JOIN keys_v11 k ON k.key_id = u.key_id;
+    DROP TABLE keys_v11;
+    DROP TABLE key_materials_v11;
+    DROP TABLE aliases_v11;
+    DROP TABLE grants_v11;
+    DROP TABLE key_last_usage_v11;
+    "#,
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
