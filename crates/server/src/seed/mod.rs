@@ -129,6 +129,8 @@ async fn seed_key(state: &AppState, op: &OpCtx<'_>, owner: &Authorized<String>, 
         tags,
         current_material_id: String::new(),
         multi_region: reference::is_multi_region_id(&seed.id),
+        // A seeded mrk- key is a primary in the seed's Region, as CreateKey makes one.
+        primary_region: reference::is_multi_region_id(&seed.id).then(|| op.region().to_owned()),
         rotation: Default::default(),
         import: Default::default(),
         key_manager: Default::default(),
@@ -136,7 +138,7 @@ async fn seed_key(state: &AppState, op: &OpCtx<'_>, owner: &Authorized<String>, 
         xks_key_id: None,
         row_version: 0,
     };
-    if let Some(existing) = state.store.get_key(&seed.id).await.map_err(|e| e.to_string())? {
+    if let Some(existing) = state.store.get_key(&seed.id, op.region()).await.map_err(|e| e.to_string())? {
         return compare(op, &existing, &desired, given_material_id.as_deref()).await.map(|()| false);
     }
     let (stored, material_id) = match seed.material {
@@ -146,7 +148,7 @@ async fn seed_key(state: &AppState, op: &OpCtx<'_>, owner: &Authorized<String>, 
     let key = KeyRecord { current_material_id: hex::encode(material_id), ..desired };
     if let Err(e) = accounts::insert_key(op, owner, &key, Some(stored)).await {
         // Another node seeding the same database may have made it first.
-        return match state.store.get_key(&seed.id).await.map_err(|e| e.to_string())? {
+        return match state.store.get_key(&seed.id, op.region()).await.map_err(|e| e.to_string())? {
             Some(existing) => compare(op, &existing, &key, given_material_id.as_deref()).await.map(|()| false),
             None => Err(kms(e)),
         };
@@ -161,9 +163,6 @@ async fn compare(op: &OpCtx<'_>, existing: &KeyRecord, desired: &KeyRecord, mate
     let differs = |field: &str, has: &str, wants: &str| Err(format!("the key exists with a different {field} (the store has `{has}`, the seed file says `{wants}`); change the seed file or the key"));
     if existing.account_id != desired.account_id {
         return differs("account", &existing.account_id, &desired.account_id);
-    }
-    if existing.region != desired.region {
-        return differs("region", &existing.region, &desired.region);
     }
     for (field, has, wants) in [
         ("description", &existing.description, &desired.description),
@@ -200,8 +199,8 @@ async fn seed_alias(state: &AppState, op: &OpCtx<'_>, owner: &Authorized<String>
     let kms = |e: crate::protocol::error::KmsError| e.message.clone().unwrap_or_else(|| format!("{:?}", e.code));
     alias::check_name(&seed.name).map_err(kms)?;
     alias::check_not_reserved(&seed.name).map_err(kms)?;
-    let target = match state.store.get_key(&seed.target).await.map_err(|e| e.to_string())? {
-        Some(k) if k.account_id == owner.as_str() && k.region == op.region() => k,
+    let target = match state.store.get_key(&seed.target, op.region()).await.map_err(|e| e.to_string())? {
+        Some(k) if k.account_id == owner.as_str() => k,
         _ => return Err(format!("its target `{}` is no key of account {} in {} (name a key id)", seed.target, owner.as_str(), op.region())),
     };
     let existing = || async { state.store.get_alias(owner, op.region(), &seed.name).await.map_err(|e| e.to_string()) };

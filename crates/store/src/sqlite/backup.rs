@@ -79,7 +79,7 @@ mod tests {
         backup(&dir.join("trent.db"), &dir.join("copy.db")).unwrap();
         assert!(backup(&dir.join("trent.db"), &dir.join("copy.db")).is_err(), "an existing file is never overwritten");
         let copy = super::super::SqliteStore::open(&dir.join("copy.db")).unwrap();
-        assert!(copy.get_key("a0000000-0000-4000-8000-000000000049").await.unwrap().is_some());
+        assert!(copy.get_key("a0000000-0000-4000-8000-000000000049", "us-east-1").await.unwrap().is_some());
         let _ = std::fs::remove_dir_all(&dir);
     }
 
