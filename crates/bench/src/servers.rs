@@ -126,7 +126,8 @@ pub fn trent(
     let mut command = Command::new(bin);
     command
         .envs(env.iter().map(|(k, v)| (k, v)))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        // The server's own cost is measured, not AWS's request quotas.
+        .args(["serve", "--throttle", "off", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(&data_dir)
         .args(extra_args)
         .stderr(std::fs::File::create(temp.join("stderr.log"))?);

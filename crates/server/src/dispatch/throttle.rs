@@ -102,7 +102,7 @@ impl Quotas {
 #[derive(clap::Args, Debug)]
 pub struct ThrottleOptions {
     /// Answer requests over AWS's request quotas with ThrottlingException:
-    /// `on` or `off` (default off, for now: see docs/throttling.md).
+    /// `on` or `off` (default: on, and off in --dev; docs/throttling.md).
     #[arg(long, env = "TRENT_THROTTLE", value_parser = ["on", "off"])]
     pub throttle: Option<String>,
     /// A quota other than AWS's default, `NAME=RATE` (repeatable): NAME is
@@ -114,11 +114,14 @@ pub struct ThrottleOptions {
 }
 
 impl ThrottleOptions {
-    /// Off unless asked, in --dev and (for now) the secure mode alike:
-    /// test suites and benchmarks burst past AWS's 5 CreateKey a second.
-    pub fn throttle(&self) -> Result<Option<Throttle>, crate::serve::ServeError> {
+    /// On as in AWS, unless asked otherwise; `--dev` (an emulator for
+    /// tests) only when asked.
+    pub fn throttle(&self, dev: bool) -> Result<Option<Throttle>, crate::serve::ServeError> {
         let quotas = Quotas::parse(&self.quotas).map_err(crate::serve::ServeError::Setup)?;
-        let on = self.throttle.as_deref() == Some("on");
+        let on = match self.throttle.as_deref() {
+            Some(asked) => asked == "on",
+            None => !dev,
+        };
         Ok(on.then(|| Throttle::new(quotas)))
     }
 }
@@ -173,6 +176,15 @@ impl Throttle {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quotas_apply_by_default_except_in_dev_mode_and_as_asked() {
+        let options = |throttle: Option<&str>| ThrottleOptions { throttle: throttle.map(str::to_owned), quotas: Vec::new() };
+        assert!(options(None).throttle(false).unwrap().is_some(), "on by default, as in AWS");
+        assert!(options(None).throttle(true).unwrap().is_none(), "off in --dev");
+        assert!(options(Some("on")).throttle(true).unwrap().is_some());
+        assert!(options(Some("off")).throttle(false).unwrap().is_none());
+    }
 
     #[test]
     fn a_bucket_holds_one_second_and_refills_at_its_rate() {

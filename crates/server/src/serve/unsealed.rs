@@ -74,7 +74,7 @@ impl Starter {
             key_stores,
             regions,
             sealer,
-            throttle: options.throttle.throttle().map_err(|e| e.to_string())?,
+            throttle: options.throttle.throttle(options.dev).map_err(|e| e.to_string())?,
         });
         // Idempotent: at every unseal, a seed already applied changes nothing.
         if let Some(path) = &options.seed {
