@@ -7,7 +7,8 @@
 //! every member shows, ciphertexts, MACs and signatures of one member
 //! accepted by the others, the primary's rotation reaching its replicas,
 //! each member's own state, policy, tags, aliases and grants, AWS's
-//! refusals, and `kms:ReplicaRegion` in key policies.
+//! refusals, `kms:ReplicaRegion` in key policies, and ReplicateKey's two
+//! audit events (its own and the replica Region's CreateKey).
 
 #[macro_use]
 mod common;
@@ -272,6 +273,48 @@ async fn client_key(_client: &Client, create: aws_sdk_kms::operation::create_key
 async fn west_replica(east: &Client, id: &str) -> aws_sdk_kms::operation::replicate_key::ReplicateKeyOutput {
     east.replicate_key().key_id(id).replica_region(WEST).description("the west copy").tags(Tag::builder().tag_key("region").tag_value("west").build().unwrap())
         .send().await.expect("ReplicateKey")
+}
+
+/// AWS: "A ReplicateKey request results in a ReplicateKey operation and a
+/// CreateKey operation": the primary's Region records the ReplicateKey,
+/// the replica's a CreateKey of the replica, both of the one request.
+#[tokio::test]
+async fn replicate_key_is_audited_in_both_regions() {
+    use aws_sdk_kms::operation::RequestId;
+    let trent = Trent::start(&[]);
+    let east = trent.client(REGION);
+    let primary = client_key(&east, east.create_key().multi_region(true)).await;
+    let id = primary.key_id().to_owned();
+    let out = west_replica(&east, &id).await;
+    let request_id = out.request_id().expect("request id").to_owned();
+    let replica_arn = out.replica_key_metadata().unwrap().arn().unwrap().to_owned();
+    // A refused ReplicateKey makes no key, so no CreateKey event.
+    assert_err!(east.replicate_key().key_id(&id).replica_region(WEST).send().await, is_already_exists_exception);
+
+    let events = common::audit_events(&trent.data_dir());
+    let of_request: Vec<&serde_json::Value> = events.iter().filter(|e| e["requestID"] == request_id.as_str()).collect();
+    let names: Vec<(&str, &str)> = of_request.iter().map(|e| (e["eventName"].as_str().unwrap(), e["awsRegion"].as_str().unwrap())).collect();
+    assert_eq!(names, vec![("ReplicateKey", REGION), ("CreateKey", WEST)], "{of_request:#?}");
+    let (replicate, create) = (of_request[0], of_request[1]);
+    assert_ne!(replicate["eventID"], create["eventID"], "each event has its own id");
+    for field in ["userIdentity", "eventTime", "sourceIPAddress", "userAgent", "recipientAccountId"] {
+        assert_eq!(replicate[field], create[field], "{field}: the same caller and moment");
+    }
+    assert_eq!(create["readOnly"], false);
+    assert!(create.get("errorCode").is_none(), "{create:#}");
+    assert_eq!(create["resources"], serde_json::json!([{ "accountId": primary.aws_account_id().unwrap(), "type": "AWS::KMS::Key", "ARN": replica_arn }]));
+    assert_eq!(create["responseElements"]["keyMetadata"]["arn"], replica_arn.as_str());
+    assert_eq!(create["responseElements"]["keyMetadata"]["multiRegionConfiguration"]["multiRegionKeyType"], "REPLICA");
+    let params = &create["requestParameters"];
+    assert_eq!((params["description"].as_str(), params["multiRegion"].as_bool(), params["keySpec"].as_str()), (Some("the west copy"), Some(true), Some("SYMMETRIC_DEFAULT")));
+    assert!(params.get("replicaRegion").is_none() && params.get("keyId").is_none(), "CreateKey's members only: {params:#}");
+    assert!(create["trentAuthorizationReason"].as_str().unwrap().contains("kms:CreateKey"), "{create:#}");
+    assert!(replicate["trentAuthorizationReason"].as_str().unwrap().contains("kms:ReplicateKey"), "{replicate:#}");
+
+    // One CreateKey event in the West: the replica's (the refusal added none).
+    let west_creates = events.iter().filter(|e| e["eventName"] == "CreateKey" && e["awsRegion"] == WEST).count();
+    assert_eq!(west_creates, 1);
+    assert_eq!(events.iter().filter(|e| e["eventName"] == "ReplicateKey").count(), 2, "the success and the refusal");
 }
 
 #[tokio::test]

@@ -20,6 +20,9 @@ pub struct NotesInner {
     pub resources: Vec<Resource>,
     pub key_material_id: Option<String>,
     pub reason: Option<String>,
+    /// ReplicateKey: why `kms:CreateKey` in the replica's Region was
+    /// allowed, the reason of its CreateKey event ([`replica_created`]).
+    pub create_reason: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +63,10 @@ impl Notes {
         self.with(|n| {
             n.reason.get_or_insert_with(|| reason.to_owned());
         })
+    }
+
+    pub fn create_reason(&self, reason: &str) {
+        self.with(|n| n.create_reason = Some(reason.to_owned()))
     }
 
     pub fn take(&self) -> NotesInner {
@@ -109,6 +116,59 @@ pub fn read_only(operation: &str) -> bool {
 /// Operations whose events carry `additionalEventData.keyMaterialId`, as AWS's do.
 fn uses_key_material(operation: &str) -> bool {
     trent_model::Operation::from_name(operation).is_some_and(|op| crate::dispatch::table::describe(op).key_material_in_event)
+}
+
+/// The second event of a request whose row says so (ReplicateKey): AWS
+/// documents that "a ReplicateKey request results in a ReplicateKey
+/// operation and a CreateKey operation", the CreateKey in the replica's
+/// Region. Same caller, time and requestID as the request's own event, an
+/// eventID of its own; its resource is the replica, its `requestParameters`
+/// the CreateKey members of the request (with the key's spec, usage and
+/// origin), its `responseElements` the replica's metadata. None unless the
+/// request succeeded (its answer named the replica).
+pub fn replica_created(trail: &Trail) -> Option<Trail> {
+    let op = trent_model::Operation::from_name(trail.operation?)?;
+    if !crate::dispatch::table::describe(op).replica_create_event {
+        return None;
+    }
+    let meta = trail.response_elements.get("replicaKeyMetadata")?;
+    let arn = meta.get("arn")?.as_str()?;
+    let account_id = meta.get("aWSAccountId")?.as_str()?;
+    // arn:aws:kms:REGION:ACCOUNT:key/ID
+    let region = arn.split(':').nth(3).filter(|r| !r.is_empty())?;
+    let mut parameters = serde_json::Map::new();
+    for name in ["description", "policy", "tags", "bypassPolicyLockoutSafetyCheck"] {
+        if let Some(v) = trail.request_parameters.get(name) {
+            parameters.insert(name.to_owned(), v.clone());
+        }
+    }
+    for name in ["keySpec", "keyUsage", "origin"] {
+        if let Some(v) = meta.get(name) {
+            parameters.insert(name.to_owned(), v.clone());
+        }
+    }
+    parameters.insert("multiRegion".to_owned(), Value::Bool(true));
+    Some(Trail {
+        request_id: trail.request_id.clone(),
+        event_id: trent_crypto::new_uuid().to_string(),
+        event_time_millis: trail.event_time_millis,
+        source_ip: trail.source_ip.clone(),
+        user_agent: trail.user_agent.clone(),
+        operation: Some("CreateKey"),
+        target: None,
+        access_key_id: trail.access_key_id.clone(),
+        principal: trail.principal.clone(),
+        region: Some(region.to_owned()),
+        request_parameters: Value::Object(parameters),
+        response_elements: json!({ "keyMetadata": meta }),
+        notes: NotesInner {
+            resources: vec![Resource { arn: arn.to_owned(), account_id: account_id.to_owned(), kind: "AWS::KMS::Key" }],
+            key_material_id: None,
+            reason: trail.notes.create_reason.clone().or_else(|| trail.notes.reason.clone()),
+            create_reason: None,
+        },
+        event_source: trail.event_source,
+    })
 }
 
 /// The event for a finished request. `error` is the answer's exception
@@ -291,6 +351,21 @@ mod tests {
             let event = serde_json::to_value(build(&trail, error)).unwrap();
             assert_eq!((event["requestID"].as_str(), event["eventID"].as_str()), (Some("r1"), Some("e1")), "{error:?}");
         }
+    }
+
+    #[test]
+    fn only_a_successful_replicate_key_has_a_second_event() {
+        let meta = json!({"arn": "arn:aws:kms:eu-west-1:111122223333:key/mrk-1", "aWSAccountId": "111122223333", "keySpec": "SYMMETRIC_DEFAULT"});
+        let mut trail = Trail { request_id: "r1".into(), event_id: "e1".into(), operation: Some("ReplicateKey"), region: Some("us-east-1".into()), ..Trail::default() };
+        trail.request_parameters = json!({"keyId": "mrk-1", "replicaRegion": "eu-west-1", "description": "d"});
+        assert!(replica_created(&trail).is_none(), "a refused ReplicateKey made no replica");
+        trail.response_elements = json!({ "replicaKeyMetadata": meta });
+        let second = replica_created(&trail).expect("the replica's CreateKey");
+        assert_eq!((second.operation, second.region.as_deref(), second.request_id.as_str()), (Some("CreateKey"), Some("eu-west-1"), "r1"));
+        assert_ne!(second.event_id, "e1");
+        assert_eq!(second.request_parameters, json!({"description": "d", "keySpec": "SYMMETRIC_DEFAULT", "multiRegion": true}));
+        trail.operation = Some("CreateKey");
+        assert!(replica_created(&trail).is_none(), "only the rows that say so");
     }
 
     #[test]

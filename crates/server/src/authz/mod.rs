@@ -222,6 +222,8 @@ async fn replicate(ctx: &Ctx, row: &table::Descriptor, request: &Request) -> Res
     let reference = supplied::key_member(request).ok_or_else(|| Access::wrong("key member"))?;
     let (key, grant) = key(ctx, row, request, reference, false, Side::Key).await?;
     decide::identity_only(ctx, "kms:CreateKey", "*", Supply::Request(request, Side::Key)).await?;
+    // The reason of the CreateKey event the replica's Region gets (audit::event::replica_created).
+    ctx.audit.create_reason(&latest_reason(ctx));
     Ok(Access::Key { key, grant })
 }
 

@@ -57,10 +57,13 @@ pub struct Descriptor {
     pub changes: bool,
     /// Its audit event carries `additionalEventData.keyMaterialId`.
     pub key_material_in_event: bool,
+    /// A success also records a CreateKey event in the Region of the key it
+    /// made (ReplicateKey's replica), as AWS does (`audit::event::replica_created`).
+    pub replica_create_event: bool,
 }
 
 const fn row(operation: Operation, action: &'static str, resource: Resource) -> Descriptor {
-    Descriptor { operation, action, resource, cross_account: false, tracked_use: false, changes: true, key_material_in_event: false }
+    Descriptor { operation, action, resource, cross_account: false, tracked_use: false, changes: true, key_material_in_event: false, replica_create_event: false }
 }
 
 const KEY: Resource = Resource::Key { aliases: false };
@@ -89,6 +92,10 @@ impl Descriptor {
     }
     const fn material(mut self) -> Self {
         self.key_material_in_event = true;
+        self
+    }
+    const fn replica_create_event(mut self) -> Self {
+        self.replica_create_event = true;
         self
     }
 }
@@ -142,7 +149,7 @@ pub const fn describe(op: Operation) -> Descriptor {
         O::ListRetirableGrants => row(op, "kms:ListRetirableGrants", Account).read_only(),
         O::PutKeyPolicy => row(op, "kms:PutKeyPolicy", KEY),
         O::ReEncrypt => row(op, "kms:ReEncrypt", ReEncrypt).crypto().material(),
-        O::ReplicateKey => row(op, "kms:ReplicateKey", Replicate),
+        O::ReplicateKey => row(op, "kms:ReplicateKey", Replicate).replica_create_event(),
         O::RetireGrant => row(op, "kms:RetireGrant", Grant).cross_account(),
         O::RevokeGrant => row(op, "kms:RevokeGrant", KEY).cross_account(),
         O::RotateKeyOnDemand => row(op, "kms:RotateKeyOnDemand", KEY),

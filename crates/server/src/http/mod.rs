@@ -186,7 +186,12 @@ async fn answer(state: Arc<AppState>, method: Method, uri: Uri, headers: HeaderM
         let event = audit::event::build(&trail, result.as_ref().err().map(|e| (e.code.name(), e.text())));
         // Events of changes are on disk before the answer; the rest are group-committed.
         let changed = result.is_ok() && trail.operation.is_some_and(|op| !audit::event::read_only(op));
-        match state.audit.record(&event, changed).await {
+        let mut recorded = state.audit.record(&event, changed).await;
+        // ReplicateKey: the replica's Region gets its CreateKey event too, before the answer.
+        if let (Ok(()), Some(second)) = (&recorded, audit::event::replica_created(&trail)) {
+            recorded = state.audit.record(&audit::event::build(&second, None), true).await;
+        }
+        match recorded {
             Ok(()) => match result {
                 Ok(value) => (StatusCode::OK, value.to_string()),
                 Err(err) if err.code == ErrorCode::UnknownOperation && !protocol::is_json_request(&headers) => {
