@@ -3,7 +3,9 @@ shared keys, changes seen at once on every node, a single first admin, a
 wrong root key refused, a node killed under load, PostgreSQL restarted under
 load, background deletion done exactly once, also when its node dies, and a
 custom key store (one SoftHSM2 token) connected, used and disconnected
-through any node, and an external key store (one `trent xks-proxy`) alike.
+through any node, and an external key store (one `trent xks-proxy`) alike;
+a multi-Region key replicated through one node and its primary moved through
+another, seen at once on both.
 
 Each test gets its own schema (`search_path` in the store URL). The server
 comes from TRENT_TEST_POSTGRES_URL, else postgres://postgres@127.0.0.1:5432/test;
@@ -23,7 +25,7 @@ import uuid
 import botocore.exceptions
 import pytest
 
-from conftest import Trent, kms_error
+from conftest import REGION, Trent, kms_error
 
 BASE_URL = os.environ.get("TRENT_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
 DESTROYED = "key destroyed: its deletion waiting period ended"
@@ -91,9 +93,9 @@ class Cluster:
         first = self.node()
         return [first] + [self.node() for _ in range(n - 1)]
 
-    def client(self, node):
+    def client(self, node, region=REGION):
         admin = self.nodes[0].keys()
-        return node.boto3_client(access_key=admin[0], secret_key=admin[1])
+        return node.boto3_client(region=region, access_key=admin[0], secret_key=admin[1])
 
     def stop(self):
         for t in self.nodes:
@@ -424,6 +426,49 @@ def test_grants_and_policies_hold_on_every_node_at_once(cluster):
     ]}
     c.client(n1).put_key_policy(KeyId=key, PolicyName="default", Policy=_json.dumps(named))
     on2.encrypt(KeyId=key, Plaintext=b"x")
+
+
+# --- multi-Region keys -----------------------------------------------------------
+
+
+def test_a_replica_made_and_a_primary_moved_on_one_node_hold_on_the_other(cluster):
+    """Multi-Region keys across nodes (docs/multi-region-keys.md): a replica
+    made through node A is seen through node B at once (DescribeKey shows
+    both members in either Region; B decrypts in the replica's Region what
+    A encrypted in the primary's), and UpdatePrimaryRegion through B is
+    seen through A (each member's roles, and ReplicateKey then the new
+    primary's)."""
+    east, west, south = "us-east-1", "eu-west-1", "ap-south-1"
+    c = cluster()
+    a, b = c.start(2)
+    east_a, west_a, east_b, west_b = c.client(a, east), c.client(a, west), c.client(b, east), c.client(b, west)
+
+    def members(client, key_id):
+        cfg = client.describe_key(KeyId=key_id)["KeyMetadata"]["MultiRegionConfiguration"]
+        return cfg["MultiRegionKeyType"], cfg["PrimaryKey"]["Region"], [r["Region"] for r in cfg["ReplicaKeys"]]
+
+    key_id = east_a.create_key(MultiRegion=True, Description="primary")["KeyMetadata"]["KeyId"]
+    blob = east_a.encrypt(KeyId=key_id, Plaintext=b"one key, two nodes", EncryptionContext={"n": "a"})["CiphertextBlob"]
+    assert kms_error(west_b.describe_key, KeyId=key_id)[0] == "NotFoundException"
+
+    replica = east_a.replicate_key(KeyId=key_id, ReplicaRegion=west, Description="replica")["ReplicaKeyMetadata"]
+    assert members(east_b, key_id) == ("PRIMARY", east, [west])
+    assert members(west_b, key_id) == ("REPLICA", east, [west])
+    described = west_b.describe_key(KeyId=key_id)["KeyMetadata"]
+    assert (described["Arn"], described["KeyState"], described["Description"]) == (replica["Arn"], "Enabled", "replica")
+    out = west_b.decrypt(CiphertextBlob=blob, EncryptionContext={"n": "a"})
+    assert (out["Plaintext"], out["KeyId"]) == (b"one key, two nodes", replica["Arn"])
+
+    east_b.update_primary_region(KeyId=key_id, PrimaryRegion=west)
+    assert members(west_a, key_id) == ("PRIMARY", west, [east])
+    assert members(east_a, key_id) == ("REPLICA", west, [east])
+    # A acts on the new roles: only the new primary replicates or rotates.
+    assert kms_error(east_a.replicate_key, KeyId=key_id, ReplicaRegion=south)[0] == "UnsupportedOperationException"
+    assert kms_error(east_a.rotate_key_on_demand, KeyId=key_id)[0] == "UnsupportedOperationException"
+    west_a.replicate_key(KeyId=key_id, ReplicaRegion=south)
+    assert members(east_b, key_id) == ("REPLICA", west, [south, east])
+    blob = c.client(b, south).encrypt(KeyId=key_id, Plaintext=b"from the third member")["CiphertextBlob"]
+    assert east_a.decrypt(CiphertextBlob=blob)["Plaintext"] == b"from the third member"
 
 
 # --- custom key stores ------------------------------------------------------------
