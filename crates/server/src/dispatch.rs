@@ -127,7 +127,6 @@ fn run<'a>(ctx: &'a OpCtx<'a>, request: Request, access: Access) -> Pin<Box<dyn 
         Request::UpdateKeyDescription(input) => with!(key, |key| ops::update_key_description::handle(ctx, input, key)),
         Request::Verify(input) => with!(key, |key| ops::verify::handle(ctx, input, key)),
         Request::VerifyMac(input) => with!(key, |key| ops::verify_mac::handle(ctx, input, key)),
-        // In the model, not yet in Trent: refused by authorization (its row), never reached.
         Request::ConnectCustomKeyStore(input) => with!(account, |(account, _)| ops::connect_custom_key_store::handle(ctx, input, account)),
         Request::CreateCustomKeyStore(input) => with!(account, |(account, _)| ops::create_custom_key_store::handle(ctx, input, account)),
         Request::DeleteCustomKeyStore(input) => with!(account, |(account, _)| ops::delete_custom_key_store::handle(ctx, input, account)),
