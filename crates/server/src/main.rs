@@ -33,7 +33,7 @@ enum LogFormat {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server.
-    Serve(trent::serve::ServeOptions),
+    Serve(Box<trent::serve::ServeOptions>),
     /// Initialise a data directory (and its store) with a seal mode:
     /// `file`, `passphrase` or `shamir` (docs/root-of-trust.md).
     Init(trent::seal::init::InitOptions),
@@ -148,7 +148,7 @@ fn main() -> std::process::ExitCode {
         }
     };
     let result = match command {
-        Command::Serve(options) => runtime.block_on(trent::serve::run(options)),
+        Command::Serve(options) => runtime.block_on(trent::serve::run(*options)),
         Command::Init(options) => runtime.block_on(trent::seal::init::run(options)),
         Command::Operator(command) => runtime.block_on(trent::seal::operator::run(command)).map_err(trent::serve::ServeError::Setup),
         Command::Account(AccountCommand::Create(options)) => runtime.block_on(trent::account::create(options)),
