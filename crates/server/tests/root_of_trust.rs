@@ -318,6 +318,21 @@ async fn every_postgres_node_reads_the_seal_from_the_database() {
     std::fs::copy(first.data_dir().join("credentials"), second.data_dir().join("credentials")).unwrap();
     read_secret(&second, &ciphertext).await;
     assert!(!second.data_dir().join("root.key").exists());
+
+    // A rekey on the shared database (beside both running nodes): a new
+    // node needs the new passphrase; the old one is refused.
+    let mut args = vec!["operator", "rekey", "--data-dir", &first_dir, "--seal", "passphrase"];
+    args.extend_from_slice(&store);
+    let (ok, _, err) = first.cli(&args, &[("TRENT_NEW_PASSPHRASE", "a new passphrase")], "");
+    assert!(ok, "{err}");
+    let third = Trent::unstarted(&[CHEAP_ARGON2]);
+    let err = third.serve_refused(&store, &[("TRENT_PASSPHRASE", PASSPHRASE)]);
+    assert!(err.contains("wrong passphrase"), "{err}");
+    let mut third = Trent::unstarted(&[CHEAP_ARGON2, ("TRENT_PASSPHRASE", "a new passphrase")]);
+    third.start_again(&store);
+    std::fs::copy(first.data_dir().join("credentials"), third.data_dir().join("credentials")).unwrap();
+    read_secret(&third, &ciphertext).await;
+    third.stop();
     first.stop();
     second.stop();
     let (client, connection) = tokio_postgres::connect(url.split('?').next().unwrap(), tokio_postgres::NoTls).await.unwrap();
