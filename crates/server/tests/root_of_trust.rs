@@ -367,11 +367,21 @@ async fn pkcs11_mode_opens_the_root_key_through_the_token_at_every_start() {
     // The wrong PIN, and the token refuses: the server does not start.
     let err = trent.serve_refused(&[], &[("TRENT_PKCS11_PIN", "wrong-pin")]);
     assert!(err.contains("PKCS#11 token"), "{err}");
-    // Without its wrapping key, the token cannot open it either.
+    // A rekey wraps the same root key under a new key of the token; the
+    // old one is then not needed.
+    let rekey_args = ["--seal", "pkcs11", "--pkcs11-module", &module, "--pkcs11-token-label", "trent-root", "--pkcs11-key-label", "trent-root-wrapping-key-2"];
+    let (ok, _, err) = rekey(&trent, &rekey_args, &[], "");
+    assert!(ok, "{err}");
     let out = token.tool(USER_PIN, &["--delete-object", "--type", "secrkey", "--label", "trent-root-wrapping-key"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    trent.start_again(&[]);
+    read_secret(&trent, &ciphertext).await;
+    trent.stop();
+    // Without its wrapping key, the token cannot open it either.
+    let out = token.tool(USER_PIN, &["--delete-object", "--type", "secrkey", "--label", "trent-root-wrapping-key-2"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let err = trent.serve_refused(&[], &[]);
-    assert!(err.contains("trent-root-wrapping-key"), "{err}");
+    assert!(err.contains("trent-root-wrapping-key-2"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
