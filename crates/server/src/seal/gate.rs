@@ -210,7 +210,12 @@ impl Gate {
     /// requests still on it end. `false` if it was sealed already.
     pub async fn seal(&self) -> Result<bool, String> {
         let mut pending = self.pending.lock().await;
-        if matches!(*self.refresh(&mut pending).await?, SealConfig::File) {
+        // Sealing must work with the store down: then the configuration known so far.
+        let config = self.refresh(&mut pending).await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "sealing with the seal configuration read earlier");
+            self.config.load_full()
+        });
+        if matches!(*config, SealConfig::File) {
             return Err("a file-mode server cannot be sealed: its root key is on disk beside the data (see docs/root-of-trust.md)".to_owned());
         }
         let Some(state) = self.state.swap(None) else {
