@@ -104,10 +104,25 @@ impl RootKey {
         }
     }
 
-    fn create(path: &Path, mut file: File) -> Result<RootKey, CryptoError> {
+    fn create(path: &Path, file: File) -> Result<RootKey, CryptoError> {
         let secret = random_secret(ROOT_KEY_LEN)?;
+        Self::write_to(path, file, secret.as_bytes())?;
+        RootKey::from_bytes(secret)
+    }
+
+    /// Writes this key to a new file at `path` (mode 0600, fsynced with its
+    /// directory entry), for `trent operator rekey` moving to the `file`
+    /// mode. Refuses to replace an existing file.
+    pub fn write_new(&self, path: &Path) -> Result<(), CryptoError> {
+        let file = OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(|e| {
+            CryptoError::RootKey(format!("cannot create root key file {}: {e}", path.display()))
+        })?;
+        Self::write_to(path, file, &self.key[..])
+    }
+
+    fn write_to(path: &Path, mut file: File, secret: &[u8]) -> Result<(), CryptoError> {
         let written = file
-            .write_all(secret.as_bytes())
+            .write_all(secret)
             .and_then(|()| file.sync_all())
             .and_then(|()| sync_parent_dir(path));
         if let Err(e) = written {
@@ -120,7 +135,12 @@ impl RootKey {
                 path.display()
             )));
         }
-        RootKey::from_bytes(secret)
+        Ok(())
+    }
+
+    /// Whether `other` is the same key (compared in constant time).
+    pub fn same_as(&self, other: &RootKey) -> bool {
+        aws_lc_rs::constant_time::verify_slices_are_equal(&self.key[..], &other.key[..]).is_ok()
     }
 
     /// Loads an existing root key file (for operator commands, which must
@@ -243,4 +263,12 @@ fn sync_parent_dir(path: &Path) -> std::io::Result<()> {
         _ => Path::new("."),
     };
     File::open(dir)?.sync_all()
+}
+
+/// Removes a root key file and fsyncs its directory, so the removal is
+/// durable before the caller reports it (`trent operator rekey` leaving the
+/// `file` mode). The blocks may survive on the disk: see docs/root-of-trust.md.
+pub fn remove_key_file(path: &Path) -> std::io::Result<()> {
+    std::fs::remove_file(path)?;
+    sync_parent_dir(path)
 }

@@ -37,7 +37,8 @@ enum Command {
     /// Initialise a data directory (and its store) with a seal mode:
     /// `file`, `passphrase` or `shamir` (docs/root-of-trust.md).
     Init(trent::seal::init::InitOptions),
-    /// Unseal, seal or ask a running server's seal status.
+    /// Unseal, seal or ask a running server's seal status; rekey the
+    /// root of trust (new shares, passphrase or mode) offline.
     #[command(subcommand)]
     Operator(trent::seal::operator::OperatorCommand),
     /// The audit log: verify it, query it, export its public key.

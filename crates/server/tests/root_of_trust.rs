@@ -318,6 +318,21 @@ async fn every_postgres_node_reads_the_seal_from_the_database() {
     std::fs::copy(first.data_dir().join("credentials"), second.data_dir().join("credentials")).unwrap();
     read_secret(&second, &ciphertext).await;
     assert!(!second.data_dir().join("root.key").exists());
+
+    // A rekey on the shared database (beside both running nodes): a new
+    // node needs the new passphrase; the old one is refused.
+    let mut args = vec!["operator", "rekey", "--data-dir", &first_dir, "--seal", "passphrase"];
+    args.extend_from_slice(&store);
+    let (ok, _, err) = first.cli(&args, &[("TRENT_NEW_PASSPHRASE", "a new passphrase")], "");
+    assert!(ok, "{err}");
+    let third = Trent::unstarted(&[CHEAP_ARGON2]);
+    let err = third.serve_refused(&store, &[("TRENT_PASSPHRASE", PASSPHRASE)]);
+    assert!(err.contains("wrong passphrase"), "{err}");
+    let mut third = Trent::unstarted(&[CHEAP_ARGON2, ("TRENT_PASSPHRASE", "a new passphrase")]);
+    third.start_again(&store);
+    std::fs::copy(first.data_dir().join("credentials"), third.data_dir().join("credentials")).unwrap();
+    read_secret(&third, &ciphertext).await;
+    third.stop();
     first.stop();
     second.stop();
     let (client, connection) = tokio_postgres::connect(url.split('?').next().unwrap(), tokio_postgres::NoTls).await.unwrap();
@@ -352,11 +367,21 @@ async fn pkcs11_mode_opens_the_root_key_through_the_token_at_every_start() {
     // The wrong PIN, and the token refuses: the server does not start.
     let err = trent.serve_refused(&[], &[("TRENT_PKCS11_PIN", "wrong-pin")]);
     assert!(err.contains("PKCS#11 token"), "{err}");
-    // Without its wrapping key, the token cannot open it either.
+    // A rekey wraps the same root key under a new key of the token; the
+    // old one is then not needed.
+    let rekey_args = ["--seal", "pkcs11", "--pkcs11-module", &module, "--pkcs11-token-label", "trent-root", "--pkcs11-key-label", "trent-root-wrapping-key-2"];
+    let (ok, _, err) = rekey(&trent, &rekey_args, &[], "");
+    assert!(ok, "{err}");
     let out = token.tool(USER_PIN, &["--delete-object", "--type", "secrkey", "--label", "trent-root-wrapping-key"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    trent.start_again(&[]);
+    read_secret(&trent, &ciphertext).await;
+    trent.stop();
+    // Without its wrapping key, the token cannot open it either.
+    let out = token.tool(USER_PIN, &["--delete-object", "--type", "secrkey", "--label", "trent-root-wrapping-key-2"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let err = trent.serve_refused(&[], &[]);
-    assert!(err.contains("trent-root-wrapping-key"), "{err}");
+    assert!(err.contains("trent-root-wrapping-key-2"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -419,4 +444,101 @@ async fn a_sealed_server_answers_iam_and_sts_with_service_unavailable() {
         assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
         assert!(answer.contains("<Code>ServiceUnavailable</Code>") && answer.contains("Trent is sealed"), "{answer}");
     }
+}
+
+/// `trent operator rekey ARGS` on the directory, with `env` and `stdin`.
+fn rekey(trent: &Trent, args: &[&str], env: &[(&str, &str)], stdin: &str) -> (bool, String, String) {
+    let data = trent.data_dir();
+    let mut all = vec!["operator", "rekey", "--data-dir", data.to_str().unwrap()];
+    all.extend_from_slice(args);
+    trent.cli(&all, env, stdin)
+}
+
+fn seal_running(trent: &Trent) {
+    let creds = trent.data_dir().join("credentials");
+    let (ok, _, err) = trent.cli(&["operator", "seal", "--endpoint", &trent.endpoint()], &[("AWS_SHARED_CREDENTIALS_FILE", creds.to_str().unwrap())], "");
+    assert!(ok, "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rekey_changes_the_seal_and_never_the_root_key() {
+    let mut trent = Trent::unstarted(&[CHEAP_ARGON2]);
+    init(&trent, &["--seal", "file"]);
+    trent.start_again(&[]);
+    let ciphertext = write_secret(&trent).await;
+    let key_file = trent.data_dir().join("root.key");
+    let root = std::fs::read(&key_file).unwrap();
+    let files = trent.data_dir().parent().unwrap().to_path_buf();
+    let (first, second, wrong) = (files.join("p1"), files.join("p2"), files.join("wrong"));
+    std::fs::write(&first, "first passphrase\n").unwrap();
+    std::fs::write(&second, "second passphrase\n").unwrap();
+    std::fs::write(&wrong, "wrong horse\n").unwrap();
+    let (first, second, wrong) = (first.to_str().unwrap(), second.to_str().unwrap(), wrong.to_str().unwrap());
+
+    // file -> passphrase, beside the running server, which goes on serving.
+    let (ok, out, err) = rekey(&trent, &["--seal", "passphrase", "--new-passphrase-file", first], &[], "");
+    assert!(ok && out.contains("seal mode passphrase (was file)"), "{out}{err}");
+    assert!(!key_file.exists(), "root.key must go when leaving file mode");
+    assert_eq!(find_in_files(&trent.data_dir(), &root), Vec::<String>::new());
+    read_secret(&trent, &ciphertext).await;
+    trent.restart(&["--passphrase-file", first]);
+    read_secret(&trent, &ciphertext).await;
+
+    // A wrong current passphrase refuses the rekey and changes nothing.
+    let before = seal_config(&trent.data_dir()).await;
+    let (ok, _, err) = rekey(&trent, &["--seal", "shamir", "--passphrase-file", wrong], &[], "");
+    assert!(!ok && err.contains("wrong passphrase"), "{err}");
+    assert_eq!(seal_config(&trent.data_dir()).await, before);
+
+    // passphrase -> shamir (new shares). The running server, sealed, reads
+    // the new configuration: the old passphrase no longer opens it.
+    let (ok, out, err) = rekey(&trent, &["--seal", "shamir", "--shares", "3", "--threshold", "2", "--passphrase-file", first], &[], "");
+    assert!(ok, "{err}");
+    let shares = shares_of(&out);
+    assert_eq!(shares.len(), 3, "{out}");
+    seal_running(&trent);
+    assert!(unseal(&trent, "first passphrase").is_err());
+    assert!(sealed_answer(&trent).await.is_some());
+    unseal(&trent, &shares[0]).unwrap();
+    assert!(unseal(&trent, &shares[2]).unwrap().contains("Unsealed"));
+    read_secret(&trent, &ciphertext).await;
+    trent.restart(&[]);
+    assert!(sealed_answer(&trent).await.is_some());
+    unseal(&trent, &shares[1]).unwrap();
+    unseal(&trent, &shares[2]).unwrap();
+    read_secret(&trent, &ciphertext).await;
+
+    // Wrong shares (one byte changed) refuse the rekey and change nothing.
+    let before = seal_config(&trent.data_dir()).await;
+    let mut bad = shares[1].clone();
+    let last = bad.pop().unwrap();
+    bad.push(if last == '0' { '1' } else { '0' });
+    let (ok, _, err) = rekey(&trent, &["--seal", "passphrase", "--new-passphrase-file", second], &[], &format!("{}\n{bad}\n", shares[0]));
+    assert!(!ok && err.contains("do not open"), "{err}");
+    let (ok, _, err) = rekey(&trent, &["--seal", "passphrase", "--new-passphrase-file", second], &[], &format!("{}\n", shares[0]));
+    assert!(!ok && err.contains("needs 2"), "{err}");
+    assert_eq!(seal_config(&trent.data_dir()).await, before);
+
+    // shamir -> passphrase: the old shares and the first passphrase are refused.
+    let (ok, out, err) = rekey(&trent, &["--seal", "passphrase", "--new-passphrase-file", second], &[], &format!("{}\n{}\n", shares[2], shares[0]));
+    assert!(ok && out.contains("seal mode passphrase (was shamir)"), "{out}{err}");
+    seal_running(&trent);
+    assert!(unseal(&trent, &shares[0]).unwrap_err().contains("wrong passphrase"));
+    assert!(unseal(&trent, "second passphrase").unwrap().contains("Unsealed"));
+    trent.stop();
+    let err = trent.serve_refused(&["--passphrase-file", first], &[]);
+    assert!(err.contains("wrong passphrase"), "{err}");
+    trent.start_again(&["--passphrase-file", second]);
+    read_secret(&trent, &ciphertext).await;
+    assert_eq!(find_in_files(&trent.data_dir(), &root), Vec::<String>::new());
+
+    // passphrase -> file: root.key comes back, the same key, mode 0600.
+    let (ok, out, err) = rekey(&trent, &["--seal", "file", "--passphrase-file", second], &[], "");
+    assert!(ok, "{out}{err}");
+    assert_eq!(std::fs::read(&key_file).unwrap(), root);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777, 0o600);
+    trent.restart(&[]);
+    read_secret(&trent, &ciphertext).await;
+    assert_eq!(seal_config(&trent.data_dir()).await["mode"], "file");
 }

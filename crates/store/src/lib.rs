@@ -195,6 +195,12 @@ pub trait Store: Send + Sync {
     async fn get_setting(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Sets a setting that must not change once set; `AlreadyExists` if it was.
     async fn insert_setting(&self, name: &str, value: &[u8]) -> Result<(), StoreError>;
+    /// Replaces a setting only if it still holds `expected` (compare-and-set,
+    /// one statement): false, and nothing written, if it holds anything else
+    /// or nothing. For the rare settings that may change (the seal
+    /// configuration, at `trent operator rekey`), so two racing writers
+    /// cannot both win.
+    async fn replace_setting(&self, name: &str, expected: &[u8], value: &[u8]) -> Result<bool, StoreError>;
     /// Takes or renews the lease `name` for `holder` until `now + ttl`.
     /// True if `holder` holds it: it was free, expired, or already `holder`'s.
     /// Background work runs only on the node that holds its lease, and moves

@@ -83,6 +83,27 @@ pub async fn load(store: &dyn Store) -> Result<Option<SealConfig>, String> {
     serde_json::from_slice(&bytes).map(Some).map_err(|e| format!("the stored seal configuration cannot be read: {e}"))
 }
 
+/// The stored configuration with its exact bytes (what
+/// [`replace`] compares against); `None` for a store never initialised.
+pub async fn load_exact(store: &dyn Store) -> Result<Option<(SealConfig, Vec<u8>)>, String> {
+    let Some(bytes) = store.get_setting(SETTING).await.map_err(|e| format!("reading the seal configuration: {e}"))? else {
+        return Ok(None);
+    };
+    let config = serde_json::from_slice(&bytes).map_err(|e| format!("the stored seal configuration cannot be read: {e}"))?;
+    Ok(Some((config, bytes)))
+}
+
+/// Replaces the configuration if the store still holds `old` (the bytes
+/// [`load_exact`] read; `None`: no configuration yet, a `file` deployment
+/// from before the setting). `Ok(false)` if someone else changed it first.
+pub async fn replace(store: &dyn Store, old: Option<&[u8]>, new: &SealConfig) -> Result<bool, String> {
+    let json = serde_json::to_vec(new).map_err(|e| format!("writing the seal configuration: {e}"))?;
+    match old {
+        Some(old) => store.replace_setting(SETTING, old, &json).await.map_err(|e| format!("recording the seal configuration: {e}")),
+        None => record(store, new).await,
+    }
+}
+
 /// Records the configuration once; `Ok(false)` if the store already had one.
 pub async fn record(store: &dyn Store, config: &SealConfig) -> Result<bool, String> {
     let json = serde_json::to_vec(config).map_err(|e| format!("writing the seal configuration: {e}"))?;

@@ -12,7 +12,7 @@
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwapOption;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use tokio::task::JoinHandle;
 use trent_crypto::seal;
 use trent_crypto::{RootKey, SecretBytes};
@@ -54,7 +54,9 @@ struct Pending {
 
 pub struct Gate {
     state: ArcSwapOption<AppState>,
-    config: SealConfig,
+    /// Read again from the store at each unseal and seal: `trent operator
+    /// rekey` may have changed it while this server ran.
+    config: ArcSwap<SealConfig>,
     starter: Starter,
     pending: tokio::sync::Mutex<Pending>,
     tamper: Tamper,
@@ -65,7 +67,7 @@ impl Gate {
     pub fn new(config: SealConfig, starter: Starter, tamper: &TamperOptions) -> Arc<Gate> {
         Arc::new_cyclic(|me| Gate {
             state: ArcSwapOption::empty(),
-            config,
+            config: ArcSwap::from_pointee(config),
             starter,
             pending: tokio::sync::Mutex::new(Pending { shares: Vec::new(), tasks: Vec::new() }),
             tamper: Tamper::new(tamper),
@@ -84,8 +86,21 @@ impl Gate {
         self.state.load().is_none()
     }
 
-    pub fn config(&self) -> &SealConfig {
-        &self.config
+    pub fn config(&self) -> Arc<SealConfig> {
+        self.config.load_full()
+    }
+
+    /// Reads the seal configuration again (a rekey changes it; the root key
+    /// it wraps is the same, so an unsealed state stays valid). Shares
+    /// given for the old configuration are dropped when it changed.
+    async fn refresh(&self, pending: &mut Pending) -> Result<Arc<SealConfig>, String> {
+        if let Some(fresh) = config::load(self.starter.store.as_ref()).await? {
+            if *self.config.load_full() != fresh {
+                pending.shares.clear();
+                self.config.store(Arc::new(fresh));
+            }
+        }
+        Ok(self.config.load_full())
     }
 
     /// Starts serving with `root` (at start, or when unsealed). Returns
@@ -101,8 +116,9 @@ impl Gate {
         }
         let started = self.starter.start(root, self.me.clone()).await?;
         // The key-file mode has nothing to unseal: its start is not an event.
-        if !matches!(self.config, SealConfig::File) {
-            let event = super::events::unsealed(&self.config, failures, started.state.clock.now_millis());
+        let config = self.config.load_full();
+        if !matches!(*config, SealConfig::File) {
+            let event = super::events::unsealed(&config, failures, started.state.clock.now_millis());
             if let Err(e) = started.state.audit.record(&event, true).await {
                 tracing::error!(error = %e, "the unseal's audit event could not be written");
             }
@@ -114,11 +130,12 @@ impl Gate {
 
     /// Where unsealing stands.
     pub fn progress(&self, given: usize) -> Progress {
-        let (threshold, shares) = match &self.config {
+        let config = self.config.load_full();
+        let (threshold, shares) = match &*config {
             SealConfig::Shamir { shares, threshold, .. } => (*threshold, *shares),
             _ => (1, 0),
         };
-        Progress { sealed: self.is_sealed(), threshold, shares, progress: given, mode: self.config.mode() }
+        Progress { sealed: self.is_sealed(), threshold, shares, progress: given, mode: config.mode() }
     }
 
     /// Drops the shares given so far (Vault's `reset`).
@@ -142,8 +159,9 @@ impl Gate {
         if let Some(wait) = self.tamper.delay() {
             return Err(Refusal::Delayed(wait));
         }
-        let root = match &self.config {
-            SealConfig::File | SealConfig::Pkcs11 { .. } | SealConfig::Kms { .. } => return Err(Refusal::Cannot(format!("a {}-mode server is unsealed by restarting it", self.config.mode()))),
+        let config = self.refresh(&mut pending).await.map_err(Refusal::Cannot)?;
+        let root = match &*config {
+            SealConfig::File | SealConfig::Pkcs11 { .. } | SealConfig::Kms { .. } => return Err(Refusal::Cannot(format!("a {}-mode server is unsealed by restarting it", config.mode()))),
             c @ SealConfig::Passphrase { .. } => {
                 let c = c.clone();
                 let opened = tokio::task::spawn_blocking(move || super::open::open_with_passphrase(&c, &key)).await.map_err(|e| Refusal::Cannot(e.to_string()))?;
@@ -178,7 +196,7 @@ impl Gate {
         if let Some(arn) = self.open_locked(&mut pending, root, failures).await.map_err(Refusal::Cannot)? {
             println!("Created the admin {arn}; its access key is in {}", self.starter.credentials_path().display());
         }
-        tracing::info!(mode = self.config.mode(), "unsealed: serving");
+        tracing::info!(mode = config.mode(), "unsealed: serving");
         Ok(self.progress(0))
     }
 
@@ -191,10 +209,15 @@ impl Gate {
     /// Seals: new requests are refused at once; the state goes when the
     /// requests still on it end. `false` if it was sealed already.
     pub async fn seal(&self) -> Result<bool, String> {
-        if matches!(self.config, SealConfig::File) {
+        let mut pending = self.pending.lock().await;
+        // Sealing must work with the store down: then the configuration known so far.
+        let config = self.refresh(&mut pending).await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "sealing with the seal configuration read earlier");
+            self.config.load_full()
+        });
+        if matches!(*config, SealConfig::File) {
             return Err("a file-mode server cannot be sealed: its root key is on disk beside the data (see docs/root-of-trust.md)".to_owned());
         }
-        let mut pending = self.pending.lock().await;
         let Some(state) = self.state.swap(None) else {
             return Ok(false);
         };
@@ -236,7 +259,7 @@ async fn teardown(state: Arc<AppState>) {
 }
 
 /// A share as printed (`share N: HEX`) or just its hex.
-fn parse_share(text: &SecretBytes) -> Result<SecretBytes, String> {
+pub(crate) fn parse_share(text: &SecretBytes) -> Result<SecretBytes, String> {
     let text = std::str::from_utf8(text.as_bytes()).map_err(|_| "a share is hex text".to_owned())?;
     let text = text.trim();
     let hex_part = match text.split_once(':') {

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use trent_crypto::seal;
-use trent_crypto::RootKey;
+use trent_crypto::{RootKey, SecretBytes};
 
 use super::config::{self, SealConfig};
 use super::open::PassphraseSource;
@@ -32,6 +32,18 @@ pub struct InitOptions {
     /// `sqlite` or a PostgreSQL URL, as `trent serve --store`.
     #[arg(long, env = "TRENT_STORE", default_value = "sqlite")]
     pub store: String,
+    #[command(flatten)]
+    pub target: SealTarget,
+    #[command(flatten)]
+    pub passphrase: PassphraseSource,
+    #[command(flatten)]
+    pub pin: super::pkcs11::PinSource,
+}
+
+/// The seal mode to set up and its parameters (`trent init` and
+/// `trent operator rekey`).
+#[derive(clap::Args, Debug)]
+pub struct SealTarget {
     /// How the root key is sealed (docs/root-of-trust.md).
     #[arg(long, value_enum)]
     pub seal: Mode,
@@ -41,19 +53,15 @@ pub struct InitOptions {
     /// Shamir: how many shares unseal.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(2..=255))]
     pub threshold: u8,
-    #[command(flatten)]
-    pub passphrase: PassphraseSource,
     /// pkcs11: the module (shared library).
     #[arg(long, required_if_eq("seal", "pkcs11"))]
     pub pkcs11_module: Option<String>,
     /// pkcs11: the token's label.
     #[arg(long, required_if_eq("seal", "pkcs11"))]
     pub pkcs11_token_label: Option<String>,
-    /// pkcs11: the label of the wrapping key `init` makes in the token.
+    /// pkcs11: the label of the wrapping key made in the token (a new one).
     #[arg(long, default_value = "trent-root-wrapping-key")]
     pub pkcs11_key_label: String,
-    #[command(flatten)]
-    pub pin: super::pkcs11::PinSource,
     /// kms: the other service's endpoint, `https://kms.REGION.amazonaws.com`
     /// or another Trent's URL.
     #[arg(long, required_if_eq("seal", "kms"))]
@@ -66,12 +74,78 @@ pub struct InitOptions {
     pub kms_key_id: Option<String>,
 }
 
+impl SealTarget {
+    pub fn check(&self) -> Result<(), String> {
+        if self.seal == Mode::Shamir && self.threshold > self.shares {
+            return Err(format!("--threshold {} is more than --shares {}", self.threshold, self.shares));
+        }
+        Ok(())
+    }
+}
+
+/// Seals `root` the way `target` says: the configuration to record and,
+/// for Shamir, the new shares (to print once). `passphrase` is asked only
+/// in passphrase mode. `File` gives only the configuration: the caller
+/// writes the key file. Returns `root` back (the token's work runs on a
+/// blocking thread, which needs it owned).
+pub async fn wrap_root(
+    root: RootKey,
+    target: &SealTarget,
+    passphrase: impl FnOnce() -> Result<SecretBytes, String>,
+    pin: &super::pkcs11::PinSource,
+) -> Result<(RootKey, SealConfig, Vec<SecretBytes>), String> {
+    let e = |e: trent_crypto::CryptoError| e.to_string();
+    match target.seal {
+        Mode::File => Ok((root, SealConfig::File, Vec::new())),
+        Mode::Passphrase => {
+            let passphrase = passphrase().map_err(|e| format!("passphrase: {e}"))?;
+            let cost = super::open::init_cost().map_err(|e| format!("Argon2id: {e}"))?;
+            let salt = seal::new_salt().map_err(e)?;
+            let kek = tokio::task::spawn_blocking(move || seal::derive_kek(passphrase.as_bytes(), &salt, cost).map(|k| (k, salt)))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(e)?;
+            let wrapped = seal::wrap(&root, &kek.0, seal::PASSPHRASE_AAD).map_err(e)?;
+            Ok((root, SealConfig::passphrase(&wrapped, &kek.1, cost), Vec::new()))
+        }
+        Mode::Shamir => {
+            let kek = seal::random_kek().map_err(e)?;
+            let wrapped = seal::wrap(&root, &kek, seal::SHAMIR_AAD).map_err(e)?;
+            let shares = seal::split(&kek, target.shares, target.threshold).map_err(e)?;
+            Ok((root, SealConfig::shamir(&wrapped, target.shares, target.threshold), shares))
+        }
+        Mode::Pkcs11 => {
+            let (module, token) = (target.pkcs11_module.clone().unwrap_or_default(), target.pkcs11_token_label.clone().unwrap_or_default());
+            let (key_label, pin) = (target.pkcs11_key_label.clone(), pin.clone());
+            let (root, config) = tokio::task::spawn_blocking(move || super::pkcs11::init(&root, &module, &token, &key_label, &pin).map(|c| (root, c)))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| format!("pkcs11: {e}"))?;
+            Ok((root, config, Vec::new()))
+        }
+        Mode::Kms => {
+            let (endpoint, key_id) = (target.kms_endpoint.clone().unwrap_or_default(), target.kms_key_id.clone().unwrap_or_default());
+            let config = super::kms::init(&root, &endpoint, &target.kms_region, &key_id).await.map_err(|e| format!("kms: {e}"))?;
+            Ok((root, config, Vec::new()))
+        }
+    }
+}
+
+/// Prints Shamir shares, once.
+pub fn print_shares(shares: &[SecretBytes], threshold: u8) {
+    if shares.is_empty() {
+        return;
+    }
+    println!("Unseal shares ({threshold} needed). They are printed once and never stored: give one to each key holder.");
+    for (n, share) in shares.iter().enumerate() {
+        println!("share {}: {}", n + 1, zeroize::Zeroizing::new(hex::encode(share.as_bytes())).as_str());
+    }
+}
+
 pub async fn run(options: InitOptions) -> Result<(), ServeError> {
     let fail = |what: &'static str| move |e: String| ServeError::Setup(format!("{what}: {e}"));
     let dir = &options.data_dir;
-    if options.seal == Mode::Shamir && options.threshold > options.shares {
-        return Err(ServeError::Setup(format!("--threshold {} is more than --shares {}", options.threshold, options.shares)));
-    }
+    options.target.check().map_err(ServeError::Setup)?;
     crate::serve::create_private_dir(dir).map_err(|e| ServeError::Setup(format!("creating the data directory: {e}")))?;
     let _lock = crate::serve::data_dir_lock::DataDirLock::acquire(dir).map_err(ServeError::Setup)?;
     let key_file = dir.join("root.key");
@@ -82,54 +156,17 @@ pub async fn run(options: InitOptions) -> Result<(), ServeError> {
     if initialised {
         return Err(ServeError::Setup(format!("{} (or its store) is already initialised; `trent init` never replaces a root key", dir.display())));
     }
-    let (root, config, shares) = match options.seal {
-        Mode::File => {
-            let (root, _) = RootKey::load_or_create(&key_file).map_err(|e| ServeError::Setup(e.to_string()))?;
-            (root, SealConfig::File, Vec::new())
-        }
-        Mode::Passphrase => {
-            let passphrase = options.passphrase.read(true).map_err(fail("passphrase"))?;
-            let cost = super::open::init_cost().map_err(fail("Argon2id"))?;
-            let root = RootKey::generate().map_err(|e| ServeError::Setup(e.to_string()))?;
-            let salt = seal::new_salt().map_err(|e| ServeError::Setup(e.to_string()))?;
-            let kek = seal::derive_kek(passphrase.as_bytes(), &salt, cost).map_err(|e| ServeError::Setup(e.to_string()))?;
-            let wrapped = seal::wrap(&root, &kek, seal::PASSPHRASE_AAD).map_err(|e| ServeError::Setup(e.to_string()))?;
-            (root, SealConfig::passphrase(&wrapped, &salt, cost), Vec::new())
-        }
-        Mode::Shamir => {
-            let root = RootKey::generate().map_err(|e| ServeError::Setup(e.to_string()))?;
-            let kek = seal::random_kek().map_err(|e| ServeError::Setup(e.to_string()))?;
-            let wrapped = seal::wrap(&root, &kek, seal::SHAMIR_AAD).map_err(|e| ServeError::Setup(e.to_string()))?;
-            let shares = seal::split(&kek, options.shares, options.threshold).map_err(|e| ServeError::Setup(e.to_string()))?;
-            (root, SealConfig::shamir(&wrapped, options.shares, options.threshold), shares)
-        }
-        Mode::Pkcs11 => {
-            let root = RootKey::generate().map_err(|e| ServeError::Setup(e.to_string()))?;
-            let (module, token) = (options.pkcs11_module.clone().unwrap_or_default(), options.pkcs11_token_label.clone().unwrap_or_default());
-            let (key_label, pin) = (options.pkcs11_key_label.clone(), options.pin.clone());
-            let (root, config) = tokio::task::spawn_blocking(move || super::pkcs11::init(&root, &module, &token, &key_label, &pin).map(|c| (root, c)))
-                .await
-                .map_err(|e| ServeError::Setup(e.to_string()))?
-                .map_err(fail("pkcs11"))?;
-            (root, config, Vec::new())
-        }
-        Mode::Kms => {
-            let root = RootKey::generate().map_err(|e| ServeError::Setup(e.to_string()))?;
-            let (endpoint, key_id) = (options.kms_endpoint.clone().unwrap_or_default(), options.kms_key_id.clone().unwrap_or_default());
-            let config = super::kms::init(&root, &endpoint, &options.kms_region, &key_id).await.map_err(fail("kms"))?;
-            (root, config, Vec::new())
-        }
-    };
+    let root = match options.target.seal {
+        Mode::File => RootKey::load_or_create(&key_file).map(|(root, _)| root),
+        _ => RootKey::generate(),
+    }
+    .map_err(|e| ServeError::Setup(e.to_string()))?;
+    let (root, config, shares) = wrap_root(root, &options.target, || options.passphrase.read(true), &options.pin).await.map_err(ServeError::Setup)?;
     if !config::record(store.as_ref(), &config).await.map_err(fail("seal configuration"))? {
         return Err(ServeError::Setup("another node initialised this store first".to_owned()));
     }
     crate::auth::root_check::verify_or_record(store.as_ref(), &root).await.map_err(|e| ServeError::Setup(format!("root key: {e}")))?;
     println!("Initialised {} with seal mode {}.", dir.display(), config.mode());
-    if !shares.is_empty() {
-        println!("Unseal shares ({} needed). They are printed once and never stored: give one to each key holder.", options.threshold);
-        for (n, share) in shares.iter().enumerate() {
-            println!("share {}: {}", n + 1, zeroize::Zeroizing::new(hex::encode(share.as_bytes())).as_str());
-        }
-    }
+    print_shares(&shares, options.target.threshold);
     Ok(())
 }

@@ -14,6 +14,7 @@
 //! - [`tamper`]: growing delays after failed unseal attempts.
 //! - [`events`]: the unseal's audit event.
 //! - [`operator`]: `trent operator unseal` and `trent operator seal`.
+//! - [`rekey`]: `trent operator rekey`: the same root key, sealed anew.
 
 pub mod config;
 pub mod events;
@@ -24,6 +25,7 @@ pub mod kms;
 pub mod open;
 pub mod operator;
 pub mod pkcs11;
+pub mod rekey;
 pub mod tamper;
 
 pub use gate::Gate;

@@ -26,27 +26,33 @@ pub const PASSPHRASE_ENV: &str = "TRENT_PASSPHRASE";
 impl PassphraseSource {
     /// Reads the passphrase; `confirm` asks twice at a prompt (at `init`).
     pub fn read(&self, confirm: bool) -> Result<SecretBytes, String> {
-        if let Some(path) = &self.passphrase_file {
-            let text = zeroize::Zeroizing::new(std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?);
-            let line = text.split(|&b| b == b'\n').next().unwrap_or_default();
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            return non_empty(SecretBytes::new(line.to_vec()));
-        }
-        if let Some(value) = std::env::var_os(PASSPHRASE_ENV) {
-            return non_empty(SecretBytes::new(value.into_encoded_bytes()));
-        }
-        if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-            return Err(format!("passphrase mode needs a passphrase: --passphrase-file, {PASSPHRASE_ENV}, or a terminal to ask on"));
-        }
-        let first = prompt("Trent passphrase: ")?;
-        if confirm {
-            let again = prompt("Again: ")?;
-            if first.as_bytes() != again.as_bytes() {
-                return Err("the two passphrases differ".to_owned());
-            }
-        }
-        non_empty(first)
+        read_passphrase(self.passphrase_file.as_deref(), PASSPHRASE_ENV, "Trent passphrase: ", confirm)
     }
+}
+
+/// A passphrase from `file` (its first line), else the environment
+/// variable `env`, else a prompt when standard input is a terminal.
+pub fn read_passphrase(file: Option<&Path>, env: &str, prompt_text: &str, confirm: bool) -> Result<SecretBytes, String> {
+    if let Some(path) = file {
+        let text = zeroize::Zeroizing::new(std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?);
+        let line = text.split(|&b| b == b'\n').next().unwrap_or_default();
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        return non_empty(SecretBytes::new(line.to_vec()));
+    }
+    if let Some(value) = std::env::var_os(env) {
+        return non_empty(SecretBytes::new(value.into_encoded_bytes()));
+    }
+    if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        return Err(format!("passphrase mode needs a passphrase: a passphrase file, {env}, or a terminal to ask on"));
+    }
+    let first = prompt(prompt_text)?;
+    if confirm {
+        let again = prompt("Again: ")?;
+        if first.as_bytes() != again.as_bytes() {
+            return Err("the two passphrases differ".to_owned());
+        }
+    }
+    non_empty(first)
 }
 
 fn prompt(text: &str) -> Result<SecretBytes, String> {
@@ -104,6 +110,10 @@ pub enum Opened {
 pub async fn open_root(store: &dyn Store, dir: &Path, passphrase: &PassphraseSource, pin: &super::pkcs11::PinSource, create: bool) -> Result<Opened, String> {
     let key_file = dir.join("root.key");
     let config = config::load(store).await?;
+    if config.as_ref().is_some_and(|c| !matches!(c, SealConfig::File)) && key_file.exists() {
+        // Left by a rekey out of file mode that stopped before removing it.
+        tracing::warn!(file = %key_file.display(), "a root key file this seal mode does not use is on disk: remove it (docs/root-of-trust.md)");
+    }
     match config {
         None if create => {
             // `trent serve` says it made one, after its listening line.

@@ -21,6 +21,9 @@ pub enum OperatorCommand {
     Seal(SealOptions),
     /// Print whether a server is sealed and the unseal progress.
     Status(Endpoint),
+    /// Seal the same root key anew (new shares, passphrase or mode), offline
+    /// on the data directory and store; key material is untouched.
+    Rekey(super::rekey::RekeyOptions),
 }
 
 #[derive(clap::Args, Debug)]
@@ -44,6 +47,7 @@ pub struct SealOptions {
 
 pub async fn run(command: OperatorCommand) -> Result<(), String> {
     match command {
+        OperatorCommand::Rekey(options) => super::rekey::run(options).await,
         OperatorCommand::Status(e) => {
             let (_, body) = send(&e.endpoint, hyper::Request::get("/trent/seal-status"), Vec::new()).await?;
             println!("{}", String::from_utf8_lossy(&body));

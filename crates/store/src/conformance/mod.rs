@@ -205,4 +205,11 @@ async fn settings_are_set_once(store: &dyn Store) {
     store.insert_setting("root_key_check", b"sealed check").await.unwrap();
     assert!(matches!(store.insert_setting("root_key_check", b"other").await, Err(StoreError::AlreadyExists)));
     assert_eq!(store.get_setting("root_key_check").await.unwrap().as_deref(), Some(&b"sealed check"[..]));
+    // Replacing is a compare-and-set: only from the value still held.
+    assert!(!store.replace_setting("root_key_check", b"stale", b"other").await.unwrap());
+    assert!(!store.replace_setting("never_set", b"", b"other").await.unwrap());
+    assert_eq!(store.get_setting("never_set").await.unwrap(), None);
+    assert!(store.replace_setting("root_key_check", b"sealed check", b"second").await.unwrap());
+    assert!(!store.replace_setting("root_key_check", b"sealed check", b"third").await.unwrap());
+    assert_eq!(store.get_setting("root_key_check").await.unwrap().as_deref(), Some(&b"second"[..]));
 }

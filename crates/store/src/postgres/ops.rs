@@ -587,6 +587,12 @@ impl Store for PostgresStore {
         release(c, result)
     }
 
+    async fn replace_setting(&self, name: &str, expected: &[u8], value: &[u8]) -> Result<bool, StoreError> {
+        let c = self.client().await?;
+        let result = execute(&c, "UPDATE settings SET value = $3 WHERE name = $1 AND value = $2", &[&name, &expected, &value]).await.map(|n| n == 1);
+        release(c, result)
+    }
+
     async fn try_lease(&self, name: &str, holder: &str, now: Millis, ttl: Millis) -> Result<bool, StoreError> {
         let c = self.client().await?;
         // One statement: concurrent takers of a free lease serialize on the

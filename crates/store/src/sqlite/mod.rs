@@ -778,6 +778,11 @@ impl Store for SqliteStore {
         self.run(move |c| c.execute("INSERT INTO settings (name, value) VALUES (?1, ?2)", params![name, value]).map(|_| ()).map_err(backend)).await
     }
 
+    async fn replace_setting(&self, name: &str, expected: &[u8], value: &[u8]) -> Result<bool, StoreError> {
+        let (name, expected, value) = (name.to_owned(), expected.to_vec(), value.to_vec());
+        self.run(move |c| c.execute("UPDATE settings SET value = ?3 WHERE name = ?1 AND value = ?2", params![name, expected, value]).map(|n| n == 1).map_err(backend)).await
+    }
+
     async fn try_lease(&self, name: &str, holder: &str, now: Millis, ttl: Millis) -> Result<bool, StoreError> {
         let (name, holder) = (name.to_owned(), holder.to_owned());
         self.run(move |c| {
