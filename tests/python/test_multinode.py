@@ -179,14 +179,27 @@ def test_nodes_starting_together_on_an_empty_database_make_one_admin(cluster, sc
 def test_a_node_with_another_root_key_refuses_to_start(cluster, tmp_path_factory):
     c = cluster()
     c.start(1)
-    stranger = Trent(tmp_path_factory.mktemp("stranger"), args=["--store", c.url])  # makes its own root key
-    stranger.spawn()
-    try:
-        code = stranger.proc.wait(30)
-    finally:
-        stranger.kill9()
-    assert code != 0
-    assert "this root key does not open this store's data" in stranger.stderr_tail()
+
+    def refused(root_key):
+        stranger = Trent(tmp_path_factory.mktemp("stranger"), args=["--store", c.url])
+        if root_key is not None:
+            os.makedirs(stranger.data_dir, mode=0o700, exist_ok=True)
+            fd = os.open(os.path.join(stranger.data_dir, "root.key"), os.O_WRONLY | os.O_CREAT, 0o600)
+            os.write(fd, root_key)
+            os.close(fd)
+        stranger.spawn()
+        try:
+            code = stranger.proc.wait(30)
+        finally:
+            stranger.kill9()
+        assert code != 0
+        return stranger.stderr_tail()
+
+    # Another root key of its own: the store's check value refuses it.
+    assert "this root key does not open this store's data" in refused(os.urandom(32))
+    # None at all: the store is in the key-file seal mode, so a node needs
+    # a copy of root.key, and is not given a new one of its own.
+    assert "root.key: cannot open" in refused(None)
 
 
 # --- under load ---------------------------------------------------------------
