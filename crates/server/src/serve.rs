@@ -179,7 +179,7 @@ pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
     // Names this process in the leases table, so an operator can tell which
     // node runs the background work.
     let node_id = uuid::Uuid::new_v4().to_string();
-    let (dev, limits, tamper) = (options.dev, connections::Limits::from(&options), options.seal.tamper.clone());
+    let (limits, tamper) = (connections::Limits::from(&options), options.seal.tamper.clone());
     let credentials = dir.join("credentials");
     let (config, root) = match opened {
         crate::seal::open::Opened::Ready(root, config) => (config, Some(root)),
@@ -208,7 +208,8 @@ pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
     }
     // Tests and scripts wait for this first line: what they need (the
     // first admin's credentials) is ready, and the logs come after it.
-    println!("Trent listening on {}://{addr}", if tls.is_some() { "https" } else { "http" });
+    let endpoint = format!("{}://{addr}", if tls.is_some() { "https" } else { "http" });
+    println!("Trent listening on {endpoint}");
     match &admin_server {
         Some(a) => tracing::info!(address = %addr, admin_address = %a.addr, "listening"),
         None => tracing::info!(address = %addr, "listening"),
@@ -220,13 +221,13 @@ pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
         tracing::warn!("DEV MODE IS INSECURE: any credentials are accepted without checking signatures; every caller is the root of account {account}");
     }
     tracing::info!(%node_id, "node started");
-    print_welcome(addr, tls.is_some(), &credentials, admin.as_deref(), dev);
+    print_welcome(&endpoint, tls.is_some(), &credentials, admin.as_deref(), dev_account.is_some());
     if let Some(a) = &admin_server {
         println!("Health and metrics on http://{}/health and /metrics", a.addr);
     }
     if gate.is_sealed() {
         let p = gate.status().await;
-        println!("Trent is SEALED ({} mode): give {} of its {} shares with `trent operator unseal --endpoint http://{addr}`", p.mode, p.threshold, p.shares);
+        println!("Trent is SEALED ({} mode): give {} of its {} shares with `trent operator unseal --endpoint {endpoint}`", p.mode, p.threshold, p.shares);
     }
     // Each request carries the peer's address, for aws:SourceIp and the audit log.
     let (requests, running) = crate::http::RequestTasks::new();
@@ -279,9 +280,9 @@ pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-fn print_welcome(addr: SocketAddr, tls: bool, credentials: &Path, admin: Option<&str>, dev: bool) {
-    // The listening line is printed before (`run`).
-    let scheme = if tls { "https" } else { "http" };
+/// After the listening line (`run`): the admin made, dev mode, and a
+/// command to try on `endpoint`.
+fn print_welcome(endpoint: &str, tls: bool, credentials: &Path, admin: Option<&str>, dev: bool) {
     if let Some(arn) = admin {
         println!("Created the admin {arn}; its access key is in {}", credentials.display());
     }
@@ -292,7 +293,7 @@ fn print_welcome(addr: SocketAddr, tls: bool, credentials: &Path, admin: Option<
     let creds = if dev { "AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test ".to_owned() } else { format!("AWS_SHARED_CREDENTIALS_FILE={} ", credentials.display()) };
     // A certificate for a name needs that name in the URL (and its CA in --ca-bundle).
     let tls_hint = if tls { " --ca-bundle CA.pem" } else { "" };
-    println!("Try: {creds}aws --endpoint-url {scheme}://{addr}{tls_hint} --region us-east-1 kms list-keys");
+    println!("Try: {creds}aws --endpoint-url {endpoint}{tls_hint} --region us-east-1 kms list-keys");
 }
 
 /// A write past the file size limit (RLIMIT_FSIZE) raises SIGXFSZ, which
