@@ -396,6 +396,21 @@ def wait_key_store_state(t, store_id, want):
         time.sleep(0.2)
 
 
+def delete_key_store_and_its_key(t, store_id, key_id):
+    """The end of AWS's key store walkthrough, through the aws CLI: the
+    store is not deleted while it holds a key; the key's deletion is
+    scheduled and happens at a start eight days later; then the store goes."""
+    err = t.aws("kms", "delete-custom-key-store", "--custom-key-store-id", store_id, check=False)
+    assert err.code == "CustomKeyStoreHasCMKsException"
+    t.aws("kms", "schedule-key-deletion", "--key-id", key_id, "--pending-window-in-days", "7")
+    # Eight days later the key is destroyed at start-up (seen back on today's clock).
+    t.restart(["--clock-offset-secs", str(8 * 24 * 3600)])
+    t.restart()
+    assert t.aws("kms", "describe-key", "--key-id", key_id, check=False).code == "NotFoundException"
+    t.aws("kms", "delete-custom-key-store", "--custom-key-store-id", store_id)
+    assert t.aws("kms", "describe-custom-key-stores")["CustomKeyStores"] == []
+
+
 # --- fixtures -------------------------------------------------------------------
 
 

@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from conftest import softhsm_token, trent_bin, wait_key_store_state as wait_state
+from conftest import delete_key_store_and_its_key, softhsm_token, trent_bin, wait_key_store_state as wait_state
 
 CLUSTER = "cluster-jgmxu3u6z2b"
 PIN = "kmsuser-password"
@@ -80,12 +80,4 @@ def test_the_cloudhsm_key_store_walkthrough_with_the_aws_cli(new_trent, token, t
     assert err.code == "KMSInvalidStateException"
 
     t.aws("kms", "update-custom-key-store", "--custom-key-store-id", store_id, "--new-custom-key-store-name", "DevelopmentKeys")
-    err = t.aws("kms", "delete-custom-key-store", "--custom-key-store-id", store_id, check=False)
-    assert err.code == "CustomKeyStoreHasCMKsException"
-    t.aws("kms", "schedule-key-deletion", "--key-id", key["KeyId"], "--pending-window-in-days", "7")
-    # Eight days later the key is destroyed at start-up (seen back on today's clock).
-    t.restart(["--clock-offset-secs", str(8 * 24 * 3600)])
-    t.restart()
-    assert t.aws("kms", "describe-key", "--key-id", key["KeyId"], check=False).code == "NotFoundException"
-    t.aws("kms", "delete-custom-key-store", "--custom-key-store-id", store_id)
-    assert t.aws("kms", "describe-custom-key-stores")["CustomKeyStores"] == []
+    delete_key_store_and_its_key(t, store_id, key["KeyId"])

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from conftest import START_TIMEOUT, note_secret, softhsm_token, trent_bin, wait_key_store_state as wait_state
+from conftest import START_TIMEOUT, delete_key_store_and_its_key, note_secret, softhsm_token, trent_bin, wait_key_store_state as wait_state
 
 PREFIX = "/example/prefix"
 LABEL = "xks-token"
@@ -154,12 +154,4 @@ def test_the_external_key_store_walkthrough_with_the_aws_cli(new_trent, proxy, t
     err = t.aws("kms", "decrypt", "--ciphertext-blob", f"fileb://{sealed}", "--encryption-context", "app=walkthrough", check=False)
     assert err.code == "KMSInvalidStateException"
 
-    err = t.aws("kms", "delete-custom-key-store", "--custom-key-store-id", store_id, check=False)
-    assert err.code == "CustomKeyStoreHasCMKsException"
-    t.aws("kms", "schedule-key-deletion", "--key-id", key["KeyId"], "--pending-window-in-days", "7")
-    # Eight days later the key is destroyed at start-up (seen back on today's clock).
-    t.restart(["--clock-offset-secs", str(8 * 24 * 3600)])
-    t.restart()
-    assert t.aws("kms", "describe-key", "--key-id", key["KeyId"], check=False).code == "NotFoundException"
-    t.aws("kms", "delete-custom-key-store", "--custom-key-store-id", store_id)
-    assert t.aws("kms", "describe-custom-key-stores")["CustomKeyStores"] == []
+    delete_key_store_and_its_key(t, store_id, key["KeyId"])
