@@ -149,6 +149,7 @@ pub async fn authorize(ctx: &Ctx, request: &Request) -> Result<Access, KmsError>
         Resource::Account => {
             decide::identity_only(ctx, row.action, "*", Supply::Request(request, Side::Key)).await?;
             ctx.audit.reason(&latest_reason(ctx));
+            tagging(ctx, &row, request).await?;
             // ListAliases for one key: the key must be one the caller may list.
             let key = match request {
                 Request::ListAliases(i) => match &i.key_id {
@@ -224,7 +225,18 @@ async fn replicate(ctx: &Ctx, row: &table::Descriptor, request: &Request) -> Res
     decide::identity_only(ctx, "kms:CreateKey", "*", Supply::Request(request, Side::Key)).await?;
     // The reason of the CreateKey event the replica's Region gets (audit::event::replica_created).
     ctx.audit.create_reason(&latest_reason(ctx));
+    tagging(ctx, row, request).await?;
     Ok(Access::Key { key, grant })
+}
+
+/// CreateKey and ReplicateKey with tags: AWS also requires `kms:TagResource`
+/// in an IAM policy ("To use the Tags parameter"), with the request's
+/// `aws:RequestTag/...` and `aws:TagKeys`. Decided before anything is made.
+async fn tagging(ctx: &Ctx, row: &table::Descriptor, request: &Request) -> Result<(), KmsError> {
+    if row.tags_key_it_makes && supplied::has_request_tags(request) {
+        decide::identity_only(ctx, "kms:TagResource", "*", Supply::Request(request, Side::Key)).await?;
+    }
+    Ok(())
 }
 
 /// UpdatePrimaryRegion: the action on the primary (named by `KeyId`, in

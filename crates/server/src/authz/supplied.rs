@@ -342,6 +342,16 @@ fn alias_name(reference: &str) -> Option<&str> {
 }
 
 /// `aws:RequestTag/<key>` per tag and `aws:TagKeys`.
+/// True if a request that makes a key (CreateKey, ReplicateKey) tags it.
+pub fn has_request_tags(request: &Request) -> bool {
+    let tags = match request {
+        Request::CreateKey(i) => i.tags.as_deref(),
+        Request::ReplicateKey(i) => i.tags.as_deref(),
+        _ => None,
+    };
+    tags.is_some_and(|t| !t.is_empty())
+}
+
 fn request_tags(f: &mut Facts, tags: Option<&[Tag]>) {
     let Some(tags) = tags else { return };
     for t in tags {

@@ -60,10 +60,13 @@ pub struct Descriptor {
     /// A success also records a CreateKey event in the Region of the key it
     /// made (ReplicateKey's replica), as AWS does (`audit::event::replica_created`).
     pub replica_create_event: bool,
+    /// Its `Tags` parameter tags the key it makes (CreateKey, ReplicateKey):
+    /// AWS then also requires `kms:TagResource` in an IAM policy.
+    pub tags_key_it_makes: bool,
 }
 
 const fn row(operation: Operation, action: &'static str, resource: Resource) -> Descriptor {
-    Descriptor { operation, action, resource, cross_account: false, tracked_use: false, changes: true, key_material_in_event: false, replica_create_event: false }
+    Descriptor { operation, action, resource, cross_account: false, tracked_use: false, changes: true, key_material_in_event: false, replica_create_event: false, tags_key_it_makes: false }
 }
 
 const KEY: Resource = Resource::Key { aliases: false };
@@ -98,6 +101,10 @@ impl Descriptor {
         self.replica_create_event = true;
         self
     }
+    const fn tags_key_it_makes(mut self) -> Self {
+        self.tags_key_it_makes = true;
+        self
+    }
 }
 
 /// The row of `op`.
@@ -110,7 +117,7 @@ pub const fn describe(op: Operation) -> Descriptor {
         O::CreateAlias => row(op, "kms:CreateAlias", Alias),
         O::CreateCustomKeyStore => row(op, "kms:CreateCustomKeyStore", Account),
         O::CreateGrant => row(op, "kms:CreateGrant", KEY).cross_account(),
-        O::CreateKey => row(op, "kms:CreateKey", Account),
+        O::CreateKey => row(op, "kms:CreateKey", Account).tags_key_it_makes(),
         // Encapsulate and Decapsulate keep their events fsynced, as before the table.
         O::Decapsulate => row(op, "kms:Decapsulate", KEY_OR_ALIAS).crypto().changes_anyway(),
         O::Decrypt => row(op, "kms:Decrypt", CiphertextKey).crypto().material(),
@@ -149,7 +156,7 @@ pub const fn describe(op: Operation) -> Descriptor {
         O::ListRetirableGrants => row(op, "kms:ListRetirableGrants", Account).read_only(),
         O::PutKeyPolicy => row(op, "kms:PutKeyPolicy", KEY),
         O::ReEncrypt => row(op, "kms:ReEncrypt", ReEncrypt).crypto().material(),
-        O::ReplicateKey => row(op, "kms:ReplicateKey", Replicate).replica_create_event(),
+        O::ReplicateKey => row(op, "kms:ReplicateKey", Replicate).replica_create_event().tags_key_it_makes(),
         O::RetireGrant => row(op, "kms:RetireGrant", Grant).cross_account(),
         O::RevokeGrant => row(op, "kms:RevokeGrant", KEY).cross_account(),
         O::RotateKeyOnDemand => row(op, "kms:RotateKeyOnDemand", KEY),
@@ -187,6 +194,32 @@ mod tests {
         let mut out = String::new();
         let mut in_tag = false;
         for c in html.chars().take(200) {
+            match c {
+                '<' => in_tag = true,
+                '>' => in_tag = false,
+                c if !in_tag => out.push(c),
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// The model says "To use the Tags parameter, kms:TagResource" of
+    /// exactly the operations whose tags need it.
+    #[test]
+    fn tagging_a_new_key_needs_tag_resource_as_the_model_says() {
+        let model: serde_json::Value = serde_json::from_str(include_str!("../../../../model/service-2.json")).unwrap();
+        for op in Operation::ALL {
+            let doc = model["operations"][op.name()]["documentation"].as_str().unwrap_or_default();
+            let says = without_all_tags(doc).contains("To use the Tags parameter, kms:TagResource");
+            assert_eq!(describe(op).tags_key_it_makes, says, "{}", op.name());
+        }
+    }
+
+    fn without_all_tags(html: &str) -> String {
+        let mut out = String::new();
+        let mut in_tag = false;
+        for c in html.chars() {
             match c {
                 '<' => in_tag = true,
                 '>' => in_tag = false,
