@@ -81,8 +81,18 @@ pub trait Store: Send + Sync {
     /// Deletes the named versions of the key's material (imported material
     /// that was deleted or expired) and saves `key`, in one transaction, if
     /// `row_version` is still the stored one (`Conflict` otherwise). Returns
-    /// the key's new `row_version`.
+    /// the key's new `row_version`. A version another member of a
+    /// multi-Region set still has imported ([`KeyRecord::materials_in_use`],
+    /// after `key` is saved) stays: deleting on one member leaves the others
+    /// usable.
     async fn remove_key_material(&self, key: &KeyRecord, material_ids: &[String]) -> Result<i64, StoreError>;
+    /// ImportKeyMaterial: saves `key` (compare-and-set, as [`Store::update_key`])
+    /// and writes `material` unless that version is stored already (another
+    /// member of the set, or an earlier import, holds it), in one
+    /// transaction, so a key that says it has the material always has it,
+    /// whatever another member deletes meanwhile. Returns the key's new
+    /// `row_version`.
+    async fn save_imported_material(&self, key: &KeyRecord, material: &MaterialRecord) -> Result<i64, StoreError>;
     /// Keys whose imported material expires at or before `now`.
     async fn keys_with_expired_material(&self, now: Millis) -> Result<Vec<KeyLocation>, StoreError>;
     /// Enabled keys whose automatic rotation is due at or before `now`

@@ -227,11 +227,48 @@ impl KeyRecord {
     /// Copies what every member of a multi-Region set shares (the current
     /// material and the rotation schedule and history) from `primary`.
     /// True if anything changed.
+    ///
+    /// Imported material is each member's own (AWS imports it into each
+    /// member, with its own terms): a replica takes only which materials
+    /// the set has ([`KeyRecord::share_materials_from`]).
     pub fn share_from(&mut self, primary: &KeyRecord) -> bool {
-        let changed = self.current_material_id != primary.current_material_id || self.rotation != primary.rotation;
+        let before = self.clone();
         self.current_material_id.clone_from(&primary.current_material_id);
         self.rotation.clone_from(&primary.rotation);
-        changed
+        if self.origin == "EXTERNAL" {
+            self.share_materials_from(primary);
+        }
+        *self != before
+    }
+
+    /// A replica with imported material learns the set's materials from
+    /// its primary, keeping its own import of each (imported or not, its
+    /// terms): a material new to it is listed PENDING_IMPORT, waiting for
+    /// the same material to be imported into it; whether a material waits
+    /// for rotation is the primary's; material pending rotation that the
+    /// primary deleted is deleted here too (AWS). A replica lacking
+    /// material that is part of the key waits in PendingImport.
+    fn share_materials_from(&mut self, primary: &KeyRecord) {
+        let theirs = primary.imported_materials();
+        let mut mine = self.imported_materials();
+        mine.retain(|m| !m.pending_rotation || theirs.iter().any(|t| t.material_id == m.material_id));
+        for t in &theirs {
+            match mine.iter_mut().find(|m| m.material_id == t.material_id) {
+                Some(m) => m.pending_rotation = t.pending_rotation,
+                None => mine.push(ImportedMaterial { imported: false, valid_to: None, description: None, ..t.clone() }),
+            }
+        }
+        let lacking = mine.iter().any(|m| !m.imported && !m.pending_rotation);
+        if lacking && matches!(self.state, KeyState::Enabled | KeyState::Disabled) {
+            self.state = KeyState::PendingImport;
+        }
+        self.import = KeyImport { materials: mine, ..KeyImport::default() };
+    }
+
+    /// The imported materials any of `members` holds now: their sealed
+    /// copies must stay while one member still uses them.
+    pub fn materials_in_use(members: &[KeyRecord]) -> std::collections::BTreeSet<String> {
+        members.iter().flat_map(|m| m.imported_materials()).filter(|m| m.imported).map(|m| m.material_id).collect()
     }
 
     /// The earliest ValidTo of the key's imported materials: what the store

@@ -6,6 +6,7 @@ mod grants;
 mod import;
 mod identity;
 mod multi_node;
+mod replica_imports;
 mod replicas;
 mod rotation;
 
@@ -77,6 +78,7 @@ pub async fn run_all(store: &dyn Store) {
     grants::run_all(store).await;
     custom_key_stores::run_all(store).await;
     replicas::run_all(store).await;
+    replica_imports::run_all(store).await;
 }
 
 async fn keys_round_trip(store: &dyn Store) {

@@ -62,6 +62,10 @@ impl Store for PostgresStore {
         let mut c = self.client().await?;
         let result = async {
             let tx = c.transaction().await.map_err(backend)?;
+            // The members of a set, locked in the one order first (see lock_members).
+            if let Some(first) = keys.first().filter(|k| k.multi_region) {
+                lock_members(&tx, &first.key_id).await?;
+            }
             for (key, doc) in keys.iter().zip(&docs) {
                 save_key(&tx, key, doc).await?;
             }
@@ -122,6 +126,29 @@ impl Store for PostgresStore {
         release(c, result)
     }
 
+    async fn save_imported_material(&self, key: &KeyRecord, material: &MaterialRecord) -> Result<i64, StoreError> {
+        let doc = key_doc(key)?;
+        let mut c = self.client().await?;
+        let result = async {
+            let tx = c.transaction().await.map_err(backend)?;
+            // The key's row first: a removal of this material by another
+            // member (which locks every member first) is then either
+            // committed already, and the row is written again below, or
+            // waits for this commit and sees the material in use.
+            let row_version = save_key(&tx, key, &doc).await?;
+            execute(
+                &tx,
+                "INSERT INTO key_materials (key_id, material_id, stored, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (key_id, material_id) DO NOTHING",
+                &[&material.key_id, &material.material_id, &material.stored, &material.created_at],
+            )
+            .await?;
+            tx.commit().await.map_err(backend)?;
+            Ok(row_version)
+        }
+        .await;
+        release(c, result)
+    }
+
     async fn insert_key_without_material(&self, key: &KeyRecord) -> Result<(), StoreError> {
         let (doc, state) = (key_doc(key)?, key.state.as_str());
         let c = self.client().await?;
@@ -140,8 +167,13 @@ impl Store for PostgresStore {
         let mut c = self.client().await?;
         let result = async {
             let tx = c.transaction().await.map_err(backend)?;
+            // Locked before the write: no member's import can commit between
+            // the look at what the set still uses and the delete.
+            lock_members(&tx, &key.key_id).await?;
             let row_version = save_key(&tx, key, &doc).await?;
-            execute(&tx, "DELETE FROM key_materials WHERE key_id = $1 AND material_id = ANY($2)", &[&key.key_id, &material_ids]).await?;
+            let in_use = KeyRecord::materials_in_use(&members(&tx, &key.key_id).await?);
+            let gone: Vec<String> = material_ids.iter().filter(|id| !in_use.contains(*id)).cloned().collect();
+            execute(&tx, "DELETE FROM key_materials WHERE key_id = $1 AND material_id = ANY($2)", &[&key.key_id, &gone]).await?;
             tx.commit().await.map_err(backend)?;
             Ok(row_version)
         }

@@ -106,6 +106,10 @@ pub(super) fn entity_from_row(r: &Row) -> Result<EntityRecord, StoreError> {
 /// to every replica that differs (run it in a transaction). Returns the new
 /// `row_version`.
 pub(super) async fn save_key(c: &impl GenericClient, key: &KeyRecord, doc: &str) -> Result<i64, StoreError> {
+    let primary = key.multi_region && !key.is_replica();
+    // A primary's write changes its replicas too: lock the whole set first,
+    // in the one order every multi-member write takes ([`lock_members`]).
+    let set = if primary { lock_members(c, &key.key_id).await? } else { Vec::new() };
     let updated = query_opt(
         c,
         "UPDATE keys SET state = $1, deletion_date = $2, next_rotation_at = $3, material_valid_to = $4, doc = $5, row_version = row_version + 1 \
@@ -117,15 +121,20 @@ pub(super) async fn save_key(c: &impl GenericClient, key: &KeyRecord, doc: &str)
         let exists = query_opt(c, "SELECT 1 FROM keys WHERE key_id = $1 AND region = $2", &[&key.key_id, &key.region]).await?;
         return Err(if exists.is_some() { StoreError::Conflict } else { StoreError::NotFound });
     };
-    if key.multi_region && !key.is_replica() {
-        for mut replica in members(c, &key.key_id).await?.into_iter().filter(|m| m.region != key.region) {
-            if replica.share_from(key) {
-                let sql = "UPDATE keys SET next_rotation_at = $1, doc = $2, row_version = row_version + 1 WHERE key_id = $3 AND region = $4";
-                execute(c, sql, &[&replica.rotation_due(), &key_doc(&replica)?, &replica.key_id, &replica.region]).await?;
-            }
+    for mut replica in set.into_iter().filter(|m| m.region != key.region) {
+        if replica.share_from(key) {
+            let sql = "UPDATE keys SET state = $1, next_rotation_at = $2, material_valid_to = $3, doc = $4, row_version = row_version + 1 WHERE key_id = $5 AND region = $6";
+            execute(c, sql, &[&replica.state.as_str(), &replica.rotation_due(), &replica.next_material_expiry(), &key_doc(&replica)?, &replica.key_id, &replica.region]).await?;
         }
     }
     get(&row, 0)
+}
+
+/// Every member of the set sharing `key_id`, locked (FOR UPDATE) until the
+/// transaction ends, in Region order: the one order every write of several
+/// members takes, so two of them never deadlock; each row as last committed.
+pub(super) async fn lock_members(c: &impl GenericClient, key_id: &str) -> Result<Vec<KeyRecord>, StoreError> {
+    query(c, "SELECT doc, row_version FROM keys WHERE key_id = $1 ORDER BY region FOR UPDATE", &[&key_id]).await?.iter().map(key_from_row).collect()
 }
 
 /// Every member of the set sharing `key_id`, by Region.

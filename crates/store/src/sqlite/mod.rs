@@ -276,8 +276,8 @@ fn share_with_replicas(c: &Connection, primary: &KeyRecord) -> Result<(), StoreE
     for mut replica in members(c, &primary.key_id)?.into_iter().filter(|m| m.region != primary.region) {
         if replica.share_from(primary) {
             c.execute(
-                "UPDATE keys SET next_rotation_at = ?1, doc = ?2, row_version = row_version + 1 WHERE key_id = ?3 AND region = ?4",
-                params![replica.rotation_due(), key_doc(&replica)?, replica.key_id, replica.region],
+                "UPDATE keys SET state = ?1, next_rotation_at = ?2, material_valid_to = ?3, doc = ?4, row_version = row_version + 1 WHERE key_id = ?5 AND region = ?6",
+                params![replica.state.as_str(), replica.rotation_due(), replica.next_material_expiry(), key_doc(&replica)?, replica.key_id, replica.region],
             )
             .map_err(backend)?;
         }
@@ -410,6 +410,22 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn save_imported_material(&self, key: &KeyRecord, material: &MaterialRecord) -> Result<i64, StoreError> {
+        let (key, material, doc) = (key.clone(), material.clone(), key_doc(key)?);
+        self.run(move |c| {
+            let tx = c.transaction().map_err(backend)?;
+            let row_version = save_key(&tx, &key, &doc)?;
+            tx.execute(
+                "INSERT INTO key_materials (key_id, material_id, stored, created_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (key_id, material_id) DO NOTHING",
+                params![material.key_id, material.material_id, material.stored, material.created_at],
+            )
+            .map_err(backend)?;
+            tx.commit().map_err(backend)?;
+            Ok(row_version)
+        })
+        .await
+    }
+
     async fn insert_key_without_material(&self, key: &KeyRecord) -> Result<(), StoreError> {
         let (key, doc) = (key.clone(), key_doc(key)?);
         self.run(move |c| insert_key_row(c, &key, &doc)).await
@@ -420,7 +436,9 @@ impl Store for SqliteStore {
         self.run(move |c| {
             let tx = c.transaction().map_err(backend)?;
             let row_version = save_key(&tx, &key, &doc)?;
-            for id in &ids {
+            // Read under the write lock save_key took: no member's import slips in between.
+            let in_use = KeyRecord::materials_in_use(&members(&tx, &key.key_id)?);
+            for id in ids.iter().filter(|id| !in_use.contains(*id)) {
                 tx.execute("DELETE FROM key_materials WHERE key_id = ?1 AND material_id = ?2", params![key.key_id, id]).map_err(backend)?;
             }
             tx.commit().map_err(backend)?;
