@@ -8,13 +8,16 @@
 //! accepted by the others, the primary's rotation reaching its replicas,
 //! each member's own state, policy, tags, aliases and grants, AWS's
 //! refusals, `kms:ReplicaRegion` in key policies, and ReplicateKey's two
-//! audit events (its own and the replica Region's CreateKey).
+//! audit events (its own and the replica Region's CreateKey); replicas of
+//! keys with imported material (the same material imported into each
+//! member, each with its own terms, deletion, expiry; rotation).
 
 #[macro_use]
 mod common;
 
 use aws_sdk_kms::primitives::Blob;
-use aws_sdk_kms::types::{KeyMetadata, KeySpec, KeyState, Tag, KeyUsageType, MacAlgorithmSpec, MessageType, MultiRegionKeyType, OriginType, SigningAlgorithmSpec};
+use aws_sdk_kms::operation::import_key_material::ImportKeyMaterialError;
+use aws_sdk_kms::types::{AlgorithmSpec, ExpirationModelType, ImportType, KeyMetadata, KeySpec, KeyState, Tag, KeyUsageType, MacAlgorithmSpec, MessageType, MultiRegionKeyType, OriginType, SigningAlgorithmSpec, WrappingKeySpec};
 use aws_sdk_kms::Client;
 use common::{code, Trent, REGION};
 
@@ -515,4 +518,125 @@ async fn the_primary_moves_to_a_replica_for_every_member() {
     assert_eq!(set_of(&describe(&south, &id).await).1, WEST, "nothing moved");
     west.update_primary_region().key_id(&id).primary_region(REGION).send().await.expect("back to us-east-1: its policy allows it");
     assert_eq!(set_of(&describe(&south, &id).await).1, REGION);
+}
+
+/// Wraps `material` under a fresh import token of `key` in `client`'s
+/// Region and imports it (never expiring unless `valid_to` is given).
+async fn import(client: &Client, key: &str, material: &[u8], import_type: Option<ImportType>, valid_to: Option<i64>) -> Result<(), aws_sdk_kms::error::SdkError<ImportKeyMaterialError>> {
+    let params = client.get_parameters_for_import().key_id(key).wrapping_algorithm(AlgorithmSpec::RsaesOaepSha256).wrapping_key_spec(WrappingKeySpec::Rsa2048)
+        .send().await.expect("GetParametersForImport");
+    let wrapping = aws_lc_rs::rsa::PublicEncryptingKey::from_der(params.public_key.unwrap().as_ref()).unwrap();
+    let wrapping = aws_lc_rs::rsa::OaepPublicEncryptingKey::new(wrapping).unwrap();
+    let mut wrapped = vec![0; wrapping.ciphertext_size()];
+    let wrapped = wrapping.encrypt(&aws_lc_rs::rsa::OAEP_SHA256_MGF1SHA256, material, &mut wrapped, None).unwrap().to_vec();
+    let mut request = client.import_key_material().key_id(key).import_token(params.import_token.unwrap()).encrypted_key_material(Blob::new(wrapped)).set_import_type(import_type);
+    request = match valid_to {
+        Some(at) => request.expiration_model(ExpirationModelType::KeyMaterialExpires).valid_to(aws_sdk_kms::primitives::DateTime::from_secs(at)),
+        None => request.expiration_model(ExpirationModelType::KeyMaterialDoesNotExpire),
+    };
+    request.send().await.map(|_| ())
+}
+
+async fn state(client: &Client, key: &str) -> String {
+    describe(client, key).await.key_state().unwrap().as_str().to_owned()
+}
+
+async fn seal(client: &Client, key: &str, text: &str) -> Blob {
+    client.encrypt().key_id(key).plaintext(Blob::new(text.as_bytes().to_vec())).send().await.expect("Encrypt").ciphertext_blob.unwrap()
+}
+
+async fn open(client: &Client, ct: &Blob) -> Result<Vec<u8>, aws_sdk_kms::error::SdkError<aws_sdk_kms::operation::decrypt::DecryptError>> {
+    client.decrypt().ciphertext_blob(ct.clone()).send().await.map(|o| o.plaintext.unwrap().into_inner())
+}
+
+/// The key material states ListKeyRotations shows, by material id.
+async fn material_states(client: &Client, key: &str) -> Vec<(String, String, String)> {
+    let listed = client.list_key_rotations().key_id(key).include_key_material(aws_sdk_kms::types::IncludeKeyMaterial::AllKeyMaterial).send().await.expect("ListKeyRotations");
+    listed.rotations().iter().map(|r| (
+        r.key_material_id().unwrap().to_owned(),
+        r.key_material_state().unwrap().as_str().to_owned(),
+        r.import_state().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+    )).collect()
+}
+
+/// AWS: "If you replicate a multi-Region primary key with imported key
+/// material, the replica key is created with no key material. You must
+/// import the same key material that you imported into the primary key."
+/// Each member has its own import, terms, deletion and expiry; rotation
+/// waits until every replica has the new material.
+#[tokio::test]
+async fn replicas_of_imported_keys_take_only_the_same_material_each_on_its_own() {
+    // Dev mode: the clock is moved at the end (expiry).
+    let mut trent = Trent::start(&["--dev"]);
+    let (east, west) = (trent.client(REGION), trent.client(WEST));
+    let (material, other) = ([7u8; 32], [8u8; 32]);
+    let id = client_key(&east, east.create_key().multi_region(true).origin(OriginType::External)).await.key_id().to_owned();
+    import(&east, &id, &material, None, None).await.expect("ImportKeyMaterial into the primary");
+    let from_east = seal(&east, &id, "from the primary").await;
+
+    // The replica: no material, so it waits for the import and decrypts nothing.
+    let out = replicate(&east, &id, WEST).await;
+    assert_eq!(out.replica_key_metadata().unwrap().key_state(), Some(&KeyState::Creating));
+    assert_eq!(out.replica_key_metadata().unwrap().origin(), Some(&OriginType::External));
+    assert_eq!(state(&west, &id).await, "PendingImport");
+    assert_err!(open(&west, &from_east).await, is_kms_invalid_state_exception);
+    assert_err!(west.encrypt().key_id(&id).plaintext(Blob::new(b"x".to_vec())).send().await, is_kms_invalid_state_exception);
+
+    // Other material is refused, and so is new material: the replica stays unusable.
+    let e = assert_err!(import(&west, &id, &other, None, None).await, is_incorrect_key_material_exception);
+    assert!(e.meta().message().unwrap().contains("not the material previously imported"), "{e:?}");
+    assert_err!(import(&west, &id, &other, Some(ImportType::NewKeyMaterial), None).await, is_unsupported_operation_exception);
+    assert_eq!(state(&west, &id).await, "PendingImport");
+    assert_err!(open(&west, &from_east).await, is_kms_invalid_state_exception);
+
+    // The same material, with its own expiry: the members interoperate.
+    let expires = common::now_secs() + 2 * 3600;
+    import(&west, &id, &material, None, Some(expires)).await.expect("the same material into the replica");
+    assert_eq!(state(&west, &id).await, "Enabled");
+    assert_eq!(open(&west, &from_east).await.expect("the primary's ciphertext in the replica"), b"from the primary");
+    let from_west = seal(&west, &id, "from the replica").await;
+    assert_eq!(open(&east, &from_west).await.unwrap(), b"from the replica");
+    let (east_m, west_m) = (describe(&east, &id).await, describe(&west, &id).await);
+    assert_eq!((east_m.expiration_model().map(|m| m.as_str()), east_m.valid_to()), (Some("KEY_MATERIAL_DOES_NOT_EXPIRE"), None));
+    assert_eq!((west_m.expiration_model().map(|m| m.as_str()), west_m.valid_to().map(|t| t.secs())), (Some("KEY_MATERIAL_EXPIRES"), Some(expires)));
+
+    // Deleting the material of one member leaves the others usable.
+    east.delete_imported_key_material().key_id(&id).send().await.expect("DeleteImportedKeyMaterial on the primary");
+    assert_eq!(state(&east, &id).await, "PendingImport");
+    assert_err!(open(&east, &from_west).await, is_kms_invalid_state_exception);
+    assert_eq!(open(&west, &from_east).await.expect("the replica keeps its material"), b"from the primary");
+    import(&east, &id, &material, None, None).await.expect("re-import into the primary");
+    west.delete_imported_key_material().key_id(&id).send().await.expect("DeleteImportedKeyMaterial on the replica");
+    assert_eq!(state(&west, &id).await, "PendingImport");
+    assert_eq!(open(&east, &from_west).await.expect("the primary keeps its material"), b"from the replica");
+    assert_err!(import(&west, &id, &other, None, None).await, is_incorrect_key_material_exception);
+    import(&west, &id, &material, None, Some(expires)).await.expect("re-import into the replica");
+
+    // On-demand rotation: new material into the primary, then the same into
+    // every replica, then the rotation (AWS); not before.
+    let next = [9u8; 32];
+    import(&east, &id, &next, Some(ImportType::NewKeyMaterial), None).await.expect("new material into the primary");
+    let pending = |states: &[(String, String, String)]| states.iter().find(|s| s.1.starts_with("PENDING")).cloned().expect("pending material");
+    let (next_id, listed, _) = pending(&material_states(&east, &id).await);
+    assert_eq!(listed, "PENDING_MULTI_REGION_IMPORT_AND_ROTATION");
+    assert_eq!(pending(&material_states(&west, &id).await), (next_id.clone(), "PENDING_ROTATION".into(), "PENDING_IMPORT".into()), "the replica lists it, not imported");
+    let e = assert_err!(east.rotate_key_on_demand().key_id(&id).send().await, is_kms_invalid_state_exception);
+    assert!(e.meta().message().unwrap().contains(WEST), "{e:?}");
+    assert_err!(import(&west, &id, &other, None, None).await, is_incorrect_key_material_exception);
+    import(&west, &id, &next, Some(ImportType::ExistingKeyMaterial), None).await.expect("the new material into the replica");
+    assert_eq!(pending(&material_states(&east, &id).await).1, "PENDING_ROTATION");
+    assert_eq!(state(&west, &id).await, "Enabled");
+    east.rotate_key_on_demand().key_id(&id).send().await.expect("RotateKeyOnDemand once every replica has it");
+    let rotated = seal(&west, &id, "rotated").await;
+    assert_eq!(open(&east, &rotated).await.unwrap(), b"rotated");
+    assert!(material_states(&west, &id).await.contains(&(next_id.clone(), "CURRENT".into(), "IMPORTED".into())));
+    assert_eq!(open(&west, &from_east).await.unwrap(), b"from the primary", "older material still decrypts");
+
+    // Expiry is each member's own: past the replica's ValidTo, only it waits.
+    drop((east, west));
+    trent.restart(&["--dev", "--clock-offset-secs", "10800"]);
+    let (east, west) = (trent.client(REGION), trent.client(WEST));
+    assert_eq!(state(&west, &id).await, "PendingImport", "the replica's material expired");
+    assert_eq!(state(&east, &id).await, "Enabled");
+    assert_eq!(open(&east, &from_west).await.expect("the primary is unaffected"), b"from the replica");
 }

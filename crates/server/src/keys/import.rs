@@ -118,19 +118,17 @@ pub async fn take_material(ctx: &OpCtx<'_>, key: &Authorized<KeyRecord>, token: 
 
 /// ImportKeyMaterial: saves the material and its terms (`request`) on the
 /// key, re-reading and re-checking the key if another request changed it
-/// first. The material's sealed copy is written unless the key still has
-/// it (a re-import only to change the terms). Returns the key as read.
+/// first. The material's sealed copy is written unless it is stored
+/// already (a re-import only to change the terms, or material another
+/// member of a multi-Region set holds), in the same transaction. Returns
+/// the key as read.
 pub async fn save_import(ctx: &OpCtx<'_>, key: Authorized<KeyRecord>, request: &ImportRequest, stored: StoredMaterial, now: Millis) -> Result<KeyRecord, KmsError> {
     let store = ctx.store();
     let mut key = key.into_inner();
     for _ in 0..MAX_CHANGE_ATTEMPTS {
         let next = materials::with_import(&key, request)?;
         let material = MaterialRecord { key_id: key.key_id.clone(), material_id: request.material_id.clone(), stored: stored.0.clone(), created_at: now };
-        let written = match store.get_material(&key.key_id, &request.material_id).await? {
-            Some(_) => store.update_key(&next).await,
-            None => store.rotate_key(&next, &material).await,
-        };
-        match written {
+        match store.save_imported_material(&next, &material).await {
             Ok(_) => return Ok(key),
             // Changed meanwhile: same key, authorized above; re-read and re-check.
             Err(StoreError::Conflict | StoreError::AlreadyExists) => {

@@ -49,6 +49,12 @@ pub fn with_import(key: &KeyRecord, req: &ImportRequest) -> Result<KeyRecord, Km
     let mut materials = key.imported_materials();
     let had = !materials.is_empty();
     let import_type = req.import_type.as_deref().unwrap_or(if had { EXISTING } else { NEW });
+    // A replica takes only material its primary has (listed on it since
+    // ReplicateKey, or since the primary's import): new material goes into
+    // the primary first (AWS).
+    if key.is_replica() && import_type == NEW {
+        return Err(Error::NewMaterialIntoReplica { arn: key.arn.clone() }.into());
+    }
     if import_type == NEW && req.named_id.is_some() {
         return Err(Error::KeyMaterialIdWithNew.into());
     }
@@ -104,7 +110,10 @@ pub fn without(key: &KeyRecord, ids: &[String]) -> KeyRecord {
     let mut next = key.clone();
     let mut materials = key.imported_materials();
     let part_of_key_removed = materials.iter().any(|m| ids.contains(&m.material_id) && !m.pending_rotation);
-    materials.retain(|m| !(m.pending_rotation && ids.contains(&m.material_id)));
+    // A replica keeps listing its primary's pending material, to import again.
+    if !key.is_replica() {
+        materials.retain(|m| !(m.pending_rotation && ids.contains(&m.material_id)));
+    }
     for m in materials.iter_mut().filter(|m| ids.contains(&m.material_id)) {
         m.imported = false;
     }
@@ -126,6 +135,11 @@ pub fn rotated_to_pending(key: &KeyRecord, now: Millis) -> Result<KeyRecord, Kms
     let Some(waiting) = pending(key) else {
         return Err(Error::NoPendingKeyMaterial { arn: key.arn.clone() }.into());
     };
+    // A primary that was a replica (UpdatePrimaryRegion) may list pending
+    // material it never imported: it cannot become current here.
+    if !waiting.imported {
+        return Err(Error::PendingMaterialNotInMembers { arn: key.arn.clone(), material: waiting.material_id, regions: key.region.clone() }.into());
+    }
     let mut next = key.clone();
     let mut materials = key.imported_materials();
     for m in materials.iter_mut().filter(|m| m.material_id == waiting.material_id) {
@@ -218,6 +232,40 @@ mod tests {
         let one = with_import(&both, &req("bb", None)).unwrap();
         assert_eq!(one.state, KeyState::PendingImport);
         assert_eq!(with_import(&one, &req("aa", None)).unwrap().state, KeyState::Enabled);
+    }
+
+    /// A replica listing its primary's materials (as ReplicateKey and the
+    /// store's sharing make it): only those, and never new material.
+    fn replica_listing(ids: &[(&str, bool)]) -> KeyRecord {
+        let mut r = key();
+        r.multi_region = true;
+        r.region = "eu-west-1".into();
+        r.primary_region = Some("us-east-1".into());
+        r.current_material_id = ids[0].0.repeat(32);
+        r.import.materials = ids.iter().map(|(id, pending)| ImportedMaterial { imported: false, pending_rotation: *pending, ..req_terms(id) }).collect();
+        r
+    }
+
+    fn req_terms(id: &str) -> ImportedMaterial {
+        ImportedMaterial { material_id: id.repeat(32), expiration_model: "KEY_MATERIAL_DOES_NOT_EXPIRE".into(), valid_to: None, description: None, imported: true, pending_rotation: false }
+    }
+
+    #[test]
+    fn a_replica_takes_only_its_primarys_material() {
+        let replica = replica_listing(&[("aa", false), ("bb", true)]);
+        assert_eq!(with_import(&replica, &req("cc", None)).unwrap_err().code, ErrorCode::IncorrectKeyMaterial, "other material");
+        assert_eq!(with_import(&replica, &req("cc", Some(NEW))).unwrap_err().code, ErrorCode::UnsupportedOperation, "new material");
+        assert_eq!(with_import(&replica, &req("bb", Some(NEW))).unwrap_err().code, ErrorCode::UnsupportedOperation);
+        let a = with_import(&replica, &req("aa", None)).unwrap();
+        assert_eq!(a.state, KeyState::Enabled);
+        let b = with_import(&a, &req("bb", Some(EXISTING))).unwrap();
+        assert_eq!(states(&b), vec![("aa".into(), true, false), ("bb".into(), true, true)]);
+        // Deleting its copy of pending material: still listed, to import again.
+        let dropped = without(&b, &["bb".repeat(32)]);
+        assert_eq!((dropped.state, states(&dropped)), (KeyState::Enabled, vec![("aa".into(), true, false), ("bb".into(), false, true)]));
+        assert!(with_import(&dropped, &req("bb", None)).is_ok());
+        // Pending material a key never imported cannot become current.
+        assert_eq!(rotated_to_pending(&dropped, 1).unwrap_err().code, ErrorCode::KmsInvalidState);
     }
 
     #[test]

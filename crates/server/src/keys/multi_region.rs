@@ -95,9 +95,12 @@ pub fn check_replica_region(ctx: &OpCtx<'_>, primary: &Authorized<KeyRecord>, re
 
 /// A replica of `primary` in `region`: its id, key spec, usage, origin,
 /// material and rotation; its own ARN, policy, description and tags. It
-/// starts `Creating` ([`settle`] makes it `Enabled`).
+/// starts `Creating` ([`settle`] makes it `Enabled`). Of a primary with
+/// imported material it has none: it lists the primary's materials
+/// PENDING_IMPORT, and waits for the same material to be imported into it
+/// (AWS: "the replica key is created with no key material").
 pub fn replica_of(primary: &KeyRecord, region: &str, policy: String, description: String, tags: Vec<trent_store::Tag>, now: trent_store::Millis) -> KeyRecord {
-    KeyRecord {
+    let mut replica = KeyRecord {
         key_id: primary.key_id.clone(),
         account_id: primary.account_id.clone(),
         region: region.to_owned(),
@@ -121,7 +124,9 @@ pub fn replica_of(primary: &KeyRecord, region: &str, policy: String, description
         custom_key_store_id: None,
         xks_key_id: None,
         row_version: 0,
-    }
+    };
+    replica.share_from(primary);
+    replica
 }
 
 /// ReplicateKey's write: `replica` (made by [`replica_of`] from the
@@ -211,6 +216,24 @@ pub async fn update_primary(ctx: &OpCtx<'_>, primary: &Authorized<KeyRecord>, re
     Err(KmsError::internal(format!("{} kept changing under {MAX_CHANGE_ATTEMPTS} attempts to move its primary", primary.arn)))
 }
 
+/// The Regions of the replicas of a multi-Region primary that have not
+/// imported `material_id` (yet, or any more): AWS rotates a set with
+/// imported material only once every replica has the new material, and
+/// lists it PENDING_MULTI_REGION_IMPORT_AND_ROTATION until then.
+pub async fn replicas_lacking(ctx: &OpCtx<'_>, key: &Authorized<KeyRecord>, material_id: &str) -> Result<Vec<String>, StoreError> {
+    lacking_in(ctx.store(), key, material_id).await
+}
+
+/// [`replicas_lacking`], for `crate::keys` (the key as re-read).
+pub(in crate::keys) async fn lacking_in(store: &dyn Store, key: &KeyRecord, material_id: &str) -> Result<Vec<String>, StoreError> {
+    if !key.multi_region || key.is_replica() {
+        return Ok(vec![]);
+    }
+    let members = store.key_members(&key.key_id).await?;
+    let has = |m: &KeyRecord| m.imported_materials().iter().any(|i| i.material_id == material_id && i.imported);
+    Ok(members.iter().filter(|m| m.region != key.region && !has(m)).map(|m| m.region.clone()).collect())
+}
+
 /// True if a multi-Region primary has replicas (rows sharing its id).
 async fn has_replicas(store: &dyn Store, key: &KeyRecord) -> Result<bool, StoreError> {
     if !key.multi_region || key.is_replica() {
@@ -295,16 +318,18 @@ const DAY_MILLIS: Millis = 24 * 60 * 60 * 1000;
 
 /// A replica is `Creating` from ReplicateKey's answer until the first
 /// request that reads it after that answer: that request finds it
-/// `Enabled` (and saves it so). AWS makes the change "after a few seconds";
-/// Trent's replica needs no copying (the members share the material rows),
-/// so it waits for nothing but the answer.
+/// `Enabled`, or `PendingImport` while it lacks imported material (and
+/// saves it so). AWS makes the change "after a few seconds"; Trent's
+/// replica needs no copying (the members share the material rows), so it
+/// waits for nothing but the answer.
 pub async fn settle(store: &dyn Store, mut key: KeyRecord) -> Result<KeyRecord, StoreError> {
     for _ in 0..MAX_CHANGE_ATTEMPTS {
         if key.state != KeyState::Creating {
             return Ok(key);
         }
         let mut next = key.clone();
-        next.state = KeyState::Enabled;
+        let lacks_material = key.origin == "EXTERNAL" && key.imported_materials().iter().any(|m| !m.imported && !m.pending_rotation);
+        next.state = if lacks_material { KeyState::PendingImport } else { KeyState::Enabled };
         match store.update_key(&next).await {
             Ok(row_version) => {
                 next.row_version = row_version;

@@ -105,6 +105,11 @@ pub async fn rotate_on_demand(ctx: &OpCtx<'_>, key: Authorized<KeyRecord>) -> Re
         }
         let rotated = if key.origin == "EXTERNAL" {
             let next = materials::rotated_to_pending(&key, ctx.now())?;
+            // A replica that lost it meanwhile is left waiting in PendingImport (KeyRecord::share_from).
+            let lacking = crate::keys::multi_region::lacking_in(ctx.store(), &key, &next.current_material_id).await?;
+            if !lacking.is_empty() {
+                return Err(Error::PendingMaterialNotInMembers { arn: key.arn.clone(), material: next.current_material_id.clone(), regions: lacking.join(", ") }.into());
+            }
             ctx.store().update_key(&next).await.map(|_| next).map_err(RotateError::Store)
         } else {
             rotate(ctx.store(), &ctx.state().provider, &key, RotationType::OnDemand, ctx.now()).await

@@ -2,7 +2,9 @@
 //! IncludeKeyMaterial=ALL_KEY_MATERIAL also the material it was created with
 //! (or first imported) and imported material pending rotation. Entries of a
 //! symmetric key with imported material carry each material's ImportState,
-//! ExpirationModel, ValidTo and KeyMaterialDescription.
+//! ExpirationModel, ValidTo and KeyMaterialDescription. On a multi-Region
+//! primary, pending material that a replica has not imported yet is
+//! PENDING_MULTI_REGION_IMPORT_AND_ROTATION.
 
 use serde_json::{json, Map, Value};
 use trent_model::input::ListKeyRotationsRequest;
@@ -16,7 +18,7 @@ use crate::keys::rotation::check_rotatable;
 use crate::keys::state;
 use crate::protocol::error::KmsError;
 
-pub async fn handle(_ctx: &OpCtx<'_>, req: ListKeyRotationsRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
+pub async fn handle(ctx: &OpCtx<'_>, req: ListKeyRotationsRequest, key: Authorized<KeyRecord>) -> Result<Value, KmsError> {
     if key.origin == "AWS_KMS" {
         check_rotatable(&key)?;
     }
@@ -25,10 +27,16 @@ pub async fn handle(_ctx: &OpCtx<'_>, req: ListKeyRotationsRequest, key: Authori
     // Symmetric keys with imported material also show each material's import terms.
     let imported = if key.key_spec == "SYMMETRIC_DEFAULT" { key.imported_materials() } else { Vec::new() };
     let pending = imported.iter().find(|m| m.pending_rotation).map(|m| m.material_id.clone());
+    // On a multi-Region primary, pending material some replica lacks.
+    let replicas_lack_it = match &pending {
+        Some(id) => !crate::keys::multi_region::replicas_lacking(ctx, &key, id).await?.is_empty(),
+        None => false,
+    };
+    let pending_state = if replicas_lack_it { "PENDING_MULTI_REGION_IMPORT_AND_ROTATION" } else { "PENDING_ROTATION" };
     let entry = |material_id: &str| {
         let state = match material_id {
             id if id == key.current_material_id => "CURRENT",
-            id if Some(id) == pending.as_deref() => "PENDING_ROTATION",
+            id if Some(id) == pending.as_deref() => pending_state,
             _ => "NON_CURRENT",
         };
         let mut e = json!({ "KeyId": key.key_id, "KeyMaterialId": material_id, "KeyMaterialState": state });

@@ -2,7 +2,9 @@
 //! of the deployment, with the primary's id, key spec, usage, origin,
 //! material and rotation, and its own policy, description and tags. It
 //! answers with the replica `Creating`; the next request to read the
-//! replica finds it `Enabled` (`keys::multi_region::settle`).
+//! replica finds it `Enabled` (`keys::multi_region::settle`), or, of a
+//! primary with imported material, `PendingImport` until the same material
+//! is imported into it.
 //!
 //! Authorization (`authz::replicate`) checked `kms:ReplicateKey` on the
 //! primary and `kms:CreateKey` in the caller's identity policies, both with
@@ -21,11 +23,6 @@ use crate::protocol::error::KmsError;
 pub async fn handle(ctx: &OpCtx<'_>, req: ReplicateKeyRequest, primary: Authorized<KeyRecord>) -> Result<Value, KmsError> {
     multi_region::check_replicable(&primary)?;
     multi_region::check_replica_region(ctx, &primary, &req.replica_region)?;
-    // Imported material is imported into each member on its own (AWS):
-    // the store shares material rows between members, so not yet.
-    if primary.origin != "AWS_KMS" {
-        return Err(Error::TrentUnsupported { what: format!("ReplicateKey of a key with origin {}", primary.origin) }.into());
-    }
     let policy_given = req.policy.is_some();
     let policy = match req.policy {
         Some(p) => {

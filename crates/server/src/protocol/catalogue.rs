@@ -258,6 +258,10 @@ catalogue! {
     KeyMaterialAlreadyImported { arn, material } => IncorrectKeyMaterial, "The key material is already associated with {arn} (key material {material}); import it with ImportType EXISTING_KEY_MATERIAL.", Source::NotPublished;
     NoKeyMaterialToReimport { arn } => IncorrectKeyMaterial, "{arn} has no key material to re-import; use ImportType NEW_KEY_MATERIAL.", Source::NotPublished;
     NotPreviousKeyMaterial { arn } => IncorrectKeyMaterial, "The key material is not the material previously imported into {arn}.", Source::NotPublished;
+    /// ImportKeyMaterial with ImportType NEW_KEY_MATERIAL into a multi-Region replica.
+    NewMaterialIntoReplica { arn } => UnsupportedOperation, "{arn} is a multi-Region replica key: import new key material into its primary key, then the same key material into each replica key with ImportType EXISTING_KEY_MATERIAL.", Source::NotPublished;
+    /// RotateKeyOnDemand of a multi-Region primary while members of its set lack the material pending rotation.
+    PendingMaterialNotInMembers { arn, material, regions } => KmsInvalidState, "{arn} cannot rotate to key material {material} yet: it is not imported into the multi-Region keys in {regions}. Import the same key material into every key of the set first.", Source::NotPublished;
     SymmetricMaterialSize => IncorrectKeyMaterial, "Symmetric key material must be 256 bits (32 bytes).", Source::NotPublished;
     MaterialDoesNotFitSpec { why } => IncorrectKeyMaterial, "The key material does not fit the KMS key's key spec: {why}.", Source::NotPublished;
     KeyMaterialNotFound { material, arn } => NotFound, "Key material {material} is not associated with {arn}.", Source::NotPublished;
