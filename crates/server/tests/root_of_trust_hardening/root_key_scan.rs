@@ -21,8 +21,16 @@ const PASSPHRASE: &str = "correct horse battery staple";
 
 /// Every way the key could be written out: raw, hex (either case), and
 /// base64 (standard and URL-safe) at each of the three alignments it can
-/// have inside a longer base64 text.
+/// have inside a longer base64 text; and each of those as a dump writes a
+/// binary column (hex: PostgreSQL's bytea output).
 fn encodings(key: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let plain = plain_encodings(key);
+    let as_bytea = plain.iter().filter(|(name, _)| name != "raw").map(|(name, text)| (format!("{name} as bytea hex"), hex::encode(text).into_bytes()));
+    let as_bytea: Vec<_> = as_bytea.collect();
+    plain.into_iter().chain(as_bytea).collect()
+}
+
+fn plain_encodings(key: &[u8]) -> Vec<(String, Vec<u8>)> {
     let mut all = vec![("raw".to_owned(), key.to_vec()), ("hex".to_owned(), hex::encode(key).into_bytes()), ("HEX".to_owned(), hex::encode_upper(key).into_bytes())];
     for (name, engine) in [("base64", base64::engine::general_purpose::STANDARD_NO_PAD), ("base64url", base64::engine::general_purpose::URL_SAFE_NO_PAD)] {
         for shift in 0..3usize {
