@@ -68,9 +68,9 @@ impl Gate {
         Arc::new_cyclic(|me| Gate {
             state: ArcSwapOption::empty(),
             config: ArcSwap::from_pointee(config),
+            tamper: Tamper::new(tamper, starter.store.clone(), starter.clock.clone()),
             starter,
             pending: tokio::sync::Mutex::new(Pending { shares: Vec::new(), tasks: Vec::new() }),
-            tamper: Tamper::new(tamper),
             me: me.clone(),
         })
     }
@@ -156,7 +156,8 @@ impl Gate {
         if !self.is_sealed() {
             return Ok(self.progress(0));
         }
-        if let Some(wait) = self.tamper.delay() {
+        // Kept in the store (every node's, across restarts); unreadable, the attempt is refused.
+        if let Some(wait) = self.tamper.delay().await.map_err(Refusal::Cannot)? {
             return Err(Refusal::Delayed(wait));
         }
         let config = self.refresh(&mut pending).await.map_err(Refusal::Cannot)?;
@@ -167,13 +168,13 @@ impl Gate {
                 let opened = tokio::task::spawn_blocking(move || super::open::open_with_passphrase(&c, &key)).await.map_err(|e| Refusal::Cannot(e.to_string()))?;
                 match opened {
                     Ok(root) => root,
-                    Err(e) => return Err(self.failed(e)),
+                    Err(e) => return Err(self.failed(e).await),
                 }
             }
             SealConfig::Shamir { wrapped_root, threshold, .. } => {
                 let share = match parse_share(&key) {
                     Ok(share) => share,
-                    Err(e) => return Err(self.failed(e)),
+                    Err(e) => return Err(self.failed(e).await),
                 };
                 if pending.shares.iter().any(|s| s.as_bytes().first() == share.as_bytes().first()) {
                     // Vault's rule: the same share again does not count.
@@ -188,11 +189,15 @@ impl Gate {
                 let opened = seal::combine(&shares, *threshold).and_then(|kek| seal::unwrap(&wrapped, &kek, seal::SHAMIR_AAD));
                 match opened {
                     Ok(root) => root,
-                    Err(_) => return Err(self.failed("these shares do not open this deployment's root key; start again with the right shares".to_owned())),
+                    Err(_) => return Err(self.failed("these shares do not open this deployment's root key; start again with the right shares".to_owned()).await),
                 }
             }
         };
-        let failures = self.tamper.succeeded();
+        let failures = self.tamper.succeeded().await.unwrap_or_else(|e| {
+            // The root key opened: a count that cannot be cleared must not keep it sealed.
+            tracing::error!(error = %e, "the failed unseal attempts could not be cleared");
+            0
+        });
         if let Some(arn) = self.open_locked(&mut pending, root, failures).await.map_err(Refusal::Cannot)? {
             println!("Created the admin {arn}; its access key is in {}", self.starter.credentials_path().display());
         }
@@ -200,9 +205,11 @@ impl Gate {
         Ok(self.progress(0))
     }
 
-    fn failed(&self, why: String) -> Refusal {
-        let failures = self.tamper.failed();
-        tracing::warn!(failures, "an unseal attempt failed: {why}");
+    async fn failed(&self, why: String) -> Refusal {
+        match self.tamper.failed().await {
+            Ok(failures) => tracing::warn!(failures, "an unseal attempt failed: {why}"),
+            Err(e) => tracing::error!(error = %e, "an unseal attempt failed ({why}) and could not be counted"),
+        }
         Refusal::Wrong(why)
     }
 

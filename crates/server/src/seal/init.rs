@@ -53,6 +53,10 @@ pub struct SealTarget {
     /// Shamir: how many shares unseal.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(2..=255))]
     pub threshold: u8,
+    /// Shamir: encrypt each share to its holder's age public key (`age1...`,
+    /// or a file holding it): once per share, in order.
+    #[arg(long = "share-recipient", value_name = "FILE_OR_KEY")]
+    pub share_recipients: Vec<String>,
     /// pkcs11: the module (shared library).
     #[arg(long, required_if_eq("seal", "pkcs11"))]
     pub pkcs11_module: Option<String>,
@@ -79,7 +83,15 @@ impl SealTarget {
         if self.seal == Mode::Shamir && self.threshold > self.shares {
             return Err(format!("--threshold {} is more than --shares {}", self.threshold, self.shares));
         }
-        Ok(())
+        if self.seal != Mode::Shamir && !self.share_recipients.is_empty() {
+            return Err("--share-recipient is for --seal shamir".to_owned());
+        }
+        self.recipients().map(drop)
+    }
+
+    /// The holders' keys (`--share-recipient`), none if not given.
+    pub fn recipients(&self) -> Result<Vec<super::recipients::ShareRecipient>, String> {
+        super::recipients::parse_all(&self.share_recipients, self.shares)
     }
 }
 
@@ -131,14 +143,26 @@ pub async fn wrap_root(
     }
 }
 
+/// The new shares as they will be printed (encrypted to their holders
+/// when `target` names recipients). Made before the new configuration is
+/// recorded, so a failure here changes nothing.
+pub fn render_shares(shares: &[SecretBytes], target: &SealTarget) -> Result<Vec<zeroize::Zeroizing<String>>, String> {
+    super::recipients::render(shares, &target.recipients()?)
+}
+
 /// Prints Shamir shares, once.
-pub fn print_shares(shares: &[SecretBytes], threshold: u8) {
-    if shares.is_empty() {
+pub fn print_shares(printed: &[zeroize::Zeroizing<String>], target: &SealTarget) {
+    if printed.is_empty() {
         return;
     }
-    println!("Unseal shares ({threshold} needed). They are printed once and never stored: give one to each key holder.");
-    for (n, share) in shares.iter().enumerate() {
-        println!("share {}: {}", n + 1, zeroize::Zeroizing::new(hex::encode(share.as_bytes())).as_str());
+    let threshold = target.threshold;
+    if target.share_recipients.is_empty() {
+        println!("Unseal shares ({threshold} needed). They are printed once and never stored: give one to each key holder.");
+    } else {
+        println!("Unseal shares ({threshold} needed), each encrypted to its holder's age key. They are printed once and never stored: give each holder theirs; `age -d -i KEY` gives the line `trent operator unseal` takes.");
+    }
+    for text in printed {
+        println!("{}", text.as_str());
     }
 }
 
@@ -162,11 +186,12 @@ pub async fn run(options: InitOptions) -> Result<(), ServeError> {
     }
     .map_err(|e| ServeError::Setup(e.to_string()))?;
     let (root, config, shares) = wrap_root(root, &options.target, || options.passphrase.read(true), &options.pin).await.map_err(ServeError::Setup)?;
+    let printed = render_shares(&shares, &options.target).map_err(ServeError::Setup)?;
     if !config::record(store.as_ref(), &config).await.map_err(fail("seal configuration"))? {
         return Err(ServeError::Setup("another node initialised this store first".to_owned()));
     }
     crate::auth::root_check::verify_or_record(store.as_ref(), &root).await.map_err(|e| ServeError::Setup(format!("root key: {e}")))?;
     println!("Initialised {} with seal mode {}.", dir.display(), config.mode());
-    print_shares(&shares, options.target.threshold);
+    print_shares(&printed, &options.target);
     Ok(())
 }

@@ -14,6 +14,7 @@
 //! - [`tamper`]: growing delays after failed unseal attempts.
 //! - [`events`]: the unseal's audit event.
 //! - [`operator`]: `trent operator unseal` and `trent operator seal`.
+//! - [`recipients`]: Shamir shares encrypted to their holders' age keys.
 //! - [`rekey`]: `trent operator rekey`: the same root key, sealed anew.
 
 pub mod config;
@@ -25,6 +26,7 @@ pub mod kms;
 pub mod open;
 pub mod operator;
 pub mod pkcs11;
+pub mod recipients;
 pub mod rekey;
 pub mod tamper;
 

@@ -101,7 +101,7 @@ fn host_of(endpoint: &str) -> Result<String, String> {
 }
 
 /// One request to `endpoint` (plain HTTP, or HTTPS checked against the
-/// system's roots); the answer's status and body.
+/// system's roots or `AWS_CA_BUNDLE`); the answer's status and body.
 pub(crate) async fn send(endpoint: &str, request: axum::http::request::Builder, body: Vec<u8>) -> Result<(u16, Vec<u8>), String> {
     let (tls, host) = parse_endpoint(endpoint)?;
     let has_host = request.headers_ref().is_some_and(|h| h.contains_key("host"));
@@ -132,9 +132,35 @@ where
     Ok((status, bytes.to_vec()))
 }
 
-fn tls_connector() -> Result<tokio_rustls::TlsConnector, String> {
+/// The CA bundle to trust instead of the system's roots, as the AWS CLI
+/// and SDKs take it (a PEM file of one or more certificates).
+pub const CA_BUNDLE_ENV: &str = "AWS_CA_BUNDLE";
+
+/// The roots a server's certificate is checked against: `AWS_CA_BUNDLE`'s
+/// certificates when it is set (only those, as the AWS CLI does), else
+/// the system's.
+fn trust_roots() -> Result<rustls::RootCertStore, String> {
+    use rustls::pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
-    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+    match std::env::var_os(CA_BUNDLE_ENV).filter(|v| !v.is_empty()) {
+        Some(path) => {
+            let path = std::path::PathBuf::from(path);
+            let certs = rustls::pki_types::CertificateDer::pem_file_iter(&path)
+                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| format!("{CA_BUNDLE_ENV}={}: {e}", path.display()))?;
+            if roots.add_parsable_certificates(certs).0 == 0 {
+                return Err(format!("{CA_BUNDLE_ENV}={}: no CA certificate in it", path.display()));
+            }
+        }
+        None => {
+            roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+        }
+    }
+    Ok(roots)
+}
+
+fn tls_connector() -> Result<tokio_rustls::TlsConnector, String> {
+    let roots = trust_roots()?;
     let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

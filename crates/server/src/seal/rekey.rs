@@ -79,6 +79,7 @@ pub async fn run(options: RekeyOptions) -> Result<(), String> {
 
     let new_passphrase = || super::open::read_passphrase(options.new_passphrase_file.as_deref(), NEW_PASSPHRASE_ENV, "New Trent passphrase: ", true);
     let (root, new_config, shares) = super::init::wrap_root(root, &options.target, new_passphrase, &options.pin).await?;
+    let printed = super::init::render_shares(&shares, &options.target)?;
 
     // Into file mode: the key file first (see the module's comment).
     let mut wrote_key_file = false;
@@ -107,7 +108,7 @@ pub async fn run(options: RekeyOptions) -> Result<(), String> {
     }
     tracing::info!(from = current_config.mode(), to = new_config.mode(), "rekeyed the root of trust");
     println!("Rekeyed {}: seal mode {} (was {}). The root key and every key are unchanged.", dir.display(), new_config.mode(), current_config.mode());
-    super::init::print_shares(&shares, options.target.threshold);
+    super::init::print_shares(&printed, &options.target);
     Ok(())
 }
 
