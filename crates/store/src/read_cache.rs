@@ -47,9 +47,10 @@ pub const EXTERNAL_WINDOW: Duration = Duration::from_millis(1);
 /// The same for other nodes' commits on PostgreSQL ([`ReadCache::epoch_polled`]):
 /// a change acknowledged by any node holds for every request that begins
 /// more than this after it, on every node. Asking costs a round trip
-/// (0.1 to 0.3 ms on one machine), so a node asks at most about 500 times a
-/// second; 2 ms is shorter than any client takes between one answer and
-/// its next request through a load balancer.
+/// (0.1 to 0.3 ms on one machine, more under load): at 2 ms a node asks at
+/// most about 500 times a second however busy it is (a few percent of a
+/// core on each side), while the bound stays of the order of one client's
+/// round trip through a load balancer.
 pub const POLL_WINDOW: Duration = Duration::from_millis(2);
 
 /// What a request knows of the epoch.
