@@ -189,14 +189,19 @@ pub async fn changes_hold_on_every_node_within(a: &dyn Store, b: &dyn Store, bou
     let first = look(b).await;
     assert!(!(first.disabled || first.grant_revoked || first.policy_changed || first.access_key_deleted));
 
-    let stop = std::sync::atomic::AtomicBool::new(false);
+    // Set by the writer once done: the reader stops after a request begun
+    // past the bound of the last change (however slow the machine).
+    let last_due = std::sync::Mutex::new(None::<std::time::Instant>);
     let reader = async {
-        let mut seen = Vec::new();
-        while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+        let mut seen: Vec<Seen> = Vec::new();
+        loop {
+            let due = *last_due.lock().unwrap();
+            if due.is_some_and(|due| seen.last().is_some_and(|s| s.began >= due)) {
+                return seen;
+            }
             seen.push(look(b).await);
             tokio::task::yield_now().await;
         }
-        seen
     };
     let writer = async {
         let mut acknowledged = Vec::new();
@@ -221,8 +226,7 @@ pub async fn changes_hold_on_every_node_within(a: &dyn Store, b: &dyn Store, bou
         a.delete_access_key(SEEN_ACCESS_KEY).await.unwrap();
         acknowledged.push(std::time::Instant::now());
         assert!(look(a).await.access_key_deleted);
-        pause().await;
-        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        *last_due.lock().unwrap() = acknowledged.last().map(|at| *at + bound);
         acknowledged
     };
     let (seen, acknowledged) = tokio::join!(reader, writer);
