@@ -51,13 +51,16 @@ impl Outcome {
     }
 }
 
-pub async fn run(addr: SocketAddr, signer: &Signer, work: &Workload, settings: &Settings) -> Result<Outcome, Error> {
+/// `settings.concurrency` connections, spread over `addrs` round robin
+/// (several nodes of one deployment), each sending requests back to back.
+pub async fn run(addrs: &[SocketAddr], signer: &Signer, work: &Workload, settings: &Settings) -> Result<Outcome, Error> {
     let started = Instant::now();
     let deadline = started + settings.duration;
     let mut workers = Vec::with_capacity(settings.concurrency);
     for n in 0..settings.concurrency {
         let (signer, work, replay) = (signer.clone(), work.clone(), settings.replay);
-        let mut connection = Connection::open(addr).await?;
+        let addr = addrs.get(n % addrs.len().max(1)).ok_or("no address to drive")?;
+        let mut connection = Connection::open(*addr).await?;
         workers.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let (mut errors, mut first_error) = (0u64, None);

@@ -94,6 +94,12 @@ struct RunOptions {
     /// Drive a server that is already running (http://HOST:PORT).
     #[arg(long)]
     endpoint: Option<String>,
+    /// With --endpoint: another node of the same deployment (http://HOST:PORT,
+    /// repeatable; nodes on one database, so the credentials work on each).
+    /// The connections are spread over all of them round robin and counted
+    /// together: the deployment's aggregate. --server-pid covers the first only.
+    #[arg(long = "also-endpoint", requires = "endpoint")]
+    also_endpoints: Vec<String>,
     /// Its credentials file (profile `default`).
     #[arg(long, default_value = "trent-data/credentials")]
     credentials: PathBuf,
@@ -226,7 +232,7 @@ async fn run(options: RunOptions) -> Result<(), Error> {
             let signer = Signer { access_key_id: "AKIDBASELINE".into(), secret_access_key: "x".into(), region: "us-east-1".into(), host: server.addr.to_string() };
             let work = ops::Workload { operation: "Encrypt", body: r#"{"KeyId":"alias/x","Plaintext":"AAAA"}"#.into(), keys: None };
             let (addr, pid) = (server.addr, server.pid());
-            load::run(addr, &signer, &work, &warmup).await?;
+            load::run(&[addr], &signer, &work, &warmup).await?;
             Some(Baseline { _server: server, addr, pid, signer, work })
         }
         false => None,
@@ -238,7 +244,7 @@ async fn run(options: RunOptions) -> Result<(), Error> {
     let rounds = if baseline.is_some() || token.is_some() { options.rounds.max(1) } else { 1 };
     let slice = Settings { duration: settings.duration / rounds, ..settings };
 
-    let (_trent, addr, signer, server_pid, data_dir) = match &options.trent_bin {
+    let (_trent, addrs, signer, server_pid, data_dir) = match &options.trent_bin {
         Some(bin) => {
             let register = |dir: &std::path::Path| match &token {
                 Some(token) => token.register(bin, dir),
@@ -247,7 +253,7 @@ async fn run(options: RunOptions) -> Result<(), Error> {
             let env = token.as_ref().map(hsm::BenchToken::env).unwrap_or_default();
             let (server, signer, data_dir) = servers::trent(bin, &options.trent_args, options.data_dir.as_deref(), &env, Some(&register))?;
             let (addr, pid) = (server.addr, Some(server.pid()));
-            (Some(server), addr, signer, pid, Some(data_dir))
+            (Some(server), vec![addr], signer, pid, Some(data_dir))
         }
         None => {
             let endpoint = options.endpoint.as_deref().unwrap_or("http://127.0.0.1:4600");
@@ -255,9 +261,15 @@ async fn run(options: RunOptions) -> Result<(), Error> {
             let addr = host.to_socket_addrs()?.next().ok_or("endpoint has no address")?;
             let mut signer = servers::signer_from(&options.credentials, &addr)?;
             signer.host = host.to_string();
-            (None, addr, signer, options.server_pid.map(|p| p.to_string()), None)
+            let mut addrs = vec![addr];
+            for other in &options.also_endpoints {
+                let host = other.strip_prefix("http://").ok_or("only http:// endpoints")?.trim_end_matches('/');
+                addrs.push(host.to_socket_addrs()?.next().ok_or("endpoint has no address")?);
+            }
+            (None, addrs, signer, options.server_pid.map(|p| p.to_string()), None)
         }
     };
+    let addr = addrs[0]; // Never empty: made from the first endpoint above.
 
     // Listed before any operation makes keys of its own (asymmetric ones among them).
     let pool = match options.keys {
@@ -300,16 +312,16 @@ async fn run(options: RunOptions) -> Result<(), Error> {
             Some(pool) => format!("{name} (random of {} keys)", pool.ids.len()),
             None => name.clone(),
         };
-        load::run(addr, &signer, &work, &warmup).await?;
+        load::run(&addrs, &signer, &work, &warmup).await?;
         let (mut row, mut paired, mut token_rates) = (None, None, Vec::new());
         for _ in 0..rounds {
             if let Some(b) = &baseline {
-                paired = merged(paired, measure("baseline (bare axum)", b.addr, &b.signer, &b.work, &slice, Some(b.pid.clone())).await?);
+                paired = merged(paired, measure("baseline (bare axum)", &[b.addr], &b.signer, &b.work, &slice, Some(b.pid.clone())).await?);
             }
             if let Some((token, _)) = hsm_token {
                 token_rates.push(token.raw(&[cores(), 1], slice.duration)?);
             }
-            row = merged(row, measure(&label, addr, &signer, &work, &slice, server_pid.clone()).await?);
+            row = merged(row, measure(&label, &addrs, &signer, &work, &slice, server_pid.clone()).await?);
         }
         let mut row = row.ok_or("no measurement")?;
         if let Some(paired) = paired {
@@ -368,9 +380,9 @@ fn cores() -> usize {
 }
 
 /// One measurement (no warm-up): the load for `settings.duration` and the CPU it took.
-async fn measure(name: &str, addr: SocketAddr, signer: &Signer, work: &ops::Workload, settings: &Settings, server_pid: Option<String>) -> Result<Row, Error> {
+async fn measure(name: &str, addrs: &[SocketAddr], signer: &Signer, work: &ops::Workload, settings: &Settings, server_pid: Option<String>) -> Result<Row, Error> {
     let before = (server_pid.as_deref().and_then(cpu::seconds), cpu::seconds("self"));
-    let outcome = load::run(addr, signer, work, settings).await?;
+    let outcome = load::run(addrs, signer, work, settings).await?;
     let after = (server_pid.as_deref().and_then(cpu::seconds), cpu::seconds("self"));
     let used = |b: Option<f64>, a: Option<f64>| Some(a? - b?);
     Ok(Row { name: name.to_string(), server_cpu: used(before.0, after.0), client_cpu: used(before.1, after.1), outcome, baseline_rate: None })

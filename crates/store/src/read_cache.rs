@@ -19,6 +19,15 @@
 //! sees every other process's commit made more than that before it began.
 //! Background work (outside any request) asks every time.
 //!
+//! On PostgreSQL, where several nodes commit to one database, the version
+//! is a change counter that every write transaction moves at its commit (a
+//! trigger on every table, `postgres/schema.rs`), read with a round trip:
+//! at most once per [`POLL_WINDOW`], by one lookup while the others that
+//! need it wait for its answer ([`ReadCache::epoch_polled`]). A reading
+//! that fails serves nothing from the cache: those lookups go to the
+//! database. Validity is decided by epochs alone; the clock only bounds
+//! how old a request's reading may be.
+//!
 //! A request ([`request_scope`]) reads the epoch once, at its first lookup,
 //! and keeps it; after the request itself went to the database (a write of
 //! its own, or a miss) its next lookup reads it again.
@@ -35,6 +44,15 @@ use crate::{AccessKeyRecord, AliasRecord, CustomKeyStoreRecord, EntityKind, Enti
 /// How stale, at most, a request's view of other processes' commits is.
 pub const EXTERNAL_WINDOW: Duration = Duration::from_millis(1);
 
+/// The same for other nodes' commits on PostgreSQL ([`ReadCache::epoch_polled`]):
+/// a change acknowledged by any node holds for every request that begins
+/// more than this after it, on every node. Asking costs a round trip
+/// (0.1 to 0.3 ms on one machine, more under load): at 2 ms a node asks at
+/// most about 500 times a second however busy it is (a few percent of a
+/// core on each side), while the bound stays of the order of one client's
+/// round trip through a load balancer.
+pub const POLL_WINDOW: Duration = Duration::from_millis(2);
+
 /// What a request knows of the epoch.
 #[derive(Clone, Copy)]
 struct RequestEpoch {
@@ -46,6 +64,11 @@ struct RequestEpoch {
 
 tokio::task_local! {
     static REQUEST_EPOCH: Cell<RequestEpoch>;
+}
+
+/// What the current request knows of the epoch (none outside a request).
+fn current_request() -> Option<RequestEpoch> {
+    REQUEST_EPOCH.try_with(|epoch| epoch.get()).ok()
 }
 
 /// Runs one request: its lookups share one reading of the epoch.
@@ -177,8 +200,11 @@ pub struct ReadCache {
     /// The epoch: moved on by every commit of this process and by every
     /// change found in the database's own version (other processes').
     epoch: AtomicU64,
-    /// The database's version at its latest asking, and when that began.
-    external: Mutex<Option<(u64, Instant)>>,
+    /// The database's version at its latest asking (`None`: it could not
+    /// be read), and when that asking began.
+    external: Mutex<Option<(Option<u64>, Instant)>>,
+    /// Held while [`ReadCache::epoch_polled`] asks: one asking at a time.
+    asking: tokio::sync::Mutex<()>,
 }
 
 impl Default for ReadCache {
@@ -186,7 +212,7 @@ impl Default for ReadCache {
         static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let entries = Entries { epoch: 0, hits: 0, misses: 0, young: HashMap::default(), old: HashMap::default() };
-        ReadCache { id, entries: Mutex::new(entries), epoch: AtomicU64::new(1), external: Mutex::new(None) }
+        ReadCache { id, entries: Mutex::new(entries), epoch: AtomicU64::new(1), external: Mutex::new(None), asking: tokio::sync::Mutex::new(()) }
     }
 }
 
@@ -201,34 +227,99 @@ impl ReadCache {
     /// (`version()`) unless an asking began less than [`EXTERNAL_WINDOW`]
     /// before the request. `None` (the version could not be read): no cache.
     pub fn epoch(&self, version: impl FnOnce() -> Option<u64>) -> Option<u64> {
-        let request = REQUEST_EPOCH.try_with(|epoch| epoch.get()).ok();
-        if let Some(RequestEpoch { kept: Some((id, epoch)), .. }) = request {
-            if id == self.id {
-                return Some(epoch);
-            }
+        let request = current_request();
+        if let Some(epoch) = self.kept(request) {
+            return Some(epoch);
         }
         let fresh_from = request.and_then(|r| r.since.checked_sub(EXTERNAL_WINDOW));
-        let last = *self.external.lock().unwrap_or_else(|p| p.into_inner());
-        let fresh = matches!((last, fresh_from), (Some((_, began)), Some(from)) if began >= from);
-        if !fresh {
-            let began = Instant::now();
-            let version = version()?;
-            let mut external = self.external.lock().unwrap_or_else(|p| p.into_inner());
-            match *external {
-                // A later asking was recorded meanwhile.
-                Some((_, b)) if b >= began => {}
-                Some((seen, _)) if seen == version => *external = Some((version, began)),
-                _ => {
-                    self.note_commit();
-                    *external = Some((version, began));
+        let answer = match self.recent(fresh_from) {
+            Some(answer) => answer,
+            None => {
+                let began = Instant::now();
+                let answer = version();
+                self.record(answer, began);
+                answer
+            }
+        };
+        answer?;
+        Some(self.keep(request))
+    }
+
+    /// As [`ReadCache::epoch`], for a database whose version costs a round
+    /// trip (PostgreSQL, where other nodes commit): a request uses an asking
+    /// begun at most `window` before it began, and concurrent lookups that
+    /// need a new one wait for the one under way rather than each starting
+    /// their own, so a node asks at most about once per `window` however
+    /// many requests it serves. An asking that failed also answers for its
+    /// window: those lookups go to the database, none waits on another try.
+    pub async fn epoch_polled<F, Fut>(&self, window: Duration, poll: F) -> Option<u64>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Option<u64>>,
+    {
+        let request = current_request();
+        if let Some(epoch) = self.kept(request) {
+            return Some(epoch);
+        }
+        let fresh_from = request.and_then(|r| r.since.checked_sub(window));
+        let answer = match self.recent(fresh_from) {
+            Some(answer) => answer,
+            None => {
+                let _turn = self.asking.lock().await;
+                // The asking we waited for may be recent enough for us.
+                match self.recent(fresh_from) {
+                    Some(answer) => answer,
+                    None => {
+                        let began = Instant::now();
+                        let answer = poll().await;
+                        self.record(answer, began);
+                        answer
+                    }
                 }
             }
+        };
+        answer?;
+        Some(self.keep(request))
+    }
+
+    /// The epoch the current request already uses, if any.
+    fn kept(&self, request: Option<RequestEpoch>) -> Option<u64> {
+        match request {
+            Some(RequestEpoch { kept: Some((id, epoch)), .. }) if id == self.id => Some(epoch),
+            _ => None,
         }
+    }
+
+    /// The answer of the latest asking if it began at or after `fresh_from`
+    /// (`None` outside a request: background work always asks).
+    fn recent(&self, fresh_from: Option<Instant>) -> Option<Option<u64>> {
+        let last = *self.external.lock().unwrap_or_else(|p| p.into_inner());
+        match (last, fresh_from) {
+            (Some((answer, began)), Some(from)) if began >= from => Some(answer),
+            _ => None,
+        }
+    }
+
+    /// Records an asking begun at `began`: a version unlike the last one
+    /// seen moves the epoch on (before any lookup can use the new reading).
+    fn record(&self, answer: Option<u64>, began: Instant) {
+        let mut external = self.external.lock().unwrap_or_else(|p| p.into_inner());
+        if matches!(*external, Some((_, b)) if b >= began) {
+            return; // A later asking was recorded meanwhile.
+        }
+        if answer.is_some() && answer != external.and_then(|(seen, _)| seen) {
+            self.note_commit();
+        }
+        *external = Some((answer, began));
+    }
+
+    /// The counter, kept by the current request for its next lookups.
+    fn keep(&self, request: Option<RequestEpoch>) -> u64 {
         let epoch = self.epoch.load(Ordering::SeqCst);
         if let Some(request) = request {
             let _ = REQUEST_EPOCH.try_with(|kept| kept.set(RequestEpoch { kept: Some((self.id, epoch)), ..request }));
         }
-        Some(epoch)
+        epoch
     }
 
     /// The answer to `query`: from memory if it was read at `epoch` (the

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use tokio_postgres::NoTls;
 use trent_store::postgres::PostgresStore;
+use trent_store::read_cache::POLL_WINDOW;
 use trent_store::{Store, StoreError};
 
 const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
@@ -248,4 +249,102 @@ async fn a_database_that_is_not_there_is_a_backend_error() {
     // Port 1: nothing listens there; the error must come back, not hang or panic.
     let result = PostgresStore::connect("postgres://postgres@127.0.0.1:1/test?connect_timeout=5").await;
     assert!(matches!(result, Err(StoreError::Backend(_))), "{:?}", result.err());
+}
+
+/// Two nodes on one schema, the second answering from its read cache: a
+/// change through the first holds on the second for every request that
+/// begins more than `POLL_WINDOW` after it was acknowledged.
+#[tokio::test]
+async fn a_change_on_one_node_holds_on_every_node_within_the_poll_window() {
+    let Some(scratch) = Scratch::new().await else { return };
+    let (a, b) = (PostgresStore::connect(&scratch.url()).await.unwrap(), PostgresStore::connect(&scratch.url()).await.unwrap());
+    trent_store::conformance::changes_hold_on_every_node_within(&a, &b, POLL_WINDOW).await;
+    let stats = b.read_cache_stats().unwrap();
+    assert!(stats.hits > 100, "the second node answered from its cache: {stats:?}");
+}
+
+/// What the caches' coherence rests on: every table moves the change
+/// counter when a transaction writing it commits (a write made by hand in
+/// psql too), once per transaction, and a rolled-back one moves nothing.
+#[tokio::test]
+async fn every_committed_write_to_any_table_moves_the_change_counter() {
+    let Some(scratch) = Scratch::new().await else { return };
+    let _store = PostgresStore::connect(&scratch.url()).await.unwrap();
+    let unwatched = "SELECT c.relname::TEXT FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+        WHERE n.nspname = $1 AND c.relkind = 'r' AND c.relname NOT IN ('schema_migrations', 'change_counter') \
+        AND NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.oid AND t.tgname = 'note_change') \
+        AND NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.oid AND t.tgname = 'note_truncate')";
+    let rows = scratch.admin.query(unwatched, &[&scratch.schema]).await.unwrap();
+    let missing: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    assert!(missing.is_empty(), "tables whose writes would not reach the other nodes' caches: {missing:?}");
+    let tables: i64 = scratch.admin.query_one("SELECT count(*) FROM pg_tables WHERE schemaname = $1", &[&scratch.schema]).await.unwrap().get(0);
+    assert!(tables >= 14, "{tables}");
+
+    let counter = || async {
+        let sql = format!("SELECT SUM(changes)::BIGINT FROM {}.change_counter", scratch.schema);
+        scratch.admin.query_one(&sql, &[]).await.unwrap().get::<_, i64>(0)
+    };
+    let s = &scratch.schema;
+    let before = counter().await;
+    scratch.admin.batch_execute(&format!("INSERT INTO {s}.settings VALUES ('a', '\\x01'), ('b', '\\x02'), ('c', '\\x03')")).await.unwrap();
+    assert_eq!(counter().await, before + 1, "one transaction, one move, however many rows");
+    scratch.admin.batch_execute(&format!("BEGIN; DELETE FROM {s}.settings; ROLLBACK")).await.unwrap();
+    assert_eq!(counter().await, before + 1, "a rolled-back transaction moves nothing");
+    scratch.admin.batch_execute(&format!("BEGIN; UPDATE {s}.settings SET value = '\\x09'; DELETE FROM {s}.leases; COMMIT")).await.unwrap();
+    assert_eq!(counter().await, before + 2);
+    scratch.admin.batch_execute(&format!("TRUNCATE {s}.leases")).await.unwrap();
+    assert_eq!(counter().await, before + 3);
+}
+
+/// A node that cannot read the change counter (its connection lost, the
+/// counter gone) serves nothing from its cache: every lookup reads the
+/// database, so it answers what is there, never what it kept.
+#[tokio::test]
+async fn a_node_that_cannot_read_the_counter_answers_from_the_database() {
+    let Some(scratch) = Scratch::new().await else { return };
+    let store = PostgresStore::connect(&scratch.url()).await.unwrap();
+    let (key, material) = trent_store::conformance::sample_key("111111111111", "a0000000-0000-4000-8000-00000000000a");
+    store.insert_key(&key, &material).await.unwrap();
+    let description = || trent_store::read_cache::request_scope(async { store.get_key(&key.key_id, "us-east-1").await.unwrap().unwrap().description });
+    tokio::time::sleep(POLL_WINDOW * 2).await;
+    assert_eq!(description().await, "sample");
+    let hits = store.read_cache_stats().unwrap().hits;
+    tokio::time::sleep(POLL_WINDOW * 2).await;
+    assert_eq!(description().await, "sample");
+    assert_eq!(store.read_cache_stats().unwrap().hits, hits + 1, "the key was cached");
+
+    // Behind the counter's back: it is renamed away and the row changed
+    // with triggers off, as no node ever writes.
+    let s = &scratch.schema;
+    let sql = format!(
+        "ALTER TABLE {s}.change_counter RENAME TO change_counter_away; SET session_replication_role = replica; \
+         UPDATE {s}.keys SET doc = replace(doc, '\"description\":\"sample\"', '\"description\":\"behind the cache\"'); RESET session_replication_role"
+    );
+    scratch.admin.batch_execute(&sql).await.unwrap();
+    tokio::time::sleep(POLL_WINDOW * 2).await;
+    assert_eq!(description().await, "behind the cache", "without its counter a node must not answer from its cache");
+}
+
+/// A node's own writes hold on its very next lookup, within the poll
+/// window too: they move its cache's epoch as they return, without
+/// waiting for the counter's next reading.
+#[tokio::test]
+async fn a_node_sees_its_own_writes_at_once() {
+    use trent_store::read_cache::request_scope;
+    let Some(scratch) = Scratch::new().await else { return };
+    let store = PostgresStore::connect(&scratch.url()).await.unwrap();
+    let (key, material) = trent_store::conformance::sample_key("111111111111", "b0000000-0000-4000-8000-00000000000b");
+    store.insert_key(&key, &material).await.unwrap();
+    for i in 0..50 {
+        request_scope(async {
+            let mut k = store.get_key(&key.key_id, "us-east-1").await.unwrap().unwrap();
+            k.description = format!("write {i}");
+            store.update_key(&k).await.unwrap();
+            assert_eq!(store.get_key(&key.key_id, "us-east-1").await.unwrap().unwrap().description, format!("write {i}"), "in the writing request");
+        })
+        .await;
+        let next = request_scope(async { store.get_key(&key.key_id, "us-east-1").await.unwrap().unwrap().description }).await;
+        assert_eq!(next, format!("write {i}"), "on the next request");
+    }
+    assert!(store.read_cache_stats().unwrap().hits > 0);
 }

@@ -15,7 +15,7 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Gauges {
     pub audit: crate::audit::AuditStats,
-    /// The store's read cache, if it has one (SQLite).
+    /// The store's read cache, if it has one (SQLite on a file, PostgreSQL).
     pub cache: Option<trent_store::read_cache::CacheStats>,
 }
 

@@ -12,7 +12,7 @@ mod rotation;
 
 use crate::*;
 
-pub use multi_node::reopening_is_idempotent;
+pub use multi_node::{changes_hold_on_every_node_within, reopening_is_idempotent};
 pub use replicas::replica_of;
 
 /// A key record and its material, for tests.

@@ -117,3 +117,123 @@ where
     assert!(matches!(second.insert_key(&key, &material).await, Err(StoreError::AlreadyExists)));
     assert!(matches!(first.update_key(&key).await, Err(StoreError::Conflict)));
 }
+
+const SEEN_KEY: &str = "90000000-0000-4000-8000-000000000009";
+const SEEN_ACCOUNT: &str = "999999999999";
+const SEEN_GRANTEE: &str = "arn:aws:iam::999999999999:user/grantee";
+const SEEN_ACCESS_KEY: &str = "AKIASEENBYEVERYNODE1";
+
+/// What a request on the other node saw of each change, and when it began.
+struct Seen {
+    began: std::time::Instant,
+    disabled: bool,
+    grant_revoked: bool,
+    policy_changed: bool,
+    access_key_deleted: bool,
+}
+
+impl Seen {
+    fn of(&self, change: usize) -> bool {
+        [self.disabled, self.grant_revoked, self.policy_changed, self.access_key_deleted][change]
+    }
+}
+
+/// One request's lookups, as a request authorizing an Encrypt makes them.
+async fn look(store: &dyn Store) -> Seen {
+    let began = std::time::Instant::now();
+    crate::read_cache::request_scope(async {
+        let key = store.get_key(SEEN_KEY, "us-east-1").await.unwrap().expect("the key exists");
+        let grants = store.grants_for(SEEN_KEY, "us-east-1", &[SEEN_GRANTEE.to_owned()]).await.unwrap();
+        let policy = store.get_entity(SEEN_ACCOUNT, EntityKind::Policy, "team").await.unwrap().expect("the policy exists");
+        let access_key = store.get_access_key(SEEN_ACCESS_KEY).await.unwrap();
+        Seen { began, disabled: key.state == KeyState::Disabled, grant_revoked: grants.is_empty(), policy_changed: policy.doc == "v2", access_key_deleted: access_key.is_none() }
+    })
+    .await
+}
+
+/// Two nodes on one database (`a` and `b`, two stores), `b` serving
+/// requests from its read cache all along: each of DisableKey, RevokeGrant,
+/// a policy change and DeleteAccessKey made through `a` holds on `a`'s
+/// very next request, and on every request to `b` that begins more than
+/// `bound` after `a` acknowledged it: a cached answer is never served
+/// after the bound. (A store without a cache passes trivially; the caller
+/// checks that `b` answered from its cache.)
+pub async fn changes_hold_on_every_node_within(a: &dyn Store, b: &dyn Store, bound: std::time::Duration) {
+    let (key, material) = sample_key(SEEN_ACCOUNT, SEEN_KEY);
+    a.insert_key(&key, &material).await.unwrap();
+    let grant = GrantRecord {
+        grant_id: "seen-grant".into(),
+        key_id: SEEN_KEY.into(),
+        region: "us-east-1".into(),
+        grantee_principal: SEEN_GRANTEE.into(),
+        retiring_principal: None,
+        name: None,
+        created_at: 1,
+        doc: "{}".into(),
+    };
+    assert!(a.insert_grant(&grant, 50_000).await.unwrap());
+    let policy = EntityRecord {
+        account_id: SEEN_ACCOUNT.into(),
+        kind: EntityKind::Policy,
+        name: "team".into(),
+        arn: format!("arn:aws:iam::{SEEN_ACCOUNT}:policy/team"),
+        created_at: 1,
+        doc: "v1".into(),
+        row_version: 0,
+    };
+    a.insert_entity(&policy, None).await.unwrap();
+    let p = PrincipalRecord { arn: format!("arn:aws:iam::{SEEN_ACCOUNT}:user/seen"), account_id: SEEN_ACCOUNT.into(), created_at: 1 };
+    let k = AccessKeyRecord { access_key_id: SEEN_ACCESS_KEY.into(), principal_arn: p.arn.clone(), sealed_secret: vec![1], created_at: 1, active: true };
+    a.insert_principal(&p, &k).await.unwrap();
+    tokio::time::sleep(bound * 2).await;
+    let first = look(b).await;
+    assert!(!(first.disabled || first.grant_revoked || first.policy_changed || first.access_key_deleted));
+
+    // Set by the writer once done: the reader stops after a request begun
+    // past the bound of the last change (however slow the machine).
+    let last_due = std::sync::Mutex::new(None::<std::time::Instant>);
+    let reader = async {
+        let mut seen: Vec<Seen> = Vec::new();
+        loop {
+            let due = *last_due.lock().unwrap();
+            if due.is_some_and(|due| seen.last().is_some_and(|s| s.began >= due)) {
+                return seen;
+            }
+            seen.push(look(b).await);
+            tokio::task::yield_now().await;
+        }
+    };
+    let writer = async {
+        let mut acknowledged = Vec::new();
+        let pause = || tokio::time::sleep(bound * 5);
+        pause().await;
+        let mut disabled = a.get_key(SEEN_KEY, "us-east-1").await.unwrap().unwrap();
+        disabled.state = KeyState::Disabled;
+        a.update_key(&disabled).await.unwrap();
+        acknowledged.push(std::time::Instant::now());
+        assert!(look(a).await.disabled, "the writing node sees its own change on its next request");
+        pause().await;
+        a.delete_grant("seen-grant").await.unwrap();
+        acknowledged.push(std::time::Instant::now());
+        assert!(look(a).await.grant_revoked);
+        pause().await;
+        let mut changed = a.get_entity(SEEN_ACCOUNT, EntityKind::Policy, "team").await.unwrap().unwrap();
+        changed.doc = "v2".into();
+        a.update_entity(&changed).await.unwrap();
+        acknowledged.push(std::time::Instant::now());
+        assert!(look(a).await.policy_changed);
+        pause().await;
+        a.delete_access_key(SEEN_ACCESS_KEY).await.unwrap();
+        acknowledged.push(std::time::Instant::now());
+        assert!(look(a).await.access_key_deleted);
+        *last_due.lock().unwrap() = acknowledged.last().map(|at| *at + bound);
+        acknowledged
+    };
+    let (seen, acknowledged) = tokio::join!(reader, writer);
+    for (change, at) in acknowledged.iter().enumerate() {
+        let due: Vec<&Seen> = seen.iter().filter(|s| s.began >= *at + bound).collect();
+        assert!(!due.is_empty(), "change {change}: no request on the other node began after the bound");
+        let stale = due.iter().filter(|s| !s.of(change)).count();
+        assert_eq!(stale, 0, "change {change}: {stale} of {} requests that began more than {bound:?} after it was acknowledged did not see it", due.len());
+    }
+}

@@ -15,6 +15,14 @@
 //! that was on a connection when it died fails with [`StoreError::Backend`]
 //! (retryable for the client), and [`release`] retires that connection, so
 //! the next call gets a fresh one.
+//!
+//! The lookups of the request path go through a [`ReadCache`] kept
+//! coherent across nodes by the `change_counter` every write transaction
+//! moves at its commit (migration 12), polled at most once per
+//! [`POLL_WINDOW`](crate::read_cache::POLL_WINDOW). This node's own writes
+//! move its cache's epoch as their call ends ([`Conn`]), so what a node
+//! acknowledged holds on its very next request; another node's, on every
+//! request that begins more than the window after it was acknowledged.
 
 mod grants;
 mod key_stores;
@@ -29,6 +37,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::NoTls;
 
+use crate::read_cache::{forget_request_epoch, Cacheable, Query, ReadCache, POLL_WINDOW};
 use crate::StoreError;
 
 /// Enough for a node's concurrent requests; each call holds a connection
@@ -46,6 +55,7 @@ pub fn migrations() -> &'static [&'static str] {
 
 pub struct PostgresStore {
     pool: Pool,
+    cache: ReadCache,
 }
 
 impl PostgresStore {
@@ -76,15 +86,82 @@ impl PostgresStore {
             .recycle_timeout(Some(POOL_TIMEOUT))
             .build()
             .map_err(|e| backend_in("connection pool", e))?;
-        let store = PostgresStore { pool };
+        let store = PostgresStore { pool, cache: ReadCache::default() };
         let mut c = store.client().await?;
         let migrated = schema::migrate(&mut c).await;
         release(c, migrated)?;
         Ok(store)
     }
 
-    async fn client(&self) -> Result<deadpool_postgres::Client, StoreError> {
+    /// A connection for a call that may write: when the call ends (or is
+    /// dropped mid-way), this node's read cache moves on.
+    async fn client(&self) -> Result<Conn<'_>, StoreError> {
+        Ok(Conn { client: self.pooled().await?, done: Done { cache: &self.cache, wrote: true } })
+    }
+
+    /// A connection for a call that only reads.
+    async fn reader(&self) -> Result<Conn<'_>, StoreError> {
+        Ok(Conn { client: self.pooled().await?, done: Done { cache: &self.cache, wrote: false } })
+    }
+
+    async fn pooled(&self) -> Result<deadpool_postgres::Client, StoreError> {
         self.pool.get().await.map_err(|e| backend_in("connection pool", e))
+    }
+
+    /// `load`'s answer to `query`, from the cache while nothing was committed.
+    async fn cached<T: Cacheable>(&self, query: Query, load: impl std::future::Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
+        let epoch = self.cache.epoch_polled(POLL_WINDOW, || self.changes()).await;
+        self.cache.get(epoch, query, load).await
+    }
+
+    /// The change counter's sum, which every committed write transaction
+    /// moves (`None` if it cannot be read: then the cache serves nothing).
+    async fn changes(&self) -> Option<u64> {
+        let c = self.pooled().await.ok()?;
+        let read = async {
+            let row = sql::query_opt(&c, "SELECT COALESCE(SUM(changes), 0)::BIGINT FROM change_counter", &[]).await?;
+            row.as_ref().map(|r| sql::get::<i64>(r, 0)).transpose()
+        }
+        .await;
+        let sum = release_client(c, read).ok()??;
+        Some(sum as u64)
+    }
+}
+
+/// A pooled connection, and what its end means for the read cache.
+struct Conn<'a> {
+    client: deadpool_postgres::Client,
+    done: Done<'a>,
+}
+
+impl std::ops::Deref for Conn<'_> {
+    type Target = deadpool_postgres::Client;
+    fn deref(&self) -> &Self::Target {
+        &self.client
+    }
+}
+
+impl std::ops::DerefMut for Conn<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.client
+    }
+}
+
+/// Runs when a call's connection goes back (also when a cancelled request
+/// drops it): after a write the epoch moves on, as the commit may have
+/// happened whatever the call returned; after any call the request's next
+/// lookup takes a fresh reading, so it sees what this call saw.
+struct Done<'a> {
+    cache: &'a ReadCache,
+    wrote: bool,
+}
+
+impl Drop for Done<'_> {
+    fn drop(&mut self) {
+        if self.wrote {
+            self.cache.note_commit();
+        }
+        forget_request_epoch();
     }
 }
 
@@ -95,7 +172,14 @@ impl PostgresStore {
 /// about to close it, yet for a moment it still looks open, and the pool
 /// would hand it to the very next call. Expected answers (AlreadyExists,
 /// Conflict, NotFound) keep the connection.
-fn release<T>(c: deadpool_postgres::Client, result: Result<T, StoreError>) -> Result<T, StoreError> {
+fn release<T>(c: Conn<'_>, result: Result<T, StoreError>) -> Result<T, StoreError> {
+    let Conn { client, done } = c;
+    let result = release_client(client, result);
+    drop(done);
+    result
+}
+
+fn release_client<T>(c: deadpool_postgres::Client, result: Result<T, StoreError>) -> Result<T, StoreError> {
     if matches!(result, Err(StoreError::Backend(_))) {
         drop(deadpool_postgres::Object::take(c));
     }

@@ -5,6 +5,7 @@
 
 use super::sql::*;
 use super::{backend, backend_in, release, PostgresStore};
+use crate::read_cache::Query;
 use crate::{
     After, AccessKeyRecord, AliasRecord, CustomKeyStoreRecord, EntityKind, EntityRecord, GrantRecord, KeyLocation, KeyRecord, KeyStoreConflict, KeyUsageRecord, MaterialRecord,
     Millis, PrincipalRecord, Store, StoreError,
@@ -29,18 +30,21 @@ impl Store for PostgresStore {
     }
 
     async fn get_key(&self, key_id: &str, region: &str) -> Result<Option<KeyRecord>, StoreError> {
-        let c = self.client().await?;
-        let result = async {
-            let row = query_opt(&c, "SELECT doc, row_version FROM keys WHERE key_id = $1 AND region = $2", &[&key_id, &region]).await?;
-            row.as_ref().map(key_from_row).transpose()
-        }
-        .await;
-        release(c, result)
+        let load = async {
+            let c = self.reader().await?;
+            let result = async {
+                let row = query_opt(&*c, "SELECT doc, row_version FROM keys WHERE key_id = $1 AND region = $2", &[&key_id, &region]).await?;
+                row.as_ref().map(key_from_row).transpose()
+            }
+            .await;
+            release(c, result)
+        };
+        self.cached(Query::Key(key_id.to_owned(), region.to_owned()), load).await
     }
 
     async fn key_members(&self, key_id: &str) -> Result<Vec<KeyRecord>, StoreError> {
-        let c = self.client().await?;
-        let result = members(&c, key_id).await;
+        let c = self.reader().await?;
+        let result = members(&*c, key_id).await;
         release(c, result)
     }
 
@@ -153,7 +157,7 @@ impl Store for PostgresStore {
         let (doc, state) = (key_doc(key)?, key.state.as_str());
         let c = self.client().await?;
         let result = execute(
-            &c,
+            &*c,
             KEY_INSERT,
             &[&key.key_id, &key.account_id, &key.region, &state, &key.deletion_date, &key.rotation_due(), &key.next_material_expiry(), &doc, &key.custom_key_store_id, &key.xks_key_id],
         )
@@ -182,8 +186,8 @@ impl Store for PostgresStore {
     }
 
     async fn keys_with_expired_material(&self, now: Millis) -> Result<Vec<KeyLocation>, StoreError> {
-        let c = self.client().await?;
-        let result = locations(&c, "SELECT key_id, region FROM keys WHERE material_valid_to <= $1 ORDER BY material_valid_to, key_id, region", now).await;
+        let c = self.reader().await?;
+        let result = locations(&*c, "SELECT key_id, region FROM keys WHERE material_valid_to <= $1 ORDER BY material_valid_to, key_id, region", now).await;
         release(c, result)
     }
 
@@ -206,10 +210,10 @@ impl Store for PostgresStore {
     }
 
     async fn get_key_usage(&self, key_id: &str, region: &str) -> Result<Option<KeyUsageRecord>, StoreError> {
-        let c = self.client().await?;
+        let c = self.reader().await?;
         let result = async {
             let sql = "SELECT key_id, region, used_at, operation, request_id, event_id FROM key_last_usage WHERE key_id = $1 AND region = $2";
-            let Some(r) = query_opt(&c, sql, &[&key_id, &region]).await? else { return Ok(None) };
+            let Some(r) = query_opt(&*c, sql, &[&key_id, &region]).await? else { return Ok(None) };
             Ok(Some(KeyUsageRecord { key_id: get(&r, 0)?, region: get(&r, 1)?, used_at: get(&r, 2)?, operation: get(&r, 3)?, request_id: get(&r, 4)?, event_id: get(&r, 5)? }))
         }
         .await;
@@ -217,16 +221,16 @@ impl Store for PostgresStore {
     }
 
     async fn keys_due_for_rotation(&self, now: Millis) -> Result<Vec<KeyLocation>, StoreError> {
-        let c = self.client().await?;
-        let result = locations(&c, "SELECT key_id, region FROM keys WHERE state = 'Enabled' AND next_rotation_at <= $1 ORDER BY next_rotation_at, key_id, region", now).await;
+        let c = self.reader().await?;
+        let result = locations(&*c, "SELECT key_id, region FROM keys WHERE state = 'Enabled' AND next_rotation_at <= $1 ORDER BY next_rotation_at, key_id, region", now).await;
         release(c, result)
     }
 
     async fn list_keys(&self, account_id: &str, region: &str, after: After<'_>, limit: usize) -> Result<Vec<KeyRecord>, StoreError> {
-        let c = self.client().await?;
+        let c = self.reader().await?;
         let result = async {
             let sql = "SELECT doc, row_version FROM keys WHERE account_id = $1 AND region = $2 AND key_id > $3 ORDER BY key_id LIMIT $4";
-            let rows = query(&c, sql, &[&account_id, &region, &after.unwrap_or(""), &sql_limit(limit)]).await?;
+            let rows = query(&*c, sql, &[&account_id, &region, &after.unwrap_or(""), &sql_limit(limit)]).await?;
             rows.iter().map(key_from_row).collect()
         }
         .await;
@@ -234,19 +238,22 @@ impl Store for PostgresStore {
     }
 
     async fn get_material(&self, key_id: &str, material_id: &str) -> Result<Option<MaterialRecord>, StoreError> {
-        let c = self.client().await?;
-        let result = async {
-            let sql = "SELECT key_id, material_id, stored, created_at FROM key_materials WHERE key_id = $1 AND material_id = $2";
-            let Some(r) = query_opt(&c, sql, &[&key_id, &material_id]).await? else { return Ok(None) };
-            Ok(Some(MaterialRecord { key_id: get(&r, 0)?, material_id: get(&r, 1)?, stored: get(&r, 2)?, created_at: get(&r, 3)? }))
-        }
-        .await;
-        release(c, result)
+        let load = async {
+            let c = self.reader().await?;
+            let result = async {
+                let sql = "SELECT key_id, material_id, stored, created_at FROM key_materials WHERE key_id = $1 AND material_id = $2";
+                let Some(r) = query_opt(&*c, sql, &[&key_id, &material_id]).await? else { return Ok(None) };
+                Ok(Some(MaterialRecord { key_id: get(&r, 0)?, material_id: get(&r, 1)?, stored: get(&r, 2)?, created_at: get(&r, 3)? }))
+            }
+            .await;
+            release(c, result)
+        };
+        self.cached(Query::Material(key_id.to_owned(), material_id.to_owned()), load).await
     }
 
     async fn keys_due_for_deletion(&self, now: Millis) -> Result<Vec<KeyLocation>, StoreError> {
-        let c = self.client().await?;
-        let result = locations(&c, "SELECT key_id, region FROM keys WHERE state = 'PendingDeletion' AND deletion_date <= $1 ORDER BY deletion_date, key_id, region", now).await;
+        let c = self.reader().await?;
+        let result = locations(&*c, "SELECT key_id, region FROM keys WHERE state = 'PendingDeletion' AND deletion_date <= $1 ORDER BY deletion_date, key_id, region", now).await;
         release(c, result)
     }
 
@@ -284,28 +291,31 @@ impl Store for PostgresStore {
         let c = self.client().await?;
         let result = async {
             let sql = format!("INSERT INTO aliases ({ALIAS_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)");
-            execute(&c, &sql, &[&a.account_id, &a.region, &a.alias_name, &a.target_key_id, &a.created_at, &a.updated_at]).await.map(|_| ())
+            execute(&*c, &sql, &[&a.account_id, &a.region, &a.alias_name, &a.target_key_id, &a.created_at, &a.updated_at]).await.map(|_| ())
         }
         .await;
         release(c, result)
     }
 
     async fn get_alias(&self, account_id: &str, region: &str, alias_name: &str) -> Result<Option<AliasRecord>, StoreError> {
-        let c = self.client().await?;
-        let result = async {
-            let sql = format!("SELECT {ALIAS_COLUMNS} FROM aliases WHERE account_id = $1 AND region = $2 AND alias_name = $3");
-            query_opt(&c, &sql, &[&account_id, &region, &alias_name]).await?.as_ref().map(alias_from_row).transpose()
-        }
-        .await;
-        release(c, result)
+        let load = async {
+            let c = self.reader().await?;
+            let result = async {
+                let sql = format!("SELECT {ALIAS_COLUMNS} FROM aliases WHERE account_id = $1 AND region = $2 AND alias_name = $3");
+                query_opt(&*c, &sql, &[&account_id, &region, &alias_name]).await?.as_ref().map(alias_from_row).transpose()
+            }
+            .await;
+            release(c, result)
+        };
+        self.cached(Query::Alias(account_id.to_owned(), region.to_owned(), alias_name.to_owned()), load).await
     }
 
     async fn update_alias(&self, a: &AliasRecord, expected_target: &str) -> Result<(), StoreError> {
         let c = self.client().await?;
         let result = async {
             let sql = "UPDATE aliases SET target_key_id = $1, updated_at = $2 WHERE account_id = $3 AND region = $4 AND alias_name = $5 AND target_key_id = $6";
-            match execute(&c, sql, &[&a.target_key_id, &a.updated_at, &a.account_id, &a.region, &a.alias_name, &expected_target]).await? {
-                0 => Err(alias_missing_or_moved(&c, &a.account_id, &a.region, &a.alias_name).await?),
+            match execute(&*c, sql, &[&a.target_key_id, &a.updated_at, &a.account_id, &a.region, &a.alias_name, &expected_target]).await? {
+                0 => Err(alias_missing_or_moved(&*c, &a.account_id, &a.region, &a.alias_name).await?),
                 _ => Ok(()),
             }
         }
@@ -317,8 +327,8 @@ impl Store for PostgresStore {
         let c = self.client().await?;
         let result = async {
             let sql = "DELETE FROM aliases WHERE account_id = $1 AND region = $2 AND alias_name = $3 AND target_key_id = $4";
-            match execute(&c, sql, &[&account_id, &region, &alias_name, &expected_target]).await? {
-                0 => Err(alias_missing_or_moved(&c, account_id, region, alias_name).await?),
+            match execute(&*c, sql, &[&account_id, &region, &alias_name, &expected_target]).await? {
+                0 => Err(alias_missing_or_moved(&*c, account_id, region, alias_name).await?),
                 _ => Ok(()),
             }
         }
@@ -327,12 +337,12 @@ impl Store for PostgresStore {
     }
 
     async fn list_aliases(&self, account_id: &str, region: &str, key_id: Option<&str>, after: After<'_>, limit: usize) -> Result<Vec<AliasRecord>, StoreError> {
-        let c = self.client().await?;
+        let c = self.reader().await?;
         let result = async {
             let sql = format!(
                 "SELECT {ALIAS_COLUMNS} FROM aliases WHERE account_id = $1 AND region = $2 AND ($3::text IS NULL OR target_key_id = $3) AND alias_name > $4 ORDER BY alias_name LIMIT $5"
             );
-            let rows = query(&c, &sql, &[&account_id, &region, &key_id, &after.unwrap_or(""), &sql_limit(limit)]).await?;
+            let rows = query(&*c, &sql, &[&account_id, &region, &key_id, &after.unwrap_or(""), &sql_limit(limit)]).await?;
             rows.iter().map(alias_from_row).collect()
         }
         .await;
@@ -369,34 +379,40 @@ impl Store for PostgresStore {
     }
 
     async fn get_principal(&self, arn: &str) -> Result<Option<PrincipalRecord>, StoreError> {
-        let c = self.client().await?;
-        let result = async {
-            let Some(r) = query_opt(&c, "SELECT arn, account_id, created_at FROM principals WHERE arn = $1", &[&arn]).await? else { return Ok(None) };
-            Ok(Some(PrincipalRecord { arn: get(&r, 0)?, account_id: get(&r, 1)?, created_at: get(&r, 2)? }))
-        }
-        .await;
-        release(c, result)
+        let load = async {
+            let c = self.reader().await?;
+            let result = async {
+                let Some(r) = query_opt(&*c, "SELECT arn, account_id, created_at FROM principals WHERE arn = $1", &[&arn]).await? else { return Ok(None) };
+                Ok(Some(PrincipalRecord { arn: get(&r, 0)?, account_id: get(&r, 1)?, created_at: get(&r, 2)? }))
+            }
+            .await;
+            release(c, result)
+        };
+        self.cached(Query::Principal(arn.to_owned()), load).await
     }
 
     async fn get_access_key(&self, access_key_id: &str) -> Result<Option<AccessKeyRecord>, StoreError> {
-        let c = self.client().await?;
-        let result = async {
-            let sql = format!("SELECT {ACCESS_KEY_COLUMNS} FROM access_keys WHERE access_key_id = $1");
-            query_opt(&c, &sql, &[&access_key_id]).await?.as_ref().map(access_key_from_row).transpose()
-        }
-        .await;
-        release(c, result)
+        let load = async {
+            let c = self.reader().await?;
+            let result = async {
+                let sql = format!("SELECT {ACCESS_KEY_COLUMNS} FROM access_keys WHERE access_key_id = $1");
+                query_opt(&*c, &sql, &[&access_key_id]).await?.as_ref().map(access_key_from_row).transpose()
+            }
+            .await;
+            release(c, result)
+        };
+        self.cached(Query::AccessKey(access_key_id.to_owned()), load).await
     }
 
     async fn count_principals(&self) -> Result<u64, StoreError> {
-        let c = self.client().await?;
-        let result = async { u64::try_from(count(&c, "SELECT COUNT(*) FROM principals").await?).map_err(|e| backend_in("principal count", e)) }.await;
+        let c = self.reader().await?;
+        let result = async { u64::try_from(count(&*c, "SELECT COUNT(*) FROM principals").await?).map_err(|e| backend_in("principal count", e)) }.await;
         release(c, result)
     }
 
     async fn insert_account(&self, account_id: &str, created_at: Millis) -> Result<(), StoreError> {
         let c = self.client().await?;
-        let result = execute(&c, "INSERT INTO accounts (account_id, created_at) VALUES ($1, $2)", &[&account_id, &created_at]).await.map(|_| ());
+        let result = execute(&*c, "INSERT INTO accounts (account_id, created_at) VALUES ($1, $2)", &[&account_id, &created_at]).await.map(|_| ());
         release(c, result)
     }
 
@@ -427,13 +443,16 @@ impl Store for PostgresStore {
     }
 
     async fn get_entity(&self, account_id: &str, kind: EntityKind, name: &str) -> Result<Option<EntityRecord>, StoreError> {
-        let c = self.client().await?;
-        let result = async {
-            let sql = format!("SELECT {ENTITY_COLUMNS} FROM iam_entities WHERE account_id = $1 AND kind = $2 AND folded_name = $3");
-            query_opt(&c, &sql, &[&account_id, &kind.as_str(), &EntityRecord::folded_name(name)]).await?.as_ref().map(entity_from_row).transpose()
-        }
-        .await;
-        release(c, result)
+        let load = async {
+            let c = self.reader().await?;
+            let result = async {
+                let sql = format!("SELECT {ENTITY_COLUMNS} FROM iam_entities WHERE account_id = $1 AND kind = $2 AND folded_name = $3");
+                query_opt(&*c, &sql, &[&account_id, &kind.as_str(), &EntityRecord::folded_name(name)]).await?.as_ref().map(entity_from_row).transpose()
+            }
+            .await;
+            release(c, result)
+        };
+        self.cached(Query::Entity(account_id.to_owned(), kind, name.to_owned()), load).await
     }
 
     async fn update_entity(&self, e: &EntityRecord) -> Result<i64, StoreError> {
@@ -442,10 +461,10 @@ impl Store for PostgresStore {
             let (kind, folded) = (e.kind.as_str(), EntityRecord::folded_name(&e.name));
             let sql = "UPDATE iam_entities SET doc = $1, row_version = row_version + 1 \
                        WHERE account_id = $2 AND kind = $3 AND folded_name = $4 AND row_version = $5 RETURNING row_version";
-            if let Some(row) = query_opt(&c, sql, &[&e.doc, &e.account_id, &kind, &folded, &e.row_version]).await? {
+            if let Some(row) = query_opt(&*c, sql, &[&e.doc, &e.account_id, &kind, &folded, &e.row_version]).await? {
                 return get(&row, 0);
             }
-            let exists = query_opt(&c, "SELECT 1 FROM iam_entities WHERE account_id = $1 AND kind = $2 AND folded_name = $3", &[&e.account_id, &kind, &folded]).await?;
+            let exists = query_opt(&*c, "SELECT 1 FROM iam_entities WHERE account_id = $1 AND kind = $2 AND folded_name = $3", &[&e.account_id, &kind, &folded]).await?;
             Err(if exists.is_some() { StoreError::Conflict } else { StoreError::NotFound })
         }
         .await;
@@ -475,10 +494,10 @@ impl Store for PostgresStore {
     }
 
     async fn list_entities(&self, account_id: &str, kind: EntityKind, after: After<'_>, limit: usize) -> Result<Vec<EntityRecord>, StoreError> {
-        let c = self.client().await?;
+        let c = self.reader().await?;
         let result = async {
             let sql = format!("SELECT {ENTITY_COLUMNS} FROM iam_entities WHERE account_id = $1 AND kind = $2 AND folded_name > $3 ORDER BY folded_name LIMIT $4");
-            let rows = query(&c, &sql, &[&account_id, &kind.as_str(), &after.unwrap_or(""), &sql_limit(limit)]).await?;
+            let rows = query(&*c, &sql, &[&account_id, &kind.as_str(), &after.unwrap_or(""), &sql_limit(limit)]).await?;
             rows.iter().map(entity_from_row).collect()
         }
         .await;
@@ -492,32 +511,35 @@ impl Store for PostgresStore {
     }
 
     async fn get_grant(&self, grant_id: &str) -> Result<Option<GrantRecord>, StoreError> {
-        let c = self.client().await?;
-        let result = super::grants::get_one(&c, grant_id).await;
+        let c = self.reader().await?;
+        let result = super::grants::get_one(&*c, grant_id).await;
         release(c, result)
     }
 
     async fn list_grants(&self, key_id: &str, region: &str, after: After<'_>, limit: usize) -> Result<Vec<GrantRecord>, StoreError> {
-        let c = self.client().await?;
-        let result = super::grants::list_for_key(&c, key_id, region, after.unwrap_or(""), limit).await;
+        let c = self.reader().await?;
+        let result = super::grants::list_for_key(&*c, key_id, region, after.unwrap_or(""), limit).await;
         release(c, result)
     }
 
     async fn list_retirable_grants(&self, principal: &str, after: After<'_>, limit: usize) -> Result<Vec<GrantRecord>, StoreError> {
-        let c = self.client().await?;
-        let result = super::grants::list_retirable(&c, principal, after.unwrap_or(""), limit).await;
+        let c = self.reader().await?;
+        let result = super::grants::list_retirable(&*c, principal, after.unwrap_or(""), limit).await;
         release(c, result)
     }
 
     async fn grants_for(&self, key_id: &str, region: &str, grantees: &[String]) -> Result<Vec<GrantRecord>, StoreError> {
-        let c = self.client().await?;
-        let result = super::grants::for_grantees(&c, key_id, region, grantees).await;
-        release(c, result)
+        let load = async {
+            let c = self.reader().await?;
+            let result = super::grants::for_grantees(&*c, key_id, region, grantees).await;
+            release(c, result)
+        };
+        self.cached(Query::GrantsFor(key_id.to_owned(), region.to_owned(), grantees.to_vec()), load).await
     }
 
     async fn delete_grant(&self, grant_id: &str) -> Result<(), StoreError> {
         let c = self.client().await?;
-        let result = super::grants::delete(&c, grant_id).await;
+        let result = super::grants::delete(&*c, grant_id).await;
         release(c, result)
     }
 
@@ -544,10 +566,10 @@ impl Store for PostgresStore {
     }
 
     async fn list_access_keys(&self, principal_arn: &str) -> Result<Vec<AccessKeyRecord>, StoreError> {
-        let c = self.client().await?;
+        let c = self.reader().await?;
         let result = async {
             let sql = format!("SELECT {ACCESS_KEY_COLUMNS} FROM access_keys WHERE principal_arn = $1 ORDER BY created_at, access_key_id");
-            query(&c, &sql, &[&principal_arn]).await?.iter().map(access_key_from_row).collect()
+            query(&*c, &sql, &[&principal_arn]).await?.iter().map(access_key_from_row).collect()
         }
         .await;
         release(c, result)
@@ -555,13 +577,13 @@ impl Store for PostgresStore {
 
     async fn set_access_key_active(&self, access_key_id: &str, active: bool) -> Result<(), StoreError> {
         let c = self.client().await?;
-        let result = async { one_row(execute(&c, "UPDATE access_keys SET active = $1 WHERE access_key_id = $2", &[&active, &access_key_id]).await?) }.await;
+        let result = async { one_row(execute(&*c, "UPDATE access_keys SET active = $1 WHERE access_key_id = $2", &[&active, &access_key_id]).await?) }.await;
         release(c, result)
     }
 
     async fn delete_access_key(&self, access_key_id: &str) -> Result<(), StoreError> {
         let c = self.client().await?;
-        let result = async { one_row(execute(&c, "DELETE FROM access_keys WHERE access_key_id = $1", &[&access_key_id]).await?) }.await;
+        let result = async { one_row(execute(&*c, "DELETE FROM access_keys WHERE access_key_id = $1", &[&access_key_id]).await?) }.await;
         release(c, result)
     }
 
@@ -572,20 +594,23 @@ impl Store for PostgresStore {
     }
 
     async fn get_custom_key_store(&self, id: &str) -> Result<Option<CustomKeyStoreRecord>, StoreError> {
-        let c = self.client().await?;
-        let result = super::key_stores::get_one(&c, id).await;
-        release(c, result)
+        let load = async {
+            let c = self.reader().await?;
+            let result = super::key_stores::get_one(&*c, id).await;
+            release(c, result)
+        };
+        self.cached(Query::CustomKeyStore(id.to_owned()), load).await
     }
 
     async fn get_custom_key_store_by_name(&self, account_id: &str, region: &str, name: &str) -> Result<Option<CustomKeyStoreRecord>, StoreError> {
-        let c = self.client().await?;
-        let result = super::key_stores::get_by_name(&c, account_id, region, name).await;
+        let c = self.reader().await?;
+        let result = super::key_stores::get_by_name(&*c, account_id, region, name).await;
         release(c, result)
     }
 
     async fn list_custom_key_stores(&self, account_id: &str, region: &str, after: After<'_>, limit: usize) -> Result<Vec<CustomKeyStoreRecord>, StoreError> {
-        let c = self.client().await?;
-        let result = super::key_stores::list(&c, account_id, region, after.unwrap_or(""), limit).await;
+        let c = self.reader().await?;
+        let result = super::key_stores::list(&*c, account_id, region, after.unwrap_or(""), limit).await;
         release(c, result)
     }
 
@@ -602,26 +627,26 @@ impl Store for PostgresStore {
     }
 
     async fn count_keys_in_custom_key_store(&self, id: &str) -> Result<u64, StoreError> {
-        let c = self.client().await?;
-        let result = super::key_stores::count_keys(&c, id).await;
+        let c = self.reader().await?;
+        let result = super::key_stores::count_keys(&*c, id).await;
         release(c, result)
     }
 
     async fn get_setting(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let c = self.client().await?;
-        let result = async { query_opt(&c, "SELECT value FROM settings WHERE name = $1", &[&name]).await?.as_ref().map(|r| get(r, 0)).transpose() }.await;
+        let c = self.reader().await?;
+        let result = async { query_opt(&*c, "SELECT value FROM settings WHERE name = $1", &[&name]).await?.as_ref().map(|r| get(r, 0)).transpose() }.await;
         release(c, result)
     }
 
     async fn insert_setting(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
         let c = self.client().await?;
-        let result = execute(&c, "INSERT INTO settings (name, value) VALUES ($1, $2)", &[&name, &value]).await.map(|_| ());
+        let result = execute(&*c, "INSERT INTO settings (name, value) VALUES ($1, $2)", &[&name, &value]).await.map(|_| ());
         release(c, result)
     }
 
     async fn replace_setting(&self, name: &str, expected: &[u8], value: &[u8]) -> Result<bool, StoreError> {
         let c = self.client().await?;
-        let result = execute(&c, "UPDATE settings SET value = $3 WHERE name = $1 AND value = $2", &[&name, &expected, &value]).await.map(|n| n == 1);
+        let result = execute(&*c, "UPDATE settings SET value = $3 WHERE name = $1 AND value = $2", &[&name, &expected, &value]).await.map(|n| n == 1);
         release(c, result)
     }
 
@@ -632,8 +657,12 @@ impl Store for PostgresStore {
         let sql = "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3) \
                    ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
                    WHERE leases.holder = excluded.holder OR leases.expires_at <= $4";
-        let result = execute(&c, sql, &[&name, &holder, &now.saturating_add(ttl), &now]).await.map(|taken| taken == 1);
+        let result = execute(&*c, sql, &[&name, &holder, &now.saturating_add(ttl), &now]).await.map(|taken| taken == 1);
         release(c, result)
+    }
+
+    fn read_cache_stats(&self) -> Option<crate::read_cache::CacheStats> {
+        Some(self.cache.stats())
     }
 }
 

@@ -195,6 +195,47 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE key_last_usage DROP CONSTRAINT key_last_usage_pkey;
     ALTER TABLE key_last_usage ADD PRIMARY KEY (key_id, region);
     "#,
+    // 12: the change counter the nodes' read caches poll (read_cache.rs):
+    // every transaction that writes any table moves it, at its commit, so
+    // a node that reads it unchanged knows nothing was committed since.
+    // - Spread over 64 rows, picked by transaction id: writers rarely wait
+    //   for each other's row lock, and the polled sum still moves by one
+    //   per committed transaction (a rolled-back one moves nothing).
+    // - A deferred constraint trigger runs at the commit, after every other
+    //   statement: the counter row is the transaction's last lock, taken
+    //   when it waits for nothing else, so it can never close a deadlock.
+    //   The transaction-local setting bumps once however many rows changed.
+    // - `trent_watch_changes(table)` puts the triggers on a table: every
+    //   table gets them (a test lists the tables that lack them), so no
+    //   write path, present or future, can commit without moving it.
+    // - `SET search_path FROM CURRENT`: the function finds this schema's
+    //   counter whatever the writing session's own search_path.
+    r#"
+    CREATE TABLE change_counter (
+        shard INTEGER PRIMARY KEY,
+        changes BIGINT NOT NULL
+    );
+    INSERT INTO change_counter (shard, changes) SELECT s, 0 FROM generate_series(0, 63) AS s;
+    CREATE FUNCTION trent_note_change() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+    BEGIN
+        IF current_setting('trent.change_noted', true) IS DISTINCT FROM 'yes' THEN
+            PERFORM set_config('trent.change_noted', 'yes', true);
+            UPDATE change_counter SET changes = changes + 1 WHERE shard = txid_current() % 64;
+        END IF;
+        RETURN NULL;
+    END
+    $$;
+    CREATE FUNCTION trent_watch_changes(target regclass) RETURNS void LANGUAGE plpgsql AS $$
+    BEGIN
+        EXECUTE format('CREATE CONSTRAINT TRIGGER note_change AFTER INSERT OR UPDATE OR DELETE ON %s '
+            'DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION trent_note_change()', target);
+        EXECUTE format('CREATE TRIGGER note_truncate AFTER TRUNCATE ON %s '
+            'FOR EACH STATEMENT EXECUTE FUNCTION trent_note_change()', target);
+    END
+    $$;
+    SELECT trent_watch_changes(t::regclass) FROM unnest(ARRAY['accounts', 'principals', 'access_keys', 'keys', 'key_materials', 'aliases',
+        'settings', 'leases', 'key_last_usage', 'iam_entities', 'grants', 'custom_key_stores']) AS t;
+    "#,
 ];
 
 /// The advisory lock every node takes to migrate ("trent_mg" in ASCII).

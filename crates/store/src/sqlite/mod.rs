@@ -880,6 +880,16 @@ mod tests {
         assert!(!server.get_access_key("AKIANEW").await.unwrap().unwrap().active);
     }
 
+    /// Two processes on one file: a change through one holds on the other
+    /// for every request that begins more than `EXTERNAL_WINDOW` after it.
+    #[tokio::test]
+    async fn changes_through_another_connection_hold_within_the_window() {
+        let path = temp_db();
+        let (other, server) = (SqliteStore::open(&path).unwrap(), SqliteStore::open(&path).unwrap());
+        crate::conformance::changes_hold_on_every_node_within(&other, &server, crate::read_cache::EXTERNAL_WINDOW).await;
+        assert!(server.cache.stats().hits > 100, "the server answered from its cache: {:?}", server.cache.stats());
+    }
+
     /// Within one request the epoch is read once; the request's own writes
     /// are seen by its next lookup, and this process's by the next request
     /// at once; another process's by requests that begin more than
