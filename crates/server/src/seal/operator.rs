@@ -23,7 +23,7 @@ pub enum OperatorCommand {
     Status(Endpoint),
     /// Seal the same root key anew (new shares, passphrase or mode), offline
     /// on the data directory and store; key material is untouched.
-    Rekey(super::rekey::RekeyOptions),
+    Rekey(Box<super::rekey::RekeyOptions>),
 }
 
 #[derive(clap::Args, Debug)]
@@ -47,7 +47,7 @@ pub struct SealOptions {
 
 pub async fn run(command: OperatorCommand) -> Result<(), String> {
     match command {
-        OperatorCommand::Rekey(options) => super::rekey::run(options).await,
+        OperatorCommand::Rekey(options) => super::rekey::run(*options).await,
         OperatorCommand::Status(e) => {
             let (_, body) = send(&e.endpoint, hyper::Request::get("/trent/seal-status"), Vec::new()).await?;
             println!("{}", String::from_utf8_lossy(&body));
