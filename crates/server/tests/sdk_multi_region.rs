@@ -589,6 +589,19 @@ async fn replicas_of_imported_keys_take_only_the_same_material_each_on_its_own()
     assert_eq!(state(&west, &id).await, "PendingImport");
     assert_err!(open(&west, &from_east).await, is_kms_invalid_state_exception);
 
+    // A token is its member's: the primary's (same key id) does not import into the replica.
+    let params = east.get_parameters_for_import().key_id(&id).wrapping_algorithm(AlgorithmSpec::RsaesOaepSha256).wrapping_key_spec(WrappingKeySpec::Rsa2048)
+        .send().await.expect("GetParametersForImport in the primary's Region");
+    let wrapping = aws_lc_rs::rsa::OaepPublicEncryptingKey::new(aws_lc_rs::rsa::PublicEncryptingKey::from_der(params.public_key.unwrap().as_ref()).unwrap()).unwrap();
+    let mut wrapped = vec![0; wrapping.ciphertext_size()];
+    let wrapped = wrapping.encrypt(&aws_lc_rs::rsa::OAEP_SHA256_MGF1SHA256, &material, &mut wrapped, None).unwrap().to_vec();
+    assert_err!(
+        west.import_key_material().key_id(&id).import_token(params.import_token.unwrap()).encrypted_key_material(Blob::new(wrapped))
+            .expiration_model(ExpirationModelType::KeyMaterialDoesNotExpire).send().await,
+        is_invalid_import_token_exception
+    );
+    assert_eq!(state(&west, &id).await, "PendingImport");
+
     // The same material, with its own expiry: the members interoperate.
     let expires = common::now_secs() + 2 * 3600;
     import(&west, &id, &material, None, Some(expires)).await.expect("the same material into the replica");

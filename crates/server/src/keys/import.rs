@@ -4,7 +4,10 @@
 //! An import token is the one-time wrapping key's private half, the
 //! KMS key it is for, the wrapping algorithm and its expiry (24 hours),
 //! sealed under the root key. It needs no database row, so any node can
-//! take it, and it cannot be altered or used for another key.
+//! take it, and it cannot be altered or used for another key. The Region is
+//! bound as AAD: the members of a multi-Region key share their key id, and
+//! a token from one member must not import into another (AWS ties a token
+//! to the key's ARN).
 
 use trent_crypto::import::{WrappingAlgorithm, WrappingKey};
 use trent_crypto::keytypes::KeySpec;
@@ -23,7 +26,7 @@ use crate::protocol::catalogue::Error;
 pub const TOKEN_LIFETIME_MILLIS: Millis = 24 * 60 * 60 * 1000;
 /// ValidTo may be at most this far ahead (AWS: 365 days).
 pub const MAX_VALID_FOR_MILLIS: Millis = 365 * 24 * 60 * 60 * 1000;
-const TOKEN_AAD: &[u8] = b"trent/import-token/v1";
+const TOKEN_AAD: &[u8] = b"trent/import-token/v2/";
 const TOKEN_VERSION: u8 = 1;
 
 /// What an import token carries.
@@ -35,7 +38,7 @@ pub struct ImportToken {
 }
 
 impl ImportToken {
-    pub fn seal(&self, root: &RootKey) -> Result<Vec<u8>, KmsError> {
+    pub fn seal(&self, root: &RootKey, region: &str) -> Result<Vec<u8>, KmsError> {
         let pkcs8 = self.wrapping_key.to_pkcs8()?;
         let mut plain = Zeroizing::new(Vec::with_capacity(1 + 1 + 8 + 16 + pkcs8.len()));
         plain.push(TOKEN_VERSION);
@@ -43,13 +46,13 @@ impl ImportToken {
         plain.extend_from_slice(&self.expires_at.to_be_bytes());
         plain.extend_from_slice(self.key_id.as_bytes());
         plain.extend_from_slice(pkcs8.as_bytes());
-        Ok(root.seal(&plain, TOKEN_AAD)?)
+        Ok(root.seal(&plain, &token_aad(region))?)
     }
 
-    /// Opens a token for `key_id` at `now`, with AWS's error for each way it can be wrong.
-    pub fn open(root: &RootKey, token: &[u8], key_id: &str, now: Millis) -> Result<ImportToken, KmsError> {
+    /// Opens a token for `key_id` in `region` at `now`, with AWS's error for each way it can be wrong.
+    pub fn open(root: &RootKey, token: &[u8], key_id: &str, region: &str, now: Millis) -> Result<ImportToken, KmsError> {
         let invalid = || KmsError::from(Error::InvalidImportToken);
-        let plain = root.unseal(token, TOKEN_AAD).map_err(|_| invalid())?;
+        let plain = root.unseal(token, &token_aad(region)).map_err(|_| invalid())?;
         let bytes = plain.as_bytes();
         if bytes.len() < 26 || bytes[0] != TOKEN_VERSION {
             return Err(invalid());
@@ -68,6 +71,10 @@ impl ImportToken {
     }
 }
 
+fn token_aad(region: &str) -> Vec<u8> {
+    [TOKEN_AAD, region.as_bytes()].concat()
+}
+
 /// Only keys made for imported material take it.
 pub fn check_external(key: &KeyRecord) -> Result<(), KmsError> {
     if key.origin != "EXTERNAL" {
@@ -82,13 +89,13 @@ pub fn seal_token(ctx: &OpCtx<'_>, key: &Authorized<KeyRecord>, algorithm: Wrapp
     let key_id = crate::keys::reference::key_id_bytes(&key.key_id).ok_or_else(|| KmsError::internal("stored key id is malformed"))?;
     let expires_at = ctx.now() + TOKEN_LIFETIME_MILLIS;
     let public_key = wrapping_key.public_key_der()?;
-    let token = ImportToken { key_id, algorithm, expires_at, wrapping_key }.seal(&ctx.state().root_key)?;
+    let token = ImportToken { key_id, algorithm, expires_at, wrapping_key }.seal(&ctx.state().root_key, &key.region)?;
     Ok((token, public_key, expires_at))
 }
 
 /// ImportKeyMaterial: the token a request brings, if it was made for the key.
 pub fn open_token(ctx: &OpCtx<'_>, key: &Authorized<KeyRecord>, token: &[u8], now: Millis) -> Result<ImportToken, KmsError> {
-    ImportToken::open(&ctx.state().root_key, token, &key.key_id, now)
+    ImportToken::open(&ctx.state().root_key, token, &key.key_id, &key.region, now)
 }
 
 /// ImportKeyMaterial: unwraps `wrapped` with the token's wrapping key and
@@ -217,25 +224,27 @@ mod tests {
         let key_id = Uuid::new_v4();
         let wrapping_key = WrappingKey::generate(WrappingKeySpec::Sm2).unwrap();
         let public = wrapping_key.public_key_der().unwrap();
-        let sealed = ImportToken { key_id, algorithm: WrappingAlgorithm::Sm2Pke, expires_at: 1_000, wrapping_key }.seal(&root).unwrap();
-        let opened = ImportToken::open(&root, &sealed, &key_id.to_string(), 0).unwrap();
+        let sealed = ImportToken { key_id, algorithm: WrappingAlgorithm::Sm2Pke, expires_at: 1_000, wrapping_key }.seal(&root, "us-east-1").unwrap();
+        let opened = ImportToken::open(&root, &sealed, &key_id.to_string(), "us-east-1", 0).unwrap();
         assert_eq!((opened.algorithm, opened.wrapping_key.public_key_der().unwrap()), (WrappingAlgorithm::Sm2Pke, public));
     }
 
     #[test]
-    fn a_token_opens_only_for_its_key_and_before_it_expires() {
+    fn a_token_opens_only_for_its_key_in_its_region_and_before_it_expires() {
         let root = RootKey::from_bytes(trent_crypto::random_secret(32).unwrap()).unwrap();
         let key_id = Uuid::new_v4();
         let token = ImportToken { key_id, algorithm: WrappingAlgorithm::RsaesOaepSha256, expires_at: 1_000, wrapping_key: WrappingKey::generate(WrappingKeySpec::Rsa2048).unwrap() };
-        let sealed = token.seal(&root).unwrap();
-        let opened = ImportToken::open(&root, &sealed, &key_id.to_string(), 999).unwrap();
+        let sealed = token.seal(&root, "eu-west-1").unwrap();
+        let opened = ImportToken::open(&root, &sealed, &key_id.to_string(), "eu-west-1", 999).unwrap();
         assert_eq!((opened.algorithm, opened.expires_at), (WrappingAlgorithm::RsaesOaepSha256, 1_000));
-        assert_eq!(ImportToken::open(&root, &sealed, &key_id.to_string(), 1_000).err().unwrap().code, ErrorCode::ExpiredImportToken);
-        assert_eq!(ImportToken::open(&root, &sealed, &Uuid::new_v4().to_string(), 0).err().unwrap().code, ErrorCode::InvalidImportToken);
+        assert_eq!(ImportToken::open(&root, &sealed, &key_id.to_string(), "eu-west-1", 1_000).err().unwrap().code, ErrorCode::ExpiredImportToken);
+        assert_eq!(ImportToken::open(&root, &sealed, &Uuid::new_v4().to_string(), "eu-west-1", 0).err().unwrap().code, ErrorCode::InvalidImportToken);
+        // A multi-Region key's members share the id: another member's Region is refused.
+        assert_eq!(ImportToken::open(&root, &sealed, &key_id.to_string(), "us-east-1", 0).err().unwrap().code, ErrorCode::InvalidImportToken);
         let mut tampered = sealed.clone();
         tampered[20] ^= 1;
-        assert_eq!(ImportToken::open(&root, &tampered, &key_id.to_string(), 0).err().unwrap().code, ErrorCode::InvalidImportToken);
+        assert_eq!(ImportToken::open(&root, &tampered, &key_id.to_string(), "eu-west-1", 0).err().unwrap().code, ErrorCode::InvalidImportToken);
         let other_root = RootKey::from_bytes(trent_crypto::random_secret(32).unwrap()).unwrap();
-        assert_eq!(ImportToken::open(&other_root, &sealed, &key_id.to_string(), 0).err().unwrap().code, ErrorCode::InvalidImportToken);
+        assert_eq!(ImportToken::open(&other_root, &sealed, &key_id.to_string(), "eu-west-1", 0).err().unwrap().code, ErrorCode::InvalidImportToken);
     }
 }
