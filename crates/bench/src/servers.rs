@@ -124,10 +124,14 @@ pub fn trent(
         }
     }
     let mut command = Command::new(bin);
+    command.envs(env.iter().map(|(k, v)| (k, v))).arg("serve");
+    // The server's own cost is measured, not AWS's request quotas, unless
+    // asked (`--trent-arg=--throttle=on` measures the throttle's cost).
+    if !extra_args.iter().any(|a| a.starts_with("--throttle")) {
+        command.args(["--throttle", "off"]);
+    }
     command
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        // The server's own cost is measured, not AWS's request quotas.
-        .args(["serve", "--throttle", "off", "--listen", "127.0.0.1:0", "--data-dir"])
+        .args(["--listen", "127.0.0.1:0", "--data-dir"])
         .arg(&data_dir)
         .args(extra_args)
         .stderr(std::fs::File::create(temp.join("stderr.log"))?);

@@ -72,7 +72,22 @@ pub fn authorization_header<'a>(req: &Request<'a>) -> Result<&'a str, SigV4Error
 
 /// Lowercase hex SHA-256.
 pub(crate) fn sha256_hex(data: &[u8]) -> String {
-    hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data))
+    lower_hex(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data).as_ref())
+}
+
+/// Lowercase hex, as `hex::encode`, by table: every request hex-encodes a
+/// few hashes (SigV4's, the audit record's), and `hex::encode` goes a char
+/// at a time through an iterator (~2,000 instructions for a SHA-256;
+/// docs/BENCHMARKS.md).
+pub fn lower_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = Vec::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)]);
+        out.push(DIGITS[usize::from(b & 0x0f)]);
+    }
+    // Only ASCII digits and letters were pushed.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -408,3 +408,11 @@ fn unrecognized_client() {
     );
     assert_eq!(e.http_status(), 400);
 }
+
+#[test]
+fn lower_hex_is_hex_encode() {
+    let all: Vec<u8> = (0..=255).collect();
+    assert_eq!(crate::lower_hex(&all), hex::encode(&all));
+    assert_eq!(crate::lower_hex(&[]), "");
+    assert_eq!(crate::lower_hex(&[0x0f, 0xa0]), "0fa0");
+}

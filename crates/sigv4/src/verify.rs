@@ -101,7 +101,7 @@ fn compute_signature(
 ) -> String {
     let creq = canonical_request(req, auth, hashed_payload);
     let sts = string_to_sign(timestamp, &auth.scope(), &creq);
-    hex::encode(hmac::sign(key, sts.as_bytes()))
+    crate::lower_hex(hmac::sign(key, sts.as_bytes()).as_ref())
 }
 
 /// Verifies a SigV4-signed request.

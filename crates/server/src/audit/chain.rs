@@ -28,7 +28,7 @@ const DIGEST_CONTEXT: &str = "trent-audit-digest-v1";
 const HASH_SUFFIX_LEN: usize = r#","hash":""#.len() + 64 + r#""}"#.len();
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(digest::digest(&digest::SHA256, bytes))
+    trent_sigv4::lower_hex(digest::digest(&digest::SHA256, bytes).as_ref())
 }
 
 /// Builds one record line (without its newline) and returns it with its hash.

@@ -6,7 +6,8 @@
 //! (symmetric, RSA, ECC), as in AWS; every other operation is its own class.
 //!
 //! Cost on the request path: one hash, one short lock on one of
-//! [`SHARDS`] shards, a few float operations.
+//! [`SHARDS`] shards, a few float operations; no allocation but for a
+//! bucket's first request.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -127,12 +128,18 @@ impl ThrottleOptions {
 }
 
 struct Bucket {
+    account: Box<str>,
+    region: Box<str>,
+    class: &'static str,
     tokens: f64,
     /// Seconds since the throttle started, at the last refill.
     at: f64,
 }
 
-type Shard = Mutex<HashMap<(String, String, &'static str), Bucket>>;
+/// Buckets by the hash of their (account, Region, class), each hash with
+/// the few buckets that share it: a request finds its bucket by borrowed
+/// text, so the key is copied only when its bucket is made.
+type Shard = Mutex<HashMap<u64, Vec<Bucket>, foldhash::fast::FixedState>>;
 
 pub struct Throttle {
     quotas: Quotas,
@@ -142,7 +149,7 @@ pub struct Throttle {
 
 impl Throttle {
     pub fn new(quotas: Quotas) -> Throttle {
-        Throttle { quotas, start: Instant::now(), shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect() }
+        Throttle { quotas, start: Instant::now(), shards: (0..SHARDS).map(|_| Mutex::new(HashMap::default())).collect() }
     }
 
     /// Takes one request from the bucket of (`account`, `region`, the
@@ -155,13 +162,26 @@ impl Throttle {
     fn take(&self, account: &str, region: &str, class: &'static str, rate: f64, now: f64) -> bool {
         use std::hash::BuildHasher;
         let hash = foldhash::fast::FixedState::default().hash_one((account, region, class));
+        self.take_hashed(hash, account, region, class, rate, now)
+    }
+
+    /// [`Self::take`] with the key's hash given (tests give colliding ones).
+    fn take_hashed(&self, hash: u64, account: &str, region: &str, class: &'static str, rate: f64, now: f64) -> bool {
         let shard = &self.shards[(hash as usize) % SHARDS];
         // A poisoned shard only ever held plain numbers: keep using them.
         let mut buckets = shard.lock().unwrap_or_else(|e| e.into_inner());
         // One second's worth, and at least one request (rates under 1/s).
         let capacity = rate.max(1.0);
-        let key = (account.to_owned(), region.to_owned(), class);
-        let bucket = buckets.entry(key).or_insert(Bucket { tokens: capacity, at: now });
+        let same_hash = buckets.entry(hash).or_default();
+        let found = same_hash.iter().position(|b| b.class == class && &*b.account == account && &*b.region == region);
+        let bucket = match found {
+            Some(i) => &mut same_hash[i],
+            None => {
+                same_hash.push(Bucket { account: account.into(), region: region.into(), class, tokens: capacity, at: now });
+                let last = same_hash.len() - 1;
+                &mut same_hash[last]
+            }
+        };
         bucket.tokens = (bucket.tokens + (now - bucket.at) * rate).min(capacity);
         bucket.at = now;
         if bucket.tokens >= 1.0 {
@@ -201,6 +221,18 @@ mod tests {
         assert!(t.take("111122223333", "us-east-1", "DescribeKey", 2000.0, 0.0));
         assert!(!t.take("111122223333", "us-east-1", class, rate, 0.1), "half a token after 0.1 s");
         assert!(t.take("111122223333", "us-east-1", class, rate, 0.2), "one token after 0.2 s");
+    }
+
+    #[test]
+    fn keys_whose_hashes_collide_keep_buckets_of_their_own() {
+        let t = Throttle::new(Quotas::default());
+        let take = |account: &str, region: &str| t.take_hashed(7, account, region, "CreateKey", 1.0, 0.0);
+        assert!(take("111122223333", "us-east-1"));
+        assert!(!take("111122223333", "us-east-1"), "its one token is spent");
+        assert!(take("444455556666", "us-east-1"), "another account, same hash: a bucket of its own");
+        assert!(take("111122223333", "eu-west-1"), "another Region, same hash: a bucket of its own");
+        assert!(!take("444455556666", "us-east-1"));
+        assert!(t.take_hashed(7, "111122223333", "us-east-1", "DescribeKey", 1.0, 0.0), "another class, same hash");
     }
 
     #[test]

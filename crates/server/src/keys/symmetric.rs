@@ -66,7 +66,7 @@ pub async fn decrypt(ctx: &OpCtx<'_>, key: Authorized<KeyRecord>, operation: &st
         return Err(Error::IncorrectKey.into());
     }
     state::usable_for_crypto(&key)?;
-    let material_id = hex::encode(header.material_id);
+    let material_id = trent_sigv4::lower_hex(&header.material_id);
     if crate::keys::materials::is_pending(&key, &material_id) {
         // Imported for a rotation that has not happened: not the key's yet.
         return Err(invalid());
