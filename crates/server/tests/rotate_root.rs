@@ -1,6 +1,6 @@
 //! `trent operator rotate-root` end to end (docs/root-of-trust.md): a new
-//! root key, every sealed value moved to it, the command stopped (abort,
-//! as kill -9) after each of its steps with a server started in between
+//! root key, every sealed value moved to it, the command killed (kill -9,
+//! by itself at a test hook) after each of its steps, a server started in between
 //! that reads everything, the rerun resuming; then nothing on disk, in the
 //! database or in a `trent backup` file holds the old root key, nothing is
 //! left sealed under it, and in the sealed modes the new key is nowhere on
