@@ -183,6 +183,25 @@ impl SoftwareProvider {
         aad
     }
 
+    /// `stored` (the material `material_id` of `key_id`) sealed again
+    /// under the root key's current generation (`trent operator
+    /// rotate-root`); `None` if it already is. The row does not say the
+    /// key's spec, so the AAD of symmetric material and then each spec's
+    /// are tried (a wrong AAD fails the tag; nothing else is learnt).
+    pub fn reseal(&self, key_id: Uuid, material_id: &[u8; MATERIAL_ID_LEN], stored: &[u8]) -> Result<Option<Vec<u8>>, CryptoError> {
+        if self.root.sealed_by_this(stored) {
+            return Ok(None);
+        }
+        let typed = KeySpec::ALL.iter().map(|spec| Self::typed_material_aad(*spec, &key_id, material_id));
+        for aad in std::iter::once(Self::material_aad(&key_id, material_id)).chain(typed) {
+            match self.root.reseal(stored, &aad) {
+                Err(CryptoError::Decrypt) => continue,
+                other => return other,
+            }
+        }
+        Err(CryptoError::Internal("stored key material cannot be unsealed"))
+    }
+
     /// Number of parsed keys in the cache (for tests and metrics).
     pub fn cached_keys(&self) -> usize {
         self.cache.len()
@@ -203,7 +222,7 @@ impl SoftwareProvider {
         let mut data = Zeroizing::new(Vec::with_capacity(16 + MATERIAL_LEN));
         data.extend_from_slice(key_id.as_bytes());
         data.extend_from_slice(material.as_bytes());
-        let material_id = self.root.keyed_digest(b"trent/imported-material-id/v1", &data);
+        let material_id = self.root.keyed_digest(crate::root_key::MATERIAL_ID_LABEL, &data);
         let aad = Self::material_aad(&key_id, &material_id);
         let sealed = self.root.seal(material.as_bytes(), &aad)?;
         Ok((StoredMaterial(sealed), material_id))
@@ -318,7 +337,7 @@ impl KeyProvider for SoftwareProvider {
         data.push(0);
         data.extend_from_slice(key_id.as_bytes());
         data.extend_from_slice(material.as_bytes());
-        let material_id = self.root.keyed_digest(b"trent/imported-material-id/v1", &data);
+        let material_id = self.root.keyed_digest(crate::root_key::MATERIAL_ID_LABEL, &data);
         let aad = Self::typed_material_aad(spec, &key_id, &material_id);
         let sealed = self.root.seal(material.as_bytes(), &aad)?;
         Ok((StoredMaterial(sealed), material_id))

@@ -35,7 +35,7 @@ pub async fn create(options: CreateOptions) -> Result<(), ServeError> {
     crate::serve::create_private_dir(dir).map_err(|e| ServeError::Setup(format!("cannot create the data directory {}: {e}", dir.display())))?;
     let store = crate::serve::open_store(&options.store, dir).await?;
     let root_key = crate::seal::open::open_for_operator(store.as_ref(), dir, true).await.map_err(ServeError::Setup)?;
-    crate::auth::root_check::verify_or_record(store.as_ref(), &root_key).await.map_err(|e| setup("root key")(e.to_string()))?;
+    let root_key = crate::seal::generation::adopt(store.as_ref(), root_key).await.map_err(setup("root key"))?;
     let now = SystemClock { offset_millis: 0 }.now_millis();
     let made = crate::auth::accounts::create(store.as_ref(), &root_key, options.account_id.as_deref(), options.with_root_key, now).await.map_err(|e| setup("creating the account")(e.to_string()))?;
     println!("# Trent account {}: its admin is {}", made.account_id, made.admin_arn);

@@ -20,9 +20,11 @@ pub mod sqlite;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod conformance;
+pub mod sealed;
 
 pub use error::StoreError;
 pub use records::*;
+pub use sealed::{SealedColumn, SealedValue};
 
 /// Where a listing resumes: the last id or name the previous page returned.
 pub type After<'a> = Option<&'a str>;
@@ -211,6 +213,17 @@ pub trait Store: Send + Sync {
     /// configuration, at `trent operator rekey`), so two racing writers
     /// cannot both win.
     async fn replace_setting(&self, name: &str, expected: &[u8], value: &[u8]) -> Result<bool, StoreError>;
+    /// Deletes a setting only if it still holds `expected`; false, and
+    /// nothing deleted, otherwise (the root rotation's record, once done).
+    async fn delete_setting(&self, name: &str, expected: &[u8]) -> Result<bool, StoreError>;
+
+    // --- root key rotation ------------------------------------------------------
+    /// Up to `limit` values of `column` in id order, after the row `after`.
+    async fn list_sealed(&self, column: SealedColumn, after: Option<&(String, String)>, limit: usize) -> Result<Vec<SealedValue>, StoreError>;
+    /// Writes each `(old, new)` in one transaction, each only where its row
+    /// still holds `old.sealed` (compare-and-set: a row changed or deleted
+    /// meanwhile is left as it is). Returns how many rows were written.
+    async fn replace_sealed(&self, column: SealedColumn, changes: &[(SealedValue, Vec<u8>)]) -> Result<usize, StoreError>;
     /// Takes or renews the lease `name` for `holder` until `now + ttl`.
     /// True if `holder` holds it: it was free, expired, or already `holder`'s.
     /// Background work runs only on the node that holds its lease, and moves

@@ -117,7 +117,11 @@ fn data_dir_key(data_dir: &Path) -> Result<Vec<u8>, String> {
     }
     // The error names the file.
     let root = trent_crypto::RootKey::load(&data_dir.join("root.key")).map_err(|e| e.to_string())?;
-    Ok(SigningKey::load(&super::signing_key_path(data_dir), &root)?.public_key().to_vec())
+    // After `rotate-root` the file is sealed under a later generation of the key: its header says which.
+    let path = super::signing_key_path(data_dir);
+    let sealed = std::fs::read(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    let root = root.with_generation(trent_crypto::root_key::blob_generation(&sealed).map_err(|e| format!("{}: {e}", path.display()))?);
+    Ok(SigningKey::load(&path, &root)?.public_key().to_vec())
 }
 
 impl Source {

@@ -23,7 +23,7 @@ pub fn new_access_key() -> Result<(String, SecretBytes), KmsError> {
     Ok((format!("AKIA{id}"), SecretBytes::new(secret)))
 }
 
-fn aad(access_key_id: &str) -> Vec<u8> {
+pub(crate) fn aad(access_key_id: &str) -> Vec<u8> {
     [b"trent/access-key/v1:".as_slice(), access_key_id.as_bytes()].concat()
 }
 

@@ -6,8 +6,8 @@
 use trent_crypto::RootKey;
 use trent_store::{Store, StoreError};
 
-const SETTING: &str = "root_key_check";
-const AAD: &[u8] = b"trent/root-key-check/v1";
+pub(crate) const SETTING: &str = "root_key_check";
+pub(crate) const AAD: &[u8] = b"trent/root-key-check/v1";
 const PLAINTEXT: &[u8] = b"this store is sealed under this root key";
 
 #[derive(Debug, thiserror::Error)]

@@ -124,7 +124,7 @@ pub async fn run(options: ExplainOptions) -> Result<(), crate::serve::ServeError
     }
     let store = crate::serve::open_store(&options.store, dir).await?;
     let root_key = crate::seal::open::open_for_operator(store.as_ref(), dir, false).await.map_err(setup("root key"))?;
-    crate::auth::root_check::verify_or_record(store.as_ref(), &root_key).await.map_err(|e| setup("root key")(e.to_string()))?;
+    let root_key = crate::seal::generation::adopt(store.as_ref(), root_key).await.map_err(setup("root key"))?;
     let root_key = Arc::new(root_key);
     let state = Arc::new(AppState {
         store,

@@ -447,7 +447,7 @@ fn unseal_password(state: &AppState, store: &CustomKeyStoreRecord) -> Result<Aut
     Ok(AuthPin::from(text.to_owned()))
 }
 
-fn password_aad(id: &str) -> Vec<u8> {
+pub(crate) fn password_aad(id: &str) -> Vec<u8> {
     [PASSWORD_AAD, id.as_bytes()].concat()
 }
 

@@ -19,7 +19,7 @@ use crate::state::AppState;
 pub const EXTERNAL: &str = "EXTERNAL_KEY_STORE";
 pub const PUBLIC_ENDPOINT: &str = "PUBLIC_ENDPOINT";
 const VPC_ENDPOINT_SERVICE: &str = "VPC_ENDPOINT_SERVICE";
-const SECRET_AAD: &[u8] = b"trent/xks-proxy-secret/v1:";
+pub(crate) const SECRET_AAD: &[u8] = b"trent/xks-proxy-secret/v1:";
 
 /// The proxy authentication credential (both members are `sensitive`).
 pub struct Credential {

@@ -9,7 +9,8 @@ use serde_json::{json, Value};
 
 use super::config::SealConfig;
 
-pub fn unsealed(config: &SealConfig, failed_attempts: u32, at: i64) -> Value {
+/// `generation`: the root key generation opened (`trent operator rotate-root`).
+pub fn unsealed(config: &SealConfig, generation: u32, failed_attempts: u32, at: i64) -> Value {
     json!({
         "eventVersion": "1.11",
         "userIdentity": { "type": "AWSService", "invokedBy": "trent" },
@@ -20,7 +21,7 @@ pub fn unsealed(config: &SealConfig, failed_attempts: u32, at: i64) -> Value {
         "userAgent": "trent",
         "requestParameters": null,
         "responseElements": null,
-        "additionalEventData": { "sealMode": config.mode(), "failedAttemptsWhileSealed": failed_attempts },
+        "additionalEventData": { "sealMode": config.mode(), "rootKeyGeneration": generation, "failedAttemptsWhileSealed": failed_attempts },
         "eventID": uuid::Uuid::new_v4().to_string(),
         "readOnly": false,
         "eventType": "AwsServiceEvent",

@@ -118,7 +118,7 @@ impl Gate {
         // The key-file mode has nothing to unseal: its start is not an event.
         let config = self.config.load_full();
         if !matches!(*config, SealConfig::File) {
-            let event = super::events::unsealed(&config, failures, started.state.clock.now_millis());
+            let event = super::events::unsealed(&config, started.state.root_key.generation(), failures, started.state.clock.now_millis());
             if let Err(e) = started.state.audit.record(&event, true).await {
                 tracing::error!(error = %e, "the unseal's audit event could not be written");
             }

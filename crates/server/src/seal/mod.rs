@@ -16,10 +16,14 @@
 //! - [`operator`]: `trent operator unseal` and `trent operator seal`.
 //! - [`recipients`]: Shamir shares encrypted to their holders' age keys.
 //! - [`rekey`]: `trent operator rekey`: the same root key, sealed anew.
+//! - [`generation`]: which root key generation the store is under, and
+//!   the rotation in progress, at every open.
+//! - [`rotate`]: `trent operator rotate-root`: a new root key.
 
 pub mod config;
 pub mod events;
 pub mod gate;
+pub mod generation;
 pub mod http;
 pub mod init;
 pub mod kms;
@@ -28,6 +32,7 @@ pub mod operator;
 pub mod pkcs11;
 pub mod recipients;
 pub mod rekey;
+pub mod rotate;
 pub mod tamper;
 
 pub use gate::Gate;

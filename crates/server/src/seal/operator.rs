@@ -24,6 +24,9 @@ pub enum OperatorCommand {
     /// Seal the same root key anew (new shares, passphrase or mode), offline
     /// on the data directory and store; key material is untouched.
     Rekey(Box<super::rekey::RekeyOptions>),
+    /// Replace the root key with a new one and reseal every stored secret
+    /// under it, offline (the server stopped), resumable.
+    RotateRoot(super::rotate::RotateOptions),
 }
 
 #[derive(clap::Args, Debug)]
@@ -48,6 +51,7 @@ pub struct SealOptions {
 pub async fn run(command: OperatorCommand) -> Result<(), String> {
     match command {
         OperatorCommand::Rekey(options) => super::rekey::run(*options).await,
+        OperatorCommand::RotateRoot(options) => super::rotate::run(options).await,
         OperatorCommand::Status(e) => {
             let (_, body) = send(&e.endpoint, hyper::Request::get("/trent/seal-status"), Vec::new()).await?;
             println!("{}", String::from_utf8_lossy(&body));

@@ -57,6 +57,21 @@ pub fn init(root: &RootKey, module: &str, token_label: &str, key_label: &str, pi
     Ok(SealConfig::Pkcs11 { module: module.to_owned(), token_label: token_label.to_owned(), key_label: key_label.to_owned(), iv: b64.encode(iv), wrapped_root: b64.encode(wrapped) })
 }
 
+/// `trent operator rotate-root`: wraps a new `root` with the wrapping key
+/// `config` already names (a fresh IV), for the same token and PIN.
+pub fn rewrap(root: &RootKey, config: &SealConfig, pin: &PinSource) -> Result<SealConfig, String> {
+    let SealConfig::Pkcs11 { module, token_label, key_label, .. } = config else {
+        return Err("not a pkcs11 deployment".to_owned());
+    };
+    let token = open_token(module, token_label, pin)?;
+    let key = token.find_aes_key(key_label).map_err(|e| format!("the wrapping key {key_label} in token {token_label}: {e}"))?;
+    let iv = trent_crypto::random_bytes(12).map_err(|e| e.to_string())?;
+    let wrapped = seal::wrap_with(root, |bytes| token.encrypt_gcm(&key, &iv, PKCS11_AAD, bytes)).map_err(|e| format!("wrapping in the token: {e}"))?;
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    Ok(SealConfig::Pkcs11 { module: module.clone(), token_label: token_label.clone(), key_label: key_label.clone(), iv: b64.encode(iv), wrapped_root: b64.encode(wrapped) })
+}
+
 /// Opens the root key of a `pkcs11` configuration through the token.
 pub fn open(config: &SealConfig, pin: &PinSource) -> Result<RootKey, String> {
     let SealConfig::Pkcs11 { module, token_label, key_label, iv, wrapped_root } = config else {

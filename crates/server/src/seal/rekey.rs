@@ -73,9 +73,12 @@ pub async fn run(options: RekeyOptions) -> Result<(), String> {
     if matches!(current_config, SealConfig::File) && options.target.seal == Mode::File {
         return Err("this deployment is in file mode already".to_owned());
     }
+    if super::generation::load_rotation(store.as_ref()).await?.is_some() {
+        return Err("a root key rotation is in progress: run `trent operator rotate-root` again to finish it, then rekey".to_owned());
+    }
     let root = open_current(&current_config, &key_file, &options).await?;
     // The wrapped key opened; this also proves it is the root key the data is sealed under.
-    crate::auth::root_check::verify_or_record(store.as_ref(), &root).await.map_err(|e| format!("root key: {e}"))?;
+    let root = super::generation::adopt(store.as_ref(), root).await?;
 
     let new_passphrase = || super::open::read_passphrase(options.new_passphrase_file.as_deref(), NEW_PASSPHRASE_ENV, "New Trent passphrase: ", true);
     let (root, new_config, shares) = super::init::wrap_root(root, &options.target, new_passphrase, &options.pin).await?;
@@ -138,7 +141,7 @@ async fn open_current(config: &SealConfig, key_file: &std::path::Path, options: 
 }
 
 /// `threshold` distinct current shares from standard input, one a line.
-fn read_shares(threshold: u8) -> Result<Vec<SecretBytes>, String> {
+pub(super) fn read_shares(threshold: u8) -> Result<Vec<SecretBytes>, String> {
     if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
         eprintln!("Give {threshold} of the current unseal shares, one a line:");
     }

@@ -44,7 +44,7 @@ impl Starter {
         let dir = &options.data_dir;
         let store = &self.store;
         let clock = &self.clock;
-        crate::auth::root_check::verify_or_record(store.as_ref(), &root).await.map_err(|e| format!("root key: {e}"))?;
+        let root = crate::seal::generation::adopt(store.as_ref(), root).await?;
         let root_key = Arc::new(root);
         let provider = Arc::new(SoftwareProvider::new(root_key.clone()));
         let dev_account = options.dev.then_some(options.dev_account_id.as_str());

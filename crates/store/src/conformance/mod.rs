@@ -79,6 +79,7 @@ pub async fn run_all(store: &dyn Store) {
     custom_key_stores::run_all(store).await;
     replicas::run_all(store).await;
     replica_imports::run_all(store).await;
+    sealed_values_page_and_change_by_compare_and_set(store).await;
 }
 
 async fn keys_round_trip(store: &dyn Store) {
@@ -214,4 +215,41 @@ async fn settings_are_set_once(store: &dyn Store) {
     assert!(store.replace_setting("root_key_check", b"sealed check", b"second").await.unwrap());
     assert!(!store.replace_setting("root_key_check", b"sealed check", b"third").await.unwrap());
     assert_eq!(store.get_setting("root_key_check").await.unwrap().as_deref(), Some(&b"second"[..]));
+    // Deleting is a compare-and-set too.
+    store.insert_setting("passing", b"one").await.unwrap();
+    assert!(!store.delete_setting("passing", b"two").await.unwrap());
+    assert!(store.delete_setting("passing", b"one").await.unwrap());
+    assert_eq!(store.get_setting("passing").await.unwrap(), None);
+    assert!(!store.delete_setting("passing", b"one").await.unwrap());
+}
+
+/// The root rotation's walk: every sealed value in id order, page by page,
+/// and each write only over the value it read.
+async fn sealed_values_page_and_change_by_compare_and_set(store: &dyn Store) {
+    use crate::SealedColumn;
+    for column in SealedColumn::ALL {
+        let all = store.list_sealed(column, None, 10_000).await.unwrap();
+        let mut paged = Vec::new();
+        let mut after = None;
+        loop {
+            let page = store.list_sealed(column, after.as_ref(), 2).await.unwrap();
+            let Some(last) = page.last() else { break };
+            after = Some(last.id.clone());
+            paged.extend(page);
+        }
+        assert_eq!(paged, all, "{column:?}");
+        assert!(all.windows(2).all(|w| w[0].id < w[1].id), "{column:?} in id order");
+    }
+    let materials = store.list_sealed(SealedColumn::KeyMaterial, None, 2).await.unwrap();
+    assert_eq!(materials.len(), 2, "the suite's keys have material");
+    let stale = crate::SealedValue { id: materials[1].id.clone(), sealed: b"not what it holds".to_vec() };
+    let changes = vec![(materials[0].clone(), b"resealed".to_vec()), (stale, b"lost".to_vec())];
+    assert_eq!(store.replace_sealed(SealedColumn::KeyMaterial, &changes).await.unwrap(), 1);
+    let after = store.list_sealed(SealedColumn::KeyMaterial, None, 2).await.unwrap();
+    assert_eq!(after[0].sealed, b"resealed");
+    assert_eq!(after[1], materials[1]);
+    let m = store.get_material(&materials[0].id.0, &materials[0].id.1).await.unwrap().unwrap();
+    assert_eq!(m.stored, b"resealed");
+    // Written again over what it read: no change.
+    assert_eq!(store.replace_sealed(SealedColumn::KeyMaterial, &changes[..1]).await.unwrap(), 0);
 }

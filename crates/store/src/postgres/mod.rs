@@ -28,6 +28,7 @@ mod grants;
 mod key_stores;
 mod ops;
 mod schema;
+mod sealed;
 mod sql;
 
 use std::error::Error as StdError;

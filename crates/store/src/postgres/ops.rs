@@ -8,7 +8,7 @@ use super::{backend, backend_in, release, PostgresStore};
 use crate::read_cache::Query;
 use crate::{
     After, AccessKeyRecord, AliasRecord, CustomKeyStoreRecord, EntityKind, EntityRecord, GrantRecord, KeyLocation, KeyRecord, KeyStoreConflict, KeyUsageRecord, MaterialRecord,
-    Millis, PrincipalRecord, Store, StoreError,
+    Millis, PrincipalRecord, SealedColumn, SealedValue, Store, StoreError,
 };
 
 /// A key's row. A `custom_key_store_id` naming no key store fails the
@@ -647,6 +647,24 @@ impl Store for PostgresStore {
     async fn replace_setting(&self, name: &str, expected: &[u8], value: &[u8]) -> Result<bool, StoreError> {
         let c = self.client().await?;
         let result = execute(&*c, "UPDATE settings SET value = $3 WHERE name = $1 AND value = $2", &[&name, &expected, &value]).await.map(|n| n == 1);
+        release(c, result)
+    }
+
+    async fn delete_setting(&self, name: &str, expected: &[u8]) -> Result<bool, StoreError> {
+        let c = self.client().await?;
+        let result = execute(&c, "DELETE FROM settings WHERE name = $1 AND value = $2", &[&name, &expected]).await.map(|n| n == 1);
+        release(c, result)
+    }
+
+    async fn list_sealed(&self, column: SealedColumn, after: Option<&(String, String)>, limit: usize) -> Result<Vec<SealedValue>, StoreError> {
+        let c = self.client().await?;
+        let result = super::sealed::list(&c, column, after, limit).await;
+        release(c, result)
+    }
+
+    async fn replace_sealed(&self, column: SealedColumn, changes: &[(SealedValue, Vec<u8>)]) -> Result<usize, StoreError> {
+        let mut c = self.client().await?;
+        let result = super::sealed::replace(&mut c, column, changes).await;
         release(c, result)
     }
 

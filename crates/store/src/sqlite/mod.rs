@@ -17,6 +17,7 @@ mod grants;
 mod identity;
 mod key_stores;
 mod schema;
+mod sealed;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -26,7 +27,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use crate::read_cache::{Cacheable, Query, ReadCache};
 use crate::{
     After, AccessKeyRecord, AliasRecord, CustomKeyStoreRecord, EntityKind, EntityRecord, GrantRecord, KeyLocation, KeyRecord, KeyStoreConflict, KeyUsageRecord, MaterialRecord,
-    Millis, PrincipalRecord, Store, StoreError,
+    Millis, PrincipalRecord, SealedColumn, SealedValue, Store, StoreError,
 };
 
 pub struct SqliteStore {
@@ -799,6 +800,21 @@ impl Store for SqliteStore {
     async fn replace_setting(&self, name: &str, expected: &[u8], value: &[u8]) -> Result<bool, StoreError> {
         let (name, expected, value) = (name.to_owned(), expected.to_vec(), value.to_vec());
         self.run(move |c| c.execute("UPDATE settings SET value = ?3 WHERE name = ?1 AND value = ?2", params![name, expected, value]).map(|n| n == 1).map_err(backend)).await
+    }
+
+    async fn delete_setting(&self, name: &str, expected: &[u8]) -> Result<bool, StoreError> {
+        let (name, expected) = (name.to_owned(), expected.to_vec());
+        self.run(move |c| c.execute("DELETE FROM settings WHERE name = ?1 AND value = ?2", params![name, expected]).map(|n| n == 1).map_err(backend)).await
+    }
+
+    async fn list_sealed(&self, column: SealedColumn, after: Option<&(String, String)>, limit: usize) -> Result<Vec<SealedValue>, StoreError> {
+        let after = after.cloned();
+        self.run(move |c| sealed::list(c, column, after.as_ref(), limit)).await
+    }
+
+    async fn replace_sealed(&self, column: SealedColumn, changes: &[(SealedValue, Vec<u8>)]) -> Result<usize, StoreError> {
+        let changes = changes.to_vec();
+        self.run(move |c| sealed::replace(c, column, &changes)).await
     }
 
     async fn try_lease(&self, name: &str, holder: &str, now: Millis, ttl: Millis) -> Result<bool, StoreError> {
