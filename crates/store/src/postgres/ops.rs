@@ -652,7 +652,7 @@ impl Store for PostgresStore {
 
     async fn delete_setting(&self, name: &str, expected: &[u8]) -> Result<bool, StoreError> {
         let c = self.client().await?;
-        let result = execute(&c, "DELETE FROM settings WHERE name = $1 AND value = $2", &[&name, &expected]).await.map(|n| n == 1);
+        let result = execute(&*c, "DELETE FROM settings WHERE name = $1 AND value = $2", &[&name, &expected]).await.map(|n| n == 1);
         release(c, result)
     }
 
