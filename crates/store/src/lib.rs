@@ -36,6 +36,18 @@ pub trait Store: Send + Sync {
     /// key naming a custom key store is inserted only if that store still
     /// exists (`NotFound` otherwise: it was deleted meanwhile).
     async fn insert_key(&self, key: &KeyRecord, material: &MaterialRecord) -> Result<(), StoreError>;
+    /// CreateKey's [`Store::insert_key`], for a key whose id this process
+    /// drew at random for this call and showed no one before it returns
+    /// (not an operator's seed; not a key in a key store, whose token or
+    /// proxy sees its id first). No lookup can have named such an id, so
+    /// no cached answer on any node is about it, and a store may leave the
+    /// caches alone (PostgreSQL: the change counter does not move, and no
+    /// node's cache is emptied). An id anyone else could know goes through
+    /// `insert_key`: a node that had looked it up would otherwise go on
+    /// answering that it does not exist.
+    async fn insert_fresh_key(&self, key: &KeyRecord, material: &MaterialRecord) -> Result<(), StoreError> {
+        self.insert_key(key, material).await
+    }
     /// Inserts a new key with its first material and an alias naming it,
     /// all or nothing: if the alias exists already, `AlreadyExists` and
     /// nothing is stored (two nodes making the same AWS managed key at

@@ -25,7 +25,7 @@
 //! at most once per [`POLL_WINDOW`], by one lookup while the others that
 //! need it wait for its answer ([`ReadCache::epoch_polled`]). A reading
 //! that fails serves nothing from the cache: those lookups go to the
-//! database. Validity is decided by epochs alone; the clock only bounds
+//! database (or, if the poll timed out, fail: `postgres/mod.rs`). Validity is decided by epochs alone; the clock only bounds
 //! how old a request's reading may be.
 //!
 //! A request ([`request_scope`]) reads the epoch once, at its first lookup,
@@ -272,7 +272,11 @@ impl ReadCache {
                     None => {
                         let began = Instant::now();
                         let answer = poll().await;
-                        self.record(answer, began);
+                        // A failure serves nothing from the cache, so it may
+                        // stand for its window from its end: the lookups that
+                        // queued behind a poll that timed out do not each
+                        // wait for another.
+                        self.record(answer, if answer.is_some() { began } else { Instant::now() });
                         answer
                     }
                 }

@@ -263,20 +263,34 @@ async fn a_change_on_one_node_holds_on_every_node_within_the_poll_window() {
     assert!(stats.hits > 100, "the second node answered from its cache: {stats:?}");
 }
 
-/// What the caches' coherence rests on: every table moves the change
-/// counter when a transaction writing it commits (a write made by hand in
-/// psql too), once per transaction, and a rolled-back one moves nothing.
+/// The tables whose writes do not move the change counter, and why each
+/// may: no cached answer (`read_cache::Query`) is read from it.
+const UNWATCHED: &[(&str, &str)] = &[
+    ("schema_migrations", "written only by migrations, read at start"),
+    ("change_counter", "the counter itself"),
+    ("key_last_usage", "read only by GetKeyLastUsage, never cached (migration 13)"),
+    ("leases", "read only by the lease's own upsert, never cached (migration 13)"),
+];
+
+/// What the caches' coherence rests on: every table but [`UNWATCHED`]
+/// moves the change counter when a transaction writing it commits (a
+/// write made by hand in psql too), once per transaction, and a
+/// rolled-back one moves nothing.
 #[tokio::test]
 async fn every_committed_write_to_any_table_moves_the_change_counter() {
     let Some(scratch) = Scratch::new().await else { return };
     let _store = PostgresStore::connect(&scratch.url()).await.unwrap();
     let unwatched = "SELECT c.relname::TEXT FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-        WHERE n.nspname = $1 AND c.relkind = 'r' AND c.relname NOT IN ('schema_migrations', 'change_counter') \
-        AND NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.oid AND t.tgname = 'note_change') \
-        AND NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.oid AND t.tgname = 'note_truncate')";
+        WHERE n.nspname = $1 AND c.relkind = 'r' \
+        AND NOT (EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.oid AND t.tgname = 'note_change') \
+             AND EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.oid AND t.tgname = 'note_truncate')) \
+        ORDER BY 1";
     let rows = scratch.admin.query(unwatched, &[&scratch.schema]).await.unwrap();
-    let missing: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
-    assert!(missing.is_empty(), "tables whose writes would not reach the other nodes' caches: {missing:?}");
+    let mut missing: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    let mut exempt: Vec<String> = UNWATCHED.iter().map(|(t, _)| t.to_string()).collect();
+    missing.sort();
+    exempt.sort();
+    assert_eq!(missing, exempt, "tables whose writes do not reach the other nodes' caches; only those of UNWATCHED may");
     let tables: i64 = scratch.admin.query_one("SELECT count(*) FROM pg_tables WHERE schemaname = $1", &[&scratch.schema]).await.unwrap().get(0);
     assert!(tables >= 14, "{tables}");
 
@@ -290,9 +304,9 @@ async fn every_committed_write_to_any_table_moves_the_change_counter() {
     assert_eq!(counter().await, before + 1, "one transaction, one move, however many rows");
     scratch.admin.batch_execute(&format!("BEGIN; DELETE FROM {s}.settings; ROLLBACK")).await.unwrap();
     assert_eq!(counter().await, before + 1, "a rolled-back transaction moves nothing");
-    scratch.admin.batch_execute(&format!("BEGIN; UPDATE {s}.settings SET value = '\\x09'; DELETE FROM {s}.leases; COMMIT")).await.unwrap();
+    scratch.admin.batch_execute(&format!("BEGIN; UPDATE {s}.settings SET value = '\\x09'; DELETE FROM {s}.accounts; COMMIT")).await.unwrap();
     assert_eq!(counter().await, before + 2);
-    scratch.admin.batch_execute(&format!("TRUNCATE {s}.leases")).await.unwrap();
+    scratch.admin.batch_execute(&format!("TRUNCATE {s}.settings")).await.unwrap();
     assert_eq!(counter().await, before + 3);
 }
 
@@ -347,4 +361,126 @@ async fn a_node_sees_its_own_writes_at_once() {
         assert_eq!(next, format!("write {i}"), "on the next request");
     }
     assert!(store.read_cache_stats().unwrap().hits > 0);
+}
+
+/// What CreateKey's insert, the flush of last uses and a lease write leave
+/// alone: every node's cache (none of them changes a cached answer), while
+/// a key inserted under an id that was known before (a seed) still moves
+/// the counter, so a node that had looked that id up sees the key.
+#[tokio::test]
+async fn a_fresh_key_empties_no_cache_and_a_known_id_still_reaches_every_node() {
+    use trent_store::read_cache::request_scope;
+    let Some(scratch) = Scratch::new().await else { return };
+    let (a, b) = (PostgresStore::connect(&scratch.url()).await.unwrap(), PostgresStore::connect(&scratch.url()).await.unwrap());
+    const WARM: &str = "c1000000-0000-4000-8000-0000000000c1";
+    const FRESH: &str = "c2000000-0000-4000-8000-0000000000c2";
+    const SEEDED: &str = "c3000000-0000-4000-8000-0000000000c3";
+    let (warm, material) = trent_store::conformance::sample_key("131313131313", WARM);
+    a.insert_key(&warm, &material).await.unwrap();
+    async fn lookup(store: &PostgresStore, id: &str) -> Option<trent_store::KeyRecord> {
+        request_scope(store.get_key(id, "us-east-1")).await.unwrap()
+    }
+    // Both nodes cache the warm key; b also that the seeded one is not there.
+    tokio::time::sleep(POLL_WINDOW * 2).await;
+    assert!(lookup(&a, WARM).await.is_some() && lookup(&b, WARM).await.is_some());
+    assert!(lookup(&b, SEEDED).await.is_none());
+
+    let (fresh, material) = trent_store::conformance::sample_key("131313131313", FRESH);
+    a.insert_fresh_key(&fresh, &material).await.unwrap();
+    let used = trent_store::KeyUsageRecord {
+        key_id: WARM.into(),
+        region: "us-east-1".into(),
+        used_at: 5,
+        operation: "Encrypt".into(),
+        request_id: "r1".into(),
+        event_id: Some("e1".into()),
+    };
+    a.record_key_usage(&[used]).await.unwrap();
+    assert!(a.try_lease("deletion-sweeper", "node-a", 1, 1_000).await.unwrap());
+    tokio::time::sleep(POLL_WINDOW * 2).await;
+    for (node, store) in [("a", &a), ("b", &b)] {
+        let hits = store.read_cache_stats().unwrap().hits;
+        assert!(lookup(store, WARM).await.is_some());
+        assert_eq!(store.read_cache_stats().unwrap().hits, hits + 1, "node {node}'s cache was emptied by writes no cached answer depends on");
+    }
+    assert_eq!(lookup(&b, FRESH).await.map(|k| k.key_id).as_deref(), Some(FRESH), "a fresh key is found on every node");
+
+    let (seeded, material) = trent_store::conformance::sample_key("131313131313", SEEDED);
+    a.insert_key(&seeded, &material).await.unwrap();
+    tokio::time::sleep(POLL_WINDOW * 2).await;
+    assert!(lookup(&b, SEEDED).await.is_some(), "a node that looked up an id before its key was made must see the key");
+}
+
+/// A TCP proxy to the test server. Frozen, it holds every connection open
+/// and passes nothing on, new ones included: a database host gone without
+/// closing its sockets.
+struct Proxy {
+    port: u16,
+    frozen: tokio::sync::watch::Sender<bool>,
+}
+
+impl Proxy {
+    async fn to(target: String) -> Proxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (frozen, watch) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            while let Ok((inbound, _)) = listener.accept().await {
+                let (watch, target) = (watch.clone(), target.clone());
+                tokio::spawn(async move {
+                    let Ok(outbound) = tokio::net::TcpStream::connect(&target).await else { return };
+                    let ((from_client, to_client), (from_server, to_server)) = (inbound.into_split(), outbound.into_split());
+                    tokio::join!(Self::pipe(from_client, to_server, watch.clone()), Self::pipe(from_server, to_client, watch));
+                });
+            }
+        });
+        Proxy { port, frozen }
+    }
+
+    async fn pipe(mut from: tokio::net::tcp::OwnedReadHalf, mut to: tokio::net::tcp::OwnedWriteHalf, mut frozen: tokio::sync::watch::Receiver<bool>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut buf = vec![0; 16 * 1024];
+        while let Ok(n @ 1..) = from.read(&mut buf).await {
+            // While frozen, what came in is held back.
+            if frozen.wait_for(|f| !*f).await.is_err() || to.write_all(&buf[..n]).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// A poll of the change counter that the database never answers holds a
+/// node's lookups for at most `POLL_TIMEOUT`: they then fail (a retryable
+/// backend error) instead of waiting on a host that is gone, and the node
+/// serves again once the database answers.
+#[tokio::test]
+async fn lookups_behind_a_poll_that_hangs_fail_after_the_poll_timeout() {
+    use trent_store::postgres::POLL_TIMEOUT;
+    use trent_store::read_cache::request_scope;
+    let Some(scratch) = Scratch::new().await else { return };
+    let config: tokio_postgres::Config = scratch.base_url.parse().unwrap();
+    let tokio_postgres::config::Host::Tcp(host) = &config.get_hosts()[0] else { panic!("a TCP test server") };
+    let server = format!("{host}:{}", config.get_ports().first().copied().unwrap_or(5432));
+    let proxy = Proxy::to(server.clone()).await;
+    let url = scratch.url().replacen(&server, &format!("127.0.0.1:{}", proxy.port), 1);
+    assert_ne!(url, scratch.url(), "the store goes through the proxy");
+    let store = PostgresStore::connect(&url).await.unwrap();
+    let (key, material) = trent_store::conformance::sample_key("141414141414", "d1000000-0000-4000-8000-0000000000d1");
+    store.insert_key(&key, &material).await.unwrap();
+    let lookup = || request_scope(store.get_key(&key.key_id, "us-east-1"));
+    tokio::time::sleep(POLL_WINDOW * 2).await;
+    assert!(lookup().await.unwrap().is_some());
+
+    proxy.frozen.send(true).unwrap();
+    tokio::time::sleep(POLL_WINDOW * 2).await;
+    let began = std::time::Instant::now();
+    let lookups = futures_util::future::join_all((0..8).map(|_| lookup()));
+    let results = tokio::time::timeout(Duration::from_secs(30), lookups).await.expect("lookups behind a hung poll must not hang");
+    let took = began.elapsed();
+    assert!(results.iter().all(|r| matches!(r, Err(StoreError::Backend(_)))), "{results:?}");
+    assert!(took < POLL_TIMEOUT * 2, "the lookups took {took:?}");
+
+    proxy.frozen.send(false).unwrap();
+    tokio::time::sleep(POLL_WINDOW * 2).await;
+    assert!(lookup().await.expect("the node serves again once the database answers").is_some());
 }

@@ -59,16 +59,29 @@ pub async fn has_material(ctx: &OpCtx<'_>, key: &Authorized<KeyRecord>, material
     Ok(ctx.store().get_material(&key.key_id, material_id).await?.is_some())
 }
 
+/// Who may know a new key's id before it is saved.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum NewKeyId {
+    /// Drawn at random for this call, shown to no one yet: see
+    /// [`Store::insert_fresh_key`](trent_store::Store::insert_fresh_key).
+    DrawnForThisCall,
+    /// Chosen by someone (a seed), or already shown to a key store.
+    KnownElsewhere,
+}
+
 /// CreateKey: saves a new key of the account, in this region, with its
 /// first material (none for a key awaiting imported material).
-pub async fn insert_key(ctx: &OpCtx<'_>, account: &Authorized<String>, key: &KeyRecord, material: Option<StoredMaterial>) -> Result<(), KmsError> {
+pub async fn insert_key(ctx: &OpCtx<'_>, account: &Authorized<String>, key: &KeyRecord, material: Option<StoredMaterial>, id: NewKeyId) -> Result<(), KmsError> {
     if key.account_id != account.as_str() || key.region != ctx.region() {
         return Err(KmsError::internal(format!("{} is not a key of the authorized account and region", key.arn)));
     }
     let inserted = match material {
         Some(stored) => {
             let material = MaterialRecord { key_id: key.key_id.clone(), material_id: key.current_material_id.clone(), stored: stored.0, created_at: key.created_at };
-            ctx.store().insert_key(key, &material).await
+            match id {
+                NewKeyId::DrawnForThisCall => ctx.store().insert_fresh_key(key, &material).await,
+                NewKeyId::KnownElsewhere => ctx.store().insert_key(key, &material).await,
+            }
         }
         None => ctx.store().insert_key_without_material(key).await,
     };

@@ -123,7 +123,9 @@ pub async fn handle(ctx: &OpCtx<'_>, req: CreateKeyRequest, account: Authorized<
         if policy_given {
             policy::lockout_check(ctx, &account, &key, req.bypass_policy_lockout_safety_check == Some(true)).await?;
         }
-        accounts::insert_key(ctx, &account, &key, generated.map(|(stored, _)| stored)).await
+        // A key store's token or proxy saw the id already (see NewKeyId).
+        let id = if in_key_store { accounts::NewKeyId::KnownElsewhere } else { accounts::NewKeyId::DrawnForThisCall };
+        accounts::insert_key(ctx, &account, &key, generated.map(|(stored, _)| stored), id).await
     };
     if let Err(e) = saved.await {
         if let (Some(store_id), true) = (&key.custom_key_store_id, in_token) {

@@ -146,7 +146,7 @@ async fn seed_key(state: &AppState, op: &OpCtx<'_>, owner: &Authorized<String>, 
         None => accounts::generate_material(op, owner, uuid, spec).await.map_err(kms)?,
     };
     let key = KeyRecord { current_material_id: hex::encode(material_id), ..desired };
-    if let Err(e) = accounts::insert_key(op, owner, &key, Some(stored)).await {
+    if let Err(e) = accounts::insert_key(op, owner, &key, Some(stored), accounts::NewKeyId::KnownElsewhere).await {
         // Another node seeding the same database may have made it first.
         return match state.store.get_key(&seed.id, op.region()).await.map_err(|e| e.to_string())? {
             Some(existing) => compare(op, &existing, &key, given_material_id.as_deref()).await.map(|()| false),

@@ -64,6 +64,7 @@ const K3: &str = "30000000-0000-4000-8000-000000000003";
 pub async fn run_all(store: &dyn Store) {
     multi_node::run_all(store).await;
     keys_round_trip(store).await;
+    fresh_keys_round_trip(store).await;
     updates_are_optimistic(store).await;
     listing_pages_by_owner(store).await;
     aliases_are_unique_per_account(store).await;
@@ -93,6 +94,21 @@ async fn keys_round_trip(store: &dyn Store) {
     assert_eq!(m.stored, vec![1, 2, 3]);
     assert!(store.get_material(K1, &"cd".repeat(32)).await.unwrap().is_none());
     assert!(store.get_key(K2, "us-east-1").await.unwrap().is_none());
+}
+
+/// CreateKey's insert stores the same rows as `insert_key`, as atomically.
+async fn fresh_keys_round_trip(store: &dyn Store) {
+    const FRESH: &str = "fe000000-0000-4000-8000-0000000000fe";
+    let (key, material) = sample_key("121212121212", FRESH);
+    store.insert_fresh_key(&key, &material).await.unwrap();
+    assert_eq!(store.get_key(FRESH, "us-east-1").await.unwrap().expect("inserted key is found").description, "sample");
+    assert_eq!(store.get_material(FRESH, &material.material_id).await.unwrap().expect("material is found").stored, vec![1, 2, 3]);
+    assert!(matches!(store.insert_fresh_key(&key, &material).await, Err(StoreError::AlreadyExists)));
+    // A taken key id leaves no second material behind.
+    let (_, other) = sample_key("121212121212", FRESH);
+    let other = MaterialRecord { material_id: "cd".repeat(32), ..other };
+    assert!(matches!(store.insert_fresh_key(&key, &other).await, Err(StoreError::AlreadyExists)));
+    assert!(store.get_material(FRESH, &other.material_id).await.unwrap().is_none());
 }
 
 async fn updates_are_optimistic(store: &dyn Store) {

@@ -32,6 +32,7 @@ mod sealed;
 mod sql;
 
 use std::error::Error as StdError;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
@@ -46,6 +47,12 @@ use crate::StoreError;
 const POOL_SIZE: usize = 16;
 /// How long a call waits for a free or new connection before it fails.
 const POOL_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a poll of the change counter (one tiny query) may take. Every
+/// lookup of the node's requests waits for it, so a poll hung on a
+/// database host that vanished without closing the socket would hold them
+/// all, until the operating system gives up on the connection: after this,
+/// lookups fail (a retryable error) until a poll is answered again.
+pub const POLL_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The schema migrations, in order: for tests that build a database as an
 /// older release left it.
@@ -57,6 +64,8 @@ pub fn migrations() -> &'static [&'static str] {
 pub struct PostgresStore {
     pool: Pool,
     cache: ReadCache,
+    /// The latest poll of the change counter did not finish in [`POLL_TIMEOUT`].
+    poll_timed_out: AtomicBool,
 }
 
 impl PostgresStore {
@@ -87,7 +96,7 @@ impl PostgresStore {
             .recycle_timeout(Some(POOL_TIMEOUT))
             .build()
             .map_err(|e| backend_in("connection pool", e))?;
-        let store = PostgresStore { pool, cache: ReadCache::default() };
+        let store = PostgresStore { pool, cache: ReadCache::default(), poll_timed_out: AtomicBool::new(false) };
         let mut c = store.client().await?;
         let migrated = schema::migrate(&mut c).await;
         release(c, migrated)?;
@@ -105,27 +114,54 @@ impl PostgresStore {
         Ok(Conn { client: self.pooled().await?, done: Done { cache: &self.cache, wrote: false } })
     }
 
+    /// A connection for a call that writes only what no cached answer can
+    /// hold (the tables migration 13 leaves unwatched; a fresh key, see
+    /// [`Store::insert_fresh_key`](crate::Store::insert_fresh_key)): it
+    /// leaves the epoch, and so this node's cache, alone.
+    async fn quiet_writer(&self) -> Result<Conn<'_>, StoreError> {
+        self.reader().await
+    }
+
     async fn pooled(&self) -> Result<deadpool_postgres::Client, StoreError> {
         self.pool.get().await.map_err(|e| backend_in("connection pool", e))
     }
 
     /// `load`'s answer to `query`, from the cache while nothing was committed.
+    /// While the database does not answer the poll in time, not even from
+    /// the database: the lookup fails at once rather than queue on it too.
     async fn cached<T: Cacheable>(&self, query: Query, load: impl std::future::Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
         let epoch = self.cache.epoch_polled(POLL_WINDOW, || self.changes()).await;
+        if epoch.is_none() && self.poll_timed_out.load(Ordering::SeqCst) {
+            return Err(StoreError::Backend(format!("the database did not answer a poll of its change counter within {POLL_TIMEOUT:?}")));
+        }
         self.cache.get(epoch, query, load).await
     }
 
     /// The change counter's sum, which every committed write transaction
-    /// moves (`None` if it cannot be read: then the cache serves nothing).
+    /// moves (`None` if it cannot be read in [`POLL_TIMEOUT`]: then the
+    /// cache serves nothing).
     async fn changes(&self) -> Option<u64> {
-        let c = self.pooled().await.ok()?;
+        let answer = self.read_changes(tokio::time::Instant::now() + POLL_TIMEOUT).await;
+        self.poll_timed_out.store(answer.is_err(), Ordering::SeqCst);
+        answer.ok().flatten()
+    }
+
+    /// The counter (`None` if it cannot be read), `Err` if `deadline` came first.
+    async fn read_changes(&self, deadline: tokio::time::Instant) -> Result<Option<u64>, tokio::time::error::Elapsed> {
+        let Ok(c) = tokio::time::timeout_at(deadline, self.pooled()).await? else { return Ok(None) };
         let read = async {
             let row = sql::query_opt(&c, "SELECT COALESCE(SUM(changes), 0)::BIGINT FROM change_counter", &[]).await?;
             row.as_ref().map(|r| sql::get::<i64>(r, 0)).transpose()
+        };
+        match tokio::time::timeout_at(deadline, read).await {
+            Ok(read) => Ok(release_client(c, read).ok().flatten().map(|sum| sum as u64)),
+            Err(elapsed) => {
+                // Its answer may come late or never: the connection is closed,
+                // not given back for the next call to hang on.
+                drop(deadpool_postgres::Object::take(c));
+                Err(elapsed)
+            }
         }
-        .await;
-        let sum = release_client(c, read).ok()??;
-        Some(sum as u64)
     }
 }
 

@@ -13,8 +13,43 @@ use crate::{
 
 /// A key's row. A `custom_key_store_id` naming no key store fails the
 /// reference: `NotFound`, as the contract says.
-const KEY_INSERT: &str = "INSERT INTO keys (key_id, account_id, region, state, deletion_date, next_rotation_at, material_valid_to, doc, custom_key_store_id, xks_key_id, row_version) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1)";
+macro_rules! key_insert {
+    () => {
+        "INSERT INTO keys (key_id, account_id, region, state, deletion_date, next_rotation_at, material_valid_to, doc, custom_key_store_id, xks_key_id, row_version) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1)"
+    };
+}
+const KEY_INSERT: &str = key_insert!();
+
+// A new key's rows as one statement (data-modifying WITH), so one round
+// trip instead of BEGIN, an INSERT each and COMMIT: a statement of its own
+// is a transaction of its own, committed, all or nothing, before its
+// answer comes back. The key is `$1..$10`, its material `$11..$14`.
+macro_rules! material_insert {
+    () => {
+        "INSERT INTO key_materials (key_id, material_id, stored, created_at) "
+    };
+}
+const KEY_WITH_MATERIAL: &str = concat!("WITH k AS (", key_insert!(), ") ", material_insert!(), "VALUES ($11, $12, $13, $14)");
+/// And an alias, `$15..$20` (its reference to the key is checked at the
+/// statement's end, when the key's row is there).
+const KEY_WITH_MATERIAL_AND_ALIAS: &str = concat!(
+    "WITH k AS (",
+    key_insert!(),
+    "), m AS (",
+    material_insert!(),
+    "VALUES ($11, $12, $13, $14)) INSERT INTO aliases (account_id, region, alias_name, target_key_id, created_at, updated_at) VALUES ($15, $16, $17, $18, $19, $20)"
+);
+/// A fresh key (see [`Store::insert_fresh_key`]): the transaction first
+/// marks the change as noted, so the counter trigger (migration 12), which
+/// runs at the commit, does not move the counter.
+const FRESH_KEY_WITH_MATERIAL: &str = concat!(
+    "WITH noted AS (SELECT set_config('trent.change_noted', 'yes', true)), k AS (",
+    key_insert!(),
+    ") ",
+    material_insert!(),
+    "SELECT $11::TEXT, $12::TEXT, $13::BYTEA, $14::BIGINT FROM noted"
+);
 
 /// The advisory lock nodes take to create the first admin ("trent_bs").
 const BOOTSTRAP_LOCK: i64 = 0x7472_656e_745f_6273;
@@ -22,11 +57,15 @@ const BOOTSTRAP_LOCK: i64 = 0x7472_656e_745f_6273;
 #[async_trait::async_trait]
 impl Store for PostgresStore {
     async fn insert_key(&self, key: &KeyRecord, material: &MaterialRecord) -> Result<(), StoreError> {
-        self.insert_key_and(key, material, None).await
+        self.insert_key_and(key, material, None, false).await
+    }
+
+    async fn insert_fresh_key(&self, key: &KeyRecord, material: &MaterialRecord) -> Result<(), StoreError> {
+        self.insert_key_and(key, material, None, true).await
     }
 
     async fn insert_key_with_alias(&self, key: &KeyRecord, material: &MaterialRecord, alias: &AliasRecord) -> Result<(), StoreError> {
-        self.insert_key_and(key, material, Some(alias)).await
+        self.insert_key_and(key, material, Some(alias), false).await
     }
 
     async fn get_key(&self, key_id: &str, region: &str) -> Result<Option<KeyRecord>, StoreError> {
@@ -192,7 +231,8 @@ impl Store for PostgresStore {
     }
 
     async fn record_key_usage(&self, uses: &[KeyUsageRecord]) -> Result<(), StoreError> {
-        let mut c = self.client().await?;
+        // key_last_usage is no cached answer's (migration 13).
+        let mut c = self.quiet_writer().await?;
         let result = async {
             let tx = c.transaction().await.map_err(backend)?;
             for u in uses {
@@ -669,7 +709,8 @@ impl Store for PostgresStore {
     }
 
     async fn try_lease(&self, name: &str, holder: &str, now: Millis, ttl: Millis) -> Result<bool, StoreError> {
-        let c = self.client().await?;
+        // Nor are leases (migration 13).
+        let c = self.quiet_writer().await?;
         // One statement: concurrent takers of a free lease serialize on the
         // row, and the loser's WHERE sees the winner's unexpired lease.
         let sql = "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3) \
@@ -686,31 +727,26 @@ impl Store for PostgresStore {
 
 impl PostgresStore {
     /// A new key with its first material and, if given, an alias naming
-    /// it, in one transaction (a taken alias rolls back the key as well).
-    async fn insert_key_and(&self, key: &KeyRecord, material: &MaterialRecord, alias: Option<&AliasRecord>) -> Result<(), StoreError> {
-        let (doc, state) = (key_doc(key)?, key.state.as_str());
-        let mut c = self.client().await?;
-        let result = async {
-            let tx = c.transaction().await.map_err(backend)?;
-            execute(
-                &tx,
-                KEY_INSERT,
-                &[&key.key_id, &key.account_id, &key.region, &state, &key.deletion_date, &key.rotation_due(), &key.next_material_expiry(), &doc, &key.custom_key_store_id, &key.xks_key_id],
-            )
-            .await?;
-            execute(
-                &tx,
-                "INSERT INTO key_materials (key_id, material_id, stored, created_at) VALUES ($1, $2, $3, $4)",
-                &[&material.key_id, &material.material_id, &material.stored, &material.created_at],
-            )
-            .await?;
-            if let Some(a) = alias {
-                let sql = format!("INSERT INTO aliases ({ALIAS_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)");
-                execute(&tx, &sql, &[&a.account_id, &a.region, &a.alias_name, &a.target_key_id, &a.created_at, &a.updated_at]).await?;
+    /// it, in one statement (a taken alias rolls back the key as well).
+    /// `sql` is one of the `KEY_WITH_*` statements above, and says whether
+    /// the commit moves the change counter and this node's epoch (`quiet`).
+    async fn insert_key_and(&self, key: &KeyRecord, material: &MaterialRecord, alias: Option<&AliasRecord>, quiet: bool) -> Result<(), StoreError> {
+        let (doc, state, rotation_due, material_expiry) = (key_doc(key)?, key.state.as_str(), key.rotation_due(), key.next_material_expiry());
+        let c = if quiet { self.quiet_writer().await? } else { self.client().await? };
+        let m = material;
+        let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![
+            &key.key_id, &key.account_id, &key.region, &state, &key.deletion_date, &rotation_due, &material_expiry, &doc, &key.custom_key_store_id, &key.xks_key_id,
+            &m.key_id, &m.material_id, &m.stored, &m.created_at,
+        ];
+        let sql = match alias {
+            Some(a) => {
+                params.extend::<[&(dyn tokio_postgres::types::ToSql + Sync); 6]>([&a.account_id, &a.region, &a.alias_name, &a.target_key_id, &a.created_at, &a.updated_at]);
+                KEY_WITH_MATERIAL_AND_ALIAS
             }
-            tx.commit().await.map_err(backend)
-        }
-        .await;
+            None if quiet => FRESH_KEY_WITH_MATERIAL,
+            None => KEY_WITH_MATERIAL,
+        };
+        let result = execute(&*c, sql, &params).await.map(|_| ());
         release(c, result)
     }
 }
