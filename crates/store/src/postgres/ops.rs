@@ -728,9 +728,12 @@ impl Store for PostgresStore {
 impl PostgresStore {
     /// A new key with its first material and, if given, an alias naming
     /// it, in one statement (a taken alias rolls back the key as well).
-    /// `sql` is one of the `KEY_WITH_*` statements above, and says whether
-    /// the commit moves the change counter and this node's epoch (`quiet`).
+    /// `quiet`: a fresh key ([`Store::insert_fresh_key`], never with an
+    /// alias), whose commit moves neither the change counter nor this
+    /// node's epoch.
     async fn insert_key_and(&self, key: &KeyRecord, material: &MaterialRecord, alias: Option<&AliasRecord>, quiet: bool) -> Result<(), StoreError> {
+        // An alias name may have been looked up before: it must move the counter.
+        let quiet = quiet && alias.is_none();
         let (doc, state, rotation_due, material_expiry) = (key_doc(key)?, key.state.as_str(), key.rotation_due(), key.next_material_expiry());
         let c = if quiet { self.quiet_writer().await? } else { self.client().await? };
         let m = material;
