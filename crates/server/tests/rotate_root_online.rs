@@ -10,7 +10,7 @@
 mod common;
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -39,8 +39,8 @@ async fn write_some(trent: &Trent, made: &Made, keys: usize) {
 }
 
 /// A client calling CreateKey, Encrypt, GenerateDataKey and Decrypt until
-/// `stop`; every call must succeed. Returns how many rounds it made.
-fn load(trent: &Trent, made: Made, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<usize> {
+/// `stop`; every call must succeed. Counts its rounds in `rounds_made`.
+fn load(trent: &Trent, made: Made, stop: Arc<AtomicBool>, rounds_made: Arc<AtomicUsize>) -> tokio::task::JoinHandle<usize> {
     let kms = trent.client(REGION);
     tokio::spawn(async move {
         let mut rounds = 0;
@@ -62,6 +62,7 @@ fn load(trent: &Trent, made: Made, stop: Arc<AtomicBool>) -> tokio::task::JoinHa
             made.lock().unwrap().push((blob, plain));
             made.lock().unwrap().push((wrapped, data_key.plaintext.unwrap().into_inner()));
             rounds += 1;
+            rounds_made.store(rounds, Ordering::Relaxed);
         }
         rounds
     })
@@ -147,7 +148,7 @@ async fn file_mode_rotates_online_under_load_and_everything_decrypts() {
     let seed = seed_file(&trent);
     trent.start_again(&["--seed", &seed]);
     let made: Made = Arc::default();
-    write_some(&trent, &made, 8).await;
+    write_some(&trent, &made, 30).await;
     let old_root = std::fs::read(trent.data_dir().join("root.key")).unwrap();
 
     // A caller that may do anything in KMS, but is not the operator.
@@ -157,11 +158,16 @@ async fn file_mode_rotates_online_under_load_and_everything_decrypts() {
     assert!(events_named(&trent, "TrentRootRotationStarted").is_empty());
 
     let stop = Arc::new(AtomicBool::new(false));
-    let client = load(&trent, made.clone(), stop.clone());
+    let rounds = Arc::new(AtomicUsize::new(0));
+    let client = load(&trent, made.clone(), stop.clone(), rounds.clone());
     // Some calls before the rotation starts, some during, some after.
     tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = rounds.load(Ordering::Relaxed);
     let (ok, out, err) = rotate_online(&trent, operator(&trent), "").await;
     assert!(ok && out.contains("generation 1"), "{out}{err}\n{}", trent.log());
+    let during = rounds.load(Ordering::Relaxed) - before;
+    eprintln!("{before} rounds before the rotation, {during} during it");
+    assert!(before > 0 && during > 0, "{before} rounds before, {during} during");
     tokio::time::sleep(Duration::from_millis(300)).await;
     stop.store(true, Ordering::Relaxed);
     let rounds = client.await.expect("every call of the client succeeded");
