@@ -214,6 +214,7 @@ async fn a_server_killed_midway_reads_both_generations_and_the_rerun_finishes() 
     trent.remove_env(CRASH_AT);
     trent.start_again(&[]);
     decrypt_all(&trent, &made).await;
+    assert!(trent.log().contains("rotation was left unfinished"), "the operator is told to finish it");
     write_some(&trent, &made, 2).await;
     let (ok, out, err) = rotate_online(&trent, operator(&trent), "").await;
     assert!(ok && out.contains("generation 1"), "{out}{err}\n{}", trent.log());
@@ -287,5 +288,39 @@ async fn postgres_deployments_refuse_the_online_rotation_and_change_nothing() {
     let (ok, _, err) = rotate_online(&trent, operator(&trent), "").await;
     assert!(!ok && err.contains("UnsupportedOperation") && err.contains("SQLite deployments only"), "{err}");
     assert!(events_named(&trent, "TrentRootRotationStarted").is_empty());
+    decrypt_all(&trent, &made).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shamir_mode_takes_k_shares_again_and_keeps_them() {
+    let mut trent = Trent::unstarted(&[]);
+    let (ok, out, err) = trent.cli(&["init", "--data-dir", trent.data_dir().to_str().unwrap(), "--seal", "shamir", "--shares", "3", "--threshold", "2"], &[], "");
+    assert!(ok, "{err}");
+    let shares: Vec<String> = out.lines().filter(|l| l.starts_with("share ")).map(str::to_owned).collect();
+    let unseal = |trent: &Trent, share: &str| {
+        let (ok, out, err) = trent.cli(&["operator", "unseal", "--endpoint", &trent.endpoint()], &[], &format!("{share}\n"));
+        assert!(ok, "{out}{err}");
+    };
+    trent.start_again(&[]);
+    unseal(&trent, &shares[0]);
+    unseal(&trent, &shares[1]);
+    let made: Made = Arc::default();
+    write_some(&trent, &made, 3).await;
+
+    // One share is not enough, and nothing starts.
+    let (ok, _, err) = rotate_online(&trent, operator(&trent), &format!("{}\n", shares[2])).await;
+    assert!(!ok && err.contains("needs 2"), "{err}");
+    let (ok, out, err) = rotate_online(&trent, operator(&trent), &format!("{}\n{}\n", shares[2], shares[0])).await;
+    assert!(ok && out.contains("generation 1"), "{out}{err}\n{}", trent.log());
+    decrypt_all(&trent, &made).await;
+    let events = audit_events(&trent.data_dir());
+    let hex_of = |share: &str| share.split(": ").nth(1).unwrap().to_owned();
+    assert!(!events.iter().any(|e| shares.iter().any(|s| e.to_string().contains(&hex_of(s)))), "a share reached the audit log");
+    trent.stop();
+    assert_eq!(generations(&trent.data_dir()).await.keys().copied().collect::<Vec<_>>(), vec![1]);
+    // The same shares open the new key.
+    trent.start_again(&[]);
+    unseal(&trent, &shares[1]);
+    unseal(&trent, &shares[2]);
     decrypt_all(&trent, &made).await;
 }

@@ -45,6 +45,10 @@ impl Starter {
         let store = &self.store;
         let clock = &self.clock;
         let root = crate::seal::generation::adopt(store.as_ref(), root).await?;
+        if let Some(from) = root.previous_generation() {
+            // Serving is safe (new key to seal, both to read); finishing is the operator's call.
+            tracing::warn!(from, to = root.generation(), "a root key rotation was left unfinished: run `trent operator rotate-root` again to finish it");
+        }
         let root_key = Arc::new(trent_crypto::LiveRootKey::new(root));
         let provider = Arc::new(SoftwareProvider::new(root_key.clone()));
         let dev_account = options.dev.then_some(options.dev_account_id.as_str());
