@@ -271,7 +271,7 @@ mod tests {
         }
         let root_key = Arc::new(trent_crypto::LiveRootKey::new(RootKey::from_bytes(trent_crypto::random_secret(32).unwrap()).unwrap()));
         let clock: Arc<ManualClock> = Arc::new(ManualClock::new(0));
-        let audit = Arc::new(crate::audit::Audit::in_temp_dir(&root_key, clock.clone()));
+        let audit = Arc::new(crate::audit::Audit::in_temp_dir(&root_key.load(), clock.clone()));
         let state = Arc::new(AppState { store, provider: Arc::new(SoftwareProvider::new(root_key.clone())), root_key, clock, auth: AuthMode::Secure, usage: Default::default(), audit, trusted_services: Vec::new(), key_stores: Arc::new(crate::keystores::runtime::KeyStoreRuntime::new(std::path::Path::new("/nonexistent"))), regions: Default::default(), sealer: std::sync::Weak::new(), throttle: None });
         let ctx = || crate::state::Ctx {
             state: state.clone(),
