@@ -48,3 +48,29 @@ impl fmt::Debug for LiveRootKey {
         fmt::Debug::fmt(&**self.0.load(), f)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_switch_counts_the_requests_still_holding_the_old_key() {
+        let live = LiveRootKey::new(RootKey::generate().unwrap());
+        let sealed = live.load().seal(b"x", b"aad").unwrap();
+        let held = live.load();
+        let next = live.load().duplicate().unwrap();
+        let old = live.switch(RootKey::generate().unwrap().with_generation(1).with_previous(next));
+        // The online rotation waits on this count before resealing.
+        assert_eq!(Arc::strong_count(&old), 2, "the guard taken before the switch counts");
+        assert_eq!(held.generation(), 0);
+        drop(held);
+        assert_eq!(Arc::strong_count(&old), 1);
+        let now = live.load();
+        assert_eq!(now.generation(), 1);
+        // The new generation reads the old one's values (through the copy) and seals its own.
+        assert_eq!(now.unseal(&sealed, b"aad").unwrap().as_bytes(), b"x");
+        assert!(now.sealed_by_this(&now.seal(b"y", b"aad").unwrap()));
+        let alone = now.duplicate().unwrap().without_previous();
+        assert!(alone.unseal(&sealed, b"aad").is_err(), "the old key went");
+    }
+}
