@@ -16,7 +16,7 @@ use crate::ciphertext::{self, Header, MATERIAL_ID_LEN, MATERIAL_LEN};
 use crate::error::CryptoError;
 use crate::handle::{SoftwareSymmetricKey, SymmetricKey};
 use crate::keytypes::{self, KeyCache, KeySpec, PrivateKey};
-use crate::root_key::RootKey;
+use crate::live_root::LiveRootKey;
 use crate::secret::{random_bytes, random_secret, SecretBytes};
 
 /// Key material as the store keeps it: opaque bytes that only the provider
@@ -157,7 +157,7 @@ const MATERIAL_AAD_PREFIX: &[u8] = b"trent/material/v1";
 /// be read as another spec either; parsed keys are kept in a [`KeyCache`].
 #[derive(Debug)]
 pub struct SoftwareProvider {
-    root: std::sync::Arc<RootKey>,
+    root: std::sync::Arc<LiveRootKey>,
     cache: KeyCache,
 }
 
@@ -169,7 +169,7 @@ const KEY_CACHE_IDLE: std::time::Duration = std::time::Duration::from_secs(10 * 
 impl SoftwareProvider {
     /// A software provider sealing material under `root` (shared: the server
     /// seals other secrets, such as access keys, under the same root key).
-    pub fn new(root: std::sync::Arc<RootKey>) -> Self {
+    pub fn new(root: std::sync::Arc<LiveRootKey>) -> Self {
         SoftwareProvider { root, cache: KeyCache::new(KEY_CACHE_CAPACITY, KEY_CACHE_IDLE) }
     }
 
@@ -189,12 +189,13 @@ impl SoftwareProvider {
     /// key's spec, so the AAD of symmetric material and then each spec's
     /// are tried (a wrong AAD fails the tag; nothing else is learnt).
     pub fn reseal(&self, key_id: Uuid, material_id: &[u8; MATERIAL_ID_LEN], stored: &[u8]) -> Result<Option<Vec<u8>>, CryptoError> {
-        if self.root.sealed_by_this(stored) {
+        let root = self.root.load();
+        if root.sealed_by_this(stored) {
             return Ok(None);
         }
         let typed = KeySpec::ALL.iter().map(|spec| Self::typed_material_aad(*spec, &key_id, material_id));
         for aad in std::iter::once(Self::material_aad(&key_id, material_id)).chain(typed) {
-            match self.root.reseal(stored, &aad) {
+            match root.reseal(stored, &aad) {
                 Err(CryptoError::Decrypt) => continue,
                 other => return other,
             }
@@ -222,9 +223,9 @@ impl SoftwareProvider {
         let mut data = Zeroizing::new(Vec::with_capacity(16 + MATERIAL_LEN));
         data.extend_from_slice(key_id.as_bytes());
         data.extend_from_slice(material.as_bytes());
-        let material_id = self.root.keyed_digest(crate::root_key::MATERIAL_ID_LABEL, &data);
+        let material_id = self.root.load().keyed_digest(crate::root_key::MATERIAL_ID_LABEL, &data);
         let aad = Self::material_aad(&key_id, &material_id);
-        let sealed = self.root.seal(material.as_bytes(), &aad)?;
+        let sealed = self.root.load().seal(material.as_bytes(), &aad)?;
         Ok((StoredMaterial(sealed), material_id))
     }
 
@@ -243,6 +244,7 @@ impl SoftwareProvider {
         let aad = Self::material_aad(&header.key_id, &header.material_id);
         let material = self
             .root
+            .load()
             .unseal(&stored.0, &aad)
             .map_err(|_| CryptoError::Internal("stored key material cannot be unsealed"))?;
         if material.len() != MATERIAL_LEN {
@@ -267,7 +269,7 @@ impl KeyProvider for SoftwareProvider {
         let mut material_id = [0u8; MATERIAL_ID_LEN];
         material_id.copy_from_slice(&random_bytes(MATERIAL_ID_LEN)?);
         let aad = Self::material_aad(&key_id, &material_id);
-        let sealed = self.root.seal(material.as_bytes(), &aad)?;
+        let sealed = self.root.load().seal(material.as_bytes(), &aad)?;
         Ok((StoredMaterial(sealed), material_id))
     }
 
@@ -288,7 +290,7 @@ impl KeyProvider for SoftwareProvider {
         let mut material_id = [0u8; MATERIAL_ID_LEN];
         material_id.copy_from_slice(&random_bytes(MATERIAL_ID_LEN)?);
         let aad = Self::typed_material_aad(spec, &key_id, &material_id);
-        let sealed = self.root.seal(material.as_bytes(), &aad)?;
+        let sealed = self.root.load().seal(material.as_bytes(), &aad)?;
         Ok((StoredMaterial(sealed), material_id))
     }
 
@@ -303,6 +305,7 @@ impl KeyProvider for SoftwareProvider {
             let aad = Self::typed_material_aad(spec, &key_id, material_id);
             let material = self
                 .root
+                .load()
                 .unseal(&stored.0, &aad)
                 .map_err(|_| CryptoError::Internal("stored key material cannot be unsealed"))?;
             PrivateKey::parse(spec, &material)
@@ -337,9 +340,9 @@ impl KeyProvider for SoftwareProvider {
         data.push(0);
         data.extend_from_slice(key_id.as_bytes());
         data.extend_from_slice(material.as_bytes());
-        let material_id = self.root.keyed_digest(crate::root_key::MATERIAL_ID_LABEL, &data);
+        let material_id = self.root.load().keyed_digest(crate::root_key::MATERIAL_ID_LABEL, &data);
         let aad = Self::typed_material_aad(spec, &key_id, &material_id);
-        let sealed = self.root.seal(material.as_bytes(), &aad)?;
+        let sealed = self.root.load().seal(material.as_bytes(), &aad)?;
         Ok((StoredMaterial(sealed), material_id))
     }
 
@@ -354,11 +357,11 @@ impl KeyProvider for SoftwareProvider {
             if material.len() != MATERIAL_LEN {
                 return Err(CryptoError::InvalidInput("symmetric key material must be 32 bytes"));
             }
-            let sealed = self.root.seal(material.as_bytes(), &Self::material_aad(&key_id, &material_id))?;
+            let sealed = self.root.load().seal(material.as_bytes(), &Self::material_aad(&key_id, &material_id))?;
             return Ok((StoredMaterial(sealed), material_id));
         }
         keytypes::check_imported_material(spec, material).map_err(CryptoError::InvalidInput)?;
-        let sealed = self.root.seal(material.as_bytes(), &Self::typed_material_aad(spec, &key_id, &material_id))?;
+        let sealed = self.root.load().seal(material.as_bytes(), &Self::typed_material_aad(spec, &key_id, &material_id))?;
         Ok((StoredMaterial(sealed), material_id))
     }
 }

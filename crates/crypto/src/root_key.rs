@@ -253,10 +253,29 @@ impl RootKey {
         self
     }
 
+    /// A second copy of this key (with its previous generation and its
+    /// material-id key), zeroized on drop as this one is: a running server
+    /// swapping its key (online `rotate-root`) builds the next key from the
+    /// one requests still hold.
+    pub fn duplicate(&self) -> Result<RootKey, CryptoError> {
+        let mut copy = RootKey::new((*self.key).clone())?.with_generation(self.generation);
+        copy.previous = match &self.previous {
+            Some(previous) => Some(Box::new(previous.duplicate()?)),
+            None => None,
+        };
+        copy.material_digest_key = self.material_digest_key.clone();
+        Ok(copy)
+    }
+
     /// This key alone, the previous generation dropped (zeroized).
     pub fn without_previous(mut self) -> RootKey {
         self.previous = None;
         self
+    }
+
+    /// The key of the previous generation kept for reading, if any.
+    pub fn previous(&self) -> Option<&RootKey> {
+        self.previous.as_deref()
     }
 
     /// The generation this key keeps for reading, if any.

@@ -236,7 +236,7 @@ fn debug_never_shows_key_material() {
 fn the_provider_seals_material_per_spec_and_parses_it_once() {
     use std::sync::Arc;
     use trent_crypto::{KeyProvider, RootKey, SecretBytes, SoftwareProvider};
-    let root = Arc::new(RootKey::from_bytes(SecretBytes::new(vec![9u8; 32])).unwrap());
+    let root = Arc::new(RootKey::from_bytes(SecretBytes::new(vec![9u8; 32])).unwrap().into());
     let provider = SoftwareProvider::new(root);
     let id = uuid::Uuid::new_v4();
     let (stored, material_id) = provider.generate_key(id, KeySpec::EccNistP256).unwrap();

@@ -9,7 +9,7 @@ use trent_crypto::{
 use uuid::Uuid;
 
 fn provider(byte: u8) -> SoftwareProvider {
-    SoftwareProvider::new(std::sync::Arc::new(RootKey::from_bytes(SecretBytes::new(vec![byte; 32])).unwrap()))
+    SoftwareProvider::new(std::sync::Arc::new(RootKey::from_bytes(SecretBytes::new(vec![byte; 32])).unwrap().into()))
 }
 
 fn ctx(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use trent_crypto::{KeyProvider, RootKey};
+use trent_crypto::{KeyProvider, LiveRootKey};
 use trent_store::Store;
 
 use crate::clock::Clock;
@@ -21,7 +21,8 @@ pub enum AuthMode {
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub provider: Arc<dyn KeyProvider>,
-    pub root_key: Arc<RootKey>,
+    /// Swapped by an online root rotation (`crate::seal::online`).
+    pub root_key: Arc<LiveRootKey>,
     pub clock: Arc<dyn Clock>,
     pub auth: AuthMode,
     /// Keys' last uses, noted in memory and written in batches.

@@ -106,7 +106,7 @@ async fn lookup(state: &AppState, auth: &Authorization) -> Result<(Principal, Ar
     // An inactive key is refused exactly like an unknown one, as AWS does.
     let key = state.store.get_access_key(&auth.access_key_id).await?.filter(|k| k.active).ok_or_else(unknown)?;
     let principal = state.store.get_principal(&key.principal_arn).await?.ok_or_else(unknown)?;
-    let signing_key = signing_keys::signing_key(&key.sealed_secret, auth, || credentials::unseal_secret(&state.root_key, &key))?;
+    let signing_key = signing_keys::signing_key(&key.sealed_secret, auth, || credentials::unseal_secret(&state.root_key.load(), &key))?;
     // A stored principal whose ARN is not a root or user of its account acts as nobody.
     let principal = Principal::from_arn(&principal.arn).filter(|p| p.account_id == principal.account_id).ok_or_else(unknown)?;
     Ok((principal, signing_key))
@@ -117,7 +117,7 @@ async fn lookup(state: &AppState, auth: &Authorization) -> Result<(Principal, Ar
 /// role must still exist (deleting a role ends its sessions at once).
 async fn session_lookup(state: &AppState, req: &Request<'_>, auth: &Authorization) -> Result<(Principal, Arc<hmac::Key>), KmsError> {
     let token = req.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("x-amz-security-token")).map(|(_, v)| v.as_str()).ok_or_else(invalid_token)?;
-    let session = session::open(&state.root_key, token).filter(|s| s.access_key_id == auth.access_key_id).ok_or_else(invalid_token)?;
+    let session = session::open(&state.root_key.load(), token).filter(|s| s.access_key_id == auth.access_key_id).ok_or_else(invalid_token)?;
     if state.clock.now_millis() >= session.expires_at {
         return Err(Error::ExpiredToken.into());
     }

@@ -125,7 +125,7 @@ pub async fn run(options: ExplainOptions) -> Result<(), crate::serve::ServeError
     let store = crate::serve::open_store(&options.store, dir).await?;
     let root_key = crate::seal::open::open_for_operator(store.as_ref(), dir, false).await.map_err(setup("root key"))?;
     let root_key = crate::seal::generation::adopt(store.as_ref(), root_key).await.map_err(setup("root key"))?;
-    let root_key = Arc::new(root_key);
+    let root_key = Arc::new(trent_crypto::LiveRootKey::new(root_key));
     let state = Arc::new(AppState {
         store,
         provider: Arc::new(trent_crypto::SoftwareProvider::new(root_key.clone())),

@@ -312,11 +312,11 @@ async fn serve(
     let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok());
     // Trent's own admin call (see authz::explain) shares the endpoint and its SigV4.
     let admin = target == Some(crate::authz::explain::ADMIN_TARGET);
-    let seal = target == Some(crate::seal::http::SEAL_TARGET);
+    let seal = crate::seal::http::admin_event(target);
     let operation = if admin {
         "ExplainAuthorization"
-    } else if seal {
-        crate::seal::http::SEAL_EVENT
+    } else if let Some(event) = seal {
+        event
     } else {
         protocol::operation(target)?
     };
@@ -338,8 +338,8 @@ async fn serve(
     let (principal, via_service) = crate::authz::via::forwarded(&state, principal, &signed).await?;
     trail.principal = Some(principal.clone());
     trail.region = Some(region.clone());
-    if seal {
-        return crate::seal::http::seal_call(&state, &principal).await;
+    if seal.is_some() {
+        return crate::seal::http::admin_call(target, &state, &principal, body).await;
     }
     if admin {
         let ctx = Ctx { state, principal, region, request_id: request_id.to_owned(), event_id: trail.event_id.clone(), audit: audit::Notes::default(), authz: Default::default() };

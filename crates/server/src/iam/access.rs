@@ -112,9 +112,9 @@ mod tests {
     use crate::state::{AppState, AuthMode};
 
     fn ctx(store: Arc<SqliteStore>, arn: &str) -> Ctx {
-        let root_key = Arc::new(RootKey::from_bytes(trent_crypto::random_secret(32).unwrap()).unwrap());
+        let root_key = Arc::new(trent_crypto::LiveRootKey::new(RootKey::from_bytes(trent_crypto::random_secret(32).unwrap()).unwrap()));
         let clock: Arc<ManualClock> = Arc::new(ManualClock::new(0));
-        let audit = Arc::new(crate::audit::Audit::in_temp_dir(&root_key, clock.clone()));
+        let audit = Arc::new(crate::audit::Audit::in_temp_dir(&root_key.load(), clock.clone()));
         let state = AppState { store, provider: Arc::new(SoftwareProvider::new(root_key.clone())), root_key, clock, auth: AuthMode::Secure, usage: Default::default(), audit, trusted_services: Vec::new(), key_stores: Arc::new(crate::keystores::runtime::KeyStoreRuntime::new(std::path::Path::new("/nonexistent"))), regions: Default::default(), sealer: std::sync::Weak::new(), throttle: None };
         Ctx { state: Arc::new(state), principal: Principal::from_arn(arn).unwrap(), region: "us-east-1".into(), request_id: "test".into(), event_id: "test".into(), audit: Default::default(), authz: Default::default() }
     }

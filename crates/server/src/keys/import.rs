@@ -89,13 +89,13 @@ pub fn seal_token(ctx: &OpCtx<'_>, key: &Authorized<KeyRecord>, algorithm: Wrapp
     let key_id = crate::keys::reference::key_id_bytes(&key.key_id).ok_or_else(|| KmsError::internal("stored key id is malformed"))?;
     let expires_at = ctx.now() + TOKEN_LIFETIME_MILLIS;
     let public_key = wrapping_key.public_key_der()?;
-    let token = ImportToken { key_id, algorithm, expires_at, wrapping_key }.seal(&ctx.state().root_key, &key.region)?;
+    let token = ImportToken { key_id, algorithm, expires_at, wrapping_key }.seal(&ctx.state().root_key.load(), &key.region)?;
     Ok((token, public_key, expires_at))
 }
 
 /// ImportKeyMaterial: the token a request brings, if it was made for the key.
 pub fn open_token(ctx: &OpCtx<'_>, key: &Authorized<KeyRecord>, token: &[u8], now: Millis) -> Result<ImportToken, KmsError> {
-    ImportToken::open(&ctx.state().root_key, token, &key.key_id, &key.region, now)
+    ImportToken::open(&ctx.state().root_key.load(), token, &key.key_id, &key.region, now)
 }
 
 /// ImportKeyMaterial: unwraps `wrapped` with the token's wrapping key and

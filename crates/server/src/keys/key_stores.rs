@@ -438,11 +438,11 @@ async fn on_token<T: Send + 'static>(
 }
 
 fn seal_password(state: &AppState, id: &str, password: &SecretString) -> Result<Vec<u8>, KmsError> {
-    Ok(state.root_key.seal(password.expose().as_bytes(), &password_aad(id))?)
+    Ok(state.root_key.load().seal(password.expose().as_bytes(), &password_aad(id))?)
 }
 
 fn unseal_password(state: &AppState, store: &CustomKeyStoreRecord) -> Result<AuthPin, KmsError> {
-    let pin = state.root_key.unseal(&store.sealed_password, &password_aad(&store.id))?;
+    let pin = state.root_key.load().unseal(&store.sealed_password, &password_aad(&store.id))?;
     let text = std::str::from_utf8(pin.as_bytes()).map_err(|_| KmsError::internal("a key store password is not UTF-8"))?;
     Ok(AuthPin::from(text.to_owned()))
 }

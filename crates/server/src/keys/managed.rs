@@ -269,9 +269,9 @@ mod tests {
             let alias = AliasRecord { account_id: ACCOUNT.into(), region: "us-east-1".into(), alias_name: name.into(), target_key_id: target.clone(), created_at: 0, updated_at: 0 };
             store.insert_alias(&alias).await.unwrap();
         }
-        let root_key = Arc::new(RootKey::from_bytes(trent_crypto::random_secret(32).unwrap()).unwrap());
+        let root_key = Arc::new(trent_crypto::LiveRootKey::new(RootKey::from_bytes(trent_crypto::random_secret(32).unwrap()).unwrap()));
         let clock: Arc<ManualClock> = Arc::new(ManualClock::new(0));
-        let audit = Arc::new(crate::audit::Audit::in_temp_dir(&root_key, clock.clone()));
+        let audit = Arc::new(crate::audit::Audit::in_temp_dir(&root_key.load(), clock.clone()));
         let state = Arc::new(AppState { store, provider: Arc::new(SoftwareProvider::new(root_key.clone())), root_key, clock, auth: AuthMode::Secure, usage: Default::default(), audit, trusted_services: Vec::new(), key_stores: Arc::new(crate::keystores::runtime::KeyStoreRuntime::new(std::path::Path::new("/nonexistent"))), regions: Default::default(), sealer: std::sync::Weak::new(), throttle: None });
         let ctx = || crate::state::Ctx {
             state: state.clone(),

@@ -219,9 +219,9 @@ fn uri_in_use(endpoint: &str, path: &str) -> KmsError {
 }
 
 fn seal_secret(state: &AppState, id: &str, secret: &SecretString) -> Result<Vec<u8>, KmsError> {
-    Ok(state.root_key.seal(secret.expose().as_bytes(), &[SECRET_AAD, id.as_bytes()].concat())?)
+    Ok(state.root_key.load().seal(secret.expose().as_bytes(), &[SECRET_AAD, id.as_bytes()].concat())?)
 }
 
 pub(super) fn unseal_secret(state: &AppState, store: &CustomKeyStoreRecord) -> Result<trent_crypto::SecretBytes, KmsError> {
-    Ok(state.root_key.unseal(&store.sealed_password, &[SECRET_AAD, store.id.as_bytes()].concat())?)
+    Ok(state.root_key.load().unseal(&store.sealed_password, &[SECRET_AAD, store.id.as_bytes()].concat())?)
 }

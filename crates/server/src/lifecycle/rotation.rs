@@ -62,7 +62,7 @@ mod tests {
 
     async fn setup(period_days: i32) -> (SqliteStore, Arc<dyn KeyProvider>, ManualClock) {
         let store = SqliteStore::open_in_memory().unwrap();
-        let provider: Arc<dyn KeyProvider> = Arc::new(SoftwareProvider::new(Arc::new(RootKey::from_bytes(trent_crypto::random_secret(32).unwrap()).unwrap())));
+        let provider: Arc<dyn KeyProvider> = Arc::new(SoftwareProvider::new(Arc::new(RootKey::from_bytes(trent_crypto::random_secret(32).unwrap()).unwrap().into())));
         let (key, material) = trent_store::conformance::sample_key("111122223333", KEY);
         store.insert_key(&key, &material).await.unwrap();
         let mut key = store.get_key(KEY, "us-east-1").await.unwrap().unwrap();

@@ -2,7 +2,8 @@
 //! what a service does by itself. Written to the signed log, so only
 //! while unsealed: the unseal's event once the log is open again (with the
 //! failed attempts made while sealed), the seal's as the admin call's own
-//! request event (`TrentAdmin.Seal`). Failed attempts while sealed can
+//! request event (`TrentAdmin.Seal`). An online root key rotation's
+//! steps too. Failed attempts while sealed can
 //! only go to the server's log: the audit signing key is sealed too.
 
 use serde_json::{json, Value};
@@ -11,22 +12,34 @@ use super::config::SealConfig;
 
 /// `generation`: the root key generation opened (`trent operator rotate-root`).
 pub fn unsealed(config: &SealConfig, generation: u32, failed_attempts: u32, at: i64) -> Value {
+    service_event("TrentUnseal", json!({ "sealMode": config.mode(), "rootKeyGeneration": generation, "failedAttemptsWhileSealed": failed_attempts }), "not evaluated: the root of trust was opened", at)
+}
+
+/// A step of an online root key rotation (`TrentAdmin.RotateRoot`):
+/// `TrentRootRotationStarted`, `...Finished` or `...Failed`, with `details`
+/// (the generations, values resealed, the error). The operator's call that
+/// started it is its own request event.
+pub fn rotation(name: &str, details: Value, at: i64) -> Value {
+    service_event(name, details, "not evaluated: the server rotating its root key", at)
+}
+
+fn service_event(name: &str, details: Value, reason: &str, at: i64) -> Value {
     json!({
         "eventVersion": "1.11",
         "userIdentity": { "type": "AWSService", "invokedBy": "trent" },
         "eventTime": crate::audit::event::format_time(at),
         "eventSource": "kms.amazonaws.com",
-        "eventName": "TrentUnseal",
+        "eventName": name,
         "sourceIPAddress": "trent",
         "userAgent": "trent",
         "requestParameters": null,
         "responseElements": null,
-        "additionalEventData": { "sealMode": config.mode(), "rootKeyGeneration": generation, "failedAttemptsWhileSealed": failed_attempts },
+        "additionalEventData": details,
         "eventID": uuid::Uuid::new_v4().to_string(),
         "readOnly": false,
         "eventType": "AwsServiceEvent",
         "managementEvent": true,
         "eventCategory": "Management",
-        "trentAuthorizationReason": "not evaluated: the root of trust was opened",
+        "trentAuthorizationReason": reason,
     })
 }

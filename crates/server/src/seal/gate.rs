@@ -60,6 +60,8 @@ pub struct Gate {
     starter: Starter,
     pending: tokio::sync::Mutex<Pending>,
     tamper: Tamper,
+    /// This server's online root key rotation (`super::online`).
+    rotation: super::online::SharedStatus,
     me: Weak<Gate>,
 }
 
@@ -71,6 +73,7 @@ impl Gate {
             tamper: Tamper::new(tamper, starter.store.clone(), starter.clock.clone()),
             starter,
             pending: tokio::sync::Mutex::new(Pending { shares: Vec::new(), tasks: Vec::new() }),
+            rotation: Arc::new(std::sync::Mutex::new(super::online::Status::IDLE)),
             me: me.clone(),
         })
     }
@@ -84,6 +87,24 @@ impl Gate {
     /// Whether the server is sealed (for `/health`: cheap, no lock).
     pub fn is_sealed(&self) -> bool {
         self.state.load().is_none()
+    }
+
+    pub fn starter(&self) -> &Starter {
+        &self.starter
+    }
+
+    pub fn rotation(&self) -> super::online::SharedStatus {
+        self.rotation.clone()
+    }
+
+    pub fn rotation_status(&self) -> super::online::Status {
+        self.rotation.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Background work of the unsealed state, stopped when sealing (an
+    /// online rotation: each of its steps is durable, a rerun resumes).
+    pub async fn track(&self, task: JoinHandle<()>) {
+        self.pending.lock().await.tasks.push(task);
     }
 
     pub fn config(&self) -> Arc<SealConfig> {
@@ -118,7 +139,7 @@ impl Gate {
         // The key-file mode has nothing to unseal: its start is not an event.
         let config = self.config.load_full();
         if !matches!(*config, SealConfig::File) {
-            let event = super::events::unsealed(&config, started.state.root_key.generation(), failures, started.state.clock.now_millis());
+            let event = super::events::unsealed(&config, started.state.root_key.load().generation(), failures, started.state.clock.now_millis());
             if let Err(e) = started.state.audit.record(&event, true).await {
                 tracing::error!(error = %e, "the unseal's audit event could not be written");
             }
@@ -230,6 +251,13 @@ impl Gate {
         };
         for task in pending.tasks.drain(..) {
             task.abort();
+        }
+        // An aborted rotation is no longer running; calling it again resumes it.
+        {
+            let mut rotation = self.rotation.lock().unwrap_or_else(|e| e.into_inner());
+            if rotation.state == "RUNNING" {
+                *rotation = super::online::Status::IDLE;
+            }
         }
         pending.shares.clear();
         tracing::info!("sealed: refusing requests; the root key goes when the requests in flight end");

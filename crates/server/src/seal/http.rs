@@ -10,6 +10,9 @@
 //! - `TrentAdmin.Seal` on `POST /` (SigV4, as every KMS call): seals. Only
 //!   the deployment's operator may: the first admin (`user/admin`) or the
 //!   root of the account `trent serve` made first.
+//! - `TrentAdmin.RotateRoot` and `TrentAdmin.RotateRootStatus`: the
+//!   online root key rotation (`super::online::call`), for the same
+//!   operator only.
 //! - While sealed, every other request is refused with a retryable
 //!   server fault (see [`sealed`]).
 
@@ -110,15 +113,44 @@ pub fn sealed(headers: &HeaderMap) -> Response {
     response
 }
 
-/// `TrentAdmin.Seal`, after SigV4 authentication.
-pub async fn seal_call(state: &AppState, principal: &Principal) -> Result<serde_json::Value, KmsError> {
+/// Trent's admin calls on the KMS endpoint: the target's audit event
+/// name, if `target` is one of them.
+pub fn admin_event(target: Option<&str>) -> Option<&'static str> {
+    use super::online::call::{ROTATE_EVENT, ROTATE_TARGET, STATUS_EVENT, STATUS_TARGET};
+    match target? {
+        SEAL_TARGET => Some(SEAL_EVENT),
+        ROTATE_TARGET => Some(ROTATE_EVENT),
+        STATUS_TARGET => Some(STATUS_EVENT),
+        _ => None,
+    }
+}
+
+/// One of [`admin_event`]'s calls, after SigV4 authentication.
+pub async fn admin_call(target: Option<&str>, state: &std::sync::Arc<AppState>, principal: &Principal, body: &[u8]) -> Result<serde_json::Value, KmsError> {
+    use super::online::call;
+    match target {
+        Some(call::ROTATE_TARGET) => call::rotate_call(state, principal, body).await,
+        Some(call::STATUS_TARGET) => call::status_call(state, principal).await,
+        _ => seal_call(state, principal).await,
+    }
+}
+
+/// Refuses anyone but the deployment's operator: the first admin
+/// (`user/admin`) or the root of the account `trent serve` made first.
+pub async fn require_operator(state: &AppState, principal: &Principal, what: &str) -> Result<(), KmsError> {
     let operator = state.store.get_setting(OPERATOR_ACCOUNT).await?.and_then(|v| String::from_utf8(v).ok());
     let allowed = operator.is_some_and(|account| {
         principal.account_id == account && (principal.kind == PrincipalKind::Root || principal.kind == PrincipalKind::User("admin".to_owned()))
     });
     if !allowed {
-        return Err(KmsError::new(ErrorCode::AccessDenied, format!("User: {} is not allowed to seal Trent: only the deployment's first admin or its account's root may", principal.arn)));
+        return Err(KmsError::new(ErrorCode::AccessDenied, format!("User: {} is not allowed to {what} Trent: only the deployment's first admin or its account's root may", principal.arn)));
     }
+    Ok(())
+}
+
+/// `TrentAdmin.Seal`, after SigV4 authentication.
+pub async fn seal_call(state: &AppState, principal: &Principal) -> Result<serde_json::Value, KmsError> {
+    require_operator(state, principal, "seal").await?;
     let gate = state.sealer.upgrade().ok_or_else(|| KmsError::internal("no seal gate"))?;
     let sealed_now = gate.seal().await.map_err(|e| KmsError::new(ErrorCode::Conflict, e))?;
     Ok(json!({ "sealed": true, "changed": sealed_now }))

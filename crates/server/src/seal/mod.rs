@@ -19,6 +19,8 @@
 //! - [`generation`]: which root key generation the store is under, and
 //!   the rotation in progress, at every open.
 //! - [`rotate`]: `trent operator rotate-root`: a new root key.
+//! - [`online`]: the same, done by the running server while it serves
+//!   (`TrentAdmin.RotateRoot`, `rotate-root --endpoint`).
 
 pub mod config;
 pub mod events;
@@ -28,6 +30,7 @@ pub mod http;
 pub mod init;
 pub mod kms;
 pub mod open;
+pub mod online;
 pub mod operator;
 pub mod pkcs11;
 pub mod recipients;

@@ -25,7 +25,8 @@ pub enum OperatorCommand {
     /// on the data directory and store; key material is untouched.
     Rekey(Box<super::rekey::RekeyOptions>),
     /// Replace the root key with a new one and reseal every stored secret
-    /// under it, offline (the server stopped), resumable.
+    /// under it: offline (the server stopped), or online with `--endpoint`
+    /// (the server rotates while serving); resumable.
     RotateRoot(super::rotate::RotateOptions),
 }
 

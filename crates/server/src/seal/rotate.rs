@@ -2,9 +2,10 @@
 //! (the next *generation*) and reseals every value sealed under it, in
 //! batches, resumably (docs/root-of-trust.md).
 //!
-//! Offline, on the data directory and the store, with the server stopped
-//! (it takes the data directory's lock, which `trent serve` holds): a
-//! running server would go on sealing under the key being retired.
+//! Offline (this module's [`run`]), on the data directory and the store,
+//! with the server stopped (it takes the data directory's lock, which
+//! `trent serve` holds); or online, by the running server itself
+//! ([`super::online`], `--endpoint`), which uses the steps below.
 //!
 //! The steps, each durable before the next, so a crash anywhere leaves a
 //! deployment that starts and reads everything, and a rerun resumes:
@@ -40,7 +41,8 @@ use std::sync::Arc;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use trent_crypto::seal::{self, Argon2Cost, Kek};
-use trent_crypto::{CryptoError, RootKey, SoftwareProvider};
+use trent_crypto::{CryptoError, LiveRootKey, RootKey, SoftwareProvider};
+use trent_crypto::SecretBytes;
 use trent_store::{SealedColumn, SealedValue, Store, StoreError};
 
 use super::config::{self, SealConfig};
@@ -69,10 +71,27 @@ pub struct RotateOptions {
     /// Values resealed per transaction.
     #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub batch_size: u32,
+    #[command(flatten)]
+    pub online: OnlineOptions,
+}
+
+/// Online: a running server rotates its own root key while serving.
+#[derive(clap::Args, Debug)]
+pub struct OnlineOptions {
+    /// The running server, `http://HOST:PORT`: rotate online, signed as
+    /// the operator (credentials as `trent operator seal` takes them).
+    #[arg(long)]
+    pub endpoint: Option<String>,
+    /// The Region to sign for.
+    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
+    pub region: String,
+    /// The shared credentials file's profile.
+    #[arg(long, env = "AWS_PROFILE", default_value = "default")]
+    pub profile: String,
 }
 
 /// How to wrap a new root key as the current configuration wraps the old.
-enum Rewrap {
+pub(super) enum Rewrap {
     File,
     Passphrase { kek: Kek, salt: Vec<u8>, cost: Argon2Cost },
     Shamir { kek: Kek, shares: u8, threshold: u8 },
@@ -81,6 +100,9 @@ enum Rewrap {
 }
 
 pub async fn run(options: RotateOptions) -> Result<(), String> {
+    if let Some(endpoint) = &options.online.endpoint {
+        return super::online::client::run(endpoint, &options).await;
+    }
     let dir = &options.data_dir;
     if !dir.is_dir() {
         return Err(format!("{} is not a data directory", dir.display()));
@@ -95,7 +117,8 @@ pub async fn run(options: RotateOptions) -> Result<(), String> {
     let key_file = dir.join("root.key");
     let current = config::load_exact(store).await?;
     let current_config = current.as_ref().map_or(SealConfig::File, |(c, _)| c.clone());
-    let (opened, rewrap) = open_current(&current_config, &key_file, &options).await?;
+    let secret = Secret::read(&current_config, &options.passphrase)?;
+    let (opened, rewrap) = open_current(&current_config, &key_file, secret, &options.pin).await?;
     let root = generation::adopt(store, opened).await?;
 
     let root = match (root.previous_generation(), generation::load_rotation(store).await?) {
@@ -109,18 +132,19 @@ pub async fn run(options: RotateOptions) -> Result<(), String> {
             println!("Finished the rotation to root key generation {} (only its record was left).", stale.to);
             return Ok(());
         }
-        (None, None) => start(store, root).await?,
+        (None, None) => {
+            let root = start(store, &root).await?;
+            println!("Started the rotation to root key generation {}.", root.generation());
+            root
+        }
     };
     crash_point("started");
-    let root = Arc::new(root);
-    let moved = reseal_store(store, &root, options.batch_size as usize).await?;
-    reseal_audit_key(dir, &root)?;
-    let left = count_old(store, &root).await?;
-    if left > 0 {
-        return Err(format!("{left} values changed while resealing (is another process writing to this store?): nothing is lost; run rotate-root again"));
-    }
+    let live = Arc::new(LiveRootKey::new(root));
+    // Nothing else writes (the lock): one pass must leave nothing behind.
+    let moved = reseal_all(store, dir, &live, options.batch_size as usize, 1).await?;
     crash_point("resealed");
-    let root = Arc::try_unwrap(root).map_err(|_| "the root key is still in use".to_owned())?;
+    let root = live.load().duplicate().map_err(|e| e.to_string())?;
+    drop(live);
     let root = commit(store, &key_file, root, rewrap, current.as_ref().map(|(_, b)| b.as_slice())).await?;
     crash_point("committed");
     if let Some((_, bytes)) = generation::load_rotation(store).await? {
@@ -135,7 +159,8 @@ pub async fn run(options: RotateOptions) -> Result<(), String> {
 }
 
 /// Steps 1 and 2: the material-id key kept, the new key made and recorded.
-async fn start(store: &dyn Store, old: RootKey) -> Result<RootKey, String> {
+/// Returns the new key holding (a copy of) `old` to read with.
+pub(super) async fn start(store: &dyn Store, old: &RootKey) -> Result<RootKey, String> {
     let e = |e: CryptoError| e.to_string();
     if store.get_setting(DIGEST_SETTING).await.map_err(|e| e.to_string())?.is_none() {
         let sealed = old.seal_material_digest_key(DIGEST_AAD).map_err(e)?;
@@ -143,13 +168,12 @@ async fn start(store: &dyn Store, old: RootKey) -> Result<RootKey, String> {
     }
     let to = old.generation().checked_add(1).ok_or("no root key generation is left")?;
     let new = RootKey::generate().map_err(e)?.with_generation(to);
-    let sealed = new.seal_under(&old, ROTATION_AAD).map_err(e)?;
+    let sealed = new.seal_under(old, ROTATION_AAD).map_err(e)?;
     let rotation = Rotation { from: old.generation(), to, root: B64.encode(sealed) };
     let json = serde_json::to_vec(&rotation).map_err(|e| e.to_string())?;
     insert_once(store, ROTATION_SETTING, &json).await?;
-    println!("Started the rotation to root key generation {to}.");
     // Read back as every other opener will: the key the record holds.
-    generation::adopt(store, old).await
+    generation::adopt(store, old.duplicate().map_err(e)?).await
 }
 
 async fn insert_once(store: &dyn Store, name: &str, value: &[u8]) -> Result<(), String> {
@@ -160,8 +184,29 @@ async fn insert_once(store: &dyn Store, name: &str, value: &[u8]) -> Result<(), 
     }
 }
 
+/// Step 3: everything resealed under `root`'s current generation, then
+/// checked, up to `passes` times (a running server's requests in flight
+/// may still write a value sealed under the old key); an error if anything
+/// is left. Returns how many values were resealed.
+pub(super) async fn reseal_all(store: &dyn Store, dir: &Path, root: &Arc<LiveRootKey>, batch: usize, passes: u32) -> Result<usize, String> {
+    let mut moved = 0;
+    for pass in 1..=passes {
+        moved += reseal_store(store, root, batch).await?;
+        reseal_audit_key(dir, &root.load())?;
+        let left = count_old(store, &root.load()).await?;
+        if left == 0 {
+            return Ok(moved);
+        }
+        if pass == passes {
+            return Err(format!("{left} values changed while resealing (is another process writing to this store?): nothing is lost; run rotate-root again"));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    Ok(moved)
+}
+
 /// Step 3 for the store: every column, batch by batch, then the settings.
-async fn reseal_store(store: &dyn Store, root: &Arc<RootKey>, batch: usize) -> Result<usize, String> {
+async fn reseal_store(store: &dyn Store, root: &Arc<LiveRootKey>, batch: usize) -> Result<usize, String> {
     let provider = SoftwareProvider::new(root.clone());
     let mut moved = 0;
     for column in SealedColumn::ALL {
@@ -171,8 +216,9 @@ async fn reseal_store(store: &dyn Store, root: &Arc<RootKey>, batch: usize) -> R
             let Some(last) = page.last() else { break };
             after = Some(last.id.clone());
             let mut changes = Vec::new();
+            let key = root.load();
             for value in &page {
-                if let Some(new) = reseal_value(column, root, &provider, value).map_err(|e| format!("{column:?} {:?}: {e}", value.id))? {
+                if let Some(new) = reseal_value(column, &key, &provider, value).map_err(|e| format!("{column:?} {:?}: {e}", value.id))? {
                     changes.push((value.clone(), new));
                 }
             }
@@ -184,7 +230,7 @@ async fn reseal_store(store: &dyn Store, root: &Arc<RootKey>, batch: usize) -> R
     }
     for (name, aad) in [(crate::auth::root_check::SETTING, crate::auth::root_check::AAD), (DIGEST_SETTING, DIGEST_AAD)] {
         let Some(old) = store.get_setting(name).await.map_err(|e| e.to_string())? else { continue };
-        if let Some(new) = root.reseal(&old, aad).map_err(|e| format!("{name}: {e}"))? {
+        if let Some(new) = root.load().reseal(&old, aad).map_err(|e| format!("{name}: {e}"))? {
             if !store.replace_setting(name, &old, &new).await.map_err(|e| e.to_string())? {
                 return Err(format!("{name} changed while resealing: run rotate-root again"));
             }
@@ -265,7 +311,7 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 /// Step 4: the configuration records the new key.
-async fn commit(store: &dyn Store, key_file: &Path, mut root: RootKey, rewrap: Rewrap, old: Option<&[u8]>) -> Result<RootKey, String> {
+pub(super) async fn commit(store: &dyn Store, key_file: &Path, mut root: RootKey, rewrap: Rewrap, old: Option<&[u8]>) -> Result<RootKey, String> {
     let e = |e: CryptoError| e.to_string();
     let new_config = match rewrap {
         Rewrap::File => return root.replace_key_file(key_file).map(|()| root).map_err(e),
@@ -289,18 +335,38 @@ async fn commit(store: &dyn Store, key_file: &Path, mut root: RootKey, rewrap: R
 }
 
 /// Step 5.
-async fn finish(store: &dyn Store, record: &[u8]) -> Result<(), String> {
+pub(super) async fn finish(store: &dyn Store, record: &[u8]) -> Result<(), String> {
     store.delete_setting(ROTATION_SETTING, record).await.map_err(|e| format!("removing the rotation record: {e}"))?;
     Ok(())
 }
 
-/// Opens the current root key as `trent serve` would (Shamir: K shares on
-/// standard input), keeping what wraps a new key the same way.
-async fn open_current(config: &SealConfig, key_file: &Path, options: &RotateOptions) -> Result<(RootKey, Rewrap), String> {
+/// What the operator gives to open the current root key: the passphrase
+/// or K Shamir shares (nothing in the other modes).
+pub(super) enum Secret {
+    None,
+    Passphrase(SecretBytes),
+    Shares(Vec<SecretBytes>),
+}
+
+impl Secret {
+    /// As `trent serve` takes them: the passphrase (file, environment or
+    /// prompt), K shares on standard input.
+    pub(super) fn read(config: &SealConfig, passphrase: &PassphraseSource) -> Result<Secret, String> {
+        Ok(match config {
+            SealConfig::Passphrase { .. } => Secret::Passphrase(passphrase.read(false)?),
+            SealConfig::Shamir { threshold, .. } => Secret::Shares(super::rekey::read_shares(*threshold)?),
+            _ => Secret::None,
+        })
+    }
+}
+
+/// Opens the current root key as `trent serve` would, with `secret`,
+/// keeping what wraps a new key the same way.
+pub(super) async fn open_current(config: &SealConfig, key_file: &Path, secret: Secret, pin: &PinSource) -> Result<(RootKey, Rewrap), String> {
     match config {
         SealConfig::File => Ok((RootKey::load(key_file).map_err(|e| e.to_string())?, Rewrap::File)),
         SealConfig::Passphrase { wrapped_root, salt, memory_kib, iterations, parallelism } => {
-            let passphrase = options.passphrase.read(false)?;
+            let Secret::Passphrase(passphrase) = secret else { return Err("a passphrase deployment: give its passphrase".to_owned()) };
             let cost = Argon2Cost { memory_kib: *memory_kib, iterations: *iterations, parallelism: *parallelism };
             let salt = config::decode(salt)?;
             let wrapped = config::decode(wrapped_root)?;
@@ -310,22 +376,22 @@ async fn open_current(config: &SealConfig, key_file: &Path, options: &RotateOpti
             Ok((root, Rewrap::Passphrase { kek, salt, cost }))
         }
         SealConfig::Shamir { wrapped_root, shares, threshold } => {
-            let given = super::rekey::read_shares(*threshold)?;
+            let Secret::Shares(given) = secret else { return Err(format!("a shamir deployment: give {threshold} of its shares")) };
             let wrapped = config::decode(wrapped_root)?;
             let kek = seal::combine(&given, *threshold).map_err(|e| e.to_string())?;
             let root = seal::unwrap(&wrapped, &kek, seal::SHAMIR_AAD).map_err(|_| "these shares do not open this deployment's root key".to_owned())?;
             Ok((root, Rewrap::Shamir { kek, shares: *shares, threshold: *threshold }))
         }
         c @ SealConfig::Pkcs11 { .. } => {
-            let (c2, pin) = (c.clone(), options.pin.clone());
-            let root = tokio::task::spawn_blocking(move || super::pkcs11::open(&c2, &pin)).await.map_err(|e| e.to_string())??;
-            Ok((root, Rewrap::Pkcs11(c.clone(), options.pin.clone())))
+            let (c2, pin2) = (c.clone(), pin.clone());
+            let root = tokio::task::spawn_blocking(move || super::pkcs11::open(&c2, &pin2)).await.map_err(|e| e.to_string())??;
+            Ok((root, Rewrap::Pkcs11(c.clone(), pin.clone())))
         }
         c @ SealConfig::Kms { endpoint, region, key_id, .. } => Ok((super::kms::open(c).await?, Rewrap::Kms { endpoint: endpoint.clone(), region: region.clone(), key_id: key_id.clone() })),
     }
 }
 
-fn crash_point(step: &str) {
+pub(super) fn crash_point(step: &str) {
     if std::env::var(TEST_CRASH_ENV).is_ok_and(|at| at == step) {
         eprintln!("{TEST_CRASH_ENV}={step}: stopping here");
         // kill -9 itself: nothing after this point runs, nothing is flushed.

@@ -50,7 +50,7 @@ pub async fn seed_user(state: &AppState, account: &str, seed: &SeedUser) -> Resu
         doc.inline.insert(POLICY_NAME.to_owned(), p.clone());
     }
     let user = EntityRecord { account_id: account.to_owned(), kind: EntityKind::User, name: seed.name.clone(), arn: arn.clone(), created_at: now, doc: doc.to_json().map_err(|e| e.message)?, row_version: 1 };
-    let sealed = seal_secret(&state.root_key, id, &seed.secret_access_key.0).map_err(|e| e.internal.or(e.message).unwrap_or_default())?;
+    let sealed = seal_secret(&state.root_key.load(), id, &seed.secret_access_key.0).map_err(|e| e.internal.or(e.message).unwrap_or_default())?;
     let key = AccessKeyRecord { access_key_id: id.clone(), principal_arn: arn, sealed_secret: sealed, created_at: now, active: true };
     if let Err(e) = store.insert_entity(&user, Some(&key)).await {
         // Another node seeding the same database may have made it first.
@@ -74,7 +74,7 @@ async fn compare(state: &AppState, existing: &EntityRecord, policy: Option<&str>
     let Some(key) = key.filter(|k| k.principal_arn == existing.arn) else {
         return Err(format!("the user exists without the access key {}", seed.access_key_id));
     };
-    let secret = unseal_secret(&state.root_key, &key).map_err(|e| e.internal.or(e.message).unwrap_or_default())?;
+    let secret = unseal_secret(&state.root_key.load(), &key).map_err(|e| e.internal.or(e.message).unwrap_or_default())?;
     if aws_lc_rs::constant_time::verify_slices_are_equal(secret.as_bytes(), seed.secret_access_key.0.as_bytes()).is_err() {
         return Err(format!("the access key {} exists with a different secret", seed.access_key_id));
     }

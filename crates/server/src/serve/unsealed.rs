@@ -45,10 +45,14 @@ impl Starter {
         let store = &self.store;
         let clock = &self.clock;
         let root = crate::seal::generation::adopt(store.as_ref(), root).await?;
-        let root_key = Arc::new(root);
+        if let Some(from) = root.previous_generation() {
+            // Serving is safe (new key to seal, both to read); finishing is the operator's call.
+            tracing::warn!(from, to = root.generation(), "a root key rotation was left unfinished: run `trent operator rotate-root` again to finish it");
+        }
+        let root_key = Arc::new(trent_crypto::LiveRootKey::new(root));
         let provider = Arc::new(SoftwareProvider::new(root_key.clone()));
         let dev_account = options.dev.then_some(options.dev_account_id.as_str());
-        let admin = crate::auth::credentials::bootstrap_admin(store.as_ref(), &root_key, &self.credentials_path(), dev_account, clock.now_millis())
+        let admin = crate::auth::credentials::bootstrap_admin(store.as_ref(), &root_key.load(), &self.credentials_path(), dev_account, clock.now_millis())
             .await
             .map_err(|e| format!("creating the admin: {}", e.internal.or(e.message).unwrap_or_default()))?;
         // `trent serve` warns of dev mode after its listening line.
@@ -57,7 +61,7 @@ impl Starter {
         } else {
             AuthMode::Secure
         };
-        let audit = Arc::new(crate::audit::Audit::start(dir, &options.audit, &root_key, clock.clone()).map_err(|e| format!("audit log: {e}"))?);
+        let audit = Arc::new(crate::audit::Audit::start(dir, &options.audit, &root_key.load(), clock.clone()).map_err(|e| format!("audit log: {e}"))?);
         let mut trusted_services = options.trusted_services.clone();
         crate::authz::via::allow_accounts(&mut trusted_services, &options.trusted_service_accounts)?;
         let regions = crate::auth::regions::Regions::new(&options.regions)?;

@@ -71,7 +71,7 @@ pub async fn handle(ctx: &Ctx, p: &Params) -> Result<Option<String>, QueryError>
         session_name: session_name.to_owned(),
         expires_at,
     };
-    let token = session::seal(&ctx.state.root_key, &session)?;
+    let token = session::seal(&ctx.state.root_key.load(), &session)?;
     let mut x = Xml::new();
     x.start("Credentials")
         .text("AccessKeyId", &access_key_id)

@@ -77,6 +77,22 @@ impl Trent {
         Trent { root, child: None, port: 0, scheme: String::new(), env }
     }
 
+    /// Drops `name` from the environment of later server processes.
+    pub fn remove_env(&mut self, name: &str) {
+        self.env.retain(|(k, _)| k != name);
+    }
+
+    /// Reaps a server that exited by itself (a test crash hook); panics if
+    /// it is still running after `within`.
+    pub fn wait_exited(&mut self, within: Duration) {
+        let Some(mut child) = self.child.take() else { return };
+        let deadline = Instant::now() + within;
+        while child.try_wait().expect("waiting for trent").is_none() {
+            assert!(Instant::now() < deadline, "trent still runs; log:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Starts the server (after [`Trent::unstarted`] or [`Trent::stop`]).
     pub fn start_again(&mut self, args: &[&str]) {
         self.spawn(args);

@@ -21,7 +21,7 @@ pub async fn handle(ctx: &Ctx, p: &Params) -> Result<Option<String>, QueryError>
     let record = AccessKeyRecord {
         access_key_id: access_key_id.clone(),
         principal_arn: user.arn().to_owned(),
-        sealed_secret: seal_secret(&ctx.state.root_key, &access_key_id, &secret)?,
+        sealed_secret: seal_secret(&ctx.state.root_key.load(), &access_key_id, &secret)?,
         created_at: now,
         active: true,
     };

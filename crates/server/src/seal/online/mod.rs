@@ -1,0 +1,149 @@
+//! Online root key rotation: the running server replaces its root key
+//! while serving (`TrentAdmin.RotateRoot`, `trent operator rotate-root
+//! --endpoint URL`), with the offline command's durable steps
+//! ([`super::rotate`]) and these in memory:
+//!
+//! - after step 2 the server switches its [`trent_crypto::LiveRootKey`] to
+//!   the new generation, which still reads the old: every request from then
+//!   on seals under the new key. The resealing waits until no request
+//!   holds the old key alone any more, and passes again over what a request
+//!   in flight wrote under it meanwhile;
+//! - after step 5 it switches to the new key alone; the old one goes
+//!   (zeroized) with the last request holding it.
+//!
+//! SQLite only: on PostgreSQL other nodes would go on sealing under the old
+//! key (the call refuses there). A server killed midway starts reading
+//! both generations (it adopts the rotation record, as every opener does);
+//! calling `rotate-root` again resumes.
+
+pub mod call;
+pub mod client;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use trent_crypto::RootKey;
+
+use super::generation;
+use super::rotate::{self, crash_point, Rewrap};
+use crate::state::AppState;
+
+/// Reseal passes before giving up (each after a short pause): only
+/// requests in flight at the switch can leave values behind.
+const PASSES: u32 = 20;
+/// How long to wait for requests still holding the old key alone.
+const DRAIN: Duration = Duration::from_secs(30);
+
+/// Where this server's online rotation stands (kept by the gate, across
+/// seals; `TrentAdmin.RotateRootStatus`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Status {
+    /// `IDLE`, `RUNNING`, `DONE` or `FAILED`.
+    pub state: &'static str,
+    /// The generation rotated to (or being).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generation: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resealed: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Status {
+    pub const IDLE: Status = Status { state: "IDLE", generation: None, resealed: None, error: None };
+    fn running(generation: Option<u32>) -> Status {
+        Status { state: "RUNNING", generation, resealed: None, error: None }
+    }
+}
+
+pub type SharedStatus = Arc<Mutex<Status>>;
+
+fn set(status: &SharedStatus, value: Status) {
+    *status.lock().unwrap_or_else(|e| e.into_inner()) = value;
+}
+
+/// What a rotation needs besides the unsealed state.
+pub(in crate::seal) struct Job {
+    pub(in crate::seal) dir: PathBuf,
+    pub(in crate::seal) rewrap: Rewrap,
+    /// The seal configuration as stored when the call was made (step 4
+    /// replaces exactly it); `None` in file mode.
+    pub(in crate::seal) config: Option<Vec<u8>>,
+    pub(in crate::seal) batch: usize,
+}
+
+/// Runs a rotation (or resumes one) to its end, noting its progress in
+/// `status` and its steps in the audit log.
+pub(in crate::seal) async fn run(state: Arc<AppState>, job: Job, status: SharedStatus) {
+    let outcome = rotate_online(&state, job, &status).await;
+    let now = state.clock.now_millis();
+    let (value, event) = match outcome {
+        Ok((generation, resealed)) => {
+            tracing::info!(generation, resealed, "rotated the root key online");
+            let event = super::events::rotation("TrentRootRotationFinished", json!({ "rootKeyGeneration": generation, "resealed": resealed }), now);
+            (Status { state: "DONE", generation: Some(generation), resealed: Some(resealed), error: None }, event)
+        }
+        Err(error) => {
+            tracing::error!(%error, "the online root key rotation failed");
+            let event = super::events::rotation("TrentRootRotationFailed", json!({ "error": error }), now);
+            (Status { state: "FAILED", generation: None, resealed: None, error: Some(error) }, event)
+        }
+    };
+    if let Err(e) = state.audit.record(&event, true).await {
+        tracing::error!(error = %e, "the rotation's audit event could not be written");
+    }
+    set(&status, value);
+}
+
+async fn rotate_online(state: &Arc<AppState>, job: Job, status: &SharedStatus) -> Result<(u32, usize), String> {
+    let store = state.store.as_ref();
+    let held = state.root_key.load_full();
+    let resumed = match (held.previous_generation(), generation::load_rotation(store).await?) {
+        (Some(_), _) => true,
+        (None, Some((stale, bytes))) => {
+            // Stopped between steps 4 and 5: only the record is left.
+            rotate::finish(store, &bytes).await?;
+            return Ok((stale.to, 0));
+        }
+        (None, None) => {
+            let next = rotate::start(store, &held).await?;
+            let old = state.root_key.switch(next);
+            drop(held);
+            drain(old).await;
+            false
+        }
+    };
+    let current = state.root_key.load_full();
+    let (from, to) = (current.previous_generation(), current.generation());
+    drop(current);
+    set(status, Status::running(Some(to)));
+    let event = super::events::rotation("TrentRootRotationStarted", json!({ "fromGeneration": from, "rootKeyGeneration": to, "resumed": resumed }), state.clock.now_millis());
+    state.audit.record(&event, true).await.map_err(|e| format!("the audit log: {e}"))?;
+    crash_point("started");
+    let resealed = rotate::reseal_all(store, &job.dir, &state.root_key, job.batch, PASSES).await?;
+    crash_point("resealed");
+    let root = state.root_key.load().duplicate().map_err(|e| e.to_string())?;
+    let root = rotate::commit(store, &job.dir.join("root.key"), root, job.rewrap, job.config.as_deref()).await?;
+    drop(root);
+    crash_point("committed");
+    if let Some((_, bytes)) = generation::load_rotation(store).await? {
+        rotate::finish(store, &bytes).await?;
+    }
+    // Nothing stored is under the old key now: it goes.
+    let alone: RootKey = state.root_key.load().duplicate().map_err(|e| e.to_string())?.without_previous();
+    drop(state.root_key.switch(alone));
+    Ok((to, resealed))
+}
+
+/// Waits (bounded) until no request holds `old`, the key before the
+/// switch: those still running may seal under it; the reseal passes
+/// catch what they wrote.
+async fn drain(old: Arc<RootKey>) {
+    let deadline = Instant::now() + DRAIN;
+    while Arc::strong_count(&old) > 1 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

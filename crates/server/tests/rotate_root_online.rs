@@ -1,0 +1,326 @@
+//! `trent operator rotate-root --endpoint URL` end to end
+//! (docs/root-of-trust.md): the running server replaces its root key while
+//! a client keeps calling Encrypt, Decrypt, GenerateDataKey and CreateKey;
+//! every ciphertext made before, during and after decrypts, nothing is
+//! left sealed under the old key, and the old key is nowhere on disk. The
+//! server killed (kill -9, by itself at a test hook) midway starts again
+//! reading both generations and the rerun finishes. Only the operator may
+//! rotate; the rotation's steps are in the signed audit log.
+
+mod common;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_sdk_kms::primitives::Blob;
+use aws_sdk_kms::types::DataKeySpec;
+use common::{audit_events, Trent, REGION};
+use trent_store::{SealedColumn, Store};
+
+const CRASH_AT: &str = "TRENT_TEST_ROTATE_ROOT_CRASH_AT";
+const CHEAP_ARGON2: (&str, &str) = ("TRENT_TEST_ARGON2_COST", "64,1,1");
+const USER_KEY: &str = "AKIASEEDEDEXAMPLE0001";
+const USER_SECRET: &str = "seeded-secret-access-key-0123456789";
+
+/// (ciphertext, plaintext) pairs to decrypt at the end.
+type Made = Arc<Mutex<Vec<(Vec<u8>, Vec<u8>)>>>;
+
+/// Keys and ciphertexts, so the rotation has several batches to reseal.
+async fn write_some(trent: &Trent, made: &Made, keys: usize) {
+    let kms = trent.client(REGION);
+    for i in 0..keys {
+        let key = kms.create_key().send().await.unwrap().key_metadata.unwrap().key_id;
+        let plain = format!("before {i}").into_bytes();
+        let blob = kms.encrypt().key_id(key).plaintext(Blob::new(plain.clone())).send().await.unwrap().ciphertext_blob.unwrap().into_inner();
+        made.lock().unwrap().push((blob, plain));
+    }
+}
+
+/// A client calling CreateKey, Encrypt, GenerateDataKey and Decrypt until
+/// `stop`; every call must succeed. Counts its rounds in `rounds_made`.
+fn load(trent: &Trent, made: Made, stop: Arc<AtomicBool>, rounds_made: Arc<AtomicUsize>) -> tokio::task::JoinHandle<usize> {
+    let kms = trent.client(REGION);
+    tokio::spawn(async move {
+        let mut rounds = 0;
+        let mut key = kms.create_key().send().await.expect("CreateKey").key_metadata.unwrap().key_id;
+        while !stop.load(Ordering::Relaxed) {
+            if rounds % 5 == 0 {
+                key = kms.create_key().send().await.expect("CreateKey during the rotation").key_metadata.unwrap().key_id;
+            }
+            let plain = format!("during {rounds}").into_bytes();
+            let blob = kms.encrypt().key_id(&key).plaintext(Blob::new(plain.clone())).send().await.expect("Encrypt during the rotation").ciphertext_blob.unwrap().into_inner();
+            let data_key = kms.generate_data_key().key_id(&key).key_spec(DataKeySpec::Aes256).send().await.expect("GenerateDataKey during the rotation");
+            let wrapped = data_key.ciphertext_blob.unwrap().into_inner();
+            let opened = kms.decrypt().ciphertext_blob(Blob::new(wrapped.clone())).send().await.expect("Decrypt during the rotation");
+            assert_eq!(opened.plaintext, data_key.plaintext);
+            // Something made before the rotation, read while it runs.
+            let (old, old_plain) = made.lock().unwrap()[rounds % 3].clone();
+            let opened = kms.decrypt().ciphertext_blob(Blob::new(old)).send().await.expect("Decrypt of data made before, during the rotation");
+            assert_eq!(opened.plaintext.unwrap().into_inner(), old_plain);
+            made.lock().unwrap().push((blob, plain));
+            made.lock().unwrap().push((wrapped, data_key.plaintext.unwrap().into_inner()));
+            rounds += 1;
+            rounds_made.store(rounds, Ordering::Relaxed);
+        }
+        rounds
+    })
+}
+
+async fn decrypt_all(trent: &Trent, made: &Made) {
+    let kms = trent.client(REGION);
+    let all = made.lock().unwrap().clone();
+    for (blob, plain) in all {
+        let out = kms.decrypt().ciphertext_blob(Blob::new(blob)).send().await.expect("Decrypt of a ciphertext made before, during or after the rotation");
+        assert_eq!(out.plaintext.unwrap().into_inner(), plain);
+    }
+}
+
+/// `trent operator rotate-root --endpoint`, signed with `creds`; the
+/// runtime's other tasks (the client's load) go on meanwhile.
+async fn rotate_online(trent: &Trent, creds: Vec<(String, String)>, stdin: &str) -> (bool, String, String) {
+    let endpoint = trent.endpoint();
+    let env: Vec<(&str, &str)> = creds.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    tokio::task::block_in_place(|| trent.cli(&["operator", "rotate-root", "--endpoint", &endpoint, "--batch-size", "1"], &env, stdin))
+}
+
+fn operator(trent: &Trent) -> Vec<(String, String)> {
+    vec![("AWS_SHARED_CREDENTIALS_FILE".to_owned(), trent.data_dir().join("credentials").display().to_string())]
+}
+
+/// The generations the store's sealed values (and the audit key) are under, counted.
+async fn generations(data: &Path) -> std::collections::BTreeMap<u32, usize> {
+    let store = trent_store::sqlite::SqliteStore::open(&data.join("trent.db")).unwrap();
+    let mut seen = std::collections::BTreeMap::new();
+    for column in SealedColumn::ALL {
+        for value in store.list_sealed(column, None, 100_000).await.unwrap() {
+            *seen.entry(trent_crypto::root_key::blob_generation(&value.sealed).unwrap()).or_default() += 1;
+        }
+    }
+    for name in ["root_key_check", "material_digest_key"] {
+        if let Some(value) = store.get_setting(name).await.unwrap() {
+            *seen.entry(trent_crypto::root_key::blob_generation(&value).unwrap()).or_default() += 1;
+        }
+    }
+    if let Ok(value) = std::fs::read(data.join("audit").join("signing.key")) {
+        *seen.entry(trent_crypto::root_key::blob_generation(&value).unwrap()).or_default() += 1;
+    }
+    seen
+}
+
+fn files_holding(dir: &Path, needle: &[u8]) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(path) = todo.pop() {
+        if path.is_dir() {
+            todo.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        } else if std::fs::read(&path).is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle)) {
+            found.push(path.display().to_string());
+        }
+    }
+    found
+}
+
+fn audit_verifies(trent: &Trent) {
+    let (ok, out, err) = trent.cli(&["audit", "verify", "--data-dir", trent.data_dir().to_str().unwrap()], &[], "");
+    assert!(ok, "audit verify after the rotation: {out}{err}");
+}
+
+fn events_named(trent: &Trent, name: &str) -> Vec<serde_json::Value> {
+    audit_events(&trent.data_dir()).into_iter().filter(|e| e["eventName"] == name).collect()
+}
+
+fn seed_file(trent: &Trent) -> String {
+    let path = trent.data_dir().with_file_name("seed.json");
+    let seed = serde_json::json!({
+        "account": "111122223333",
+        "users": [{ "name": "ci", "access-key-id": USER_KEY, "secret-access-key": USER_SECRET,
+                    "policy": { "Version": "2012-10-17", "Statement": [{ "Effect": "Allow", "Action": "*", "Resource": "*" }] } }],
+    });
+    std::fs::write(&path, seed.to_string()).unwrap();
+    path.display().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn file_mode_rotates_online_under_load_and_everything_decrypts() {
+    let mut trent = Trent::unstarted(&[]);
+    let seed = seed_file(&trent);
+    trent.start_again(&["--seed", &seed]);
+    let made: Made = Arc::default();
+    write_some(&trent, &made, 30).await;
+    let old_root = std::fs::read(trent.data_dir().join("root.key")).unwrap();
+
+    // A caller that may do anything in KMS, but is not the operator.
+    let user = vec![("AWS_ACCESS_KEY_ID".to_owned(), USER_KEY.to_owned()), ("AWS_SECRET_ACCESS_KEY".to_owned(), USER_SECRET.to_owned())];
+    let (ok, _, err) = rotate_online(&trent, user, "").await;
+    assert!(!ok && err.contains("AccessDenied") && err.contains("not allowed to rotate"), "{err}");
+    assert!(events_named(&trent, "TrentRootRotationStarted").is_empty());
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let rounds = Arc::new(AtomicUsize::new(0));
+    let client = load(&trent, made.clone(), stop.clone(), rounds.clone());
+    // Some calls before the rotation starts, some during, some after.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = rounds.load(Ordering::Relaxed);
+    let (ok, out, err) = rotate_online(&trent, operator(&trent), "").await;
+    assert!(ok && out.contains("generation 1"), "{out}{err}\n{}", trent.log());
+    let during = rounds.load(Ordering::Relaxed) - before;
+    eprintln!("{before} rounds before the rotation, {during} during it");
+    assert!(before > 0 && during > 0, "{before} rounds before, {during} during");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    let rounds = client.await.expect("every call of the client succeeded");
+    assert!(rounds > 0);
+    decrypt_all(&trent, &made).await;
+
+    let started = events_named(&trent, "TrentRootRotationStarted");
+    let finished = events_named(&trent, "TrentRootRotationFinished");
+    assert_eq!((started.len(), finished.len()), (1, 1), "{started:?} {finished:?}");
+    assert_eq!(started[0]["additionalEventData"]["fromGeneration"], 0);
+    assert_eq!(finished[0]["additionalEventData"]["rootKeyGeneration"], 1);
+    let calls = events_named(&trent, "TrentRotateRoot");
+    assert_eq!(calls.len(), 2, "the refused call and the operator's");
+    assert!(calls.iter().any(|e| e["errorCode"].as_str().is_some_and(|c| c.contains("AccessDenied"))), "{calls:?}");
+    trent.stop();
+
+    // Nothing is under generation 0 any more, and the old key is nowhere on disk.
+    let after = generations(&trent.data_dir()).await;
+    assert_eq!(after.keys().copied().collect::<Vec<_>>(), vec![1], "{after:?}");
+    assert_ne!(std::fs::read(trent.data_dir().join("root.key")).unwrap(), old_root);
+    assert_eq!(files_holding(&trent.data_dir(), &old_root), Vec::<String>::new());
+    audit_verifies(&trent);
+
+    // A restart opens the new key alone and reads everything.
+    trent.start_again(&["--seed", &seed]);
+    decrypt_all(&trent, &made).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_killed_midway_reads_both_generations_and_the_rerun_finishes() {
+    let mut trent = Trent::unstarted(&[(CRASH_AT, "batch")]);
+    trent.start_again(&[]);
+    let made: Made = Arc::default();
+    write_some(&trent, &made, 5).await;
+
+    // The server kills itself (kill -9) after the first batch it reseals.
+    let (ok, _, err) = rotate_online(&trent, operator(&trent), "").await;
+    assert!(!ok, "{err}");
+    trent.wait_exited(Duration::from_secs(20));
+    assert!(trent.log().contains("stopping here"), "{}", trent.log());
+    let midway = generations(&trent.data_dir()).await;
+    assert_eq!(midway.keys().copied().collect::<Vec<_>>(), vec![0, 1], "half resealed: {midway:?}");
+
+    trent.remove_env(CRASH_AT);
+    trent.start_again(&[]);
+    decrypt_all(&trent, &made).await;
+    assert!(trent.log().contains("rotation was left unfinished"), "the operator is told to finish it");
+    write_some(&trent, &made, 2).await;
+    let (ok, out, err) = rotate_online(&trent, operator(&trent), "").await;
+    assert!(ok && out.contains("generation 1"), "{out}{err}\n{}", trent.log());
+    decrypt_all(&trent, &made).await;
+    let started = events_named(&trent, "TrentRootRotationStarted");
+    assert_eq!(started.len(), 2, "{started:?}");
+    assert_eq!(started[1]["additionalEventData"]["resumed"], true);
+    assert_eq!(events_named(&trent, "TrentRootRotationFinished").len(), 1);
+    trent.stop();
+    assert_eq!(generations(&trent.data_dir()).await.keys().copied().collect::<Vec<_>>(), vec![1]);
+    audit_verifies(&trent);
+    trent.start_again(&[]);
+    decrypt_all(&trent, &made).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn passphrase_mode_needs_the_passphrase_again_and_keeps_it() {
+    let passphrase = ("TRENT_PASSPHRASE", "correct horse battery staple");
+    let mut trent = Trent::unstarted(&[CHEAP_ARGON2]);
+    let (ok, _, err) = trent.cli(&["init", "--data-dir", trent.data_dir().to_str().unwrap(), "--seal", "passphrase"], &[passphrase], "");
+    assert!(ok, "{err}");
+    let file = trent.data_dir().with_file_name("passphrase.txt");
+    std::fs::write(&file, format!("{}\n", passphrase.1)).unwrap();
+    let file = file.to_str().unwrap().to_owned();
+    trent.start_again(&["--passphrase-file", &file]);
+    let made: Made = Arc::default();
+    write_some(&trent, &made, 3).await;
+
+    let mut wrong = operator(&trent);
+    wrong.push(("TRENT_PASSPHRASE".to_owned(), "wrong horse".to_owned()));
+    let (ok, _, err) = rotate_online(&trent, wrong, "").await;
+    assert!(!ok && err.contains("wrong passphrase"), "{err}");
+    let mut right = operator(&trent);
+    right.push((passphrase.0.to_owned(), passphrase.1.to_owned()));
+    let (ok, out, err) = rotate_online(&trent, right, "").await;
+    assert!(ok && out.contains("generation 1"), "{out}{err}\n{}", trent.log());
+    decrypt_all(&trent, &made).await;
+    let events = audit_events(&trent.data_dir());
+    assert!(!events.iter().any(|e| e.to_string().contains(passphrase.1)), "the passphrase reached the audit log");
+    trent.stop();
+    assert_eq!(generations(&trent.data_dir()).await.keys().copied().collect::<Vec<_>>(), vec![1]);
+    // The same passphrase opens the new key.
+    trent.start_again(&["--passphrase-file", &file]);
+    decrypt_all(&trent, &made).await;
+}
+
+/// A fresh schema on the test PostgreSQL (`TRENT_TEST_POSTGRES_URL`, else
+/// the local `onlinerot` database); `None` when none runs there.
+async fn postgres_url() -> Option<String> {
+    let base = std::env::var("TRENT_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/onlinerot".to_owned());
+    let (client, connection) = match tokio_postgres::connect(&base, tokio_postgres::NoTls).await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("skipping: no PostgreSQL at {base}: {e}");
+            return None;
+        }
+    };
+    tokio::spawn(connection);
+    let schema = format!("trent_onlinerot_{}", uuid::Uuid::new_v4().simple());
+    client.batch_execute(&format!("CREATE SCHEMA {schema}")).await.unwrap();
+    let sep = if base.contains('?') { '&' } else { '?' };
+    Some(format!("{base}{sep}options=-csearch_path%3D{schema}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_deployments_refuse_the_online_rotation_and_change_nothing() {
+    let Some(url) = postgres_url().await else { return };
+    let trent = Trent::start(&["--store", &url]);
+    let made: Made = Arc::default();
+    write_some(&trent, &made, 1).await;
+    let (ok, _, err) = rotate_online(&trent, operator(&trent), "").await;
+    assert!(!ok && err.contains("UnsupportedOperation") && err.contains("SQLite deployments only"), "{err}");
+    assert!(events_named(&trent, "TrentRootRotationStarted").is_empty());
+    decrypt_all(&trent, &made).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shamir_mode_takes_k_shares_again_and_keeps_them() {
+    let mut trent = Trent::unstarted(&[]);
+    let (ok, out, err) = trent.cli(&["init", "--data-dir", trent.data_dir().to_str().unwrap(), "--seal", "shamir", "--shares", "3", "--threshold", "2"], &[], "");
+    assert!(ok, "{err}");
+    let shares: Vec<String> = out.lines().filter(|l| l.starts_with("share ")).map(str::to_owned).collect();
+    let unseal = |trent: &Trent, share: &str| {
+        let (ok, out, err) = trent.cli(&["operator", "unseal", "--endpoint", &trent.endpoint()], &[], &format!("{share}\n"));
+        assert!(ok, "{out}{err}");
+    };
+    trent.start_again(&[]);
+    unseal(&trent, &shares[0]);
+    unseal(&trent, &shares[1]);
+    let made: Made = Arc::default();
+    write_some(&trent, &made, 3).await;
+
+    // One share is not enough, and nothing starts.
+    let (ok, _, err) = rotate_online(&trent, operator(&trent), &format!("{}\n", shares[2])).await;
+    assert!(!ok && err.contains("needs 2"), "{err}");
+    let (ok, out, err) = rotate_online(&trent, operator(&trent), &format!("{}\n{}\n", shares[2], shares[0])).await;
+    assert!(ok && out.contains("generation 1"), "{out}{err}\n{}", trent.log());
+    decrypt_all(&trent, &made).await;
+    let events = audit_events(&trent.data_dir());
+    let hex_of = |share: &str| share.split(": ").nth(1).unwrap().to_owned();
+    assert!(!events.iter().any(|e| shares.iter().any(|s| e.to_string().contains(&hex_of(s)))), "a share reached the audit log");
+    trent.stop();
+    assert_eq!(generations(&trent.data_dir()).await.keys().copied().collect::<Vec<_>>(), vec![1]);
+    // The same shares open the new key.
+    trent.start_again(&[]);
+    unseal(&trent, &shares[1]);
+    unseal(&trent, &shares[2]);
+    decrypt_all(&trent, &made).await;
+}
