@@ -14,9 +14,9 @@ use base64::Engine;
 
 use crate::common::softhsm::{TestToken, USER_PIN};
 use crate::common::Trent;
-use crate::support::{drop_schema, init, plain_shares, postgres_schema, read_secret, rekey, unseal, use_keys};
+use crate::common::seal::{drop_schema, init, plain_shares, postgres_schema, read_secret, rekey, unseal, CHEAP_ARGON2};
+use crate::support::use_keys;
 
-const CHEAP_ARGON2: (&str, &str) = ("TRENT_TEST_ARGON2_COST", "64,1,1");
 const PASSPHRASE: &str = "correct horse battery staple";
 
 /// Every way the key could be written out: raw, hex (either case), and

@@ -2,7 +2,7 @@
 //! it, and every node of a PostgreSQL deployment shares it.
 
 use crate::common::Trent;
-use crate::support::{drop_schema, init, plain_shares, postgres_schema, unseal};
+use crate::common::seal::{drop_schema, init, plain_shares, postgres_schema, unseal};
 
 const STRICT: [&str; 4] = ["--unseal-failures-allowed", "1", "--unseal-delay-secs", "600"];
 
