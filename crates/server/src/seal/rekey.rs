@@ -39,11 +39,8 @@ pub const NEW_PASSPHRASE_ENV: &str = "TRENT_NEW_PASSPHRASE";
 
 #[derive(clap::Args, Debug)]
 pub struct RekeyOptions {
-    #[arg(long, env = "TRENT_DATA_DIR", default_value = crate::serve::DEFAULT_DATA_DIR)]
-    pub data_dir: PathBuf,
-    /// `sqlite` or a PostgreSQL URL, as `trent serve --store`.
-    #[arg(long, env = "TRENT_STORE", default_value = "sqlite")]
-    pub store: String,
+    #[command(flatten)]
+    pub location: crate::serve::store_location::StoreLocation,
     /// The new seal mode and its parameters, as `trent init` takes them.
     #[command(flatten)]
     pub target: SealTarget,
@@ -62,11 +59,11 @@ pub struct RekeyOptions {
 
 pub async fn run(options: RekeyOptions) -> Result<(), String> {
     options.target.check()?;
-    let dir = &options.data_dir;
+    let dir = &options.location.data_dir;
     if !dir.is_dir() {
         return Err(format!("{} is not a data directory", dir.display()));
     }
-    let store = crate::serve::open_store(&options.store, dir).await.map_err(|e| e.to_string())?;
+    let store = options.location.open_store().await.map_err(|e| e.to_string())?;
     let key_file = dir.join("root.key");
     let current = config::load_exact(store.as_ref()).await?;
     let current_config = current.as_ref().map_or(SealConfig::File, |(c, _)| c.clone());
