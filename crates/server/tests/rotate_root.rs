@@ -347,3 +347,47 @@ async fn pkcs11_mode_wraps_the_new_key_with_the_same_token_key() {
     trent.start_again(&[]);
     read_all(&trent, &written).await;
 }
+
+/// Waits until `command` holds the root of trust's lock (its file names it).
+fn wait_for_change_lock(data: &Path, command: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !std::fs::read_to_string(data.join("seal.lock")).unwrap_or_default().contains(command) {
+        assert!(std::time::Instant::now() < deadline, "{command} never took seal.lock");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rekey_and_rotate_root_refuse_to_run_together() {
+    use std::io::Write;
+    let trent = Trent::unstarted(&[]);
+    let (ok, out, err) = init(&trent, &["--seal", "shamir", "--shares", "2", "--threshold", "2"], &[]);
+    assert!(ok, "{err}");
+    let shares = plain_shares(&out);
+    let given = format!("{}\n{}\n", shares[0], shares[1]);
+    let data = trent.data_dir();
+    let dir = data.to_str().unwrap();
+    let rekey_args = ["operator", "rekey", "--data-dir", dir, "--seal", "shamir", "--shares", "2", "--threshold", "2"];
+
+    // rotate-root waits for its shares, holding the lock: a rekey is refused, naming it.
+    let mut rotating = trent.cli_started(&["operator", "rotate-root", "--data-dir", dir], &[]);
+    wait_for_change_lock(&data, "rotate-root");
+    let (ok, _, err) = trent.cli(&rekey_args, &[], &given);
+    assert!(!ok && err.contains("another change of the root of trust is running") && err.contains("trent operator rotate-root"), "{err}");
+    rotating.stdin.as_mut().unwrap().write_all(given.as_bytes()).unwrap();
+    let (ok, out, err) = common::cli_ended(rotating);
+    assert!(ok && out.contains("generation 1"), "{out}{err}");
+
+    // And the other way round: rekey waits for its shares; rotate-root is refused.
+    let mut rekeying = trent.cli_started(&rekey_args, &[]);
+    wait_for_change_lock(&data, "rekey");
+    let (ok, _, err) = rotate(&trent, &[], &[], &given);
+    assert!(!ok && err.contains("another change of the root of trust is running") && err.contains("trent operator rekey"), "{err}");
+    rekeying.stdin.as_mut().unwrap().write_all(given.as_bytes()).unwrap();
+    let (ok, out, err) = common::cli_ended(rekeying);
+    assert!(ok, "{out}{err}");
+    // The new shares open the rotated key: nothing was lost.
+    let new_shares = plain_shares(&out);
+    let (ok, out, err) = rotate(&trent, &[], &[], &format!("{}\n{}\n", new_shares[0], new_shares[1]));
+    assert!(ok && out.contains("generation 2"), "{out}{err}");
+}

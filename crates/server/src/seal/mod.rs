@@ -19,7 +19,9 @@
 //! - [`generation`]: which root key generation the store is under, and
 //!   the rotation in progress, at every open.
 //! - [`rotate`]: `trent operator rotate-root`: a new root key.
+//! - [`change_lock`]: rekey and rotate-root, one at a time.
 
+pub mod change_lock;
 pub mod config;
 pub mod events;
 pub mod gate;

@@ -63,6 +63,8 @@ pub async fn run(options: RekeyOptions) -> Result<(), String> {
     if !dir.is_dir() {
         return Err(format!("{} is not a data directory", dir.display()));
     }
+    // Never beside a rotate-root (see change_lock), whose record is checked below.
+    let _change = super::change_lock::acquire(dir, "trent operator rekey")?;
     let store = options.location.open_store().await.map_err(|e| e.to_string())?;
     let key_file = dir.join("root.key");
     let current = config::load_exact(store.as_ref()).await?;

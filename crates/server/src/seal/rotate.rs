@@ -87,6 +87,7 @@ pub async fn run(options: RotateOptions) -> Result<(), String> {
     }
     // Refuses while `trent serve` runs on this directory.
     let _lock = crate::serve::data_dir_lock::DataDirLock::acquire(dir)?;
+    let _change = super::change_lock::acquire(dir, "trent operator rotate-root")?;
     let store = options.location.open_store().await.map_err(|e| e.to_string())?;
     let store = store.as_ref();
     let key_file = dir.join("root.key");
