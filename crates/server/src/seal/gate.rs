@@ -50,6 +50,8 @@ pub enum Refusal {
 struct Pending {
     shares: Vec<SecretBytes>,
     tasks: Vec<JoinHandle<()>>,
+    /// The last seal's teardown, which closes that state's audit log.
+    closing: Option<JoinHandle<()>>,
 }
 
 pub struct Gate {
@@ -70,7 +72,7 @@ impl Gate {
             config: ArcSwap::from_pointee(config),
             tamper: Tamper::new(tamper, starter.store.clone(), starter.clock.clone()),
             starter,
-            pending: tokio::sync::Mutex::new(Pending { shares: Vec::new(), tasks: Vec::new() }),
+            pending: tokio::sync::Mutex::new(Pending { shares: Vec::new(), tasks: Vec::new(), closing: None }),
             me: me.clone(),
         })
     }
@@ -113,6 +115,10 @@ impl Gate {
     async fn open_locked(&self, pending: &mut Pending, root: RootKey, failures: u32) -> Result<Option<String>, String> {
         if self.state.load().is_some() {
             return Ok(None);
+        }
+        // The log has one writer: the sealed state's must be closed before this one opens it.
+        if let Some(closing) = pending.closing.take() {
+            let _ = closing.await;
         }
         let started = self.starter.start(root, self.me.clone()).await?;
         // The key-file mode has nothing to unseal: its start is not an event.
@@ -233,15 +239,22 @@ impl Gate {
         }
         pending.shares.clear();
         tracing::info!("sealed: refusing requests; the root key goes when the requests in flight end");
-        tokio::spawn(teardown(state));
+        pending.closing = Some(tokio::spawn(teardown(state)));
         Ok(true)
     }
 
     /// At shutdown: closes the audit log of the unsealed state, if any.
     pub async fn shutdown(&self) {
-        let tasks = std::mem::take(&mut self.pending.lock().await.tasks);
+        let (tasks, closing) = {
+            let mut pending = self.pending.lock().await;
+            (std::mem::take(&mut pending.tasks), pending.closing.take())
+        };
         for task in tasks {
             task.abort();
+        }
+        // A seal's teardown still closing its log finishes first.
+        if let Some(closing) = closing {
+            let _ = closing.await;
         }
         if let Some(state) = self.state.swap(None) {
             state.audit.shutdown().await;
