@@ -457,3 +457,57 @@ async fn rekey_changes_the_seal_and_never_the_root_key() {
     read_secret(&trent, &ciphertext).await;
     assert_eq!(seal_config(&trent.data_dir()).await["mode"], "file");
 }
+
+/// The data directory's `TrentRekey` events.
+fn rekey_events(trent: &Trent) -> Vec<serde_json::Value> {
+    common::audit_events(&trent.data_dir()).into_iter().filter(|e| e["eventName"] == "TrentRekey").collect()
+}
+
+/// A pending event as `trent operator rekey` leaves it, signed by a key of the attacker's.
+fn forged_pending_event(trent: &Trent) -> std::path::PathBuf {
+    use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+    use base64::Engine;
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    let pair = Ed25519KeyPair::from_pkcs8(Ed25519KeyPair::generate_pkcs8(&rng).unwrap().as_ref()).unwrap();
+    assert_eq!(pair.public_key().as_ref().len(), 32);
+    let event = serde_json::json!({ "eventName": "TrentRekey", "eventID": "forged", "additionalEventData": { "sealMode": "file" } }).to_string();
+    let signature = pair.sign(&[&b"trent/audit/pending-event/v1\n"[..], event.as_bytes()].concat());
+    let file = trent.data_dir().join("audit/pending/00000000000000000001-forged.json");
+    let body = serde_json::json!({ "event": event, "signature": base64::engine::general_purpose::STANDARD.encode(signature.as_ref()) });
+    std::fs::write(&file, body.to_string()).unwrap();
+    file
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rekey_is_an_audit_event_the_server_writes_at_its_next_open() {
+    let mut trent = Trent::unstarted(&[]);
+    init_ok(&trent, &["--seal", "file"]);
+    trent.start_again(&[]);
+    // Beside the running server: signed, left for it, not yet in its log.
+    let (ok, out, err) = rekey(&trent, &["--seal", "shamir", "--shares", "2", "--threshold", "2"], &[], "");
+    assert!(ok, "{out}{err}");
+    let shares = plain_shares(&out);
+    assert_eq!(rekey_events(&trent).len(), 0);
+    // An event signed by any other key is never written.
+    let forged = forged_pending_event(&trent);
+    seal_running(&trent);
+    unseal(&trent, &shares[0]).unwrap();
+    assert!(unseal(&trent, &shares[1]).unwrap().contains("Unsealed"));
+    trent.stop();
+    let events = rekey_events(&trent);
+    assert_eq!(events.len(), 1, "{events:?}");
+    let data = &events[0]["additionalEventData"];
+    assert_eq!((data["previousSealMode"].as_str(), data["sealMode"].as_str(), data["rootKeyGeneration"].as_u64()), (Some("file"), Some("shamir"), Some(0)), "{events:?}");
+    assert!(!forged.exists() && forged.with_extension("rejected").exists(), "the forged event is set aside");
+
+    // With the server stopped: written when it next starts (file mode opens by itself).
+    let (ok, out, err) = rekey(&trent, &["--seal", "file"], &[], &format!("{}\n{}\n", shares[0], shares[1]));
+    assert!(ok, "{out}{err}");
+    trent.start_again(&[]);
+    trent.stop();
+    let events = rekey_events(&trent);
+    assert_eq!(events.iter().map(|e| e["additionalEventData"]["sealMode"].as_str().unwrap()).collect::<Vec<_>>(), ["shamir", "file"]);
+    assert_ne!(events[0]["eventID"], events[1]["eventID"]);
+    let (ok, out, err) = trent.cli(&["audit", "verify", "--data-dir", trent.data_dir().to_str().unwrap()], &[], "");
+    assert!(ok, "audit verify: {out}{err}");
+}

@@ -129,6 +129,8 @@ impl Gate {
                 tracing::error!(error = %e, "the unseal's audit event could not be written");
             }
         }
+        // What offline commands (rekey) did meanwhile, now that the log is open.
+        crate::audit::pending::record_all(&self.starter.options.data_dir, &started.state.audit).await;
         pending.tasks = started.tasks;
         self.state.store(Some(started.state));
         Ok(started.admin)

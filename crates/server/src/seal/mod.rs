@@ -12,7 +12,7 @@
 //! - [`pkcs11`]: the root key wrapped by a PKCS#11 token's key.
 //! - [`kms`]: the root key wrapped by another KMS's key (auto-unseal).
 //! - [`tamper`]: growing delays after failed unseal attempts.
-//! - [`events`]: the unseal's audit event.
+//! - [`events`]: the audit events of unseal and rekey.
 //! - [`operator`]: `trent operator unseal` and `trent operator seal`.
 //! - [`recipients`]: Shamir shares encrypted to their holders' age keys.
 //! - [`rekey`]: `trent operator rekey`: the same root key, sealed anew.

@@ -7,9 +7,9 @@
 //! it works beside a running server. A running server keeps serving (its
 //! root key, in memory, is unchanged) and reads the new configuration the
 //! next time it is unsealed, so the old passphrase or shares no longer
-//! open it. Not in the audit log: that log has one writer, the server (see
-//! docs/root-of-trust.md); the server's next `TrentUnseal` event names the
-//! new mode.
+//! open it. The log has one writer, the server, so the `TrentRekey` event
+//! is signed here with the audit key and left for the server, which
+//! writes it at its next start or unseal (`crate::audit::pending`).
 //!
 //! Crash safety: the store's compare-and-set is the one moment the
 //! deployment changes mode. Into `file`, `root.key` is written and fsynced
@@ -22,7 +22,8 @@
 //! the record leaves `file` mode with its key; a crash between the record
 //! and the removal leaves a root key the new mode does not need on disk,
 //! which `trent serve` warns about until it is removed. At no point is the
-//! recorded mode unable to open the root key.
+//! recorded mode unable to open the root key. The event is staged before
+//! the record and published after it: a crash between the two loses it.
 
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -83,6 +84,10 @@ pub async fn run(options: RekeyOptions) -> Result<(), String> {
     let (root, new_config, shares) = super::init::wrap_root(root, &options.target, new_passphrase, &options.pin).await?;
     let printed = super::init::render_shares(&shares, &options.target)?;
 
+    // The audit event, signed and staged before the change: published after it.
+    let at = crate::clock::Clock::now_millis(&crate::clock::SystemClock { offset_millis: 0 });
+    let event = super::events::rekeyed(&current_config, &new_config, root.generation(), at);
+    let staged = crate::audit::pending::stage(dir, &crate::audit::pending::signing_key(dir, &root)?, &event, at)?;
     // Into file mode: the key file first (see the module's comment).
     let mut wrote_key_file = false;
     if matches!(new_config, SealConfig::File) {
@@ -104,10 +109,12 @@ pub async fn run(options: RekeyOptions) -> Result<(), String> {
         }
         return Err("the seal configuration changed while rekeying (another operator or node?): nothing was changed; run it again".to_owned());
     }
+    let published = staged.publish();
     // Out of file mode: the key file goes only now that the new mode is recorded.
     if matches!(current_config, SealConfig::File) && key_file.exists() {
         root_key::remove_key_file(&key_file).map_err(|e| format!("the new seal mode is recorded, but {} could not be removed: remove it by hand: {e}", key_file.display()))?;
     }
+    published.map_err(|e| format!("the new seal mode is recorded, but its audit event is not: {e}"))?;
     tracing::info!(from = current_config.mode(), to = new_config.mode(), "rekeyed the root of trust");
     println!("Rekeyed {}: seal mode {} (was {}). The root key and every key are unchanged.", dir.display(), new_config.mode(), current_config.mode());
     super::init::print_shares(&printed, &options.target);
