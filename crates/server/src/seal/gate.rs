@@ -44,6 +44,9 @@ pub enum Refusal {
     Wrong(String),
     /// The mode cannot be unsealed this way, or starting failed.
     Cannot(String),
+    /// What unsealing needs from the store (the failed attempts, the seal
+    /// configuration) cannot be read now: try again later.
+    Unavailable(String),
 }
 
 /// What [`Gate::unseal`] was given.
@@ -165,10 +168,10 @@ impl Gate {
             return Ok(self.progress(0));
         }
         // Kept in the store (every node's, across restarts); unreadable, the attempt is refused.
-        if let Some(wait) = self.tamper.delay().await.map_err(Refusal::Cannot)? {
+        if let Some(wait) = self.tamper.delay().await.map_err(Refusal::Unavailable)? {
             return Err(Refusal::Delayed(wait));
         }
-        let config = self.refresh(&mut pending).await.map_err(Refusal::Cannot)?;
+        let config = self.refresh(&mut pending).await.map_err(Refusal::Unavailable)?;
         let root = match &*config {
             SealConfig::File | SealConfig::Pkcs11 { .. } | SealConfig::Kms { .. } => return Err(Refusal::Cannot(format!("a {}-mode server is unsealed by restarting it", config.mode()))),
             c @ SealConfig::Passphrase { .. } => {
