@@ -8,6 +8,7 @@ pub mod connections;
 pub mod data_dir_lock;
 pub mod unsealed;
 pub mod listen;
+pub mod store_location;
 pub mod tls;
 
 use std::net::SocketAddr;

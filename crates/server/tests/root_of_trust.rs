@@ -6,12 +6,10 @@
 
 mod common;
 
-use std::path::Path;
-
 use aws_sdk_kms::primitives::Blob;
+use common::seal::{drop_schema, find_in_files, init_ok, plain_shares, postgres_schema, read_secret, rekey, seal_config, unseal, CHEAP_ARGON2};
 use common::{code, Trent, REGION};
 
-const CHEAP_ARGON2: (&str, &str) = ("TRENT_TEST_ARGON2_COST", "64,1,1");
 const PASSPHRASE: &str = "correct horse battery staple";
 
 /// Encrypts under a new key; returns the ciphertext.
@@ -20,12 +18,6 @@ async fn write_secret(trent: &Trent) -> Vec<u8> {
     let key = kms.create_key().send().await.unwrap().key_metadata.unwrap().key_id;
     let out = kms.encrypt().key_id(key).plaintext(Blob::new(b"kept across restarts".to_vec())).send().await.unwrap();
     out.ciphertext_blob.unwrap().into_inner()
-}
-
-async fn read_secret(trent: &Trent, ciphertext: &[u8]) {
-    let kms = trent.client(REGION);
-    let out = kms.decrypt().ciphertext_blob(Blob::new(ciphertext.to_vec())).send().await.unwrap();
-    assert_eq!(out.plaintext.unwrap().into_inner(), b"kept across restarts");
 }
 
 /// What a sealed server answers a KMS call with: (status, exception);
@@ -41,36 +33,6 @@ async fn sealed_answer(trent: &Trent) -> Option<(u16, String)> {
             (code == "DependencyTimeoutException").then_some((status, code))
         }
     }
-}
-
-fn init(trent: &Trent, args: &[&str]) -> String {
-    let data = trent.data_dir();
-    let mut all = vec!["init", "--data-dir", data.to_str().unwrap()];
-    all.extend_from_slice(args);
-    let (ok, out, err) = trent.cli(&all, &[], "");
-    assert!(ok, "trent init failed: {err}");
-    out
-}
-
-/// `trent operator unseal` with one share on standard input.
-fn unseal(trent: &Trent, share: &str) -> Result<String, String> {
-    let (ok, out, err) = trent.cli(&["operator", "unseal", "--endpoint", &trent.endpoint()], &[], &format!("{share}\n"));
-    if ok {
-        Ok(out)
-    } else {
-        Err(err)
-    }
-}
-
-fn shares_of(init_output: &str) -> Vec<String> {
-    init_output.lines().filter(|l| l.starts_with("share ")).map(str::to_owned).collect()
-}
-
-/// The stored seal configuration (read straight from the database).
-async fn seal_config(data: &Path) -> serde_json::Value {
-    use trent_store::Store;
-    let store = trent_store::sqlite::SqliteStore::open(&data.join("trent.db")).unwrap();
-    serde_json::from_slice(&store.get_setting("seal_config").await.unwrap().expect("a seal configuration")).unwrap()
 }
 
 fn b64(text: &serde_json::Value) -> Vec<u8> {
@@ -90,27 +52,10 @@ fn open_wrapped(wrapped: &[u8], kek: &[u8], aad: &[u8]) -> Vec<u8> {
     plain.to_vec()
 }
 
-/// Every place under `dir` where `needle` (or its hex) occurs.
-fn find_in_files(dir: &Path, needle: &[u8]) -> Vec<String> {
-    let hex_needle = hex::encode(needle).into_bytes();
-    let mut found = Vec::new();
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(path) = todo.pop() {
-        if path.is_dir() {
-            todo.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
-        } else if let Ok(bytes) = std::fs::read(&path) {
-            if bytes.windows(needle.len()).any(|w| w == needle) || bytes.windows(hex_needle.len()).any(|w| w == hex_needle.as_slice()) {
-                found.push(path.display().to_string());
-            }
-        }
-    }
-    found
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn file_mode_is_what_serve_does_on_an_empty_directory_and_init_can_choose_it() {
     let mut trent = Trent::unstarted(&[]);
-    let out = init(&trent, &["--seal", "file"]);
+    let out = init_ok(&trent, &["--seal", "file"]);
     assert!(out.contains("seal mode file"), "{out}");
     let (ok, _, err) = trent.cli(&["init", "--data-dir", trent.data_dir().to_str().unwrap(), "--seal", "shamir"], &[], "");
     assert!(!ok && err.contains("already initialised"), "a second init must be refused: {err}");
@@ -179,8 +124,8 @@ async fn passphrase_mode_survives_restarts_and_refuses_a_wrong_passphrase() {
 #[tokio::test(flavor = "multi_thread")]
 async fn shamir_mode_starts_sealed_and_any_threshold_of_shares_unseals() {
     let mut trent = Trent::unstarted(&[]);
-    let out = init(&trent, &["--seal", "shamir", "--shares", "5", "--threshold", "3"]);
-    let shares = shares_of(&out);
+    let out = init_ok(&trent, &["--seal", "shamir", "--shares", "5", "--threshold", "3"]);
+    let shares = plain_shares(&out);
     assert_eq!(shares.len(), 5, "{out}");
     assert!(shares.iter().enumerate().all(|(i, s)| s.starts_with(&format!("share {}: ", i + 1))));
     assert!(!trent.data_dir().join("root.key").exists());
@@ -262,7 +207,7 @@ async fn shamir_mode_starts_sealed_and_any_threshold_of_shares_unseals() {
 #[tokio::test(flavor = "multi_thread")]
 async fn only_the_operator_may_seal() {
     let mut trent = Trent::unstarted(&[]);
-    let shares = shares_of(&init(&trent, &["--seal", "shamir", "--shares", "2", "--threshold", "2"]));
+    let shares = plain_shares(&init_ok(&trent, &["--seal", "shamir", "--shares", "2", "--threshold", "2"]));
     trent.start_again(&[]);
     for share in &shares {
         unseal(&trent, share).unwrap();
@@ -274,29 +219,9 @@ async fn only_the_operator_may_seal() {
     assert_eq!(sealed_answer(&trent).await, None);
 }
 
-/// A fresh schema on the test PostgreSQL (`TRENT_TEST_POSTGRES_URL`, else
-/// CI's local default); `None` when none runs there and none was asked for.
-async fn postgres_schema() -> Option<(String, String)> {
-    let from_env = std::env::var("TRENT_TEST_POSTGRES_URL").ok();
-    let base = from_env.clone().unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/test".to_owned());
-    let (client, connection) = match tokio_postgres::connect(&base, tokio_postgres::NoTls).await {
-        Ok(c) => c,
-        Err(e) if from_env.is_none() => {
-            eprintln!("skipping: no PostgreSQL at {base}: {e}");
-            return None;
-        }
-        Err(e) => panic!("PostgreSQL at {base}: {e}"),
-    };
-    tokio::spawn(connection);
-    let schema = format!("trent_seal_{}", uuid::Uuid::new_v4().simple());
-    client.batch_execute(&format!("CREATE SCHEMA {schema}")).await.unwrap();
-    let sep = if base.contains('?') { '&' } else { '?' };
-    Some((format!("{base}{sep}options=-csearch_path%3D{schema}"), schema))
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn every_postgres_node_reads_the_seal_from_the_database() {
-    let Some((url, schema)) = postgres_schema().await else { return };
+    let Some((url, base, schema)) = postgres_schema("trent_seal").await else { return };
     let store = ["--store", url.as_str()];
     let env = [CHEAP_ARGON2, ("TRENT_PASSPHRASE", PASSPHRASE)];
     let mut first = Trent::unstarted(&env);
@@ -335,9 +260,7 @@ async fn every_postgres_node_reads_the_seal_from_the_database() {
     third.stop();
     first.stop();
     second.stop();
-    let (client, connection) = tokio_postgres::connect(url.split('?').next().unwrap(), tokio_postgres::NoTls).await.unwrap();
-    tokio::spawn(connection);
-    client.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).await.unwrap();
+    drop_schema(&base, &schema).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -429,7 +352,7 @@ async fn kms_mode_opens_the_root_key_with_another_trents_decrypt() {
 async fn a_sealed_server_answers_iam_and_sts_with_service_unavailable() {
     use std::io::{Read, Write};
     let mut trent = Trent::unstarted(&[]);
-    init(&trent, &["--seal", "shamir", "--shares", "2", "--threshold", "2"]);
+    init_ok(&trent, &["--seal", "shamir", "--shares", "2", "--threshold", "2"]);
     trent.start_again(&[]);
     for service in ["iam", "sts"] {
         let body = "Action=GetCallerIdentity&Version=2011-06-15";
@@ -446,14 +369,6 @@ async fn a_sealed_server_answers_iam_and_sts_with_service_unavailable() {
     }
 }
 
-/// `trent operator rekey ARGS` on the directory, with `env` and `stdin`.
-fn rekey(trent: &Trent, args: &[&str], env: &[(&str, &str)], stdin: &str) -> (bool, String, String) {
-    let data = trent.data_dir();
-    let mut all = vec!["operator", "rekey", "--data-dir", data.to_str().unwrap()];
-    all.extend_from_slice(args);
-    trent.cli(&all, env, stdin)
-}
-
 fn seal_running(trent: &Trent) {
     let creds = trent.data_dir().join("credentials");
     let (ok, _, err) = trent.cli(&["operator", "seal", "--endpoint", &trent.endpoint()], &[("AWS_SHARED_CREDENTIALS_FILE", creds.to_str().unwrap())], "");
@@ -463,7 +378,7 @@ fn seal_running(trent: &Trent) {
 #[tokio::test(flavor = "multi_thread")]
 async fn rekey_changes_the_seal_and_never_the_root_key() {
     let mut trent = Trent::unstarted(&[CHEAP_ARGON2]);
-    init(&trent, &["--seal", "file"]);
+    init_ok(&trent, &["--seal", "file"]);
     trent.start_again(&[]);
     let ciphertext = write_secret(&trent).await;
     let key_file = trent.data_dir().join("root.key");
@@ -494,7 +409,7 @@ async fn rekey_changes_the_seal_and_never_the_root_key() {
     // the new configuration: the old passphrase no longer opens it.
     let (ok, out, err) = rekey(&trent, &["--seal", "shamir", "--shares", "3", "--threshold", "2", "--passphrase-file", first], &[], "");
     assert!(ok, "{err}");
-    let shares = shares_of(&out);
+    let shares = plain_shares(&out);
     assert_eq!(shares.len(), 3, "{out}");
     seal_running(&trent);
     assert!(unseal(&trent, "first passphrase").is_err());
@@ -541,4 +456,58 @@ async fn rekey_changes_the_seal_and_never_the_root_key() {
     trent.restart(&[]);
     read_secret(&trent, &ciphertext).await;
     assert_eq!(seal_config(&trent.data_dir()).await["mode"], "file");
+}
+
+/// The data directory's `TrentRekey` events.
+fn rekey_events(trent: &Trent) -> Vec<serde_json::Value> {
+    common::audit_events(&trent.data_dir()).into_iter().filter(|e| e["eventName"] == "TrentRekey").collect()
+}
+
+/// A pending event as `trent operator rekey` leaves it, signed by a key of the attacker's.
+fn forged_pending_event(trent: &Trent) -> std::path::PathBuf {
+    use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+    use base64::Engine;
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    let pair = Ed25519KeyPair::from_pkcs8(Ed25519KeyPair::generate_pkcs8(&rng).unwrap().as_ref()).unwrap();
+    assert_eq!(pair.public_key().as_ref().len(), 32);
+    let event = serde_json::json!({ "eventName": "TrentRekey", "eventID": "forged", "additionalEventData": { "sealMode": "file" } }).to_string();
+    let signature = pair.sign(&[&b"trent/audit/pending-event/v1\n"[..], event.as_bytes()].concat());
+    let file = trent.data_dir().join("audit/pending/00000000000000000001-forged.json");
+    let body = serde_json::json!({ "event": event, "signature": base64::engine::general_purpose::STANDARD.encode(signature.as_ref()) });
+    std::fs::write(&file, body.to_string()).unwrap();
+    file
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rekey_is_an_audit_event_the_server_writes_at_its_next_open() {
+    let mut trent = Trent::unstarted(&[]);
+    init_ok(&trent, &["--seal", "file"]);
+    trent.start_again(&[]);
+    // Beside the running server: signed, left for it, not yet in its log.
+    let (ok, out, err) = rekey(&trent, &["--seal", "shamir", "--shares", "2", "--threshold", "2"], &[], "");
+    assert!(ok, "{out}{err}");
+    let shares = plain_shares(&out);
+    assert_eq!(rekey_events(&trent).len(), 0);
+    // An event signed by any other key is never written.
+    let forged = forged_pending_event(&trent);
+    seal_running(&trent);
+    unseal(&trent, &shares[0]).unwrap();
+    assert!(unseal(&trent, &shares[1]).unwrap().contains("Unsealed"));
+    trent.stop();
+    let events = rekey_events(&trent);
+    assert_eq!(events.len(), 1, "{events:?}");
+    let data = &events[0]["additionalEventData"];
+    assert_eq!((data["previousSealMode"].as_str(), data["sealMode"].as_str(), data["rootKeyGeneration"].as_u64()), (Some("file"), Some("shamir"), Some(0)), "{events:?}");
+    assert!(!forged.exists() && forged.with_extension("rejected").exists(), "the forged event is set aside");
+
+    // With the server stopped: written when it next starts (file mode opens by itself).
+    let (ok, out, err) = rekey(&trent, &["--seal", "file"], &[], &format!("{}\n{}\n", shares[0], shares[1]));
+    assert!(ok, "{out}{err}");
+    trent.start_again(&[]);
+    trent.stop();
+    let events = rekey_events(&trent);
+    assert_eq!(events.iter().map(|e| e["additionalEventData"]["sealMode"].as_str().unwrap()).collect::<Vec<_>>(), ["shamir", "file"]);
+    assert_ne!(events[0]["eventID"], events[1]["eventID"]);
+    let (ok, out, err) = trent.cli(&["audit", "verify", "--data-dir", trent.data_dir().to_str().unwrap()], &[], "");
+    assert!(ok, "audit verify: {out}{err}");
 }

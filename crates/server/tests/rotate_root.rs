@@ -12,10 +12,10 @@ use std::path::Path;
 
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::{KeySpec, KeyUsageType, MessageType, SigningAlgorithmSpec};
+use common::seal::{find_in_files, init, plain_shares, seal_config, unseal, CHEAP_ARGON2};
 use common::{Trent, REGION};
 use trent_store::{SealedColumn, Store};
 
-const CHEAP_ARGON2: (&str, &str) = ("TRENT_TEST_ARGON2_COST", "64,1,1");
 const CRASH_AT: &str = "TRENT_TEST_ROTATE_ROOT_CRASH_AT";
 const MATERIAL: [u8; 32] = [7u8; 32];
 
@@ -134,23 +134,6 @@ async fn generations(data: &Path) -> std::collections::BTreeMap<u32, usize> {
     seen
 }
 
-/// Every place under `dir` where `needle` (or its hex) occurs.
-fn find_in_files(dir: &Path, needle: &[u8]) -> Vec<String> {
-    let hex_needle = hex::encode(needle).into_bytes();
-    let mut found = Vec::new();
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(path) = todo.pop() {
-        if path.is_dir() {
-            todo.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
-        } else if let Ok(bytes) = std::fs::read(&path) {
-            if bytes.windows(needle.len()).any(|w| w == needle) || bytes.windows(hex_needle.len()).any(|w| w == hex_needle.as_slice()) {
-                found.push(path.display().to_string());
-            }
-        }
-    }
-    found
-}
-
 /// A `trent backup` of the (stopped) deployment, scanned for `needle`.
 fn backup_holds(trent: &Trent, needle: &[u8]) -> bool {
     let file = trent.data_dir().with_file_name("backup.tar");
@@ -164,7 +147,7 @@ fn backup_holds(trent: &Trent, needle: &[u8]) -> bool {
 #[tokio::test(flavor = "multi_thread")]
 async fn file_mode_rotation_stopped_after_every_step_resumes_and_leaves_no_trace_of_the_old_key() {
     let mut trent = Trent::unstarted(&[]);
-    let (ok, _, err) = trent.cli(&["init", "--data-dir", trent.data_dir().to_str().unwrap(), "--seal", "file"], &[], "");
+    let (ok, _, err) = init(&trent, &["--seal", "file"], &[]);
     assert!(ok, "{err}");
     trent.start_again(&[]);
     let written = write_all(&trent).await;
@@ -240,7 +223,7 @@ async fn passphrase_root(data: &Path, passphrase: &str) -> (Vec<u8>, Vec<u8>) {
 async fn passphrase_mode_keeps_its_passphrase_and_never_writes_either_root_key() {
     let mut trent = Trent::unstarted(&[CHEAP_ARGON2]);
     let passphrase = ("TRENT_PASSPHRASE", "correct horse battery staple");
-    let (ok, _, err) = trent.cli(&["init", "--data-dir", trent.data_dir().to_str().unwrap(), "--seal", "passphrase"], &[passphrase], "");
+    let (ok, _, err) = init(&trent, &["--seal", "passphrase"], &[passphrase]);
     assert!(ok, "{err}");
     let file = trent.data_dir().with_file_name("passphrase.txt");
     std::fs::write(&file, format!("{}\n", passphrase.1)).unwrap();
@@ -274,16 +257,12 @@ async fn passphrase_mode_keeps_its_passphrase_and_never_writes_either_root_key()
 #[tokio::test(flavor = "multi_thread")]
 async fn shamir_mode_keeps_its_shares_across_a_stopped_and_resumed_rotation() {
     let mut trent = Trent::unstarted(&[]);
-    let (ok, out, err) = trent.cli(&["init", "--data-dir", trent.data_dir().to_str().unwrap(), "--seal", "shamir", "--shares", "3", "--threshold", "2"], &[], "");
+    let (ok, out, err) = init(&trent, &["--seal", "shamir", "--shares", "3", "--threshold", "2"], &[]);
     assert!(ok, "{err}");
-    let shares: Vec<String> = out.lines().filter(|l| l.starts_with("share ")).map(str::to_owned).collect();
-    let unseal = |trent: &Trent, share: &str| {
-        let (ok, out, err) = trent.cli(&["operator", "unseal", "--endpoint", &trent.endpoint()], &[], &format!("{share}\n"));
-        assert!(ok, "{out}{err}");
-    };
+    let shares = plain_shares(&out);
     trent.start_again(&[]);
-    unseal(&trent, &shares[0]);
-    unseal(&trent, &shares[1]);
+    unseal(&trent, &shares[0]).unwrap();
+    unseal(&trent, &shares[1]).unwrap();
     let written = write_all(&trent).await;
     trent.stop();
 
@@ -293,23 +272,17 @@ async fn shamir_mode_keeps_its_shares_across_a_stopped_and_resumed_rotation() {
     assert!(!ok, "{err}");
     // Mid-rotation, the server starts sealed and opens with the same shares.
     trent.start_again(&[]);
-    unseal(&trent, &shares[1]);
-    unseal(&trent, &shares[2]);
+    unseal(&trent, &shares[1]).unwrap();
+    unseal(&trent, &shares[2]).unwrap();
     read_all(&trent, &written).await;
     trent.stop();
     let (ok, out, err) = rotate(&trent, &[], &[], &format!("{}\n{}\n", shares[1], shares[0]));
     assert!(ok && out.contains("generation 1"), "{out}{err}");
     assert_eq!(generations(&trent.data_dir()).await.keys().copied().collect::<Vec<_>>(), vec![1]);
     trent.start_again(&[]);
-    unseal(&trent, &shares[2]);
-    unseal(&trent, &shares[0]);
+    unseal(&trent, &shares[2]).unwrap();
+    unseal(&trent, &shares[0]).unwrap();
     read_all(&trent, &written).await;
-}
-
-/// The seal configuration as stored.
-async fn seal_config(data: &Path) -> serde_json::Value {
-    let store = trent_store::sqlite::SqliteStore::open(&data.join("trent.db")).unwrap();
-    serde_json::from_slice(&store.get_setting("seal_config").await.unwrap().unwrap()).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -373,4 +346,48 @@ async fn pkcs11_mode_wraps_the_new_key_with_the_same_token_key() {
     assert_eq!(generations(&trent.data_dir()).await.keys().copied().collect::<Vec<_>>(), vec![1]);
     trent.start_again(&[]);
     read_all(&trent, &written).await;
+}
+
+/// Waits until `command` holds the root of trust's lock (its file names it).
+fn wait_for_change_lock(data: &Path, command: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !std::fs::read_to_string(data.join("seal.lock")).unwrap_or_default().contains(command) {
+        assert!(std::time::Instant::now() < deadline, "{command} never took seal.lock");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rekey_and_rotate_root_refuse_to_run_together() {
+    use std::io::Write;
+    let trent = Trent::unstarted(&[]);
+    let (ok, out, err) = init(&trent, &["--seal", "shamir", "--shares", "2", "--threshold", "2"], &[]);
+    assert!(ok, "{err}");
+    let shares = plain_shares(&out);
+    let given = format!("{}\n{}\n", shares[0], shares[1]);
+    let data = trent.data_dir();
+    let dir = data.to_str().unwrap();
+    let rekey_args = ["operator", "rekey", "--data-dir", dir, "--seal", "shamir", "--shares", "2", "--threshold", "2"];
+
+    // rotate-root waits for its shares, holding the lock: a rekey is refused, naming it.
+    let mut rotating = trent.cli_started(&["operator", "rotate-root", "--data-dir", dir], &[]);
+    wait_for_change_lock(&data, "rotate-root");
+    let (ok, _, err) = trent.cli(&rekey_args, &[], &given);
+    assert!(!ok && err.contains("another change of the root of trust is running") && err.contains("trent operator rotate-root"), "{err}");
+    rotating.stdin.as_mut().unwrap().write_all(given.as_bytes()).unwrap();
+    let (ok, out, err) = common::cli_ended(rotating);
+    assert!(ok && out.contains("generation 1"), "{out}{err}");
+
+    // And the other way round: rekey waits for its shares; rotate-root is refused.
+    let mut rekeying = trent.cli_started(&rekey_args, &[]);
+    wait_for_change_lock(&data, "rekey");
+    let (ok, _, err) = rotate(&trent, &[], &[], &given);
+    assert!(!ok && err.contains("another change of the root of trust is running") && err.contains("trent operator rekey"), "{err}");
+    rekeying.stdin.as_mut().unwrap().write_all(given.as_bytes()).unwrap();
+    let (ok, out, err) = common::cli_ended(rekeying);
+    assert!(ok, "{out}{err}");
+    // The new shares open the rotated key: nothing was lost.
+    let new_shares = plain_shares(&out);
+    let (ok, out, err) = rotate(&trent, &[], &[], &format!("{}\n{}\n", new_shares[0], new_shares[1]));
+    assert!(ok && out.contains("generation 2"), "{out}{err}");
 }

@@ -26,6 +26,15 @@ pub use error::StoreError;
 pub use records::*;
 pub use sealed::{SealedColumn, SealedValue};
 
+/// What saving a key with one of its materials does when that material is
+/// stored already: a rotation's new material must be new (the insert
+/// fails); an import may bring the same material again, kept as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StoredMaterial {
+    MustBeNew,
+    KeepStored,
+}
+
 /// Where a listing resumes: the last id or name the previous page returned.
 pub type After<'a> = Option<&'a str>;
 

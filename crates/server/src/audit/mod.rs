@@ -9,6 +9,7 @@
 //! - [`signing`]: the Ed25519 audit signing key, sealed under the root key.
 //! - [`writer`]: writes the sinks (files with rotation, stdout, syslog)
 //!   from the request's own thread; its thread fsyncs and signs.
+//! - [`pending`]: events of offline commands, signed, for the server to write.
 //! - [`verify`] and [`query`]: what `trent audit verify` and `trent audit
 //!   query` do; [`cli`] is the `trent audit` command.
 //!
@@ -19,6 +20,7 @@ pub mod chain;
 pub mod cli;
 pub mod event;
 pub mod params;
+pub mod pending;
 pub mod query;
 pub mod signing;
 pub mod verify;
@@ -48,6 +50,16 @@ pub fn public_key_path(data_dir: &Path) -> PathBuf {
 
 pub fn signing_key_path(data_dir: &Path) -> PathBuf {
     audit_dir(data_dir).join("signing.key")
+}
+
+/// `DATA_DIR/audit`, made (mode 0700) if it is not there.
+pub fn create_audit_dir(data_dir: &Path) -> Result<PathBuf, String> {
+    let dir = audit_dir(data_dir);
+    if !dir.exists() {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    }
+    Ok(dir)
 }
 
 /// What to do while a sink cannot be written (the writer retries every
@@ -126,11 +138,7 @@ pub struct Audit {
 impl Audit {
     /// Opens the log (continuing its chain) and starts the writer thread.
     pub fn start(data_dir: &Path, options: &AuditOptions, root: &RootKey, clock: Arc<dyn Clock>) -> Result<Audit, String> {
-        let dir = audit_dir(data_dir);
-        if !dir.exists() {
-            use std::os::unix::fs::DirBuilderExt;
-            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-        }
+        let dir = create_audit_dir(data_dir)?;
         let key = signing::SigningKey::load_or_create(&signing_key_path(data_dir), root)?;
         // Public: lets `trent audit verify --data-dir` check the log without
         // the root key, which the sealed modes keep off the disk.
@@ -203,6 +211,11 @@ impl Audit {
         let Some(writer) = &self.writer else { return AuditStats { failing, ..AuditStats::default() } };
         let (failures, owed, unsynced) = writer::lock(writer).backlog();
         AuditStats { failing, failures, owed_events: owed as u64, unsynced_records: unsynced as u64 }
+    }
+
+    /// The public half of the key that signs the log (none for [`Audit::none`]).
+    pub fn public_key(&self) -> Option<Vec<u8>> {
+        self.writer.as_ref().map(|w| writer::lock(w).public_key().to_vec())
     }
 
     /// Records one event; returns once it is written (and fsynced if

@@ -135,6 +135,10 @@ pub(super) struct Writer {
 }
 
 impl Writer {
+    pub(super) fn public_key(&self) -> &[u8] {
+        self.key.public_key()
+    }
+
     /// Opens the log where the chain left off (cutting a torn last line a
     /// crash may have left), ready to append.
     pub(super) fn open(settings: Settings, key: SigningKey, clock: Arc<dyn Clock>, failed: Arc<AtomicBool>) -> Result<Writer, String> {

@@ -89,10 +89,8 @@ pub async fn handle(ctx: &Ctx, body: &[u8]) -> Result<Value, KmsError> {
 /// directory and store `trent serve` uses (running or not).
 #[derive(clap::Args, Debug)]
 pub struct ExplainOptions {
-    #[arg(long, env = "TRENT_DATA_DIR", default_value = crate::serve::DEFAULT_DATA_DIR)]
-    pub data_dir: std::path::PathBuf,
-    #[arg(long, env = "TRENT_STORE", default_value = "sqlite")]
-    pub store: String,
+    #[command(flatten)]
+    pub location: crate::serve::store_location::StoreLocation,
     /// Who asks: a user, root or assumed-role ARN.
     #[arg(long)]
     pub principal: String,
@@ -117,12 +115,12 @@ fn pair(text: &str) -> Result<(String, String), String> {
 pub async fn run(options: ExplainOptions) -> Result<(), crate::serve::ServeError> {
     use crate::serve::ServeError;
     let setup = |what: &'static str| move |e: String| ServeError::Setup(format!("{what}: {e}"));
-    let dir = &options.data_dir;
+    let dir = &options.location.data_dir;
     // A sealed mode keeps no root.key, but every deployment has a database.
-    if !dir.join("root.key").exists() && options.store == "sqlite" && !dir.join("trent.db").exists() {
+    if !dir.join("root.key").exists() && options.location.store == "sqlite" && !dir.join("trent.db").exists() {
         return Err(ServeError::Setup(format!("{} has no root.key: is it the data directory of a Trent deployment?", dir.display())));
     }
-    let store = crate::serve::open_store(&options.store, dir).await?;
+    let store = options.location.open_store().await?;
     let root_key = crate::seal::open::open_for_operator(store.as_ref(), dir, false).await.map_err(setup("root key"))?;
     let root_key = crate::seal::generation::adopt(store.as_ref(), root_key).await.map_err(setup("root key"))?;
     let root_key = Arc::new(trent_crypto::LiveRootKey::new(root_key));

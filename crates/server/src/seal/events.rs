@@ -5,6 +5,8 @@
 //! request event (`TrentAdmin.Seal`). An online root key rotation's
 //! steps too. Failed attempts while sealed can
 //! only go to the server's log: the audit signing key is sealed too.
+//! A rekey's event is made by the offline command and written by the
+//! server at its next open (`crate::audit::pending`).
 
 use serde_json::{json, Value};
 
@@ -41,5 +43,30 @@ fn service_event(name: &str, details: Value, reason: &str, at: i64) -> Value {
         "managementEvent": true,
         "eventCategory": "Management",
         "trentAuthorizationReason": reason,
+    })
+}
+
+/// `trent operator rekey`: the root key (generation `generation`) sealed
+/// anew, `from` one configuration `to` another. Made by the offline
+/// command, written by the server later ([`crate::audit::pending`]):
+/// `eventTime` is when the rekey was made.
+pub fn rekeyed(from: &SealConfig, to: &SealConfig, generation: u32, at: i64) -> Value {
+    json!({
+        "eventVersion": "1.11",
+        "userIdentity": { "type": "AWSService", "invokedBy": "trent operator rekey" },
+        "eventTime": crate::audit::event::format_time(at),
+        "eventSource": "kms.amazonaws.com",
+        "eventName": "TrentRekey",
+        "sourceIPAddress": "trent",
+        "userAgent": "trent",
+        "requestParameters": null,
+        "responseElements": null,
+        "additionalEventData": { "sealMode": to.mode(), "previousSealMode": from.mode(), "rootKeyGeneration": generation },
+        "eventID": uuid::Uuid::new_v4().to_string(),
+        "readOnly": false,
+        "eventType": "AwsServiceEvent",
+        "managementEvent": true,
+        "eventCategory": "Management",
+        "trentAuthorizationReason": "not evaluated: the operator opened the root of trust with its current seal",
     })
 }

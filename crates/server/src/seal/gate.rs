@@ -44,12 +44,17 @@ pub enum Refusal {
     Wrong(String),
     /// The mode cannot be unsealed this way, or starting failed.
     Cannot(String),
+    /// What unsealing needs from the store (the failed attempts, the seal
+    /// configuration) cannot be read now: try again later.
+    Unavailable(String),
 }
 
 /// What [`Gate::unseal`] was given.
 struct Pending {
     shares: Vec<SecretBytes>,
     tasks: Vec<JoinHandle<()>>,
+    /// The last seal's teardown, which closes that state's audit log.
+    closing: Option<JoinHandle<()>>,
 }
 
 pub struct Gate {
@@ -72,7 +77,7 @@ impl Gate {
             config: ArcSwap::from_pointee(config),
             tamper: Tamper::new(tamper, starter.store.clone(), starter.clock.clone()),
             starter,
-            pending: tokio::sync::Mutex::new(Pending { shares: Vec::new(), tasks: Vec::new() }),
+            pending: tokio::sync::Mutex::new(Pending { shares: Vec::new(), tasks: Vec::new(), closing: None }),
             rotation: Arc::new(std::sync::Mutex::new(super::online::Status::IDLE)),
             me: me.clone(),
         })
@@ -135,6 +140,10 @@ impl Gate {
         if self.state.load().is_some() {
             return Ok(None);
         }
+        // The log has one writer: the sealed state's must be closed before this one opens it.
+        if let Some(closing) = pending.closing.take() {
+            let _ = closing.await;
+        }
         let started = self.starter.start(root, self.me.clone()).await?;
         // The key-file mode has nothing to unseal: its start is not an event.
         let config = self.config.load_full();
@@ -144,6 +153,8 @@ impl Gate {
                 tracing::error!(error = %e, "the unseal's audit event could not be written");
             }
         }
+        // What offline commands (rekey) did meanwhile, now that the log is open.
+        crate::audit::pending::record_all(&self.starter.options.data_dir, &started.state.audit).await;
         pending.tasks = started.tasks;
         self.state.store(Some(started.state));
         Ok(started.admin)
@@ -178,10 +189,10 @@ impl Gate {
             return Ok(self.progress(0));
         }
         // Kept in the store (every node's, across restarts); unreadable, the attempt is refused.
-        if let Some(wait) = self.tamper.delay().await.map_err(Refusal::Cannot)? {
+        if let Some(wait) = self.tamper.delay().await.map_err(Refusal::Unavailable)? {
             return Err(Refusal::Delayed(wait));
         }
-        let config = self.refresh(&mut pending).await.map_err(Refusal::Cannot)?;
+        let config = self.refresh(&mut pending).await.map_err(Refusal::Unavailable)?;
         let root = match &*config {
             SealConfig::File | SealConfig::Pkcs11 { .. } | SealConfig::Kms { .. } => return Err(Refusal::Cannot(format!("a {}-mode server is unsealed by restarting it", config.mode()))),
             c @ SealConfig::Passphrase { .. } => {
@@ -261,15 +272,22 @@ impl Gate {
         }
         pending.shares.clear();
         tracing::info!("sealed: refusing requests; the root key goes when the requests in flight end");
-        tokio::spawn(teardown(state));
+        pending.closing = Some(tokio::spawn(teardown(state)));
         Ok(true)
     }
 
     /// At shutdown: closes the audit log of the unsealed state, if any.
     pub async fn shutdown(&self) {
-        let tasks = std::mem::take(&mut self.pending.lock().await.tasks);
+        let (tasks, closing) = {
+            let mut pending = self.pending.lock().await;
+            (std::mem::take(&mut pending.tasks), pending.closing.take())
+        };
         for task in tasks {
             task.abort();
+        }
+        // A seal's teardown still closing its log finishes first.
+        if let Some(closing) = closing {
+            let _ = closing.await;
         }
         if let Some(state) = self.state.swap(None) {
             state.audit.shutdown().await;

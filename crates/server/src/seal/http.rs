@@ -62,6 +62,8 @@ pub async fn unseal(gate: &Gate, body: &[u8]) -> Response {
         }
         Err(Refusal::Wrong(why)) => refusal(StatusCode::BAD_REQUEST, &why, None),
         Err(Refusal::Cannot(why)) => refusal(StatusCode::CONFLICT, &why, None),
+        // As every answer of a server that cannot serve now (sealed IAM/STS, /health).
+        Err(Refusal::Unavailable(why)) => refusal(StatusCode::SERVICE_UNAVAILABLE, &why, None),
     }
 }
 

@@ -2,8 +2,6 @@
 //! it is sealed, before the first `trent serve` (which, on an empty data
 //! directory, still does `file` mode by itself).
 
-use std::path::PathBuf;
-
 use trent_crypto::seal;
 use trent_crypto::{RootKey, SecretBytes};
 
@@ -27,11 +25,8 @@ pub enum Mode {
 
 #[derive(clap::Args, Debug)]
 pub struct InitOptions {
-    #[arg(long, env = "TRENT_DATA_DIR", default_value = crate::serve::DEFAULT_DATA_DIR)]
-    pub data_dir: PathBuf,
-    /// `sqlite` or a PostgreSQL URL, as `trent serve --store`.
-    #[arg(long, env = "TRENT_STORE", default_value = "sqlite")]
-    pub store: String,
+    #[command(flatten)]
+    pub location: crate::serve::store_location::StoreLocation,
     #[command(flatten)]
     pub target: SealTarget,
     #[command(flatten)]
@@ -168,12 +163,12 @@ pub fn print_shares(printed: &[zeroize::Zeroizing<String>], target: &SealTarget)
 
 pub async fn run(options: InitOptions) -> Result<(), ServeError> {
     let fail = |what: &'static str| move |e: String| ServeError::Setup(format!("{what}: {e}"));
-    let dir = &options.data_dir;
+    let dir = &options.location.data_dir;
     options.target.check().map_err(ServeError::Setup)?;
     crate::serve::create_private_dir(dir).map_err(|e| ServeError::Setup(format!("creating the data directory: {e}")))?;
     let _lock = crate::serve::data_dir_lock::DataDirLock::acquire(dir).map_err(ServeError::Setup)?;
     let key_file = dir.join("root.key");
-    let store = crate::serve::open_store(&options.store, dir).await?;
+    let store = options.location.open_store().await?;
     let initialised = config::load(store.as_ref()).await.map_err(fail("seal configuration"))?.is_some()
         || store.get_setting("root_key_check").await.map_err(|e| ServeError::Setup(e.to_string()))?.is_some()
         || key_file.exists();

@@ -12,7 +12,7 @@
 //! - [`pkcs11`]: the root key wrapped by a PKCS#11 token's key.
 //! - [`kms`]: the root key wrapped by another KMS's key (auto-unseal).
 //! - [`tamper`]: growing delays after failed unseal attempts.
-//! - [`events`]: the unseal's audit event.
+//! - [`events`]: the audit events of unseal and rekey.
 //! - [`operator`]: `trent operator unseal` and `trent operator seal`.
 //! - [`recipients`]: Shamir shares encrypted to their holders' age keys.
 //! - [`rekey`]: `trent operator rekey`: the same root key, sealed anew.
@@ -21,7 +21,9 @@
 //! - [`rotate`]: `trent operator rotate-root`: a new root key.
 //! - [`online`]: the same, done by the running server while it serves
 //!   (`TrentAdmin.RotateRoot`, `rotate-root --endpoint`).
+//! - [`change_lock`]: rekey and rotate-root, one at a time.
 
+pub mod change_lock;
 pub mod config;
 pub mod events;
 pub mod gate;

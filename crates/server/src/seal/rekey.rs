@@ -7,9 +7,9 @@
 //! it works beside a running server. A running server keeps serving (its
 //! root key, in memory, is unchanged) and reads the new configuration the
 //! next time it is unsealed, so the old passphrase or shares no longer
-//! open it. Not in the audit log: that log has one writer, the server (see
-//! docs/root-of-trust.md); the server's next `TrentUnseal` event names the
-//! new mode.
+//! open it. The log has one writer, the server, so the `TrentRekey` event
+//! is signed here with the audit key and left for the server, which
+//! writes it at its next start or unseal (`crate::audit::pending`).
 //!
 //! Crash safety: the store's compare-and-set is the one moment the
 //! deployment changes mode. Into `file`, `root.key` is written and fsynced
@@ -22,7 +22,8 @@
 //! the record leaves `file` mode with its key; a crash between the record
 //! and the removal leaves a root key the new mode does not need on disk,
 //! which `trent serve` warns about until it is removed. At no point is the
-//! recorded mode unable to open the root key.
+//! recorded mode unable to open the root key. The event is staged before
+//! the record and published after it: a crash between the two loses it.
 
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -39,11 +40,8 @@ pub const NEW_PASSPHRASE_ENV: &str = "TRENT_NEW_PASSPHRASE";
 
 #[derive(clap::Args, Debug)]
 pub struct RekeyOptions {
-    #[arg(long, env = "TRENT_DATA_DIR", default_value = crate::serve::DEFAULT_DATA_DIR)]
-    pub data_dir: PathBuf,
-    /// `sqlite` or a PostgreSQL URL, as `trent serve --store`.
-    #[arg(long, env = "TRENT_STORE", default_value = "sqlite")]
-    pub store: String,
+    #[command(flatten)]
+    pub location: crate::serve::store_location::StoreLocation,
     /// The new seal mode and its parameters, as `trent init` takes them.
     #[command(flatten)]
     pub target: SealTarget,
@@ -62,11 +60,13 @@ pub struct RekeyOptions {
 
 pub async fn run(options: RekeyOptions) -> Result<(), String> {
     options.target.check()?;
-    let dir = &options.data_dir;
+    let dir = &options.location.data_dir;
     if !dir.is_dir() {
         return Err(format!("{} is not a data directory", dir.display()));
     }
-    let store = crate::serve::open_store(&options.store, dir).await.map_err(|e| e.to_string())?;
+    // Never beside a rotate-root (see change_lock), whose record is checked below.
+    let _change = super::change_lock::acquire(dir, "trent operator rekey")?;
+    let store = options.location.open_store().await.map_err(|e| e.to_string())?;
     let key_file = dir.join("root.key");
     let current = config::load_exact(store.as_ref()).await?;
     let current_config = current.as_ref().map_or(SealConfig::File, |(c, _)| c.clone());
@@ -84,6 +84,10 @@ pub async fn run(options: RekeyOptions) -> Result<(), String> {
     let (root, new_config, shares) = super::init::wrap_root(root, &options.target, new_passphrase, &options.pin).await?;
     let printed = super::init::render_shares(&shares, &options.target)?;
 
+    // The audit event, signed and staged before the change: published after it.
+    let at = crate::clock::Clock::now_millis(&crate::clock::SystemClock { offset_millis: 0 });
+    let event = super::events::rekeyed(&current_config, &new_config, root.generation(), at);
+    let staged = crate::audit::pending::stage(dir, &crate::audit::pending::signing_key(dir, &root)?, &event, at)?;
     // Into file mode: the key file first (see the module's comment).
     let mut wrote_key_file = false;
     if matches!(new_config, SealConfig::File) {
@@ -105,10 +109,12 @@ pub async fn run(options: RekeyOptions) -> Result<(), String> {
         }
         return Err("the seal configuration changed while rekeying (another operator or node?): nothing was changed; run it again".to_owned());
     }
+    let published = staged.publish();
     // Out of file mode: the key file goes only now that the new mode is recorded.
     if matches!(current_config, SealConfig::File) && key_file.exists() {
         root_key::remove_key_file(&key_file).map_err(|e| format!("the new seal mode is recorded, but {} could not be removed: remove it by hand: {e}", key_file.display()))?;
     }
+    published.map_err(|e| format!("the new seal mode is recorded, but its audit event is not: {e}"))?;
     tracing::info!(from = current_config.mode(), to = new_config.mode(), "rekeyed the root of trust");
     println!("Rekeyed {}: seal mode {} (was {}). The root key and every key are unchanged.", dir.display(), new_config.mode(), current_config.mode());
     super::init::print_shares(&printed, &options.target);

@@ -35,7 +35,7 @@
 //! deployment wraps it with the same token key, a `kms` one with the same
 //! outer key.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use base64::engine::general_purpose::STANDARD as B64;
@@ -57,11 +57,8 @@ pub const TEST_CRASH_ENV: &str = "TRENT_TEST_ROTATE_ROOT_CRASH_AT";
 
 #[derive(clap::Args, Debug)]
 pub struct RotateOptions {
-    #[arg(long, env = "TRENT_DATA_DIR", default_value = crate::serve::DEFAULT_DATA_DIR)]
-    pub data_dir: PathBuf,
-    /// `sqlite` (PostgreSQL deployments are not supported yet).
-    #[arg(long, env = "TRENT_STORE", default_value = "sqlite")]
-    pub store: String,
+    #[command(flatten)]
+    pub location: crate::serve::store_location::StoreLocation,
     /// The passphrase (passphrase mode), as `trent serve` takes it.
     #[command(flatten)]
     pub passphrase: PassphraseSource,
@@ -103,16 +100,17 @@ pub async fn run(options: RotateOptions) -> Result<(), String> {
     if let Some(endpoint) = &options.online.endpoint {
         return super::online::client::run(endpoint, &options).await;
     }
-    let dir = &options.data_dir;
+    let dir = &options.location.data_dir;
     if !dir.is_dir() {
         return Err(format!("{} is not a data directory", dir.display()));
     }
-    if options.store != "sqlite" {
+    if options.location.store != "sqlite" {
         return Err("rotate-root works on SQLite deployments only for now: on PostgreSQL each node's data directory holds its own audit signing key sealed under the root key, which one command cannot reach".to_owned());
     }
     // Refuses while `trent serve` runs on this directory.
     let _lock = crate::serve::data_dir_lock::DataDirLock::acquire(dir)?;
-    let store = crate::serve::open_store(&options.store, dir).await.map_err(|e| e.to_string())?;
+    let _change = super::change_lock::acquire(dir, "trent operator rotate-root")?;
+    let store = options.location.open_store().await.map_err(|e| e.to_string())?;
     let store = store.as_ref();
     let key_file = dir.join("root.key");
     let current = config::load_exact(store).await?;

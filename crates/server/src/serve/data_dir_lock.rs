@@ -34,7 +34,16 @@ pub struct DataDirLock {
 impl DataDirLock {
     /// Takes the lock of `data_dir`, or says which server holds it.
     pub fn acquire(data_dir: &Path) -> Result<DataDirLock, String> {
-        let path = data_dir.join(LOCK_FILE);
+        Self::acquire_file(data_dir, LOCK_FILE, |holder| {
+            format!("the data directory {} is in use by another Trent server ({holder}); stop it first, or give this server its own --data-dir", data_dir.display())
+        })
+    }
+
+    /// Takes another lock of `data_dir`, the file `name` (e.g. the root of
+    /// trust's, [`crate::seal::change_lock`]); `refused` words the refusal
+    /// from what the file says of its holder.
+    pub fn acquire_file(data_dir: &Path, name: &str, refused: impl FnOnce(&str) -> String) -> Result<DataDirLock, String> {
+        let path = data_dir.join(name);
         // Not truncated on open: until the lock is ours, what it says is the holder's.
         let mut file = OpenOptions::new()
             .read(true)
@@ -46,13 +55,7 @@ impl DataDirLock {
             .map_err(|e| format!("opening {}: {e}", path.display()))?;
         match file.try_lock() {
             Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(format!(
-                    "the data directory {} is in use by another Trent server ({}); stop it first, or give this server its own --data-dir",
-                    data_dir.display(),
-                    holder_of(&mut file)
-                ))
-            }
+            Err(std::fs::TryLockError::WouldBlock) => return Err(refused(&holder_of(&mut file))),
             Err(std::fs::TryLockError::Error(e)) => return Err(format!("cannot lock {} (the file system must support flock): {e}", path.display())),
         }
         let started = crate::clock::iso8601(SystemClock { offset_millis: 0 }.now_millis());
@@ -61,10 +64,16 @@ impl DataDirLock {
         Ok(lock)
     }
 
+    /// Adds `what` the holder is doing to what the file says of it.
+    pub fn note(&mut self, what: &str) -> std::io::Result<()> {
+        self.holder.push_str(", ");
+        self.holder.push_str(what);
+        self.write()
+    }
+
     /// Adds where this server listens, once it does.
     pub fn note_listening(&mut self, addr: SocketAddr) -> std::io::Result<()> {
-        self.holder.push_str(&format!(", listening on http://{addr}"));
-        self.write()
+        self.note(&format!("listening on http://{addr}"))
     }
 
     fn write(&mut self) -> std::io::Result<()> {

@@ -6,6 +6,7 @@
 
 #![allow(dead_code)] // Each test binary uses a different part of the harness.
 
+pub mod seal;
 pub mod softhsm;
 
 use std::io::{BufRead, BufReader};
@@ -102,7 +103,15 @@ impl Trent {
     /// `env`) and `stdin` as input: (success, stdout, stderr).
     pub fn cli(&self, args: &[&str], env: &[(&str, &str)], stdin: &str) -> (bool, String, String) {
         use std::io::Write;
-        let mut child = Command::new(env!("CARGO_BIN_EXE_trent"))
+        let mut child = self.cli_started(args, env);
+        child.stdin.take().expect("piped stdin").write_all(stdin.as_bytes()).expect("writing trent's stdin");
+        cli_ended(child)
+    }
+
+    /// Starts `trent ARGS` as [`Trent::cli`] does, its standard input left
+    /// open (e.g. a command waiting there for shares); [`cli_ended`] ends it.
+    pub fn cli_started(&self, args: &[&str], env: &[(&str, &str)]) -> Child {
+        Command::new(env!("CARGO_BIN_EXE_trent"))
             .args(args)
             .env_remove("TRENT_DATA_DIR")
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
@@ -111,10 +120,7 @@ impl Trent {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("spawning the trent binary");
-        child.stdin.take().expect("piped stdin").write_all(stdin.as_bytes()).expect("writing trent's stdin");
-        let out = child.wait_with_output().expect("waiting for trent");
-        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+            .expect("spawning the trent binary")
     }
 
     /// `trent serve` on this directory with `args` and `env`, expected to
@@ -279,6 +285,14 @@ impl Drop for Trent {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Waits for a command [`Trent::cli_started`] started (its standard input
+/// closed): (success, stdout, stderr).
+pub fn cli_ended(mut child: Child) -> (bool, String, String) {
+    drop(child.stdin.take());
+    let out = child.wait_with_output().expect("waiting for trent");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 /// Starts `trent serve` on `data_dir`, expects it to exit with a failure

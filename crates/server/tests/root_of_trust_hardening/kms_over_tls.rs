@@ -7,7 +7,8 @@ use std::path::Path;
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 
 use crate::common::{Trent, REGION};
-use crate::support::{init, read_secret, use_keys};
+use crate::common::seal::{init, read_secret};
+use crate::support::use_keys;
 
 /// A CA, written to `dir/NAME.pem`; and a server certificate it signs for 127.0.0.1.
 fn ca_and_server(dir: &Path, name: &str) -> (String, String, String) {

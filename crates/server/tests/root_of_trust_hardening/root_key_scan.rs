@@ -14,9 +14,9 @@ use base64::Engine;
 
 use crate::common::softhsm::{TestToken, USER_PIN};
 use crate::common::Trent;
-use crate::support::{drop_schema, init, plain_shares, postgres_schema, read_secret, rekey, unseal, use_keys};
+use crate::common::seal::{drop_schema, init, plain_shares, postgres_schema, read_secret, rekey, unseal, CHEAP_ARGON2};
+use crate::support::use_keys;
 
-const CHEAP_ARGON2: (&str, &str) = ("TRENT_TEST_ARGON2_COST", "64,1,1");
 const PASSPHRASE: &str = "correct horse battery staple";
 
 /// Every way the key could be written out: raw, hex (either case), and
@@ -106,27 +106,42 @@ fn take_copies(trent: &Trent, postgres: Option<(&str, &str)>) -> PathBuf {
     aside
 }
 
-/// The root key, learnt by rekeying into file mode (`args`, `env`, `stdin`
-/// give the current credentials).
-fn root_key_by_rekey(trent: &Trent, args: &[&str], env: &[(&str, &str)], stdin: &str) -> Vec<u8> {
+/// The root key, learnt by rekeying into file mode (`args`, `stdin` give
+/// the current credentials).
+fn root_key_by_rekey(trent: &Trent, args: &[&str], stdin: &str) -> Vec<u8> {
     let mut all = vec!["--seal", "file"];
     all.extend_from_slice(args);
-    let (ok, out, err) = rekey(trent, &all, env, stdin);
+    let (ok, out, err) = rekey(trent, &all, &[], stdin);
     assert!(ok, "rekey to file: {out}{err}");
     let key = std::fs::read(trent.data_dir().join("root.key")).unwrap();
     assert_eq!(key.len(), 32);
     key
 }
 
-/// Scans what was taken; checks the scan would find the key if it were there.
-fn assert_nowhere(taken: &Path, key: &[u8]) {
-    assert_eq!(holders_of(taken, key), Vec::<String>::new(), "the root key is in what a thief could take");
+/// Learns the root key (as [`root_key_by_rekey`]) and scans what was
+/// taken for it; checks the scan would find the key if it were there.
+fn assert_root_key_not_taken(trent: &Trent, taken: &Path, rekey_args: &[&str], stdin: &str) {
+    let key = root_key_by_rekey(trent, rekey_args, stdin);
+    assert_eq!(holders_of(taken, &key), Vec::<String>::new(), "the root key is in what a thief could take");
     let canary = taken.join("canary");
-    let text = format!("x{}y", base64::engine::general_purpose::STANDARD.encode([&[7u8][..], key].concat()));
+    let text = format!("x{}y", base64::engine::general_purpose::STANDARD.encode([&[7u8][..], &key].concat()));
     std::fs::write(&canary, text).unwrap();
-    let found = holders_of(&canary, key);
+    let found = holders_of(&canary, &key);
     assert!(found.contains(&format!("{} (base64@1)", canary.display())), "the scan missed the key in base64: {found:?}");
     std::fs::remove_file(&canary).unwrap();
+}
+
+/// A deployment that opens by itself (passphrase, pkcs11) served, its keys
+/// used and read back after a restart; then what a thief could take,
+/// copied aside, and the server stopped.
+async fn use_across_a_restart_and_take(trent: &mut Trent) -> PathBuf {
+    trent.start_again(&[]);
+    let ciphertext = use_keys(trent).await;
+    trent.restart(&[]);
+    read_secret(trent, &ciphertext).await;
+    let taken = take_copies(trent, None);
+    trent.stop();
+    taken
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -135,14 +150,8 @@ async fn passphrase_mode_writes_the_root_key_nowhere() {
     let mut trent = Trent::unstarted(&env);
     let (ok, _, err) = init(&trent, &["--seal", "passphrase"], &[]);
     assert!(ok, "{err}");
-    trent.start_again(&[]);
-    let ciphertext = use_keys(&trent).await;
-    trent.restart(&[]);
-    read_secret(&trent, &ciphertext).await;
-    let taken = take_copies(&trent, None);
-    trent.stop();
-    let key = root_key_by_rekey(&trent, &[], &[], "");
-    assert_nowhere(&taken, &key);
+    let taken = use_across_a_restart_and_take(&mut trent).await;
+    assert_root_key_not_taken(&trent, &taken, &[], "");
     assert_eq!(holders_of(&taken, PASSPHRASE.as_bytes()).len(), 0);
 }
 
@@ -158,8 +167,7 @@ async fn shamir_mode_writes_the_root_key_nowhere() {
     use_keys(&trent).await;
     let taken = take_copies(&trent, None);
     trent.stop();
-    let key = root_key_by_rekey(&trent, &[], &[], &format!("{}\n{}\n", shares[1], shares[2]));
-    assert_nowhere(&taken, &key);
+    assert_root_key_not_taken(&trent, &taken, &[], &format!("{}\n{}\n", shares[1], shares[2]));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -178,8 +186,7 @@ async fn shamir_mode_on_postgres_writes_the_root_key_in_no_dump() {
     use_keys(&trent).await;
     let taken = take_copies(&trent, Some((&base, &schema)));
     trent.stop();
-    let key = root_key_by_rekey(&trent, &store, &[], &format!("{}\n{}\n", shares[0], shares[1]));
-    assert_nowhere(&taken, &key);
+    assert_root_key_not_taken(&trent, &taken, &store, &format!("{}\n{}\n", shares[0], shares[1]));
     drop_schema(&base, &schema).await;
 }
 
@@ -191,12 +198,6 @@ async fn pkcs11_mode_writes_the_root_key_nowhere() {
     let mut trent = Trent::unstarted(&[("SOFTHSM2_CONF", &conf), ("TRENT_PKCS11_PIN", USER_PIN)]);
     let (ok, _, err) = init(&trent, &["--seal", "pkcs11", "--pkcs11-module", &module, "--pkcs11-token-label", "trent-scan"], &[]);
     assert!(ok, "{err}");
-    trent.start_again(&[]);
-    let ciphertext = use_keys(&trent).await;
-    trent.restart(&[]);
-    read_secret(&trent, &ciphertext).await;
-    let taken = take_copies(&trent, None);
-    trent.stop();
-    let key = root_key_by_rekey(&trent, &[], &[], "");
-    assert_nowhere(&taken, &key);
+    let taken = use_across_a_restart_and_take(&mut trent).await;
+    assert_root_key_not_taken(&trent, &taken, &[], "");
 }

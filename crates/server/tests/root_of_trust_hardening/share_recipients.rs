@@ -8,7 +8,8 @@ use std::path::Path;
 use age::secrecy::ExposeSecret;
 
 use crate::common::{self, Trent};
-use crate::support::{init, read_secret, rekey, unseal, use_keys};
+use crate::common::seal::{init, read_secret, rekey, unseal};
+use crate::support::use_keys;
 
 /// The armored age blocks of `trent init`'s output, by share: (header line, armor).
 fn encrypted_shares(output: &str) -> Vec<(String, String)> {

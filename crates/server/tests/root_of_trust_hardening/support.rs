@@ -1,40 +1,10 @@
-//! What these tests share: init, unseal, a secret written and read back,
-//! and a PostgreSQL schema of their own.
+//! What these tests share beside `common::seal`: keys made and used, and
+//! a secret to read back.
 
 use aws_sdk_kms::primitives::Blob;
 
+use crate::common::seal::read_secret;
 use crate::common::{Trent, REGION};
-
-/// `trent init --data-dir DIR ARGS` with `env`: (success, stdout, stderr).
-pub fn init(trent: &Trent, args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
-    let data = trent.data_dir();
-    let mut all = vec!["init", "--data-dir", data.to_str().unwrap()];
-    all.extend_from_slice(args);
-    trent.cli(&all, env, "")
-}
-
-/// `trent operator rekey --data-dir DIR ARGS` with `env` and `stdin`.
-pub fn rekey(trent: &Trent, args: &[&str], env: &[(&str, &str)], stdin: &str) -> (bool, String, String) {
-    let data = trent.data_dir();
-    let mut all = vec!["operator", "rekey", "--data-dir", data.to_str().unwrap()];
-    all.extend_from_slice(args);
-    trent.cli(&all, env, stdin)
-}
-
-/// `trent operator unseal` with one share (or passphrase) on standard input.
-pub fn unseal(trent: &Trent, share: &str) -> Result<String, String> {
-    let (ok, out, err) = trent.cli(&["operator", "unseal", "--endpoint", &trent.endpoint()], &[], &format!("{}\n", share.trim_end()));
-    if ok {
-        Ok(out)
-    } else {
-        Err(err)
-    }
-}
-
-/// The plain `share N: HEX` lines of `trent init`'s output.
-pub fn plain_shares(output: &str) -> Vec<String> {
-    output.lines().filter(|l| l.starts_with("share ") && l.contains(": ")).map(str::to_owned).collect()
-}
 
 /// Creates a key, encrypts with it, makes a data key and an HMAC; returns
 /// the ciphertext, to read after restarts.
@@ -49,37 +19,4 @@ pub async fn use_keys(trent: &Trent) -> Vec<u8> {
     let ciphertext = out.ciphertext_blob.unwrap().into_inner();
     read_secret(trent, &ciphertext).await;
     ciphertext
-}
-
-pub async fn read_secret(trent: &Trent, ciphertext: &[u8]) {
-    let kms = trent.client(REGION);
-    let out = kms.decrypt().ciphertext_blob(Blob::new(ciphertext.to_vec())).send().await.unwrap();
-    assert_eq!(out.plaintext.unwrap().into_inner(), b"kept across restarts");
-}
-
-/// A fresh schema on the test PostgreSQL (`TRENT_TEST_POSTGRES_URL`, else
-/// CI's local default): (URL with its search_path, base URL, schema);
-/// `None` when none runs there and none was asked for.
-pub async fn postgres_schema(prefix: &str) -> Option<(String, String, String)> {
-    let from_env = std::env::var("TRENT_TEST_POSTGRES_URL").ok();
-    let base = from_env.clone().unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/test".to_owned());
-    let (client, connection) = match tokio_postgres::connect(&base, tokio_postgres::NoTls).await {
-        Ok(c) => c,
-        Err(e) if from_env.is_none() => {
-            eprintln!("skipping: no PostgreSQL at {base}: {e}");
-            return None;
-        }
-        Err(e) => panic!("PostgreSQL at {base}: {e}"),
-    };
-    tokio::spawn(connection);
-    let schema = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
-    client.batch_execute(&format!("CREATE SCHEMA {schema}")).await.unwrap();
-    let sep = if base.contains('?') { '&' } else { '?' };
-    Some((format!("{base}{sep}options=-csearch_path%3D{schema}"), base, schema))
-}
-
-pub async fn drop_schema(base: &str, schema: &str) {
-    let (client, connection) = tokio_postgres::connect(base, tokio_postgres::NoTls).await.unwrap();
-    tokio::spawn(connection);
-    client.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).await.unwrap();
 }

@@ -2,7 +2,7 @@
 //! it, and every node of a PostgreSQL deployment shares it.
 
 use crate::common::Trent;
-use crate::support::{drop_schema, init, plain_shares, postgres_schema, unseal};
+use crate::common::seal::{drop_schema, init, plain_shares, postgres_schema, unseal};
 
 const STRICT: [&str; 4] = ["--unseal-failures-allowed", "1", "--unseal-delay-secs", "600"];
 
@@ -75,4 +75,21 @@ async fn every_postgres_node_shares_the_delay() {
     second.stop();
     third.stop();
     drop_schema(&base, &schema).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreadable_count_refuses_the_attempt_as_unavailable() {
+    use trent_store::Store;
+    let mut trent = Trent::unstarted(&[]);
+    let (ok, out, err) = init(&trent, &["--seal", "shamir", "--shares", "2", "--threshold", "2"], &[]);
+    assert!(ok, "{err}");
+    let shares = plain_shares(&out);
+    trent.start_again(&[]);
+    // The count unreadable (as when its database cannot be reached): 503, still sealed.
+    let store = trent_store::sqlite::SqliteStore::open(&trent.data_dir().join("trent.db")).unwrap();
+    store.insert_setting("unseal_failures", b"not json").await.unwrap();
+    let err = unseal(&trent, &shares[0]).unwrap_err();
+    assert!(err.contains("(503)") && err.contains("failed unseal attempts"), "{err}");
+    let (_, status, _) = trent.cli(&["operator", "status", "--endpoint", &trent.endpoint()], &[], "");
+    assert!(status.contains("\"sealed\":true"), "{status}");
 }

@@ -8,7 +8,7 @@ use super::{backend, backend_in, release, PostgresStore};
 use crate::read_cache::Query;
 use crate::{
     After, AccessKeyRecord, AliasRecord, CustomKeyStoreRecord, EntityKind, EntityRecord, GrantRecord, KeyLocation, KeyRecord, KeyStoreConflict, KeyUsageRecord, MaterialRecord,
-    Millis, PrincipalRecord, SealedColumn, SealedValue, Store, StoreError,
+    Millis, PrincipalRecord, SealedColumn, SealedValue, Store, StoreError, StoredMaterial,
 };
 
 /// A key's row. A `custom_key_store_id` naming no key store fails the
@@ -151,45 +151,11 @@ impl Store for PostgresStore {
     }
 
     async fn rotate_key(&self, key: &KeyRecord, material: &MaterialRecord) -> Result<i64, StoreError> {
-        let doc = key_doc(key)?;
-        let mut c = self.client().await?;
-        let result = async {
-            let tx = c.transaction().await.map_err(backend)?;
-            let row_version = save_key(&tx, key, &doc).await?;
-            execute(
-                &tx,
-                "INSERT INTO key_materials (key_id, material_id, stored, created_at) VALUES ($1, $2, $3, $4)",
-                &[&material.key_id, &material.material_id, &material.stored, &material.created_at],
-            )
-            .await?;
-            tx.commit().await.map_err(backend)?;
-            Ok(row_version)
-        }
-        .await;
-        release(c, result)
+        self.save_key_with_material(key, material, StoredMaterial::MustBeNew).await
     }
 
     async fn save_imported_material(&self, key: &KeyRecord, material: &MaterialRecord) -> Result<i64, StoreError> {
-        let doc = key_doc(key)?;
-        let mut c = self.client().await?;
-        let result = async {
-            let tx = c.transaction().await.map_err(backend)?;
-            // The key's row first: a removal of this material by another
-            // member (which locks every member first) is then either
-            // committed already, and the row is written again below, or
-            // waits for this commit and sees the material in use.
-            let row_version = save_key(&tx, key, &doc).await?;
-            execute(
-                &tx,
-                "INSERT INTO key_materials (key_id, material_id, stored, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (key_id, material_id) DO NOTHING",
-                &[&material.key_id, &material.material_id, &material.stored, &material.created_at],
-            )
-            .await?;
-            tx.commit().await.map_err(backend)?;
-            Ok(row_version)
-        }
-        .await;
-        release(c, result)
+        self.save_key_with_material(key, material, StoredMaterial::KeepStored).await
     }
 
     async fn insert_key_without_material(&self, key: &KeyRecord) -> Result<(), StoreError> {
@@ -726,6 +692,30 @@ impl Store for PostgresStore {
 }
 
 impl PostgresStore {
+    /// The key's row (optimistic concurrency) and one material of it, in
+    /// one transaction: a rotation or an import.
+    async fn save_key_with_material(&self, key: &KeyRecord, material: &MaterialRecord, stored: StoredMaterial) -> Result<i64, StoreError> {
+        let doc = key_doc(key)?;
+        let sql = match stored {
+            StoredMaterial::MustBeNew => "INSERT INTO key_materials (key_id, material_id, stored, created_at) VALUES ($1, $2, $3, $4)",
+            StoredMaterial::KeepStored => "INSERT INTO key_materials (key_id, material_id, stored, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (key_id, material_id) DO NOTHING",
+        };
+        let mut c = self.client().await?;
+        let result = async {
+            let tx = c.transaction().await.map_err(backend)?;
+            // The key's row first: a removal of this material by another
+            // member (which locks every member first) is then either
+            // committed already, and the row is written again below, or
+            // waits for this commit and sees the material in use.
+            let row_version = save_key(&tx, key, &doc).await?;
+            execute(&tx, sql, &[&material.key_id, &material.material_id, &material.stored, &material.created_at]).await?;
+            tx.commit().await.map_err(backend)?;
+            Ok(row_version)
+        }
+        .await;
+        release(c, result)
+    }
+
     /// A new key with its first material and, if given, an alias naming
     /// it, in one statement (a taken alias rolls back the key as well).
     /// `quiet`: a fresh key ([`Store::insert_fresh_key`], never with an

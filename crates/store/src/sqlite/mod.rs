@@ -27,7 +27,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use crate::read_cache::{Cacheable, Query, ReadCache};
 use crate::{
     After, AccessKeyRecord, AliasRecord, CustomKeyStoreRecord, EntityKind, EntityRecord, GrantRecord, KeyLocation, KeyRecord, KeyStoreConflict, KeyUsageRecord, MaterialRecord,
-    Millis, PrincipalRecord, SealedColumn, SealedValue, Store, StoreError,
+    Millis, PrincipalRecord, SealedColumn, SealedValue, Store, StoreError, StoredMaterial,
 };
 
 pub struct SqliteStore {
@@ -250,6 +250,26 @@ const USAGE_UPSERT: &str = "INSERT INTO key_last_usage (key_id, region, used_at,
      ON CONFLICT (key_id, region) DO UPDATE SET used_at = excluded.used_at, operation = excluded.operation, request_id = excluded.request_id, event_id = excluded.event_id \
      WHERE excluded.used_at > key_last_usage.used_at";
 
+impl SqliteStore {
+    /// The key's row (optimistic concurrency) and one material of it, in
+    /// one transaction: a rotation or an import.
+    async fn save_key_with_material(&self, key: &KeyRecord, material: &MaterialRecord, stored: StoredMaterial) -> Result<i64, StoreError> {
+        let sql = match stored {
+            StoredMaterial::MustBeNew => "INSERT INTO key_materials (key_id, material_id, stored, created_at) VALUES (?1, ?2, ?3, ?4)",
+            StoredMaterial::KeepStored => "INSERT INTO key_materials (key_id, material_id, stored, created_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (key_id, material_id) DO NOTHING",
+        };
+        let (key, material, doc) = (key.clone(), material.clone(), key_doc(key)?);
+        self.run(move |c| {
+            let tx = c.transaction().map_err(backend)?;
+            let row_version = save_key(&tx, &key, &doc)?;
+            tx.execute(sql, params![material.key_id, material.material_id, material.stored, material.created_at]).map_err(backend)?;
+            tx.commit().map_err(backend)?;
+            Ok(row_version)
+        })
+        .await
+    }
+}
+
 /// The compare-and-set write of a key; for a multi-Region primary, then
 /// what its set shares, to every replica that differs. Callers run it in a
 /// transaction (or alone, for a single-Region key).
@@ -396,35 +416,11 @@ impl Store for SqliteStore {
     }
 
     async fn rotate_key(&self, key: &KeyRecord, material: &MaterialRecord) -> Result<i64, StoreError> {
-        let (key, material, doc) = (key.clone(), material.clone(), key_doc(key)?);
-        self.run(move |c| {
-            let tx = c.transaction().map_err(backend)?;
-            let row_version = save_key(&tx, &key, &doc)?;
-            tx.execute(
-                "INSERT INTO key_materials (key_id, material_id, stored, created_at) VALUES (?1, ?2, ?3, ?4)",
-                params![material.key_id, material.material_id, material.stored, material.created_at],
-            )
-            .map_err(backend)?;
-            tx.commit().map_err(backend)?;
-            Ok(row_version)
-        })
-        .await
+        self.save_key_with_material(key, material, StoredMaterial::MustBeNew).await
     }
 
     async fn save_imported_material(&self, key: &KeyRecord, material: &MaterialRecord) -> Result<i64, StoreError> {
-        let (key, material, doc) = (key.clone(), material.clone(), key_doc(key)?);
-        self.run(move |c| {
-            let tx = c.transaction().map_err(backend)?;
-            let row_version = save_key(&tx, &key, &doc)?;
-            tx.execute(
-                "INSERT INTO key_materials (key_id, material_id, stored, created_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (key_id, material_id) DO NOTHING",
-                params![material.key_id, material.material_id, material.stored, material.created_at],
-            )
-            .map_err(backend)?;
-            tx.commit().map_err(backend)?;
-            Ok(row_version)
-        })
-        .await
+        self.save_key_with_material(key, material, StoredMaterial::KeepStored).await
     }
 
     async fn insert_key_without_material(&self, key: &KeyRecord) -> Result<(), StoreError> {

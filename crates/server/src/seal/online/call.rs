@@ -88,15 +88,20 @@ pub async fn rotate_call(state: &Arc<AppState>, principal: &Principal, body: &[u
         }
         *now = Status::running(None);
     }
-    let prepared = prepare(state, &seal_config, &options.data_dir, secret, &options.seal.pin).await;
-    let rewrap = match prepared {
-        Ok(rewrap) => rewrap,
+    // Never beside an offline rekey (see change_lock); held until the rotation ends.
+    let change = crate::seal::change_lock::acquire(&options.data_dir, "trent operator rotate-root --endpoint").map_err(|e| KmsError::new(ErrorCode::Conflict, e));
+    let prepared = match change {
+        Ok(change) => prepare(state, &seal_config, &options.data_dir, secret, &options.seal.pin).await.map(|rewrap| (rewrap, change)),
+        Err(e) => Err(e),
+    };
+    let (rewrap, change) = match prepared {
+        Ok(prepared) => prepared,
         Err(e) => {
             super::set(&status, Status::IDLE);
             return Err(e);
         }
     };
-    let job = Job { dir: options.data_dir.clone(), rewrap, config: stored.map(|(_, bytes)| bytes), batch: batch as usize };
+    let job = Job { dir: options.data_dir.clone(), rewrap, config: stored.map(|(_, bytes)| bytes), batch: batch as usize, _change: change };
     let task = tokio::spawn(super::run(state.clone(), job, status.clone()));
     gate.track(task).await;
     Ok(serde_json::json!({ "State": "RUNNING" }))

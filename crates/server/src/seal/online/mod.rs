@@ -73,6 +73,8 @@ pub(in crate::seal) struct Job {
     /// replaces exactly it); `None` in file mode.
     pub(in crate::seal) config: Option<Vec<u8>>,
     pub(in crate::seal) batch: usize,
+    /// The root of trust's lock ([`super::change_lock`]), for as long as the rotation runs.
+    pub(in crate::seal) _change: crate::serve::data_dir_lock::DataDirLock,
 }
 
 /// Runs a rotation (or resumes one) to its end, noting its progress in
