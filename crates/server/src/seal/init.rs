@@ -56,7 +56,9 @@ pub struct SealTarget {
     /// Shamir: encrypt each share to its holder's public key: an age key
     /// (`age1...`, or a file holding it) or a file holding an armored
     /// OpenPGP public key (`gpg --export --armor`); once per share, in order.
-    #[arg(long = "share-recipient", value_name = "FILE_OR_KEY")]
+    // Hyphen values too: key text pasted here by mistake reaches our
+    // parser, which refuses it without echoing it (clap would echo it).
+    #[arg(long = "share-recipient", value_name = "FILE_OR_KEY", allow_hyphen_values = true)]
     pub share_recipients: Vec<String>,
     /// pkcs11: the module (shared library).
     #[arg(long, required_if_eq("seal", "pkcs11"))]
