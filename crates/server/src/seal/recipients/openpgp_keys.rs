@@ -34,6 +34,12 @@ pub struct Recipient {
     pub name: String,
 }
 
+impl std::fmt::Debug for Recipient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+
 enum EncryptingKey {
     Primary(PublicKey),
     Subkey(PublicSubkey),
