@@ -48,9 +48,12 @@ pub struct SealTarget {
     /// Shamir: how many shares unseal.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(2..=255))]
     pub threshold: u8,
-    /// Shamir: encrypt each share to its holder's age public key (`age1...`,
-    /// or a file holding it): once per share, in order.
-    #[arg(long = "share-recipient", value_name = "FILE_OR_KEY")]
+    /// Shamir: encrypt each share to its holder's public key: an age key
+    /// (`age1...`, or a file holding it) or a file holding an armored
+    /// OpenPGP public key (`gpg --export --armor`); once per share, in order.
+    // Hyphen values too: key text pasted here by mistake reaches our
+    // parser, which refuses it without echoing it (clap would echo it).
+    #[arg(long = "share-recipient", value_name = "FILE_OR_KEY", allow_hyphen_values = true)]
     pub share_recipients: Vec<String>,
     /// pkcs11: the module (shared library).
     #[arg(long, required_if_eq("seal", "pkcs11"))]

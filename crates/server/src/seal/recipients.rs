@@ -1,12 +1,15 @@
 //! Shamir shares each encrypted to its holder's public key, as Vault's
 //! `-pgp-keys`: `--share-recipient FILE_OR_KEY`, once per share and in
-//! order, makes share N printed as an armored age file that only the
-//! holder of the N-th key can open (`age -d -i KEY`). What it holds is the
-//! line `share N: HEX` that `trent operator unseal` takes as it is.
+//! order, makes share N printed as an armored age file or OpenPGP message
+//! that only the holder of the N-th key can open (`age -d -i KEY`,
+//! `gpg --decrypt`). What it holds is the line `share N: HEX` that
+//! `trent operator unseal` takes as it is.
 //!
-//! age only (the `age` crate, pure Rust): an X25519 recipient (`age1...`)
-//! or a hybrid post-quantum one (`age1pq1...`). OpenPGP keys are refused
-//! with a clear message: not built yet (docs/root-of-trust.md).
+//! A recipient is an age public key, inline or in a file (`age_keys.rs`), or an
+//! armored OpenPGP public key in a file (`openpgp_keys.rs`).
+
+mod age_keys;
+mod openpgp_keys;
 
 use std::path::Path;
 
@@ -15,9 +18,15 @@ use zeroize::Zeroizing;
 
 /// One holder's public key.
 pub struct ShareRecipient {
-    /// The key as the holder gave it (`age1...`), printed above the share.
+    /// The key as the holder gave it (`age1...`), or its OpenPGP
+    /// fingerprint and user ID, printed above the share.
     pub name: String,
-    key: Box<dyn age::Recipient + Send + Sync>,
+    key: RecipientKey,
+}
+
+enum RecipientKey {
+    Age(age_keys::Recipient),
+    OpenPgp(openpgp_keys::Recipient),
 }
 
 impl std::fmt::Debug for ShareRecipient {
@@ -27,7 +36,8 @@ impl std::fmt::Debug for ShareRecipient {
 }
 
 /// Parses `--share-recipient` values: one per share (`shares` of them),
-/// or none at all (the shares are printed in plain hex).
+/// or none at all (the shares are printed in plain hex). All are checked
+/// before anything is written.
 pub fn parse_all(values: &[String], shares: u8) -> Result<Vec<ShareRecipient>, String> {
     if values.is_empty() {
         return Ok(Vec::new());
@@ -42,44 +52,44 @@ pub fn parse_all(values: &[String], shares: u8) -> Result<Vec<ShareRecipient>, S
         .iter()
         .enumerate()
         .map(|(i, v)| {
-            // Never echo a secret key given by mistake.
-            let shown = if v.trim().starts_with("AGE-SECRET-KEY-") { "a secret key" } else { v.as_str() };
+            // Never echo a secret key (or any key text) given inline by mistake.
+            let v_trim = v.trim();
+            let shown = if v_trim.starts_with("AGE-SECRET-KEY-") || v_trim.contains("PRIVATE KEY") {
+                "a secret key"
+            } else if v_trim.contains('\n') || v_trim.starts_with("-----") {
+                "a key given inline"
+            } else {
+                v.as_str()
+            };
             parse(v).map_err(|e| format!("--share-recipient {} ({shown}): {e}", i + 1))
         })
         .collect()
 }
 
 /// An age public key, given inline or as a file holding it (comment
-/// lines, `#`, are skipped, as in age's recipients files).
+/// lines, `#`, are skipped, as in age's recipients files), or a file
+/// holding an armored OpenPGP public key.
 fn parse(value: &str) -> Result<ShareRecipient, String> {
     let value = value.trim();
-    let text = if value.starts_with("age1") {
-        value.to_owned()
-    } else {
-        let path = Path::new(value);
-        let contents = std::fs::read_to_string(path).map_err(|e| format!("neither an age public key (age1...) nor a readable file: {e}"))?;
-        if contents.contains("-----BEGIN PGP PUBLIC KEY BLOCK-----") {
-            return Err("OpenPGP keys are not supported yet: give the holder's age public key (age1...)".to_owned());
-        }
-        let keys: Vec<&str> = contents.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).collect();
-        match keys[..] {
-            [key] => key.to_owned(),
-            [] => return Err("the file holds no age public key".to_owned()),
-            _ => return Err("the file holds several keys: give each holder's one key".to_owned()),
-        }
-    };
-    if text.starts_with("AGE-SECRET-KEY-") {
-        return Err("this is an age *secret* key: give the holder's public key (age1...)".to_owned());
+    if age_keys::looks_like_key(value) {
+        return Ok(ShareRecipient { name: value.to_owned(), key: RecipientKey::Age(age_keys::parse(value)?) });
     }
-    // X25519 (`age1...`) is deprecated in the crate for want of post-quantum
-    // safety, but it is the key most holders have (age before 1.3 makes no other).
-    #[allow(deprecated)]
-    let key: Box<dyn age::Recipient + Send + Sync> = if text.starts_with("age1pq1") {
-        Box::new(text.parse::<age::pq::Recipient>().map_err(|e| format!("not an age public key: {e}"))?)
-    } else {
-        Box::new(text.parse::<age::x25519::Recipient>().map_err(|e| format!("not an age public key: {e}"))?)
+    if openpgp_keys::looks_like_key(value) {
+        return Err("give an OpenPGP key as a file (gpg --export --armor KEY_ID > holder.asc), not inline".to_owned());
+    }
+    // Zeroized: the file may be a secret key given by mistake.
+    let contents = Zeroizing::new(std::fs::read_to_string(Path::new(value)).map_err(|e| format!("neither an age public key (age1...) nor a readable file: {e}"))?);
+    if openpgp_keys::looks_like_key(&contents) {
+        let key = openpgp_keys::parse(&contents)?;
+        return Ok(ShareRecipient { name: key.name.clone(), key: RecipientKey::OpenPgp(key) });
+    }
+    let keys: Vec<&str> = contents.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).collect();
+    let text = match keys[..] {
+        [key] => key,
+        [] => return Err("the file holds no age public key".to_owned()),
+        _ => return Err("the file holds several keys: give each holder's one key".to_owned()),
     };
-    Ok(ShareRecipient { name: text, key })
+    Ok(ShareRecipient { name: text.to_owned(), key: RecipientKey::Age(age_keys::parse(text)?) })
 }
 
 /// The shares as `trent init` prints them: each `share N: HEX` line, or,
@@ -91,27 +101,32 @@ pub fn render(shares: &[SecretBytes], recipients: &[ShareRecipient]) -> Result<V
         .iter()
         .enumerate()
         .map(|(i, share)| {
-            let line = Zeroizing::new(format!("share {}: {}", i + 1, Zeroizing::new(hex::encode(share.as_bytes())).as_str()));
             let Some(recipient) = recipients.get(i) else {
-                return Ok(line);
+                return Ok(share_line(i + 1, share, ""));
             };
-            let plaintext = Zeroizing::new(format!("{}\n", line.as_str()));
-            let armored = encrypt_armored(recipient.key.as_ref(), plaintext.as_bytes()).map_err(|e| format!("encrypting share {} to {}: {e}", i + 1, recipient.name))?;
+            let plaintext = share_line(i + 1, share, "\n");
+            let armored = match &recipient.key {
+                RecipientKey::Age(key) => age_keys::encrypt_armored(key, plaintext.as_bytes()),
+                RecipientKey::OpenPgp(key) => openpgp_keys::encrypt_armored(key, plaintext.as_bytes()),
+            }
+            .map_err(|e| format!("encrypting share {} to {}: {e}", i + 1, recipient.name))?;
             Ok(Zeroizing::new(format!("share {} for {}:\n{}", i + 1, recipient.name, armored.trim_end())))
         })
         .collect()
 }
 
-/// `plaintext` as an armored age file to `key` (what `age -a -r` writes).
-fn encrypt_armored(key: &(dyn age::Recipient + Send + Sync), plaintext: &[u8]) -> Result<String, String> {
-    use std::io::Write;
-    let encryptor = age::Encryptor::with_recipients(std::iter::once(key as &dyn age::Recipient)).map_err(|e| e.to_string())?;
-    let mut out = Vec::new();
-    let armor = age::armor::ArmoredWriter::wrap_output(&mut out, age::armor::Format::AsciiArmor).map_err(|e| e.to_string())?;
-    let mut writer = encryptor.wrap_output(armor).map_err(|e| e.to_string())?;
-    writer.write_all(plaintext).map_err(|e| e.to_string())?;
-    writer.finish().and_then(|armor| armor.finish()).map_err(|e| e.to_string())?;
-    String::from_utf8(out).map_err(|e| e.to_string())
+/// `share N: HEX` and `end`, written into one buffer sized up front: a
+/// growing `String` (as `format!` and `hex::encode` make) would leave
+/// copies of the share in the heap it frees.
+fn share_line(number: usize, share: &SecretBytes, end: &str) -> Zeroizing<String> {
+    let prefix = format!("share {number}: ");
+    let mut hex = Zeroizing::new(vec![0u8; share.as_bytes().len() * 2]);
+    hex::encode_to_slice(share.as_bytes(), &mut hex).expect("the buffer is twice the share");
+    let mut line = Zeroizing::new(String::with_capacity(prefix.len() + hex.len() + end.len()));
+    line.push_str(&prefix);
+    line.push_str(std::str::from_utf8(&hex).expect("hex is ASCII"));
+    line.push_str(end);
+    line
 }
 
 #[cfg(test)]
@@ -150,7 +165,11 @@ mod tests {
         assert!(parse(file.to_str().unwrap()).unwrap_err().contains("secret"));
         let pgp = dir.path().join("holder.asc");
         std::fs::write(&pgp, "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nxx\n-----END PGP PUBLIC KEY BLOCK-----\n").unwrap();
-        assert!(parse(pgp.to_str().unwrap()).unwrap_err().contains("OpenPGP"));
+        assert!(parse(pgp.to_str().unwrap()).unwrap_err().contains("not an ASCII-armored OpenPGP public key"));
+        // Key text given inline is neither parsed nor echoed back.
+        let inline = "-----BEGIN PGP PRIVATE KEY BLOCK-----\nlQVYBGsecret\n-----END PGP PRIVATE KEY BLOCK-----".to_owned();
+        let err = parse_all(&[key.clone(), inline, key.clone()], 3).unwrap_err();
+        assert!(err.contains("(a secret key)") && err.contains("as a file") && !err.contains("lQVYBGsecret"), "{err}");
         let public = dir.path().join("holder.pub");
         std::fs::write(&public, format!("# a holder\n{key}\n")).unwrap();
         assert_eq!(parse(public.to_str().unwrap()).unwrap().name, key);

@@ -9,27 +9,7 @@ use age::secrecy::ExposeSecret;
 
 use crate::common::{self, Trent};
 use crate::common::seal::{init, read_secret, rekey, unseal};
-use crate::support::use_keys;
-
-/// The armored age blocks of `trent init`'s output, by share: (header line, armor).
-fn encrypted_shares(output: &str) -> Vec<(String, String)> {
-    let mut found = Vec::new();
-    let mut lines = output.lines();
-    while let Some(line) = lines.next() {
-        if line.starts_with("share ") && line.ends_with(':') {
-            let mut armor = String::new();
-            for l in lines.by_ref() {
-                armor.push_str(l);
-                armor.push('\n');
-                if l.starts_with("-----END AGE ENCRYPTED FILE-----") {
-                    break;
-                }
-            }
-            found.push((line.to_owned(), armor));
-        }
-    }
-    found
-}
+use crate::support::{encrypted_shares, use_keys};
 
 /// Opens one holder's share as the holder would: with the real `age`
 /// binary when it is installed (`age -d -i KEY`), else with the crate.

@@ -6,6 +6,27 @@ use aws_sdk_kms::primitives::Blob;
 use crate::common::seal::read_secret;
 use crate::common::{Trent, REGION};
 
+/// The armored blocks of `trent init`'s output with `--share-recipient`,
+/// by share: (header line `share N for ...:`, armor up to its END line).
+pub fn encrypted_shares(output: &str) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    let mut lines = output.lines();
+    while let Some(line) = lines.next() {
+        if line.starts_with("share ") && line.ends_with(':') {
+            let mut armor = String::new();
+            for l in lines.by_ref() {
+                armor.push_str(l);
+                armor.push('\n');
+                if l.starts_with("-----END ") {
+                    break;
+                }
+            }
+            found.push((line.to_owned(), armor));
+        }
+    }
+    found
+}
+
 /// Creates a key, encrypts with it, makes a data key and an HMAC; returns
 /// the ciphertext, to read after restarts.
 pub async fn use_keys(trent: &Trent) -> Vec<u8> {
