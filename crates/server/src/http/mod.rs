@@ -183,13 +183,18 @@ async fn answer(state: Arc<AppState>, method: Method, uri: Uri, headers: HeaderM
             Ok(body) => Box::pin(serve(state.clone(), &method, &uri, &headers, &body, &request_id, (peer_ip, tls), &mut trail)).await,
             Err(refused) => Err(body_refusal(refused)),
         };
-        let event = audit::event::build(&trail, result.as_ref().err().map(|e| (e.code.name(), e.text())));
         // Events of changes are on disk before the answer; the rest are group-committed.
         let changed = result.is_ok() && trail.operation.is_some_and(|op| !audit::event::read_only(op));
-        let mut recorded = state.audit.record(&event, changed).await;
+        let mut recorded = {
+            let event = audit::event::build(&trail, result.as_ref().err().map(|e| (e.code.name(), e.text())));
+            state.audit.record(&event, changed).await
+        };
         // ReplicateKey: the replica's Region gets its CreateKey event too, before the answer.
-        if let (Ok(()), Some(second)) = (&recorded, audit::event::replica_created(&trail)) {
-            recorded = state.audit.record(&audit::event::build(&second, None), true).await;
+        if recorded.is_ok() {
+            if let Some(second) = audit::event::replica_created(&trail) {
+                // Boxed: the second event's room would otherwise be in every request's future.
+                recorded = Box::pin(record_second(&state, second)).await;
+            }
         }
         match recorded {
             Ok(()) => match result {
@@ -219,6 +224,10 @@ async fn answer(state: Arc<AppState>, method: Method, uri: Uri, headers: HeaderM
         response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
     }
     response
+}
+
+async fn record_second(state: &AppState, second: Trail) -> Result<(), String> {
+    state.audit.record(&audit::event::build(&second, None), true).await
 }
 
 fn json_response(request_id: &str, (status, text): (StatusCode, String)) -> Response {
