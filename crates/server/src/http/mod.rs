@@ -333,15 +333,7 @@ async fn serve(
     if method != Method::POST {
         return Err(Error::NotPostToRoot.into());
     }
-    // SigV4 signs header values as sent; headers that are not valid text cannot have been signed.
-    let mut header_list: Vec<(String, String)> =
-        headers.iter().filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))).collect();
-    // HTTP/2 carries the host as the `:authority` pseudo-header, which SigV4 signs as `host`.
-    if !headers.contains_key(axum::http::header::HOST) {
-        if let Some(authority) = uri.authority() {
-            header_list.push(("host".to_owned(), authority.as_str().to_owned()));
-        }
-    }
+    let header_list = sigv4_headers(headers, uri);
     let signed = trent_sigv4::Request { method: method.as_str(), path: uri.path(), query: uri.query().unwrap_or(""), headers: &header_list, body };
     let (principal, region) = crate::auth::authenticate(&state, &signed).await?;
     let (principal, via_service) = crate::authz::via::forwarded(&state, principal, &signed).await?;
@@ -381,6 +373,21 @@ async fn serve(
         add_created_key(trail, output);
     }
     result
+}
+
+/// A request's headers as SigV4 reads them, borrowed (no copy per request).
+/// SigV4 signs header values as sent; headers that are not valid text
+/// cannot have been signed. HTTP/2 carries the host as the `:authority`
+/// pseudo-header, which SigV4 signs as `host`.
+pub(crate) fn sigv4_headers<'a>(headers: &'a HeaderMap, uri: &'a Uri) -> Vec<(&'a str, &'a str)> {
+    let mut list: Vec<(&str, &str)> = Vec::with_capacity(headers.len() + 1);
+    list.extend(headers.iter().filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?))));
+    if !headers.contains_key(header::HOST) {
+        if let Some(authority) = uri.authority() {
+            list.push(("host", authority.as_str()));
+        }
+    }
+    list
 }
 
 /// CreateKey names its key only in the answer: the event's resource.
