@@ -42,8 +42,8 @@ impl Signer {
             ("x-amz-date", trent_sigv4::format_iso_basic(now)),
             ("x-amz-target", format!("TrentService.{operation}")),
         ];
-        let owned: Vec<(String, String)> = headers.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
-        let request = trent_sigv4::Request { method: "POST", path: "/", query: "", headers: &owned, body };
+        let borrowed: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let request = trent_sigv4::Request { method: "POST", path: "/", query: "", headers: &borrowed, body };
         let authorization =
             trent_sigv4::sign(&request, &self.access_key_id, self.secret_access_key.as_bytes(), &self.region, "kms", &SIGNED_HEADERS)?;
         headers.push(("authorization", authorization));
@@ -109,7 +109,7 @@ mod tests {
         let signer = Signer { access_key_id: "AKIDEXAMPLE".into(), secret_access_key: "secret".into(), region: "eu-west-1".into(), host: "127.0.0.1:4600".into() };
         let body = Bytes::from_static(br#"{"KeyId":"alias/x"}"#);
         let signed = signer.sign("DescribeKey", &body).unwrap();
-        let headers: Vec<(String, String)> = signed.headers.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        let headers: Vec<(&str, &str)> = signed.headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let request = trent_sigv4::Request { method: "POST", path: "/", query: "", headers: &headers, body: &body };
         let auth = trent_sigv4::parse_authorization(trent_sigv4::authorization_header(&request).unwrap()).unwrap();
         auth.check_scope("eu-west-1", "kms").unwrap();

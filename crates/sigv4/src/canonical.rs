@@ -136,7 +136,7 @@ pub(crate) fn header_values<'a>(
     req.headers
         .iter()
         .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
+        .map(|(_, v)| *v)
 }
 
 /// First value of header `name`, trimmed.
@@ -284,7 +284,7 @@ mod tests {
             method: "GET",
             path: "/",
             query: "",
-            headers: &headers,
+            headers: &crate::borrowed(&headers),
             body: b"",
         };
         let signed = vec![

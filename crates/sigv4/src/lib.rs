@@ -53,10 +53,16 @@ pub struct Request<'a> {
     /// Raw query string without `?`, possibly empty.
     pub query: &'a str,
     /// All headers as received: names in any case, values untouched; a
-    /// repeated header appears once per occurrence.
-    pub headers: &'a [(String, String)],
+    /// repeated header appears once per occurrence. Borrowed, so a server
+    /// lists its headers without copying them ([`borrowed`] for owned pairs).
+    pub headers: &'a [(&'a str, &'a str)],
     /// The complete body.
     pub body: &'a [u8],
+}
+
+/// Owned header pairs as [`Request::headers`] takes them.
+pub fn borrowed(headers: &[(String, String)]) -> Vec<(&str, &str)> {
+    headers.iter().map(|(name, value)| (name.as_str(), value.as_str())).collect()
 }
 
 /// The request's `Authorization` header (the first one, if repeated).
@@ -65,7 +71,7 @@ pub fn authorization_header<'a>(req: &Request<'a>) -> Result<&'a str, SigV4Error
     req.headers
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case("authorization"))
-        .map(|(_, v)| v.as_str())
+        .map(|(_, v)| *v)
         .filter(|v| !v.trim().is_empty())
         .ok_or(SigV4Error::MissingAuthenticationToken)
 }

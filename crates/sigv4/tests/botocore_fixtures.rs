@@ -26,7 +26,7 @@ impl Captured {
             method: &self.method,
             path: &self.path,
             query: &self.query,
-            headers: &self.headers,
+            headers: Box::leak(trent_sigv4::borrowed(&self.headers).into_boxed_slice()),
             body: &self.body,
         }
     }
@@ -136,7 +136,7 @@ fn session_token_fixture_signs_the_token() {
         })
         .collect();
     let req = Request {
-        headers: &headers,
+        headers: &trent_sigv4::borrowed(&headers),
         ..c.request()
     };
     assert_eq!(
@@ -184,7 +184,7 @@ fn botocore_requests_fail_when_tampered() {
         assert_eq!(
             verify(
                 &Request {
-                    headers: &headers,
+                    headers: &trent_sigv4::borrowed(&headers),
                     ..req
                 },
                 &auth,
@@ -211,7 +211,7 @@ fn botocore_requests_fail_when_tampered() {
         assert_eq!(
             verify(
                 &Request {
-                    headers: &headers,
+                    headers: &trent_sigv4::borrowed(&headers),
                     ..req
                 },
                 &auth,

@@ -72,8 +72,12 @@ fn current_request() -> Option<RequestEpoch> {
 }
 
 /// Runs one request: its lookups share one reading of the epoch.
-pub async fn request_scope<F: Future>(request: F) -> F::Output {
-    REQUEST_EPOCH.scope(Cell::new(RequestEpoch { since: Instant::now(), kept: None }), request).await
+/// A plain function, not an `async fn`: an `async fn` would hold `request`
+/// twice (as its argument and inside the scope it awaits), doubling the
+/// size of every request's future, which is moved whole into a box
+/// (docs/BENCHMARKS.md, "Fourth round").
+pub fn request_scope<F: Future>(request: F) -> impl Future<Output = F::Output> {
+    REQUEST_EPOCH.scope(Cell::new(RequestEpoch { since: Instant::now(), kept: None }), request)
 }
 
 /// After a database call of the current request: its next lookup uses a

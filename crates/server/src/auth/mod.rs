@@ -116,7 +116,7 @@ async fn lookup(state: &AppState, auth: &Authorization) -> Result<(Principal, Ar
 /// be one this deployment sealed for this access key id, unexpired, and its
 /// role must still exist (deleting a role ends its sessions at once).
 async fn session_lookup(state: &AppState, req: &Request<'_>, auth: &Authorization) -> Result<(Principal, Arc<hmac::Key>), KmsError> {
-    let token = req.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("x-amz-security-token")).map(|(_, v)| v.as_str()).ok_or_else(invalid_token)?;
+    let token = req.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("x-amz-security-token")).map(|(_, v)| *v).ok_or_else(invalid_token)?;
     let session = session::open(&state.root_key.load(), token).filter(|s| s.access_key_id == auth.access_key_id).ok_or_else(invalid_token)?;
     if state.clock.now_millis() >= session.expires_at {
         return Err(Error::ExpiredToken.into());

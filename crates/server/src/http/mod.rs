@@ -183,13 +183,18 @@ async fn answer(state: Arc<AppState>, method: Method, uri: Uri, headers: HeaderM
             Ok(body) => Box::pin(serve(state.clone(), &method, &uri, &headers, &body, &request_id, (peer_ip, tls), &mut trail)).await,
             Err(refused) => Err(body_refusal(refused)),
         };
-        let event = audit::event::build(&trail, result.as_ref().err().map(|e| (e.code.name(), e.text())));
         // Events of changes are on disk before the answer; the rest are group-committed.
         let changed = result.is_ok() && trail.operation.is_some_and(|op| !audit::event::read_only(op));
-        let mut recorded = state.audit.record(&event, changed).await;
+        let mut recorded = {
+            let event = audit::event::build(&trail, result.as_ref().err().map(|e| (e.code.name(), e.text())));
+            state.audit.record(&event, changed).await
+        };
         // ReplicateKey: the replica's Region gets its CreateKey event too, before the answer.
-        if let (Ok(()), Some(second)) = (&recorded, audit::event::replica_created(&trail)) {
-            recorded = state.audit.record(&audit::event::build(&second, None), true).await;
+        if recorded.is_ok() {
+            if let Some(second) = audit::event::replica_created(&trail) {
+                // Boxed: the second event's room would otherwise be in every request's future.
+                recorded = Box::pin(record_second(&state, second)).await;
+            }
         }
         match recorded {
             Ok(()) => match result {
@@ -219,6 +224,10 @@ async fn answer(state: Arc<AppState>, method: Method, uri: Uri, headers: HeaderM
         response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
     }
     response
+}
+
+async fn record_second(state: &AppState, second: Trail) -> Result<(), String> {
+    state.audit.record(&audit::event::build(&second, None), true).await
 }
 
 fn json_response(request_id: &str, (status, text): (StatusCode, String)) -> Response {
@@ -324,15 +333,7 @@ async fn serve(
     if method != Method::POST {
         return Err(Error::NotPostToRoot.into());
     }
-    // SigV4 signs header values as sent; headers that are not valid text cannot have been signed.
-    let mut header_list: Vec<(String, String)> =
-        headers.iter().filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))).collect();
-    // HTTP/2 carries the host as the `:authority` pseudo-header, which SigV4 signs as `host`.
-    if !headers.contains_key(axum::http::header::HOST) {
-        if let Some(authority) = uri.authority() {
-            header_list.push(("host".to_owned(), authority.as_str().to_owned()));
-        }
-    }
+    let header_list = sigv4_headers(headers, uri);
     let signed = trent_sigv4::Request { method: method.as_str(), path: uri.path(), query: uri.query().unwrap_or(""), headers: &header_list, body };
     let (principal, region) = crate::auth::authenticate(&state, &signed).await?;
     let (principal, via_service) = crate::authz::via::forwarded(&state, principal, &signed).await?;
@@ -372,6 +373,21 @@ async fn serve(
         add_created_key(trail, output);
     }
     result
+}
+
+/// A request's headers as SigV4 reads them, borrowed (no copy per request).
+/// SigV4 signs header values as sent; headers that are not valid text
+/// cannot have been signed. HTTP/2 carries the host as the `:authority`
+/// pseudo-header, which SigV4 signs as `host`.
+pub(crate) fn sigv4_headers<'a>(headers: &'a HeaderMap, uri: &'a Uri) -> Vec<(&'a str, &'a str)> {
+    let mut list: Vec<(&str, &str)> = Vec::with_capacity(headers.len() + 1);
+    list.extend(headers.iter().filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?))));
+    if !headers.contains_key(header::HOST) {
+        if let Some(authority) = uri.authority() {
+            list.push(("host", authority.as_str()));
+        }
+    }
+    list
 }
 
 /// CreateKey names its key only in the answer: the event's resource.

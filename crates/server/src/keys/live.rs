@@ -3,7 +3,7 @@
 //! ran, in which case that happens now (exactly as the sweep would do it)
 //! and the request sees the result.
 
-use trent_store::KeyRecord;
+use trent_store::{KeyRecord, KeyState};
 use crate::lifecycle::deletion;
 use crate::protocol::error::KmsError;
 use crate::state::Ctx;
@@ -20,7 +20,27 @@ pub async fn get(ctx: &Ctx, account_id: &str, key_id: &str) -> Result<Option<Key
 
 /// A key record just read, unless it is due for destruction (then
 /// destroyed now), with its imported material expired if that is due.
+///
+/// Almost every key has nothing due: then nothing is awaited. The work is
+/// boxed, so its futures (several KiB: the destruction of a multi-Region
+/// member, the expiry of imported material) take no room in the future of
+/// every request that reads a key (docs/BENCHMARKS.md, "Fourth round").
 pub async fn still_live(ctx: &Ctx, key: KeyRecord) -> Result<Option<KeyRecord>, KmsError> {
+    if !anything_due(&key, ctx.now()) {
+        return Ok(Some(key));
+    }
+    Box::pin(settle_due(ctx, key)).await
+}
+
+/// Whether [`settle_due`] would change anything: each of its steps
+/// returns its key untouched unless its own condition holds.
+fn anything_due(key: &KeyRecord, now: trent_store::Millis) -> bool {
+    deletion::is_due(key, now)
+        || !crate::keys::materials::expired(key, now).is_empty()
+        || matches!(key.state, KeyState::Creating | KeyState::PendingReplicaDeletion)
+}
+
+async fn settle_due(ctx: &Ctx, key: KeyRecord) -> Result<Option<KeyRecord>, KmsError> {
     if deletion::destroy_if_due(ctx.state.store.as_ref(), &key, ctx.now(), ctx.state.as_ref()).await? {
         return Ok(None);
     }

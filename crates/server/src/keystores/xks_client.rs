@@ -251,7 +251,7 @@ fn signed(target: &Target<'_>, host: &str, path: &str, payload: &[u8]) -> Result
         ("host".to_owned(), host.to_owned()),
         ("x-amz-date".to_owned(), trent_sigv4::format_iso_basic(i64::try_from(now).unwrap_or(i64::MAX))),
     ];
-    let unsigned = trent_sigv4::Request { method: "POST", path, query: "", headers: &headers, body: payload };
+    let unsigned = trent_sigv4::Request { method: "POST", path, query: "", headers: &trent_sigv4::borrowed(&headers), body: payload };
     let authorization = trent_sigv4::sign(&unsigned, target.access_key_id, target.secret, target.region, SERVICE, &SIGNED_HEADERS)
         .map_err(|e| XksError::Internal(format!("signing: {e}")))?;
     let mut request = hyper::Request::post(path);

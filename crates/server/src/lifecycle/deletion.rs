@@ -35,7 +35,7 @@ pub async fn destroy_if_due(store: &dyn Store, key: &KeyRecord, now: Millis, eve
     }
 }
 
-fn is_due(key: &KeyRecord, now: Millis) -> bool {
+pub(crate) fn is_due(key: &KeyRecord, now: Millis) -> bool {
     key.state == KeyState::PendingDeletion && key.deletion_date.is_some_and(|d| d <= now)
 }
 

@@ -155,13 +155,7 @@ async fn serve(state: Arc<AppState>, service: Service, method: &Method, uri: &Ur
         if action.is_empty() {
             return Err(QueryError::new(error::QueryCode::MissingAction, "Missing Action"));
         }
-        let mut header_list: Vec<(String, String)> =
-            headers.iter().filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))).collect();
-        if !headers.contains_key(header::HOST) {
-            if let Some(authority) = uri.authority() {
-                header_list.push(("host".to_owned(), authority.as_str().to_owned()));
-            }
-        }
+        let header_list = crate::http::sigv4_headers(headers, uri);
         let signed = trent_sigv4::Request { method: method.as_str(), path: uri.path(), query: uri.query().unwrap_or(""), headers: &header_list, body };
         let (principal, region) = crate::auth::authenticate_for(&state, &signed, service.signing_name()).await?;
         // Only an authenticated caller's parameters are recorded.

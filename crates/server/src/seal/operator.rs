@@ -186,7 +186,7 @@ pub(crate) async fn signed_call(endpoint: &str, region: &str, credentials: &(Str
         ("x-amz-date".to_owned(), trent_sigv4::format_iso_basic(i64::try_from(now).unwrap_or(i64::MAX))),
         ("x-amz-target".to_owned(), target.to_owned()),
     ];
-    let unsigned = trent_sigv4::Request { method: "POST", path: "/", query: "", headers: &headers, body: &body };
+    let unsigned = trent_sigv4::Request { method: "POST", path: "/", query: "", headers: &trent_sigv4::borrowed(&headers), body: &body };
     let authorization = trent_sigv4::sign(&unsigned, &credentials.0, credentials.1.as_bytes(), region, "kms", &["content-type", "host", "x-amz-date", "x-amz-target"])
         .map_err(|e| format!("signing: {e}"))?;
     let mut request = hyper::Request::post("/");

@@ -106,11 +106,7 @@ async fn respond(proxy: &Proxy, req: hyper::Request<Incoming>) -> hyper::Respons
             // trent-sigv4 takes the headers as received, repeated ones
             // repeated; a value that is not text cannot be signed, so it
             // is dropped (the signature check then fails if it mattered).
-            let headers: Vec<(String, String)> = parts
-                .headers
-                .iter()
-                .filter_map(|(n, v)| v.to_str().ok().map(|v| (n.as_str().to_string(), v.to_string())))
-                .collect();
+            let headers: Vec<(&str, &str)> = parts.headers.iter().filter_map(|(n, v)| v.to_str().ok().map(|v| (n.as_str(), v))).collect();
             let request = trent_sigv4::Request {
                 method: parts.method.as_str(),
                 path: parts.uri.path(),

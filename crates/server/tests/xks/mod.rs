@@ -196,9 +196,11 @@ impl Proxy {
             ("content-type".to_string(), "application/json".to_string()),
         ];
         if let Some(c) = credential {
-            let request = trent_sigv4::Request { method, path, query: "", headers: &headers, body: body.as_bytes() };
+            let borrowed = trent_sigv4::borrowed(&headers);
+            let request = trent_sigv4::Request { method, path, query: "", headers: &borrowed, body: body.as_bytes() };
             let auth = trent_sigv4::sign(&request, &c.access_key_id, c.secret.as_bytes(), REGION, SERVICE, &["host", "x-amz-date"])
                 .expect("signing");
+            drop(borrowed);
             headers.push(("authorization".to_string(), auth));
         }
         tamper(&mut headers);
