@@ -20,6 +20,7 @@ use common::{audit_events, Trent, REGION};
 use trent_store::{SealedColumn, Store};
 
 const CRASH_AT: &str = "TRENT_TEST_ROTATE_ROOT_CRASH_AT";
+const STALL: &str = "TRENT_TEST_CREATE_KEY_STALL";
 const CHEAP_ARGON2: (&str, &str) = ("TRENT_TEST_ARGON2_COST", "64,1,1");
 const USER_KEY: &str = "AKIASEEDEDEXAMPLE0001";
 const USER_SECRET: &str = "seeded-secret-access-key-0123456789";
@@ -193,6 +194,34 @@ async fn file_mode_rotates_online_under_load_and_everything_decrypts() {
 
     // A restart opens the new key alone and reads everything.
     trent.start_again(&["--seed", &seed]);
+    decrypt_all(&trent, &made).await;
+}
+
+/// A CreateKey that sealed its material under the old key just before the
+/// switch and stores it only after the reseal would otherwise have ended
+/// (the server stalls it 3 s at a test hook): the rotation waits for it,
+/// so its material is resealed too and the key works after a restart.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_begun_before_the_switch_is_waited_for() {
+    let mut trent = Trent::unstarted(&[(STALL, "stalled")]);
+    trent.start_again(&[]);
+    let made: Made = Arc::default();
+    write_some(&trent, &made, 2).await;
+    let kms = trent.client(REGION);
+    let stalled = tokio::spawn(async move { kms.create_key().description("stalled").send().await });
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let (ok, out, err) = rotate_online(&trent, operator(&trent), "").await;
+    assert!(ok && out.contains("generation 1"), "{out}{err}\n{}", trent.log());
+    // Its answer is on its way when the rotation goes on; the key must be
+    // stored under the new key (below), not after the rotation ended.
+    let key = tokio::time::timeout(Duration::from_secs(2), stalled).await.expect("the rotation ended before a request begun before it").unwrap().expect("the stalled CreateKey").key_metadata.unwrap().key_id;
+    trent.stop();
+    assert_eq!(generations(&trent.data_dir()).await.keys().copied().collect::<Vec<_>>(), vec![1]);
+    trent.start_again(&[]);
+    let kms = trent.client(REGION);
+    let blob = kms.encrypt().key_id(&key).plaintext(Blob::new(b"after".to_vec())).send().await.expect("Encrypt with the stalled key after a restart").ciphertext_blob.unwrap();
+    let plain = kms.decrypt().ciphertext_blob(blob).send().await.unwrap().plaintext.unwrap().into_inner();
+    assert_eq!(plain, b"after");
     decrypt_all(&trent, &made).await;
 }
 

@@ -147,6 +147,10 @@ fn may_change(headers: &HeaderMap) -> bool {
 
 async fn answer(state: Arc<AppState>, method: Method, uri: Uri, headers: HeaderMap, request: axum::extract::Request) -> Response {
     let started = Instant::now();
+    // This request holds the root key it began under until it ends: an
+    // online rotation waits for every request begun before its switch,
+    // which may still write what it sealed under the old key (seal/online).
+    let _in_flight = state.root_key.load_full();
     let request_id = trent_crypto::new_uuid().to_string();
     let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok());
     let peer_ip = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());

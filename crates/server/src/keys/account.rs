@@ -77,6 +77,7 @@ pub async fn insert_key(ctx: &OpCtx<'_>, account: &Authorized<String>, key: &Key
     }
     let inserted = match material {
         Some(stored) => {
+            stall_for_tests(key).await;
             let material = MaterialRecord { key_id: key.key_id.clone(), material_id: key.current_material_id.clone(), stored: stored.0, created_at: key.created_at };
             match id {
                 NewKeyId::DrawnForThisCall => ctx.store().insert_fresh_key(key, &material).await,
@@ -89,6 +90,18 @@ pub async fn insert_key(ctx: &OpCtx<'_>, account: &Authorized<String>, key: &Key
         // The unique index on (key store, external key): another KMS key has it.
         (Err(trent_store::StoreError::AlreadyExists), Some(xks_key_id), Some(id)) => Err(Error::XksKeyAlreadyInUse { xks_key_id: xks_key_id.clone(), id: id.clone() }.into()),
         (result, _, _) => Ok(result?),
+    }
+}
+
+/// TEST ONLY: a CreateKey whose Description is this variable's value
+/// waits 3 s between sealing its material and storing it, so a test can
+/// start an online root rotation in between (tests/rotate_root_online.rs).
+pub const TEST_STALL_ENV: &str = "TRENT_TEST_CREATE_KEY_STALL";
+
+async fn stall_for_tests(key: &KeyRecord) {
+    static STALLED: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    if STALLED.get_or_init(|| std::env::var(TEST_STALL_ENV).ok()).as_deref().is_some_and(|d| d == key.description) {
+        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
     }
 }
 

@@ -45,7 +45,11 @@ pub async fn sweep(store: &dyn Store, provider: &Arc<dyn KeyProvider>, clock: &d
 }
 
 pub fn spawn_rotator(state: Arc<AppState>, node_id: String, every: Duration) -> tokio::task::JoinHandle<()> {
-    super::spawn_leased(state, node_id, ROTATION_LEASE, every, |s| async move { sweep(s.store.as_ref(), &s.provider, s.clock.as_ref(), s.as_ref()).await })
+    super::spawn_leased(state, node_id, ROTATION_LEASE, every, |s| async move {
+        // Held as a request holds it (http::answer): an online root rotation waits for a sweep begun before its switch.
+        let _in_flight = s.root_key.load_full();
+        sweep(s.store.as_ref(), &s.provider, s.clock.as_ref(), s.as_ref()).await
+    })
 }
 
 #[cfg(test)]

@@ -33,8 +33,8 @@ use crate::state::AppState;
 /// Reseal passes before giving up (each after a short pause): only
 /// requests in flight at the switch can leave values behind.
 const PASSES: u32 = 20;
-/// How long to wait for requests still holding the old key alone.
-const DRAIN: Duration = Duration::from_secs(30);
+/// How often to say the rotation still waits for requests begun before it.
+const DRAIN_WARNING: Duration = Duration::from_secs(30);
 
 /// Where this server's online rotation stands (kept by the gate, across
 /// seals; `TrentAdmin.RotateRootStatus`).
@@ -140,12 +140,19 @@ async fn rotate_online(state: &Arc<AppState>, job: Job, status: &SharedStatus) -
     Ok((to, resealed))
 }
 
-/// Waits (bounded) until no request holds `old`, the key before the
-/// switch: those still running may seal under it; the reseal passes
-/// catch what they wrote.
+/// Waits until no request holds `old`, the key before the switch. Every
+/// request holds the key it began under until it ends (`http::answer`,
+/// the rotation sweep), so once none holds `old`, nothing can still write
+/// a value sealed under it: what those requests wrote is in the store,
+/// where the reseal passes find it. No deadline: going on while one still
+/// runs could leave a value only the old key opens.
 async fn drain(old: Arc<RootKey>) {
-    let deadline = Instant::now() + DRAIN;
-    while Arc::strong_count(&old) > 1 && Instant::now() < deadline {
+    let mut warned = Instant::now();
+    while Arc::strong_count(&old) > 1 {
+        if warned.elapsed() >= DRAIN_WARNING {
+            tracing::warn!(requests = Arc::strong_count(&old) - 1, "the root key rotation waits for requests begun before it to end");
+            warned = Instant::now();
+        }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
