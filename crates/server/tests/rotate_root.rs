@@ -12,9 +12,9 @@ use std::path::Path;
 
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::{KeySpec, KeyUsageType, MessageType, SigningAlgorithmSpec};
-use common::seal::{find_in_files, init, plain_shares, seal_config, unseal, CHEAP_ARGON2};
+use common::seal::{find_in_files, generations, init, plain_shares, seal_config, unseal, CHEAP_ARGON2};
 use common::{Trent, REGION};
-use trent_store::{SealedColumn, Store};
+use trent_store::Store;
 
 const CRASH_AT: &str = "TRENT_TEST_ROTATE_ROOT_CRASH_AT";
 const MATERIAL: [u8; 32] = [7u8; 32];
@@ -111,27 +111,6 @@ fn rotate(trent: &Trent, args: &[&str], env: &[(&str, &str)], stdin: &str) -> (b
     let mut all = vec!["operator", "rotate-root", "--data-dir", data.to_str().unwrap(), "--batch-size", "1"];
     all.extend_from_slice(args);
     trent.cli(&all, env, stdin)
-}
-
-/// The generations the store's sealed values are under, counted.
-async fn generations(data: &Path) -> std::collections::BTreeMap<u32, usize> {
-    let store = trent_store::sqlite::SqliteStore::open(&data.join("trent.db")).unwrap();
-    let mut seen = std::collections::BTreeMap::new();
-    for column in SealedColumn::ALL {
-        for value in store.list_sealed(column, None, 100_000).await.unwrap() {
-            *seen.entry(trent_crypto::root_key::blob_generation(&value.sealed).unwrap()).or_default() += 1;
-        }
-    }
-    for name in ["root_key_check", "material_digest_key"] {
-        if let Some(value) = store.get_setting(name).await.unwrap() {
-            *seen.entry(trent_crypto::root_key::blob_generation(&value).unwrap()).or_default() += 1;
-        }
-    }
-    let audit_key = std::fs::read(data.join("audit").join("signing.key")).ok();
-    if let Some(value) = audit_key {
-        *seen.entry(trent_crypto::root_key::blob_generation(&value).unwrap()).or_default() += 1;
-    }
-    seen
 }
 
 /// A `trent backup` of the (stopped) deployment, scanned for `needle`.

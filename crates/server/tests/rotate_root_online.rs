@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::DataKeySpec;
+use common::seal::generations;
 use common::{audit_events, Trent, REGION};
-use trent_store::{SealedColumn, Store};
 
 const CRASH_AT: &str = "TRENT_TEST_ROTATE_ROOT_CRASH_AT";
 const STALL: &str = "TRENT_TEST_CREATE_KEY_STALL";
@@ -88,26 +88,6 @@ async fn rotate_online(trent: &Trent, creds: Vec<(String, String)>, stdin: &str)
 
 fn operator(trent: &Trent) -> Vec<(String, String)> {
     vec![("AWS_SHARED_CREDENTIALS_FILE".to_owned(), trent.data_dir().join("credentials").display().to_string())]
-}
-
-/// The generations the store's sealed values (and the audit key) are under, counted.
-async fn generations(data: &Path) -> std::collections::BTreeMap<u32, usize> {
-    let store = trent_store::sqlite::SqliteStore::open(&data.join("trent.db")).unwrap();
-    let mut seen = std::collections::BTreeMap::new();
-    for column in SealedColumn::ALL {
-        for value in store.list_sealed(column, None, 100_000).await.unwrap() {
-            *seen.entry(trent_crypto::root_key::blob_generation(&value.sealed).unwrap()).or_default() += 1;
-        }
-    }
-    for name in ["root_key_check", "material_digest_key"] {
-        if let Some(value) = store.get_setting(name).await.unwrap() {
-            *seen.entry(trent_crypto::root_key::blob_generation(&value).unwrap()).or_default() += 1;
-        }
-    }
-    if let Ok(value) = std::fs::read(data.join("audit").join("signing.key")) {
-        *seen.entry(trent_crypto::root_key::blob_generation(&value).unwrap()).or_default() += 1;
-    }
-    seen
 }
 
 fn files_holding(dir: &Path, needle: &[u8]) -> Vec<String> {

@@ -109,3 +109,25 @@ pub async fn read_secret(trent: &Trent, ciphertext: &[u8]) {
     let out = kms.decrypt().ciphertext_blob(aws_sdk_kms::primitives::Blob::new(ciphertext.to_vec())).send().await.unwrap();
     assert_eq!(out.plaintext.unwrap().into_inner(), b"kept across restarts");
 }
+
+/// The root key generations a SQLite data directory's sealed values (the
+/// store's columns and settings, and the audit signing key) are under, counted.
+pub async fn generations(data: &Path) -> std::collections::BTreeMap<u32, usize> {
+    use trent_store::Store;
+    let store = trent_store::sqlite::SqliteStore::open(&data.join("trent.db")).unwrap();
+    let mut seen = std::collections::BTreeMap::new();
+    for column in trent_store::SealedColumn::ALL {
+        for value in store.list_sealed(column, None, 100_000).await.unwrap() {
+            *seen.entry(trent_crypto::root_key::blob_generation(&value.sealed).unwrap()).or_default() += 1;
+        }
+    }
+    for name in ["root_key_check", "material_digest_key"] {
+        if let Some(value) = store.get_setting(name).await.unwrap() {
+            *seen.entry(trent_crypto::root_key::blob_generation(&value).unwrap()).or_default() += 1;
+        }
+    }
+    if let Ok(value) = std::fs::read(data.join("audit").join("signing.key")) {
+        *seen.entry(trent_crypto::root_key::blob_generation(&value).unwrap()).or_default() += 1;
+    }
+    seen
+}
