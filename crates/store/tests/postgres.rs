@@ -420,6 +420,17 @@ struct Proxy {
 }
 
 impl Proxy {
+    /// A store on `scratch`'s database through a new proxy.
+    async fn store_through(scratch: &Scratch) -> (PostgresStore, Proxy) {
+        let config: tokio_postgres::Config = scratch.base_url.parse().unwrap();
+        let tokio_postgres::config::Host::Tcp(host) = &config.get_hosts()[0] else { panic!("a TCP test server") };
+        let server = format!("{host}:{}", config.get_ports().first().copied().unwrap_or(5432));
+        let proxy = Proxy::to(server.clone()).await;
+        let url = scratch.url().replacen(&server, &format!("127.0.0.1:{}", proxy.port), 1);
+        assert_ne!(url, scratch.url(), "the store goes through the proxy");
+        (PostgresStore::connect(&url).await.unwrap(), proxy)
+    }
+
     async fn to(target: String) -> Proxy {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -458,13 +469,7 @@ async fn lookups_behind_a_poll_that_hangs_fail_after_the_poll_timeout() {
     use trent_store::postgres::POLL_TIMEOUT;
     use trent_store::read_cache::request_scope;
     let Some(scratch) = Scratch::new().await else { return };
-    let config: tokio_postgres::Config = scratch.base_url.parse().unwrap();
-    let tokio_postgres::config::Host::Tcp(host) = &config.get_hosts()[0] else { panic!("a TCP test server") };
-    let server = format!("{host}:{}", config.get_ports().first().copied().unwrap_or(5432));
-    let proxy = Proxy::to(server.clone()).await;
-    let url = scratch.url().replacen(&server, &format!("127.0.0.1:{}", proxy.port), 1);
-    assert_ne!(url, scratch.url(), "the store goes through the proxy");
-    let store = PostgresStore::connect(&url).await.unwrap();
+    let (store, proxy) = Proxy::store_through(&scratch).await;
     let (key, material) = trent_store::conformance::sample_key("141414141414", "d1000000-0000-4000-8000-0000000000d1");
     store.insert_key(&key, &material).await.unwrap();
     let lookup = || request_scope(store.get_key(&key.key_id, "us-east-1"));
@@ -483,4 +488,31 @@ async fn lookups_behind_a_poll_that_hangs_fail_after_the_poll_timeout() {
     proxy.frozen.send(false).unwrap();
     tokio::time::sleep(POLL_WINDOW * 2).await;
     assert!(lookup().await.expect("the node serves again once the database answers").is_some());
+}
+
+/// A write the database never answers (its host gone without closing the
+/// socket) fails after `STATEMENT_TIMEOUT` with a retryable backend error,
+/// instead of holding its request until TCP gives up; its connection is
+/// not reused, and the node writes again once the database answers.
+#[tokio::test]
+async fn a_write_the_database_never_answers_fails_after_the_statement_timeout() {
+    use trent_store::postgres::STATEMENT_TIMEOUT;
+    let Some(scratch) = Scratch::new().await else { return };
+    let (store, proxy) = Proxy::store_through(&scratch).await;
+    let (first, material) = trent_store::conformance::sample_key("151515151515", "d1000000-0000-4000-8000-0000000000e1");
+    store.insert_fresh_key(&first, &material).await.unwrap();
+
+    proxy.frozen.send(true).unwrap();
+    let (hung, material) = trent_store::conformance::sample_key("151515151515", "d1000000-0000-4000-8000-0000000000e2");
+    let began = std::time::Instant::now();
+    let written = tokio::time::timeout(STATEMENT_TIMEOUT * 4, store.insert_fresh_key(&hung, &material)).await.expect("a write the database does not answer must not hang");
+    let took = began.elapsed();
+    assert!(matches!(written, Err(StoreError::Backend(_))), "{written:?}");
+    assert!(took >= STATEMENT_TIMEOUT && took < STATEMENT_TIMEOUT * 2, "the write took {took:?}");
+
+    proxy.frozen.send(false).unwrap();
+    let (next, material) = trent_store::conformance::sample_key("151515151515", "d1000000-0000-4000-8000-0000000000e3");
+    store.insert_fresh_key(&next, &material).await.expect("the node writes again once the database answers");
+    let found = trent_store::read_cache::request_scope(store.get_key(&next.key_id, "us-east-1")).await.unwrap();
+    assert!(found.is_some());
 }

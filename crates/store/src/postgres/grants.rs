@@ -3,8 +3,7 @@
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
-use super::backend;
-use super::sql::{execute, get, query, query_opt, sql_limit};
+use super::sql::{begin, commit, execute, get, query, query_opt, sql_limit};
 use crate::{GrantRecord, StoreError};
 
 const COLUMNS: &str = "grant_id, key_id, region, grantee_principal, retiring_principal, name, created_at, doc";
@@ -23,7 +22,7 @@ fn from_row(r: &Row) -> Result<GrantRecord, StoreError> {
 }
 
 pub(super) async fn insert(c: &mut deadpool_postgres::Client, g: &GrantRecord, max_per_key: usize) -> Result<bool, StoreError> {
-    let tx = c.transaction().await.map_err(backend)?;
+    let tx = begin(c).await?;
     // Lock the key's row: two CreateGrant calls on two nodes then count one
     // after the other instead of both seeing room; a key being destroyed waits.
     if query_opt(&tx, "SELECT 1 FROM keys WHERE key_id = $1 AND region = $2 FOR UPDATE", &[&g.key_id, &g.region]).await?.is_none() {
@@ -36,7 +35,7 @@ pub(super) async fn insert(c: &mut deadpool_postgres::Client, g: &GrantRecord, m
     }
     let sql = format!("INSERT INTO grants ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
     execute(&tx, &sql, &[&g.grant_id, &g.key_id, &g.region, &g.grantee_principal, &g.retiring_principal, &g.name, &g.created_at, &g.doc]).await?;
-    tx.commit().await.map_err(backend)?;
+    commit(tx).await?;
     Ok(true)
 }
 

@@ -7,7 +7,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::Row;
 
 use super::backend;
-use super::sql::{execute, get, query, query_opt, sql_limit, Params};
+use super::sql::{begin, commit, execute, get, in_time, query, query_opt, sql_limit, Params};
 use crate::{ConnectionState, CustomKeyStoreRecord, KeyStoreConflict, StoreError, XksProxy};
 
 const COLUMNS: &str = "id, account_id, region, name, store_type, cluster_id, trust_anchor, sealed_password, state, error_code, connection_id, created_at, row_version, \
@@ -68,11 +68,14 @@ fn race_conflict(e: &tokio_postgres::Error) -> Option<KeyStoreConflict> {
 
 /// A write that a racing node's row may turn into a conflict.
 async fn write(c: &impl GenericClient, sql: &str, params: Params<'_>) -> Result<Result<u64, KeyStoreConflict>, StoreError> {
-    let stmt = c.prepare_cached(sql).await.map_err(backend)?;
-    match c.execute(&stmt, params).await {
-        Ok(n) => Ok(Ok(n)),
-        Err(e) => race_conflict(&e).map(Err).ok_or_else(|| backend(e)),
-    }
+    in_time("a statement", async {
+        let stmt = c.prepare_cached(sql).await.map_err(backend)?;
+        match c.execute(&stmt, params).await {
+            Ok(n) => Ok(Ok(n)),
+            Err(e) => race_conflict(&e).map(Err).ok_or_else(|| backend(e)),
+        }
+    })
+    .await
 }
 
 /// Whether another key store (not `s.id`) has `s`'s name in its account
@@ -95,7 +98,7 @@ async fn conflict(c: &impl GenericClient, s: &CustomKeyStoreRecord) -> Result<Op
 }
 
 pub(super) async fn insert(c: &mut deadpool_postgres::Client, s: &CustomKeyStoreRecord) -> Result<Option<KeyStoreConflict>, StoreError> {
-    let tx = c.transaction().await.map_err(backend)?;
+    let tx = begin(c).await?;
     if let Some(conflict) = conflict(&tx, s).await? {
         return Ok(Some(conflict));
     }
@@ -123,7 +126,7 @@ pub(super) async fn insert(c: &mut deadpool_postgres::Client, s: &CustomKeyStore
     if let Err(conflict) = write(&tx, &sql, params).await? {
         return Ok(Some(conflict));
     }
-    tx.commit().await.map_err(backend)?;
+    commit(tx).await?;
     Ok(None)
 }
 
@@ -154,7 +157,7 @@ async fn lock_version(c: &impl GenericClient, id: &str, row_version: i64) -> Res
 }
 
 pub(super) async fn update(c: &mut deadpool_postgres::Client, s: &CustomKeyStoreRecord) -> Result<Result<i64, KeyStoreConflict>, StoreError> {
-    let tx = c.transaction().await.map_err(backend)?;
+    let tx = begin(c).await?;
     lock_version(&tx, &s.id, s.row_version).await?;
     if let Some(conflict) = conflict(&tx, s).await? {
         return Ok(Err(conflict));
@@ -170,12 +173,12 @@ pub(super) async fn update(c: &mut deadpool_postgres::Client, s: &CustomKeyStore
     if let Err(conflict) = write(&tx, sql, params).await? {
         return Ok(Err(conflict));
     }
-    tx.commit().await.map_err(backend)?;
+    commit(tx).await?;
     Ok(Ok(s.row_version + 1))
 }
 
 pub(super) async fn delete(c: &mut deadpool_postgres::Client, id: &str, row_version: i64) -> Result<bool, StoreError> {
-    let tx = c.transaction().await.map_err(backend)?;
+    let tx = begin(c).await?;
     // A key inserted meanwhile either committed before the lock (and is
     // counted) or waits on it and then fails its reference.
     lock_version(&tx, id, row_version).await?;
@@ -183,7 +186,7 @@ pub(super) async fn delete(c: &mut deadpool_postgres::Client, id: &str, row_vers
         return Ok(false);
     }
     execute(&tx, "DELETE FROM custom_key_stores WHERE id = $1", &[&id]).await?;
-    tx.commit().await.map_err(backend)?;
+    commit(tx).await?;
     Ok(true)
 }
 

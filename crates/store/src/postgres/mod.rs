@@ -53,6 +53,10 @@ const POOL_TIMEOUT: Duration = Duration::from_secs(10);
 /// all, until the operating system gives up on the connection: after this,
 /// lookups fail (a retryable error) until a poll is answered again.
 pub const POLL_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long data sent on a connection may go unacknowledged by the database
+/// host (`TCP_USER_TIMEOUT`) unless the URL sets `tcp_user_timeout`.
+const TCP_USER_TIMEOUT: Duration = Duration::from_secs(30);
+pub use sql::STATEMENT_TIMEOUT;
 
 /// The schema migrations, in order: for tests that build a database as an
 /// older release left it.
@@ -83,6 +87,13 @@ impl PostgresStore {
         // the socket; a URL that sets its own `keepalives_idle` wins.
         if config.get_keepalives_idle() == Duration::from_secs(2 * 60 * 60) {
             config.keepalives_idle(Duration::from_secs(30));
+        }
+        // And a connection whose sent data goes unacknowledged this long is
+        // closed by the kernel, instead of after ~15 minutes of retransmits:
+        // a connection a call gave up on (`sql::STATEMENT_TIMEOUT`) does not
+        // linger with its task and socket.
+        if config.get_tcp_user_timeout().is_none() {
+            config.tcp_user_timeout(TCP_USER_TIMEOUT);
         }
         // Fast: a pooled connection is reused unless its socket is known to be
         // closed, instead of a round trip on every call as `Verified` would

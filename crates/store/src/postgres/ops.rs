@@ -4,7 +4,7 @@
 //! error.
 
 use super::sql::*;
-use super::{backend, backend_in, release, PostgresStore};
+use super::{backend_in, release, PostgresStore};
 use crate::read_cache::Query;
 use crate::{
     After, AccessKeyRecord, AliasRecord, CustomKeyStoreRecord, EntityKind, EntityRecord, GrantRecord, KeyLocation, KeyRecord, KeyStoreConflict, KeyUsageRecord, MaterialRecord,
@@ -91,9 +91,9 @@ impl Store for PostgresStore {
         let doc = key_doc(key)?;
         let mut c = self.client().await?;
         let result = async {
-            let tx = c.transaction().await.map_err(backend)?;
+            let tx = begin(&mut c).await?;
             let row_version = save_key(&tx, key, &doc).await?;
-            tx.commit().await.map_err(backend)?;
+            commit(tx).await?;
             Ok(row_version)
         }
         .await;
@@ -104,7 +104,7 @@ impl Store for PostgresStore {
         let docs = keys.iter().map(key_doc).collect::<Result<Vec<_>, StoreError>>()?;
         let mut c = self.client().await?;
         let result = async {
-            let tx = c.transaction().await.map_err(backend)?;
+            let tx = begin(&mut c).await?;
             // The members of a set, locked in the one order first (see lock_members).
             if let Some(first) = keys.first().filter(|k| k.multi_region) {
                 lock_members(&tx, &first.key_id).await?;
@@ -112,7 +112,7 @@ impl Store for PostgresStore {
             for (key, doc) in keys.iter().zip(&docs) {
                 save_key(&tx, key, doc).await?;
             }
-            tx.commit().await.map_err(backend)
+            commit(tx).await
         }
         .await;
         release(c, result)
@@ -122,7 +122,7 @@ impl Store for PostgresStore {
         let (doc, state) = (key_doc(replica)?, replica.state.as_str());
         let mut c = self.client().await?;
         let result = async {
-            let tx = c.transaction().await.map_err(backend)?;
+            let tx = begin(&mut c).await?;
             // The primary's row stays locked until the commit: a second
             // replication (or a change of the primary) waits, then finds
             // the version moved on. The replica's primary key refuses a
@@ -144,7 +144,7 @@ impl Store for PostgresStore {
                 &[&r.key_id, &r.account_id, &r.region, &state, &r.deletion_date, &r.rotation_due(), &r.next_material_expiry(), &doc, &r.custom_key_store_id, &r.xks_key_id],
             )
             .await?;
-            tx.commit().await.map_err(backend)
+            commit(tx).await
         }
         .await;
         release(c, result)
@@ -175,7 +175,7 @@ impl Store for PostgresStore {
         let doc = key_doc(key)?;
         let mut c = self.client().await?;
         let result = async {
-            let tx = c.transaction().await.map_err(backend)?;
+            let tx = begin(&mut c).await?;
             // Locked before the write: no member's import can commit between
             // the look at what the set still uses and the delete.
             lock_members(&tx, &key.key_id).await?;
@@ -183,7 +183,7 @@ impl Store for PostgresStore {
             let in_use = KeyRecord::materials_in_use(&members(&tx, &key.key_id).await?);
             let gone: Vec<String> = material_ids.iter().filter(|id| !in_use.contains(*id)).cloned().collect();
             execute(&tx, "DELETE FROM key_materials WHERE key_id = $1 AND material_id = ANY($2)", &[&key.key_id, &gone]).await?;
-            tx.commit().await.map_err(backend)?;
+            commit(tx).await?;
             Ok(row_version)
         }
         .await;
@@ -200,7 +200,7 @@ impl Store for PostgresStore {
         // key_last_usage is no cached answer's (migration 13).
         let mut c = self.quiet_writer().await?;
         let result = async {
-            let tx = c.transaction().await.map_err(backend)?;
+            let tx = begin(&mut c).await?;
             for u in uses {
                 // Keeps the later of the stored and the new use, only for a key that exists.
                 let sql = "INSERT INTO key_last_usage (key_id, region, used_at, operation, request_id, event_id) \
@@ -209,7 +209,7 @@ impl Store for PostgresStore {
                      WHERE excluded.used_at > key_last_usage.used_at";
                 execute(&tx, sql, &[&u.key_id, &u.used_at, &u.operation, &u.request_id, &u.event_id, &u.region]).await?;
             }
-            tx.commit().await.map_err(backend)
+            commit(tx).await
         }
         .await;
         release(c, result)
@@ -266,7 +266,7 @@ impl Store for PostgresStore {
     async fn delete_key(&self, key_id: &str, region: &str, row_version: i64) -> Result<(), StoreError> {
         let mut c = self.client().await?;
         let result = async {
-            let tx = c.transaction().await.map_err(backend)?;
+            let tx = begin(&mut c).await?;
             // FOR UPDATE: without the lock another node could cancel the deletion
             // (bumping row_version) between this check and the deletes below.
             // Every member of the set is locked, in one order (no deadlock
@@ -287,7 +287,7 @@ impl Store for PostgresStore {
             if members.len() == 1 {
                 execute(&tx, "DELETE FROM key_materials WHERE key_id = $1", &[&key_id]).await?;
             }
-            tx.commit().await.map_err(backend)
+            commit(tx).await
         }
         .await;
         release(c, result)
@@ -358,9 +358,9 @@ impl Store for PostgresStore {
     async fn insert_principal(&self, p: &PrincipalRecord, k: &AccessKeyRecord) -> Result<(), StoreError> {
         let mut c = self.client().await?;
         let result = async {
-            let tx = c.transaction().await.map_err(backend)?;
+            let tx = begin(&mut c).await?;
             insert_principal_rows(&tx, p, k).await?;
-            tx.commit().await.map_err(backend)
+            commit(tx).await
         }
         .await;
         release(c, result)
@@ -369,7 +369,7 @@ impl Store for PostgresStore {
     async fn insert_first_principal(&self, p: &PrincipalRecord, k: &AccessKeyRecord) -> Result<bool, StoreError> {
         let mut c = self.client().await?;
         let result = async {
-            let tx = c.transaction().await.map_err(backend)?;
+            let tx = begin(&mut c).await?;
             // Nodes starting together on an empty database queue here, so the
             // count below cannot go stale before the insert.
             execute(&tx, "SELECT pg_advisory_xact_lock($1)", &[&BOOTSTRAP_LOCK]).await?;
@@ -377,7 +377,7 @@ impl Store for PostgresStore {
                 return Ok(false);
             }
             insert_principal_rows(&tx, p, k).await?;
-            tx.commit().await.map_err(backend)?;
+            commit(tx).await?;
             Ok(true)
         }
         .await;
@@ -425,7 +425,7 @@ impl Store for PostgresStore {
     async fn insert_entity(&self, e: &EntityRecord, key: Option<&AccessKeyRecord>) -> Result<(), StoreError> {
         let mut c = self.client().await?;
         let result = async {
-            let tx = c.transaction().await.map_err(backend)?;
+            let tx = begin(&mut c).await?;
             let (kind, folded) = (e.kind.as_str(), EntityRecord::folded_name(&e.name));
             execute(&tx, "INSERT INTO accounts (account_id, created_at) VALUES ($1, $2) ON CONFLICT (account_id) DO NOTHING", &[&e.account_id, &e.created_at]).await?;
             execute(
@@ -442,7 +442,7 @@ impl Store for PostgresStore {
             if let Some(k) = key {
                 insert_access_key_row(&tx, k).await?;
             }
-            tx.commit().await.map_err(backend)
+            commit(tx).await
         }
         .await;
         release(c, result)
@@ -480,7 +480,7 @@ impl Store for PostgresStore {
     async fn delete_entity(&self, account_id: &str, kind: EntityKind, name: &str, row_version: i64) -> Result<(), StoreError> {
         let mut c = self.client().await?;
         let result = async {
-            let tx = c.transaction().await.map_err(backend)?;
+            let tx = begin(&mut c).await?;
             let sql = "SELECT arn, row_version FROM iam_entities WHERE account_id = $1 AND kind = $2 AND folded_name = $3 FOR UPDATE";
             let current = query_opt(&tx, sql, &[&account_id, &kind.as_str(), &EntityRecord::folded_name(name)]).await?;
             let arn: String = match current {
@@ -493,7 +493,7 @@ impl Store for PostgresStore {
                 execute(&tx, "DELETE FROM access_keys WHERE principal_arn = $1", &[&arn]).await?;
                 execute(&tx, "DELETE FROM principals WHERE arn = $1", &[&arn]).await?;
             }
-            tx.commit().await.map_err(backend)
+            commit(tx).await
         }
         .await;
         release(c, result)
@@ -552,7 +552,7 @@ impl Store for PostgresStore {
     async fn insert_access_key(&self, k: &AccessKeyRecord, max_per_principal: usize) -> Result<bool, StoreError> {
         let mut c = self.client().await?;
         let result = async {
-            let tx = c.transaction().await.map_err(backend)?;
+            let tx = begin(&mut c).await?;
             // Lock the principal's row: two CreateAccessKey calls on two nodes
             // then count one after the other instead of both seeing room.
             if query_opt(&tx, "SELECT 1 FROM principals WHERE arn = $1 FOR UPDATE", &[&k.principal_arn]).await?.is_none() {
@@ -564,7 +564,7 @@ impl Store for PostgresStore {
                 return Ok(false);
             }
             insert_access_key_row(&tx, k).await?;
-            tx.commit().await.map_err(backend)?;
+            commit(tx).await?;
             Ok(true)
         }
         .await;
@@ -702,14 +702,14 @@ impl PostgresStore {
         };
         let mut c = self.client().await?;
         let result = async {
-            let tx = c.transaction().await.map_err(backend)?;
+            let tx = begin(&mut c).await?;
             // The key's row first: a removal of this material by another
             // member (which locks every member first) is then either
             // committed already, and the row is written again below, or
             // waits for this commit and sees the material in use.
             let row_version = save_key(&tx, key, &doc).await?;
             execute(&tx, sql, &[&material.key_id, &material.material_id, &material.stored, &material.created_at]).await?;
-            tx.commit().await.map_err(backend)?;
+            commit(tx).await?;
             Ok(row_version)
         }
         .await;

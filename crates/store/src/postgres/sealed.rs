@@ -1,7 +1,6 @@
 //! Sealed columns on PostgreSQL, for the root rotation (`crate::sealed`).
 
-use super::backend;
-use super::sql::{execute, get, query, sql_limit};
+use super::sql::{begin, commit, execute, get, query, sql_limit};
 use crate::{SealedColumn, SealedValue, StoreError};
 
 /// The second id column as PostgreSQL types it (`''` alone has no type).
@@ -21,11 +20,11 @@ pub(super) async fn list(c: &deadpool_postgres::Client, column: SealedColumn, af
 pub(super) async fn replace(c: &mut deadpool_postgres::Client, column: SealedColumn, changes: &[(SealedValue, Vec<u8>)]) -> Result<usize, StoreError> {
     let (table, id1, id2, sealed, also) = column.sql();
     let sql = format!("UPDATE {table} SET {sealed} = $4{also} WHERE {id1} = $1 AND {} = $2 AND {sealed} = $3", typed(id2));
-    let tx = c.transaction().await.map_err(backend)?;
+    let tx = begin(c).await?;
     let mut written = 0;
     for (old, new) in changes {
         written += execute(&tx, &sql, &[&old.id.0, &old.id.1, &old.sealed, new]).await?;
     }
-    tx.commit().await.map_err(backend)?;
+    commit(tx).await?;
     usize::try_from(written).map_err(|e| StoreError::Backend(e.to_string()))
 }

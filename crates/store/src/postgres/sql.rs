@@ -1,5 +1,8 @@
 //! Statement helpers and row mapping shared by the store's operations.
 
+use std::future::Future;
+use std::time::Duration;
+
 use deadpool_postgres::GenericClient;
 use tokio_postgres::types::{FromSql, ToSql};
 use tokio_postgres::Row;
@@ -9,20 +12,57 @@ use crate::{AccessKeyRecord, AliasRecord, EntityKind, EntityRecord, KeyLocation,
 
 pub(super) type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 
+/// How long one statement (its preparing included), `BEGIN` or `COMMIT`
+/// may take. Without it, a call on a connection to a database host that
+/// vanished without closing the socket waits until TCP gives up: minutes
+/// for a write in flight. After it the call fails with a backend error
+/// (retryable for the client), and [`release`](super::release) closes the
+/// connection instead of giving it back. A `COMMIT` that timed out may
+/// still have committed: as when a connection dies mid-commit, the client
+/// is told the call failed, not that nothing changed.
+pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `work` (one round trip, or a prepare and one), failed after [`STATEMENT_TIMEOUT`].
+pub(super) async fn in_time<T>(what: &str, work: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
+    match tokio::time::timeout(STATEMENT_TIMEOUT, work).await {
+        Ok(done) => done,
+        Err(_) => Err(StoreError::Backend(format!("the database did not answer {what} within {STATEMENT_TIMEOUT:?}"))),
+    }
+}
+
 /// Runs `sql` (prepared once per connection) on a connection or in a transaction.
 pub(super) async fn query(c: &impl GenericClient, sql: &str, params: Params<'_>) -> Result<Vec<Row>, StoreError> {
-    let stmt = c.prepare_cached(sql).await.map_err(backend)?;
-    c.query(&stmt, params).await.map_err(backend)
+    in_time("a statement", async {
+        let stmt = c.prepare_cached(sql).await.map_err(backend)?;
+        c.query(&stmt, params).await.map_err(backend)
+    })
+    .await
 }
 
 pub(super) async fn query_opt(c: &impl GenericClient, sql: &str, params: Params<'_>) -> Result<Option<Row>, StoreError> {
-    let stmt = c.prepare_cached(sql).await.map_err(backend)?;
-    c.query_opt(&stmt, params).await.map_err(backend)
+    in_time("a statement", async {
+        let stmt = c.prepare_cached(sql).await.map_err(backend)?;
+        c.query_opt(&stmt, params).await.map_err(backend)
+    })
+    .await
 }
 
 pub(super) async fn execute(c: &impl GenericClient, sql: &str, params: Params<'_>) -> Result<u64, StoreError> {
-    let stmt = c.prepare_cached(sql).await.map_err(backend)?;
-    c.execute(&stmt, params).await.map_err(backend)
+    in_time("a statement", async {
+        let stmt = c.prepare_cached(sql).await.map_err(backend)?;
+        c.execute(&stmt, params).await.map_err(backend)
+    })
+    .await
+}
+
+/// `BEGIN`, in [`STATEMENT_TIMEOUT`].
+pub(super) async fn begin(c: &mut deadpool_postgres::Client) -> Result<deadpool_postgres::Transaction<'_>, StoreError> {
+    in_time("BEGIN", async { c.transaction().await.map_err(backend) }).await
+}
+
+/// `COMMIT`, in [`STATEMENT_TIMEOUT`].
+pub(super) async fn commit(tx: deadpool_postgres::Transaction<'_>) -> Result<(), StoreError> {
+    in_time("COMMIT", async { tx.commit().await.map_err(backend) }).await
 }
 
 /// Column `i`; a type mismatch is an error, not a panic as `Row::get`'s.
