@@ -12,11 +12,13 @@ use std::process::{Child, Command, Stdio};
 
 use common::audit_events;
 
-const BASE_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+/// The test PostgreSQL: `TRENT_TEST_POSTGRES_URL`, else CI's local default.
+fn base_url() -> String {
+    std::env::var("TRENT_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
 
 fn psql(sql: &str) -> bool {
-    let url = std::env::var("TRENT_TEST_POSTGRES_URL").unwrap_or_else(|_| BASE_URL.to_owned());
-    Command::new("psql").args([url.as_str(), "-q", "-c", sql]).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+    Command::new("psql").args([base_url().as_str(), "-q", "-c", sql]).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
 }
 
 struct Schema(String);
@@ -55,10 +57,13 @@ fn serve(dir: &Path, url: &str, seed: &Path) -> (Child, std::sync::mpsc::Receive
 fn nodes_seeding_one_database_at_once_make_each_thing_once() {
     let schema = Schema(format!("trent_seed_{}", uuid::Uuid::new_v4().simple()));
     if !psql(&format!("CREATE SCHEMA {}", schema.0)) {
-        eprintln!("SKIPPED: no PostgreSQL (or no psql) at {BASE_URL}");
+        eprintln!("SKIPPED: no PostgreSQL (or no psql) at {}", base_url());
         return;
     }
-    let url = format!("{BASE_URL}?options=-csearch_path%3D{}", schema.0);
+    // The nodes use the same database as psql, in the schema made there.
+    let base = base_url();
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{sep}options=-csearch_path%3D{}", schema.0);
     let tmp = tempfile::tempdir().unwrap();
     let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
     // The first node's root key, copied to the second (docs/several-nodes.md).
