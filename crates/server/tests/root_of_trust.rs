@@ -511,3 +511,31 @@ async fn a_rekey_is_an_audit_event_the_server_writes_at_its_next_open() {
     let (ok, out, err) = trent.cli(&["audit", "verify", "--data-dir", trent.data_dir().to_str().unwrap()], &[], "");
     assert!(ok, "audit verify: {out}{err}");
 }
+
+/// `operator unseal` refuses plain HTTP to a host that is not loopback
+/// before it reads the share or connects: its standard input is left open
+/// and 192.0.2.1 (TEST-NET-1) never answers, so either would hang it.
+#[test]
+fn unseal_refuses_plain_http_to_another_host_before_reading_the_share() {
+    use std::time::{Duration, Instant};
+    let trent = Trent::unstarted(&[]);
+    for (args, env) in [
+        (vec!["operator", "unseal", "--endpoint", "http://192.0.2.1:4600"], vec![]),
+        (vec!["operator", "unseal"], vec![("TRENT_ENDPOINT", "http://localhost.evil.com:4600")]),
+    ] {
+        let started = Instant::now();
+        let mut child = trent.cli_started(&args, &env);
+        let open_stdin = child.stdin.take();
+        while child.try_wait().unwrap().is_none() {
+            if started.elapsed() > Duration::from_secs(10) {
+                child.kill().unwrap();
+                panic!("`trent {args:?}` did not fail fast: it waits for the share or the connection");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        drop(open_stdin);
+        let (ok, out, err) = common::cli_ended(child);
+        assert!(!ok, "{out}{err}");
+        assert!(err.contains("refusing to send") && err.contains("https://") && err.contains("--allow-plain-http"), "{err}");
+    }
+}

@@ -75,8 +75,10 @@ pub struct RotateOptions {
 /// Online: a running server rotates its own root key while serving.
 #[derive(clap::Args, Debug)]
 pub struct OnlineOptions {
-    /// The running server, `http://HOST:PORT`: rotate online, signed as
-    /// the operator (credentials as `trent operator seal` takes them).
+    /// The running server, `https://HOST:PORT`: rotate online, signed as
+    /// the operator (credentials as `trent operator seal` takes them). The
+    /// passphrase or shares go in the body: plain `http://` is refused for
+    /// them unless the host is loopback or `--allow-plain-http` is given.
     #[arg(long)]
     pub endpoint: Option<String>,
     /// The Region to sign for.
@@ -85,6 +87,8 @@ pub struct OnlineOptions {
     /// The shared credentials file's profile.
     #[arg(long, env = "AWS_PROFILE", default_value = "default")]
     pub profile: String,
+    #[command(flatten)]
+    pub plain_http: super::plain_http::PlainHttp,
 }
 
 /// How to wrap a new root key as the current configuration wraps the old.
