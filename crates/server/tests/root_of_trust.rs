@@ -7,7 +7,7 @@
 mod common;
 
 use aws_sdk_kms::primitives::Blob;
-use common::seal::{drop_schema, find_in_files, init_ok, plain_shares, postgres_schema, read_secret, rekey, seal_config, unseal, CHEAP_ARGON2};
+use common::seal::{drop_schema, find_in_files, forged_pending_event, init_ok, plain_shares, postgres_schema, read_secret, rekey, seal_config, unseal, CHEAP_ARGON2};
 use common::{code, Trent, REGION};
 
 const PASSPHRASE: &str = "correct horse battery staple";
@@ -463,21 +463,6 @@ fn rekey_events(trent: &Trent) -> Vec<serde_json::Value> {
     common::audit_events(&trent.data_dir()).into_iter().filter(|e| e["eventName"] == "TrentRekey").collect()
 }
 
-/// A pending event as `trent operator rekey` leaves it, signed by a key of the attacker's.
-fn forged_pending_event(trent: &Trent) -> std::path::PathBuf {
-    use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
-    use base64::Engine;
-    let rng = aws_lc_rs::rand::SystemRandom::new();
-    let pair = Ed25519KeyPair::from_pkcs8(Ed25519KeyPair::generate_pkcs8(&rng).unwrap().as_ref()).unwrap();
-    assert_eq!(pair.public_key().as_ref().len(), 32);
-    let event = serde_json::json!({ "eventName": "TrentRekey", "eventID": "forged", "additionalEventData": { "sealMode": "file" } }).to_string();
-    let signature = pair.sign(&[&b"trent/audit/pending-event/v1\n"[..], event.as_bytes()].concat());
-    let file = trent.data_dir().join("audit/pending/00000000000000000001-forged.json");
-    let body = serde_json::json!({ "event": event, "signature": base64::engine::general_purpose::STANDARD.encode(signature.as_ref()) });
-    std::fs::write(&file, body.to_string()).unwrap();
-    file
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rekey_is_an_audit_event_the_server_writes_at_its_next_open() {
     let mut trent = Trent::unstarted(&[]);
@@ -489,7 +474,7 @@ async fn a_rekey_is_an_audit_event_the_server_writes_at_its_next_open() {
     let shares = plain_shares(&out);
     assert_eq!(rekey_events(&trent).len(), 0);
     // An event signed by any other key is never written.
-    let forged = forged_pending_event(&trent);
+    let forged = forged_pending_event(&trent.data_dir());
     seal_running(&trent);
     unseal(&trent, &shares[0]).unwrap();
     assert!(unseal(&trent, &shares[1]).unwrap().contains("Unsealed"));
