@@ -232,6 +232,23 @@ async fn an_offline_rotation_is_an_audit_event_the_server_writes_once() {
     audit_verifies(&trent);
 }
 
+/// A deployment that never served has no audit signing key yet: the
+/// rotation makes it (under the data directory's lock it holds already),
+/// and the server then signs its log with that same key.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rotation_before_the_first_start_makes_the_audit_key_it_signs_with() {
+    let mut trent = Trent::unstarted(&[]);
+    let (ok, _, err) = init(&trent, &["--seal", "file"], &[]);
+    assert!(ok, "{err}");
+    assert!(!trent.data_dir().join("audit/signing.key").exists());
+    let (ok, out, err) = rotate(&trent, &[], &[], "");
+    assert!(ok && out.contains("generation 1"), "{out}{err}");
+    trent.start_again(&[]);
+    trent.stop();
+    assert_eq!(finished_events(&trent).len(), 1);
+    audit_verifies(&trent);
+}
+
 /// The root key a passphrase configuration wraps, opened independently.
 async fn passphrase_root(data: &Path, passphrase: &str) -> (Vec<u8>, Vec<u8>) {
     let store = trent_store::sqlite::SqliteStore::open(&data.join("trent.db")).unwrap();
