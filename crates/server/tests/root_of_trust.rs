@@ -524,3 +524,21 @@ fn unseal_refuses_plain_http_to_another_host_before_reading_the_share() {
         assert!(err.contains("refusing to send") && err.contains("https://") && err.contains("--allow-plain-http"), "{err}");
     }
 }
+
+/// `--allow-plain-http` sends the share anyway: here to this machine's
+/// non-loopback address, forwarded to the server.
+#[tokio::test(flavor = "multi_thread")]
+async fn unseal_sends_over_plain_http_to_another_host_when_allowed() {
+    let mut trent = Trent::unstarted(&[]);
+    let shares = plain_shares(&init_ok(&trent, &["--seal", "shamir", "--shares", "2", "--threshold", "2"]));
+    trent.start_again(&[]);
+    let Some(address) = common::forward_from_another_address(trent.port()) else {
+        return eprintln!("skipping: this machine has no non-loopback IPv4 address");
+    };
+    let endpoint = format!("http://{address}");
+    let (ok, _, err) = trent.cli(&["operator", "unseal", "--endpoint", &endpoint], &[], &format!("{}\n", shares[0]));
+    assert!(!ok && err.contains("refusing to send"), "{err}");
+    let (ok, out, err) = trent.cli(&["operator", "unseal", "--endpoint", &endpoint, "--allow-plain-http"], &[], &format!("{}\n", shares[0]));
+    assert!(ok && out.contains("Unseal progress: 1/2"), "{out}{err}");
+    assert!(unseal(&trent, &shares[1]).unwrap().contains("Unsealed"));
+}
