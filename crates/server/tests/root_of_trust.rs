@@ -7,7 +7,7 @@
 mod common;
 
 use aws_sdk_kms::primitives::Blob;
-use common::seal::{drop_schema, find_in_files, init_ok, plain_shares, postgres_schema, read_secret, rekey, seal_config, unseal, CHEAP_ARGON2};
+use common::seal::{drop_schema, find_in_files, forged_pending_event, init_ok, plain_shares, postgres_schema, read_secret, rekey, seal_config, unseal, CHEAP_ARGON2};
 use common::{code, Trent, REGION};
 
 const PASSPHRASE: &str = "correct horse battery staple";
@@ -463,21 +463,6 @@ fn rekey_events(trent: &Trent) -> Vec<serde_json::Value> {
     common::audit_events(&trent.data_dir()).into_iter().filter(|e| e["eventName"] == "TrentRekey").collect()
 }
 
-/// A pending event as `trent operator rekey` leaves it, signed by a key of the attacker's.
-fn forged_pending_event(trent: &Trent) -> std::path::PathBuf {
-    use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
-    use base64::Engine;
-    let rng = aws_lc_rs::rand::SystemRandom::new();
-    let pair = Ed25519KeyPair::from_pkcs8(Ed25519KeyPair::generate_pkcs8(&rng).unwrap().as_ref()).unwrap();
-    assert_eq!(pair.public_key().as_ref().len(), 32);
-    let event = serde_json::json!({ "eventName": "TrentRekey", "eventID": "forged", "additionalEventData": { "sealMode": "file" } }).to_string();
-    let signature = pair.sign(&[&b"trent/audit/pending-event/v1\n"[..], event.as_bytes()].concat());
-    let file = trent.data_dir().join("audit/pending/00000000000000000001-forged.json");
-    let body = serde_json::json!({ "event": event, "signature": base64::engine::general_purpose::STANDARD.encode(signature.as_ref()) });
-    std::fs::write(&file, body.to_string()).unwrap();
-    file
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rekey_is_an_audit_event_the_server_writes_at_its_next_open() {
     let mut trent = Trent::unstarted(&[]);
@@ -489,7 +474,7 @@ async fn a_rekey_is_an_audit_event_the_server_writes_at_its_next_open() {
     let shares = plain_shares(&out);
     assert_eq!(rekey_events(&trent).len(), 0);
     // An event signed by any other key is never written.
-    let forged = forged_pending_event(&trent);
+    let forged = forged_pending_event(&trent.data_dir());
     seal_running(&trent);
     unseal(&trent, &shares[0]).unwrap();
     assert!(unseal(&trent, &shares[1]).unwrap().contains("Unsealed"));
@@ -510,4 +495,50 @@ async fn a_rekey_is_an_audit_event_the_server_writes_at_its_next_open() {
     assert_ne!(events[0]["eventID"], events[1]["eventID"]);
     let (ok, out, err) = trent.cli(&["audit", "verify", "--data-dir", trent.data_dir().to_str().unwrap()], &[], "");
     assert!(ok, "audit verify: {out}{err}");
+}
+
+/// `operator unseal` refuses plain HTTP to a host that is not loopback
+/// before it reads the share or connects: its standard input is left open
+/// and 192.0.2.1 (TEST-NET-1) never answers, so either would hang it.
+#[test]
+fn unseal_refuses_plain_http_to_another_host_before_reading_the_share() {
+    use std::time::{Duration, Instant};
+    let trent = Trent::unstarted(&[]);
+    for (args, env) in [
+        (vec!["operator", "unseal", "--endpoint", "http://192.0.2.1:4600"], vec![]),
+        (vec!["operator", "unseal"], vec![("TRENT_ENDPOINT", "http://localhost.evil.com:4600")]),
+    ] {
+        let started = Instant::now();
+        let mut child = trent.cli_started(&args, &env);
+        let open_stdin = child.stdin.take();
+        while child.try_wait().unwrap().is_none() {
+            if started.elapsed() > Duration::from_secs(10) {
+                child.kill().unwrap();
+                panic!("`trent {args:?}` did not fail fast: it waits for the share or the connection");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        drop(open_stdin);
+        let (ok, out, err) = common::cli_ended(child);
+        assert!(!ok, "{out}{err}");
+        assert!(err.contains("refusing to send") && err.contains("https://") && err.contains("--allow-plain-http"), "{err}");
+    }
+}
+
+/// `--allow-plain-http` sends the share anyway: here to this machine's
+/// non-loopback address, forwarded to the server.
+#[tokio::test(flavor = "multi_thread")]
+async fn unseal_sends_over_plain_http_to_another_host_when_allowed() {
+    let mut trent = Trent::unstarted(&[]);
+    let shares = plain_shares(&init_ok(&trent, &["--seal", "shamir", "--shares", "2", "--threshold", "2"]));
+    trent.start_again(&[]);
+    let Some(address) = common::forward_from_another_address(trent.port()) else {
+        return eprintln!("skipping: this machine has no non-loopback IPv4 address");
+    };
+    let endpoint = format!("http://{address}");
+    let (ok, _, err) = trent.cli(&["operator", "unseal", "--endpoint", &endpoint], &[], &format!("{}\n", shares[0]));
+    assert!(!ok && err.contains("refusing to send"), "{err}");
+    let (ok, out, err) = trent.cli(&["operator", "unseal", "--endpoint", &endpoint, "--allow-plain-http"], &[], &format!("{}\n", shares[0]));
+    assert!(ok && out.contains("Unseal progress: 1/2"), "{out}{err}");
+    assert!(unseal(&trent, &shares[1]).unwrap().contains("Unsealed"));
 }

@@ -12,8 +12,8 @@ use std::path::Path;
 
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::{KeySpec, KeyUsageType, MessageType, SigningAlgorithmSpec};
-use common::seal::{find_in_files, generations, init, plain_shares, seal_config, unseal, CHEAP_ARGON2};
-use common::{Trent, REGION};
+use common::seal::{find_in_files, forged_pending_event, generations, init, plain_shares, seal_config, unseal, CHEAP_ARGON2};
+use common::{audit_events, Trent, REGION};
 use trent_store::Store;
 
 const CRASH_AT: &str = "TRENT_TEST_ROTATE_ROOT_CRASH_AT";
@@ -161,6 +161,8 @@ async fn file_mode_rotation_stopped_after_every_step_resumes_and_leaves_no_trace
 
     trent.start_again(&[]);
     read_all(&trent, &written).await;
+    // The run stopped after step 4 published no event; the rerun that finished it did.
+    assert_eq!(finished_events(&trent).len(), 1);
     // The imported material keeps its id: deleted, the same material imports again.
     let kms = trent.client(REGION);
     kms.delete_imported_key_material().key_id(&written.imported_key).send().await.unwrap();
@@ -176,6 +178,75 @@ async fn file_mode_rotation_stopped_after_every_step_resumes_and_leaves_no_trace
     assert_eq!(find_in_files(&trent.data_dir(), &new_root), Vec::<String>::new());
     trent.start_again(&[]);
     read_all(&trent, &written).await;
+}
+
+/// The log's `TrentRootRotationFinished` events.
+fn finished_events(trent: &Trent) -> Vec<serde_json::Value> {
+    audit_events(&trent.data_dir()).into_iter().filter(|e| e["eventName"] == "TrentRootRotationFinished").collect()
+}
+
+fn audit_verifies(trent: &Trent) {
+    let (ok, out, err) = trent.cli(&["audit", "verify", "--data-dir", trent.data_dir().to_str().unwrap()], &[], "");
+    assert!(ok, "audit verify: {out}{err}");
+}
+
+/// The offline rotation leaves a signed event the server writes at its next
+/// start, once: a copy put back after that is set aside, as is a file
+/// another key signed.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_offline_rotation_is_an_audit_event_the_server_writes_once() {
+    let mut trent = Trent::unstarted(&[]);
+    let (ok, _, err) = init(&trent, &["--seal", "file"], &[]);
+    assert!(ok, "{err}");
+    trent.start_again(&[]);
+    write_all(&trent).await;
+    trent.stop();
+    let (ok, out, err) = rotate(&trent, &[], &[], "");
+    assert!(ok && out.contains("generation 1"), "{out}{err}");
+    let pending = trent.data_dir().join("audit/pending");
+    let published: Vec<_> = std::fs::read_dir(&pending).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(published.len(), 1, "{published:?}");
+    assert_eq!(published[0].extension().unwrap(), "json", "{published:?}");
+    let copy = std::fs::read(&published[0]).unwrap();
+    assert!(finished_events(&trent).is_empty(), "only the server writes the log");
+    let forged = forged_pending_event(&trent.data_dir());
+
+    trent.start_again(&[]);
+    trent.stop();
+    let events = finished_events(&trent);
+    assert_eq!(events.len(), 1, "{events:?}");
+    let data = &events[0]["additionalEventData"];
+    assert_eq!((data["rootKeyGeneration"].as_u64(), data["offline"].as_bool()), (Some(1), Some(true)), "{events:?}");
+    assert!(data["resealed"].as_u64().unwrap() > 0, "{events:?}");
+    assert_eq!(events[0]["userIdentity"]["invokedBy"], "trent operator rotate-root");
+    assert!(!published[0].exists(), "written, then removed");
+    assert!(!forged.exists() && forged.with_extension("rejected").exists(), "the forged event is set aside");
+    audit_verifies(&trent);
+
+    // The written file put back: validly signed, but in the log already.
+    std::fs::write(&published[0], &copy).unwrap();
+    trent.start_again(&[]);
+    trent.stop();
+    assert_eq!(finished_events(&trent).len(), 1, "the same pending event was written twice");
+    assert!(!published[0].exists() && published[0].with_extension("replayed").exists(), "the copy is set aside");
+    audit_verifies(&trent);
+}
+
+/// A deployment that never served has no audit signing key yet: the
+/// rotation makes it (under the data directory's lock it holds already),
+/// and the server then signs its log with that same key.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rotation_before_the_first_start_makes_the_audit_key_it_signs_with() {
+    let mut trent = Trent::unstarted(&[]);
+    let (ok, _, err) = init(&trent, &["--seal", "file"], &[]);
+    assert!(ok, "{err}");
+    assert!(!trent.data_dir().join("audit/signing.key").exists());
+    let (ok, out, err) = rotate(&trent, &[], &[], "");
+    assert!(ok && out.contains("generation 1"), "{out}{err}");
+    trent.start_again(&[]);
+    trent.stop();
+    assert_eq!(finished_events(&trent).len(), 1);
+    audit_verifies(&trent);
 }
 
 /// The root key a passphrase configuration wraps, opened independently.

@@ -81,9 +81,15 @@ async fn decrypt_all(trent: &Trent, made: &Made) {
 /// `trent operator rotate-root --endpoint`, signed with `creds`; the
 /// runtime's other tasks (the client's load) go on meanwhile.
 async fn rotate_online(trent: &Trent, creds: Vec<(String, String)>, stdin: &str) -> (bool, String, String) {
-    let endpoint = trent.endpoint();
+    rotate_online_at(trent, &trent.endpoint(), &[], creds, stdin).await
+}
+
+/// [`rotate_online`] through `endpoint`, with `extra` arguments.
+async fn rotate_online_at(trent: &Trent, endpoint: &str, extra: &[&str], creds: Vec<(String, String)>, stdin: &str) -> (bool, String, String) {
     let env: Vec<(&str, &str)> = creds.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    tokio::task::block_in_place(|| trent.cli(&["operator", "rotate-root", "--endpoint", &endpoint, "--batch-size", "1"], &env, stdin))
+    let mut args = vec!["operator", "rotate-root", "--endpoint", endpoint, "--batch-size", "1"];
+    args.extend_from_slice(extra);
+    tokio::task::block_in_place(|| trent.cli(&args, &env, stdin))
 }
 
 fn operator(trent: &Trent) -> Vec<(String, String)> {
@@ -268,6 +274,32 @@ async fn passphrase_mode_needs_the_passphrase_again_and_keeps_it() {
     // The same passphrase opens the new key.
     trent.start_again(&["--passphrase-file", &file]);
     decrypt_all(&trent, &made).await;
+}
+
+/// The passphrase is not sent over plain HTTP to an address that is not
+/// loopback (here this machine's own, forwarded to the server) unless the
+/// operator opts in with `--allow-plain-http`.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_passphrase_goes_over_plain_http_to_another_host_only_when_allowed() {
+    let passphrase = ("TRENT_PASSPHRASE", "correct horse battery staple");
+    let mut trent = Trent::unstarted(&[CHEAP_ARGON2]);
+    let (ok, _, err) = trent.cli(&["init", "--data-dir", trent.data_dir().to_str().unwrap(), "--seal", "passphrase"], &[passphrase], "");
+    assert!(ok, "{err}");
+    let file = trent.data_dir().with_file_name("passphrase.txt");
+    std::fs::write(&file, format!("{}\n", passphrase.1)).unwrap();
+    trent.start_again(&["--passphrase-file", file.to_str().unwrap()]);
+    let Some(address) = common::forward_from_another_address(trent.port()) else {
+        return eprintln!("skipping: this machine has no non-loopback IPv4 address");
+    };
+    let endpoint = format!("http://{address}");
+    let mut creds = operator(&trent);
+    creds.push((passphrase.0.to_owned(), passphrase.1.to_owned()));
+    let (ok, out, err) = rotate_online_at(&trent, &endpoint, &[], creds.clone(), "").await;
+    assert!(!ok && err.contains("refusing to send the passphrase") && err.contains("https://") && err.contains("--allow-plain-http"), "{out}{err}");
+    let (ok, out, err) = rotate_online_at(&trent, &endpoint, &["--allow-plain-http"], creds, "").await;
+    assert!(ok && out.contains("generation 1"), "{out}{err}\n{}", trent.log());
+    trent.stop();
+    assert_eq!(generations(&trent.data_dir()).await.keys().copied().collect::<Vec<_>>(), vec![1]);
 }
 
 /// A fresh schema on the test PostgreSQL (`TRENT_TEST_POSTGRES_URL`, else

@@ -1,4 +1,4 @@
-//! Events of the offline commands (`trent operator rekey`), which cannot
+//! Events of the offline commands (`trent operator rekey`, `rotate-root`), which cannot
 //! append to the log themselves: its one writer is the server, which may
 //! be running beside them. The command signs its event with the data
 //! directory's audit signing key (the root key it holds opens that key)
@@ -9,8 +9,9 @@
 //! Only a holder of the root key can sign: a file someone else put there
 //! is not written, but renamed `*.rejected` and reported. The signature
 //! covers a context string first, so it can never pass for a digest's.
-//! Written at least once: a crash between the write and the removal
-//! writes it again at the next open, with the same `eventID`.
+//! An event whose `eventID` the log files hold already (a copy of a
+//! written file put back, or a crash between the write and the removal)
+//! is not written again, but renamed `*.replayed` and reported.
 
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -23,6 +24,7 @@ use trent_crypto::RootKey;
 
 use super::signing::SigningKey;
 use super::Audit;
+use crate::serve::data_dir_lock::DataDirLock;
 
 /// What the signature covers before the event's text.
 const CONTEXT: &[u8] = b"trent/audit/pending-event/v1\n";
@@ -47,9 +49,15 @@ pub fn signing_key(data_dir: &Path, root: &RootKey) -> Result<SigningKey, String
     if path.exists() {
         return SigningKey::load(&path, root);
     }
-    let _lock = crate::serve::data_dir_lock::DataDirLock::acquire(data_dir)?;
+    let lock = DataDirLock::acquire(data_dir)?;
+    signing_key_locked(data_dir, root, &lock)
+}
+
+/// [`signing_key`] for a command that holds the data directory's lock
+/// already (`rotate-root`).
+pub fn signing_key_locked(data_dir: &Path, root: &RootKey, _held: &DataDirLock) -> Result<SigningKey, String> {
     super::create_audit_dir(data_dir)?;
-    SigningKey::load_or_create(&path, root)
+    SigningKey::load_or_create(&super::signing_key_path(data_dir), root)
 }
 
 /// An event signed and written beside the pending ones, not yet among
@@ -118,22 +126,65 @@ pub async fn record_all(data_dir: &Path, audit: &Audit) {
     }
     let Some(public_key) = audit.public_key() else { return };
     files.sort();
+    let mut signed = Vec::new();
     for file in files {
-        let event = match std::fs::read(&file).map_err(|e| e.to_string()).and_then(|bytes| open(&bytes, &public_key)) {
-            Ok(event) => event,
-            Err(e) => {
-                tracing::error!(file = %file.display(), error = %e, "a pending audit event is not signed by this deployment: set aside, not written");
-                let _ = std::fs::rename(&file, file.with_extension("rejected"));
-                continue;
-            }
-        };
-        if let Err(e) = audit.record(&event, true).await {
-            return tracing::error!(file = %file.display(), error = %e, "a pending audit event could not be written: tried again at the next unseal");
-        }
-        if let Err(e) = std::fs::remove_file(&file).and_then(|()| sync_dir(&file)) {
-            tracing::warn!(file = %file.display(), error = %e, "a pending audit event was written but its file not removed");
+        match std::fs::read(&file).map_err(|e| e.to_string()).and_then(|bytes| open(&bytes, &public_key)) {
+            Ok(event) => signed.push((file, event)),
+            Err(e) => set_aside(&file, "rejected", &format!("a pending audit event is not signed by this deployment: set aside, not written: {e}")),
         }
     }
+    if signed.is_empty() {
+        return;
+    }
+    let ids: Vec<&str> = signed.iter().filter_map(|(_, event)| event["eventID"].as_str()).collect();
+    let written = match in_the_log(&super::audit_dir(data_dir), &ids) {
+        Ok(written) => written,
+        Err(e) => return tracing::error!(error = %e, "the audit log could not be read to check the pending events against it: tried again at the next unseal"),
+    };
+    for (file, event) in &signed {
+        match event["eventID"].as_str() {
+            None => set_aside(file, "rejected", "a pending audit event has no eventID: set aside, not written"),
+            Some(id) if written.contains(id) => set_aside(file, "replayed", "a pending audit event is in the log already (a copy put back?): set aside, not written again"),
+            Some(_) => {
+                if let Err(e) = audit.record(event, true).await {
+                    return tracing::error!(file = %file.display(), error = %e, "a pending audit event could not be written: tried again at the next unseal");
+                }
+                if let Err(e) = std::fs::remove_file(file).and_then(|()| sync_dir(file)) {
+                    tracing::warn!(file = %file.display(), error = %e, "a pending audit event was written but its file not removed");
+                }
+            }
+        }
+    }
+}
+
+/// Renames a pending file `*.EXTENSION`, out of the server's way, and reports it.
+fn set_aside(file: &Path, extension: &str, why: &str) {
+    tracing::error!(file = %file.display(), "{why}");
+    let _ = std::fs::rename(file, file.with_extension(extension));
+}
+
+/// Which of `ids` the log files in `dir` hold as an event's `eventID`: a
+/// pending file copied back after it was written must not be written twice.
+/// The log is signed and chained, so only it can tell. Read whole, but
+/// only when signed pending files wait (after a rekey or a rotation); a
+/// line is parsed only if it holds one of the ids. A log kept only on
+/// stdout or syslog has no files here: there the event is written again.
+fn in_the_log<'a>(dir: &Path, ids: &[&'a str]) -> Result<std::collections::HashSet<&'a str>, String> {
+    use std::io::BufRead;
+    let mut found = std::collections::HashSet::new();
+    for path in super::writer::list_files(dir).map_err(|e| format!("listing {}: {e}", dir.display()))? {
+        let file = std::fs::File::open(&path).map_err(|e| format!("opening {}: {e}", path.display()))?;
+        for line in std::io::BufReader::new(file).lines() {
+            let line = line.map_err(|e| format!("reading {}: {e}", path.display()))?;
+            let Some(id) = ids.iter().find(|id| line.contains(**id)) else { continue };
+            // A line cut by a crash does not parse: it holds no written event.
+            let Ok(record) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
+            if record["recordType"] == "event" && record["event"]["eventID"] == *id {
+                found.insert(*id);
+            }
+        }
+    }
+    Ok(found)
 }
 
 /// The event a pending file holds, if `public_key` signed it.

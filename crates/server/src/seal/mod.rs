@@ -14,6 +14,7 @@
 //! - [`tamper`]: growing delays after failed unseal attempts.
 //! - [`events`]: the audit events of unseal and rekey.
 //! - [`operator`]: `trent operator unseal` and `trent operator seal`.
+//! - [`plain_http`]: no share or passphrase over plain HTTP to another host.
 //! - [`recipients`]: Shamir shares encrypted to their holders' age keys.
 //! - [`rekey`]: `trent operator rekey`: the same root key, sealed anew.
 //! - [`generation`]: which root key generation the store is under, and
@@ -35,6 +36,7 @@ pub mod open;
 pub mod online;
 pub mod operator;
 pub mod pkcs11;
+pub mod plain_http;
 pub mod recipients;
 pub mod rekey;
 pub mod rotate;

@@ -3,8 +3,9 @@
 //!
 //! `unseal` reads one share (or the passphrase) from standard input per
 //! call, as `vault operator unseal` does, so a share never appears in a
-//! process list or shell history. `seal` is signed with SigV4 as the
-//! operator (credentials as the AWS CLI finds them: `AWS_ACCESS_KEY_ID`
+//! process list or shell history; it is not sent over plain HTTP to
+//! another host unless asked ([`super::plain_http`]). `seal` is signed
+//! with SigV4 as the operator (credentials as the AWS CLI finds them: `AWS_ACCESS_KEY_ID`
 //! and `AWS_SECRET_ACCESS_KEY`, else the shared credentials file).
 
 use std::io::BufRead;
@@ -16,7 +17,7 @@ use zeroize::Zeroizing;
 #[derive(clap::Subcommand, Debug)]
 pub enum OperatorCommand {
     /// Give one unseal share (or the passphrase), read from standard input.
-    Unseal(Endpoint),
+    Unseal(UnsealOptions),
     /// Seal a running server: it refuses every request until unsealed.
     Seal(SealOptions),
     /// Print whether a server is sealed and the unseal progress.
@@ -32,9 +33,18 @@ pub enum OperatorCommand {
 
 #[derive(clap::Args, Debug)]
 pub struct Endpoint {
-    /// The server, `http://HOST:PORT`.
+    /// The server, `https://HOST:PORT` (or `http://` on loopback: `unseal`
+    /// refuses plain HTTP to another host without `--allow-plain-http`).
     #[arg(long, env = "TRENT_ENDPOINT")]
     pub endpoint: String,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct UnsealOptions {
+    #[command(flatten)]
+    pub endpoint: Endpoint,
+    #[command(flatten)]
+    pub plain_http: super::plain_http::PlainHttp,
 }
 
 #[derive(clap::Args, Debug)]
@@ -58,7 +68,8 @@ pub async fn run(command: OperatorCommand) -> Result<(), String> {
             println!("{}", String::from_utf8_lossy(&body));
             Ok(())
         }
-        OperatorCommand::Unseal(e) => {
+        OperatorCommand::Unseal(UnsealOptions { endpoint: e, plain_http }) => {
+            plain_http.check(&e.endpoint, "an unseal share or passphrase")?;
             let mut line = Zeroizing::new(String::new());
             std::io::stdin().lock().read_line(&mut line).map_err(|e| format!("reading the share from standard input: {e}"))?;
             let body = Zeroizing::new(serde_json::to_vec(&serde_json::json!({ "key": line.trim() })).map_err(|e| e.to_string())?);

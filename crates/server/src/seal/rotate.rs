@@ -30,6 +30,12 @@
 //!    ignored.
 //! 5. The rotation record is removed.
 //!
+//! Offline, the command cannot append to the audit log (its one writer is
+//! the server): it signs a `TrentRootRotationFinished` event with the audit
+//! key, staged before step 4 and published after step 5, for the server to
+//! write at its next open ([`crate::audit::pending`]). A rerun that finds
+//! only the record left (stopped between 4 and 5) publishes it instead.
+//!
 //! Passphrase and Shamir deployments keep their passphrase and shares:
 //! the new key is wrapped under the same key-encryption key. A `pkcs11`
 //! deployment wraps it with the same token key, a `kms` one with the same
@@ -75,8 +81,10 @@ pub struct RotateOptions {
 /// Online: a running server rotates its own root key while serving.
 #[derive(clap::Args, Debug)]
 pub struct OnlineOptions {
-    /// The running server, `http://HOST:PORT`: rotate online, signed as
-    /// the operator (credentials as `trent operator seal` takes them).
+    /// The running server, `https://HOST:PORT`: rotate online, signed as
+    /// the operator (credentials as `trent operator seal` takes them). The
+    /// passphrase or shares go in the body: plain `http://` is refused for
+    /// them unless the host is loopback or `--allow-plain-http` is given.
     #[arg(long)]
     pub endpoint: Option<String>,
     /// The Region to sign for.
@@ -85,6 +93,8 @@ pub struct OnlineOptions {
     /// The shared credentials file's profile.
     #[arg(long, env = "AWS_PROFILE", default_value = "default")]
     pub profile: String,
+    #[command(flatten)]
+    pub plain_http: super::plain_http::PlainHttp,
 }
 
 /// How to wrap a new root key as the current configuration wraps the old.
@@ -108,7 +118,7 @@ pub async fn run(options: RotateOptions) -> Result<(), String> {
         return Err("rotate-root works on SQLite deployments only for now: on PostgreSQL each node's data directory holds its own audit signing key sealed under the root key, which one command cannot reach".to_owned());
     }
     // Refuses while `trent serve` runs on this directory.
-    let _lock = crate::serve::data_dir_lock::DataDirLock::acquire(dir)?;
+    let lock = crate::serve::data_dir_lock::DataDirLock::acquire(dir)?;
     let _change = super::change_lock::acquire(dir, "trent operator rotate-root")?;
     let store = options.location.open_store().await.map_err(|e| e.to_string())?;
     let store = store.as_ref();
@@ -118,6 +128,8 @@ pub async fn run(options: RotateOptions) -> Result<(), String> {
     let secret = Secret::read(&current_config, &options.passphrase)?;
     let (opened, rewrap) = open_current(&current_config, &key_file, secret, &options.pin).await?;
     let root = generation::adopt(store, opened).await?;
+    // Opened now, with the key that opens its file: step 3 reseals that file.
+    let audit_key = crate::audit::pending::signing_key_locked(dir, &root, &lock)?;
 
     let root = match (root.previous_generation(), generation::load_rotation(store).await?) {
         (Some(_), _) => {
@@ -127,6 +139,8 @@ pub async fn run(options: RotateOptions) -> Result<(), String> {
         (None, Some((stale, bytes))) => {
             // Stopped between steps 4 and 5: only the record is left.
             finish(store, &bytes).await?;
+            // The run that got this far stopped before its event was published.
+            stage_event(dir, &audit_key, stale.to, 0)?.publish()?;
             println!("Finished the rotation to root key generation {} (only its record was left).", stale.to);
             return Ok(());
         }
@@ -143,17 +157,28 @@ pub async fn run(options: RotateOptions) -> Result<(), String> {
     crash_point("resealed");
     let root = live.load().duplicate().map_err(|e| e.to_string())?;
     drop(live);
+    // Staged before the change, published once it is complete (as rekey's).
+    let staged = stage_event(dir, &audit_key, root.generation(), moved)?;
     let root = commit(store, &key_file, root, rewrap, current.as_ref().map(|(_, b)| b.as_slice())).await?;
     crash_point("committed");
     if let Some((_, bytes)) = generation::load_rotation(store).await? {
         finish(store, &bytes).await?;
     }
+    staged.publish().map_err(|e| format!("the root key is rotated, but its audit event is not recorded: {e}"))?;
     let generation = root.generation();
     // The old generation goes (zeroized) with it.
     drop(root);
     tracing::info!(generation, resealed = moved, "rotated the root key");
     println!("Rotated the root key of {}: generation {generation}, {moved} values resealed. The old root key opens nothing stored now.", dir.display());
     Ok(())
+}
+
+/// The offline rotation's `TrentRootRotationFinished` event, signed with
+/// the audit key and staged for the server to write
+/// ([`crate::audit::pending`]): the log's one writer is the server.
+fn stage_event(dir: &Path, audit_key: &crate::audit::signing::SigningKey, generation: u32, resealed: usize) -> Result<crate::audit::pending::Staged, String> {
+    let at = crate::clock::Clock::now_millis(&crate::clock::SystemClock { offset_millis: 0 });
+    crate::audit::pending::stage(dir, audit_key, &super::events::rotated_offline(generation, resealed, at), at)
 }
 
 /// Steps 1 and 2: the material-id key kept, the new key made and recorded.

@@ -427,6 +427,27 @@ pub fn successful_events(data_dir: &Path, operation: &str) -> usize {
     audit_events(data_dir).iter().filter(|e| e["eventName"] == operation && e.get("errorCode").is_none()).count()
 }
 
+/// A TCP forwarder to `127.0.0.1:port` listening on this machine's
+/// non-loopback IPv4 address, for as long as the test runs: `IP:PORT`, or
+/// `None` when the machine has no such address.
+pub fn forward_from_another_address(port: u16) -> Option<String> {
+    // Connecting a UDP socket sends nothing: it only picks the route's source address.
+    let udp = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    let ip = ["192.0.2.1:9", "10.255.255.255:9", "8.8.8.8:53"].iter().find_map(|to| udp.connect(to).ok().and_then(|()| udp.local_addr().ok()).map(|a| a.ip()).filter(|ip| !ip.is_loopback() && !ip.is_unspecified()))?;
+    let listener = std::net::TcpListener::bind((ip, 0)).ok()?;
+    let address = listener.local_addr().ok()?.to_string();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", port)) else { continue };
+            let (mut client_in, mut server_in) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            let (mut client_out, mut server_out) = (client, server);
+            std::thread::spawn(move || std::io::copy(&mut client_in, &mut server_out));
+            std::thread::spawn(move || std::io::copy(&mut server_in, &mut client_out));
+        }
+    });
+    Some(address)
+}
+
 /// One plain HTTP/1.1 request (no signature): (status, body).
 pub fn raw_http(port: u16, method: &str, path: &str) -> (u16, String) {
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connecting");

@@ -51,6 +51,22 @@ pub fn plain_shares(output: &str) -> Vec<String> {
     output.lines().filter(|l| l.starts_with("share ") && l.contains(": ")).map(str::to_owned).collect()
 }
 
+/// A pending event as `trent operator rekey` leaves it in `data`, signed
+/// by a key of the attacker's.
+pub fn forged_pending_event(data: &Path) -> std::path::PathBuf {
+    use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+    use base64::Engine;
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    let pair = Ed25519KeyPair::from_pkcs8(Ed25519KeyPair::generate_pkcs8(&rng).unwrap().as_ref()).unwrap();
+    assert_eq!(pair.public_key().as_ref().len(), 32);
+    let event = serde_json::json!({ "eventName": "TrentRekey", "eventID": "forged", "additionalEventData": { "sealMode": "file" } }).to_string();
+    let signature = pair.sign(&[&b"trent/audit/pending-event/v1\n"[..], event.as_bytes()].concat());
+    let file = data.join("audit/pending/00000000000000000001-forged.json");
+    let body = serde_json::json!({ "event": event, "signature": base64::engine::general_purpose::STANDARD.encode(signature.as_ref()) });
+    std::fs::write(&file, body.to_string()).unwrap();
+    file
+}
+
 /// The stored seal configuration (read straight from the SQLite database).
 pub async fn seal_config(data: &Path) -> serde_json::Value {
     use trent_store::Store;

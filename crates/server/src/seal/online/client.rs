@@ -20,13 +20,17 @@ pub async fn run(endpoint: &str, options: &RotateOptions) -> Result<(), String> 
         return Err("the server is sealed: unseal it first".to_owned());
     }
     let mut body = json!({ "BatchSize": options.batch_size });
+    // The status carried no secret; the passphrase or shares would.
+    let secret_over = |what: &str| online.plain_http.check(endpoint, what);
     match seal["mode"].as_str() {
         Some("passphrase") => {
+            secret_over("the passphrase")?;
             let passphrase = options.passphrase.read(false)?;
             let text = Zeroizing::new(String::from_utf8(passphrase.as_bytes().to_vec()).map_err(|_| "the passphrase is not UTF-8 text".to_owned())?);
             body["Passphrase"] = json!(*text);
         }
         Some("shamir") => {
+            secret_over("the unseal shares")?;
             let threshold = seal["threshold"].as_u64().and_then(|t| u8::try_from(t).ok()).ok_or("the seal status has no threshold")?;
             let shares = crate::seal::rekey::read_shares(threshold)?;
             body["Shares"] = json!(shares.iter().map(|s| hex::encode(s.as_bytes())).collect::<Vec<_>>());
