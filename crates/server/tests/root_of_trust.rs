@@ -497,6 +497,70 @@ async fn a_rekey_is_an_audit_event_the_server_writes_at_its_next_open() {
     assert!(ok, "audit verify: {out}{err}");
 }
 
+/// A rekey beside a server under a client's load, killed (kill -9) before
+/// and after its one commit point: the server serves throughout, the
+/// deployment is always in the mode recorded and opens in it, a rerun
+/// finishes, and everything written meanwhile reads after a restart in
+/// the final mode. Only the rekey that finished is audited (a crash
+/// between the record and the publishing loses its event: documented).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rekey_killed_at_each_step_under_load_leaves_a_deployment_that_opens() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use common::load::{decrypt_all, load, write_some, Made};
+    const CRASH_AT: &str = "TRENT_TEST_REKEY_CRASH_AT";
+    let mut trent = Trent::unstarted(&[CHEAP_ARGON2]);
+    init_ok(&trent, &["--seal", "file"]);
+    trent.start_again(&[]);
+    let made: Made = Arc::default();
+    write_some(&trent, &made, 3).await;
+    let (stop, rounds) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicUsize::new(0)));
+    let client = load(&trent, made.clone(), stop.clone(), rounds.clone());
+    while rounds.load(Ordering::Relaxed) == 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let before = rounds.load(Ordering::Relaxed);
+    let key_file = trent.data_dir().join("root.key");
+    let passphrase = trent.data_dir().parent().unwrap().join("p1");
+    std::fs::write(&passphrase, "first passphrase\n").unwrap();
+    let passphrase = passphrase.to_str().unwrap();
+    let into_passphrase = ["--seal", "passphrase", "--new-passphrase-file", passphrase];
+
+    // Killed before the record: still file mode, its key file in place.
+    let file_config = seal_config(&trent.data_dir()).await;
+    let (ok, _, err) = rekey(&trent, &into_passphrase, &[(CRASH_AT, "staged")], "");
+    assert!(!ok && err.contains("staged: stopping here"), "{err}");
+    assert_eq!(seal_config(&trent.data_dir()).await, file_config);
+    assert!(key_file.exists());
+
+    // Killed after the record, before the key file goes: passphrase mode,
+    // with a spare copy of the same root key left (which serve warns of).
+    let (ok, _, err) = rekey(&trent, &into_passphrase, &[(CRASH_AT, "recorded")], "");
+    assert!(!ok && err.contains("recorded: stopping here"), "{err}");
+    assert_eq!(seal_config(&trent.data_dir()).await["mode"], "passphrase");
+    assert!(key_file.exists(), "killed before the key file's removal");
+
+    // The rerun, from the mode recorded: passphrase -> shamir.
+    let (ok, out, err) = rekey(&trent, &["--seal", "shamir", "--shares", "3", "--threshold", "2", "--passphrase-file", passphrase], &[], "");
+    assert!(ok, "{out}{err}");
+    let shares = plain_shares(&out);
+    assert!(rounds.load(Ordering::Relaxed) > before, "the load went on during the rekeys");
+    stop.store(true, Ordering::Relaxed);
+    client.await.expect("every call of the load succeeded");
+
+    // The spare key file goes by hand (docs/root-of-trust.md); the restart
+    // needs the shares, and everything written before and during reads.
+    std::fs::remove_file(&key_file).unwrap();
+    trent.restart(&[]);
+    assert!(sealed_answer(&trent).await.is_some());
+    unseal(&trent, &shares[2]).unwrap();
+    assert!(unseal(&trent, &shares[0]).unwrap().contains("Unsealed"));
+    decrypt_all(&trent, &made).await;
+    trent.stop();
+    let events = rekey_events(&trent);
+    assert_eq!(events.iter().map(|e| e["additionalEventData"]["sealMode"].as_str().unwrap()).collect::<Vec<_>>(), ["shamir"], "{events:?}");
+}
+
 /// `operator unseal` refuses plain HTTP to a host that is not loopback
 /// before it reads the share or connects: its standard input is left open
 /// and 192.0.2.1 (TEST-NET-1) never answers, so either would hang it.

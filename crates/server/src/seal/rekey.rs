@@ -38,6 +38,13 @@ use super::pkcs11::PinSource;
 /// The environment variable holding the new passphrase.
 pub const NEW_PASSPHRASE_ENV: &str = "TRENT_NEW_PASSPHRASE";
 
+/// TEST ONLY: the step after which the command kills itself (kill -9), to
+/// test the crash safety above: `staged` (the event staged and, into
+/// `file`, the key file written; the configuration not yet recorded) or
+/// `recorded` (the configuration recorded; out of `file`, the key file not
+/// yet removed, and the event not published).
+pub const TEST_CRASH_ENV: &str = "TRENT_TEST_REKEY_CRASH_AT";
+
 #[derive(clap::Args, Debug)]
 pub struct RekeyOptions {
     #[command(flatten)]
@@ -101,6 +108,7 @@ pub async fn run(options: RekeyOptions) -> Result<(), String> {
             wrote_key_file = true;
         }
     }
+    super::rotate::crash_if(TEST_CRASH_ENV, "staged");
     let old_bytes = current.as_ref().map(|(_, bytes)| bytes.as_slice());
     if !config::replace(store.as_ref(), old_bytes, &new_config).await? {
         if wrote_key_file {
@@ -109,6 +117,7 @@ pub async fn run(options: RekeyOptions) -> Result<(), String> {
         }
         return Err("the seal configuration changed while rekeying (another operator or node?): nothing was changed; run it again".to_owned());
     }
+    super::rotate::crash_if(TEST_CRASH_ENV, "recorded");
     let published = staged.publish();
     // Out of file mode: the key file goes only now that the new mode is recorded.
     if matches!(current_config, SealConfig::File) && key_file.exists() {

@@ -415,8 +415,13 @@ pub(super) async fn open_current(config: &SealConfig, key_file: &Path, secret: S
 }
 
 pub(super) fn crash_point(step: &str) {
-    if std::env::var(TEST_CRASH_ENV).is_ok_and(|at| at == step) {
-        eprintln!("{TEST_CRASH_ENV}={step}: stopping here");
+    crash_if(TEST_CRASH_ENV, step);
+}
+
+/// TEST ONLY: kills this process (kill -9) when the variable `env` names `step`.
+pub(super) fn crash_if(env: &str, step: &str) {
+    if std::env::var(env).is_ok_and(|at| at == step) {
+        eprintln!("{env}={step}: stopping here");
         // kill -9 itself: nothing after this point runs, nothing is flushed.
         let _ = std::process::Command::new("kill").args(["-9", &std::process::id().to_string()]).status();
         std::process::abort();

@@ -6,6 +6,7 @@
 
 #![allow(dead_code)] // Each test binary uses a different part of the harness.
 
+pub mod load;
 pub mod seal;
 pub mod softhsm;
 
