@@ -88,12 +88,16 @@ impl Starter {
         catch_up(&state).await?;
         let every = Duration::from_secs(options.sweep_interval_secs.max(1));
         let node_id = self.node_id.clone();
-        let tasks = vec![
+        let mut tasks = vec![
             crate::lifecycle::deletion::spawn_sweeper(state.clone(), node_id.clone(), every),
             crate::keystores::probe::spawn(state.clone()),
             crate::lifecycle::expiry::spawn_expirer(state.clone(), node_id.clone(), every),
             crate::lifecycle::rotation::spawn_rotator(state.clone(), node_id, every),
         ];
+        // Other nodes may rotate the root key (one process alone on SQLite).
+        if options.store != "sqlite" {
+            tasks.push(crate::seal::online::follow::spawn(state.clone(), dir.clone()));
+        }
         Ok(Started { state, tasks, admin })
     }
 }

@@ -11,13 +11,17 @@
 //! - after step 5 it switches to the new key alone; the old one goes
 //!   (zeroized) with the last request holding it.
 //!
-//! SQLite only: on PostgreSQL other nodes would go on sealing under the old
-//! key (the call refuses there). A server killed midway starts reading
-//! both generations (it adopts the rotation record, as every opener does);
-//! calling `rotate-root` again resumes.
+//! On PostgreSQL the other nodes follow ([`follow`]), and before the reseal
+//! passes the rotating node raises the database's fence to the new
+//! generation ([`trent_store::Store::raise_root_fence`]): from then on no
+//! node can store a value sealed under the old key, and every one stored
+//! before is committed, where the passes find it. A server killed midway
+//! starts reading both generations (it adopts the rotation record, as
+//! every opener does); calling `rotate-root` again (on any node) resumes.
 
 pub mod call;
 pub mod client;
+pub mod follow;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -121,6 +125,8 @@ async fn rotate_online(state: &Arc<AppState>, job: Job, status: &SharedStatus) -
     let current = state.root_key.load_full();
     let (from, to) = (current.previous_generation(), current.generation());
     drop(current);
+    // Every node's writes: after the drain, which covers this node's own.
+    store.raise_root_fence(to).await.map_err(|e| format!("raising the root key fence: {e}"))?;
     set(status, Status::running(Some(to)));
     let event = super::events::rotation("TrentRootRotationStarted", json!({ "fromGeneration": from, "rootKeyGeneration": to, "resumed": resumed }), state.clock.now_millis());
     state.audit.record(&event, true).await.map_err(|e| format!("the audit log: {e}"))?;

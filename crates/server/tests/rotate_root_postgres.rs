@@ -1,0 +1,159 @@
+//! The online root key rotation on PostgreSQL (docs/several-nodes.md):
+//! two `trent serve` nodes on one database, SDK clients calling CreateKey,
+//! Encrypt and Decrypt on both while node A rotates. Node B follows (its
+//! root key, its audit signing key, its `root.key`), the database's fence
+//! keeps B from storing a value under the old key after A's last pass,
+//! and afterwards everything decrypts on both nodes, before and after a
+//! restart, with nothing left under the old generation.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_credential_types::Credentials;
+use aws_sdk_kms::config::retry::RetryConfig;
+use aws_sdk_kms::config::{BehaviorVersion, Region};
+use aws_sdk_kms::primitives::Blob;
+use common::seal::{drop_schema, find_in_files, generations_in, postgres_schema};
+use common::{Trent, REGION};
+
+/// (ciphertext, plaintext) pairs to decrypt at the end.
+type Made = Arc<Mutex<Vec<(Vec<u8>, Vec<u8>)>>>;
+
+/// An SDK client of `node` that retries as the SDKs do by default: a call
+/// that meets the rotation on a node that has not followed it yet gets a
+/// retryable KMSInternalException.
+fn retrying_client(node: &Trent) -> aws_sdk_kms::Client {
+    let (id, secret) = node.admin_keys();
+    let config = aws_sdk_kms::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(node.endpoint())
+        .region(Region::new(REGION))
+        .credentials_provider(Credentials::from_keys(id, secret, None))
+        .retry_config(RetryConfig::standard().with_max_attempts(10).with_initial_backoff(Duration::from_millis(100)))
+        .build();
+    aws_sdk_kms::Client::from_conf(config)
+}
+
+async fn write_some(node: &Trent, made: &Made, keys: usize) {
+    let kms = retrying_client(node);
+    for i in 0..keys {
+        let key = kms.create_key().send().await.unwrap().key_metadata.unwrap().key_id;
+        let plain = format!("before {i}").into_bytes();
+        let blob = kms.encrypt().key_id(key).plaintext(Blob::new(plain.clone())).send().await.unwrap().ciphertext_blob.unwrap().into_inner();
+        made.lock().unwrap().push((blob, plain));
+    }
+}
+
+/// CreateKey, Encrypt and Decrypt (of what either node made) on `node`
+/// until `stop`; every call must succeed (after the SDK's retries).
+fn load(node: &Trent, made: Made, stop: Arc<AtomicBool>, rounds_made: Arc<AtomicUsize>) -> tokio::task::JoinHandle<usize> {
+    let kms = retrying_client(node);
+    tokio::spawn(async move {
+        let mut rounds = 0;
+        let mut key = String::new();
+        while !stop.load(Ordering::Relaxed) {
+            if rounds % 3 == 0 {
+                key = kms.create_key().send().await.expect("CreateKey during the rotation").key_metadata.unwrap().key_id;
+            }
+            let plain = format!("during {rounds}").into_bytes();
+            let blob = kms.encrypt().key_id(&key).plaintext(Blob::new(plain.clone())).send().await.expect("Encrypt during the rotation").ciphertext_blob.unwrap().into_inner();
+            let (old, old_plain) = {
+                let made = made.lock().unwrap();
+                made[rounds % made.len()].clone()
+            };
+            let opened = kms.decrypt().ciphertext_blob(Blob::new(old)).send().await.expect("Decrypt during the rotation");
+            assert_eq!(opened.plaintext.unwrap().into_inner(), old_plain);
+            made.lock().unwrap().push((blob, plain));
+            rounds += 1;
+            rounds_made.fetch_add(1, Ordering::Relaxed);
+        }
+        rounds
+    })
+}
+
+async fn decrypt_all(node: &Trent, made: &Made) {
+    let kms = node.client(REGION);
+    let all = made.lock().unwrap().clone();
+    for (blob, plain) in all {
+        let out = kms.decrypt().ciphertext_blob(Blob::new(blob)).send().await.expect("Decrypt of a ciphertext made on either node, before, during or after the rotation");
+        assert_eq!(out.plaintext.unwrap().into_inner(), plain);
+    }
+}
+
+fn audit_verifies(node: &Trent) {
+    let (ok, out, err) = node.cli(&["audit", "verify", "--data-dir", node.data_dir().to_str().unwrap()], &[], "");
+    assert!(ok, "audit verify after the rotation: {out}{err}");
+}
+
+fn signing_key_generation(node: &Trent) -> u32 {
+    trent_crypto::root_key::blob_generation(&std::fs::read(node.data_dir().join("audit").join("signing.key")).unwrap()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_nodes_rotate_online_under_load_and_everything_decrypts_on_both() {
+    let Some((url, base, schema)) = postgres_schema("pgrot").await else { return };
+    let args = ["--store", url.as_str()];
+    let mut a = Trent::start(&args);
+    let mut b = Trent::unstarted(&[]);
+    let old_root = std::fs::read(a.data_dir().join("root.key")).unwrap();
+    std::fs::create_dir_all(b.data_dir()).unwrap();
+    std::fs::copy(a.data_dir().join("root.key"), b.data_dir().join("root.key")).unwrap();
+    b.start_again(&args);
+    std::fs::copy(a.data_dir().join("credentials"), b.data_dir().join("credentials")).unwrap();
+    let made: Made = Arc::default();
+    write_some(&a, &made, 20).await;
+    write_some(&b, &made, 20).await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let rounds = Arc::new(AtomicUsize::new(0));
+    let clients = [load(&a, made.clone(), stop.clone(), rounds.clone()), load(&b, made.clone(), stop.clone(), rounds.clone())];
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = rounds.load(Ordering::Relaxed);
+    let creds = [("AWS_SHARED_CREDENTIALS_FILE", a.data_dir().join("credentials").display().to_string())];
+    let env: Vec<(&str, &str)> = creds.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let endpoint = a.endpoint();
+    let (ok, out, err) = tokio::task::block_in_place(|| a.cli(&["operator", "rotate-root", "--endpoint", &endpoint, "--batch-size", "5"], &env, ""));
+    assert!(ok && out.contains("generation 1"), "{out}{err}\n{}", a.log());
+    let during = rounds.load(Ordering::Relaxed) - before;
+    assert!(before > 0 && during > 0, "{before} rounds before the rotation, {during} during it");
+    // B follows to the new key alone within its watcher's period.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stop.store(true, Ordering::Relaxed);
+    for client in clients {
+        assert!(client.await.expect("every call of both clients succeeded") > 0);
+    }
+    eprintln!("{before} rounds before the rotation, {during} during it");
+    decrypt_all(&a, &made).await;
+    decrypt_all(&b, &made).await;
+    assert!(b.log().contains("following the root key rotation"), "{}", b.log());
+    assert!(b.log().contains("the old key is gone"), "{}", b.log());
+
+    // Nothing stored, and neither node's audit signing key, is under
+    // generation 0; B's root.key holds the new key, as A's; the old key is
+    // on neither node's disk.
+    a.stop();
+    b.stop();
+    let store = trent_store::postgres::PostgresStore::connect(&url).await.unwrap();
+    let after = generations_in(&store, &[&a.data_dir(), &b.data_dir()]).await;
+    assert_eq!(after.keys().copied().collect::<Vec<_>>(), vec![1], "{after:?}");
+    assert_eq!((signing_key_generation(&a), signing_key_generation(&b)), (1, 1));
+    let new_root = std::fs::read(a.data_dir().join("root.key")).unwrap();
+    assert_ne!(new_root, old_root);
+    assert_eq!(std::fs::read(b.data_dir().join("root.key")).unwrap(), new_root, "B wrote the new key to its own root.key");
+    assert_eq!(find_in_files(&a.data_dir(), &old_root), Vec::<String>::new());
+    assert_eq!(find_in_files(&b.data_dir(), &old_root), Vec::<String>::new());
+    audit_verifies(&a);
+    audit_verifies(&b);
+
+    a.start_again(&args);
+    b.start_again(&args);
+    decrypt_all(&a, &made).await;
+    decrypt_all(&b, &made).await;
+    a.stop();
+    b.stop();
+    drop(store);
+    drop_schema(&base, &schema).await;
+}
