@@ -1,10 +1,15 @@
 //! The online root key rotation on PostgreSQL (docs/several-nodes.md):
 //! two `trent serve` nodes on one database, SDK clients calling CreateKey,
 //! Encrypt and Decrypt on both while node A rotates. Node B follows (its
-//! root key, its audit signing key, its `root.key`), the database's fence
-//! keeps B from storing a value under the old key after A's last pass,
-//! and afterwards everything decrypts on both nodes, before and after a
-//! restart, with nothing left under the old generation.
+//! root key, its audit signing key, its `root.key`) only 2 s after it
+//! sees the rotation (a test hook), and a CreateKey on B seals its material
+//! under the old key just before the rotation and stores it 3 s later,
+//! after A's one reseal pass (another hook): only the database's fence
+//! keeps it out of the store (without the fence the rotation ends with it
+//! under the old key, or fails). Afterwards everything decrypts on both nodes, before
+//! and after a restart, with nothing left under the old generation; a
+//! third node, down during the whole rotation, refuses to start until its
+//! operator moves its audit log aside, as its error says.
 
 mod common;
 
@@ -32,7 +37,7 @@ fn retrying_client(node: &Trent) -> aws_sdk_kms::Client {
         .endpoint_url(node.endpoint())
         .region(Region::new(REGION))
         .credentials_provider(Credentials::from_keys(id, secret, None))
-        .retry_config(RetryConfig::standard().with_max_attempts(10).with_initial_backoff(Duration::from_millis(100)))
+        .retry_config(RetryConfig::standard().with_max_attempts(30).with_initial_backoff(Duration::from_millis(50)).with_max_backoff(Duration::from_millis(500)))
         .build();
     aws_sdk_kms::Client::from_conf(config)
 }
@@ -97,12 +102,18 @@ async fn two_nodes_rotate_online_under_load_and_everything_decrypts_on_both() {
     let Some((url, base, schema)) = postgres_schema("pgrot").await else { return };
     let args = ["--store", url.as_str()];
     let mut a = Trent::start(&args);
-    let mut b = Trent::unstarted(&[]);
     let old_root = std::fs::read(a.data_dir().join("root.key")).unwrap();
-    std::fs::create_dir_all(b.data_dir()).unwrap();
-    std::fs::copy(a.data_dir().join("root.key"), b.data_dir().join("root.key")).unwrap();
-    b.start_again(&args);
-    std::fs::copy(a.data_dir().join("credentials"), b.data_dir().join("credentials")).unwrap();
+    let node = |env: &[(&str, &str)]| {
+        let mut node = Trent::unstarted(env);
+        std::fs::create_dir_all(node.data_dir()).unwrap();
+        std::fs::copy(a.data_dir().join("root.key"), node.data_dir().join("root.key")).unwrap();
+        node.start_again(&args);
+        std::fs::copy(a.data_dir().join("credentials"), node.data_dir().join("credentials")).unwrap();
+        node
+    };
+    let mut b = node(&[("TRENT_TEST_FOLLOW_DELAY_MS", "2000"), ("TRENT_TEST_CREATE_KEY_STALL", "stalled")]);
+    let mut c = node(&[]);
+    c.stop();
     let made: Made = Arc::default();
     write_some(&a, &made, 20).await;
     write_some(&b, &made, 20).await;
@@ -110,7 +121,9 @@ async fn two_nodes_rotate_online_under_load_and_everything_decrypts_on_both() {
     let stop = Arc::new(AtomicBool::new(false));
     let rounds = Arc::new(AtomicUsize::new(0));
     let clients = [load(&a, made.clone(), stop.clone(), rounds.clone()), load(&b, made.clone(), stop.clone(), rounds.clone())];
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let late = retrying_client(&b);
+    let stalled = tokio::spawn(async move { late.create_key().description("stalled").send().await });
+    tokio::time::sleep(Duration::from_millis(700)).await;
     let before = rounds.load(Ordering::Relaxed);
     let creds = [("AWS_SHARED_CREDENTIALS_FILE", a.data_dir().join("credentials").display().to_string())];
     let env: Vec<(&str, &str)> = creds.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -126,10 +139,14 @@ async fn two_nodes_rotate_online_under_load_and_everything_decrypts_on_both() {
         assert!(client.await.expect("every call of both clients succeeded") > 0);
     }
     eprintln!("{before} rounds before the rotation, {during} during it");
+    let stalled = stalled.await.unwrap().expect("the stalled CreateKey, retried after the fence refused it").key_metadata.unwrap().key_id;
+    let blob = retrying_client(&b).encrypt().key_id(&stalled).plaintext(Blob::new(b"stalled".to_vec())).send().await.unwrap().ciphertext_blob.unwrap();
+    made.lock().unwrap().push((blob.into_inner(), b"stalled".to_vec()));
     decrypt_all(&a, &made).await;
     decrypt_all(&b, &made).await;
     assert!(b.log().contains("following the root key rotation"), "{}", b.log());
     assert!(b.log().contains("the old key is gone"), "{}", b.log());
+    assert!(b.log().contains("the root key was rotated: retry"), "the fence refused B's writes under the old key: {}", b.log());
 
     // Nothing stored, and neither node's audit signing key, is under
     // generation 0; B's root.key holds the new key, as A's; the old key is
@@ -152,8 +169,27 @@ async fn two_nodes_rotate_online_under_load_and_everything_decrypts_on_both() {
     b.start_again(&args);
     decrypt_all(&a, &made).await;
     decrypt_all(&b, &made).await;
+
+    // C was down throughout: with the new root.key (file mode) it finds its
+    // audit signing key under a generation no node holds any more.
+    std::fs::copy(a.data_dir().join("root.key"), c.data_dir().join("root.key")).unwrap();
+    let refused = c.serve_refused(&args, &[]);
+    assert!(refused.contains("not running while another node rotated the root key") && refused.contains("Nothing in the store is lost"), "{refused}");
+    let kept = c.data_dir().with_file_name("audit-before-rotation");
+    std::fs::rename(c.data_dir().join("audit"), &kept).unwrap();
+    c.start_again(&args);
+    decrypt_all(&c, &made).await;
+    assert_eq!(signing_key_generation(&c), 1, "a new signing key, under the new root key");
+    let mut logs: Vec<String> = std::fs::read_dir(&kept).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|x| x == "jsonl")).map(|p| p.display().to_string()).collect();
+    logs.sort();
+    let public_key = kept.join("public-key.pem").display().to_string();
+    let mut verify = vec!["audit", "verify", "--public-key", public_key.as_str()];
+    logs.iter().for_each(|log| verify.extend(["--log", log.as_str()]));
+    let (ok, out, err) = c.cli(&verify, &[], "");
+    assert!(ok, "C's old log still verifies with its public key: {out}{err}");
     a.stop();
     b.stop();
+    c.stop();
     drop(store);
     drop_schema(&base, &schema).await;
 }

@@ -95,7 +95,7 @@ pub async fn rotate_call(state: &Arc<AppState>, principal: &Principal, body: &[u
             return Err(e);
         }
     };
-    let job = Job { dir: options.data_dir.clone(), rewrap, config: stored.map(|(_, bytes)| bytes), batch: batch as usize, _change: change };
+    let job = Job { dir: options.data_dir.clone(), rewrap, config: stored.map(|(_, bytes)| bytes), batch: batch as usize, shared: options.store != "sqlite", _change: change };
     let task = tokio::spawn(super::run(state.clone(), job, status.clone()));
     gate.track(task).await;
     Ok(serde_json::json!({ "State": "RUNNING" }))

@@ -58,6 +58,9 @@ pub async fn follow(state: &AppState, dir: &Path) -> Result<(), String> {
     let rotation = generation::load_rotation(store).await?;
     match rotation {
         Some((rotation, _)) if rotation.from == held.generation() => {
+            if held_back() {
+                return Ok(());
+            }
             // Under this generation first, in case the end of the last
             // rotation went unseen: its old key is about to go.
             rotate::reseal_audit_key(dir, &held)?;
@@ -90,6 +93,16 @@ pub async fn follow(state: &AppState, dir: &Path) -> Result<(), String> {
         }
         _ => Ok(()),
     }
+}
+
+/// TEST ONLY: how long (ms) a node waits after it first sees a rotation
+/// record before it follows, to show what the fence stops meanwhile.
+pub const TEST_DELAY_ENV: &str = "TRENT_TEST_FOLLOW_DELAY_MS";
+
+fn held_back() -> bool {
+    static FIRST_SEEN: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    let Some(delay) = std::env::var(TEST_DELAY_ENV).ok().and_then(|ms| ms.parse().ok()).map(Duration::from_millis) else { return false };
+    FIRST_SEEN.get_or_init(std::time::Instant::now).elapsed() < delay
 }
 
 /// `file` mode: this node's own `root.key` gets the new key, as the
