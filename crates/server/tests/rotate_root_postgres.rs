@@ -193,3 +193,62 @@ async fn two_nodes_rotate_online_under_load_and_everything_decrypts_on_both() {
     drop(store);
     drop_schema(&base, &schema).await;
 }
+
+/// The rotating node killed (kill -9, at a test hook) after its first
+/// resealed batch: both nodes go on reading everything (B follows, A
+/// adopts the record as it starts again), and `rotate-root` called on the
+/// OTHER node resumes and finishes; A then follows to the new key alone.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_rotating_node_killed_midway_and_the_other_node_finishes() {
+    let Some((url, base, schema)) = postgres_schema("pgrot").await else { return };
+    let args = ["--store", url.as_str()];
+    let mut a = Trent::unstarted(&[("TRENT_TEST_ROTATE_ROOT_CRASH_AT", "batch")]);
+    a.start_again(&args);
+    let mut b = Trent::unstarted(&[]);
+    std::fs::create_dir_all(b.data_dir()).unwrap();
+    std::fs::copy(a.data_dir().join("root.key"), b.data_dir().join("root.key")).unwrap();
+    b.start_again(&args);
+    std::fs::copy(a.data_dir().join("credentials"), b.data_dir().join("credentials")).unwrap();
+    let made: Made = Arc::default();
+    write_some(&a, &made, 5).await;
+
+    let rotate = |node: &Trent| {
+        let creds = node.data_dir().join("credentials").display().to_string();
+        let endpoint = node.endpoint();
+        tokio::task::block_in_place(|| node.cli(&["operator", "rotate-root", "--endpoint", &endpoint, "--batch-size", "1"], &[("AWS_SHARED_CREDENTIALS_FILE", creds.as_str())], ""))
+    };
+    let (ok, _, err) = rotate(&a);
+    assert!(!ok, "{err}");
+    a.wait_exited(Duration::from_secs(20));
+    assert!(a.log().contains("stopping here"), "{}", a.log());
+    let store = trent_store::postgres::PostgresStore::connect(&url).await.unwrap();
+    let midway = generations_in(&store, &[]).await;
+    assert_eq!(midway.keys().copied().collect::<Vec<_>>(), vec![0, 1], "half resealed: {midway:?}");
+
+    write_some(&b, &made, 2).await;
+    a.remove_env("TRENT_TEST_ROTATE_ROOT_CRASH_AT");
+    a.start_again(&args);
+    decrypt_all(&a, &made).await;
+    decrypt_all(&b, &made).await;
+    let (ok, out, err) = rotate(&b);
+    assert!(ok && out.contains("generation 1"), "{out}{err}\n{}", b.log());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    write_some(&a, &made, 1).await;
+    decrypt_all(&a, &made).await;
+    decrypt_all(&b, &made).await;
+    a.stop();
+    b.stop();
+    let after = generations_in(&store, &[&a.data_dir(), &b.data_dir()]).await;
+    assert_eq!(after.keys().copied().collect::<Vec<_>>(), vec![1], "{after:?}");
+    assert_eq!(std::fs::read(a.data_dir().join("root.key")).unwrap(), std::fs::read(b.data_dir().join("root.key")).unwrap(), "A wrote the new key B committed");
+    audit_verifies(&a);
+    audit_verifies(&b);
+    a.start_again(&args);
+    b.start_again(&args);
+    decrypt_all(&a, &made).await;
+    decrypt_all(&b, &made).await;
+    a.stop();
+    b.stop();
+    drop(store);
+    drop_schema(&base, &schema).await;
+}
