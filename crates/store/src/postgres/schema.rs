@@ -256,7 +256,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // refuses, before the row is written, a new value of a lower
     // generation, with SQLSTATE TR001 (the store's
     // `StoreError::RootKeyRotated`). A value's generation is its header:
-    // 0x01 is generation 0, 0x02 || u32 big-endian names it.
+    // 0x01 is generation 0, 0x02 || u32 big-endian names it; a header that
+    // names none (nothing the server seals) is left alone, as NULL is.
     // - The check holds the shared advisory lock `trent_fe` until its
     //   transaction ends; the rotator raises the fence under the exclusive
     //   one, so the raise waits for every transaction that passed the
@@ -274,16 +275,10 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );
     INSERT INTO root_fence (generation) VALUES (0);
     SELECT trent_watch_changes('root_fence'::regclass);
-    CREATE FUNCTION trent_sealed_generation(sealed BYTEA) RETURNS BIGINT LANGUAGE sql IMMUTABLE STRICT AS $$
-        SELECT CASE
-            WHEN length(sealed) >= 1 AND get_byte(sealed, 0) = 1 THEN 0
-            WHEN length(sealed) >= 5 AND get_byte(sealed, 0) = 2 THEN
-                (get_byte(sealed, 1)::BIGINT << 24) | (get_byte(sealed, 2) << 16) | (get_byte(sealed, 3) << 8) | get_byte(sealed, 4)
-        END
-    $$;
     CREATE FUNCTION trent_root_fence() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
     DECLARE
         sealed BYTEA;
+        sealed_generation BIGINT;
         fence BIGINT;
     BEGIN
         IF TG_ARGV[0] = 'stored' THEN
@@ -293,11 +288,18 @@ pub(super) const MIGRATIONS: &[&str] = &[
         ELSE
             sealed := NEW.sealed_password;
         END IF;
+        -- Inline, not a function of its own: a call per row costs more
+        -- than the whole check.
+        sealed_generation := CASE
+            WHEN length(sealed) >= 1 AND get_byte(sealed, 0) = 1 THEN 0
+            WHEN length(sealed) >= 5 AND get_byte(sealed, 0) = 2 THEN
+                (get_byte(sealed, 1)::BIGINT << 24) | (get_byte(sealed, 2) << 16) | (get_byte(sealed, 3) << 8) | get_byte(sealed, 4)
+        END;
         PERFORM pg_advisory_xact_lock_shared(8390880580817872485);
         SELECT generation INTO fence FROM root_fence;
-        IF COALESCE(trent_sealed_generation(sealed), -1) < fence THEN
+        IF sealed_generation < fence THEN
             RAISE EXCEPTION 'the root key was rotated: retry (a value sealed under root key generation % is below the fence %)',
-                trent_sealed_generation(sealed), fence USING ERRCODE = 'TR001';
+                sealed_generation, fence USING ERRCODE = 'TR001';
         END IF;
         RETURN NEW;
     END
