@@ -47,7 +47,11 @@ impl Starter {
         let root = crate::seal::generation::adopt(store.as_ref(), root).await?;
         if let Some(from) = root.previous_generation() {
             // Serving is safe (new key to seal, both to read); finishing is the operator's call.
-            tracing::warn!(from, to = root.generation(), "a root key rotation was left unfinished: run `trent operator rotate-root` again to finish it");
+            if options.store == "sqlite" {
+                tracing::warn!(from, to = root.generation(), "a root key rotation was left unfinished: run `trent operator rotate-root` again to finish it");
+            } else {
+                tracing::warn!(from, to = root.generation(), "a root key rotation is in progress on another node, or was left unfinished: if no node runs it, run `trent operator rotate-root --endpoint` again on any node to finish it");
+            }
         }
         let root_key = Arc::new(trent_crypto::LiveRootKey::new(root));
         let provider = Arc::new(SoftwareProvider::new(root_key.clone()));
