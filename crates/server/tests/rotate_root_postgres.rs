@@ -252,3 +252,46 @@ async fn the_rotating_node_killed_midway_and_the_other_node_finishes() {
     drop(store);
     drop_schema(&base, &schema).await;
 }
+
+/// Passphrase mode on two nodes: the configuration in the database wraps
+/// the new key under the same passphrase, so B, which follows without
+/// writing anything of its own but its audit key, opens the new key at its
+/// next start with the passphrase it always had.
+#[tokio::test(flavor = "multi_thread")]
+async fn passphrase_nodes_follow_and_start_again_with_the_same_passphrase() {
+    let Some((url, base, schema)) = postgres_schema("pgrot").await else { return };
+    let args = ["--store", url.as_str()];
+    let env = [common::seal::CHEAP_ARGON2, ("TRENT_PASSPHRASE", "correct horse battery staple")];
+    let mut a = Trent::unstarted(&env);
+    let dir = a.data_dir().display().to_string();
+    let (ok, _, err) = a.cli(&["init", "--data-dir", &dir, "--seal", "passphrase", "--store", &url], &[], "");
+    assert!(ok, "{err}");
+    a.start_again(&args);
+    let mut b = Trent::unstarted(&env);
+    b.start_again(&args);
+    std::fs::copy(a.data_dir().join("credentials"), b.data_dir().join("credentials")).unwrap();
+    let made: Made = Arc::default();
+    write_some(&a, &made, 3).await;
+    write_some(&b, &made, 3).await;
+
+    let creds = a.data_dir().join("credentials").display().to_string();
+    let endpoint = a.endpoint();
+    let (ok, out, err) = tokio::task::block_in_place(|| a.cli(&["operator", "rotate-root", "--endpoint", &endpoint], &[("AWS_SHARED_CREDENTIALS_FILE", creds.as_str())], ""));
+    assert!(ok && out.contains("generation 1"), "{out}{err}\n{}", a.log());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    write_some(&b, &made, 1).await;
+    assert!(b.log().contains("the old key is gone"), "{}", b.log());
+    b.stop();
+    b.start_again(&args);
+    decrypt_all(&b, &made).await;
+    decrypt_all(&a, &made).await;
+    a.stop();
+    b.stop();
+    let store = trent_store::postgres::PostgresStore::connect(&url).await.unwrap();
+    let after = generations_in(&store, &[&a.data_dir(), &b.data_dir()]).await;
+    assert_eq!(after.keys().copied().collect::<Vec<_>>(), vec![1], "{after:?}");
+    assert!(!b.data_dir().join("root.key").exists(), "no key file appears in passphrase mode");
+    audit_verifies(&b);
+    drop(store);
+    drop_schema(&base, &schema).await;
+}
