@@ -408,7 +408,7 @@ impl RootKey {
         } else {
             match &self.previous {
                 Some(previous) if previous.generation == generation => previous,
-                _ => return Err(CryptoError::Malformed("sealed under a root key generation this server does not hold")),
+                _ => return Err(CryptoError::Malformed(UNKNOWN_GENERATION)),
             }
         };
         let start = if generation == 0 { 1 } else { 1 + GENERATION_LEN };
@@ -425,6 +425,11 @@ fn derive(key: &[u8], label: &[u8]) -> aws_lc_rs::hmac::Tag {
     use aws_lc_rs::hmac;
     hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), label)
 }
+
+/// What [`RootKey::unseal`] says of a value sealed under a generation it
+/// does not hold (a node of a shared store that has not followed a root
+/// key rotation yet).
+pub const UNKNOWN_GENERATION: &str = "sealed under a root key generation this server does not hold";
 
 /// The generation a sealed blob names (0 for the 0x01 form).
 pub fn blob_generation(sealed: &[u8]) -> Result<u32, CryptoError> {

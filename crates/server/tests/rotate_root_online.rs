@@ -249,36 +249,6 @@ async fn the_passphrase_goes_over_plain_http_to_another_host_only_when_allowed()
     assert_eq!(generations(&trent.data_dir()).await.keys().copied().collect::<Vec<_>>(), vec![1]);
 }
 
-/// A fresh schema on the test PostgreSQL (`TRENT_TEST_POSTGRES_URL`, else
-/// the local `onlinerot` database); `None` when none runs there.
-async fn postgres_url() -> Option<String> {
-    let base = std::env::var("TRENT_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/onlinerot".to_owned());
-    let (client, connection) = match tokio_postgres::connect(&base, tokio_postgres::NoTls).await {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("skipping: no PostgreSQL at {base}: {e}");
-            return None;
-        }
-    };
-    tokio::spawn(connection);
-    let schema = format!("trent_onlinerot_{}", uuid::Uuid::new_v4().simple());
-    client.batch_execute(&format!("CREATE SCHEMA {schema}")).await.unwrap();
-    let sep = if base.contains('?') { '&' } else { '?' };
-    Some(format!("{base}{sep}options=-csearch_path%3D{schema}"))
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn postgres_deployments_refuse_the_online_rotation_and_change_nothing() {
-    let Some(url) = postgres_url().await else { return };
-    let trent = Trent::start(&["--store", &url]);
-    let made: Made = Arc::default();
-    write_some(&trent, &made, 1).await;
-    let (ok, _, err) = rotate_online(&trent, operator(&trent), "").await;
-    assert!(!ok && err.contains("UnsupportedOperation") && err.contains("SQLite deployments only"), "{err}");
-    assert!(events_named(&trent, "TrentRootRotationStarted").is_empty());
-    decrypt_all(&trent, &made).await;
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn shamir_mode_takes_k_shares_again_and_keeps_them() {
     let mut trent = Trent::unstarted(&[]);

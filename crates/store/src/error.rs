@@ -11,6 +11,12 @@ pub enum StoreError {
     /// The row to update or delete is not there.
     #[error("not found")]
     NotFound,
+    /// The database refused a value sealed under a root key generation
+    /// below its fence (PostgreSQL, migration 14): the root key was
+    /// rotated meanwhile. The caller adopts the new generation and the
+    /// client retries (a KMSInternalException, as for any store failure).
+    #[error("the root key was rotated: retry")]
+    RootKeyRotated,
     /// The database failed; the text is for the server log only.
     #[error("store backend: {0}")]
     Backend(String),

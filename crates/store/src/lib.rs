@@ -245,6 +245,16 @@ pub trait Store: Send + Sync {
     /// still holds `old.sealed` (compare-and-set: a row changed or deleted
     /// meanwhile is left as it is). Returns how many rows were written.
     async fn replace_sealed(&self, column: SealedColumn, changes: &[(SealedValue, Vec<u8>)]) -> Result<usize, StoreError>;
+    /// Raises the root key fence to `generation`: from its return, no value
+    /// sealed under a lower generation can be written any more
+    /// ([`StoreError::RootKeyRotated`]), and every one written before is
+    /// committed. Never lowers it. A no-op where one process alone writes
+    /// (SQLite: the online rotation's drain covers it); on PostgreSQL it
+    /// waits for the writes of sealed values in flight on every node.
+    async fn raise_root_fence(&self, generation: u32) -> Result<(), StoreError> {
+        let _ = generation;
+        Ok(())
+    }
     /// Takes or renews the lease `name` for `holder` until `now + ttl`.
     /// True if `holder` holds it: it was free, expired, or already `holder`'s.
     /// Background work runs only on the node that holds its lease, and moves

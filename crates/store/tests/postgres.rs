@@ -516,3 +516,84 @@ async fn a_write_the_database_never_answers_fails_after_the_statement_timeout() 
     let found = trent_store::read_cache::request_scope(store.get_key(&next.key_id, "us-east-1")).await.unwrap();
     assert!(found.is_some());
 }
+
+/// A value sealed under root key generation `generation` (its header; the
+/// fence reads nothing else), as a bytea literal.
+fn sealed_under(generation: u32) -> String {
+    match generation {
+        0 => "'\\x01aabbcc'".to_owned(),
+        g => format!("'\\x02{g:08x}aabbcc'"),
+    }
+}
+
+/// The root key fence (migration 14): once raised, the database itself
+/// refuses a new value sealed under a lower generation, in every sealed
+/// column, whichever node writes it; the store says `RootKeyRotated`.
+#[tokio::test]
+async fn the_root_key_fence_refuses_values_sealed_below_it() {
+    let Some(scratch) = Scratch::new().await else { return };
+    let store = PostgresStore::connect(&scratch.url()).await.unwrap();
+    let s = &scratch.schema;
+    let insert = |id: &str, generation: u32| format!("INSERT INTO {s}.key_materials (key_id, material_id, stored, created_at) VALUES ('{id}', 'm', {}, 0)", sealed_under(generation));
+    scratch.admin.batch_execute(&insert("before", 0)).await.expect("generation 0 passes the fence at 0");
+
+    store.raise_root_fence(1).await.unwrap();
+    let refused = scratch.admin.batch_execute(&insert("old", 0)).await.expect_err("a value under generation 0 after the fence rose to 1");
+    assert_eq!(refused.code().map(|c| c.code()), Some("TR001"), "{refused:?}");
+    scratch.admin.batch_execute(&insert("new", 1)).await.expect("the fence's own generation passes");
+    scratch.admin.batch_execute(&insert("newer", 7)).await.expect("a higher generation passes");
+    // A write that leaves the old value as it was stores nothing new.
+    scratch.admin.batch_execute(&format!("UPDATE {s}.key_materials SET created_at = 1, stored = stored WHERE key_id = 'before'")).await.unwrap();
+    // The other sealed columns carry the same two triggers.
+    for (table, column) in [("access_keys", "sealed_secret"), ("custom_key_stores", "sealed_password")] {
+        let fenced: i64 = scratch
+            .admin
+            .query_one("SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2 AND t.tgname LIKE 'root_fence_%'", &[s, &table])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(fenced, 2, "{table}.{column} is fenced on INSERT and UPDATE");
+    }
+    let row = |generation: u32| trent_store::SealedValue { id: ("before".to_owned(), "m".to_owned()), sealed: if generation == 0 { vec![1, 0xaa, 0xbb, 0xcc] } else { [&[2][..], &generation.to_be_bytes(), &[0xaa, 0xbb, 0xcc]].concat() } };
+    let back = store.replace_sealed(trent_store::SealedColumn::KeyMaterial, &[(row(0), row(0).sealed[..3].to_vec())]).await;
+    assert!(matches!(back, Err(StoreError::RootKeyRotated)), "{back:?}");
+    assert_eq!(store.replace_sealed(trent_store::SealedColumn::KeyMaterial, &[(row(0), row(1).sealed)]).await.unwrap(), 1, "resealing under the new generation passes");
+    let moved = store.replace_sealed(trent_store::SealedColumn::KeyMaterial, &[(row(1), row(0).sealed)]).await;
+    assert!(matches!(moved, Err(StoreError::RootKeyRotated)), "{moved:?}");
+
+    store.raise_root_fence(0).await.unwrap();
+    assert!(scratch.admin.batch_execute(&insert("still", 0)).await.is_err(), "the fence never goes down");
+    store.raise_root_fence(1).await.expect("raised twice is harmless");
+    let fence: i64 = scratch.admin.query_one(&format!("SELECT generation FROM {s}.root_fence"), &[]).await.unwrap().get(0);
+    assert_eq!(fence, 1);
+}
+
+/// What makes the fence safe across nodes: its raise waits for every
+/// transaction that passed it under the old generation, so once the raise
+/// returns, each such value is committed (the reseal passes find it) and
+/// none can follow.
+#[tokio::test]
+async fn raising_the_fence_waits_for_writes_that_passed_it() {
+    let Some(scratch) = Scratch::new().await else { return };
+    let store = std::sync::Arc::new(PostgresStore::connect(&scratch.url()).await.unwrap());
+    let s = &scratch.schema;
+    let node = connect(&scratch.url()).await.unwrap();
+    node.batch_execute(&format!("BEGIN; INSERT INTO key_materials (key_id, material_id, stored, created_at) VALUES ('inflight', 'm', {}, 0)", sealed_under(0))).await.unwrap();
+
+    let raising = tokio::spawn({
+        let store = store.clone();
+        async move { store.raise_root_fence(1).await }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!raising.is_finished(), "the raise went on while a write under the old generation was in flight");
+    // A write that comes after the raise asked waits behind it and is refused.
+    let late = connect(&scratch.url()).await.unwrap();
+    let refused = tokio::spawn(async move { late.batch_execute(&format!("INSERT INTO key_materials (key_id, material_id, stored, created_at) VALUES ('late', 'm', {}, 0)", sealed_under(0))).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    node.batch_execute("COMMIT").await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), raising).await.expect("the raise ends with the write").unwrap().unwrap();
+    let refused = refused.await.unwrap().expect_err("a write queued behind the raise reads the raised fence");
+    assert_eq!(refused.code().map(|c| c.code()), Some("TR001"));
+    let stored: Vec<String> = scratch.admin.query(&format!("SELECT key_id FROM {s}.key_materials ORDER BY 1"), &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
+    assert_eq!(stored, ["inflight"], "the write in flight is committed, visible to the reseal passes that follow the raise");
+}

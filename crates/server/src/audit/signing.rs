@@ -54,7 +54,10 @@ impl SigningKey {
 
     pub fn load(path: &Path, root: &RootKey) -> Result<SigningKey, String> {
         let sealed = std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
-        let pkcs8 = root.unseal(&sealed, AAD).map_err(|e| format!("unsealing {} (is this the data directory's root key?): {e}", path.display()))?;
+        let pkcs8 = root.unseal(&sealed, AAD).map_err(|e| match trent_crypto::root_key::blob_generation(&sealed) {
+            Ok(left) if left < root.generation() => left_behind(path, left, root.generation()),
+            _ => format!("unsealing {} (is this the data directory's root key?): {e}", path.display()),
+        })?;
         let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_bytes()).map_err(|_| format!("{} does not hold an Ed25519 key", path.display()))?;
         Ok(SigningKey { pair })
     }
@@ -87,6 +90,19 @@ pub fn parse_public_key_pem(text: &str) -> Result<Vec<u8>, String> {
     }
 }
 
+/// A node that did not run during a whole root key rotation of a shared
+/// store (docs/several-nodes.md): each node reseals its own signing key,
+/// and the old root key that opens this one is gone.
+fn left_behind(path: &Path, left: u32, now: u32) -> String {
+    let audit = path.parent().unwrap_or(path);
+    format!(
+        "{} is sealed under root key generation {left}, which this deployment no longer holds: this node was not running while another node rotated the root key to generation {now}, so it could not reseal its audit signing key. Nothing in the store is lost. Move {} aside (keep it: `trent audit verify --log FILE --public-key {}` still checks that log) and start the node again: it begins a new audit log with a new signing key",
+        path.display(),
+        audit.display(),
+        audit.join("public-key.pem").display()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,3 +124,4 @@ mod tests {
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
     }
 }
+

@@ -188,8 +188,10 @@ impl KmsError {
 
 impl From<trent_store::StoreError> for KmsError {
     fn from(e: trent_store::StoreError) -> Self {
-        if matches!(e, trent_store::StoreError::Backend(_)) {
-            crate::metrics::METRICS.store_error();
+        match e {
+            trent_store::StoreError::Backend(_) => crate::metrics::METRICS.store_error(),
+            trent_store::StoreError::RootKeyRotated => crate::seal::online::follow::nudge(),
+            _ => {}
         }
         KmsError::internal(format!("store: {e}"))
     }
@@ -202,7 +204,12 @@ impl From<trent_crypto::CryptoError> for KmsError {
             trent_crypto::CryptoError::Unsupported(what) => super::catalogue::Error::TrentUnsupported { what: what.to_string() }.into(),
             // The caller's input does not fit the key (the text names no key bytes).
             trent_crypto::CryptoError::InvalidInput(what) => super::catalogue::Error::InvalidInput { what: what.to_string() }.into(),
-            e => KmsError::internal(format!("crypto: {e}")),
+            e => {
+                if e == trent_crypto::CryptoError::Malformed(trent_crypto::root_key::UNKNOWN_GENERATION) {
+                    crate::seal::online::follow::nudge();
+                }
+                KmsError::internal(format!("crypto: {e}"))
+            }
         }
     }
 }

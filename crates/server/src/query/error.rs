@@ -133,8 +133,10 @@ impl QueryError {
 
 impl From<trent_store::StoreError> for QueryError {
     fn from(e: trent_store::StoreError) -> Self {
-        if matches!(e, trent_store::StoreError::Backend(_)) {
-            crate::metrics::METRICS.store_error();
+        match e {
+            trent_store::StoreError::Backend(_) => crate::metrics::METRICS.store_error(),
+            trent_store::StoreError::RootKeyRotated => crate::seal::online::follow::nudge(),
+            _ => {}
         }
         QueryError::internal(format!("store: {e}"))
     }

@@ -8,9 +8,11 @@
 //! replaces `root.key` with no compare-and-set on the seal configuration,
 //! so a rekey out of `file` mode meanwhile would record the *old* root key
 //! wrapped in the new mode, and the rotation then seals everything under a
-//! key that mode never opens. Rotation is on SQLite only, whose store is
-//! in this data directory; rekeys from several PostgreSQL nodes are kept
-//! apart by the seal configuration's compare-and-set.
+//! key that mode never opens. Offline rotation is on SQLite only, whose
+//! store is in this data directory; rekeys from several PostgreSQL nodes
+//! are kept apart by the seal configuration's compare-and-set, but an
+//! online rotation on one node and a rekey on another are not (this lock
+//! is each node's own): docs/several-nodes.md says not to run them together.
 
 use std::path::Path;
 

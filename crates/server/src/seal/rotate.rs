@@ -302,7 +302,7 @@ async fn count_old(store: &dyn Store, root: &RootKey) -> Result<usize, String> {
 }
 
 /// Step 3 for the data directory: the audit signing key file.
-fn reseal_audit_key(dir: &Path, root: &RootKey) -> Result<(), String> {
+pub(super) fn reseal_audit_key(dir: &Path, root: &RootKey) -> Result<(), String> {
     let path = crate::audit::signing_key_path(dir);
     let sealed = match std::fs::read(&path) {
         Ok(sealed) => sealed,

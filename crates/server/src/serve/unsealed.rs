@@ -47,7 +47,11 @@ impl Starter {
         let root = crate::seal::generation::adopt(store.as_ref(), root).await?;
         if let Some(from) = root.previous_generation() {
             // Serving is safe (new key to seal, both to read); finishing is the operator's call.
-            tracing::warn!(from, to = root.generation(), "a root key rotation was left unfinished: run `trent operator rotate-root` again to finish it");
+            if options.store == "sqlite" {
+                tracing::warn!(from, to = root.generation(), "a root key rotation was left unfinished: run `trent operator rotate-root` again to finish it");
+            } else {
+                tracing::warn!(from, to = root.generation(), "a root key rotation is in progress on another node, or was left unfinished: if no node runs it, run `trent operator rotate-root --endpoint` again on any node to finish it");
+            }
         }
         let root_key = Arc::new(trent_crypto::LiveRootKey::new(root));
         let provider = Arc::new(SoftwareProvider::new(root_key.clone()));
@@ -88,12 +92,16 @@ impl Starter {
         catch_up(&state).await?;
         let every = Duration::from_secs(options.sweep_interval_secs.max(1));
         let node_id = self.node_id.clone();
-        let tasks = vec![
+        let mut tasks = vec![
             crate::lifecycle::deletion::spawn_sweeper(state.clone(), node_id.clone(), every),
             crate::keystores::probe::spawn(state.clone()),
             crate::lifecycle::expiry::spawn_expirer(state.clone(), node_id.clone(), every),
             crate::lifecycle::rotation::spawn_rotator(state.clone(), node_id, every),
         ];
+        // Other nodes may rotate the root key (one process alone on SQLite).
+        if options.store != "sqlite" {
+            tasks.push(crate::seal::online::follow::spawn(state.clone(), dir.clone()));
+        }
         Ok(Started { state, tasks, admin })
     }
 }

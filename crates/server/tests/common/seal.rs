@@ -129,8 +129,13 @@ pub async fn read_secret(trent: &Trent, ciphertext: &[u8]) {
 /// The root key generations a SQLite data directory's sealed values (the
 /// store's columns and settings, and the audit signing key) are under, counted.
 pub async fn generations(data: &Path) -> std::collections::BTreeMap<u32, usize> {
-    use trent_store::Store;
     let store = trent_store::sqlite::SqliteStore::open(&data.join("trent.db")).unwrap();
+    generations_in(&store, &[data]).await
+}
+
+/// The root key generations of `store`'s sealed values and of the audit
+/// signing keys of the nodes' data directories `data`, counted.
+pub async fn generations_in(store: &dyn trent_store::Store, data: &[&Path]) -> std::collections::BTreeMap<u32, usize> {
     let mut seen = std::collections::BTreeMap::new();
     for column in trent_store::SealedColumn::ALL {
         for value in store.list_sealed(column, None, 100_000).await.unwrap() {
@@ -142,8 +147,10 @@ pub async fn generations(data: &Path) -> std::collections::BTreeMap<u32, usize> 
             *seen.entry(trent_crypto::root_key::blob_generation(&value).unwrap()).or_default() += 1;
         }
     }
-    if let Ok(value) = std::fs::read(data.join("audit").join("signing.key")) {
-        *seen.entry(trent_crypto::root_key::blob_generation(&value).unwrap()).or_default() += 1;
+    for dir in data {
+        if let Ok(value) = std::fs::read(dir.join("audit").join("signing.key")) {
+            *seen.entry(trent_crypto::root_key::blob_generation(&value).unwrap()).or_default() += 1;
+        }
     }
     seen
 }

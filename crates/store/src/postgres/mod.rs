@@ -250,6 +250,9 @@ fn backend_in(context: &str, e: impl StdError) -> StoreError {
     StoreError::Backend(describe(context, &e))
 }
 
+/// What the root key fence raises (migration 14).
+const ROOT_FENCE_SQLSTATE: &str = "TR001";
+
 fn backend(e: tokio_postgres::Error) -> StoreError {
     // A taken primary key or unique name means "already exists"; a missing
     // row a write refers to (an alias whose key was just destroyed) means
@@ -259,6 +262,9 @@ fn backend(e: tokio_postgres::Error) -> StoreError {
     }
     if e.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION) {
         return StoreError::NotFound;
+    }
+    if e.code().map(SqlState::code) == Some(ROOT_FENCE_SQLSTATE) {
+        return StoreError::RootKeyRotated;
     }
     backend_in("postgres", e)
 }

@@ -662,6 +662,12 @@ impl Store for PostgresStore {
         release(c, result)
     }
 
+    async fn raise_root_fence(&self, generation: u32) -> Result<(), StoreError> {
+        let mut c = self.client().await?;
+        let result = super::schema::raise_fence(&mut c, generation).await;
+        release(c, result)
+    }
+
     async fn list_sealed(&self, column: SealedColumn, after: Option<&(String, String)>, limit: usize) -> Result<Vec<SealedValue>, StoreError> {
         let c = self.client().await?;
         let result = super::sealed::list(&c, column, after, limit).await;

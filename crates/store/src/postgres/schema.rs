@@ -249,12 +249,94 @@ pub(super) const MIGRATIONS: &[&str] = &[
     DROP TRIGGER note_change ON leases;
     DROP TRIGGER note_truncate ON leases;
     "#,
+    // 14: the root key fence (docs/several-nodes.md, online rotate-root):
+    // `root_fence` holds the sealing generation, the lowest root key
+    // generation a value written from now on may be sealed under. Every
+    // column of a value sealed under the root key (`SealedColumn::ALL`)
+    // refuses, before the row is written, a new value of a lower
+    // generation, with SQLSTATE TR001 (the store's
+    // `StoreError::RootKeyRotated`). A value's generation is its header:
+    // 0x01 is generation 0, 0x02 || u32 big-endian names it; a header that
+    // names none (nothing the server seals) is left alone, as NULL is.
+    // - The check holds the shared advisory lock `trent_fe` until its
+    //   transaction ends; the rotator raises the fence under the exclusive
+    //   one, so the raise waits for every transaction that passed the
+    //   check under the old fence, and once it commits, every value sealed
+    //   under an older generation is either committed (where the reseal
+    //   passes find it) or can never be written.
+    // - The WHEN clauses keep the function off writes that store no new
+    //   sealed value (an UPDATE leaving the column as it was).
+    // - Read committed (the store's level): the fence is read after the
+    //   lock is taken, by a statement of its own, so it is the latest.
+    r#"
+    CREATE TABLE root_fence (
+        only_row BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (only_row),
+        generation BIGINT NOT NULL
+    );
+    INSERT INTO root_fence (generation) VALUES (0);
+    SELECT trent_watch_changes('root_fence'::regclass);
+    CREATE FUNCTION trent_root_fence() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+    DECLARE
+        sealed BYTEA;
+        sealed_generation BIGINT;
+        fence BIGINT;
+    BEGIN
+        IF TG_ARGV[0] = 'stored' THEN
+            sealed := NEW.stored;
+        ELSIF TG_ARGV[0] = 'sealed_secret' THEN
+            sealed := NEW.sealed_secret;
+        ELSE
+            sealed := NEW.sealed_password;
+        END IF;
+        -- Inline, not a function of its own: a call per row costs more
+        -- than the whole check.
+        sealed_generation := CASE
+            WHEN length(sealed) >= 1 AND get_byte(sealed, 0) = 1 THEN 0
+            WHEN length(sealed) >= 5 AND get_byte(sealed, 0) = 2 THEN
+                (get_byte(sealed, 1)::BIGINT << 24) | (get_byte(sealed, 2) << 16) | (get_byte(sealed, 3) << 8) | get_byte(sealed, 4)
+        END;
+        PERFORM pg_advisory_xact_lock_shared(8390880580817872485);
+        SELECT generation INTO fence FROM root_fence;
+        IF sealed_generation < fence THEN
+            RAISE EXCEPTION 'the root key was rotated: retry (a value sealed under root key generation % is below the fence %)',
+                sealed_generation, fence USING ERRCODE = 'TR001';
+        END IF;
+        RETURN NEW;
+    END
+    $$;
+    CREATE FUNCTION trent_fence_column(target regclass, sealed TEXT) RETURNS void LANGUAGE plpgsql AS $$
+    BEGIN
+        EXECUTE format('CREATE TRIGGER root_fence_insert BEFORE INSERT ON %s FOR EACH ROW '
+            'WHEN (NEW.%I IS NOT NULL) EXECUTE FUNCTION trent_root_fence(%L)', target, sealed, sealed);
+        EXECUTE format('CREATE TRIGGER root_fence_update BEFORE UPDATE OF %I ON %s FOR EACH ROW '
+            'WHEN (NEW.%I IS DISTINCT FROM OLD.%I) EXECUTE FUNCTION trent_root_fence(%L)', sealed, target, sealed, sealed, sealed);
+    END
+    $$;
+    SELECT trent_fence_column('key_materials', 'stored');
+    SELECT trent_fence_column('access_keys', 'sealed_secret');
+    SELECT trent_fence_column('custom_key_stores', 'sealed_password');
+    "#,
 ];
 
 /// The advisory lock every node takes to migrate ("trent_mg" in ASCII).
 /// One constant for the whole database: nodes of different deployments in
 /// other schemas of the same database merely wait for each other briefly.
 const MIGRATION_LOCK: i64 = 0x7472_656e_745f_6d67;
+
+/// The advisory lock of the root key fence ("trent_fe"; migration 14
+/// spells it in decimal): shared by every write of a sealed value,
+/// exclusive while the fence is raised.
+pub(super) const FENCE_LOCK: i64 = 0x7472_656e_745f_6665;
+
+/// Raises the fence to `generation` (never lowers it: a rerun is
+/// harmless). Waits for every transaction that passed the fence before.
+pub(super) async fn raise_fence(client: &mut deadpool_postgres::Client, generation: u32) -> Result<(), StoreError> {
+    let err = |e| backend_in("raising the root key fence", e);
+    let tx = client.transaction().await.map_err(err)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&FENCE_LOCK]).await.map_err(err)?;
+    tx.execute("UPDATE root_fence SET generation = GREATEST(generation, $1)", &[&i64::from(generation)]).await.map_err(err)?;
+    tx.commit().await.map_err(err)
+}
 
 /// Brings the schema on `search_path` up to date. Several nodes may start
 /// at once: each takes the same transaction-level advisory lock first, so

@@ -56,12 +56,6 @@ pub async fn rotate_call(state: &Arc<AppState>, principal: &Principal, body: &[u
     }
     let gate = state.sealer.upgrade().ok_or_else(|| KmsError::internal("no seal gate"))?;
     let options = &gate.starter().options;
-    if options.store != "sqlite" {
-        return Err(KmsError::new(
-            ErrorCode::UnsupportedOperation,
-            "online root key rotation works on SQLite deployments only for now: on PostgreSQL the other nodes would go on sealing under the old root key (see docs/root-of-trust.md)",
-        ));
-    }
     let store = state.store.as_ref();
     let stored = config::load_exact(store).await.map_err(KmsError::internal)?;
     let seal_config = stored.as_ref().map_or(SealConfig::File, |(c, _)| c.clone());
@@ -101,7 +95,7 @@ pub async fn rotate_call(state: &Arc<AppState>, principal: &Principal, body: &[u
             return Err(e);
         }
     };
-    let job = Job { dir: options.data_dir.clone(), rewrap, config: stored.map(|(_, bytes)| bytes), batch: batch as usize, _change: change };
+    let job = Job { dir: options.data_dir.clone(), rewrap, config: stored.map(|(_, bytes)| bytes), batch: batch as usize, shared: options.store != "sqlite", _change: change };
     let task = tokio::spawn(super::run(state.clone(), job, status.clone()));
     gate.track(task).await;
     Ok(serde_json::json!({ "State": "RUNNING" }))

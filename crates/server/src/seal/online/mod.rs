@@ -11,13 +11,17 @@
 //! - after step 5 it switches to the new key alone; the old one goes
 //!   (zeroized) with the last request holding it.
 //!
-//! SQLite only: on PostgreSQL other nodes would go on sealing under the old
-//! key (the call refuses there). A server killed midway starts reading
-//! both generations (it adopts the rotation record, as every opener does);
-//! calling `rotate-root` again resumes.
+//! On PostgreSQL the other nodes follow ([`follow`]), and before the reseal
+//! passes the rotating node raises the database's fence to the new
+//! generation ([`trent_store::Store::raise_root_fence`]): from then on no
+//! node can store a value sealed under the old key, and every one stored
+//! before is committed, where the passes find it. A server killed midway
+//! starts reading both generations (it adopts the rotation record, as
+//! every opener does); calling `rotate-root` again (on any node) resumes.
 
 pub mod call;
 pub mod client;
+pub mod follow;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -33,6 +37,11 @@ use crate::state::AppState;
 /// Reseal passes before giving up (each after a short pause): only
 /// requests in flight at the switch can leave values behind.
 const PASSES: u32 = 20;
+/// On a shared store, how long after the rotation begins the new key is
+/// committed at the earliest: every running node has looked for the
+/// record ([`follow::EVERY`]) by then, so none is left holding the old
+/// key alone when it goes.
+const FOLLOW_GRACE: Duration = Duration::from_secs(3);
 /// How often to say the rotation still waits for requests begun before it.
 const DRAIN_WARNING: Duration = Duration::from_secs(30);
 
@@ -73,6 +82,9 @@ pub(in crate::seal) struct Job {
     /// replaces exactly it); `None` in file mode.
     pub(in crate::seal) config: Option<Vec<u8>>,
     pub(in crate::seal) batch: usize,
+    /// Other nodes share the store (PostgreSQL): they follow, and the
+    /// fence makes one reseal pass final.
+    pub(in crate::seal) shared: bool,
     /// The root of trust's lock ([`super::change_lock`]), for as long as the rotation runs.
     pub(in crate::seal) _change: crate::serve::data_dir_lock::DataDirLock,
 }
@@ -102,6 +114,7 @@ pub(in crate::seal) async fn run(state: Arc<AppState>, job: Job, status: SharedS
 
 async fn rotate_online(state: &Arc<AppState>, job: Job, status: &SharedStatus) -> Result<(u32, usize), String> {
     let store = state.store.as_ref();
+    let began = Instant::now();
     let held = state.root_key.load_full();
     let resumed = match (held.previous_generation(), generation::load_rotation(store).await?) {
         (Some(_), _) => true,
@@ -121,11 +134,19 @@ async fn rotate_online(state: &Arc<AppState>, job: Job, status: &SharedStatus) -
     let current = state.root_key.load_full();
     let (from, to) = (current.previous_generation(), current.generation());
     drop(current);
+    // Every node's writes: after the drain, which covers this node's own.
+    store.raise_root_fence(to).await.map_err(|e| format!("raising the root key fence: {e}"))?;
     set(status, Status::running(Some(to)));
     let event = super::events::rotation("TrentRootRotationStarted", json!({ "fromGeneration": from, "rootKeyGeneration": to, "resumed": resumed }), state.clock.now_millis());
     state.audit.record(&event, true).await.map_err(|e| format!("the audit log: {e}"))?;
     crash_point("started");
-    let resealed = rotate::reseal_all(store, &job.dir, &state.root_key, job.batch, PASSES).await?;
+    // After the fence, nothing can store a value under the old key: one
+    // pass must leave nothing behind.
+    let passes = if job.shared { 1 } else { PASSES };
+    let resealed = rotate::reseal_all(store, &job.dir, &state.root_key, job.batch, passes).await?;
+    if job.shared {
+        tokio::time::sleep_until((began + FOLLOW_GRACE).into()).await;
+    }
     crash_point("resealed");
     let root = state.root_key.load().duplicate().map_err(|e| e.to_string())?;
     let root = rotate::commit(store, &job.dir.join("root.key"), root, job.rewrap, job.config.as_deref()).await?;

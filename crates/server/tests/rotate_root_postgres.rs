@@ -1,0 +1,297 @@
+//! The online root key rotation on PostgreSQL (docs/several-nodes.md):
+//! two `trent serve` nodes on one database, SDK clients calling CreateKey,
+//! Encrypt and Decrypt on both while node A rotates. Node B follows (its
+//! root key, its audit signing key, its `root.key`) only 2 s after it
+//! sees the rotation (a test hook), and a CreateKey on B seals its material
+//! under the old key just before the rotation and stores it 3 s later,
+//! after A's one reseal pass (another hook): only the database's fence
+//! keeps it out of the store (without the fence the rotation ends with it
+//! under the old key, or fails). Afterwards everything decrypts on both nodes, before
+//! and after a restart, with nothing left under the old generation; a
+//! third node, down during the whole rotation, refuses to start until its
+//! operator moves its audit log aside, as its error says.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_credential_types::Credentials;
+use aws_sdk_kms::config::retry::RetryConfig;
+use aws_sdk_kms::config::{BehaviorVersion, Region};
+use aws_sdk_kms::primitives::Blob;
+use common::seal::{drop_schema, find_in_files, generations_in, postgres_schema};
+use common::{Trent, REGION};
+
+/// (ciphertext, plaintext) pairs to decrypt at the end.
+type Made = Arc<Mutex<Vec<(Vec<u8>, Vec<u8>)>>>;
+
+/// An SDK client of `node` that retries as the SDKs do by default: a call
+/// that meets the rotation on a node that has not followed it yet gets a
+/// retryable KMSInternalException.
+fn retrying_client(node: &Trent) -> aws_sdk_kms::Client {
+    let (id, secret) = node.admin_keys();
+    let config = aws_sdk_kms::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(node.endpoint())
+        .region(Region::new(REGION))
+        .credentials_provider(Credentials::from_keys(id, secret, None))
+        .retry_config(RetryConfig::standard().with_max_attempts(30).with_initial_backoff(Duration::from_millis(50)).with_max_backoff(Duration::from_millis(500)))
+        .build();
+    aws_sdk_kms::Client::from_conf(config)
+}
+
+async fn write_some(node: &Trent, made: &Made, keys: usize) {
+    let kms = retrying_client(node);
+    for i in 0..keys {
+        let key = kms.create_key().send().await.unwrap().key_metadata.unwrap().key_id;
+        let plain = format!("before {i}").into_bytes();
+        let blob = kms.encrypt().key_id(key).plaintext(Blob::new(plain.clone())).send().await.unwrap().ciphertext_blob.unwrap().into_inner();
+        made.lock().unwrap().push((blob, plain));
+    }
+}
+
+/// CreateKey, Encrypt and Decrypt (of what either node made) on `node`
+/// until `stop`; every call must succeed (after the SDK's retries).
+fn load(node: &Trent, made: Made, stop: Arc<AtomicBool>, rounds_made: Arc<AtomicUsize>) -> tokio::task::JoinHandle<usize> {
+    let kms = retrying_client(node);
+    tokio::spawn(async move {
+        let mut rounds = 0;
+        let mut key = String::new();
+        while !stop.load(Ordering::Relaxed) {
+            if rounds % 3 == 0 {
+                key = kms.create_key().send().await.expect("CreateKey during the rotation").key_metadata.unwrap().key_id;
+            }
+            let plain = format!("during {rounds}").into_bytes();
+            let blob = kms.encrypt().key_id(&key).plaintext(Blob::new(plain.clone())).send().await.expect("Encrypt during the rotation").ciphertext_blob.unwrap().into_inner();
+            let (old, old_plain) = {
+                let made = made.lock().unwrap();
+                made[rounds % made.len()].clone()
+            };
+            let opened = kms.decrypt().ciphertext_blob(Blob::new(old)).send().await.expect("Decrypt during the rotation");
+            assert_eq!(opened.plaintext.unwrap().into_inner(), old_plain);
+            made.lock().unwrap().push((blob, plain));
+            rounds += 1;
+            rounds_made.fetch_add(1, Ordering::Relaxed);
+        }
+        rounds
+    })
+}
+
+async fn decrypt_all(node: &Trent, made: &Made) {
+    let kms = node.client(REGION);
+    let all = made.lock().unwrap().clone();
+    for (blob, plain) in all {
+        let out = kms.decrypt().ciphertext_blob(Blob::new(blob)).send().await.expect("Decrypt of a ciphertext made on either node, before, during or after the rotation");
+        assert_eq!(out.plaintext.unwrap().into_inner(), plain);
+    }
+}
+
+fn audit_verifies(node: &Trent) {
+    let (ok, out, err) = node.cli(&["audit", "verify", "--data-dir", node.data_dir().to_str().unwrap()], &[], "");
+    assert!(ok, "audit verify after the rotation: {out}{err}");
+}
+
+fn signing_key_generation(node: &Trent) -> u32 {
+    trent_crypto::root_key::blob_generation(&std::fs::read(node.data_dir().join("audit").join("signing.key")).unwrap()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_nodes_rotate_online_under_load_and_everything_decrypts_on_both() {
+    let Some((url, base, schema)) = postgres_schema("pgrot").await else { return };
+    let args = ["--store", url.as_str()];
+    let mut a = Trent::start(&args);
+    let old_root = std::fs::read(a.data_dir().join("root.key")).unwrap();
+    let node = |env: &[(&str, &str)]| {
+        let mut node = Trent::unstarted(env);
+        std::fs::create_dir_all(node.data_dir()).unwrap();
+        std::fs::copy(a.data_dir().join("root.key"), node.data_dir().join("root.key")).unwrap();
+        node.start_again(&args);
+        std::fs::copy(a.data_dir().join("credentials"), node.data_dir().join("credentials")).unwrap();
+        node
+    };
+    let mut b = node(&[("TRENT_TEST_FOLLOW_DELAY_MS", "2000"), ("TRENT_TEST_CREATE_KEY_STALL", "stalled")]);
+    let mut c = node(&[]);
+    c.stop();
+    let made: Made = Arc::default();
+    write_some(&a, &made, 20).await;
+    write_some(&b, &made, 20).await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let rounds = Arc::new(AtomicUsize::new(0));
+    let clients = [load(&a, made.clone(), stop.clone(), rounds.clone()), load(&b, made.clone(), stop.clone(), rounds.clone())];
+    let late = retrying_client(&b);
+    let stalled = tokio::spawn(async move { late.create_key().description("stalled").send().await });
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let before = rounds.load(Ordering::Relaxed);
+    let creds = [("AWS_SHARED_CREDENTIALS_FILE", a.data_dir().join("credentials").display().to_string())];
+    let env: Vec<(&str, &str)> = creds.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let endpoint = a.endpoint();
+    let (ok, out, err) = tokio::task::block_in_place(|| a.cli(&["operator", "rotate-root", "--endpoint", &endpoint, "--batch-size", "5"], &env, ""));
+    assert!(ok && out.contains("generation 1"), "{out}{err}\n{}", a.log());
+    let during = rounds.load(Ordering::Relaxed) - before;
+    assert!(before > 0 && during > 0, "{before} rounds before the rotation, {during} during it");
+    // B follows to the new key alone within its watcher's period.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stop.store(true, Ordering::Relaxed);
+    for client in clients {
+        assert!(client.await.expect("every call of both clients succeeded") > 0);
+    }
+    eprintln!("{before} rounds before the rotation, {during} during it");
+    let stalled = stalled.await.unwrap().expect("the stalled CreateKey, retried after the fence refused it").key_metadata.unwrap().key_id;
+    let blob = retrying_client(&b).encrypt().key_id(&stalled).plaintext(Blob::new(b"stalled".to_vec())).send().await.unwrap().ciphertext_blob.unwrap();
+    made.lock().unwrap().push((blob.into_inner(), b"stalled".to_vec()));
+    decrypt_all(&a, &made).await;
+    decrypt_all(&b, &made).await;
+    assert!(b.log().contains("following the root key rotation"), "{}", b.log());
+    assert!(b.log().contains("the old key is gone"), "{}", b.log());
+    assert!(b.log().contains("the root key was rotated: retry"), "the fence refused B's writes under the old key: {}", b.log());
+
+    // Nothing stored, and neither node's audit signing key, is under
+    // generation 0; B's root.key holds the new key, as A's; the old key is
+    // on neither node's disk.
+    a.stop();
+    b.stop();
+    let store = trent_store::postgres::PostgresStore::connect(&url).await.unwrap();
+    let after = generations_in(&store, &[&a.data_dir(), &b.data_dir()]).await;
+    assert_eq!(after.keys().copied().collect::<Vec<_>>(), vec![1], "{after:?}");
+    assert_eq!((signing_key_generation(&a), signing_key_generation(&b)), (1, 1));
+    let new_root = std::fs::read(a.data_dir().join("root.key")).unwrap();
+    assert_ne!(new_root, old_root);
+    assert_eq!(std::fs::read(b.data_dir().join("root.key")).unwrap(), new_root, "B wrote the new key to its own root.key");
+    assert_eq!(find_in_files(&a.data_dir(), &old_root), Vec::<String>::new());
+    assert_eq!(find_in_files(&b.data_dir(), &old_root), Vec::<String>::new());
+    audit_verifies(&a);
+    audit_verifies(&b);
+
+    a.start_again(&args);
+    b.start_again(&args);
+    decrypt_all(&a, &made).await;
+    decrypt_all(&b, &made).await;
+
+    // C was down throughout: with the new root.key (file mode) it finds its
+    // audit signing key under a generation no node holds any more.
+    std::fs::copy(a.data_dir().join("root.key"), c.data_dir().join("root.key")).unwrap();
+    let refused = c.serve_refused(&args, &[]);
+    assert!(refused.contains("not running while another node rotated the root key") && refused.contains("Nothing in the store is lost"), "{refused}");
+    let kept = c.data_dir().with_file_name("audit-before-rotation");
+    std::fs::rename(c.data_dir().join("audit"), &kept).unwrap();
+    c.start_again(&args);
+    decrypt_all(&c, &made).await;
+    assert_eq!(signing_key_generation(&c), 1, "a new signing key, under the new root key");
+    let mut logs: Vec<String> = std::fs::read_dir(&kept).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|x| x == "jsonl")).map(|p| p.display().to_string()).collect();
+    logs.sort();
+    let public_key = kept.join("public-key.pem").display().to_string();
+    let mut verify = vec!["audit", "verify", "--public-key", public_key.as_str()];
+    logs.iter().for_each(|log| verify.extend(["--log", log.as_str()]));
+    let (ok, out, err) = c.cli(&verify, &[], "");
+    assert!(ok, "C's old log still verifies with its public key: {out}{err}");
+    a.stop();
+    b.stop();
+    c.stop();
+    drop(store);
+    drop_schema(&base, &schema).await;
+}
+
+/// The rotating node killed (kill -9, at a test hook) after its first
+/// resealed batch: both nodes go on reading everything (B follows, A
+/// adopts the record as it starts again), and `rotate-root` called on the
+/// OTHER node resumes and finishes; A then follows to the new key alone.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_rotating_node_killed_midway_and_the_other_node_finishes() {
+    let Some((url, base, schema)) = postgres_schema("pgrot").await else { return };
+    let args = ["--store", url.as_str()];
+    let mut a = Trent::unstarted(&[("TRENT_TEST_ROTATE_ROOT_CRASH_AT", "batch")]);
+    a.start_again(&args);
+    let mut b = Trent::unstarted(&[]);
+    std::fs::create_dir_all(b.data_dir()).unwrap();
+    std::fs::copy(a.data_dir().join("root.key"), b.data_dir().join("root.key")).unwrap();
+    b.start_again(&args);
+    std::fs::copy(a.data_dir().join("credentials"), b.data_dir().join("credentials")).unwrap();
+    let made: Made = Arc::default();
+    write_some(&a, &made, 5).await;
+
+    let rotate = |node: &Trent| {
+        let creds = node.data_dir().join("credentials").display().to_string();
+        let endpoint = node.endpoint();
+        tokio::task::block_in_place(|| node.cli(&["operator", "rotate-root", "--endpoint", &endpoint, "--batch-size", "1"], &[("AWS_SHARED_CREDENTIALS_FILE", creds.as_str())], ""))
+    };
+    let (ok, _, err) = rotate(&a);
+    assert!(!ok, "{err}");
+    a.wait_exited(Duration::from_secs(20));
+    assert!(a.log().contains("stopping here"), "{}", a.log());
+    let store = trent_store::postgres::PostgresStore::connect(&url).await.unwrap();
+    let midway = generations_in(&store, &[]).await;
+    assert_eq!(midway.keys().copied().collect::<Vec<_>>(), vec![0, 1], "half resealed: {midway:?}");
+
+    write_some(&b, &made, 2).await;
+    a.remove_env("TRENT_TEST_ROTATE_ROOT_CRASH_AT");
+    a.start_again(&args);
+    decrypt_all(&a, &made).await;
+    decrypt_all(&b, &made).await;
+    let (ok, out, err) = rotate(&b);
+    assert!(ok && out.contains("generation 1"), "{out}{err}\n{}", b.log());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    write_some(&a, &made, 1).await;
+    decrypt_all(&a, &made).await;
+    decrypt_all(&b, &made).await;
+    a.stop();
+    b.stop();
+    let after = generations_in(&store, &[&a.data_dir(), &b.data_dir()]).await;
+    assert_eq!(after.keys().copied().collect::<Vec<_>>(), vec![1], "{after:?}");
+    assert_eq!(std::fs::read(a.data_dir().join("root.key")).unwrap(), std::fs::read(b.data_dir().join("root.key")).unwrap(), "A wrote the new key B committed");
+    audit_verifies(&a);
+    audit_verifies(&b);
+    a.start_again(&args);
+    b.start_again(&args);
+    decrypt_all(&a, &made).await;
+    decrypt_all(&b, &made).await;
+    a.stop();
+    b.stop();
+    drop(store);
+    drop_schema(&base, &schema).await;
+}
+
+/// Passphrase mode on two nodes: the configuration in the database wraps
+/// the new key under the same passphrase, so B, which follows without
+/// writing anything of its own but its audit key, opens the new key at its
+/// next start with the passphrase it always had.
+#[tokio::test(flavor = "multi_thread")]
+async fn passphrase_nodes_follow_and_start_again_with_the_same_passphrase() {
+    let Some((url, base, schema)) = postgres_schema("pgrot").await else { return };
+    let args = ["--store", url.as_str()];
+    let env = [common::seal::CHEAP_ARGON2, ("TRENT_PASSPHRASE", "correct horse battery staple")];
+    let mut a = Trent::unstarted(&env);
+    let dir = a.data_dir().display().to_string();
+    let (ok, _, err) = a.cli(&["init", "--data-dir", &dir, "--seal", "passphrase", "--store", &url], &[], "");
+    assert!(ok, "{err}");
+    a.start_again(&args);
+    let mut b = Trent::unstarted(&env);
+    b.start_again(&args);
+    std::fs::copy(a.data_dir().join("credentials"), b.data_dir().join("credentials")).unwrap();
+    let made: Made = Arc::default();
+    write_some(&a, &made, 3).await;
+    write_some(&b, &made, 3).await;
+
+    let creds = a.data_dir().join("credentials").display().to_string();
+    let endpoint = a.endpoint();
+    let (ok, out, err) = tokio::task::block_in_place(|| a.cli(&["operator", "rotate-root", "--endpoint", &endpoint], &[("AWS_SHARED_CREDENTIALS_FILE", creds.as_str())], ""));
+    assert!(ok && out.contains("generation 1"), "{out}{err}\n{}", a.log());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    write_some(&b, &made, 1).await;
+    assert!(b.log().contains("the old key is gone"), "{}", b.log());
+    b.stop();
+    b.start_again(&args);
+    decrypt_all(&b, &made).await;
+    decrypt_all(&a, &made).await;
+    a.stop();
+    b.stop();
+    let store = trent_store::postgres::PostgresStore::connect(&url).await.unwrap();
+    let after = generations_in(&store, &[&a.data_dir(), &b.data_dir()]).await;
+    assert_eq!(after.keys().copied().collect::<Vec<_>>(), vec![1], "{after:?}");
+    assert!(!b.data_dir().join("root.key").exists(), "no key file appears in passphrase mode");
+    audit_verifies(&b);
+    drop(store);
+    drop_schema(&base, &schema).await;
+}
