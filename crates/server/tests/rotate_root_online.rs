@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use aws_sdk_kms::primitives::Blob;
 use common::load::{decrypt_all, load, write_some, Made};
-use common::seal::generations;
+use common::seal::{audit_verifies, generations};
 use common::{audit_events, Trent, REGION};
 
 const CRASH_AT: &str = "TRENT_TEST_ROTATE_ROOT_CRASH_AT";
@@ -54,11 +54,6 @@ fn files_holding(dir: &Path, needle: &[u8]) -> Vec<String> {
         }
     }
     found
-}
-
-fn audit_verifies(trent: &Trent) {
-    let (ok, out, err) = trent.cli(&["audit", "verify", "--data-dir", trent.data_dir().to_str().unwrap()], &[], "");
-    assert!(ok, "audit verify after the rotation: {out}{err}");
 }
 
 fn events_named(trent: &Trent, name: &str) -> Vec<serde_json::Value> {

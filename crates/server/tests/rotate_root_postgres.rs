@@ -14,84 +14,13 @@
 mod common;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use aws_credential_types::Credentials;
-use aws_sdk_kms::config::retry::RetryConfig;
-use aws_sdk_kms::config::{BehaviorVersion, Region};
 use aws_sdk_kms::primitives::Blob;
-use common::seal::{drop_schema, find_in_files, generations_in, postgres_schema};
-use common::{Trent, REGION};
-
-/// (ciphertext, plaintext) pairs to decrypt at the end.
-type Made = Arc<Mutex<Vec<(Vec<u8>, Vec<u8>)>>>;
-
-/// An SDK client of `node` that retries as the SDKs do by default: a call
-/// that meets the rotation on a node that has not followed it yet gets a
-/// retryable KMSInternalException.
-fn retrying_client(node: &Trent) -> aws_sdk_kms::Client {
-    let (id, secret) = node.admin_keys();
-    let config = aws_sdk_kms::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .endpoint_url(node.endpoint())
-        .region(Region::new(REGION))
-        .credentials_provider(Credentials::from_keys(id, secret, None))
-        .retry_config(RetryConfig::standard().with_max_attempts(30).with_initial_backoff(Duration::from_millis(50)).with_max_backoff(Duration::from_millis(500)))
-        .build();
-    aws_sdk_kms::Client::from_conf(config)
-}
-
-async fn write_some(node: &Trent, made: &Made, keys: usize) {
-    let kms = retrying_client(node);
-    for i in 0..keys {
-        let key = kms.create_key().send().await.unwrap().key_metadata.unwrap().key_id;
-        let plain = format!("before {i}").into_bytes();
-        let blob = kms.encrypt().key_id(key).plaintext(Blob::new(plain.clone())).send().await.unwrap().ciphertext_blob.unwrap().into_inner();
-        made.lock().unwrap().push((blob, plain));
-    }
-}
-
-/// CreateKey, Encrypt and Decrypt (of what either node made) on `node`
-/// until `stop`; every call must succeed (after the SDK's retries).
-fn load(node: &Trent, made: Made, stop: Arc<AtomicBool>, rounds_made: Arc<AtomicUsize>) -> tokio::task::JoinHandle<usize> {
-    let kms = retrying_client(node);
-    tokio::spawn(async move {
-        let mut rounds = 0;
-        let mut key = String::new();
-        while !stop.load(Ordering::Relaxed) {
-            if rounds % 3 == 0 {
-                key = kms.create_key().send().await.expect("CreateKey during the rotation").key_metadata.unwrap().key_id;
-            }
-            let plain = format!("during {rounds}").into_bytes();
-            let blob = kms.encrypt().key_id(&key).plaintext(Blob::new(plain.clone())).send().await.expect("Encrypt during the rotation").ciphertext_blob.unwrap().into_inner();
-            let (old, old_plain) = {
-                let made = made.lock().unwrap();
-                made[rounds % made.len()].clone()
-            };
-            let opened = kms.decrypt().ciphertext_blob(Blob::new(old)).send().await.expect("Decrypt during the rotation");
-            assert_eq!(opened.plaintext.unwrap().into_inner(), old_plain);
-            made.lock().unwrap().push((blob, plain));
-            rounds += 1;
-            rounds_made.fetch_add(1, Ordering::Relaxed);
-        }
-        rounds
-    })
-}
-
-async fn decrypt_all(node: &Trent, made: &Made) {
-    let kms = node.client(REGION);
-    let all = made.lock().unwrap().clone();
-    for (blob, plain) in all {
-        let out = kms.decrypt().ciphertext_blob(Blob::new(blob)).send().await.expect("Decrypt of a ciphertext made on either node, before, during or after the rotation");
-        assert_eq!(out.plaintext.unwrap().into_inner(), plain);
-    }
-}
-
-fn audit_verifies(node: &Trent) {
-    let (ok, out, err) = node.cli(&["audit", "verify", "--data-dir", node.data_dir().to_str().unwrap()], &[], "");
-    assert!(ok, "audit verify after the rotation: {out}{err}");
-}
+use common::load::{decrypt_all, load_with, retrying_client, write_some_with, Made};
+use common::seal::{audit_verifies, drop_schema, find_in_files, generations_in, postgres_schema};
+use common::Trent;
 
 fn signing_key_generation(node: &Trent) -> u32 {
     trent_crypto::root_key::blob_generation(&std::fs::read(node.data_dir().join("audit").join("signing.key")).unwrap()).unwrap()
@@ -115,12 +44,12 @@ async fn two_nodes_rotate_online_under_load_and_everything_decrypts_on_both() {
     let mut c = node(&[]);
     c.stop();
     let made: Made = Arc::default();
-    write_some(&a, &made, 20).await;
-    write_some(&b, &made, 20).await;
+    write_some_with(&retrying_client(&a), &made, 20).await;
+    write_some_with(&retrying_client(&b), &made, 20).await;
 
     let stop = Arc::new(AtomicBool::new(false));
     let rounds = Arc::new(AtomicUsize::new(0));
-    let clients = [load(&a, made.clone(), stop.clone(), rounds.clone()), load(&b, made.clone(), stop.clone(), rounds.clone())];
+    let clients = [load_with(retrying_client(&a), made.clone(), stop.clone(), rounds.clone()), load_with(retrying_client(&b), made.clone(), stop.clone(), rounds.clone())];
     let late = retrying_client(&b);
     let stalled = tokio::spawn(async move { late.create_key().description("stalled").send().await });
     tokio::time::sleep(Duration::from_millis(700)).await;
@@ -210,7 +139,7 @@ async fn the_rotating_node_killed_midway_and_the_other_node_finishes() {
     b.start_again(&args);
     std::fs::copy(a.data_dir().join("credentials"), b.data_dir().join("credentials")).unwrap();
     let made: Made = Arc::default();
-    write_some(&a, &made, 5).await;
+    write_some_with(&retrying_client(&a), &made, 5).await;
 
     let rotate = |node: &Trent| {
         let creds = node.data_dir().join("credentials").display().to_string();
@@ -225,7 +154,7 @@ async fn the_rotating_node_killed_midway_and_the_other_node_finishes() {
     let midway = generations_in(&store, &[]).await;
     assert_eq!(midway.keys().copied().collect::<Vec<_>>(), vec![0, 1], "half resealed: {midway:?}");
 
-    write_some(&b, &made, 2).await;
+    write_some_with(&retrying_client(&b), &made, 2).await;
     a.remove_env("TRENT_TEST_ROTATE_ROOT_CRASH_AT");
     a.start_again(&args);
     decrypt_all(&a, &made).await;
@@ -233,7 +162,7 @@ async fn the_rotating_node_killed_midway_and_the_other_node_finishes() {
     let (ok, out, err) = rotate(&b);
     assert!(ok && out.contains("generation 1"), "{out}{err}\n{}", b.log());
     tokio::time::sleep(Duration::from_secs(2)).await;
-    write_some(&a, &made, 1).await;
+    write_some_with(&retrying_client(&a), &made, 1).await;
     decrypt_all(&a, &made).await;
     decrypt_all(&b, &made).await;
     a.stop();
@@ -271,15 +200,15 @@ async fn passphrase_nodes_follow_and_start_again_with_the_same_passphrase() {
     b.start_again(&args);
     std::fs::copy(a.data_dir().join("credentials"), b.data_dir().join("credentials")).unwrap();
     let made: Made = Arc::default();
-    write_some(&a, &made, 3).await;
-    write_some(&b, &made, 3).await;
+    write_some_with(&retrying_client(&a), &made, 3).await;
+    write_some_with(&retrying_client(&b), &made, 3).await;
 
     let creds = a.data_dir().join("credentials").display().to_string();
     let endpoint = a.endpoint();
     let (ok, out, err) = tokio::task::block_in_place(|| a.cli(&["operator", "rotate-root", "--endpoint", &endpoint], &[("AWS_SHARED_CREDENTIALS_FILE", creds.as_str())], ""));
     assert!(ok && out.contains("generation 1"), "{out}{err}\n{}", a.log());
     tokio::time::sleep(Duration::from_secs(2)).await;
-    write_some(&b, &made, 1).await;
+    write_some_with(&retrying_client(&b), &made, 1).await;
     assert!(b.log().contains("the old key is gone"), "{}", b.log());
     b.stop();
     b.start_again(&args);

@@ -5,8 +5,14 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use std::time::Duration;
+
+use aws_credential_types::Credentials;
+use aws_sdk_kms::config::retry::RetryConfig;
+use aws_sdk_kms::config::{BehaviorVersion, Region};
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::DataKeySpec;
+use aws_sdk_kms::Client;
 
 use super::{Trent, REGION};
 
@@ -15,7 +21,11 @@ pub type Made = Arc<Mutex<Vec<(Vec<u8>, Vec<u8>)>>>;
 
 /// Keys and ciphertexts, so the rotation has several batches to reseal.
 pub async fn write_some(trent: &Trent, made: &Made, keys: usize) {
-    let kms = trent.client(REGION);
+    write_some_with(&trent.client(REGION), made, keys).await
+}
+
+/// [`write_some`] through `kms`.
+pub async fn write_some_with(kms: &Client, made: &Made, keys: usize) {
     for i in 0..keys {
         let key = kms.create_key().send().await.unwrap().key_metadata.unwrap().key_id;
         let plain = format!("before {i}").into_bytes();
@@ -25,9 +35,13 @@ pub async fn write_some(trent: &Trent, made: &Made, keys: usize) {
 }
 
 /// A client calling CreateKey, Encrypt, GenerateDataKey and Decrypt until
-/// `stop`; every call must succeed. Counts its rounds in `rounds_made`.
+/// `stop`; every call must succeed. Adds its rounds to `rounds_made`.
 pub fn load(trent: &Trent, made: Made, stop: Arc<AtomicBool>, rounds_made: Arc<AtomicUsize>) -> tokio::task::JoinHandle<usize> {
-    let kms = trent.client(REGION);
+    load_with(trent.client(REGION), made, stop, rounds_made)
+}
+
+/// [`load`] through `kms`.
+pub fn load_with(kms: Client, made: Made, stop: Arc<AtomicBool>, rounds_made: Arc<AtomicUsize>) -> tokio::task::JoinHandle<usize> {
     tokio::spawn(async move {
         let mut rounds = 0;
         let mut key = kms.create_key().send().await.expect("CreateKey").key_metadata.unwrap().key_id;
@@ -41,14 +55,18 @@ pub fn load(trent: &Trent, made: Made, stop: Arc<AtomicBool>, rounds_made: Arc<A
             let wrapped = data_key.ciphertext_blob.unwrap().into_inner();
             let opened = kms.decrypt().ciphertext_blob(Blob::new(wrapped.clone())).send().await.expect("Decrypt under load");
             assert_eq!(opened.plaintext, data_key.plaintext);
-            // Something made before the rotation, read while it runs.
-            let (old, old_plain) = made.lock().unwrap()[rounds % 3].clone();
+            // Something made earlier (on any node sharing `made`), read while the change runs.
+            let (old, old_plain) = {
+                let made = made.lock().unwrap();
+                made[rounds % made.len()].clone()
+            };
             let opened = kms.decrypt().ciphertext_blob(Blob::new(old)).send().await.expect("Decrypt of data made before, under load");
             assert_eq!(opened.plaintext.unwrap().into_inner(), old_plain);
             made.lock().unwrap().push((blob, plain));
             made.lock().unwrap().push((wrapped, data_key.plaintext.unwrap().into_inner()));
             rounds += 1;
-            rounds_made.store(rounds, Ordering::Relaxed);
+            // Shared by the loads of several nodes: each adds its own.
+            rounds_made.fetch_add(1, Ordering::Relaxed);
         }
         rounds
     })
@@ -61,4 +79,19 @@ pub async fn decrypt_all(trent: &Trent, made: &Made) {
         let out = kms.decrypt().ciphertext_blob(Blob::new(blob)).send().await.expect("Decrypt of a ciphertext made before, during or after the change");
         assert_eq!(out.plaintext.unwrap().into_inner(), plain);
     }
+}
+
+/// An SDK client of `node` that retries as the SDKs do by default, more
+/// patiently: a call that meets a root key rotation on a node that has
+/// not followed it yet gets a retryable KMSInternalException.
+pub fn retrying_client(node: &Trent) -> Client {
+    let (id, secret) = node.admin_keys();
+    let config = aws_sdk_kms::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(node.endpoint())
+        .region(Region::new(REGION))
+        .credentials_provider(Credentials::from_keys(id, secret, None))
+        .retry_config(RetryConfig::standard().with_max_attempts(30).with_initial_backoff(Duration::from_millis(50)).with_max_backoff(Duration::from_millis(500)))
+        .build();
+    Client::from_conf(config)
 }

@@ -154,3 +154,9 @@ pub async fn generations_in(store: &dyn trent_store::Store, data: &[&Path]) -> s
     }
     seen
 }
+
+/// `trent audit verify` on `trent`'s data directory passes.
+pub fn audit_verifies(trent: &Trent) {
+    let (ok, out, err) = trent.cli(&["audit", "verify", "--data-dir", trent.data_dir().to_str().unwrap()], &[], "");
+    assert!(ok, "audit verify: {out}{err}");
+}
