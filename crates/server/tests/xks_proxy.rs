@@ -2,12 +2,14 @@
 //! calls an external key store proxy (XKS Proxy API specification v1),
 //! with the specification's own example bodies where they are valid JSON.
 
+mod common;
 mod xks;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde_json::{json, Value};
-use xks::{trent, Credential, Proxy};
+use common::seal::find_in_files;
+use xks::{trent, trent_result, Credential, Proxy};
 
 /// The spec's Encrypt request example, verbatim (plaintext "Hello World!",
 /// AAD "project=nile,department=marketing", CDIV asked for).
@@ -427,4 +429,145 @@ fn curl_as_in_the_specs_appendix_d_is_accepted() {
     // And curl with a wrong secret is refused.
     let (status, r) = curl(&proxy, &Proxy::path("health"), SPEC_HEALTH, "FYtE5EFA5FT0mCc3DrGUe2sti527BitkQ0Zr9MO9fvE");
     assert_eq!((status, &r["errorName"]), (401, &json!("AuthenticationFailedException")));
+}
+
+/// Encrypts `plaintext` under `key`: the Encrypt answer's body.
+fn encrypted(proxy: &Proxy, key: &str, plaintext: &[u8]) -> Value {
+    let e = proxy.call(&Proxy::path(&format!("keys/{key}/encrypt")), &encrypt_body(plaintext, Some(b"aad")));
+    assert_eq!(e.status, 200, "{e:?}");
+    e.body
+}
+
+/// Decrypts an Encrypt answer's body with `key` through the proxy.
+fn decrypted(proxy: &Proxy, key: &str, encrypted: &Value) -> Vec<u8> {
+    let d = proxy.call(&Proxy::path(&format!("keys/{key}/decrypt")), &decrypt_body(encrypted, Some(b"aad")).to_string());
+    assert_eq!(d.status, 200, "{d:?}");
+    plaintext_of(&d)
+}
+
+/// The sealed files of a data directory (keys and credentials), by path.
+fn sealed_files(dir: &std::path::Path) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
+    let mut files = std::collections::BTreeMap::new();
+    for sub in ["keys", "credentials"] {
+        for entry in std::fs::read_dir(dir.join(sub)).unwrap() {
+            let path = entry.unwrap().path();
+            files.insert(path.clone(), std::fs::read(path).unwrap());
+        }
+    }
+    files
+}
+
+#[test]
+fn rotate_root_is_offline_and_reseals_everything_kms_sees_no_change() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut proxy = Proxy::start();
+    let dir = proxy.dir.path().to_path_buf();
+    assert_eq!(trent(&dir, &["key", "create", "--key-id", "key-2"]).trim(), "key-2");
+    trent(&dir, &["key", "disable", "--key-id", "key-2"]);
+    let before = (encrypted(&proxy, "key-1", b"a data key under key-1"), sealed_files(&dir));
+    let old_root = std::fs::read(dir.join("root.key")).unwrap();
+
+    // The running proxy holds the old key in memory: refused, nothing changed.
+    let refused = trent_result(&dir, &["rotate-root"], &[]).unwrap_err();
+    assert!(refused.contains("in use by a running trent xks-proxy") && refused.contains("stop it first"), "{refused}");
+    assert_eq!(std::fs::read(dir.join("root.key")).unwrap(), old_root);
+    assert!(!dir.join("root.key.next").exists());
+    assert_eq!(sealed_files(&dir), before.1);
+
+    proxy.kill();
+    let out = trent(&dir, &["rotate-root"]);
+    assert!(out.contains("resealed 3 files, 0 already were"), "{out}");
+    proxy.restart().expect("the proxy starts on the rotated directory");
+    // The same credential signs, the same material decrypts: KMS sees nothing.
+    assert_eq!(decrypted(&proxy, "key-1", &before.0), b"a data key under key-1");
+    let fresh = encrypted(&proxy, "key-1", b"after the rotation");
+    assert_eq!(decrypted(&proxy, "key-1", &fresh), b"after the rotation");
+    // key-2 kept its status; enabled, it works.
+    assert_eq!(trent(&dir, &["key", "list"]), "key-1\tENABLED\nkey-2\tDISABLED\n");
+    trent(&dir, &["key", "enable", "--key-id", "key-2"]);
+    let e2 = encrypted(&proxy, "key-2", b"key-2 too");
+    assert_eq!(decrypted(&proxy, "key-2", &e2), b"key-2 too");
+
+    // Every sealed file changed, the old key's bytes are gone from DIR.
+    let after = sealed_files(&dir);
+    assert!(before.1.iter().all(|(path, bytes)| after[path] != *bytes));
+    assert_eq!(find_in_files(&dir, &old_root), Vec::<String>::new());
+    let meta = std::fs::metadata(dir.join("root.key")).unwrap();
+    assert_eq!((meta.len(), meta.permissions().mode() & 0o777), (32, 0o600));
+    assert!(!dir.join("root.key.next").exists());
+}
+
+#[test]
+fn a_rotate_root_killed_midway_blocks_the_proxy_and_resumes() {
+    let mut proxy = Proxy::start();
+    let dir = proxy.dir.path().to_path_buf();
+    trent(&dir, &["key", "create", "--key-id", "key-2"]);
+    let e1 = encrypted(&proxy, "key-1", b"sealed before the crash");
+    let e2 = encrypted(&proxy, "key-2", b"key-2 before the crash");
+    let old_root = std::fs::read(dir.join("root.key")).unwrap();
+    let before = sealed_files(&dir);
+    proxy.kill();
+
+    let crash = [("TRENT_TEST_ROTATE_ROOT_CRASH_AT".to_string(), "xks-first-file".to_string())];
+    let killed = trent_result(&dir, &["rotate-root"], &crash).unwrap_err();
+    assert!(killed.contains("xks-first-file: stopping here"), "{killed}");
+    assert_eq!(std::fs::read(dir.join("root.key")).unwrap(), old_root);
+    assert!(dir.join("root.key.next").exists());
+    let half = sealed_files(&dir);
+    assert_eq!(before.iter().filter(|(path, bytes)| half[*path] != **bytes).count(), 1, "exactly one file resealed");
+
+    // Half rotated: the proxy does not start and nothing new is sealed.
+    let unfinished = "unfinished root key rotation: run `trent xks-proxy rotate-root --data-dir";
+    let refused = proxy.restart().unwrap_err();
+    assert!(refused.contains(unfinished), "{refused}");
+    let refused = trent_result(&dir, &["key", "create", "--key-id", "key-3"], &[]).unwrap_err();
+    assert!(refused.contains(unfinished), "{refused}");
+    let refused = trent_result(&dir, &["credential", "create"], &[]).unwrap_err();
+    assert!(refused.contains(unfinished), "{refused}");
+    assert_eq!(sealed_files(&dir), half);
+
+    let out = trent(&dir, &["rotate-root"]);
+    assert!(out.contains("Resuming") && out.contains("resealed 2 files, 1 already were"), "{out}");
+    proxy.restart().expect("the proxy starts once the rotation is finished");
+    assert_eq!(decrypted(&proxy, "key-1", &e1), b"sealed before the crash");
+    assert_eq!(decrypted(&proxy, "key-2", &e2), b"key-2 before the crash");
+    assert_eq!(trent(&dir, &["key", "create", "--key-id", "key-3"]).trim(), "key-3");
+    let e3 = encrypted(&proxy, "key-3", b"new");
+    assert_eq!(decrypted(&proxy, "key-3", &e3), b"new");
+    assert_eq!(find_in_files(&dir, &old_root), Vec::<String>::new());
+}
+
+#[test]
+fn rotate_root_waits_for_no_writer_and_stops_at_a_file_neither_key_opens() {
+    let mut proxy = Proxy::start();
+    let dir = proxy.dir.path().to_path_buf();
+    proxy.kill();
+    // A key command that writes holds the change lock: rotate-root refuses
+    // beside it (simulated by holding the lock as that command would).
+    let held = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(dir.join("seal.lock")).unwrap();
+    held.try_lock().unwrap();
+    let refused = trent_result(&dir, &["rotate-root"], &[]).unwrap_err();
+    assert!(refused.contains("another change of the root of trust is running"), "{refused}");
+    // And the key and credential commands that write take it (as a
+    // rotation holds it); reads do not.
+    for write in [&["key", "disable", "--key-id", "key-1"][..], &["key", "create"], &["credential", "create"]] {
+        let refused = trent_result(&dir, write, &[]).unwrap_err();
+        assert!(refused.contains("another change of the root of trust is running"), "{write:?}: {refused}");
+    }
+    assert_eq!(trent(&dir, &["key", "list"]), "key-1\tENABLED\n");
+    held.unlock().unwrap();
+    drop(held);
+
+    // A key file sealed under some other key (here: key-1's moved to key-x,
+    // which its AAD refuses) stops the rotation, named; nothing is lost.
+    std::fs::copy(dir.join("keys/key-1.json"), dir.join("keys/key-x.json")).unwrap();
+    let text = std::fs::read_to_string(dir.join("keys/key-x.json")).unwrap().replace("\"key-1\"", "\"key-x\"");
+    std::fs::write(dir.join("keys/key-x.json"), text).unwrap();
+    let stopped = trent_result(&dir, &["rotate-root"], &[]).unwrap_err();
+    assert!(stopped.contains("key-x.json opens under neither the old root key nor the new one"), "{stopped}");
+    std::fs::remove_file(dir.join("keys/key-x.json")).unwrap();
+    trent(&dir, &["rotate-root"]);
+    proxy.restart().unwrap();
+    let e = encrypted(&proxy, "key-1", b"still here");
+    assert_eq!(decrypted(&proxy, "key-1", &e), b"still here");
 }

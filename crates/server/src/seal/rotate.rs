@@ -58,7 +58,8 @@ use super::pkcs11::PinSource;
 
 /// TEST ONLY: the step after which the command kills itself (kill -9),
 /// to test that a rerun resumes: `started`, `batch` (the
-/// first batch written), `resealed` or `committed`.
+/// first batch written), `resealed` or `committed`; for `trent xks-proxy
+/// rotate-root`, `xks-first-file` (the first file resealed).
 pub const TEST_CRASH_ENV: &str = "TRENT_TEST_ROTATE_ROOT_CRASH_AT";
 
 #[derive(clap::Args, Debug)]
@@ -414,7 +415,7 @@ pub(super) async fn open_current(config: &SealConfig, key_file: &Path, secret: S
     }
 }
 
-pub(super) fn crash_point(step: &str) {
+pub(crate) fn crash_point(step: &str) {
     crash_if(TEST_CRASH_ENV, step);
 }
 

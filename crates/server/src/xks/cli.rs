@@ -13,9 +13,10 @@ use super::keys::{self, KeyBackend, KeyFile, KeyStatus, SoftwareBackend};
 use super::pkcs11::{self, Pkcs11Backend, TokenConfig};
 use super::server;
 use super::store::{self, DataDir};
+use crate::serve::data_dir_lock::DataDirLock;
 
-/// `trent xks-proxy [OPTIONS]` serves; `trent xks-proxy key|credential ...`
-/// manages the data directory.
+/// `trent xks-proxy [OPTIONS]` serves; `trent xks-proxy
+/// key|credential|rotate-root ...` manages the data directory.
 #[derive(Args, Debug)]
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct XksProxyCommand {
@@ -99,6 +100,13 @@ enum Manage {
     /// SigV4 credentials KMS signs with (XksProxyAuthenticationCredential).
     #[command(subcommand)]
     Credential(CredentialCommand),
+    /// Replace the root key and reseal every key and credential under the
+    /// new one (offline: stop the proxy first). Resumable: after a crash,
+    /// run it again. KMS sees no change.
+    RotateRoot {
+        #[command(flatten)]
+        dir: DirArg,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -175,14 +183,17 @@ pub fn run(command: XksProxyCommand, runtime: impl FnOnce() -> Result<tokio::run
     match command.command {
         Some(Manage::Key(k)) => key(k),
         Some(Manage::Credential(c)) => credential(c),
+        Some(Manage::RotateRoot { dir }) => super::rotate_root::run(&dir.data_dir),
         None => {
-            let (proxy, listen, tls) = prepare(command.serve)?;
+            let (proxy, listen, tls, _serving) = prepare(command.serve)?;
             runtime()?.block_on(server::serve(proxy, listen, tls))
         }
     }
 }
 
-fn prepare(a: ServeArgs) -> Result<(Proxy, SocketAddr, Option<rustls::ServerConfig>), String> {
+/// The proxy, ready to serve, and the data directory's lock it holds
+/// while it runs (`rotate-root` refuses meanwhile).
+fn prepare(a: ServeArgs) -> Result<(Proxy, SocketAddr, Option<rustls::ServerConfig>, DataDirLock), String> {
     let data_dir = a.data_dir.ok_or("--data-dir (or TRENT_XKS_DATA_DIR) is required")?;
     let listen = a.listen.ok_or("--listen is required")?;
     let mut prefixes: Vec<String> = Vec::new();
@@ -200,6 +211,7 @@ fn prepare(a: ServeArgs) -> Result<(Proxy, SocketAddr, Option<rustls::ServerConf
         _ => return Err("--tls-cert and --tls-key are required (or --insecure-http)".to_string()),
     };
     let dir = DataDir::open(&data_dir)?;
+    let serving = store::lock_serving(&data_dir, "trent xks-proxy")?;
     let root_key = Arc::new(dir.root_key()?);
     let backend: Box<dyn KeyBackend> = match a.token.config() {
         Some(mut config) => {
@@ -210,7 +222,7 @@ fn prepare(a: ServeArgs) -> Result<(Proxy, SocketAddr, Option<rustls::ServerConf
         }
         None => Box::new(SoftwareBackend::new(dir.clone(), root_key.clone())),
     };
-    Ok((Proxy { dir, root_key, backend, prefixes }, listen, tls))
+    Ok((Proxy { dir, root_key, backend, prefixes }, listen, tls, serving))
 }
 
 /// The spec: XksProxyUriPath (PREFIX/kms/xks/v1) is at most 128 characters
@@ -234,6 +246,7 @@ fn key(command: KeyCommand) -> Result<(), String> {
             if !keys::is_key_id(&key_id) {
                 return Err(format!("{key_id:?} is not an external key id: 1 to 128 of A-Z a-z 0-9 - . _"));
             }
+            let _change = lock_change(&dir.data_dir, "trent xks-proxy key create")?;
             if let Some(config) = token.config() {
                 return create_token_key(&dir.data_dir, &config, &key_id);
             }
@@ -268,14 +281,20 @@ fn key(command: KeyCommand) -> Result<(), String> {
             }
             Ok(())
         }
-        KeyCommand::Disable { dir, key_id, token } => match token.config() {
+        KeyCommand::Disable { dir, key_id, token } => {
+            let _change = lock_change(&dir.data_dir, "trent xks-proxy key disable")?;
+            match token.config() {
             Some(config) => set_token_status(&dir.data_dir, &config, &key_id, KeyStatus::Disabled),
             None => set_status(&dir.data_dir, &key_id, KeyStatus::Disabled),
-        },
-        KeyCommand::Enable { dir, key_id, token } => match token.config() {
-            Some(config) => set_token_status(&dir.data_dir, &config, &key_id, KeyStatus::Enabled),
-            None => set_status(&dir.data_dir, &key_id, KeyStatus::Enabled),
-        },
+            }
+        }
+        KeyCommand::Enable { dir, key_id, token } => {
+            let _change = lock_change(&dir.data_dir, "trent xks-proxy key enable")?;
+            match token.config() {
+                Some(config) => set_token_status(&dir.data_dir, &config, &key_id, KeyStatus::Enabled),
+                None => set_status(&dir.data_dir, &key_id, KeyStatus::Enabled),
+            }
+        }
     }
 }
 
@@ -301,6 +320,13 @@ fn set_token_status(data_dir: &Path, config: &TokenConfig, key_id: &str, status:
     pkcs11::write_status(&d, key_id, status, true)?;
     println!("{key_id}\t{}", status.as_str());
     Ok(())
+}
+
+/// The change lock of a command that writes (see [`store::lock_change`]),
+/// on DIR made if need be.
+fn lock_change(data_dir: &Path, who: &str) -> Result<DataDirLock, String> {
+    DataDir::open(data_dir)?;
+    store::lock_change(data_dir, who)
 }
 
 fn open_backend(data_dir: &Path) -> Result<(DataDir, SoftwareBackend), String> {
@@ -329,6 +355,7 @@ fn write_key(d: &DataDir, file: &KeyFile, replace: bool) -> Result<(), String> {
 fn credential(command: CredentialCommand) -> Result<(), String> {
     match command {
         CredentialCommand::Create { dir } => {
+            let _change = lock_change(&dir.data_dir, "trent xks-proxy credential create")?;
             let d = DataDir::open(&dir.data_dir)?;
             let root = d.root_key()?;
             let (id, secret) = credentials::create(&d, &root)?;
@@ -345,6 +372,7 @@ fn credential(command: CredentialCommand) -> Result<(), String> {
             Ok(())
         }
         CredentialCommand::Delete { dir, access_key_id } => {
+            let _change = lock_change(&dir.data_dir, "trent xks-proxy credential delete")?;
             if credentials::delete(&DataDir::open(&dir.data_dir)?, &access_key_id)? {
                 Ok(())
             } else {

@@ -21,15 +21,15 @@ const SECRET_BYTES: usize = 32;
 /// A credential file: DIR/credentials/<accessKeyId>.json.
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct CredentialFile {
-    access_key_id: String,
+pub(super) struct CredentialFile {
+    pub(super) access_key_id: String,
     created: i64,
     /// base64 of the secret access key sealed under the root key, with
     /// [`secret_aad`] naming the access key id.
-    secret: String,
+    pub(super) secret: String,
 }
 
-fn secret_aad(access_key_id: &str) -> Vec<u8> {
+pub(super) fn secret_aad(access_key_id: &str) -> Vec<u8> {
     format!("trent-xks-credential:{access_key_id}").into_bytes()
 }
 

@@ -7,7 +7,7 @@
 //! method, SigV4 with [`credentials`]) -> [`ops`] (JSON, [`aad`]) ->
 //! [`keys`] (the key backend: software, or [`pkcs11`] for keys in a
 //! token) -> [`store`] (the data directory).
-//! [`cli`] is the command. The KMS side (an EXTERNAL_KEY_STORE custom key
+//! [`cli`] is the command; [`rotate_root`] replaces the root key. The KMS side (an EXTERNAL_KEY_STORE custom key
 //! store that calls a proxy) is `crate::keys::xks_stores`,
 //! `crate::keys::xks_keys` and `crate::keystores::xks_client`.
 
@@ -19,5 +19,6 @@ pub mod handler;
 pub mod keys;
 pub mod ops;
 pub mod pkcs11;
+pub mod rotate_root;
 pub mod server;
 pub mod store;

@@ -3,6 +3,10 @@
 //!
 //! ```text
 //! DIR/root.key              32 bytes, mode 0600 (trent_crypto::RootKey)
+//! DIR/root.key.next         the next root key, while `rotate-root` runs
+//! DIR/lock                  held by the running proxy (and rotate-root)
+//! DIR/seal.lock             held by rotate-root and the key/credential
+//!                           commands that write
 //! DIR/keys/<keyId>.json     an external key (material sealed)
 //! DIR/credentials/<akid>.json   a SigV4 credential (secret sealed)
 //! DIR/token-keys/<keyId>.json   a PKCS#11 token key's status (no material)
@@ -19,7 +23,11 @@ use std::path::{Path, PathBuf};
 
 use trent_crypto::RootKey;
 
+use crate::serve::data_dir_lock::{DataDirLock, LOCK_FILE};
+
 pub const ROOT_KEY_FILE: &str = "root.key";
+/// The new root key while `rotate-root` runs (`super::rotate_root`).
+pub const ROOT_KEY_NEXT_FILE: &str = "root.key.next";
 pub const KEYS_DIR: &str = "keys";
 pub const CREDENTIALS_DIR: &str = "credentials";
 pub const TOKEN_KEYS_DIR: &str = "token-keys";
@@ -43,8 +51,17 @@ impl DataDir {
         Ok(DataDir { root: root.to_path_buf() })
     }
 
-    /// The root key, created on first use.
+    /// The root key, created on first use. Refused while a root key
+    /// rotation is unfinished: nothing new is sealed under a key about to
+    /// go, and the proxy does not start on half-resealed files.
     pub fn root_key(&self) -> Result<RootKey, String> {
+        if self.root.join(ROOT_KEY_NEXT_FILE).exists() {
+            return Err(format!(
+                "{} holds an unfinished root key rotation: run `trent xks-proxy rotate-root --data-dir {}` again",
+                self.root.display(),
+                self.root.display()
+            ));
+        }
         RootKey::load_or_create(&self.root.join(ROOT_KEY_FILE))
             .map(|(key, _)| key)
             .map_err(|e| e.to_string())
@@ -77,6 +94,25 @@ impl DataDir {
         ids.sort();
         Ok(ids)
     }
+}
+
+/// Takes `DIR/lock`, which the running proxy holds (and `rotate-root`, so
+/// it cannot run under a proxy that keeps the old key in memory). `who`
+/// is the command, for the file and the refusal.
+pub fn lock_serving(root: &Path, who: &str) -> Result<DataDirLock, String> {
+    let mut lock = DataDirLock::acquire_file(root, LOCK_FILE, |holder| {
+        format!("{} is in use by a running trent xks-proxy ({holder}): stop it first, then run {who} again", root.display())
+    })?;
+    lock.note(who).map_err(|e| format!("writing {}: {e}", root.join(LOCK_FILE).display()))?;
+    Ok(lock)
+}
+
+/// Takes the change lock (`crate::seal::change_lock`) for a command that
+/// writes a sealed file, so it cannot run beside `rotate-root` (a `key
+/// disable` reading under the old key and writing after the reseal would
+/// leave material the new key cannot open).
+pub fn lock_change(root: &Path, who: &str) -> Result<DataDirLock, String> {
+    crate::seal::change_lock::acquire(root, who)
 }
 
 /// Reads a file, `None` if it does not exist.

@@ -21,6 +21,12 @@ pub fn trent(dir: &Path, args: &[&str]) -> String {
 
 /// As [`trent`], with `env` set for the child only (SOFTHSM2_CONF).
 pub fn trent_env(dir: &Path, args: &[&str], env: &[(String, String)]) -> String {
+    trent_result(dir, args, env).unwrap_or_else(|stderr| panic!("trent xks-proxy {args:?}: {stderr}"))
+}
+
+/// Runs `trent xks-proxy ARGS... --data-dir DIR` with `env`: its standard
+/// output, or its standard error if it fails.
+pub fn trent_result(dir: &Path, args: &[&str], env: &[(String, String)]) -> Result<String, String> {
     let out = Command::new(env!("CARGO_BIN_EXE_trent"))
         .arg("xks-proxy")
         .args(args)
@@ -29,8 +35,11 @@ pub fn trent_env(dir: &Path, args: &[&str], env: &[(String, String)]) -> String 
         .envs(env.iter().map(|(k, v)| (k, v)))
         .output()
         .expect("running trent");
-    assert!(out.status.success(), "trent xks-proxy {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).expect("utf-8 output")
+    if out.status.success() {
+        Ok(String::from_utf8(out.stdout).expect("utf-8 output"))
+    } else {
+        Err(format!("{} ({})", String::from_utf8_lossy(&out.stderr), out.status))
+    }
 }
 
 /// A SigV4 credential as `credential create` printed it.
@@ -47,6 +56,8 @@ pub struct Proxy {
     /// `None` for a server started with `--insecure-http`.
     tls: Option<Arc<rustls::ClientConfig>>,
     pub credential: Credential,
+    /// The server's arguments, to start it again.
+    args: Vec<std::ffi::OsString>,
     /// Arguments every `key` command and the server get (the PKCS#11 ones).
     #[allow(dead_code)] // xks_proxy_pkcs11.rs and sdk_external_key_stores.rs only
     pub backend_args: Vec<String>,
@@ -136,22 +147,18 @@ impl Proxy {
             args.push("--insecure-http".into());
             None
         };
-        let mut child = Command::new(env!("CARGO_BIN_EXE_trent"))
-            .args(&args)
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting trent xks-proxy");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("listening line");
-        let scheme = if tls { "https" } else { "http" };
-        let port = line
-            .strip_prefix(&format!("Trent xks-proxy listening on {scheme}://127.0.0.1:"))
-            .and_then(|r| r.split('/').next())
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected listening line {line:?}"));
-        Proxy { dir, child, port, tls: client, credential, backend_args, env }
+        let (child, port) = spawn(&args, &env, tls).unwrap_or_else(|e| panic!("starting trent xks-proxy: {e}"));
+        Proxy { dir, child, port, tls: client, credential, args, backend_args, env }
+    }
+
+    /// Starts the server again on the same directory and arguments (after
+    /// [`Proxy::kill`]); its standard error if it refuses to start.
+    #[allow(dead_code)] // xks_proxy.rs only
+    pub fn restart(&mut self) -> Result<(), String> {
+        self.kill();
+        let (child, port) = spawn(&self.args, &self.env, self.tls.is_some())?;
+        (self.child, self.port) = (child, port);
+        Ok(())
     }
 
     /// Runs `trent xks-proxy ARGS...` on this proxy's data directory and
@@ -247,6 +254,36 @@ impl Proxy {
         let body = if body.is_empty() { serde_json::Value::Null } else { serde_json::from_str(body).expect("JSON body") };
         Response { status, body }
     }
+}
+
+/// Starts `trent ARGS` (a proxy) and reads its listening line: the child
+/// and its port, or its standard error if it stops before listening.
+fn spawn(args: &[std::ffi::OsString], env: &[(String, String)], tls: bool) -> Result<(Child, u16), String> {
+    // A file, not a pipe: a pipe nobody reads would block a chatty server.
+    let mut stderr = tempfile::tempfile().expect("a file for standard error");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_trent"))
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdout(Stdio::piped())
+        .stderr(stderr.try_clone().expect("standard error file"))
+        .spawn()
+        .expect("starting trent xks-proxy");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("listening line");
+    if line.is_empty() {
+        let status = child.wait().expect("waiting for trent xks-proxy");
+        let mut text = String::new();
+        use std::io::Seek;
+        stderr.seek(std::io::SeekFrom::Start(0)).and_then(|_| stderr.read_to_string(&mut text)).expect("reading standard error");
+        return Err(format!("{text} ({status})"));
+    }
+    let scheme = if tls { "https" } else { "http" };
+    let port = line
+        .strip_prefix(&format!("Trent xks-proxy listening on {scheme}://127.0.0.1:"))
+        .and_then(|r| r.split('/').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected listening line {line:?}"));
+    Ok((child, port))
 }
 
 impl Proxy {
