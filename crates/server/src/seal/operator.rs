@@ -116,6 +116,27 @@ fn host_of(endpoint: &str) -> Result<String, String> {
     parse_endpoint(endpoint).map(|(_, host)| host)
 }
 
+/// The name a certificate must be for (an IPv6 host without its brackets)
+/// and the address to connect to, of `HOST[:PORT]`; without a port, the
+/// scheme's (443 or 80).
+fn name_and_address(host: &str, tls: bool) -> Result<(String, String), String> {
+    let default_port = if tls { "443" } else { "80" };
+    let (name, port) = match host.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some((ip, "")) => (ip, default_port),
+            Some((ip, after)) => (ip, after.strip_prefix(':').ok_or_else(|| format!("{host}: not [IPv6]:PORT"))?),
+            None => return Err(format!("{host}: an IPv6 host has no closing bracket")),
+        },
+        None => host.rsplit_once(':').unwrap_or((host, default_port)),
+    };
+    // An IPv6 host outside brackets cannot be told from its port.
+    if name.is_empty() || (name.contains(':') && !host.starts_with('[')) || port.parse::<u16>().is_err() {
+        return Err(format!("{host}: not HOST[:PORT]"));
+    }
+    let address = if name.contains(':') { format!("[{name}]:{port}") } else { format!("{name}:{port}") };
+    Ok((name.to_owned(), address))
+}
+
 /// One request to `endpoint` (plain HTTP, or HTTPS checked against the
 /// system's roots or `AWS_CA_BUNDLE`); the answer's status and body.
 pub(crate) async fn send(endpoint: &str, request: axum::http::request::Builder, body: Vec<u8>) -> Result<(u16, Vec<u8>), String> {
@@ -123,10 +144,9 @@ pub(crate) async fn send(endpoint: &str, request: axum::http::request::Builder, 
     let has_host = request.headers_ref().is_some_and(|h| h.contains_key("host"));
     let request = if has_host { request } else { request.header("host", &host) };
     let request = request.body(axum::body::Body::from(body)).map_err(|e| e.to_string())?;
-    let addr = if host.contains(':') { host.clone() } else { format!("{host}:{}", if tls { 443 } else { 80 }) };
+    let (name, addr) = name_and_address(&host, tls)?;
     let tcp = tokio::net::TcpStream::connect(&addr).await.map_err(|e| format!("connecting to {addr}: {e}"))?;
     let response = if tls {
-        let name = host.split(':').next().unwrap_or_default().to_owned();
         let name = rustls::pki_types::ServerName::try_from(name).map_err(|e| format!("{host}: {e}"))?;
         let stream = tls_connector()?.connect(name, tcp).await.map_err(|e| format!("TLS to {host}: {e}"))?;
         exchange(TokioIo::new(stream), request, &host).await?
@@ -233,5 +253,28 @@ pub(crate) fn credentials(profile: &str) -> Result<(String, Zeroizing<String>), 
     match (id, secret) {
         (Some(id), Some(secret)) => Ok((id, secret)),
         _ => Err(format!("no access key for profile {profile} in {}", path.display())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::name_and_address;
+
+    #[test]
+    fn an_endpoint_s_host_gives_the_certificate_name_and_the_address() {
+        let cases = [
+            ("127.0.0.1:4600", false, "127.0.0.1", "127.0.0.1:4600"),
+            ("kms.example.com", true, "kms.example.com", "kms.example.com:443"),
+            ("localhost", false, "localhost", "localhost:80"),
+            ("[::1]:4600", false, "::1", "[::1]:4600"),
+            ("[::1]", false, "::1", "[::1]:80"),
+            ("[2001:db8::7]", true, "2001:db8::7", "[2001:db8::7]:443"),
+        ];
+        for (host, tls, name, address) in cases {
+            assert_eq!(name_and_address(host, tls), Ok((name.to_owned(), address.to_owned())), "{host}");
+        }
+        for host in ["::1", "::1:4600", "[::1", "[::1]4600", "[::1]:", "127.0.0.1:", "127.0.0.1:99999", "host:port", ":4600", "[]:4600"] {
+            assert!(name_and_address(host, false).is_err(), "{host}");
+        }
     }
 }
