@@ -7,9 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use std::time::Duration;
 
-use aws_credential_types::Credentials;
 use aws_sdk_kms::config::retry::RetryConfig;
-use aws_sdk_kms::config::{BehaviorVersion, Region};
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::DataKeySpec;
 use aws_sdk_kms::Client;
@@ -86,11 +84,8 @@ pub async fn decrypt_all(trent: &Trent, made: &Made) {
 /// not followed it yet gets a retryable KMSInternalException.
 pub fn retrying_client(node: &Trent) -> Client {
     let (id, secret) = node.admin_keys();
-    let config = aws_sdk_kms::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .endpoint_url(node.endpoint())
-        .region(Region::new(REGION))
-        .credentials_provider(Credentials::from_keys(id, secret, None))
+    let config = node
+        .sdk_config(REGION, &id, &secret)
         .retry_config(RetryConfig::standard().with_max_attempts(30).with_initial_backoff(Duration::from_millis(50)).with_max_backoff(Duration::from_millis(500)))
         .build();
     Client::from_conf(config)

@@ -270,15 +270,22 @@ impl Trent {
     /// An SDK client with any access key, for `region`. Retries are off so
     /// every error reaches the test as the server sent it.
     pub fn client_with(&self, region: &str, access_key_id: &str, secret: &str) -> aws_sdk_kms::Client {
-        let config = aws_sdk_kms::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .endpoint_url(self.endpoint())
-            .region(Region::new(region.to_owned()))
-            .credentials_provider(Credentials::from_keys(access_key_id, secret, None))
+        let config = self
+            .sdk_config(region, access_key_id, secret)
             .retry_config(RetryConfig::disabled())
             .timeout_config(TimeoutConfig::builder().operation_timeout(Duration::from_secs(20)).build())
             .build();
         aws_sdk_kms::Client::from_conf(config)
+    }
+
+    /// An SDK configuration for this server, `region` and an access key;
+    /// retries and timeouts are the caller's to set.
+    pub fn sdk_config(&self, region: &str, access_key_id: &str, secret: &str) -> aws_sdk_kms::config::Builder {
+        aws_sdk_kms::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .endpoint_url(self.endpoint())
+            .region(Region::new(region.to_owned()))
+            .credentials_provider(Credentials::from_keys(access_key_id, secret, None))
     }
 }
 
