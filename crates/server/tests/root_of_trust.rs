@@ -7,7 +7,7 @@
 mod common;
 
 use aws_sdk_kms::primitives::Blob;
-use common::seal::{drop_schema, find_in_files, forged_pending_event, init_ok, plain_shares, postgres_schema, read_secret, rekey, seal_config, unseal, CHEAP_ARGON2};
+use common::seal::{audit_verifies, drop_schema, find_in_files, forged_pending_event, init_ok, plain_shares, postgres_schema, read_secret, rekey, seal_config, unseal, CHEAP_ARGON2};
 use common::{code, Trent, REGION};
 
 const PASSPHRASE: &str = "correct horse battery staple";
@@ -191,8 +191,7 @@ async fn shamir_mode_starts_sealed_and_any_threshold_of_shares_unseals() {
     assert!(log.contains("\"failedAttemptsWhileSealed\":2"), "{log}");
     assert!(log.contains("\"eventName\":\"TrentSeal\""));
     // The log verifies without a root key on disk, with the public key the server wrote.
-    let (ok, out, err) = trent.cli(&["audit", "verify", "--data-dir", trent.data_dir().to_str().unwrap()], &[], "");
-    assert!(ok, "audit verify: {out}{err}");
+    audit_verifies(&trent);
 
     // Nothing on disk holds the root key or the key the shares rebuild.
     let config = seal_config(&trent.data_dir()).await;
@@ -493,8 +492,7 @@ async fn a_rekey_is_an_audit_event_the_server_writes_at_its_next_open() {
     let events = rekey_events(&trent);
     assert_eq!(events.iter().map(|e| e["additionalEventData"]["sealMode"].as_str().unwrap()).collect::<Vec<_>>(), ["shamir", "file"]);
     assert_ne!(events[0]["eventID"], events[1]["eventID"]);
-    let (ok, out, err) = trent.cli(&["audit", "verify", "--data-dir", trent.data_dir().to_str().unwrap()], &[], "");
-    assert!(ok, "audit verify: {out}{err}");
+    audit_verifies(&trent);
 }
 
 /// A rekey beside a server under a client's load, killed (kill -9) before

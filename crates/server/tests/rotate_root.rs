@@ -12,7 +12,7 @@ use std::path::Path;
 
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::{KeySpec, KeyUsageType, MessageType, SigningAlgorithmSpec};
-use common::seal::{find_in_files, forged_pending_event, generations, init, plain_shares, seal_config, unseal, CHEAP_ARGON2};
+use common::seal::{audit_verifies, find_in_files, forged_pending_event, generations, init, init_ok, plain_shares, seal_config, unseal, CHEAP_ARGON2};
 use common::{audit_events, Trent, REGION};
 use trent_store::Store;
 
@@ -126,8 +126,7 @@ fn backup_holds(trent: &Trent, needle: &[u8]) -> bool {
 #[tokio::test(flavor = "multi_thread")]
 async fn file_mode_rotation_stopped_after_every_step_resumes_and_leaves_no_trace_of_the_old_key() {
     let mut trent = Trent::unstarted(&[]);
-    let (ok, _, err) = init(&trent, &["--seal", "file"], &[]);
-    assert!(ok, "{err}");
+    init_ok(&trent, &["--seal", "file"]);
     trent.start_again(&[]);
     let written = write_all(&trent).await;
     let key_file = trent.data_dir().join("root.key");
@@ -169,8 +168,7 @@ async fn file_mode_rotation_stopped_after_every_step_resumes_and_leaves_no_trace
     import(&trent, &written.imported_key).await.expect("the same material imports again after the rotation");
     read_all(&trent, &written).await;
     trent.stop();
-    let (ok, _, err) = trent.cli(&["audit", "verify", "--data-dir", trent.data_dir().to_str().unwrap()], &[], "");
-    assert!(ok, "audit verify after the rotation: {err}");
+    audit_verifies(&trent);
 
     // A second rotation: generation 2, and generation 1's key is gone too.
     let (ok, out, err) = rotate(&trent, &[], &[], "");
@@ -185,19 +183,13 @@ fn finished_events(trent: &Trent) -> Vec<serde_json::Value> {
     audit_events(&trent.data_dir()).into_iter().filter(|e| e["eventName"] == "TrentRootRotationFinished").collect()
 }
 
-fn audit_verifies(trent: &Trent) {
-    let (ok, out, err) = trent.cli(&["audit", "verify", "--data-dir", trent.data_dir().to_str().unwrap()], &[], "");
-    assert!(ok, "audit verify: {out}{err}");
-}
-
 /// The offline rotation leaves a signed event the server writes at its next
 /// start, once: a copy put back after that is set aside, as is a file
 /// another key signed.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_offline_rotation_is_an_audit_event_the_server_writes_once() {
     let mut trent = Trent::unstarted(&[]);
-    let (ok, _, err) = init(&trent, &["--seal", "file"], &[]);
-    assert!(ok, "{err}");
+    init_ok(&trent, &["--seal", "file"]);
     trent.start_again(&[]);
     write_all(&trent).await;
     trent.stop();
@@ -238,8 +230,7 @@ async fn an_offline_rotation_is_an_audit_event_the_server_writes_once() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rotation_before_the_first_start_makes_the_audit_key_it_signs_with() {
     let mut trent = Trent::unstarted(&[]);
-    let (ok, _, err) = init(&trent, &["--seal", "file"], &[]);
-    assert!(ok, "{err}");
+    init_ok(&trent, &["--seal", "file"]);
     assert!(!trent.data_dir().join("audit/signing.key").exists());
     let (ok, out, err) = rotate(&trent, &[], &[], "");
     assert!(ok && out.contains("generation 1"), "{out}{err}");

@@ -9,14 +9,13 @@
 
 mod common;
 
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_kms::primitives::Blob;
 use common::load::{decrypt_all, load, write_some, Made};
-use common::seal::{audit_verifies, generations};
+use common::seal::{audit_verifies, find_in_files, generations, operator, rotate_online_at};
 use common::{audit_events, Trent, REGION};
 
 const CRASH_AT: &str = "TRENT_TEST_ROTATE_ROOT_CRASH_AT";
@@ -25,35 +24,26 @@ const CHEAP_ARGON2: (&str, &str) = ("TRENT_TEST_ARGON2_COST", "64,1,1");
 const USER_KEY: &str = "AKIASEEDEDEXAMPLE0001";
 const USER_SECRET: &str = "seeded-secret-access-key-0123456789";
 
-/// `trent operator rotate-root --endpoint`, signed with `creds`; the
-/// runtime's other tasks (the client's load) go on meanwhile.
+/// `trent operator rotate-root --endpoint` in batches of one, signed with
+/// `creds`; the runtime's other tasks (the client's load) go on meanwhile.
 async fn rotate_online(trent: &Trent, creds: Vec<(String, String)>, stdin: &str) -> (bool, String, String) {
-    rotate_online_at(trent, &trent.endpoint(), &[], creds, stdin).await
+    rotate_online_at(trent, &trent.endpoint(), &["--batch-size", "1"], &creds, stdin)
 }
 
-/// [`rotate_online`] through `endpoint`, with `extra` arguments.
-async fn rotate_online_at(trent: &Trent, endpoint: &str, extra: &[&str], creds: Vec<(String, String)>, stdin: &str) -> (bool, String, String) {
-    let env: Vec<(&str, &str)> = creds.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let mut args = vec!["operator", "rotate-root", "--endpoint", endpoint, "--batch-size", "1"];
-    args.extend_from_slice(extra);
-    tokio::task::block_in_place(|| trent.cli(&args, &env, stdin))
-}
+/// The passphrase of [`passphrase_server`], as `TRENT_PASSPHRASE`.
+const PASSPHRASE: (&str, &str) = ("TRENT_PASSPHRASE", "correct horse battery staple");
 
-fn operator(trent: &Trent) -> Vec<(String, String)> {
-    vec![("AWS_SHARED_CREDENTIALS_FILE".to_owned(), trent.data_dir().join("credentials").display().to_string())]
-}
-
-fn files_holding(dir: &Path, needle: &[u8]) -> Vec<String> {
-    let mut found = Vec::new();
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(path) = todo.pop() {
-        if path.is_dir() {
-            todo.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
-        } else if std::fs::read(&path).is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle)) {
-            found.push(path.display().to_string());
-        }
-    }
-    found
+/// A server made with `init --seal passphrase`, started with
+/// `--passphrase-file`: it and that file's path.
+fn passphrase_server() -> (Trent, String) {
+    let mut trent = Trent::unstarted(&[CHEAP_ARGON2]);
+    let (ok, _, err) = trent.cli(&["init", "--data-dir", trent.data_dir().to_str().unwrap(), "--seal", "passphrase"], &[PASSPHRASE], "");
+    assert!(ok, "{err}");
+    let file = trent.data_dir().with_file_name("passphrase.txt");
+    std::fs::write(&file, format!("{}\n", PASSPHRASE.1)).unwrap();
+    let file = file.to_str().unwrap().to_owned();
+    trent.start_again(&["--passphrase-file", &file]);
+    (trent, file)
 }
 
 fn events_named(trent: &Trent, name: &str) -> Vec<serde_json::Value> {
@@ -117,7 +107,7 @@ async fn file_mode_rotates_online_under_load_and_everything_decrypts() {
     let after = generations(&trent.data_dir()).await;
     assert_eq!(after.keys().copied().collect::<Vec<_>>(), vec![1], "{after:?}");
     assert_ne!(std::fs::read(trent.data_dir().join("root.key")).unwrap(), old_root);
-    assert_eq!(files_holding(&trent.data_dir(), &old_root), Vec::<String>::new());
+    assert_eq!(find_in_files(&trent.data_dir(), &old_root), Vec::<String>::new());
     audit_verifies(&trent);
 
     // A restart opens the new key alone and reads everything.
@@ -189,14 +179,8 @@ async fn a_server_killed_midway_reads_both_generations_and_the_rerun_finishes() 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn passphrase_mode_needs_the_passphrase_again_and_keeps_it() {
-    let passphrase = ("TRENT_PASSPHRASE", "correct horse battery staple");
-    let mut trent = Trent::unstarted(&[CHEAP_ARGON2]);
-    let (ok, _, err) = trent.cli(&["init", "--data-dir", trent.data_dir().to_str().unwrap(), "--seal", "passphrase"], &[passphrase], "");
-    assert!(ok, "{err}");
-    let file = trent.data_dir().with_file_name("passphrase.txt");
-    std::fs::write(&file, format!("{}\n", passphrase.1)).unwrap();
-    let file = file.to_str().unwrap().to_owned();
-    trent.start_again(&["--passphrase-file", &file]);
+    let passphrase = PASSPHRASE;
+    let (mut trent, file) = passphrase_server();
     let made: Made = Arc::default();
     write_some(&trent, &made, 3).await;
 
@@ -223,22 +207,17 @@ async fn passphrase_mode_needs_the_passphrase_again_and_keeps_it() {
 /// operator opts in with `--allow-plain-http`.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_passphrase_goes_over_plain_http_to_another_host_only_when_allowed() {
-    let passphrase = ("TRENT_PASSPHRASE", "correct horse battery staple");
-    let mut trent = Trent::unstarted(&[CHEAP_ARGON2]);
-    let (ok, _, err) = trent.cli(&["init", "--data-dir", trent.data_dir().to_str().unwrap(), "--seal", "passphrase"], &[passphrase], "");
-    assert!(ok, "{err}");
-    let file = trent.data_dir().with_file_name("passphrase.txt");
-    std::fs::write(&file, format!("{}\n", passphrase.1)).unwrap();
-    trent.start_again(&["--passphrase-file", file.to_str().unwrap()]);
+    let passphrase = PASSPHRASE;
+    let (mut trent, _) = passphrase_server();
     let Some(address) = common::forward_from_another_address(trent.port()) else {
         return eprintln!("skipping: this machine has no non-loopback IPv4 address");
     };
     let endpoint = format!("http://{address}");
     let mut creds = operator(&trent);
     creds.push((passphrase.0.to_owned(), passphrase.1.to_owned()));
-    let (ok, out, err) = rotate_online_at(&trent, &endpoint, &[], creds.clone(), "").await;
+    let (ok, out, err) = rotate_online_at(&trent, &endpoint, &["--batch-size", "1"], &creds, "");
     assert!(!ok && err.contains("refusing to send the passphrase") && err.contains("https://") && err.contains("--allow-plain-http"), "{out}{err}");
-    let (ok, out, err) = rotate_online_at(&trent, &endpoint, &["--allow-plain-http"], creds, "").await;
+    let (ok, out, err) = rotate_online_at(&trent, &endpoint, &["--batch-size", "1", "--allow-plain-http"], &creds, "");
     assert!(ok && out.contains("generation 1"), "{out}{err}\n{}", trent.log());
     trent.stop();
     assert_eq!(generations(&trent.data_dir()).await.keys().copied().collect::<Vec<_>>(), vec![1]);

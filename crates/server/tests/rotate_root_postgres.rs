@@ -19,8 +19,23 @@ use std::time::Duration;
 
 use aws_sdk_kms::primitives::Blob;
 use common::load::{decrypt_all, load_with, retrying_client, write_some_with, Made};
-use common::seal::{audit_verifies, drop_schema, find_in_files, generations_in, postgres_schema};
+use common::seal::{audit_verifies, drop_schema, find_in_files, generations_in, operator, postgres_schema, rotate_online_at};
 use common::Trent;
+
+/// Another node of `a`'s deployment, started with `args` and `env`: A's
+/// `root.key` (file mode; passphrase mode has none) and, once started, A's
+/// admin credentials.
+fn node_beside(a: &Trent, args: &[&str], env: &[(&str, &str)]) -> Trent {
+    let mut node = Trent::unstarted(env);
+    std::fs::create_dir_all(node.data_dir()).unwrap();
+    let key_file = a.data_dir().join("root.key");
+    if key_file.exists() {
+        std::fs::copy(key_file, node.data_dir().join("root.key")).unwrap();
+    }
+    node.start_again(args);
+    std::fs::copy(a.data_dir().join("credentials"), node.data_dir().join("credentials")).unwrap();
+    node
+}
 
 fn signing_key_generation(node: &Trent) -> u32 {
     trent_crypto::root_key::blob_generation(&std::fs::read(node.data_dir().join("audit").join("signing.key")).unwrap()).unwrap()
@@ -32,16 +47,8 @@ async fn two_nodes_rotate_online_under_load_and_everything_decrypts_on_both() {
     let args = ["--store", url.as_str()];
     let mut a = Trent::start(&args);
     let old_root = std::fs::read(a.data_dir().join("root.key")).unwrap();
-    let node = |env: &[(&str, &str)]| {
-        let mut node = Trent::unstarted(env);
-        std::fs::create_dir_all(node.data_dir()).unwrap();
-        std::fs::copy(a.data_dir().join("root.key"), node.data_dir().join("root.key")).unwrap();
-        node.start_again(&args);
-        std::fs::copy(a.data_dir().join("credentials"), node.data_dir().join("credentials")).unwrap();
-        node
-    };
-    let mut b = node(&[("TRENT_TEST_FOLLOW_DELAY_MS", "2000"), ("TRENT_TEST_CREATE_KEY_STALL", "stalled")]);
-    let mut c = node(&[]);
+    let mut b = node_beside(&a, &args, &[("TRENT_TEST_FOLLOW_DELAY_MS", "2000"), ("TRENT_TEST_CREATE_KEY_STALL", "stalled")]);
+    let mut c = node_beside(&a, &args, &[]);
     c.stop();
     let made: Made = Arc::default();
     write_some_with(&retrying_client(&a), &made, 20).await;
@@ -54,10 +61,7 @@ async fn two_nodes_rotate_online_under_load_and_everything_decrypts_on_both() {
     let stalled = tokio::spawn(async move { late.create_key().description("stalled").send().await });
     tokio::time::sleep(Duration::from_millis(700)).await;
     let before = rounds.load(Ordering::Relaxed);
-    let creds = [("AWS_SHARED_CREDENTIALS_FILE", a.data_dir().join("credentials").display().to_string())];
-    let env: Vec<(&str, &str)> = creds.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let endpoint = a.endpoint();
-    let (ok, out, err) = tokio::task::block_in_place(|| a.cli(&["operator", "rotate-root", "--endpoint", &endpoint, "--batch-size", "5"], &env, ""));
+    let (ok, out, err) = rotate_online_at(&a, &a.endpoint(), &["--batch-size", "5"], &operator(&a), "");
     assert!(ok && out.contains("generation 1"), "{out}{err}\n{}", a.log());
     let during = rounds.load(Ordering::Relaxed) - before;
     assert!(before > 0 && during > 0, "{before} rounds before the rotation, {during} during it");
@@ -133,19 +137,11 @@ async fn the_rotating_node_killed_midway_and_the_other_node_finishes() {
     let args = ["--store", url.as_str()];
     let mut a = Trent::unstarted(&[("TRENT_TEST_ROTATE_ROOT_CRASH_AT", "batch")]);
     a.start_again(&args);
-    let mut b = Trent::unstarted(&[]);
-    std::fs::create_dir_all(b.data_dir()).unwrap();
-    std::fs::copy(a.data_dir().join("root.key"), b.data_dir().join("root.key")).unwrap();
-    b.start_again(&args);
-    std::fs::copy(a.data_dir().join("credentials"), b.data_dir().join("credentials")).unwrap();
+    let mut b = node_beside(&a, &args, &[]);
     let made: Made = Arc::default();
     write_some_with(&retrying_client(&a), &made, 5).await;
 
-    let rotate = |node: &Trent| {
-        let creds = node.data_dir().join("credentials").display().to_string();
-        let endpoint = node.endpoint();
-        tokio::task::block_in_place(|| node.cli(&["operator", "rotate-root", "--endpoint", &endpoint, "--batch-size", "1"], &[("AWS_SHARED_CREDENTIALS_FILE", creds.as_str())], ""))
-    };
+    let rotate = |node: &Trent| rotate_online_at(node, &node.endpoint(), &["--batch-size", "1"], &operator(node), "");
     let (ok, _, err) = rotate(&a);
     assert!(!ok, "{err}");
     a.wait_exited(Duration::from_secs(20));
@@ -196,16 +192,12 @@ async fn passphrase_nodes_follow_and_start_again_with_the_same_passphrase() {
     let (ok, _, err) = a.cli(&["init", "--data-dir", &dir, "--seal", "passphrase", "--store", &url], &[], "");
     assert!(ok, "{err}");
     a.start_again(&args);
-    let mut b = Trent::unstarted(&env);
-    b.start_again(&args);
-    std::fs::copy(a.data_dir().join("credentials"), b.data_dir().join("credentials")).unwrap();
+    let mut b = node_beside(&a, &args, &env);
     let made: Made = Arc::default();
     write_some_with(&retrying_client(&a), &made, 3).await;
     write_some_with(&retrying_client(&b), &made, 3).await;
 
-    let creds = a.data_dir().join("credentials").display().to_string();
-    let endpoint = a.endpoint();
-    let (ok, out, err) = tokio::task::block_in_place(|| a.cli(&["operator", "rotate-root", "--endpoint", &endpoint], &[("AWS_SHARED_CREDENTIALS_FILE", creds.as_str())], ""));
+    let (ok, out, err) = rotate_online_at(&a, &a.endpoint(), &[], &operator(&a), "");
     assert!(ok && out.contains("generation 1"), "{out}{err}\n{}", a.log());
     tokio::time::sleep(Duration::from_secs(2)).await;
     write_some_with(&retrying_client(&b), &made, 1).await;

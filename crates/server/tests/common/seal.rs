@@ -160,3 +160,18 @@ pub fn audit_verifies(trent: &Trent) {
     let (ok, out, err) = trent.cli(&["audit", "verify", "--data-dir", trent.data_dir().to_str().unwrap()], &[], "");
     assert!(ok, "audit verify: {out}{err}");
 }
+
+/// The environment signing as `trent`'s admin (its credentials file).
+pub fn operator(trent: &Trent) -> Vec<(String, String)> {
+    vec![("AWS_SHARED_CREDENTIALS_FILE".to_owned(), trent.data_dir().join("credentials").display().to_string())]
+}
+
+/// `trent operator rotate-root --endpoint ENDPOINT ARGS`, signed with
+/// `creds`, run off the runtime's threads so other tasks (a client's
+/// load) go on meanwhile: (success, stdout, stderr).
+pub fn rotate_online_at(trent: &Trent, endpoint: &str, args: &[&str], creds: &[(String, String)], stdin: &str) -> (bool, String, String) {
+    let env: Vec<(&str, &str)> = creds.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut all = vec!["operator", "rotate-root", "--endpoint", endpoint];
+    all.extend_from_slice(args);
+    tokio::task::block_in_place(|| trent.cli(&all, &env, stdin))
+}
