@@ -24,9 +24,7 @@ pub const LOCK_FILE: &str = "seal.lock";
 /// Takes the lock for `command` (e.g. `trent operator rekey`), or says
 /// which command holds it.
 pub fn acquire(data_dir: &Path, command: &str) -> Result<DataDirLock, String> {
-    let mut lock = DataDirLock::acquire_file(data_dir, LOCK_FILE, |holder| {
+    DataDirLock::acquire_for(data_dir, LOCK_FILE, command, |holder| {
         format!("another change of the root of trust is running on {} ({holder}): let it finish, then run {command} again", data_dir.display())
-    })?;
-    lock.note(command).map_err(|e| format!("writing {}: {e}", data_dir.join(LOCK_FILE).display()))?;
-    Ok(lock)
+    })
 }

@@ -64,6 +64,13 @@ impl DataDirLock {
         Ok(lock)
     }
 
+    /// [`Self::acquire_file`] for the command `who`, which the file then names.
+    pub fn acquire_for(data_dir: &Path, name: &str, who: &str, refused: impl FnOnce(&str) -> String) -> Result<DataDirLock, String> {
+        let mut lock = Self::acquire_file(data_dir, name, refused)?;
+        lock.note(who).map_err(|e| format!("writing {}: {e}", data_dir.join(name).display()))?;
+        Ok(lock)
+    }
+
     /// Adds `what` the holder is doing to what the file says of it.
     pub fn note(&mut self, what: &str) -> std::io::Result<()> {
         self.holder.push_str(", ");

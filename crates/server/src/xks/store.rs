@@ -100,11 +100,9 @@ impl DataDir {
 /// it cannot run under a proxy that keeps the old key in memory). `who`
 /// is the command, for the file and the refusal.
 pub fn lock_serving(root: &Path, who: &str) -> Result<DataDirLock, String> {
-    let mut lock = DataDirLock::acquire_file(root, LOCK_FILE, |holder| {
+    DataDirLock::acquire_for(root, LOCK_FILE, who, |holder| {
         format!("{} is in use by a running trent xks-proxy ({holder}): stop it first, then run {who} again", root.display())
-    })?;
-    lock.note(who).map_err(|e| format!("writing {}: {e}", root.join(LOCK_FILE).display()))?;
-    Ok(lock)
+    })
 }
 
 /// Takes the change lock (`crate::seal::change_lock`) for a command that
