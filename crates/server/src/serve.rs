@@ -160,6 +160,10 @@ pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
     let dir = options.data_dir.clone();
     let remote_store = if options.store == "sqlite" { None } else { Some(open_store(&options.store, &dir).await?) };
     create_private_dir(&dir).map_err(|e| ServeError::Setup(format!("cannot create the data directory {}: {e}", dir.display())))?;
+    if crate::xks::store::is_proxy_dir(&dir) {
+        // Both keep a `root.key` and a `lock` in their directory.
+        return Err(ServeError::Setup(format!("{} is an XKS proxy's data directory: give `trent serve` a directory of its own", dir.display())));
+    }
     // Before anything in the directory is read or written; held until `run` returns.
     let mut lock = data_dir_lock::DataDirLock::acquire(&dir).map_err(ServeError::Setup)?;
     // aws-lc seeds its random generator from CPU jitter on first use (~70 ms

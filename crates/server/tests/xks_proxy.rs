@@ -571,3 +571,32 @@ fn rotate_root_waits_for_no_writer_and_stops_at_a_file_neither_key_opens() {
     let e = encrypted(&proxy, "key-1", b"still here");
     assert_eq!(decrypted(&proxy, "key-1", &e), b"still here");
 }
+
+/// `trent serve` and the XKS proxy each keep a `root.key` and a `lock` in
+/// their data directory: neither starts on, or writes into, the other's.
+#[test]
+fn trent_serve_and_the_proxy_refuse_each_others_data_directory() {
+    let listing = |dir: &std::path::Path| {
+        let mut names: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        names.sort();
+        names
+    };
+
+    let proxy = tempfile::Builder::new().prefix("trent-xks-").tempdir().unwrap();
+    assert_eq!(trent(proxy.path(), &["key", "create", "--key-id", "key-1"]).trim(), "key-1");
+    let (files, root_key) = (listing(proxy.path()), std::fs::read(proxy.path().join("root.key")).unwrap());
+    let refused = common::serve_refused(proxy.path());
+    assert!(refused.contains("is an XKS proxy's data directory"), "{refused}");
+    assert_eq!(listing(proxy.path()), files, "trent serve wrote nothing there");
+    assert_eq!(std::fs::read(proxy.path().join("root.key")).unwrap(), root_key);
+
+    let mut server = common::Trent::start(&[]);
+    server.stop();
+    let serve_dir = server.data_dir();
+    let files = listing(&serve_dir);
+    for args in [&["key", "create", "--key-id", "key-1"][..], &["credential", "create"], &["rotate-root"]] {
+        let refused = trent_result(&serve_dir, args, &[]).unwrap_err();
+        assert!(refused.contains("is a `trent serve` data directory (it holds trent.db)"), "{args:?}: {refused}");
+        assert_eq!(listing(&serve_dir), files, "{args:?} wrote nothing there");
+    }
+}

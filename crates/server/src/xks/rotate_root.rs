@@ -34,6 +34,8 @@ use crate::seal::rotate::crash_point;
 pub const CRASH_AFTER_FIRST_FILE: &str = "xks-first-file";
 
 pub fn run(data_dir: &Path) -> Result<(), String> {
+    // Before the locks below write their note into a `lock` file.
+    store::refuse_serve_dir(data_dir)?;
     let old_path = data_dir.join(ROOT_KEY_FILE);
     if !old_path.is_file() {
         return Err(format!("{} has no {ROOT_KEY_FILE}: not an xks-proxy data directory, or nothing sealed yet", data_dir.display()));

@@ -32,6 +32,24 @@ pub const KEYS_DIR: &str = "keys";
 pub const CREDENTIALS_DIR: &str = "credentials";
 pub const TOKEN_KEYS_DIR: &str = "token-keys";
 
+/// What `trent serve` keeps in its data directory: its SQLite database
+/// and its audit log.
+const SERVE_FILES: [&str; 2] = ["trent.db", "audit"];
+
+/// Refuses a `trent serve` data directory (see [`DataDir::open`]).
+pub fn refuse_serve_dir(root: &Path) -> Result<(), String> {
+    match SERVE_FILES.iter().find(|name| root.join(name).exists()) {
+        Some(found) => Err(format!("{} is a `trent serve` data directory (it holds {found}): give the XKS proxy a directory of its own", root.display())),
+        None => Ok(()),
+    }
+}
+
+/// Whether `dir` is an XKS proxy's data directory, which `trent serve`
+/// refuses (see [`DataDir::open`]).
+pub fn is_proxy_dir(dir: &Path) -> bool {
+    dir.join(KEYS_DIR).is_dir() || dir.join(TOKEN_KEYS_DIR).is_dir()
+}
+
 /// The data directory.
 #[derive(Debug, Clone)]
 pub struct DataDir {
@@ -40,7 +58,10 @@ pub struct DataDir {
 
 impl DataDir {
     /// Opens DIR, creating it and its subdirectories (mode 0700) if needed.
+    /// A `trent serve` data directory is refused: both keep a `root.key`
+    /// and a `lock` there, and would take each other's.
     pub fn open(root: &Path) -> Result<DataDir, String> {
+        refuse_serve_dir(root)?;
         for dir in [root.to_path_buf(), root.join(KEYS_DIR), root.join(CREDENTIALS_DIR), root.join(TOKEN_KEYS_DIR)] {
             fs::DirBuilder::new()
                 .recursive(true)
