@@ -265,9 +265,12 @@ pub async fn run(options: ServeOptions) -> Result<(), ServeError> {
     Ok(())
 }
 
+/// The SQLite database's file in a data directory.
+pub const DATABASE_FILE: &str = "trent.db";
+
 pub async fn open_store(spec: &str, dir: &Path) -> Result<Arc<dyn Store>, ServeError> {
     if spec == "sqlite" {
-        let store = SqliteStore::open(&dir.join("trent.db")).map_err(setup("opening the database"))?;
+        let store = SqliteStore::open(&dir.join(DATABASE_FILE)).map_err(setup("opening the database"))?;
         return Ok(Arc::new(store));
     }
     if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {

@@ -117,7 +117,7 @@ pub async fn run(options: ExplainOptions) -> Result<(), crate::serve::ServeError
     let setup = |what: &'static str| move |e: String| ServeError::Setup(format!("{what}: {e}"));
     let dir = &options.location.data_dir;
     // A sealed mode keeps no root.key, but every deployment has a database.
-    if !dir.join("root.key").exists() && options.location.store == "sqlite" && !dir.join("trent.db").exists() {
+    if !dir.join("root.key").exists() && options.location.store == "sqlite" && !dir.join(crate::serve::DATABASE_FILE).exists() {
         return Err(ServeError::Setup(format!("{} has no root.key: is it the data directory of a Trent deployment?", dir.display())));
     }
     let store = options.location.open_store().await?;

@@ -25,11 +25,11 @@ use serde::{Deserialize, Serialize};
 /// The manifest's name inside the archive, and its first entry.
 pub const MANIFEST: &str = "trent-backup.json";
 /// The database's name in a data directory and in the archive.
-const DATABASE: &str = "trent.db";
+const DATABASE: &str = crate::serve::DATABASE_FILE;
 /// Left out: the running server's and the root of trust's locks, and
 /// SQLite's own files beside the database (the copy is a whole database on
 /// its own).
-const SKIPPED: [&str; 5] = [crate::serve::data_dir_lock::LOCK_FILE, crate::seal::change_lock::LOCK_FILE, "trent.db", "trent.db-wal", "trent.db-shm"];
+const SKIPPED: [&str; 5] = [crate::serve::data_dir_lock::LOCK_FILE, crate::seal::change_lock::LOCK_FILE, DATABASE, "trent.db-wal", "trent.db-shm"];
 const FORMAT: &str = "trent-backup";
 const VERSION: u32 = 1;
 

@@ -32,14 +32,12 @@ pub const KEYS_DIR: &str = "keys";
 pub const CREDENTIALS_DIR: &str = "credentials";
 pub const TOKEN_KEYS_DIR: &str = "token-keys";
 
-/// What `trent serve` keeps in its data directory: its SQLite database
-/// and its audit log.
-const SERVE_FILES: [&str; 2] = ["trent.db", "audit"];
-
-/// Refuses a `trent serve` data directory (see [`DataDir::open`]).
+/// Refuses a `trent serve` data directory, which holds its SQLite
+/// database or its audit log (see [`DataDir::open`]).
 pub fn refuse_serve_dir(root: &Path) -> Result<(), String> {
-    match SERVE_FILES.iter().find(|name| root.join(name).exists()) {
-        Some(found) => Err(format!("{} is a `trent serve` data directory (it holds {found}): give the XKS proxy a directory of its own", root.display())),
+    let serves = [root.join(crate::serve::DATABASE_FILE), crate::audit::audit_dir(root)];
+    match serves.iter().find(|path| path.exists()).and_then(|path| path.file_name()) {
+        Some(found) => Err(format!("{} is a `trent serve` data directory (it holds {}): give the XKS proxy a directory of its own", root.display(), found.to_string_lossy())),
         None => Ok(()),
     }
 }
