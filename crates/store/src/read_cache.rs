@@ -338,7 +338,18 @@ impl ReadCache {
         T: Cacheable,
         F: Future<Output = Result<T, StoreError>>,
     {
-        let Some(epoch) = epoch else { return load.await };
+        self.get_and_keep_also(epoch, query, async { Ok((load.await?, None)) }).await
+    }
+
+    /// As [`ReadCache::get`], for a load that read one more answer in the
+    /// same go (a key's current material, with the key): it is kept under
+    /// the same epoch, so the lookup that usually follows finds it.
+    pub async fn get_and_keep_also<T, F>(&self, epoch: Option<u64>, query: Query, load: F) -> Result<T, StoreError>
+    where
+        T: Cacheable,
+        F: Future<Output = Result<(T, Option<(Query, Answer)>), StoreError>>,
+    {
+        let Some(epoch) = epoch else { return Ok(load.await?.0) };
         {
             let mut entries = self.lock();
             if epoch > entries.epoch {
@@ -352,12 +363,15 @@ impl ReadCache {
             }
             entries.misses += 1;
         }
-        let answer = load.await?;
+        let (answer, also) = load.await?;
         let mut entries = self.lock();
         // Only if nothing was committed since `epoch` was read (else the
         // cache has moved on, or will when the next lookup reads the epoch).
         if entries.epoch == epoch {
             entries.insert(query, answer.clone().into_answer());
+            if let Some((query, answer)) = also {
+                entries.insert(query, answer);
+            }
         }
         Ok(answer)
     }

@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::read_cache::{Cacheable, Query, ReadCache};
+use crate::read_cache::{Answer, Cacheable, Query, ReadCache};
 use crate::{
     After, AccessKeyRecord, AliasRecord, CustomKeyStoreRecord, EntityKind, EntityRecord, GrantRecord, KeyLocation, KeyRecord, KeyStoreConflict, KeyUsageRecord, MaterialRecord,
     Millis, PrincipalRecord, SealedColumn, SealedValue, Store, StoreError, StoredMaterial,
@@ -186,6 +186,14 @@ fn key_from_row(doc: String, row_version: i64) -> Result<KeyRecord, StoreError> 
     let mut key: KeyRecord = serde_json::from_str(&doc).map_err(|e| StoreError::Backend(format!("corrupt key record: {e}")))?;
     key.row_version = row_version;
     Ok(key)
+}
+
+fn material_row(c: &Connection, key_id: &str, material_id: &str) -> Result<Option<MaterialRecord>, StoreError> {
+    c.prepare_cached("SELECT key_id, material_id, stored, created_at FROM key_materials WHERE key_id = ?1 AND material_id = ?2")
+        .map_err(backend)?
+        .query_row(params![key_id, material_id], |r| Ok(MaterialRecord { key_id: r.get(0)?, material_id: r.get(1)?, stored: r.get(2)?, created_at: r.get(3)? }))
+        .optional()
+        .map_err(backend)
 }
 
 fn key_doc(key: &KeyRecord) -> Result<String, StoreError> {
@@ -350,16 +358,29 @@ impl Store for SqliteStore {
     async fn get_key(&self, key_id: &str, region: &str) -> Result<Option<KeyRecord>, StoreError> {
         let (key_id, region) = (key_id.to_owned(), region.to_owned());
         let query = Query::Key(key_id.clone(), region.clone());
+        // A cryptographic request asks for the key and then its current
+        // material: a miss reads both in one read transaction, and the
+        // cache keeps the material for the lookup that follows.
         let load = self.read(move |c| {
-            let row: Option<(String, i64)> = c
+            let tx = c.transaction().map_err(backend)?;
+            let row: Option<(String, i64)> = tx
                 .prepare_cached("SELECT doc, row_version FROM keys WHERE key_id = ?1 AND region = ?2")
                 .map_err(backend)?
                 .query_row(params![key_id, region], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()
                 .map_err(backend)?;
-            row.map(|(doc, v)| key_from_row(doc, v)).transpose()
+            let key = row.map(|(doc, v)| key_from_row(doc, v)).transpose()?;
+            let also = match &key {
+                Some(k) if !k.current_material_id.is_empty() => {
+                    let material = material_row(&tx, &k.key_id, &k.current_material_id)?;
+                    Some((Query::Material(k.key_id.clone(), k.current_material_id.clone()), Answer::Material(material)))
+                }
+                _ => None,
+            };
+            tx.commit().map_err(backend)?;
+            Ok((key, also))
         });
-        self.cached(query, load).await
+        self.cache.get_and_keep_also(self.epoch(), query, load).await
     }
 
     async fn key_members(&self, key_id: &str) -> Result<Vec<KeyRecord>, StoreError> {
@@ -498,14 +519,7 @@ impl Store for SqliteStore {
     async fn get_material(&self, key_id: &str, material_id: &str) -> Result<Option<MaterialRecord>, StoreError> {
         let (key_id, material_id) = (key_id.to_owned(), material_id.to_owned());
         let query = Query::Material(key_id.clone(), material_id.clone());
-        let load = self.read(move |c| {
-            c.prepare_cached("SELECT key_id, material_id, stored, created_at FROM key_materials WHERE key_id = ?1 AND material_id = ?2").map_err(backend)?.query_row(
-                params![key_id, material_id],
-                |r| Ok(MaterialRecord { key_id: r.get(0)?, material_id: r.get(1)?, stored: r.get(2)?, created_at: r.get(3)? }),
-            )
-            .optional()
-            .map_err(backend)
-        });
+        let load = self.read(move |c| material_row(c, &key_id, &material_id));
         self.cached(query, load).await
     }
 
@@ -866,6 +880,32 @@ mod tests {
         let store = SqliteStore::open(&temp_db()).unwrap();
         assert!(store.epoch().is_some(), "a file store reads its epoch, so its cache is on");
         crate::conformance::run_all(&store).await;
+    }
+
+    /// A key read from the file brings its current material into the cache
+    /// with it, in the same read: the Encrypt that asks for both reads the
+    /// file once. After a rotation the key brings its new material.
+    #[tokio::test]
+    async fn a_key_read_from_the_file_brings_its_current_material_along() {
+        let store = SqliteStore::open(&temp_db()).unwrap();
+        let (key, material) = crate::conformance::sample_key("111122223333", "k-3");
+        store.insert_key(&key, &material).await.unwrap();
+        let material_comes_along = |expected: MaterialRecord| {
+            let store = &store;
+            async move {
+                let key = store.get_key("k-3", "us-east-1").await.unwrap().unwrap();
+                let before = store.cache.stats();
+                assert_eq!(store.get_material("k-3", &key.current_material_id).await.unwrap(), Some(expected));
+                let after = store.cache.stats();
+                assert_eq!((after.hits, after.misses), (before.hits + 1, before.misses), "the material came with the key");
+                key
+            }
+        };
+        let mut key = material_comes_along(material).await;
+        let rotated = MaterialRecord { material_id: "cd".repeat(32), stored: vec![7, 7], ..store.get_material("k-3", &key.current_material_id).await.unwrap().unwrap() };
+        key.current_material_id = rotated.material_id.clone();
+        store.rotate_key(&key, &rotated).await.unwrap();
+        material_comes_along(rotated).await;
     }
 
     /// Two stores on one file stand for two processes (a server and `trent
