@@ -1086,7 +1086,9 @@ mod tests {
         let store = SqliteStore::open(&path).unwrap();
         let got = store.get_key(&key.key_id, "us-east-1").await.unwrap().unwrap();
         assert_eq!((got.description.as_str(), got.row_version), ("sample", 7));
-        assert!(store.get_material(&key.key_id, &material.material_id).await.unwrap().is_some());
+        assert_eq!(store.get_material(&key.key_id, &material.material_id).await.unwrap().unwrap().stored, vec![1, 2, 3]);
+        let conn = Connection::open(&path).unwrap();
+        assert!(conn.prepare("SELECT rowid FROM key_materials").is_err(), "migration 12 made key_materials a table WITHOUT ROWID");
         assert_eq!(store.get_alias("111122223333", "us-east-1", "alias/old").await.unwrap().unwrap().target_key_id, key.key_id);
         assert_eq!(store.get_grant("g-old").await.unwrap().unwrap().region, "us-east-1");
         assert_eq!(store.get_key_usage(&key.key_id, "us-east-1").await.unwrap().unwrap().event_id.as_deref(), Some("e1"));

@@ -250,6 +250,22 @@ pub(super) const MIGRATIONS: &[&str] = &[
     DROP TABLE grants_v11;
     DROP TABLE key_last_usage_v11;
     "#,
+    // 12: a key's material in one B-tree ordered by its primary key
+    // (WITHOUT ROWID): a lookup walks it once, where a rowid table needs
+    // its primary-key index and then the table, a page read more for a
+    // key no cache holds (docs/BENCHMARKS.md, "A million keys").
+    r#"
+    CREATE TABLE key_materials_v12 (
+        key_id TEXT NOT NULL,
+        material_id TEXT NOT NULL,
+        stored BLOB NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (key_id, material_id)
+    ) WITHOUT ROWID;
+    INSERT INTO key_materials_v12 (key_id, material_id, stored, created_at) SELECT key_id, material_id, stored, created_at FROM key_materials;
+    DROP TABLE key_materials;
+    ALTER TABLE key_materials_v12 RENAME TO key_materials;
+    "#,
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
