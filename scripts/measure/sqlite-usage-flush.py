@@ -1,7 +1,7 @@
 # sqlite-usage-flush.py COPY_OF_DB MODE [CACHE_SIZE]: times the last-use batch
 # (`record_key_usage`: 75,000 keys of the database, sorted, upserted in one
 # transaction, as a 10 s flush under a uniform load over a million keys),
-# three rounds. Run it on a COPY of a data directory's trent.db: it writes.
+# three rounds, and the pages each wrote (WAL frames). Run it on a COPY of a data directory's trent.db: it writes.
 # MODE: `rowid` (the table as Trent makes it), `worowid` (first rebuilt as
 # WITHOUT ROWID), `noexists` (the upsert without its check that the key
 # exists), `noop` (the same statements' Python cost, writing nothing: take
@@ -10,6 +10,9 @@ import random, sqlite3, sys, time, uuid
 db, mode = sys.argv[1], sys.argv[2]
 c = sqlite3.connect(db, isolation_level=None)
 c.execute("PRAGMA journal_mode=WAL"); c.execute("PRAGMA synchronous=FULL")
+# Checkpoints only where this script asks, so each batch's WAL frames (the
+# pages it wrote) can be counted.
+c.execute("PRAGMA wal_autocheckpoint=0"); c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 if len(sys.argv) > 3: c.execute(f"PRAGMA cache_size={sys.argv[3]}")
 ids = [r[0] for r in c.execute("SELECT key_id FROM keys")]
 if mode == "worowid":
@@ -32,4 +35,7 @@ for _ in range(3):
     now += 10000
     t = time.time(); c.execute("BEGIN")
     for k in batch: c.execute(upsert, (k, now, "Encrypt", str(uuid.uuid4()), str(uuid.uuid4()), "us-east-1"))
-    c.execute("COMMIT"); print(mode, "flush", round(time.time() - t, 2), "s", flush=True)
+    c.execute("COMMIT"); elapsed = time.time() - t
+    frames = c.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1]
+    c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    print(mode, "flush", round(elapsed, 2), "s,", frames, "pages written", flush=True)
