@@ -1,7 +1,8 @@
 # sqlite-usage-flush.py COPY_OF_DB MODE [CACHE_SIZE]: times the last-use batch
 # (`record_key_usage`: 75,000 keys of the database, sorted, upserted in one
 # transaction, as a 10 s flush under a uniform load over a million keys),
-# three rounds, and the pages each wrote (WAL frames). Run it on a COPY of a data directory's trent.db: it writes.
+# three rounds, and the pages each wrote (WAL frames). Run it on a COPY of
+# a data directory's trent.db: it writes.
 # MODE: `rowid` (the table as Trent makes it), `worowid` (first rebuilt as
 # WITHOUT ROWID), `noexists` (the upsert without its check that the key
 # exists), `noop` (the same statements' Python cost, writing nothing: take
