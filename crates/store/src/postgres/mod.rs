@@ -39,7 +39,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::NoTls;
 
-use crate::read_cache::{forget_request_epoch, Cacheable, Query, ReadCache, POLL_WINDOW};
+use crate::read_cache::{forget_request_epoch, Answer, Cacheable, Query, ReadCache, POLL_WINDOW};
 use crate::StoreError;
 
 /// Enough for a node's concurrent requests; each call holds a connection
@@ -141,11 +141,21 @@ impl PostgresStore {
     /// While the database does not answer the poll in time, not even from
     /// the database: the lookup fails at once rather than queue on it too.
     async fn cached<T: Cacheable>(&self, query: Query, load: impl std::future::Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
+        self.cached_and_keep_also(query, async { Ok((load.await?, None)) }).await
+    }
+
+    /// As [`PostgresStore::cached`], for a load that read one more answer
+    /// in the same statement ([`ReadCache::get_and_keep_also`]).
+    async fn cached_and_keep_also<T: Cacheable>(
+        &self,
+        query: Query,
+        load: impl std::future::Future<Output = Result<(T, Option<(Query, Answer)>), StoreError>>,
+    ) -> Result<T, StoreError> {
         let epoch = self.cache.epoch_polled(POLL_WINDOW, || self.changes()).await;
         if epoch.is_none() && self.poll_timed_out.load(Ordering::SeqCst) {
             return Err(StoreError::Backend(format!("the database did not answer a poll of its change counter within {POLL_TIMEOUT:?}")));
         }
-        self.cache.get(epoch, query, load).await
+        self.cache.get_and_keep_also(epoch, query, load).await
     }
 
     /// The change counter's sum, which every committed write transaction

@@ -5,7 +5,7 @@
 
 use super::sql::*;
 use super::{backend_in, release, PostgresStore};
-use crate::read_cache::Query;
+use crate::read_cache::{Answer, Query};
 use crate::{
     After, AccessKeyRecord, AliasRecord, CustomKeyStoreRecord, EntityKind, EntityRecord, GrantRecord, KeyLocation, KeyRecord, KeyStoreConflict, KeyUsageRecord, MaterialRecord,
     Millis, PrincipalRecord, SealedColumn, SealedValue, Store, StoreError, StoredMaterial,
@@ -69,16 +69,35 @@ impl Store for PostgresStore {
     }
 
     async fn get_key(&self, key_id: &str, region: &str) -> Result<Option<KeyRecord>, StoreError> {
+        // As on SQLite: a miss reads the key's current material with it, in
+        // the same statement (one round trip, not two), and the cache keeps
+        // both for the lookup that follows.
         let load = async {
             let c = self.reader().await?;
             let result = async {
-                let row = query_opt(&*c, "SELECT doc, row_version FROM keys WHERE key_id = $1 AND region = $2", &[&key_id, &region]).await?;
-                row.as_ref().map(key_from_row).transpose()
+                let sql = "SELECT k.doc, k.row_version, m.stored, m.created_at FROM keys k \
+                           LEFT JOIN key_materials m ON m.key_id = k.key_id AND m.material_id = (k.doc::json ->> 'current_material_id') \
+                           WHERE k.key_id = $1 AND k.region = $2";
+                let Some(row) = query_opt(&*c, sql, &[&key_id, &region]).await? else { return Ok((None, None)) };
+                let key = key_from_row(&row)?;
+                let also = if key.current_material_id.is_empty() {
+                    None
+                } else {
+                    let (stored, created_at): (Option<Vec<u8>>, Option<i64>) = (get(&row, 2)?, get(&row, 3)?);
+                    let material = stored.zip(created_at).map(|(stored, created_at)| MaterialRecord {
+                        key_id: key.key_id.clone(),
+                        material_id: key.current_material_id.clone(),
+                        stored,
+                        created_at,
+                    });
+                    Some((Query::Material(key.key_id.clone(), key.current_material_id.clone()), Answer::Material(material)))
+                };
+                Ok((Some(key), also))
             }
             .await;
             release(c, result)
         };
-        self.cached(Query::Key(key_id.to_owned(), region.to_owned()), load).await
+        self.cached_and_keep_also(Query::Key(key_id.to_owned(), region.to_owned()), load).await
     }
 
     async fn key_members(&self, key_id: &str) -> Result<Vec<KeyRecord>, StoreError> {
