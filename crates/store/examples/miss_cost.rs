@@ -7,13 +7,16 @@
 //!
 //! ```sh
 //! cargo run --release -p trent-store --example miss_cost -- /var/tmp/trent-1m/trent.db 100000
+//! cargo run --release -p trent-store --example miss_cost -- postgres://postgres@127.0.0.1:5432/DB 100000
 //! ```
 //!
-//! Run it on a directory no server is using: opening the store brings its
-//! schema up to date, as `trent serve` would.
+//! On PostgreSQL each lookup that reaches the database is a round trip.
+//! Run it on a database or directory no server is using: opening the store
+//! brings its schema up to date, as `trent serve` would.
 
 use std::time::Instant;
 
+use trent_store::postgres::PostgresStore;
 use trent_store::sqlite::SqliteStore;
 use trent_store::Store;
 
@@ -36,22 +39,33 @@ async fn main() {
     let mut args = std::env::args().skip(1);
     let path = args.next().expect("usage: miss_cost TRENT_DB [LOOKUPS]");
     let count: usize = args.next().map(|n| n.parse().expect("LOOKUPS is a number")).unwrap_or(100_000);
-    let ids: Vec<(String, String)> = {
+    let (store, ids): (Box<dyn Store>, Vec<(String, String)>) = if path.starts_with("postgres://") {
+        let (client, connection) = tokio_postgres::connect(&path, tokio_postgres::NoTls).await.expect("connecting to the database");
+        tokio::spawn(connection);
+        let store = PostgresStore::connect(&path).await.expect("opening the store");
+        let rows = client.query("SELECT key_id, region FROM keys", &[]).await.unwrap();
+        (Box::new(store), rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    } else {
         let conn = rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).expect("opening the database");
         let mut stmt = conn.prepare("SELECT key_id, region FROM keys").unwrap();
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
+        let ids = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect();
+        (Box::new(SqliteStore::open(std::path::Path::new(&path)).expect("opening the store")), ids)
     };
-    let store = SqliteStore::open(std::path::Path::new(&path)).expect("opening the store");
     println!("{} keys in {path}", ids.len());
     let mut state = 0x9e37_79b9_7f4a_7c15u64;
     for round in 1..=3 {
         let (stats, reads, began) = (store.read_cache_stats().unwrap(), read_syscalls(), Instant::now());
         for _ in 0..count {
             let (key_id, region) = &ids[(next(&mut state) % ids.len() as u64) as usize];
-            let key = store.get_key(key_id, region).await.unwrap().expect("a listed key");
-            if !key.current_material_id.is_empty() {
-                store.get_material(key_id, &key.current_material_id).await.unwrap().expect("its current material");
-            }
+            // In a request's scope, as the server asks: the database's
+            // version is read once per window, not at every lookup.
+            trent_store::read_cache::request_scope(async {
+                let key = store.get_key(key_id, region).await.unwrap().expect("a listed key");
+                if !key.current_material_id.is_empty() {
+                    store.get_material(key_id, &key.current_material_id).await.unwrap().expect("its current material");
+                }
+            })
+            .await;
         }
         let (elapsed, reads, after) = (began.elapsed(), read_syscalls() - reads, store.read_cache_stats().unwrap());
         println!(
