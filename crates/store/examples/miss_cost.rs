@@ -1,9 +1,10 @@
-//! What a read cache miss costs the SQLite store: the two lookups of an
-//! Encrypt (its key, then the key's current material) for keys picked at
-//! random from a data directory's `trent.db`, one after another on one
-//! thread, with no HTTP, signing or audit around them. Prints, per
-//! Encrypt's worth of lookups, the time and the read system calls (the
-//! `pread`s of pages SQLite's cache did not hold), and the cache's hits.
+//! What a read cache miss costs a store: the two lookups of an Encrypt
+//! (its key, then the key's current material) for keys picked at random
+//! from a data directory's `trent.db` or a PostgreSQL database, one after
+//! another on one thread, with no HTTP, signing or audit around them.
+//! Prints, per Encrypt's worth of lookups, the time, the read system calls
+//! (on SQLite, the `pread`s of pages its cache did not hold), and the read
+//! cache's hits and misses (a miss is a lookup that reached the database).
 //!
 //! ```sh
 //! cargo run --release -p trent-store --example miss_cost -- /var/tmp/trent-1m/trent.db 100000

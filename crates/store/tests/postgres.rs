@@ -339,9 +339,6 @@ async fn a_node_that_cannot_read_the_counter_answers_from_the_database() {
     assert_eq!(description().await, "behind the cache", "without its counter a node must not answer from its cache");
 }
 
-/// A node's own writes hold on its very next lookup, within the poll
-/// window too: they move its cache's epoch as they return, without
-/// waiting for the counter's next reading.
 /// A key read from the database brings its current material into the
 /// cache with it, in the same statement: the Encrypt that asks for both
 /// makes one round trip. After a rotation the key brings its new material.
@@ -369,6 +366,9 @@ async fn a_key_read_from_the_database_brings_its_current_material_along() {
     material_comes_along(rotated).await;
 }
 
+/// A node's own writes hold on its very next lookup, within the poll
+/// window too: they move its cache's epoch as they return, without
+/// waiting for the counter's next reading.
 #[tokio::test]
 async fn a_node_sees_its_own_writes_at_once() {
     use trent_store::read_cache::request_scope;

@@ -253,7 +253,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // 12: a key's material in one B-tree ordered by its primary key
     // (WITHOUT ROWID): a lookup walks it once, where a rowid table needs
     // its primary-key index and then the table, a page read more for a
-    // key no cache holds (docs/BENCHMARKS.md, "A million keys").
+    // key no cache holds (docs/BENCHMARKS.md, "A miss reads the database once").
     r#"
     CREATE TABLE key_materials_v12 (
         key_id TEXT NOT NULL,
