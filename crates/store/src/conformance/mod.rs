@@ -51,6 +51,29 @@ pub(crate) fn east(key_id: &str) -> KeyLocation {
     KeyLocation { key_id: key_id.to_owned(), region: "us-east-1".to_owned() }
 }
 
+/// For a store with a read cache: a key read from the database brings its
+/// current material into the cache with it, so the Encrypt that asks for
+/// both reaches the database once. After a rotation the key brings its new
+/// material.
+pub async fn a_key_brings_its_current_material_along(store: &dyn Store) {
+    const K: &str = "c0000000-0000-4000-8000-00000000000c";
+    let (key, material) = sample_key("111111111111", K);
+    store.insert_key(&key, &material).await.unwrap();
+    let material_comes_along = |expected: MaterialRecord| async move {
+        let key = store.get_key(K, "us-east-1").await.unwrap().unwrap();
+        let before = store.read_cache_stats().expect("a store with a read cache");
+        assert_eq!(store.get_material(K, &key.current_material_id).await.unwrap(), Some(expected));
+        let after = store.read_cache_stats().unwrap();
+        assert_eq!((after.hits, after.misses), (before.hits + 1, before.misses), "the material came with the key");
+        key
+    };
+    let mut key = material_comes_along(material.clone()).await;
+    let rotated = MaterialRecord { material_id: "cd".repeat(32), stored: vec![7, 7], ..material };
+    key.current_material_id = rotated.material_id.clone();
+    store.rotate_key(&key, &rotated).await.unwrap();
+    material_comes_along(rotated).await;
+}
+
 fn alias(account_id: &str, name: &str, key_id: &str) -> AliasRecord {
     AliasRecord { account_id: account_id.to_owned(), region: "us-east-1".to_owned(), alias_name: name.to_owned(), target_key_id: key_id.to_owned(), created_at: 1, updated_at: 1 }
 }

@@ -883,29 +883,10 @@ mod tests {
     }
 
     /// A key read from the file brings its current material into the cache
-    /// with it, in the same read: the Encrypt that asks for both reads the
-    /// file once. After a rotation the key brings its new material.
+    /// with it, in the same read transaction.
     #[tokio::test]
     async fn a_key_read_from_the_file_brings_its_current_material_along() {
-        let store = SqliteStore::open(&temp_db()).unwrap();
-        let (key, material) = crate::conformance::sample_key("111122223333", "k-3");
-        store.insert_key(&key, &material).await.unwrap();
-        let material_comes_along = |expected: MaterialRecord| {
-            let store = &store;
-            async move {
-                let key = store.get_key("k-3", "us-east-1").await.unwrap().unwrap();
-                let before = store.cache.stats();
-                assert_eq!(store.get_material("k-3", &key.current_material_id).await.unwrap(), Some(expected));
-                let after = store.cache.stats();
-                assert_eq!((after.hits, after.misses), (before.hits + 1, before.misses), "the material came with the key");
-                key
-            }
-        };
-        let mut key = material_comes_along(material).await;
-        let rotated = MaterialRecord { material_id: "cd".repeat(32), stored: vec![7, 7], ..store.get_material("k-3", &key.current_material_id).await.unwrap().unwrap() };
-        key.current_material_id = rotated.material_id.clone();
-        store.rotate_key(&key, &rotated).await.unwrap();
-        material_comes_along(rotated).await;
+        crate::conformance::a_key_brings_its_current_material_along(&SqliteStore::open(&temp_db()).unwrap()).await;
     }
 
     /// Two stores on one file stand for two processes (a server and `trent
